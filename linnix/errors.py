@@ -1,0 +1,74 @@
+"""The exception tree.  Everything linnix raises on purpose is a LinnixError::
+
+    LinnixError
+     ├── RuleError            a rule set is not valid; carries diagnostics
+     │    └── RuleSyntaxError   the text does not parse
+     ├── TraceError           a trace line is invalid (names file and line)
+     ├── ConfigError          linnix.toml is invalid (names file, line and key)
+     ├── UsageError           a command was called wrongly (exit status 2)
+     └── ApiError             the daemon's API refused or could not be reached
+
+The front end (parse, check, compile) never lets anything else escape: an
+internal error there is a bug, and the CLI reports it as one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .source import Diagnostic
+
+__all__ = [
+    "ApiError",
+    "ConfigError",
+    "LinnixError",
+    "RuleError",
+    "RuleSyntaxError",
+    "TraceError",
+    "UsageError",
+]
+
+
+class LinnixError(Exception):
+    """Base of every error linnix raises deliberately."""
+
+
+class RuleError(LinnixError):
+    """A rule set has errors; ``diagnostics`` holds every one of them."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        first = self.diagnostics[0].message if self.diagnostics else "invalid rules"
+        super().__init__(first)
+
+
+class RuleSyntaxError(RuleError):
+    """The text of a ``.lnx`` file does not parse."""
+
+
+class TraceError(LinnixError):
+    """A line of a trace file is invalid."""
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = message
+        super().__init__(f"{path}:{line}: {message}")
+
+
+class ConfigError(LinnixError):
+    """The configuration file is invalid."""
+
+
+class UsageError(LinnixError):
+    """A command was given wrong arguments (exit status 2)."""
+
+
+class ApiError(LinnixError):
+    """The daemon's API answered with an error or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)

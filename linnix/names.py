@@ -1,0 +1,337 @@
+"""The registry of every name a rule can use: metrics, fields, units, functions, actions.
+
+This is the one table the checker (is the name known, in which scope, which
+unit), the compiler (what code reads it), the engine (what must be computed
+and sampled), the documentation and ``linnix explain`` all read.  Adding a
+metric means adding one :class:`Metric` here and teaching the process table
+to maintain the attribute it names.
+
+Code templates use ``P`` for the process record, ``H`` for the host record and
+``NOW`` for the evaluation time; the compiler substitutes them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+import attrs
+
+__all__ = [
+    "ACTIONS",
+    "FUNCTIONS",
+    "METRICS",
+    "SIGNALS",
+    "TEMPLATE_EXTRAS",
+    "UNITS",
+    "ActionSpec",
+    "Dim",
+    "Metric",
+    "Need",
+    "Param",
+    "Scope",
+    "Type",
+    "Unit",
+    "WINDOW_FUNCTIONS",
+    "suggest",
+]
+
+
+class Scope(enum.Enum):
+    """Which instances a rule has: one (system), one per process, one per subtree."""
+
+    SYSTEM = "system"
+    PROCESS = "process"
+    SUBTREE = "subtree"
+
+    @property
+    def rank(self) -> int:
+        return _SCOPE_RANK[self]
+
+
+_SCOPE_RANK = {Scope.SYSTEM: 0, Scope.PROCESS: 1, Scope.SUBTREE: 2}
+
+
+class Type(enum.Enum):
+    """Value types of the language."""
+
+    NUM = "number"
+    STR = "string"
+    BOOL = "bool"
+    STR_LIST = "list of strings"
+    NUM_LIST = "list of numbers"
+    BOOL_LIST = "list of bools"
+    SIGNAL = "signal"
+
+    @property
+    def element(self) -> Type | None:
+        return {Type.STR_LIST: Type.STR, Type.NUM_LIST: Type.NUM, Type.BOOL_LIST: Type.BOOL}.get(
+            self
+        )
+
+    @staticmethod
+    def list_of(element: Type) -> Type | None:
+        return {Type.STR: Type.STR_LIST, Type.NUM: Type.NUM_LIST, Type.BOOL: Type.BOOL_LIST}.get(
+            element
+        )
+
+
+class Dim(enum.Enum):
+    """The physical dimension of a number; a literal's unit must agree with it."""
+
+    PLAIN = "a plain number"
+    PERCENT = "a percentage"
+    SIZE = "a size in MiB"
+    DURATION = "a duration in seconds"
+
+
+class Need(enum.Enum):
+    """Work the engine and the live sampler must do for a plan."""
+
+    CPU = "per-process cpu_pct sampling"
+    RSS = "per-process rss sampling"
+    FDS = "per-process fd sampling"
+    THREADS = "per-process thread sampling"
+    CMDLINE = "process command lines"
+    SUBTREE = "subtree aggregation pass"
+    HOST = "host cpu/memory sampling"
+    PSI = "pressure (PSI) sampling"
+
+
+@attrs.frozen
+class Unit:
+    """A literal suffix: ``5m`` is 300 in the DURATION base unit (seconds)."""
+
+    suffix: str
+    dim: Dim
+    factor: float  # multiply by this to get the dimension's base unit
+
+
+_MIB = 1024.0 * 1024.0
+UNITS: Mapping[str, Unit] = {
+    u.suffix: u
+    for u in (
+        Unit("ms", Dim.DURATION, 0.001),
+        Unit("s", Dim.DURATION, 1.0),
+        Unit("m", Dim.DURATION, 60.0),
+        Unit("h", Dim.DURATION, 3600.0),
+        Unit("KB", Dim.SIZE, 1e3 / _MIB),
+        Unit("MB", Dim.SIZE, 1e6 / _MIB),
+        Unit("GB", Dim.SIZE, 1e9 / _MIB),
+        Unit("KiB", Dim.SIZE, 1.0 / 1024.0),
+        Unit("MiB", Dim.SIZE, 1.0),
+        Unit("GiB", Dim.SIZE, 1024.0),
+        Unit("%", Dim.PERCENT, 1.0),
+    )
+}
+
+
+@attrs.frozen
+class Metric:
+    """One name of the language.
+
+    ``code`` is the Python expression that reads it (``P``/``H``/``NOW``
+    placeholders); ``optional`` says whether it can be missing (no value);
+    ``time_varying`` says whether it can change with no event (rates, ages),
+    so that the engine re-evaluates it on every tick.
+    """
+
+    name: str
+    type: Type
+    scope: Scope
+    dim: Dim
+    help: str
+    computed: str
+    code: str
+    needs: frozenset[Need] = frozenset()
+    optional: bool = True
+    time_varying: bool = False
+
+    @property
+    def numeric(self) -> bool:
+        return self.type is Type.NUM
+
+
+def _m(
+    name: str,
+    scope: Scope,
+    dim: Dim,
+    help: str,
+    computed: str,
+    code: str,
+    *needs: Need,
+    type: Type = Type.NUM,
+    optional: bool = True,
+    time_varying: bool = False,
+) -> Metric:
+    return Metric(
+        name, type, scope, dim, help, computed, code, frozenset(needs), optional, time_varying
+    )
+
+
+S, PR, ST = Scope.SYSTEM, Scope.PROCESS, Scope.SUBTREE
+PLAIN, PCT, SIZE, DUR = Dim.PLAIN, Dim.PERCENT, Dim.SIZE, Dim.DURATION
+
+_CATALOGUE = (
+    # ---- system ----------------------------------------------------------
+    _m("host_cpu_pct", S, PCT, "CPU utilisation of the whole host, 0-100 over all CPUs",
+       "'cpu_pct' of the latest system sample", "H.cpu_pct", Need.HOST),
+    _m("host_mem_used_pct", S, PCT, "memory in use, percent of total",
+       "(mem_total - mem_available) / mem_total x 100", "H.mem_used_pct", Need.HOST),
+    _m("mem_available_mb", S, SIZE, "memory available for new work, MiB",
+       "'mem_available_kb' / 1024 of the latest system sample", "H.mem_available_mb", Need.HOST),
+    _m("procs", S, PLAIN, "number of live processes", "processes in the table", "H.procs",
+       optional=False),
+    _m("forks_per_sec", S, PLAIN, "processes created in the last second",
+       "fork events in the trailing 1 s", "H.forks.count(NOW)", optional=False,
+       time_varying=True),
+    _m("execs_per_sec", S, PLAIN, "program executions in the last second",
+       "exec events in the trailing 1 s", "H.execs.count(NOW)", optional=False,
+       time_varying=True),
+    _m("exits_per_sec", S, PLAIN, "processes that ended in the last second",
+       "exit events in the trailing 1 s", "H.exits.count(NOW)", optional=False,
+       time_varying=True),
+    _m("short_jobs_per_sec", S, PLAIN, "processes that lived under 1 s, per second",
+       "exits less than 1 s after start, in the trailing 1 s", "H.short_jobs.count(NOW)",
+       optional=False, time_varying=True),
+    _m("psi_cpu_some", S, PCT, "CPU pressure: share of time some task waited for a CPU (avg10)",
+       "/proc/pressure/cpu some avg10", "H.psi_cpu_some", Need.PSI),
+    _m("psi_mem_some", S, PCT, "memory pressure, some (avg10)",
+       "/proc/pressure/memory some avg10", "H.psi_mem_some", Need.PSI),
+    _m("psi_mem_full", S, PCT, "memory pressure, full (avg10)",
+       "/proc/pressure/memory full avg10", "H.psi_mem_full", Need.PSI),
+    _m("psi_io_some", S, PCT, "I/O pressure, some (avg10)", "/proc/pressure/io some avg10",
+       "H.psi_io_some", Need.PSI),
+    _m("psi_io_full", S, PCT, "I/O pressure, full (avg10)", "/proc/pressure/io full avg10",
+       "H.psi_io_full", Need.PSI),
+    _m("lost_events", S, PLAIN, "events the kernel could not deliver in the last 60 s",
+       "sum of 'lost' counts in the trailing 60 s", "H.lost.total(NOW)", optional=False,
+       time_varying=True),
+    _m("ncpu", S, PLAIN, "number of CPUs", "from the trace header or system sample",
+       "H.ncpu"),
+    # ---- process ---------------------------------------------------------
+    _m("pid", PR, PLAIN, "process id", "from the kernel", "P.pid", optional=False),
+    _m("ppid", PR, PLAIN, "parent process id", "from the kernel; re-parented on parent exit",
+       "P.ppid", optional=False),
+    _m("comm", PR, PLAIN, "command name (up to 15 characters)", "from fork/exec",
+       "P.comm", type=Type.STR),
+    _m("exe", PR, PLAIN, "path of the executable", "from exec or the start-up scan", "P.exe",
+       type=Type.STR),
+    _m("cmdline", PR, PLAIN, "command line, arguments joined by spaces", "from exec argv",
+       "P.cmdline", Need.CMDLINE, type=Type.STR),
+    _m("uid", PR, PLAIN, "user id", "from fork or the start-up scan", "P.uid"),
+    _m("age_s", PR, DUR, "seconds since the process started", "now - start",
+       "P.age(NOW)", time_varying=True),
+    _m("cpu_pct", PR, PCT, "CPU use, percent of one CPU (may exceed 100)",
+       "'cpu_pct' of the latest sample", "P.cpu_pct", Need.CPU),
+    _m("rss_mb", PR, SIZE, "resident memory, MiB", "'rss_kb' / 1024 of the latest sample",
+       "P.rss_mb", Need.RSS),
+    _m("fds", PR, PLAIN, "open file descriptors", "'fds' of the latest sample", "P.fds",
+       Need.FDS),
+    _m("fd_limit", PR, PLAIN, "soft limit on open file descriptors",
+       "'fd_limit' of the latest sample", "P.fd_limit", Need.FDS),
+    _m("fd_pct", PR, PCT, "open file descriptors, percent of the soft limit",
+       "fds / fd_limit x 100", "P.fd_pct", Need.FDS),
+    _m("threads", PR, PLAIN, "number of threads", "'threads' of the latest sample",
+       "P.threads", Need.THREADS),
+    _m("children", PR, PLAIN, "number of live child processes", "maintained from fork/exit",
+       "P.children", optional=False),
+    _m("child_forks_per_sec", PR, PLAIN, "children this process created in the last second",
+       "fork events with this ppid in the trailing 1 s", "P.child_forks.count(NOW)",
+       optional=False, time_varying=True),
+    _m("child_short_jobs_per_sec", PR, PLAIN,
+       "children that exited less than 1 s after they started, per second",
+       "such exits in the trailing 1 s", "P.child_short_jobs.count(NOW)", optional=False,
+       time_varying=True),
+    _m("ancestors", PR, PLAIN, "command names of the ancestors, nearest first",
+       "walk of the parent chain", "P.ancestors()", type=Type.STR_LIST, optional=False),
+    # ---- subtree ---------------------------------------------------------
+    _m("subtree_cpu_pct", ST, PCT, "cpu_pct summed over the process and its descendants",
+       "subtree pass", "P.sub_cpu_pct", Need.CPU, Need.SUBTREE, optional=False),
+    _m("subtree_rss_mb", ST, SIZE, "rss_mb summed over the process and its descendants",
+       "subtree pass", "P.sub_rss_mb", Need.RSS, Need.SUBTREE, optional=False),
+    _m("subtree_procs", ST, PLAIN, "number of processes in the subtree, itself included",
+       "subtree pass", "P.sub_procs", Need.SUBTREE, optional=False),
+    _m("subtree_fds", ST, PLAIN, "fds summed over the process and its descendants",
+       "subtree pass", "P.sub_fds", Need.FDS, Need.SUBTREE, optional=False),
+    _m("subtree_forks_per_sec", ST, PLAIN,
+       "processes created anywhere in the subtree in the last second",
+       "fork events under this process in the trailing 1 s", "P.sub_forks.count(NOW)",
+       Need.SUBTREE, optional=False, time_varying=True),
+)
+
+METRICS: Mapping[str, Metric] = {m.name: m for m in _CATALOGUE}
+
+WINDOW_FUNCTIONS: Mapping[str, str] = {
+    "avg": "time-weighted mean of M over the last W",
+    "min": "smallest value of M over the last W",
+    "max": "largest value of M over the last W",
+    "delta": "M now minus M as it was W ago",
+    "rate": "delta(M, W) / W, per second",
+}
+FUNCTIONS: Mapping[str, str] = {
+    **WINDOW_FUNCTIONS,
+    "top": "the live process with the largest M (only as an action target)",
+}
+
+# Extra names a message template may use, besides the metrics in scope.
+TEMPLATE_EXTRAS: Mapping[str, Type] = {
+    "rule": Type.STR,
+    "severity": Type.STR,
+    "scope": Type.STR,
+    "state": Type.STR,
+}
+
+SIGNALS: Mapping[str, int] = {
+    "SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGKILL": 9, "SIGUSR1": 10, "SIGUSR2": 12,
+    "SIGTERM": 15, "SIGCONT": 18, "SIGSTOP": 19, "SIGTSTP": 20,
+}
+
+
+@attrs.frozen
+class Param:
+    """A parameter of an action: its name, type, and whether it may be positional."""
+
+    name: str
+    kind: str  # "duration" | "signal" | "int" | "target"
+    positional: bool = False
+
+
+@attrs.frozen
+class ActionSpec:
+    """An action a rule may request."""
+
+    name: str
+    help: str
+    targets_process: bool
+    params: tuple[Param, ...] = ()
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+_TARGET = Param("target", "target")
+ACTIONS: Mapping[str, ActionSpec] = {
+    a.name: a
+    for a in (
+        ActionSpec("alert", "record and publish the alert (always implied)", False),
+        ActionSpec("kill", "SIGTERM, then SIGKILL after the grace period (default 5s)", True,
+                   (Param("grace", "duration"), Param("signal", "signal"), _TARGET)),
+        ActionSpec("kill_tree", "kill the whole subtree, deepest first", True,
+                   (Param("grace", "duration"), Param("signal", "signal"), _TARGET)),
+        ActionSpec("signal", "send one signal", True,
+                   (Param("signal", "signal", positional=True), _TARGET)),
+        ActionSpec("renice", "change the nice value (-20..19)", True,
+                   (Param("nice", "int", positional=True), _TARGET)),
+        ActionSpec("analyze", "attach an analysis to the incident", False),
+    )
+}
+
+
+def suggest(word: str, candidates: object) -> str | None:
+    """The closest candidate to a misspelt word, or None when nothing is close."""
+    import difflib
+
+    pool = [c for c in candidates if isinstance(c, str)]  # type: ignore[attr-defined]
+    found = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
+    return found[0] if found else None

@@ -1,0 +1,490 @@
+"""The abstract syntax tree of ``.lnx`` files: small frozen classes, each with a span.
+
+Class names follow the grammar's rule names (``rule_block`` → :class:`Rule`,
+``compare`` → :class:`Compare`).  Nodes carry shape only; what they mean is
+decided by the checker.  Spans are excluded from equality so that two trees
+with the same structure compare equal wherever they came from, and nodes are
+changed with :func:`attrs.evolve`.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from .source import Span
+
+__all__ = [
+    "Action", "And", "Arith", "Attr", "Bool", "Call", "Clause", "Clear", "Compare",
+    "Cooldown", "Decl", "Description", "Enabled", "Expect", "ExpectAction",
+    "ExpectBetween", "ExpectCount", "ExpectNever", "ExpectPid", "Expr", "Glob", "In",
+    "Include", "KeepFiringFor", "Kwarg", "Label", "Labels", "Let", "List", "Macro",
+    "Matches", "Message", "Mode", "Module", "Name", "Neg", "Not", "Number", "Or",
+    "Quantity", "Rule", "ScopeClause", "Severity", "Signal", "StrOp", "String", "Tags",
+    "Test", "Tick", "Trace", "Unless", "When", "children", "span_field",
+]
+
+
+def span_field() -> Span:
+    """A span attribute that takes no part in equality or repr."""
+    return attrs.field(eq=False, repr=False)  # type: ignore[no-any-return]
+
+
+# ---- expressions ------------------------------------------------------------
+
+@attrs.frozen
+class Number:
+    """A bare number: takes the unit of whatever it is compared with."""
+
+    value: float
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Quantity:
+    """A number with a unit suffix: ``5s``, ``1GiB``, ``90%``."""
+
+    value: float
+    unit: str
+    span: Span = span_field()
+
+
+@attrs.frozen
+class String:
+    """A string literal, escapes already resolved."""
+
+    value: str
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Bool:
+    """``true`` or ``false``."""
+
+    value: bool
+    span: Span = span_field()
+
+
+@attrs.frozen
+class List:
+    """A list literal ``[a, b]``."""
+
+    items: tuple[Expr, ...]
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Name:
+    """A metric, field, ``let`` constant or ``macro``."""
+
+    id: str
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Attr:
+    """``parent.NAME``: a field of the parent process."""
+
+    obj: str
+    attr: str
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Call:
+    """``f(args)``: a windowed function, or ``top(M)`` as an action target."""
+
+    func: str
+    args: tuple[Expr, ...]
+    span: Span = span_field()
+    func_span: Span = span_field()
+
+
+@attrs.frozen
+class Signal:
+    """A signal name such as ``SIGKILL`` (only as an action argument)."""
+
+    name: str
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Arith:
+    """``+ - * /``."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Neg:
+    """Unary minus."""
+
+    operand: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Compare:
+    """``== != < <= > >=``; false whenever either side has no value."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class In:
+    """``x in LIST`` or, with ``negated``, ``x not in LIST``."""
+
+    left: Expr
+    right: Expr
+    negated: bool
+    span: Span = span_field()
+
+
+@attrs.frozen
+class StrOp:
+    """``startswith``, ``endswith``, ``contains``."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Matches:
+    """``x matches "REGEX"`` (search semantics)."""
+
+    left: Expr
+    pattern: String
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Glob:
+    """``x glob "PATTERN"`` (shell-style, whole string)."""
+
+    left: Expr
+    pattern: String
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Not:
+    """Boolean negation."""
+
+    operand: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class And:
+    """Boolean conjunction of two or more operands (chains are kept flat)."""
+
+    items: tuple[Expr, ...]
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Or:
+    """Boolean disjunction of two or more operands (chains are kept flat)."""
+
+    items: tuple[Expr, ...]
+    span: Span = span_field()
+
+
+Expr = (
+    Number | Quantity | String | Bool | List | Name | Attr | Call | Signal | Arith | Neg
+    | Compare | In | StrOp | Matches | Glob | Not | And | Or
+)
+
+# ---- rule clauses -------------------------------------------------------------
+
+@attrs.frozen
+class Description:
+    """``description "TEXT"``."""
+
+    text: String
+    span: Span = span_field()
+
+
+@attrs.frozen
+class When:
+    """``when EXPR [for DURATION]``."""
+
+    expr: Expr
+    for_: Expr | None
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Unless:
+    """``unless EXPR``; compiled as ``and not (EXPR)``."""
+
+    expr: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Clear:
+    """``clear when EXPR [for DURATION]``: hysteresis."""
+
+    expr: Expr
+    for_: Expr | None
+    span: Span = span_field()
+
+
+@attrs.frozen
+class KeepFiringFor:
+    """``keep_firing_for DURATION``."""
+
+    duration: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class ScopeClause:
+    """``scope system|process|subtree``."""
+
+    name: str
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Severity:
+    """``severity info|warning|critical``."""
+
+    name: str
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Cooldown:
+    """``cooldown DURATION``."""
+
+    duration: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Label:
+    """``key = "value"`` inside ``labels { }``."""
+
+    key: str
+    value: String
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Labels:
+    """``labels { k = "v", ... }``."""
+
+    items: tuple[Label, ...]
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Tags:
+    """``tags ["a", "b"]``."""
+
+    items: tuple[String, ...]
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Message:
+    """``message "TEMPLATE"`` with ``{name[:spec]}`` placeholders."""
+
+    template: String
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Kwarg:
+    """``name = value`` inside an action's arguments."""
+
+    name: str
+    value: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Action:
+    """``action NAME[(args)]``."""
+
+    name: str
+    args: tuple[Expr | Kwarg, ...]
+    span: Span = span_field()
+    name_span: Span = span_field()
+
+
+@attrs.frozen
+class Mode:
+    """``mode monitor``."""
+
+    name: str
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Enabled:
+    """``enabled true|false``."""
+
+    value: Expr
+    span: Span = span_field()
+
+
+Clause = (
+    Description | When | Unless | Clear | KeepFiringFor | ScopeClause | Severity | Cooldown
+    | Labels | Tags | Message | Action | Mode | Enabled
+)
+
+# ---- declarations ---------------------------------------------------------------
+
+@attrs.frozen
+class Include:
+    """``include "path.lnx"``."""
+
+    path: String
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Let:
+    """``let NAME = LITERAL``."""
+
+    name: str
+    value: Expr
+    span: Span = span_field()
+    name_span: Span = span_field()
+
+
+@attrs.frozen
+class Macro:
+    """``macro NAME = EXPR``."""
+
+    name: str
+    expr: Expr
+    span: Span = span_field()
+    name_span: Span = span_field()
+
+
+@attrs.frozen
+class Rule:
+    """A rule, in one-line (``one_line``) or block form."""
+
+    name: str
+    clauses: tuple[Clause, ...]
+    one_line: bool
+    span: Span = span_field()
+    name_span: Span = span_field()
+
+
+@attrs.frozen
+class Trace:
+    """``trace "PATH"`` inside a test."""
+
+    path: String
+    span: Span = span_field()
+
+
+@attrs.frozen
+class Tick:
+    """``tick DURATION`` inside a test."""
+
+    duration: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
+class ExpectBetween:
+    """``expect RULE firing|resolved|pending between A and B``."""
+
+    rule: str
+    state: str
+    low: Expr
+    high: Expr
+    span: Span = span_field()
+    rule_span: Span = span_field()
+
+
+@attrs.frozen
+class ExpectPid:
+    """``expect RULE firing for pid N``."""
+
+    rule: str
+    state: str
+    pid: Number
+    span: Span = span_field()
+    rule_span: Span = span_field()
+
+
+@attrs.frozen
+class ExpectNever:
+    """``expect RULE never``."""
+
+    rule: str
+    span: Span = span_field()
+    rule_span: Span = span_field()
+
+
+@attrs.frozen
+class ExpectCount:
+    """``expect RULE fires N times``."""
+
+    rule: str
+    count: Number
+    span: Span = span_field()
+    rule_span: Span = span_field()
+
+
+@attrs.frozen
+class ExpectAction:
+    """``expect action KIND for pid N``."""
+
+    action: str
+    pid: Number
+    span: Span = span_field()
+    rule_span: Span = span_field()
+
+
+Expect = ExpectBetween | ExpectPid | ExpectNever | ExpectCount | ExpectAction
+
+
+@attrs.frozen
+class Test:
+    """``test "TITLE" { trace ...; tick ...; expect ... }``."""
+
+    title: String
+    stmts: tuple[Trace | Tick | Expect, ...]
+    span: Span = span_field()
+
+
+Decl = Include | Let | Macro | Rule | Test
+
+
+@attrs.frozen
+class Module:
+    """One parsed file."""
+
+    path: str
+    decls: tuple[Decl, ...]
+    span: Span = span_field()
+
+
+def children(node: object) -> tuple[object, ...]:
+    """The direct sub-nodes of ``node`` (for generic walks)."""
+    out: list[object] = []
+    for field in attrs.fields(type(node)):  # type: ignore[arg-type]
+        if field.name.endswith("span"):
+            continue
+        value = getattr(node, field.name)
+        if isinstance(value, tuple):
+            out.extend(v for v in value if attrs.has(type(v)))
+        elif attrs.has(type(value)):
+            out.append(value)
+    return tuple(out)

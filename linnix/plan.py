@@ -1,0 +1,130 @@
+"""The compiled artefact the engine executes: rules by scope and what they require.
+
+A :class:`Plan` is immutable.  Its requirements are exact: the engine keeps
+window buffers only for :attr:`Plan.windows`, runs the subtree pass only when
+:attr:`Plan.needs_subtree`, and the live sampler reads file descriptors only
+when :attr:`Plan.needs_fds` (only enabled rules count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from .names import Need, Scope
+from .templates import Template
+
+__all__ = ["CompiledAction", "CompiledRule", "Condition", "Plan", "ValuesGetter", "WindowMetric"]
+
+# (process record or None, host record, now) -> truth / values
+Condition = Callable[[Any, Any, float], bool]
+ValuesGetter = Callable[[Any, Any, float], dict[str, object]]
+Getter = Callable[[Any, Any, float], object]
+
+
+@attrs.frozen
+class CompiledAction:
+    """An action as the engine proposes it."""
+
+    name: str
+    targets_process: bool
+    grace_s: float | None = None
+    signal: int | None = None
+    nice: int | None = None
+    target: str | None = None  # metric for top(...); None: the instance's own process
+
+    def describe(self) -> str:
+        args = []
+        if self.grace_s is not None:
+            args.append(f"grace = {self.grace_s:g}s")
+        if self.signal is not None:
+            args.append(f"signal = {self.signal}")
+        if self.nice is not None:
+            args.append(f"nice = {self.nice}")
+        if self.target is not None:
+            args.append(f"target = top({self.target})")
+        return f"{self.name}({', '.join(args)})" if args else self.name
+
+
+@attrs.frozen
+class CompiledRule:
+    """One rule, ready to evaluate."""
+
+    name: str
+    path: str
+    line: int
+    scope: Scope
+    scope_reason: str
+    severity: str
+    description: str | None
+    labels: Mapping[str, str]
+    tags: tuple[str, ...]
+    message: Template
+    actions: tuple[CompiledAction, ...]
+    mode_monitor: bool
+    enabled: bool
+    for_s: float
+    clear_for_s: float
+    keep_firing_for_s: float
+    cooldown_s: float
+    cond: Condition
+    clear: Condition | None
+    values: ValuesGetter
+    cond_text: str
+    clear_text: str | None
+    inputs: tuple[str, ...]
+    windows: tuple[tuple[str, float], ...]
+    needs: frozenset[Need]
+    time_varying: bool
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+    @property
+    def targets(self) -> tuple[CompiledAction, ...]:
+        """The actions that act on a process."""
+        return tuple(a for a in self.actions if a.targets_process)
+
+
+@attrs.frozen
+class WindowMetric:
+    """A metric the engine must remember over time, for at most ``span_s`` seconds."""
+
+    name: str
+    scope: Scope
+    span_s: float
+    read: Getter
+
+
+@attrs.frozen
+class Plan:
+    """Everything the engine needs to evaluate a rule set."""
+
+    rules: tuple[CompiledRule, ...]
+    metrics: frozenset[str]
+    windows: frozenset[tuple[str, float]]
+    window_metrics: tuple[WindowMetric, ...]
+    needs: frozenset[Need]
+    tests: tuple[Any, ...] = ()
+    generated: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def active(self) -> tuple[CompiledRule, ...]:
+        return tuple(r for r in self.rules if r.enabled)
+
+    def by_scope(self, scope: Scope) -> tuple[CompiledRule, ...]:
+        return tuple(r for r in self.active if r.scope is scope)
+
+    def rule(self, name: str) -> CompiledRule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    @property
+    def needs_subtree(self) -> bool:
+        return Need.SUBTREE in self.needs
+
+    @property
+    def needs_fds(self) -> bool:
+        return Need.FDS in self.needs
