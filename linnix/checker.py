@@ -18,6 +18,7 @@ import attrs
 from . import nodes as n
 from .env import Env
 from .infer import Inferrer, Uses, describe_dim
+from .infer import rank as _rank
 from .loader import Program
 from .names import ACTIONS, METRICS, SIGNALS, TEMPLATE_EXTRAS, Scope, Type, suggest
 from .source import Diagnostic, Level, Span
@@ -136,6 +137,10 @@ class _Checker:
         self.rule_spans: dict[str, Span] = {}
         self.rules: list[CheckedRule] = []
         self.tests: list[CheckedTest] = []
+        # message templates found valid, by (text, scope): a Template is immutable
+        self.messages: dict[tuple[str, Scope], Template] = {}
+        self._counted = 0  # diagnostics already looked at by error_count()
+        self._errors = 0  # errors among them
 
     # ---- reporting -------------------------------------------------------------
     def error(self, code: str, msg: str, span: Span, hint: str | None = None) -> None:
@@ -220,7 +225,7 @@ class _Checker:
 
     # ---- rules -------------------------------------------------------------------
     def _rule(self, rule: n.Rule, env: Env) -> None:
-        before = len(self.errors())
+        before = self.error_count()
         clauses = self._clauses(rule)
         when = clauses.get(n.When)
         if when is None:
@@ -251,7 +256,7 @@ class _Checker:
         message = self._message(clauses.get(n.Message), scope)
         actions = tuple(self._action(a, env, scope)
                         for a in rule.clauses if isinstance(a, n.Action))
-        if len(self.errors()) > before or any(a is None for a in actions):
+        if self.error_count() > before or any(a is None for a in actions):
             return
         desc = clauses.get(n.Description)
         self.rules.append(CheckedRule(
@@ -267,6 +272,14 @@ class _Checker:
 
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diags if d.is_error]
+
+    def error_count(self) -> int:
+        """How many errors have been reported so far (counted incrementally)."""
+        diags = self.diags
+        if self._counted < len(diags):
+            self._errors += sum(1 for d in diags[self._counted:] if d.is_error)
+            self._counted = len(diags)
+        return self._errors
 
     def _clauses(self, rule: n.Rule) -> dict[type, n.Clause]:
         seen: dict[type, n.Clause] = {}
@@ -306,7 +319,7 @@ class _Checker:
             self.error("E402", f"unknown scope '{clause.name}'{tail}", clause.span,
                        "one of: system, process, subtree")
             return needed, "declared"
-        if needed.rank > declared.rank and span is not None:
+        if _rank(needed) > _rank(declared) and span is not None:
             kind = "a subtree metric" if needed is Scope.SUBTREE else "a process field"
             self.error("E401", f"'{name}' is {kind}, but rule '{rule.name}' is declared "
                        f"'scope {declared.value}'", span)
@@ -347,14 +360,21 @@ class _Checker:
         if not isinstance(clause, n.Message):
             return None
         literal = clause.template
+        key = (literal.value, scope)
+        known = self.messages.get(key)
+        if known is not None:  # the same text in the same scope: the same (valid) template
+            return known
         try:
             template = parse_template(literal.value)
         except TemplateError as err:
             self.error("E308", str(err), self._in_string(literal, err.offset, err.length))
             return None
+        reported = len(self.diags)
         for part in template.parts:
             if part.name is not None:
                 self._placeholder(literal, part.name, part.spec, part.offset, scope)
+        if len(self.diags) == reported:
+            self.messages[key] = template
         return template
 
     def _in_string(self, literal: n.String, offset: int, length: int) -> Span:
@@ -373,7 +393,7 @@ class _Checker:
             tail = f" (did you mean '{guess}'?)" if guess else ""
             self.error("E208", f"unknown name '{name}' in message{tail}", where)
             return
-        if metric is not None and metric.scope.rank > scope.rank:
+        if metric is not None and _rank(metric.scope) > _rank(scope):
             kind = "a subtree metric" if metric.scope is Scope.SUBTREE else "a process field"
             self.error("E401", f"'{name}' is {kind}, but this rule's scope is {scope.value}",
                        where)
@@ -487,7 +507,7 @@ class _Checker:
 
     # ---- tests -------------------------------------------------------------------
     def _test(self, test: n.Test, path: str) -> None:
-        before = len(self.errors())
+        before = self.error_count()
         visible = self._visible_rules(path)
         traces = [s for s in test.stmts if isinstance(s, n.Trace)]
         ticks = [s for s in test.stmts if isinstance(s, n.Tick)]
@@ -508,7 +528,7 @@ class _Checker:
                    if not isinstance(s, (n.Trace, n.Tick))]
         if not expects:
             self.warn("W106", f"test \"{test.title.value}\" expects nothing", test.title.span)
-        if len(self.errors()) > before:
+        if self.error_count() > before:
             return
         self.tests.append(CheckedTest(test.title.value, test.span, trace, tick,
                                       tuple(e for e in expects if e is not None),
@@ -571,9 +591,10 @@ class _Checker:
     # ---- warnings ----------------------------------------------------------------
     def _unused(self, usable: list[str]) -> None:
         for path in usable:
-            for decl in self.program.modules[path].decls:
-                if isinstance(decl, (n.Let, n.Macro)) and \
-                        (path, decl.name) not in self.infer.used:
+            # only declarations that took effect: one refused by E203/E204 is
+            # reported once, not again as unused
+            for decl in self.own.get(path, ()):
+                if (path, decl.name) not in self.infer.used:
                     kind = "let" if isinstance(decl, n.Let) else "macro"
                     code = "W101" if kind == "let" else "W102"
                     self.warn(code, f"{kind} '{decl.name}' is never used", decl.name_span)

@@ -8,6 +8,12 @@ The source is deterministic, registered in :mod:`linecache`, dumpable via
 ``Plan.generated``, and runs with no builtins: only the helpers below are
 reachable.  Conditions never raise for missing inputs: a comparison with a
 missing value is false, arithmetic with one has no value.
+
+Compiling the generated Python is most of the cost of this stage, so the
+source is compiled a few dozen lines at a time (CPython compiles a module of
+thousands of functions in more than linear time), and a lambda whose code is
+that of an earlier one (the same values read, typically) is made from the
+earlier one's code object rather than compiled again.
 """
 
 from __future__ import annotations
@@ -15,16 +21,18 @@ from __future__ import annotations
 import fnmatch
 import linecache
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from types import CodeType, FunctionType
+from typing import Any
 
 from . import nodes as n
 from .checker import CheckedAction, CheckedRule
 from .names import METRICS, Need, Scope
-from .plan import CompiledAction, CompiledRule, Plan, WindowMetric
+from .plan import CompiledAction, CompiledRule, Getter, Plan, WindowMetric
 from .printer import to_text
 from .templates import Part, Template
 
-__all__ = ["compile_rules", "default_message", "module_name"]
+__all__ = ["access", "compile_rules", "default_message", "getter", "module_name"]
 
 _PLACEHOLDER = re.compile(r"\b(P|H|NOW)\b")
 _SIMPLE = re.compile(r"-?[0-9.e+-]+|'[^'\\]*'|[A-Za-z_][A-Za-z0-9_.]*")
@@ -41,6 +49,29 @@ def _div(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def _seq(value: Iterable[object] | None) -> tuple[object, ...] | None:
+    """A list value as a tuple, so that ``ancestors == ["sh"]`` compares items in order."""
+    return None if value is None else tuple(value)
+
+
+def _is_list(e: n.Expr) -> bool:
+    """Whether ``e`` (after optimisation) has a list value."""
+    kind = type(e)
+    if kind is n.List:
+        return True
+    name = e.id if kind is n.Name else e.attr if kind is n.Attr else None  # type: ignore[union-attr]
+    metric = METRICS.get(name) if name is not None else None
+    if metric is None:
+        return False
+    known = _LISTS.get(metric.name)
+    if known is None or known[0] is not metric:
+        known = _LISTS[metric.name] = (metric, metric.type.element is not None)
+    return known[1]
+
+
+_LISTS: dict[str, tuple[object, bool]] = {}  # metric name -> (metric, has a list value)
+
+
 class _Module:
     """The generated source of one .lnx file, lines aligned with the original."""
 
@@ -48,8 +79,14 @@ class _Module:
         self.path = path
         self.lines: dict[int, str] = {}
         self.overflow: list[str] = []
-        self.globals: dict[str, object] = {"__builtins__": {}, "_div": _div}
+        self.globals: dict[str, object] = {"__builtins__": {}, "_div": _div, "_seq": _seq}
         self._consts: dict[tuple[str, object], str] = {}
+        # A lambda whose code (comment aside) and position in its line are those
+        # of one already put on a line of its own is not compiled again: its
+        # function is made from the first one's code, moved to its own line.
+        self._first: dict[tuple[int, str], str] = {}  # (column, code) -> first name
+        # (line, or -1 - index into overflow) -> (name, name of the first)
+        self.copies: dict[int, tuple[str, str]] = {}
 
     def const(self, kind: str, value: object) -> str:
         """A global holding a compile-time constant (regex, set); shared when equal."""
@@ -73,10 +110,42 @@ class _Module:
         else:
             self.lines[line] = code
 
+    def put_lambda(self, line: int, name: str, code: str, comment: str = "") -> None:
+        """``name = code  # comment`` on ``line``, where ``code`` is a lambda."""
+        text = f"{name} = {code}  # {comment}" if comment else f"{name} = {code}"
+        if line in self.lines:
+            where = -1 - len(self.overflow)
+            self.overflow.append(text)
+        else:
+            where = line
+            self.lines[line] = text
+        key = (len(name), code)
+        first = self._first.get(key)
+        if first is None:
+            self._first[key] = name
+        else:
+            self.copies[where] = (name, first)
+
     def source(self) -> str:
         last = max(self.lines, default=0)
         body = [self.lines.get(i, "") for i in range(1, last + 1)]
         return "\n".join([*body, *self.overflow]) + "\n"
+
+    def compiled_source(self) -> str:
+        """The source to compile: ``source()`` without the lines of copies."""
+        last = max(self.lines, default=0)
+        copies = self.copies
+        body = ["" if i in copies else self.lines.get(i, "") for i in range(1, last + 1)]
+        extra = ["" if -1 - i in copies else text for i, text in enumerate(self.overflow)]
+        return "\n".join([*body, *extra]) + "\n"
+
+    def make_copies(self, namespace: dict[str, object]) -> None:
+        """Define the copies in ``namespace``, where the first ones are defined."""
+        last = max(self.lines, default=0)
+        for where, (name, first) in self.copies.items():
+            line = where if where > 0 else last - where  # overflow i is on line last + 1 + i
+            code = namespace[first].__code__  # type: ignore[attr-defined]
+            namespace[name] = FunctionType(code.replace(co_firstlineno=line), namespace)
 
 
 class _Gen:
@@ -91,10 +160,10 @@ class _Gen:
         return f"_t{self.temps}"
 
     def gen(self, e: n.Expr, proc: str = "p") -> tuple[str, bool]:
-        method = getattr(self, f"gen_{type(e).__name__}", None)
+        method = _GENERATORS.get(type(e))
         if method is None:
             raise TypeError(f"no code generation for {type(e).__name__}")
-        return method(e, proc)  # type: ignore[no-any-return]
+        return method(self, e, proc)
 
     def gen_Number(self, e: n.Number, proc: str) -> tuple[str, bool]:
         return repr(float(e.value)), False
@@ -154,13 +223,41 @@ class _Gen:
         inner = self.gen(e.operand, proc)
         return self._guard([inner], "-{}", "None"), inner[1]
 
+    def _chain(self, parts: list[tuple[str, bool]], op: str, flipped: str | None) -> str | None:
+        """``(None is not X op Y)`` when only one side may be missing: one chained
+        comparison, which evaluates X once and is false when X is None, does the
+        work of a temporary, a test and a comparison.  X must be the left side;
+        a missing right side is moved to the left when the comparison can be
+        turned around (``flipped``).  None when both sides may be missing."""
+        (left, left_may), (right, right_may) = parts
+        if left_may and not right_may:
+            return f"(None is not {_operand(left)} {op} {_simple(right)})"
+        if right_may and not left_may and flipped is not None:
+            return f"(None is not {_operand(right)} {flipped} {_simple(left)})"
+        return None
+
     def gen_Compare(self, e: n.Compare, proc: str) -> tuple[str, bool]:
-        parts = [self.gen(e.left, proc), self.gen(e.right, proc)]
+        if _is_list(e.left) or _is_list(e.right):  # == and != on lists: items, in order
+            parts = [self._sequence(e.left, proc), self._sequence(e.right, proc)]
+        else:
+            parts = [self.gen(e.left, proc), self.gen(e.right, proc)]
+        chained = self._chain(parts, e.op, _FLIPPED[e.op])
+        if chained is not None:
+            return chained, False
         return self._guard(parts, "{} " + e.op + " {}", "False"), False
+
+    def _sequence(self, e: n.Expr, proc: str) -> tuple[str, bool]:
+        if isinstance(e, n.List):  # a literal: a tuple (not the set that 'in' uses)
+            return repr(tuple(i.value for i in e.items)), False  # type: ignore[union-attr]
+        code, optional = self.gen(e, proc)
+        return f"_seq({code})", optional
 
     def gen_In(self, e: n.In, proc: str) -> tuple[str, bool]:
         op = "not in" if e.negated else "in"
         parts = [self.gen(e.left, proc), self.gen(e.right, proc)]
+        chained = self._chain(parts, op, None)
+        if chained is not None:
+            return chained, False
         return self._guard(parts, "{} " + op + " {}", "False"), False
 
     def gen_StrOp(self, e: n.StrOp, proc: str) -> tuple[str, bool]:
@@ -182,16 +279,75 @@ class _Gen:
         return f"(not {self.gen(e.operand, proc)[0]})", False
 
     def gen_And(self, e: n.And, proc: str) -> tuple[str, bool]:
-        return "(" + " and ".join(self.gen(i, proc)[0] for i in e.items) + ")", False
+        gen = self.gen
+        return "(" + " and ".join([gen(i, proc)[0] for i in e.items]) + ")", False
 
     def gen_Or(self, e: n.Or, proc: str) -> tuple[str, bool]:
-        return "(" + " or ".join(self.gen(i, proc)[0] for i in e.items) + ")", False
+        gen = self.gen
+        return "(" + " or ".join([gen(i, proc)[0] for i in e.items]) + ")", False
+
+
+# a comparison with its sides swapped: a < b is b > a
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+# code that binds as tightly as an attribute or a call: a name, attributes, calls
+_PRIMARY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\([^()]*\))*")
+
+
+def _operand(code: str) -> str:
+    """``code`` as the middle operand of a chained comparison."""
+    return code if _PRIMARY.fullmatch(code) or _enclosed(code) else f"({code})"
+
+
+def _enclosed(code: str) -> bool:
+    """Whether ``code`` is one parenthesised expression, ``(...)``."""
+    if not (code.startswith("(") and code.endswith(")")):
+        return False
+    depth = 0
+    quote = ""
+    escaped = False
+    last = len(code) - 1
+    for i, ch in enumerate(code):
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0 and i != last:
+                return False
+    return depth == 0
+
+
+def _simple(code: str) -> str:
+    """``code`` as an operand of a comparison (as _Gen._guard writes one)."""
+    return code if _SIMPLE.fullmatch(code) else f"({code})"
+
+
+# gen_<Node> of _Gen by node class
+_GENERATORS: dict[type, Callable[[_Gen, Any, str], tuple[str, bool]]] = {
+    getattr(n, name.removeprefix("gen_")): method
+    for name, method in vars(_Gen).items() if name.startswith("gen_")
+}
 
 
 def access(template: str, proc: str) -> str:
     """Substitute the record variables into a registry code template."""
-    table = {"P": proc, "H": "h", "NOW": "now"}
-    return _PLACEHOLDER.sub(lambda m: table[m.group(1)], template)
+    key = (template, proc)
+    code = _ACCESS.get(key)
+    if code is None:
+        table = {"P": proc, "H": "h", "NOW": "now"}
+        code = _ACCESS[key] = _PLACEHOLDER.sub(lambda m: table[m.group(1)], template)
+    return code
+
+
+_ACCESS: dict[tuple[str, str], str] = {}  # (template, proc) -> code, as access() made it
 
 
 # ---- inputs and requirements ------------------------------------------------------
@@ -202,15 +358,38 @@ def _inputs(exprs: Iterable[n.Expr]) -> dict[str, n.Expr]:
     stack = list(exprs)[::-1]
     while stack:
         e = stack.pop()
-        if isinstance(e, n.Name):
-            found.setdefault(e.id, e)
-        elif isinstance(e, n.Attr):
-            found.setdefault(f"{e.obj}.{e.attr}", e)
-        elif isinstance(e, n.Call):
+        kind = type(e)
+        if kind is n.Name:
+            if e.id not in found:  # type: ignore[union-attr]
+                found[e.id] = e  # type: ignore[union-attr]
+        elif kind is n.Attr:
+            key = f"{e.obj}.{e.attr}"  # type: ignore[union-attr]
+            if key not in found:
+                found[key] = e
+        elif kind is n.Call:
             found.setdefault(to_text(e), e)
         else:
-            stack.extend(reversed(n.children(e)))  # type: ignore[arg-type]
+            parts = _PARTS.get(kind)
+            kids = parts(e) if parts is not None else n.children(e)
+            if kids:
+                stack.extend(reversed(kids))  # type: ignore[arg-type]
     return found
+
+
+def _pair(e: Any) -> tuple[n.Expr, ...]:
+    return (e.left, e.right)
+
+
+# the sub-expressions of each kind of node, in the order nodes.children gives them
+# (leaves have none; the pattern of 'matches' and 'glob' is a string)
+_PARTS: dict[type, Callable[[Any], tuple[object, ...]]] = {
+    n.Compare: _pair, n.In: _pair, n.StrOp: _pair, n.Arith: _pair,
+    n.Matches: lambda e: (e.left, e.pattern), n.Glob: lambda e: (e.left, e.pattern),
+    n.Not: lambda e: (e.operand,), n.Neg: lambda e: (e.operand,),
+    n.And: lambda e: e.items, n.Or: lambda e: e.items, n.List: lambda e: e.items,
+    n.Number: lambda e: (), n.Quantity: lambda e: (), n.String: lambda e: (),
+    n.Bool: lambda e: (), n.Signal: lambda e: (),
+}
 
 
 def _needs(names: Iterable[str]) -> frozenset[Need]:
@@ -218,12 +397,29 @@ def _needs(names: Iterable[str]) -> frozenset[Need]:
     for name in names:
         metric = METRICS.get(name.removeprefix("parent."))
         if metric is not None:
-            needs |= metric.needs
+            needs.update(metric.needs)
     return frozenset(needs)
 
 
 def default_message(rule: CheckedRule, inputs: Iterable[str]) -> Template:
     """``comm[pid]: name=value, ...`` over everything the condition reads."""
+    names = tuple(inputs)
+    key = (rule.scope is not Scope.SYSTEM, names)
+    template = _DEFAULT_MESSAGES.get(key)
+    if template is None:
+        template = _DEFAULT_MESSAGES[key] = _default_message(rule, names)
+        if len(_DEFAULT_MESSAGES) > _MAX_DEFAULT_MESSAGES:
+            _DEFAULT_MESSAGES.pop(next(iter(_DEFAULT_MESSAGES)))
+    return template
+
+
+# Default messages already made (a Template is immutable, so rules that read the
+# same names in the same scope share one), oldest first.
+_DEFAULT_MESSAGES: dict[tuple[bool, tuple[str, ...]], Template] = {}
+_MAX_DEFAULT_MESSAGES = 4096
+
+
+def _default_message(rule: CheckedRule, inputs: Iterable[str]) -> Template:
     parts: list[Part] = []
     text = ""
     if rule.scope is not Scope.SYSTEM:
@@ -242,10 +438,10 @@ def default_message(rule: CheckedRule, inputs: Iterable[str]) -> Template:
 
 # ---- compilation ------------------------------------------------------------------
 
-def _lambda(gen: _Gen, expr: n.Expr, comment: str) -> str:
+def _lambda(gen: _Gen, expr: n.Expr) -> str:
     gen.temps = 0
     code, _ = gen.gen(expr)
-    return f"lambda p, h, now: {code}  # {comment}"
+    return f"lambda p, h, now: {code}"
 
 
 def _values_lambda(gen: _Gen, inputs: dict[str, n.Expr], extra: Iterable[str]) -> str:
@@ -260,43 +456,86 @@ def _values_lambda(gen: _Gen, inputs: dict[str, n.Expr], extra: Iterable[str]) -
 def _compile_file(path: str, rules: list[CheckedRule]) -> tuple[list[CompiledRule], str]:
     module = _Module(path)
     gen = _Gen(module)
-    slots: list[tuple[CheckedRule, dict[str, str], dict[str, n.Expr], Template]] = []
+    slots: list[tuple[CheckedRule, dict[str, str], dict[str, n.Expr], Template,
+                      tuple[str, ...], int, str, str | None]] = []
     for rule in rules:
         names = {"cond": f"cond_{rule.name}", "values": f"values_{rule.name}"}
         line = rule.when.span.line
-        module.put(line, f"{names['cond']} = " + _lambda(
-            gen, rule.when, f"{path}:{line}: {_one_line(to_text(rule.when))}"))
+        cond_text = to_text(rule.when)
+        module.put_lambda(line, names["cond"], _lambda(gen, rule.when),
+                          f"{path}:{line}: {_one_line(cond_text)}")
+        clear_text = None
         if rule.clear is not None:
             names["clear"] = f"clear_{rule.name}"
             cl = rule.clear.span.line
-            module.put(cl, f"{names['clear']} = " + _lambda(
-                gen, rule.clear, f"{path}:{cl}: {_one_line(to_text(rule.clear))}"))
+            clear_text = to_text(rule.clear)
+            module.put_lambda(cl, names["clear"], _lambda(gen, rule.clear),
+                              f"{path}:{cl}: {_one_line(clear_text)}")
         inputs = _inputs([rule.when, *([rule.clear] if rule.clear is not None else [])])
         message = rule.message or default_message(rule, inputs)
-        values = _values_lambda(gen, inputs, message.names)
-        module.put(rule.span.line, f"{names['values']} = {values}")
-        slots.append((rule, names, inputs, message))
+        message_names = message.names
+        values = _values_lambda(gen, inputs, message_names)
+        rule_line = rule.span.line
+        module.put_lambda(rule_line, names["values"], values)
+        slots.append((rule, names, inputs, message, message_names, rule_line, cond_text,
+                      clear_text))
     source = module.source()
     filename = module_name(path)
-    code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = dict(module.globals)
-    exec(code, namespace)
-    out = [_assemble(rule, names, inputs, message, namespace)
-           for rule, names, inputs, message in slots]
+    _exec_in_chunks(module.compiled_source() if module.copies else source, filename,
+                    namespace)
+    module.make_copies(namespace)
+    out = [_assemble(rule, names, inputs, message, message_names, line, namespace, cond_text,
+                     clear_text)
+           for rule, names, inputs, message, message_names, line, cond_text, clear_text
+           in slots]
     return out, source
 
 
+_CHUNK_LINES = 64
+
+
+def _exec_in_chunks(source: str, filename: str, namespace: dict[str, object]) -> None:
+    """Compile and run generated source a few dozen lines at a time.
+
+    Every line is a complete statement (comments went through ``_one_line``,
+    strings through ``repr``), so compiling the lines in chunks makes the same
+    functions as one ``compile()`` of the whole module, which for ten thousand
+    rules took most of the front end's peak memory and several times longer
+    (CPython compiles a module with thousands of functions in more than linear
+    time).  A chunk is compiled as if it began on line 1 and its code objects
+    are then moved to the lines where it really begins, which gives the same
+    code objects as compiling it behind as many empty lines.
+    """
+    lines = source.split("\n")
+    for start in range(0, len(lines), _CHUNK_LINES):
+        code = compile("\n".join(lines[start:start + _CHUNK_LINES]), filename, "exec")
+        exec(_moved(code, start) if start else code, namespace)
+
+
+def _moved(code: CodeType, lines: int) -> CodeType:
+    """``code`` (and the code inside it) ``lines`` lines further down."""
+    consts = tuple(_moved(c, lines) if isinstance(c, CodeType) else c for c in code.co_consts)
+    return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
+
+
 def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr],
-              message: Template, ns: dict[str, object]) -> CompiledRule:
-    read = [*inputs, *message.names, *(a.target for a in rule.actions if a.target)]
-    windows = tuple(sorted(_window_of(e) for e in inputs.values() if isinstance(e, n.Call)))
-    time_varying = any(
-        isinstance(e, n.Call) or (isinstance(e, n.Name) and METRICS[e.id].time_varying)
-        or (isinstance(e, n.Attr) and METRICS[e.attr].time_varying)
-        for e in inputs.values())
+              message: Template, message_names: tuple[str, ...], line: int,
+              ns: dict[str, object], cond_text: str, clear_text: str | None) -> CompiledRule:
+    read = [*inputs, *message_names, *[a.target for a in rule.actions if a.target]]
+    calls = [e for e in inputs.values() if type(e) is n.Call]
+    windows = tuple(sorted([_window_of(e) for e in calls])) if calls else ()
+    time_varying = bool(calls)
+    if not time_varying:
+        for e in inputs.values():
+            kind = type(e)
+            if ((kind is n.Name and METRICS[e.id].time_varying)  # type: ignore[union-attr]
+                    or (kind is n.Attr and METRICS[e.attr].time_varying)):  # type: ignore[union-attr]
+                time_varying = True
+                break
     return CompiledRule(
-        name=rule.name, path=rule.span.path, line=rule.span.line, scope=rule.scope,
+        name=rule.name, path=rule.span.path, line=line, scope=rule.scope,
         scope_reason=rule.scope_reason, severity=rule.severity, description=rule.description,
         labels=dict(rule.labels), tags=rule.tags, message=message,
         actions=tuple(_action(a) for a in rule.actions), mode_monitor=rule.mode_monitor,
@@ -305,11 +544,10 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
         cond=ns[names["cond"]],  # type: ignore[arg-type]
         clear=ns.get(names.get("clear", "")),  # type: ignore[arg-type]
         values=ns[names["values"]],  # type: ignore[arg-type]
-        cond_text=to_text(rule.when),
-        clear_text=to_text(rule.clear) if rule.clear is not None else None,
+        cond_text=cond_text, clear_text=clear_text,
         inputs=tuple(inputs), windows=windows,
-        needs=_needs(name for name in read if "(" not in name)
-        | _window_needs(windows),
+        needs=_needs([name for name in read if "(" not in name])
+        | (_window_needs(windows) if windows else frozenset()),
         time_varying=time_varying)
 
 
@@ -324,7 +562,29 @@ def _window_needs(windows: Iterable[tuple[str, float]]) -> frozenset[Need]:
 
 
 def _action(a: CheckedAction) -> CompiledAction:
-    return CompiledAction(a.name, a.targets_process, a.grace_s, a.signal, a.nice, a.target)
+    read = getter(a.target) if a.target is not None else None
+    return CompiledAction(a.name, a.targets_process, a.grace_s, a.signal, a.nice, a.target,
+                          read)
+
+
+def getter(metric: str) -> Getter:
+    """A function reading one metric of a process (or the host): ``(p, h, now) -> value``."""
+    m = METRICS[metric]
+    proc = "p" if m.scope is not Scope.SYSTEM else "None"
+    return _reader(f"lambda p, h, now: {access(m.code, proc)}")
+
+
+def _reader(source: str) -> Getter:
+    """A new function from the source of a lambda, run with no builtins (each lambda
+    is compiled once)."""
+    code = _READERS.get(source)
+    if code is None:
+        made = eval(source, {"__builtins__": {}})
+        code = _READERS[source] = made.__code__
+    return FunctionType(code, {"__builtins__": {}})
+
+
+_READERS: dict[str, CodeType] = {}  # lambda source -> its code
 
 
 def _one_line(text: str) -> str:
@@ -341,8 +601,7 @@ def _window_metrics(rules: Iterable[CompiledRule]) -> tuple[WindowMetric, ...]:
     for name in sorted(spans):
         metric = METRICS[name]
         proc = "p" if metric.scope is not Scope.SYSTEM else "None"
-        read = eval(f"lambda p, h, now: {access(metric.code, proc)}",
-                    {"__builtins__": {}})
+        read = _reader(f"lambda p, h, now: {access(metric.code, proc)}")
         out.append(WindowMetric(name, metric.scope, spans[name], read))
     return tuple(out)
 

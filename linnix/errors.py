@@ -55,7 +55,7 @@ class TraceError(LinnixError):
         self.path = path
         self.line = line
         self.reason = message
-        super().__init__(f"{path}:{line}: {message}")
+        super().__init__(f"{path}:{line}: {message}" if line > 0 else f"{path}: {message}")
 
 
 class ConfigError(LinnixError):

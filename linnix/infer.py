@@ -9,8 +9,10 @@ error the result's type is ``None`` so that one mistake yields one message.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -19,9 +21,10 @@ from .env import Const, ConstValue, Env
 from .names import FUNCTIONS, METRICS, UNITS, WINDOW_FUNCTIONS, Dim, Metric, Scope, Type, suggest
 from .source import Diagnostic, Level, Span
 
-__all__ = ["Info", "Inferrer", "Uses", "describe_dim"]
+__all__ = ["Info", "Inferrer", "Uses", "describe_dim", "rank"]
 
 _NO = object()  # "not a constant"
+_NONE_WHY = "it divides by zero or overflows"
 
 
 @attrs.frozen
@@ -59,14 +62,24 @@ class Uses:
     def scope_needed(self) -> tuple[Scope, str | None, Span | None]:
         """The narrowest scope these uses need, and the name (and span) that needs it."""
         best: tuple[Scope, str | None, Span | None] = (Scope.SYSTEM, None, None)
+        best_rank = rank(Scope.SYSTEM)
         for name, span in self.metrics.items():
             scope = METRICS[name].scope
-            if scope.rank > best[0].rank:
-                best = (scope, name, span)
+            scope_rank = rank(scope)
+            if scope_rank > best_rank:
+                best, best_rank = (scope, name, span), scope_rank
         if self.parent and best[0] is Scope.SYSTEM:
             name, span = next(iter(self.parent.items()))
             best = (Scope.PROCESS, f"parent.{name}", span)
         return best
+
+
+def rank(scope: Scope) -> int:
+    """``scope.rank``, without hashing the enum (a Python-level hash) each time."""
+    return _RANKS[id(scope)]
+
+
+_RANKS = {id(scope): scope.rank for scope in Scope}
 
 
 def describe_dim(dim: Dim | None) -> str:
@@ -91,10 +104,10 @@ class Inferrer:
 
     # ---- entry points ------------------------------------------------------------
     def infer(self, expr: n.Expr, env: Env, uses: Uses) -> Info:
-        method = getattr(self, f"visit_{type(expr).__name__}", None)
+        method = _VISITORS.get(type(expr))
         if method is None:
             raise TypeError(f"no inference for {type(expr).__name__}")
-        return method(expr, env, uses)  # type: ignore[no-any-return]
+        return method(self, expr, env, uses)
 
     def let_value(self, decl: n.Let, env: Env) -> Const | None:
         """A let's value, evaluated once in the file that defines it."""
@@ -124,6 +137,10 @@ class Inferrer:
             what = f"it reads '{names[0]}'" if names else "it is not constant"
             self.error("E302", f"a let needs a constant value, but {what}", expr.span,
                        hint="use 'macro' for expressions over metrics")
+            return None
+        if info.const is None:
+            self.error("E302", f"a let needs a constant value, but it has none ({_NONE_WHY})",
+                       expr.span)
             return None
         return Const(info.const, info.type, info.dim)  # type: ignore[arg-type]
 
@@ -157,12 +174,15 @@ class Inferrer:
     def visit_Quantity(self, e: n.Quantity, env: Env, uses: Uses) -> Info:
         unit = UNITS.get(e.unit)
         if unit is None:
-            guess = suggest(e.unit, UNITS)
+            guess = _unit_guess(e.unit)
             hint = f"did you mean '{guess}'?" if guess else None
             known = " ".join(UNITS)
             return self.error("E303", f"unknown unit '{e.unit}' (known units: {known})",
                               e.span, hint)
-        return Info(Type.NUM, unit.dim, e.value * unit.factor)
+        value = e.value * unit.factor
+        if not math.isfinite(value):
+            return self.error("E104", f"number too large in {unit.dim.value}", e.span)
+        return Info(Type.NUM, unit.dim, value)
 
     def visit_String(self, e: n.String, env: Env, uses: Uses) -> Info:
         return Info(Type.STR, None, e.value)
@@ -187,9 +207,12 @@ class Inferrer:
                                   f"{first.type.value} and {info.type.value}", item.span)  # type: ignore[union-attr]
             if not info.is_const:
                 return self.error("E302", "list items must be constants", item.span)
+            if info.const is None:
+                return self.error("E302", f"this list item has no value ({_NONE_WHY})",
+                                  item.span)
         list_type = Type.list_of(first.type)  # type: ignore[arg-type]
         if list_type is None:
-            return self.error("E302", f"a list cannot hold {first.type.value}s", e.span)  # type: ignore[union-attr]
+            return self.error("E302", f"a list cannot hold {_article(first.type)}", e.span)  # type: ignore[arg-type]
         dims = {i.dim for i in infos if i.dim is not None}
         if len(dims) > 1:
             return self.error("E301", "list items mix units", e.span)
@@ -211,7 +234,7 @@ class Inferrer:
         metric = METRICS.get(e.id)
         if metric is not None:
             uses.metrics.setdefault(e.id, e.span)
-            return Info(metric.type, metric.dim if metric.numeric else None)
+            return _metric_info(metric)
         if e.id in FUNCTIONS:
             return self.error("E206", f"'{e.id}' is a function; call it as {e.id}(...)",
                               e.span)
@@ -234,7 +257,7 @@ class Inferrer:
             what = "not a process field" if metric else "unknown"
             return self.error("E207", f"'parent.{e.attr}': {what}{tail}", e.span)
         uses.parent.setdefault(e.attr, e.span)
-        return Info(metric.type, metric.dim if metric.numeric else None)
+        return _metric_info(metric)
 
     def visit_Call(self, e: n.Call, env: Env, uses: Uses) -> Info:
         if e.func == "top":
@@ -277,6 +300,9 @@ class Inferrer:
         if info.type is not Type.NUM or not info.is_const or info.dim is not Dim.DURATION:
             got = describe_dim(info.dim) if info.type is Type.NUM else info.type.value
             self.error("E301", f"{what} must be a duration such as 5s, got {got}", e.span)
+            return None
+        if info.const is None:
+            self.error("E304", f"{what} has no value ({_NONE_WHY})", e.span)
             return None
         value = float(info.const)  # type: ignore[arg-type]
         if value < 0 or (value == 0 and not allow_zero):
@@ -326,7 +352,8 @@ class Inferrer:
         info = self.infer(e.operand, env, uses)
         if not self._need(e.operand, info, Type.NUM, "the operand of '-'"):
             return _BAD
-        return Info(Type.NUM, info.dim, -info.const if info.is_const else _NO)  # type: ignore[operator]
+        const = info.const if info.const is None or not info.is_const else -info.const  # type: ignore[operator]
+        return Info(Type.NUM, info.dim, const)
 
     def visit_Compare(self, e: n.Compare, env: Env, uses: Uses) -> Info:
         left, right = self.infer(e.left, env, uses), self.infer(e.right, env, uses)
@@ -344,7 +371,7 @@ class Inferrer:
         const: object = _NO
         if left.is_const and right.is_const:
             const = _compare(e.op, left.const, right.const)
-        return Info(Type.BOOL, None, const)
+        return _bool_info(const)
 
     def visit_In(self, e: n.In, env: Env, uses: Uses) -> Info:
         left, right = self.infer(e.left, env, uses), self.infer(e.right, env, uses)
@@ -359,12 +386,13 @@ class Inferrer:
             return self.error("E302", f"cannot look for {_article(left.type)} in a "
                               f"{right.type.value}", e.span)
         if left.dim and right.dim and left.dim is not right.dim:
-            return self.error("E301", f"unit mismatch: {left.dim.value} against a list of "
-                              f"{right.dim.value}s", e.span)
+            return self.error("E301", f"unit mismatch: {_said(e.left)} is {left.dim.value}, "
+                              f"but each list item is {right.dim.value}", e.span)
         const: object = _NO
         if left.is_const and right.is_const:
-            const = (left.const in right.const) != e.negated  # type: ignore[operator]
-        return Info(Type.BOOL, None, const)
+            # like every comparison, 'in' and 'not in' are false without a value
+            const = left.const is not None and (left.const in right.const) != e.negated  # type: ignore[operator]
+        return _bool_info(const)
 
     def visit_StrOp(self, e: n.StrOp, env: Env, uses: Uses) -> Info:
         left, right = self.infer(e.left, env, uses), self.infer(e.right, env, uses)
@@ -377,7 +405,7 @@ class Inferrer:
             a, b = str(left.const), str(right.const)
             const = {"startswith": a.startswith, "endswith": a.endswith,
                      "contains": a.__contains__}[e.op](b)
-        return Info(Type.BOOL, None, const)
+        return _bool_info(const)
 
     def visit_Matches(self, e: n.Matches, env: Env, uses: Uses) -> Info:
         left = self.infer(e.left, env, uses)
@@ -389,21 +417,23 @@ class Inferrer:
                 start = span.start + 1 + err.pos
                 span = span.source.span(start, start + 1)
             return self.error("E306", f"invalid regular expression: {err.msg}", span)
+        except (OverflowError, RecursionError) as err:  # a huge repeat count, deep nesting
+            return self.error("E306", f"invalid regular expression: {err}", e.pattern.span)
         if not self._need(e.left, left, Type.STR, "the left side of 'matches'"):
             return _BAD
-        return Info(Type.BOOL)
+        return _BOOL
 
     def visit_Glob(self, e: n.Glob, env: Env, uses: Uses) -> Info:
         left = self.infer(e.left, env, uses)
         if not self._need(e.left, left, Type.STR, "the left side of 'glob'"):
             return _BAD
-        return Info(Type.BOOL)
+        return _BOOL
 
     def visit_Not(self, e: n.Not, env: Env, uses: Uses) -> Info:
         info = self.infer(e.operand, env, uses)
         if not self._need(e.operand, info, Type.BOOL, "the operand of 'not'"):
             return _BAD
-        return Info(Type.BOOL, None, (not info.const) if info.is_const else _NO)
+        return _bool_info((not info.const) if info.is_const else _NO)
 
     def _bool_chain(self, items: tuple[n.Expr, ...], env: Env, uses: Uses, op: str) -> Info:
         infos = [self.infer(item, env, uses) for item in items]
@@ -413,8 +443,8 @@ class Inferrer:
             return _BAD
         if all(i.is_const for i in infos):
             values = [bool(i.const) for i in infos]
-            return Info(Type.BOOL, None, all(values) if op == "and" else any(values))
-        return Info(Type.BOOL)
+            return _bool_info(all(values) if op == "and" else any(values))
+        return _BOOL
 
     def visit_And(self, e: n.And, env: Env, uses: Uses) -> Info:
         return self._bool_chain(e.items, env, uses, "and")
@@ -423,15 +453,47 @@ class Inferrer:
         return self._bool_chain(e.items, env, uses, "or")
 
 
+# visit_<Node> of Inferrer by node class
+_VISITORS: dict[type, Callable[[Inferrer, Any, Env, Uses], Info]] = {
+    getattr(n, name.removeprefix("visit_")): method
+    for name, method in vars(Inferrer).items() if name.startswith("visit_")
+}
+
+_BOOL = Info(Type.BOOL)
+_BOOLS = {True: Info(Type.BOOL, None, True), False: Info(Type.BOOL, None, False)}
+
+
+def _bool_info(const: object) -> Info:
+    """What a boolean expression is (Info is immutable, so the common ones are shared)."""
+    if const is _NO:
+        return _BOOL
+    if const is True or const is False:
+        return _BOOLS[const]
+    return Info(Type.BOOL, None, const)
+
+
+def _metric_info(metric: Metric) -> Info:
+    """What reading ``metric`` is (one shared Info per metric)."""
+    known = _METRIC_INFO.get(metric.name)
+    if known is None or known[0] is not metric:
+        info = Info(metric.type, metric.dim if metric.numeric else None)
+        known = _METRIC_INFO[metric.name] = (metric, info)
+    return known[1]
+
+
+_METRIC_INFO: dict[str, tuple[Metric, Info]] = {}
+
+
 def _fold(op: str, a: object, b: object) -> object:
+    """Constant arithmetic; None (no value) for a missing operand, x/0 or overflow."""
+    if a is None or b is None:
+        return None
     x, y = float(a), float(b)  # type: ignore[arg-type]
-    if op == "+":
-        return x + y
-    if op == "-":
-        return x - y
-    if op == "*":
-        return x * y
-    return None if y == 0 else x / y
+    if op == "/":
+        value = None if y == 0 else x / y
+    else:
+        value = x + y if op == "+" else x - y if op == "-" else x * y
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _compare(op: str, a: object, b: object) -> bool:
@@ -443,6 +505,23 @@ def _compare(op: str, a: object, b: object) -> bool:
         ">": lambda x, y: x > y, ">=": lambda x, y: x >= y,  # type: ignore[operator]
     }
     return ops[op](a, b)  # type: ignore[arg-type]
+
+
+# Words people write for a unit, singular and lower case: "5min" -> did you mean "m"?
+_UNIT_WORDS = {
+    "sec": "s", "second": "s", "min": "m", "minute": "m", "hr": "h", "hour": "h",
+    "msec": "ms", "milli": "ms", "millisecond": "ms", "pct": "%", "percent": "%",
+}
+
+
+def _unit_guess(unit: str) -> str | None:
+    """The unit meant by an unknown suffix: another case ("gib"), a word ("min"), or close."""
+    folded = unit.lower()
+    for known in UNITS:
+        if known.lower() == folded:
+            return known
+    word = _UNIT_WORDS.get(folded) or _UNIT_WORDS.get(folded.rstrip("s"))
+    return word or suggest(unit, UNITS)
 
 
 def _article(t: Type) -> str:

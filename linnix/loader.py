@@ -19,7 +19,7 @@ from .errors import RuleSyntaxError, UsageError
 from .grammar import parse
 from .source import Diagnostic, Level, SourceFile, Span
 
-__all__ = ["MAX_FILE_BYTES", "Program", "discover", "load", "load_text"]
+__all__ = ["MAX_FILE_BYTES", "Program", "discover", "load", "load_text", "read_text"]
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -72,6 +72,32 @@ def _walk(top: str) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
+def read_text(path: str, at: Span | None = None) -> tuple[str | None, Diagnostic | None]:
+    """The UTF-8 text of a file, or None and the diagnostic (E110/E112/E113) saying why not.
+
+    ``at`` is where the file was named (an include), for the diagnostic's position.
+    """
+    def fail(code: str, message: str, span: Span | None = None) -> tuple[None, Diagnostic]:
+        where = span or at or SourceFile(path, "").whole()
+        return None, Diagnostic(code, Level.ERROR, message, where)
+
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            return fail("E113", f"file too large ({size} bytes; the limit is {MAX_FILE_BYTES})")
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return fail("E110", f"cannot read '{path}': {e.strerror or e}")
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        text = data[: e.start].decode("utf-8", "replace")
+        src = SourceFile(path, text)
+        return fail("E112", f"not UTF-8 text (byte 0x{data[e.start]:02x} cannot be decoded)",
+                    src.span(len(text), len(text)))
+
+
 def _key(path: str) -> str:
     return os.path.normpath(path)
 
@@ -96,28 +122,10 @@ class _Loader:
         return key
 
     def _read_text(self, key: str, at: Span | None) -> str | None:
-        def fail(code: str, message: str, span: Span | None = None) -> None:
-            where = span or at or SourceFile(key, "").whole()
-            self.program.diagnostics.append(Diagnostic(code, Level.ERROR, message, where))
-
-        try:
-            size = os.path.getsize(key)
-            if size > MAX_FILE_BYTES:
-                fail("E113", f"file too large ({size} bytes; the limit is {MAX_FILE_BYTES})")
-                return None
-            with open(key, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            fail("E110", f"cannot read '{key}': {e.strerror or e}")
-            return None
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            text = data[: e.start].decode("utf-8", "replace")
-            src = SourceFile(key, text)
-            fail("E112", f"not UTF-8 text (byte 0x{data[e.start]:02x} cannot be decoded)",
-                 src.span(len(text), len(text)))
-            return None
+        text, problem = read_text(key, at)
+        if problem is not None:
+            self.program.diagnostics.append(problem)
+        return text
 
     def load_text(self, key: str, text: str) -> None:
         source = SourceFile(key, text)

@@ -13,7 +13,7 @@ Code templates use ``P`` for the process record, ``H`` for the host record and
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import attrs
 
@@ -33,6 +33,7 @@ __all__ = [
     "Type",
     "Unit",
     "WINDOW_FUNCTIONS",
+    "duration_seconds",
     "suggest",
 ]
 
@@ -328,10 +329,29 @@ ACTIONS: Mapping[str, ActionSpec] = {
 }
 
 
-def suggest(word: str, candidates: object) -> str | None:
+def suggest(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to a misspelt word, or None when nothing is close."""
     import difflib
 
-    pool = [c for c in candidates if isinstance(c, str)]  # type: ignore[attr-defined]
+    pool = [c for c in candidates if isinstance(c, str)]
     found = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
     return found[0] if found else None
+
+
+def duration_seconds(text: str) -> float:
+    """Parse a duration such as ``500ms``, ``30s``, ``2m``; a bare number means seconds.
+
+    Raises ValueError with a readable message for anything else.
+    """
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z%]*)\s*", text)
+    if m is None:
+        raise ValueError(f"'{text}' is not a duration (e.g. 500ms, 30s, 2m)")
+    value, suffix = float(m.group(1)), m.group(2)
+    if not suffix:
+        return value
+    unit = UNITS.get(suffix)
+    if unit is None or unit.dim is not Dim.DURATION:
+        raise ValueError(f"'{text}' is not a duration (units: ms, s, m, h)")
+    return value * unit.factor

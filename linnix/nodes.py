@@ -478,13 +478,30 @@ class Module:
 
 def children(node: object) -> tuple[object, ...]:
     """The direct sub-nodes of ``node`` (for generic walks)."""
+    kind = type(node)
+    names = _CHILD_FIELDS.get(kind)
+    if names is None:
+        names = _CHILD_FIELDS[kind] = tuple(
+            f.name for f in attrs.fields(kind)  # type: ignore[arg-type]
+            if not f.name.endswith("span"))
     out: list[object] = []
-    for field in attrs.fields(type(node)):  # type: ignore[arg-type]
-        if field.name.endswith("span"):
-            continue
-        value = getattr(node, field.name)
+    for name in names:
+        value = getattr(node, name)
         if isinstance(value, tuple):
-            out.extend(v for v in value if attrs.has(type(v)))
-        elif attrs.has(type(value)):
+            out.extend([v for v in value if _is_node(type(v))])
+        elif _is_node(type(value)):
             out.append(value)
     return tuple(out)
+
+
+def _is_node(kind: type) -> bool:
+    known = _ATTRS_CLASSES.get(kind)
+    if known is None:
+        known = _ATTRS_CLASSES[kind] = attrs.has(kind)
+    return known
+
+
+# the fields of each node class that are not spans, found once per class
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+# whether a class is an attrs class, found once per class
+_ATTRS_CLASSES: dict[type, bool] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -21,7 +22,7 @@ from .checker import CheckedRule
 from .env import Const, Env
 from .names import UNITS
 from .printer import to_text
-from .source import Diagnostic, Level
+from .source import Diagnostic, Level, Span
 
 __all__ = ["optimize", "simplify"]
 
@@ -30,10 +31,14 @@ def optimize(rules: list[CheckedRule]) -> tuple[list[CheckedRule], list[Diagnost
     """The rules with optimised conditions, and the warnings optimisation found."""
     out: list[CheckedRule] = []
     warnings: list[Diagnostic] = []
+    # what attrs.evolve does, with the fields looked up once
+    fields = [(f.name, f.alias or f.name) for f in attrs.fields(CheckedRule) if f.init]
     for rule in rules:
         cond = _fold_unless(rule)
         clear = simplify(rule.clear, rule.env) if rule.clear is not None else None
-        out.append(attrs.evolve(rule, when=cond, unless=(), clear=clear))
+        changes: dict[str, Any] = {"when": cond, "unless": (), "clear": clear}
+        out.append(CheckedRule(**{alias: changes[alias] if alias in changes
+                                  else getattr(rule, name) for name, alias in fields}))
         warnings.extend(_warnings(rule, cond, clear))
     return out, warnings
 
@@ -56,9 +61,8 @@ class _Simplifier:
         self.env = env
 
     def visit(self, e: n.Expr) -> n.Expr:
-        method: Callable[[n.Expr], n.Expr] = getattr(self, f"visit_{type(e).__name__}",
-                                                     lambda x: x)
-        return method(e)
+        method = _VISITORS.get(type(e))
+        return e if method is None else method(self, e)
 
     def visit_Quantity(self, e: n.Quantity) -> n.Expr:
         return n.Number(e.value * UNITS[e.unit].factor, e.span)
@@ -75,14 +79,15 @@ class _Simplifier:
         return e
 
     def visit_List(self, e: n.List) -> n.Expr:
-        return attrs.evolve(e, items=tuple(self.visit(i) for i in e.items))
+        return n.List(tuple([self.visit(i) for i in e.items]), e.span)
 
     def visit_Call(self, e: n.Call) -> n.Expr:
         """A windowed call keeps its window as a duration in seconds: ``delta(m, 10s)``."""
         metric, window = e.args
         seconds = self.visit(window)
         assert isinstance(seconds, n.Number)  # the checker accepts constant durations only
-        return attrs.evolve(e, args=(metric, n.Quantity(seconds.value, "s", window.span)))
+        return n.Call(e.func, (metric, n.Quantity(seconds.value, "s", window.span)), e.span,
+                      e.func_span)
 
     def visit_Neg(self, e: n.Neg) -> n.Expr:
         inner = self.visit(e.operand)
@@ -90,7 +95,7 @@ class _Simplifier:
             return n.Number(-inner.value, e.span)
         if isinstance(inner, n.Neg):
             return inner.operand
-        return attrs.evolve(e, operand=inner)
+        return n.Neg(inner, e.span)
 
     def visit_Arith(self, e: n.Arith) -> n.Expr:
         left, right = self.visit(e.left), self.visit(e.right)
@@ -98,7 +103,7 @@ class _Simplifier:
             value = _arith(e.op, left.value, right.value)
             if value is not None:
                 return n.Number(value, e.span)
-        return attrs.evolve(e, left=left, right=right)
+        return n.Arith(e.op, left, right, e.span)
 
     def visit_Compare(self, e: n.Compare) -> n.Expr:
         left, right = self.visit(e.left), self.visit(e.right)
@@ -107,7 +112,7 @@ class _Simplifier:
             return n.Bool(_compare(e.op, lc, rc), e.span)
         if _no_value(left) or _no_value(right):
             return n.Bool(False, e.span)  # a comparison with no value is false
-        return attrs.evolve(e, left=left, right=right)
+        return n.Compare(e.op, left, right, e.span)
 
     def visit_In(self, e: n.In) -> n.Expr:
         left, right = self.visit(e.left), self.visit(e.right)
@@ -116,7 +121,7 @@ class _Simplifier:
             return n.Bool((lc in rc) != e.negated, e.span)
         if isinstance(rc, tuple) and not rc:
             return n.Bool(e.negated, e.span)
-        return attrs.evolve(e, left=left, right=right)
+        return n.In(left, right, e.negated, e.span)
 
     def visit_StrOp(self, e: n.StrOp) -> n.Expr:
         left, right = self.visit(e.left), self.visit(e.right)
@@ -125,13 +130,13 @@ class _Simplifier:
             value = {"startswith": lc.startswith, "endswith": lc.endswith,
                      "contains": lc.__contains__}[e.op](rc)
             return n.Bool(value, e.span)
-        return attrs.evolve(e, left=left, right=right)
+        return n.StrOp(e.op, left, right, e.span)
 
     def visit_Matches(self, e: n.Matches) -> n.Expr:
-        return attrs.evolve(e, left=self.visit(e.left))
+        return n.Matches(self.visit(e.left), e.pattern, e.span)
 
     def visit_Glob(self, e: n.Glob) -> n.Expr:
-        return attrs.evolve(e, left=self.visit(e.left))
+        return n.Glob(self.visit(e.left), e.pattern, e.span)
 
     def visit_Not(self, e: n.Not) -> n.Expr:
         inner = self.visit(e.operand)
@@ -139,7 +144,7 @@ class _Simplifier:
             return n.Bool(not inner.value, e.span)
         if isinstance(inner, n.Not):
             return inner.operand
-        return attrs.evolve(e, operand=inner)
+        return n.Not(inner, e.span)
 
     def visit_And(self, e: n.And) -> n.Expr:
         return self._chain(e, n.And, absorbing=False)
@@ -163,19 +168,27 @@ class _Simplifier:
         return cls(tuple(items), e.span)
 
 
+# visit_<Node> of _Simplifier by node class; other nodes are kept as they are
+_VISITORS: dict[type, Callable[[_Simplifier, Any], n.Expr]] = {
+    getattr(n, name.removeprefix("visit_")): method
+    for name, method in vars(_Simplifier).items() if name.startswith("visit_")
+}
+
 _NO = object()
 
 
 def _literal(const: Const, at: n.Name) -> n.Expr:
-    value = const.value
+    return _literal_of(const.value, at.span)
+
+
+def _literal_of(value: object, span: Span) -> n.Expr:
     if isinstance(value, bool):
-        return n.Bool(value, at.span)
+        return n.Bool(value, span)
     if isinstance(value, float):
-        return n.Number(value, at.span)
+        return n.Number(value, span)
     if isinstance(value, str):
-        return n.String(value, at.span)
-    items = tuple(_literal(Const(v, const.type), at) for v in value)  # type: ignore[arg-type]
-    return n.List(items, at.span)
+        return n.String(value, span)
+    return n.List(tuple([_literal_of(v, span) for v in value]), span)  # type: ignore[attr-defined]
 
 
 def _const_of(e: n.Expr) -> object:

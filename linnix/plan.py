@@ -16,12 +16,15 @@ import attrs
 from .names import Need, Scope
 from .templates import Template
 
-__all__ = ["CompiledAction", "CompiledRule", "Condition", "Plan", "ValuesGetter", "WindowMetric"]
+__all__ = [
+    "CompiledAction", "CompiledRule", "Condition", "Getter", "Plan", "ValuesGetter",
+    "WindowMetric",
+]
 
-# (process record or None, host record, now) -> truth / values
+# (process record or None, host record, now) -> truth / values / one value
 Condition = Callable[[Any, Any, float], bool]
 ValuesGetter = Callable[[Any, Any, float], dict[str, object]]
-Getter = Callable[[Any, Any, float], object]
+Getter = Callable[[Any, Any, float], Any]
 
 
 @attrs.frozen
@@ -34,6 +37,7 @@ class CompiledAction:
     signal: int | None = None
     nice: int | None = None
     target: str | None = None  # metric for top(...); None: the instance's own process
+    read: Getter | None = attrs.field(default=None, eq=False, repr=False)  # reads target
 
     def describe(self) -> str:
         args = []

@@ -6,6 +6,11 @@ and by the comments of generated code.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
 from . import nodes as n
 
 __all__ = ["number", "quote", "to_text"]
@@ -16,10 +21,21 @@ _OR, _AND, _NOT, _CMP, _ADD, _MUL, _NEG, _ATOM = range(8)
 
 
 def number(value: float) -> str:
-    """``50`` rather than ``50.0``; full precision otherwise."""
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
+    """``50`` rather than ``50.0``; full precision otherwise, never in exponent form.
+
+    The text reads back as the same float (``0.00001``, not ``1e-05``, which
+    is no number literal of the language).  An infinite value, which only an
+    absurdly long literal produces, prints as ``inf``.
+    """
+    if not math.isfinite(value):
+        return repr(value)
+    if value == 0:
+        return "0"
+    text = repr(value)
+    if "e" not in text:  # already positional: only a trailing ".0" to drop
+        return text[:-2] if text.endswith(".0") else text
+    text = format(Decimal(text), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def quote(text: str) -> str:
@@ -28,19 +44,16 @@ def quote(text: str) -> str:
 
 
 def _strength(e: n.Expr) -> int:
-    if isinstance(e, n.Or):
-        return _OR
-    if isinstance(e, n.And):
-        return _AND
-    if isinstance(e, n.Not):
-        return _NOT
-    if isinstance(e, (n.Compare, n.In, n.StrOp, n.Matches, n.Glob)):
-        return _CMP
-    if isinstance(e, n.Arith):
-        return _ADD if e.op in "+-" else _MUL
-    if isinstance(e, n.Neg):
-        return _NEG
-    return _ATOM
+    level = _STRENGTH.get(type(e), _ATOM)
+    if level == _ADD and e.op not in "+-":  # type: ignore[union-attr]
+        return _MUL
+    return level
+
+
+_STRENGTH: dict[type, int] = {
+    n.Or: _OR, n.And: _AND, n.Not: _NOT, n.Compare: _CMP, n.In: _CMP, n.StrOp: _CMP,
+    n.Matches: _CMP, n.Glob: _CMP, n.Arith: _ADD, n.Neg: _NEG,
+}
 
 
 def _wrap(e: n.Expr, minimum: int) -> str:
@@ -50,34 +63,78 @@ def _wrap(e: n.Expr, minimum: int) -> str:
 
 def to_text(e: n.Expr) -> str:
     """The canonical text of an expression."""
-    if isinstance(e, n.Number):
-        return number(e.value)
-    if isinstance(e, n.Quantity):
-        return f"{number(e.value)}{e.unit}"
-    if isinstance(e, n.String):
-        return quote(e.value)
-    if isinstance(e, n.Bool):
-        return "true" if e.value else "false"
-    if isinstance(e, n.List):
-        return "[" + ", ".join(to_text(i) for i in e.items) + "]"
-    if isinstance(e, n.Name):
-        return e.id
-    if isinstance(e, n.Attr):
-        return f"{e.obj}.{e.attr}"
-    if isinstance(e, n.Call):
-        return f"{e.func}(" + ", ".join(to_text(a) for a in e.args) + ")"
-    if isinstance(e, n.Signal):
-        return e.name
-    if isinstance(e, n.Or):
-        return " or ".join(_wrap(i, _AND) for i in e.items)
-    if isinstance(e, n.And):
-        return " and ".join(_wrap(i, _NOT) for i in e.items)
-    if isinstance(e, n.Not):
-        # "not (a > b)" reads better than the equivalent "not a > b"
-        return "not " + _wrap(e.operand, _NEG)
-    if isinstance(e, n.Neg):
-        return "-" + _wrap(e.operand, _NEG)
-    return _binary(e)
+    printer = _PRINTERS.get(type(e))
+    return printer(e) if printer is not None else _binary(e)
+
+
+def _number(e: n.Number) -> str:
+    return number(e.value)
+
+
+def _quantity(e: n.Quantity) -> str:
+    return f"{number(e.value)}{e.unit}"
+
+
+def _string(e: n.String) -> str:
+    return quote(e.value)
+
+
+def _bool(e: n.Bool) -> str:
+    return "true" if e.value else "false"
+
+
+def _list(e: n.List) -> str:
+    return "[" + ", ".join([to_text(i) for i in e.items]) + "]"
+
+
+def _name(e: n.Name) -> str:
+    return e.id
+
+
+def _attr(e: n.Attr) -> str:
+    return f"{e.obj}.{e.attr}"
+
+
+def _call(e: n.Call) -> str:
+    return f"{e.func}(" + ", ".join([to_text(a) for a in e.args]) + ")"
+
+
+def _signal(e: n.Signal) -> str:
+    return e.name
+
+
+def _or(e: n.Or) -> str:
+    return " or ".join([_wrap(i, _AND) for i in e.items])
+
+
+def _and(e: n.And) -> str:
+    return " and ".join([_wrap(i, _NOT) for i in e.items])
+
+
+def _not(e: n.Not) -> str:
+    # "not (a > b)" reads better than the equivalent "not a > b"
+    return "not " + _wrap(e.operand, _NEG)
+
+
+def _neg(e: n.Neg) -> str:
+    return "-" + _wrap(e.operand, _NEG)
+
+
+def _compare(e: n.Compare | n.StrOp) -> str:
+    return f"{_wrap(e.left, _ADD)} {e.op} {_wrap(e.right, _ADD)}"
+
+
+def _in(e: n.In) -> str:
+    op = "not in" if e.negated else "in"
+    return f"{_wrap(e.left, _ADD)} {op} {_wrap(e.right, _ADD)}"
+
+
+_PRINTERS: dict[type, Callable[[Any], str]] = {
+    n.Number: _number, n.Quantity: _quantity, n.String: _string, n.Bool: _bool,
+    n.List: _list, n.Name: _name, n.Attr: _attr, n.Call: _call, n.Signal: _signal,
+    n.Or: _or, n.And: _and, n.Not: _not, n.Neg: _neg, n.Compare: _compare,
+    n.StrOp: _compare, n.In: _in,
+}
 
 
 def _binary(e: n.Expr) -> str:

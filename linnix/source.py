@@ -13,6 +13,7 @@ sees can point at the exact text it is about::
 from __future__ import annotations
 
 import enum
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -60,36 +61,74 @@ class SourceFile:
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""
-        from bisect import bisect_right
-
         offset = max(0, min(offset, len(self.text)))
         starts = self.line_starts()
         line = bisect_right(starts, offset)
         return line, offset - starts[line - 1] + 1
 
     def span(self, start: int, end: int) -> Span:
-        """A span over ``[start, end)`` with its line/column computed."""
-        end = max(start, min(end, len(self.text)))
-        line, col = self.position(start)
-        end_line, end_col = self.position(end)
-        return Span(self, start, end, line, col, end_line, end_col)
+        """A span over ``[start, end)`` (``end`` kept inside the text)."""
+        return Span(self, start, max(start, min(end, len(self.text))))
 
     def whole(self) -> Span:
         """A zero-length span at the top of the file (for file-level messages)."""
-        return Span(self, 0, 0, 1, 1, 1, 1)
+        return Span(self, 0, 0)
 
 
-@attrs.frozen(eq=False)
 class Span:
-    """Where a piece of syntax sits: offsets and 1-based line/column of both ends."""
+    """Where a piece of syntax sits: offsets and 1-based line/column of both ends.
+
+    Only the offsets are stored; line and column are computed from them when
+    asked for (a binary search over the file's line starts).  Parsing makes a
+    span for nearly every node while only diagnostics and generated code ever
+    read a line number, so this keeps construction cheap.  Spans are
+    immutable and compare by identity.
+    """
+
+    __slots__ = ("end", "source", "start")
 
     source: SourceFile
     start: int
     end: int
-    line: int
-    col: int
-    end_line: int
-    end_col: int
+
+    def __init__(self, source: SourceFile, start: int, end: int) -> None:
+        _set(self, "source", source)
+        _set(self, "start", start)
+        _set(self, "end", end)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Span is immutable (cannot set '{name}')")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Span is immutable (cannot delete '{name}')")
+
+    def __reduce__(self) -> tuple[type[Span], tuple[SourceFile, int, int]]:
+        return (Span, (self.source, self.start, self.end))  # for copy and pickle
+
+    def __repr__(self) -> str:
+        return (f"Span(source={self.source!r}, start={self.start!r}, end={self.end!r}, "
+                f"line={self.line!r}, col={self.col!r}, end_line={self.end_line!r}, "
+                f"end_col={self.end_col!r})")
+
+    @property
+    def line(self) -> int:
+        """1-based line of the start."""
+        return self.source.position(self.start)[0]
+
+    @property
+    def col(self) -> int:
+        """1-based column of the start."""
+        return self.source.position(self.start)[1]
+
+    @property
+    def end_line(self) -> int:
+        """1-based line of the end."""
+        return self.source.position(self.end)[0]
+
+    @property
+    def end_col(self) -> int:
+        """1-based column of the end (one past the last character)."""
+        return self.source.position(self.end)[1]
 
     @property
     def path(self) -> str:
@@ -101,13 +140,15 @@ class Span:
         return self.source.text[self.start : self.end]
 
     def where(self) -> str:
-        return f"{self.source.path}:{self.line}:{self.col}"
+        line, col = self.source.position(self.start)
+        return f"{self.source.path}:{line}:{col}"
 
     def to(self, other: Span) -> Span:
         """The span from the start of ``self`` to the end of ``other``."""
-        return Span(
-            self.source, self.start, other.end, self.line, self.col, other.end_line, other.end_col
-        )
+        return Span(self.source, self.start, other.end)
+
+
+_set = object.__setattr__
 
 
 class Level(enum.Enum):

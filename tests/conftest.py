@@ -1,0 +1,44 @@
+"""Shared pytest configuration: the golden-file switch and the Hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Deterministic by default: the same examples on every run and every machine, a
+# bounded number of them, no example database.  `HYPOTHESIS_PROFILE=thorough`
+# explores more (and randomly) when hunting for bugs by hand.
+settings.register_profile(
+    "linnix",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=100,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "thorough",
+    derandomize=False,
+    deadline=None,
+    max_examples=5000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "linnix"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden files (the *.expected files of fixtures/rules/bad and the "
+        "replay outputs in fixtures/golden) from the current output instead of comparing "
+        "against them",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))

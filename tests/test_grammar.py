@@ -1,0 +1,389 @@
+"""The grammar and the builder: what text parses into which AST, and syntax diagnostics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import RULES, decls, diagnostics, expr, only, sexp, shape
+
+from linnix import grammar
+from linnix import nodes as n
+from linnix.builder import MAX_DEPTH
+from linnix.errors import RuleSyntaxError
+from linnix.source import SourceFile
+
+# ---- the packaged grammar ----------------------------------------------------------------
+
+
+def test_packaged_grammar_is_the_repository_grammar() -> None:
+    root = RULES.parent
+    assert grammar.grammar_text() == (root / "grammar" / "linnix.lark").read_text()
+
+
+def test_parser_is_built_once() -> None:
+    assert grammar.parser() is grammar.parser()
+
+
+def test_a_corrupt_parser_cache_is_rebuilt(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = grammar._cache_path(grammar.grammar_text())
+    assert path.startswith(str(tmp_path))
+    with open(path, "wb") as f:
+        f.write(b"not a pickled parser")
+    grammar.parser.cache_clear()
+    try:
+        tree = grammar.parse(SourceFile("t.lnx", "rule r: cpu_pct > 1"))
+        assert tree.data == "start"
+        with open(path, "rb") as f:
+            assert f.read(20) != b"not a pickled parser"  # rewritten with a good parser
+    finally:
+        grammar.parser.cache_clear()
+
+
+def test_the_parser_cache_directory_is_created(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "not" / "yet"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    grammar.parser.cache_clear()
+    try:
+        grammar.parser()
+        (saved,) = cache.glob("linnix-grammar-*.cache")
+        grammar.parser.cache_clear()
+        assert grammar.parse(SourceFile("t.lnx", "rule r: cpu_pct > 1")).data == "start"
+        assert saved.is_file()
+    finally:
+        grammar.parser.cache_clear()
+
+
+@pytest.mark.parametrize("path", sorted(RULES.glob("*.lnx")), ids=lambda p: p.name)
+def test_every_shipped_rule_file_parses(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert grammar.parse(SourceFile(str(path), text)).data == "start"
+
+
+# ---- declarations -------------------------------------------------------------------------
+
+
+def test_top_level_declarations() -> None:
+    got = decls('''
+        include "common.lnx"
+        let protected = ["systemd", "sshd"]
+        macro interactive = comm in ["bash", "zsh"]
+        rule cpu_hog: cpu_pct > 90 for 30s
+        rule quiet: cpu_pct > 1
+        rule block { when cpu_pct > 1 }
+        test "t" { trace "x.jsonl" }
+    ''')
+    assert [type(d).__name__ for d in got] == [
+        "Include", "Let", "Macro", "Rule", "Rule", "Rule", "Test"]
+    include, let, macro, hog, quiet, block, test = got
+    assert include.path.value == "common.lnx"
+    assert sexp(let) == "(Let protected (List [(String systemd) (String sshd)]))"
+    assert sexp(macro) == ("(Macro interactive (In (Name comm) "
+                           "(List [(String bash) (String zsh)]) False))")
+    assert sexp(hog) == "(Rule cpu_hog [(When (Compare > (Name cpu_pct) (Number 90)) " \
+                        "(Quantity 30 s))] True)"
+    assert hog.one_line and not block.one_line
+    assert sexp(quiet.clauses[0]) == "(When (Compare > (Name cpu_pct) (Number 1)) None)"
+    assert test.title.value == "t"
+
+
+def test_block_rule_with_every_clause() -> None:
+    (r,) = decls('''
+        rule cpu_spike {
+            description "burns"
+            when subtree_cpu_pct > 50 for 5s
+            unless comm in protected
+            unless interactive
+            clear when subtree_cpu_pct < 20 for 10s
+            keep_firing_for 1m
+            scope subtree
+            severity critical
+            cooldown 30s
+            labels { team = "platform", tier = "1", }
+            tags ["noisy", "cpu",]
+            message "{comm} at {subtree_cpu_pct:.0f}%"
+            action kill(grace = 10s, signal = SIGKILL)
+            action analyze
+            mode monitor
+            enabled false
+        }
+    ''')
+    kinds = [type(c).__name__ for c in r.clauses]
+    assert kinds == ["Description", "When", "Unless", "Unless", "Clear", "KeepFiringFor",
+                     "ScopeClause", "Severity", "Cooldown", "Labels", "Tags", "Message",
+                     "Action", "Action", "Mode", "Enabled"]
+    by = {type(c).__name__: c for c in r.clauses}
+    assert by["Description"].text.value == "burns"
+    assert sexp(by["Clear"]) == ("(Clear (Compare < (Name subtree_cpu_pct) (Number 20)) "
+                                 "(Quantity 10 s))")
+    assert sexp(by["KeepFiringFor"]) == "(KeepFiringFor (Quantity 1 m))"
+    assert by["ScopeClause"].name == "subtree"
+    assert by["Severity"].name == "critical"
+    assert sexp(by["Cooldown"]) == "(Cooldown (Quantity 30 s))"
+    assert [(lb.key, lb.value.value) for lb in by["Labels"].items] == [
+        ("team", "platform"), ("tier", "1")]
+    assert [t.value for t in by["Tags"].items] == ["noisy", "cpu"]
+    assert by["Message"].template.value == "{comm} at {subtree_cpu_pct:.0f}%"
+    assert sexp(r.clauses[12]) == ("(Action kill [(Kwarg grace (Quantity 10 s)) "
+                                   "(Kwarg signal (Signal SIGKILL))])")
+    assert sexp(r.clauses[13]) == "(Action analyze [])"
+    assert by["Mode"].name == "monitor"
+    assert sexp(by["Enabled"]) == "(Enabled (Bool False))"
+
+
+def test_empty_labels_tags_and_action_arguments() -> None:
+    (r,) = decls('rule r { when x > 1\n labels {}\n tags []\n action kill() }')
+    labels, tags, action = r.clauses[1:]
+    assert labels.items == () and tags.items == () and action.args == ()
+
+
+def test_positional_and_keyword_action_arguments() -> None:
+    (r,) = decls("rule r { when x > 1\n action signal(SIGSTOP, target = top(cpu_pct))\n"
+                 " action renice(10) }")
+    assert sexp(r.clauses[1]) == ("(Action signal [(Signal SIGSTOP) "
+                                  "(Kwarg target (Call top [(Name cpu_pct)]))])")
+    assert sexp(r.clauses[2]) == "(Action renice [(Number 10)])"
+
+
+def test_test_block_statements() -> None:
+    (t,) = decls('''test "cpu" {
+        trace "../fixtures/cpu_spike.jsonl"
+        tick 500ms
+        expect cpu_spike firing between 10s and 12s
+        expect cpu_spike resolved between 20 and 23s
+        expect cpu_spike pending for pid 300
+        expect circuit_breaker never
+        expect action kill for pid 300
+        expect cpu_spike fires 2 times
+        expect cpu_spike fires 1 time
+    }''')
+    assert sexp(t.stmts) == (
+        "[(Trace (String ../fixtures/cpu_spike.jsonl)) (Tick (Quantity 500 ms)) "
+        "(ExpectBetween cpu_spike firing (Quantity 10 s) (Quantity 12 s)) "
+        "(ExpectBetween cpu_spike resolved (Number 20) (Quantity 23 s)) "
+        "(ExpectPid cpu_spike pending (Number 300)) (ExpectNever circuit_breaker) "
+        "(ExpectAction kill (Number 300)) (ExpectCount cpu_spike (Number 2)) "
+        "(ExpectCount cpu_spike (Number 1))]")
+
+
+def test_comments_and_layout_carry_no_meaning() -> None:
+    compact = decls('rule r { when cpu_pct > 1 for 5s severity info }')
+    spread = decls('''
+        # a comment
+        rule r   # after the name
+        {
+            when cpu_pct    # inside an expression
+              > 1
+              for 5s
+            severity info}  # trailing''')
+    assert compact == spread  # nodes compare without their spans
+
+
+def test_names_may_hold_digits_and_underscores() -> None:
+    assert shape("_x9 > r2_d2") == "(Compare > (Name _x9) (Name r2_d2))"
+
+
+# ---- expressions --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "tree"), [
+    # or < and < not < comparison < + - < * / < unary minus
+    ("a or b and not c > 1",
+     "(Or [(Name a) (And [(Name b) (Not (Compare > (Name c) (Number 1)))])])"),
+    ("(a or b) and c", "(And [(Or [(Name a) (Name b)]) (Name c)])"),
+    ("not not a", "(Not (Not (Name a)))"),
+    ("a or b or c and d and e",
+     "(Or [(Name a) (Name b) (And [(Name c) (Name d) (Name e)])])"),
+    ("1 + 2 * 3", "(Arith + (Number 1) (Arith * (Number 2) (Number 3)))"),
+    ("a - b - c", "(Arith - (Arith - (Name a) (Name b)) (Name c))"),
+    ("a / b * c", "(Arith * (Arith / (Name a) (Name b)) (Name c))"),
+    ("-a * b", "(Arith * (Neg (Name a)) (Name b))"),
+    ("- -a", "(Neg (Neg (Name a)))"),
+    ("a + b > c * 2", "(Compare > (Arith + (Name a) (Name b)) (Arith * (Name c) (Number 2)))"),
+])
+def test_precedence(text: str, tree: str) -> None:
+    assert shape(text) == tree
+
+
+@pytest.mark.parametrize("op", ["==", "!=", "<", "<=", ">", ">="])
+def test_comparison_operators(op: str) -> None:
+    assert shape(f"cpu_pct {op} 1") == f"(Compare {op} (Name cpu_pct) (Number 1))"
+
+
+def test_membership_and_string_operators() -> None:
+    assert shape('comm in ["a", "b"]') == "(In (Name comm) (List [(String a) (String b)]) False)"
+    assert shape("comm not in protected") == "(In (Name comm) (Name protected) True)"
+    assert shape('"cron" in ancestors') == "(In (String cron) (Name ancestors) False)"
+    for op in ("startswith", "endswith", "contains"):
+        assert shape(f'exe {op} "x"') == f"(StrOp {op} (Name exe) (String x))"
+    assert shape('comm matches "^k.*d$"') == "(Matches (Name comm) (String ^k.*d$))"
+    assert shape('exe glob "/usr/*"') == "(Glob (Name exe) (String /usr/*))"
+
+
+def test_literals() -> None:
+    assert shape("x == 42") == "(Compare == (Name x) (Number 42))"
+    assert expr("x == 2.5").right.value == 2.5  # type: ignore[union-attr]
+    assert shape("x == true or x == false") == (
+        "(Or [(Compare == (Name x) (Bool True)) (Compare == (Name x) (Bool False))])")
+    assert shape("x in []") == "(In (Name x) (List []) False)"
+    assert shape("x in [1, 2,]") == "(In (Name x) (List [(Number 1) (Number 2)]) False)"
+    for text, value, unit in [("5s", 5, "s"), ("1.5GiB", 1.5, "GiB"), ("90%", 90, "%"),
+                              ("500ms", 500, "ms"), ("5min", 5, "min")]:
+        q = expr(f"x > {text}").right  # type: ignore[union-attr]
+        assert isinstance(q, n.Quantity) and (q.value, q.unit) == (value, unit)
+
+
+def test_string_escapes() -> None:
+    s = expr(r'comm == "a\"b\\c\nd\te"').right  # type: ignore[union-attr]
+    assert isinstance(s, n.String) and s.value == 'a"b\\c\nd\te'
+
+
+def test_calls_and_parent_fields() -> None:
+    assert shape("delta(rss_mb, 10s) > 50") == (
+        "(Compare > (Call delta [(Name rss_mb) (Quantity 10 s)]) (Number 50))")
+    assert shape("parent.comm == \"sh\"") == "(Compare == (Attr parent comm) (String sh))"
+    assert shape("f() > 1") == "(Compare > (Call f []) (Number 1))"
+
+
+def test_spans_point_at_the_text() -> None:
+    e = expr("cpu_pct > 90 and comm == \"x\"")
+    assert isinstance(e, n.And)
+    assert e.items[1].span.text == 'comm == "x"'
+    assert (e.span.line, e.span.col) == (1, 9)
+
+
+# ---- syntax diagnostics -------------------------------------------------------------------
+
+
+def test_e100_unexpected_token_says_what_was_expected() -> None:
+    d = only("rule r cpu_pct > 1", "E100")
+    assert d.message == "unexpected 'cpu_pct'; expected ':', '{'"
+    assert (d.span.line, d.span.col, d.span.text) == (1, 8, "cpu_pct")
+
+
+def test_e100_unexpected_end_of_file() -> None:
+    d = only("rule r: cpu_pct >", "E100")
+    assert d.message.startswith("unexpected end of file; expected ")
+    assert "a name" in d.message and "a number" in d.message
+    assert d.span.start == d.span.end == len("rule r: cpu_pct >")
+
+
+def test_e100_chained_comparison_is_a_syntax_error() -> None:
+    assert only("rule r: a < b < c", "E100").span.text == "<"
+
+
+def test_e101_unexpected_character() -> None:
+    d = only("rule r: cpu_pct > 1 @", "E101")
+    assert d.message.startswith("unexpected character '@'; expected ")
+    assert d.span.text == "@"
+
+
+def test_e101_names_are_lower_case() -> None:
+    d = only("rule Cpu: cpu_pct > 1", "E101")
+    assert d.message == "unexpected character 'C'; expected a name"
+
+
+def test_e101_unprintable_character_is_shown_by_code_point() -> None:
+    assert "U+0007" in only("rule r: cpu_pct > 1 \x07", "E101").message
+
+
+def test_e102_unterminated_string() -> None:
+    d = only('rule r: comm == "abc\nrule s: cpu_pct > 1', "E102")
+    assert d.message == "unterminated string"
+    assert d.span.text == '"abc'
+
+
+def test_e103_unknown_escape() -> None:
+    d = only(r'rule r: comm == "a\qb"', "E103")
+    assert d.message == "unknown escape '\\q' in string"
+    assert d.span.text == "\\q"
+    assert d.hint is not None
+
+
+def test_e104_number_too_large() -> None:
+    huge = "9" * 400
+    d = only(f"rule r: cpu_pct > {huge}", "E104")
+    assert d.span.text == huge
+    assert only(f"rule r: age_s > {huge}s", "E104").span.text == huge + "s"
+
+
+def test_e104_drops_the_declaration_without_follow_up_errors() -> None:
+    huge = "9" * 400
+    for text in (f"rule r: cpu_pct > 1 for {huge}s",
+                 f"rule r {{ when cpu_pct > 1\n action kill(signal = {huge}) }}",
+                 f"rule r {{ when cpu_pct > 1\n action renice({huge}) }}",
+                 f'test "t" {{ trace "x"\n expect r fires {huge} times }}',
+                 f"let x = {huge}"):
+        assert [d.code for d in diagnostics(text)] == ["E104"], text
+
+
+def test_e104_unit_conversion_overflow() -> None:
+    # the digits fit a float, the value in seconds does not
+    d = only(f"rule r: age_s > {'9' * 306}h", "E104")
+    assert "too large" in d.message
+
+
+def _chain(depth: int) -> str:
+    """``cpu_pct > -(-(...(1)))``: an expression ``depth`` levels deep."""
+    return "rule r: cpu_pct > " + "-(" * (depth - 2) + "1" + ")" * (depth - 2)
+
+
+def test_e105_depth_limit_is_exact() -> None:
+    assert diagnostics(_chain(MAX_DEPTH)) == []
+    d = only(_chain(MAX_DEPTH + 1), "E105")
+    assert d.message == (f"expression nested too deeply ({MAX_DEPTH + 1} levels; "
+                         f"the limit is {MAX_DEPTH})")
+
+
+@pytest.mark.parametrize("text", [  # 10,000 levels: tests/test_frontend_properties.py
+    "rule r: " + "not " * 1_000 + "cpu_pct > 1",
+    "rule r: " + "not (" * 1_000 + "cpu_pct > 1" + ")" * 1_000,
+    "rule r: cpu_pct > " + "-" * 1_000 + "1",
+    "rule r: cpu_pct > " + "(1 + " * 1_000 + "1" + ")" * 1_000,
+    "let x = " + "[" * 1_000 + "]" * 1_000,
+    "macro m = " + "not " * 1_000 + "true",
+    "rule r { when cpu_pct > 1\n enabled " + "not " * 1_000 + "true }",
+    "rule r { when cpu_pct > 1\n action renice(" + "-" * 1_000 + "1) }",
+    "rule r { when cpu_pct > 1\n unless " + "not " * 1_000 + "true }",
+    "rule r { when cpu_pct > 1\n clear when " + "not " * 1_000 + "true }",
+])
+def test_e105_deep_nesting_is_a_diagnostic(text: str) -> None:
+    assert [d.code for d in diagnostics(text)] == ["E105"]
+
+
+def test_redundant_parentheses_do_not_nest() -> None:
+    text = "rule r: " + "(" * 10_000 + "cpu_pct > 1" + ")" * 10_000
+    assert diagnostics(text) == []
+
+
+def test_several_syntax_errors_are_reported_after_recovery() -> None:
+    found = diagnostics("rule a: cpu_pct >> 1\nrule b: ok > 1\nrule c { when }\nlet = 3\n")
+    assert [(d.code, d.span.line) for d in found] == [
+        ("E100", 1), ("E100", 3), ("E100", 4)]
+
+
+def test_syntax_errors_are_capped() -> None:
+    text = "rule r: @\n" * (grammar.MAX_SYNTAX_ERRORS + 10)
+    found = diagnostics(text)
+    assert len(found) == grammar.MAX_SYNTAX_ERRORS
+    assert {d.code for d in found} == {"E101"}
+
+
+def test_parse_raises_rule_syntax_error_with_every_error() -> None:
+    with pytest.raises(RuleSyntaxError) as info:
+        grammar.parse(SourceFile("t.lnx", "rule a: >\nrule b: <\n"))
+    assert [d.span.line for d in info.value.diagnostics] == [1, 2]
+    assert str(info.value) == info.value.diagnostics[0].message
+
+
+def test_a_syntax_error_skips_checking_that_file() -> None:
+    # the unknown name in rule b would be E201, but a broken file is not checked
+    assert [d.code for d in diagnostics("rule a: @\nrule b: nosuch > 1\n")] == ["E101"]
+
+
+def test_empty_and_comment_only_files_are_valid() -> None:
+    assert diagnostics("") == []
+    assert diagnostics("# nothing here\n   \n") == []
