@@ -39,27 +39,42 @@ def cmd_check(args: argparse.Namespace) -> int:
     import json
 
     from .pipeline import build
-    from .source import diagnostics_to_json
+    from .source import Diagnostic, diagnostics_to_json
 
-    result = build(args.paths)
-    diags = result.diagnostics
-    errors = len(result.errors) + (len(result.warnings) if args.strict else 0)
+    if not args.paths and args.config is None:
+        raise UsageError("give the rule files or directories to check, or --config FILE")
+    problems = []
+    if args.config is not None:
+        from .config import config_problems
+
+        problems = config_problems(args.config)
+    result = build(args.paths) if args.paths else None
+    diags: Sequence[Diagnostic] = result.diagnostics if result is not None else []
+    n_errors = len(problems) + (len(result.errors) if result is not None else 0)
+    n_warnings = len(result.warnings) if result is not None else 0
+    errors = n_errors + (n_warnings if args.strict else 0)
     if args.format == "json":
-        payload = diagnostics_to_json(diags)
+        payload = diagnostics_to_json(diags) + [p.to_json() for p in problems]
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return EXIT_FAIL if errors else EXIT_OK
     _print_diagnostics(diags, sys.stdout, args.max_errors)
-    n_files = len(result.program.sources)
-    n_rules = len(result.plan.rules) if result.plan else len(result.rules)
-    counts = (f"{len(result.errors)} error{'s' * (len(result.errors) != 1)}, "
-              f"{len(result.warnings)} warning{'s' * (len(result.warnings) != 1)}")
-    if result.plan is not None:
-        tests = len(result.tests)
-        sys.stdout.write(f"ok: {n_files} file{'s' * (n_files != 1)}, {n_rules} rule"
-                         f"{'s' * (n_rules != 1)}, {tests} test{'s' * (tests != 1)} "
-                         f"({counts})\n")
-    else:
-        sys.stdout.write(f"failed: {n_files} file{'s' * (n_files != 1)} ({counts})\n")
+    for problem in problems:
+        where = f"{problem.where()}: error[C001]: "
+        sys.stdout.write(where + (f"{problem.key}: " if problem.key else "") + problem.message
+                         + "\n")
+    counts = (f"{n_errors} error{'s' * (n_errors != 1)}, "
+              f"{n_warnings} warning{'s' * (n_warnings != 1)}")
+    checked = []
+    if result is not None:
+        n_files = len(result.program.sources)
+        checked.append(f"{n_files} file{'s' * (n_files != 1)}")
+    if result is not None and result.plan is not None:
+        n_rules, tests = len(result.plan.rules), len(result.tests)
+        checked.append(f"{n_rules} rule{'s' * (n_rules != 1)}, {tests} test{'s' * (tests != 1)}")
+    if args.config is not None:
+        checked.append(f"config {args.config}")
+    ok = not problems and (result is None or result.plan is not None)
+    sys.stdout.write(f"{'ok' if ok else 'failed'}: {', '.join(checked)} ({counts})\n")
     return EXIT_FAIL if errors else EXIT_OK
 
 
@@ -94,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     c = sub.add_parser("check", help="check .lnx rule files like a compiler would")
-    c.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    c.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+    c.add_argument("--config", metavar="FILE",
+                   help="also check this configuration file (linnix.toml)")
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
     c.add_argument("--max-errors", type=int, default=100, metavar="N",

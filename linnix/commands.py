@@ -1,11 +1,140 @@
-"""Registration of the commands implemented outside cli.py (grows with the product)."""
+"""Sub-commands implemented outside cli.py, and their argument parsers."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .pipeline import Build
 
 __all__ = ["register"]
 
 
+def duration(text: str) -> float:
+    """An argparse type: ``500ms``, ``30s``, ``2m`` (a bare number is seconds)."""
+    from .names import duration_seconds
+
+    try:
+        return duration_seconds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def positive_duration(text: str) -> float:
+    """An argparse type: a duration longer than zero."""
+    value = duration(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be longer than zero")
+    return value
+
+
+def _plan_for(paths: list[str]) -> Build:
+    """The built rules; RuleError (printed by the CLI) when they have errors."""
+    from .pipeline import build
+
+    result = build(paths)
+    result.require_plan()
+    return result
+
+
+# ---- replay --------------------------------------------------------------------------
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import orjson
+
+    from .replay import Timeline, replay, summary_json, text_summary
+
+    result = _plan_for(args.rules or ["rules/"])
+    plan = result.require_plan()
+    progress = sys.stderr if sys.stderr.isatty() else None
+    if args.format == "jsonl":
+        out = sys.stdout.buffer
+        dumps = orjson.dumps
+
+        def sink(batch):  # type: ignore[no-untyped-def]
+            out.write(b"".join(dumps(item.to_json()) + b"\n" for item in batch))
+
+        res = replay(args.trace, plan, sink, tick_s=args.tick, skip_invalid=args.skip_invalid,
+                     until=args.until, progress=progress)
+        out.write(dumps(summary_json(res)) + b"\n")
+        out.flush()
+        text_summary(res, sys.stderr)
+        return 0
+    timeline = Timeline(sys.stdout)
+    res = replay(args.trace, plan, timeline, tick_s=args.tick, skip_invalid=args.skip_invalid,
+                 until=args.until, progress=progress)
+    if not timeline.lines:
+        sys.stdout.write("(no alerts)\n")
+    text_summary(res, sys.stdout)
+    return 0
+
+
+# ---- test ------------------------------------------------------------------------------
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .testing import junit_xml, run_test
+
+    result = _plan_for(args.paths)
+    tests = result.tests
+    if not tests:
+        sys.stdout.write("no test blocks found in " + ", ".join(args.paths) + "\n")
+        return 0
+    outcomes = []
+    for test in tests:
+        outcome = run_test(test, result.require_plan())
+        outcomes.append(outcome)
+        where = f"{test.span.path}:{test.span.line}"
+        status = "PASS" if outcome.passed else "FAIL"
+        sys.stdout.write(f"{status}  {test.title}  ({where})\n")
+        if outcome.error:
+            sys.stdout.write(f"      error: {outcome.error}\n")
+        for reason in outcome.failures:
+            sys.stdout.write(f"      {reason}\n")
+    failed = sum(1 for o in outcomes if not o.passed)
+    sys.stdout.write(f"\n{len(outcomes) - failed} passed, {failed} failed\n")
+    if args.junit:
+        try:
+            with open(args.junit, "w", encoding="utf-8") as f:
+                f.write(junit_xml(outcomes))
+        except OSError as err:
+            raise UsageError(f"cannot write {args.junit}: {err.strerror}") from None
+    return 1 if failed else 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the remaining sub-commands to the parser."""
+    r = sub.add_parser("replay", help="replay a recorded trace through the rules")
+    r.add_argument("trace", metavar="TRACE", help="a .jsonl trace (.gz is fine)")
+    r.add_argument("--rules", action="append", metavar="PATH",
+                   help="rule file or directory (repeatable; default rules/)")
+    r.add_argument("--tick", type=positive_duration, default=0.5, metavar="DURATION",
+                   help="evaluation interval (default 500ms)")
+    r.add_argument("--format", choices=("text", "jsonl"), default="text")
+    r.add_argument("--skip-invalid", action="store_true",
+                   help="count invalid lines and go on instead of stopping")
+    r.add_argument("--until", type=duration, metavar="DURATION",
+                   help="stop after this trace time (e.g. 30s)")
+    r.set_defaults(func=cmd_replay)
+
+    t = sub.add_parser("test", help="run the test blocks of rule files")
+    t.add_argument("paths", nargs="+", metavar="PATH")
+    t.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
+    t.set_defaults(func=cmd_test)
+
+    from .fmt import add_parser as add_fmt
+
+    add_fmt(sub)
+
+    from .demo import add_parser as add_demo
+
+    add_demo(sub)
+
+    from .cli_live import register as add_live
+
+    add_live(sub)
+    from .cli_client import register as add_client
+    add_client(sub)

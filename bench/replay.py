@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Replay throughput, memory, and tick cost against process count.
+
+    python bench/replay.py                 # 1,000,000 events, 5 rounds
+    python bench/replay.py --events 200000 --rounds 3 --quick
+
+1. Generates a deterministic trace (seeded): about 5,000 processes over its
+   life, ~250 alive at a time, one sample per live process per second, forks,
+   execs and exits; 80 % of processes idle (constant values), 15 % lightly
+   busy, 5 % busy with growing memory.
+2. Measures, alternating in one run: the floor (a bare loop parsing the file
+   line by line with orjson) and ``linnix replay --format jsonl > /dev/null``
+   with the shipped rules, both as fresh processes; reports medians, the
+   ratio, and the replay's peak RSS.
+3. Measures the engine's cost per tick at 1k / 5k / 20k live processes
+   (every process sampled each second; tick 500 ms), in process.
+
+Results are printed as Markdown for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+import orjson
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+OUT = os.path.join(HERE, "out")
+FLOOR = """
+import sys, orjson
+n = 0
+with open(sys.argv[1], "rb") as f:
+    for line in f:
+        orjson.loads(line)
+        n += 1
+"""
+
+
+def generate(path: str, events: int, live: int, seed: int = 7) -> dict[str, float]:
+    """Write the benchmark trace; return its shape."""
+    rnd = random.Random(seed)
+    mean_life = live * 4000 / 5000  # so that ~5,000 processes come and go over 1M events
+    procs: dict[int, list[object]] = {}
+    parents = [1] + [100 + i for i in range(40)]
+    next_pid, n, t = 1000, 0, 0.0
+    with open(path, "wb") as f:
+        def emit(ev: dict[str, object]) -> None:
+            nonlocal n
+            f.write(orjson.dumps(ev) + b"\n")
+            n += 1
+
+        f.write(orjson.dumps({"kind": "header", "version": 1, "host": "bench", "ncpu": 2,
+                              "mem_total_kb": 24 * 1024 * 1024}) + b"\n")
+        emit({"ts": 0.0, "kind": "proc", "pid": 1, "ppid": 0, "comm": "systemd", "start": 0.0})
+        for pid in parents[1:]:
+            emit({"ts": 0.0, "kind": "proc", "pid": pid, "ppid": 1, "comm": f"daemon{pid}",
+                  "start": 0.0})
+        while n < events:
+            t += 1.0
+            born = []
+            while len(procs) < live:
+                pid, next_pid = next_pid, next_pid + 1
+                r = rnd.random()
+                kind = "idle" if r < 0.80 else "light" if r < 0.95 else "busy"
+                procs[pid] = [kind, rnd.randint(1000, 200000), t + rnd.expovariate(1 / mean_life)]
+                emit({"ts": t, "kind": "fork", "pid": pid, "ppid": rnd.choice(parents),
+                      "comm": "worker"})
+                born.append(pid)
+            for pid in born:
+                emit({"ts": t + 0.001, "kind": "exec", "pid": pid, "comm": "app",
+                      "exe": "/usr/bin/app", "argv": ["app", "--serve"]})
+            emit({"ts": t + 0.002, "kind": "system", "cpu_pct": round(20 + 10 * rnd.random(), 1),
+                  "mem_available_kb": 20000000, "psi_cpu_some": round(3 * rnd.random(), 2)})
+            for pid, st in sorted(procs.items()):
+                kind = st[0]
+                if kind == "idle":
+                    cpu = 0.0
+                elif kind == "light":
+                    cpu = round(5 * rnd.random(), 1)
+                else:
+                    cpu = round(20 + 40 * rnd.random(), 1)
+                    st[1] = int(st[1]) + rnd.randint(0, 64)  # type: ignore[call-overload]
+                emit({"ts": t + 0.01, "kind": "sample", "pid": pid, "cpu_pct": cpu,
+                      "rss_kb": st[1], "fds": 12, "fd_limit": 1024, "threads": 1})
+            for pid in [p for p, st in procs.items() if float(st[2]) <= t]:  # type: ignore[arg-type]
+                emit({"ts": t + 0.5, "kind": "exit", "pid": pid, "code": 0})
+                del procs[pid]
+    return {"events": n, "processes": next_pid - 1000 + len(parents), "seconds": t}
+
+
+def run_timed(argv: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one child process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{argv[:3]} failed with status {status}")
+    return wall, usage.ru_maxrss
+
+
+def throughput(trace: str, events: int, rounds: int) -> dict[str, object]:
+    python = sys.executable
+    linnix = [python, "-m", "linnix", "replay", trace, "--rules",
+              os.path.join(ROOT, "rules"), "--format", "jsonl"]
+    floor_s, replay_s, rss = [], [], []
+    for i in range(rounds):
+        print(f"  round {i + 1}/{rounds}", file=sys.stderr)
+        floor_s.append(run_timed([python, "-c", FLOOR, trace])[0])
+        wall, peak = run_timed(linnix)
+        replay_s.append(wall)
+        rss.append(peak)
+    floor_med, replay_med = statistics.median(floor_s), statistics.median(replay_s)
+    return {
+        "floor_s": floor_med, "replay_s": replay_med,
+        "floor_rate": events / floor_med, "replay_rate": events / replay_med,
+        "ratio": floor_med / replay_med, "peak_rss_mb": max(rss) / 1024,
+        "floor_all": floor_s, "replay_all": replay_s,
+    }
+
+
+def tick_cost(live: int, seconds: int = 30) -> dict[str, float]:
+    """Median engine time per tick with ``live`` processes, each sampled every second."""
+    sys.path.insert(0, ROOT)
+    from linnix import trace as tr
+    from linnix.core import Core
+    from linnix.pipeline import build
+
+    plan = build([os.path.join(ROOT, "rules")]).require_plan()
+    rnd = random.Random(live)
+    core = Core(plan)
+    core.feed([tr.Proc(ts=0.0, pid=1, ppid=0, comm="systemd", start=0.0)]
+              + [tr.Proc(ts=0.0, pid=100 + i, ppid=1, comm=f"d{i}", start=0.0)
+                 for i in range(40)]
+              + [tr.Fork(ts=0.0, pid=1000 + i, ppid=100 + i % 40, comm="app")
+                 for i in range(live)])
+    kinds = ["idle" if rnd.random() < 0.8 else "busy" for _ in range(live)]
+    per_tick: list[float] = []
+    for second in range(1, seconds + 1):
+        for half in (0, 1):  # half of the processes are sampled before each tick
+            ts = second + half * 0.5 - 0.25
+            batch = [tr.Sample(ts=ts, pid=1000 + i, cpu_pct=0.0 if kinds[i] == "idle"
+                               else round(60 * rnd.random(), 1), rss_kb=4096.0, fds=10,
+                               fd_limit=1024, threads=1)
+                     for i in range(half, live, 2)]
+            core.feed(batch)  # applies the events; ticks before them ran in feed
+            started = time.perf_counter()
+            core.run_until(ts + 0.25)
+            per_tick.append(time.perf_counter() - started)
+            core.drain()
+    steady = per_tick[len(per_tick) // 3:]  # after every window has filled
+    med = statistics.median(steady)
+    return {"live": live, "tick_ms": med * 1000, "us_per_process": med * 1e6 / live}
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--live", type=int, default=250)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--sizes", default="1000,5000,20000", help="live processes for tick cost")
+    args = ap.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    trace = os.path.join(OUT, f"replay-{args.events}.jsonl")
+    print(f"generating {trace}", file=sys.stderr)
+    shape = generate(trace, args.events, args.live)
+    print("measuring throughput", file=sys.stderr)
+    tp = throughput(trace, int(shape["events"]), args.rounds)
+    print("measuring tick cost", file=sys.stderr)
+    ticks = [tick_cost(int(n)) for n in args.sizes.split(",")]
+    print(f"\n## Replay (bench/replay.py) — {time.strftime('%Y-%m-%d')}\n")
+    print(f"Machine: {machine()}\n")
+    print(f"Command: `python bench/replay.py --events {args.events} --rounds {args.rounds}`\n")
+    print(f"Trace: {shape['events']:,} events, {shape['processes']:,} processes over "
+          f"{shape['seconds']:,.0f} s, ~{args.live} alive at a time.\n")
+    print("| measure | median | all rounds |\n|---|---|---|")
+    print(f"| floor: orjson line loop | {tp['floor_s']:.2f} s ({tp['floor_rate']:,.0f} lines/s)"
+          f" | {', '.join(f'{x:.2f}' for x in tp['floor_all'])} |")  # type: ignore[union-attr]
+    print(f"| `linnix replay --format jsonl` | {tp['replay_s']:.2f} s "
+          f"({tp['replay_rate']:,.0f} events/s) | "
+          f"{', '.join(f'{x:.2f}' for x in tp['replay_all'])} |")  # type: ignore[union-attr]
+    print(f"\nReplay / floor rate: **{tp['ratio']:.2f}x** (target >= 0.5x). "
+          f"Peak RSS of replay: **{tp['peak_rss_mb']:.0f} MB** (target <= 200 MB).\n")
+    print("| live processes | engine time per tick (median) | per live process |\n|---|---|---|")
+    for row in ticks:
+        print(f"| {row['live']:,} | {row['tick_ms']:.2f} ms | {row['us_per_process']:.2f} µs |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

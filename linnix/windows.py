@@ -1,0 +1,203 @@
+"""Values over time: event rates, sums over a period, and windowed metrics.
+
+A windowed metric is kept as a step function: an observation holds until the
+next one, and only changes are stored.  A buffer keeps the observation in
+effect at ``now - span`` and everything after it, so its length is bounded by
+the number of changes within the longest window the plan asks for.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ["RATE_WINDOW_S", "RateWindow", "StepBuffer", "SumWindow", "Windowed"]
+
+RATE_WINDOW_S = 1.0
+
+
+class RateWindow:
+    """Timestamps of events in the trailing second; ``count(now)`` is the rate."""
+
+    __slots__ = ("_q",)
+    EMPTY: RateWindow  # shared, never added to: most processes never fork
+
+    def __init__(self) -> None:
+        self._q: deque[float] = deque()
+
+    def add(self, ts: float) -> None:
+        self._q.append(ts)
+
+    def count(self, now: float) -> int:
+        """Events with ``now - 1s < ts <= now``."""
+        q = self._q
+        edge = now - RATE_WINDOW_S
+        while q and q[0] <= edge:
+            q.popleft()
+        return len(q)
+
+    def __len__(self) -> int:
+        return len(self._q)
+
+
+RateWindow.EMPTY = RateWindow()
+
+
+class SumWindow:
+    """A sum of counts over the trailing ``span`` seconds (e.g. lost events in 60 s)."""
+
+    __slots__ = ("_q", "_sum", "span")
+
+    def __init__(self, span: float) -> None:
+        self.span = span
+        self._q: deque[tuple[float, int]] = deque()
+        self._sum = 0
+
+    def add(self, ts: float, count: int) -> None:
+        self._q.append((ts, count))
+        self._sum += count
+
+    def total(self, now: float) -> int:
+        q = self._q
+        edge = now - self.span
+        while q and q[0][0] <= edge:
+            self._sum -= q.popleft()[1]
+        return self._sum
+
+
+class StepBuffer:
+    """Changes of one metric of one instance, as (time, value) steps."""
+
+    __slots__ = ("first", "span", "steps")
+
+    def __init__(self, span: float, ts: float, value: float) -> None:
+        self.span = span
+        self.first = ts  # when the metric was first observed
+        self.steps: deque[tuple[float, float]] = deque([(ts, value)])
+
+    def push(self, ts: float, value: float) -> bool:
+        """Record an observation; True when it changed the value."""
+        steps = self.steps
+        if steps[-1][1] == value:
+            return False
+        steps.append((ts, value))
+        edge = ts - self.span
+        while len(steps) > 1 and steps[1][0] <= edge:
+            steps.popleft()
+        return True
+
+    def settled(self, now: float) -> bool:
+        """True when every window function is constant until the next change.
+
+        That is when the latest step already covers the longest window (and
+        the metric has been observed for that long).
+        """
+        edge = now - self.span
+        return self.steps[-1][0] <= edge and self.first <= edge
+
+    def _since(self, now: float, window: float) -> list[tuple[float, float]] | None:
+        """Steps in effect during [now - window, now], the first clipped to its start."""
+        edge = now - window
+        if self.first > edge:
+            return None  # not observed for the whole window yet
+        steps = self.steps
+        i = 0
+        while i + 1 < len(steps) and steps[i + 1][0] <= edge:
+            i += 1
+        out = [(edge, steps[i][1])]
+        out.extend(s for s in list(steps)[i + 1 :] if s[0] <= now)
+        return out
+
+    def at(self, when: float) -> float:
+        """The value in effect at ``when`` (the oldest kept one if earlier)."""
+        value = self.steps[0][1]
+        for ts, v in self.steps:
+            if ts > when:
+                break
+            value = v
+        return value
+
+    def delta(self, now: float, window: float) -> float | None:
+        edge = now - window
+        if self.first > edge:
+            return None  # not observed for the whole window yet
+        steps = self.steps
+        then = steps[0][1]
+        for ts, v in steps:
+            if ts > edge:
+                break
+            then = v
+        return self.at(now) - then
+
+    def avg(self, now: float, window: float) -> float | None:
+        span = self._since(now, window)
+        if span is None:
+            return None
+        if window <= 0:
+            return span[-1][1]
+        total = 0.0
+        for (t0, v), (t1, _) in zip(span, [*span[1:], (now, 0.0)], strict=True):
+            total += v * (t1 - t0)
+        return total / window
+
+    def min(self, now: float, window: float) -> float | None:
+        span = self._since(now, window)
+        return None if span is None else min(v for _, v in span)
+
+    def max(self, now: float, window: float) -> float | None:
+        span = self._since(now, window)
+        return None if span is None else max(v for _, v in span)
+
+
+class Windowed:
+    """A record (process or host) whose metrics may be windowed.
+
+    Generated conditions call ``win_delta(metric, seconds, now)`` and friends;
+    the evaluator feeds observations through :meth:`observe`.
+    """
+
+    __slots__ = ("win",)
+
+    def __init__(self) -> None:
+        self.win: dict[str, StepBuffer] | None = None
+
+    def observe(self, metric: str, span: float, now: float, value: float) -> bool:
+        """Record the metric's value at ``now``; True if the buffer changed."""
+        if self.win is None:
+            self.win = {}
+        buf = self.win.get(metric)
+        if buf is None:
+            self.win[metric] = StepBuffer(span, now, value)
+            return True
+        return buf.push(now, value)
+
+    def settled(self, now: float) -> bool:
+        if self.win is not None:
+            for buf in self.win.values():
+                if not buf.settled(now):
+                    return False
+        return True
+
+    def _buf(self, metric: str) -> StepBuffer | None:
+        return None if self.win is None else self.win.get(metric)
+
+    def win_delta(self, metric: str, window: float, now: float) -> float | None:
+        win = self.win
+        buf = None if win is None else win.get(metric)
+        return None if buf is None else buf.delta(now, window)
+
+    def win_rate(self, metric: str, window: float, now: float) -> float | None:
+        buf = self._buf(metric)
+        d = None if buf is None else buf.delta(now, window)
+        return None if d is None else d / window
+
+    def win_avg(self, metric: str, window: float, now: float) -> float | None:
+        buf = self._buf(metric)
+        return None if buf is None else buf.avg(now, window)
+
+    def win_min(self, metric: str, window: float, now: float) -> float | None:
+        buf = self._buf(metric)
+        return None if buf is None else buf.min(now, window)
+
+    def win_max(self, metric: str, window: float, now: float) -> float | None:
+        buf = self._buf(metric)
+        return None if buf is None else buf.max(now, window)

@@ -1,0 +1,236 @@
+"""The trace reader: typed events, exact error messages naming file and line, options."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import pytest
+
+from linnix import trace as t
+from linnix.errors import TraceError
+
+GOOD = b'{"ts":0.0,"kind":"lost","count":1}'
+BLOCKS = [1, 7, 64, 1 << 20]  # tiny blocks put boundaries inside lines
+
+
+def read(data: bytes, *, skip: bool = False, block: int = 1 << 20,
+         path: str = "t.jsonl") -> tuple[t.TraceReader, list[t.Event]]:
+    reader = t.TraceReader(path, skip, block_size=block)
+    events = [ev for batch in reader.batches(io.BytesIO(data)) for ev in batch]
+    return reader, events
+
+
+def error(data: bytes, block: int = 1 << 20) -> str:
+    with pytest.raises(TraceError) as info:
+        read(data, block=block)
+    return str(info.value)
+
+
+# ---- decoding ----------------------------------------------------------------------------
+
+def test_every_kind_decodes_to_its_typed_event() -> None:
+    data = b"\n".join([
+        b'{"kind":"header","version":1,"host":"web-1","ncpu":2,"mem_total_kb":24576000}',
+        b'{"ts":0.0,"kind":"proc","pid":1,"ppid":0,"comm":"init","exe":"/sbin/init","uid":0,'
+        b'"start":0.0}',
+        b'{"ts":1.25,"kind":"fork","pid":101,"ppid":100,"comm":"bash"}',
+        b'{"ts":1.26,"kind":"exec","pid":101,"comm":"sleep","exe":"/usr/bin/sleep",'
+        b'"argv":["sleep","1"]}',
+        b'{"ts":2.30,"kind":"exit","pid":101,"code":0}',
+        b'{"ts":3.00,"kind":"sample","pid":100,"cpu_pct":12.5,"rss_kb":10240,"fds":12,'
+        b'"fd_limit":1024,"threads":1}',
+        b'{"ts":3.00,"kind":"system","cpu_pct":45.0,"mem_available_kb":20000000,'
+        b'"psi_cpu_some":3.2}',
+        b'{"ts":3,"kind":"lost","count":12,"extra":"ignored"}',
+    ]) + b"\n"
+    reader, events = read(data)
+    assert reader.header == t.Header(version=1, host="web-1", ncpu=2, mem_total_kb=24576000)
+    assert events == [
+        t.Proc(ts=0.0, pid=1, ppid=0, comm="init", exe="/sbin/init", uid=0, start=0.0),
+        t.Fork(ts=1.25, pid=101, ppid=100, comm="bash"),
+        t.Exec(ts=1.26, pid=101, comm="sleep", exe="/usr/bin/sleep", argv=["sleep", "1"]),
+        t.Exit(ts=2.3, pid=101, code=0),
+        t.Sample(ts=3.0, pid=100, cpu_pct=12.5, rss_kb=10240, fds=12, fd_limit=1024,
+                 threads=1),
+        t.System(ts=3.0, cpu_pct=45.0, mem_available_kb=20000000, psi_cpu_some=3.2),
+        t.Lost(ts=3.0, count=12),
+    ]
+    assert (reader.lines, reader.events, reader.invalid) == (8, 7, 0)
+    assert isinstance(events[-1].ts, float)
+
+
+def test_encode_event_round_trips_and_omits_unknown_fields() -> None:
+    ev = t.Sample(ts=1.5, pid=3, cpu_pct=2.0)
+    assert t.encode_event(ev) == b'{"kind":"sample","ts":1.5,"pid":3,"cpu_pct":2.0}'
+    assert read(t.encode_event(ev) + b"\n")[1] == [ev]
+
+
+def test_equal_timestamps_are_fine() -> None:
+    assert len(read(GOOD + b"\n" + GOOD + b"\n")[1]) == 2
+
+
+def test_blank_lines_are_skipped_but_counted() -> None:
+    data = b"\n" + GOOD + b"\n   \n\t\r\n" + GOOD + b"\n\n"
+    for block in BLOCKS:
+        reader, events = read(data, block=block)
+        assert (len(events), reader.lines, reader.invalid) == (2, 6, 0)
+    assert error(b"\n\n" + GOOD + b"\n{}\n") == "t.jsonl:4: missing required field 'kind'"
+
+
+def test_crlf_line_endings_and_a_last_line_without_newline() -> None:
+    data = GOOD + b"\r\n" + GOOD.replace(b"0.0", b"1.0")
+    for block in BLOCKS:
+        reader, events = read(data, block=block)
+        assert [e.ts for e in events] == [0.0, 1.0]
+        assert reader.lines == 2
+
+
+# ---- errors --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("line", "message"), [
+    (b'{"ts":1,"kind":"bogus"}',
+     "unknown kind 'bogus' (expected one of: header, proc, fork, exec, exit, sample, system, "
+     "lost)"),
+    (b'{"ts":1,"kind":"lost","count":1', "invalid JSON: the line ends too early"),
+    (b"not json", "invalid JSON: invalid character (byte 4)"),
+    (GOOD + b" " + GOOD, "invalid JSON: trailing characters (byte 36)"),  # two on one line
+    (b'{"kind":"lost","count":1}', "missing required field 'ts'"),
+    (b'{"ts":1,"count":1}', "missing required field 'kind'"),
+    (b'{"ts":1,"kind":"fork","pid":7,"comm":"x"}', "missing required field 'ppid'"),
+    (b'{"ts":1,"kind":"fork","pid":"12","ppid":1,"comm":"x"}',
+     "field 'pid': expected int, got str"),
+    (b'{"ts":1,"kind":"fork","pid":0,"ppid":1,"comm":"x"}', "field 'pid': expected int >= 1"),
+    (b'{"ts":-1,"kind":"lost","count":1}', "field 'ts': expected float >= 0.0"),
+    (b'{"ts":true,"kind":"lost","count":1}', "field 'ts': expected float, got bool"),
+    (b'{"ts":1,"kind":"lost","count":1.5}', "field 'count': expected int, got float"),
+    (b'{"ts":1,"kind":"sample","pid":3,"cpu_pct":"x"}',
+     "field 'cpu_pct': expected float | null, got str"),
+    (b'{"ts":1,"kind":"exec","pid":3,"comm":"x","argv":"ls -l"}',
+     "field 'argv': expected array | null, got str"),
+    (b"[1,2]", "expected a JSON object, got array"),
+    (b'{"kind":"header","version":1}', "a header is only allowed on the first line"),
+])
+@pytest.mark.parametrize("block", BLOCKS)
+def test_each_error_names_file_line_and_reason(line: bytes, message: str, block: int) -> None:
+    data = GOOD + b"\n\n" + GOOD + b"\n" + line + b"\n" + GOOD + b"\n"
+    assert error(data, block) == f"t.jsonl:4: {message}"
+
+
+def test_ts_going_backwards() -> None:
+    data = (b'{"ts":13.0,"kind":"lost","count":1}\n' * 6
+            + b'{"ts":12.5,"kind":"lost","count":1}\n')
+    for block in BLOCKS:
+        assert error(data, block) == "t.jsonl:7: 'ts' went backwards (12.5 after 13.0)"
+
+
+def test_ts_going_backwards_shows_full_precision() -> None:
+    data = (b'{"ts":1234567.891,"kind":"lost","count":1}\n'
+            b'{"ts":1234567.89,"kind":"lost","count":1}\n')
+    assert error(data) == "t.jsonl:2: 'ts' went backwards (1234567.89 after 1234567.891)"
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    (b'{"kind":"header"}', "header: missing required field 'version'"),
+    (b'{"kind":"header","version":"1"}', "header: field 'version': expected int, got str"),
+    (b'{"kind":"header","version":1,"ncpu":"x"}',
+     "header: field 'ncpu': expected int | null, got str"),
+])
+def test_a_bad_header(header: bytes, message: str) -> None:
+    assert error(header + b"\n" + GOOD + b"\n") == f"t.jsonl:1: {message}"
+
+
+def test_a_header_after_a_blank_first_line_is_not_on_line_1() -> None:
+    assert error(b'\n{"kind":"header","version":1}\n') == (
+        "t.jsonl:2: a header is only allowed on the first line")
+
+
+def test_a_lone_carriage_return_inside_a_line_is_whitespace() -> None:
+    # valid JSON on line 2; the bad line 3 sends the block to the line-by-line path,
+    # which must not split line 2 at the \r
+    data = GOOD + b'\n{"ts":1.0,\r"kind":"lost","count":1}\n{"ts":2.0}\n'
+    assert error(data) == "t.jsonl:3: missing required field 'kind'"
+    reader, events = read(data, skip=True)
+    assert ([e.ts for e in events], reader.invalid) == ([0.0, 1.0], 1)
+
+
+# ---- skip_invalid -----------------------------------------------------------------------
+
+def test_skip_invalid_counts_bad_lines_and_keeps_the_rest() -> None:
+    data = b"\n".join([
+        b'{"kind":"header","version":1}',
+        b'{"ts":1.0,"kind":"lost","count":1}',
+        b'{"ts":2.0,"kind":"bogus"}',
+        b'{"ts":0.5,"kind":"lost","count":1}',  # backwards: skipped, does not move the clock
+        b'{"ts":1.5,"kind":"lost","count":2}',
+        b"garbage",
+        b'{"ts":3.0,"kind":"lost","count":3}',
+    ]) + b"\n"
+    for block in BLOCKS:
+        reader, events = read(data, skip=True, block=block)
+        assert [(e.ts, e.count) for e in events] == [(1.0, 1), (1.5, 2), (3.0, 3)]  # type: ignore[union-attr]
+        assert (reader.invalid, reader.lines, reader.events) == (3, 7, 3)
+        assert reader.first_error == ("t.jsonl:3: unknown kind 'bogus' (expected one of: "
+                                      "header, proc, fork, exec, exit, sample, system, lost)")
+
+
+# ---- blocks -----------------------------------------------------------------------------
+
+def test_block_boundaries_inside_lines_change_nothing() -> None:
+    lines = [b'{"kind":"header","version":1,"ncpu":4}']
+    lines += [b'{"ts":%d.5,"kind":"fork","pid":%d,"ppid":1,"comm":"w"}' % (i, i + 2)
+              for i in range(40)]
+    data = b"\n".join(lines) + b"\n"
+    expected = read(data)[1]
+    assert len(expected) == 40
+    for block in (1, 2, 3, 5, 17, 41, 100):
+        reader, events = read(data, block=block)
+        assert events == expected
+        assert reader.header == t.Header(version=1, ncpu=4)
+        assert (reader.lines, reader.bytes_read) == (41, len(data))
+
+
+def test_an_error_far_into_the_file_has_the_right_line_number() -> None:
+    data = GOOD + b"\n" + (b'{"ts":1.0,"kind":"lost","count":1}\n' * 500) + b"oops\n"
+    for block in (3, 100, 4096):
+        assert error(data, block) == "t.jsonl:502: invalid JSON: invalid character (byte 0)"
+
+
+# ---- files ------------------------------------------------------------------------------
+
+def test_read_trace_reads_gz_transparently(tmp_path: Path) -> None:
+    data = b'{"kind":"header","version":1}\n' + GOOD + b"\n" + GOOD + b"\n"
+    plain, packed = tmp_path / "a.jsonl", tmp_path / "a.jsonl.gz"
+    plain.write_bytes(data)
+    packed.write_bytes(gzip.compress(data, mtime=0))
+    r1, e1 = t.read_trace(str(plain))
+    r2, e2 = t.read_trace(str(packed))
+    assert e1 == e2 == [t.Lost(ts=0.0, count=1)] * 2
+    assert r1.header == r2.header == t.Header(version=1)
+
+
+def test_errors_in_gz_traces_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(gzip.compress(GOOD + b"\n{}\n", mtime=0))
+    with pytest.raises(TraceError, match=r"a\.jsonl\.gz:2: missing required field 'kind'$"):
+        t.read_trace(str(path))
+
+
+def test_an_unreadable_gz_file_is_a_trace_error(tmp_path: Path) -> None:
+    packed = gzip.compress(GOOD + b"\n" * 2000, mtime=0)
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(packed[:10] + bytes(b ^ 0x5A for b in packed[10:30]) + packed[30:])
+    with pytest.raises(TraceError, match=r"a\.jsonl\.gz: cannot read: "):
+        t.read_trace(str(path))
+    path.write_bytes(b"this is not gzip")
+    with pytest.raises(TraceError, match=r"a\.jsonl\.gz: cannot read: Not a gzipped file"):
+        t.read_trace(str(path))
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.jsonl"
+    with pytest.raises(TraceError) as info:
+        t.read_trace(str(path))
+    assert str(info.value) == f"{path}: cannot open: No such file or directory"
+    assert info.value.line == 0
