@@ -1,18 +1,20 @@
 # `make run` and `make test` each do all the set-up they need (idempotent).
 VENV ?= .venv
 BIN := $(VENV)/bin
+STATE_DIR ?= state
 export VENV
 
-.PHONY: setup run test lint typecheck unit check-rules bench clean
+.PHONY: setup run test lint typecheck unit check-rules rule-tests bench docs clean
 
 setup:
 	@scripts/setup.sh
 
-run: setup
-	$(BIN)/linnix check rules/
-	$(BIN)/linnix explain rules/
+# The daemon with the shipped rules: eBPF as root, the /proc fallback otherwise.
+# Stop it with Ctrl-C; alerts, incidents and the API token live in $(STATE_DIR).
+run: setup check-rules
+	$(BIN)/linnix run --rules rules/ --state-dir $(STATE_DIR)
 
-test: setup lint typecheck check-rules unit
+test: setup lint typecheck check-rules rule-tests unit
 
 lint:
 	$(BIN)/ruff check linnix tests bench
@@ -23,11 +25,20 @@ typecheck:
 check-rules:
 	$(BIN)/linnix check rules/
 
+rule-tests:
+	$(BIN)/linnix test rules/
+
 unit:
 	$(BIN)/pytest
 
 bench: setup
 	$(BIN)/python bench/compile.py
+	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/live.py
+	$(BIN)/python bench/api.py
+
+docs: setup
+	$(BIN)/python -m linnix.reference --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

@@ -2,7 +2,8 @@
 # Idempotent set-up for `make run` and `make test`.
 #
 # As root on Debian/Ubuntu: installs the distribution's BCC bindings
-# (python3-bpfcc), kernel headers, stress-ng and python3-venv; where no headers
+# (python3-bpfcc), kernel headers, stress-ng, promtool (package prometheus),
+# gcc and python3-venv; where no headers
 # package matches the running kernel, links the distribution's generic headers
 # into /lib/modules/$(uname -r)/{build,source}; mounts tracefs.  Then (any user)
 # creates the virtualenv, which sees the system site-packages so that the
@@ -28,7 +29,8 @@ system_setup() {
     local kernel arch headers pkgs=()
     kernel=$(uname -r)
     arch=$(dpkg --print-architecture)
-    for p in python3-bpfcc python3-venv stress-ng; do
+    # prometheus provides promtool, which the tests use to validate /metrics
+    for p in python3-bpfcc python3-venv stress-ng prometheus gcc; do
         have_pkg "$p" || pkgs+=("$p")
     done
     if [ ! -e "/lib/modules/$kernel/build/include" ]; then

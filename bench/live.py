@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""Live capture cost: events lost, agent CPU, fork-loop slowdown, detection latency.
+
+    sudo .venv/bin/python bench/live.py               # needs root and eBPF
+    sudo .venv/bin/python bench/live.py --quick       # shorter, no demo scenarios
+
+Measured in one run, against the same workload without the agent:
+
+(a) the highest fork+exit rate this machine sustains (bench/forkloop.c, one
+    loop per core) and the events the agent lost at that rate;
+(b) agent CPU per event (µs) and agent CPU % of one core at idle and at
+    100 / 1,000 / maximum forks a second;
+(c) the fork loop's slowdown with the agent running;
+(d) detection latency of each demo scenario (seconds from the workload's
+    start to the rule firing), next to the rule's ``for``.
+
+Each rate is measured ``--rounds`` times alternating without/with the agent;
+medians are reported.  Results are printed as Markdown for bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+OUT = os.path.join(HERE, "out")
+HZ = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+SCENARIOS = {  # scenario -> (rule, for seconds, time the metric needs before it can hold)
+    "fork-storm": ("fork_storm", 2.0, 0.0),
+    "cpu-spike": ("cpu_spike", 5.0, 1.0),
+    "runaway-tree": ("runaway_tree", 5.0, 1.0),
+    "short-jobs": ("short_jobs", 5.0, 1.0),
+    "fd-exhaustion": ("fd_exhaustion", 10.0, 1.0),
+    "memory-leak": ("memory_leak", 20.0, 11.0),
+    "circuit-breaker": ("circuit_breaker", 15.0, 12.0),
+}
+
+
+def build_forkloop() -> str:
+    os.makedirs(OUT, exist_ok=True)
+    exe = os.path.join(OUT, "forkloop")
+    subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(HERE, "forkloop.c")], check=True)
+    return exe
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / HZ
+
+
+def fork_loops(exe: str, seconds: float, rate: float | None = None) -> tuple[int, float]:
+    """Forks done by one loop per core (or one paced loop), and the wall time."""
+    loops = 1 if rate else NCPU
+    args = [exe, str(seconds)] + ([str(rate)] if rate else [])
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(loops)]
+    forks, wall = 0, 0.0
+    for p in procs:
+        out, _ = p.communicate()
+        n, w = out.split()
+        forks += int(n)
+        wall = max(wall, float(w))
+    return forks, wall
+
+
+class Agent:
+    """``linnix run`` in the background with its own state directory."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "linnix", "run", "--rules", os.path.join(ROOT, "rules"),
+             "--state-dir", state, "--source", "ebpf"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        status = os.path.join(state, "daemon.json")
+        deadline = time.time() + 60
+        while not os.path.exists(status):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"agent did not start: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            time.sleep(0.1)
+        with open(status) as f:
+            self.origin = json.load(f)["clock_origin_boottime"]
+        time.sleep(2.0)  # let the start-up scan and first samples settle
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def now(self) -> float:
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - self.origin
+
+    def alerts(self) -> list[dict[str, object]]:
+        with open(os.path.join(self.state, "alerts.jsonl")) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return err
+
+
+def lost_from(stderr: str) -> int:
+    for line in stderr.splitlines():
+        if "event(s) lost" in line:
+            return int(line.rsplit(";", 1)[1].split()[0].replace(",", ""))
+    return -1
+
+
+def measure(exe: str, seconds: float, rounds: int, quick: bool) -> dict[str, object]:
+    base_rates, agent_rates, per_event, loads = [], [], [], {}
+    state = tempfile.mkdtemp(prefix="linnix-bench-")
+    for r in range(rounds):
+        print(f"  round {r + 1}/{rounds}: fork loops without the agent", file=sys.stderr)
+        forks, wall = fork_loops(exe, seconds)
+        base_rates.append(forks / wall)
+        agent = Agent(os.path.join(state, f"r{r}"))
+        try:
+            if r == 0:
+                idle_s = 10.0 if quick else 30.0
+                print(f"  agent at idle for {idle_s:g}s", file=sys.stderr)
+                c0 = agent.cpu()
+                time.sleep(idle_s)
+                loads["idle"] = (100.0 * (agent.cpu() - c0) / idle_s, None)
+                for rate in (100, 1000):
+                    c0 = agent.cpu()
+                    forks, wall = fork_loops(exe, seconds, rate)
+                    used = agent.cpu() - c0
+                    loads[f"{rate}/s"] = (100.0 * used / wall, 1e6 * used / (2 * forks))
+            print(f"  round {r + 1}/{rounds}: fork loops with the agent", file=sys.stderr)
+            c0 = agent.cpu()
+            forks, wall = fork_loops(exe, seconds)
+            used = agent.cpu() - c0
+            agent_rates.append(forks / wall)
+            per_event.append(1e6 * used / (2 * forks))  # a fork and an exit per loop
+            if r == 0:
+                loads["max"] = (100.0 * used / wall, per_event[-1])
+        finally:
+            err = agent.stop()
+        lost = lost_from(err)
+        loads.setdefault("lost", (0.0, None))
+        loads["lost"] = (loads["lost"][0] + max(lost, 0), None)
+    shutil.rmtree(state, ignore_errors=True)
+    base, with_agent = statistics.median(base_rates), statistics.median(agent_rates)
+    return {"base_rate": base, "agent_rate": with_agent, "slowdown": 1 - with_agent / base,
+            "per_event_us": statistics.median(per_event), "loads": loads,
+            "base_all": base_rates, "agent_all": agent_rates}
+
+
+CONSUMER = r"""
+import os, sys, time, ctypes
+sys.path.insert(0, sys.argv[3])
+from linnix import trace as t
+from linnix.sources.bcc import BpfSource, _cstr, _HEAD, EV_FORK, EV_EXIT, EV_EXEC
+from linnix.sources.procfs import Clock
+mode, seconds = sys.argv[1], float(sys.argv[2])
+clock = Clock()
+src = BpfSource(clock, ring_pages=4096)
+events = 0
+if mode == "callback":  # BCC's own consumer: one Python callback per record
+    def on_record(ctx, data, size):
+        global events
+        raw = ctypes.string_at(data, size)
+        ts, kind, pid, ppid, uid, comm = _HEAD.unpack_from(raw, 0)
+        if kind == EV_FORK:
+            t.Fork(ts=ts / 1e9 - clock.origin, pid=pid, ppid=ppid, comm=_cstr(comm), uid=uid)
+        elif kind == EV_EXIT:
+            t.Exit(ts=ts / 1e9 - clock.origin, pid=pid)
+        events += 1
+    src.reader.close()
+    src.bpf["events"].open_ring_buffer(on_record)
+print("ready", flush=True)
+c0 = time.process_time()
+end = time.time() + seconds
+while time.time() < end:
+    if mode == "callback":
+        src.bpf.ring_buffer_consume()
+    else:
+        events += len(src.drain())
+    time.sleep(0.025)
+used = time.process_time() - c0
+print(events, used, flush=True)
+"""
+
+
+def consumer_cost(exe: str, seconds: float) -> dict[str, float]:
+    """CPU per event of reading the ring buffer: batched mmap reader vs BCC callbacks."""
+    out = {}
+    for mode in ("mmap", "callback"):
+        proc = subprocess.Popen([sys.executable, "-c", CONSUMER, mode, str(seconds + 1), ROOT],
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # loaded
+        fork_loops(exe, seconds)
+        events, used = proc.stdout.readline().split()
+        proc.wait()
+        out[mode] = 1e6 * float(used) / max(1, int(events))
+    return out
+
+
+CPU_BPF = r"""
+BPF_PERCPU_ARRAY(switched_in, u64, 1);
+BPF_HASH(cpu_ns, u32, u64, 65536);
+TRACEPOINT_PROBE(sched, sched_switch) {
+    int zero = 0;
+    u64 now = bpf_ktime_get_ns();
+    u64 *start = switched_in.lookup(&zero);
+    if (!start)
+        return 0;
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;  /* still the task leaving the CPU */
+    if (*start && tgid) {
+        u64 delta = now - *start, init = 0;
+        u64 *total = cpu_ns.lookup_or_try_init(&tgid, &init);
+        if (total)
+            __sync_fetch_and_add(total, delta);
+    }
+    *start = now;
+    return 0;
+}
+"""
+
+
+def switch_rate(seconds: float) -> float:
+    """Context switches a second that stress-ng's pipe ping-pong achieves (2 workers)."""
+    out = subprocess.run(["stress-ng", "--switch", "2", "--timeout", f"{seconds:g}s",
+                          "--metrics-brief"], capture_output=True, text=True,
+                         check=False).stderr
+    for line in out.splitlines():
+        parts = line.split()
+        if "switch" in parts and len(parts) > 8 and parts[parts.index("switch") + 1].isdigit():
+            return float(parts[parts.index("switch") + 1]) / seconds
+    return float("nan")
+
+
+def cpu_accounting(seconds: float, rounds: int) -> dict[str, float]:
+    """/proc sampling of every process vs per-process CPU time aggregated in the kernel."""
+    sys.path.insert(0, ROOT)
+    from linnix.sources.bcc import import_bcc
+    from linnix.sources.procfs import Clock, ProcSampler, list_pids
+
+    sampler = ProcSampler(Clock(), fds=False)
+    sampler.sample()
+    c0 = time.process_time()
+    for _ in range(rounds):
+        sampler.sample()
+    procfs_ms = 1000 * (time.process_time() - c0) / rounds
+    nprocs = len(list_pids())
+    base = [switch_rate(seconds) for _ in range(2)]
+    bcc = import_bcc()
+    prog = bcc.BPF(text=CPU_BPF.encode())
+    try:
+        with_prog = [switch_rate(seconds) for _ in range(2)]
+        table = prog[b"cpu_ns"]
+        c0 = time.process_time()
+        for _ in range(rounds):
+            cpu = {k.value: v.value for k, v in table.items()}
+        read_ms = 1000 * (time.process_time() - c0) / rounds
+    finally:
+        prog.cleanup()
+    b, w = statistics.median(base), statistics.median(with_prog)
+    return {"nprocs": nprocs, "procfs_ms": procfs_ms, "map_ms": read_ms,
+            "map_entries": len(cpu), "switch_base": b, "switch_with": w,
+            "switch_slowdown": 1 - w / b}
+
+
+def latency() -> list[tuple[str, str, float, float, float | None]]:
+    rows = []
+    state = tempfile.mkdtemp(prefix="linnix-bench-demo-")
+    agent = Agent(state)
+    try:
+        for scenario, (rule, for_s, ramp) in SCENARIOS.items():
+            print(f"  demo {scenario}", file=sys.stderr)
+            start = agent.now()
+            subprocess.run([sys.executable, "-m", "linnix", "demo", scenario],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            fired = [a for a in agent.alerts() if a.get("rule") == rule
+                     and a.get("state") == "firing" and float(a["ts"]) >= start]  # type: ignore[arg-type]
+            seconds = float(fired[0]["ts"]) - start if fired else None  # type: ignore[arg-type]
+            rows.append((scenario, rule, for_s, ramp, seconds))
+            time.sleep(8)  # let alerts resolve between scenarios
+    finally:
+        agent.stop()
+        shutil.rmtree(state, ignore_errors=True)
+    return rows
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (f"{model}, {NCPU} cores, Python {platform.python_version()}, "
+            f"Linux {platform.release()}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of each fork loop")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="short idle period, no demos")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench/live.py needs root (eBPF)", file=sys.stderr)
+        return 2
+    exe = build_forkloop()
+    res = measure(exe, args.seconds, args.rounds, args.quick)
+    consumer = consumer_cost(exe, args.seconds)
+    accounting = cpu_accounting(3.0, 20)
+    rows = [] if args.quick else latency()
+    loads = res["loads"]
+    print(f"\n## Live capture (bench/live.py) — {time.strftime('%Y-%m-%d')}\n")
+    print(f"Machine: {machine()}\n")
+    print(f"Command: `sudo .venv/bin/python bench/live.py --seconds {args.seconds:g} "
+          f"--rounds {args.rounds}{' --quick' if args.quick else ''}`\n")
+    print("| measure | median | all rounds |\n|---|---|---|")
+    print(f"| fork+exit loops, no agent | {res['base_rate']:,.0f} forks/s | "
+          f"{', '.join(f'{x:,.0f}' for x in res['base_all'])} |")  # type: ignore[attr-defined]
+    print(f"| fork+exit loops, agent running | {res['agent_rate']:,.0f} forks/s | "
+          f"{', '.join(f'{x:,.0f}' for x in res['agent_all'])} |")  # type: ignore[attr-defined]
+    print(f"\nFork-loop slowdown: **{100 * res['slowdown']:.1f}%** (target <= 3%). "  # type: ignore[operator]
+          f"Events lost at the maximum rate, all rounds: **{loads['lost'][0]:.0f}** "  # type: ignore[index]
+          "(target 0).\n")
+    print("| load | agent CPU (% of one core) | agent CPU per event |\n|---|---|---|")
+    for name in ("idle", "100/s", "1000/s", "max"):
+        pct, per = loads.get(name, (float("nan"), None))  # type: ignore[attr-defined]
+        print(f"| {name} | {pct:.2f}% | {'' if per is None else f'{per:.2f} µs'} |")
+    print(f"\nAgent CPU per event at the maximum rate (median): **{res['per_event_us']:.2f} µs** "
+          "(target <= 5 µs); idle target <= 1% of one core.\n")
+    print("Reading the ring buffer alone, at the maximum fork rate (CPU per event): "
+          f"batched memory-mapped reader **{consumer['mmap']:.2f} µs**, BCC's per-record "
+          f"callback {consumer['callback']:.2f} µs.\n")
+    a = accounting
+    print("Per-process CPU time, two ways: reading /proc/PID/stat for every process "
+          f"costs **{a['procfs_ms']:.2f} ms of CPU per round** ({a['nprocs']:.0f} processes; the "
+          "same read also yields RSS and threads). Aggregating CPU time in the kernel "
+          "(sched_switch into a per-process map) slowed a context-switch benchmark by "
+          f"**{100 * a['switch_slowdown']:.1f}%** ({a['switch_base']:,.0f} -> "
+          f"{a['switch_with']:,.0f} switches/s) and reading the map costs "
+          f"{a['map_ms']:.2f} ms per round ({a['map_entries']:.0f} entries), while RSS would "
+          "still need /proc. linnix keeps the /proc sampler.\n")
+    if rows:
+        print("| scenario | rule | for | metric ramp | detection after start |")
+        print("|---|---|---|---|---|")
+        for scenario, rule, for_s, ramp, seconds in rows:
+            shown = "did not fire" if seconds is None else f"{seconds:.1f} s"
+            print(f"| {scenario} | {rule} | {for_s:g} s | {ramp:g} s | {shown} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

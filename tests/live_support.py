@@ -1,0 +1,136 @@
+"""Helpers for tests that need the kernel: eBPF availability and a daemon runner.
+
+Tests that need root or eBPF call :func:`require_ebpf` / :func:`require_root`.
+They skip with the reason printed when the host cannot run them; in CI
+(``CI=true``) as root they must run, so there an unavailable eBPF fails the
+test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "rules"
+
+
+def _must_run() -> bool:
+    return os.environ.get("CI") == "true" and os.geteuid() == 0
+
+
+def _unavailable(reason: str) -> None:
+    if _must_run():
+        pytest.fail(f"CI runs as root, so this must work here: {reason}")
+    print(f"skipped: {reason}", file=sys.stderr)
+    pytest.skip(reason)
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        _unavailable("needs root")
+
+
+@functools.cache
+def _ebpf_problem() -> str | None:
+    if os.geteuid() != 0:
+        return "eBPF capture needs root"
+    from linnix.sources.bcc import BpfSource, BpfUnavailableError
+    from linnix.sources.procfs import Clock
+
+    try:
+        BpfSource(Clock(), ring_pages=64).close()
+    except BpfUnavailableError as err:
+        return str(err)
+    return None
+
+
+def require_ebpf() -> None:
+    problem = _ebpf_problem()
+    if problem is not None:
+        _unavailable(problem)
+
+
+class Daemon:
+    """``linnix run`` as a subprocess with its own state directory."""
+
+    def __init__(self, state: Path, *args: str, rules: list[str] | None = None,
+                 env: dict[str, str] | None = None, user: int | None = None) -> None:
+        self.state = state
+        cmd = [sys.executable, "-m", "linnix", "run", "--state-dir", str(state)]
+        for path in rules or [str(RULES)]:
+            cmd += ["--rules", path]
+        cmd += list(args)
+        if user is not None:
+            cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env={**os.environ, **(env or {})},
+                                     cwd=str(ROOT))
+        self.stdout = ""
+        self.stderr = ""
+
+    def wait_ready(self, timeout: float = 60.0) -> dict[str, Any]:
+        status = self.state / "daemon.json"
+        deadline = time.monotonic() + timeout
+        while not status.exists():
+            if self.proc.poll() is not None:
+                self.collect()
+                raise AssertionError(f"daemon exited early:\n{self.stderr}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"daemon not ready after {timeout}s:\n{self.stderr}")
+            time.sleep(0.05)
+        info: dict[str, Any] = json.loads(status.read_text())
+        self.origin = float(info["clock_origin_boottime"])
+        return info
+
+    def now(self) -> float:
+        """The daemon's clock: seconds since it started, on boot time."""
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - self.origin
+
+    def alerts(self) -> list[dict[str, Any]]:
+        path = self.state / "alerts.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def wait_alert(self, rule: str, state: str, since: float, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for a in self.alerts():
+                if a.get("type") == "alert" and a.get("rule") == rule \
+                        and a.get("state") == state and a["ts"] >= since:
+                    return a
+            time.sleep(0.1)
+        raise AssertionError(f"{rule} never became {state} within {timeout}s; alerts: "
+                             f"{[(a['ts'], a['rule'], a['state']) for a in self.alerts()]}")
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 10.0) -> float:
+        """SIGTERM; the seconds it took to exit."""
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.collect()
+        return time.monotonic() - started
+
+    def collect(self) -> None:
+        out, err = self.proc.communicate()
+        self.stdout += out or ""
+        self.stderr += err or ""
