@@ -1,0 +1,16 @@
+"""Actions: proposals, safety guards, executors (through pidfds) and their lifecycle."""
+
+from .guards import Guards, Identity, identify
+from .manager import (
+    ActionConflictError,
+    ActionManager,
+    ActionNotFoundError,
+    ActionPolicy,
+    RateLimitedError,
+    Target,
+)
+
+__all__ = [
+    "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy", "Guards",
+    "Identity", "RateLimitedError", "Target", "identify",
+]

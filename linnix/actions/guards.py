@@ -1,0 +1,124 @@
+"""Safety guards: may this action touch this process, right now?
+
+Every guard is checked when an action is proposed and again right before it
+runs, in both modes.  A guard answers with the reason it refuses, or None.
+Identity is the pair (pid, start time in clock ticks since boot, from
+/proc/PID/stat): a pid that was reused by another process never matches.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable
+
+import attrs
+
+from ..sources.procfs import PROC, ProcStat, read_stat
+
+__all__ = ["Guards", "Identity", "descendants", "identify", "lineage_of"]
+
+
+@attrs.frozen
+class Identity:
+    """Who a process is: pid, start time (ticks since boot), name and executable."""
+
+    pid: int
+    start_ticks: int
+    comm: str
+    exe: str | None
+    ppid: int
+    kernel_thread: bool
+
+
+def _exe(pid: int, root: str) -> str | None:
+    try:
+        return os.readlink(f"{root}/{pid}/exe")
+    except OSError:
+        return None
+
+
+def identify(pid: int, root: str = PROC) -> Identity | None:
+    """The process now running as ``pid``, or None if there is none."""
+    st: ProcStat | None = read_stat(pid, root)
+    if st is None or st.exited:
+        return None  # gone, or a zombie: it has ended already
+    return Identity(pid, st.start_ticks, st.comm, _exe(pid, root), st.ppid, st.kernel_thread)
+
+
+def descendants(pid: int, root: str = PROC) -> list[Identity]:
+    """Every process below ``pid`` now, deepest first (read from /proc)."""
+    from ..sources.procfs import list_pids
+
+    children: dict[int, list[int]] = {}
+    for other in list_pids(root):
+        st = read_stat(other, root)
+        if st is not None:
+            children.setdefault(st.ppid, []).append(other)
+    order: list[int] = []  # breadth first: by depth, shallowest first
+    seen = {pid}
+    queue = deque([pid])
+    while queue:
+        node = queue.popleft()
+        for kid in sorted(children.get(node, ())):
+            if kid not in seen:
+                seen.add(kid)
+                order.append(kid)
+                queue.append(kid)
+    found = (identify(p, root) for p in reversed(order))  # deepest first
+    return [i for i in found if i is not None]
+
+
+def lineage_of(pid: int, root: str = PROC) -> set[int]:
+    """``pid`` and all its ancestors."""
+    out: set[int] = set()
+    while pid > 0 and pid not in out:
+        out.add(pid)
+        st = read_stat(pid, root)
+        if st is None:
+            break
+        pid = st.ppid
+    return out
+
+
+@attrs.define
+class Guards:
+    """The guards of one daemon: its protected names and its own lineage."""
+
+    protected: frozenset[str]
+    protected_exe: frozenset[str]
+    own: set[int] = attrs.field(factory=lambda: lineage_of(os.getpid()))
+    root: str = PROC
+
+    def check(self, expected: Identity, *, tree: Iterable[Identity] = ()) -> str | None:
+        """Why the action must not touch ``expected`` (and its ``tree``), or None."""
+        for ident in (expected, *tree):
+            reason = self._one(ident)
+            if reason is not None:
+                if ident is expected:
+                    return reason
+                return f"its subtree contains {ident.comm}[{ident.pid}]: {reason}"
+        return None
+
+    def _one(self, ident: Identity) -> str | None:
+        if ident.pid <= 2:
+            return f"pid {ident.pid} is never touched (init or the kernel's thread parent)"
+        if ident.kernel_thread or ident.ppid == 2:
+            return f"{ident.comm}[{ident.pid}] is a kernel thread"
+        if ident.pid in self.own:
+            return f"{ident.comm}[{ident.pid}] is linnix itself or one of its ancestors"
+        if ident.comm in self.protected:
+            return f"'{ident.comm}' is on the protected list"
+        if ident.exe is not None and ident.exe in self.protected_exe:
+            return f"{ident.exe} is on the protected list"
+        return None
+
+    def still(self, expected: Identity) -> str | None:
+        """None if the process running as ``expected.pid`` is still the same one."""
+        now = identify(expected.pid, self.root)
+        if now is None:
+            return f"process {expected.pid} is gone"
+        if now.start_ticks != expected.start_ticks:
+            return (f"pid {expected.pid} now belongs to another process ({now.comm}, started "
+                    "later): the original is gone")
+        return None

@@ -1,0 +1,1 @@
+"""The daemon's HTTP API: routes (app), the event stream (stream), serving (server)."""

@@ -1,0 +1,505 @@
+"""The HTTP API: read the daemon's state, decide on proposed actions, follow events.
+
+Every answer is JSON (``/metrics`` and ``/stream`` aside).  Every error is
+``{"error": short, "detail": longer}`` with the matching status, and an
+unexpected exception becomes a 500 whose body says nothing about the code.
+Reads need no credentials; every POST needs ``Authorization: Bearer <token>``.
+An app created without a token is read-only.
+
+The app only talks to a :class:`~linnix.api.context.DaemonView`; the routes
+are listed, with their parameters and answers, in :mod:`linnix.api.openapi`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NoReturn
+
+import orjson
+import trio
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from quart import request
+from quart.wrappers import Response
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+from ..actions import ActionConflictError, ActionNotFoundError, RateLimitedError
+from ..store import ACTION_STATES
+from .context import DaemonView
+from .openapi import openapi_document
+from .stream import StreamClient, StreamHub, encode_json
+
+__all__ = ["KEEPALIVE_S", "METRICS_CONTENT_TYPE", "create_app"]
+
+log = logging.getLogger("linnix.api")
+
+KEEPALIVE_S = 15.0  # a comment line on /stream when nothing else was sent for this long
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+RETRY_MS = 3000  # how long an EventSource waits before it reconnects
+LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
+APPROVER_MAX, REASON_MAX = 128, 1024
+ID_MAX = 2**63 - 1  # SQLite's largest integer
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
+
+# Why an action that is not pending cannot be decided on, by its status ({by}: who decided).
+_NOT_PENDING = {
+    "approved": "it was already approved{by}",
+    "executing": "it was already approved{by} and is executing",
+    "succeeded": "it was already approved{by} and executed (succeeded)",
+    "failed": "it was already approved{by} and executed (failed)",
+    "rejected": "it was already rejected{by}",
+    "expired": "it expired: nobody decided before its deadline",
+    "refused": "a safety guard refused it",
+    "recorded": "it was only recorded; it never executes",
+}
+
+
+class HttpError(Exception):
+    """An error answer: status, short error, longer detail, extra headers and fields."""
+
+    def __init__(self, status: int, error: str, detail: str, *,
+                 headers: Mapping[str, str] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+def _fail(status: int, error: str, detail: str, *,
+          headers: Mapping[str, str] | None = None,
+          extra: Mapping[str, Any] | None = None) -> NoReturn:
+    raise HttpError(status, error, detail, headers=headers, extra=extra)
+
+
+def _json(data: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(encode_json(data), status=status, headers=dict(headers or {}),
+                    content_type="application/json")
+
+
+# ---- metrics --------------------------------------------------------------------------
+
+class _StreamCollector(Collector):
+    """Subscribers of /stream, read from the hub when scraped."""
+
+    def __init__(self) -> None:
+        self.hub: StreamHub | None = None
+
+    def collect(self) -> Any:
+        hub = self.hub
+        clients = GaugeMetricFamily("linnix_api_sse_clients",
+                                    "Clients connected to /stream now")
+        dropped = CounterMetricFamily("linnix_api_sse_dropped_clients",
+                                      "Clients of /stream dropped because they fell behind")
+        events = CounterMetricFamily("linnix_api_sse_events",
+                                     "Events published to /stream")
+        clients.add_metric([], hub.clients if hub is not None else 0)
+        dropped.add_metric([], hub.dropped if hub is not None else 0)
+        events.add_metric([], hub.published if hub is not None else 0)
+        yield from (clients, dropped, events)
+
+
+class _ApiMetrics:
+    """The API's own metrics, registered once per registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter("linnix_api_requests", "HTTP requests answered by the API",
+                                ["method", "route", "status"], registry=registry)
+        self.stream = _StreamCollector()
+        registry.register(self.stream)
+
+
+_METRICS: weakref.WeakKeyDictionary[CollectorRegistry, _ApiMetrics] = \
+    weakref.WeakKeyDictionary()
+
+
+def _metrics_for(registry: CollectorRegistry) -> _ApiMetrics:
+    """The API metrics of ``registry``, registered on first use (an app may be rebuilt)."""
+    metrics = _METRICS.get(registry)
+    if metrics is None:
+        metrics = _METRICS[registry] = _ApiMetrics(registry)
+    return metrics
+
+
+# ---- arguments ------------------------------------------------------------------------
+
+def _int_arg(name: str, *, default: int | None = None, low: int = 1,
+             high: int = ID_MAX) -> int | None:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text, 10)
+    except ValueError:
+        _fail(400, "bad request", f"'{name}' must be a whole number, not {text!r}")
+    if not low <= value <= high:
+        _fail(400, "bad request", f"'{name}' must be from {low} to {high}, not {value}")
+    return value
+
+
+def _limit() -> int:
+    value = _int_arg("limit", default=LIMIT_DEFAULT, high=LIMIT_MAX)
+    assert value is not None
+    return value
+
+
+def _flag_arg(name: str) -> bool:
+    text = request.args.get(name)
+    if text is None:
+        return False
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on", ""):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    _fail(400, "bad request", f"'{name}' must be 1 or 0 (true or false), not {text!r}")
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> int | None:
+    """The ``before`` value for the next page, or None when this was the last one."""
+    return int(rows[-1]["id"]) if len(rows) == limit and rows else None
+
+
+def _check_id(value: int, what: str) -> int:
+    if value > ID_MAX:
+        _fail(404, "not found", f"no {what} has id {value}")
+    return value
+
+
+async def _json_body(*, required: bool) -> dict[str, Any]:
+    data = await request.get_data(cache=False)  # over the size limit: 413
+    if not data.strip():
+        if required:
+            _fail(400, "bad request", "the request body must be a JSON object")
+        return {}
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as err:
+        _fail(400, "bad request", f"the request body is not valid JSON: {err}")
+    if not isinstance(body, dict):
+        _fail(400, "bad request",
+              f"the request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def _only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in body:
+        if key not in allowed:
+            _fail(400, "bad request",
+                  f"unknown field {key!r}; the fields are {', '.join(allowed)}")
+
+
+def _text_field(body: Mapping[str, Any], name: str, *, required: bool, limit: int,
+                single_line: bool) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            _fail(400, "bad request", f"{name!r} is required")
+        return None
+    if not isinstance(value, str):
+        _fail(400, "bad request", f"{name!r} must be a string")
+    value = value.strip()
+    if required and not value:
+        _fail(400, "bad request", f"{name!r} must not be empty")
+    if len(value) > limit:
+        _fail(400, "bad request", f"{name!r} is longer than {limit} characters")
+    allowed = "" if single_line else "\n\t"
+    if any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in value):
+        _fail(400, "bad request", f"{name!r} must not contain control characters")
+    return value or None
+
+
+def _last_event_id() -> int | None:
+    text = request.headers.get("Last-Event-ID")
+    where = "the Last-Event-ID header"
+    if text is None or not text.strip():
+        text = request.args.get("last_event_id")
+        where = "'last_event_id'"
+    if text is None or not text.strip():
+        return None
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        _fail(400, "bad request", f"{where} must be an event id (a whole number), not {text!r}")
+    if value < 0:
+        _fail(400, "bad request", f"{where} must not be negative")
+    return value
+
+
+# ---- the app ---------------------------------------------------------------------------
+
+def create_app(view: DaemonView, *, token: str, max_body: int,
+               keepalive: float = KEEPALIVE_S) -> QuartTrio:
+    """The API over ``view``; POSTs need ``token`` (an empty token makes it read-only)."""
+    app = QuartTrio("linnix.api", static_folder=None)
+    app.config.update(MAX_CONTENT_LENGTH=max_body, PROPAGATE_EXCEPTIONS=False,
+                      JSON_SORT_KEYS=False, PROVIDE_AUTOMATIC_OPTIONS=True)
+    metrics = _metrics_for(view.registry)
+    metrics.stream.hub = view.hub
+    secret = token.encode("utf-8")
+
+    # -- plumbing
+
+    @app.before_request
+    async def authorize() -> None:
+        if request.method in _SAFE_METHODS or request.url_rule is None:
+            return
+        challenge = 'Bearer realm="linnix"'
+        header = request.headers.get("Authorization")
+        if not secret:
+            _fail(401, "unauthorized", "this API has no token configured: it is read-only",
+                  headers={"WWW-Authenticate": challenge})
+        if header is None:
+            _fail(401, "unauthorized",
+                  "this request needs an 'Authorization: Bearer <token>' header; the token "
+                  "is in the daemon's token file (api.token in its state directory)",
+                  headers={"WWW-Authenticate": challenge})
+        scheme, _, given = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            _fail(401, "unauthorized", "expected 'Authorization: Bearer <token>'",
+                  headers={"WWW-Authenticate": challenge})
+        if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), secret):
+            _fail(401, "unauthorized", "the token is not valid",
+                  headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'})
+
+    @app.after_request
+    async def count(response: Response) -> Response:
+        rule = request.url_rule
+        method = request.method if request.method in _KNOWN_METHODS else "OTHER"
+        route = rule.rule if rule is not None else "unmatched"
+        metrics.requests.labels(method, route, str(response.status_code)).inc()
+        return response
+
+    @app.errorhandler(HttpError)
+    async def problem(err: HttpError) -> Response:
+        return _json({"error": err.error, "detail": err.detail, **err.extra}, err.status,
+                     err.headers)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(err: HTTPException) -> Response:
+        status = err.code or 500
+        headers: dict[str, str] = {}
+        if isinstance(err, NotFound):
+            detail = f"there is no {request.path}; GET /openapi.json lists the routes"
+        elif isinstance(err, MethodNotAllowed):
+            allowed = sorted(m for m in (err.valid_methods or ()) if m not in ("HEAD", "OPTIONS"))
+            headers["Allow"] = ", ".join(sorted(err.valid_methods or ()))
+            detail = f"{request.method} is not allowed on {request.path}"
+            if allowed:
+                detail += f"; use {' or '.join(allowed)}"
+        elif status == 413:
+            detail = f"the request body is larger than {max_body} bytes"
+        else:
+            detail = err.description or err.name
+        name = "payload too large" if status == 413 else (err.name or "error").lower()
+        return _json({"error": name, "detail": detail}, status, headers)
+
+    @app.errorhandler(Exception)
+    async def internal(err: Exception) -> Response:
+        log.error("internal error answering %s %s", request.method, request.path, exc_info=err)
+        return _json({"error": "internal error",
+                      "detail": "the daemon failed to answer this request; its log says why"},
+                     500)
+
+    # -- health and metrics
+
+    @app.get("/health")
+    async def health() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/ready")
+    async def ready() -> Response:
+        ok, why = view.ready()
+        if ok:
+            return _json({"status": "ready", "source": why})
+        return _json({"error": "not ready", "detail": why}, 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(view.registry), content_type=METRICS_CONTENT_TYPE)
+
+    @app.get("/openapi.json")
+    async def openapi() -> Response:
+        return _json(openapi_document())
+
+    # -- processes
+
+    @app.get("/processes")
+    async def processes() -> Response:
+        procs = view.processes()
+        return _json({"processes": procs, "count": len(procs)})
+
+    @app.get("/processes/<int:pid>")
+    async def process(pid: int) -> Response:
+        found = view.process(pid)
+        if found is None:
+            _fail(404, "not found", f"no live process has pid {pid}")
+        return _json(found)
+
+    @app.get("/graph/<int:pid>")
+    async def graph(pid: int) -> Response:
+        found = view.graph(pid)
+        if found is None:
+            _fail(404, "not found", f"no live process has pid {pid}")
+        return _json(found)
+
+    # -- alerts and rules
+
+    @app.get("/alerts")
+    async def alerts() -> Response:
+        limit = _limit()
+        if _flag_arg("history"):
+            return _json({"history": view.alert_history(limit)})
+        return _json({"alerts": view.alerts()[:limit]})
+
+    @app.get("/rules")
+    async def rules() -> Response:
+        return _json({"rules": view.rules()})
+
+    @app.post("/rules/reload")
+    async def reload() -> Response:
+        body = await _json_body(required=False)
+        _only(body, ("actor",))
+        actor = _text_field(body, "actor", required=False, limit=APPROVER_MAX,
+                            single_line=True) or "api"
+        accepted, diagnostics = await view.reload(actor)
+        if accepted:
+            return _json({"reloaded": True, "warnings": diagnostics})
+        errors = sum(1 for d in diagnostics if d.get("level", "error") == "error")
+        if errors:
+            detail = (f"the rules have {errors} error{'s' * (errors != 1)}; "
+                      "the running rules are kept")
+        else:
+            detail = "the rules could not be rebuilt; the running rules are kept"
+        return _json({"error": "reload rejected", "detail": detail,
+                      "diagnostics": diagnostics}, 422)
+
+    # -- the event stream
+
+    @app.get("/stream")
+    async def stream() -> Response:
+        last = _last_event_id()
+        hub: StreamHub = view.hub
+        response = Response(_sse(hub, last, keepalive), content_type="text/event-stream",
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        response.timeout = None  # the stream lasts as long as the client stays
+        return response
+
+    # -- incidents
+
+    @app.get("/incidents")
+    async def incidents() -> Response:
+        limit = _limit()
+        rows = await view.store.incidents(open_only=_flag_arg("open"), limit=limit,
+                                          before=_int_arg("before"))
+        return _json({"incidents": rows, "next_before": _page(rows, limit)})
+
+    @app.get("/incidents/<int:incident_id>")
+    async def incident(incident_id: int) -> Response:
+        found = await view.store.incident(_check_id(incident_id, "incident"))
+        if found is None:
+            _fail(404, "not found", f"no incident has id {incident_id}")
+        return _json(found)
+
+    # -- actions
+
+    @app.get("/actions")
+    async def actions() -> Response:
+        status = request.args.get("status") or None
+        if status is not None and status not in ACTION_STATES:
+            _fail(400, "bad request",
+                  f"'status' must be one of {', '.join(ACTION_STATES)}, not {status!r}")
+        limit = _limit()
+        rows = await view.store.actions(status=status, limit=limit, before=_int_arg("before"))
+        return _json({"actions": rows, "next_before": _page(rows, limit)})
+
+    @app.get("/actions/<int:action_id>")
+    async def action(action_id: int) -> Response:
+        found = await view.store.action(_check_id(action_id, "action"))
+        if found is None:
+            _fail(404, "not found", f"no action has id {action_id}")
+        return _json(found)
+
+    async def decide(action_id: int, verb: str) -> Response:
+        body = await _json_body(required=True)
+        _only(body, ("approver", "reason"))
+        approver = _text_field(body, "approver", required=True, limit=APPROVER_MAX,
+                               single_line=True)
+        reason = _text_field(body, "reason", required=False, limit=REASON_MAX,
+                             single_line=False)
+        assert approver is not None
+        _check_id(action_id, "action")
+        manager = view.actions
+        try:
+            if verb == "approve":
+                row = await manager.approve(action_id, approver, reason)
+            else:
+                row = await manager.reject(action_id, approver, reason)
+        except ActionNotFoundError:
+            _fail(404, "not found", f"no action has id {action_id}")
+        except ActionConflictError as err:
+            await _conflict(view, action_id, err.status)
+        except RateLimitedError as err:
+            wait = max(1, math.ceil(err.retry_after))
+            _fail(429, "rate limited",
+                  f"the action rate limit is reached; retry in {wait}s",
+                  headers={"Retry-After": str(wait)}, extra={"retry_after": wait})
+        return _json(row)
+
+    @app.post("/actions/<int:action_id>/approve")
+    async def approve(action_id: int) -> Response:
+        return await decide(action_id, "approve")
+
+    @app.post("/actions/<int:action_id>/reject")
+    async def reject(action_id: int) -> Response:
+        return await decide(action_id, "reject")
+
+    # -- audit
+
+    @app.get("/audit")
+    async def audit() -> Response:
+        limit = _limit()
+        rows = await view.store.audit_log(limit=limit, before=_int_arg("before"),
+                                          action_id=_int_arg("action"))
+        return _json({"audit": rows, "next_before": _page(rows, limit)})
+
+    return app
+
+
+async def _conflict(view: DaemonView, action_id: int, status: str) -> NoReturn:
+    row = await view.store.action(action_id)
+    decided_by = row.get("decided_by") if row is not None else None
+    by = f" by {decided_by}" if decided_by else ""
+    why = _NOT_PENDING.get(status, "its status is {status}").format(by=by, status=status)
+    _fail(409, "conflict", f"action {action_id} is not pending: {why}",
+          extra={"status": status})
+
+
+async def _sse(hub: StreamHub, last_event_id: int | None,
+               keepalive: float) -> AsyncIterator[bytes]:
+    """The body of one /stream response: events as they come, comments while idle."""
+    client: StreamClient = hub.subscribe(last_event_id)
+    try:
+        yield b"retry: %d\n\n" % RETRY_MS
+        while True:
+            event = None
+            with trio.move_on_after(keepalive):
+                try:
+                    event = await client.receive()
+                except trio.EndOfChannel:
+                    return  # dropped for being too slow: the client reconnects and resumes
+            if event is None:
+                yield b": keep-alive\n\n"
+            else:
+                yield event.frame
+    finally:
+        client.close()

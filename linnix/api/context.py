@@ -1,0 +1,56 @@
+"""What the HTTP API may read and do in the daemon: one small protocol.
+
+The API (``linnix/api/app.py``) only ever talks to a :class:`DaemonView`;
+the daemon implements it over its live engine, and tests implement it with
+fakes.  Records are plain JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..actions import ActionManager
+from ..store import AsyncStore
+
+__all__ = ["DaemonView", "Json"]
+
+Json = dict[str, Any]
+
+
+class DaemonView(Protocol):
+    """The daemon as the API sees it."""
+
+    store: AsyncStore  # incidents, actions (read), audit
+    actions: ActionManager  # approve / reject
+    hub: Any  # linnix.api.stream.StreamHub: publish(kind, data), subscribe(last_id)
+    registry: Any  # prometheus_client.CollectorRegistry with every linnix metric
+
+    def ready(self) -> tuple[bool, str]:
+        """(True, source name) once the event source is attached; else (False, why not)."""
+
+    def processes(self) -> list[Json]:
+        """Live processes: pid, ppid, comm, exe, cmdline, uid, start, age_s, cpu_pct,
+        rss_mb, fds, fd_limit, fd_pct, threads, children (count)."""
+
+    def process(self, pid: int) -> Json | None:
+        """One live process (same fields), or None."""
+
+    def graph(self, pid: int) -> Json | None:
+        """{"process": {...}, "ancestors": [{...}, ...] nearest first,
+        "subtree": {...process fields..., "subtree_cpu_pct", "subtree_rss_mb",
+        "subtree_procs", "children": [ ...same shape... ]}, "truncated": bool}."""
+
+    def alerts(self) -> list[Json]:
+        """Active instances: rule, state (pending|firing), since (engine ts), severity,
+        scope, pid, comm, start, message, labels, values."""
+
+    def alert_history(self, limit: int) -> list[Json]:
+        """The most recent alert transitions and proposals (replay's JSONL objects),
+        newest last."""
+
+    def rules(self) -> list[Json]:
+        """Loaded rules: name, path, line, scope, severity, enabled, tags, condition,
+        for_s, actions, and counts {"pending": n, "firing": n}."""
+
+    async def reload(self, actor: str) -> tuple[bool, list[Json]]:
+        """Rebuild the rules all-or-nothing; (accepted, diagnostics as JSON objects)."""

@@ -1,0 +1,513 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at ``GET /openapi.json``.
+
+Written by hand next to the routes of :mod:`linnix.api.app`; a test checks
+that both list the same paths and methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document"]
+
+Json = dict[str, Any]
+
+
+def _ref(kind: str, name: str) -> Json:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _schema(name: str) -> Json:
+    return _ref("schemas", name)
+
+
+def _nullable(kind: str, **extra: Any) -> Json:
+    return {"type": [kind, "null"], **extra}
+
+
+def _ok(description: str, schema: Json, content_type: str = "application/json") -> Json:
+    return {"description": description, "content": {content_type: {"schema": schema}}}
+
+
+def _op(summary: str, description: str, tag: str, ok: Json, *, errors: tuple[str, ...] = (),
+        parameters: tuple[Json, ...] = (), body: Json | None = None,
+        auth: bool = False, ok_status: str = "200") -> Json:
+    responses: Json = {ok_status: ok}
+    for name in (*errors, "InternalError"):
+        status = _ERROR_STATUS[name]
+        responses[status] = _ref("responses", name)
+    op: Json = {"summary": summary, "description": description, "tags": [tag],
+                "responses": responses}
+    if parameters:
+        op["parameters"] = list(parameters)
+    if body is not None:
+        op["requestBody"] = body
+    if auth:
+        op["security"] = [{"bearer": []}]
+    return op
+
+
+_ERROR_STATUS = {
+    "BadRequest": "400",
+    "Unauthorized": "401",
+    "NotFound": "404",
+    "Conflict": "409",
+    "PayloadTooLarge": "413",
+    "ReloadRejected": "422",
+    "RateLimited": "429",
+    "InternalError": "500",
+    "NotReady": "503",
+}
+
+_PROCESS_FIELDS: Json = {
+    "pid": {"type": "integer"},
+    "ppid": {"type": "integer"},
+    "comm": {"type": "string", "description": "process name (at most 15 bytes)"},
+    "exe": _nullable("string", description="executable path, when readable"),
+    "cmdline": _nullable("string"),
+    "uid": _nullable("integer"),
+    "start": _nullable("number", description="start time on the engine clock (seconds)"),
+    "age_s": _nullable("number"),
+    "cpu_pct": _nullable("number"),
+    "rss_mb": _nullable("number"),
+    "fds": _nullable("integer"),
+    "fd_limit": _nullable("integer"),
+    "fd_pct": _nullable("number"),
+    "threads": _nullable("integer"),
+}
+
+
+def _schemas() -> Json:
+    action_status = ["pending", "approved", "executing", "succeeded", "failed", "rejected",
+                     "expired", "refused", "recorded"]
+    return {
+        "Error": {
+            "type": "object",
+            "description": "Every error answer. Some carry more fields: 'status' (409), "
+                           "'retry_after' (429), 'diagnostics' (422).",
+            "required": ["error", "detail"],
+            "properties": {
+                "error": {"type": "string", "description": "short, stable summary"},
+                "detail": {"type": "string", "description": "what happened, for people"},
+                "status": {"type": "string", "enum": action_status,
+                           "description": "409: the action's current status"},
+                "retry_after": {"type": "integer", "description": "429: seconds to wait"},
+                "diagnostics": {"type": "array", "items": _schema("Diagnostic")},
+            },
+        },
+        "Process": {
+            "type": "object",
+            "required": ["pid", "ppid", "comm"],
+            "properties": {**_PROCESS_FIELDS,
+                           "children": {"type": "integer", "description": "live children"}},
+        },
+        "ProcessNode": {
+            "type": "object",
+            "description": "A process with its whole subtree.",
+            "required": ["pid", "ppid", "comm", "children"],
+            "properties": {
+                **_PROCESS_FIELDS,
+                "subtree_cpu_pct": _nullable("number"),
+                "subtree_rss_mb": _nullable("number"),
+                "subtree_procs": _nullable("integer"),
+                "children": {"type": "array", "items": _schema("ProcessNode")},
+            },
+        },
+        "ProcessList": {
+            "type": "object",
+            "required": ["processes", "count"],
+            "properties": {"processes": {"type": "array", "items": _schema("Process")},
+                           "count": {"type": "integer"}},
+        },
+        "Graph": {
+            "type": "object",
+            "required": ["process", "ancestors", "subtree", "truncated"],
+            "properties": {
+                "process": _schema("Process"),
+                "ancestors": {"type": "array", "items": _schema("Process"),
+                              "description": "nearest first"},
+                "subtree": _schema("ProcessNode"),
+                "truncated": {"type": "boolean",
+                              "description": "the subtree was too large to send whole"},
+            },
+        },
+        "Alert": {
+            "type": "object",
+            "description": "An active (pending or firing) instance of a rule.",
+            "required": ["rule", "state"],
+            "properties": {
+                "rule": {"type": "string"},
+                "state": {"type": "string", "enum": ["pending", "firing"]},
+                "since": {"type": "number", "description": "engine clock (seconds)"},
+                "severity": {"type": "string"},
+                "scope": {"type": "string"},
+                "pid": _nullable("integer"),
+                "comm": _nullable("string"),
+                "start": _nullable("number"),
+                "message": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "values": {"type": "object"},
+            },
+        },
+        "AlertTransition": {
+            "type": "object",
+            "description": "An alert transition or an action proposal, as 'linnix replay "
+                           "--format jsonl' writes them.",
+            "required": ["type", "ts", "rule"],
+            "properties": {"type": {"type": "string", "enum": ["alert", "action"]},
+                           "ts": {"type": "number"}, "rule": {"type": "string"}},
+            "additionalProperties": True,
+        },
+        "AlertList": {
+            "type": "object",
+            "properties": {
+                "alerts": {"type": "array", "items": _schema("Alert")},
+                "history": {"type": "array", "items": _schema("AlertTransition"),
+                            "description": "with history=1 instead of 'alerts'; newest last"},
+            },
+        },
+        "Rule": {
+            "type": "object",
+            "required": ["name", "enabled"],
+            "properties": {
+                "name": {"type": "string"},
+                "path": {"type": "string"},
+                "line": {"type": "integer"},
+                "scope": {"type": "string"},
+                "severity": {"type": "string"},
+                "enabled": {"type": "boolean"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "condition": {"type": "string"},
+                "for_s": _nullable("number"),
+                "actions": {"type": "array", "items": {"type": "string"}},
+                "counts": {"type": "object", "properties": {
+                    "pending": {"type": "integer"}, "firing": {"type": "integer"}}},
+            },
+        },
+        "RuleList": {
+            "type": "object",
+            "required": ["rules"],
+            "properties": {"rules": {"type": "array", "items": _schema("Rule")}},
+        },
+        "Diagnostic": {
+            "type": "object",
+            "required": ["level", "code", "message"],
+            "properties": {
+                "path": {"type": "string"}, "line": {"type": "integer"},
+                "col": {"type": "integer"}, "end_line": {"type": "integer"},
+                "end_col": {"type": "integer"},
+                "level": {"type": "string", "enum": ["error", "warning", "note"]},
+                "code": {"type": "string"}, "message": {"type": "string"},
+                "hint": _nullable("string"),
+            },
+        },
+        "ReloadRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"actor": {"type": "string", "minLength": 1, "maxLength": 128,
+                                     "description": "who asks (default 'api'); audited"}},
+        },
+        "Reloaded": {
+            "type": "object",
+            "required": ["reloaded", "warnings"],
+            "properties": {"reloaded": {"const": True},
+                           "warnings": {"type": "array", "items": _schema("Diagnostic")}},
+        },
+        "IncidentSummary": {
+            "type": "object",
+            "required": ["id", "rule", "opened_at", "message"],
+            "properties": {
+                "id": {"type": "integer"},
+                "rule": {"type": "string"},
+                "severity": {"type": "string"},
+                "scope": {"type": "string"},
+                "pid": _nullable("integer"),
+                "comm": _nullable("string"),
+                "opened_at": {"type": "number", "description": "Unix time"},
+                "resolved_at": _nullable("number", description="Unix time; null while open"),
+                "resolved_reason": _nullable("string"),
+                "message": {"type": "string"},
+            },
+        },
+        "Incident": {
+            "type": "object",
+            "required": ["id", "rule", "opened_at", "message", "actions"],
+            "properties": {
+                "id": {"type": "integer"},
+                "rule": {"type": "string"},
+                "severity": {"type": "string"},
+                "scope": {"type": "string"},
+                "pid": _nullable("integer"),
+                "comm": _nullable("string"),
+                "start": _nullable("number"),
+                "opened_at": {"type": "number"},
+                "resolved_at": _nullable("number"),
+                "resolved_reason": _nullable("string"),
+                "message": {"type": "string"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "history": {"type": "array", "items": {"type": "object"},
+                            "description": "the values that led to the alert"},
+                "subtree": {"type": "array", "items": {"type": "object"},
+                            "description": "the processes involved when it opened"},
+                "host": {"type": "object", "description": "host telemetry when it opened"},
+                "actions": {"type": "array", "items": _schema("Action")},
+            },
+        },
+        "IncidentPage": {
+            "type": "object",
+            "required": ["incidents", "next_before"],
+            "properties": {
+                "incidents": {"type": "array", "items": _schema("IncidentSummary"),
+                              "description": "newest first"},
+                "next_before": _nullable("integer",
+                                         description="pass as 'before' for the next page"),
+            },
+        },
+        "Action": {
+            "type": "object",
+            "required": ["id", "rule", "kind", "status", "mode", "created_at"],
+            "properties": {
+                "id": {"type": "integer"},
+                "incident_id": _nullable("integer"),
+                "rule": {"type": "string"},
+                "kind": {"type": "string",
+                         "enum": ["kill", "kill_tree", "signal", "renice", "analyze"]},
+                "params": {"type": "object"},
+                "pid": _nullable("integer"),
+                "start_ticks": _nullable("integer"),
+                "comm": _nullable("string"),
+                "exe": _nullable("string"),
+                "status": {"type": "string", "enum": action_status},
+                "mode": {"type": "string", "enum": ["monitor", "enforce"]},
+                "created_at": {"type": "number", "description": "Unix time"},
+                "expires_at": _nullable("number"),
+                "decided_by": _nullable("string"),
+                "decided_at": _nullable("number"),
+                "reason": _nullable("string"),
+                "result": {"type": ["object", "null"]},
+                "finished_at": _nullable("number"),
+            },
+        },
+        "ActionPage": {
+            "type": "object",
+            "required": ["actions", "next_before"],
+            "properties": {
+                "actions": {"type": "array", "items": _schema("Action"),
+                            "description": "newest first"},
+                "next_before": _nullable("integer"),
+            },
+        },
+        "Decision": {
+            "type": "object",
+            "required": ["approver"],
+            "additionalProperties": False,
+            "properties": {
+                "approver": {"type": "string", "minLength": 1, "maxLength": 128,
+                             "description": "who decides; one line, written to the audit log"},
+                "reason": _nullable("string", maxLength=1024),
+            },
+        },
+        "AuditRecord": {
+            "type": "object",
+            "required": ["id", "at", "actor", "event"],
+            "properties": {
+                "id": {"type": "integer"},
+                "at": {"type": "number", "description": "Unix time"},
+                "actor": {"type": "string"},
+                "event": {"type": "string", "description": "e.g. action.approved"},
+                "action_id": _nullable("integer"),
+                "incident_id": _nullable("integer"),
+                "detail": {"type": "object"},
+            },
+        },
+        "AuditPage": {
+            "type": "object",
+            "required": ["audit", "next_before"],
+            "properties": {
+                "audit": {"type": "array", "items": _schema("AuditRecord"),
+                          "description": "newest first"},
+                "next_before": _nullable("integer"),
+            },
+        },
+    }
+
+
+def _parameters() -> Json:
+    def query(name: str, description: str, schema: Json) -> Json:
+        return {"name": name, "in": "query", "required": False, "description": description,
+                "schema": schema}
+
+    def path(name: str, description: str) -> Json:
+        return {"name": name, "in": "path", "required": True, "description": description,
+                "schema": {"type": "integer", "minimum": 0}}
+
+    flag = {"type": "string", "enum": ["1", "0", "true", "false"]}
+    return {
+        "limit": query("limit", "how many records at most (default 100)",
+                       {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}),
+        "before": query("before", "only records with a smaller id (paging: pass next_before)",
+                        {"type": "integer", "minimum": 1}),
+        "pid": path("pid", "a live process id"),
+        "incident_id": path("incident_id", "an incident id"),
+        "action_id": path("action_id", "an action id"),
+        "history": query("history", "1: the recent alert transitions instead of the active "
+                         "alerts", flag),
+        "open": query("open", "1: only incidents that are still open", flag),
+        "status": query("status", "only actions in this status",
+                        {"type": "string", "enum": ["pending", "approved", "executing",
+                                                    "succeeded", "failed", "rejected",
+                                                    "expired", "refused", "recorded"]}),
+        "audit_action": query("action", "only records about this action id",
+                              {"type": "integer", "minimum": 1}),
+        "last_event_id": query("last_event_id", "resume after this event id (like the "
+                               "Last-Event-ID header, which wins when both are given)",
+                               {"type": "integer", "minimum": 0}),
+        "last_event_id_header": {"name": "Last-Event-ID", "in": "header", "required": False,
+                                 "description": "resume after this event id",
+                                 "schema": {"type": "integer", "minimum": 0}},
+    }
+
+
+def _responses() -> Json:
+    def error(description: str, headers: Json | None = None) -> Json:
+        out = _ok(description, _schema("Error"))
+        if headers:
+            out["headers"] = headers
+        return out
+
+    return {
+        "BadRequest": error("the body is not valid JSON, or a field or parameter is invalid"),
+        "Unauthorized": error(
+            "the Authorization header is missing or its token is wrong",
+            {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}),
+        "NotFound": error("no record has this id, or there is no such route"),
+        "Conflict": error("the action is not pending any more; 'status' says what it is"),
+        "PayloadTooLarge": error("the request body is larger than api.max_body_bytes"),
+        "ReloadRejected": error("the new rules have errors; the running rules are kept "
+                                "('diagnostics' lists them)"),
+        "RateLimited": error(
+            "executing now would exceed actions.rate_limit",
+            {"Retry-After": {"description": "seconds to wait",
+                             "schema": {"type": "integer"}}}),
+        "InternalError": error("the daemon failed; the body never contains a traceback"),
+        "NotReady": error("the event source is not attached yet"),
+    }
+
+
+def _paths() -> Json:
+    p = {name: _ref("parameters", name) for name in _parameters()}
+    body_decision = {"required": True, "content": {
+        "application/json": {"schema": _schema("Decision")}}}
+    decision_errors = ("BadRequest", "Unauthorized", "NotFound", "Conflict",
+                       "PayloadTooLarge", "RateLimited")
+    return {
+        "/health": {"get": _op(
+            "Liveness", "Always 200 while the daemon answers.", "health",
+            _ok("alive", {"type": "object", "properties": {"status": {"const": "ok"}}}))},
+        "/ready": {"get": _op(
+            "Readiness", "200 once the event source is attached, 503 before.", "health",
+            _ok("ready", {"type": "object", "properties": {
+                "status": {"const": "ready"}, "source": {"type": "string"}}}),
+            errors=("NotReady",))},
+        "/metrics": {"get": _op(
+            "Prometheus metrics", "The text exposition format, version 0.0.4.", "health",
+            _ok("metrics", {"type": "string"}, "text/plain; version=0.0.4; charset=utf-8"))},
+        "/openapi.json": {"get": _op(
+            "This document", "The OpenAPI 3.1 description of the API.", "health",
+            _ok("the document", {"type": "object"}))},
+        "/processes": {"get": _op(
+            "Live processes", "Every process in the engine's table, by pid.", "processes",
+            _ok("the processes", _schema("ProcessList")))},
+        "/processes/{pid}": {"get": _op(
+            "One live process", "The same fields as in the list.", "processes",
+            _ok("the process", _schema("Process")), errors=("NotFound",),
+            parameters=(p["pid"],))},
+        "/graph/{pid}": {"get": _op(
+            "A process in its tree", "Its ancestors and its whole subtree, with subtree "
+            "totals; very large subtrees are truncated.", "processes",
+            _ok("the graph", _schema("Graph")), errors=("NotFound",),
+            parameters=(p["pid"],))},
+        "/alerts": {"get": _op(
+            "Active alerts", "Instances pending or firing now; with history=1 the most "
+            "recent transitions and proposals instead.", "alerts",
+            _ok("the alerts", _schema("AlertList")), errors=("BadRequest",),
+            parameters=(p["history"], p["limit"]))},
+        "/rules": {"get": _op(
+            "Loaded rules", "Every rule with its instance counts.", "rules",
+            _ok("the rules", _schema("RuleList")))},
+        "/rules/reload": {"post": _op(
+            "Reload the rules", "Rebuild every rule file all-or-nothing: with any error the "
+            "running rules are kept and the answer is 422.", "rules",
+            _ok("the new rules are running", _schema("Reloaded")),
+            errors=("BadRequest", "Unauthorized", "PayloadTooLarge", "ReloadRejected"),
+            body={"required": False, "content": {
+                "application/json": {"schema": _schema("ReloadRequest")}}},
+            auth=True)},
+        "/stream": {"get": _op(
+            "Live events", "Server-sent events: 'event:' is alert, action, incident, process "
+            "or reset, 'id:' an increasing integer, 'data:' one JSON object. A comment line "
+            "is sent every 15 seconds while idle. Reconnect with Last-Event-ID to resume; a "
+            "'reset' event says events were missed. A client that does not keep up is "
+            "disconnected and resumes the same way.", "events",
+            _ok("the event stream", {"type": "string"}, "text/event-stream"),
+            errors=("BadRequest",),
+            parameters=(p["last_event_id_header"], p["last_event_id"]))},
+        "/incidents": {"get": _op(
+            "Incidents", "Newest first; page with 'before'.", "incidents",
+            _ok("a page of incidents", _schema("IncidentPage")), errors=("BadRequest",),
+            parameters=(p["open"], p["limit"], p["before"]))},
+        "/incidents/{incident_id}": {"get": _op(
+            "One incident", "With its history, subtree, host snapshot and actions.",
+            "incidents", _ok("the incident", _schema("Incident")), errors=("NotFound",),
+            parameters=(p["incident_id"],))},
+        "/actions": {"get": _op(
+            "Actions", "Newest first; page with 'before'.", "actions",
+            _ok("a page of actions", _schema("ActionPage")), errors=("BadRequest",),
+            parameters=(p["status"], p["limit"], p["before"]))},
+        "/actions/{action_id}": {"get": _op(
+            "One action", "Its whole record.", "actions",
+            _ok("the action", _schema("Action")), errors=("NotFound",),
+            parameters=(p["action_id"],))},
+        "/actions/{action_id}/approve": {"post": _op(
+            "Approve a pending action", "It executes now, exactly once, after the safety "
+            "guards are checked again.", "actions",
+            _ok("approved; the record as it is now", _schema("Action")),
+            errors=decision_errors, parameters=(p["action_id"],), body=body_decision,
+            auth=True)},
+        "/actions/{action_id}/reject": {"post": _op(
+            "Reject a pending action", "It never executes.", "actions",
+            _ok("rejected; the record as it is now", _schema("Action")),
+            errors=decision_errors, parameters=(p["action_id"],), body=body_decision,
+            auth=True)},
+        "/audit": {"get": _op(
+            "The audit log", "Who did what and why, newest first; page with 'before'.",
+            "audit", _ok("a page of records", _schema("AuditPage")), errors=("BadRequest",),
+            parameters=(p["audit_action"], p["limit"], p["before"]))},
+    }
+
+
+def openapi_document() -> Json:
+    """A fresh copy of the document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "linnix daemon API",
+            "version": "1",
+            "description": (
+                "Read the state of a running 'linnix run', approve or reject the actions "
+                "it proposes, and follow its events. Reads need no credentials; every POST "
+                "needs 'Authorization: Bearer <token>' with the token from the daemon's token "
+                "file. Errors are JSON objects {\"error\", \"detail\"}; a method a route does "
+                "not support answers 405 with an Allow header."),
+        },
+        "servers": [{"url": "http://127.0.0.1:9333"}],
+        "paths": _paths(),
+        "components": {
+            "schemas": _schemas(),
+            "parameters": _parameters(),
+            "responses": _responses(),
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "the token in the daemon's token file (api.token)"}},
+        },
+    }

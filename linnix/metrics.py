@@ -1,0 +1,75 @@
+"""Prometheus metrics of the daemon, read from the engine's own counters at scrape time.
+
+Nothing is counted twice and the hot path pays nothing: the engine already
+keeps these numbers; :class:`EngineCollector` turns them into metric families
+when ``/metrics`` is scraped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+__all__ = ["EngineCollector", "make_registry"]
+
+
+class EngineCollector(Collector):
+    """Reads a live daemon's counters (``daemon`` is duck-typed: see ``collect``)."""
+
+    def __init__(self, daemon: Callable[[], Any]) -> None:
+        self.daemon = daemon
+
+    def collect(self) -> Iterator[Any]:
+        d = self.daemon()
+        core, engine, actions = d.core, d.engine, d.action_manager
+        if core is None:
+            return
+        events = CounterMetricFamily("linnix_events", "Events applied by the engine, by kind",
+                                     labels=["kind"])
+        for kind, n in sorted((engine.kinds if engine is not None else {}).items()):
+            events.add_metric([kind], n)
+        yield events
+        yield CounterMetricFamily("linnix_lost_events",
+                                  "Events the kernel could not deliver (ring buffer full)",
+                                  value=core.table.lost_total)
+        yield CounterMetricFamily("linnix_ticks", "Engine evaluation ticks", value=core.ticks)
+        yield GaugeMetricFamily("linnix_processes", "Live processes in the process table",
+                                value=len(core.table.procs))
+        yield GaugeMetricFamily("linnix_tick_lag_seconds",
+                                "How late the most recent tick ran after its due time",
+                                value=engine.last_lag if engine is not None else 0.0)
+        evals = CounterMetricFamily("linnix_rule_evaluations",
+                                    "Condition evaluations, by rule", labels=["rule"])
+        seconds = CounterMetricFamily("linnix_rule_evaluation_seconds",
+                                      "Time spent evaluating each rule", labels=["rule"])
+        errors = CounterMetricFamily("linnix_rule_errors",
+                                     "Evaluation errors, by rule", labels=["rule"])
+        active = GaugeMetricFamily("linnix_alerts_active", "Instances pending or firing",
+                                   labels=["rule", "state"])
+        for state in core.evaluator.rules:
+            name = state.rule.name
+            evals.add_metric([name], state.evaluations)
+            seconds.add_metric([name], state.seconds)
+            errors.add_metric([name], state.errors)
+            for kind, n in state.counts().items():
+                active.add_metric([name, kind], n)
+        yield from (evals, seconds, errors, active)
+        alerts = CounterMetricFamily("linnix_alerts", "Alert transitions, by rule and state",
+                                     labels=["rule", "state"])
+        for (rule, state_name), n in sorted(core.alert_counts.items()):
+            alerts.add_metric([rule, state_name], n)
+        yield alerts
+        acts = CounterMetricFamily("linnix_actions", "Action state changes, by status",
+                                   labels=["status"])
+        for status, n in sorted((actions.counts if actions is not None else {}).items()):
+            acts.add_metric([status], n)
+        yield acts
+
+
+def make_registry(daemon: Callable[[], Any]) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(daemon))
+    return registry

@@ -1,0 +1,554 @@
+"""The HTTP API through Quart's test client: every route and every error status."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import trio
+from api_support import (
+    AUTH,
+    MAX_BODY,
+    PID_A,
+    PID_B,
+    PID_C,
+    TOKEN,
+    Env,
+    light_view,
+    start_env,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from linnix.api.app import METRICS_CONTENT_TYPE, create_app
+from linnix.api.openapi import openapi_document
+
+
+@pytest.fixture
+async def env(tmp_path: Path, nursery: trio.Nursery) -> Env:
+    return await start_env(tmp_path, nursery)
+
+
+async def call(env: Env, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
+               headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    """(status, decoded JSON body, headers) of one request."""
+    client = env.app.test_client()
+    data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
+    response = await client.open(path, method=method, data=data, headers=headers or {})
+    payload = await response.get_data()
+    decoded = orjson.loads(payload) if response.mimetype == "application/json" else payload
+    return response.status_code, decoded, response.headers
+
+
+def assert_error(payload: Any, error: str) -> None:
+    assert set(payload) >= {"error", "detail"}
+    assert payload["error"] == error
+    assert isinstance(payload["detail"], str) and payload["detail"]
+
+
+# ---- health, readiness, metrics, openapi ---------------------------------------------------
+
+async def test_health_is_always_ok(env: Env) -> None:
+    env.view.is_ready = (False, "the event source is starting")
+    status, body, _ = await call(env, "GET", "/health")
+    assert (status, body) == (200, {"status": "ok"})
+
+
+async def test_ready_names_the_source_or_says_why_not(env: Env) -> None:
+    status, body, _ = await call(env, "GET", "/ready")
+    assert (status, body) == (200, {"status": "ready", "source": "fake"})
+    env.view.is_ready = (False, "the event source is starting")
+    status, body, _ = await call(env, "GET", "/ready")
+    assert status == 503
+    assert body == {"error": "not ready", "detail": "the event source is starting"}
+
+
+async def test_metrics_count_requests_by_route_template(env: Env) -> None:
+    await call(env, "GET", f"/processes/{PID_A}")
+    await call(env, "GET", "/processes/1")
+    await call(env, "GET", "/no/such/route")
+    status, text, headers = await call(env, "GET", "/metrics")
+    assert status == 200
+    assert headers["Content-Type"] == METRICS_CONTENT_TYPE
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text.decode())
+               for s in family.samples}
+    key = ("linnix_api_requests_total",
+           (("method", "GET"), ("route", "/processes/<int:pid>"), ("status", "200")))
+    assert samples[key] == 1
+    key404 = ("linnix_api_requests_total",
+              (("method", "GET"), ("route", "/processes/<int:pid>"), ("status", "404")))
+    assert samples[key404] == 1
+    unmatched = ("linnix_api_requests_total",
+                 (("method", "GET"), ("route", "unmatched"), ("status", "404")))
+    assert samples[unmatched] == 1
+    assert samples[("linnix_api_sse_clients", ())] == 0
+    assert samples[("linnix_api_sse_dropped_clients_total", ())] == 0
+
+
+async def test_metrics_pass_promtool_or_the_parser(env: Env) -> None:
+    await call(env, "GET", "/health")
+    await call(env, "POST", "/rules/reload")  # 401
+    _, text, _ = await call(env, "GET", "/metrics")
+    families = list(text_string_to_metric_families(text.decode()))
+    assert {f.name for f in families} >= {"linnix_api_requests", "linnix_api_sse_clients",
+                                          "linnix_api_sse_dropped_clients"}
+    for family in families:
+        assert family.documentation, family.name
+        assert family.type in ("counter", "gauge"), family.name
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return
+    result = await trio.run_process([promtool, "check", "metrics"], stdin=text,
+                                    capture_stdout=True, capture_stderr=True, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()
+
+
+async def test_the_app_can_be_rebuilt_on_the_same_registry(env: Env) -> None:
+    again = create_app(env.view, token=TOKEN, max_body=MAX_BODY)  # type: ignore[arg-type]
+    response = await again.test_client().get("/metrics")
+    assert response.status_code == 200
+
+
+def _routes(app: Any) -> set[tuple[str, str]]:
+    out = set()
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            out.add((method.lower(), path))
+    return out
+
+
+async def test_openapi_describes_exactly_the_routes(env: Env) -> None:
+    status, doc, _ = await call(env, "GET", "/openapi.json")
+    assert status == 200
+    assert doc == openapi_document()
+    assert doc["openapi"].startswith("3.1")
+    documented = {(method, path) for path, item in doc["paths"].items() for method in item}
+    assert documented == _routes(env.app)
+
+
+async def test_openapi_references_resolve_and_post_routes_need_the_token() -> None:
+    doc = openapi_document()
+
+    def refs(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if "$ref" in node else []
+            return found + [r for v in node.values() for r in refs(v)]
+        if isinstance(node, list):
+            return [r for v in node for r in refs(v)]
+        return []
+
+    for ref in refs(doc):
+        node: Any = doc
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]
+        assert isinstance(node, dict), ref
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            assert "500" in op["responses"], (method, path)
+            if method == "post":
+                assert op["security"] == [{"bearer": []}], path
+                assert "401" in op["responses"], path
+            for parameter in op.get("parameters", []):
+                target = doc["components"]["parameters"][parameter["$ref"].split("/")[-1]]
+                if target["in"] == "path":
+                    assert "{" + target["name"] + "}" in path
+
+
+# ---- processes ---------------------------------------------------------------------------
+
+async def test_processes(env: Env) -> None:
+    status, body, _ = await call(env, "GET", "/processes")
+    assert status == 200
+    assert body["count"] == 2
+    assert [p["pid"] for p in body["processes"]] == [PID_A, PID_B]
+    status, body, _ = await call(env, "GET", f"/processes/{PID_B}")
+    assert (status, body["comm"], body["ppid"]) == (200, "worker", PID_A)
+    status, body, _ = await call(env, "GET", f"/processes/{PID_C}")
+    assert status == 404
+    assert_error(body, "not found")
+    assert str(PID_C) in body["detail"]
+
+
+async def test_graph(env: Env) -> None:
+    status, body, _ = await call(env, "GET", f"/graph/{PID_A}")
+    assert status == 200
+    assert body["process"]["pid"] == PID_A
+    assert [k["pid"] for k in body["subtree"]["children"]] == [PID_B]
+    status, body, _ = await call(env, "GET", f"/graph/{PID_C}")
+    assert status == 404
+    assert_error(body, "not found")
+
+
+async def test_a_path_parameter_that_is_not_a_number_is_404(env: Env) -> None:
+    status, body, _ = await call(env, "GET", "/processes/abc")
+    assert status == 404
+    assert_error(body, "not found")
+
+
+# ---- alerts and rules --------------------------------------------------------------------
+
+async def test_alerts_active_and_history(env: Env) -> None:
+    env.view.active = [{"rule": "cpu_spike", "state": "firing", "pid": PID_A}]
+    env.view.history = [{"type": "alert", "ts": float(i), "rule": "r", "state": "pending"}
+                        for i in range(5)]
+    status, body, _ = await call(env, "GET", "/alerts")
+    assert (status, body) == (200, {"alerts": env.view.active})
+    status, body, _ = await call(env, "GET", "/alerts?history=1&limit=2")
+    assert status == 200
+    assert [h["ts"] for h in body["history"]] == [3.0, 4.0]
+    status, body, _ = await call(env, "GET", "/alerts?history=maybe")
+    assert status == 400
+    assert_error(body, "bad request")
+    status, body, _ = await call(env, "GET", "/alerts?limit=abc")
+    assert status == 400
+    assert "limit" in body["detail"]
+
+
+async def test_rules(env: Env) -> None:
+    env.view.rule_list = [{"name": "cpu_spike", "enabled": True}]
+    status, body, _ = await call(env, "GET", "/rules")
+    assert (status, body) == (200, {"rules": [{"name": "cpu_spike", "enabled": True}]})
+
+
+async def test_reload_accepted(env: Env) -> None:
+    warning = {"level": "warning", "code": "W101", "message": "unused"}
+    env.view.reload_answer = (True, [warning])
+    status, body, _ = await call(env, "POST", "/rules/reload", headers=AUTH)
+    assert (status, body) == (200, {"reloaded": True, "warnings": [warning]})
+    status, body, _ = await call(env, "POST", "/rules/reload", headers=AUTH,
+                                 body={"actor": "alice"})
+    assert status == 200
+    assert env.view.reloads == ["api", "alice"]
+
+
+async def test_reload_rejected_is_422_with_diagnostics(env: Env) -> None:
+    error = {"level": "error", "code": "E201", "message": "unknown field 'cpu'"}
+    env.view.reload_answer = (False, [error])
+    status, body, _ = await call(env, "POST", "/rules/reload", headers=AUTH)
+    assert status == 422
+    assert_error(body, "reload rejected")
+    assert body["diagnostics"] == [error]
+    assert "1 error" in body["detail"] and "kept" in body["detail"]
+
+
+async def test_reload_rejects_unknown_fields(env: Env) -> None:
+    status, body, _ = await call(env, "POST", "/rules/reload", headers=AUTH,
+                                 body={"who": "alice"})
+    assert status == 400
+    assert "who" in body["detail"]
+    assert env.view.reloads == []
+
+
+# ---- incidents ---------------------------------------------------------------------------
+
+def _incident(env: Env, rule: str = "cpu_spike") -> int:
+    return env.store.open_incident(rule=rule, severity="warning", scope="process", pid=PID_A,
+                                   comm="python3", start=1.0, message=f"{rule} fired",
+                                   labels={"team": "infra"}, history=[], subtree=[], host={})
+
+
+async def test_incidents_list_open_and_paging(env: Env) -> None:
+    ids = [_incident(env, f"rule{i}") for i in range(5)]
+    env.store.resolve_incident(ids[0], "cleared")
+    status, body, _ = await call(env, "GET", "/incidents")
+    assert status == 200
+    assert [i["id"] for i in body["incidents"]] == ids[::-1]
+    assert body["next_before"] is None
+    status, body, _ = await call(env, "GET", "/incidents?open=1")
+    assert [i["id"] for i in body["incidents"]] == ids[:0:-1]
+    status, body, _ = await call(env, "GET", "/incidents?limit=2")
+    assert [i["id"] for i in body["incidents"]] == [ids[4], ids[3]]
+    assert body["next_before"] == ids[3]
+    status, body, _ = await call(env, "GET", f"/incidents?limit=2&before={ids[3]}")
+    assert [i["id"] for i in body["incidents"]] == [ids[2], ids[1]]
+    for bad in ("limit=0", "limit=1001", "before=x", "before=-3", "open=2"):
+        status, body, _ = await call(env, "GET", f"/incidents?{bad}")
+        assert status == 400, bad
+        assert_error(body, "bad request")
+
+
+async def test_incident_by_id(env: Env) -> None:
+    incident = _incident(env)
+    status, body, _ = await call(env, "GET", f"/incidents/{incident}")
+    assert status == 200
+    assert (body["id"], body["labels"], body["actions"]) == (incident, {"team": "infra"}, [])
+    for missing in (incident + 1, 2**70):
+        status, body, _ = await call(env, "GET", f"/incidents/{missing}")
+        assert status == 404
+        assert_error(body, "not found")
+
+
+# ---- actions: reads ----------------------------------------------------------------------
+
+async def test_actions_list_filter_and_show(env: Env) -> None:
+    first = await env.propose()
+    second = await env.propose(PID_B, "worker")
+    status, body, _ = await call(env, "GET", "/actions")
+    assert status == 200
+    assert [a["id"] for a in body["actions"]] == [second, first]
+    status, body, _ = await call(env, "GET", "/actions?status=pending&limit=1")
+    assert [a["id"] for a in body["actions"]] == [second]
+    assert body["next_before"] == second
+    status, body, _ = await call(env, "GET", "/actions?status=rejected")
+    assert body["actions"] == []
+    status, body, _ = await call(env, "GET", "/actions?status=bogus")
+    assert status == 400
+    assert "status" in body["detail"]
+    status, body, _ = await call(env, "GET", f"/actions/{first}")
+    assert (status, body["id"], body["status"], body["pid"]) == (200, first, "pending", PID_A)
+    status, body, _ = await call(env, "GET", f"/actions/{second + 10}")
+    assert status == 404
+    assert_error(body, "not found")
+
+
+# ---- actions: decisions --------------------------------------------------------------------
+
+async def test_approve_executes_once_and_is_audited(env: Env) -> None:
+    action = await env.propose()
+    status, body, _ = await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
+                                 body={"approver": "alice", "reason": "runaway"})
+    assert status == 200
+    assert body["id"] == action
+    assert body["status"] in ("approved", "executing", "succeeded")
+    done = await env.wait_status(action, "succeeded")
+    assert done["decided_by"] == "alice"
+    assert env.manager.executed == [action]
+    status, body, _ = await call(env, "GET", f"/audit?action={action}")
+    assert status == 200
+    events = [r["event"] for r in body["audit"]]
+    assert events.count("action.approved") == 1
+    approved = next(r for r in body["audit"] if r["event"] == "action.approved")
+    assert (approved["actor"], approved["detail"]["reason"]) == ("alice", "runaway")
+
+
+async def test_reject(env: Env) -> None:
+    action = await env.propose()
+    status, body, _ = await call(env, "POST", f"/actions/{action}/reject", headers=AUTH,
+                                 body={"approver": "bob"})
+    assert status == 200
+    assert (body["status"], body["decided_by"]) == ("rejected", "bob")
+    assert env.manager.executed == []
+
+
+async def test_deciding_twice_is_409_naming_the_status(env: Env) -> None:
+    action = await env.propose()
+    await call(env, "POST", f"/actions/{action}/reject", headers=AUTH, body={"approver": "bob"})
+    for verb in ("approve", "reject"):
+        status, body, _ = await call(env, "POST", f"/actions/{action}/{verb}", headers=AUTH,
+                                     body={"approver": "alice"})
+        assert status == 409
+        assert_error(body, "conflict")
+        assert body["status"] == "rejected"
+        assert body["detail"] == f"action {action} is not pending: it was already rejected by bob"
+
+
+async def test_approving_an_approved_action_is_409(env: Env) -> None:
+    action = await env.propose()
+    await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
+               body={"approver": "alice"})
+    await env.wait_status(action, "succeeded")
+    status, body, _ = await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
+                                 body={"approver": "carol"})
+    assert status == 409
+    assert body["status"] == "succeeded"
+    assert "already approved by alice" in body["detail"]
+    assert env.manager.executed == [action]
+
+
+@pytest.mark.parametrize("stored", ["expired", "refused", "recorded"])
+async def test_actions_that_were_never_pending_any_more_are_409(env: Env, stored: str) -> None:
+    action = env.store.add_action(incident_id=None, rule="r", kind="kill", params={},
+                                  pid=PID_A, start_ticks=1000, comm="python3", exe=None,
+                                  status=stored, mode="monitor", expires_at=None)
+    status, body, _ = await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
+                                 body={"approver": "alice"})
+    assert status == 409
+    assert body["status"] == stored
+    assert body["detail"].startswith(f"action {action} is not pending: ")
+
+
+async def test_concurrent_approvals_execute_once(env: Env) -> None:
+    action = await env.propose()
+    statuses: list[int] = []
+
+    async def approve(who: str) -> None:
+        status, _, _ = await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
+                                  body={"approver": who})
+        statuses.append(status)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(approve, "alice")
+        nursery.start_soon(approve, "bob")
+    assert sorted(statuses) == [200, 409]
+    await env.wait_status(action, "succeeded")
+    assert env.manager.executed == [action]
+    audit = env.store.audit_log(action_id=action)
+    assert [r["event"] for r in audit].count("action.approved") == 1
+
+
+async def test_unknown_action_is_404(env: Env) -> None:
+    for verb in ("approve", "reject"):
+        status, body, _ = await call(env, "POST", f"/actions/999/{verb}", headers=AUTH,
+                                     body={"approver": "alice"})
+        assert status == 404
+        assert_error(body, "not found")
+        assert "999" in body["detail"]
+
+
+async def test_rate_limit_is_429_with_retry_after(tmp_path: Path, nursery: trio.Nursery) -> None:
+    env = await start_env(tmp_path, nursery, rate_limit=1)
+    first = await env.propose()
+    second = await env.propose(PID_B, "worker")
+    status, _, _ = await call(env, "POST", f"/actions/{first}/approve", headers=AUTH,
+                              body={"approver": "alice"})
+    assert status == 200
+    status, body, headers = await call(env, "POST", f"/actions/{second}/approve",
+                                       headers=AUTH, body={"approver": "alice"})
+    assert status == 429
+    assert_error(body, "rate limited")
+    retry = int(headers["Retry-After"])
+    assert 1 <= retry <= 60
+    assert body["retry_after"] == retry
+    status, body, _ = await call(env, "GET", f"/actions/{second}")
+    assert body["status"] == "pending"
+
+
+@pytest.mark.parametrize(("raw", "word"), [
+    (b"", "JSON object"),
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2]", "JSON object"),
+    (b'"alice"', "JSON object"),
+    (b"{}", "'approver' is required"),
+    (b'{"approver": null}', "'approver' is required"),
+    (b'{"approver": 7}', "must be a string"),
+    (b'{"approver": "   "}', "must not be empty"),
+    (b'{"approver": "' + b"a" * 129 + b'"}', "longer than 128"),
+    (b'{"approver": "al\\nice"}', "control characters"),
+    (b'{"approver": "alice", "reason": 5}', "'reason' must be a string"),
+    (b'{"approver": "alice", "reason": "' + b"r" * 1025 + b'"}', "longer than 1024"),
+    (b'{"approver": "alice", "aprover": "x"}', "unknown field 'aprover'"),
+])
+async def test_invalid_decisions_are_400(env: Env, raw: bytes, word: str) -> None:
+    action = await env.propose()
+    status, body, _ = await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
+                                 raw=raw)
+    assert status == 400
+    assert_error(body, "bad request")
+    assert word in body["detail"]
+    assert env.manager.status[action] == "pending"
+
+
+async def test_limits_of_decision_fields_are_inclusive(env: Env) -> None:
+    action = await env.propose()
+    status, body, _ = await call(env, "POST", f"/actions/{action}/reject", headers=AUTH,
+                                 body={"approver": "a" * 128, "reason": "line 1\nline 2"})
+    assert status == 200
+    assert body["reason"] == "line 1\nline 2"
+
+
+async def test_a_body_over_the_limit_is_413(env: Env) -> None:
+    action = await env.propose()
+    big = {"approver": "alice", "reason": "x" * (MAX_BODY + 10)}
+    status, body, _ = await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
+                                 body=big)
+    assert status == 413
+    assert_error(body, "payload too large")
+    assert str(MAX_BODY) in body["detail"]
+    assert env.manager.status[action] == "pending"
+
+
+# ---- authentication ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("headers", "invalid"), [
+    ({}, False),
+    ({"Authorization": "Bearer wrong-token-0123456789"}, True),
+    ({"Authorization": f"Bearer {TOKEN}x"}, True),
+    ({"Authorization": f"Basic {TOKEN}"}, False),
+    ({"Authorization": "Bearer"}, False),
+    ({"Authorization": "Bearer tökén"}, True),
+])
+async def test_posts_without_the_right_token_are_401(env: Env, headers: dict[str, str],
+                                                     invalid: bool) -> None:
+    action = await env.propose()
+    for path in (f"/actions/{action}/approve", f"/actions/{action}/reject", "/rules/reload"):
+        status, body, got = await call(env, "POST", path, headers=headers,
+                                       body={"approver": "mallory"})
+        assert status == 401, path
+        assert_error(body, "unauthorized")
+        assert got["WWW-Authenticate"].startswith("Bearer")
+        assert ('error="invalid_token"' in got["WWW-Authenticate"]) == invalid
+    assert env.manager.status[action] == "pending"
+    assert env.view.reloads == []
+
+
+async def test_every_post_route_needs_the_token(env: Env) -> None:
+    for method, path in _routes(env.app):
+        if method != "post":
+            continue
+        status, _, _ = await call(env, "POST", path.replace("{action_id}", "1"),
+                                  body={"approver": "x"})
+        assert status == 401, path
+
+
+async def test_reads_need_no_token(env: Env) -> None:
+    for method, path in _routes(env.app):
+        if method == "get" and path != "/stream":
+            status, _, _ = await call(env, "GET", path.format(pid=PID_A, incident_id=1,
+                                                              action_id=1))
+            assert status in (200, 404), path
+
+
+async def test_without_a_token_the_api_is_read_only(env: Env) -> None:
+    app = create_app(env.view, token="", max_body=MAX_BODY)  # type: ignore[arg-type]
+    action = await env.propose()
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer x"}):
+        response = await app.test_client().post(f"/actions/{action}/approve", headers=headers,
+                                                json={"approver": "x"})
+        assert response.status_code == 401
+    response = await app.test_client().get("/health")
+    assert response.status_code == 200
+
+
+# ---- other errors --------------------------------------------------------------------------
+
+async def test_unknown_route_is_404_json(env: Env) -> None:
+    for method in ("GET", "POST"):
+        status, body, _ = await call(env, method, "/nowhere")
+        assert status == 404
+        assert_error(body, "not found")
+        assert "/nowhere" in body["detail"]
+
+
+async def test_wrong_method_is_405_with_allow(env: Env) -> None:
+    status, body, headers = await call(env, "POST", "/health", headers=AUTH)
+    assert status == 405
+    assert_error(body, "method not allowed")
+    assert "GET" in headers["Allow"]
+    status, body, headers = await call(env, "GET", "/actions/1/approve")
+    assert status == 405
+    assert "POST" in body["detail"]
+    status, body, headers = await call(env, "DELETE", "/actions/1", headers=AUTH)
+    assert status == 405
+
+
+async def test_an_internal_error_is_500_without_a_traceback(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    env.view.fail_with = RuntimeError("secret internals at /etc/linnix")
+    status, body, _ = await call(env, "GET", "/processes")
+    assert status == 500
+    assert_error(body, "internal error")
+    text = orjson.dumps(body).decode()
+    assert "secret" not in text and "Traceback" not in text and "RuntimeError" not in text
+    assert any("secret internals" in str(r.exc_info) for r in caplog.records)
+
+
+async def test_light_view_serves_reads() -> None:
+    view = light_view()
+    app = create_app(view, token=TOKEN, max_body=MAX_BODY)  # type: ignore[arg-type]
+    response = await app.test_client().get("/processes")
+    assert response.status_code == 200

@@ -1,0 +1,284 @@
+"""The API served by hypercorn on a real socket, and the API token file."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import urllib.error
+import urllib.request
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from api_support import AUTH, PID_A, TOKEN, Env, light_view, start_env
+
+from linnix.api.app import create_app
+from linnix.api.server import format_address, load_or_create_token, serve, split_bind
+from linnix.api.stream import StreamHub
+from linnix.errors import ApiError
+
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def fetch(url: str, *, method: str = "GET", body: object = None,
+          headers: dict[str, str] | None = None) -> tuple[int, Message, Any]:
+    """A plain blocking HTTP request (run it on a thread)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with _direct.open(req, timeout=10) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.headers, json.loads(err.read())
+
+
+async def get(url: str, **kwargs: Any) -> tuple[int, Message, Any]:
+    return await trio.to_thread.run_sync(lambda: fetch(url, **kwargs))
+
+
+async def serving(nursery: trio.Nursery, env_or_app: Any, bind: str = "127.0.0.1:0",
+                  token: str | None = TOKEN) -> str:
+    app = env_or_app.app if isinstance(env_or_app, Env) else env_or_app
+    address: str = await nursery.start(lambda task_status: serve(
+        app, bind, token=token, task_status=task_status))
+    return f"http://{address}"
+
+
+# ---- serving ---------------------------------------------------------------------------
+
+async def test_serves_on_an_ephemeral_loopback_port(tmp_path: Path,
+                                                   nursery: trio.Nursery) -> None:
+    env = await start_env(tmp_path, nursery)
+    url = await serving(nursery, env)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    assert host == "127.0.0.1" and int(port) > 0
+    status, _, body = await get(f"{url}/health")
+    assert (status, body) == (200, {"status": "ok"})
+    status, _, body = await get(f"{url}/processes/{PID_A}")
+    assert (status, body["pid"]) == (200, PID_A)
+
+
+async def test_approve_over_http(tmp_path: Path, nursery: trio.Nursery) -> None:
+    env = await start_env(tmp_path, nursery)
+    url = await serving(nursery, env)
+    action = await env.propose()
+    status, headers, body = await get(f"{url}/actions/{action}/approve", method="POST",
+                                      body={"approver": "alice"})
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    assert body["error"] == "unauthorized"
+    status, _, body = await get(f"{url}/actions/{action}/approve", method="POST",
+                                body={"approver": "alice"},
+                                headers={**AUTH, "Content-Type": "application/json"})
+    assert status == 200
+    await env.wait_status(action, "succeeded")
+    status, _, body = await get(f"{url}/actions/{action}/approve", method="POST",
+                                body={"approver": "bob"}, headers=AUTH)
+    assert status == 409
+    assert "already approved by alice" in body["detail"]
+    assert env.manager.executed == [action]
+
+
+async def test_a_body_over_the_limit_is_413_over_http(tmp_path: Path,
+                                                     nursery: trio.Nursery) -> None:
+    env = await start_env(tmp_path, nursery, max_body=1024)
+    url = await serving(nursery, env)
+    status, _, body = await get(f"{url}/rules/reload", method="POST",
+                                body={"actor": "x" * 5000}, headers=AUTH)
+    assert status == 413
+    assert body["error"] == "payload too large"
+
+
+async def test_server_errors_are_json(tmp_path: Path, nursery: trio.Nursery) -> None:
+    env = await start_env(tmp_path, nursery)
+    env.view.fail_with = RuntimeError("boom")
+    url = await serving(nursery, env)
+    status, _, body = await get(f"{url}/processes")
+    assert status == 500
+    assert body["error"] == "internal error" and "boom" not in json.dumps(body)
+    status, _, body = await get(f"{url}/missing")
+    assert (status, body["error"]) == (404, "not found")
+
+
+async def _read_until(stream: trio.SocketStream, needle: bytes, have: bytes = b"") -> bytes:
+    data = have
+    with trio.fail_after(10):
+        while needle not in data:
+            chunk = await stream.receive_some(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+async def open_sse(url: str, last_event_id: int | None = None,
+                   rcvbuf: int | None = None) -> trio.SocketStream:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    await sock.connect((host, int(port)))
+    stream = trio.SocketStream(sock)
+    resume = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id is not None else ""
+    await stream.send_all(f"GET /stream HTTP/1.1\r\nHost: {host}\r\n{resume}"
+                          "Accept: text/event-stream\r\n\r\n".encode())
+    return stream
+
+
+async def test_stream_over_http(nursery: trio.Nursery) -> None:
+    hub = StreamHub()
+    app = create_app(light_view(hub), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app)
+    hub.publish("alert", {"rule": "before"})
+    stream = await open_sse(url, last_event_id=0)
+    data = await _read_until(stream, b"\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200")
+    assert b"content-type: text/event-stream" in data.lower()
+    data = await _read_until(stream, b'"before"', data)
+    hub.publish("action", {"id": 7, "status": "pending"})
+    data = await _read_until(stream, b'"pending"', data)
+    assert b"id: 1\nevent: alert\n" in data and b"id: 2\nevent: action\n" in data
+    await stream.aclose()
+
+
+async def test_a_slow_http_client_is_dropped_and_the_fast_one_gets_everything(
+        nursery: trio.Nursery) -> None:
+    hub = StreamHub(backlog=10, queue=16)
+    app = create_app(light_view(hub), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app)
+    slow = await open_sse(url, rcvbuf=4096)  # connected, never read
+    fast = await open_sse(url)
+    await _read_until(fast, b"retry:")
+    with trio.fail_after(10):
+        while hub.clients < 2:
+            await trio.sleep(0)
+    pad = "x" * 8192
+    received = 0
+    buffer = b""
+    published = 0
+    with trio.fail_after(60):
+        while hub.dropped == 0:
+            published += 1
+            hub.publish("alert", {"n": published, "pad": pad})
+            # the publisher never waits; the fast client keeps up as it reads
+            buffer = await _read_until(fast, f'"n":{published},'.encode(), buffer)
+            received = published
+            buffer = buffer[-16384:]
+    assert published < 100_000
+    assert received == published
+    assert hub.clients == 1 and hub.dropped == 1
+    hub.publish("alert", {"n": "after"})
+    await _read_until(fast, b'"n":"after"', buffer)
+    await slow.aclose()
+    await fast.aclose()
+
+
+# ---- refusing to listen ----------------------------------------------------------------
+
+@pytest.mark.parametrize("bind", ["0.0.0.0:0", "[::]:0"])
+@pytest.mark.parametrize("token", [None, ""])
+async def test_no_token_no_public_address(bind: str, token: str | None) -> None:
+    app = create_app(light_view(), token="", max_body=1024)  # type: ignore[arg-type]
+    with pytest.raises(ApiError, match="without an API token"):
+        await serve(app, bind, token=token)
+
+
+async def test_loopback_without_a_token_is_allowed(nursery: trio.Nursery) -> None:
+    app = create_app(light_view(), token="", max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app, token=None)
+    status, _, _ = await get(f"{url}/health")
+    assert status == 200
+
+
+async def test_a_public_address_with_a_token_is_served(nursery: trio.Nursery) -> None:
+    app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app, bind="0.0.0.0:0")
+    port = url.rsplit(":", 1)[1]
+    status, _, _ = await get(f"http://127.0.0.1:{port}/health")
+    assert status == 200
+
+
+async def test_a_busy_port_is_a_clear_error(nursery: trio.Nursery) -> None:
+    app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app)
+    taken = url.removeprefix("http://")
+    with pytest.raises(ApiError, match=f"cannot listen on {taken}"):
+        await serve(app, taken, token=TOKEN)
+
+
+@pytest.mark.parametrize("bind", ["nonsense", "127.0.0.1:99999", "[::1:9"])
+async def test_an_invalid_address_is_a_clear_error(bind: str) -> None:
+    app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    with pytest.raises(ApiError, match="invalid API address"):
+        await serve(app, bind, token=TOKEN)
+
+
+def test_bind_helpers() -> None:
+    assert split_bind("127.0.0.1:0") == ("127.0.0.1", 0)
+    assert split_bind("[::1]:0") == ("::1", 0)
+    assert split_bind("localhost:9333") == ("localhost", 9333)
+    assert format_address(("::1", 80, 0, 0)) == "[::1]:80"
+    assert format_address(("127.0.0.1", 80)) == "127.0.0.1:80"
+
+
+# ---- the token file --------------------------------------------------------------------
+
+def test_the_token_file_is_created_0600_and_reused(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "api.token"
+    old = os.umask(0o000)  # even a permissive umask must not widen the mode
+    try:
+        token = load_or_create_token(os.fspath(path))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(token) >= 40
+    assert path.read_text().strip() == token
+    assert load_or_create_token(os.fspath(path)) == token
+    assert [p.name for p in path.parent.iterdir()] == ["api.token"]  # no temporary left
+
+
+def test_two_fresh_tokens_differ(tmp_path: Path) -> None:
+    a = load_or_create_token(os.fspath(tmp_path / "a"))
+    b = load_or_create_token(os.fspath(tmp_path / "b"))
+    assert a != b
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
+def test_a_token_file_others_can_read_is_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "api.token"
+    path.write_text("a-perfectly-good-token-value\n")
+    path.chmod(mode)
+    with pytest.raises(ApiError) as err:
+        load_or_create_token(os.fspath(path))
+    message = str(err.value)
+    assert os.fspath(path) in message
+    assert f"chmod 600 {path}" in message
+    assert f"{mode:04o}" in message
+
+
+@pytest.mark.parametrize("content", ["", "   \n", "short", "has a space in it somewhere"])
+def test_a_token_file_without_a_token_is_refused(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "api.token"
+    path.write_text(content)
+    path.chmod(0o600)
+    with pytest.raises(ApiError, match="does not hold a token"):
+        load_or_create_token(os.fspath(path))
+
+
+def test_a_token_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "api.token"
+    path.mkdir(mode=0o700)
+    with pytest.raises(ApiError, match=r"api\.token"):
+        load_or_create_token(os.fspath(path))
+
+
+def test_an_existing_token_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "api.token"
+    path.write_text("  my-own-token-0123456789  \n")
+    path.chmod(0o600)
+    assert load_or_create_token(os.fspath(path)) == "my-own-token-0123456789"

@@ -1,0 +1,229 @@
+"""Safety guards and process identity, against a fake /proc directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from linnix.actions.guards import Guards, Identity, descendants, identify, lineage_of
+
+PF_KTHREAD = 0x00200000
+
+
+class FakeProc:
+    """A directory laid out like /proc: ``<pid>/stat`` and, optionally, ``<pid>/exe``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def add(self, pid: int, comm: str, ppid: int = 1, *, start: int = 1000, flags: int = 0,
+            exe: str | None = None) -> FakeProc:
+        """Write the process (replacing whatever had this pid before)."""
+        d = self.root / str(pid)
+        d.mkdir(exist_ok=True)
+        # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+        # utime stime cutime cstime priority nice threads itreal starttime vsize rss
+        (d / "stat").write_text(
+            f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 {flags} 0 0 0 0 "
+            f"7 3 0 0 20 0 1 0 {start} 1000000 250\n")
+        link = d / "exe"
+        if link.is_symlink():
+            link.unlink()
+        if exe is not None:
+            os.symlink(exe, link)
+        return self
+
+    def remove(self, pid: int) -> None:
+        d = self.root / str(pid)
+        for entry in d.iterdir():
+            entry.unlink()
+        d.rmdir()
+
+    @property
+    def path(self) -> str:
+        return str(self.root)
+
+
+@pytest.fixture
+def proc(tmp_path: Path) -> FakeProc:
+    p = FakeProc(tmp_path / "proc")
+    p.add(1, "init", 0, start=1)
+    p.add(2, "kthreadd", 0, start=1, flags=PF_KTHREAD)
+    return p
+
+
+def guards(proc: FakeProc, protected: tuple[str, ...] = (), exe: tuple[str, ...] = (),
+           own: set[int] | None = None) -> Guards:
+    return Guards(frozenset(protected), frozenset(exe), own=own or set(), root=proc.path)
+
+
+def ident(proc: FakeProc, pid: int) -> Identity:
+    found = identify(pid, proc.path)
+    assert found is not None
+    return found
+
+
+# ---- identity ---------------------------------------------------------------------------------
+
+def test_identify_reads_pid_start_name_exe_parent_and_kernel_flag(proc: FakeProc) -> None:
+    proc.add(500, "a (weird) name", 400, start=123456, exe="/usr/bin/weird")
+    assert identify(500, proc.path) == Identity(500, 123456, "a (weird) name",
+                                                "/usr/bin/weird", 400, False)
+    assert identify(2, proc.path) == Identity(2, 1, "kthreadd", None, 0, True)
+    assert identify(999, proc.path) is None
+
+
+def test_identify_the_real_current_process() -> None:
+    me = identify(os.getpid())
+    assert me is not None
+    assert me.pid == os.getpid() and me.ppid == os.getppid() and not me.kernel_thread
+    assert me.exe is not None and os.path.realpath(me.exe) == os.path.realpath(
+        f"/proc/{os.getpid()}/exe")
+    assert me.start_ticks > 0
+
+
+# ---- refusals ---------------------------------------------------------------------------------
+
+def test_nothing_is_refused_for_an_ordinary_process(proc: FakeProc) -> None:
+    proc.add(500, "worker", 1, exe="/usr/bin/worker")
+    g = guards(proc, protected=("sshd",), exe=("/usr/sbin/sshd",), own={42})
+    assert g.check(ident(proc, 500)) is None
+    assert g.still(ident(proc, 500)) is None
+
+
+@pytest.mark.parametrize("pid", [1, 2])
+def test_pid_1_and_2_are_never_touched(proc: FakeProc, pid: int) -> None:
+    reason = guards(proc).check(ident(proc, pid))
+    assert reason == f"pid {pid} is never touched (init or the kernel's thread parent)"
+
+
+def test_pid_0_is_never_touched(proc: FakeProc) -> None:
+    swapper = Identity(0, 0, "swapper/0", None, 0, True)
+    assert guards(proc).check(swapper) == (
+        "pid 0 is never touched (init or the kernel's thread parent)")
+
+
+def test_the_kernel_thread_flag_is_refused_whatever_the_parent(proc: FakeProc) -> None:
+    proc.add(77, "kworker/0:1", 1, flags=PF_KTHREAD | 0x40)  # other flags set too
+    assert guards(proc).check(ident(proc, 77)) == "kworker/0:1[77] is a kernel thread"
+
+
+def test_a_child_of_kthreadd_is_refused_as_a_kernel_thread(proc: FakeProc) -> None:
+    proc.add(78, "ksoftirqd/0", 2)  # no flag: the parent alone says so
+    assert guards(proc).check(ident(proc, 78)) == "ksoftirqd/0[78] is a kernel thread"
+
+
+def test_linnix_itself_and_its_ancestors_are_refused(proc: FakeProc) -> None:
+    proc.add(300, "sshd", 1).add(400, "bash", 300).add(500, "linnix", 400)
+    proc.add(600, "worker", 400)  # a sibling of linnix: fair game
+    own = lineage_of(500, proc.path)
+    assert own == {500, 400, 300, 1}
+    g = guards(proc, own=own)
+    assert g.check(ident(proc, 500)) == "linnix[500] is linnix itself or one of its ancestors"
+    assert g.check(ident(proc, 400)) == "bash[400] is linnix itself or one of its ancestors"
+    assert g.check(ident(proc, 600)) is None
+
+
+def test_lineage_of_stops_at_a_cycle_or_a_gap(proc: FakeProc) -> None:
+    proc.add(700, "a", 701).add(701, "b", 700)  # an inconsistent read of /proc
+    assert lineage_of(700, proc.path) == {700, 701}
+    proc.add(800, "orphan", 888)  # the parent is gone
+    assert lineage_of(800, proc.path) == {800, 888}
+
+
+def test_by_default_the_guards_protect_this_process_and_its_parent() -> None:
+    g = Guards(frozenset(), frozenset())
+    assert {os.getpid(), os.getppid()} <= g.own
+    me = identify(os.getpid())
+    assert me is not None
+    assert g.check(me) == f"{me.comm}[{me.pid}] is linnix itself or one of its ancestors"
+
+
+def test_protected_names_match_exactly(proc: FakeProc) -> None:
+    proc.add(300, "sshd", 1).add(301, "sshd-helper", 1).add(302, "xsshd", 1)
+    proc.add(303, "SSHD", 1).add(304, "sshd ", 1)
+    g = guards(proc, protected=("sshd", "systemd"))
+    assert g.check(ident(proc, 300)) == "'sshd' is on the protected list"
+    for pid in (301, 302, 303, 304):
+        assert g.check(ident(proc, pid)) is None, pid
+
+
+def test_protected_executables_match_exactly(proc: FakeProc) -> None:
+    proc.add(300, "renamed", 1, exe="/usr/sbin/sshd")
+    proc.add(301, "sshd-helper", 1, exe="/usr/sbin/sshd-helper")
+    proc.add(302, "noexe", 1)  # no exe link (a kernel thread, or unreadable)
+    g = guards(proc, exe=("/usr/sbin/sshd",))
+    assert g.check(ident(proc, 300)) == "/usr/sbin/sshd is on the protected list"
+    assert g.check(ident(proc, 301)) is None
+    assert g.check(ident(proc, 302)) is None
+
+
+def test_a_refusal_anywhere_in_the_subtree_refuses_the_whole_action(proc: FakeProc) -> None:
+    proc.add(500, "runaway", 1).add(501, "worker", 500).add(502, "sshd", 501)
+    g = guards(proc, protected=("sshd",))
+    tree = descendants(500, proc.path)
+    assert g.check(ident(proc, 500), tree=tree) == (
+        "its subtree contains sshd[502]: 'sshd' is on the protected list")
+    assert g.check(ident(proc, 500)) is None  # the root alone is fine
+    # the root's own refusal is reported as such, before its subtree's
+    g2 = guards(proc, protected=("sshd", "runaway"))
+    assert g2.check(ident(proc, 500), tree=tree) == "'runaway' is on the protected list"
+
+
+def test_identity_changed_is_refused(proc: FakeProc) -> None:
+    proc.add(500, "worker", 1, start=1000)
+    before = ident(proc, 500)
+    proc.add(500, "worker", 1, start=2000)  # the pid was reused, even by the same name
+    assert guards(proc).still(before) == (
+        "pid 500 now belongs to another process (worker, started later): the original is gone")
+    assert guards(proc).still(ident(proc, 500)) is None
+
+
+def test_a_gone_process_is_refused(proc: FakeProc) -> None:
+    proc.add(500, "worker", 1)
+    before = ident(proc, 500)
+    proc.remove(500)
+    assert guards(proc).still(before) == "process 500 is gone"
+    assert identify(500, proc.path) is None
+
+
+# ---- descendants ------------------------------------------------------------------------------
+
+def test_descendants_deepest_first(proc: FakeProc) -> None:
+    r"""
+    100 ─┬─ 101 ─── 102                 depth 1, 2
+         ├─ 110 ─── 111 ─── 112 ─── 113 depth 1 .. 4
+         └─ 120                         depth 1
+    (and an unrelated 200 ─── 201)
+    """
+    tree = {100: 1, 101: 100, 102: 101, 110: 100, 111: 110, 112: 111, 113: 112, 120: 100,
+            200: 1, 201: 200}
+    for pid, ppid in tree.items():
+        proc.add(pid, f"p{pid}", ppid)
+    depth = {100: 0}
+    for pid in sorted(tree):
+        if tree[pid] in depth:
+            depth[pid] = depth[tree[pid]] + 1
+    got = [i.pid for i in descendants(100, proc.path)]
+    assert sorted(got) == [101, 102, 110, 111, 112, 113, 120]  # not itself, not 200/201
+    depths = [depth[p] for p in got]
+    assert depths == sorted(depths, reverse=True), got  # deepest first
+    for i, pid in enumerate(got):  # so every process comes before its ancestors
+        assert tree[pid] not in got[:i]
+    assert got[0] == 113
+    assert [i.comm for i in descendants(100, proc.path)][:2] == ["p113", "p112"]
+
+
+def test_descendants_of_a_leaf_and_of_a_gone_process(proc: FakeProc) -> None:
+    proc.add(100, "leaf", 1)
+    assert descendants(100, proc.path) == []
+    assert descendants(999, proc.path) == []
+
+
+def test_descendants_survive_a_cycle_in_an_inconsistent_read(proc: FakeProc) -> None:
+    proc.add(100, "a", 101).add(101, "b", 100).add(102, "c", 101)
+    got = [i.pid for i in descendants(100, proc.path)]
+    assert sorted(got) == [101, 102] and got.index(102) < got.index(101)

@@ -1,0 +1,329 @@
+"""The responder: engine outputs become incidents (with their snapshots) and actions.
+
+The engine runs on virtual time over trace events; its outputs go to a real
+Responder with a real ActionManager (monitor mode) and a store on a file.  The
+guards read a fake /proc that holds the same pids as the trace, so proposals
+identify their targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import trio
+import trio.testing
+from engine_support import exit_, fork, proc, sample, system
+from test_guards import FakeProc
+
+from linnix import trace as t
+from linnix.actions import ActionManager, ActionPolicy, Guards
+from linnix.core import Core
+from linnix.evaluator import Alert
+from linnix.pipeline import compile_text
+from linnix.responder import SNAPSHOT_MAX, Responder, subtree_snapshot
+from linnix.store import AsyncStore, Store
+
+T = TypeVar("T")
+
+RULES = """
+rule hot {
+    when cpu_pct > 50 for 2s
+    severity critical
+    labels { team = "infra" }
+    message "{comm}[{pid}] burns {cpu_pct:.0f}%"
+    action kill(grace = 1s)
+}
+
+rule busy_host {
+    when host_cpu_pct > 90
+    severity warning
+    action kill(target = top(cpu_pct))
+    action signal(SIGSTOP, target = top(fds))
+}
+"""
+
+HOST_KEYS = {"cpu_pct", "ncpu", "mem_total_mb", "mem_available_mb", "mem_used_pct",
+             "psi_cpu_some", "psi_mem_some", "psi_mem_full", "psi_io_some", "psi_io_full",
+             "procs", "forks_per_sec", "lost_events"}
+PROCESS_KEYS = {"pid", "ppid", "comm", "exe", "cmdline", "uid", "start", "age_s", "cpu_pct",
+                "rss_mb", "fds", "fd_limit", "fd_pct", "threads", "children", "depth"}
+
+
+class InlineStore(AsyncStore):
+    """The store called on the trio thread (each call a checkpoint): when every task
+    is blocked, every queued output has been handled."""
+
+    async def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        await trio.lowlevel.checkpoint()
+        return fn(*args, **kwargs)
+
+
+class Rig:
+    """Engine -> Responder -> ActionManager -> Store, driven by hand."""
+
+    def __init__(self, tmp_path: Path, fake: FakeProc) -> None:
+        self.core = Core(compile_text(RULES), 0.5, history=True)
+        self.store = Store(str(tmp_path / "linnix.db"))
+        self.astore = InlineStore(self.store)
+        guards = Guards(frozenset(), frozenset(), own=set(), root=fake.path)
+        self.published: list[tuple[str, dict[str, Any]]] = []
+        self.manager = ActionManager(self.astore, guards, ActionPolicy(),
+                                     publish=self.publish)
+        self.responder = Responder(self.astore, self.manager, lambda: self.core.table,
+                                   self.publish)
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        self.published.append((kind, data))
+
+    def feed(self, events: list[t.Event], until: float | None = None) -> None:
+        """Apply events (and the ticks among them), then hand the outputs over at once,
+        as the daemon does right after a tick."""
+        self.core.feed(events)
+        if until is not None:
+            self.core.run_until(until)
+        self.responder(self.core.drain())
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.manager.run)
+            nursery.start_soon(self.responder.run)
+            yield
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+
+    async def handled(self) -> None:
+        """Wait until the responder has handled everything queued."""
+        await trio.testing.wait_all_tasks_blocked()
+
+
+TREE_PIDS = {1: ("init", 0), 100: ("app", 1), 101: ("worker", 100), 102: ("helper", 101),
+             200: ("idle", 1)}
+
+
+def start_events() -> list[t.Event]:
+    return [proc(0.0, pid, ppid, comm, start=-5.0) for pid, (comm, ppid) in TREE_PIDS.items()]
+
+
+def busy(ts: float, app_cpu: float, host_cpu: float = 40.0) -> list[t.Event]:
+    return [sample(ts, 100, cpu_pct=app_cpu, rss_kb=20480.0, threads=4),
+            sample(ts, 101, cpu_pct=20.0, rss_kb=10240.0),
+            sample(ts, 102, cpu_pct=5.0, rss_kb=1024.0, fds=12),
+            system(ts, cpu_pct=host_cpu)]
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> FakeProc:
+    p = FakeProc(tmp_path / "proc")
+    for pid, (comm, ppid) in TREE_PIDS.items():
+        p.add(pid, comm, ppid, start=500 + pid)
+    return p
+
+
+@pytest.fixture
+def rig(tmp_path: Path, fake: FakeProc) -> Any:
+    r = Rig(tmp_path, fake)
+    yield r
+    r.store.close()
+
+
+# ---- process rules --------------------------------------------------------------------------
+
+async def test_a_firing_alert_opens_an_incident_with_its_snapshots(rig: Rig) -> None:
+    events = start_events()
+    for i in range(5):  # 0.5 .. 2.5: pending at 0.5, firing at 2.5
+        events += busy(0.5 + i * 0.5, 60.0 + i)
+    async with rig.running():
+        rig.feed(events, until=2.5)
+        # the table moves on before the responder gets to run: the snapshot must not
+        rig.feed([fork(2.6, 103, 102, "late"), *busy(2.7, 99.0)])
+        await rig.handled()
+        (summary,) = rig.store.incidents()
+        row = rig.store.incident(summary["id"])
+    assert row is not None
+    assert (row["rule"], row["severity"], row["scope"]) == ("hot", "critical", "process")
+    assert (row["pid"], row["comm"], row["start"]) == (100, "app", -5.0)
+    assert row["message"] == "app[100] burns 64%"
+    assert row["labels"] == {"team": "infra"}
+    assert row["resolved_at"] is None
+
+    # the value history: every tick of the 'for' window, up to the firing one
+    assert row["history"] == [{"ts": 0.5 + i * 0.5, "values": {"cpu_pct": 60.0 + i}}
+                              for i in range(5)]
+
+    # the subtree as it was when the rule fired: breadth first, with depth and metrics
+    subtree = row["subtree"]
+    assert [(p["pid"], p["comm"], p["depth"]) for p in subtree] == [
+        (100, "app", 0), (101, "worker", 1), (102, "helper", 2)]
+    assert all(set(p) == PROCESS_KEYS for p in subtree)
+    app, worker, helper = subtree
+    assert (app["cpu_pct"], app["rss_mb"], app["threads"], app["children"]) == (64.0, 20.0, 4, 1)
+    assert app["age_s"] == 7.5 and app["ppid"] == 1
+    assert (worker["cpu_pct"], worker["rss_mb"], worker["ppid"]) == (20.0, 10.0, 100)
+    assert (helper["fds"], helper["children"]) == (12, 0)  # pid 103 came later
+
+    host = row["host"]
+    assert set(host) == HOST_KEYS
+    assert host["cpu_pct"] == 40.0
+    assert host["procs"] == 5 and host["lost_events"] == 0
+
+
+async def test_proposals_link_to_their_incident(rig: Rig) -> None:
+    events = start_events()
+    for i in range(5):
+        events += busy(0.5 + i * 0.5, 60.0 + i)
+    async with rig.running():
+        rig.feed(events, until=2.5)
+        await rig.handled()
+    (summary,) = rig.store.incidents()
+    row = rig.store.incident(summary["id"])
+    assert row is not None
+    (action,) = row["actions"]
+    assert action["incident_id"] == row["id"]
+    assert (action["rule"], action["kind"], action["params"]) == ("hot", "kill",
+                                                                  {"grace_s": 1.0})
+    assert (action["pid"], action["comm"], action["start_ticks"]) == (100, "app", 600)
+    assert action["status"] == "pending"
+    kinds = [k for k, _ in rig.published]
+    assert kinds.index("incident") < kinds.index("action")  # opened before it is proposed
+    opened = next(d for k, d in rig.published if k == "incident")
+    assert opened["id"] == row["id"] and opened["state"] == "opened"
+    assert [d["state"] for k, d in rig.published if k == "alert"] == ["pending", "firing"]
+
+
+@pytest.mark.parametrize(("after", "reason"), [
+    ([*busy(3.0, 10.0)], "cleared"),
+    ([exit_(3.0, 100)], "exited"),
+])
+async def test_resolution_closes_the_incident_with_its_reason(rig: Rig, after: list[t.Event],
+                                                              reason: str) -> None:
+    events = start_events()
+    for i in range(5):
+        events += busy(0.5 + i * 0.5, 60.0 + i)
+    async with rig.running():
+        rig.feed(events, until=2.5)
+        rig.feed(after, until=3.5)
+        await rig.handled()
+    (summary,) = rig.store.incidents()
+    assert summary["resolved_reason"] == reason
+    assert summary["resolved_at"] is not None
+    assert rig.responder.open == {}
+    resolved = [d for k, d in rig.published if k == "incident" and d["state"] == "resolved"]
+    assert resolved == [{"id": summary["id"], "state": "resolved", "reason": reason}]
+    events_logged = [e["event"] for e in reversed(rig.store.audit_log())]
+    assert events_logged.index("action.proposed") < events_logged.index("incident.resolved")
+    (action,) = rig.store.actions()
+    assert action["status"] == "pending"  # resolving the incident leaves its action alone
+
+
+async def test_a_second_firing_opens_a_second_incident(rig: Rig) -> None:
+    events = start_events()
+    for i in range(5):
+        events += busy(0.5 + i * 0.5, 60.0 + i)
+    events += busy(3.0, 10.0)  # resolved
+    for i in range(5):
+        events += busy(4.0 + i * 0.5, 70.0)  # pending at 4.0, firing at 6.0
+    async with rig.running():
+        rig.feed(events, until=6.0)
+        await rig.handled()
+    second, first = rig.store.incidents()
+    assert first["resolved_reason"] == "cleared" and second["resolved_at"] is None
+    assert [a["incident_id"] for a in reversed(rig.store.actions())] == [first["id"],
+                                                                         second["id"]]
+
+
+async def test_a_resolution_without_an_open_incident_is_ignored(rig: Rig) -> None:
+    """After a restart the engine may resolve instances of the previous run."""
+    stale = Alert(1.0, "hot", "resolved", "critical", "process", 100, "app", -5.0, "m", {}, {},
+                  reason="exited")
+    async with rig.running():
+        rig.responder([stale])
+        await rig.handled()
+    assert rig.store.incidents() == []
+    assert rig.store.audit_log() == []
+
+
+# ---- system rules -----------------------------------------------------------------------------
+
+async def test_a_system_incident_snapshots_the_busiest_processes(rig: Rig) -> None:
+    events = start_events()
+    extra: list[t.Event] = [proc(0.0, 300 + n, 1, f"bg{n}", start=-1.0) for n in range(30)]
+    extra += [sample(0.5, 300 + n, cpu_pct=float(n % 7)) for n in range(30)]
+    async with rig.running():
+        rig.feed([*events, *extra, *busy(0.5, 30.0, host_cpu=95.0)], until=0.5)
+        await rig.handled()
+    (summary,) = rig.store.incidents()
+    row = rig.store.incident(summary["id"])
+    assert row is not None
+    assert (row["rule"], row["scope"], row["pid"], row["comm"]) == ("busy_host", "system",
+                                                                   None, None)
+    busiest = row["subtree"]
+    assert len(busiest) == 20
+    assert all(p["depth"] == 0 for p in busiest)
+    cpus = [p["cpu_pct"] or 0.0 for p in busiest]
+    assert cpus == sorted(cpus, reverse=True)
+    assert [p["pid"] for p in busiest[:3]] == [100, 101, 306]  # 30%, 20%, 6%
+    assert row["host"]["cpu_pct"] == 95.0
+    assert row["history"] == [{"ts": 0.5, "values": {"host_cpu_pct": 95.0}}]
+
+    # top(cpu_pct) found the busiest process; top(fds) found one with fds (102)
+    by_kind = {a["kind"]: a for a in row["actions"]}
+    assert by_kind["kill"]["pid"] == 100 and by_kind["kill"]["status"] == "pending"
+    assert by_kind["kill"]["params"] == {"target": "top(cpu_pct)"}
+    assert by_kind["signal"]["pid"] == 102 and by_kind["signal"]["params"] == {
+        "signal": 19, "target": "top(fds)"}
+    assert all(a["incident_id"] == row["id"] for a in row["actions"])
+
+
+async def test_a_system_rule_without_a_target_records_a_refusal(tmp_path: Path,
+                                                                fake: FakeProc) -> None:
+    rig = Rig(tmp_path, fake)
+    events = [*start_events(), sample(0.5, 100, cpu_pct=30.0), system(0.5, cpu_pct=95.0)]
+    try:
+        async with rig.running():
+            rig.feed(events, until=0.5)  # nobody has fds: top(fds) finds no process
+            await rig.handled()
+        (summary,) = rig.store.incidents()
+        row = rig.store.incident(summary["id"])
+    finally:
+        rig.store.close()
+    assert row is not None
+    signal_action = next(a for a in row["actions"] if a["kind"] == "signal")
+    assert signal_action["status"] == "refused"
+    assert signal_action["reason"] == "no live process matched the action's target"
+    assert signal_action["pid"] is None and signal_action["incident_id"] == row["id"]
+
+
+async def test_the_system_incident_resolves_when_the_host_calms_down(rig: Rig) -> None:
+    async with rig.running():
+        rig.feed([*start_events(), *busy(0.5, 30.0, host_cpu=95.0)], until=0.5)
+        rig.feed(busy(1.0, 30.0, host_cpu=20.0), until=1.5)
+        await rig.handled()
+    (summary,) = rig.store.incidents()
+    assert summary["resolved_reason"] == "cleared"
+
+
+# ---- the snapshot helper ----------------------------------------------------------------------
+
+def test_subtree_snapshot_is_breadth_first_and_bounded() -> None:
+    r"""
+    10 ─┬─ 11 ─── 12 ─── 13
+        ├─ 20 ─┬─ 21
+        │      └─ 22
+        └─ 30
+    """
+    tree = {10: 1, 11: 10, 12: 11, 13: 12, 20: 10, 21: 20, 22: 20, 30: 10}
+    core = Core(compile_text("rule r: cpu_pct > 1000"), 0.5)
+    core.feed([proc(0.0, 1, 0, "init"),
+               *(proc(0.0, pid, ppid, f"p{pid}", start=0.0) for pid, ppid in tree.items())])
+    root = core.table.procs[10]
+    full = subtree_snapshot(root, 4.0)
+    assert [(p["pid"], p["depth"]) for p in full] == [
+        (10, 0), (11, 1), (20, 1), (30, 1), (12, 2), (21, 2), (22, 2), (13, 3)]
+    assert full[0]["age_s"] == 4.0 and full[0]["children"] == 3
+    assert [p["pid"] for p in subtree_snapshot(root, 4.0, limit=4)] == [10, 11, 20, 30]
+    assert SNAPSHOT_MAX == 200

@@ -1,0 +1,415 @@
+"""The SQLite store: schema, incidents, actions, the append-only audit log, retention."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from linnix.store import ACTION_STATES, TERMINAL_STATES, AsyncStore, Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FakeClock:
+    """Wall time that moves only when told to."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Any:
+    s = Store(str(tmp_path / "linnix.db"), clock=clock)
+    yield s
+    s.close()
+
+
+def incident(store: Store, rule: str = "r", **kw: Any) -> int:
+    fields: dict[str, Any] = {
+        "rule": rule, "severity": "critical", "scope": "process", "pid": 100, "comm": "worker",
+        "start": 12.5, "message": "worker[100] is busy", "labels": {"team": "infra"},
+        "history": [{"ts": 1.0, "values": {"cpu_pct": 95.0}}],
+        "subtree": [{"pid": 100, "depth": 0}], "host": {"cpu_pct": 50.0},
+    }
+    fields.update(kw)
+    return store.open_incident(**fields)
+
+
+def action(store: Store, incident_id: int | None = None, status: str = "pending",
+           **kw: Any) -> int:
+    fields: dict[str, Any] = {
+        "incident_id": incident_id, "rule": "r", "kind": "kill", "params": {"grace_s": 2.0},
+        "pid": 100, "start_ticks": 4242, "comm": "worker", "exe": "/usr/bin/worker",
+        "status": status, "mode": "monitor", "expires_at": store.clock() + 300.0,
+    }
+    fields.update(kw)
+    return store.add_action(**fields)
+
+
+# ---- schema ---------------------------------------------------------------------------------
+
+def test_schema_tables_columns_and_pragmas(store: Store) -> None:
+    tables = {r[0] for r in store.db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"incidents", "actions", "audit"} <= tables
+
+    def columns(table: str) -> set[str]:
+        return {r[1] for r in store.db.execute(f"PRAGMA table_info({table})")}
+
+    assert columns("incidents") == {
+        "id", "rule", "severity", "scope", "pid", "comm", "start", "opened_at", "resolved_at",
+        "resolved_reason", "message", "labels", "history", "subtree", "host"}
+    assert columns("actions") == {
+        "id", "incident_id", "rule", "kind", "params", "pid", "start_ticks", "comm", "exe",
+        "status", "mode", "created_at", "expires_at", "decided_by", "decided_at", "reason",
+        "result", "finished_at"}
+    assert columns("audit") == {"id", "at", "actor", "event", "action_id", "incident_id",
+                                "detail"}
+    triggers = {r[0] for r in store.db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert "audit_append_only" in triggers
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert set(TERMINAL_STATES) < set(ACTION_STATES)
+    assert {"pending", "approved", "executing"} == set(ACTION_STATES) - TERMINAL_STATES
+
+
+def test_opening_an_existing_database_again_keeps_its_schema(tmp_path: Path) -> None:
+    path = str(tmp_path / "linnix.db")
+    Store(path).close()
+    again = Store(path)  # CREATE ... IF NOT EXISTS: no error, nothing lost
+    assert again.incidents() == []
+    again.close()
+
+
+# ---- incidents ------------------------------------------------------------------------------
+
+def test_open_incident_stores_every_field_and_is_audited(store: Store, clock: FakeClock) -> None:
+    iid = incident(store)
+    row = store.incident(iid)
+    assert row is not None
+    assert row["rule"] == "r" and row["severity"] == "critical" and row["scope"] == "process"
+    assert (row["pid"], row["comm"], row["start"]) == (100, "worker", 12.5)
+    assert row["opened_at"] == clock.now
+    assert row["resolved_at"] is None and row["resolved_reason"] is None
+    assert row["labels"] == {"team": "infra"}  # JSON columns come back decoded
+    assert row["history"] == [{"ts": 1.0, "values": {"cpu_pct": 95.0}}]
+    assert row["subtree"] == [{"pid": 100, "depth": 0}]
+    assert row["host"] == {"cpu_pct": 50.0}
+    assert row["actions"] == []
+    (entry,) = store.audit_log()
+    assert (entry["actor"], entry["event"], entry["incident_id"]) == (
+        "linnix", "incident.opened", iid)
+    assert entry["detail"] == {"rule": "r", "pid": 100, "comm": "worker",
+                               "message": "worker[100] is busy"}
+
+
+def test_an_incident_is_resolved_once(store: Store, clock: FakeClock) -> None:
+    iid = incident(store)
+    clock.now += 10
+    store.resolve_incident(iid, "cleared")
+    clock.now += 10
+    store.resolve_incident(iid, "exited")  # too late: it is resolved already
+    row = store.incident(iid)
+    assert row is not None
+    assert row["resolved_reason"] == "cleared"
+    assert row["resolved_at"] == clock.now - 10
+    resolved = store.audit_log(event="incident.resolved")
+    assert len(resolved) == 1
+    assert resolved[0]["detail"] == {"reason": "cleared"}
+
+
+def test_incident_lists_its_actions_and_open_only_filters(store: Store) -> None:
+    first = incident(store)
+    second = incident(store, rule="other")
+    a1 = action(store, first)
+    a2 = action(store, first, kind="kill_tree")
+    action(store, second)
+    row = store.incident(first)
+    assert row is not None
+    assert [a["id"] for a in row["actions"]] == [a1, a2]
+    assert row["actions"][0]["params"] == {"grace_s": 2.0}
+    store.resolve_incident(first, "cleared")
+    assert [i["id"] for i in store.incidents(open_only=True)] == [second]
+    assert [i["id"] for i in store.incidents()] == [second, first]  # newest first
+    assert store.incident(9999) is None
+
+
+def test_close_open_incidents(store: Store) -> None:
+    done = incident(store)
+    store.resolve_incident(done, "cleared")
+    still = [incident(store), incident(store)]
+    assert store.close_open_incidents("the daemon restarted") == 2
+    assert store.incidents(open_only=True) == []
+    for iid in still:
+        row = store.incident(iid)
+        assert row is not None and row["resolved_reason"] == "the daemon restarted"
+    row = store.incident(done)
+    assert row is not None and row["resolved_reason"] == "cleared"  # left alone
+    assert store.close_open_incidents("again") == 0
+
+
+# ---- actions --------------------------------------------------------------------------------
+
+def test_add_action_and_read_it_back(store: Store, clock: FakeClock) -> None:
+    aid = action(store, reason=None)
+    row = store.action(aid)
+    assert row is not None
+    assert row["status"] == "pending" and row["mode"] == "monitor"
+    assert row["params"] == {"grace_s": 2.0}
+    assert (row["pid"], row["start_ticks"], row["comm"], row["exe"]) == (
+        100, 4242, "worker", "/usr/bin/worker")
+    assert row["created_at"] == clock.now and row["expires_at"] == clock.now + 300
+    assert row["result"] is None and row["decided_by"] is None
+    assert store.action(aid + 1) is None
+
+
+def test_transition_only_from_the_expected_status(store: Store) -> None:
+    aid = action(store)
+    assert not store.transition(aid, "approved", "executing")  # it is not approved
+    assert store.action(aid)["status"] == "pending"  # type: ignore[index]
+    assert store.transition(aid, "pending", "approved", decided_by="alice", decided_at=5.0,
+                            reason="looks stuck")
+    assert not store.transition(aid, "pending", "rejected")  # no longer pending
+    assert store.transition(aid, "approved", "executing")
+    assert store.transition(aid, "executing", "succeeded", result={"detail": "done", "n": 1},
+                            finished_at=6.0)
+    row = store.action(aid)
+    assert row is not None
+    assert row["status"] == "succeeded"
+    assert (row["decided_by"], row["decided_at"], row["reason"]) == ("alice", 5.0,
+                                                                      "looks stuck")
+    assert row["result"] == {"detail": "done", "n": 1}  # JSON-encoded on the way in
+    assert row["finished_at"] == 6.0
+    assert not store.transition(9999, "pending", "approved")
+
+
+def test_concurrent_transitions_have_exactly_one_winner(store: Store, tmp_path: Path) -> None:
+    """Threads on one connection and a second connection to the same file race for
+    pending -> approved: each action is won exactly once."""
+    other = Store(store.path)
+    ids = [action(store) for _ in range(40)]
+    wins: list[tuple[str, int]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def racer(s: Store, name: str) -> None:
+        barrier.wait()
+        for aid in ids:
+            if s.transition(aid, "pending", "approved", decided_by=name):
+                with lock:
+                    wins.append((name, aid))
+
+    threads = [threading.Thread(target=racer, args=(s, f"{n}-{i}"))
+               for i, (s, n) in enumerate([(store, "a"), (store, "b"), (other, "c"),
+                                           (other, "d")])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.close()
+    assert sorted(aid for _, aid in wins) == ids
+    for name, aid in wins:
+        assert store.action(aid)["decided_by"] == name  # type: ignore[index]
+
+
+def test_actions_filter_by_status_and_page(store: Store) -> None:
+    ids = [action(store) for _ in range(7)]
+    for aid in ids[:3]:
+        store.transition(aid, "pending", "rejected")
+    assert [a["id"] for a in store.actions(status="rejected")] == ids[2::-1]
+    assert [a["id"] for a in store.actions(status="pending")] == ids[:2:-1]
+    page1 = store.actions(limit=3)
+    page2 = store.actions(limit=3, before=page1[-1]["id"])
+    page3 = store.actions(limit=3, before=page2[-1]["id"])
+    assert [a["id"] for a in page1 + page2 + page3] == ids[::-1]
+    assert len(page3) == 1
+
+
+# ---- the audit log --------------------------------------------------------------------------
+
+def test_the_audit_log_is_append_only(store: Store) -> None:
+    aid = store.audit("alice", "action.approved", action_id=3, reason="stuck")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("UPDATE audit SET actor = 'mallory' WHERE id = ?", (aid,))
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("UPDATE audit SET detail = '{}'")
+    (entry,) = store.audit_log()
+    assert entry["actor"] == "alice" and entry["detail"] == {"reason": "stuck"}
+
+
+def test_audit_log_pages_newest_first_and_filters(store: Store, clock: FakeClock) -> None:
+    ids = []
+    for i in range(25):
+        clock.now += 1
+        ids.append(store.audit("linnix", "action.proposed" if i % 2 else "action.approved",
+                               action_id=i % 3, n=i))
+    seen: list[int] = []
+    before = None
+    while True:
+        page = store.audit_log(limit=10, before=before)
+        if not page:
+            break
+        assert [e["id"] for e in page] == sorted((e["id"] for e in page), reverse=True)
+        seen += [e["id"] for e in page]
+        before = page[-1]["id"]
+    assert seen == ids[::-1]  # every entry exactly once, newest first
+    approved = store.audit_log(event="action.approved", limit=100)
+    assert [e["detail"]["n"] for e in approved] == list(range(24, -1, -2))
+    by_action = store.audit_log(action_id=1, limit=100)
+    assert {e["action_id"] for e in by_action} == {1} and len(by_action) == 8
+    both = store.audit_log(action_id=1, event="action.proposed", limit=100)
+    assert [e["detail"]["n"] for e in both] == [19, 13, 7, 1]
+    assert store.audit_log(limit=3, before=ids[2]) == store.audit_log(limit=100)[-2:]
+
+
+# ---- retention ------------------------------------------------------------------------------
+
+def test_retention_by_age(store: Store, clock: FakeClock) -> None:
+    old = incident(store)
+    old_done = action(store, old, status="succeeded")
+    old_pending = action(store, old)  # still waiting for a person: never deleted
+    store.resolve_incident(old, "cleared")
+    still_open = incident(store)  # open incidents are never deleted, however old
+    clock.now += 100 * 86400
+    recent = incident(store)
+    store.resolve_incident(recent, "cleared")
+    recent_done = action(store, recent, status="failed")
+    removed = store.retain(max_age=30 * 86400, max_incidents=1000, max_audit=1000)
+    assert removed["incidents"] == 1 and removed["actions"] == 1
+    assert store.incident(old) is None
+    assert store.action(old_done) is None
+    kept = store.action(old_pending)
+    assert kept is not None and kept["status"] == "pending"
+    assert kept["incident_id"] is None  # the foreign key lets go of the deleted incident
+    assert store.incident(still_open) is not None
+    assert store.incident(recent) is not None and store.action(recent_done) is not None
+    # the audit entries of 100 days ago went too; the recent ones stayed
+    assert removed["audit"] == 3  # opened old, resolved old, opened still_open
+    assert {e["incident_id"] for e in store.audit_log(limit=100)} == {recent}
+
+
+def test_retention_by_count(store: Store) -> None:
+    ids = []
+    for _ in range(6):
+        iid = incident(store)
+        store.resolve_incident(iid, "cleared")
+        ids.append(iid)
+    pending = action(store, ids[0])
+    rejected = action(store, ids[0], status="rejected")
+    open_old = ids[1]
+    store.db.execute("UPDATE incidents SET resolved_at = NULL WHERE id = ?", (open_old,))
+    removed = store.retain(max_age=10**9, max_incidents=2, max_audit=5)
+    remaining = [i["id"] for i in store.incidents(limit=100)]
+    assert remaining == [ids[5], ids[4], open_old]  # the newest 2, and the open one
+    assert removed["incidents"] == 3
+    assert store.action(pending) is not None  # pending actions are never deleted
+    assert store.action(rejected) is None
+    assert len(store.audit_log(limit=100)) == 5
+    assert removed["audit"] == 12 - 5
+
+
+def test_retention_that_fails_changes_nothing(store: Store, clock: FakeClock) -> None:
+    iid = incident(store)
+    store.resolve_incident(iid, "cleared")
+    done = action(store, iid, status="succeeded")
+    clock.now += 10**6
+    # the audit trim comes last: make it fail after incidents and actions were deleted
+    store.db.execute("CREATE TEMP TRIGGER refuse BEFORE DELETE ON audit "
+                     "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="refused"):
+        store.retain(max_age=1.0, max_incidents=1000, max_audit=1000)
+    assert not store.db.in_transaction
+    assert store.incident(iid) is not None and store.action(done) is not None  # rolled back
+
+
+# ---- durability -----------------------------------------------------------------------------
+
+def test_data_survives_closing_and_reopening(tmp_path: Path) -> None:
+    path = str(tmp_path / "linnix.db")
+    s = Store(path)
+    iid = incident(s)
+    aid = action(s, iid)
+    s.transition(aid, "pending", "approved", decided_by="alice")
+    s.close()
+    again = Store(path)
+    row = again.incident(iid)
+    assert row is not None and row["labels"] == {"team": "infra"}
+    assert [a["id"] for a in row["actions"]] == [aid]
+    assert again.action(aid)["decided_by"] == "alice"  # type: ignore[index]
+    assert [e["event"] for e in again.audit_log()] == ["incident.opened"]
+    again.close()
+
+
+def test_data_survives_a_sigkilled_writer(tmp_path: Path) -> None:
+    """Every call commits before it returns: a process SIGKILLed right after loses nothing."""
+    path = str(tmp_path / "linnix.db")
+    script = (
+        "import os, signal, sys\n"
+        "from linnix.store import Store\n"
+        "s = Store(sys.argv[1])\n"
+        "i = s.open_incident(rule='r', severity='critical', scope='process', pid=7,\n"
+        "                    comm='c', start=1.0, message='m', labels={}, history=[],\n"
+        "                    subtree=[], host={})\n"
+        "a = s.add_action(incident_id=i, rule='r', kind='kill', params={}, pid=7,\n"
+        "                 start_ticks=1, comm='c', exe=None, status='pending', mode='monitor',\n"
+        "                 expires_at=123.0)\n"
+        "s.audit('alice', 'action.approved', action_id=a)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, path], cwd=str(ROOT), check=False,
+                          capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    s = Store(path)
+    (inc,) = s.incidents()
+    (act,) = s.actions()
+    assert inc["rule"] == "r" and inc["resolved_at"] is None
+    assert act["status"] == "pending" and act["expires_at"] == 123.0
+    assert [e["event"] for e in s.audit_log()] == ["action.approved", "incident.opened"]
+    s.close()
+
+
+# ---- AsyncStore -----------------------------------------------------------------------------
+
+async def test_async_store_runs_calls_on_a_worker_thread(store: Store) -> None:
+    astore = AsyncStore(store)
+    threads: list[int] = []
+    original = store.audit
+
+    def audit(*args: Any, **kw: Any) -> int:
+        threads.append(threading.get_ident())
+        return original(*args, **kw)
+
+    store.audit = audit  # type: ignore[method-assign]
+    iid = await astore.open_incident(rule="r", severity="warning", scope="system", pid=None,
+                                     comm=None, start=None, message="m", labels={},
+                                     history=[], subtree=[], host={})
+    assert threads and threading.get_ident() not in threads
+    row = await astore.incident(iid)
+    assert row is not None and row["scope"] == "system"
+    async with trio.open_nursery() as nursery:  # one call at a time, none lost
+        for n in range(20):
+            nursery.start_soon(partial(astore.audit, "linnix", "x", n=n))
+    assert len(await astore.audit_log(event="x", limit=100)) == 20
+    with pytest.raises(AttributeError):
+        astore.no_such_method  # noqa: B018
