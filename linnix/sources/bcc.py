@@ -104,6 +104,16 @@ class RingReader:
         self.data = mmap.mmap(fd, self.page + 2 * self.size, mmap.MAP_SHARED,
                               mmap.PROT_READ, offset=self.page)
         self.records = 0
+        # raw 16-byte command names -> text: a fork storm repeats one name
+        self._names: dict[bytes, str] = {}
+
+    def _name(self, raw: bytes) -> str:
+        text = self._names.get(raw)
+        if text is None:
+            if len(self._names) >= 4096:  # bounded: names are as many as programs run
+                self._names.clear()
+            text = self._names[raw] = _cstr(raw)
+        return text
 
     def close(self) -> None:
         self.consumer.close()
@@ -117,6 +127,7 @@ class RingReader:
         out: list[t.Event] = []
         origin = clock.origin
         head = _HEAD.unpack_from
+        names = self._names
         while cpos < ppos and len(out) < limit:
             at = base + (cpos & mask)
             header = _U32.unpack_from(data, at)[0]
@@ -127,10 +138,13 @@ class RingReader:
                 ts_ns, kind, pid, ppid, uid, comm = head(data, at + 8)
                 ts = round(ts_ns / 1e9 - origin, 6)
                 if kind == EV_FORK:
-                    out.append(t.Fork(ts=ts, pid=pid, ppid=ppid, comm=_cstr(comm), uid=uid))
+                    text = names.get(comm)
+                    if text is None:
+                        text = self._name(comm)
+                    out.append(t.Fork(ts=ts, pid=pid, ppid=ppid, comm=text, uid=uid))
                 elif kind == EV_EXEC:
                     name = _FILENAME.unpack_from(data, at + 8 + _HEAD.size)[0]
-                    out.append(t.Exec(ts=ts, pid=pid, comm=_cstr(comm), exe=_cstr(name)))
+                    out.append(t.Exec(ts=ts, pid=pid, comm=self._name(comm), exe=_cstr(name)))
                 elif kind == EV_EXIT:
                     out.append(t.Exit(ts=ts, pid=pid))
                 elif kind == EV_RENAME:  # a sample carrying only the new name
