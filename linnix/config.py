@@ -102,6 +102,9 @@ class ApiConfig:
     bind: str = "127.0.0.1:9333"
     token_file: str | None = None  # None: <state_dir>/api.token
     max_body_bytes: int = 16384
+    # Host names (besides IP addresses and "localhost") that requests may name in
+    # their Host header; any other name is refused (DNS rebinding).
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -497,6 +500,14 @@ def _bind(value: object) -> object:
     return text
 
 
+def _host_name(value: object) -> object:
+    name = _string(value, "a host name")
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", name):
+        raise _bad(f"expected a host name without port (e.g. \"linnix.example.org\"), "
+                   f"got {_show(value)}")
+    return name.lower()
+
+
 def _process_name(value: object) -> object:
     name = _string(value, "a process name")
     if "/" in name:
@@ -545,6 +556,7 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
         "bind": _bind,
         "token_file": _absolute_path,
         "max_body_bytes": _whole(1024, 16 * 1024 * 1024),
+        "allowed_hosts": _list_of(_host_name, "host names"),
     }),
     "telemetry": (TelemetryConfig, {
         "sample_interval": _duration(zero_ok=False),

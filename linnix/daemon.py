@@ -274,7 +274,8 @@ class Daemon:
         from .view import LiveView
 
         token = load_or_create_token(resolve_token_file(config, self.opts.state_dir))
-        app = create_app(LiveView(self), token=token, max_body=config.api.max_body_bytes)
+        app = create_app(LiveView(self), token=token, max_body=config.api.max_body_bytes,
+                         allowed_hosts=config.api.allowed_hosts)
         self.api_address = await nursery.start(partial(serve, app, config.api.bind, token=token))
 
     def _write_status(self, clock: Clock, source: Source) -> None:

@@ -23,7 +23,7 @@ from api_support import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from linnix.api.app import METRICS_CONTENT_TYPE, create_app
+from linnix.api.app import METRICS_CONTENT_TYPE, create_app, host_allowed
 from linnix.api.openapi import openapi_document
 
 
@@ -552,3 +552,45 @@ async def test_light_view_serves_reads() -> None:
     app = create_app(view, token=TOKEN, max_body=MAX_BODY)  # type: ignore[arg-type]
     response = await app.test_client().get("/processes")
     assert response.status_code == 200
+
+
+# ---- the Host header (DNS rebinding) ---------------------------------------------------
+
+@pytest.mark.parametrize("header", [
+    None, "127.0.0.1", "127.0.0.1:9333", "localhost", "LOCALHOST:9333", "[::1]:9333", "[::1]",
+    "10.1.2.3:80", "linnix.internal", "Linnix.Internal:8080",
+])
+def test_hosts_that_name_the_api(header: str | None) -> None:
+    assert host_allowed(header, frozenset({"linnix.internal"}))
+
+
+@pytest.mark.parametrize("header", [
+    "evil.example", "evil.example:9333", "127.0.0.1.evil.example", "localhost.evil.example",
+    "[::1", "[evil]:9333", "linnix.internal.evil", "",
+])
+def test_hosts_that_do_not(header: str) -> None:
+    assert not host_allowed(header, frozenset({"linnix.internal"}))
+
+
+async def test_a_rebound_name_is_refused_before_anything_is_read(env: Env) -> None:
+    status, body, _ = await call(env, "GET", "/processes", headers={"Host": "evil.example:9333"})
+    assert status == 421
+    assert_error(body, "misdirected_request")
+    assert "api.allowed_hosts" in body["detail"]
+    # and before the token is looked at: a page cannot probe for it either
+    status, body, _ = await call(env, "POST", "/rules/reload", body={},
+                                 headers={"Host": "evil.example", **AUTH})
+    assert status == 421
+    status, _, _ = await call(env, "GET", "/processes", headers={"Host": "127.0.0.1:9333"})
+    assert status == 200
+
+
+async def test_configured_names_are_served() -> None:
+    app = create_app(light_view(), token=TOKEN, max_body=MAX_BODY,  # type: ignore[arg-type]
+                     allowed_hosts=["Linnix.Internal"])
+    client = app.test_client()
+    response = await client.get("/health", headers={"Host": "linnix.internal:9333"})
+    assert response.status_code == 200
+    response = await client.get("/health", headers={"Host": "other.internal:9333"})
+    assert response.status_code == 421
+

@@ -195,6 +195,15 @@ async def test_loopback_without_a_token_is_allowed(nursery: trio.Nursery) -> Non
     assert status == 200
 
 
+async def test_a_real_request_with_a_foreign_host_name_is_refused(nursery: trio.Nursery) -> None:
+    app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app)
+    status, _, body = await get(f"{url}/processes", headers={"Host": "rebound.example"})
+    assert status == 421 and body["error"] == "misdirected_request"
+    status, _, _ = await get(f"{url}/processes")  # urllib sends the address it connected to
+    assert status == 200
+
+
 async def test_a_public_address_with_a_token_is_served(nursery: trio.Nursery) -> None:
     app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
     url = await serving(nursery, app, bind="0.0.0.0:0")

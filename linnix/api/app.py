@@ -13,10 +13,11 @@ are listed, with their parameters and answers, in :mod:`linnix.api.openapi`.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import math
 import weakref
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, NoReturn
 
 import orjson
@@ -35,7 +36,7 @@ from .context import DaemonView
 from .openapi import openapi_document
 from .stream import StreamClient, StreamHub, encode_json
 
-__all__ = ["KEEPALIVE_S", "METRICS_CONTENT_TYPE", "create_app"]
+__all__ = ["KEEPALIVE_S", "METRICS_CONTENT_TYPE", "create_app", "host_allowed"]
 
 log = logging.getLogger("linnix.api")
 
@@ -237,9 +238,43 @@ def _last_event_id() -> int | None:
 
 # ---- the app ---------------------------------------------------------------------------
 
+def host_allowed(header: str | None, allowed: frozenset[str]) -> bool:
+    """Whether a request's Host header names this API by an address, "localhost"
+    or one of the ``allowed`` names (lower case).
+
+    A browser sends the name from the page's address: a page on a name its
+    author controls and points at 127.0.0.1 (DNS rebinding) arrives here with
+    that name, and is refused.  A request without a Host header (HTTP/1.0) is
+    not from a browser and is let through.
+    """
+    if header is None:
+        return True
+    host = header.strip().lower()
+    if host.startswith("["):  # an IPv6 address, maybe with a port
+        end = host.find("]")
+        return end > 0 and _is_address(host[1:end])
+    name, colon, port = host.rpartition(":")
+    if colon and port.isdigit():
+        host = name
+    return host == "localhost" or host in allowed or _is_address(host)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def create_app(view: DaemonView, *, token: str, max_body: int,
-               keepalive: float = KEEPALIVE_S) -> QuartTrio:
-    """The API over ``view``; POSTs need ``token`` (an empty token makes it read-only)."""
+               keepalive: float = KEEPALIVE_S,
+               allowed_hosts: Iterable[str] = ()) -> QuartTrio:
+    """The API over ``view``; POSTs need ``token`` (an empty token makes it read-only).
+
+    Requests must name the API by an IP address, "localhost" or one of
+    ``allowed_hosts`` in their Host header (see :func:`host_allowed`).
+    """
     app = QuartTrio("linnix.api", static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=max_body, PROPAGATE_EXCEPTIONS=False,
                       JSON_SORT_KEYS=False, PROVIDE_AUTOMATIC_OPTIONS=True)
@@ -247,7 +282,17 @@ def create_app(view: DaemonView, *, token: str, max_body: int,
     metrics.stream.hub = view.hub
     secret = token.encode("utf-8")
 
+    hosts = frozenset(h.lower() for h in allowed_hosts)
+
     # -- plumbing
+
+    @app.before_request
+    async def check_host() -> None:
+        if not host_allowed(request.headers.get("Host"), hosts):
+            _fail(421, "misdirected_request",
+                  f"this API is not served under the name {request.headers.get('Host')!r}; "
+                  "use its address (e.g. 127.0.0.1:9333) or add the name to "
+                  "api.allowed_hosts in linnix.toml")
 
     @app.before_request
     async def authorize() -> None:

@@ -33,7 +33,7 @@ def _op(summary: str, description: str, tag: str, ok: Json, *, errors: tuple[str
         parameters: tuple[Json, ...] = (), body: Json | None = None,
         auth: bool = False, ok_status: str = "200") -> Json:
     responses: Json = {ok_status: ok}
-    for name in (*errors, "InternalError"):
+    for name in (*errors, "MisdirectedRequest", "InternalError"):
         status = _ERROR_STATUS[name]
         responses[status] = _ref("responses", name)
     op: Json = {"summary": summary, "description": description, "tags": [tag],
@@ -53,6 +53,7 @@ _ERROR_STATUS = {
     "NotFound": "404",
     "Conflict": "409",
     "PayloadTooLarge": "413",
+    "MisdirectedRequest": "421",
     "ReloadRejected": "422",
     "RateLimited": "429",
     "InternalError": "500",
@@ -383,6 +384,9 @@ def _responses() -> Json:
         "NotFound": error("no record has this id, or there is no such route"),
         "Conflict": error("the action is not pending any more; 'status' says what it is"),
         "PayloadTooLarge": error("the request body is larger than api.max_body_bytes"),
+        "MisdirectedRequest": error(
+            "the Host header names this API by a name that is neither an IP address, "
+            "'localhost' nor one of api.allowed_hosts (a guard against DNS rebinding)"),
         "ReloadRejected": error("the new rules have errors; the running rules are kept "
                                 "('diagnostics' lists them)"),
         "RateLimited": error(
