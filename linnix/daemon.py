@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -274,8 +275,10 @@ class Daemon:
         from .view import LiveView
 
         token = load_or_create_token(resolve_token_file(config, self.opts.state_dir))
+        # the names the API is bound to and this host's own name are ours too
+        names = (*config.api.allowed_hosts, config.api.host, socket.gethostname())
         app = create_app(LiveView(self), token=token, max_body=config.api.max_body_bytes,
-                         allowed_hosts=config.api.allowed_hosts)
+                         allowed_hosts=names)
         self.api_address = await nursery.start(partial(serve, app, config.api.bind, token=token))
 
     def _write_status(self, clock: Clock, source: Source) -> None:

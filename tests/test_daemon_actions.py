@@ -119,9 +119,12 @@ class Api:
         self.base = f"http://{info['api']}"
         self.token = (state / "api.token").read_text().strip()
 
-    def _call(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+    def _call(self, method: str, path: str, body: object = None,
+              host: str | None = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.base + path, data=data, method=method)
+        if host is not None:
+            request.add_header("Host", host)
         if method == "POST":
             request.add_header("Authorization", f"Bearer {self.token}")
             request.add_header("Content-Type", "application/json")
@@ -305,6 +308,11 @@ def test_a_target_gone_before_approval_is_refused(lab: Lab) -> None:
     status, body = api.post(f"/actions/{action['id']}/approve",
                             {"approver": "alice", "reason": "again"})
     assert status == 409 and body["status"] == "refused"
+    # the daemon answers to this host's own name, not to a name it was never given
+    port = api.base.rsplit(":", 1)[1]
+    assert api._call("GET", "/health", host=f"{socket.gethostname()}:{port}")[0] == 200
+    status, body = api._call("GET", "/actions", host=f"rebound.example:{port}")
+    assert status == 421 and body["error"] == "misdirected_request"
 
 
 # ---- refusals at proposal -------------------------------------------------------------------
