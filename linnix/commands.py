@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from .replay import Timeline, replay, summary_json, text_summary
 
+    if not args.rules and not os.path.isdir("rules"):
+        raise UsageError("no rules given and there is no rules/ directory here: "
+                         "name them with --rules PATH")
     result = _plan_for(args.rules or ["rules/"])
     plan = result.require_plan()
     progress = sys.stderr if sys.stderr.isatty() else None

@@ -172,14 +172,20 @@ class Daemon:
         opts = self.opts
         config = opts.config or Config()
         clock = Clock()
-        self.source = source = open_source(clock, prefer=opts.source,
-                                           ring_pages=opts.ring_pages, warn=self.say)
+        header = header_event(clock)
+        recorder = (Recorder(opts.record, header, on_failure=self.say) if opts.record
+                    else None)  # a path that cannot be written stops the start, early
+        try:
+            self.source = source = open_source(clock, prefer=opts.source,
+                                               ring_pages=opts.ring_pages, warn=self.say)
+        except BaseException:
+            if recorder is not None:
+                recorder.close()
+            raise
         self.telemetry = telemetry = Telemetry(clock, plan, source, opts.sample_interval,
                                                opts.sample_fds)
         self.core = core = Core(plan, opts.tick_s, history=True)
-        header = header_event(clock)
         core.header(header)
-        recorder = Recorder(opts.record, header) if opts.record else None
         alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"))
         stack = self._response_stack(config, clock)
         sink = fan_out(AlertLog(self.out), alerts, self.history, stack.responder,
@@ -322,13 +328,22 @@ def record(path: str, duration: float, sample_interval: float = 1.0, source: str
 
     async def main() -> int:
         clock = Clock()
-        src = open_source(clock, prefer=source, ring_pages=ring_pages,
-                          warn=lambda m: print(f"linnix: {m}", file=err))
+        stop = trio.CancelScope()
+
+        def failed(message: str) -> None:
+            err.write(f"\nlinnix: {message}\n")
+            stop.cancel()
+
+        recorder = Recorder(path, header_event(clock), on_failure=failed)  # before the source
+        try:
+            src = open_source(clock, prefer=source, ring_pages=ring_pages,
+                              warn=lambda m: print(f"linnix: {m}", file=err))
+        except BaseException:
+            recorder.close()
+            raise
         telemetry = Telemetry(clock, plan, src, sample_interval, "always")
         telemetry.configure_needs(frozenset(Need))
         core = Core(plan)
-        header = header_event(clock)
-        recorder = Recorder(path, header)
         engine = LiveEngine(core, clock, lambda out: None, recorder, cmdline=True)
         try:
             snap = telemetry.snapshot()
@@ -336,7 +351,7 @@ def record(path: str, duration: float, sample_interval: float = 1.0, source: str
             engine.feed(list(snap))
             err.write(f"linnix: recording for {duration:g}s via {src.name} to {path}\n")
             send, receive = trio.open_memory_channel[list[t.Event]](256)
-            with trio.move_on_after(duration):
+            with stop, trio.move_on_after(duration):
                 async with trio.open_nursery() as nursery:
                     scope = nursery.cancel_scope
                     nursery.start_soon(watch_signals, lambda _: scope.cancel(), lambda: None)
@@ -348,6 +363,8 @@ def record(path: str, duration: float, sample_interval: float = 1.0, source: str
         finally:
             src.close()
             engine.close()
+        if recorder.failed is not None:
+            return 1
         err.write(f"linnix: recorded {recorder.events} events to {path}\n")
         return 0
 

@@ -14,6 +14,7 @@ things make that hold on a real clock:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,6 +28,7 @@ import trio
 
 from . import trace as t
 from .core import Core, Output
+from .errors import LinnixError
 from .evaluator import Alert, Proposal
 from .names import Need
 from .plan import Plan
@@ -51,24 +53,64 @@ def header_event(clock: Clock) -> t.Header:
 
 
 class Recorder:
-    """Writes the stream the engine consumed, in the trace format."""
+    """Writes the stream the engine consumed, in the trace format.
 
-    def __init__(self, path: str, header: t.Header) -> None:
+    A file that cannot be created is a :class:`~linnix.errors.LinnixError`.
+    A write that fails later (a full disk) ends the recording, never the
+    caller: ``failed`` says why, ``on_failure`` is told once, and what was
+    written so far stays a valid trace up to its last complete line.
+    """
+
+    def __init__(self, path: str, header: t.Header,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self.path = path
-        self.file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed by close()
-        self.file.write(t.encode_event(header) + b"\n")
         self.events = 0
+        self.failed: str | None = None
+        self.on_failure = on_failure
+        try:
+            self.file: IO[bytes] | None = open(path, "wb")  # noqa: SIM115 - closed by close()
+            self.file.write(t.encode_event(header) + b"\n")
+        except OSError as err:
+            raise LinnixError(f"cannot record to {path}: {err.strerror or err}") from None
 
     def write(self, batch: Sequence[t.Event]) -> None:
+        if self.file is None:
+            return
         encode = t.encode_event
-        self.file.write(b"".join(encode(ev) + b"\n" for ev in batch))
+        try:
+            self.file.write(b"".join(encode(ev) + b"\n" for ev in batch))
+        except OSError as err:
+            self._fail(err)
+            return
         self.events += len(batch)
 
     def flush(self) -> None:
-        self.file.flush()
+        if self.file is None:
+            return
+        try:
+            self.file.flush()
+        except OSError as err:
+            self._fail(err)
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is None:
+            return
+        try:
+            self.file.close()
+        except OSError as err:
+            self.file = None
+            self._fail(err)
+        self.file = None
+
+    def _fail(self, err: OSError) -> None:
+        self.failed = (f"recording to {self.path} stopped after {self.events:,} events: "
+                       f"{err.strerror or err}")
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+        if self.on_failure is not None:
+            self.on_failure(self.failed)
 
 
 @attrs.define

@@ -213,7 +213,9 @@ def text_summary(result: ReplayResult, out: TextIO) -> None:
     out.write(f"\n{s['events']:,} events over {s['trace_seconds']:g}s of trace, "
               f"{s['ticks']:,} ticks; replayed in {result.wall_s:.2f}s "
               f"({rate:,.0f} events/s)\n")
-    if not s["alerts"]:
+    if not s["events"]:
+        out.write("the trace holds no events: nothing was evaluated\n")
+    elif not s["alerts"]:
         out.write("no rule fired\n")
     firing = Counter({rule: c["firing"] for rule, c in s["alerts"].items()})
     for rule, counts in s["alerts"].items():

@@ -86,6 +86,26 @@ def test_a_missing_trace_exits_1(tmp_path: Path, rules: str,
     assert err == f"linnix: {tmp_path / 'nope.jsonl'}: cannot open: No such file or directory\n"
 
 
+def test_an_empty_trace_says_so(tmp_path: Path, rules: str,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    trace = write(tmp_path, {"empty.jsonl": b""})
+    status, out, _ = run(capsys, "replay", "--rules", rules, str(trace / "empty.jsonl"))
+    assert status == 0
+    assert out.startswith("(no alerts)\n\n0 events over 0s of trace, 0 ticks;")
+    assert out.endswith("\nthe trace holds no events: nothing was evaluated\n")
+
+
+def test_without_rules_and_without_a_rules_directory_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    trace = write(tmp_path, {"t.jsonl": STORM})
+    status, out, err = run(capsys, "replay", str(trace / "t.jsonl"))
+    assert (status, out) == (2, "")
+    assert err.startswith("linnix: no rules given and there is no rules/ directory here: "
+                          "name them with --rules PATH\n")
+
+
 def test_a_corrupt_gz_trace_exits_1(tmp_path: Path, rules: str,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     import gzip
