@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from .argtypes import positive_duration, positive_int
 from .errors import UsageError
 
 __all__ = ["register"]
@@ -131,26 +132,6 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 # ---- parsers -----------------------------------------------------------------------------
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' must be at least 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"'{text}' must be more than zero")
-    return value
-
-
 def _connection_options(*, nested: bool) -> argparse.ArgumentParser:
     """The options saying where the daemon is.  ``nested``: for the parser of a verb
     (``actions approve``), whose defaults must not hide what was given before the verb."""
@@ -168,8 +149,8 @@ def _connection_options(*, nested: bool) -> argparse.ArgumentParser:
                        help="the daemon's state directory, where its token file is")
     group.add_argument("--token-file", metavar="FILE", default=default(None),
                        help="the API token file (default: api.token in the state directory)")
-    group.add_argument("--timeout", type=_seconds, default=default(10.0), metavar="SECONDS",
-                       help="how long to wait for an answer (default 10)")
+    group.add_argument("--timeout", type=positive_duration, default=default(10.0),
+                       metavar="DURATION", help="how long to wait for an answer (default 10s)")
     return common
 
 
@@ -188,14 +169,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                            parents=[nested, output])
     lst.add_argument("--status", choices=_STATUSES, default="pending",
                      help="only actions in this status; 'all' for every one (default pending)")
-    lst.add_argument("--limit", type=_positive, default=100, metavar="N",
+    lst.add_argument("--limit", type=positive_int, default=100, metavar="N",
                      help="at most N actions, newest first (default 100)")
     show = verbs.add_parser("show", help="show one action", parents=[nested, output])
-    show.add_argument("id", type=_positive, metavar="ID")
+    show.add_argument("id", type=positive_int, metavar="ID")
     for verb, what in (("approve", "approve a pending action: it executes now"),
                        ("reject", "reject a pending action: it never executes")):
         d = verbs.add_parser(verb, help=what, parents=[nested, output])
-        d.add_argument("id", type=_positive, metavar="ID")
+        d.add_argument("id", type=positive_int, metavar="ID")
         d.add_argument("--approver", metavar="NAME",
                        help="who decides, for the audit log (default: $SUDO_USER or $USER)")
         d.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
@@ -206,10 +187,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ilist = iverbs.add_parser("list", help="list incidents, newest first",
                               parents=[nested, output])
     ilist.add_argument("--open", action="store_true", help="only the open ones")
-    ilist.add_argument("--limit", type=_positive, default=100, metavar="N",
+    ilist.add_argument("--limit", type=positive_int, default=100, metavar="N",
                        help="at most N incidents (default 100)")
     ishow = iverbs.add_parser("show", help="show one incident", parents=[nested, output])
-    ishow.add_argument("id", type=_positive, metavar="ID")
+    ishow.add_argument("id", type=positive_int, metavar="ID")
 
     s = sub.add_parser("stream", help="follow the daemon's alerts and actions as they happen",
                        parents=[common, output])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .commands import positive_duration
+from .argtypes import positive_duration
 from .errors import UsageError
 
 __all__ = ["register"]

@@ -7,30 +7,13 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from .argtypes import duration, positive_duration
 from .errors import UsageError
 
 if TYPE_CHECKING:
     from .pipeline import Build
 
 __all__ = ["register"]
-
-
-def duration(text: str) -> float:
-    """An argparse type: ``500ms``, ``30s``, ``2m`` (a bare number is seconds)."""
-    from .names import duration_seconds
-
-    try:
-        return duration_seconds(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def positive_duration(text: str) -> float:
-    """An argparse type: a duration longer than zero."""
-    value = duration(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' must be longer than zero")
-    return value
 
 
 def _plan_for(paths: list[str]) -> Build:

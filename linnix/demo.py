@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import NoReturn, TextIO
 
+from .argtypes import positive_int
 from .errors import LinnixError, UsageError
 
 __all__ = ["SCENARIOS", "Scenario", "add_parser", "cmd_demo", "run"]
@@ -842,16 +843,6 @@ def _scale(text: str) -> float:
     return value
 
 
-def _cap(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of MiB") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' must be at least 1")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``linnix demo``."""
     p = sub.add_parser(
@@ -865,7 +856,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="list the scenarios and the rule each trips")
     p.add_argument("--duration-scale", type=_scale, default=1.0, metavar="FLOAT",
                    help="multiply every duration by this (default 1.0)")
-    p.add_argument("--leak-cap", type=_cap, default=LEAK_CAP_MB, metavar="MIB",
+    p.add_argument("--leak-cap", type=positive_int, default=LEAK_CAP_MB, metavar="MIB",
                    help=f"memory-leak stops growing after this many MiB "
                         f"(default {LEAK_CAP_MB})")
     p.set_defaults(func=cmd_demo)
