@@ -399,11 +399,20 @@ class _Checker:
                        where)
             return
         value_type = metric.type if metric is not None else TEMPLATE_EXTRAS[name]
-        sample: object = {Type.NUM: 0.0, Type.STR: ""}.get(value_type, [])
-        try:
-            format(sample, spec)
-        except (ValueError, TypeError) as err:
-            self.error("E308", f"invalid format '{spec}' for '{name}': {err}", where)
+        # A number is an int or a float at run time (pid, fds / cpu_pct): a
+        # specification either accepts is valid (the template rounds a float
+        # for an integer specification such as 'd').
+        samples: tuple[object, ...] = {Type.NUM: (0, 0.0), Type.STR: ("",)}.get(
+            value_type, ([],))
+        problem: Exception | None = None
+        for sample in samples:
+            try:
+                format(sample, spec)
+            except (ValueError, TypeError) as err:
+                problem = err
+            else:
+                return
+        self.error("E308", f"invalid format '{spec}' for '{name}': {problem}", where)
 
     # ---- actions -----------------------------------------------------------------
     def _action(self, a: n.Action, env: Env, scope: Scope) -> CheckedAction | None:

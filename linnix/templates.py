@@ -7,6 +7,7 @@ placeholder whose name has no value renders as ``n/a`` rather than failing.
 
 from __future__ import annotations
 
+import math
 import string
 from collections.abc import Mapping
 
@@ -57,8 +58,16 @@ class Template:
                 continue
             try:
                 out.append(format(value, part.spec))
+                continue
             except (ValueError, TypeError):
-                out.append(str(value))
+                pass
+            if isinstance(value, float) and math.isfinite(value):
+                try:  # an integer specification ('d', 'x', ...) given a float
+                    out.append(format(round(value), part.spec))
+                    continue
+                except (ValueError, TypeError):
+                    pass
+            out.append(str(value))
         return "".join(out)
 
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from support import host, plan, process, rule, when
+from support import codes, host, only, plan, process, rule, when
 
 from linnix.compiler import module_name
 from linnix.names import METRICS, Scope, Type
@@ -373,3 +373,21 @@ def test_each_file_gets_its_own_generated_module(tmp_path: Any) -> None:
     assert result.plan is not None
     assert sorted(result.plan.generated) == [str(tmp_path / "a.lnx"), str(tmp_path / "b.lnx")]
     assert [r.path for r in result.plan.rules] == sorted(result.plan.generated)
+
+
+@pytest.mark.parametrize(("spec", "value", "text"), [
+    ("d", 7, "7"), ("d", 61.6, "62"), ("x", 255, "ff"), (">4d", 3.2, "   3"),
+    (".1f", 7, "7.0"), (".0f", 61.6, "62"), ("", 61.6, "61.6"),
+])
+def test_a_number_formats_as_an_int_or_a_float(spec: str, value: float, text: str) -> None:
+    r = rule(f'rule r {{ when cpu_pct > 50\n message "{{cpu_pct:{spec}}}" }}')
+    assert r.message.render({"cpu_pct": value}) == text
+
+
+def test_integer_formats_are_accepted_for_numbers_not_for_strings() -> None:
+    assert codes('rule r { when cpu_pct > 50\n message "{pid:d} {fds:x} {cpu_pct:d}" }') == []
+    bad = only('rule r { when cpu_pct > 50\n message "{comm:d}" }', "E308")
+    assert bad.message == ("invalid format 'd' for 'comm': Unknown format code 'd' for "
+                           "object of type 'str'")
+    bad = only('rule r { when cpu_pct > 50\n message "{pid:.q}" }', "E308")
+    assert bad.message == "invalid format '.q' for 'pid': Format specifier missing precision"
