@@ -78,7 +78,7 @@ LEAK_MAX_AVAILABLE = 0.5  # never take more than half of MemAvailable
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 JOBS_FOR_S = 12.0
-JOBS_RATE = 8.0  # short jobs a second: above 5 (short_jobs), below 10 (fork_storm)
+JOBS_RATE = 7.0  # short jobs a second: above 5 (short_jobs), well below 10 (fork_storm)
 
 FD_FOR_S = 16.0
 FD_LIMIT = 256

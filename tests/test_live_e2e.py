@@ -77,13 +77,24 @@ def test_demo_trips_its_rule_and_no_other_critical_rule(daemon: Daemon, scenario
     budget = ramp + for_s + 2.0 + TICK
     assert latency <= budget, f"{rule} fired {latency:.1f}s after {scenario} started " \
                               f"(budget {budget:.1f}s)"
-    # Critical alerts about the workload's processes or the host; a shared machine
-    # may have unrelated busy processes of its own, which are not the demo's doing.
-    others = [(a["ts"], a["rule"], a["comm"], a["pid"]) for a in daemon.alerts()
-              if a.get("type") == "alert" and a["state"] == "firing"
-              and a["severity"] == "critical" and a["rule"] != rule
-              and (a["pid"] is None or (a["comm"] or "").startswith("lnx-"))
-              and start <= a["ts"] <= end + 1.0]
+    # Critical alerts about the workload's processes, or host-wide ones whose action
+    # targets them: a shared machine may have busy processes of its own (a host-wide
+    # fork rate is pushed over its threshold by any build running next to the test),
+    # which are not the demo's doing and are shown, not failed on.
+    records = daemon.alerts()
+    others, elsewhere = [], []
+    for a in records:
+        if not (a.get("type") == "alert" and a["state"] == "firing"
+                and a["severity"] == "critical" and a["rule"] != rule
+                and start <= a["ts"] <= end + 1.0):
+            continue
+        about = [a["comm"]] if a["pid"] is not None else [
+            p["comm"] for p in records if p.get("type") == "action"
+            and p["rule"] == a["rule"] and p["ts"] == a["ts"]]
+        culprit = any((comm or "").startswith("lnx-") for comm in about)
+        (others if culprit else elsewhere).append((a["ts"], a["rule"], about))
+    if elsewhere:
+        print(f"critical alerts about other processes during {scenario}: {elsewhere}")
     assert others == [], f"other critical rules fired during {scenario}: {others}"
 
 
