@@ -455,6 +455,61 @@ async def test_a_real_process_gone_before_approval_is_refused(make_real: Any,
     assert row["result"] == {"detail": f"process {target.pid} is gone"}
 
 
+async def test_a_target_that_exits_while_pending_expires_at_once(make_real: Any,
+                                                                  child: Any) -> None:
+    h = make_real(ActionPolicy())
+    target = child()
+    async with running(h.manager):
+        aid = (await h.propose(target.pid))["id"]
+        await trio.sleep(0.05)
+        assert (await h.row(aid))["status"] == "pending"  # alive: nothing happens
+        target.kill()
+        target.wait()
+        row = await h.settle(aid, timeout=5.0)
+        with pytest.raises(ActionConflictError) as err:
+            await h.manager.approve(aid, "alice", None)
+    assert err.value.status == "expired"
+    assert row["status"] == "expired"
+    assert row["reason"] == "the target process exited before anyone decided"
+    assert [(a, e) for a, e, _ in h.events(aid)] == [
+        ("linnix", "action.proposed"), ("linnix", "action.expired")]
+    assert h.statuses(aid) == ["pending", "expired"]
+
+
+async def test_a_decided_action_is_no_longer_watched(make_real: Any, child: Any) -> None:
+    h = make_real(ActionPolicy())
+    first, second = child(), child()
+    async with running(h.manager):
+        rejected = (await h.propose(first.pid))["id"]
+        killed = (await h.propose(second.pid, CompiledAction("kill", True, grace_s=1.0)))["id"]
+        await h.manager.reject(rejected, "alice", "it is fine")
+        await h.manager.approve(killed, "bob", None)
+        row = await h.settle(killed)
+        first.kill()
+        first.wait()
+        await trio.sleep(0.1)
+        assert h.manager._watches == {}
+    assert row["status"] == "succeeded"  # its own kill did not expire it on the way
+    assert (await h.row(rejected))["status"] == "rejected"
+    assert [e for _, e, _ in h.events(rejected)] == ["action.proposed", "action.rejected"]
+
+
+async def test_a_pending_target_that_exited_while_stopped_expires_on_restart(
+        make_real: Any, child: Any) -> None:
+    first = make_real(ActionPolicy())
+    target = child()
+    async with running(first.manager):
+        aid = (await first.propose(target.pid))["id"]
+    first.store.close()
+    target.kill()
+    target.wait()  # gone while no daemon ran
+    second = make_real(ActionPolicy())
+    async with running(second.manager):
+        row = await second.settle(aid, timeout=5.0)
+    assert row["status"] == "expired"
+    assert row["reason"] == "the target process exited before anyone decided"
+
+
 async def test_enforce_mode_kills_a_real_process(make_real: Any, child: Any) -> None:
     h = make_real(ActionPolicy(mode="enforce"))
     target = child()

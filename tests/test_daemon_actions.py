@@ -291,23 +291,21 @@ def test_a_sigkilled_daemon_keeps_its_pending_action_and_incident(lab: Lab) -> N
 
 # ---- identity between proposal and approval -------------------------------------------------
 
-def test_a_target_gone_before_approval_is_refused(lab: Lab) -> None:
+def test_a_target_that_exits_before_approval_expires(lab: Lab) -> None:
     api = lab.start(lab.rules(TARGET_RULE))
     target = lab.target("ignore")
     action = api.pending_for(target.pid)
     target.kill()
     target.wait()
+    final = api.settle(action["id"])  # nobody has to decide about a process that is gone
+    assert final["status"] == "expired"
+    assert final["reason"] == "the target process exited before anyone decided"
+    expiry = [e for e in api.audit(action=str(action["id"])) if e["event"] == "action.expired"]
+    assert [(e["actor"], e["detail"]) for e in expiry] == [
+        ("linnix", {"reason": "the target process exited before anyone decided"})]
     status, body = api.post(f"/actions/{action['id']}/approve",
-                            {"approver": "alice", "reason": "test"})
-    assert status == 200, body
-    final = api.settle(action["id"])
-    assert final["status"] == "refused"
-    assert final["result"] == {"detail": f"process {target.pid} is gone"}
-    refusal = [e for e in api.audit(action=str(action["id"])) if e["event"] == "action.refused"]
-    assert [e["detail"] for e in refusal] == [{"reason": f"process {target.pid} is gone"}]
-    status, body = api.post(f"/actions/{action['id']}/approve",
-                            {"approver": "alice", "reason": "again"})
-    assert status == 409 and body["status"] == "refused"
+                            {"approver": "alice", "reason": "too late"})
+    assert status == 409 and body["status"] == "expired"
     # the daemon answers to this host's own name, not to a name it was never given
     port = api.base.rsplit(":", 1)[1]
     assert api._call("GET", "/health", host=f"{socket.gethostname()}:{port}")[0] == 200

@@ -4,7 +4,8 @@
 
     proposed ─┬─► refused                         (a guard said no)
               └─► pending ─┬─► rejected           (a person said no)
-                           ├─► expired            (nobody decided within the TTL)
+                           ├─► expired            (nobody decided within the TTL, or
+                           │                       the target exited meanwhile)
                            └─► approved ─► executing ─┬─► succeeded
                                                       ├─► failed
                                                       └─► refused (a guard, re-checked)
@@ -19,11 +20,17 @@ execution.  Every step is written to the audit log with who did it and why.
 The transition pending → approved is made in one synchronous step on the trio
 thread and in the database with ``WHERE status = 'pending'``, so concurrent
 approvals execute an action once.
+
+While an action is pending, a pidfd of its target is watched: when that very
+process exits, the action expires at once with that reason, so nobody is
+asked to decide about a process that is gone (and a pid reused meanwhile can
+never inherit the proposal).
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,6 +40,7 @@ import attrs
 import trio
 
 from ..plan import CompiledAction
+from ..sources.procfs import PROC
 from ..store import AsyncStore
 from .executors import Outcome, kill, kill_tree, renice, send_signal
 from .guards import Guards, Identity, descendants, identify
@@ -106,6 +114,7 @@ class ActionManager:
         self._executions: deque[float] = deque()
         self._nursery: trio.Nursery | None = None
         self.counts: dict[str, int] = {}
+        self._watches: dict[int, trio.CancelScope] = {}  # pending action -> its exit watch
 
     # ---- running ---------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -126,6 +135,7 @@ class ActionManager:
         for row in await self.store.actions(status="pending", limit=10_000):
             self.status[row["id"]] = "pending"
             heapq.heappush(self._deadlines, (float(row["expires_at"]), row["id"]))
+            self._watch(row["id"], _identity(row))
         self._wake.set()
 
     async def _expirer(self) -> None:
@@ -182,6 +192,8 @@ class ActionManager:
         self.status[action_id] = "pending"
         heapq.heappush(self._deadlines, (float(expires or 0.0), action_id))
         self._wake.set()
+        assert ident is not None  # a target without an identity is refused above
+        self._watch(action_id, ident)
         if mode == "enforce":
             await self._auto_approve(action_id)
         return await self._emit(action_id)
@@ -242,6 +254,7 @@ class ActionManager:
         if self.status.get(action_id) != "pending":  # lost a race at an await point
             raise ActionConflictError(action_id, self.status.get(action_id, "unknown"))
         self.status[action_id] = "approved"  # no await between the check and this line
+        self._unwatch(action_id)
         self._executions.append(self.wall())
         ok = await self.store.transition(action_id, "pending", "approved", decided_by=approver,
                                          decided_at=self.wall(), reason=reason)
@@ -269,8 +282,7 @@ class ActionManager:
         self.status[action_id] = "executing"
         await self.store.transition(action_id, "approved", "executing")
         await self._emit(action_id)
-        ident = Identity(row["pid"], row["start_ticks"], row["comm"] or "?", row["exe"], 0,
-                         False)
+        ident = _identity(row)
         current = identify(ident.pid, self.guards.root)
         refusal = self.guards.still(ident)
         tree: list[Identity] = []
@@ -308,6 +320,7 @@ class ActionManager:
     async def _finish(self, action_id: int, expect: str, status: str, reason: str | None,
                       actor: str = "linnix", result: dict[str, Any] | None = None) -> None:
         self.status[action_id] = status
+        self._unwatch(action_id)
         fields: dict[str, Any] = {"finished_at": self.wall()}
         if status in ("rejected", "expired"):
             fields.update(decided_by=actor, decided_at=self.wall(), reason=reason)
@@ -318,6 +331,44 @@ class ActionManager:
             self._count(status)
         await self._emit(action_id)
 
+    # ---- targets that exit while pending ------------------------------------------------
+    def _watch(self, action_id: int, ident: Identity) -> None:
+        """Expire ``action_id`` as soon as its target exits (real processes only)."""
+        if self.guards.root != PROC or self._nursery is None:
+            return
+        try:
+            fd: int | None = os.pidfd_open(ident.pid)
+        except OSError:
+            fd = None  # gone already
+        if fd is not None and self.guards.still(ident) is not None:
+            os.close(fd)  # the pid holds another process (or a zombie) now
+            fd = None
+        scope = trio.CancelScope()
+        self._watches[action_id] = scope
+        self._nursery.start_soon(self._watch_exit, action_id, fd, scope)
+
+    def _unwatch(self, action_id: int) -> None:
+        scope = self._watches.pop(action_id, None)
+        if scope is not None:
+            scope.cancel()
+
+    async def _watch_exit(self, action_id: int, fd: int | None,
+                          scope: trio.CancelScope) -> None:
+        try:
+            with scope:
+                if fd is not None:
+                    await trio.lowlevel.wait_readable(fd)  # readable once it has exited
+        finally:
+            if self._watches.get(action_id) is scope:
+                del self._watches[action_id]
+            if fd is not None:
+                os.close(fd)
+        if scope.cancelled_caught or self.status.get(action_id) != "pending":
+            return  # decided meanwhile
+        self.status[action_id] = "expired"
+        await self._finish(action_id, "pending", "expired",
+                           "the target process exited before anyone decided", actor="linnix")
+
     async def _emit(self, action_id: int) -> dict[str, Any]:
         row: dict[str, Any] | None = await self.store.action(action_id)
         assert row is not None
@@ -326,6 +377,11 @@ class ActionManager:
 
     def _count(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
+
+
+def _identity(row: dict[str, Any]) -> Identity:
+    """The target of a stored action, as the guards compare it."""
+    return Identity(row["pid"], row["start_ticks"], row["comm"] or "?", row["exe"], 0, False)
 
 
 def _params(action: CompiledAction) -> dict[str, Any]:
