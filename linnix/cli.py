@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from .errors import LinnixError, RuleError, UsageError
@@ -136,6 +136,26 @@ def _extend(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     commands.register(sub)
 
 
+def _unwrapped(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command; an error raised inside a trio nursery arrives in an exception
+    group, which is opened when all it holds are errors linnix reports itself."""
+    try:
+        return func(args)
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        if leaves and all(isinstance(e, (LinnixError, KeyboardInterrupt)) for e in leaves):
+            raise leaves[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for err in group.exceptions:
+        if isinstance(err, BaseExceptionGroup):
+            yield from _leaves(err)
+        else:
+            yield err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
@@ -149,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         func: Callable[[argparse.Namespace], int] = args.func
-        return func(args)
+        return _unwrapped(func, args)
     except UsageError as err:
         sys.stderr.write(f"linnix: {err}\n")
         sys.stderr.write("run 'linnix --help' for usage\n")

@@ -6,6 +6,8 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from email.message import Message
@@ -186,6 +188,43 @@ async def test_no_token_no_public_address(bind: str, token: str | None) -> None:
     app = create_app(light_view(), token="", max_body=1024)  # type: ignore[arg-type]
     with pytest.raises(ApiError, match="without an API token"):
         await serve(app, bind, token=token)
+
+
+def occupied_port() -> socket.socket:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder
+
+
+async def test_an_address_in_use_is_a_clear_error() -> None:
+    app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    with occupied_port() as holder:
+        port = holder.getsockname()[1]
+        with pytest.raises(ApiError) as err:
+            await serve(app, f"127.0.0.1:{port}", token=TOKEN)
+    assert str(err.value) == (
+        f"cannot listen on 127.0.0.1:{port}: Address already in use (another linnix, or "
+        "another program, listens there: stop it, or choose another address with api.bind "
+        "in linnix.toml)")
+
+
+def test_the_daemon_reports_an_address_in_use_without_a_traceback(tmp_path: Path) -> None:
+    """The error is raised inside the daemon's nursery; the command still prints it plainly."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.lnx").write_text("rule busy: cpu_pct > 5000 for 5s\n")
+    with occupied_port() as holder:
+        port = holder.getsockname()[1]
+        (tmp_path / "linnix.toml").write_text(f'[api]\nbind = "127.0.0.1:{port}"\n')
+        out = subprocess.run(
+            [sys.executable, "-m", "linnix", "run", "--config", str(tmp_path / "linnix.toml"),
+             "--rules", str(tmp_path / "rules"), "--state-dir", str(tmp_path / "state"),
+             "--source", "poll", "--duration", "5s"],
+            capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.splitlines()[-1].startswith(
+        f"linnix: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "internal error" not in out.stderr and "Traceback" not in out.stderr
 
 
 async def test_loopback_without_a_token_is_allowed(nursery: trio.Nursery) -> None:

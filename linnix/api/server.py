@@ -13,6 +13,7 @@ once agree on one token.  A token file that other users could read is refused.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
 import os
@@ -86,7 +87,11 @@ async def _listening_socket(bind: str, token: str | None) -> socket.socket:
         sock.setblocking(False)
     except OSError as err:
         sock.close()
-        raise ApiError(f"cannot listen on {bind}: {err.strerror or err}") from None
+        hint = ""
+        if err.errno == errno.EADDRINUSE:
+            hint = (" (another linnix, or another program, listens there: stop it, or "
+                    "choose another address with api.bind in linnix.toml)")
+        raise ApiError(f"cannot listen on {bind}: {err.strerror or err}{hint}") from None
     return sock
 
 
