@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+from api import free_port  # bench/api.py, next to this script
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
@@ -80,9 +82,13 @@ class Agent:
 
     def __init__(self, state: str) -> None:
         self.state = state
+        os.makedirs(state, exist_ok=True)
+        config = os.path.join(state, "linnix.toml")
+        with open(config, "w") as f:  # its own port: a daemon may hold the default one
+            f.write(f'[api]\nbind = "127.0.0.1:{free_port()}"\n')
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "linnix", "run", "--rules", os.path.join(ROOT, "rules"),
-             "--state-dir", state, "--source", "ebpf"],
+             "--state-dir", state, "--source", "ebpf", "--config", config],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         status = os.path.join(state, "daemon.json")
         deadline = time.time() + 60

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,6 +61,13 @@ def require_ebpf() -> None:
         _unavailable(problem)
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class Daemon:
     """``linnix run`` as a subprocess with its own state directory."""
 
@@ -69,6 +77,10 @@ class Daemon:
         cmd = [sys.executable, "-m", "linnix", "run", "--state-dir", str(state)]
         for path in rules or [str(RULES)]:
             cmd += ["--rules", path]
+        if "--config" not in args:  # never the default port: a real daemon may hold it
+            config = state.parent / f"{state.name}.toml"
+            config.write_text(f'[api]\nbind = "127.0.0.1:{free_port()}"\n')
+            cmd += ["--config", str(config)]
         cmd += list(args)
         if user is not None:
             cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from live_support import ROOT, Daemon, require_ebpf
+from live_support import ROOT, Daemon, free_port, require_ebpf
 
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 
@@ -65,12 +65,6 @@ def wait_for(fn: Callable[[], T | None], timeout: float, what: str) -> T:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stat_fields(pid: int) -> list[str] | None:
