@@ -148,11 +148,12 @@ class ActionsConfig:
 
 @attrs.frozen
 class RetentionConfig:
-    """``[retention]``: how much history (incidents, audit log) is kept."""
+    """``[retention]``: how much history (incidents, audit log, alerts file) is kept."""
 
     max_age: float = 30 * 86400.0
     max_incidents: int = 10000
     max_audit: int = 100000
+    alerts_file_mb: int = 100  # alerts.jsonl rotates to alerts.jsonl.1 past this size
 
 
 @attrs.frozen
@@ -580,6 +581,7 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
         "max_age": _duration(zero_ok=False),
         "max_incidents": _whole(1),
         "max_audit": _whole(1),
+        "alerts_file_mb": _whole(1, 1024 * 1024),
     }),
 }
 # Keys refused with a message of their own, before they could count as unknown.

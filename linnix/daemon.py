@@ -186,7 +186,9 @@ class Daemon:
                                                opts.sample_fds)
         self.core = core = Core(plan, opts.tick_s, history=True)
         core.header(header)
-        alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"))
+        alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"),
+                           max_bytes=config.retention.alerts_file_mb * 1024 * 1024,
+                           on_problem=self.say)
         stack = self._response_stack(config, clock)
         sink = fan_out(AlertLog(self.out), alerts, self.history, stack.responder,
                        *self.extra_sinks)

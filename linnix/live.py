@@ -240,11 +240,25 @@ class AlertLog:
 
 
 class AlertFile:
-    """Appends alerts and proposals to a JSONL file (replay's format plus 'time')."""
+    """Appends alerts and proposals to a JSONL file (replay's format plus 'time').
 
-    def __init__(self, path: str) -> None:
+    The file is bounded: once it passes ``max_bytes`` it becomes ``PATH.1``
+    (replacing the previous one) and a new file is started, so the two hold
+    between one and two times ``max_bytes`` of the latest history.  A write
+    that fails (a full disk) never stops the daemon: the batch is dropped and
+    counted, ``on_problem`` is told when writing starts failing and when it
+    works again, and every later batch tries again.
+    """
+
+    def __init__(self, path: str, max_bytes: int = 100 * 1024 * 1024,
+                 on_problem: Callable[[str], None] | None = None) -> None:
         self.path = path
-        self.file = open(path, "ab")  # noqa: SIM115 - closed by close()
+        self.max_bytes = max_bytes
+        self.on_problem = on_problem or (lambda message: None)
+        self.dropped = 0  # records not written because writing failed
+        self.rotations = 0
+        self.failing = False
+        self.file: IO[bytes] | None = open(path, "ab")  # noqa: SIM115 - closed by close()
 
     def __call__(self, batch: Sequence[Output]) -> None:
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -253,11 +267,40 @@ class AlertFile:
             record: dict[str, Any] = item.to_json()
             record["time"] = now
             lines.append(orjson.dumps(record) + b"\n")
-        self.file.write(b"".join(lines))
-        self.file.flush()
+        try:
+            if self.file is None:
+                self.file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+            self.file.write(b"".join(lines))
+            self.file.flush()
+        except OSError as err:
+            self.close()
+            self.dropped += len(lines)
+            if not self.failing:
+                self.failing = True
+                self.on_problem(f"cannot write alerts to {self.path}: {err.strerror or err}; "
+                                "they still reach the log and the API")
+            return
+        if self.failing:
+            self.failing = False
+            self.on_problem(f"writing alerts to {self.path} again ({self.dropped:,} "
+                            "record(s) could not be written)")
+        if self.file.tell() >= self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        self.close()
+        try:
+            os.replace(self.path, self.path + ".1")
+        except OSError as err:  # keep appending to the full-size file rather than lose any
+            self.on_problem(f"cannot rotate {self.path}: {err.strerror or err}")
+            return
+        self.rotations += 1
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
 
 
 def fan_out(*sinks: Callable[[Sequence[Output]], None]) -> Callable[[Sequence[Output]], None]:

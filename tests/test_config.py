@@ -131,6 +131,7 @@ degraded_window = "2m"
 max_age = "7d"
 max_incidents = 50
 max_audit = 500
+alerts_file_mb = 16
 """
 
 
@@ -147,7 +148,8 @@ def test_every_section_and_key() -> None:
         actions=ActionsConfig(ttl=600.0, rate_limit=0, protected=("postgres", "systemd"),
                               protected_exe=("/usr/sbin/sshd",), kill_grace=0.0,
                               degraded_window=120.0),
-        retention=RetentionConfig(max_age=7 * 86400.0, max_incidents=50, max_audit=500),
+        retention=RetentionConfig(max_age=7 * 86400.0, max_incidents=50, max_audit=500,
+                                  alerts_file_mb=16),
     )
     assert (c.api.host, c.api.port) == ("::1", 9444)
     assert c.path == "linnix.toml"
@@ -280,7 +282,7 @@ def test_unknown_key_with_suggestion() -> None:
 def test_unknown_key_without_suggestion_lists_the_keys() -> None:
     assert problem("[retention]\nxyz = 1\n") == (
         "linnix.toml:2: retention.xyz: unknown key; [retention] has max_age, max_incidents, "
-        "max_audit")
+        "max_audit, alerts_file_mb")
 
 
 def test_a_key_in_the_wrong_section_says_where_it_belongs() -> None:
@@ -350,6 +352,9 @@ def test_invalid_values() -> None:
     assert problem("[retention]\nmax_incidents = 0\n") == (
         "linnix.toml:2: retention.max_incidents: expected a whole number >= 1, got 0")
     assert problem("[retention]\nmax_audit = 0\n").endswith("got 0")
+    assert problem("[retention]\nalerts_file_mb = 0\n") == (
+        "linnix.toml:2: retention.alerts_file_mb: expected a whole number from 1 to 1048576, "
+        "got 0")
     assert problem('[runtime]\nstate_dir = "var/lib/linnix"\n') == (
         'linnix.toml:2: runtime.state_dir: expected an absolute path, got "var/lib/linnix"')
     assert problem('[api]\ntoken_file = ""\n') == (
