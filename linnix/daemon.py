@@ -225,11 +225,11 @@ class Daemon:
         guards = Guards(frozenset(acts.protected), frozenset(acts.protected_exe))
         self.action_manager = manager = ActionManager(
             astore, guards, policy, degraded=lambda: self._degraded(clock, policy),
-            publish=hub.publish, boot_offset=lambda: clock.origin)
+            publish=hub.publish, boot_offset=lambda: clock.origin, on_problem=self.say)
         self.registry = make_registry(lambda: self)
         self.history = History()
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
-                              hub.publish)
+                              hub.publish, on_problem=self.say)
         return _Stack(store, manager, responder, policy)
 
     def _degraded(self, clock: Clock, policy: Any) -> bool:

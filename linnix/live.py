@@ -224,19 +224,26 @@ class AlertLog:
     """Alert transitions and proposals as readable lines (the daemon's stdout)."""
 
     def __init__(self, out: IO[str]) -> None:
-        self.out = out
+        self.out: IO[str] | None = out
 
     def __call__(self, batch: Sequence[Output]) -> None:
+        if self.out is None:
+            return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        lines = []
         for item in batch:
             if isinstance(item, Alert):
                 why = f" ({item.reason})" if item.reason not in (None, "cleared") else ""
-                self.out.write(f"{stamp} {item.state.upper():<8} {item.rule} {item.severity} "
-                               f"{_who(item.pid, item.comm)}: {item.message}{why}\n")
+                lines.append(f"{stamp} {item.state.upper():<8} {item.rule} {item.severity} "
+                             f"{_who(item.pid, item.comm)}: {item.message}{why}\n")
             elif isinstance(item, Proposal):
-                self.out.write(f"{stamp} PROPOSED {item.rule} {item.action.describe()} -> "
-                               f"{_who(item.pid, item.comm)}\n")
-        self.out.flush()
+                lines.append(f"{stamp} PROPOSED {item.rule} {item.action.describe()} -> "
+                             f"{_who(item.pid, item.comm)}\n")
+        try:
+            self.out.write("".join(lines))
+            self.out.flush()
+        except (OSError, ValueError):  # the reader went away (a closed pipe or stream)
+            self.out = None  # the alerts file and the API still have everything
 
 
 class AlertFile:

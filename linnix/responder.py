@@ -11,6 +11,7 @@ proposed with it, and resolved after them.
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,11 +72,15 @@ class Responder:
     """Sink for the engine; opens and resolves incidents, hands proposals over."""
 
     def __init__(self, store: AsyncStore, actions: ActionManager, table: Callable[[], ProcTable],
-                 publish: Callable[[str, dict[str, Any]], None]) -> None:
+                 publish: Callable[[str, dict[str, Any]], None],
+                 on_problem: Callable[[str], None] = lambda message: None) -> None:
         self.store = store
         self.actions = actions
         self.table = table
         self.publish = publish
+        self.on_problem = on_problem
+        self.failed = 0  # outputs that could not be stored
+        self._failing = False
         self.open: dict[Key, int] = {}
         self._send, self._receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
 
@@ -107,21 +112,41 @@ class Responder:
         }
 
     async def run(self) -> None:
-        """Handle queued outputs in order until cancelled."""
+        """Handle queued outputs in order until cancelled.
+
+        An output the store cannot take (a full disk, a damaged database) is
+        counted and skipped, said once until storing works again: alerts keep
+        reaching the log, the alerts file and the stream meanwhile.
+        """
         async for kind, item in self._receive:
-            if kind == "open":
-                key = item.pop("key")
-                self.open[key] = await self.store.open_incident(**item)
-                self.publish("incident", {"id": self.open[key], "state": "opened", **item})
-            elif kind == "resolve":
-                key, reason = item
-                incident = self.open.pop(key, None)
-                if incident is not None:
-                    await self.store.resolve_incident(incident, reason)
-                    self.publish("incident", {"id": incident, "state": "resolved",
-                                              "reason": reason})
-            else:
-                await self._propose(item)
+            try:
+                await self._handle(kind, item)
+            except (sqlite3.Error, OSError) as err:
+                self.failed += 1
+                if not self._failing:
+                    self._failing = True
+                    self.on_problem(f"cannot record {kind} in the store: {err}; alerts "
+                                    "still reach the log, alerts.jsonl and the API stream")
+                continue
+            if self._failing:
+                self._failing = False
+                self.on_problem(f"recording in the store again ({self.failed:,} output(s) "
+                                "could not be recorded)")
+
+    async def _handle(self, kind: str, item: Any) -> None:
+        if kind == "open":
+            key = item.pop("key")
+            self.open[key] = await self.store.open_incident(**item)
+            self.publish("incident", {"id": self.open[key], "state": "opened", **item})
+        elif kind == "resolve":
+            key, reason = item
+            incident = self.open.pop(key, None)
+            if incident is not None:
+                await self.store.resolve_incident(incident, reason)
+                self.publish("incident", {"id": incident, "state": "resolved",
+                                          "reason": reason})
+        else:
+            await self._propose(item)
 
     async def _propose(self, p: Proposal) -> None:
         incident = self.open.get((p.rule, p.instance_pid, p.instance_start))

@@ -12,6 +12,7 @@ use the real clock, the real executors and the threaded :class:`AsyncStore`.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -750,6 +751,33 @@ async def test_analyze_is_recorded_never_executed(clock: MockClock, make: Make,
         assert (await h.row(row["id"]))["status"] == "recorded"
     assert executions.calls == []
     assert [e for _, e, _ in h.events(row["id"])] == ["action.recorded"]
+
+
+# ---- a store that fails ----------------------------------------------------------------------
+
+async def test_an_expiry_the_store_cannot_record_is_reported_not_fatal(
+        clock: MockClock, make: Make, executions: Executions,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    told: list[str] = []
+    h = make(ActionPolicy(ttl_s=10.0))
+    h.manager.on_problem = told.append
+    async with running(h.manager):
+        first = await h.propose(500)
+        real = h.store.transition
+
+        def full(*args: Any, **kwargs: Any) -> bool:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(h.store, "transition", full)
+        await trio.sleep(11.0)  # the expiry cannot be written
+        monkeypatch.setattr(h.store, "transition", real)
+        second = await h.propose(500)  # the manager still works
+        await h.manager.approve(second["id"], "alice", None)
+        row = await h.settle(second["id"])
+    assert told == [f"action {first['id']}: the store failed: database or disk is full; its "
+                    "record may lag behind until the store works again"]
+    assert row["status"] == "succeeded"
+    assert h.manager.status[first["id"]] == "expired"
 
 
 # ---- restore after a restart ----------------------------------------------------------------

@@ -62,3 +62,23 @@ def test_events_older_than_the_last_tick_are_moved_up_to_it() -> None:
     assert eng.clamped == 1
     assert table.procs[70].start == 11.500001  # just after the last tick, never before it
     assert table.procs[71].start == 11.9
+
+
+def test_the_stdout_log_stops_quietly_when_its_reader_goes_away() -> None:
+    import io
+
+    from linnix.evaluator import Alert
+    from linnix.live import AlertLog
+
+    out = io.StringIO()
+    log = AlertLog(out)
+    eng, outputs = engine(SCAN)
+    eng.feed([t.Fork(ts=10.1 + i / 200, pid=100 + i, ppid=50, comm="x") for i in range(150)])
+    eng.clock.at = 13.0  # type: ignore[attr-defined]
+    eng.tick()
+    alerts = [o for o in outputs if isinstance(o, Alert)]
+    log(alerts)
+    assert "FIRING   busy warning host: forks_per_sec=150\n" in out.getvalue()
+    out.close()  # like a closed pipe: writing raises
+    log(alerts)  # no exception: the alerts file and the API still carry everything
+    assert log.out is None

@@ -8,6 +8,7 @@ identify their targets.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -305,6 +306,41 @@ async def test_the_system_incident_resolves_when_the_host_calms_down(rig: Rig) -
         await rig.handled()
     (summary,) = rig.store.incidents()
     assert summary["resolved_reason"] == "cleared"
+
+
+# ---- a store that fails ----------------------------------------------------------------------
+
+async def test_a_failing_store_is_reported_once_and_the_responder_carries_on(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    told: list[str] = []
+    rig.responder.on_problem = told.append
+    full = [True]
+
+    def guarded(real: Callable[..., int]) -> Callable[..., int]:
+        def write(*args: Any) -> int:
+            if full[0]:
+                raise sqlite3.OperationalError("database or disk is full")
+            return real(*args)
+        return write
+
+    monkeypatch.setattr(rig.store, "_insert", guarded(rig.store._insert))
+    monkeypatch.setattr(rig.store, "_update", guarded(rig.store._update))
+    async with rig.running():
+        rig.feed([*start_events(), *busy(0.5, 30.0, host_cpu=95.0)], until=0.5)
+        await rig.handled()  # the incident and its proposals: nothing could be stored
+        rig.feed(busy(1.0, 30.0, host_cpu=20.0), until=1.5)
+        await rig.handled()
+        full[0] = False  # the disk has room again
+        rig.feed(busy(2.0, 30.0, host_cpu=96.0), until=2.0)
+        await rig.handled()
+    failed = rig.responder.failed
+    assert failed >= 2  # the opening and the proposal at least
+    assert told == [
+        "cannot record open in the store: database or disk is full; alerts still reach the "
+        "log, alerts.jsonl and the API stream",
+        f"recording in the store again ({failed} output(s) could not be recorded)"]
+    (incident,) = rig.store.incidents()  # the second firing was stored
+    assert incident["resolved_at"] is None
 
 
 # ---- the snapshot helper ----------------------------------------------------------------------

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import heapq
 import os
+import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -100,8 +101,10 @@ class ActionManager:
                  degraded: Callable[[], bool] = lambda: False,
                  publish: Publish = lambda kind, data: None,
                  wall: Callable[[], float] = time.time,
-                 boot_offset: Callable[[], float] | None = None) -> None:
+                 boot_offset: Callable[[], float] | None = None,
+                 on_problem: Callable[[str], None] = lambda message: None) -> None:
         self.store = store
+        self.on_problem = on_problem
         self.guards = guards
         self.policy = policy
         self.degraded = degraded
@@ -145,7 +148,7 @@ class ActionManager:
                 _, action_id = heapq.heappop(self._deadlines)
                 if self.status.get(action_id) == "pending":
                     self.status[action_id] = "expired"
-                    await self._finish(action_id, "pending", "expired",
+                    await self._safely(self._finish, action_id, "pending", "expired",
                                        f"nobody decided within {self.policy.ttl_s:g}s",
                                        actor="linnix")
             self._wake = trio.Event()
@@ -263,7 +266,7 @@ class ActionManager:
         await self.store.audit(approver, "action.approved", action_id=action_id, reason=reason)
         self._count("approved")
         assert self._nursery is not None, "ActionManager.run() is not running"
-        self._nursery.start_soon(self._execute, action_id)
+        self._nursery.start_soon(self._safely, self._execute, action_id)
 
     def _rate_wait(self) -> float:
         now = self.wall()
@@ -331,6 +334,16 @@ class ActionManager:
             self._count(status)
         await self._emit(action_id)
 
+    async def _safely(self, step: Callable[..., Awaitable[None]], action_id: int,
+                      *args: Any, **kwargs: Any) -> None:
+        """Run a step of a background task; a store that fails (a full disk) is
+        reported, never the end of the manager and the daemon with it."""
+        try:
+            await step(action_id, *args, **kwargs)
+        except (sqlite3.Error, OSError) as err:
+            self.on_problem(f"action {action_id}: the store failed: {err}; its record may "
+                            "lag behind until the store works again")
+
     # ---- targets that exit while pending ------------------------------------------------
     def _watch(self, action_id: int, ident: Identity) -> None:
         """Expire ``action_id`` as soon as its target exits (real processes only)."""
@@ -366,7 +379,7 @@ class ActionManager:
         if scope.cancelled_caught or self.status.get(action_id) != "pending":
             return  # decided meanwhile
         self.status[action_id] = "expired"
-        await self._finish(action_id, "pending", "expired",
+        await self._safely(self._finish, action_id, "pending", "expired",
                            "the target process exited before anyone decided", actor="linnix")
 
     async def _emit(self, action_id: int) -> dict[str, Any]:
