@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -303,9 +304,13 @@ class Daemon:
     async def _retention(self, config: Any) -> None:
         keep = config.retention
         while True:
-            removed = await self.astore.retain(max_age=keep.max_age,
-                                               max_incidents=keep.max_incidents,
-                                               max_audit=keep.max_audit)
+            try:
+                removed = await self.astore.retain(max_age=keep.max_age,
+                                                   max_incidents=keep.max_incidents,
+                                                   max_audit=keep.max_audit)
+            except sqlite3.Error as err:  # tried again in an hour
+                self.say(f"retention could not trim the store: {err}")
+                removed = {}
             if any(removed.values()):
                 self.say("retention removed " + ", ".join(
                     f"{n} {kind}" for kind, n in removed.items() if n))

@@ -26,6 +26,7 @@ __all__ = [
     "LinnixError",
     "RuleError",
     "RuleSyntaxError",
+    "StoreError",
     "TraceError",
     "UsageError",
 ]
@@ -60,6 +61,10 @@ class TraceError(LinnixError):
 
 class ConfigError(LinnixError):
     """The configuration file is invalid."""
+
+
+class StoreError(LinnixError):
+    """The state database cannot be opened."""
 
 
 class UsageError(LinnixError):

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .errors import StoreError
+
 __all__ = ["ACTION_STATES", "AsyncStore", "Store", "TERMINAL_STATES"]
 
 T = TypeVar("T")
@@ -110,11 +112,17 @@ class Store:
         self.clock = clock
         self._lock = threading.Lock()
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as err:
+            self.db.close()
+            raise StoreError(f"cannot use the state database {path}: {err} (move it aside to "
+                             "start with an empty one; incidents, actions and the audit log "
+                             "in it would not be seen)") from None
 
     def close(self) -> None:
         with self._lock:

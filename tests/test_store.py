@@ -413,3 +413,17 @@ async def test_async_store_runs_calls_on_a_worker_thread(store: Store) -> None:
     assert len(await astore.audit_log(event="x", limit=100)) == 20
     with pytest.raises(AttributeError):
         astore.no_such_method  # noqa: B018
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    from linnix.errors import StoreError
+
+    path = tmp_path / "linnix.db"
+    path.write_bytes(b"not a database, just bytes " * 200)
+    with pytest.raises(StoreError) as err:
+        Store(str(path))
+    assert str(err.value) == (
+        f"cannot use the state database {path}: file is not a database (move it aside to "
+        "start with an empty one; incidents, actions and the audit log in it would not be "
+        "seen)")
+    assert path.read_bytes().startswith(b"not a database")  # left as it was
