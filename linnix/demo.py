@@ -44,10 +44,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from .argtypes import positive_int
 from .errors import LinnixError, UsageError
+
+if TYPE_CHECKING:
+    from .sources.procfs import ProcStat
 
 __all__ = ["SCENARIOS", "Scenario", "add_parser", "cmd_demo", "run"]
 
@@ -508,38 +511,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 
 # ---- the command's side: launching, watching and stopping a group -------------------------
 
-@dataclass(frozen=True)
-class _Member:
-    pid: int
-    ppid: int
-    comm: str
-    ticks: int  # user + system CPU time, in clock ticks
-    rss_mb: float
-
-
-def group_members(pgid: int) -> list[_Member]:
+def group_members(pgid: int) -> list[ProcStat]:
     """The live (not zombie) processes of process group ``pgid``, read from /proc."""
-    out = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        head, _, tail = raw.rpartition(b")")
-        fields = tail.split()
-        try:
-            if int(fields[2]) != pgid or fields[0] in (b"Z", b"X"):
-                continue
-            out.append(_Member(int(entry.name), int(fields[1]),
-                               head.partition(b"(")[2].decode("utf-8", "replace"),
-                               int(fields[11]) + int(fields[12]),
-                               int(fields[21]) * _PAGE / _MB))
-        except (IndexError, ValueError):
-            continue
-    return out
+    from .sources.procfs import list_pids, read_stat  # not at import: `check` loads demo
+
+    found = (read_stat(pid) for pid in list_pids())
+    return [st for st in found if st is not None and st.pgrp == pgid and not st.exited]
 
 
 class _Group:
@@ -702,10 +679,10 @@ def _clock(t0: float) -> str:
     return f"[{time.monotonic() - t0:6.1f}s]"
 
 
-def _summary(members: list[_Member], before: dict[int, int], dt: float) -> str:
-    ticks = sum(max(0, m.ticks - before.get(m.pid, 0)) for m in members)
+def _summary(members: list[ProcStat], before: dict[int, int], dt: float) -> str:
+    ticks = sum(max(0, m.cpu_ticks - before.get(m.pid, 0)) for m in members)
     cpu = 100.0 * ticks / _CLK_TCK / dt if dt > 0 else 0.0
-    biggest = max((m.rss_mb for m in members), default=0.0)
+    biggest = max((m.rss_pages * _PAGE / _MB for m in members), default=0.0)
     n = len(members)
     return (f"group: {n} process{'es' * (n != 1)}, {cpu:.0f}% CPU, "
             f"largest resident set {biggest:.0f} MiB")
@@ -781,7 +758,7 @@ def _run_one(scenario: Scenario, scale: float, leak_cap_mb: int, sigs: _Signals,
                 members = group_members(group.pgid)
                 now = time.monotonic()
                 show(_summary(members, before, now - last))
-                before = {m.pid: m.ticks for m in members}
+                before = {m.pid: m.cpu_ticks for m in members}
                 last = now
                 next_summary = now + SUMMARY_EVERY_S
     finally:

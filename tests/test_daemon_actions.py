@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 import pytest
 from live_support import ROOT, Daemon, free_port, require_ebpf
 
+from linnix.sources.procfs import list_pids, read_stat
+
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 
 T = TypeVar("T")
@@ -50,7 +52,6 @@ while True:
     time.sleep(60)
 """
 
-PF_KTHREAD = 0x00200000
 FINAL = {"succeeded", "failed", "rejected", "expired", "refused", "recorded"}
 
 
@@ -67,40 +68,21 @@ def wait_for(fn: Callable[[], T | None], timeout: float, what: str) -> T:
         time.sleep(0.1)
 
 
-def stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first), or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].decode().split()
-    except OSError:
-        return None
-
-
 def alive(pid: int) -> bool:
     """Running, as opposed to gone or exited and waiting to be reaped."""
-    fields = stat_fields(pid)
-    return fields is not None and fields[0] not in ("Z", "X")
+    st = read_stat(pid)
+    return st is not None and not st.exited
 
 
 def kernel_thread() -> tuple[int, str] | None:
     """A kernel thread (not kthreadd itself) whose name no other process has."""
     names: dict[str, list[int]] = {}
     threads: list[tuple[int, str]] = []
-    for entry in sorted(os.listdir("/proc"), key=lambda n: (len(n), n)):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        head, _, tail = raw.rpartition(b")")
-        comm = head.partition(b"(")[2].decode("utf-8", "replace")
-        fields = tail.split()
-        names.setdefault(comm, []).append(int(entry))
-        if int(entry) > 2 and int(fields[1]) == 2 and int(fields[6]) & PF_KTHREAD \
-                and re.fullmatch(r"[a-z_]+", comm):
-            threads.append((int(entry), comm))
+    for st in filter(None, map(read_stat, list_pids())):
+        names.setdefault(st.comm, []).append(st.pid)
+        if st.pid > 2 and st.ppid == 2 and st.kernel_thread \
+                and re.fullmatch(r"[a-z_]+", st.comm):
+            threads.append((st.pid, st.comm))
     return next(((pid, comm) for pid, comm in threads if len(names[comm]) == 1), None)
 
 

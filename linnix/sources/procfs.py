@@ -58,6 +58,7 @@ class ProcStat:
     rss_pages: int
     kernel_thread: bool
     state: str = "R"  # R S D ... ; Z and X have exited already
+    pgrp: int = 0  # process group
 
     @property
     def exited(self) -> bool:
@@ -89,6 +90,7 @@ def read_stat(pid: int, root: str = PROC) -> ProcStat | None:
             rss_pages=int(fields[21]),
             kernel_thread=bool(flags & 0x00200000),  # PF_KTHREAD
             state=fields[0].decode("ascii", "replace"),
+            pgrp=int(fields[2]),
         )
     except (IndexError, ValueError):
         return None
