@@ -33,6 +33,7 @@ import time
 from typing import Any
 
 import trio
+from common import build_forkloop, free_port  # bench/common.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -76,14 +77,6 @@ async def request(host: str, port: int, method: str, path: str,
             payload += chunk
     status = int(head.split(b" ", 2)[1])
     return status, payload, time.perf_counter() - started
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:
@@ -257,11 +250,7 @@ def main() -> int:
         with open(os.path.join(state, "s", "api.token")) as f:
             token = f.read().strip()
         time.sleep(3.0)  # the targets' actions get proposed
-        exe = os.path.join(HERE, "out", "forkloop")
-        if not os.path.exists(exe):
-            os.makedirs(os.path.dirname(exe), exist_ok=True)
-            subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(HERE, "forkloop.c")],
-                           check=True)
+        exe = build_forkloop()
         forks = subprocess.Popen([exe, "600", str(args.forks)], stdout=subprocess.DEVNULL)
         time.sleep(2.0)
         res = trio.run(measure, host, int(port), token, args.clients, args.rounds, args.sse)

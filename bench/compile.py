@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from common import cpu_model  # bench/common.py
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -301,18 +303,8 @@ def heavy_imports() -> list[str]:
 
 
 def machine() -> dict[str, object]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
             "implementation": platform.python_implementation(), "system": platform.platform()}
-
 
 def profile(path: Path, top: int = 25) -> str:
     import cProfile

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -32,11 +31,10 @@ import sys
 import tempfile
 import time
 
-from api import free_port  # bench/api.py, next to this script
+from common import build_forkloop, free_port, machine  # bench/common.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-OUT = os.path.join(HERE, "out")
 HZ = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 SCENARIOS = {  # scenario -> (rule, for seconds, time the metric needs before it can hold)
@@ -48,13 +46,6 @@ SCENARIOS = {  # scenario -> (rule, for seconds, time the metric needs before it
     "memory-leak": ("memory_leak", 20.0, 11.0),
     "circuit-breaker": ("circuit_breaker", 15.0, 12.0),
 }
-
-
-def build_forkloop() -> str:
-    os.makedirs(OUT, exist_ok=True)
-    exe = os.path.join(OUT, "forkloop")
-    subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(HERE, "forkloop.c")], check=True)
-    return exe
 
 
 def cpu_seconds(pid: int) -> float:
@@ -298,17 +289,6 @@ def latency() -> list[tuple[str, str, float, float, float | None]]:
         agent.stop()
         shutil.rmtree(state, ignore_errors=True)
     return rows
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (f"{model}, {NCPU} cores, Python {platform.python_version()}, "
-            f"Linux {platform.release()}")
 
 
 def main() -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -30,10 +29,10 @@ import sys
 import time
 
 import orjson
+from common import OUT, machine  # bench/common.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-OUT = os.path.join(HERE, "out")
 FLOOR = """
 import sys, orjson
 n = 0
@@ -159,20 +158,6 @@ def tick_cost(live: int, seconds: int = 30) -> dict[str, float]:
     steady = per_tick[len(per_tick) // 3:]  # after every window has filled
     med = statistics.median(steady)
     return {"live": live, "tick_ms": med * 1000, "us_per_process": med * 1e6 / live}
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
 
 
 def main() -> int:
