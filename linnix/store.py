@@ -142,6 +142,24 @@ class Store:
         with self._lock:
             return _row(self.db.execute(sql, args).fetchone())
 
+    def _newest(self, columns: str, table: str, equal: Mapping[str, object | None], *,
+                before: int | None, limit: int,
+                also: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of ``table``, newest first, at most ``limit``, with ids below ``before``:
+        each column of ``equal`` whose value is not None must hold it; ``also`` adds
+        conditions of its own."""
+        clauses, args = list(also), []
+        for column, value in equal.items():
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if before is not None:
+            clauses.append("id < ?")
+            args.append(before)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._all(f"SELECT {columns} FROM {table} {where} ORDER BY id DESC LIMIT ?",
+                         (*args, limit))
+
     def _all(self, sql: str, args: tuple[object, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
             return [r for r in (_row(x) for x in self.db.execute(sql, args)) if r is not None]
@@ -158,20 +176,8 @@ class Store:
     def audit_log(self, *, limit: int = 100, before: int | None = None,
                   action_id: int | None = None,
                   event: str | None = None) -> list[dict[str, Any]]:
-        clauses: list[str] = []
-        args: list[object] = []
-        if event is not None:
-            clauses.append("event = ?")
-            args.append(event)
-        if before is not None:
-            clauses.append("id < ?")
-            args.append(before)
-        if action_id is not None:
-            clauses.append("action_id = ?")
-            args.append(action_id)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self._all(f"SELECT * FROM audit {where} ORDER BY id DESC LIMIT ?",
-                         (*args, limit))
+        return self._newest("*", "audit", {"event": event, "action_id": action_id},
+                            before=before, limit=limit)
 
     # ---- incidents -------------------------------------------------------------------
     def open_incident(self, *, rule: str, severity: str, scope: str, pid: int | None,
@@ -203,17 +209,10 @@ class Store:
 
     def incidents(self, *, open_only: bool = False, limit: int = 100,
                   before: int | None = None) -> list[dict[str, Any]]:
-        clauses: list[str] = []
-        args: list[object] = []
-        if open_only:
-            clauses.append("resolved_at IS NULL")
-        if before is not None:
-            clauses.append("id < ?")
-            args.append(before)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self._all("SELECT id, rule, severity, scope, pid, comm, opened_at, resolved_at, "
-                         f"resolved_reason, message FROM incidents {where} "
-                         "ORDER BY id DESC LIMIT ?", (*args, limit))
+        return self._newest("id, rule, severity, scope, pid, comm, opened_at, resolved_at, "
+                            "resolved_reason, message", "incidents", {},
+                            also=("resolved_at IS NULL",) if open_only else (),
+                            before=before, limit=limit)
 
     def close_open_incidents(self, reason: str) -> int:
         """Resolve every incident still open (after a restart, its instance is gone)."""
@@ -238,17 +237,7 @@ class Store:
 
     def actions(self, *, status: str | None = None, limit: int = 100,
                 before: int | None = None) -> list[dict[str, Any]]:
-        clauses: list[str] = []
-        args: list[object] = []
-        if status is not None:
-            clauses.append("status = ?")
-            args.append(status)
-        if before is not None:
-            clauses.append("id < ?")
-            args.append(before)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self._all(f"SELECT * FROM actions {where} ORDER BY id DESC LIMIT ?",
-                         (*args, limit))
+        return self._newest("*", "actions", {"status": status}, before=before, limit=limit)
 
     def transition(self, action_id: int, expect: str, status: str, **fields: object) -> bool:
         """Move an action from ``expect`` to ``status`` (atomically); False if it was not
