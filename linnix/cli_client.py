@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .argtypes import positive_duration, positive_int
@@ -41,6 +42,14 @@ def _client(args: argparse.Namespace) -> Any:
     return ApiClient(url, token_source=token, timeout=args.timeout)
 
 
+def _show(args: argparse.Namespace, data: Any, render: Callable[[Any], str]) -> None:
+    """``data`` as JSON with --json, else as ``render`` writes it for people."""
+    if args.json:
+        _print_json(data)
+    else:
+        sys.stdout.write(render(data))
+
+
 def _print_json(value: object) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
@@ -54,18 +63,11 @@ def cmd_actions(args: argparse.Namespace) -> int:
     verb = args.verb or "list"
     if verb == "list":
         status = None if args.status == "all" else args.status
-        rows = client.actions(status=status, limit=args.limit)
-        if args.json:
-            _print_json(rows)
-        else:
-            sys.stdout.write(actions_table(rows, status))
+        _show(args, client.actions(status=status, limit=args.limit),
+              lambda rows: actions_table(rows, status))
         return 0
     if verb == "show":
-        row = client.action(args.id)
-        if args.json:
-            _print_json(row)
-        else:
-            sys.stdout.write(action_detail(row))
+        _show(args, client.action(args.id), action_detail)
         return 0
     approver = args.approver or env_approver()
     if not approver:
@@ -88,17 +90,10 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 
     client = _client(args)
     if (args.verb or "list") == "list":
-        rows = client.incidents(open_only=args.open, limit=args.limit)
-        if args.json:
-            _print_json(rows)
-        else:
-            sys.stdout.write(incidents_table(rows, args.open))
+        _show(args, client.incidents(open_only=args.open, limit=args.limit),
+              lambda rows: incidents_table(rows, args.open))
         return 0
-    row = client.incident(args.id)
-    if args.json:
-        _print_json(row)
-    else:
-        sys.stdout.write(incident_detail(row))
+    _show(args, client.incident(args.id), incident_detail)
     return 0
 
 
