@@ -219,6 +219,36 @@ def _reap(live: set[int], block: bool = False) -> None:
         live.discard(pid)
 
 
+def _fork_children(w: _Workload, rate: float, until: float, child: Callable[[], NoReturn],
+                   cap: int | None = None,
+                   progress: Callable[[float, int, int], None] | None = None
+                   ) -> tuple[int, set[int]]:
+    """Fork ``rate`` children a second until ``until`` (fewer while ``cap`` are alive),
+    each running ``child``; how many were started, and those not reaped yet."""
+    live: set[int] = set()
+    started = 0
+    for now in _ticks(rate, until):
+        _reap(live)
+        if cap is not None and len(live) >= cap:
+            continue
+        try:
+            pid = os.fork()
+        except OSError as err:
+            w.say(f"fork failed ({err.strerror}); no more children", "warn")
+            break
+        if pid == 0:
+            child()
+        live.add(pid)
+        started += 1
+        if progress is not None:
+            progress(now, started, len(live))
+    return started, live
+
+
+def _exit_at_once() -> NoReturn:
+    os._exit(0)
+
+
 def _live_briefly(seconds: float) -> NoReturn:
     """The body of a forked child that just exists for ``seconds``."""
     try:
@@ -259,25 +289,16 @@ def _forker(w: _Workload, until: float) -> int:
     w.say(f"forking {FORK_RATE:.0f} children a second for "
           f"{max(0.0, stop_forking - time.monotonic()):.1f}s; each lives {life:.1f}s "
           f"(at most {FORK_MAX_CHILDREN} alive)")
-    live: set[int] = set()
-    started = 0
     report = time.monotonic() + 2.0
-    for now in _ticks(FORK_RATE, stop_forking):
-        _reap(live)
-        if len(live) >= FORK_MAX_CHILDREN:
-            continue
-        try:
-            pid = os.fork()
-        except OSError as err:
-            w.say(f"fork failed ({err.strerror}); no more children", "warn")
-            break
-        if pid == 0:
-            _live_briefly(life)
-        live.add(pid)
-        started += 1
+
+    def progress(now: float, started: int, alive: int) -> None:
+        nonlocal report
         if now >= report:
-            w.say(f"{started} children started, {len(live)} alive")
+            w.say(f"{started} children started, {alive} alive")
             report = now + 2.0
+
+    started, live = _fork_children(w, FORK_RATE, stop_forking, lambda: _live_briefly(life),
+                                   FORK_MAX_CHILDREN, progress)
     w.say(f"stopped forking after {started} children; waiting for the {len(live)} still alive")
     _reap(live, block=True)
     return 0
@@ -381,20 +402,8 @@ def _launch_short_jobs(w: _Workload) -> None:
 def _jobs(w: _Workload, until: float) -> int:
     w.say(f"starting {JOBS_RATE:.0f} children a second that exit at once, "
           f"for {until - time.monotonic():.1f}s")
-    live: set[int] = set()
-    started = 0
     first = time.monotonic()
-    for _ in _ticks(JOBS_RATE, until):
-        _reap(live)
-        try:
-            pid = os.fork()
-        except OSError as err:
-            w.say(f"fork failed ({err.strerror}); no more children", "warn")
-            break
-        if pid == 0:
-            os._exit(0)
-        live.add(pid)
-        started += 1
+    started, live = _fork_children(w, JOBS_RATE, until, _exit_at_once)
     _reap(live, block=True)
     w.say(f"started {started} short-lived children in {time.monotonic() - first:.1f}s")
     return 0
