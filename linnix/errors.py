@@ -14,7 +14,7 @@ internal error there is a bug, and the CLI reports it as one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ __all__ = [
     "ApiError",
     "ConfigError",
     "LinnixError",
+    "Outage",
     "RuleError",
     "RuleSyntaxError",
     "StoreError",
@@ -77,3 +78,26 @@ class ApiError(LinnixError):
     def __init__(self, message: str, status: int | None = None) -> None:
         self.status = status
         super().__init__(message)
+
+
+class Outage:
+    """Something that keeps failing and may work again (a full disk): said once
+    when it starts failing and once when it works again, never per failure."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.lost = 0  # what could not be done, all told
+        self.failing = False
+
+    def failed(self, message: str, lost: int = 1) -> None:
+        self.lost += lost
+        if not self.failing:
+            self.failing = True
+            self.say(message)
+
+    def worked(self, message: str) -> None:
+        """``message`` may name ``{lost}``, the count so far."""
+        if self.failing:
+            self.failing = False
+            self.say(message.format(lost=self.lost))
+

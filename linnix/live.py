@@ -28,7 +28,7 @@ import trio
 
 from . import trace as t
 from .core import Core, Output
-from .errors import LinnixError
+from .errors import LinnixError, Outage
 from .evaluator import Alert, Proposal
 from .names import Need
 from .plan import Plan
@@ -261,10 +261,8 @@ class AlertFile:
                  on_problem: Callable[[str], None] | None = None) -> None:
         self.path = path
         self.max_bytes = max_bytes
-        self.on_problem = on_problem or (lambda message: None)
-        self.dropped = 0  # records not written because writing failed
+        self.outage = Outage(on_problem or (lambda message: None))
         self.rotations = 0
-        self.failing = False
         self.file: IO[bytes] | None = open(path, "ab")  # noqa: SIM115 - closed by close()
 
     def __call__(self, batch: Sequence[Output]) -> None:
@@ -281,25 +279,25 @@ class AlertFile:
             self.file.flush()
         except OSError as err:
             self.close()
-            self.dropped += len(lines)
-            if not self.failing:
-                self.failing = True
-                self.on_problem(f"cannot write alerts to {self.path}: {err.strerror or err}; "
-                                "they still reach the log and the API")
+            self.outage.failed(f"cannot write alerts to {self.path}: {err.strerror or err}; "
+                               "they still reach the log and the API", len(lines))
             return
-        if self.failing:
-            self.failing = False
-            self.on_problem(f"writing alerts to {self.path} again ({self.dropped:,} "
-                            "record(s) could not be written)")
+        self.outage.worked(f"writing alerts to {self.path} again ({{lost:,}} record(s) could "
+                           "not be written)")
         if self.file.tell() >= self.max_bytes:
             self._rotate()
+
+    @property
+    def dropped(self) -> int:
+        """Records not written because writing failed."""
+        return self.outage.lost
 
     def _rotate(self) -> None:
         self.close()
         try:
             os.replace(self.path, self.path + ".1")
         except OSError as err:  # keep appending to the full-size file rather than lose any
-            self.on_problem(f"cannot rotate {self.path}: {err.strerror or err}")
+            self.outage.say(f"cannot rotate {self.path}: {err.strerror or err}")
             return
         self.rotations += 1
 

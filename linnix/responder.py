@@ -19,6 +19,7 @@ import trio
 
 from .actions import ActionManager, Target
 from .core import Output
+from .errors import Outage
 from .evaluator import Alert, Proposal
 from .proctable import Proc, ProcTable
 from .store import AsyncStore
@@ -78,9 +79,7 @@ class Responder:
         self.actions = actions
         self.table = table
         self.publish = publish
-        self.on_problem = on_problem
-        self.failed = 0  # outputs that could not be stored
-        self._failing = False
+        self.outage = Outage(on_problem)
         self.open: dict[Key, int] = {}
         self._send, self._receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
 
@@ -122,16 +121,16 @@ class Responder:
             try:
                 await self._handle(kind, item)
             except (sqlite3.Error, OSError) as err:
-                self.failed += 1
-                if not self._failing:
-                    self._failing = True
-                    self.on_problem(f"cannot record {kind} in the store: {err}; alerts "
-                                    "still reach the log, alerts.jsonl and the API stream")
+                self.outage.failed(f"cannot record {kind} in the store: {err}; alerts still "
+                                   "reach the log, alerts.jsonl and the API stream")
                 continue
-            if self._failing:
-                self._failing = False
-                self.on_problem(f"recording in the store again ({self.failed:,} output(s) "
-                                "could not be recorded)")
+            self.outage.worked("recording in the store again ({lost:,} output(s) could not "
+                               "be recorded)")
+
+    @property
+    def failed(self) -> int:
+        """Outputs that could not be stored."""
+        return self.outage.lost
 
     async def _handle(self, kind: str, item: Any) -> None:
         if kind == "open":

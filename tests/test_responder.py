@@ -313,7 +313,7 @@ async def test_the_system_incident_resolves_when_the_host_calms_down(rig: Rig) -
 async def test_a_failing_store_is_reported_once_and_the_responder_carries_on(
         rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     told: list[str] = []
-    rig.responder.on_problem = told.append
+    rig.responder.outage.say = told.append
     full = [True]
 
     def guarded(real: Callable[..., int]) -> Callable[..., int]:
