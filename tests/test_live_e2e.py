@@ -19,19 +19,37 @@ from pathlib import Path
 import pytest
 from live_support import ROOT, Daemon, require_ebpf
 
+from linnix.demo import SCENARIOS as DEMOS
+from linnix.pipeline import build
+
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 
-# scenario -> (rule, for seconds, seconds before its metric can first hold)
-SCENARIOS = {
-    "fork-storm": ("fork_storm", 2.0, 1.0),
-    "cpu-spike": ("cpu_spike", 5.0, 1.5),
-    "runaway-tree": ("runaway_tree", 5.0, 1.5),
-    "short-jobs": ("short_jobs", 5.0, 1.5),
-    "fd-exhaustion": ("fd_exhaustion", 10.0, 1.5),
-    "memory-leak": ("memory_leak", 20.0, 11.5),  # the 10 s window must fill first
-    "circuit-breaker": ("circuit_breaker", 15.0, 12.0),  # PSI avg10 needs ~10 s to climb
+# scenario -> seconds before its rule's metric can first hold (the rule and its `for`
+# come from the demo's scenario and the shipped rules)
+RAMP = {
+    "fork-storm": 1.0,
+    "cpu-spike": 1.5,
+    "runaway-tree": 1.5,
+    "short-jobs": 1.5,
+    "fd-exhaustion": 1.5,
+    "memory-leak": 11.5,  # the 10 s window must fill first
+    "circuit-breaker": 12.0,  # PSI avg10 needs ~10 s to climb
 }
 TICK = 0.5
+
+
+def rule_and_for(scenario: str) -> tuple[str, float]:
+    rule = DEMOS[scenario].rule
+    compiled = SHIPPED.rule(rule)
+    assert compiled is not None, rule
+    return rule, compiled.for_s
+
+
+SHIPPED = build([str(ROOT / "rules")]).require_plan()
+
+
+def test_every_demo_has_a_ramp() -> None:
+    assert set(RAMP) == set(DEMOS)
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +81,9 @@ def _quiet(daemon: Daemon, timeout: float = 30.0) -> None:
         time.sleep(0.5)
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("scenario", list(RAMP))
 def test_demo_trips_its_rule_and_no_other_critical_rule(daemon: Daemon, scenario: str) -> None:
-    rule, for_s, ramp = SCENARIOS[scenario]
+    (rule, for_s), ramp = rule_and_for(scenario), RAMP[scenario]
     _quiet(daemon)
     start = daemon.now()
     demo = subprocess.run([sys.executable, "-m", "linnix", "demo", scenario], check=False,
