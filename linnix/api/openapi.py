@@ -78,6 +78,20 @@ _PROCESS_FIELDS: Json = {
 }
 
 
+_INCIDENT_SUMMARY: Json = {
+    "id": {"type": "integer"},
+    "rule": {"type": "string"},
+    "severity": {"type": "string"},
+    "scope": {"type": "string"},
+    "pid": _nullable("integer"),
+    "comm": _nullable("string"),
+    "opened_at": {"type": "number", "description": "Unix time"},
+    "resolved_at": _nullable("number", description="Unix time; null while open"),
+    "resolved_reason": _nullable("string"),
+    "message": {"type": "string"},
+}
+
+
 def _schemas() -> Json:
     action_status = ["pending", "approved", "executing", "succeeded", "failed", "rejected",
                      "expired", "refused", "recorded"]
@@ -217,34 +231,14 @@ def _schemas() -> Json:
         "IncidentSummary": {
             "type": "object",
             "required": ["id", "rule", "opened_at", "message"],
-            "properties": {
-                "id": {"type": "integer"},
-                "rule": {"type": "string"},
-                "severity": {"type": "string"},
-                "scope": {"type": "string"},
-                "pid": _nullable("integer"),
-                "comm": _nullable("string"),
-                "opened_at": {"type": "number", "description": "Unix time"},
-                "resolved_at": _nullable("number", description="Unix time; null while open"),
-                "resolved_reason": _nullable("string"),
-                "message": {"type": "string"},
-            },
+            "properties": _INCIDENT_SUMMARY,
         },
         "Incident": {
             "type": "object",
             "required": ["id", "rule", "opened_at", "message", "actions"],
             "properties": {
-                "id": {"type": "integer"},
-                "rule": {"type": "string"},
-                "severity": {"type": "string"},
-                "scope": {"type": "string"},
-                "pid": _nullable("integer"),
-                "comm": _nullable("string"),
+                **_INCIDENT_SUMMARY,
                 "start": _nullable("number"),
-                "opened_at": {"type": "number"},
-                "resolved_at": _nullable("number"),
-                "resolved_reason": _nullable("string"),
-                "message": {"type": "string"},
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                 "history": {"type": "array", "items": {"type": "object"},
                             "description": "the values that led to the alert"},
