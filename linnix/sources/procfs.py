@@ -190,7 +190,12 @@ class ProcSampler:
             out.append(t.Sample(ts=round(now, 6), pid=pid, cpu_pct=cpu,
                                 rss_kb=float(st.rss_pages * PAGE_KB), fds=fds, fd_limit=limit,
                                 threads=st.threads, comm=st.comm))
-        self._prev = seen if pids is None else {**self._prev, **seen}
+        if pids is None:  # a full round: forget what belongs to processes gone since
+            self._prev = seen
+            live = {(pid, start) for pid, (start, _, _) in seen.items()}
+            self._limits = {k: v for k, v in self._limits.items() if k in live}
+        else:
+            self._prev = {**self._prev, **seen}
         return out
 
     def _cpu(self, st: ProcStat, now: float) -> float | None:
@@ -212,11 +217,6 @@ class ProcSampler:
             cached = (fd_soft_limit(pid, self.root), now)
             self._limits[key] = cached
         return cached[0]
-
-    def forget(self, live: Iterable[tuple[int, int]]) -> None:
-        """Drop cached limits of processes no longer alive ((pid, start ticks) pairs)."""
-        keep = set(live)
-        self._limits = {k: v for k, v in self._limits.items() if k in keep}
 
 
 class HostSampler:

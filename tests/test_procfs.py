@@ -1,0 +1,56 @@
+"""The /proc sampler, over a directory laid out like /proc (no kernel needed)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from test_guards import FakeProc
+
+from linnix.sources.procfs import PAGE_KB, Clock, ProcSampler
+
+LIMITS = ("Limit                     Soft Limit           Hard Limit           Units     \n"
+          "Max open files            {soft:<20} 4096                 files     \n")
+
+
+def with_fds(proc: FakeProc, pid: int, fds: int, soft: int) -> None:
+    d = proc.root / str(pid)
+    (d / "fd").mkdir(exist_ok=True)
+    for n in range(fds):
+        (d / "fd" / str(n)).write_text("")
+    (d / "limits").write_text(LIMITS.format(soft=soft))
+
+
+def fake(tmp_path: Path) -> FakeProc:
+    proc = FakeProc(tmp_path / "proc")
+    proc.add(1, "init", 0, start=1)
+    proc.add(300, "worker", 1, start=500)
+    with_fds(proc, 1, 3, 1024)
+    with_fds(proc, 300, 5, 256)
+    return proc
+
+
+def test_a_round_samples_every_process(tmp_path: Path) -> None:
+    proc = fake(tmp_path)
+    sampler = ProcSampler(Clock(origin=0.0), root=proc.path)
+    samples = {s.pid: s for s in sampler.sample()}
+    assert sorted(samples) == [1, 300]
+    worker = samples[300]
+    assert (worker.comm, worker.threads, worker.fds, worker.fd_limit) == ("worker", 1, 5, 256)
+    assert worker.rss_kb == 250 * PAGE_KB
+
+
+def test_fd_limits_are_cached_and_forgotten_with_their_process(tmp_path: Path) -> None:
+    proc = fake(tmp_path)
+    sampler = ProcSampler(Clock(origin=0.0), root=proc.path)
+    sampler.sample()
+    (proc.root / "300" / "limits").write_text(LIMITS.format(soft=512))
+    again = {s.pid: s.fd_limit for s in sampler.sample()}
+    assert again[300] == 256  # read again only after FD_LIMIT_TTL_S
+    assert set(sampler._limits) == {(1, 1), (300, 500)}
+    shutil.rmtree(proc.root / "300")  # it exited
+    sampler.sample()
+    assert set(sampler._limits) == {(1, 1)}  # a round forgets the processes gone since
+    proc.add(300, "worker", 1, start=900)  # the pid reused: a new process, a fresh read
+    with_fds(proc, 300, 2, 512)
+    assert {s.pid: s.fd_limit for s in sampler.sample()}[300] == 512
