@@ -200,3 +200,13 @@ def check_spans(diags: Iterable[Diagnostic]) -> None:
         assert 0 <= s.start <= s.end <= len(text), (d.code, s.start, s.end, len(text))
         assert (s.line, s.col) == s.source.position(s.start), (d.code, s.line, s.col)
         assert (s.end_line, s.end_col) == s.source.position(s.end), (d.code, s.end_line)
+
+
+def run_cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    """``linnix ARGV`` in this process: (exit status, stdout, stderr)."""
+    from linnix import cli
+
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+

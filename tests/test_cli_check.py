@@ -10,16 +10,9 @@ from pathlib import Path
 
 import pytest
 from support import RULES, write
-
-from linnix import cli
+from support import run_cli as run
 
 Capture = pytest.CaptureFixture[str]
-
-
-def run(capsys: Capture, *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from support import ROOT
+from support import run_cli as run
 
-from linnix import cli
 from linnix.config import (
     DEFAULT_PROTECTED,
     ActionsConfig,
@@ -587,12 +587,6 @@ def test_the_example_states_the_defaults_it_leaves_commented() -> None:
 
 
 # ---- linnix check --config -------------------------------------------------------------------
-
-
-def run(capsys: Capture, *argv: str) -> tuple[int, str, str]:
-    status = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from support import ROOT, write
+from support import run_cli as run
 
-from linnix import cli
 from linnix import trace as t
 from linnix.core import Output
 from linnix.errors import TraceError
@@ -26,12 +26,6 @@ def lines(*events: t.Event) -> bytes:
 STORM = lines(t.Proc(ts=0.0, pid=1, ppid=0, comm="init"),
               *(t.Fork(ts=1.0 + i * 0.05, pid=100 + i, ppid=1, comm="init") for i in range(15)),
               t.Lost(ts=5.0, count=0))
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    status = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def jsonl(out: str) -> list[dict[str, Any]]:
