@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
@@ -209,4 +211,10 @@ def run_cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
     status = cli.main(list(argv))
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def run_linnix(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``linnix ARGV`` as a separate process, its output captured; never raises on failure."""
+    return subprocess.run([sys.executable, "-m", "linnix", *argv], capture_output=True,
+                          text=True, timeout=timeout, check=False)
 

@@ -6,8 +6,6 @@ import json
 import os
 import socket
 import stat
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from email.message import Message
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 import trio
 from api_support import AUTH, PID_A, TOKEN, Env, light_view, start_env
+from support import run_linnix
 
 from linnix.api.app import create_app
 from linnix.api.server import format_address, load_or_create_token, serve, split_bind
@@ -216,11 +215,9 @@ def test_the_daemon_reports_an_address_in_use_without_a_traceback(tmp_path: Path
     with occupied_port() as holder:
         port = holder.getsockname()[1]
         (tmp_path / "linnix.toml").write_text(f'[api]\nbind = "127.0.0.1:{port}"\n')
-        out = subprocess.run(
-            [sys.executable, "-m", "linnix", "run", "--config", str(tmp_path / "linnix.toml"),
-             "--rules", str(tmp_path / "rules"), "--state-dir", str(tmp_path / "state"),
-             "--source", "poll", "--duration", "5s"],
-            capture_output=True, text=True, timeout=60, check=False)
+        out = run_linnix("run", "--config", str(tmp_path / "linnix.toml"), "--rules",
+                         str(tmp_path / "rules"), "--state-dir", str(tmp_path / "state"),
+                         "--source", "poll", "--duration", "5s")
     assert out.returncode == 1, out.stderr
     assert out.stderr.splitlines()[-1].startswith(
         f"linnix: cannot listen on 127.0.0.1:{port}: Address already in use")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from live_support import RULES, Daemon, require_ebpf, require_root
+from support import run_linnix
 
 from linnix import trace as t
 from linnix.core import Core
@@ -172,9 +173,7 @@ def test_sighup_reload_is_all_or_nothing_and_sigterm_stops_within_2s(tmp_path: P
 def test_refuses_to_start_on_a_rule_error(tmp_path: Path) -> None:
     rules = tmp_path / "bad.lnx"
     rules.write_text("rule x: cpu_pctt > 5\n")
-    proc = subprocess.run([sys.executable, "-m", "linnix", "run", "--rules", str(rules),
-                           "--state-dir", str(tmp_path / "state")],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = run_linnix("run", "--rules", str(rules), "--state-dir", str(tmp_path / "state"))
     assert proc.returncode == 1
     assert "unknown name 'cpu_pctt' (did you mean 'cpu_pct'?)" in proc.stderr
     assert "not starting: the rules have 1 error(s)" in proc.stderr
@@ -204,9 +203,7 @@ def test_without_root_the_daemon_says_why_once_and_falls_back() -> None:
 def test_an_unusable_state_directory_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    proc = subprocess.run([sys.executable, "-m", "linnix", "run", "--rules", str(RULES),
-                           "--state-dir", str(blocker / "state")],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = run_linnix("run", "--rules", str(RULES), "--state-dir", str(blocker / "state"))
     assert proc.returncode == 1
     assert f"cannot use the state directory {blocker / 'state'}" in proc.stderr
     assert "internal error" not in proc.stderr

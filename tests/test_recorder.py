@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import run_linnix
 
 from linnix import trace as t
 from linnix.errors import LinnixError
@@ -16,11 +15,6 @@ from linnix.live import Recorder
 HEADER = t.Header(version=1, host="test", ncpu=2, mem_total_kb=1024)
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"),
                                     reason="/dev/full is not available here")
-
-
-def run_linnix(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "linnix", *args], capture_output=True, check=False,
-                          text=True, timeout=timeout)
 
 
 def test_a_path_that_cannot_be_created_is_a_linnix_error(tmp_path: Path) -> None:
