@@ -476,12 +476,11 @@ class ProcTable:
         """The live process with the largest value (ties: lowest pid), or None."""
         best: Proc | None = None
         best_value = 0.0
-        for pid in sorted(self.procs):
-            p = self.procs[pid]
+        for p in self.procs.values():  # one pass; no need to sort the pids for the ties
             value = read(p, self.host, now)  # type: ignore[operator]
             if value is None:
                 continue
-            if best is None or value > best_value:
+            if best is None or value > best_value or (value == best_value and p.pid < best.pid):
                 best, best_value = p, value
         return best
 
