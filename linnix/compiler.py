@@ -104,12 +104,6 @@ class _Module:
                 self.globals[name] = frozenset(value)
         return name
 
-    def put(self, line: int, code: str) -> None:
-        if line in self.lines:
-            self.overflow.append(code)
-        else:
-            self.lines[line] = code
-
     def put_lambda(self, line: int, name: str, code: str, comment: str = "") -> None:
         """``name = code  # comment`` on ``line``, where ``code`` is a lambda."""
         text = f"{name} = {code}  # {comment}" if comment else f"{name} = {code}"

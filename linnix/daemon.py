@@ -101,9 +101,7 @@ class Daemon:
         self.telemetry: Telemetry | None = None
         self.source: Source | None = None
         self.engine: LiveEngine | None = None
-        self.stopped_by: int | None = None
         self._cancel: trio.CancelScope | None = None
-        self.reloads = 0
         self.not_ready: str | None = "starting"
         self.astore: Any = None
         self.action_manager: Any = None
@@ -135,7 +133,6 @@ class Daemon:
         self.engine.cmdline = needs_cmdline(plan)
         if resolved:
             self.engine.sink(resolved)
-        self.reloads += 1
         self.say(f"reloaded: {len(plan.active)} active rule(s)")
         return True, result.warnings
 
@@ -145,7 +142,6 @@ class Daemon:
         self.err.flush()
 
     def stop(self, signum: int = 0) -> None:
-        self.stopped_by = signum
         if self._cancel is not None:
             self._cancel.cancel()
 

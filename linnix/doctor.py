@@ -17,7 +17,7 @@ import attrs
 
 __all__ = ["Check", "run_checks"]
 
-CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN = 38, 39, 21, 12
+CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN = 38, 39, 21
 
 
 @attrs.frozen

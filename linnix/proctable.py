@@ -165,7 +165,6 @@ class ProcTable:
                         "meta": self.meta_changed, "sub": self.sub_changed}
         self.rate_hot: set[Proc] = set()
         self.exited: list[Proc] = []
-        self.host_changed = False
         self.orphans = 0  # events for pids never announced
         self.lost_total = 0  # events the source reported lost, ever
         self.last_lost_ts: float | None = None
@@ -194,7 +193,6 @@ class ProcTable:
             self.host.ncpu = header.ncpu
         if header.mem_total_kb is not None:
             self.host.mem_total_mb = header.mem_total_kb / _MB
-        self.host_changed = True
 
     def _proc(self, ev: t.Proc) -> None:
         old = self.procs.get(ev.pid)
@@ -219,7 +217,6 @@ class ProcTable:
                 for node in parent.lineage(inclusive=True):
                     node.sub_forks = self._bump(node, node.sub_forks, ev.ts)
         self.host.forks.add(ev.ts)
-        self.host_changed = True
 
     def _exec(self, ev: t.Exec) -> None:
         p = self.procs.get(ev.pid) or self._orphan(ev.pid, ev.ts, ev.comm)
@@ -230,7 +227,6 @@ class ProcTable:
             p.cmdline = " ".join(ev.argv)
         self.meta_changed.add(p)
         self.host.execs.add(ev.ts)
-        self.host_changed = True
 
     def _exit(self, ev: t.Exit) -> None:
         p = self.procs.get(ev.pid)
@@ -290,14 +286,12 @@ class ProcTable:
             h.mem_available_mb = ev.mem_available_kb / _MB
         if h.mem_total_mb and h.mem_available_mb is not None:
             h.mem_used_pct = max(0.0, 100.0 * (1.0 - h.mem_available_mb / h.mem_total_mb))
-        self.host_changed = True
 
     def _lost(self, ev: t.Lost) -> None:
         self.host.lost.add(ev.ts, ev.count)
         self.lost_total += ev.count
         if ev.count:
             self.last_lost_ts = ev.ts
-        self.host_changed = True
 
     # ---- tree maintenance -----------------------------------------------------------
     def _add(self, pid: int, ppid: int, comm: str | None, start: float | None) -> Proc:
@@ -369,7 +363,6 @@ class ProcTable:
             self.host.short_jobs.add(ts)
             if parent is not None and parent.alive:
                 parent.child_short_jobs = self._bump(parent, parent.child_short_jobs, ts)
-        self.host_changed = True
 
     def _bump(self, p: Proc, window: RateWindow, ts: float) -> RateWindow:
         """Record an event in one of ``p``'s rate windows (creating it on first use)."""
@@ -464,7 +457,6 @@ class ProcTable:
             changed.clear()
         self._unions.clear()
         self.exited.clear()
-        self.host_changed = False
         quiet = [p for p in self.rate_hot if not (
             p.child_forks.count(now) or p.child_short_jobs.count(now) or p.sub_forks.count(now))]
         self.rate_hot.difference_update(quiet)

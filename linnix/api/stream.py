@@ -110,7 +110,6 @@ class StreamHub:
         self.last_id = 0
         self.published = 0  # events published since the hub was made
         self.dropped = 0  # subscribers dropped because they fell behind
-        self.subscribed = 0  # subscriptions ever made
 
     @property
     def clients(self) -> int:
@@ -140,7 +139,6 @@ class StreamHub:
         initial = [] if last_event_id is None else self._replay(last_event_id)
         client = StreamClient(self, self.queue + len(initial), initial)
         self._clients.add(client)
-        self.subscribed += 1
         return client
 
     def unsubscribe(self, client: StreamClient) -> None:

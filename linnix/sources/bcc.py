@@ -103,7 +103,6 @@ class RingReader:
         # producer page, then the data area mapped twice so records can wrap
         self.data = mmap.mmap(fd, self.page + 2 * self.size, mmap.MAP_SHARED,
                               mmap.PROT_READ, offset=self.page)
-        self.records = 0
         # raw 16-byte command names -> text: a fork storm repeats one name
         self._names: dict[bytes, str] = {}
 
@@ -151,7 +150,6 @@ class RingReader:
                     out.append(t.Sample(ts=ts, pid=pid, comm=_cstr(comm)))
             cpos += (length + 8 + 7) & ~7
         _U64.pack_into(self.consumer, 0, cpos)
-        self.records += len(out)
         return out
 
 

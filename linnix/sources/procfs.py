@@ -37,9 +37,6 @@ class Clock:
     def now(self) -> float:
         return time.clock_gettime(time.CLOCK_BOOTTIME) - self.origin
 
-    def from_boot_ns(self, ns: int) -> float:
-        return ns / 1e9 - self.origin
-
     def from_ticks(self, ticks: int) -> float:
         """A /proc start time (clock ticks since boot) on this clock."""
         return ticks / HZ - self.origin
@@ -167,7 +164,6 @@ class ProcSampler:
         self.root = root
         self._prev: dict[int, tuple[int, int, float]] = {}  # pid -> (start, cpu ticks, t)
         self._limits: dict[tuple[int, int], tuple[int | None, float]] = {}
-        self.reads = 0
 
     def sample(self, pids: Iterable[int] | None = None) -> list[t.Sample]:
         """One Sample per readable process (all of /proc when ``pids`` is None)."""
@@ -177,7 +173,6 @@ class ProcSampler:
         seen: dict[int, tuple[int, int, float]] = {}
         for pid in todo:
             st = read_stat(pid, root)
-            self.reads += 1
             if st is None or st.exited:
                 continue  # gone, or a zombie whose exit was already reported
             now = self.clock.now()
