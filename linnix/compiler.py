@@ -18,7 +18,6 @@ earlier one's code object rather than compiled again.
 
 from __future__ import annotations
 
-import fnmatch
 import linecache
 import re
 from collections.abc import Callable, Iterable
@@ -30,6 +29,7 @@ from .checker import CheckedAction, CheckedRule
 from .names import METRICS, Need, Scope
 from .plan import CompiledAction, CompiledRule, Getter, Plan, WindowMetric
 from .printer import to_text
+from .regex import compile_glob, compile_regex
 from .templates import Part, Template
 
 __all__ = ["access", "compile_rules", "default_message", "getter", "module_name"]
@@ -96,9 +96,9 @@ class _Module:
             name = f"_{kind}{len(self._consts)}"
             self._consts[key] = name
             if kind == "re":
-                self.globals[name] = re.compile(str(value))
+                self.globals[name] = compile_regex(str(value)).test
             elif kind == "glob":
-                self.globals[name] = re.compile(fnmatch.translate(str(value)))
+                self.globals[name] = compile_glob(str(value)).test
             else:
                 assert isinstance(value, tuple)
                 self.globals[name] = frozenset(value)
@@ -262,12 +262,12 @@ class _Gen:
     def gen_Matches(self, e: n.Matches, proc: str) -> tuple[str, bool]:
         rx = self.module.const("re", e.pattern.value)
         part = self.gen(e.left, proc)
-        return self._guard([part], rx + ".search({}) is not None", "False"), False
+        return self._guard([part], rx + "({})", "False"), False
 
     def gen_Glob(self, e: n.Glob, proc: str) -> tuple[str, bool]:
         rx = self.module.const("glob", e.pattern.value)
         part = self.gen(e.left, proc)
-        return self._guard([part], rx + ".match({}) is not None", "False"), False
+        return self._guard([part], rx + "({})", "False"), False
 
     def gen_Not(self, e: n.Not, proc: str) -> tuple[str, bool]:
         return f"(not {self.gen(e.operand, proc)[0]})", False

@@ -10,7 +10,6 @@ error the result's type is ``None`` so that one mistake yields one message.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ import attrs
 from . import nodes as n
 from .env import Const, ConstValue, Env
 from .names import FUNCTIONS, METRICS, UNITS, WINDOW_FUNCTIONS, Dim, Metric, Scope, Type, suggest
+from .regex import PatternError, compile_regex
 from .source import Diagnostic, Level, Span
 
 __all__ = ["Info", "Inferrer", "Uses", "describe_dim", "rank"]
@@ -410,15 +410,10 @@ class Inferrer:
     def visit_Matches(self, e: n.Matches, env: Env, uses: Uses) -> Info:
         left = self.infer(e.left, env, uses)
         try:
-            re.compile(e.pattern.value)
-        except re.error as err:
-            span = e.pattern.span
-            if err.pos is not None and "\\" not in e.pattern.span.text:
-                start = span.start + 1 + err.pos
-                span = span.source.span(start, start + 1)
-            return self.error("E306", f"invalid regular expression: {err.msg}", span)
-        except (OverflowError, RecursionError) as err:  # a huge repeat count, deep nesting
-            return self.error("E306", f"invalid regular expression: {err}", e.pattern.span)
+            compile_regex(e.pattern.value)
+        except PatternError as err:
+            return self.error("E306", f"invalid regular expression: {err.message}",
+                              _fragment_span(e.pattern, err), err.hint)
         if not self._need(e.left, left, Type.STR, "the left side of 'matches'"):
             return _BAD
         return _BOOL
@@ -536,3 +531,16 @@ def _said(e: n.Expr) -> str:
 
 def _fmt(value: float) -> str:
     return str(int(value)) if value == int(value) else str(value)
+
+
+def _fragment_span(literal: n.String, err: PatternError) -> Span:
+    """Where the error is in a string literal; the whole literal when that is unclear
+    (escapes in the literal move the pattern's characters away from the source's)."""
+    span, fragment = literal.span, err.fragment
+    if not fragment or "\\" in span.text or fragment == literal.value:
+        return span
+    at = literal.value.find(fragment) if err.at is None else err.at
+    if at < 0:
+        return span
+    start = span.start + 1 + at
+    return span.source.span(start, start + len(fragment))

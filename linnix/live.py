@@ -33,6 +33,7 @@ from .evaluator import Alert, Proposal
 from .names import Need
 from .plan import Plan
 from .sources import Clock
+from .sources.procfs import read_argv
 
 __all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event"]
 
@@ -145,7 +146,7 @@ class LiveEngine:
                 self.clamped += 1
             floor = ev.ts
             if self.cmdline and type(ev) is t.Exec and ev.argv is None:
-                ev.argv = _argv(ev.pid)
+                ev.argv = read_argv(ev.pid)
             keep.append(ev)
         if not keep:
             return
@@ -203,15 +204,6 @@ class LiveEngine:
             self.tick()
             if self.recorder is not None:
                 self.recorder.flush()
-
-
-def _argv(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read()
-    except OSError:
-        return None
-    return [a.decode("utf-8", "replace") for a in raw.rstrip(b"\0").split(b"\0")] if raw else None
 
 
 # ---- sinks ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ __all__ = [
     "METRICS",
     "SIGNALS",
     "TEMPLATE_EXTRAS",
+    "TEXT_MAX",
     "UNITS",
     "ActionSpec",
     "Dim",
@@ -36,6 +37,12 @@ __all__ = [
     "duration_seconds",
     "suggest",
 ]
+
+
+# The longest text of a process (comm, exe, cmdline) that rules, messages and
+# outputs see, in characters; the rest is cut off where the text enters.  A
+# process chooses its own command line, up to megabytes of it.
+TEXT_MAX = 4096
 
 
 class Scope(enum.Enum):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import trace as t
+from .names import TEXT_MAX
 from .windows import RateWindow, SumWindow, Windowed
 
 __all__ = ["Host", "Proc", "ProcTable", "SHORT_JOB_S"]
@@ -198,14 +199,14 @@ class ProcTable:
         old = self.procs.get(ev.pid)
         if old is not None:
             self._end(old, ev.ts, short=False)
-        p = self._add(ev.pid, ev.ppid, ev.comm, ev.start)
-        p.exe, p.cmdline, p.uid = ev.exe, ev.cmdline, ev.uid
+        p = self._add(ev.pid, ev.ppid, _clip(ev.comm), ev.start)
+        p.exe, p.cmdline, p.uid = _clip(ev.exe), _clip(ev.cmdline), ev.uid
 
     def _fork(self, ev: t.Fork) -> None:
         old = self.procs.get(ev.pid)
         if old is not None:  # the old process's exit was lost: it is gone now
             self._end(old, ev.ts, short=False)
-        p = self._add(ev.pid, ev.ppid, ev.comm, ev.ts)
+        p = self._add(ev.pid, ev.ppid, _clip(ev.comm), ev.ts)
         p.uid = ev.uid
         parent = p.parent
         if parent is not None:
@@ -219,12 +220,13 @@ class ProcTable:
         self.host.forks.add(ev.ts)
 
     def _exec(self, ev: t.Exec) -> None:
-        p = self.procs.get(ev.pid) or self._orphan(ev.pid, ev.ts, ev.comm)
-        p.comm = ev.comm
+        comm = _clip(ev.comm)
+        p = self.procs.get(ev.pid) or self._orphan(ev.pid, ev.ts, comm)
+        p.comm = comm
         if ev.exe is not None:
-            p.exe = ev.exe
+            p.exe = _clip(ev.exe)
         if ev.argv is not None:
-            p.cmdline = " ".join(ev.argv)
+            p.cmdline = _clip(" ".join(ev.argv))
         self.meta_changed.add(p)
         self.host.execs.add(ev.ts)
 
@@ -243,7 +245,7 @@ class ProcTable:
         p.last_sample = raw
         cpu, rss, fds, limit, threads, comm = raw
         if comm is not None and comm != p.comm:  # renamed itself without an exec
-            p.comm = comm
+            p.comm = _clip(comm)
             self.meta_changed.add(p)
         moved = False  # whether a value summed over subtrees changed
         if cpu is not None and cpu != p.cpu_pct:
@@ -486,3 +488,8 @@ def _below(node: Proc, root: Proc) -> bool:
     other as parent); the link is then not made and ``root`` stays a root.
     """
     return any(n is root for n in node.lineage(inclusive=True))
+
+
+def _clip(text: str | None) -> str | None:
+    """``text`` cut to :data:`~linnix.names.TEXT_MAX` characters."""
+    return text[:TEXT_MAX] if text is not None and len(text) > TEXT_MAX else text

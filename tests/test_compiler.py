@@ -184,6 +184,19 @@ def test_matches_is_a_regex_search() -> None:
     assert holds('comm matches "\\\\d:\\\\d$"', p)         # "\\d" in .lnx is the regex \d
 
 
+@pytest.mark.timeout(10)
+def test_matches_takes_linear_time_on_a_hostile_text() -> None:
+    # a backtracking engine needs about 2**n steps for n 'a's followed by '!'
+    p = process(cmdline="a" * 200 + "!")
+    assert not holds('cmdline matches "(a+)+$"', p)
+    assert not holds('cmdline matches "^(a|aa)+$"', p)
+
+
+def test_matches_reads_text_a_process_could_not_encode() -> None:
+    assert holds('cmdline matches "x"', process(cmdline="\udc80x"))
+    assert holds('cmdline glob "*x"', process(cmdline="\udc80x"))
+
+
 def test_glob_matches_the_whole_string() -> None:
     p = process(exe="/usr/local/bin/node")
     assert holds('exe glob "/usr/*/node"', p)
@@ -195,11 +208,12 @@ def test_glob_matches_the_whole_string() -> None:
 
 
 def test_regex_and_glob_are_compiled_once() -> None:
-    import re
+    from linnix.regex import Pattern
 
     r = rule('rule r: comm matches "^a" or exe glob "*b" or cmdline matches "^a"')
-    compiled = [v for v in r.cond.__globals__.values() if isinstance(v, re.Pattern)]
-    assert sorted(p.pattern for p in compiled) == sorted(["^a", "(?s:.*b)\\Z"])
+    compiled = [v.__self__ for v in r.cond.__globals__.values()
+                if isinstance(getattr(v, "__self__", None), Pattern)]
+    assert sorted((p.source, p.regex) for p in compiled) == [("*b", "(?s).*b"), ("^a", "^a")]
 
 
 # ---- time, rates, windows ---------------------------------------------------------------------

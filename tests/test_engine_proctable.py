@@ -15,6 +15,7 @@ from engine_support import (
 )
 
 from linnix import trace as t
+from linnix.names import TEXT_MAX
 from linnix.proctable import Proc, ProcTable
 
 
@@ -125,6 +126,18 @@ def test_proc_snapshot_start_time_and_fields() -> None:
     assert (p.start, p.exe, p.cmdline, p.uid, p.parent, p.ppid) == (
         -120.0, "/usr/sbin/cron", "cron -f", 0, None, 0)
     assert p.age(10.0) == 130.0
+
+
+def test_text_a_process_controls_is_cut_where_it_enters() -> None:
+    long = "a" * (TEXT_MAX * 3)
+    table = table_of([*BASE, fork(1.0, 100, 1, long), proc(1.1, 101, 1, long, exe=long,
+                                                           cmdline=long),
+                      execve(1.5, 100, long, exe=long, argv=[long, long]),
+                      sample(2.0, 101, comm=long + "b")])
+    for pid in (100, 101):
+        p = table.procs[pid]
+        assert (len(p.comm), len(p.exe), len(p.cmdline)) == (TEXT_MAX,) * 3
+    assert table.procs[101].comm == long[:TEXT_MAX]
 
 
 # ---- pid reuse -------------------------------------------------------------------------

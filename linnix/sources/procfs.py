@@ -16,14 +16,18 @@ from collections.abc import Iterable, Iterator
 import attrs
 
 from .. import trace as t
+from ..names import TEXT_MAX
 
 __all__ = [
-    "Clock", "HostSampler", "ProcSampler", "ProcStat", "list_pids", "read_stat", "snapshot",
+    "Clock", "HostSampler", "ProcSampler", "ProcStat", "list_pids", "read_argv", "read_stat",
+    "snapshot",
 ]
 
 PROC = "/proc"
 HZ = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+# A command line may be megabytes long; rules see TEXT_MAX characters of it.
+CMDLINE_READ_MAX = 4 * TEXT_MAX  # bytes: TEXT_MAX characters of UTF-8 at most
 FD_LIMIT_TTL_S = 30.0  # re-read a process's soft fd limit this often
 _PSI_FIELDS = frozenset(f for f in t.System.__struct_fields__ if f.startswith("psi_"))
 
@@ -104,13 +108,19 @@ def _readlink(path: str) -> str | None:
         return None
 
 
-def _cmdline(pid: int, root: str = PROC) -> str | None:
+def read_argv(pid: int, root: str = PROC) -> list[str] | None:
+    """The arguments of ``pid`` (at most :data:`CMDLINE_READ_MAX` bytes of them)."""
     try:
         with open(f"{root}/{pid}/cmdline", "rb") as f:
-            raw = f.read()
+            raw = f.read(CMDLINE_READ_MAX).rstrip(b"\0")
     except OSError:
         return None
-    return raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace") or None
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0")] if raw else None
+
+
+def _cmdline(pid: int, root: str = PROC) -> str | None:
+    argv = read_argv(pid, root)
+    return " ".join(argv) if argv else None
 
 
 def _uid(pid: int, root: str = PROC) -> int | None:
