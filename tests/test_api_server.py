@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -18,7 +19,7 @@ from api_support import AUTH, PID_A, TOKEN, Env, light_view, start_env
 from support import run_linnix
 
 from linnix.api.app import create_app
-from linnix.api.server import format_address, load_or_create_token, serve, split_bind
+from linnix.api.server import GRACE_S, format_address, load_or_create_token, serve, split_bind
 from linnix.api.stream import StreamHub
 from linnix.errors import ApiError
 
@@ -145,6 +146,28 @@ async def test_stream_over_http(nursery: trio.Nursery) -> None:
     data = await _read_until(stream, b'"pending"', data)
     assert b"id: 1\nevent: alert\n" in data and b"id: 2\nevent: action\n" in data
     await stream.aclose()
+
+
+async def test_a_client_that_stops_reading_cannot_hold_up_shutdown(
+        autojump_clock: trio.testing.MockClock) -> None:
+    hub = StreamHub(backlog=10, queue=100_000)  # never dropped: the server keeps writing
+    app = create_app(light_view(hub), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        url = await serving(nursery, app)
+        stuck = await open_sse(url, rcvbuf=4096)  # connected, never read
+        while hub.clients < 1:
+            await trio.sleep(0.01)
+        for n in range(300):  # far more than both socket buffers hold
+            hub.publish("alert", {"n": n, "pad": "x" * 65536})
+            await trio.sleep(0.001)
+        stopping = trio.current_time()
+        nursery.cancel_scope.cancel()
+    # the server is cancelled: the answer stuck in its write is cut after the grace period
+    assert trio.current_time() - stopping <= GRACE_S + 0.1
+    with trio.fail_after(10), contextlib.suppress(trio.BrokenResourceError):
+        while await stuck.receive_some(65536):  # the connection ends (EOF or reset)
+            pass
+    await stuck.aclose()
 
 
 async def test_a_slow_http_client_is_dropped_and_the_fast_one_gets_everything(

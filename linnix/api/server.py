@@ -1,8 +1,16 @@
 """Serving the API inside the daemon's trio run, and the API token file.
 
 :func:`serve` opens the listening socket itself (so that port 0 works and a
-bind error names the address), then runs hypercorn's trio worker on it until
-cancelled.  Without a token the API may only listen on a loopback address.
+bind error names the address), then serves it with hypercorn's trio
+connection handler until cancelled.  Without a token the API may only listen
+on a loopback address.
+
+Shutdown never waits for a client.  Hypercorn writes each answer inside a
+shielded cancel scope, so a client that stops reading (a ``/stream``
+subscriber whose socket buffer is full) would hold a cancelled server open for
+as long as it likes.  The listener here keeps every accepted connection; once
+the server is cancelled, connections still open after ``GRACE_S`` are cut,
+which wakes any write blocked on them.
 
 :func:`load_or_create_token` reads the token file, or creates it on the first
 start: a random token, written to a temporary file of mode 0600 and linked
@@ -34,6 +42,7 @@ __all__ = ["format_address", "load_or_create_token", "serve", "split_bind"]
 log = logging.getLogger("linnix.api")
 
 BACKLOG = 128
+GRACE_S = 1.0  # how long a cancelled server lets answers in flight finish
 _TOKEN = re.compile(r"[\x21-\x7e]{16,512}")  # printable ASCII, no spaces: a header value
 
 
@@ -104,11 +113,10 @@ async def serve(app: Any, bind: str, *, token: str | None,
     :class:`~linnix.errors.ApiError` when the address is invalid, cannot be
     bound, or is not a loopback address while ``token`` is empty.
     """
-    from hypercorn.config import Config, Sockets
-    from hypercorn.trio.run import worker_serve
-    from hypercorn.utils import wrap_app
+    from hypercorn.config import Config
 
     sock = await _listening_socket(bind, token)
+    listener = Connections(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
     try:
         address = format_address(sock.getsockname())
         config = Config()
@@ -116,18 +124,117 @@ async def serve(app: Any, bind: str, *, token: str | None,
         config.accesslog = None
         config.errorlog = log
         config.include_server_header = False
-        config.graceful_timeout = 1.0
-        sockets = Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[])
+        config.graceful_timeout = GRACE_S
         async with trio.open_nursery() as nursery:
-            # The socket is ours (worker_serve does not close it); the public serve()
-            # would bind a socket of its own, which nothing would close.
-            await nursery.start(partial(
-                worker_serve, wrap_app(app, config.wsgi_max_body_size, "asgi"), config,
-                sockets=sockets))
+            await nursery.start(_serve_http, app, config, listener)
             log.info("API listening on http://%s", address)
             task_status.started(address)
     finally:
         sock.close()
+
+
+async def _serve_http(app: Any, config: Any, listener: Connections,
+                      task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Hypercorn's trio worker, on our listener (checked against hypercorn 0.17 and 0.18).
+
+    It runs the ASGI lifespan around the connection handlers, as hypercorn's
+    ``worker_serve`` does, which builds its own listeners and so could not
+    cut connections at shutdown.
+    """
+    from hypercorn.trio.lifespan import Lifespan
+    from hypercorn.trio.tcp_server import TCPServer
+    from hypercorn.trio.worker_context import WorkerContext
+    from hypercorn.typing import ConnectionState
+    from hypercorn.utils import wrap_app
+
+    asgi = wrap_app(app, config.wsgi_max_body_size, "asgi")
+    state: dict[str, Any] = {}
+    lifespan = Lifespan(asgi, config, state)
+    context = WorkerContext(None)
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+        async with trio.open_nursery() as handlers:
+            handlers.start_soon(_cut_when_cancelled, listener, context, config.graceful_timeout)
+            handler = partial(TCPServer, asgi, config, context, ConnectionState(state.copy()))
+            await handlers.start(partial(trio.serve_listeners, handler, [listener],
+                                         handler_nursery=handlers))
+            task_status.started()
+        await lifespan.wait_for_shutdown()
+        lifespan_nursery.cancel_scope.cancel()
+
+
+async def _cut_when_cancelled(listener: Connections, context: Any, grace: float) -> None:
+    """Once the server is cancelled: let answers finish for ``grace``, then cut the rest."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            await context.terminated.set()  # idle keep-alive connections close now
+            with trio.move_on_after(grace):
+                await listener.wait_all_closed()
+            listener.cut_all()
+
+
+class Connections(trio.abc.Listener[trio.abc.HalfCloseableStream]):
+    """A socket listener that knows every connection it accepted and can cut them all."""
+
+    def __init__(self, inner: trio.SocketListener) -> None:
+        self._inner = inner
+        self.open: set[_Connection] = set()
+        self._all_closed = trio.Event()
+        self._all_closed.set()
+
+    async def accept(self) -> _Connection:
+        conn = _Connection(await self._inner.accept(), self)
+        self.open.add(conn)
+        self._all_closed = trio.Event()
+        return conn
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def forget(self, conn: _Connection) -> None:
+        self.open.discard(conn)
+        if not self.open:
+            self._all_closed.set()
+
+    async def wait_all_closed(self) -> None:
+        await self._all_closed.wait()
+
+    def cut_all(self) -> None:
+        """Close every open connection's socket: a task blocked on it wakes with an error."""
+        for conn in list(self.open):
+            conn.cut()
+
+
+class _Connection(trio.abc.HalfCloseableStream):
+    """One accepted connection; tells its listener when it is closed."""
+
+    def __init__(self, stream: trio.SocketStream, owner: Connections) -> None:
+        self._stream = stream
+        self._owner = owner
+        self.socket = stream.socket  # hypercorn reads the addresses from it
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self._stream.receive_some(max_bytes)
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        self._owner.forget(self)
+        await self._stream.aclose()
+
+    def cut(self) -> None:
+        self._owner.forget(self)
+        self._stream.socket.close()  # wakes tasks waiting on the socket (notify_closing)
 
 
 # ---- the token file -----------------------------------------------------------------
