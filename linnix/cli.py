@@ -8,6 +8,7 @@ errors, failed tests, bad trace), 2 usage error, 3 internal error (a bug).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -156,7 +157,17 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
             yield err
 
 
+def _tolerant_streams() -> None:
+    """Characters the terminal's encoding lacks are written as escapes, never an error."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_streams()
     parser = _parser()
     try:
         args = parser.parse_args(argv)

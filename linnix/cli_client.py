@@ -11,6 +11,7 @@ from typing import Any
 
 from .argtypes import positive_duration, positive_int
 from .errors import UsageError
+from .terminal import printable
 
 __all__ = ["register"]
 
@@ -78,8 +79,8 @@ def cmd_actions(args: argparse.Namespace) -> int:
         return 0
     done = "approved" if verb == "approve" else "rejected"
     target = f"{row.get('comm') or '?'}[{row.get('pid')}]" if row.get("pid") else "-"
-    sys.stdout.write(f"action {row.get('id')} {done} by {approver}: {row.get('kind')} "
-                     f"{target} (now {row.get('status')})\n")
+    sys.stdout.write(printable(f"action {row.get('id')} {done} by {approver}: "
+                               f"{row.get('kind')} {target} (now {row.get('status')})") + "\n")
     return 0
 
 
@@ -115,7 +116,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     def notice(text: str) -> None:
-        sys.stderr.write(f"linnix: {text}\n")
+        sys.stderr.write(f"linnix: {printable(text)}\n")
         sys.stderr.flush()
 
     try:

@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from .errors import ApiError
+from .terminal import printable, printable_lines
 
 __all__ = [
     "ApiClient",
@@ -327,7 +328,7 @@ def local_time(ts: object) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Rows under their headers, in aligned columns (the last one is not padded)."""
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r]
+    cells = [[str(h) for h in headers]] + [["-" if c is None else printable(str(c)) for c in r]
                                            for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
@@ -414,9 +415,9 @@ def _fields(fields: Sequence[tuple[str, object]]) -> str:
     width = max(len(name) for name, _ in fields) + 1
     lines = []
     for name, value in fields:
-        shown = "-" if value is None else str(value)
+        shown = ["-"] if value is None else printable_lines(str(value))
         pad = "\n" + " " * (width + 1)
-        lines.append(f"{name + ':':<{width}} {shown.replace(chr(10), pad)}")
+        lines.append(f"{name + ':':<{width}} {pad.join(shown)}")
     return "\n".join(lines) + "\n"
 
 
@@ -491,7 +492,7 @@ def event_line(event: SseEvent, now: float | None = None) -> str | None:
             text += f"  {message}"
         if data.get("reason"):
             text += f" ({data['reason']})"
-        return text
+        return printable(text)
     if event.event == "action":
         status = str(data.get("status", "?"))
         text = (f"{stamp}  action  {status:<9} #{data.get('id')} {_action_text(data)} "
@@ -503,9 +504,9 @@ def event_line(event: SseEvent, now: float | None = None) -> str | None:
         result = _result_text(data)
         if result and status in ("succeeded", "failed", "refused"):
             text += f": {result}"
-        return text
+        return printable(text)
     if event.event == "reset":
-        return f"{stamp}  (some events were missed: {data.get('reason', 'reset')})"
+        return printable(f"{stamp}  (some events were missed: {data.get('reason', 'reset')})")
     return None
 
 

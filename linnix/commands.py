@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .argtypes import duration, positive_duration
 from .errors import UsageError
+from .terminal import printable
 
 if TYPE_CHECKING:
     from .pipeline import Build
@@ -76,11 +77,11 @@ def cmd_test(args: argparse.Namespace) -> int:
         outcomes.append(outcome)
         where = f"{test.span.path}:{test.span.line}"
         status = "PASS" if outcome.passed else "FAIL"
-        sys.stdout.write(f"{status}  {test.title}  ({where})\n")
+        sys.stdout.write(printable(f"{status}  {test.title}  ({where})") + "\n")
         if outcome.error:
-            sys.stdout.write(f"      error: {outcome.error}\n")
+            sys.stdout.write(printable(f"      error: {outcome.error}") + "\n")
         for reason in outcome.failures:
-            sys.stdout.write(f"      {reason}\n")
+            sys.stdout.write(printable(f"      {reason}") + "\n")
     failed = sum(1 for o in outcomes if not o.passed)
     sys.stdout.write(f"\n{len(outcomes) - failed} passed, {failed} failed\n")
     if args.junit:

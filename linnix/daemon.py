@@ -42,6 +42,7 @@ from .pipeline import Build, build
 from .plan import Plan
 from .source import Diagnostic, render_all
 from .sources import Clock, Source, Telemetry, open_source
+from .terminal import printable_lines, write_safely
 
 __all__ = ["Daemon", "DaemonOptions", "record"]
 
@@ -95,7 +96,7 @@ class Daemon:
                  err: IO[str] | None = None, sinks: Sequence[Sink] = ()) -> None:
         self.opts = opts
         self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        self.err: IO[str] | None = err or sys.stderr
         self.extra_sinks = list(sinks)
         self.core: Core | None = None
         self.telemetry: Telemetry | None = None
@@ -138,8 +139,18 @@ class Daemon:
 
     # ---- lifecycle ----------------------------------------------------------------
     def say(self, text: str) -> None:
-        self.err.write(f"linnix: {text}\n")
-        self.err.flush()
+        """A line for the operator on stderr; every line of ``text`` is shown as data.
+
+        Best-effort, like the terminal: a full disk or a reader that went away
+        (journald restarting) costs the message, never the daemon.
+        """
+        if self.err is None:
+            return
+        try:
+            write_safely(self.err, "".join(f"linnix: {line}\n" for line in printable_lines(text)))
+            self.err.flush()
+        except (OSError, ValueError):
+            self.err = None
 
     def stop(self, signum: int = 0) -> None:
         if self._cancel is not None:
@@ -148,7 +159,7 @@ class Daemon:
     def run(self) -> int:
         result = self.build()
         if result.plan is None:
-            self.err.write(render_all(result.errors, 100) + "\n")
+            self.say(render_all(result.errors, 100))
             self.say(f"not starting: the rules have {len(result.errors)} error(s)")
             return 1
         plan = disable_tagged(result.plan, self.opts.disabled_tags)

@@ -34,6 +34,7 @@ from .names import Need
 from .plan import Plan
 from .sources import Clock
 from .sources.procfs import read_argv
+from .terminal import printable, write_safely
 
 __all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event"]
 
@@ -226,13 +227,16 @@ class AlertLog:
         for item in batch:
             if isinstance(item, Alert):
                 why = f" ({item.reason})" if item.reason not in (None, "cleared") else ""
-                lines.append(f"{stamp} {item.state.upper():<8} {item.rule} {item.severity} "
-                             f"{_who(item.pid, item.comm)}: {item.message}{why}\n")
+                line = (f"{stamp} {item.state.upper():<8} {item.rule} {item.severity} "
+                        f"{_who(item.pid, item.comm)}: {item.message}{why}")
             elif isinstance(item, Proposal):
-                lines.append(f"{stamp} PROPOSED {item.rule} {item.action.describe()} -> "
-                             f"{_who(item.pid, item.comm)}\n")
+                line = (f"{stamp} PROPOSED {item.rule} {item.action.describe()} -> "
+                        f"{_who(item.pid, item.comm)}")
+            else:
+                continue
+            lines.append(printable(line) + "\n")  # names and messages come from processes
         try:
-            self.out.write("".join(lines))
+            write_safely(self.out, "".join(lines))
             self.out.flush()
         except (OSError, ValueError):  # the reader went away (a closed pipe or stream)
             self.out = None  # the alerts file and the API still have everything

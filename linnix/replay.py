@@ -26,6 +26,7 @@ from .engine import run_engine
 from .errors import TraceError
 from .evaluator import Alert, Proposal
 from .plan import Plan
+from .terminal import printable
 
 __all__ = ["ReplayResult", "Timeline", "replay", "summary_json"]
 
@@ -197,13 +198,14 @@ class Timeline:
             self.lines += 1
             if isinstance(item, Alert):
                 why = f" ({item.reason})" if item.reason and item.reason != "cleared" else ""
-                write(f"{item.ts:10.3f}s  {item.state.upper():<9} {item.rule:<18} "
-                      f"{item.severity:<8} {_who(item.pid, item.comm):<22} "
-                      f"{item.message}{why}\n")
+                write(printable(f"{item.ts:10.3f}s  {item.state.upper():<9} {item.rule:<18} "
+                                f"{item.severity:<8} {_who(item.pid, item.comm):<22} "
+                                f"{item.message}{why}") + "\n")
             elif isinstance(item, Proposal):
                 target = _who(item.pid, item.comm) if item.pid is not None else "no live target"
-                write(f"{item.ts:10.3f}s  {'ACTION':<9} {item.rule:<18} "
-                      f"{item.action.describe():<8} -> {target} ({item.status})\n")
+                write(printable(f"{item.ts:10.3f}s  {'ACTION':<9} {item.rule:<18} "
+                                f"{item.action.describe():<8} -> {target} ({item.status})")
+                      + "\n")
 
 
 def text_summary(result: ReplayResult, out: TextIO) -> None:
@@ -228,7 +230,7 @@ def text_summary(result: ReplayResult, out: TextIO) -> None:
         out.write(f"{s['actions_proposed']} action(s) proposed (replay never executes)\n")
     if s["invalid_lines_skipped"]:
         out.write(f"{s['invalid_lines_skipped']} invalid line(s) skipped; first: "
-                  f"{result.reader.first_error}\n")
+                  f"{printable(str(result.reader.first_error))}\n")
     if s["orphan_events"]:
         out.write(f"{s['orphan_events']} event(s) for pids never announced "
                   "(attached to pid 1)\n")
