@@ -38,7 +38,7 @@ bench: setup
 	$(BIN)/python bench/api.py
 
 docs: setup
-	$(BIN)/python -m linnix.reference --write
+	$(BIN)/python -m linnix.tools.reference --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

@@ -173,7 +173,7 @@ def generate(n_rules: int, seed: int = 1) -> str:
 # ---- measurements ---------------------------------------------------------------------------
 
 def _build(path: Path) -> object:
-    from linnix.pipeline import build
+    from linnix.language.pipeline import build
 
     result = build([str(path)])
     if result.plan is None:
@@ -183,7 +183,7 @@ def _build(path: Path) -> object:
 
 
 def measure_compile(path: Path, n_rules: int, runs: int) -> dict[str, object]:
-    from linnix import grammar
+    from linnix.language import grammar
 
     grammar.parser()  # built or loaded once per process, as in any real run
     _build(path)      # warm-up
@@ -203,16 +203,16 @@ def measure_stages(path: Path) -> dict[str, float]:
     """Seconds spent in each stage of one compile."""
     import gc
 
-    from linnix.builder import build as build_ast
-    from linnix.checker import check
-    from linnix.compiler import compile_rules
-    from linnix.grammar import parse
-    from linnix.loader import Program
-    from linnix.optimizer import optimize
-    from linnix.source import SourceFile
+    from linnix.language.builder import build as build_ast
+    from linnix.language.checker import check
+    from linnix.language.compiler import compile_rules
+    from linnix.language.grammar import parse
+    from linnix.language.loader import Program
+    from linnix.language.optimizer import optimize
+    from linnix.language.source import SourceFile
 
     stages: dict[str, float] = {}
-    gc.disable()  # as linnix.pipeline does for the whole front end
+    gc.disable()  # as linnix.language.pipeline does for the whole front end
     t = time.perf_counter()
     text = path.read_text(encoding="utf-8")
     source = SourceFile(str(path), text)
@@ -239,8 +239,8 @@ def measure_stages(path: Path) -> dict[str, float]:
 _CHILD = """
 import resource, sys, time, tracemalloc
 sys.path.insert(0, {root!r})
-from linnix.pipeline import build
-from linnix import grammar
+from linnix.language.pipeline import build
+from linnix.language import grammar
 grammar.parser()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 mode = {mode!r}

@@ -157,9 +157,9 @@ def measure(exe: str, seconds: float, rounds: int, quick: bool) -> dict[str, obj
 CONSUMER = r"""
 import os, sys, time, ctypes
 sys.path.insert(0, sys.argv[3])
-from linnix import trace as t
-from linnix.sources.bcc import BpfSource, _cstr, _HEAD, EV_FORK, EV_EXIT, EV_EXEC
-from linnix.sources.procfs import Clock
+from linnix.engine import trace as t
+from linnix.runtime.sources.bcc import BpfSource, _cstr, _HEAD, EV_FORK, EV_EXIT, EV_EXEC
+from linnix.runtime.sources.procfs import Clock
 mode, seconds = sys.argv[1], float(sys.argv[2])
 clock = Clock()
 src = BpfSource(clock, ring_pages=4096)
@@ -242,8 +242,8 @@ def switch_rate(seconds: float) -> float:
 def cpu_accounting(seconds: float, rounds: int) -> dict[str, float]:
     """/proc sampling of every process vs per-process CPU time aggregated in the kernel."""
     sys.path.insert(0, ROOT)
-    from linnix.sources.bcc import import_bcc
-    from linnix.sources.procfs import Clock, ProcSampler, list_pids
+    from linnix.runtime.sources.bcc import import_bcc
+    from linnix.runtime.sources.procfs import Clock, ProcSampler, list_pids
 
     sampler = ProcSampler(Clock(), fds=False)
     sampler.sample()
@@ -273,8 +273,8 @@ def cpu_accounting(seconds: float, rounds: int) -> dict[str, float]:
 def scenarios() -> list[tuple[str, str, float, float]]:
     """(scenario, its rule, the rule's `for`, the ramp) from the demo and the shipped rules."""
     sys.path.insert(0, ROOT)
-    from linnix.demo import SCENARIOS
-    from linnix.pipeline import build
+    from linnix.language.pipeline import build
+    from linnix.tools.demo import SCENARIOS
 
     shipped = build([os.path.join(ROOT, "rules")]).require_plan()
     out = []

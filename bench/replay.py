@@ -129,9 +129,9 @@ def throughput(trace: str, events: int, rounds: int) -> dict[str, object]:
 def tick_cost(live: int, seconds: int = 30) -> dict[str, float]:
     """Median engine time per tick with ``live`` processes, each sampled every second."""
     sys.path.insert(0, ROOT)
-    from linnix import trace as tr
-    from linnix.core import Core
-    from linnix.pipeline import build
+    from linnix.engine import trace as tr
+    from linnix.engine.core import Core
+    from linnix.language.pipeline import build
 
     plan = build([os.path.join(ROOT, "rules")]).require_plan()
     rnd = random.Random(live)

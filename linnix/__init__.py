@@ -7,9 +7,9 @@ the diagnostics and errors they produce.  Everything else is internal.
 from __future__ import annotations
 
 from .errors import LinnixError, RuleError, RuleSyntaxError, TraceError
-from .pipeline import Build, build, compile_text
+from .language.pipeline import Build, build, compile_text
+from .language.source import Diagnostic
 from .plan import Plan
-from .source import Diagnostic
 
 __all__ = [
     "Build",

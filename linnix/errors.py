@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .source import Diagnostic
+    from .language.source import Diagnostic
 
 __all__ = [
     "ApiError",

@@ -17,10 +17,10 @@ from quart_trio import QuartTrio
 from linnix.actions import ActionManager, ActionPolicy, Guards, Target
 from linnix.actions.executors import Outcome
 from linnix.actions.guards import Identity
+from linnix.actions.store import AsyncStore, Store
 from linnix.api.app import create_app
 from linnix.api.stream import StreamHub
 from linnix.plan import CompiledAction
-from linnix.store import AsyncStore, Store
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

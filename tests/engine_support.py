@@ -1,7 +1,7 @@
 """Helpers shared by the engine, replay and test-runner tests.
 
 Events are built as the typed trace structs (``fork(1.0, 100, 1)``), rules are
-compiled from text, and :func:`run` drives a :class:`~linnix.core.Core` over
+compiled from text, and :func:`run` drives a :class:`~linnix.engine.core.Core` over
 the events on virtual time, returning every alert and proposal in order.
 Transitions are compared as compact tuples (:func:`transitions`) so a test
 states its expected timeline in a few lines.
@@ -14,12 +14,12 @@ import signal
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from linnix import trace as t
-from linnix.core import Core, Output
-from linnix.evaluator import Alert, Proposal
-from linnix.pipeline import compile_text
+from linnix.engine import trace as t
+from linnix.engine.core import Core, Output
+from linnix.engine.evaluator import Alert, Proposal
+from linnix.engine.proctable import ProcTable
+from linnix.language.pipeline import compile_text
 from linnix.plan import CompiledRule, Plan
-from linnix.proctable import ProcTable
 
 __all__ = [
     "alerts", "core_for", "execve", "exit_", "fork", "lost", "no_hang", "only_rule", "proc",

@@ -21,12 +21,12 @@ from typing import Any
 
 import attrs
 
-from linnix import nodes as n
-from linnix.loader import load_text
+from linnix.language import nodes as n
+from linnix.language.loader import load_text
+from linnix.language.pipeline import Build, build_program
+from linnix.language.source import Diagnostic
 from linnix.names import METRICS, Scope, Type
-from linnix.pipeline import Build, build_program
 from linnix.plan import CompiledRule, Plan
-from linnix.source import Diagnostic
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"

@@ -39,9 +39,9 @@ from linnix.actions import (
 )
 from linnix.actions.executors import Outcome
 from linnix.actions.executors import kill as real_kill
+from linnix.actions.store import TERMINAL_STATES, AsyncStore, Store
 from linnix.plan import CompiledAction
-from linnix.sources.procfs import HZ
-from linnix.store import TERMINAL_STATES, AsyncStore, Store
+from linnix.runtime.sources.procfs import HZ
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from linnix.live import AlertFile
+from linnix.runtime.live import AlertFile
 
 
 class Record:

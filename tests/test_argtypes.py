@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from linnix.argtypes import duration, positive_duration, positive_int
+from linnix.cli.argtypes import duration, positive_duration, positive_int
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("30s", 30.0), ("2m", 120.0),

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from support import build_text, codes, diagnostics, only, rule, write
 
-from linnix.checker import check
-from linnix.loader import load_text
+from linnix.language.checker import check
+from linnix.language.loader import load_text
+from linnix.language.pipeline import build
 from linnix.names import Scope
-from linnix.pipeline import build
 
 
 def checked(text: str) -> list:  # type: ignore[type-arg]

@@ -139,7 +139,7 @@ def test_an_internal_error_is_reported_as_a_bug(capsys: Capture, in_tmp: Path,
     def broken(paths: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("linnix.pipeline.build", broken)
+    monkeypatch.setattr("linnix.language.pipeline.build", broken)
     monkeypatch.delenv("LINNIX_DEBUG", raising=False)
     status, _, err = run(capsys, "check", "r.lnx")
     assert status == 3
@@ -165,8 +165,8 @@ def test_constructs_fixture_is_clean(capsys: Capture, monkeypatch: pytest.Monkey
 
 
 def test_constructs_fixture_reads_every_name_of_the_registry() -> None:
+    from linnix.language.pipeline import build
     from linnix.names import METRICS
-    from linnix.pipeline import build
 
     p = build([str(RULES.parent / "fixtures" / "rules" / "good")]).plan
     assert p is not None

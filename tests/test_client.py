@@ -12,10 +12,8 @@ import pytest
 import trio
 from api_support import PID_A, PID_B, TOKEN, Env, start_env
 
-import linnix.client as client_module
-from linnix.api.server import serve
-from linnix.cli import main
-from linnix.client import (
+import linnix.api.client as client_module
+from linnix.api.client import (
     ApiClient,
     SseEvent,
     actions_table,
@@ -26,6 +24,8 @@ from linnix.client import (
     parse_sse,
     table,
 )
+from linnix.api.server import serve
+from linnix.cli import main
 from linnix.errors import ApiError
 
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from support import codes, host, only, plan, process, rule, when
 
-from linnix.compiler import module_name
+from linnix.language.compiler import module_name
+from linnix.language.pipeline import compile_text
 from linnix.names import METRICS, Scope, Type
-from linnix.pipeline import compile_text
 
 H = host()
 
@@ -208,7 +208,7 @@ def test_glob_matches_the_whole_string() -> None:
 
 
 def test_regex_and_glob_are_compiled_once() -> None:
-    from linnix.regex import Pattern
+    from linnix.language.regex import Pattern
 
     r = rule('rule r: comm matches "^a" or exe glob "*b" or cmdline matches "^a"')
     compiled = [v.__self__ for v in r.cond.__globals__.values()
@@ -380,7 +380,7 @@ def test_rules_sharing_a_line_still_compile() -> None:
 def test_each_file_gets_its_own_generated_module(tmp_path: Any) -> None:
     from support import write
 
-    from linnix.pipeline import build
+    from linnix.language.pipeline import build
 
     write(tmp_path, {"a.lnx": "rule a: cpu_pct > 1\n", "b.lnx": "rule b: fds > 1\n"})
     result = build([str(tmp_path)])

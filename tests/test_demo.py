@@ -26,8 +26,8 @@ from typing import TypeVar
 import pytest
 
 from linnix import cli
-from linnix.demo import FD_LIMIT, SCENARIOS, stall_spinners
-from linnix.pipeline import build
+from linnix.language.pipeline import build
+from linnix.tools.demo import FD_LIMIT, SCENARIOS, stall_spinners
 
 Capture = pytest.CaptureFixture[str]
 T = TypeVar("T")
@@ -254,8 +254,8 @@ def test_bad_arguments_are_usage_errors(capsys: Capture, argv: list[str]) -> Non
 
 
 def test_the_module_needs_no_trio_quart_or_bcc() -> None:
-    code = ("import argparse, sys, linnix.demo; "
-            "linnix.demo.add_parser(argparse.ArgumentParser().add_subparsers()); "
+    code = ("import argparse, sys, linnix.tools.demo; "
+            "linnix.tools.demo.add_parser(argparse.ArgumentParser().add_subparsers()); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'trio', 'quart', 'bcc'}))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=True)

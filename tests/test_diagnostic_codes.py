@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from support import ROOT, check_spans, write
 
-from linnix import loader
-from linnix.pipeline import build
+from linnix.language import loader
+from linnix.language.pipeline import build
 
-FRONT_END = ["grammar", "builder", "loader", "checker", "infer", "env", "optimizer",
-             "compiler", "templates", "source", "pipeline", "plan", "names", "printer"]
+FRONT_END = ["language/grammar", "language/builder", "language/loader", "language/checker",
+             "language/infer", "language/env", "language/optimizer", "language/compiler",
+             "templates", "language/source", "language/pipeline", "plan", "names",
+             "language/printer"]
 
 TRACE = "t.jsonl"
 

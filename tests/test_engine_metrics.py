@@ -27,10 +27,10 @@ from engine_support import (
     transitions,
 )
 
-from linnix import trace as t
-from linnix.core import Core
+from linnix.engine import trace as t
+from linnix.engine.core import Core
+from linnix.language.pipeline import compile_text
 from linnix.names import METRICS, Scope
-from linnix.pipeline import compile_text
 
 NOW = 2.5
 SCENARIO: list[t.Event] = [

@@ -14,9 +14,9 @@ from engine_support import (
     table_of,
 )
 
-from linnix import trace as t
+from linnix.engine import trace as t
+from linnix.engine.proctable import Proc, ProcTable
 from linnix.names import TEXT_MAX
-from linnix.proctable import Proc, ProcTable
 
 
 def tree(table: ProcTable) -> dict[int, int | None]:

@@ -27,13 +27,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import RULES
 
-from linnix import trace as t
-from linnix.core import Core, Output
+from linnix.engine import trace as t
+from linnix.engine.core import Core, Output
+from linnix.engine.proctable import ProcTable
 from linnix.errors import TraceError
+from linnix.language.pipeline import build, compile_text
 from linnix.names import METRICS, Scope, Type
-from linnix.pipeline import build, compile_text
 from linnix.plan import Plan
-from linnix.proctable import ProcTable
 
 KINDS_OF_EVENTS = ("proc", "fork", "fork", "exec", "exit", "exit", "sample", "sample", "sample",
                    "system", "lost")

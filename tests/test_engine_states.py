@@ -20,9 +20,9 @@ from engine_support import (
     transitions,
 )
 
-from linnix import trace as t
-from linnix.core import Core
-from linnix.pipeline import compile_text
+from linnix.engine import trace as t
+from linnix.engine.core import Core
+from linnix.language.pipeline import compile_text
 
 
 def cpu(*points: tuple[float, float]) -> list[t.Event]:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from linnix import fmt
-from linnix.builder import build
 from linnix.cli import main
 from linnix.errors import LinnixError, RuleError, RuleSyntaxError
-from linnix.fmt import find_comments, format_text
-from linnix.grammar import parse
-from linnix.nodes import Module
-from linnix.source import SourceFile
+from linnix.language.builder import build
+from linnix.language.grammar import parse
+from linnix.language.nodes import Module
+from linnix.language.source import SourceFile
+from linnix.tools import fmt
+from linnix.tools.fmt import find_comments, format_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted([*ROOT.glob("rules/**/*.lnx"), *ROOT.glob("fixtures/rules/**/*.lnx")])

@@ -20,11 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import ROOT, RULES, check_spans, host, process
 
-from linnix import grammar
 from linnix.errors import LinnixError, RuleSyntaxError
-from linnix.loader import load, load_text
-from linnix.pipeline import Build, build_program
-from linnix.source import SourceFile
+from linnix.language import grammar
+from linnix.language.loader import load, load_text
+from linnix.language.pipeline import Build, build_program
+from linnix.language.source import SourceFile
 
 GOOD = ROOT / "fixtures" / "rules" / "good"
 SEEDS = sorted(RULES.glob("*.lnx")) + sorted(GOOD.glob("*.lnx"))

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from support import RULES, decls, diagnostics, expr, only, sexp, shape
 
-from linnix import grammar
-from linnix import nodes as n
-from linnix.builder import MAX_DEPTH
 from linnix.errors import RuleSyntaxError
-from linnix.source import SourceFile
+from linnix.language import grammar
+from linnix.language import nodes as n
+from linnix.language.builder import MAX_DEPTH
+from linnix.language.source import SourceFile
 
 # ---- the packaged grammar ----------------------------------------------------------------
 

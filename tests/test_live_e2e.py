@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from live_support import ROOT, Daemon, require_ebpf
 
-from linnix.demo import SCENARIOS as DEMOS
-from linnix.pipeline import build
+from linnix.language.pipeline import build
+from linnix.tools.demo import SCENARIOS as DEMOS
 
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 

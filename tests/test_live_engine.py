@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from linnix import trace as t
-from linnix.core import Core, Output
-from linnix.live import LiveEngine
-from linnix.pipeline import compile_text
-from linnix.sources.procfs import Clock
+from linnix.engine import trace as t
+from linnix.engine.core import Core, Output
+from linnix.language.pipeline import compile_text
+from linnix.runtime.live import LiveEngine
+from linnix.runtime.sources.procfs import Clock
 
 
 class FixedClock(Clock):
@@ -67,8 +67,8 @@ def test_events_older_than_the_last_tick_are_moved_up_to_it() -> None:
 def test_the_stdout_log_stops_quietly_when_its_reader_goes_away() -> None:
     import io
 
-    from linnix.evaluator import Alert
-    from linnix.live import AlertLog
+    from linnix.engine.evaluator import Alert
+    from linnix.runtime.live import AlertLog
 
     out = io.StringIO()
     log = AlertLog(out)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from support import RULES, write
 
-from linnix import loader
 from linnix.errors import UsageError
-from linnix.pipeline import build, build_program
+from linnix.language import loader
+from linnix.language.pipeline import build, build_program
 
 
 def codes_of(program: loader.Program) -> list[str]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from support import build_text, diagnostics, only, process, rule
 
-from linnix import nodes as n
-from linnix.checker import check
-from linnix.loader import load_text
-from linnix.optimizer import optimize
+from linnix.language import nodes as n
+from linnix.language.checker import check
+from linnix.language.loader import load_text
+from linnix.language.optimizer import optimize
 
 
 def optimised(text: str) -> list:  # type: ignore[type-arg]

@@ -17,9 +17,9 @@ import attrs
 import pytest
 from support import RULES
 
-from linnix import builder, grammar
 from linnix.errors import RuleSyntaxError
-from linnix.source import SourceFile
+from linnix.language import builder, grammar
+from linnix.language.source import SourceFile
 
 ROOT = RULES.parent
 sys.path.insert(0, str(ROOT))

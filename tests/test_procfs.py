@@ -7,7 +7,7 @@ from pathlib import Path
 
 from test_guards import FakeProc
 
-from linnix.sources.procfs import PAGE_KB, Clock, ProcSampler
+from linnix.runtime.sources.procfs import PAGE_KB, Clock, ProcSampler
 
 LIMITS = ("Limit                     Soft Limit           Hard Limit           Units     \n"
           "Max open files            {soft:<20} 4096                 files     \n")

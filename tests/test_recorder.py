@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from support import run_linnix
 
-from linnix import trace as t
+from linnix.engine import trace as t
 from linnix.errors import LinnixError
-from linnix.live import Recorder
+from linnix.runtime.live import Recorder
 
 HEADER = t.Header(version=1, host="test", ncpu=2, mem_total_kb=1024)
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"),

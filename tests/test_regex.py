@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linnix import regex
-from linnix.regex import PatternError, compile_glob, compile_regex
+from linnix.language import regex
+from linnix.language.regex import PatternError, compile_glob, compile_regex
 
 # The characters that mean something to a glob or to RE2, and a few that do not.
 _GLOBBY = st.text(alphabet="ab-!][*?\\^.$()| \n\u00e9", max_size=8)

@@ -10,11 +10,11 @@ import pytest
 from support import ROOT, write
 from support import run_cli as run
 
-from linnix import trace as t
-from linnix.core import Output
+from linnix.engine import trace as t
+from linnix.engine.core import Output
 from linnix.errors import TraceError
-from linnix.pipeline import build
-from linnix.replay import replay, summary_json
+from linnix.language.pipeline import build
+from linnix.runtime.replay import replay, summary_json
 
 HEADER = b'{"kind":"header","version":1,"ncpu":2}\n'
 

@@ -20,13 +20,13 @@ import trio.testing
 from engine_support import exit_, fork, proc, sample, system
 from test_guards import FakeProc
 
-from linnix import trace as t
 from linnix.actions import ActionManager, ActionPolicy, Guards
-from linnix.core import Core
-from linnix.evaluator import Alert
-from linnix.pipeline import compile_text
-from linnix.responder import SNAPSHOT_MAX, Responder, subtree_snapshot
-from linnix.store import AsyncStore, Store
+from linnix.actions.store import AsyncStore, Store
+from linnix.engine import trace as t
+from linnix.engine.core import Core
+from linnix.engine.evaluator import Alert
+from linnix.language.pipeline import compile_text
+from linnix.runtime.responder import SNAPSHOT_MAX, Responder, subtree_snapshot
 
 T = TypeVar("T")
 

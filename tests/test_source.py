@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from support import check_spans, diagnostics
 
-from linnix.source import Diagnostic, Level, SourceFile, diagnostics_to_json, render, render_all
+from linnix.language.source import (
+    Diagnostic,
+    Level,
+    SourceFile,
+    diagnostics_to_json,
+    render,
+    render_all,
+)
 
 SRC = SourceFile("rules/x.lnx", "rule r {\n    when subtre_cpu_pct > 50 for 5s\n}\n")
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 
-from linnix.store import ACTION_STATES, TERMINAL_STATES, AsyncStore, Store
+from linnix.actions.store import ACTION_STATES, TERMINAL_STATES, AsyncStore, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -365,7 +365,7 @@ def test_data_survives_a_sigkilled_writer(tmp_path: Path) -> None:
     path = str(tmp_path / "linnix.db")
     script = (
         "import os, signal, sys\n"
-        "from linnix.store import Store\n"
+        "from linnix.actions.store import Store\n"
         "s = Store(sys.argv[1])\n"
         "i = s.open_incident(rule='r', severity='critical', scope='process', pid=7,\n"
         "                    comm='c', start=1.0, message='m', labels={}, history=[],\n"

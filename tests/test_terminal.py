@@ -8,9 +8,9 @@ from pathlib import Path
 
 from support import run_linnix
 
-from linnix.daemon import Daemon, DaemonOptions
-from linnix.evaluator import Alert
-from linnix.live import AlertLog
+from linnix.engine.evaluator import Alert
+from linnix.runtime.daemon import Daemon, DaemonOptions
+from linnix.runtime.live import AlertLog
 from linnix.terminal import printable, printable_lines, write_safely
 
 FORGED = "\x1b[1A\x1b[2Kfine\u202egnp.exe\x9b2J\r"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from support import write
 
-from linnix.checker import CheckedTest, Expectation
-from linnix.pipeline import Build, build
+from linnix.language.checker import CheckedTest, Expectation
+from linnix.language.pipeline import Build, build
 
 RULE = "rule r: cpu_pct > 1\n"
 

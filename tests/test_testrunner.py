@@ -9,9 +9,9 @@ import pytest
 from support import RULES, write
 
 from linnix import cli
-from linnix import trace as t
-from linnix.pipeline import build
-from linnix.testing import run_test
+from linnix.engine import trace as t
+from linnix.language.pipeline import build
+from linnix.runtime.testing import run_test
 
 
 def storm_trace() -> bytes:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from linnix import trace as t
+from linnix.engine import trace as t
 from linnix.errors import TraceError
 
 GOOD = b'{"ts":0.0,"kind":"lost","count":1}'

@@ -41,8 +41,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_ships_the_grammar(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
-        assert "linnix/linnix.lark" in names
-        assert zf.read("linnix/linnix.lark") == (ROOT / "grammar" / "linnix.lark").read_bytes()
+        assert "linnix/language/linnix.lark" in names
+        assert zf.read("linnix/language/linnix.lark") == (ROOT / "grammar" / "linnix.lark").read_bytes()
         assert "linnix/py.typed" in names
         assert not any(name.startswith("tests/") for name in names)
 
@@ -52,7 +52,7 @@ def test_installed_wheel_checks_the_rules(wheel: Path, tmp_path: Path) -> None:
     done = _run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
                  "--target", str(site), str(wheel)])
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (site / "linnix" / "linnix.lark").is_file()
+    assert (site / "linnix" / "language" / "linnix.lark").is_file()
 
     # a copy of the rules, with the traces their tests name, somewhere else
     project = tmp_path / "project"

@@ -41,10 +41,10 @@ import attrs
 import trio
 
 from ..plan import CompiledAction
-from ..sources.procfs import PROC
-from ..store import AsyncStore
+from ..runtime.sources.procfs import PROC
 from .executors import Outcome, kill, kill_tree, renice, send_signal
 from .guards import Guards, Identity, descendants, identify
+from .store import AsyncStore
 
 __all__ = [
     "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy",
@@ -411,7 +411,7 @@ def _params(action: CompiledAction) -> dict[str, Any]:
 
 
 def _hz() -> int:
-    from ..sources.procfs import HZ
+    from ..runtime.sources.procfs import HZ
 
     return HZ
 

@@ -31,7 +31,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..actions import ActionConflictError, ActionNotFoundError, RateLimitedError
-from ..store import ACTION_STATES
+from ..actions.store import ACTION_STATES
 from .context import DaemonView
 from .openapi import openapi_document
 from .stream import StreamClient, StreamHub, encode_json

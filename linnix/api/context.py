@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ..actions import ActionManager
-from ..store import AsyncStore
+from ..actions.store import AsyncStore
 
 __all__ = ["DaemonView", "Json"]
 

@@ -1,0 +1,311 @@
+"""Incidents, actions and the audit log, in SQLite.
+
+One database file in the state directory, in WAL mode with full synchronous
+commits: every change is committed before it is acknowledged, so a SIGKILLed
+daemon loses nothing it reported.  The audit table is append-only (a trigger
+refuses updates); only retention deletes from it.
+
+:class:`Store` is synchronous; :class:`AsyncStore` runs each call on one
+worker thread at a time (``trio.to_thread`` with a limiter of one), so the
+trio thread never blocks on the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from ..errors import StoreError
+
+__all__ = ["ACTION_STATES", "AsyncStore", "Store", "TERMINAL_STATES"]
+
+T = TypeVar("T")
+
+ACTION_STATES = ("pending", "approved", "executing", "succeeded", "failed", "rejected",
+                 "expired", "refused", "recorded")
+TERMINAL_STATES = frozenset({"succeeded", "failed", "rejected", "expired", "refused",
+                             "recorded"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule            TEXT NOT NULL,
+    severity        TEXT NOT NULL,
+    scope           TEXT NOT NULL,
+    pid             INTEGER,
+    comm            TEXT,
+    start           REAL,
+    opened_at       REAL NOT NULL,
+    resolved_at     REAL,
+    resolved_reason TEXT,
+    message         TEXT NOT NULL,
+    labels          TEXT NOT NULL DEFAULT '{}',
+    history         TEXT NOT NULL DEFAULT '[]',
+    subtree         TEXT NOT NULL DEFAULT '[]',
+    host            TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS incidents_open ON incidents (resolved_at);
+CREATE TABLE IF NOT EXISTS actions (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id  INTEGER REFERENCES incidents (id) ON DELETE SET NULL,
+    rule         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    params       TEXT NOT NULL DEFAULT '{}',
+    pid          INTEGER,
+    start_ticks  INTEGER,
+    comm         TEXT,
+    exe          TEXT,
+    status       TEXT NOT NULL,
+    mode         TEXT NOT NULL,
+    created_at   REAL NOT NULL,
+    expires_at   REAL,
+    decided_by   TEXT,
+    decided_at   REAL,
+    reason       TEXT,
+    result       TEXT,
+    finished_at  REAL
+);
+CREATE INDEX IF NOT EXISTS actions_status ON actions (status);
+CREATE TABLE IF NOT EXISTS audit (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          REAL NOT NULL,
+    actor       TEXT NOT NULL,
+    event       TEXT NOT NULL,
+    action_id   INTEGER,
+    incident_id INTEGER,
+    detail      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TRIGGER IF NOT EXISTS audit_append_only BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+"""
+
+_JSON_COLUMNS = {"labels", "history", "subtree", "host", "params", "detail", "result"}
+
+
+def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    out = dict(row)
+    for key in _JSON_COLUMNS & out.keys():
+        if out[key] is not None:
+            out[key] = json.loads(out[key])
+    return out
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+class Store:
+    """Synchronous access to the database (one connection, guarded by a lock)."""
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as err:
+            self.db.close()
+            raise StoreError(f"cannot use the state database {path}: {err} (move it aside to "
+                             "start with an empty one; incidents, actions and the audit log "
+                             "in it would not be seen)") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def _insert(self, sql: str, args: tuple[object, ...] = ()) -> int:
+        """Run an INSERT; the new row's id."""
+        with self._lock:
+            return int(self.db.execute(sql, args).lastrowid or 0)
+
+    def _update(self, sql: str, args: tuple[object, ...] = ()) -> int:
+        """Run an UPDATE or DELETE; how many rows it changed."""
+        with self._lock:
+            return self.db.execute(sql, args).rowcount
+
+    def _one(self, sql: str, args: tuple[object, ...] = ()) -> dict[str, Any] | None:
+        with self._lock:
+            return _row(self.db.execute(sql, args).fetchone())
+
+    def _newest(self, columns: str, table: str, equal: Mapping[str, object | None], *,
+                before: int | None, limit: int,
+                also: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Rows of ``table``, newest first, at most ``limit``, with ids below ``before``:
+        each column of ``equal`` whose value is not None must hold it; ``also`` adds
+        conditions of its own."""
+        clauses, args = list(also), []
+        for column, value in equal.items():
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if before is not None:
+            clauses.append("id < ?")
+            args.append(before)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._all(f"SELECT {columns} FROM {table} {where} ORDER BY id DESC LIMIT ?",
+                         (*args, limit))
+
+    def _all(self, sql: str, args: tuple[object, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in (_row(x) for x in self.db.execute(sql, args)) if r is not None]
+
+    # ---- audit -----------------------------------------------------------------------
+    def audit(self, actor: str, event: str, *, action_id: int | None = None,
+              incident_id: int | None = None, **detail: object) -> int:
+        """Append one audit record; returns its id."""
+        return self._insert(
+            "INSERT INTO audit (at, actor, event, action_id, incident_id, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (self.clock(), actor, event, action_id, incident_id, _dump(detail)))
+
+    def audit_log(self, *, limit: int = 100, before: int | None = None,
+                  action_id: int | None = None,
+                  event: str | None = None) -> list[dict[str, Any]]:
+        return self._newest("*", "audit", {"event": event, "action_id": action_id},
+                            before=before, limit=limit)
+
+    # ---- incidents -------------------------------------------------------------------
+    def open_incident(self, *, rule: str, severity: str, scope: str, pid: int | None,
+                      comm: str | None, start: float | None, message: str,
+                      labels: Mapping[str, str], history: list[object],
+                      subtree: list[object], host: Mapping[str, object]) -> int:
+        incident = self._insert(
+            "INSERT INTO incidents (rule, severity, scope, pid, comm, start, opened_at, "
+            "message, labels, history, subtree, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (rule, severity, scope, pid, comm, start, self.clock(), message, _dump(labels),
+             _dump(history), _dump(subtree), _dump(host)))
+        self.audit("linnix", "incident.opened", incident_id=incident, rule=rule, pid=pid,
+                   comm=comm, message=message)
+        return incident
+
+    def resolve_incident(self, incident_id: int, reason: str) -> None:
+        changed = self._update(
+            "UPDATE incidents SET resolved_at = ?, resolved_reason = ? "
+            "WHERE id = ? AND resolved_at IS NULL", (self.clock(), reason, incident_id))
+        if changed:
+            self.audit("linnix", "incident.resolved", incident_id=incident_id, reason=reason)
+
+    def incident(self, incident_id: int) -> dict[str, Any] | None:
+        found = self._one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
+        if found is not None:
+            found["actions"] = self._all("SELECT * FROM actions WHERE incident_id = ? "
+                                         "ORDER BY id", (incident_id,))
+        return found
+
+    def incidents(self, *, open_only: bool = False, limit: int = 100,
+                  before: int | None = None) -> list[dict[str, Any]]:
+        return self._newest("id, rule, severity, scope, pid, comm, opened_at, resolved_at, "
+                            "resolved_reason, message", "incidents", {},
+                            also=("resolved_at IS NULL",) if open_only else (),
+                            before=before, limit=limit)
+
+    def close_open_incidents(self, reason: str) -> int:
+        """Resolve every incident still open (after a restart, its instance is gone)."""
+        rows = self._all("SELECT id FROM incidents WHERE resolved_at IS NULL")
+        for row in rows:
+            self.resolve_incident(int(row["id"]), reason)
+        return len(rows)
+
+    # ---- actions -----------------------------------------------------------------------
+    def add_action(self, *, incident_id: int | None, rule: str, kind: str,
+                   params: Mapping[str, object], pid: int | None, start_ticks: int | None,
+                   comm: str | None, exe: str | None, status: str, mode: str,
+                   expires_at: float | None, reason: str | None = None) -> int:
+        return self._insert(
+            "INSERT INTO actions (incident_id, rule, kind, params, pid, start_ticks, comm, exe, "
+            "status, mode, created_at, expires_at, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (incident_id, rule, kind, _dump(params), pid, start_ticks, comm, exe, status, mode,
+             self.clock(), expires_at, reason))
+
+    def action(self, action_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM actions WHERE id = ?", (action_id,))
+
+    def actions(self, *, status: str | None = None, limit: int = 100,
+                before: int | None = None) -> list[dict[str, Any]]:
+        return self._newest("*", "actions", {"status": status}, before=before, limit=limit)
+
+    def transition(self, action_id: int, expect: str, status: str, **fields: object) -> bool:
+        """Move an action from ``expect`` to ``status`` (atomically); False if it was not
+        in ``expect`` any more.  ``fields`` set other columns (JSON-encoded when needed)."""
+        sets = ["status = ?"]
+        args: list[object] = [status]
+        for key, value in fields.items():
+            sets.append(f"{key} = ?")
+            args.append(_dump(value) if key in _JSON_COLUMNS else value)
+        changed = self._update(
+            f"UPDATE actions SET {', '.join(sets)} WHERE id = ? AND status = ?",
+            (*args, action_id, expect))
+        return changed > 0
+
+    # ---- retention ---------------------------------------------------------------------
+    def retain(self, *, max_age: float, max_incidents: int, max_audit: int) -> dict[str, int]:
+        """Delete resolved incidents (and their finished actions) older than ``max_age``
+        or beyond the newest ``max_incidents``; trim the audit log likewise."""
+        edge = self.clock() - max_age
+        removed = {"incidents": 0, "actions": 0, "audit": 0}
+        with self._lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                old = [r[0] for r in db.execute(
+                    "SELECT id FROM incidents WHERE resolved_at IS NOT NULL AND (resolved_at < ?"
+                    " OR id NOT IN (SELECT id FROM incidents ORDER BY id DESC LIMIT ?))",
+                    (edge, max_incidents))]
+                done = ",".join("?" * len(TERMINAL_STATES))
+                for incident in old:
+                    removed["actions"] += db.execute(
+                        f"DELETE FROM actions WHERE incident_id = ? AND status IN ({done})",
+                        (incident, *TERMINAL_STATES)).rowcount
+                    removed["incidents"] += db.execute(
+                        "DELETE FROM incidents WHERE id = ?", (incident,)).rowcount
+                removed["audit"] = db.execute(
+                    "DELETE FROM audit WHERE at < ? OR id NOT IN "
+                    "(SELECT id FROM audit ORDER BY id DESC LIMIT ?)",
+                    (edge, max_audit)).rowcount
+                db.execute("COMMIT")
+            except Exception:
+                db.execute("ROLLBACK")
+                raise
+        return removed
+
+
+@attrs.define
+class AsyncStore:
+    """The store from trio: each call runs on a worker thread, one at a time."""
+
+    store: Store
+    _limiter: Any = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        import trio
+
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        import trio
+
+        return await trio.to_thread.run_sync(lambda: fn(*args, **kwargs),
+                                             limiter=self._limiter)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.store, name)
+
+        async def call(*args: object, **kwargs: object) -> Any:
+            return await self.call(method, *args, **kwargs)
+
+        return call

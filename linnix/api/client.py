@@ -1,0 +1,516 @@
+"""A client of the daemon's HTTP API, and how its answers are shown to people.
+
+Only the standard library is used (``urllib``), so the commands that talk to
+a running daemon start quickly and need nothing the daemon does not.  Every
+failure is an :class:`~linnix.errors.ApiError` carrying a sentence for the
+user: the daemon cannot be reached, or what the API said was wrong (its
+``detail``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ..errors import ApiError
+from ..terminal import printable, printable_lines
+
+__all__ = [
+    "ApiClient",
+    "SseEvent",
+    "action_detail",
+    "env_approver",
+    "actions_table",
+    "api_url",
+    "event_line",
+    "follow",
+    "incident_detail",
+    "incidents_table",
+    "local_time",
+    "parse_sse",
+    "read_token",
+    "table",
+]
+
+STREAM_TIMEOUT_S = 45.0  # three keep-alive periods without a byte: the connection is dead
+
+
+# ---- where the API is and how to authenticate -------------------------------------
+
+def api_url(bind: str) -> str:
+    """The URL to reach a daemon listening on ``bind`` (``host:port``) from this host."""
+    from ..config import parse_bind
+
+    host, port = parse_bind(bind)
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host in ("::", "::0"):
+        host = "::1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def read_token(path: str) -> str:
+    """The token in the daemon's token file."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            token = f.read().strip()
+    except FileNotFoundError:
+        raise ApiError(f"no API token file at {path}: has 'linnix run' started with this "
+                       "state directory? (or pass --token-file)") from None
+    except PermissionError:
+        raise ApiError(f"cannot read the API token file {path}: permission denied "
+                       "(run this as the daemon's user, e.g. with sudo)") from None
+    except OSError as err:
+        raise ApiError(f"cannot read the API token file {path}: "
+                       f"{err.strerror or err}") from None
+    if not token:
+        raise ApiError(f"the API token file {path} is empty")
+    return token
+
+
+# ---- talking to the API -----------------------------------------------------------
+
+def _check_url(text: str) -> str:
+    """``text`` as a base URL (``http://`` is assumed when no scheme is given)."""
+    url = text.strip()
+    if "://" not in url:
+        url = f"http://{url}"
+    url = url.rstrip("/")
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        raise ApiError(f"invalid API URL {text!r}: the port is not a number") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError(f"invalid API URL {text!r}: expected http://HOST:PORT")
+    return url
+
+
+class ApiClient:
+    """Requests to one daemon; ``token`` is needed only for approving and rejecting."""
+
+    def __init__(self, base_url: str, token: str | None = None, *,
+                 token_source: Callable[[], str] | None = None, timeout: float = 10.0) -> None:
+        self.base_url = _check_url(base_url)
+        self._token = token
+        self._token_source = token_source
+        self.timeout = timeout
+        # Talk to the daemon directly even when a proxy is configured for the web.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def token(self) -> str:
+        if self._token is None:
+            if self._token_source is None:
+                raise ApiError("approving and rejecting need the API token: pass --token-file")
+            self._token = self._token_source()
+        return self._token
+
+    def url(self, path: str, query: Mapping[str, object] | None = None) -> str:
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        suffix = f"?{urllib.parse.urlencode(params)}" if params else ""
+        return f"{self.base_url}{path}{suffix}"
+
+    def _open(self, method: str, path: str, *, query: Mapping[str, object] | None = None,
+              body: object = None, auth: bool = False, headers: Mapping[str, str] | None = None,
+              timeout: float | None = None) -> http.client.HTTPResponse:
+        url = self.url(path, query)
+        data = None
+        sent = {"Accept": "application/json", **(headers or {})}
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            sent["Content-Type"] = "application/json"
+        if auth:
+            sent["Authorization"] = f"Bearer {self.token()}"
+        req = urllib.request.Request(url, data=data, headers=sent, method=method)
+        try:
+            response = self._opener.open(req, timeout=timeout or self.timeout)
+        except urllib.error.HTTPError as err:
+            raise self._refused(err) from None
+        except (OSError, http.client.HTTPException) as err:
+            raise self.unreachable(err) from None
+        assert isinstance(response, http.client.HTTPResponse)
+        return response
+
+    def unreachable(self, err: BaseException | None = None) -> ApiError:
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, TimeoutError | socket.timeout):
+            return ApiError(f"the linnix API at {self.base_url} did not answer within "
+                            f"{self.timeout:g}s")
+        return ApiError(f"cannot reach the linnix API at {self.base_url}: "
+                        "is 'linnix run' running?")
+
+    def _refused(self, err: urllib.error.HTTPError) -> ApiError:
+        status = err.code
+        try:
+            raw = err.read()
+            payload = json.loads(raw) if raw else {}
+        except (OSError, ValueError, http.client.HTTPException):
+            payload = {}
+        finally:
+            err.close()
+        detail = payload.get("detail") if isinstance(payload, dict) else None
+        if not isinstance(detail, str) or not detail:
+            return ApiError(f"unexpected answer from {self.base_url}: HTTP {status} "
+                            f"{err.reason}; is this the linnix API?", status)
+        if status == 401:
+            detail = f"the API refused the token: {detail}"
+        return ApiError(detail, status)
+
+    def request(self, method: str, path: str, *, query: Mapping[str, object] | None = None,
+                body: object = None, auth: bool = False) -> Any:
+        """The decoded JSON answer of one request."""
+        response = self._open(method, path, query=query, body=body, auth=auth)
+        try:
+            raw = response.read()
+        except (OSError, http.client.HTTPException) as err:
+            raise self.unreachable(err) from None
+        finally:
+            response.close()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiError(f"unexpected answer from {self.base_url}{path}: not JSON; "
+                           "is this the linnix API?") from None
+
+    # -- the routes the commands use
+
+    def actions(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.request(
+            "GET", "/actions", query={"status": status, "limit": limit})["actions"]
+        return rows
+
+    def action(self, action_id: int) -> dict[str, Any]:
+        row: dict[str, Any] = self.request("GET", f"/actions/{action_id}")
+        return row
+
+    def decide(self, action_id: int, verb: str, approver: str,
+               reason: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"approver": approver}
+        if reason is not None:
+            body["reason"] = reason
+        row: dict[str, Any] = self.request("POST", f"/actions/{action_id}/{verb}", body=body,
+                                           auth=True)
+        return row
+
+    def incidents(self, open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.request(
+            "GET", "/incidents", query={"open": 1 if open_only else None,
+                                        "limit": limit})["incidents"]
+        return rows
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        row: dict[str, Any] = self.request("GET", f"/incidents/{incident_id}")
+        return row
+
+    def open_stream(self, last_event_id: str | None = None) -> http.client.HTTPResponse:
+        """An open ``/stream`` response, resuming after ``last_event_id`` when given."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        return self._open("GET", "/stream", headers=headers, timeout=STREAM_TIMEOUT_S)
+
+
+# ---- server-sent events -------------------------------------------------------------
+
+@attrs.frozen
+class SseEvent:
+    """One server-sent event: its id (None if it had none), name and data."""
+
+    id: str | None
+    event: str
+    data: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.data)
+        except ValueError:
+            return None
+
+
+def parse_sse(lines: Iterable[bytes]) -> Iterator[SseEvent]:
+    """The events in a server-sent-events body, given line by line."""
+    event_id: str | None = None
+    name = ""
+    data: list[str] = []
+    for raw in lines:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if data:
+                yield SseEvent(event_id, name or "message", "\n".join(data))
+            name, data = "", []
+            continue
+        if line.startswith(":"):
+            continue  # a comment: the keep-alive
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            name = value
+        elif field == "id" and "\0" not in value:
+            event_id = value
+
+
+Notice = Callable[[str], None]
+
+
+def follow(client: ApiClient, on_event: Callable[[SseEvent], None], *,
+           notice: Notice = lambda text: None, sleep: Callable[[float], None] = time.sleep,
+           max_delay: float = 30.0, reconnects: int | None = None) -> None:
+    """Call ``on_event`` for every event of ``/stream``, forever.
+
+    A dropped connection is re-opened with the id of the last event seen, after
+    a delay that doubles up to ``max_delay``.  The first connection must
+    succeed (else the ApiError is raised); errors of the API itself (4xx) are
+    raised at once.  ``reconnects`` bounds the reconnections (for tests).
+    """
+    last_id: str | None = None
+    delay = 1.0
+    connected = False
+    attempts = 0
+    while True:
+        try:
+            response = client.open_stream(last_id)
+        except ApiError as err:
+            if not connected or err.status is not None:
+                raise
+            reason = str(err)
+        else:
+            connected = True
+            try:
+                for event in parse_sse(_lines(response)):
+                    delay = 1.0
+                    if event.id is not None:
+                        last_id = event.id
+                    on_event(event)
+                reason = "the daemon closed the stream"
+            except (OSError, http.client.HTTPException) as err:
+                reason = ("no data for too long" if isinstance(err, TimeoutError)
+                          else "the connection was lost")
+            finally:
+                response.close()
+        attempts += 1
+        if reconnects is not None and attempts > reconnects:
+            return
+        notice(f"{reason}; reconnecting in {delay:g}s")
+        sleep(delay)
+        delay = min(delay * 2, max_delay)
+
+
+def _lines(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    while True:
+        line = response.readline()
+        if not line:
+            return
+        yield line
+
+
+# ---- showing records ------------------------------------------------------------------
+
+def local_time(ts: object) -> str:
+    """A Unix time as local ISO 8601 to the second; '-' when there is none."""
+    if not isinstance(ts, int | float):
+        return "-"
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Rows under their headers, in aligned columns (the last one is not padded)."""
+    cells = [[str(h) for h in headers]] + [["-" if c is None else printable(str(c)) for c in r]
+                                           for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        padded = [c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)]
+        lines.append("  ".join([*padded, row[-1]]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _target(row: Mapping[str, Any]) -> str:
+    pid, comm = row.get("pid"), row.get("comm")
+    if pid is None:
+        return comm or "-"
+    return f"{comm or '?'}[{pid}]"
+
+
+def _when_action(row: Mapping[str, Any]) -> str:
+    status = row.get("status")
+    if status == "pending":
+        return f"expires {local_time(row.get('expires_at'))}"
+    if row.get("decided_at") is not None:
+        who = row.get("decided_by") or "?"
+        return f"{status} by {who} at {local_time(row.get('decided_at'))}"
+    if row.get("finished_at") is not None:
+        return f"{status} at {local_time(row.get('finished_at'))}"
+    return "-"
+
+
+def actions_table(rows: Sequence[Mapping[str, Any]], status: str | None) -> str:
+    if not rows:
+        return f"no {status} actions\n" if status else "no actions\n"
+    return table(("ID", "STATUS", "ACTION", "TARGET", "RULE", "INCIDENT", "CREATED", "DECISION"),
+                 [(r["id"], r.get("status"), _action_text(r), _target(r), r.get("rule"),
+                   r.get("incident_id"), local_time(r.get("created_at")), _when_action(r))
+                  for r in rows])
+
+
+def _action_text(row: Mapping[str, Any]) -> str:
+    params = row.get("params") or {}
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "target")
+    return f"{row.get('kind')}({shown})" if shown else str(row.get("kind"))
+
+
+def _result_text(row: Mapping[str, Any]) -> str | None:
+    result = row.get("result")
+    if isinstance(result, dict):
+        detail = result.get("detail")
+        return str(detail) if detail is not None else json.dumps(result)
+    return None if result is None else str(result)
+
+
+def action_detail(row: Mapping[str, Any]) -> str:
+    fields: list[tuple[str, object]] = [
+        ("action", row.get("id")),
+        ("status", row.get("status")),
+        ("kind", _action_text(row)),
+        ("target", _target(row)),
+        ("executable", row.get("exe")),
+        ("rule", row.get("rule")),
+        ("incident", row.get("incident_id")),
+        ("mode", row.get("mode")),
+        ("created", local_time(row.get("created_at"))),
+    ]
+    if row.get("status") == "pending":
+        fields.append(("expires", local_time(row.get("expires_at"))))
+    if row.get("decided_by") is not None:
+        fields += [("decided by", row.get("decided_by")),
+                   ("decided", local_time(row.get("decided_at")))]
+    if row.get("reason"):
+        fields.append(("reason", row.get("reason")))
+    if row.get("finished_at") is not None:
+        fields.append(("finished", local_time(row.get("finished_at"))))
+    result = _result_text(row)
+    if result:
+        fields.append(("result", result))
+    text = _fields(fields)
+    if row.get("status") == "pending":
+        text += (f"\napprove with: linnix actions approve {row.get('id')}\n"
+                 f"reject with:  linnix actions reject {row.get('id')}\n")
+    return text
+
+
+def _fields(fields: Sequence[tuple[str, object]]) -> str:
+    width = max(len(name) for name, _ in fields) + 1
+    lines = []
+    for name, value in fields:
+        shown = ["-"] if value is None else printable_lines(str(value))
+        pad = "\n" + " " * (width + 1)
+        lines.append(f"{name + ':':<{width}} {pad.join(shown)}")
+    return "\n".join(lines) + "\n"
+
+
+def incidents_table(rows: Sequence[Mapping[str, Any]], open_only: bool) -> str:
+    if not rows:
+        return "no open incidents\n" if open_only else "no incidents\n"
+    return table(("ID", "STATE", "SEVERITY", "RULE", "TARGET", "OPENED", "MESSAGE"),
+                 [(r["id"], "open" if r.get("resolved_at") is None else "resolved",
+                   r.get("severity"), r.get("rule"), _target(r),
+                   local_time(r.get("opened_at")), r.get("message"))
+                  for r in rows])
+
+
+def incident_detail(row: Mapping[str, Any]) -> str:
+    resolved = row.get("resolved_at")
+    fields: list[tuple[str, object]] = [
+        ("incident", row.get("id")),
+        ("state", "open" if resolved is None else "resolved"),
+        ("rule", row.get("rule")),
+        ("severity", row.get("severity")),
+        ("scope", row.get("scope")),
+        ("target", _target(row)),
+        ("opened", local_time(row.get("opened_at"))),
+    ]
+    if resolved is not None:
+        fields += [("resolved", local_time(resolved)), ("why", row.get("resolved_reason"))]
+    fields.append(("message", row.get("message")))
+    labels = row.get("labels") or {}
+    if labels:
+        fields.append(("labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))))
+    history = row.get("history") or []
+    if history:
+        latest = history[-1].get("values") if isinstance(history[-1], dict) else None
+        if isinstance(latest, dict) and latest:
+            fields.append(("values", ", ".join(f"{k}={_number(v)}"
+                                               for k, v in sorted(latest.items()))))
+    text = _fields(fields)
+    subtree = row.get("subtree") or []
+    if subtree:
+        text += "\nprocesses when it opened:\n" + _indent(table(
+            ("PID", "PPID", "NAME", "CPU%", "RSS MB"),
+            [(p.get("pid"), p.get("ppid"), p.get("comm"), _number(p.get("cpu_pct")),
+              _number(p.get("rss_mb"))) for p in subtree[:20] if isinstance(p, dict)]))
+        if len(subtree) > 20:
+            text += f"  ... and {len(subtree) - 20} more\n"
+    actions = row.get("actions") or []
+    text += "\nactions:\n" + _indent(actions_table(actions, None) if actions else "none\n")
+    return text
+
+
+def _indent(text: str) -> str:
+    return "".join(f"  {line}\n" for line in text.splitlines())
+
+
+def _number(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return "-" if value is None else str(value)
+
+
+def event_line(event: SseEvent, now: float | None = None) -> str | None:
+    """One readable line for an alert, action or reset event; None for the others."""
+    data = event.json()
+    if not isinstance(data, dict):
+        return None
+    stamp = local_time(time.time() if now is None else now)
+    if event.event == "alert":
+        state, rule = str(data.get("state", "?")), str(data.get("rule"))
+        text = f"{stamp}  alert   {state:<9} {rule:<16} {_target(data)}"
+        message = data.get("message")
+        if message:
+            text += f"  {message}"
+        if data.get("reason"):
+            text += f" ({data['reason']})"
+        return printable(text)
+    if event.event == "action":
+        status = str(data.get("status", "?"))
+        text = (f"{stamp}  action  {status:<9} #{data.get('id')} {_action_text(data)} "
+                f"{_target(data)}  rule {data.get('rule')}")
+        if status == "pending":
+            text += f"  (linnix actions approve {data.get('id')})"
+        elif data.get("decided_by") and status in ("approved", "rejected"):
+            text += f"  by {data['decided_by']}"
+        result = _result_text(data)
+        if result and status in ("succeeded", "failed", "refused"):
+            text += f": {result}"
+        return printable(text)
+    if event.event == "reset":
+        return printable(f"{stamp}  (some events were missed: {data.get('reason', 'reset')})")
+    return None
+
+
+def env_approver(environ: Mapping[str, str] | None = None) -> str | None:
+    """Who approves by default: ``$SUDO_USER``, else ``$USER``."""
+    env = os.environ if environ is None else environ
+    return env.get("SUDO_USER") or env.get("USER") or None

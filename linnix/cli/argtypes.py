@@ -1,0 +1,41 @@
+"""Argument types shared by every sub-command's parser.
+
+Each one turns a command-line string into a value or raises
+:class:`argparse.ArgumentTypeError` with a message naming the string, which
+the CLI prints as a usage error (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["duration", "positive_duration", "positive_int"]
+
+
+def duration(text: str) -> float:
+    """``500ms``, ``30s``, ``2m`` (a bare number is seconds)."""
+    from ..names import duration_seconds
+
+    try:
+        return duration_seconds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def positive_duration(text: str) -> float:
+    """A duration longer than zero."""
+    value = duration(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be longer than zero")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be at least 1")
+    return value

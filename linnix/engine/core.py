@@ -1,0 +1,150 @@
+"""The synchronous engine core: events in, ticks at the right times, results out.
+
+:class:`Core` owns the process table and the evaluator.  It knows nothing of
+files, sockets or trio; time is whatever the caller says it is:
+
+* virtual time (replay, tests): :meth:`Core.feed` applies events in order and
+  runs every tick that falls before the next event, so that events with
+  ``ts <= T`` are applied before the tick at ``T``; ticks fall at
+  ``first_ts + k * tick``; :meth:`Core.finish` runs the ticks up to the last
+  event.
+* real time (the daemon): :meth:`Core.apply` applies events as they arrive and
+  the shell calls :meth:`Core.run_until` from a timer.
+
+The same sequence of events always produces the same results, however it is
+split into batches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from ..plan import Plan
+from . import trace as t
+from .evaluator import Alert, Evaluator, Proposal
+from .proctable import ProcTable
+
+__all__ = ["DEFAULT_TICK_S", "Core", "Output"]
+
+DEFAULT_TICK_S = 0.5
+Output = Alert | Proposal
+
+
+class Core:
+    """Process table + evaluator + tick schedule."""
+
+    def __init__(self, plan: Plan, tick_s: float = DEFAULT_TICK_S,
+                 history: bool = False) -> None:
+        if not tick_s > 0:
+            raise ValueError("tick must be positive")
+        self.plan = plan
+        self.tick_s = tick_s
+        self.table = _table_for(plan)
+        self.evaluator = Evaluator(plan, history)
+        self.first_ts: float | None = None
+        self.last_ts: float | None = None
+        self.next_tick = math.inf
+        self._k = 0
+        self.ticks = 0
+        self.output: list[Output] = []
+        self.alert_counts: Counter[tuple[str, str]] = Counter()
+        self.proposal_count = 0
+
+    # ---- input ---------------------------------------------------------------------
+    def header(self, header: t.Header) -> None:
+        self.table.header(header)
+
+    def start(self, ts: float) -> None:
+        """Fix the tick schedule's origin (the first event's ts, or the daemon's start)."""
+        if self.first_ts is None:
+            self.first_ts = ts
+            self.next_tick = ts
+
+    def feed(self, events: list[t.Event]) -> None:
+        """Virtual time: apply events in order, running each tick that falls before one."""
+        if not events:
+            return
+        if self.first_ts is None:
+            self.start(events[0].ts)
+        table = self.table
+        handlers = table.handlers
+        next_tick = self.next_tick
+        for ev in events:
+            if ev.ts > next_tick:
+                self._ticks_before(ev.ts)
+                next_tick = self.next_tick
+            handlers[type(ev)](ev)
+        table.events += len(events)
+        self.last_ts = events[-1].ts
+
+    def apply(self, events: list[t.Event]) -> None:
+        """Real time: apply events without running ticks."""
+        if events:
+            self.table.apply_all(events)
+            self.last_ts = events[-1].ts
+
+    def finish(self) -> None:
+        """Virtual time: run the ticks up to (and at) the last event."""
+        if self.last_ts is not None:
+            self.run_until(self.last_ts)
+
+    # ---- ticks ----------------------------------------------------------------------
+    def _ticks_before(self, ts: float) -> None:
+        while self.next_tick < ts:
+            self._tick()
+
+    def run_until(self, now: float) -> None:
+        """Run every tick scheduled at or before ``now``."""
+        while self.next_tick <= now:
+            self._tick()
+
+    def _tick(self) -> None:
+        now = self.next_tick
+        alerts, proposals = self.evaluator.step(self.table, now)
+        self.ticks += 1
+        for a in alerts:
+            self.alert_counts[(a.rule, a.state)] += 1
+        self.proposal_count += len(proposals)
+        self.output.extend(alerts)
+        self.output.extend(proposals)
+        self._k += 1
+        assert self.first_ts is not None
+        self.next_tick = self.first_ts + self._k * self.tick_s
+
+    def drain(self) -> list[Output]:
+        """Results produced since the last drain, in order."""
+        out, self.output = self.output, []
+        return out
+
+    # ---- plan changes ----------------------------------------------------------------
+    def replace_plan(self, plan: Plan) -> list[Alert]:
+        """Swap the rules (reload); unchanged rules keep their instances' state."""
+        sums = _sums(plan)
+        table = self.table
+        if plan.needs_subtree and not (table.subtree and sums <= _sums_of(table)):
+            table.enable_subtree(sums | _sums_of(table))
+        if "subtree_forks_per_sec" in plan.metrics:
+            table.subtree_forks = True
+        now = self.last_ts if self.last_ts is not None else 0.0
+        resolved = self.evaluator.replace_plan(plan, self.table, now)
+        self.plan = plan
+        return resolved
+
+
+_SUMMED = {"subtree_cpu_pct": "cpu", "subtree_rss_mb": "rss", "subtree_fds": "fds"}
+
+
+def _sums(plan: Plan) -> frozenset[str]:
+    """Which per-process values the plan needs summed over subtrees."""
+    return frozenset(_SUMMED[m] for m in plan.metrics if m in _SUMMED)
+
+
+def _sums_of(table: ProcTable) -> frozenset[str]:
+    flags = {"cpu": table.sum_cpu, "rss": table.sum_rss, "fds": table.sum_fds}
+    return frozenset(k for k, on in flags.items() if on)
+
+
+def _table_for(plan: Plan) -> ProcTable:
+    return ProcTable(subtree=plan.needs_subtree,
+                     subtree_forks="subtree_forks_per_sec" in plan.metrics, sums=_sums(plan))

@@ -1,0 +1,570 @@
+"""Rule state machines: at each tick, which instances are pending, firing, resolved.
+
+:meth:`Evaluator.step` takes the process table and ``now`` and returns the
+transitions (:class:`Alert`) and action proposals (:class:`Proposal`) of that
+tick.  It never does I/O and never imports trio.
+
+Only what can have changed is evaluated.  An instance keeps its truth value
+until one of its inputs changes: its own fields (the table's change set), its
+subtree totals, a rate that is still counting recent events, a window still
+moving, or — for rules reading ``age_s``, ``parent.*`` or ``ancestors`` —
+every tick.  ``for`` timers and cooldowns are comparisons of times on the few
+instances that are not inactive.
+
+States per instance (language.md section 8): inactive → pending → firing →
+resolved → inactive.  Subtree rules report the deepest roots: an instance is
+suppressed while the condition also holds for one of its descendants.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from ..names import METRICS, Need, Scope
+from ..plan import CompiledAction, CompiledRule, Plan
+from .proctable import Proc, ProcTable
+
+__all__ = ["Alert", "Evaluator", "Proposal", "RuleState"]
+
+EPS = 1e-9  # tick times are sums of floats; compare durations with a little slack
+
+INACTIVE, PENDING, FIRING = 0, 1, 2
+_STATE_NAMES = {PENDING: "pending", FIRING: "firing"}
+
+
+@attrs.define  # not frozen: a frozen attrs class is slow to construct, and alerts are many
+class Alert:
+    """One transition of one instance of one rule."""
+
+    ts: float
+    rule: str
+    state: str  # pending | firing | resolved
+    severity: str
+    scope: str
+    pid: int | None
+    comm: str | None
+    start: float | None
+    message: str
+    labels: dict[str, str]
+    values: dict[str, object]
+    reason: str | None = None  # for resolved: cleared | exited | reloaded
+    # for in-process consumers (incidents), never serialised:
+    proc: Proc | None = attrs.field(default=None, repr=False, eq=False)
+    history: list[tuple[float, dict[str, object]]] | None = attrs.field(
+        default=None, repr=False, eq=False)  # firing: the values across the 'for' window
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "alert", "ts": self.ts, "rule": self.rule, "state": self.state,
+            "severity": self.severity, "scope": self.scope, "pid": self.pid,
+            "comm": self.comm, "start": self.start, "message": self.message,
+            "labels": self.labels, "values": self.values, "reason": self.reason,
+        }
+
+
+@attrs.define
+class Proposal:
+    """A process-targeting action proposed when an instance fired."""
+
+    ts: float
+    rule: str
+    action: CompiledAction
+    pid: int | None
+    comm: str | None
+    start: float | None
+    instance_pid: int | None
+    status: str = "proposed"  # or no_target when top() found no live process
+    instance_start: float | None = None
+    monitor_only: bool = False  # the rule says 'mode monitor'
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "action", "ts": self.ts, "rule": self.rule, "action": self.action.name,
+            "pid": self.pid, "comm": self.comm, "start": self.start, "status": self.status,
+        }
+
+
+HISTORY_MAX = 120  # values kept per pending instance (the first, then the latest)
+
+
+class _Instance:
+    __slots__ = ("clear_since", "cooldown_until", "due", "history", "since", "state")
+
+    def __init__(self) -> None:
+        self.state = INACTIVE
+        self.since = 0.0
+        self.clear_since: float | None = None
+        self.cooldown_until = float("-inf")
+        self.due: float | None = None  # when a timer (for, keep-firing, cooldown) expires
+        self.history: list[tuple[float, dict[str, object]]] | None = None
+
+
+Key = Proc | None  # None: the one instance of a system rule
+
+
+@attrs.define
+class RuleState:
+    """The runtime state of one rule: its instances and what it reacts to."""
+
+    rule: CompiledRule
+    index: int
+    instances: dict[Key, _Instance] = attrs.field(factory=dict)
+    true: set[Proc] = attrs.field(factory=set)  # instances whose condition holds
+    effective: set[Proc] = attrs.field(factory=set)  # ... and are not suppressed
+    system_truth: bool = False
+    timers: list[tuple[float, int, Key, _Instance]] = attrs.field(factory=list)
+    watch: set[Key] = attrs.field(factory=set)  # firing, with a 'clear when' to evaluate
+    groups: frozenset[str] = frozenset({"meta"})  # change sets that can alter the truth
+    every_tick: bool = False  # reads age_s, parent.*, ancestors or a host value
+    rates: bool = False
+    windows: bool = False
+    errors: int = 0
+    evaluations: int = 0
+    seconds: float = 0.0  # time spent in this rule's part of each tick
+    _seq: int = 0
+
+    @classmethod
+    def of(cls, rule: CompiledRule, index: int) -> RuleState:
+        state = cls(rule, index)
+        groups = {"meta"}
+        for name in rule.inputs:
+            if "(" in name:
+                state.windows = True
+                continue
+            if name.startswith("parent.") or name in ("ancestors", "age_s"):
+                state.every_tick = True
+                continue
+            metric = METRICS[name]
+            if metric.scope is Scope.SYSTEM:
+                state.every_tick = True
+            elif metric.time_varying:
+                state.rates = True
+            groups |= change_groups(name)
+        state.groups = frozenset(groups)
+        return state
+
+    def truth(self, key: Key) -> bool:
+        return self.system_truth if key is None else key in self.effective
+
+    def schedule(self, key: Key, inst: _Instance, when: float) -> None:
+        inst.due = when
+        self._seq += 1
+        heapq.heappush(self.timers, (when, self._seq, key, inst))
+
+    def due(self, now: float) -> set[Key]:
+        """Instances whose timer has expired by ``now`` (stale timers are skipped)."""
+        out: set[Key] = set()
+        timers = self.timers
+        while timers and timers[0][0] <= now + EPS:
+            when, _, key, inst = heapq.heappop(timers)
+            if self.instances.get(key) is inst and inst.due == when:
+                inst.due = None
+                out.add(key)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        pending = sum(1 for i in self.instances.values() if i.state == PENDING)
+        firing = sum(1 for i in self.instances.values() if i.state == FIRING)
+        return {"pending": pending, "firing": firing}
+
+
+def _order(p: Key) -> tuple[int, float]:
+    if p is None:
+        return (-1, 0.0)
+    return (p.pid, p.start if p.start is not None else -1.0)
+
+
+class Evaluator:
+    """Evaluates a plan tick by tick over a :class:`ProcTable`."""
+
+    def __init__(self, plan: Plan, history: bool = False) -> None:
+        self.plan = plan
+        self.history = history  # keep each pending instance's values, tick by tick
+        self.rules = [RuleState.of(r, i) for i, r in enumerate(plan.active)]
+        # Windowed values change when a new value is observed, and again when an
+        # old one leaves the window: a wake-up is scheduled for that moment.  An
+        # average moves continuously, so instances using avg() stay "hot" until
+        # their buffer has settled.
+        self.win_hot: set[Proc] = set()
+        self.win_due: set[Proc] = set()
+        self._gone: set[Proc] = set()  # processes that exited since the last tick
+        self._wakes: list[tuple[float, int, Proc]] = []
+        self._wake_seq = 0
+        self._spans, self._averaged = _window_uses(plan)
+        self.alerts: list[Alert] = []
+        self.proposals: list[Proposal] = []
+
+    # ---- plan changes ---------------------------------------------------------------
+    def replace_plan(self, plan: Plan, table: ProcTable, now: float) -> list[Alert]:
+        """Swap in a new plan; rules whose definition is unchanged keep their state.
+
+        Firing instances of rules that disappear or change resolve (reason
+        ``reloaded``); the returned alerts say so.
+        """
+        old = {s.rule.name: s for s in self.rules}
+        out: list[Alert] = []
+        self.rules = []
+        for i, rule in enumerate(plan.active):
+            prev = old.pop(rule.name, None)
+            if prev is not None and _same(prev.rule, rule):
+                prev.rule, prev.index = rule, i
+                self.rules.append(prev)
+                continue
+            if prev is not None:
+                out.extend(self._drop(prev, table, now))
+            fresh = RuleState.of(rule, i)
+            if rule.scope is not Scope.SYSTEM:  # judge every live process once
+                table.meta_changed.update(table.live())
+            self.rules.append(fresh)
+        for gone in old.values():
+            out.extend(self._drop(gone, table, now))
+        self.plan = plan
+        self._spans, self._averaged = _window_uses(plan)
+        return out
+
+    def _drop(self, state: RuleState, table: ProcTable, now: float) -> list[Alert]:
+        return [self._alert(state, p, table, "resolved", now, "reloaded")
+                for p, inst in sorted(state.instances.items(), key=lambda kv: _order(kv[0]))
+                if inst.state == FIRING]
+
+    # ---- one tick -----------------------------------------------------------------
+    def step(self, table: ProcTable, now: float) -> tuple[list[Alert], list[Proposal]]:
+        """Evaluate every rule at ``now``; the table's change marks are then cleared."""
+        self.alerts, self.proposals = [], []
+        self._gone = set(table.exited)
+        self._observe_windows(table, now)
+        self._wake(now)
+        clock = time.perf_counter
+        for state in self.rules:
+            started = clock()
+            if state.rule.scope is Scope.SYSTEM:
+                touched = self._system(state, table, now)
+            else:
+                touched = self._processes(state, table, now)
+            touched |= state.due(now)
+            touched |= state.watch
+            if len(touched) > 1:
+                for key in sorted(touched, key=_order):
+                    self._advance(state, table, key, state.truth(key), now)
+            elif touched:
+                key = touched.pop()
+                self._advance(state, table, key, state.truth(key), now)
+            state.seconds += clock() - started
+        if self.history:
+            self._record_history(table, now)
+        if self.win_hot:
+            self.win_hot = {p for p in self.win_hot if p.alive and not p.settled(now)}
+        self.win_due.clear()
+        table.settle(now)
+        return self.alerts, self.proposals
+
+    def _record_history(self, table: ProcTable, now: float) -> None:
+        for state in self.rules:
+            for key, inst in state.instances.items():
+                if inst.state != PENDING or inst.history is None:
+                    continue
+                if inst.history[-1][0] < now:
+                    inst.history.append((now, self._values(state, key, table, now)))
+                if len(inst.history) > HISTORY_MAX:
+                    del inst.history[1]
+
+    def _values(self, state: RuleState, key: Key, table: ProcTable,
+                now: float) -> dict[str, object]:
+        try:
+            values = state.rule.values(key, table.host, now)
+        except Exception:
+            return {}
+        return {k: values.get(k) for k in state.rule.inputs}
+
+    def _system(self, state: RuleState, table: ProcTable, now: float) -> set[Key]:
+        state.evaluations += 1
+        truth = self._eval(state, state.rule.cond, None, table.host, now)
+        if truth == state.system_truth:
+            return set()
+        state.system_truth = truth
+        return {None}
+
+    def _processes(self, state: RuleState, table: ProcTable, now: float) -> set[Key]:
+        """Refresh truths; the instances whose (effective) truth changed."""
+        flips = self._refresh(state, table, now)
+        gone = self._gone
+        if gone:
+            state.true -= gone
+            state.effective -= gone
+            state.watch -= gone
+            for p in sorted(gone.intersection(state.instances), key=_order):
+                self._exited(state, table, p, now)
+        if state.rule.scope is not Scope.SUBTREE:
+            state.effective = state.true
+            return flips  # type: ignore[return-value]
+        if not flips and not table.exited:
+            return set()
+        effective = self._effective(state)
+        changed = effective ^ state.effective
+        state.effective = effective
+        return changed  # type: ignore[return-value]
+
+    def _observe_windows(self, table: ProcTable, now: float) -> None:
+        metrics = self.plan.window_metrics
+        if not metrics:
+            return
+        host = table.host
+        for wm in metrics:
+            if wm.scope is Scope.SYSTEM:
+                value = wm.read(None, host, now)
+                if value is not None:
+                    host.observe(wm.name, wm.span_s, now, value)
+                continue
+            spans = self._spans.get(wm.name, ())
+            averaged = wm.name in self._averaged
+            for p in _observed(wm.name, table):
+                value = wm.read(p, host, now)
+                if value is None or not p.observe(wm.name, wm.span_s, now, value):
+                    continue
+                self.win_due.add(p)
+                if averaged:
+                    self.win_hot.add(p)
+                for span in spans:
+                    self._wake_seq += 1
+                    heapq.heappush(self._wakes, (now + span, self._wake_seq, p))
+
+    def _wake(self, now: float) -> None:
+        """Instances whose windows move at ``now`` because an old value left one."""
+        wakes = self._wakes
+        while wakes and wakes[0][0] <= now + EPS:
+            p = heapq.heappop(wakes)[2]
+            if p.alive:
+                self.win_due.add(p)
+
+    def _candidates(self, state: RuleState, table: ProcTable) -> Iterable[Proc]:
+        if state.every_tick:
+            return list(table.live())
+        found = table.changed(state.groups)
+        if not (state.rates and table.rate_hot) and not (state.windows and (
+                self.win_due or self.win_hot)):
+            return found
+        found = set(found)  # the table's union is shared: extend a copy
+        if state.rates:
+            found |= table.rate_hot
+        if state.windows:
+            found |= self.win_due
+            found |= self.win_hot
+        return found
+
+    def _refresh(self, state: RuleState, table: ProcTable, now: float) -> set[Proc]:
+        """Re-evaluate every instance whose inputs may have changed; return the flips."""
+        cond = state.rule.cond
+        host = table.host
+        true = state.true
+        flips: set[Proc] = set()
+        candidates = self._candidates(state, table)
+        state.evaluations += len(candidates)  # type: ignore[arg-type]
+        try:
+            for p in candidates:  # change sets never hold exited processes
+                if cond(p, host, now):
+                    if p not in true:
+                        true.add(p)
+                        flips.add(p)
+                elif p in true:
+                    true.discard(p)
+                    flips.add(p)
+        except Exception:  # a bug in generated code: judge instance by instance
+            for p in candidates:
+                held = p in true
+                if self._eval(state, cond, p, host, now) != held:
+                    (true.discard if held else true.add)(p)
+                    flips ^= {p}
+        return flips
+
+    def _eval(self, state: RuleState, cond: Any, p: Key, host: object, now: float) -> bool:
+        try:
+            return bool(cond(p, host, now))
+        except Exception:  # a bug in generated code must not stop the engine
+            state.errors += 1
+            return False
+
+    def _effective(self, state: RuleState) -> set[Proc]:
+        """The instances whose condition holds, minus suppressed subtree ancestors."""
+        if len(state.true) < 2:
+            return set(state.true)
+        covered: set[Proc] = set()
+        for p in state.true:
+            for node in p.lineage():
+                if node in covered:
+                    break
+                covered.add(node)
+        return state.true - covered
+
+    def _exited(self, state: RuleState, table: ProcTable, p: Proc, now: float) -> None:
+        inst = state.instances.pop(p, None)
+        if inst is not None and inst.state == FIRING:
+            self.alerts.append(self._alert(state, p, table, "resolved", now, "exited"))
+
+    # ---- the state machine ---------------------------------------------------------
+    def _advance(self, state: RuleState, table: ProcTable, key: Key, truth: bool,
+                 now: float) -> None:
+        rule = state.rule
+        inst = state.instances.get(key)
+        if inst is None:
+            if not truth:
+                return
+            inst = state.instances[key] = _Instance()
+        if inst.state == INACTIVE:
+            if now < inst.cooldown_until - EPS:
+                if inst.due is None:
+                    state.schedule(key, inst, inst.cooldown_until)
+            elif not truth:
+                del state.instances[key]
+            elif rule.for_s <= 0:
+                self._fire(state, table, key, inst, now)
+            else:
+                inst.state, inst.since = PENDING, now
+                state.schedule(key, inst, now + rule.for_s)
+                alert = self._alert(state, key, table, "pending", now)
+                if self.history:
+                    inst.history = [(now, alert.values)]
+                self.alerts.append(alert)
+        elif inst.state == PENDING:
+            if not truth:
+                del state.instances[key]
+            elif now - inst.since >= rule.for_s - EPS:
+                self._fire(state, table, key, inst, now)
+        else:
+            self._firing(state, table, key, inst, truth, now)
+
+    def _firing(self, state: RuleState, table: ProcTable, key: Key, inst: _Instance,
+                truth: bool, now: float) -> None:
+        rule = state.rule
+        if rule.clear is not None:
+            clear = self._eval(state, rule.clear, key, table.host, now)
+        else:
+            clear = not truth
+        if not clear:
+            inst.clear_since = inst.due = None
+            return
+        if inst.clear_since is None:
+            inst.clear_since = now
+        hold = max(rule.clear_for_s, rule.keep_firing_for_s)
+        if now - inst.clear_since >= hold - EPS:
+            self.alerts.append(self._alert(state, key, table, "resolved", now, "cleared"))
+            self._resolved(state, key, inst, now)
+        elif inst.due is None:
+            state.schedule(key, inst, inst.clear_since + hold)
+
+    def _resolved(self, state: RuleState, key: Key, inst: _Instance, now: float) -> None:
+        state.watch.discard(key)
+        # Inactive again, and judged afresh when the cooldown ends (with no cooldown:
+        # at the next tick).  A 'clear when' can resolve an instance whose condition
+        # still holds; it must then become pending again, as after a cooldown.
+        inst.state, inst.clear_since = INACTIVE, None
+        inst.cooldown_until = now + state.rule.cooldown_s
+        state.schedule(key, inst, inst.cooldown_until)
+
+    def _fire(self, state: RuleState, table: ProcTable, key: Key, inst: _Instance,
+              now: float) -> None:
+        inst.state, inst.clear_since, inst.due = FIRING, None, None
+        if state.rule.clear is not None:
+            state.watch.add(key)
+        alert = self._alert(state, key, table, "firing", now)
+        if self.history:
+            past = [h for h in inst.history or () if h[0] < now]
+            alert.history = [*past, (now, alert.values)]
+            inst.history = None
+        self.alerts.append(alert)
+        for action in state.rule.targets:
+            self.proposals.append(self._propose(state.rule, action, table, key, now))
+
+    def _propose(self, rule: CompiledRule, action: CompiledAction, table: ProcTable,
+                 p: Key, now: float) -> Proposal:
+        target = p
+        if action.read is not None:
+            target = table.top(action.read, now)
+        instance_pid = p.pid if p is not None else None
+        instance_start = p.start if p is not None else None
+        if target is None:
+            return Proposal(now, rule.name, action, None, None, None, instance_pid, "no_target",
+                            instance_start, rule.mode_monitor)
+        return Proposal(now, rule.name, action, target.pid, target.comm, target.start,
+                        instance_pid, "proposed", instance_start, rule.mode_monitor)
+
+    def _alert(self, state: RuleState, p: Key, table: ProcTable | None, kind: str,
+               now: float, reason: str | None = None) -> Alert:
+        rule = state.rule
+        host = table.host if table is not None else None
+        try:
+            values = rule.values(p, host, now) if host is not None else {}
+        except Exception:
+            state.errors += 1
+            values = {}
+        shown = {k: values.get(k) for k in rule.inputs}
+        context = {**values, "rule": rule.name, "severity": rule.severity,
+                   "scope": rule.scope.value, "state": kind}
+        return Alert(
+            ts=now, rule=rule.name, state=kind, severity=rule.severity, scope=rule.scope.value,
+            pid=p.pid if p is not None else None, comm=p.comm if p is not None else None,
+            start=p.start if p is not None else None, message=rule.message.render(context),
+            labels=rule.labels, values=shown, reason=reason, proc=p)  # type: ignore[arg-type]
+
+
+def _window_uses(plan: Plan) -> tuple[dict[str, tuple[float, ...]], set[str]]:
+    """Per windowed metric, its window lengths; and the metrics averaged."""
+    spans: dict[str, set[float]] = {}
+    averaged: set[str] = set()
+    for rule in plan.active:
+        for name in rule.inputs:
+            if "(" not in name:
+                continue
+            func, _, rest = name.partition("(")
+            metric = rest.split(",")[0].strip()
+            spans.setdefault(metric, set()).update(w for m, w in rule.windows if m == metric)
+            if func == "avg":
+                averaged.add(metric)
+    return {m: tuple(sorted(ws)) for m, ws in spans.items()}, averaged
+
+
+def _observed(metric: str, table: ProcTable) -> Iterable[Proc]:
+    """The processes that may hold a new value of a windowed process metric.
+
+    Rates and ages change with no event: a rate drops when its events leave
+    the trailing second (the process is then still in ``rate_hot``), an age
+    grows every tick.
+    """
+    changed = table.changed(_observed_groups(metric))
+    if not METRICS[metric].time_varying:
+        return changed
+    if metric == "age_s":
+        return list(table.live())
+    return changed | table.rate_hot
+
+
+@functools.cache
+def _observed_groups(metric: str) -> frozenset[str]:
+    """Change sets whose members may hold a new value of ``metric`` (meta never does)."""
+    groups = change_groups(metric) - {"meta"}
+    return groups or frozenset({"meta"})
+
+
+_GROUP_OF_NEED = {Need.CPU: "cpu", Need.RSS: "rss", Need.FDS: "fds", Need.THREADS: "threads"}
+
+
+@functools.cache
+def change_groups(metric: str) -> frozenset[str]:
+    """The table's change sets whose members may have a new value of ``metric``."""
+    m = METRICS[metric]
+    if m.scope is Scope.SUBTREE:
+        return frozenset({"sub", "meta"})
+    groups = {_GROUP_OF_NEED[n] for n in m.needs if n in _GROUP_OF_NEED}
+    return frozenset(groups or {"meta"}) | {"meta"}
+
+
+def _same(a: CompiledRule, b: CompiledRule) -> bool:
+    """Whether two compilations of a rule evaluate identically (state can carry over)."""
+    keys = ("scope", "cond_text", "clear_text", "for_s", "clear_for_s", "keep_firing_for_s",
+            "cooldown_s", "severity")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)

@@ -1,0 +1,495 @@
+"""The process table: tree, identities, metrics and what changed since the last tick.
+
+Synchronous and free of I/O: events go in through :meth:`ProcTable.apply`,
+the evaluator reads :class:`Proc` and :class:`Host` records and the change
+sets.  Identity is ``(pid, start)``: a fork of a pid that is still in the
+table ends the old process first (its exit was lost), so a reused pid is
+always a new :class:`Proc` object and a new rule instance.
+
+Subtree aggregates are kept exact and incremental: every change to a
+process's cpu, rss, fds or membership is added along its ancestor chain, in
+integers (milli-percent, KiB), so the sums never drift and do not depend on
+the order of operations.  That is O(depth) per change instead of a pass over
+every process per tick, and it is skipped entirely when no rule reads a
+subtree metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..names import TEXT_MAX
+from . import trace as t
+from .windows import RateWindow, SumWindow, Windowed
+
+__all__ = ["Host", "Proc", "ProcTable", "SHORT_JOB_S"]
+
+SHORT_JOB_S = 1.0  # a process that exits sooner than this after it started is a short job
+_MB = 1024.0
+
+
+class Proc(Windowed):
+    """One process, from its fork (or the start-up scan) to its exit."""
+
+    __slots__ = (
+        "_cm", "_fd", "_rk", "_sub_cm", "_sub_fd", "_sub_rk", "alive", "child_forks",
+        "child_short_jobs", "cmdline", "comm", "cpu_pct", "exe", "fd_limit", "fd_pct", "fds",
+        "kids", "last_sample", "parent", "pid", "ppid", "rss_mb", "start", "sub_cpu_pct", "sub_fds",
+        "sub_forks", "sub_procs", "sub_rss_mb", "threads", "uid",
+    )
+
+    def __init__(self, pid: int, ppid: int, comm: str | None, start: float | None) -> None:
+        super().__init__()
+        self.pid = pid
+        self.ppid = ppid
+        self.comm = comm
+        self.start = start
+        self.exe: str | None = None
+        self.cmdline: str | None = None
+        self.uid: int | None = None
+        self.cpu_pct: float | None = None
+        self.rss_mb: float | None = None
+        self.fds: int | None = None
+        self.fd_limit: int | None = None
+        self.fd_pct: float | None = None
+        self.threads: int | None = None
+        self.parent: Proc | None = None
+        self.kids: dict[int, Proc] = {}
+        self.last_sample: tuple[object, ...] | None = None
+        self.child_forks = RateWindow.EMPTY
+        self.child_short_jobs = RateWindow.EMPTY
+        self.sub_forks = RateWindow.EMPTY
+        self.alive = True
+        # own contribution and subtree totals, in integers so sums stay exact
+        self._cm = self._rk = self._fd = 0
+        self._sub_cm = self._sub_rk = self._sub_fd = 0
+        self.sub_cpu_pct = 0.0
+        self.sub_rss_mb = 0.0
+        self.sub_fds = 0
+        self.sub_procs = 1
+
+    def __repr__(self) -> str:
+        return f"<Proc {self.comm}[{self.pid}] start={self.start}>"
+
+    @property
+    def children(self) -> int:
+        return len(self.kids)
+
+    def age(self, now: float) -> float | None:
+        return None if self.start is None else max(0.0, now - self.start)
+
+    def ancestors(self) -> tuple[str, ...]:
+        """Command names of the ancestors, nearest first (unknown names skipped)."""
+        out = []
+        node = self.parent
+        while node is not None:
+            if node.comm is not None:
+                out.append(node.comm)
+            node = node.parent
+        return tuple(out)
+
+    def lineage(self, inclusive: bool = False) -> Iterator[Proc]:
+        """The ancestors, nearest first (starting with itself when ``inclusive``)."""
+        node = self if inclusive else self.parent
+        while node is not None:
+            yield node
+            node = node.parent
+
+    def descendants(self) -> Iterator[Proc]:
+        """Every process below this one (depth first, children by pid)."""
+        stack = [self.kids[pid] for pid in sorted(self.kids, reverse=True)]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(node.kids[pid] for pid in sorted(node.kids, reverse=True))
+
+    def identity(self) -> tuple[int, float | None]:
+        return (self.pid, self.start)
+
+
+class Host(Windowed):
+    """Host-wide values: the latest system sample and event rates."""
+
+    __slots__ = (
+        "cpu_pct", "execs", "exits", "forks", "lost", "mem_available_mb", "mem_total_mb",
+        "mem_used_pct", "ncpu", "procs", "psi_cpu_some", "psi_io_full", "psi_io_some",
+        "psi_mem_full", "psi_mem_some", "short_jobs",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu_pct: float | None = None
+        self.ncpu: int | None = None
+        self.mem_total_mb: float | None = None
+        self.mem_available_mb: float | None = None
+        self.mem_used_pct: float | None = None
+        self.psi_cpu_some: float | None = None
+        self.psi_mem_some: float | None = None
+        self.psi_mem_full: float | None = None
+        self.psi_io_some: float | None = None
+        self.psi_io_full: float | None = None
+        self.procs = 0
+        self.forks = RateWindow()
+        self.execs = RateWindow()
+        self.exits = RateWindow()
+        self.short_jobs = RateWindow()
+        self.lost = SumWindow(60.0)
+
+
+class ProcTable:
+    """Live processes by pid, the host record, and the changes since the last tick."""
+
+    def __init__(self, *, subtree: bool = True, subtree_forks: bool = False,
+                 sums: frozenset[str] = frozenset({"cpu", "rss", "fds"})) -> None:
+        self.procs: dict[int, Proc] = {}
+        self.host = Host()
+        self.subtree = subtree
+        self.subtree_forks = subtree_forks and subtree
+        # which values are summed over subtrees (process counts always are)
+        self.sum_cpu = subtree and "cpu" in sums
+        self.sum_rss = subtree and "rss" in sums
+        self.sum_fds = subtree and "fds" in sums
+        # What changed since the last tick, by group, so that a rule reading only
+        # fds is not re-evaluated because a cpu value moved.
+        self.cpu_changed: set[Proc] = set()
+        self.rss_changed: set[Proc] = set()
+        self.fds_changed: set[Proc] = set()
+        self.threads_changed: set[Proc] = set()
+        self.meta_changed: set[Proc] = set()  # new, exec'd, re-parented, children changed
+        self.sub_changed: set[Proc] = set()
+        self._sets = (self.cpu_changed, self.rss_changed, self.fds_changed,
+                      self.threads_changed, self.meta_changed, self.sub_changed)
+        self._unions: dict[frozenset[str], set[Proc]] = {}
+        self._groups = {"cpu": self.cpu_changed, "rss": self.rss_changed,
+                        "fds": self.fds_changed, "threads": self.threads_changed,
+                        "meta": self.meta_changed, "sub": self.sub_changed}
+        self.rate_hot: set[Proc] = set()
+        self.exited: list[Proc] = []
+        self.orphans = 0  # events for pids never announced
+        self.lost_total = 0  # events the source reported lost, ever
+        self.last_lost_ts: float | None = None
+        self.events = 0
+        self._waiting: dict[int, list[Proc]] = {}  # ppid -> procs whose parent is unknown
+        self.handlers: dict[type, Callable[[Any], None]] = {
+            t.Proc: self._proc, t.Fork: self._fork, t.Exec: self._exec, t.Exit: self._exit,
+            t.Sample: self._sample, t.System: self._system, t.Lost: self._lost,
+        }
+
+    # ---- events ------------------------------------------------------------------
+    def apply(self, ev: t.Event) -> None:
+        """Apply one event."""
+        self.events += 1
+        self.handlers[type(ev)](ev)
+
+    def apply_all(self, events: list[t.Event]) -> None:
+        """Apply events in order (no ticks in between)."""
+        self.events += len(events)
+        handlers = self.handlers
+        for ev in events:
+            handlers[type(ev)](ev)
+
+    def header(self, header: t.Header) -> None:
+        if header.ncpu is not None:
+            self.host.ncpu = header.ncpu
+        if header.mem_total_kb is not None:
+            self.host.mem_total_mb = header.mem_total_kb / _MB
+
+    def _proc(self, ev: t.Proc) -> None:
+        old = self.procs.get(ev.pid)
+        if old is not None:
+            self._end(old, ev.ts, short=False)
+        p = self._add(ev.pid, ev.ppid, _clip(ev.comm), ev.start)
+        p.exe, p.cmdline, p.uid = _clip(ev.exe), _clip(ev.cmdline), ev.uid
+
+    def _fork(self, ev: t.Fork) -> None:
+        old = self.procs.get(ev.pid)
+        if old is not None:  # the old process's exit was lost: it is gone now
+            self._end(old, ev.ts, short=False)
+        p = self._add(ev.pid, ev.ppid, _clip(ev.comm), ev.ts)
+        p.uid = ev.uid
+        parent = p.parent
+        if parent is not None:
+            p.exe, p.cmdline = parent.exe, parent.cmdline
+            if p.uid is None:
+                p.uid = parent.uid
+            parent.child_forks = self._bump(parent, parent.child_forks, ev.ts)
+            if self.subtree_forks:
+                for node in parent.lineage(inclusive=True):
+                    node.sub_forks = self._bump(node, node.sub_forks, ev.ts)
+        self.host.forks.add(ev.ts)
+
+    def _exec(self, ev: t.Exec) -> None:
+        comm = _clip(ev.comm)
+        p = self.procs.get(ev.pid) or self._orphan(ev.pid, ev.ts, comm)
+        p.comm = comm
+        if ev.exe is not None:
+            p.exe = _clip(ev.exe)
+        if ev.argv is not None:
+            p.cmdline = _clip(" ".join(ev.argv))
+        self.meta_changed.add(p)
+        self.host.execs.add(ev.ts)
+
+    def _exit(self, ev: t.Exit) -> None:
+        p = self.procs.get(ev.pid)
+        if p is None:
+            self.orphans += 1
+            return
+        self._end(p, ev.ts, short=True)
+
+    def _sample(self, ev: t.Sample) -> None:
+        p = self.procs.get(ev.pid) or self._orphan(ev.pid, ev.ts, None)
+        raw = (ev.cpu_pct, ev.rss_kb, ev.fds, ev.fd_limit, ev.threads, ev.comm)
+        if raw == p.last_sample:
+            return  # the usual case on a quiet host: nothing moved
+        p.last_sample = raw
+        cpu, rss, fds, limit, threads, comm = raw
+        if comm is not None and comm != p.comm:  # renamed itself without an exec
+            p.comm = _clip(comm)
+            self.meta_changed.add(p)
+        moved = False  # whether a value summed over subtrees changed
+        if cpu is not None and cpu != p.cpu_pct:
+            p.cpu_pct = cpu
+            self.cpu_changed.add(p)
+            moved = self.sum_cpu
+        if rss is not None:
+            rss /= _MB
+            if rss != p.rss_mb:
+                p.rss_mb = rss
+                self.rss_changed.add(p)
+                moved = moved or self.sum_rss
+        if (fds is not None and fds != p.fds) or (limit is not None and limit != p.fd_limit):
+            if fds is not None:
+                p.fds = fds
+                moved = moved or self.sum_fds
+            if limit is not None:
+                p.fd_limit = limit
+            fds, limit = p.fds, p.fd_limit
+            p.fd_pct = fds * 100.0 / limit if fds is not None and limit else None
+            self.fds_changed.add(p)
+        if threads is not None and threads != p.threads:
+            p.threads = threads
+            self.threads_changed.add(p)
+        if moved:
+            self._account(p)
+
+    def _system(self, ev: t.System) -> None:
+        h = self.host
+        for name in ("cpu_pct", "psi_cpu_some", "psi_mem_some", "psi_mem_full",
+                     "psi_io_some", "psi_io_full"):
+            value = getattr(ev, name)
+            if value is not None:
+                setattr(h, name, value)
+        if ev.ncpu is not None:
+            h.ncpu = ev.ncpu
+        if ev.mem_total_kb is not None:
+            h.mem_total_mb = ev.mem_total_kb / _MB
+        if ev.mem_available_kb is not None:
+            h.mem_available_mb = ev.mem_available_kb / _MB
+        if h.mem_total_mb and h.mem_available_mb is not None:
+            h.mem_used_pct = max(0.0, 100.0 * (1.0 - h.mem_available_mb / h.mem_total_mb))
+
+    def _lost(self, ev: t.Lost) -> None:
+        self.host.lost.add(ev.ts, ev.count)
+        self.lost_total += ev.count
+        if ev.count:
+            self.last_lost_ts = ev.ts
+
+    # ---- tree maintenance -----------------------------------------------------------
+    def _add(self, pid: int, ppid: int, comm: str | None, start: float | None) -> Proc:
+        p = Proc(pid, ppid, comm, start)
+        self.procs[pid] = p
+        self.host.procs = len(self.procs)
+        parent = self.procs.get(ppid) if ppid != pid else None
+        if parent is not None:
+            self._link(p, parent)
+        elif ppid > 0:
+            self._waiting.setdefault(ppid, []).append(p)
+        for child in self._waiting.pop(pid, ()):
+            if child.alive and child.parent is None and not _below(p, child):
+                self._link(child, p)
+        self.meta_changed.add(p)
+        if self.subtree:  # its subtree totals are new values (windows must see them)
+            self.sub_changed.add(p)
+        return p
+
+    def _orphan(self, pid: int, ts: float, comm: str | None) -> Proc:
+        """A pid never announced: create it as a child of pid 1 and count it."""
+        self.orphans += 1
+        return self._add(pid, 1 if pid != 1 else 0, comm, None)
+
+    def _link(self, child: Proc, parent: Proc) -> None:
+        child.parent = parent
+        child.ppid = parent.pid
+        parent.kids[child.pid] = child
+        self.meta_changed.add(parent)  # its 'children' count changed
+        if self.subtree:
+            self._propagate(parent, child._sub_cm, child._sub_rk, child._sub_fd,
+                            child.sub_procs)
+
+    def _unlink(self, child: Proc) -> None:
+        parent = child.parent
+        if parent is None:
+            return
+        parent.kids.pop(child.pid, None)
+        self.meta_changed.add(parent)
+        if self.subtree:
+            self._propagate(parent, -child._sub_cm, -child._sub_rk, -child._sub_fd,
+                            -child.sub_procs)
+        child.parent = None
+
+    def _end(self, p: Proc, ts: float, *, short: bool) -> None:
+        """Remove an exited process; its children move to pid 1 (or become roots)."""
+        parent = p.parent
+        self._unlink(p)
+        del self.procs[p.pid]
+        self.host.procs = len(self.procs)
+        p.alive = False
+        adopter = self.procs.get(1)
+        for kid in list(p.kids.values()):
+            p.kids.pop(kid.pid)
+            if self.subtree:
+                self._propagate(p, -kid._sub_cm, -kid._sub_rk, -kid._sub_fd, -kid.sub_procs)
+            kid.parent = None
+            if adopter is not None and not _below(adopter, kid):
+                self._link(kid, adopter)
+            else:
+                kid.ppid = 0
+            self.meta_changed.add(kid)
+        for changed in self._sets:
+            changed.discard(p)
+        self.rate_hot.discard(p)
+        self.exited.append(p)
+        self.host.exits.add(ts)
+        if short and p.start is not None and ts - p.start < SHORT_JOB_S:
+            self.host.short_jobs.add(ts)
+            if parent is not None and parent.alive:
+                parent.child_short_jobs = self._bump(parent, parent.child_short_jobs, ts)
+
+    def _bump(self, p: Proc, window: RateWindow, ts: float) -> RateWindow:
+        """Record an event in one of ``p``'s rate windows (creating it on first use)."""
+        if window is RateWindow.EMPTY:
+            window = RateWindow()
+        window.add(ts)
+        self.rate_hot.add(p)
+        return window
+
+    def _account(self, p: Proc) -> None:
+        """Fold a change of ``p``'s own cpu/rss/fds into the subtree totals."""
+        dcm = drk = dfd = 0
+        if self.sum_cpu:
+            cm = round((p.cpu_pct or 0.0) * 1000)
+            dcm, p._cm = cm - p._cm, cm
+        if self.sum_rss:
+            rk = round((p.rss_mb or 0.0) * _MB)
+            drk, p._rk = rk - p._rk, rk
+        if self.sum_fds:
+            fd = p.fds or 0
+            dfd, p._fd = fd - p._fd, fd
+        if dcm or drk or dfd:
+            self._propagate(p, dcm, drk, dfd, 0)
+
+    def _propagate(self, start: Proc | None, dcm: int, drk: int, dfd: int, dprocs: int) -> None:
+        node = start
+        mark = self.sub_changed.add
+        while node is not None:
+            if dcm:
+                node._sub_cm += dcm
+                node.sub_cpu_pct = node._sub_cm / 1000.0
+            if drk:
+                node._sub_rk += drk
+                node.sub_rss_mb = node._sub_rk / _MB
+            if dfd:
+                node._sub_fd += dfd
+                node.sub_fds = node._sub_fd
+            if dprocs:
+                node.sub_procs += dprocs
+            mark(node)
+            node = node.parent
+
+    def enable_subtree(self, sums: frozenset[str] = frozenset({"cpu", "rss", "fds"})) -> None:
+        """Start maintaining subtree totals: one pass over the whole tree."""
+        self.subtree = True
+        self.sum_cpu, self.sum_rss, self.sum_fds = ("cpu" in sums, "rss" in sums,
+                                                    "fds" in sums)
+        order: list[Proc] = []
+        stack = [p for p in self.procs.values() if p.parent is None]
+        while stack:  # parents before children
+            node = stack.pop()
+            order.append(node)
+            stack.extend(node.kids.values())
+        for p in order:
+            p._cm = round((p.cpu_pct or 0.0) * 1000) if self.sum_cpu else 0
+            p._rk = round((p.rss_mb or 0.0) * _MB) if self.sum_rss else 0
+            p._fd = (p.fds or 0) if self.sum_fds else 0
+            p._sub_cm, p._sub_rk, p._sub_fd, p.sub_procs = p._cm, p._rk, p._fd, 1
+        for p in reversed(order):  # children before parents
+            parent = p.parent
+            if parent is not None:
+                parent._sub_cm += p._sub_cm
+                parent._sub_rk += p._sub_rk
+                parent._sub_fd += p._sub_fd
+                parent.sub_procs += p.sub_procs
+        for p in order:
+            p.sub_cpu_pct = p._sub_cm / 1000.0
+            p.sub_rss_mb = p._sub_rk / _MB
+            p.sub_fds = p._sub_fd
+            self.sub_changed.add(p)
+
+    # ---- ticks -------------------------------------------------------------------------
+
+    def changed(self, groups: frozenset[str]) -> set[Proc]:
+        """Processes changed in any of ``groups`` (cpu rss fds threads meta sub).
+
+        The result is shared by every caller asking for the same groups until
+        the next :meth:`settle`: do not modify it.
+        """
+        out = self._unions.get(groups)
+        if out is None:
+            sets = self._groups
+            out = set()
+            for group in groups:
+                out |= sets[group]
+            self._unions[groups] = out
+        return out
+
+    def settle(self, now: float) -> None:
+        """Forget change marks after a tick; drop processes whose rates went quiet."""
+        for changed in self._sets:
+            changed.clear()
+        self._unions.clear()
+        self.exited.clear()
+        quiet = [p for p in self.rate_hot if not (
+            p.child_forks.count(now) or p.child_short_jobs.count(now) or p.sub_forks.count(now))]
+        self.rate_hot.difference_update(quiet)
+
+    def live(self) -> Iterator[Proc]:
+        return iter(self.procs.values())
+
+    def top(self, read: object, now: float) -> Proc | None:
+        """The live process with the largest value (ties: lowest pid), or None."""
+        best: Proc | None = None
+        best_value = 0.0
+        for p in self.procs.values():  # one pass; no need to sort the pids for the ties
+            value = read(p, self.host, now)  # type: ignore[operator]
+            if value is None:
+                continue
+            if best is None or value > best_value or (value == best_value and p.pid < best.pid):
+                best, best_value = p, value
+        return best
+
+
+
+def _below(node: Proc, root: Proc) -> bool:
+    """Whether ``node`` is ``root`` or one of its descendants.
+
+    Linking ``root`` under such a node would close a cycle in the tree (a
+    trace may claim that pid 1 has a parent, or two processes may name each
+    other as parent); the link is then not made and ``root`` stays a root.
+    """
+    return any(n is root for n in node.lineage(inclusive=True))
+
+
+def _clip(text: str | None) -> str | None:
+    """``text`` cut to :data:`~linnix.names.TEXT_MAX` characters."""
+    return text[:TEXT_MAX] if text is not None and len(text) > TEXT_MAX else text

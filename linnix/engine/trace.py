@@ -1,0 +1,329 @@
+"""The trace format (JSON Lines, v1): typed events, reading and writing.
+
+Each line decodes straight into a typed, validated event (:class:`Fork`,
+:class:`Sample`, ...), so a wrong type or a missing field is caught by the
+decoder itself, and the engine reads attributes instead of dict keys.  The
+same event classes are produced by the live sources, so the engine never
+knows whether it is replaying or running.
+
+:func:`read_trace` yields events in batches, checks that ``ts`` never goes
+backwards, reads ``.gz`` files transparently, and either raises
+:class:`~linnix.errors.TraceError` naming file and line or, with
+``skip_invalid``, counts bad lines and goes on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections.abc import Iterator
+from typing import Annotated, Any, BinaryIO
+
+import attrs
+import msgspec
+
+from ..errors import TraceError
+
+__all__ = [
+    "EVENT_TYPES", "Event", "Exec", "Exit", "Fork", "Header", "Lost", "Proc", "Sample",
+    "System", "TraceReader", "encode_event", "open_trace", "read_trace",
+]
+
+Pid = Annotated[int, msgspec.Meta(gt=0)]
+PPid = Annotated[int, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Time = Annotated[float, msgspec.Meta(ge=0)]
+Num = Annotated[float, msgspec.Meta(ge=0)]
+
+_OPTS: dict[str, Any] = {"tag_field": "kind", "gc": False, "omit_defaults": True}
+
+
+class Header(msgspec.Struct, tag="header", **_OPTS):
+    """Optional first line: format version and facts about the host."""
+
+    version: int
+    host: str | None = None
+    ncpu: int | None = None
+    mem_total_kb: int | None = None
+
+
+class Proc(msgspec.Struct, tag="proc", **_OPTS):
+    """A process that existed when recording began."""
+
+    ts: Time
+    pid: Pid
+    ppid: PPid
+    comm: str
+    exe: str | None = None
+    cmdline: str | None = None
+    uid: int | None = None
+    start: float | None = None
+
+
+class Fork(msgspec.Struct, tag="fork", **_OPTS):
+    """A new process (never a thread)."""
+
+    ts: Time
+    pid: Pid
+    ppid: PPid
+    comm: str
+    uid: int | None = None
+
+
+class Exec(msgspec.Struct, tag="exec", **_OPTS):
+    """The process replaced its image."""
+
+    ts: Time
+    pid: Pid
+    comm: str
+    exe: str | None = None
+    argv: list[str] | None = None
+
+
+class Exit(msgspec.Struct, tag="exit", **_OPTS):
+    """The process ended."""
+
+    ts: Time
+    pid: Pid
+    code: int | None = None
+    signal: int | None = None
+
+
+class Sample(msgspec.Struct, tag="sample", **_OPTS):
+    """Per-process telemetry; absent fields are unknown, not zero.
+
+    ``comm`` is an optional extension: the command name as sampled, which
+    catches a process renaming itself (prctl) without an exec.
+    """
+
+    ts: Time
+    pid: Pid
+    cpu_pct: Num | None = None
+    rss_kb: Num | None = None
+    fds: Count | None = None
+    fd_limit: Count | None = None
+    threads: Count | None = None
+    comm: str | None = None
+
+
+class System(msgspec.Struct, tag="system", **_OPTS):
+    """Host telemetry: cpu 0-100 over all CPUs, PSI avg10 percentages."""
+
+    ts: Time
+    cpu_pct: Num | None = None
+    ncpu: int | None = None
+    mem_total_kb: Num | None = None
+    mem_available_kb: Num | None = None
+    psi_cpu_some: Num | None = None
+    psi_mem_some: Num | None = None
+    psi_mem_full: Num | None = None
+    psi_io_some: Num | None = None
+    psi_io_full: Num | None = None
+
+
+class Lost(msgspec.Struct, tag="lost", **_OPTS):
+    """The kernel dropped ``count`` events."""
+
+    ts: Time
+    count: Count
+
+
+Event = Proc | Fork | Exec | Exit | Sample | System | Lost
+EVENT_TYPES = (Proc, Fork, Exec, Exit, Sample, System, Lost)
+_KINDS = ("header", "proc", "fork", "exec", "exit", "sample", "system", "lost")
+
+_any_decoder = msgspec.json.Decoder(Header | Event)
+_body_decoder = msgspec.json.Decoder(Event)
+_encoder = msgspec.json.Encoder()
+
+
+def encode_event(event: Event | Header) -> bytes:
+    """One trace line (without the newline)."""
+    return _encoder.encode(event)
+
+
+_AT = re.compile(r"^(.*?) - at `\$\.?(.*)`$")
+
+
+def _reason(err: msgspec.DecodeError) -> str:
+    """A short, human explanation of a decoding failure."""
+    text = str(err)
+    if text.startswith("Object missing required field"):
+        return "missing required field '" + text.split("`")[1] + "'"
+    if text.startswith("JSON is malformed"):
+        return "invalid JSON: " + text.split(": ", 1)[1]
+    if text == "Input data was truncated":
+        return "invalid JSON: the line ends too early"
+    m = _AT.match(text)
+    if m is None:
+        return text.replace("`", "").replace("Expected object", "expected a JSON object")
+    what, field = m.group(1), m.group(2)
+    if field == "kind" and what.startswith("Invalid value"):
+        kind = what.removeprefix("Invalid value ")
+        return f"unknown kind {kind} (expected one of: {', '.join(_KINDS)})"
+    return f"field '{field}': " + what.replace("`", "").replace("Expected", "expected")
+
+
+@attrs.define
+class TraceReader:
+    """Reads one trace; counts what it skipped.  Iterate :meth:`batches`.
+
+    The fast path decodes a whole block of lines at once and checks that
+    timestamps never decrease with one C-level sort; only a block with a
+    problem is decoded again line by line, to name the offending line.
+    """
+
+    path: str
+    skip_invalid: bool = False
+    block_size: int = 1 << 20
+    header: Header | None = None
+    lines: int = 0
+    events: int = 0
+    invalid: int = 0
+    first_error: str | None = None
+    bytes_read: int = 0
+    _last: float = -1.0
+
+    def batches(self, stream: BinaryIO) -> Iterator[list[Event]]:
+        carry = b""
+        first = True
+        while True:
+            block = stream.read(self.block_size)
+            data = carry + block
+            if block:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    carry = data
+                    continue
+                data, carry = data[:cut], data[cut:]
+            else:
+                carry = b""
+            self.bytes_read += len(data)
+            if first and data:
+                data = self._header(data)
+                first = False
+            lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+            events = self._decode(data, lines)
+            self.lines += lines
+            if events:
+                self.events += len(events)
+                yield events
+            if not block:
+                return
+
+    def _header(self, data: bytes) -> bytes:
+        """Consume a header on the first line, if there is one."""
+        end = data.find(b"\n")
+        line = data if end < 0 else data[: end + 1]
+        try:
+            header = _any_decoder.decode(line)
+        except msgspec.DecodeError:
+            return data
+        if type(header) is not Header:
+            return data
+        self.header = header
+        self.lines += 1
+        return data[len(line):]
+
+    def _decode(self, data: bytes, lines: int) -> list[Event]:
+        try:
+            events: list[Event] = _body_decoder.decode_lines(data)
+        except msgspec.DecodeError:
+            return self._slow(data)
+        if events:
+            if not _one_per_line(data, lines, len(events)):
+                return self._slow(data)
+            stamps = [e.ts for e in events]
+            if stamps[0] < self._last or stamps != sorted(stamps):
+                return self._slow(data)
+            self._last = stamps[-1]
+        return events
+
+    def _slow(self, data: bytes) -> list[Event]:
+        """Line by line, to report (or skip) exactly the bad lines."""
+        out: list[Event] = []
+        lineno = self.lines
+        for raw in data.split(b"\n"):  # not splitlines(): a lone \r is JSON whitespace
+            lineno += 1
+            if not raw.strip():
+                continue
+            try:
+                ev = _body_decoder.decode(raw)
+            except msgspec.DecodeError as err:
+                self._bad(lineno, self._explain(raw, err, lineno == 1))
+                continue
+            if ev.ts < self._last:
+                self._bad(lineno, f"'ts' went backwards ({ev.ts!r} after {self._last!r})")
+                continue
+            self._last = ev.ts
+            out.append(ev)
+        return out
+
+    @staticmethod
+    def _explain(raw: bytes, err: msgspec.DecodeError, first: bool) -> str:
+        try:
+            kind = msgspec.json.decode(raw).get("kind")
+        except (msgspec.DecodeError, AttributeError):
+            kind = None
+        if kind == "header":
+            if not first:
+                return "a header is only allowed on the first line"
+            try:
+                _any_decoder.decode(raw)
+            except msgspec.DecodeError as header_err:
+                return "header: " + _reason(header_err)
+        return _reason(err)
+
+    def _bad(self, lineno: int, reason: str) -> None:
+        if not self.skip_invalid:
+            raise TraceError(self.path, lineno, reason)
+        self.invalid += 1
+        if self.first_error is None:
+            self.first_error = f"{self.path}:{lineno}: {reason}"
+
+
+_BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
+
+
+def _one_per_line(data: bytes, lines: int, values: int) -> bool:
+    """Whether ``values`` decoded values came one from each of the ``lines`` lines.
+
+    ``decode_lines`` skips blank lines and accepts several values on one line
+    (``{...} {...}``), which the format forbids; when the count does not
+    prove one value per line, the block is read again line by line.
+    """
+    if values != lines:
+        return False
+    # equal counts with a blank line would mean a line holding two values
+    end = data.find(b"\n")
+    if not (data if end < 0 else data[:end]).strip():
+        return False
+    if not data.endswith(b"\n") and not data[data.rfind(b"\n") + 1:].strip():
+        return False
+    # a blank line starts right after a newline with one of these: test cheaply first
+    if not any(mark in data for mark in (b"\n\n", b"\n ", b"\n\t", b"\n\r")):
+        return True
+    return _BLANK_LINE.search(data) is None
+
+
+def open_trace(path: str) -> BinaryIO:
+    """Open a trace for reading; ``.gz`` files are decompressed on the fly."""
+    try:
+        if path.endswith(".gz"):
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb", buffering=1 << 20)
+    except OSError as err:
+        raise TraceError(path, 0, f"cannot open: {err.strerror or err}") from None
+
+
+def read_trace(path: str, skip_invalid: bool = False) -> tuple[TraceReader, list[Event]]:
+    """Read a whole trace into memory (for tests and small traces)."""
+    reader = TraceReader(path, skip_invalid)
+    with open_trace(path) as stream:
+        try:
+            events = [ev for batch in reader.batches(stream) for ev in batch]
+        except (OSError, EOFError, zlib.error) as err:  # unreadable or corrupt .gz
+            raise TraceError(path, reader.lines, f"cannot read: {err}") from None
+    return reader, events
+

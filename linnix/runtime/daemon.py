@@ -1,0 +1,410 @@
+"""``linnix run`` and ``linnix record``: the long-running process and its lifecycle.
+
+:class:`Daemon` builds the rules (refusing to start on any error), opens the
+best event source, feeds the engine on the real clock, and sends what the
+engine produces to: stdout (readable lines), ``<state_dir>/alerts.jsonl``
+(replay's format), the incident and action store (SQLite), the SSE stream
+and the HTTP API.  SIGINT/SIGTERM stop it cleanly; SIGHUP (or ``POST
+/rules/reload``) reloads the rules all-or-nothing: a rule set with errors is
+rejected and the running one kept; instances of unchanged rules keep their
+state.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import IO, Any
+
+import attrs
+import trio
+
+from ..engine import trace as t
+from ..engine.core import Core, Output
+from ..errors import LinnixError
+from ..language.pipeline import Build, build
+from ..language.source import Diagnostic, render_all
+from ..names import Need
+from ..plan import Plan
+from ..terminal import printable_lines, write_safely
+from .live import (
+    AlertFile,
+    AlertLog,
+    LiveEngine,
+    Recorder,
+    fan_out,
+    header_event,
+    needs_cmdline,
+    watch_signals,
+)
+from .sources import Clock, Source, Telemetry, open_source
+
+__all__ = ["Daemon", "DaemonOptions", "record"]
+
+Sink = Callable[[Sequence[Output]], None]
+
+
+@attrs.define
+class DaemonOptions:
+    """Everything ``linnix run`` was asked to do, after config and flags are merged."""
+
+    rules: list[str]
+    state_dir: str
+    tick_s: float = 0.5
+    sample_interval: float = 1.0
+    ring_pages: int = 4096
+    source: str = "auto"
+    sample_fds: str = "auto"
+    disabled_tags: frozenset[str] = frozenset()
+    record: str | None = None
+    duration: float | None = None
+    config: Any = None  # linnix.config.Config; None: the defaults
+    api: bool = True
+
+
+@attrs.define
+class _Stack:
+    """The parts that turn alerts into incidents and actions."""
+
+    store: Any
+    manager: Any
+    responder: Any
+    policy: Any
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def disable_tagged(plan: Plan, tags: frozenset[str]) -> Plan:
+    """The plan with every rule carrying a disabled tag turned off."""
+    if not tags:
+        return plan
+    rules = tuple(attrs.evolve(r, enabled=False) if tags & set(r.tags) else r
+                  for r in plan.rules)
+    return attrs.evolve(plan, rules=rules)
+
+
+class Daemon:
+    """One daemon run."""
+
+    def __init__(self, opts: DaemonOptions, out: IO[str] | None = None,
+                 err: IO[str] | None = None, sinks: Sequence[Sink] = ()) -> None:
+        self.opts = opts
+        self.out = out or sys.stdout
+        self.err: IO[str] | None = err or sys.stderr
+        self.extra_sinks = list(sinks)
+        self.core: Core | None = None
+        self.telemetry: Telemetry | None = None
+        self.source: Source | None = None
+        self.engine: LiveEngine | None = None
+        self._cancel: trio.CancelScope | None = None
+        self.not_ready: str | None = "starting"
+        self.astore: Any = None
+        self.action_manager: Any = None
+        self.hub: Any = None
+        self.registry: Any = None
+        self.history: Any = None
+        self.api_address: str | None = None
+
+    # ---- rules ---------------------------------------------------------------------
+    def build(self) -> Build:
+        return build(self.opts.rules)
+
+    def reload(self) -> tuple[bool, list[Diagnostic]]:
+        """Rebuild the rules; swap them in only if they have no error."""
+        try:
+            result = self.build()
+        except LinnixError as err:
+            self.say(f"reload rejected: {err}; keeping the running rules")
+            return False, []
+        if result.plan is None:
+            self.say(f"reload rejected: {len(result.errors)} error(s); keeping the running "
+                     "rules\n" + render_all(result.errors, 20))
+            return False, result.errors
+        plan = disable_tagged(result.plan, self.opts.disabled_tags)
+        assert self.core is not None and self.engine is not None
+        resolved = self.core.replace_plan(plan)
+        if self.telemetry is not None:
+            self.telemetry.configure(plan)
+        self.engine.cmdline = needs_cmdline(plan)
+        if resolved:
+            self.engine.sink(resolved)
+        self.say(f"reloaded: {len(plan.active)} active rule(s)")
+        return True, result.warnings
+
+    # ---- lifecycle ----------------------------------------------------------------
+    def say(self, text: str) -> None:
+        """A line for the operator on stderr; every line of ``text`` is shown as data.
+
+        Best-effort, like the terminal: a full disk or a reader that went away
+        (journald restarting) costs the message, never the daemon.
+        """
+        if self.err is None:
+            return
+        try:
+            write_safely(self.err, "".join(f"linnix: {line}\n" for line in printable_lines(text)))
+            self.err.flush()
+        except (OSError, ValueError):
+            self.err = None
+
+    def stop(self, signum: int = 0) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    def run(self) -> int:
+        result = self.build()
+        if result.plan is None:
+            self.say(render_all(result.errors, 100))
+            self.say(f"not starting: the rules have {len(result.errors)} error(s)")
+            return 1
+        plan = disable_tagged(result.plan, self.opts.disabled_tags)
+        try:
+            os.makedirs(self.opts.state_dir, mode=0o750, exist_ok=True)
+            probe = os.path.join(self.opts.state_dir, ".writable")
+            with open(probe, "w"):
+                pass
+            os.unlink(probe)
+        except OSError as err:
+            raise LinnixError(f"cannot use the state directory {self.opts.state_dir}: "
+                              f"{err.strerror or err}") from None
+        return trio.run(self._main, plan)
+
+    async def _main(self, plan: Plan) -> int:
+        from ..config import Config
+
+        opts = self.opts
+        config = opts.config or Config()
+        clock = Clock()
+        header = header_event(clock)
+        recorder = (Recorder(opts.record, header, on_failure=self.say) if opts.record
+                    else None)  # a path that cannot be written stops the start, early
+        try:
+            self.source = source = open_source(clock, prefer=opts.source,
+                                               ring_pages=opts.ring_pages, warn=self.say)
+        except BaseException:
+            if recorder is not None:
+                recorder.close()
+            raise
+        self.telemetry = telemetry = Telemetry(clock, plan, source, opts.sample_interval,
+                                               opts.sample_fds)
+        self.core = core = Core(plan, opts.tick_s, history=True)
+        core.header(header)
+        alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"),
+                           max_bytes=config.retention.alerts_file_mb * 1024 * 1024,
+                           on_problem=self.say)
+        stack = self._response_stack(config, clock)
+        sink = fan_out(AlertLog(self.out), alerts, self.history, stack.responder,
+                       *self.extra_sinks)
+        self.engine = engine = LiveEngine(core, clock, sink, recorder, needs_cmdline(plan))
+        try:
+            snap = telemetry.snapshot()
+            engine.snapshot = {p.pid: p.start or 0.0 for p in snap}
+            engine.feed(list(snap))
+            await self._serve(engine, source, telemetry, stack, config)
+        finally:
+            source.close()
+            alerts.close()
+            engine.close()
+            stack.close()
+        self.say(f"stopped after {core.table.events:,} events and {core.ticks:,} ticks; "
+                 f"{core.table.lost_total:,} event(s) lost by the kernel")
+        return 0
+
+    def _response_stack(self, config: Any, clock: Clock) -> _Stack:
+        """Store, action manager, stream hub, metrics and history for this run."""
+        from ..actions import ActionManager, ActionPolicy, Guards
+        from ..actions.store import AsyncStore, Store
+        from ..api.stream import StreamHub
+        from .metrics import make_registry
+        from .responder import Responder
+        from .view import History
+
+        store = Store(os.path.join(self.opts.state_dir, "linnix.db"))
+        self.astore = astore = AsyncStore(store)
+        self.hub = hub = StreamHub()
+        acts = config.actions
+        policy = ActionPolicy(config.runtime.mode, acts.ttl, acts.rate_limit, acts.kill_grace,
+                              acts.degraded_window)
+        guards = Guards(frozenset(acts.protected), frozenset(acts.protected_exe))
+        self.action_manager = manager = ActionManager(
+            astore, guards, policy, degraded=lambda: self._degraded(clock, policy),
+            publish=hub.publish, boot_offset=lambda: clock.origin, on_problem=self.say)
+        self.registry = make_registry(lambda: self)
+        self.history = History()
+        responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
+                              hub.publish, on_problem=self.say)
+        return _Stack(store, manager, responder, policy)
+
+    def _degraded(self, clock: Clock, policy: Any) -> bool:
+        core = self.core
+        last = core.table.last_lost_ts if core is not None else None
+        return last is not None and clock.now() - last < policy.degraded_window_s
+
+    async def _serve(self, engine: LiveEngine, source: Source, telemetry: Telemetry,
+                     stack: _Stack, config: Any) -> None:
+        send, receive = trio.open_memory_channel[list[t.Event]](256)
+        async with trio.open_nursery() as nursery:
+            self._cancel = nursery.cancel_scope
+            nursery.start_soon(watch_signals, self.stop, self._reload_on_signal)
+            await self._start_responses(nursery, stack, config)
+            nursery.start_soon(source.run, send.clone())
+            nursery.start_soon(telemetry.run, send.clone())
+            send.close()
+            nursery.start_soon(engine.consume, receive)
+            nursery.start_soon(engine.ticker)
+            if self.opts.duration is not None:
+                nursery.start_soon(self._stop_after, self.opts.duration)
+            self.not_ready = None
+            _settle_heap()
+            self._write_status(engine.clock, source)
+            api = f"; API on http://{self.api_address}" if self.api_address else ""
+            self.say(f"watching {len(engine.snapshot)} processes with "
+                     f"{len(engine.core.plan.active)} rule(s) via {source.name} in "
+                     f"{stack.policy.mode} mode{api}")
+
+    async def _start_responses(self, nursery: trio.Nursery, stack: _Stack,
+                               config: Any) -> None:
+        store = self.astore
+        closed = await store.close_open_incidents("the daemon restarted")
+        previous = await store.audit_log(limit=1, event="daemon.started")
+        mode = stack.policy.mode
+        if previous and previous[0]["detail"].get("mode") not in (None, mode):
+            await store.audit("linnix", "mode.changed", was=previous[0]["detail"]["mode"],
+                              now=mode)
+        await store.audit("linnix", "daemon.started", mode=mode, pid=os.getpid(),
+                          closed_incidents=closed)
+        await nursery.start(stack.manager.run)
+        nursery.start_soon(stack.responder.run)
+        nursery.start_soon(self._retention, config)
+        if self.opts.api:
+            await self._start_api(nursery, config)
+
+    async def _start_api(self, nursery: trio.Nursery, config: Any) -> None:
+        from ..api.app import create_app
+        from ..api.server import load_or_create_token, serve
+        from ..config import resolve_token_file
+        from .view import LiveView
+
+        token = load_or_create_token(resolve_token_file(config, self.opts.state_dir))
+        # the names the API is bound to and this host's own name are ours too
+        names = (*config.api.allowed_hosts, config.api.host, socket.gethostname())
+        app = create_app(LiveView(self), token=token, max_body=config.api.max_body_bytes,
+                         allowed_hosts=names)
+        self.api_address = await nursery.start(partial(serve, app, config.api.bind, token=token))
+
+    def _write_status(self, clock: Clock, source: Source) -> None:
+        """``<state_dir>/daemon.json``: who is running, where its clock starts, its API."""
+        import json
+
+        status = {"pid": os.getpid(), "source": source.name, "clock_origin_boottime":
+                  clock.origin, "rules": list(self.opts.rules), "api": self.api_address}
+        path = os.path.join(self.opts.state_dir, "daemon.json")
+        with open(f"{path}.tmp", "w", encoding="utf-8") as f:
+            json.dump(status, f)
+        os.replace(f"{path}.tmp", path)
+
+    async def _retention(self, config: Any) -> None:
+        keep = config.retention
+        while True:
+            try:
+                removed = await self.astore.retain(max_age=keep.max_age,
+                                                   max_incidents=keep.max_incidents,
+                                                   max_audit=keep.max_audit)
+            except sqlite3.Error as err:  # tried again in an hour
+                self.say(f"retention could not trim the store: {err}")
+                removed = {}
+            if any(removed.values()):
+                self.say("retention removed " + ", ".join(
+                    f"{n} {kind}" for kind, n in removed.items() if n))
+            await trio.sleep(3600)
+
+    def _reload_on_signal(self) -> None:
+        self.say("SIGHUP: reloading rules")
+        self.reload()
+
+    async def _stop_after(self, seconds: float) -> None:
+        await trio.sleep(seconds)
+        self.stop()
+
+
+def record(path: str, duration: float, sample_interval: float = 1.0, source: str = "auto",
+           ring_pages: int = 4096, err: IO[str] | None = None) -> int:
+    """Write the live stream to ``path`` for ``duration`` seconds."""
+    from ..language.pipeline import compile_text
+
+    err = err or sys.stderr
+    plan = compile_text("")  # nothing to evaluate: record everything there is
+
+    async def main() -> int:
+        clock = Clock()
+        stop = trio.CancelScope()
+
+        def failed(message: str) -> None:
+            err.write(f"\nlinnix: {message}\n")
+            stop.cancel()
+
+        recorder = Recorder(path, header_event(clock), on_failure=failed)  # before the source
+        try:
+            src = open_source(clock, prefer=source, ring_pages=ring_pages,
+                              warn=lambda m: print(f"linnix: {m}", file=err))
+        except BaseException:
+            recorder.close()
+            raise
+        telemetry = Telemetry(clock, plan, src, sample_interval, "always")
+        telemetry.configure_needs(frozenset(Need))
+        core = Core(plan)
+        engine = LiveEngine(core, clock, lambda out: None, recorder, cmdline=True)
+        try:
+            snap = telemetry.snapshot()
+            engine.snapshot = {p.pid: p.start or 0.0 for p in snap}
+            engine.feed(list(snap))
+            err.write(f"linnix: recording for {duration:g}s via {src.name} to {path}\n")
+            send, receive = trio.open_memory_channel[list[t.Event]](256)
+            with stop, trio.move_on_after(duration):
+                async with trio.open_nursery() as nursery:
+                    scope = nursery.cancel_scope
+                    nursery.start_soon(watch_signals, lambda _: scope.cancel(), lambda: None)
+                    nursery.start_soon(src.run, send.clone())
+                    nursery.start_soon(telemetry.run, send.clone())
+                    send.close()
+                    nursery.start_soon(engine.consume, receive)
+                    nursery.start_soon(_progress, recorder, err)
+        finally:
+            src.close()
+            engine.close()
+        if recorder.failed is not None:
+            return 1
+        err.write(f"linnix: recorded {recorder.events} events to {path}\n")
+        return 0
+
+    return trio.run(main)
+
+
+async def _progress(recorder: Recorder, err: IO[str]) -> None:
+    if not err.isatty():
+        return
+    while True:
+        await trio.sleep(1.0)
+        err.write(f"\rrecorded {recorder.events:,} events")
+        err.flush()
+
+
+def _settle_heap() -> None:
+    """Move everything built at start-up out of the cyclic collector's way.
+
+    Modules, the web framework, the compiled plan and the start-up scan live
+    as long as the daemon; frozen, they are never traversed again, so a
+    collection costs what the short-lived objects of the event path cost.
+    The young generation is also collected less often: each process that
+    forks and exits allocates a few containers, and at thousands of forks a
+    second the default threshold meant a collection every few milliseconds.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+

@@ -1,0 +1,327 @@
+"""The live shell: sources → engine on the real clock → sinks, plus signals.
+
+Live events pass through exactly the code replay uses (:meth:`Core.feed`), so
+a recording of what the engine consumed replays to the same alerts.  Two
+things make that hold on a real clock:
+
+* Sources run concurrently, so batches arrive slightly out of order; the
+  engine clamps each event's time to be no earlier than the previous event and
+  than the last tick.  A recording stores the clamped times.
+* A tick at ``T`` runs when the clock reaches ``T + delay`` (50 ms): events
+  stamped up to ``T`` have had time to arrive and are applied before it, just
+  as replay applies them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+import attrs
+import orjson
+import trio
+
+from ..engine import trace as t
+from ..engine.core import Core, Output
+from ..engine.evaluator import Alert, Proposal
+from ..errors import LinnixError, Outage
+from ..names import Need
+from ..plan import Plan
+from ..terminal import printable, write_safely
+from .sources import Clock
+from .sources.procfs import read_argv
+
+__all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event"]
+
+TICK_DELAY_S = 0.05
+_KIND: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in t.EVENT_TYPES}
+SNAPSHOT_DUPLICATE_S = 0.05  # a fork this close to a scanned start is that process
+
+
+def header_event(clock: Clock) -> t.Header:
+    mem = None
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            mem = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return t.Header(version=1, host=socket.gethostname(), ncpu=os.cpu_count(),
+                    mem_total_kb=mem)
+
+
+class Recorder:
+    """Writes the stream the engine consumed, in the trace format.
+
+    A file that cannot be created is a :class:`~linnix.errors.LinnixError`.
+    A write that fails later (a full disk) ends the recording, never the
+    caller: ``failed`` says why, ``on_failure`` is told once, and what was
+    written so far stays a valid trace up to its last complete line.
+    """
+
+    def __init__(self, path: str, header: t.Header,
+                 on_failure: Callable[[str], None] | None = None) -> None:
+        self.path = path
+        self.events = 0
+        self.failed: str | None = None
+        self.on_failure = on_failure
+        try:
+            self.file: IO[bytes] | None = open(path, "wb")  # noqa: SIM115 - closed by close()
+            self.file.write(t.encode_event(header) + b"\n")
+        except OSError as err:
+            raise LinnixError(f"cannot record to {path}: {err.strerror or err}") from None
+
+    def write(self, batch: Sequence[t.Event]) -> None:
+        if self.file is None:
+            return
+        encode = t.encode_event
+        try:
+            self.file.write(b"".join(encode(ev) + b"\n" for ev in batch))
+        except OSError as err:
+            self._fail(err)
+            return
+        self.events += len(batch)
+
+    def flush(self) -> None:
+        if self.file is None:
+            return
+        try:
+            self.file.flush()
+        except OSError as err:
+            self._fail(err)
+
+    def close(self) -> None:
+        if self.file is None:
+            return
+        try:
+            self.file.close()
+        except OSError as err:
+            self.file = None
+            self._fail(err)
+        self.file = None
+
+    def _fail(self, err: OSError) -> None:
+        self.failed = (f"recording to {self.path} stopped after {self.events:,} events: "
+                       f"{err.strerror or err}")
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+        if self.on_failure is not None:
+            self.on_failure(self.failed)
+
+
+@attrs.define
+class LiveEngine:
+    """Feeds live batches to the core with replay's semantics; ticks by the clock."""
+
+    core: Core
+    clock: Clock
+    sink: Callable[[Sequence[Output]], None]
+    recorder: Recorder | None = None
+    cmdline: bool = False
+    delay: float = TICK_DELAY_S
+    snapshot: dict[int, float] = attrs.field(factory=dict)
+    clamped: int = 0
+    last_ts: float = 0.0
+    kinds: dict[str, int] = attrs.field(factory=dict)  # events by kind, for metrics
+    last_lag: float = 0.0  # how late the latest tick ran after it was due
+
+    def feed(self, batch: list[t.Event]) -> None:
+        floor = self.last_ts
+        if self.core.first_ts is not None and self.core.ticks:
+            floor = max(floor, self.core.next_tick - self.core.tick_s + 1e-6)
+        keep: list[t.Event] = []
+        kinds = self.kinds
+        for ev in batch:
+            kind = _KIND[type(ev)]
+            kinds[kind] = kinds.get(kind, 0) + 1
+            if self.snapshot and type(ev) is t.Fork and self._seen(ev):
+                continue
+            if ev.ts < floor:
+                ev.ts = round(floor, 6)
+                self.clamped += 1
+            floor = ev.ts
+            if self.cmdline and type(ev) is t.Exec and ev.argv is None:
+                ev.argv = read_argv(ev.pid)
+            keep.append(ev)
+        if not keep:
+            return
+        self.last_ts = floor
+        if self.recorder is not None:
+            self.recorder.write(keep)
+        self.core.feed(keep)
+        self.flush()
+
+    def _seen(self, ev: t.Fork) -> bool:
+        """A fork the start-up scan already reported (both saw the same process)."""
+        start = self.snapshot.get(ev.pid)
+        return start is not None and abs(start - ev.ts) < SNAPSHOT_DUPLICATE_S
+
+    def tick(self) -> None:
+        """Run the ticks whose time (plus the delay) has come."""
+        if self.core.first_ts is None:
+            return
+        now = self.clock.now() - self.delay
+        due = self.core.next_tick
+        if now >= due:
+            self.last_lag = now - due
+        self.core.run_until(now)
+        self.flush()
+
+    def flush(self) -> None:
+        out = self.core.drain()
+        if out:
+            self.sink(out)
+
+    def close(self) -> None:
+        """End a recording at the last tick, so that replaying it runs every tick
+        the live engine ran (a lost-nothing marker changes no value)."""
+        core, recorder = self.core, self.recorder
+        if recorder is None:
+            return
+        if core.ticks:
+            last_tick = round(core.next_tick - core.tick_s, 6)
+            if last_tick > self.last_ts:
+                recorder.write([t.Lost(ts=last_tick, count=0)])
+        recorder.close()
+
+    async def consume(self, receive: trio.MemoryReceiveChannel[list[t.Event]]) -> None:
+        async with receive:
+            async for batch in receive:
+                self.feed(batch)
+
+    async def ticker(self) -> None:
+        while True:
+            if self.core.first_ts is None:
+                await trio.sleep(0.05)
+                continue
+            due = self.core.next_tick + self.delay
+            await trio.sleep(max(0.0, due - self.clock.now()))
+            self.tick()
+            if self.recorder is not None:
+                self.recorder.flush()
+
+
+# ---- sinks ------------------------------------------------------------------------
+
+def _who(pid: int | None, comm: str | None) -> str:
+    return "host" if pid is None else f"{comm or '?'}[{pid}]"
+
+
+class AlertLog:
+    """Alert transitions and proposals as readable lines (the daemon's stdout)."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out: IO[str] | None = out
+
+    def __call__(self, batch: Sequence[Output]) -> None:
+        if self.out is None:
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        lines = []
+        for item in batch:
+            if isinstance(item, Alert):
+                why = f" ({item.reason})" if item.reason not in (None, "cleared") else ""
+                line = (f"{stamp} {item.state.upper():<8} {item.rule} {item.severity} "
+                        f"{_who(item.pid, item.comm)}: {item.message}{why}")
+            elif isinstance(item, Proposal):
+                line = (f"{stamp} PROPOSED {item.rule} {item.action.describe()} -> "
+                        f"{_who(item.pid, item.comm)}")
+            else:
+                continue
+            lines.append(printable(line) + "\n")  # names and messages come from processes
+        try:
+            write_safely(self.out, "".join(lines))
+            self.out.flush()
+        except (OSError, ValueError):  # the reader went away (a closed pipe or stream)
+            self.out = None  # the alerts file and the API still have everything
+
+
+class AlertFile:
+    """Appends alerts and proposals to a JSONL file (replay's format plus 'time').
+
+    The file is bounded: once it passes ``max_bytes`` it becomes ``PATH.1``
+    (replacing the previous one) and a new file is started, so the two hold
+    between one and two times ``max_bytes`` of the latest history.  A write
+    that fails (a full disk) never stops the daemon: the batch is dropped and
+    counted, ``on_problem`` is told when writing starts failing and when it
+    works again, and every later batch tries again.
+    """
+
+    def __init__(self, path: str, max_bytes: int = 100 * 1024 * 1024,
+                 on_problem: Callable[[str], None] | None = None) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.outage = Outage(on_problem or (lambda message: None))
+        self.rotations = 0
+        self.file: IO[bytes] | None = open(path, "ab")  # noqa: SIM115 - closed by close()
+
+    def __call__(self, batch: Sequence[Output]) -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        lines = []
+        for item in batch:
+            record: dict[str, Any] = item.to_json()
+            record["time"] = now
+            lines.append(orjson.dumps(record) + b"\n")
+        try:
+            if self.file is None:
+                self.file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+            self.file.write(b"".join(lines))
+            self.file.flush()
+        except OSError as err:
+            self.close()
+            self.outage.failed(f"cannot write alerts to {self.path}: {err.strerror or err}; "
+                               "they still reach the log and the API", len(lines))
+            return
+        self.outage.worked(f"writing alerts to {self.path} again ({{lost:,}} record(s) could "
+                           "not be written)")
+        if self.file.tell() >= self.max_bytes:
+            self._rotate()
+
+    @property
+    def dropped(self) -> int:
+        """Records not written because writing failed."""
+        return self.outage.lost
+
+    def _rotate(self) -> None:
+        self.close()
+        try:
+            os.replace(self.path, self.path + ".1")
+        except OSError as err:  # keep appending to the full-size file rather than lose any
+            self.outage.say(f"cannot rotate {self.path}: {err.strerror or err}")
+            return
+        self.rotations += 1
+
+    def close(self) -> None:
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+
+
+def fan_out(*sinks: Callable[[Sequence[Output]], None]) -> Callable[[Sequence[Output]], None]:
+    def sink(batch: Sequence[Output]) -> None:
+        for s in sinks:
+            s(batch)
+
+    return sink
+
+
+def needs_cmdline(plan: Plan) -> bool:
+    return Need.CMDLINE in plan.needs
+
+
+async def watch_signals(on_stop: Callable[[int], None], on_reload: Callable[[], None]) -> None:
+    """SIGINT/SIGTERM stop the daemon; SIGHUP reloads the rules."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                on_reload()
+            else:
+                on_stop(signum)
+

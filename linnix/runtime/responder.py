@@ -1,0 +1,154 @@
+"""From alerts to incidents and actions (the live daemon only).
+
+The engine's outputs arrive synchronously, right after a tick, while the
+process table still shows the moment an instance fired: that is when the
+incident's snapshot (the process subtree with its metrics, and the host) is
+taken.  Writing to the store is asynchronous, so the outputs are queued and
+a task handles them in order: an incident is opened before the actions
+proposed with it, and resolved after them.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import trio
+
+from ..actions import ActionManager, Target
+from ..actions.store import AsyncStore
+from ..engine.core import Output
+from ..engine.evaluator import Alert, Proposal
+from ..engine.proctable import Proc, ProcTable
+from ..errors import Outage
+
+__all__ = ["Responder", "host_snapshot", "process_json", "subtree_snapshot"]
+
+SNAPSHOT_MAX = 200  # processes kept in an incident's subtree snapshot
+
+Key = tuple[str, int | None, float | None]  # rule, instance pid, instance start
+
+
+def process_json(p: Proc, now: float) -> dict[str, Any]:
+    """A process and its metrics, as the API and incidents show it."""
+    return {
+        "pid": p.pid, "ppid": p.ppid, "comm": p.comm, "exe": p.exe, "cmdline": p.cmdline,
+        "uid": p.uid, "start": p.start, "age_s": p.age(now), "cpu_pct": p.cpu_pct,
+        "rss_mb": p.rss_mb, "fds": p.fds, "fd_limit": p.fd_limit, "fd_pct": p.fd_pct,
+        "threads": p.threads, "children": p.children,
+    }
+
+
+def subtree_snapshot(root: Proc, now: float, limit: int = SNAPSHOT_MAX) -> list[dict[str, Any]]:
+    """The root and its descendants (breadth first, at most ``limit``), with depth."""
+    out = [{**process_json(root, now), "depth": 0}]
+    queue = [(kid, 1) for kid in sorted(root.kids.values(), key=lambda k: k.pid)]
+    while queue and len(out) < limit:
+        node, depth = queue.pop(0)
+        out.append({**process_json(node, now), "depth": depth})
+        queue.extend((kid, depth + 1) for kid in sorted(node.kids.values(), key=lambda k: k.pid))
+    return out
+
+
+def host_snapshot(table: ProcTable, now: float) -> dict[str, Any]:
+    h = table.host
+    return {
+        "cpu_pct": h.cpu_pct, "ncpu": h.ncpu, "mem_total_mb": h.mem_total_mb,
+        "mem_available_mb": h.mem_available_mb, "mem_used_pct": h.mem_used_pct,
+        "psi_cpu_some": h.psi_cpu_some, "psi_mem_some": h.psi_mem_some,
+        "psi_mem_full": h.psi_mem_full, "psi_io_some": h.psi_io_some,
+        "psi_io_full": h.psi_io_full, "procs": h.procs, "forks_per_sec": h.forks.count(now),
+        "lost_events": h.lost.total(now),
+    }
+
+
+def _busiest(table: ProcTable, now: float, n: int = 20) -> list[dict[str, Any]]:
+    procs = sorted(table.live(), key=lambda p: (-(p.cpu_pct or 0.0), p.pid))[:n]
+    return [{**process_json(p, now), "depth": 0} for p in procs]
+
+
+class Responder:
+    """Sink for the engine; opens and resolves incidents, hands proposals over."""
+
+    def __init__(self, store: AsyncStore, actions: ActionManager, table: Callable[[], ProcTable],
+                 publish: Callable[[str, dict[str, Any]], None],
+                 on_problem: Callable[[str], None] = lambda message: None) -> None:
+        self.store = store
+        self.actions = actions
+        self.table = table
+        self.publish = publish
+        self.outage = Outage(on_problem)
+        self.open: dict[Key, int] = {}
+        self._send, self._receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
+
+    def __call__(self, batch: Sequence[Output]) -> None:
+        table = self.table()
+        for item in batch:
+            if isinstance(item, Alert):
+                self.publish("alert", item.to_json())
+                if item.state == "firing":
+                    self._send.send_nowait(("open", self._incident(item, table)))
+                elif item.state == "resolved":
+                    key = (item.rule, item.pid, item.start)
+                    self._send.send_nowait(("resolve", (key, item.reason or "cleared")))
+            elif isinstance(item, Proposal):
+                self._send.send_nowait(("propose", item))
+
+    def _incident(self, alert: Alert, table: ProcTable) -> dict[str, Any]:
+        now = alert.ts
+        subtree = (subtree_snapshot(alert.proc, now) if alert.proc is not None
+                   else _busiest(table, now))
+        history = [{"ts": ts, "values": values} for ts, values in alert.history or ()]
+        return {
+            "key": (alert.rule, alert.pid, alert.start), "rule": alert.rule,
+            "severity": alert.severity, "scope": alert.scope, "pid": alert.pid,
+            "comm": alert.comm, "start": alert.start, "message": alert.message,
+            "labels": dict(alert.labels), "history": history or [
+                {"ts": now, "values": alert.values}],
+            "subtree": subtree, "host": host_snapshot(table, now),
+        }
+
+    async def run(self) -> None:
+        """Handle queued outputs in order until cancelled.
+
+        An output the store cannot take (a full disk, a damaged database) is
+        counted and skipped, said once until storing works again: alerts keep
+        reaching the log, the alerts file and the stream meanwhile.
+        """
+        async for kind, item in self._receive:
+            try:
+                await self._handle(kind, item)
+            except (sqlite3.Error, OSError) as err:
+                self.outage.failed(f"cannot record {kind} in the store: {err}; alerts still "
+                                   "reach the log, alerts.jsonl and the API stream")
+                continue
+            self.outage.worked("recording in the store again ({lost:,} output(s) could not "
+                               "be recorded)")
+
+    @property
+    def failed(self) -> int:
+        """Outputs that could not be stored."""
+        return self.outage.lost
+
+    async def _handle(self, kind: str, item: Any) -> None:
+        if kind == "open":
+            key = item.pop("key")
+            self.open[key] = await self.store.open_incident(**item)
+            self.publish("incident", {"id": self.open[key], "state": "opened", **item})
+        elif kind == "resolve":
+            key, reason = item
+            incident = self.open.pop(key, None)
+            if incident is not None:
+                await self.store.resolve_incident(incident, reason)
+                self.publish("incident", {"id": incident, "state": "resolved",
+                                          "reason": reason})
+        else:
+            await self._propose(item)
+
+    async def _propose(self, p: Proposal) -> None:
+        incident = self.open.get((p.rule, p.instance_pid, p.instance_start))
+        target = None if p.pid is None else Target(p.pid, p.comm, p.start)
+        await self.actions.propose(rule=p.rule, action=p.action, target=target,
+                                   incident_id=incident, monitor_only=p.monitor_only)

@@ -1,0 +1,143 @@
+"""The live daemon as the HTTP API sees it (implements ``api.context.DaemonView``)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..engine.core import Output
+from ..engine.evaluator import FIRING, PENDING
+from ..engine.proctable import Proc
+from ..language.source import diagnostics_to_json
+from .responder import process_json
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+__all__ = ["History", "LiveView"]
+
+GRAPH_MAX = 500  # processes in one /graph answer
+
+
+class History:
+    """The most recent outputs, as JSON (for ``GET /alerts?history=1``)."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.items: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def __call__(self, batch: Sequence[Output]) -> None:
+        self.items.extend(item.to_json() for item in batch)
+
+
+class LiveView:
+    """Reads the daemon's engine; reloads go through the daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.store = daemon.astore
+        self.actions = daemon.action_manager
+        self.hub = daemon.hub
+        self.registry = daemon.registry
+
+    def _now(self) -> float:
+        engine = self.daemon.engine
+        return engine.clock.now() if engine is not None else 0.0
+
+    def ready(self) -> tuple[bool, str]:
+        reason = self.daemon.not_ready
+        if reason is not None:
+            return False, reason
+        source = self.daemon.source
+        return True, source.name if source is not None else "unknown"
+
+    def _table(self) -> Any:
+        core = self.daemon.core
+        return core.table if core is not None else None
+
+    def processes(self) -> list[dict[str, Any]]:
+        table = self._table()
+        if table is None:
+            return []
+        now = self._now()
+        return [process_json(table.procs[pid], now) for pid in sorted(table.procs)]
+
+    def process(self, pid: int) -> dict[str, Any] | None:
+        table = self._table()
+        p = table.procs.get(pid) if table is not None else None
+        return None if p is None else process_json(p, self._now())
+
+    def graph(self, pid: int) -> dict[str, Any] | None:
+        table = self._table()
+        p = table.procs.get(pid) if table is not None else None
+        if p is None:
+            return None
+        now = self._now()
+        budget = [GRAPH_MAX]
+
+        def node(q: Proc) -> dict[str, Any]:
+            budget[0] -= 1
+            kids = []
+            for kid in sorted(q.kids.values(), key=lambda k: k.pid):
+                if budget[0] <= 0:
+                    break
+                kids.append(node(kid))
+            return {**process_json(q, now), "subtree_cpu_pct": q.sub_cpu_pct,
+                    "subtree_rss_mb": q.sub_rss_mb, "subtree_procs": q.sub_procs,
+                    "children": kids}
+
+        tree = node(p)
+        return {"process": process_json(p, now),
+                "ancestors": [process_json(a, now) for a in p.lineage()],
+                "subtree": tree, "truncated": budget[0] <= 0}
+
+    def alerts(self) -> list[dict[str, Any]]:
+        core = self.daemon.core
+        if core is None:
+            return []
+        now = self._now()
+        host = core.table.host
+        out = []
+        for state in core.evaluator.rules:
+            rule = state.rule
+            for key, inst in state.instances.items():
+                if inst.state not in (PENDING, FIRING):
+                    continue
+                try:
+                    values = rule.values(key, host, now)
+                except Exception:
+                    values = {}
+                out.append({
+                    "rule": rule.name, "state": "firing" if inst.state == FIRING else "pending",
+                    "since": inst.since, "severity": rule.severity, "scope": rule.scope.value,
+                    "pid": key.pid if key is not None else None,
+                    "comm": key.comm if key is not None else None,
+                    "start": key.start if key is not None else None,
+                    "message": rule.message.render({**values, "rule": rule.name}),
+                    "labels": dict(rule.labels),
+                    "values": {k: values.get(k) for k in rule.inputs},
+                })
+        return sorted(out, key=lambda a: (a["rule"], a["pid"] or 0))
+
+    def alert_history(self, limit: int) -> list[dict[str, Any]]:
+        items = list(self.daemon.history.items)
+        return items[-limit:] if limit > 0 else []
+
+    def rules(self) -> list[dict[str, Any]]:
+        core = self.daemon.core
+        if core is None:
+            return []
+        counts = {s.rule.name: s.counts() for s in core.evaluator.rules}
+        return [{
+            "name": r.name, "path": r.path, "line": r.line, "scope": r.scope.value,
+            "severity": r.severity, "enabled": r.enabled, "tags": list(r.tags),
+            "condition": r.cond_text, "for_s": r.for_s,
+            "actions": [a.describe() for a in r.actions],
+            "counts": counts.get(r.name, {"pending": 0, "firing": 0}),
+        } for r in core.plan.rules]
+
+    async def reload(self, actor: str) -> tuple[bool, list[dict[str, Any]]]:
+        ok, diagnostics = self.daemon.reload()
+        await self.store.audit(actor, "rules.reload", accepted=ok,
+                               diagnostics=len(diagnostics))
+        return ok, diagnostics_to_json(diagnostics)

@@ -1,0 +1,1 @@
+"""Tools around the rules and the host: formatter, explainer, reference, doctor, demos."""

@@ -1,0 +1,159 @@
+"""``linnix doctor``: can this host run linnix with eBPF, and if not, what fixes it.
+
+Each check says ok, warn or fail, and for anything not ok the command that
+fixes it.  With ``--load`` the eBPF program is really compiled and attached
+(a few seconds), the only proof that capture works.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from collections.abc import Callable, Iterator
+from typing import TextIO
+
+import attrs
+
+__all__ = ["Check", "run_checks"]
+
+CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN = 38, 39, 21
+
+
+@attrs.frozen
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    fix: str | None = None
+
+
+def _kernel() -> Check:
+    release = platform.release()
+    m = re.match(r"(\d+)\.(\d+)", release)
+    version = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    if version >= (5, 8):
+        return Check("kernel", "ok", f"{release} (BPF ring buffer and boot-time clock: 5.8+)")
+    return Check("kernel", "fail", f"{release} is older than 5.8 (no BPF ring buffer)",
+                 "upgrade the kernel; meanwhile linnix runs with the /proc fallback")
+
+
+def _btf() -> Check:
+    if os.path.exists("/sys/kernel/btf/vmlinux"):
+        return Check("BTF", "ok", "/sys/kernel/btf/vmlinux present")
+    return Check("BTF", "warn", "no /sys/kernel/btf/vmlinux (not needed: linnix uses "
+                 "tracepoint arguments only)")
+
+
+def _tracefs() -> Check:
+    from ..runtime.sources.bcc import TRACEFS
+
+    for path in TRACEFS:
+        if os.path.isdir(os.path.join(path, "events", "sched", "sched_process_exec")):
+            return Check("tracefs", "ok", f"mounted at {path} with sched tracepoints")
+    return Check("tracefs", "fail", "tracefs is not mounted",
+                 "mount -t tracefs tracefs /sys/kernel/tracing")
+
+
+def _bcc() -> Check:
+    from ..runtime.sources.bcc import BpfUnavailableError, import_bcc
+
+    try:
+        bcc = import_bcc()
+    except BpfUnavailableError as err:
+        return Check("BCC", "fail", str(err), "apt-get install python3-bpfcc")
+    return Check("BCC", "ok", f"bindings from {os.path.dirname(bcc.__file__)}")
+
+
+def _headers() -> Check:
+    release = platform.release()
+    build = f"/lib/modules/{release}/build"
+    if os.path.isdir(os.path.join(build, "include")):
+        target = os.path.realpath(build)
+        generic = release not in target
+        note = f" (generic headers: {target})" if generic else ""
+        return Check("kernel headers", "ok", f"{build}{note}")
+    return Check("kernel headers", "fail", f"nothing at {build}",
+                 f"apt-get install linux-headers-{release} || make setup "
+                 "(links the distribution's generic headers)")
+
+
+def _caps() -> Check:
+    effective = 0
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    effective = int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+
+    def has(cap: int) -> bool:
+        return bool(effective >> cap & 1)
+
+    if os.geteuid() == 0 or has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON)):
+        return Check("privileges", "ok", "may load eBPF programs")
+    return Check("privileges", "fail", "not root and without CAP_BPF + CAP_PERFMON",
+                 "run as root, or: setcap cap_bpf,cap_perfmon+ep $(readlink -f $(which python3))")
+
+
+def _psi() -> Check:
+    try:
+        with open("/proc/pressure/cpu") as f:
+            f.read()
+    except OSError:
+        return Check("PSI", "warn", "/proc/pressure is unavailable: psi_* metrics have no value",
+                     "boot with psi=1 (CONFIG_PSI)")
+    return Check("PSI", "ok", "/proc/pressure readable")
+
+
+def _netlink() -> Check:
+    from ..runtime.sources.fallback import NetlinkSource, NetlinkUnavailableError
+    from ..runtime.sources.procfs import Clock
+
+    try:
+        NetlinkSource(Clock()).close()
+    except NetlinkUnavailableError as err:
+        return Check("fallback", "warn", f"{err}; without eBPF linnix would poll /proc")
+    return Check("fallback", "ok", "process-events connector usable if eBPF is not")
+
+
+def _load() -> Check:
+    from ..runtime.sources.bcc import BpfSource, BpfUnavailableError
+    from ..runtime.sources.procfs import Clock
+
+    try:
+        BpfSource(Clock(), ring_pages=64).close()
+    except BpfUnavailableError as err:
+        return Check("eBPF program", "fail", str(err))
+    return Check("eBPF program", "ok", "compiled, loaded and attached to its tracepoints")
+
+
+def checks(load: bool) -> Iterator[Callable[[], Check]]:
+    yield from (_kernel, _btf, _tracefs, _bcc, _headers, _caps, _psi, _netlink)
+    if load:
+        yield _load
+
+
+def run_checks(out: TextIO, load: bool = False) -> int:
+    """Print every check; 0 when eBPF capture can work, 1 otherwise."""
+    results = []
+    for check in checks(load):
+        try:
+            result = check()
+        except Exception as err:  # a check must never take the doctor down
+            result = Check(check.__name__.strip("_"), "fail", f"check failed: {err}")
+        results.append(result)
+        mark = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[result.status]
+        out.write(f"[{mark}] {result.name:<15} {result.detail}\n")
+        if result.fix and result.status != "ok":
+            out.write(f"       fix: {result.fix}\n")
+    failed = [r for r in results if r.status == "fail"]
+    if failed:
+        out.write("\neBPF capture is not available; 'linnix run' will use the /proc fallback.\n")
+        return 1
+    if not load:
+        out.write("\nlooks ready; 'linnix doctor --load' proves it by loading the program\n")
+    else:
+        out.write("\neBPF capture works\n")
+    return 0

@@ -1,0 +1,104 @@
+"""``linnix explain``: the plan in readable form (text or JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..names import METRICS, Need
+from ..plan import CompiledRule, Plan
+
+__all__ = ["explain_json", "explain_text"]
+
+
+def _secs(value: float) -> str:
+    if value == 0:
+        return "0s"
+    if value < 1:
+        return f"{value * 1000:g}ms"
+    return f"{value:g}s"
+
+
+def _rule_text(rule: CompiledRule) -> list[str]:
+    state = "" if rule.enabled else "  [disabled: checked, never evaluated]"
+    lines = [f"rule {rule.name}  ({rule.where}){state}"]
+    if rule.description:
+        lines.append(f"  description  {rule.description}")
+    reason = "" if rule.scope_reason == "declared" else f"  ({rule.scope_reason})"
+    lines.append(f"  scope        {rule.scope.value}{reason}")
+    lines.append(f"  when         {rule.cond_text}")
+    lines.append(f"  for          {_secs(rule.for_s)}")
+    if rule.clear_text is not None:
+        lines.append(f"  clear when   {rule.clear_text}  for {_secs(rule.clear_for_s)}")
+    else:
+        lines.append("  clear when   the condition is false")
+    if rule.keep_firing_for_s:
+        lines.append(f"  keep firing  {_secs(rule.keep_firing_for_s)}")
+    if rule.cooldown_s:
+        lines.append(f"  cooldown     {_secs(rule.cooldown_s)}")
+    lines.append(f"  severity     {rule.severity}")
+    actions = ", ".join(a.describe() for a in rule.actions) or "alert"
+    mode = "  (mode monitor: never runs without approval)" if rule.mode_monitor else ""
+    lines.append(f"  actions      {actions}{mode}")
+    if rule.labels:
+        labels = ", ".join(f'{k}="{v}"' for k, v in rule.labels.items())
+        lines.append(f"  labels       {labels}")
+    if rule.tags:
+        lines.append(f"  tags         {', '.join(rule.tags)}")
+    lines.append(f"  message      {rule.message.source}")
+    lines.append(f"  reads        {', '.join(rule.inputs) or '(nothing)'}")
+    if rule.time_varying:
+        lines.append("  re-evaluated every tick (reads rates, ages or windows)")
+    return lines
+
+
+def explain_text(plan: Plan) -> str:
+    """Every rule, then what the engine must compute for the plan."""
+    out: list[str] = []
+    for rule in plan.rules:
+        out.extend(_rule_text(rule))
+        out.append("")
+    if not plan.rules:
+        out.append("(no rules)")
+        out.append("")
+    out.append("engine requirements")
+    metrics = sorted(plan.metrics)
+    out.append(f"  metrics        {', '.join(metrics) or '(none)'}")
+    windows = ", ".join(f"{m} over {_secs(w)}" for m, w in sorted(plan.windows))
+    out.append(f"  windows        {windows or '(none)'}")
+    out.append(f"  subtree pass   {'yes' if plan.needs_subtree else 'no'}")
+    out.append(f"  fd sampling    {'yes' if plan.needs_fds else 'no'}")
+    sampled = [need.value for need in Need if need in plan.needs and need not in
+               (Need.SUBTREE, Need.FDS)]
+    out.append(f"  also sampled   {', '.join(sampled) or '(nothing else)'}")
+    by_scope: dict[str, list[str]] = {}
+    for rule in plan.active:
+        by_scope.setdefault(rule.scope.value, []).append(rule.name)
+    for scope, names in sorted(by_scope.items()):
+        out.append(f"  {scope + ' rules':<14} {', '.join(names)}")
+    return "\n".join(out) + "\n"
+
+
+def explain_json(plan: Plan) -> dict[str, Any]:
+    rules = []
+    for r in plan.rules:
+        rules.append({
+            "name": r.name, "path": r.path, "line": r.line, "enabled": r.enabled,
+            "scope": r.scope.value, "scope_reason": r.scope_reason, "condition": r.cond_text,
+            "for_s": r.for_s, "clear": r.clear_text, "clear_for_s": r.clear_for_s,
+            "keep_firing_for_s": r.keep_firing_for_s, "cooldown_s": r.cooldown_s,
+            "severity": r.severity, "description": r.description, "labels": dict(r.labels),
+            "tags": list(r.tags), "message": r.message.source,
+            "actions": [a.describe() for a in r.actions], "mode_monitor": r.mode_monitor,
+            "reads": list(r.inputs), "time_varying": r.time_varying,
+        })
+    return {
+        "rules": rules,
+        "requirements": {
+            "metrics": sorted(plan.metrics),
+            "windows": [{"metric": m, "window_s": w} for m, w in sorted(plan.windows)],
+            "subtree_pass": plan.needs_subtree,
+            "fd_sampling": plan.needs_fds,
+            "needs": sorted(need.name.lower() for need in plan.needs),
+        },
+        "names": {name: METRICS[name].help for name in sorted(plan.metrics)},
+    }
