@@ -159,7 +159,7 @@ import os, sys, time, ctypes
 sys.path.insert(0, sys.argv[3])
 from linnix.engine import trace as t
 from linnix.runtime.sources.bcc import BpfSource, _cstr, _HEAD, EV_FORK, EV_EXIT, EV_EXEC
-from linnix.runtime.sources.procfs import Clock
+from linnix.procfs import Clock
 mode, seconds = sys.argv[1], float(sys.argv[2])
 clock = Clock()
 src = BpfSource(clock, ring_pages=4096)
@@ -242,8 +242,9 @@ def switch_rate(seconds: float) -> float:
 def cpu_accounting(seconds: float, rounds: int) -> dict[str, float]:
     """/proc sampling of every process vs per-process CPU time aggregated in the kernel."""
     sys.path.insert(0, ROOT)
+    from linnix.procfs import Clock, list_pids
     from linnix.runtime.sources.bcc import import_bcc
-    from linnix.runtime.sources.procfs import Clock, ProcSampler, list_pids
+    from linnix.runtime.sources.telemetry import ProcSampler
 
     sampler = ProcSampler(Clock(), fds=False)
     sampler.sample()

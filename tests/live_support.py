@@ -45,8 +45,8 @@ def require_root() -> None:
 def _ebpf_problem() -> str | None:
     if os.geteuid() != 0:
         return "eBPF capture needs root"
+    from linnix.procfs import Clock
     from linnix.runtime.sources.bcc import BpfSource, BpfUnavailableError
-    from linnix.runtime.sources.procfs import Clock
 
     try:
         BpfSource(Clock(), ring_pages=64).close()

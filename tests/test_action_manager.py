@@ -41,7 +41,7 @@ from linnix.actions.executors import Outcome
 from linnix.actions.executors import kill as real_kill
 from linnix.actions.store import TERMINAL_STATES, AsyncStore, Store
 from linnix.plan import CompiledAction
-from linnix.runtime.sources.procfs import HZ
+from linnix.procfs import HZ
 
 T = TypeVar("T")
 

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import pytest
 from live_support import ROOT, Daemon, free_port, require_ebpf
 
-from linnix.runtime.sources.procfs import list_pids, read_stat
+from linnix.procfs import list_pids, read_stat
 
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 

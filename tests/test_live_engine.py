@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from linnix.engine import trace as t
 from linnix.engine.core import Core, Output
 from linnix.language.pipeline import compile_text
+from linnix.procfs import Clock
 from linnix.runtime.live import LiveEngine
-from linnix.runtime.sources.procfs import Clock
 
 
 class FixedClock(Clock):

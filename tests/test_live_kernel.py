@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 @pytest.fixture
 def bpf():  # type: ignore[no-untyped-def]
     require_ebpf()
+    from linnix.procfs import Clock
     from linnix.runtime.sources.bcc import BpfSource
-    from linnix.runtime.sources.procfs import Clock
 
     src = BpfSource(Clock(), ring_pages=256)
     yield src
@@ -79,8 +79,8 @@ def test_exec_reports_the_new_image(bpf) -> None:  # type: ignore[no-untyped-def
 
 def test_ring_buffer_overflow_is_counted_as_lost_events_not_a_crash() -> None:
     require_ebpf()
+    from linnix.procfs import Clock
     from linnix.runtime.sources.bcc import BpfSource
-    from linnix.runtime.sources.procfs import Clock
 
     clock = Clock()
     src = BpfSource(clock, ring_pages=1)  # 4 KiB: about a hundred records
@@ -106,7 +106,8 @@ def test_ring_buffer_overflow_is_counted_as_lost_events_not_a_crash() -> None:
 
 
 def test_startup_scan_skips_a_process_that_exits_while_it_is_read(tmp_path: Path) -> None:
-    from linnix.runtime.sources.procfs import Clock, snapshot
+    from linnix.procfs import Clock
+    from linnix.runtime.sources.telemetry import snapshot
 
     fake = tmp_path / "proc"
     for pid, stat in ((1, "1 (init) S 0 1 1 0 -1 4194560 0 0 0 0 5 5 0 0 20 0 1 0 10 0 100"),
@@ -120,7 +121,8 @@ def test_startup_scan_skips_a_process_that_exits_while_it_is_read(tmp_path: Path
 
 
 def test_startup_scan_of_the_real_proc_while_processes_come_and_go() -> None:
-    from linnix.runtime.sources.procfs import Clock, snapshot
+    from linnix.procfs import Clock
+    from linnix.runtime.sources.telemetry import snapshot
 
     stop = threading.Event()
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from test_guards import FakeProc
 
-from linnix.runtime.sources.procfs import PAGE_KB, Clock, ProcSampler
+from linnix.procfs import PAGE_KB, Clock
+from linnix.runtime.sources.telemetry import ProcSampler
 
 LIMITS = ("Limit                     Soft Limit           Hard Limit           Units     \n"
           "Max open files            {soft:<20} 4096                 files     \n")

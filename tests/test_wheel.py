@@ -42,7 +42,8 @@ def test_wheel_ships_the_grammar(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert "linnix/language/linnix.lark" in names
-        assert zf.read("linnix/language/linnix.lark") == (ROOT / "grammar" / "linnix.lark").read_bytes()
+        shipped = zf.read("linnix/language/linnix.lark")
+        assert shipped == (ROOT / "grammar" / "linnix.lark").read_bytes()
         assert "linnix/py.typed" in names
         assert not any(name.startswith("tests/") for name in names)
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from ..runtime.sources.procfs import PROC, ProcStat, read_stat
+from ..procfs import PROC, ProcStat, read_stat
 
 __all__ = ["Guards", "Identity", "descendants", "identify", "lineage_of"]
 
@@ -48,7 +48,7 @@ def identify(pid: int, root: str = PROC) -> Identity | None:
 
 def descendants(pid: int, root: str = PROC) -> list[Identity]:
     """Every process below ``pid`` now, deepest first (read from /proc)."""
-    from ..runtime.sources.procfs import list_pids
+    from ..procfs import list_pids
 
     children: dict[int, list[int]] = {}
     for other in list_pids(root):

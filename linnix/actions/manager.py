@@ -41,7 +41,7 @@ import attrs
 import trio
 
 from ..plan import CompiledAction
-from ..runtime.sources.procfs import PROC
+from ..procfs import PROC
 from .executors import Outcome, kill, kill_tree, renice, send_signal
 from .guards import Guards, Identity, descendants, identify
 from .store import AsyncStore
@@ -411,7 +411,7 @@ def _params(action: CompiledAction) -> dict[str, Any]:
 
 
 def _hz() -> int:
-    from ..runtime.sources.procfs import HZ
+    from ..procfs import HZ
 
     return HZ
 

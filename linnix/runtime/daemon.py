@@ -31,6 +31,7 @@ from ..language.pipeline import Build, build
 from ..language.source import Diagnostic, render_all
 from ..names import Need
 from ..plan import Plan
+from ..procfs import Clock
 from ..terminal import printable_lines, write_safely
 from .live import (
     AlertFile,
@@ -42,7 +43,7 @@ from .live import (
     needs_cmdline,
     watch_signals,
 )
-from .sources import Clock, Source, Telemetry, open_source
+from .sources import Source, Telemetry, open_source
 
 __all__ = ["Daemon", "DaemonOptions", "record"]
 

@@ -32,9 +32,8 @@ from ..engine.evaluator import Alert, Proposal
 from ..errors import LinnixError, Outage
 from ..names import Need
 from ..plan import Plan
+from ..procfs import Clock, read_argv
 from ..terminal import printable, write_safely
-from .sources import Clock
-from .sources.procfs import read_argv
 
 __all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event"]
 

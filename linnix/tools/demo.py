@@ -50,7 +50,7 @@ from ..cli.argtypes import positive_int
 from ..errors import LinnixError, UsageError
 
 if TYPE_CHECKING:
-    from ..runtime.sources.procfs import ProcStat
+    from ..procfs import ProcStat
 
 __all__ = ["SCENARIOS", "Scenario", "add_parser", "cmd_demo", "run"]
 
@@ -522,7 +522,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 
 def group_members(pgid: int) -> list[ProcStat]:
     """The live (not zombie) processes of process group ``pgid``, read from /proc."""
-    from ..runtime.sources.procfs import list_pids, read_stat  # not at import: `check` loads demo
+    from ..procfs import list_pids, read_stat  # not at import: `check` loads demo
 
     found = (read_stat(pid) for pid in list_pids())
     return [st for st in found if st is not None and st.pgrp == pgid and not st.exited]

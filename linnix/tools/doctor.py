@@ -108,8 +108,8 @@ def _psi() -> Check:
 
 
 def _netlink() -> Check:
+    from ..procfs import Clock
     from ..runtime.sources.fallback import NetlinkSource, NetlinkUnavailableError
-    from ..runtime.sources.procfs import Clock
 
     try:
         NetlinkSource(Clock()).close()
@@ -119,8 +119,8 @@ def _netlink() -> Check:
 
 
 def _load() -> Check:
+    from ..procfs import Clock
     from ..runtime.sources.bcc import BpfSource, BpfUnavailableError
-    from ..runtime.sources.procfs import Clock
 
     try:
         BpfSource(Clock(), ring_pages=64).close()

@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from ...engine import trace as t
-from .procfs import Clock
+from ...procfs import Clock
 
 __all__ = ["BpfUnavailableError", "BpfSource", "RingReader", "import_bcc", "tracefs_dir"]
 

@@ -19,7 +19,7 @@ import struct
 import trio
 
 from ...engine import trace as t
-from .procfs import Clock, list_pids, read_stat
+from ...procfs import Clock, list_pids, read_stat
 
 __all__ = ["NetlinkSource", "NetlinkUnavailableError", "PollSource"]
 

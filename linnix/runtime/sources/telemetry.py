@@ -1,133 +1,44 @@
-"""Reading /proc: the start-up snapshot, per-process and host telemetry.
+"""Telemetry from /proc: the start-up snapshot, and periodic process and host samples.
 
-Everything here is plain, synchronous file reading that turns what the kernel
-exposes into trace events (:mod:`linnix.engine.trace`).  Processes vanish at any
-moment; a process that exits while it is being read is skipped, never an
-error.  Times are seconds on the daemon's clock (:class:`Clock`): boot time
-minus the boot time at which the daemon started.
+Everything here turns what :mod:`linnix.procfs` reads into trace events
+(:mod:`linnix.engine.trace`).  :class:`Telemetry` runs the samplers once per
+interval on a worker thread (the reads block), reading only what the rules
+need.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-import attrs
+import trio
 
 from ...engine import trace as t
-from ...names import TEXT_MAX
+from ...names import Need
+from ...plan import Plan
+from ...procfs import (
+    HZ,
+    PAGE_KB,
+    PROC,
+    Clock,
+    ProcStat,
+    fd_count,
+    fd_soft_limit,
+    list_pids,
+    read_cmdline,
+    read_exe,
+    read_stat,
+    read_uid,
+)
 
-__all__ = [
-    "Clock", "HostSampler", "ProcSampler", "ProcStat", "list_pids", "read_argv", "read_stat",
-    "snapshot",
-]
+if TYPE_CHECKING:
+    from . import Source
 
-PROC = "/proc"
-HZ = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-# A command line may be megabytes long; rules see TEXT_MAX characters of it.
-CMDLINE_READ_MAX = 4 * TEXT_MAX  # bytes: TEXT_MAX characters of UTF-8 at most
+__all__ = ["HostSampler", "ProcSampler", "Telemetry", "snapshot"]
+
 FD_LIMIT_TTL_S = 30.0  # re-read a process's soft fd limit this often
 _PSI_FIELDS = frozenset(f for f in t.System.__struct_fields__ if f.startswith("psi_"))
-
-
-class Clock:
-    """Seconds since the daemon started, on the boot-time clock the kernel uses."""
-
-    def __init__(self, origin: float | None = None) -> None:
-        self.origin = time.clock_gettime(time.CLOCK_BOOTTIME) if origin is None else origin
-
-    def now(self) -> float:
-        return time.clock_gettime(time.CLOCK_BOOTTIME) - self.origin
-
-    def from_ticks(self, ticks: int) -> float:
-        """A /proc start time (clock ticks since boot) on this clock."""
-        return ticks / HZ - self.origin
-
-
-@attrs.frozen
-class ProcStat:
-    """The fields of /proc/PID/stat that linnix uses."""
-
-    pid: int
-    comm: str
-    ppid: int
-    cpu_ticks: int  # utime + stime
-    threads: int
-    start_ticks: int
-    rss_pages: int
-    kernel_thread: bool
-    state: str = "R"  # R S D ... ; Z and X have exited already
-    pgrp: int = 0  # process group
-
-    @property
-    def exited(self) -> bool:
-        """A zombie (or dying) process: it has ended, only its entry remains."""
-        return self.state in ("Z", "X")
-
-
-def read_stat(pid: int, root: str = PROC) -> ProcStat | None:
-    """Parse /proc/PID/stat; None if the process is gone."""
-    try:
-        with open(f"{root}/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # comm may contain spaces and parentheses: it ends at the last ')'
-    open_at, close_at = data.find(b"("), data.rfind(b")")
-    if open_at < 0 or close_at < 0:
-        return None
-    fields = data[close_at + 2 :].split()
-    try:
-        flags = int(fields[6])
-        return ProcStat(
-            pid=pid,
-            comm=data[open_at + 1 : close_at].decode("utf-8", "replace"),
-            ppid=int(fields[1]),
-            cpu_ticks=int(fields[11]) + int(fields[12]),
-            threads=int(fields[17]),
-            start_ticks=int(fields[19]),
-            rss_pages=int(fields[21]),
-            kernel_thread=bool(flags & 0x00200000),  # PF_KTHREAD
-            state=fields[0].decode("ascii", "replace"),
-            pgrp=int(fields[2]),
-        )
-    except (IndexError, ValueError):
-        return None
-
-
-def list_pids(root: str = PROC) -> list[int]:
-    return sorted(int(name) for name in os.listdir(root) if name.isdigit())
-
-
-def _readlink(path: str) -> str | None:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
-
-
-def read_argv(pid: int, root: str = PROC) -> list[str] | None:
-    """The arguments of ``pid`` (at most :data:`CMDLINE_READ_MAX` bytes of them)."""
-    try:
-        with open(f"{root}/{pid}/cmdline", "rb") as f:
-            raw = f.read(CMDLINE_READ_MAX).rstrip(b"\0")
-    except OSError:
-        return None
-    return [a.decode("utf-8", "replace") for a in raw.split(b"\0")] if raw else None
-
-
-def _cmdline(pid: int, root: str = PROC) -> str | None:
-    argv = read_argv(pid, root)
-    return " ".join(argv) if argv else None
-
-
-def _uid(pid: int, root: str = PROC) -> int | None:
-    try:
-        return os.stat(f"{root}/{pid}").st_uid
-    except OSError:
-        return None
 
 
 def snapshot(clock: Clock, root: str = PROC, cmdline: bool = True) -> list[t.Proc]:
@@ -140,29 +51,10 @@ def snapshot(clock: Clock, root: str = PROC, cmdline: bool = True) -> list[t.Pro
             continue  # exited (perhaps while we looked)
         out.append(t.Proc(
             ts=max(0.0, now), pid=pid, ppid=st.ppid, comm=st.comm,
-            exe=_readlink(f"{root}/{pid}/exe"),
-            cmdline=_cmdline(pid, root) if cmdline else None, uid=_uid(pid, root),
+            exe=read_exe(pid, root),
+            cmdline=read_cmdline(pid, root) if cmdline else None, uid=read_uid(pid, root),
             start=round(clock.from_ticks(st.start_ticks), 3)))
     return out
-
-
-def fd_count(pid: int, root: str = PROC) -> int | None:
-    try:
-        return len(os.listdir(f"{root}/{pid}/fd"))
-    except OSError:
-        return None
-
-
-def fd_soft_limit(pid: int, root: str = PROC) -> int | None:
-    try:
-        with open(f"{root}/{pid}/limits", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("Max open files"):
-                    soft = line[26:].split()[0]
-                    return None if soft == "unlimited" else int(soft)
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 class ProcSampler:
@@ -278,3 +170,50 @@ class HostSampler:
                             yield name, float(avg10[6:])
             except (OSError, ValueError):
                 continue
+
+
+class Telemetry:
+    """Per-process and host samples every ``interval`` seconds, only what the plan reads."""
+
+    def __init__(self, clock: Clock, plan: Plan, source: Source, interval: float = 1.0,
+                 fds: str = "auto") -> None:
+        self.clock = clock
+        self.source = source
+        self.interval = interval
+        self.fds_mode = fds
+        self.host = HostSampler(clock)
+        self.procs = ProcSampler(clock)
+        self.configure(plan)
+        self.samples = 0
+
+    def configure(self, plan: Plan) -> None:
+        """Adapt to a (re)loaded plan: sample only what its rules read."""
+        self.configure_needs(plan.needs)
+
+    def configure_needs(self, needs: frozenset[Need]) -> None:
+        self.per_process = bool(needs & {Need.CPU, Need.RSS, Need.FDS, Need.THREADS})
+        wants_fds = Need.FDS in needs
+        self.procs.fds = {"auto": wants_fds, "always": True, "never": False}[self.fds_mode]
+
+    def snapshot(self) -> list[t.Proc]:
+        return snapshot(self.clock)
+
+    def collect(self) -> list[t.Event]:
+        """One round of samples (blocking /proc reads: run it in a thread)."""
+        batch: list[t.Event] = [self.host.sample()]
+        if self.per_process:
+            batch.extend(self.procs.sample())
+        lost = self.source.lost_event()
+        if lost is not None:
+            batch.append(lost)
+        self.samples += 1
+        return batch
+
+    async def run(self, send: trio.MemorySendChannel[list[t.Event]]) -> None:
+        async with send:
+            deadline = trio.current_time()
+            while True:
+                batch = await trio.to_thread.run_sync(self.collect)
+                await send.send(batch)
+                deadline += self.interval
+                await trio.sleep_until(max(deadline, trio.current_time()))

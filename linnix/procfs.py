@@ -1,0 +1,148 @@
+"""Reading /proc: plain readers of what the kernel shows of each process, and its clock.
+
+Shared by the live sources and telemetry (:mod:`linnix.runtime.sources`), the
+safety guards and executors (:mod:`linnix.actions`) and the demos.  Processes
+vanish at any moment: a process that exits while it is being read gives
+None, never an error.  Times are seconds on the daemon's :class:`Clock`: boot
+time minus the boot time at which the daemon started, the time base of
+eBPF timestamps too.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import attrs
+
+from .names import TEXT_MAX
+
+__all__ = [
+    "CMDLINE_READ_MAX", "HZ", "PAGE_KB", "PROC", "Clock", "ProcStat", "fd_count",
+    "fd_soft_limit", "list_pids", "read_argv", "read_cmdline", "read_exe", "read_stat",
+    "read_uid",
+]
+
+PROC = "/proc"
+HZ = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+# A command line may be megabytes long; rules see TEXT_MAX characters of it.
+CMDLINE_READ_MAX = 4 * TEXT_MAX  # bytes: TEXT_MAX characters of UTF-8 at most
+
+
+class Clock:
+    """Seconds since the daemon started, on the boot-time clock the kernel uses."""
+
+    def __init__(self, origin: float | None = None) -> None:
+        self.origin = time.clock_gettime(time.CLOCK_BOOTTIME) if origin is None else origin
+
+    def now(self) -> float:
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - self.origin
+
+    def from_ticks(self, ticks: int) -> float:
+        """A /proc start time (clock ticks since boot) on this clock."""
+        return ticks / HZ - self.origin
+
+
+@attrs.frozen
+class ProcStat:
+    """The fields of /proc/PID/stat that linnix uses."""
+
+    pid: int
+    comm: str
+    ppid: int
+    cpu_ticks: int  # utime + stime
+    threads: int
+    start_ticks: int
+    rss_pages: int
+    kernel_thread: bool
+    state: str = "R"  # R S D ... ; Z and X have exited already
+    pgrp: int = 0  # process group
+
+    @property
+    def exited(self) -> bool:
+        """A zombie (or dying) process: it has ended, only its entry remains."""
+        return self.state in ("Z", "X")
+
+
+def read_stat(pid: int, root: str = PROC) -> ProcStat | None:
+    """Parse /proc/PID/stat; None if the process is gone."""
+    try:
+        with open(f"{root}/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # comm may contain spaces and parentheses: it ends at the last ')'
+    open_at, close_at = data.find(b"("), data.rfind(b")")
+    if open_at < 0 or close_at < 0:
+        return None
+    fields = data[close_at + 2 :].split()
+    try:
+        flags = int(fields[6])
+        return ProcStat(
+            pid=pid,
+            comm=data[open_at + 1 : close_at].decode("utf-8", "replace"),
+            ppid=int(fields[1]),
+            cpu_ticks=int(fields[11]) + int(fields[12]),
+            threads=int(fields[17]),
+            start_ticks=int(fields[19]),
+            rss_pages=int(fields[21]),
+            kernel_thread=bool(flags & 0x00200000),  # PF_KTHREAD
+            state=fields[0].decode("ascii", "replace"),
+            pgrp=int(fields[2]),
+        )
+    except (IndexError, ValueError):
+        return None
+
+
+def list_pids(root: str = PROC) -> list[int]:
+    return sorted(int(name) for name in os.listdir(root) if name.isdigit())
+
+
+def read_exe(pid: int, root: str = PROC) -> str | None:
+    """The path of the executable of ``pid``."""
+    try:
+        return os.readlink(f"{root}/{pid}/exe")
+    except OSError:
+        return None
+
+
+def read_argv(pid: int, root: str = PROC) -> list[str] | None:
+    """The arguments of ``pid`` (at most :data:`CMDLINE_READ_MAX` bytes of them)."""
+    try:
+        with open(f"{root}/{pid}/cmdline", "rb") as f:
+            raw = f.read(CMDLINE_READ_MAX).rstrip(b"\0")
+    except OSError:
+        return None
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0")] if raw else None
+
+
+def read_cmdline(pid: int, root: str = PROC) -> str | None:
+    argv = read_argv(pid, root)
+    return " ".join(argv) if argv else None
+
+
+def read_uid(pid: int, root: str = PROC) -> int | None:
+    try:
+        return os.stat(f"{root}/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def fd_count(pid: int, root: str = PROC) -> int | None:
+    try:
+        return len(os.listdir(f"{root}/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def fd_soft_limit(pid: int, root: str = PROC) -> int | None:
+    try:
+        with open(f"{root}/{pid}/limits", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    soft = line[26:].split()[0]
+                    return None if soft == "unlimited" else int(soft)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
