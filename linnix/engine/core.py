@@ -3,13 +3,12 @@
 :class:`Core` owns the process table and the evaluator.  It knows nothing of
 files, sockets or trio; time is whatever the caller says it is:
 
-* virtual time (replay, tests): :meth:`Core.feed` applies events in order and
-  runs every tick that falls before the next event, so that events with
-  ``ts <= T`` are applied before the tick at ``T``; ticks fall at
-  ``first_ts + k * tick``; :meth:`Core.finish` runs the ticks up to the last
-  event.
-* real time (the daemon): :meth:`Core.apply` applies events as they arrive and
-  the shell calls :meth:`Core.run_until` from a timer.
+* :meth:`Core.feed` applies events in order and runs every tick that falls
+  before the next event, so that events with ``ts <= T`` are applied before
+  the tick at ``T``; ticks fall at ``first_ts + k * tick``.
+* :meth:`Core.run_until` runs the ticks due by a time: replay calls it through
+  :meth:`Core.finish` at the end of a trace, the live engine from its timer
+  (:mod:`linnix.runtime.live`), so that a tick runs even when no event comes.
 
 The same sequence of events always produces the same results, however it is
 split into batches.
@@ -62,7 +61,7 @@ class Core:
             self.next_tick = ts
 
     def feed(self, events: list[t.Event]) -> None:
-        """Virtual time: apply events in order, running each tick that falls before one."""
+        """Apply events in order, running each tick that falls before one."""
         if not events:
             return
         if self.first_ts is None:
@@ -78,14 +77,8 @@ class Core:
         table.events += len(events)
         self.last_ts = events[-1].ts
 
-    def apply(self, events: list[t.Event]) -> None:
-        """Real time: apply events without running ticks."""
-        if events:
-            self.table.apply_all(events)
-            self.last_ts = events[-1].ts
-
     def finish(self) -> None:
-        """Virtual time: run the ticks up to (and at) the last event."""
+        """Run the ticks up to (and at) the last event (the end of a trace)."""
         if self.last_ts is not None:
             self.run_until(self.last_ts)
 

@@ -182,12 +182,6 @@ class ProcTable:
         self.events += 1
         self.handlers[type(ev)](ev)
 
-    def apply_all(self, events: list[t.Event]) -> None:
-        """Apply events in order (no ticks in between)."""
-        self.events += len(events)
-        handlers = self.handlers
-        for ev in events:
-            handlers[type(ev)](ev)
 
     def header(self, header: t.Header) -> None:
         if header.ncpu is not None:

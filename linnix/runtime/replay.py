@@ -1,9 +1,10 @@
 """Replay a recorded trace through the engine on the trace's own clock.
 
-:func:`replay` streams the trace from a source task through a memory channel
-into the same engine the daemon runs (with a virtual clock) and hands every
-result to a sink.  Nothing is ever executed: actions are only proposed.
-The output is a deterministic function of the trace and the rules.
+:func:`replay` reads the trace in batches and feeds them to the same engine
+core the daemon runs; time is the events' own, so ticks run as the events
+pass them.  Every result goes to a sink.  Nothing is ever executed: actions
+are only proposed.  The output is a deterministic function of the trace and
+the rules.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO, TextIO
 
 import attrs
-import trio
 
 from ..engine import trace as t
 from ..engine.core import DEFAULT_TICK_S, Core, Output
 from ..engine.evaluator import Alert, Proposal
-from ..engine.shell import run_engine
 from ..errors import TraceError
 from ..plan import Plan
 from ..terminal import printable
@@ -47,56 +46,59 @@ class ReplayResult:
         return self.core.table.events
 
 
-async def _source(reader: t.TraceReader, stream: BinaryIO,
-                  send: trio.MemorySendChannel[list[t.Event]], until: float | None,
-                  failure: list[BaseException], on_batch: Callable[[], None],
-                  on_header: Callable[[t.Header], None]) -> None:
-    async with send:
-        try:
-            first = True
-            for batch in reader.batches(stream):
-                if first:  # the header is read with the first batch: apply it before that
-                    first = False
-                    if reader.header is not None:
-                        on_header(reader.header)
-                if until is not None and batch[-1].ts > until:
-                    head = [ev for ev in batch if ev.ts <= until]
-                    if head:
-                        await send.send(head)
-                    return
-                await send.send(batch)
-                on_batch()
-        except (TraceError, OSError, EOFError, zlib.error) as err:  # zlib: a corrupt .gz
-            failure.append(err)
-
-
 def replay(path: str, plan: Plan, sink: Callable[[Sequence[Output]], None], *,
            tick_s: float = DEFAULT_TICK_S, skip_invalid: bool = False,
            until: float | None = None, progress: TextIO | None = None) -> ReplayResult:
-    """Replay one trace file; raise TraceError for invalid input (unless skipped)."""
+    """Replay one trace file; raise TraceError for invalid input (unless skipped).
+
+    What the engine produced before an invalid line, and at the ticks up to
+    it, reaches ``sink`` before the error is raised.
+    """
     reader = t.TraceReader(path, skip_invalid)
     core = Core(plan, tick_s)
-    failure: list[BaseException] = []
     meter = _Progress(path, reader, progress)
     started = time.perf_counter()
-
-    async def main() -> None:
-        send, receive = trio.open_memory_channel[list[t.Event]](4)
-        with t.open_trace(path) as stream:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_source, reader, stream, send, until, failure, meter.tick,
-                                   core.header)
-                await run_engine(core, receive, sink)
-
-    with _relaxed_gc():
-        trio.run(main)
+    failure: BaseException | None = None
+    with _relaxed_gc(), t.open_trace(path) as stream:
+        try:
+            _feed(reader, stream, core, sink, until, meter.tick)
+        except (TraceError, OSError, EOFError, zlib.error) as err:  # zlib: a corrupt .gz
+            failure = err
+        core.finish()
+        _flush(core, sink)
     meter.done()
-    if failure:
-        err = failure[0]
-        if isinstance(err, TraceError):
-            raise err
-        raise TraceError(path, reader.lines, f"cannot read: {err}")
+    if failure is not None:
+        if isinstance(failure, TraceError):
+            raise failure
+        raise TraceError(path, reader.lines, f"cannot read: {failure}")
     return ReplayResult(core, reader, time.perf_counter() - started, until)
+
+
+def _feed(reader: t.TraceReader, stream: BinaryIO, core: Core,
+          sink: Callable[[Sequence[Output]], None], until: float | None,
+          on_batch: Callable[[], None]) -> None:
+    """Every batch of the trace (up to ``until``) through the engine, in order."""
+    first = True
+    for batch in reader.batches(stream):
+        if first:  # the header is read with the first batch: apply it before that
+            first = False
+            if reader.header is not None:
+                core.header(reader.header)
+        if until is not None and batch[-1].ts > until:
+            head = [ev for ev in batch if ev.ts <= until]
+            if head:
+                core.feed(head)
+                _flush(core, sink)
+            return
+        core.feed(batch)
+        _flush(core, sink)
+        on_batch()
+
+
+def _flush(core: Core, sink: Callable[[Sequence[Output]], None]) -> None:
+    out = core.drain()
+    if out:
+        sink(out)
 
 
 @contextlib.contextmanager
