@@ -141,7 +141,9 @@ class Metric:
     ``code`` is the Python expression that reads it (``P``/``H``/``NOW``
     placeholders); ``optional`` says whether it can be missing (no value);
     ``time_varying`` says whether it can change with no event (rates, ages),
-    so that the engine re-evaluates it on every tick.
+    so that the engine re-evaluates it on every tick.  ``adds_up`` names, for
+    a subtree metric, what the process table adds up along the tree for it
+    (``cpu``, ``rss``, ``fds``, ``forks``; process counts always are).
     """
 
     name: str
@@ -154,6 +156,7 @@ class Metric:
     needs: frozenset[Need] = frozenset()
     optional: bool = True
     time_varying: bool = False
+    adds_up: str | None = None
 
     @property
     def numeric(self) -> bool:
@@ -171,9 +174,11 @@ def _m(
     type: Type = Type.NUM,
     optional: bool = True,
     time_varying: bool = False,
+    adds_up: str | None = None,
 ) -> Metric:
     return Metric(
-        name, type, scope, dim, help, computed, code, frozenset(needs), optional, time_varying
+        name, type, scope, dim, help, computed, code, frozenset(needs), optional, time_varying,
+        adds_up,
     )
 
 
@@ -255,17 +260,17 @@ _CATALOGUE = (
        "walk of the parent chain", "P.ancestors()", type=Type.STR_LIST, optional=False),
     # ---- subtree ---------------------------------------------------------
     _m("subtree_cpu_pct", ST, PCT, "cpu_pct summed over the process and its descendants",
-       "subtree pass", "P.sub_cpu_pct", Need.CPU, Need.SUBTREE, optional=False),
+       "subtree pass", "P.sub_cpu_pct", Need.CPU, Need.SUBTREE, optional=False, adds_up="cpu"),
     _m("subtree_rss_mb", ST, SIZE, "rss_mb summed over the process and its descendants",
-       "subtree pass", "P.sub_rss_mb", Need.RSS, Need.SUBTREE, optional=False),
+       "subtree pass", "P.sub_rss_mb", Need.RSS, Need.SUBTREE, optional=False, adds_up="rss"),
     _m("subtree_procs", ST, PLAIN, "number of processes in the subtree, itself included",
        "subtree pass", "P.sub_procs", Need.SUBTREE, optional=False),
     _m("subtree_fds", ST, PLAIN, "fds summed over the process and its descendants",
-       "subtree pass", "P.sub_fds", Need.FDS, Need.SUBTREE, optional=False),
+       "subtree pass", "P.sub_fds", Need.FDS, Need.SUBTREE, optional=False, adds_up="fds"),
     _m("subtree_forks_per_sec", ST, PLAIN,
        "processes created anywhere in the subtree in the last second",
        "fork events under this process in the trailing 1 s", "P.sub_forks.count(NOW)",
-       Need.SUBTREE, optional=False, time_varying=True),
+       Need.SUBTREE, optional=False, time_varying=True, adds_up="forks"),
 )
 
 METRICS: Mapping[str, Metric] = {m.name: m for m in _CATALOGUE}
@@ -313,6 +318,7 @@ class ActionSpec:
     help: str
     targets_process: bool
     params: tuple[Param, ...] = ()
+    subtree: bool = False  # acts on the target's descendants too
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -326,7 +332,8 @@ ACTIONS: Mapping[str, ActionSpec] = {
         ActionSpec("kill", "SIGTERM, then SIGKILL after the grace period (default 5s)", True,
                    (Param("grace", "duration"), Param("signal", "signal"), _TARGET)),
         ActionSpec("kill_tree", "kill the whole subtree, deepest first", True,
-                   (Param("grace", "duration"), Param("signal", "signal"), _TARGET)),
+                   (Param("grace", "duration"), Param("signal", "signal"), _TARGET),
+                   subtree=True),
         ActionSpec("signal", "send one signal", True,
                    (Param("signal", "signal", positional=True), _TARGET)),
         ActionSpec("renice", "change the nice value (-20..19)", True,

@@ -26,7 +26,7 @@ from test_executors import CHILD, read_line
 from test_guards import PF_KTHREAD, FakeProc
 from trio.testing import MockClock
 
-import linnix.actions.manager as manager_module
+import linnix.actions.executors as executors_module
 from linnix.actions import (
     ActionConflictError,
     ActionManager,
@@ -70,7 +70,7 @@ class Executions:
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for kind in ("kill", "kill_tree", "send_signal", "renice"):
-            monkeypatch.setattr(manager_module, kind, self._fake(kind))
+            monkeypatch.setattr(executors_module, kind, self._fake(kind))
 
     def _fake(self, kind: str) -> Callable[..., Any]:
         async def run(guards: Guards, target: Any, *args: Any, **kw: Any) -> Outcome:
@@ -403,7 +403,7 @@ async def test_concurrent_approvals_execute_once(make_real: Any, child: Any,
         calls.append(ident)
         return await real_kill(guards, ident, **kw)
 
-    monkeypatch.setattr(manager_module, "kill", counted)
+    monkeypatch.setattr(executors_module, "kill", counted)
     results: list[object] = []
     async with running(h.manager):
         aid = (await h.propose(target.pid))["id"]
@@ -709,7 +709,7 @@ async def test_an_executor_refusal_is_recorded_as_refused(clock: MockClock, make
         await trio.lowlevel.checkpoint()
         return Outcome(False, "pid 500 now belongs to another process", refused=True)
 
-    monkeypatch.setattr(manager_module, "kill", late)
+    monkeypatch.setattr(executors_module, "kill", late)
     h = make()
     async with running(h.manager):
         aid = (await h.propose(500))["id"]

@@ -258,3 +258,12 @@ def test_windows_of_subtree_metrics() -> None:
 def test_window_scope_follows_the_metric() -> None:
     assert only_rule(compile_text("rule r: avg(host_cpu_pct, 5s) > 1\n")).scope is Scope.SYSTEM
     assert only_rule(compile_text("rule r: avg(rss_mb, 5s) > 1\n")).scope is Scope.PROCESS
+
+
+def test_the_registry_says_what_each_subtree_metric_adds_up() -> None:
+    from linnix.names import METRICS, Scope
+
+    added = {m.name: m.adds_up for m in METRICS.values() if m.scope is Scope.SUBTREE}
+    assert added == {"subtree_cpu_pct": "cpu", "subtree_rss_mb": "rss", "subtree_fds": "fds",
+                     "subtree_forks_per_sec": "forks", "subtree_procs": None}
+    assert all(m.adds_up is None for m in METRICS.values() if m.scope is not Scope.SUBTREE)

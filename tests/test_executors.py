@@ -476,3 +476,10 @@ async def test_a_protected_process_is_still_signalled_if_asked_directly(
                             signal.SIGUSR2)
     assert out.ok
     assert int(read_line(p.stdout)) == signal.SIGUSR2
+
+
+def test_every_process_action_of_the_registry_has_an_executor() -> None:
+    from linnix.actions.executors import EXECUTORS
+    from linnix.names import ACTIONS
+
+    assert set(EXECUTORS) == {name for name, spec in ACTIONS.items() if spec.targets_process}

@@ -14,14 +14,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import attrs
 import trio
 
 from .guards import Guards, Identity
 
-__all__ = ["Outcome", "kill", "kill_tree", "renice", "send_signal", "signal_name"]
+__all__ = ["EXECUTORS", "Executor", "Outcome", "kill", "kill_tree", "renice", "send_signal",
+           "signal_name"]
 
 
 @attrs.frozen
@@ -185,3 +187,39 @@ async def renice(guards: Guards, ident: Identity, nice: int) -> Outcome:
     finally:
         opened.close()
     return Outcome(True, f"{ident.comm}[{ident.pid}] reniced to {nice}")
+
+
+# ---- by action kind ------------------------------------------------------------------
+# An executor carries out one stored action: its target (and, for an action on a
+# subtree, the target's descendants), its parameters, and the configured default
+# grace period.  Every process-targeting action of the registry has one; a test
+# checks that the two agree.
+Executor = Callable[[Guards, Identity, Sequence[Identity], Mapping[str, Any], float],
+                    Awaitable[Outcome]]
+
+
+async def _kill(guards: Guards, ident: Identity, tree: Sequence[Identity],
+                params: Mapping[str, Any], grace: float) -> Outcome:
+    return await kill(guards, ident, grace=params.get("grace_s", grace),
+                      signum=params.get("signal", signal.SIGTERM))
+
+
+async def _kill_tree(guards: Guards, ident: Identity, tree: Sequence[Identity],
+                     params: Mapping[str, Any], grace: float) -> Outcome:
+    return await kill_tree(guards, [*tree, ident], grace=params.get("grace_s", grace),
+                           signum=params.get("signal", signal.SIGTERM))
+
+
+async def _signal(guards: Guards, ident: Identity, tree: Sequence[Identity],
+                  params: Mapping[str, Any], grace: float) -> Outcome:
+    return await send_signal(guards, ident, params["signal"])
+
+
+async def _renice(guards: Guards, ident: Identity, tree: Sequence[Identity],
+                  params: Mapping[str, Any], grace: float) -> Outcome:
+    return await renice(guards, ident, params["nice"])
+
+
+EXECUTORS: Mapping[str, Executor] = {
+    "kill": _kill, "kill_tree": _kill_tree, "signal": _signal, "renice": _renice,
+}

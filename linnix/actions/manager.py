@@ -40,9 +40,10 @@ from typing import Any
 import attrs
 import trio
 
+from ..names import ACTIONS
 from ..plan import CompiledAction
 from ..procfs import PROC
-from .executors import Outcome, kill, kill_tree, renice, send_signal
+from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, descendants, identify
 from .store import AsyncStore
 
@@ -174,7 +175,8 @@ class ActionManager:
             return await self._emit(action_id)
         ident, refusal = self._identify(target)
         if refusal is None and ident is not None:
-            tree = descendants(ident.pid, self.guards.root) if action.name == "kill_tree" else []
+            tree = (descendants(ident.pid, self.guards.root) if ACTIONS[action.name].subtree
+                    else [])
             refusal = self.guards.check(ident, tree=tree)
         status = "refused" if refusal else "pending"
         expires = None if refusal else self.wall() + self.policy.ttl_s
@@ -290,7 +292,7 @@ class ActionManager:
         refusal = self.guards.still(ident)
         tree: list[Identity] = []
         if refusal is None and current is not None:
-            if row["kind"] == "kill_tree":
+            if ACTIONS[row["kind"]].subtree:
                 tree = descendants(ident.pid, self.guards.root)
             refusal = self.guards.check(current, tree=tree)
         if refusal is not None:
@@ -306,19 +308,10 @@ class ActionManager:
 
     async def _run(self, row: dict[str, Any], ident: Identity,
                    tree: list[Identity]) -> Outcome:
-        params = row["params"]
-        grace = params.get("grace_s", self.policy.kill_grace_s)
-        kind = row["kind"]
-        if kind == "kill":
-            return await kill(self.guards, ident, grace=grace, signum=params.get("signal", 15))
-        if kind == "kill_tree":
-            return await kill_tree(self.guards, [*tree, ident], grace=grace,
-                                   signum=params.get("signal", 15))
-        if kind == "signal":
-            return await send_signal(self.guards, ident, params["signal"])
-        if kind == "renice":
-            return await renice(self.guards, ident, params["nice"])
-        return Outcome(False, f"unknown action kind {kind!r}")
+        execute = EXECUTORS.get(row["kind"])
+        if execute is None:
+            return Outcome(False, f"unknown action kind {row['kind']!r}")
+        return await execute(self.guards, ident, tree, row["params"], self.policy.kill_grace_s)
 
     async def _finish(self, action_id: int, expect: str, status: str, reason: str | None,
                       actor: str = "linnix", result: dict[str, Any] | None = None) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from ..names import METRICS
 from ..plan import Plan
 from . import trace as t
 from .evaluator import Alert, Evaluator, Proposal
@@ -117,7 +118,7 @@ class Core:
         table = self.table
         if plan.needs_subtree and not (table.subtree and sums <= _sums_of(table)):
             table.enable_subtree(sums | _sums_of(table))
-        if "subtree_forks_per_sec" in plan.metrics:
+        if "forks" in _added_up(plan):
             table.subtree_forks = True
         now = self.last_ts if self.last_ts is not None else 0.0
         resolved = self.evaluator.replace_plan(plan, self.table, now)
@@ -125,12 +126,18 @@ class Core:
         return resolved
 
 
-_SUMMED = {"subtree_cpu_pct": "cpu", "subtree_rss_mb": "rss", "subtree_fds": "fds"}
+_SUMS = frozenset({"cpu", "rss", "fds"})  # what ProcTable(sums=...) can add up
+
+
+def _added_up(plan: Plan) -> frozenset[str]:
+    """What the plan's subtree metrics add up along the tree (the registry says)."""
+    metrics = (METRICS.get(name) for name in plan.metrics)
+    return frozenset(m.adds_up for m in metrics if m is not None and m.adds_up is not None)
 
 
 def _sums(plan: Plan) -> frozenset[str]:
     """Which per-process values the plan needs summed over subtrees."""
-    return frozenset(_SUMMED[m] for m in plan.metrics if m in _SUMMED)
+    return _added_up(plan) & _SUMS
 
 
 def _sums_of(table: ProcTable) -> frozenset[str]:
@@ -140,4 +147,4 @@ def _sums_of(table: ProcTable) -> frozenset[str]:
 
 def _table_for(plan: Plan) -> ProcTable:
     return ProcTable(subtree=plan.needs_subtree,
-                     subtree_forks="subtree_forks_per_sec" in plan.metrics, sums=_sums(plan))
+                     subtree_forks="forks" in _added_up(plan), sums=_sums(plan))
