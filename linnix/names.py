@@ -25,6 +25,7 @@ __all__ = [
     "TEMPLATE_EXTRAS",
     "TEXT_MAX",
     "UNITS",
+    "DURATION_UNITS",
     "ActionSpec",
     "Dim",
     "Metric",
@@ -352,20 +353,40 @@ def suggest(word: str, candidates: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def duration_seconds(text: str) -> float:
-    """Parse a duration such as ``500ms``, ``30s``, ``2m``; a bare number means seconds.
+# The units of a duration written outside the rules, in linnix.toml and on the command
+# line: the language's duration units (UNITS) and "d" for days, in which retention
+# periods are counted.  "d" is not a unit of the rule language: "2d" in a rule is an error.
+DURATION_UNITS: Mapping[str, float] = {
+    **{u.suffix: u.factor for u in UNITS.values() if u.dim is Dim.DURATION},
+    "d": 86400.0,
+}
 
-    Raises ValueError with a readable message for anything else.
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration such as ``500ms``, ``30s``, ``2m``, ``1.5h`` or ``30d``.
+
+    The one duration grammar of linnix outside the rules, shared by
+    ``linnix.toml`` (:func:`linnix.config.parse_duration`) and the command
+    line (:mod:`linnix.cli.argtypes`): a number (digits, optionally a
+    fraction: no sign, no exponent), then optionally one unit of
+    :data:`DURATION_UNITS` (``ms``, ``s``, ``m``, ``h``, ``d``; case matters),
+    with white space allowed around both.  A bare number means seconds.
+    Units do not combine (``1h30m`` is refused), and ``d`` is not a unit of
+    the rule language.
+
+    Raises ValueError with a readable message for anything else, or for a
+    number too large to be finite.
     """
+    import math
     import re
 
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z%]*)\s*", text)
     if m is None:
         raise ValueError(f"'{text}' is not a duration (e.g. 500ms, 30s, 2m)")
-    value, suffix = float(m.group(1)), m.group(2)
-    if not suffix:
-        return value
-    unit = UNITS.get(suffix)
-    if unit is None or unit.dim is not Dim.DURATION:
+    factor = DURATION_UNITS.get(m.group(2) or "s")
+    if factor is None:
         raise ValueError(f"'{text}' is not a duration (units: ms, s, m, h)")
-    return value * unit.factor
+    seconds = float(m.group(1)) * factor
+    if not math.isfinite(seconds):
+        raise ValueError(f"'{text}' is not a duration (too large)")
+    return seconds

@@ -1,12 +1,16 @@
-"""The argument types every sub-command shares."""
+"""The argument types every sub-command shares, and their one duration grammar with linnix.toml."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Callable
 
 import pytest
 
 from linnix.cli.argtypes import duration, positive_duration, positive_int
+from linnix.config import ConfigFileError, parse_config, parse_duration
+from linnix.names import DURATION_UNITS, UNITS, Dim
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("500ms", 0.5), ("30s", 30.0), ("2m", 120.0),
@@ -33,3 +37,52 @@ def test_bad_values_name_the_text(parse: object, text: str, message: str) -> Non
 def test_positive_int() -> None:
     assert positive_int("1") == 1
     assert positive_int("250") == 250
+
+
+# ---- one duration grammar for the command line and linnix.toml -------------------------------
+
+# text -> seconds, or None where the text is not a duration
+DURATIONS: list[tuple[str, float | None]] = [
+    ("500ms", 0.5), ("30s", 30.0), ("5m", 300.0), ("2h", 7200.0), ("2d", 172800.0),
+    ("30d", 2592000.0), ("1.5h", 5400.0), ("10", 10.0), ("0.25", 0.25), ("007s", 7.0),
+    (" 5 m ", 300.0), ("5 ms", 0.005), ("0", 0.0), ("0ms", 0.0),
+    ("", None), (" ", None), ("ms", None), ("d", None), ("5 minutes", None), ("1w", None),
+    ("5M", None), ("5H", None), ("5D", None), ("5%", None), ("5MiB", None), ("5KB", None),
+    ("1h30m", None), ("-1s", None), ("+1s", None), ("1e3", None), ("1e3s", None), (".5s", None),
+    ("5.s", None), ("inf", None), ("nan", None), ("1_000s", None), ("\u0663s", None),
+    ("9" * 400, None), ("9" * 400 + "d", None),
+    *((f"3{suffix}", 3 * factor) for suffix, factor in DURATION_UNITS.items()),
+    *((f"3{u.suffix}", None) for u in UNITS.values() if u.dim is not Dim.DURATION),
+]
+
+
+def outcome(parse: Callable[[str], object], text: str) -> object:
+    try:
+        return parse(text)
+    except (ValueError, argparse.ArgumentTypeError):
+        return None
+
+
+@pytest.mark.parametrize(("text", "seconds"), DURATIONS)
+def test_the_command_line_and_the_file_read_the_same_durations(text: str,
+                                                                seconds: float | None) -> None:
+    assert outcome(duration, text) == outcome(parse_duration, text) == seconds
+
+
+@pytest.mark.parametrize(("text", "seconds"), DURATIONS)
+def test_positive_durations_agree_with_the_file(text: str, seconds: float | None) -> None:
+    def in_the_file(text: str) -> float:
+        toml = f"[telemetry]\ntick = {json.dumps(text)}\n"
+        try:
+            return parse_config(toml, "linnix.toml").telemetry.tick
+        except ConfigFileError as err:
+            raise ValueError(str(err)) from None
+
+    expected = seconds if seconds else None
+    assert outcome(positive_duration, text) == outcome(in_the_file, text) == expected
+
+
+def test_days_are_for_files_and_flags_only() -> None:
+    rules = {u.suffix: u.factor for u in UNITS.values() if u.dim is Dim.DURATION}
+    assert "d" not in UNITS
+    assert dict(DURATION_UNITS) == {**rules, "d": 86400.0}

@@ -536,7 +536,7 @@ def test_default_state_dir() -> None:
 
 
 def test_resolve_state_dir_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("linnix.config.os.geteuid", lambda: 1000)
+    monkeypatch.setattr("linnix.config.paths.os.geteuid", lambda: 1000)
     monkeypatch.setenv("XDG_STATE_HOME", "/xdg")
     configured = parse('[runtime]\nstate_dir = "/srv/linnix"\n')
     assert resolve_state_dir("/cli/dir", configured) == "/cli/dir"
@@ -544,7 +544,7 @@ def test_resolve_state_dir_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert resolve_state_dir(None, Config()) == "/xdg/linnix"
     monkeypatch.chdir(tmp_path)
     assert resolve_state_dir("rel", Config()) == str(tmp_path / "rel")
-    monkeypatch.setattr("linnix.config.os.geteuid", lambda: 0)
+    monkeypatch.setattr("linnix.config.paths.os.geteuid", lambda: 0)
     assert resolve_state_dir(None, Config()) == "/var/lib/linnix"
 
 
@@ -562,7 +562,7 @@ def test_the_example_file_is_the_defaults() -> None:
 
 
 def test_the_example_file_shows_every_key_with_a_comment() -> None:
-    from linnix.config import _SCHEMA
+    from linnix.config.schema import _SCHEMA
 
     lines = EXAMPLE.read_text().splitlines()
     shown: dict[str, set[str]] = {}
@@ -691,7 +691,7 @@ def test_check_needs_rules_or_a_config(capsys: Capture, in_tmp: Path) -> None:
 def test_every_key_of_the_example_is_located_on_its_own_line() -> None:
     import tomllib
 
-    from linnix.config import _Locator
+    from linnix.config._toml import Locator as _Locator
 
     text = EXAMPLE.read_text()
     lines = text.splitlines()
@@ -706,7 +706,7 @@ def test_every_key_of_the_example_is_located_on_its_own_line() -> None:
 
 
 def test_the_locator_follows_arrays_of_tables_and_nested_values() -> None:
-    from linnix.config import _Locator
+    from linnix.config._toml import Locator as _Locator
 
     text = textwrap.dedent("""\
         a = [[1, 2],

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import argparse
 
+from ..names import duration_seconds
+
 __all__ = ["duration", "positive_duration", "positive_int"]
 
 
 def duration(text: str) -> float:
-    """``500ms``, ``30s``, ``2m`` (a bare number is seconds)."""
-    from ..names import duration_seconds
+    """``500ms``, ``30s``, ``2m``, ``2h``, ``30d`` (a bare number is seconds).
 
+    The grammar is :func:`linnix.names.duration_seconds`, the same as in
+    ``linnix.toml``.
+    """
     try:
         return duration_seconds(text)
     except ValueError as err:

@@ -1,0 +1,250 @@
+"""Checks of single values of ``linnix.toml``: durations, numbers, names, paths, addresses.
+
+Two parsers are public and used outside the file too: :func:`parse_duration`
+(the grammar itself is :func:`linnix.names.duration_seconds`, shared with the
+command line) and :func:`parse_bind` (``host:port``, which the API server
+and client also read).
+
+The rest are the checks the schema attaches to each key.  A check takes the
+value tomllib produced and returns what the :class:`~linnix.config.Config`
+stores (durations become float seconds, lists become tuples), or raises
+:class:`ValueProblemError` saying what was expected and what was found, in
+the words the file's author used.  A check knows nothing of which key it is
+applied to; the schema's reader adds that.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Callable
+
+from ..names import duration_seconds, suggest
+from ._toml import Key, show
+
+__all__ = [
+    "COMM_MAX_BYTES",
+    "Check",
+    "ValueProblemError",
+    "absolute_path",
+    "bind",
+    "choice",
+    "duration",
+    "host_name",
+    "list_of",
+    "nonempty_text",
+    "parse_bind",
+    "parse_duration",
+    "power_of_two",
+    "process_name",
+    "whole",
+]
+
+# The kernel keeps a process name (comm) in 16 bytes including the final NUL.
+COMM_MAX_BYTES = 15
+
+_DURATION_HELP = 'such as "500ms", "30s", "5m", "2h" or "30d" (a plain number means seconds)'
+
+_HOSTNAME = re.compile(r"(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+
+
+# ---- parsers ----------------------------------------------------------------------------
+
+def parse_duration(value: object) -> float:
+    """Seconds in a duration written as ``"500ms"`` .. ``"30d"`` or a number of seconds.
+
+    Strings follow :func:`linnix.names.duration_seconds`, the one duration
+    grammar of linnix.  Raises ValueError for anything else (booleans,
+    negative or infinite numbers).
+    """
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = duration_seconds(value)
+    else:
+        raise ValueError("not a duration")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError("a duration must be a finite number >= 0")
+    return seconds
+
+
+def parse_bind(text: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6addr]:port`` for IPv6) into host and port.
+
+    Raises ValueError saying what is wrong.
+    """
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0 or text[close + 1 : close + 2] != ":":
+            raise ValueError("an IPv6 address is written as [address]:port")
+        host, port_text = text[1:close], text[close + 2 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"'{host}' is not an IPv6 address") from None
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError("expected host:port")
+        if ":" in host:
+            raise ValueError("put an IPv6 address in brackets: [address]:port")
+        if not _HOSTNAME.fullmatch(host):
+            raise ValueError(f"'{host}' is not an IP address or host name")
+        if re.fullmatch(r"[0-9.]+", host):
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise ValueError(f"'{host}' is not an IPv4 address") from None
+    if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"the port must be a number from 1 to 65535, not '{port_text}'")
+    return host, int(port_text)
+
+
+# ---- checks -----------------------------------------------------------------------------
+
+class ValueProblemError(Exception):
+    """A value is wrong; ``issues`` holds (sub-key, message) pairs, one per problem."""
+
+    def __init__(self, *issues: tuple[Key, str]) -> None:
+        self.issues = list(issues)
+        super().__init__(issues)
+
+
+def _bad(message: str) -> ValueProblemError:
+    return ValueProblemError(((), message))
+
+
+Check = Callable[[object], object]
+
+
+def choice(*options: str) -> Check:
+    """One of the strings ``options``."""
+    quoted = [f'"{o}"' for o in options]
+    listed = " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and value in options:
+            return value
+        message = f"expected {listed}, got {show(value)}"
+        close = suggest(value.lower(), options) if isinstance(value, str) else None
+        raise _bad(f'{message} (did you mean "{close}"?)' if close else message)
+
+    return check
+
+
+def whole(minimum: int, maximum: int | None = None) -> Check:
+    """A whole number from ``minimum`` to ``maximum`` (no upper bound when None)."""
+    if maximum is None:
+        wanted = f"a whole number >= {minimum}"
+    else:
+        wanted = f"a whole number from {minimum} to {maximum}"
+
+    def check(value: object) -> object:
+        if (isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+                and (maximum is None or value <= maximum)):
+            return value
+        raise _bad(f"expected {wanted}, got {show(value)}")
+
+    return check
+
+
+def power_of_two(value: object) -> object:
+    """A whole number that is a power of two."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1 \
+            and value & (value - 1) == 0:
+        return value
+    raise _bad(f"expected a power of two (1, 2, 4, ... 4096, ...), got {show(value)}")
+
+
+def duration(*, zero_ok: bool) -> Check:
+    """A duration (see :func:`parse_duration`), stored as float seconds."""
+    wanted = "a duration of zero or more" if zero_ok else "a duration longer than zero"
+
+    def check(value: object) -> object:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise _bad(f"expected {wanted} {_DURATION_HELP}, got {show(value)}") from None
+        if seconds == 0 and not zero_ok:
+            raise _bad(f"expected {wanted}, got {show(value)}")
+        return seconds
+
+    return check
+
+
+def _string(value: object, wanted: str = "a non-empty string") -> str:
+    if isinstance(value, str) and value.strip():
+        return value
+    raise _bad(f"expected {wanted}, got {show(value)}")
+
+
+def nonempty_text(value: object) -> object:
+    """A string with something besides white space in it."""
+    return _string(value)
+
+
+def absolute_path(value: object) -> object:
+    """A path starting with ``/``."""
+    path = _string(value, "an absolute path")
+    if not path.startswith("/"):
+        raise _bad(f"expected an absolute path, got {show(value)}")
+    return path
+
+
+def bind(value: object) -> object:
+    """An address to listen on, ``host:port`` (see :func:`parse_bind`)."""
+    text = _string(value, 'host:port (e.g. "127.0.0.1:9333" or "[::1]:9333")')
+    try:
+        parse_bind(text)
+    except ValueError as err:
+        raise _bad(f"expected host:port, got {show(value)}: {err}") from None
+    return text
+
+
+def host_name(value: object) -> object:
+    """A host name without port, stored in lower case."""
+    name = _string(value, "a host name")
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", name):
+        raise _bad(f"expected a host name without port (e.g. \"linnix.example.org\"), "
+                   f"got {show(value)}")
+    return name.lower()
+
+
+def process_name(value: object) -> object:
+    """A process name (comm) short enough for the kernel to keep whole."""
+    name = _string(value, "a process name")
+    if "/" in name:
+        raise _bad(f"expected a process name, got the path {show(value)}; "
+                   "list executables in actions.protected_exe")
+    size = len(name.encode("utf-8"))
+    if size > COMM_MAX_BYTES:
+        short = name.encode("utf-8")[:COMM_MAX_BYTES].decode("utf-8", "ignore")
+        raise _bad(f"{show(value)} can never match: the kernel keeps only the first "
+                   f"{COMM_MAX_BYTES} bytes of a process name (write \"{short}\")")
+    return name
+
+
+def list_of(element: Check, wanted: str, *, at_least_one: str | None = None) -> Check:
+    """A list whose every item passes ``element``; ``at_least_one`` names one item."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, list):
+            raise _bad(f"expected a list of {wanted}, got {show(value)}")
+        if at_least_one is not None and not value:
+            raise _bad(f"expected a list of at least one {at_least_one}, got []")
+        items: list[object] = []
+        issues: list[tuple[Key, str]] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(element(item))
+            except ValueProblemError as err:
+                issues.extend(((index, *sub), message) for sub, message in err.issues)
+        if issues:
+            raise ValueProblemError(*issues)
+        return tuple(items)
+
+    return check
