@@ -16,16 +16,13 @@ import linnix.api.client as client_module
 from linnix.api.client import (
     ApiClient,
     SseEvent,
-    actions_table,
     api_url,
-    event_line,
     follow,
-    local_time,
     parse_sse,
-    table,
 )
 from linnix.api.server import serve
 from linnix.cli import main
+from linnix.cli.views import actions_table, event_line, local_time, table
 from linnix.errors import ApiError
 
 

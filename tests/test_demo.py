@@ -254,8 +254,8 @@ def test_bad_arguments_are_usage_errors(capsys: Capture, argv: list[str]) -> Non
 
 
 def test_the_module_needs_no_trio_quart_or_bcc() -> None:
-    code = ("import argparse, sys, linnix.tools.demo; "
-            "linnix.tools.demo.add_parser(argparse.ArgumentParser().add_subparsers()); "
+    code = ("import argparse, sys, linnix.tools.demo, linnix.cli.demo; "
+            "linnix.cli.demo.demo_arguments(argparse.ArgumentParser()); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'trio', 'quart', 'bcc'}))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=True)

@@ -1,46 +1,36 @@
-"""A client of the daemon's HTTP API, and how its answers are shown to people.
+"""A client of the daemon's HTTP API: requests, server-sent events, reconnection.
 
 Only the standard library is used (``urllib``), so the commands that talk to
 a running daemon start quickly and need nothing the daemon does not.  Every
 failure is an :class:`~linnix.errors.ApiError` carrying a sentence for the
 user: the daemon cannot be reached, or what the API said was wrong (its
-``detail``), never a traceback.
+``detail``), never a traceback.  How the answers are shown to people is the
+CLI's business (:mod:`linnix.cli.views`).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
 
 from ..errors import ApiError
-from ..terminal import printable, printable_lines
 
 __all__ = [
     "ApiClient",
     "SseEvent",
-    "action_detail",
-    "env_approver",
-    "actions_table",
     "api_url",
-    "event_line",
     "follow",
-    "incident_detail",
-    "incidents_table",
-    "local_time",
     "parse_sse",
     "read_token",
-    "table",
 ]
 
 STREAM_TIMEOUT_S = 45.0  # three keep-alive periods without a byte: the connection is dead
@@ -315,202 +305,3 @@ def _lines(response: http.client.HTTPResponse) -> Iterator[bytes]:
         if not line:
             return
         yield line
-
-
-# ---- showing records ------------------------------------------------------------------
-
-def local_time(ts: object) -> str:
-    """A Unix time as local ISO 8601 to the second; '-' when there is none."""
-    if not isinstance(ts, int | float):
-        return "-"
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Rows under their headers, in aligned columns (the last one is not padded)."""
-    cells = [[str(h) for h in headers]] + [["-" if c is None else printable(str(c)) for c in r]
-                                           for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = []
-    for row in cells:
-        padded = [c.ljust(w) for c, w in zip(row[:-1], widths[:-1], strict=True)]
-        lines.append("  ".join([*padded, row[-1]]).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def _target(row: Mapping[str, Any]) -> str:
-    pid, comm = row.get("pid"), row.get("comm")
-    if pid is None:
-        return comm or "-"
-    return f"{comm or '?'}[{pid}]"
-
-
-def _when_action(row: Mapping[str, Any]) -> str:
-    status = row.get("status")
-    if status == "pending":
-        return f"expires {local_time(row.get('expires_at'))}"
-    if row.get("decided_at") is not None:
-        who = row.get("decided_by") or "?"
-        return f"{status} by {who} at {local_time(row.get('decided_at'))}"
-    if row.get("finished_at") is not None:
-        return f"{status} at {local_time(row.get('finished_at'))}"
-    return "-"
-
-
-def actions_table(rows: Sequence[Mapping[str, Any]], status: str | None) -> str:
-    if not rows:
-        return f"no {status} actions\n" if status else "no actions\n"
-    return table(("ID", "STATUS", "ACTION", "TARGET", "RULE", "INCIDENT", "CREATED", "DECISION"),
-                 [(r["id"], r.get("status"), _action_text(r), _target(r), r.get("rule"),
-                   r.get("incident_id"), local_time(r.get("created_at")), _when_action(r))
-                  for r in rows])
-
-
-def _action_text(row: Mapping[str, Any]) -> str:
-    params = row.get("params") or {}
-    shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "target")
-    return f"{row.get('kind')}({shown})" if shown else str(row.get("kind"))
-
-
-def _result_text(row: Mapping[str, Any]) -> str | None:
-    result = row.get("result")
-    if isinstance(result, dict):
-        detail = result.get("detail")
-        return str(detail) if detail is not None else json.dumps(result)
-    return None if result is None else str(result)
-
-
-def action_detail(row: Mapping[str, Any]) -> str:
-    fields: list[tuple[str, object]] = [
-        ("action", row.get("id")),
-        ("status", row.get("status")),
-        ("kind", _action_text(row)),
-        ("target", _target(row)),
-        ("executable", row.get("exe")),
-        ("rule", row.get("rule")),
-        ("incident", row.get("incident_id")),
-        ("mode", row.get("mode")),
-        ("created", local_time(row.get("created_at"))),
-    ]
-    if row.get("status") == "pending":
-        fields.append(("expires", local_time(row.get("expires_at"))))
-    if row.get("decided_by") is not None:
-        fields += [("decided by", row.get("decided_by")),
-                   ("decided", local_time(row.get("decided_at")))]
-    if row.get("reason"):
-        fields.append(("reason", row.get("reason")))
-    if row.get("finished_at") is not None:
-        fields.append(("finished", local_time(row.get("finished_at"))))
-    result = _result_text(row)
-    if result:
-        fields.append(("result", result))
-    text = _fields(fields)
-    if row.get("status") == "pending":
-        text += (f"\napprove with: linnix actions approve {row.get('id')}\n"
-                 f"reject with:  linnix actions reject {row.get('id')}\n")
-    return text
-
-
-def _fields(fields: Sequence[tuple[str, object]]) -> str:
-    width = max(len(name) for name, _ in fields) + 1
-    lines = []
-    for name, value in fields:
-        shown = ["-"] if value is None else printable_lines(str(value))
-        pad = "\n" + " " * (width + 1)
-        lines.append(f"{name + ':':<{width}} {pad.join(shown)}")
-    return "\n".join(lines) + "\n"
-
-
-def incidents_table(rows: Sequence[Mapping[str, Any]], open_only: bool) -> str:
-    if not rows:
-        return "no open incidents\n" if open_only else "no incidents\n"
-    return table(("ID", "STATE", "SEVERITY", "RULE", "TARGET", "OPENED", "MESSAGE"),
-                 [(r["id"], "open" if r.get("resolved_at") is None else "resolved",
-                   r.get("severity"), r.get("rule"), _target(r),
-                   local_time(r.get("opened_at")), r.get("message"))
-                  for r in rows])
-
-
-def incident_detail(row: Mapping[str, Any]) -> str:
-    resolved = row.get("resolved_at")
-    fields: list[tuple[str, object]] = [
-        ("incident", row.get("id")),
-        ("state", "open" if resolved is None else "resolved"),
-        ("rule", row.get("rule")),
-        ("severity", row.get("severity")),
-        ("scope", row.get("scope")),
-        ("target", _target(row)),
-        ("opened", local_time(row.get("opened_at"))),
-    ]
-    if resolved is not None:
-        fields += [("resolved", local_time(resolved)), ("why", row.get("resolved_reason"))]
-    fields.append(("message", row.get("message")))
-    labels = row.get("labels") or {}
-    if labels:
-        fields.append(("labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))))
-    history = row.get("history") or []
-    if history:
-        latest = history[-1].get("values") if isinstance(history[-1], dict) else None
-        if isinstance(latest, dict) and latest:
-            fields.append(("values", ", ".join(f"{k}={_number(v)}"
-                                               for k, v in sorted(latest.items()))))
-    text = _fields(fields)
-    subtree = row.get("subtree") or []
-    if subtree:
-        text += "\nprocesses when it opened:\n" + _indent(table(
-            ("PID", "PPID", "NAME", "CPU%", "RSS MB"),
-            [(p.get("pid"), p.get("ppid"), p.get("comm"), _number(p.get("cpu_pct")),
-              _number(p.get("rss_mb"))) for p in subtree[:20] if isinstance(p, dict)]))
-        if len(subtree) > 20:
-            text += f"  ... and {len(subtree) - 20} more\n"
-    actions = row.get("actions") or []
-    text += "\nactions:\n" + _indent(actions_table(actions, None) if actions else "none\n")
-    return text
-
-
-def _indent(text: str) -> str:
-    return "".join(f"  {line}\n" for line in text.splitlines())
-
-
-def _number(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    return "-" if value is None else str(value)
-
-
-def event_line(event: SseEvent, now: float | None = None) -> str | None:
-    """One readable line for an alert, action or reset event; None for the others."""
-    data = event.json()
-    if not isinstance(data, dict):
-        return None
-    stamp = local_time(time.time() if now is None else now)
-    if event.event == "alert":
-        state, rule = str(data.get("state", "?")), str(data.get("rule"))
-        text = f"{stamp}  alert   {state:<9} {rule:<16} {_target(data)}"
-        message = data.get("message")
-        if message:
-            text += f"  {message}"
-        if data.get("reason"):
-            text += f" ({data['reason']})"
-        return printable(text)
-    if event.event == "action":
-        status = str(data.get("status", "?"))
-        text = (f"{stamp}  action  {status:<9} #{data.get('id')} {_action_text(data)} "
-                f"{_target(data)}  rule {data.get('rule')}")
-        if status == "pending":
-            text += f"  (linnix actions approve {data.get('id')})"
-        elif data.get("decided_by") and status in ("approved", "rejected"):
-            text += f"  by {data['decided_by']}"
-        result = _result_text(data)
-        if result and status in ("succeeded", "failed", "refused"):
-            text += f": {result}"
-        return printable(text)
-    if event.event == "reset":
-        return printable(f"{stamp}  (some events were missed: {data.get('reason', 'reset')})")
-    return None
-
-
-def env_approver(environ: Mapping[str, str] | None = None) -> str | None:
-    """Who approves by default: ``$SUDO_USER``, else ``$USER``."""
-    env = os.environ if environ is None else environ
-    return env.get("SUDO_USER") or env.get("USER") or None

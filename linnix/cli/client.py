@@ -1,19 +1,30 @@
-"""Argument parsing for the commands that talk to a running daemon over its API:
-``linnix actions``, ``linnix incidents`` and ``linnix stream``."""
+"""The commands that talk to a running daemon over its API: ``actions``,
+``incidents`` and ``stream``.
+
+For each command, the function that adds its arguments to its parser and the
+function that runs it (``cmd_*``).  The requests are made by
+:mod:`linnix.api.client` and the answers are shown by :mod:`.views`, unless
+``--json`` asks for the API's own JSON.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import UsageError
 from ..terminal import printable
 from .argtypes import positive_duration, positive_int
+from .exits import EXIT_INTERRUPTED, EXIT_OK
 
-__all__ = ["register"]
+__all__ = [
+    "actions_arguments", "cmd_actions", "incidents_arguments", "cmd_incidents",
+    "stream_arguments", "cmd_stream", "env_approver",
+]
 
 _STATUSES = ("pending", "approved", "executing", "succeeded", "failed", "rejected", "expired",
              "refused", "recorded", "all")
@@ -55,10 +66,71 @@ def _print_json(value: object) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-# ---- actions ------------------------------------------------------------------------
+def env_approver(environ: Mapping[str, str] | None = None) -> str | None:
+    """Who approves by default: ``$SUDO_USER``, else ``$USER``."""
+    env = os.environ if environ is None else environ
+    return env.get("SUDO_USER") or env.get("USER") or None
+
+
+# ---- options shared by the commands ----------------------------------------------------
+
+def _connection_options(p: argparse.ArgumentParser, *, nested: bool) -> None:
+    """The options saying where the daemon is.  ``nested``: for the parser of a verb
+    (``actions approve``), whose defaults must not hide what was given before the verb."""
+    group = p.add_argument_group("reaching the daemon")
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if nested else value
+
+    group.add_argument("--api", metavar="URL", default=default(None),
+                       help="the API's URL (default: from the config's [api] bind)")
+    group.add_argument("--config", metavar="FILE", default=default(None),
+                       help="linnix.toml of the daemon (default: built-in settings)")
+    group.add_argument("--state-dir", metavar="DIR", default=default(None),
+                       help="the daemon's state directory, where its token file is")
+    group.add_argument("--token-file", metavar="FILE", default=default(None),
+                       help="the API token file (default: api.token in the state directory)")
+    group.add_argument("--timeout", type=positive_duration, default=default(10.0),
+                       metavar="DURATION", help="how long to wait for an answer (default 10s)")
+
+
+def _json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the API's JSON")
+
+
+def _verb(verbs: argparse._SubParsersAction,  # type: ignore[type-arg]
+          name: str, what: str) -> argparse.ArgumentParser:
+    """A verb's parser: the connection options again (after the verb), and --json."""
+    p: argparse.ArgumentParser = verbs.add_parser(name, help=what)
+    _connection_options(p, nested=True)
+    _json_option(p)
+    return p
+
+
+# ---- actions ---------------------------------------------------------------------------
+
+def actions_arguments(p: argparse.ArgumentParser) -> None:
+    _connection_options(p, nested=False)
+    p.set_defaults(verb=None, status="pending", limit=100, json=False)
+    verbs = p.add_subparsers(dest="verb", metavar="[list|show ID|approve ID|reject ID]")
+    lst = _verb(verbs, "list", "list actions (default: the pending ones)")
+    lst.add_argument("--status", choices=_STATUSES, default="pending",
+                     help="only actions in this status; 'all' for every one (default pending)")
+    lst.add_argument("--limit", type=positive_int, default=100, metavar="N",
+                     help="at most N actions, newest first (default 100)")
+    show = _verb(verbs, "show", "show one action")
+    show.add_argument("id", type=positive_int, metavar="ID")
+    for verb, what in (("approve", "approve a pending action: it executes now"),
+                       ("reject", "reject a pending action: it never executes")):
+        d = _verb(verbs, verb, what)
+        d.add_argument("id", type=positive_int, metavar="ID")
+        d.add_argument("--approver", metavar="NAME",
+                       help="who decides, for the audit log (default: $SUDO_USER or $USER)")
+        d.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
+
 
 def cmd_actions(args: argparse.Namespace) -> int:
-    from ..api.client import action_detail, actions_table, env_approver
+    from .views import action_detail, actions_table
 
     client = _client(args)
     verb = args.verb or "list"
@@ -66,42 +138,66 @@ def cmd_actions(args: argparse.Namespace) -> int:
         status = None if args.status == "all" else args.status
         _show(args, client.actions(status=status, limit=args.limit),
               lambda rows: actions_table(rows, status))
-        return 0
+        return EXIT_OK
     if verb == "show":
         _show(args, client.action(args.id), action_detail)
-        return 0
+        return EXIT_OK
+    return _decide(args, client, verb)
+
+
+def _decide(args: argparse.Namespace, client: Any, verb: str) -> int:
+    """``actions approve|reject ID``: the decision, and what the action is now."""
     approver = args.approver or env_approver()
     if not approver:
         raise UsageError("say who decides with --approver NAME ($SUDO_USER and $USER are unset)")
     row = client.decide(args.id, verb, approver, args.reason)
     if args.json:
         _print_json(row)
-        return 0
+        return EXIT_OK
     done = "approved" if verb == "approve" else "rejected"
     target = f"{row.get('comm') or '?'}[{row.get('pid')}]" if row.get("pid") else "-"
     sys.stdout.write(printable(f"action {row.get('id')} {done} by {approver}: "
                                f"{row.get('kind')} {target} (now {row.get('status')})") + "\n")
-    return 0
+    return EXIT_OK
 
 
-# ---- incidents ------------------------------------------------------------------------
+# ---- incidents -------------------------------------------------------------------------
+
+def incidents_arguments(p: argparse.ArgumentParser) -> None:
+    _connection_options(p, nested=False)
+    p.set_defaults(verb=None, open=False, limit=100, json=False)
+    verbs = p.add_subparsers(dest="verb", metavar="[list|show ID]")
+    lst = _verb(verbs, "list", "list incidents, newest first")
+    lst.add_argument("--open", action="store_true", help="only the open ones")
+    lst.add_argument("--limit", type=positive_int, default=100, metavar="N",
+                     help="at most N incidents (default 100)")
+    show = _verb(verbs, "show", "show one incident")
+    show.add_argument("id", type=positive_int, metavar="ID")
+
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from ..api.client import incident_detail, incidents_table
+    from .views import incident_detail, incidents_table
 
     client = _client(args)
     if (args.verb or "list") == "list":
         _show(args, client.incidents(open_only=args.open, limit=args.limit),
               lambda rows: incidents_table(rows, args.open))
-        return 0
+        return EXIT_OK
     _show(args, client.incident(args.id), incident_detail)
-    return 0
+    return EXIT_OK
 
 
-# ---- stream ------------------------------------------------------------------------------
+# ---- stream ----------------------------------------------------------------------------
+
+def stream_arguments(p: argparse.ArgumentParser) -> None:
+    _connection_options(p, nested=False)
+    _json_option(p)
+
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from ..api.client import SseEvent, event_line, follow
+    # `follow` is looked up when the command runs, so that tests can replace it
+    from ..api.client import SseEvent, follow
+    from .views import event_line
 
     client = _client(args)
 
@@ -122,72 +218,5 @@ def cmd_stream(args: argparse.Namespace) -> int:
     try:
         follow(client, show, notice=notice)
     except KeyboardInterrupt:
-        return 130
-    return 0
-
-
-# ---- parsers -----------------------------------------------------------------------------
-
-def _connection_options(*, nested: bool) -> argparse.ArgumentParser:
-    """The options saying where the daemon is.  ``nested``: for the parser of a verb
-    (``actions approve``), whose defaults must not hide what was given before the verb."""
-    common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("reaching the daemon")
-
-    def default(value: object) -> object:
-        return argparse.SUPPRESS if nested else value
-
-    group.add_argument("--api", metavar="URL", default=default(None),
-                       help="the API's URL (default: from the config's [api] bind)")
-    group.add_argument("--config", metavar="FILE", default=default(None),
-                       help="linnix.toml of the daemon (default: built-in settings)")
-    group.add_argument("--state-dir", metavar="DIR", default=default(None),
-                       help="the daemon's state directory, where its token file is")
-    group.add_argument("--token-file", metavar="FILE", default=default(None),
-                       help="the API token file (default: api.token in the state directory)")
-    group.add_argument("--timeout", type=positive_duration, default=default(10.0),
-                       metavar="DURATION", help="how long to wait for an answer (default 10s)")
-    return common
-
-
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``actions``, ``incidents`` and ``stream`` to the parser."""
-    common = _connection_options(nested=False)
-    nested = _connection_options(nested=True)
-    output = argparse.ArgumentParser(add_help=False)
-    output.add_argument("--json", action="store_true", help="print the API's JSON")
-
-    a = sub.add_parser("actions", help="list, show, approve or reject proposed actions",
-                       parents=[common])
-    a.set_defaults(func=cmd_actions, verb=None, status="pending", limit=100, json=False)
-    verbs = a.add_subparsers(dest="verb", metavar="[list|show ID|approve ID|reject ID]")
-    lst = verbs.add_parser("list", help="list actions (default: the pending ones)",
-                           parents=[nested, output])
-    lst.add_argument("--status", choices=_STATUSES, default="pending",
-                     help="only actions in this status; 'all' for every one (default pending)")
-    lst.add_argument("--limit", type=positive_int, default=100, metavar="N",
-                     help="at most N actions, newest first (default 100)")
-    show = verbs.add_parser("show", help="show one action", parents=[nested, output])
-    show.add_argument("id", type=positive_int, metavar="ID")
-    for verb, what in (("approve", "approve a pending action: it executes now"),
-                       ("reject", "reject a pending action: it never executes")):
-        d = verbs.add_parser(verb, help=what, parents=[nested, output])
-        d.add_argument("id", type=positive_int, metavar="ID")
-        d.add_argument("--approver", metavar="NAME",
-                       help="who decides, for the audit log (default: $SUDO_USER or $USER)")
-        d.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
-
-    i = sub.add_parser("incidents", help="list or show incidents", parents=[common])
-    i.set_defaults(func=cmd_incidents, verb=None, open=False, limit=100, json=False)
-    iverbs = i.add_subparsers(dest="verb", metavar="[list|show ID]")
-    ilist = iverbs.add_parser("list", help="list incidents, newest first",
-                              parents=[nested, output])
-    ilist.add_argument("--open", action="store_true", help="only the open ones")
-    ilist.add_argument("--limit", type=positive_int, default=100, metavar="N",
-                       help="at most N incidents (default 100)")
-    ishow = iverbs.add_parser("show", help="show one incident", parents=[nested, output])
-    ishow.add_argument("id", type=positive_int, metavar="ID")
-
-    s = sub.add_parser("stream", help="follow the daemon's alerts and actions as they happen",
-                       parents=[common, output])
-    s.set_defaults(func=cmd_stream)
+        return EXIT_INTERRUPTED
+    return EXIT_OK

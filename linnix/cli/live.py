@@ -1,4 +1,10 @@
-"""Argument parsing for the live commands: ``run`` and ``record``."""
+"""The commands that work on the live host: ``run``, ``record`` and ``doctor``.
+
+For each command, the function that adds its arguments to its parser and the
+function that runs it (``cmd_*``); the daemon, the recorder and the checks
+live in :mod:`linnix.runtime` and :mod:`linnix.tools`, imported only when the
+command runs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,12 @@ import argparse
 from ..errors import UsageError
 from .argtypes import positive_duration
 
-__all__ = ["register"]
+__all__ = [
+    "cmd_doctor", "cmd_record", "cmd_run", "default_rules", "doctor_arguments",
+    "record_arguments", "run_arguments",
+]
+
+_SOURCES = ("auto", "ebpf", "netlink", "poll")
 
 
 def default_rules(paths: list[str]) -> list[str]:
@@ -22,6 +33,23 @@ def default_rules(paths: list[str]) -> list[str]:
         if os.path.isdir(candidate):
             return [candidate]
     raise UsageError("no rules found: pass --rules PATH or set [rules] paths in the config")
+
+
+def run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="linnix.toml (default: built-in settings)")
+    p.add_argument("--rules", action="append", metavar="PATH",
+                   help="rule file or directory (repeatable; default: [rules] paths)")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="where alerts, incidents and the API token live")
+    p.add_argument("--source", choices=_SOURCES, default="auto",
+                   help="event source (default: the best this host allows)")
+    p.add_argument("--disable-tag", action="append", metavar="TAG",
+                   help="do not evaluate rules with this tag (repeatable)")
+    p.add_argument("--record", metavar="FILE",
+                   help="also write the stream the engine consumes, as a trace")
+    p.add_argument("--duration", type=positive_duration, metavar="DURATION",
+                   help="stop after this long (default: until SIGINT/SIGTERM)")
+    p.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -46,38 +74,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return Daemon(opts).run()
 
 
+def record_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", metavar="OUT.jsonl")
+    p.add_argument("--duration", type=positive_duration, default=60.0, metavar="DURATION",
+                   help="how long to record (default 60s)")
+    p.add_argument("--sample-interval", type=positive_duration, default=1.0, metavar="DURATION")
+    p.add_argument("--source", choices=_SOURCES, default="auto")
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     from ..runtime.daemon import record
 
     return record(args.out, args.duration, args.sample_interval, args.source)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    r = sub.add_parser("run", help="run the daemon: capture, evaluate, alert")
-    r.add_argument("--config", metavar="FILE", help="linnix.toml (default: built-in settings)")
-    r.add_argument("--rules", action="append", metavar="PATH",
-                   help="rule file or directory (repeatable; default: [rules] paths)")
-    r.add_argument("--state-dir", metavar="DIR",
-                   help="where alerts, incidents and the API token live")
-    r.add_argument("--source", choices=("auto", "ebpf", "netlink", "poll"), default="auto",
-                   help="event source (default: the best this host allows)")
-    r.add_argument("--disable-tag", action="append", metavar="TAG",
-                   help="do not evaluate rules with this tag (repeatable)")
-    r.add_argument("--record", metavar="FILE",
-                   help="also write the stream the engine consumes, as a trace")
-    r.add_argument("--duration", type=positive_duration, metavar="DURATION",
-                   help="stop after this long (default: until SIGINT/SIGTERM)")
-    r.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
-    r.set_defaults(func=cmd_run)
-
-    c = sub.add_parser("record", help="record the live event stream as a trace")
-    c.add_argument("out", metavar="OUT.jsonl")
-    c.add_argument("--duration", type=positive_duration, default=60.0, metavar="DURATION",
-                   help="how long to record (default 60s)")
-    c.add_argument("--sample-interval", type=positive_duration, default=1.0, metavar="DURATION")
-    c.add_argument("--source", choices=("auto", "ebpf", "netlink", "poll"), default="auto")
-    c.set_defaults(func=cmd_record)
-    register_doctor(sub)
+def doctor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--load", action="store_true",
+                   help="also compile and attach the eBPF program (a few seconds)")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -86,10 +99,3 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from ..tools.doctor import run_checks
 
     return run_checks(sys.stdout, load=args.load)
-
-
-def register_doctor(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    d = sub.add_parser("doctor", help="check what eBPF capture needs on this host")
-    d.add_argument("--load", action="store_true",
-                   help="also compile and attach the eBPF program (a few seconds)")
-    d.set_defaults(func=cmd_doctor)

@@ -21,7 +21,6 @@ from.  It is idempotent: formatting formatted text changes nothing.
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import contextlib
 import difflib
@@ -39,8 +38,8 @@ from ..language import nodes as n
 from ..language.printer import quote, to_text
 from ..language.source import Diagnostic, SourceFile, Span, render_all
 
-__all__ = ["INDENT", "MAX_WIDTH", "Comment", "add_parser", "cmd_fmt", "find_comments",
-           "format_text", "write_atomically"]
+__all__ = ["INDENT", "MAX_WIDTH", "Comment", "find_comments", "format_paths", "format_text",
+           "write_atomically"]
 
 INDENT = "    "
 MAX_WIDTH = 100  # a let list longer than this is laid out one item per line
@@ -328,26 +327,19 @@ def _verify(module: n.Module, comments: Sequence[Comment], result: str, path: st
 
 # ---- the command --------------------------------------------------------------------
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register ``linnix fmt``."""
-    p = sub.add_parser("fmt", help="rewrite .lnx files in the canonical layout")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
-    p.add_argument("--check", action="store_true",
-                   help="change nothing; list the files that would change and exit 1 if any")
-    p.add_argument("--diff", action="store_true",
-                   help="change nothing; print what would change as a unified diff")
-    p.set_defaults(func=cmd_fmt)
+def format_paths(paths: Sequence[str], *, check: bool = False, diff: bool = False) -> int:
+    """Format every ``.lnx`` file under ``paths``; the exit status of ``linnix fmt``.
 
-
-def cmd_fmt(args: argparse.Namespace) -> int:
-    """Format every file named; exit 1 on a file that cannot be formatted, or with
-    ``--check`` on a file that would change."""
+    1 on a file that cannot be formatted, or with ``check`` on a file that would
+    change.  ``check`` and ``diff`` change nothing: ``check`` lists the files
+    that would change, ``diff`` prints the changes as a unified diff.
+    """
     from ..language.loader import discover
 
     seen: set[str] = set()
     changed = failed = unchanged = 0
-    listing = sys.stderr if args.diff else sys.stdout
-    for path in discover(args.paths):
+    listing = sys.stderr if diff else sys.stdout
+    for path in discover(paths):
         real = os.path.realpath(path)
         if real in seen:
             continue
@@ -359,14 +351,14 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             unchanged += 1
         else:
             changed += 1
-            if args.diff:
+            if diff:
                 sys.stdout.write(_unified_diff(path, old, new))
-            if args.check:
+            if check:
                 listing.write(f"would reformat {path}\n")
-            elif not args.diff:
+            elif not diff:
                 failed += not _write_or_report(path, new)
-    _summary(changed, unchanged, failed, dry=args.check or args.diff)
-    return 1 if failed or (args.check and changed) else 0
+    _summary(changed, unchanged, failed, dry=check or diff)
+    return 1 if failed or (check and changed) else 0
 
 
 def _format_file(path: str) -> tuple[str, str | None]:

@@ -1,0 +1,256 @@
+"""The commands that work on rule files: ``check``, ``explain``, ``fmt``, ``replay``, ``test``.
+
+For each command, the function that adds its arguments to its parser and the
+function that runs it (``cmd_*``): parsing and printing only, the work is
+done by :mod:`linnix.language`, :mod:`linnix.runtime` and :mod:`linnix.tools`.
+Those are imported inside the functions, so that building the parser costs
+nothing and ``linnix check`` never pays for trio, quart or bcc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from ..errors import UsageError
+from ..terminal import printable
+from .argtypes import duration, positive_duration
+from .exits import EXIT_FAIL, EXIT_OK
+
+if TYPE_CHECKING:
+    from ..config import ConfigProblem
+    from ..language.pipeline import Build
+    from ..plan import Plan
+
+__all__ = [
+    "check_arguments", "cmd_check", "explain_arguments", "cmd_explain", "fmt_arguments",
+    "cmd_fmt", "replay_arguments", "cmd_replay", "test_arguments", "cmd_test",
+    "print_diagnostics",
+]
+
+
+def print_diagnostics(diags: Sequence[object], out: TextIO, limit: int) -> None:
+    """The diagnostics among ``diags``, rendered like a compiler's, at most ``limit``."""
+    from ..language.source import Diagnostic, render_all
+
+    shown = [d for d in diags if isinstance(d, Diagnostic)]
+    if shown:
+        out.write(render_all(shown, limit) + "\n")
+
+
+def _plan_for(paths: list[str]) -> Build:
+    """The built rules; RuleError (printed by the CLI) when they have errors."""
+    from ..language.pipeline import build
+
+    result = build(paths)
+    result.require_plan()
+    return result
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+# ---- check -------------------------------------------------------------------------
+
+def check_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+    p.add_argument("--config", metavar="FILE",
+                   help="also check this configuration file (linnix.toml)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.add_argument("--max-errors", type=int, default=100, metavar="N",
+                   help="show at most N diagnostics (default 100)")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    from ..language.pipeline import build
+    from ..language.source import Diagnostic, diagnostics_to_json
+
+    if not args.paths and args.config is None:
+        raise UsageError("give the rule files or directories to check, or --config FILE")
+    problems: list[ConfigProblem] = []
+    if args.config is not None:
+        from ..config import config_problems
+
+        problems = config_problems(args.config)
+    result = build(args.paths) if args.paths else None
+    diags: Sequence[Diagnostic] = result.diagnostics if result is not None else []
+    n_errors = len(problems) + (len(result.errors) if result is not None else 0)
+    n_warnings = len(result.warnings) if result is not None else 0
+    errors = n_errors + (n_warnings if args.strict else 0)
+    if args.format == "json":
+        payload = diagnostics_to_json(diags) + [p.to_json() for p in problems]
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        print_diagnostics(diags, sys.stdout, args.max_errors)
+        _print_problems(problems)
+        counts = f"{_plural(n_errors, 'error')}, {_plural(n_warnings, 'warning')}"
+        sys.stdout.write(_check_summary(result, problems, args.config) + f" ({counts})\n")
+    return EXIT_FAIL if errors else EXIT_OK
+
+
+def _print_problems(problems: Sequence[ConfigProblem]) -> None:
+    """The configuration file's problems, in the same shape as the rules' diagnostics."""
+    for problem in problems:
+        where = f"{problem.where()}: error[C001]: "
+        sys.stdout.write(where + (f"{problem.key}: " if problem.key else "") + problem.message
+                         + "\n")
+
+
+def _check_summary(result: Build | None, problems: Sequence[ConfigProblem],
+                   config: str | None) -> str:
+    """``ok: 3 files, 7 rules, 2 tests`` (or ``failed: ...``): what was checked."""
+    checked = []
+    if result is not None:
+        checked.append(_plural(len(result.program.sources), "file"))
+    if result is not None and result.plan is not None:
+        checked.append(f"{_plural(len(result.plan.rules), 'rule')}, "
+                       f"{_plural(len(result.tests), 'test')}")
+    if config is not None:
+        checked.append(f"config {config}")
+    ok = not problems and (result is None or result.plan is not None)
+    return f"{'ok' if ok else 'failed'}: {', '.join(checked)}"
+
+
+# ---- explain -----------------------------------------------------------------------
+
+def explain_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--dump-code", action="store_true", help="also print the generated code")
+    p.add_argument("--max-errors", type=int, default=100, metavar="N")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from ..language.pipeline import build
+    from ..tools.explain import explain_json, explain_text
+
+    result = build(args.paths)
+    if result.plan is None:
+        print_diagnostics(result.errors, sys.stderr, args.max_errors)
+        return EXIT_FAIL
+    if args.format == "json":
+        sys.stdout.write(json.dumps(explain_json(result.plan), indent=2) + "\n")
+    else:
+        sys.stdout.write(explain_text(result.plan))
+    if args.dump_code:
+        for path, source in result.plan.generated.items():
+            sys.stdout.write(f"\n# ---- generated code for {path} ----\n")
+            sys.stdout.write("\n".join(line for line in source.splitlines() if line) + "\n")
+    return EXIT_OK
+
+
+# ---- fmt ---------------------------------------------------------------------------
+
+def fmt_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    p.add_argument("--check", action="store_true",
+                   help="change nothing; list the files that would change and exit 1 if any")
+    p.add_argument("--diff", action="store_true",
+                   help="change nothing; print what would change as a unified diff")
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from ..tools.fmt import format_paths
+
+    return format_paths(args.paths, check=args.check, diff=args.diff)
+
+
+# ---- replay ------------------------------------------------------------------------
+
+def replay_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trace", metavar="TRACE", help="a .jsonl trace (.gz is fine)")
+    p.add_argument("--rules", action="append", metavar="PATH",
+                   help="rule file or directory (repeatable; default rules/)")
+    p.add_argument("--tick", type=positive_duration, default=0.5, metavar="DURATION",
+                   help="evaluation interval (default 500ms)")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="count invalid lines and go on instead of stopping")
+    p.add_argument("--until", type=duration, metavar="DURATION",
+                   help="stop after this trace time (e.g. 30s)")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ..runtime.replay import Timeline, replay, text_summary
+
+    if not args.rules and not os.path.isdir("rules"):
+        raise UsageError("no rules given and there is no rules/ directory here: "
+                         "name them with --rules PATH")
+    plan = _plan_for(args.rules or ["rules/"]).require_plan()
+    progress = sys.stderr if sys.stderr.isatty() else None
+    if args.format == "jsonl":
+        return _replay_jsonl(args, plan, progress)
+    timeline = Timeline(sys.stdout)
+    res = replay(args.trace, plan, timeline, tick_s=args.tick, skip_invalid=args.skip_invalid,
+                 until=args.until, progress=progress)
+    if not timeline.lines:
+        sys.stdout.write("(no alerts)\n")
+    text_summary(res, sys.stdout)
+    return EXIT_OK
+
+
+def _replay_jsonl(args: argparse.Namespace, plan: Plan, progress: TextIO | None) -> int:
+    """``replay --format jsonl``: one JSON line per alert, then the summary; the
+    summary for people goes to stderr."""
+    import orjson
+
+    from ..runtime.replay import replay, summary_json, text_summary
+
+    out = sys.stdout.buffer
+    dumps = orjson.dumps
+
+    def sink(batch):  # type: ignore[no-untyped-def]
+        out.write(b"".join(dumps(item.to_json()) + b"\n" for item in batch))
+
+    res = replay(args.trace, plan, sink, tick_s=args.tick, skip_invalid=args.skip_invalid,
+                 until=args.until, progress=progress)
+    out.write(dumps(summary_json(res)) + b"\n")
+    out.flush()
+    text_summary(res, sys.stderr)
+    return EXIT_OK
+
+
+# ---- test --------------------------------------------------------------------------
+
+def test_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from ..runtime.testing import junit_xml, run_test
+
+    result = _plan_for(args.paths)
+    tests = result.tests
+    if not tests:
+        sys.stdout.write("no test blocks found in " + ", ".join(args.paths) + "\n")
+        return EXIT_OK
+    outcomes = []
+    for test in tests:
+        outcome = run_test(test, result.require_plan())
+        outcomes.append(outcome)
+        where = f"{test.span.path}:{test.span.line}"
+        status = "PASS" if outcome.passed else "FAIL"
+        sys.stdout.write(printable(f"{status}  {test.title}  ({where})") + "\n")
+        if outcome.error:
+            sys.stdout.write(printable(f"      error: {outcome.error}") + "\n")
+        for reason in outcome.failures:
+            sys.stdout.write(printable(f"      {reason}") + "\n")
+    failed = sum(1 for o in outcomes if not o.passed)
+    sys.stdout.write(f"\n{len(outcomes) - failed} passed, {failed} failed\n")
+    if args.junit:
+        try:
+            with open(args.junit, "w", encoding="utf-8") as f:
+                f.write(junit_xml(outcomes))
+        except OSError as err:
+            raise UsageError(f"cannot write {args.junit}: {err.strerror}") from None
+    return EXIT_FAIL if failed else EXIT_OK
