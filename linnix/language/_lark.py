@@ -1,0 +1,530 @@
+"""The parser's fast path: Lark's LALR parser fed by a lexer of our own, building
+the AST while it reduces.  Everything linnix takes from Lark's internals (and
+from Python's ``re._parser``) is in this module; the rest of the front end uses
+Lark's public API only (:mod:`linnix.language.grammar`).
+
+The fast path is derived from the Lark parser itself so that it cannot drift
+from it:
+
+* the lexer: for each parser state, one regular expression with the same
+  terminals in the same order as the state's lexer in Lark's contextual
+  lexer, with whitespace and comments skipped in the same match, and the same
+  keyword rules (a name that spells a keyword the state accepts is that
+  keyword); its tokens carry offsets only;
+* the callbacks: one per grammar rule, giving the builder the same children
+  Lark would put in a tree, and the offsets the rule covers (from its first
+  and last token, as Lark's ``propagate_positions`` computes them).
+
+Checked against Lark 1.3.1 (``pyproject.toml`` allows ``lark>=1.1.9,<2``; the
+internals below have the same shape in 1.1.9).  It relies on:
+
+* ``Lark.options`` (``parser``, ``lexer``, ``postlex``, ``keep_all_tokens``,
+  ``lexer_callbacks``, ``regex``, ``use_bytes``, ``tree_class``,
+  ``maybe_placeholders``), ``Lark.lexer_conf`` (``ignore``,
+  ``g_regex_flags``), ``Lark.terminals`` and ``Lark.parser.lexer``;
+* ``lark.lexer.ContextualLexer``: ``lexers``, parser state -> basic lexer, and
+  of a basic lexer ``terminals``, ``ignore_types``, ``user_callbacks``,
+  ``g_regex_flags``, ``re`` and ``use_bytes``;
+* ``lark.lexer._create_unless(terminals, g_regex_flags, re_, use_bytes)``,
+  which gives the terminals in the order a basic lexer's scanner tries them and
+  the keyword callbacks (without it: ``scanner.terminals`` and ``callback``),
+  and ``lark.lexer.UnlessCallback`` (``scanner.terminals``);
+* terminal definitions: ``name`` and ``pattern`` (``to_regexp()``, ``type``,
+  ``flags``, ``value``), also as ``Lark.get_terminal`` returns them;
+* the parse table, ``InteractiveParser.parser_state.parse_conf`` (``start``,
+  ``parse_table``: ``states``, ``start_states``, ``end_states``, and its class
+  built from those three), whose actions are ``lark.parsers.lalr_analysis.Shift``
+  or ``Reduce`` by identity;
+* grammar rules (``expansion``, ``origin.name``, ``alias``, ``options``:
+  ``keep_all_tokens``, ``template_source``, ``empty_indices``, ``expand1``) and
+  their symbols (``is_term``, ``name``, ``filter_out``);
+* ``lark.parsers.lalr_parser_state.ParseConf(parse_table, callbacks, start)``
+  and ``ParserState(parse_conf, lexer)``, its ``state_stack`` and
+  ``feed_token(token, is_end)``, which reads a token's ``type`` only and a
+  reduction's ``len(expansion)`` and ``origin.name`` only;
+* ``lark.Tree`` instances having a ``__dict__`` (the built module rides on the
+  tree returned);
+* ``re._parser.parse(regexp).data``: (op, argument) pairs, ops named
+  ``LITERAL``, ``IN`` (``LITERAL`` and ``RANGE`` items), ``MAX_REPEAT``,
+  ``MIN_REPEAT``, ``POSSESSIVE_REPEAT`` ((low, high, items)), ``SUBPATTERN``
+  ((group, add flags, del flags, items)), ``ATOMIC_GROUP``, ``BRANCH`` ((None,
+  alternatives)) and ``AT``, to tell how a terminal can start.
+
+Outside this module, :func:`linnix.language.builder.build` reads a Lark tree's
+``meta.empty`` besides the positions ``Tree`` documents.
+
+``tests/test_lark_internals.py`` checks each of these, so that a Lark release
+that changes one fails there, naming it, rather than the fast path quietly
+giving way to Lark's own (slower) parse, or breaking.  Anything the fast path
+meets that it does not handle raises :class:`UnsupportedError` (while the path
+is built) or makes :meth:`FastParser.parse` return None, and Lark parses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import operator
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .builder import Builder, module
+from .source import SourceFile
+
+if TYPE_CHECKING:
+    import lark
+
+__all__ = ["LARK_CHECKED", "FastParser", "UnsupportedError", "first_chars", "terminal_literal"]
+
+LARK_CHECKED = "1.3.1"  # the Lark release the internals above were last checked against
+
+
+def terminal_literal(p: lark.Lark, name: str) -> str:
+    """The pattern text of terminal ``name`` of parser ``p``; KeyError if there is none."""
+    return str(p.get_terminal(name).pattern.value)
+
+
+class _Token:
+    """A token of the fast path: its terminal (``type``, all Lark's parser reads),
+    its text and its offsets (what the builder reads)."""
+
+    __slots__ = ("end_pos", "start_pos", "type", "value")
+
+    type: str
+    value: str
+    start_pos: int
+    end_pos: int
+
+
+class _Reduction:
+    """A grammar rule as the fast path's parse table holds it: what Lark's parser
+    reads of a rule (its expansion's length, its origin's name), hashed and
+    compared by identity; ``rule`` is Lark's rule."""
+
+    __slots__ = ("expansion", "origin", "rule")
+
+    def __init__(self, rule: Any) -> None:
+        self.rule = rule
+        self.expansion = rule.expansion
+        self.origin = rule.origin
+
+
+class UnsupportedError(Exception):
+    """The parser has a shape the fast path does not handle; Lark parses instead."""
+
+
+class FastParser:
+    """What the fast path derives once from a Lark parser: per-state lexers and
+    one callback factory per grammar rule."""
+
+    def __init__(self, p: lark.Lark) -> None:
+        from lark.lexer import ContextualLexer
+        from lark.parsers.lalr_analysis import Reduce
+
+        opts = p.options
+        if (opts.parser != "lalr" or opts.lexer != "contextual" or opts.postlex is not None
+                or opts.keep_all_tokens or opts.lexer_callbacks or opts.regex
+                or opts.use_bytes or opts.tree_class is not None):
+            raise UnsupportedError("parser options")
+        self.maybe_placeholders = bool(opts.maybe_placeholders)
+        self.flags = p.lexer_conf.g_regex_flags
+        lexer = p.parser.lexer
+        if not isinstance(lexer, ContextualLexer):
+            raise UnsupportedError("lexer")
+        self.contextual = lexer
+        conf = p.parse_interactive().parser_state.parse_conf
+        self.start = conf.start
+        terminals = {t.name: t for t in p.terminals}
+        self.ignore = frozenset(p.lexer_conf.ignore)
+        ignored = [terminals[name].pattern.to_regexp() for name in sorted(self.ignore)]
+        others = [t.pattern.to_regexp() for t in p.terminals if t.name not in self.ignore]
+        _check_skippable(ignored, others)
+        # Whitespace and comments before a token are skipped in the token's own
+        # match; the group is atomic so that a failed match never backtracks
+        # into a comment to find a token inside it.
+        self.skip = "(?>(?:" + "|".join(ignored) + ")*)" if ignored else ""
+        self.skip_match: Callable[[str, int], Any] = re.compile(self.skip, self.flags).match
+        self.lexers: dict[int, tuple[Callable[..., Any], dict[str, dict[str, str]] | None]] = {}
+        self._by_lexer: dict[int, tuple[Callable[..., Any], dict[str, dict[str, str]] | None]] = {}
+        # A copy of the parse table in which each grammar rule is replaced by a
+        # _Reduction: Lark's parser hashes and compares the rule of every
+        # reduction, which for Lark's rules are Python-level methods.
+        shadows: dict[int, _Reduction] = {}
+        states: dict[Any, dict[str, tuple[Any, Any]]] = {}
+        for number, actions in conf.parse_table.states.items():
+            row = {}
+            for terminal, (action, arg) in actions.items():
+                if action is Reduce:
+                    shadow = shadows.get(id(arg))
+                    if shadow is None:
+                        shadow = shadows[id(arg)] = _Reduction(arg)
+                    row[terminal] = (action, shadow)
+                else:
+                    row[terminal] = (action, arg)
+            states[number] = row
+        table = conf.parse_table
+        self.table = type(table)(states, table.start_states, table.end_states)
+        self.factories = self._factories(list(shadows.values()))
+
+    # ---- lexing ---------------------------------------------------------------
+    def lexer(self, state: int) -> tuple[Callable[..., Any], dict[str, dict[str, str]] | None]:
+        """The match function and keyword table of one parser state (made once)."""
+        try:
+            basic: Any = self.contextual.lexers[state]
+            entry = self._by_lexer.get(id(basic))
+            if entry is None:
+                entry = self._by_lexer[id(basic)] = self._state_lexer(basic)
+        except UnsupportedError:
+            raise
+        except Exception as err:  # Lark's lexer is not what this code expects
+            raise UnsupportedError(str(err)) from err
+        self.lexers[state] = entry
+        return entry
+
+    def _state_lexer(self, basic: Any
+                     ) -> tuple[Callable[..., Any], dict[str, dict[str, str]] | None]:
+        from lark.lexer import UnlessCallback
+
+        if basic.ignore_types != self.ignore or basic.user_callbacks:
+            raise UnsupportedError("lexer callbacks")
+        terminals, callbacks = _scanner_terminals(basic)
+        alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})"
+                                for t in terminals if t.name not in self.ignore)
+        rx = re.compile(f"{self.skip}(?:{alternatives})", self.flags)
+        keywords: dict[str, dict[str, str]] = {}
+        for name, callback in callbacks.items():
+            if type(callback) is not UnlessCallback:
+                raise UnsupportedError("lexer callback")
+            table = {}
+            for t in callback.scanner.terminals:
+                if t.pattern.type != "str" or t.pattern.flags:
+                    raise UnsupportedError("keyword")
+                table[t.pattern.value] = t.name
+            keywords[name] = table
+        return rx.match, keywords or None
+
+    # ---- callbacks ------------------------------------------------------------
+    def _factories(self, rules: list[_Reduction]
+                   ) -> list[tuple[Any, str | None, Callable[..., Any]]]:
+        """(rule, builder method, factory(method, extents) -> callback) for each rule.
+
+        A callback receives the values the rule reduces (tokens, built nodes,
+        lists for inlined rules) and does what Lark's tree builder would
+        (drop anonymous tokens, add None for missing optional parts, inline
+        ``_rule`` children, pass a single child of a ``?rule`` through), then
+        calls the builder method with those children and the rule's offsets.
+
+        Offsets follow ``propagate_positions``: a rule starts where its first
+        value starts and ends where its last one ends.  For a value that is a
+        node, that is its span, except where the rule that made it covered more
+        text than the node's span (parentheses around an expression, ``for``
+        before a duration, the parentheses of action arguments): that value's
+        extent is kept in ``extents`` (id -> (start, end, value)).
+        """
+        by_origin: dict[str, list[Any]] = {}
+        for rule in rules:
+            by_origin.setdefault(rule.origin.name, []).append(rule)
+        plans = {id(rule): self._plan(rule.rule) for rule in rules}
+
+        known: dict[str, bool] = {}
+
+        def extent_ok(name: str) -> bool:
+            """Whether every value of nonterminal ``name`` has a known extent."""
+            if name in known:
+                return known[name]
+            known[name] = True  # a unit cycle adds nothing
+            ok = True
+            for rule in by_origin.get(name, ()):
+                kind, method, include, _tail = plans[id(rule)]
+                if kind == "inline" or not rule.expansion:
+                    ok = False
+                elif kind == "unit":  # the child's value passes through: a token has no span
+                    sym = rule.expansion[include[0][0]]
+                    ok = ok and not sym.is_term and extent_ok(sym.name)
+                elif kind == "call":
+                    if method in Builder.MAY_DROP:
+                        ok = False
+                    elif method in Builder.SPANLESS and method not in Builder.NOT_OWN_SPAN:
+                        # the node's span is its one token's
+                        ok = ok and len(rule.expansion) == 1 and rule.expansion[0].is_term
+            known[name] = ok
+            return ok
+
+        # Many rules need the same callback (the same statements over the rule's
+        # values): each distinct one is generated once, as a factory.
+        bodies: dict[tuple[str, ...], int] = {}
+        chosen: list[int | Callable[..., Any]] = []
+        for rule in rules:
+            kind, method, include, tail = plans[id(rule)]
+            needs_extent = kind == "paren" or (kind == "call" and method not in Builder.SPANLESS)
+            if needs_extent:
+                if not rule.expansion:
+                    raise UnsupportedError("empty rule with a span")
+                for sym in (rule.expansion[0], rule.expansion[-1]):
+                    if not sym.is_term and not extent_ok(sym.name):
+                        raise UnsupportedError(f"no extent for {sym.name}")
+            if kind == "unit":  # the one value passes through: no Python call at all
+                getter = operator.itemgetter(include[0][0])
+                chosen.append(lambda fn, ext, getter=getter: getter)
+                continue
+            body = _callback_body(rule, kind, method, include, tail, needs_extent)
+            if body == ("return fn(s, 0, 0)",):  # the builder method itself will do
+                chosen.append(_method)
+                continue
+            chosen.append(bodies.setdefault(body, len(bodies)))
+        source = []
+        for body, i in bodies.items():
+            source += [f"def _f{i}(fn, ext):", "    def cb(s):"]
+            source += ["        " + line for line in body]
+            source.append("    return cb")
+        namespace: dict[str, Any] = {}
+        exec(compile("\n".join(source) + "\n", "<linnix parser callbacks>", "exec"), namespace)
+        return [(rule, plans[id(rule)][1], namespace[f"_f{i}"] if isinstance(i, int) else i)
+                for rule, i in zip(rules, chosen, strict=True)]
+
+    def _plan(self, rule: Any) -> tuple[str, str | None, list[tuple[int, bool, int]], int]:
+        """(kind, builder method, [(index, inline, Nones before)], Nones after) of a rule,
+        as Lark's tree builder treats it."""
+        options = rule.options
+        if options.keep_all_tokens or options.template_source:
+            raise UnsupportedError("rule options")
+        expansion = rule.expansion
+        empty = options.empty_indices if self.maybe_placeholders else ()
+        if empty:
+            flags = "".join(str(int(b)) for b in empty)
+            nones = [len(ones) for ones in flags.split("0")]
+        else:
+            nones = [0] * (len(expansion) + 1)
+        include: list[tuple[int, bool, int]] = []
+        pending = 0
+        for i, sym in enumerate(expansion):
+            pending += nones[i]
+            if not (sym.is_term and sym.filter_out):
+                include.append((i, not sym.is_term and sym.name.startswith("_"), pending))
+                pending = 0
+        tail = pending + nones[len(expansion)]
+        width = len(include) + sum(k for _, _, k in include) + tail
+        if rule.origin.name.startswith("_"):
+            if options.expand1:
+                raise UnsupportedError("inlined ?rule")
+            return "inline", None, include, tail
+        if options.expand1 and not rule.alias and width == 1:
+            if not include or include[0][1]:
+                raise UnsupportedError("single child that is not a value")
+            kind = "unit" if len(expansion) == 1 else "paren"
+            return kind, None, include, tail
+        method = rule.alias or rule.origin.name
+        if method.startswith("_") or not callable(getattr(Builder, method, None)):
+            raise UnsupportedError(f"no builder method for {method}")
+        return "call", method, include, tail
+
+    # ---- parsing --------------------------------------------------------------
+    def parse(self, source: SourceFile) -> lark.Tree[lark.Token] | None:
+        """The tree of ``source`` with the module built, or None: Lark must parse it."""
+        from lark import Tree
+        from lark.exceptions import UnexpectedInput
+        from lark.parsers.lalr_parser_state import ParseConf, ParserState
+
+        builder = Builder(source)
+        extents: dict[int, tuple[int, int, Any]] = {}
+        callbacks = {rule: factory(getattr(builder, method) if method else None, extents)
+                     for rule, method, factory in self.factories}
+        no_lexer: Any = None  # tokens are fed by hand
+        state = ParserState(ParseConf(self.table, callbacks, self.start), no_lexer)
+        feed: Callable[..., Any] = state.feed_token
+        stack = state.state_stack
+        lexers = self.lexers
+        text = source.text
+        pos = 0
+        token = None
+        new = object.__new__
+        try:
+            while True:
+                entry = lexers.get(stack[-1]) or self.lexer(stack[-1])
+                m = entry[0](text, pos)
+                if m is None:
+                    break
+                kind = m.lastgroup
+                begin, pos = m.span(kind)  # the token ends the match
+                token = new(_Token)
+                token.value = value = text[begin:pos]
+                token.start_pos = begin
+                token.end_pos = pos
+                keywords = entry[1]
+                if keywords is not None and kind in keywords:
+                    kind = keywords[kind].get(value, kind)
+                token.type = kind
+                feed(token)
+            if self.skip_match(text, pos).end() != len(text):
+                return None  # a character no terminal of this state matches
+            end = new(_Token)
+            end.type, end.value = "$END", ""
+            end.start_pos = end.end_pos = token.end_pos if token is not None else 0
+            decls = feed(end, True)
+        except (UnexpectedInput, UnsupportedError):
+            return None
+        tree = Tree("start", list(decls))
+        # what linnix.language.builder.build returns for this tree
+        tree.__dict__["built"] = (source, module(source, decls), builder.problems)
+        return tree
+
+
+def _scanner_terminals(basic: Any) -> tuple[list[Any], dict[str, Any]]:
+    """The terminals of one of Lark's basic lexers, in the order its scanner tries
+    them, and its callbacks by terminal: what Lark's own scanner is built from
+    (without compiling that scanner, which the fast path does not use)."""
+    from lark import lexer
+
+    create = getattr(lexer, "_create_unless", None)
+    if create is None:
+        return basic.scanner.terminals, basic.callback
+    terminals, callbacks = create(basic.terminals, basic.g_regex_flags, basic.re,
+                                  basic.use_bytes)
+    return terminals, callbacks
+
+
+
+def _method(fn: Callable[..., Any], ext: object) -> Callable[..., Any]:
+    return fn
+
+
+def _callback_body(rule: Any, kind: str, method: str | None,
+                   include: list[tuple[int, bool, int]], tail: int,
+                   needs_extent: bool) -> tuple[str, ...]:
+    """The statements of the callback of one rule, over its values ``s`` (see _factories)."""
+    size = len(rule.expansion)
+    body: list[str] = []
+    record = kind == "paren" or (kind == "call" and method in Builder.NOT_OWN_SPAN and size > 0)
+    if needs_extent or record:
+        if rule.expansion[0].is_term:
+            body.append("start = s[0].start_pos")
+        else:
+            body += ["a = s[0]", "e = ext.get(id(a))",
+                     "start = a.span.start if e is None else e[0]"]
+        if rule.expansion[-1].is_term:
+            body.append(f"end = s[{size - 1}].end_pos")
+        else:
+            body += [f"z = s[{size - 1}]", "e = ext.get(id(z))",
+                     "end = z.span.end if e is None else e[1]"]
+    if kind == "paren":
+        return (*body, f"v = s[{include[0][0]}]", "ext[id(v)] = (start, end, v)", "return v")
+    plain = (len(include) == size and tail == 0
+             and all(not inline and not k for _, inline, k in include))
+    if plain:
+        kids = "s"
+    else:
+        kids = "kids"
+        body += _filter_source(include, tail)
+    if kind == "inline":
+        return (*body, f"return {kids}")
+    span = "start, end" if needs_extent else "0, 0"
+    if record:
+        return (*body, f"v = fn({kids}, {span})", "ext[id(v)] = (start, end, v)", "return v")
+    return (*body, f"return fn({kids}, {span})")
+
+
+def _filter_source(include: list[tuple[int, bool, int]], tail: int) -> list[str]:
+    """Statements building ``kids`` from ``s`` as Lark's child filter does."""
+    body: list[str] = []
+    started = False
+    for index, inline, nones in include:
+        if nones:
+            body.append(f"kids += {[None] * nones!r}" if started else f"kids = {[None] * nones!r}")
+            started = True
+        if inline:
+            # an inlined rule's value is the list of its children; the first one
+            # is extended in place (left recursion would otherwise copy it each time)
+            body.append(f"kids += s[{index}]" if started else f"kids = s[{index}]")
+        else:
+            body.append(f"kids.append(s[{index}])" if started else f"kids = [s[{index}]]")
+        started = True
+    if tail:
+        body.append(f"kids += {[None] * tail!r}" if started else f"kids = {[None] * tail!r}")
+        started = True
+    if not started:
+        body.append("kids = []")
+    return body
+
+
+def _check_skippable(ignored: list[str], others: list[str]) -> None:
+    """Skipping ignored text before matching a token is exact only when no other
+    terminal can start with a character an ignored terminal starts with."""
+    first_ignored: set[str] = set()
+    for rx in ignored:
+        chars = first_chars(rx)
+        if chars is None:
+            raise UnsupportedError(f"cannot tell how {rx} starts")
+        first_ignored |= chars
+    for rx in others:
+        chars = first_chars(rx)
+        if chars is None or chars & first_ignored:
+            raise UnsupportedError(f"{rx} may start like ignored text")
+
+
+def first_chars(regexp: str) -> set[str] | None:
+    """The characters a match of ``regexp`` can start with; None if unknown or
+    if it can match the empty string."""
+    try:
+        parser = importlib.import_module("re._parser")
+        parsed = parser.parse(regexp)
+    except (ImportError, re.error):
+        return None
+    first, nullable = _first_of_seq(list(parsed.data))
+    return None if first is None or nullable else first
+
+
+_MAX_RANGE = 4096
+
+
+def _first_of_seq(items: list[Any]) -> tuple[set[str] | None, bool]:
+    out: set[str] = set()
+    for op, arg in items:
+        name = str(op)
+        chars: set[str] | None
+        if name == "LITERAL":
+            chars, nullable = {chr(arg)}, False
+        elif name == "IN":
+            chars, nullable = _first_of_class(arg), False
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, _high, sub = arg
+            chars, inner = _first_of_seq(list(sub))
+            nullable = low == 0 or inner
+        elif name == "SUBPATTERN":
+            _group, add_flags, _del_flags, sub = arg
+            if add_flags & re.IGNORECASE:
+                return None, False
+            chars, nullable = _first_of_seq(list(sub))
+        elif name == "ATOMIC_GROUP":
+            chars, nullable = _first_of_seq(list(arg))
+        elif name == "BRANCH":
+            chars, nullable = set(), False
+            for alternative in arg[1]:
+                more, empty = _first_of_seq(list(alternative))
+                if more is None:
+                    return None, False
+                chars |= more
+                nullable = nullable or empty
+        elif name == "AT":
+            chars, nullable = set(), True
+        else:
+            return None, False
+        if chars is None:
+            return None, False
+        out |= chars
+        if not nullable:
+            return out, False
+    return out, True
+
+
+def _first_of_class(items: list[Any]) -> set[str] | None:
+    chars: set[str] = set()
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            chars.add(chr(arg))
+        elif name == "RANGE" and arg[1] - arg[0] <= _MAX_RANGE:
+            chars.update(chr(c) for c in range(arg[0], arg[1] + 1))
+        else:
+            return None
+    return chars
+
