@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import write
 
-from linnix.language.checker import CheckedTest, Expectation
+from linnix.language.ir import CheckedTest, Expectation
 from linnix.language.pipeline import Build, build
 
 RULE = "rule r: cpu_pct > 1\n"

@@ -2,9 +2,10 @@
 
 :func:`check` walks every file of a :class:`~linnix.language.loader.Program` and
 returns a :class:`CheckResult`: the diagnostics, and for each valid rule and
-test a resolved description (:class:`CheckedRule`, :class:`CheckedTest`) that
-the optimiser and compiler consume.  It never raises for bad input; files that
-failed to load, and files that include them, are skipped.
+test a resolved description (:class:`~linnix.language.ir.CheckedRule`,
+:class:`~linnix.language.ir.CheckedTest`) that the optimiser and compiler
+consume.  It never raises for bad input; files that failed to load, and files
+that include them, are skipped.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from . import nodes as n
 from .env import Env
 from .infer import Inferrer, Uses, describe_dim
 from .infer import rank as _rank
+from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
 from .loader import Program
 from .source import Diagnostic, Level, Span
 
-__all__ = [
-    "CheckResult", "CheckedAction", "CheckedRule", "CheckedTest", "Expectation", "check",
-]
+__all__ = ["CheckResult", "check"]
 
 SEVERITIES = ("info", "warning", "critical")
 MODES = ("monitor",)
@@ -36,80 +36,6 @@ _SINGLE = {
     n.Cooldown: "cooldown", n.Labels: "labels", n.Tags: "tags", n.Message: "message",
     n.Mode: "mode", n.Enabled: "enabled",
 }
-
-
-@attrs.frozen
-class CheckedAction:
-    """An action with its arguments resolved: grace in seconds, signal number, target."""
-
-    name: str
-    span: Span
-    grace_s: float | None = None
-    signal: int | None = None
-    nice: int | None = None
-    target: str | None = None  # metric of top(...), or None for the instance itself
-
-    @property
-    def targets_process(self) -> bool:
-        return ACTIONS[self.name].targets_process
-
-
-@attrs.frozen
-class CheckedRule:
-    """A rule whose clauses are valid, with defaults filled in and scope decided."""
-
-    name: str
-    span: Span
-    env: Env
-    scope: Scope
-    scope_reason: str
-    when: n.Expr
-    unless: tuple[n.Expr, ...]
-    for_s: float
-    clear: n.Expr | None
-    clear_for_s: float
-    keep_firing_for_s: float
-    cooldown_s: float
-    severity: str
-    description: str | None
-    labels: tuple[tuple[str, str], ...]
-    tags: tuple[str, ...]
-    message: Template | None
-    actions: tuple[CheckedAction, ...]
-    mode_monitor: bool
-    enabled: bool
-    uses: Uses
-
-
-@attrs.frozen
-class Expectation:
-    """One ``expect`` line of a test."""
-
-    kind: str  # between | pid | never | count | action
-    span: Span
-    rule: str | None = None
-    state: str | None = None
-    low: float | None = None
-    high: float | None = None
-    pid: int | None = None
-    count: int | None = None
-    action: str | None = None
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.span.text.split())
-
-
-@attrs.frozen
-class CheckedTest:
-    """A test block: its trace (path resolved), tick, expectations and visible rules."""
-
-    title: str
-    span: Span
-    trace: str
-    tick_s: float | None
-    expects: tuple[Expectation, ...]
-    rules: tuple[str, ...]
 
 
 @attrs.define

@@ -4,22 +4,18 @@ Each ``.lnx`` file becomes one generated module of lambdas, one per condition,
 each placed on the same line number as the clause it implements, so a
 traceback from a condition names the ``.lnx`` line (``<lnx rules/cpu.lnx>``,
 line 7) and shows the generated line with the original clause in a comment.
-The source is deterministic, registered in :mod:`linecache`, dumpable via
-``Plan.generated``, and runs with no builtins: only the helpers below are
-reachable.  Conditions never raise for missing inputs: a comparison with a
-missing value is false, arithmetic with one has no value.
+The source is deterministic, registered in :mod:`linecache` and dumpable via
+``Plan.generated``.
 
-Compiling the generated Python is most of the cost of this stage, so the
-source is compiled a few dozen lines at a time (CPython compiles a module of
-thousands of functions in more than linear time), and a lambda whose code is
-that of an earlier one (the same values read, typically) is made from the
-earlier one's code object rather than compiled again.
+This module decides what is generated for each rule (its conditions, the values
+its message and the engine read, what it needs collected) and assembles the
+compiled rules into the plan; the Python of each expression, the generated
+module and how it is compiled are :mod:`linnix.language.codegen`'s.
 """
 
 from __future__ import annotations
 
 import linecache
-import re
 from collections.abc import Callable, Iterable
 from types import CodeType, FunctionType
 from typing import Any
@@ -28,320 +24,16 @@ from ..names import METRICS, Need, Scope
 from ..plan import CompiledAction, CompiledRule, Getter, Plan, WindowMetric
 from ..templates import Part, Template
 from . import nodes as n
-from .checker import CheckedAction, CheckedRule
+from .codegen import ExprGen, GeneratedModule, access, exec_in_chunks
+from .ir import CheckedAction, CheckedRule
 from .printer import to_text
-from .regex import compile_glob, compile_regex
 
 __all__ = ["access", "compile_rules", "default_message", "getter", "module_name"]
-
-_PLACEHOLDER = re.compile(r"\b(P|H|NOW)\b")
-_SIMPLE = re.compile(r"-?[0-9.e+-]+|'[^'\\]*'|[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def module_name(path: str) -> str:
     """The pseudo file name generated code for ``path`` is registered under."""
     return f"<lnx {path}>"
-
-
-def _div(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def _seq(value: Iterable[object] | None) -> tuple[object, ...] | None:
-    """A list value as a tuple, so that ``ancestors == ["sh"]`` compares items in order."""
-    return None if value is None else tuple(value)
-
-
-def _is_list(e: n.Expr) -> bool:
-    """Whether ``e`` (after optimisation) has a list value."""
-    kind = type(e)
-    if kind is n.List:
-        return True
-    name = e.id if kind is n.Name else e.attr if kind is n.Attr else None  # type: ignore[union-attr]
-    metric = METRICS.get(name) if name is not None else None
-    if metric is None:
-        return False
-    known = _LISTS.get(metric.name)
-    if known is None or known[0] is not metric:
-        known = _LISTS[metric.name] = (metric, metric.type.element is not None)
-    return known[1]
-
-
-_LISTS: dict[str, tuple[object, bool]] = {}  # metric name -> (metric, has a list value)
-
-
-class _Module:
-    """The generated source of one .lnx file, lines aligned with the original."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.lines: dict[int, str] = {}
-        self.overflow: list[str] = []
-        self.globals: dict[str, object] = {"__builtins__": {}, "_div": _div, "_seq": _seq}
-        self._consts: dict[tuple[str, object], str] = {}
-        # A lambda whose code (comment aside) and position in its line are those
-        # of one already put on a line of its own is not compiled again: its
-        # function is made from the first one's code, moved to its own line.
-        self._first: dict[tuple[int, str], str] = {}  # (column, code) -> first name
-        # (line, or -1 - index into overflow) -> (name, name of the first)
-        self.copies: dict[int, tuple[str, str]] = {}
-
-    def const(self, kind: str, value: object) -> str:
-        """A global holding a compile-time constant (regex, set); shared when equal."""
-        key = (kind, value)
-        name = self._consts.get(key)
-        if name is None:
-            name = f"_{kind}{len(self._consts)}"
-            self._consts[key] = name
-            if kind == "re":
-                self.globals[name] = compile_regex(str(value)).test
-            elif kind == "glob":
-                self.globals[name] = compile_glob(str(value)).test
-            else:
-                assert isinstance(value, tuple)
-                self.globals[name] = frozenset(value)
-        return name
-
-    def put_lambda(self, line: int, name: str, code: str, comment: str = "") -> None:
-        """``name = code  # comment`` on ``line``, where ``code`` is a lambda."""
-        text = f"{name} = {code}  # {comment}" if comment else f"{name} = {code}"
-        if line in self.lines:
-            where = -1 - len(self.overflow)
-            self.overflow.append(text)
-        else:
-            where = line
-            self.lines[line] = text
-        key = (len(name), code)
-        first = self._first.get(key)
-        if first is None:
-            self._first[key] = name
-        else:
-            self.copies[where] = (name, first)
-
-    def source(self) -> str:
-        last = max(self.lines, default=0)
-        body = [self.lines.get(i, "") for i in range(1, last + 1)]
-        return "\n".join([*body, *self.overflow]) + "\n"
-
-    def compiled_source(self) -> str:
-        """The source to compile: ``source()`` without the lines of copies."""
-        last = max(self.lines, default=0)
-        copies = self.copies
-        body = ["" if i in copies else self.lines.get(i, "") for i in range(1, last + 1)]
-        extra = ["" if -1 - i in copies else text for i, text in enumerate(self.overflow)]
-        return "\n".join([*body, *extra]) + "\n"
-
-    def make_copies(self, namespace: dict[str, object]) -> None:
-        """Define the copies in ``namespace``, where the first ones are defined."""
-        last = max(self.lines, default=0)
-        for where, (name, first) in self.copies.items():
-            line = where if where > 0 else last - where  # overflow i is on line last + 1 + i
-            code = namespace[first].__code__  # type: ignore[attr-defined]
-            namespace[name] = FunctionType(code.replace(co_firstlineno=line), namespace)
-
-
-class _Gen:
-    """Python source for one expression; ``may_be_none`` tracks missing values."""
-
-    def __init__(self, module: _Module) -> None:
-        self.module = module
-        self.temps = 0
-
-    def temp(self) -> str:
-        self.temps += 1
-        return f"_t{self.temps}"
-
-    def gen(self, e: n.Expr, proc: str = "p") -> tuple[str, bool]:
-        method = _GENERATORS.get(type(e))
-        if method is None:
-            raise TypeError(f"no code generation for {type(e).__name__}")
-        return method(self, e, proc)
-
-    def gen_Number(self, e: n.Number, proc: str) -> tuple[str, bool]:
-        return repr(float(e.value)), False
-
-    def gen_String(self, e: n.String, proc: str) -> tuple[str, bool]:
-        return repr(e.value), False
-
-    def gen_Bool(self, e: n.Bool, proc: str) -> tuple[str, bool]:
-        return repr(e.value), False
-
-    def gen_List(self, e: n.List, proc: str) -> tuple[str, bool]:
-        values = tuple(sorted({i.value for i in e.items}, key=repr))  # type: ignore[union-attr]
-        return self.module.const("set", values), False
-
-    def gen_Name(self, e: n.Name, proc: str) -> tuple[str, bool]:
-        metric = METRICS[e.id]
-        return access(metric.code, proc), metric.optional
-
-    def gen_Attr(self, e: n.Attr, proc: str) -> tuple[str, bool]:
-        parent = self.temp()
-        inner = access(METRICS[e.attr].code, parent)
-        return f"(None if ({parent} := {proc}.parent) is None else {inner})", True
-
-    def gen_Call(self, e: n.Call, proc: str) -> tuple[str, bool]:
-        metric = METRICS[e.args[0].id]  # type: ignore[union-attr]
-        window = e.args[1]
-        assert isinstance(window, n.Quantity) and window.unit == "s"
-        owner = "h" if metric.scope is Scope.SYSTEM else proc
-        return f"{owner}.win_{e.func}({metric.name!r}, {float(window.value)!r}, now)", True
-
-    def _guard(self, parts: list[tuple[str, bool]], expr: str, none: str) -> str:
-        """``expr`` over temporaries, short-circuiting to ``none`` on a missing part."""
-        names: list[str] = []
-        present: list[str] = []
-        for code, optional in parts:
-            if optional:
-                t = self.temp()
-                present.append(f"({t} := {code}) is not None")
-                names.append(t)
-            else:
-                names.append(code if _SIMPLE.fullmatch(code) else f"({code})")
-        body = expr.format(*names)
-        if not present:
-            return f"({body})"
-        if none == "None":
-            return f"({body} if {' and '.join(present)} else None)"
-        return f"({' and '.join(present)} and {body})"
-
-    def gen_Arith(self, e: n.Arith, proc: str) -> tuple[str, bool]:
-        left, right = self.gen(e.left, proc), self.gen(e.right, proc)
-        if e.op == "/":
-            return f"_div({left[0]}, {right[0]})", True
-        code = self._guard([left, right], "{} " + e.op + " {}", "None")
-        return code, left[1] or right[1]
-
-    def gen_Neg(self, e: n.Neg, proc: str) -> tuple[str, bool]:
-        inner = self.gen(e.operand, proc)
-        return self._guard([inner], "-{}", "None"), inner[1]
-
-    def _chain(self, parts: list[tuple[str, bool]], op: str, flipped: str | None) -> str | None:
-        """``(None is not X op Y)`` when only one side may be missing: one chained
-        comparison, which evaluates X once and is false when X is None, does the
-        work of a temporary, a test and a comparison.  X must be the left side;
-        a missing right side is moved to the left when the comparison can be
-        turned around (``flipped``).  None when both sides may be missing."""
-        (left, left_may), (right, right_may) = parts
-        if left_may and not right_may:
-            return f"(None is not {_operand(left)} {op} {_simple(right)})"
-        if right_may and not left_may and flipped is not None:
-            return f"(None is not {_operand(right)} {flipped} {_simple(left)})"
-        return None
-
-    def gen_Compare(self, e: n.Compare, proc: str) -> tuple[str, bool]:
-        if _is_list(e.left) or _is_list(e.right):  # == and != on lists: items, in order
-            parts = [self._sequence(e.left, proc), self._sequence(e.right, proc)]
-        else:
-            parts = [self.gen(e.left, proc), self.gen(e.right, proc)]
-        chained = self._chain(parts, e.op, _FLIPPED[e.op])
-        if chained is not None:
-            return chained, False
-        return self._guard(parts, "{} " + e.op + " {}", "False"), False
-
-    def _sequence(self, e: n.Expr, proc: str) -> tuple[str, bool]:
-        if isinstance(e, n.List):  # a literal: a tuple (not the set that 'in' uses)
-            return repr(tuple(i.value for i in e.items)), False  # type: ignore[union-attr]
-        code, optional = self.gen(e, proc)
-        return f"_seq({code})", optional
-
-    def gen_In(self, e: n.In, proc: str) -> tuple[str, bool]:
-        op = "not in" if e.negated else "in"
-        parts = [self.gen(e.left, proc), self.gen(e.right, proc)]
-        chained = self._chain(parts, op, None)
-        if chained is not None:
-            return chained, False
-        return self._guard(parts, "{} " + op + " {}", "False"), False
-
-    def gen_StrOp(self, e: n.StrOp, proc: str) -> tuple[str, bool]:
-        parts = [self.gen(e.left, proc), self.gen(e.right, proc)]
-        template = "({1} in {0})" if e.op == "contains" else "{}." + e.op + "({})"
-        return self._guard(parts, template, "False"), False
-
-    def gen_Matches(self, e: n.Matches, proc: str) -> tuple[str, bool]:
-        rx = self.module.const("re", e.pattern.value)
-        part = self.gen(e.left, proc)
-        return self._guard([part], rx + "({})", "False"), False
-
-    def gen_Glob(self, e: n.Glob, proc: str) -> tuple[str, bool]:
-        rx = self.module.const("glob", e.pattern.value)
-        part = self.gen(e.left, proc)
-        return self._guard([part], rx + "({})", "False"), False
-
-    def gen_Not(self, e: n.Not, proc: str) -> tuple[str, bool]:
-        return f"(not {self.gen(e.operand, proc)[0]})", False
-
-    def gen_And(self, e: n.And, proc: str) -> tuple[str, bool]:
-        gen = self.gen
-        return "(" + " and ".join([gen(i, proc)[0] for i in e.items]) + ")", False
-
-    def gen_Or(self, e: n.Or, proc: str) -> tuple[str, bool]:
-        gen = self.gen
-        return "(" + " or ".join([gen(i, proc)[0] for i in e.items]) + ")", False
-
-
-# a comparison with its sides swapped: a < b is b > a
-_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-# code that binds as tightly as an attribute or a call: a name, attributes, calls
-_PRIMARY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\([^()]*\))*")
-
-
-def _operand(code: str) -> str:
-    """``code`` as the middle operand of a chained comparison."""
-    return code if _PRIMARY.fullmatch(code) or _enclosed(code) else f"({code})"
-
-
-def _enclosed(code: str) -> bool:
-    """Whether ``code`` is one parenthesised expression, ``(...)``."""
-    if not (code.startswith("(") and code.endswith(")")):
-        return False
-    depth = 0
-    quote = ""
-    escaped = False
-    last = len(code) - 1
-    for i, ch in enumerate(code):
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0 and i != last:
-                return False
-    return depth == 0
-
-
-def _simple(code: str) -> str:
-    """``code`` as an operand of a comparison (as _Gen._guard writes one)."""
-    return code if _SIMPLE.fullmatch(code) else f"({code})"
-
-
-# gen_<Node> of _Gen by node class
-_GENERATORS: dict[type, Callable[[_Gen, Any, str], tuple[str, bool]]] = {
-    getattr(n, name.removeprefix("gen_")): method
-    for name, method in vars(_Gen).items() if name.startswith("gen_")
-}
-
-
-def access(template: str, proc: str) -> str:
-    """Substitute the record variables into a registry code template."""
-    key = (template, proc)
-    code = _ACCESS.get(key)
-    if code is None:
-        table = {"P": proc, "H": "h", "NOW": "now"}
-        code = _ACCESS[key] = _PLACEHOLDER.sub(lambda m: table[m.group(1)], template)
-    return code
-
-
-_ACCESS: dict[tuple[str, str], str] = {}  # (template, proc) -> code, as access() made it
 
 
 # ---- inputs and requirements ------------------------------------------------------
@@ -432,13 +124,13 @@ def _default_message(rule: CheckedRule, inputs: Iterable[str]) -> Template:
 
 # ---- compilation ------------------------------------------------------------------
 
-def _lambda(gen: _Gen, expr: n.Expr) -> str:
+def _lambda(gen: ExprGen, expr: n.Expr) -> str:
     gen.temps = 0
     code, _ = gen.gen(expr)
     return f"lambda p, h, now: {code}"
 
 
-def _values_lambda(gen: _Gen, inputs: dict[str, n.Expr], extra: Iterable[str]) -> str:
+def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str]) -> str:
     gen.temps = 0
     items = [f"{name!r}: {gen.gen(expr)[0]}" for name, expr in inputs.items()]
     for name in extra:
@@ -448,8 +140,8 @@ def _values_lambda(gen: _Gen, inputs: dict[str, n.Expr], extra: Iterable[str]) -
 
 
 def _compile_file(path: str, rules: list[CheckedRule]) -> tuple[list[CompiledRule], str]:
-    module = _Module(path)
-    gen = _Gen(module)
+    module = GeneratedModule(path)
+    gen = ExprGen(module)
     slots: list[tuple[CheckedRule, dict[str, str], dict[str, n.Expr], Template,
                       tuple[str, ...], int, str, str | None]] = []
     for rule in rules:
@@ -477,7 +169,7 @@ def _compile_file(path: str, rules: list[CheckedRule]) -> tuple[list[CompiledRul
     filename = module_name(path)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = dict(module.globals)
-    _exec_in_chunks(module.compiled_source() if module.copies else source, filename,
+    exec_in_chunks(module.compiled_source() if module.copies else source, filename,
                     namespace)
     module.make_copies(namespace)
     out = [_assemble(rule, names, inputs, message, message_names, line, namespace, cond_text,
@@ -485,33 +177,6 @@ def _compile_file(path: str, rules: list[CheckedRule]) -> tuple[list[CompiledRul
            for rule, names, inputs, message, message_names, line, cond_text, clear_text
            in slots]
     return out, source
-
-
-_CHUNK_LINES = 64
-
-
-def _exec_in_chunks(source: str, filename: str, namespace: dict[str, object]) -> None:
-    """Compile and run generated source a few dozen lines at a time.
-
-    Every line is a complete statement (comments went through ``_one_line``,
-    strings through ``repr``), so compiling the lines in chunks makes the same
-    functions as one ``compile()`` of the whole module, which for ten thousand
-    rules took most of the front end's peak memory and several times longer
-    (CPython compiles a module with thousands of functions in more than linear
-    time).  A chunk is compiled as if it began on line 1 and its code objects
-    are then moved to the lines where it really begins, which gives the same
-    code objects as compiling it behind as many empty lines.
-    """
-    lines = source.split("\n")
-    for start in range(0, len(lines), _CHUNK_LINES):
-        code = compile("\n".join(lines[start:start + _CHUNK_LINES]), filename, "exec")
-        exec(_moved(code, start) if start else code, namespace)
-
-
-def _moved(code: CodeType, lines: int) -> CodeType:
-    """``code`` (and the code inside it) ``lines`` lines further down."""
-    consts = tuple(_moved(c, lines) if isinstance(c, CodeType) else c for c in code.co_consts)
-    return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
 
 
 def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr],

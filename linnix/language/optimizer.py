@@ -19,8 +19,8 @@ import attrs
 
 from ..names import UNITS
 from . import nodes as n
-from .checker import CheckedRule
 from .env import Const, Env
+from .ir import CheckedRule
 from .printer import to_text
 from .source import Diagnostic, Level, Span
 

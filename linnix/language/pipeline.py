@@ -16,8 +16,9 @@ import attrs
 
 from ..errors import RuleError
 from ..plan import Plan
-from .checker import CheckedRule, CheckedTest, check
+from .checker import check
 from .compiler import compile_rules
+from .ir import CheckedRule, CheckedTest
 from .loader import Program, load, load_text
 from .optimizer import optimize
 from .source import Diagnostic

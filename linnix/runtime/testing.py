@@ -13,7 +13,7 @@ import attrs
 from ..engine.core import DEFAULT_TICK_S, Output
 from ..engine.evaluator import Alert, Proposal
 from ..errors import LinnixError
-from ..language.checker import CheckedTest, Expectation
+from ..language.ir import CheckedTest, Expectation
 from ..plan import Plan
 from .replay import replay
 
