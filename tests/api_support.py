@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 import trio
+from proc_support import FakeProc
 from prometheus_client import CollectorRegistry
 from quart_trio import QuartTrio
 
@@ -29,23 +30,6 @@ MAX_BODY = 2048
 # Pids above the kernel's PID_MAX_LIMIT (2**22): no real process can ever have them,
 # so nothing a test does can reach a real process even by mistake.
 PID_A, PID_B, PID_C = 5_000_001, 5_000_002, 5_000_003
-
-
-class FakeProc:
-    """A directory laid out like /proc, for the guards to read."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def add(self, pid: int, comm: str, *, ppid: int = 1, start_ticks: int = 1000) -> None:
-        fields = ["0"] * 45
-        fields[0] = "S"
-        fields[1] = str(ppid)
-        fields[19] = str(start_ticks)
-        d = self.root / str(pid)
-        d.mkdir(exist_ok=True)
-        (d / "stat").write_text(f"{pid} ({comm}) {' '.join(fields)}\n")
 
 
 class RecordingManager(ActionManager):

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 
 

@@ -218,3 +218,15 @@ def run_linnix(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[s
     return subprocess.run([sys.executable, "-m", "linnix", *argv], capture_output=True,
                           text=True, timeout=timeout, check=False)
 
+
+def emitted_codes() -> set[str]:
+    """Every diagnostic code written in the front end's sources (the language package and
+    the shared vocabulary it reads)."""
+    import re
+
+    paths = [*(ROOT / "linnix" / "language").glob("*.py"),
+             *(ROOT / "linnix" / f"{name}.py" for name in ("templates", "plan", "names"))]
+    found: set[str] = set()
+    for path in paths:
+        found |= set(re.findall(r'"([EW]\d{3})"', path.read_text(encoding="utf-8")))
+    return found

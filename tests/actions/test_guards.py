@@ -6,45 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from proc_support import PF_KTHREAD, FakeProc
 
 from linnix.actions.guards import Guards, Identity, descendants, identify, lineage_of
-
-PF_KTHREAD = 0x00200000
-
-
-class FakeProc:
-    """A directory laid out like /proc: ``<pid>/stat`` and, optionally, ``<pid>/exe``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def add(self, pid: int, comm: str, ppid: int = 1, *, start: int = 1000, flags: int = 0,
-            exe: str | None = None) -> FakeProc:
-        """Write the process (replacing whatever had this pid before)."""
-        d = self.root / str(pid)
-        d.mkdir(exist_ok=True)
-        # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-        # utime stime cutime cstime priority nice threads itreal starttime vsize rss
-        (d / "stat").write_text(
-            f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 {flags} 0 0 0 0 "
-            f"7 3 0 0 20 0 1 0 {start} 1000000 250\n")
-        link = d / "exe"
-        if link.is_symlink():
-            link.unlink()
-        if exe is not None:
-            os.symlink(exe, link)
-        return self
-
-    def remove(self, pid: int) -> None:
-        d = self.root / str(pid)
-        for entry in d.iterdir():
-            entry.unlink()
-        d.rmdir()
-
-    @property
-    def path(self) -> str:
-        return str(self.root)
 
 
 @pytest.fixture

@@ -6,19 +6,13 @@ example here fails ``test_every_code_has_an_example``.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from support import ROOT, check_spans, write
+from support import check_spans, emitted_codes, write
 
 from linnix.language import loader
 from linnix.language.pipeline import build
-
-FRONT_END = ["language/grammar", "language/builder", "language/loader", "language/checker",
-             "language/infer", "language/env", "language/optimizer", "language/compiler",
-             "templates", "language/source", "language/pipeline", "plan", "names",
-             "language/printer"]
 
 TRACE = "t.jsonl"
 
@@ -71,15 +65,6 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
     "W105": {"m.lnx": "rule r: 2 > 1"},
     "W106": {"m.lnx": f'test "t" {{ trace "{TRACE}" }}', TRACE: ""},
 }
-
-
-def emitted_codes() -> set[str]:
-    """Every diagnostic code written in the front-end sources."""
-    found: set[str] = set()
-    for module in FRONT_END:
-        text = (ROOT / "linnix" / f"{module}.py").read_text(encoding="utf-8")
-        found |= set(re.findall(r'"([EW]\d{3})"', text))
-    return found
 
 
 def test_every_code_has_an_example() -> None:

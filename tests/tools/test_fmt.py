@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from linnix.cli import main
 from linnix.errors import LinnixError, RuleError, RuleSyntaxError
@@ -18,7 +19,6 @@ from linnix.language.source import SourceFile
 from linnix.tools import fmt
 from linnix.tools.fmt import find_comments, format_text
 
-ROOT = Path(__file__).resolve().parent.parent
 CORPUS = sorted([*ROOT.glob("rules/**/*.lnx"), *ROOT.glob("fixtures/rules/**/*.lnx")])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from test_guards import FakeProc
+from proc_support import FakeProc
 
 from linnix.procfs import PAGE_KB, Clock
 from linnix.runtime.sources.telemetry import ProcSampler

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from support import ROOT
 
 from linnix import cli
 from linnix.language.pipeline import build
@@ -33,7 +34,6 @@ Capture = pytest.CaptureFixture[str]
 T = TypeVar("T")
 Start = Callable[..., "Demo"]
 
-ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")

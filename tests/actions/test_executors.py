@@ -22,30 +22,11 @@ from pathlib import Path
 
 import pytest
 from live_support import require_root
-from test_guards import FakeProc
+from proc_support import CHILD, FakeProc, read_line
+from support import ROOT
 
 from linnix.actions.executors import kill, kill_tree, renice, send_signal, signal_name
 from linnix.actions.guards import Guards, Identity, descendants, identify
-
-ROOT = Path(__file__).resolve().parent.parent
-
-# argv: name, then "honour" (default SIGTERM) or "ignore" (SIGTERM ignored) or "witness"
-CHILD = r"""
-import ctypes, os, signal, sys, time
-name, mode = sys.argv[1], sys.argv[2]
-ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
-if mode == "ignore":
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-elif mode == "witness":
-    def note(signum, frame):
-        os.write(1, b"%d\n" % signum)
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
-              signal.SIGCONT, signal.SIGWINCH, signal.SIGRTMIN + 6):
-        signal.signal(s, note)
-print(os.getpid(), flush=True)
-while True:
-    time.sleep(60)
-"""
 
 # argv: names from the root down; "name:ignore" ignores SIGTERM.  Each level starts
 # the next, prints its pid once named, then waits for its child, reaps it and says so.
@@ -65,13 +46,6 @@ if child is not None:
 while True:
     time.sleep(60)
 """
-
-
-def read_line(stream: object, timeout: float = 10.0) -> str:
-    fd = stream.fileno()  # type: ignore[attr-defined]
-    ready, _, _ = select.select([fd], [], [], timeout)
-    assert ready, f"no output within {timeout}s"
-    return stream.readline().strip()  # type: ignore[attr-defined,no-any-return]
 
 
 def state(pid: int) -> str:

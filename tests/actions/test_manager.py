@@ -22,8 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 import trio
-from test_executors import CHILD, read_line
-from test_guards import PF_KTHREAD, FakeProc
+from proc_support import CHILD, PF_KTHREAD, FakeProc, read_line
 from trio.testing import MockClock
 
 import linnix.actions.executors as executors_module

@@ -18,7 +18,7 @@ import pytest
 import trio
 import trio.testing
 from engine_support import exit_, fork, proc, sample, system
-from test_guards import FakeProc
+from proc_support import FakeProc
 
 from linnix.actions import ActionManager, ActionPolicy, Guards
 from linnix.actions.store import AsyncStore, Store

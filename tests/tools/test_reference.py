@@ -7,13 +7,13 @@ from pathlib import Path
 
 import attrs
 import pytest
+from support import ROOT
 
 from linnix import names
 from linnix.language.loader import load_text
 from linnix.language.pipeline import build, build_program
 from linnix.tools import reference
 
-ROOT = Path(__file__).resolve().parent.parent
 HOW_TO_FIX = "out of date: run 'make docs' (python -m linnix.tools.reference --write)"
 
 

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 import trio
+from support import ROOT
 
 from linnix.actions.store import ACTION_STATES, TERMINAL_STATES, AsyncStore, Store
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeClock:

@@ -55,7 +55,7 @@ def test_every_expected_file_has_its_case() -> None:
 
 
 def test_golden_files_cover_the_diagnostic_codes() -> None:
-    from test_diagnostic_codes import emitted_codes
+    from support import emitted_codes
 
     shown = set()
     for path in BAD.glob("*.expected"):

@@ -1,0 +1,70 @@
+"""Processes for tests: a fake /proc directory, and real child processes to act on."""
+
+from __future__ import annotations
+
+import os
+import select
+from pathlib import Path
+
+PF_KTHREAD = 0x00200000
+
+
+class FakeProc:
+    """A directory laid out like /proc: ``<pid>/stat`` and, optionally, ``<pid>/exe``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def add(self, pid: int, comm: str, ppid: int = 1, *, start: int = 1000, flags: int = 0,
+            exe: str | None = None) -> FakeProc:
+        """Write the process (replacing whatever had this pid before)."""
+        d = self.root / str(pid)
+        d.mkdir(exist_ok=True)
+        # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+        # utime stime cutime cstime priority nice threads itreal starttime vsize rss
+        (d / "stat").write_text(
+            f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 {flags} 0 0 0 0 "
+            f"7 3 0 0 20 0 1 0 {start} 1000000 250\n")
+        link = d / "exe"
+        if link.is_symlink():
+            link.unlink()
+        if exe is not None:
+            os.symlink(exe, link)
+        return self
+
+    def remove(self, pid: int) -> None:
+        d = self.root / str(pid)
+        for entry in d.iterdir():
+            entry.unlink()
+        d.rmdir()
+
+    @property
+    def path(self) -> str:
+        return str(self.root)
+
+
+# argv: name, then "honour" (default SIGTERM) or "ignore" (SIGTERM ignored) or "witness"
+CHILD = r"""
+import ctypes, os, signal, sys, time
+name, mode = sys.argv[1], sys.argv[2]
+ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
+if mode == "ignore":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+elif mode == "witness":
+    def note(signum, frame):
+        os.write(1, b"%d\n" % signum)
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+              signal.SIGCONT, signal.SIGWINCH, signal.SIGRTMIN + 6):
+        signal.signal(s, note)
+print(os.getpid(), flush=True)
+while True:
+    time.sleep(60)
+"""
+
+
+def read_line(stream: object, timeout: float = 10.0) -> str:
+    fd = stream.fileno()  # type: ignore[attr-defined]
+    ready, _, _ = select.select([fd], [], [], timeout)
+    assert ready, f"no output within {timeout}s"
+    return stream.readline().strip()  # type: ignore[attr-defined,no-any-return]

@@ -1,0 +1,45 @@
+"""The daemon's Prometheus metrics, read from the engine's own counters at scrape time."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from engine_support import core_for, fork, lost, sample
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from linnix.runtime.metrics import make_registry
+
+
+def scrape(daemon: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of one scrape, keyed by name and labels."""
+    text = generate_latest(make_registry(lambda: daemon)).decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_a_scrape_reads_what_the_engine_counted() -> None:
+    core = core_for("rule busy: cpu_pct > 50\nrule idle: cpu_pct < 0\n")
+    core.feed([fork(0.0, 10, 1, "burner"), sample(0.2, 10, cpu_pct=90.0), lost(0.3, 4),
+               fork(1.0, 11, 1, "other")])
+    core.finish()
+    engine = SimpleNamespace(kinds={"fork": 2, "sample": 1, "lost": 1}, last_lag=0.125)
+    manager = SimpleNamespace(counts={"pending": 2, "succeeded": 1})
+    got = scrape(SimpleNamespace(core=core, engine=engine, action_manager=manager))
+    assert got[("linnix_events_total", (("kind", "fork"),))] == 2
+    assert got[("linnix_events_total", (("kind", "lost"),))] == 1
+    assert got[("linnix_lost_events_total", ())] == 4
+    assert got[("linnix_ticks_total", ())] == core.ticks == 3
+    assert got[("linnix_processes", ())] == 2
+    assert got[("linnix_tick_lag_seconds", ())] == 0.125
+    assert got[("linnix_alerts_total", (("rule", "busy"), ("state", "firing")))] == 1
+    assert got[("linnix_alerts_active", (("rule", "busy"), ("state", "firing")))] == 1
+    assert got[("linnix_rule_errors_total", (("rule", "idle"),))] == 0
+    assert got[("linnix_rule_evaluations_total", (("rule", "busy"),))] >= 1
+    assert got[("linnix_actions_total", (("status", "pending"),))] == 2
+
+
+def test_nothing_is_reported_before_the_engine_exists() -> None:
+    daemon = SimpleNamespace(core=None, engine=None, action_manager=None)
+    assert scrape(daemon) == {}
