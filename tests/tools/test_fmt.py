@@ -459,3 +459,9 @@ def _doc_blocks() -> list[tuple[str, str]]:
                          ids=lambda v: v if v.endswith(".md") else "")
 def test_documentation_examples_are_formatted(doc: str, block: str) -> None:
     assert format_text(block, doc) == block
+
+
+def test_the_shipped_rules_are_formatted(capsys: pytest.CaptureFixture[str]) -> None:
+    # the README shows `linnix fmt --check rules/`: it passes on the rules we ship
+    assert main(["fmt", "--check", str(ROOT / "rules")]) == 0
+    assert "0 files would be reformatted" in capsys.readouterr().err
