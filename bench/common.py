@@ -1,13 +1,19 @@
-"""What the benchmark scripts share: the machine's description, a free port, the fork loop."""
+"""What the benchmark scripts share: the machine's description, a free port, the fork loop,
+and the agent running in the background."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import signal
 import socket
 import subprocess
+import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 OUT = os.path.join(HERE, "out")
 
 
@@ -43,3 +49,52 @@ def build_forkloop() -> str:
         os.makedirs(OUT, exist_ok=True)
         subprocess.run(["gcc", "-O2", "-o", exe, source], check=True)
     return exe
+
+
+_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _HZ
+
+
+class Agent:
+    """``linnix run`` in the background with its own state directory."""
+
+    def __init__(self, state: str, *extra: str) -> None:
+        self.state = state
+        os.makedirs(state, exist_ok=True)
+        config = os.path.join(state, "linnix.toml")
+        with open(config, "w") as f:  # its own port: a daemon may hold the default one
+            f.write(f'[api]\nbind = "127.0.0.1:{free_port()}"\n')
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "linnix", "run", "--rules", os.path.join(ROOT, "rules"),
+             "--state-dir", state, "--source", "ebpf", "--config", config, *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        status = os.path.join(state, "daemon.json")
+        deadline = time.time() + 60
+        while not os.path.exists(status):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"agent did not start: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            time.sleep(0.1)
+        with open(status) as f:
+            self.origin = json.load(f)["clock_origin_boottime"]
+        time.sleep(2.0)  # let the start-up scan and first samples settle
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def now(self) -> float:
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - self.origin
+
+    def alerts(self) -> list[dict[str, object]]:
+        with open(os.path.join(self.state, "alerts.jsonl")) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self) -> str:
+        self.proc.send_signal(signal.SIGTERM)
+        _, err = self.proc.communicate(timeout=30)
+        return err

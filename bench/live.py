@@ -21,21 +21,18 @@ medians are reported.  Results are printed as Markdown for bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from common import build_forkloop, free_port, machine  # bench/common.py
+from common import Agent, build_forkloop, machine  # bench/common.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-HZ = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 RAMP = {  # scenario -> time its rule's metric needs before it can hold
     "fork-storm": 0.0,
@@ -46,12 +43,6 @@ RAMP = {  # scenario -> time its rule's metric needs before it can hold
     "memory-leak": 11.0,
     "circuit-breaker": 12.0,
 }
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
 
 
 def fork_loops(exe: str, seconds: float, rate: float | None = None) -> tuple[int, float]:
@@ -66,45 +57,6 @@ def fork_loops(exe: str, seconds: float, rate: float | None = None) -> tuple[int
         forks += int(n)
         wall = max(wall, float(w))
     return forks, wall
-
-
-class Agent:
-    """``linnix run`` in the background with its own state directory."""
-
-    def __init__(self, state: str) -> None:
-        self.state = state
-        os.makedirs(state, exist_ok=True)
-        config = os.path.join(state, "linnix.toml")
-        with open(config, "w") as f:  # its own port: a daemon may hold the default one
-            f.write(f'[api]\nbind = "127.0.0.1:{free_port()}"\n')
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "linnix", "run", "--rules", os.path.join(ROOT, "rules"),
-             "--state-dir", state, "--source", "ebpf", "--config", config],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        status = os.path.join(state, "daemon.json")
-        deadline = time.time() + 60
-        while not os.path.exists(status):
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"agent did not start: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-            time.sleep(0.1)
-        with open(status) as f:
-            self.origin = json.load(f)["clock_origin_boottime"]
-        time.sleep(2.0)  # let the start-up scan and first samples settle
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
-
-    def now(self) -> float:
-        return time.clock_gettime(time.CLOCK_BOOTTIME) - self.origin
-
-    def alerts(self) -> list[dict[str, object]]:
-        with open(os.path.join(self.state, "alerts.jsonl")) as f:
-            return [json.loads(line) for line in f if line.strip()]
-
-    def stop(self) -> str:
-        self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=30)
-        return err
 
 
 def lost_from(stderr: str) -> int:
