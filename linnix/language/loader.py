@@ -9,6 +9,7 @@ files that depend on them instead of drowning the real error in follow-ups.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -76,19 +77,33 @@ def read_text(path: str, at: Span | None = None) -> tuple[str | None, Diagnostic
     """The UTF-8 text of a file, or None and the diagnostic (E110/E112/E113) saying why not.
 
     ``at`` is where the file was named (an include), for the diagnostic's position.
+    Only regular files are read: a FIFO, a device or a socket named ``*.lnx`` is
+    refused, never waited on (opening a FIFO for reading blocks until a writer
+    comes, and reading a device may never end).
     """
     def fail(code: str, message: str, span: Span | None = None) -> tuple[None, Diagnostic]:
         where = span or at or SourceFile(path, "").whole()
         return None, Diagnostic(code, Level.ERROR, message, where)
 
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            return fail("E113", f"file too large ({size} bytes; the limit is {MAX_FILE_BYTES})")
-        with open(path, "rb") as f:
-            data = f.read()
+        # stat first: a device is never opened (opening some has effects of its own);
+        # O_NONBLOCK: should the path be swapped for a FIFO meanwhile, the open still
+        # returns at once, and fstat says what was really opened
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return fail("E110", f"cannot read '{path}': not a regular file")
+        with open(path, "rb", opener=_open_nonblocking) as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return fail("E110", f"cannot read '{path}': not a regular file")
+            if info.st_size > MAX_FILE_BYTES:
+                return fail("E113", f"file too large ({info.st_size} bytes; the limit is "
+                                    f"{MAX_FILE_BYTES})")
+            data = f.read(MAX_FILE_BYTES + 1)  # bounded even if it grows meanwhile
     except OSError as e:
         return fail("E110", f"cannot read '{path}': {e.strerror or e}")
+    if len(data) > MAX_FILE_BYTES:
+        return fail("E113", f"file too large (it grew past the limit of {MAX_FILE_BYTES} "
+                            "bytes while it was read)")
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as e:
@@ -96,6 +111,10 @@ def read_text(path: str, at: Span | None = None) -> tuple[str | None, Diagnostic
         src = SourceFile(path, text)
         return fail("E112", f"not UTF-8 text (byte 0x{data[e.start]:02x} cannot be decoded)",
                     src.span(len(text), len(text)))
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK | os.O_NOCTTY)
 
 
 def _key(path: str) -> str:
@@ -147,7 +166,8 @@ class _Loader:
 
     def _include(self, key: str, decl: n.Include) -> None:
         target = os.path.join(os.path.dirname(key), decl.path.value)
-        if not os.path.isfile(target):
+        if os.path.isdir(target) or not os.path.exists(target):
+            # anything else that is not a regular file is refused when it is read
             reason = "is a directory" if os.path.isdir(target) else "no such file"
             self.program.diagnostics.append(Diagnostic(
                 "E110", Level.ERROR, f"cannot include '{decl.path.value}': {reason}",

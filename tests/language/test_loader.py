@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
-from support import RULES, write
+from support import RULES, run_linnix, write
 
 from linnix.errors import UsageError
 from linnix.language import loader
@@ -164,3 +165,80 @@ def test_every_shipped_rule_file_loads_and_builds() -> None:
     names = [m for f in sorted(RULES.glob("*.lnx"))
              for m in re.findall(r"^rule (\w+)", f.read_text(), re.M)]
     assert names and [r.name for r in result.plan.rules] == names
+
+
+# ---- files that are not regular files --------------------------------------------------------
+
+def test_a_fifo_in_the_rules_folder_is_refused_not_waited_on(tmp_path: Path) -> None:
+    write(tmp_path, {"a.lnx": "rule a: cpu_pct > 1\n"})
+    os.mkfifo(tmp_path / "fifo.lnx")  # nobody writes to it: reading it would wait forever
+    result = build([str(tmp_path)])
+    (d,) = result.diagnostics
+    fifo = str(tmp_path / "fifo.lnx")
+    assert (d.code, d.message) == ("E110", f"cannot read '{fifo}': not a regular file")
+    assert d.span.path == fifo
+    assert result.plan is None
+
+
+def test_a_fifo_named_directly_or_included_is_refused(tmp_path: Path) -> None:
+    write(tmp_path, {"main.lnx": 'include "pipe.lnx"\nrule r: cpu_pct > 1\n'})
+    os.mkfifo(tmp_path / "pipe.lnx")
+    (d,) = loader.load([str(tmp_path / "pipe.lnx")]).diagnostics
+    assert d.message.endswith("pipe.lnx': not a regular file")
+    (d,) = loader.load([str(tmp_path / "main.lnx")]).diagnostics
+    assert d.code == "E110" and d.message.endswith("pipe.lnx': not a regular file")
+    assert d.span.text == '"pipe.lnx"'  # reported where it is included
+
+
+def test_a_link_to_a_device_is_refused_not_read(tmp_path: Path) -> None:
+    (tmp_path / "zero.lnx").symlink_to("/dev/zero")  # reading it would never end
+    (d,) = loader.load([str(tmp_path)]).diagnostics
+    assert d.message == f"cannot read '{tmp_path / 'zero.lnx'}': not a regular file"
+
+
+def test_a_path_swapped_for_a_fifo_after_the_check_is_opened_without_waiting(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fifo = tmp_path / "swapped.lnx"
+    os.mkfifo(fifo)
+    regular = os.stat(__file__)
+    real_stat = os.stat
+    # the check before opening sees a regular file, as if the path changed just after it
+    monkeypatch.setattr(loader.os, "stat", lambda p, *a, **k: regular if str(p) == str(fifo)
+                        else real_stat(p, *a, **k))
+    found: list[object] = []
+    reader = threading.Thread(target=lambda: found.append(loader.read_text(str(fifo))))
+    reader.start()
+    reader.join(30)
+    if reader.is_alive():  # blocked in open(): a writer lets it go, so the test ends
+        os.close(os.open(fifo, os.O_WRONLY))
+        reader.join()
+        pytest.fail("opening the FIFO waited for a writer")
+    ((text, d),) = found  # type: ignore[misc]
+    assert text is None and d.message.endswith("swapped.lnx': not a regular file")
+
+
+def test_a_file_that_grows_past_the_limit_while_read_is_cut(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "MAX_FILE_BYTES", 10)
+    write(tmp_path, {"big.lnx": "rule r: cpu_pct > 1\n"})
+    real_fstat = os.fstat
+
+    def small_at_first(fd: int) -> os.stat_result:  # the size fstat saw before it grew
+        st = real_fstat(fd)
+        return os.stat_result((st.st_mode, *st[1:6], 5, *st[7:]))
+
+    monkeypatch.setattr(loader.os, "fstat", small_at_first)
+    text, d = loader.read_text(str(tmp_path / "big.lnx"))
+    assert text is None and d is not None
+    assert (d.code, d.message) == (
+        "E113", "file too large (it grew past the limit of 10 bytes while it was read)")
+
+
+def test_check_reports_a_fifo_in_the_rules_folder_and_ends(tmp_path: Path) -> None:
+    write(tmp_path, {"a.lnx": "rule a: cpu_pct > 1\n"})
+    os.mkfifo(tmp_path / "fifo.lnx")
+    proc = run_linnix("check", str(tmp_path), timeout=30)
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'fifo.lnx'}:1:1: error[E110]: cannot read " in proc.stderr + proc.stdout
+    assert "not a regular file" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
