@@ -16,13 +16,17 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from support import ROOT
 
 RULES = ROOT / "rules"
+T = TypeVar("T")
 
 
 def _must_run() -> bool:
@@ -146,3 +150,68 @@ class Daemon:
         out, err = self.proc.communicate()
         self.stdout += out or ""
         self.stderr += err or ""
+
+
+def wait_for(fn: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll ``fn`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+class Api:
+    """The daemon's HTTP API, with the token from its state directory."""
+
+    def __init__(self, state: Path) -> None:
+        info = json.loads((state / "daemon.json").read_text())
+        assert info["api"], info
+        self.base = f"http://{info['api']}"
+        self.token = (state / "api.token").read_text().strip()
+
+    def _call(self, method: str, path: str, body: object = None,
+              host: str | None = None) -> tuple[int, Any]:
+        status, data = self._raw(method, path, body, host)
+        return status, json.loads(data or b"null")
+
+    def _raw(self, method: str, path: str, body: object = None,
+             host: str | None = None) -> tuple[int, bytes]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if host is not None:
+            request.add_header("Host", host)
+        if method == "POST":
+            request.add_header("Authorization", f"Bearer {self.token}")
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, bytes(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, bytes(err.read())
+
+    def get(self, path: str) -> Any:
+        status, data = self._call("GET", path)
+        assert status == 200, (path, status, data)
+        return data
+
+    def post(self, path: str, body: object) -> tuple[int, Any]:
+        return self._call("POST", path, body)
+
+    def audit(self, **query: str) -> list[dict[str, Any]]:
+        args = "&".join(f"{k}={v}" for k, v in {"limit": "1000", **query}.items())
+        return list(self.get(f"/audit?{args}")["audit"])
+
+    def metrics(self) -> dict[str, float]:
+        """``/metrics``: each sample without labels, by name (the daemon's own gauges)."""
+        status, data = self._raw("GET", "/metrics")
+        assert status == 200, (status, data)
+        found = {}
+        for line in data.decode().splitlines():
+            name, _, value = line.partition(" ")
+            if line and not line.startswith("#") and "{" not in name:
+                found[name] = float(value)
+        return found

@@ -104,6 +104,8 @@ class Daemon:
         self.source: Source | None = None
         self.engine: LiveEngine | None = None
         self._cancel: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+        self._reloading = trio.Lock()
         self.not_ready: str | None = "starting"
         self.astore: Any = None
         self.action_manager: Any = None
@@ -116,18 +118,37 @@ class Daemon:
     def build(self) -> Build:
         return build(self.opts.rules)
 
-    def reload(self) -> tuple[bool, list[Diagnostic]]:
-        """Rebuild the rules; swap them in only if they have no error."""
+    async def reload(self) -> tuple[bool, list[Diagnostic]]:
+        """Rebuild the rules; swap them in only if they have no error.
+
+        The build reads files and may take seconds: it runs in a worker thread
+        while the engine goes on, and the plan is swapped in here, on the trio
+        thread, between two batches.  Reloads run one at a time, in order; a
+        shutdown does not wait for a build in progress.
+        """
+        async with self._reloading:
+            plan, diagnostics, problem = await trio.to_thread.run_sync(
+                self._rebuild, abandon_on_cancel=True)
+            if plan is not None:
+                self._swap(plan)
+                return True, diagnostics
+            errors = [d for d in diagnostics if d.is_error]
+            self.say(f"reload rejected: {problem or f'{len(errors)} error(s)'}; keeping the "
+                     "running rules" + (f"\n{render_all(errors, 20)}" if errors else ""))
+            return False, diagnostics
+
+    def _rebuild(self) -> tuple[Plan | None, list[Diagnostic], str | None]:
+        """In a worker thread: the new plan and its warnings, or None and what is wrong."""
         try:
             result = self.build()
         except LinnixError as err:
-            self.say(f"reload rejected: {err}; keeping the running rules")
-            return False, []
+            return None, [], str(err)
         if result.plan is None:
-            self.say(f"reload rejected: {len(result.errors)} error(s); keeping the running "
-                     "rules\n" + render_all(result.errors, 20))
-            return False, result.errors
-        plan = disable_tagged(result.plan, self.opts.disabled_tags)
+            return None, result.errors, None
+        return disable_tagged(result.plan, self.opts.disabled_tags), result.warnings, None
+
+    def _swap(self, plan: Plan) -> None:
+        """Put a built plan to work (on the trio thread: the engine is not thread-safe)."""
         assert self.core is not None and self.engine is not None
         resolved = self.core.replace_plan(plan)
         if self.telemetry is not None:
@@ -136,7 +157,6 @@ class Daemon:
         if resolved:
             self.engine.sink(resolved)
         self.say(f"reloaded: {len(plan.active)} active rule(s)")
-        return True, result.warnings
 
     # ---- lifecycle ----------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -250,7 +270,7 @@ class Daemon:
                      stack: _Stack, config: Any) -> None:
         send, receive = trio.open_memory_channel[list[t.Event]](256)
         async with trio.open_nursery() as nursery:
-            self._cancel = nursery.cancel_scope
+            self._cancel, self._nursery = nursery.cancel_scope, nursery
             nursery.start_soon(watch_signals, self.stop, self._reload_on_signal)
             await self._start_responses(nursery, stack, config)
             nursery.start_soon(source.run, send.clone())
@@ -326,7 +346,8 @@ class Daemon:
 
     def _reload_on_signal(self) -> None:
         self.say("SIGHUP: reloading rules")
-        self.reload()
+        if self._nursery is not None:  # the signal watcher runs in it: it is open
+            self._nursery.start_soon(self.reload)
 
     async def _stop_after(self, seconds: float) -> None:
         await trio.sleep(seconds)

@@ -18,21 +18,18 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import live_support
 import pytest
-from live_support import ROOT, Daemon, free_port, require_ebpf
+from live_support import ROOT, Daemon, free_port, require_ebpf, wait_for
 
 from linnix.procfs import list_pids, read_stat
 
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 
-T = TypeVar("T")
 
 TARGET_RULE = """
 rule target_found {
@@ -57,17 +54,6 @@ FINAL = {"succeeded", "failed", "rejected", "expired", "refused", "recorded"}
 
 # ---- helpers --------------------------------------------------------------------------------
 
-def wait_for(fn: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
 def alive(pid: int) -> bool:
     """Running, as opposed to gone or exited and waiting to be reaped."""
     st = read_stat(pid)
@@ -86,37 +72,8 @@ def kernel_thread() -> tuple[int, str] | None:
     return next(((pid, comm) for pid, comm in threads if len(names[comm]) == 1), None)
 
 
-class Api:
-    """The daemon's HTTP API, with the token from its state directory."""
-
-    def __init__(self, state: Path) -> None:
-        info = json.loads((state / "daemon.json").read_text())
-        assert info["api"], info
-        self.base = f"http://{info['api']}"
-        self.token = (state / "api.token").read_text().strip()
-
-    def _call(self, method: str, path: str, body: object = None,
-              host: str | None = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method)
-        if host is not None:
-            request.add_header("Host", host)
-        if method == "POST":
-            request.add_header("Authorization", f"Bearer {self.token}")
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"null")
-
-    def get(self, path: str) -> Any:
-        status, data = self._call("GET", path)
-        assert status == 200, (path, status, data)
-        return data
-
-    def post(self, path: str, body: object) -> tuple[int, Any]:
-        return self._call("POST", path, body)
+class Api(live_support.Api):
+    """The daemon's API, with the actions' helpers."""
 
     def actions(self, **query: str) -> list[dict[str, Any]]:
         args = "&".join(f"{k}={v}" for k, v in {"limit": "500", **query}.items())
@@ -124,10 +81,6 @@ class Api:
 
     def action(self, action_id: int) -> dict[str, Any]:
         return dict(self.get(f"/actions/{action_id}"))
-
-    def audit(self, **query: str) -> list[dict[str, Any]]:
-        args = "&".join(f"{k}={v}" for k, v in {"limit": "1000", **query}.items())
-        return list(self.get(f"/audit?{args}")["audit"])
 
     def settle(self, action_id: int, timeout: float = 30.0) -> dict[str, Any]:
         def final() -> dict[str, Any] | None:

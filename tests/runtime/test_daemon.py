@@ -1,0 +1,141 @@
+"""The daemon's lifecycle and reloads: in this process (no kernel), and as ``linnix run``."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+import trio
+from live_support import Api, Daemon, wait_for
+from support import write
+
+from linnix.engine.core import Core
+from linnix.language.pipeline import Build
+from linnix.procfs import Clock
+from linnix.runtime import daemon as d
+from linnix.runtime.live import LiveEngine
+
+WAIT_S = 30.0  # how long a gated build waits before the test gives up on it
+
+
+def in_process(rules: Path, state: Path) -> d.Daemon:
+    """A daemon whose engine is built but not running: reloads work, nothing is watched."""
+    daemon = d.Daemon(d.DaemonOptions(rules=[str(rules)], state_dir=str(state)),
+                      out=io.StringIO(), err=io.StringIO())
+    daemon.core = core = Core(daemon.build().require_plan(), 0.5)
+    daemon.engine = LiveEngine(core, Clock(), lambda out: None)
+    return daemon
+
+
+def rule_names(daemon: d.Daemon) -> list[str]:
+    assert daemon.core is not None
+    return [r.name for r in daemon.core.plan.rules]
+
+
+class Gate:
+    """Wraps ``daemon.build`` so that a test decides when each build may finish."""
+
+    def __init__(self, daemon: d.Daemon) -> None:
+        self.real = daemon.build
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Semaphore(0)
+        self.threads: list[threading.Thread] = []
+        self.inside = self.most_inside = 0
+        self.lock = threading.Lock()
+        daemon.build = self  # type: ignore[method-assign]
+
+    def __call__(self) -> Build:
+        with self.lock:
+            self.threads.append(threading.current_thread())
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        self.entered.release()
+        self.release.acquire(timeout=WAIT_S)
+        with self.lock:
+            self.inside -= 1
+        return self.real()
+
+
+async def test_a_reload_builds_in_a_worker_thread_while_the_loop_goes_on(
+        tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
+    daemon = in_process(rules, tmp_path / "state")
+    write(rules, {"b.lnx": "rule b: rss_mb > 1\n"})
+    gate = Gate(daemon)
+    answers: list[object] = []
+
+    async def reload() -> None:
+        answers.append(await daemon.reload())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reload)
+        await trio.to_thread.run_sync(gate.entered.acquire)
+        # the loop runs this while the build is under way; the running rules are untouched
+        assert answers == [] and rule_names(daemon) == ["a"]
+        gate.release.release()
+    assert gate.threads and threading.main_thread() not in gate.threads
+    assert answers == [(True, [])]
+    assert rule_names(daemon) == ["a", "b"]  # swapped in once built
+
+
+async def test_reloads_run_one_at_a_time_in_order(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
+    daemon = in_process(rules, tmp_path / "state")
+    gate = Gate(daemon)
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(daemon.reload)
+        for _ in range(3):
+            await trio.to_thread.run_sync(gate.entered.acquire)
+            gate.release.release()
+    assert len(gate.threads) == 3 and gate.most_inside == 1
+
+
+async def test_a_shutdown_does_not_wait_for_a_build_in_progress(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
+    daemon = in_process(rules, tmp_path / "state")
+    gate = Gate(daemon)
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(daemon.reload)
+            await trio.to_thread.run_sync(gate.entered.acquire)
+            scope.cancel()  # the build still waits: the cancellation must not
+    assert scope.cancelled_caught and gate.inside == 1
+    gate.release.release()
+
+
+# ---- as ``linnix run`` ---------------------------------------------------------------------
+
+def started(tmp_path: Path, rules: Path, *args: str) -> tuple[Daemon, Api]:
+    daemon = Daemon(tmp_path / "state", "--source", "poll", *args, rules=[str(rules)])
+    daemon.wait_ready()
+    api = Api(tmp_path / "state")
+    wait_for(lambda: api.get("/health"), 10, "the API")
+    return daemon, api
+
+
+@pytest.mark.slow
+def test_a_fifo_in_the_rules_folder_never_stops_the_daemon(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 5000 for 5s\n"})
+    daemon, api = started(tmp_path, rules)
+    try:
+        os.mkfifo(rules / "fifo.lnx")  # nobody writes to it
+        ticks = api.metrics()["linnix_ticks_total"]
+        status, body = api.post("/rules/reload", {})
+        assert status == 422, body
+        (diagnostic,) = body["diagnostics"]
+        assert diagnostic["path"] == str(rules / "fifo.lnx")
+        assert diagnostic["message"].endswith("fifo.lnx': not a regular file")
+        daemon.signal(signal.SIGHUP)
+        # the engine keeps ticking on time: both reloads are over, neither stalled the loop
+        wait_for(lambda: api.metrics()["linnix_ticks_total"] > ticks + 4, 30, "more ticks")
+        assert api.metrics()["linnix_tick_lag_seconds"] < 1.0
+        assert daemon.proc.poll() is None
+    finally:
+        daemon.stop()
+    assert daemon.proc.returncode == 0, daemon.stderr
+    assert daemon.stderr.count("not a regular file") == 2
