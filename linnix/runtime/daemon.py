@@ -118,24 +118,42 @@ class Daemon:
     def build(self) -> Build:
         return build(self.opts.rules)
 
-    async def reload(self) -> tuple[bool, list[Diagnostic]]:
+    async def reload(self, actor: str) -> tuple[bool, list[Diagnostic]]:
         """Rebuild the rules; swap them in only if they have no error.
 
         The build reads files and may take seconds: it runs in a worker thread
         while the engine goes on, and the plan is swapped in here, on the trio
         thread, between two batches.  Reloads run one at a time, in order; a
-        shutdown does not wait for a build in progress.
+        shutdown does not wait for a build in progress.  Each one is audited:
+        ``actor`` asked for it (``SIGHUP`` for the signal).
         """
         async with self._reloading:
             plan, diagnostics, problem = await trio.to_thread.run_sync(
                 self._rebuild, abandon_on_cancel=True)
+            errors = [d for d in diagnostics if d.is_error]
             if plan is not None:
                 self._swap(plan)
-                return True, diagnostics
-            errors = [d for d in diagnostics if d.is_error]
-            self.say(f"reload rejected: {problem or f'{len(errors)} error(s)'}; keeping the "
-                     "running rules" + (f"\n{render_all(errors, 20)}" if errors else ""))
-            return False, diagnostics
+            else:
+                problem = problem or f"{len(errors)} error(s)"
+                self.say(f"reload rejected: {problem}; keeping the running rules"
+                         + (f"\n{render_all(errors, 20)}" if errors else ""))
+            await self._audit_reload(actor, plan, diagnostics, problem)
+            return plan is not None, diagnostics
+
+    async def _audit_reload(self, actor: str, plan: Plan | None,
+                            diagnostics: list[Diagnostic], problem: str | None) -> None:
+        """Who asked for a reload, of what, and what came of it: one audit record."""
+        if self.astore is None:
+            return
+        errors = sum(1 for d in diagnostics if d.is_error)
+        try:
+            await self.astore.audit(
+                actor, "rules.reload", accepted=plan is not None, paths=list(self.opts.rules),
+                rules=len(plan.active) if plan is not None else None, errors=errors,
+                warnings=len(diagnostics) - errors, diagnostics=len(diagnostics),
+                reason=problem)
+        except sqlite3.Error as err:  # the reload itself is done either way
+            self.say(f"cannot write the reload to the audit log: {err}")
 
     def _rebuild(self) -> tuple[Plan | None, list[Diagnostic], str | None]:
         """In a worker thread: the new plan and its warnings, or None and what is wrong."""
@@ -347,7 +365,7 @@ class Daemon:
     def _reload_on_signal(self) -> None:
         self.say("SIGHUP: reloading rules")
         if self._nursery is not None:  # the signal watcher runs in it: it is open
-            self._nursery.start_soon(self.reload)
+            self._nursery.start_soon(self.reload, "SIGHUP")
 
     async def _stop_after(self, seconds: float) -> None:
         await trio.sleep(seconds)

@@ -137,7 +137,5 @@ class LiveView:
         } for r in core.plan.rules]
 
     async def reload(self, actor: str) -> tuple[bool, list[dict[str, Any]]]:
-        ok, diagnostics = await self.daemon.reload()
-        await self.store.audit(actor, "rules.reload", accepted=ok,
-                               diagnostics=len(diagnostics))
+        ok, diagnostics = await self.daemon.reload(actor)  # audited there
         return ok, diagnostics_to_json(diagnostics)

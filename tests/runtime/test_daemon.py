@@ -7,28 +7,44 @@ import os
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 from live_support import Api, Daemon, wait_for
 from support import write
 
+from linnix.actions.store import AsyncStore, Store
 from linnix.engine.core import Core
 from linnix.language.pipeline import Build
 from linnix.procfs import Clock
 from linnix.runtime import daemon as d
 from linnix.runtime.live import LiveEngine
+from linnix.runtime.view import LiveView
 
 WAIT_S = 30.0  # how long a gated build waits before the test gives up on it
 
 
 def in_process(rules: Path, state: Path) -> d.Daemon:
-    """A daemon whose engine is built but not running: reloads work, nothing is watched."""
+    """A daemon whose engine and store are built but not running: reloads work, nothing is
+    watched."""
     daemon = d.Daemon(d.DaemonOptions(rules=[str(rules)], state_dir=str(state)),
                       out=io.StringIO(), err=io.StringIO())
     daemon.core = core = Core(daemon.build().require_plan(), 0.5)
     daemon.engine = LiveEngine(core, Clock(), lambda out: None)
+    state.mkdir(exist_ok=True)
+    daemon.astore = AsyncStore(Store(str(state / "linnix.db")))
     return daemon
+
+
+def said(daemon: d.Daemon) -> str:
+    assert isinstance(daemon.err, io.StringIO)
+    return daemon.err.getvalue()
+
+
+async def reloads_audited(daemon: d.Daemon) -> list[tuple[str, dict[str, object]]]:
+    rows = await daemon.astore.audit_log(event="rules.reload")
+    return [(row["actor"], row["detail"]) for row in reversed(rows)]
 
 
 def rule_names(daemon: d.Daemon) -> list[str]:
@@ -69,7 +85,7 @@ async def test_a_reload_builds_in_a_worker_thread_while_the_loop_goes_on(
     answers: list[object] = []
 
     async def reload() -> None:
-        answers.append(await daemon.reload())
+        answers.append(await daemon.reload("api"))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reload)
@@ -88,7 +104,7 @@ async def test_reloads_run_one_at_a_time_in_order(tmp_path: Path) -> None:
     gate = Gate(daemon)
     async with trio.open_nursery() as nursery:
         for _ in range(3):
-            nursery.start_soon(daemon.reload)
+            nursery.start_soon(daemon.reload, "api")
         for _ in range(3):
             await trio.to_thread.run_sync(gate.entered.acquire)
             gate.release.release()
@@ -101,11 +117,28 @@ async def test_a_shutdown_does_not_wait_for_a_build_in_progress(tmp_path: Path) 
     gate = Gate(daemon)
     with trio.CancelScope() as scope:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(daemon.reload)
+            nursery.start_soon(daemon.reload, "api")
             await trio.to_thread.run_sync(gate.entered.acquire)
             scope.cancel()  # the build still waits: the cancellation must not
     assert scope.cancelled_caught and gate.inside == 1
     gate.release.release()
+
+
+async def test_every_reload_is_audited_with_who_asked_and_what_came_of_it(
+        tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
+    daemon = in_process(rules, tmp_path / "state")
+    write(rules, {"b.lnx": "rule b: rss_mb > 1\nlet unused = 1\n"})
+    assert (await daemon.reload("SIGHUP"))[0]
+    write(rules, {"b.lnx": "rule b: rss_mb >\n"})
+    assert not (await LiveView(daemon).reload("alice"))[0]  # the API's way in
+    common = {"paths": [str(rules)], "diagnostics": 1}
+    assert await reloads_audited(daemon) == [
+        ("SIGHUP", {**common, "accepted": True, "rules": 2, "errors": 0, "warnings": 1,
+                    "reason": None}),
+        ("alice", {**common, "accepted": False, "rules": None, "errors": 1, "warnings": 0,
+                   "reason": "1 error(s)"}),
+    ]
 
 
 # ---- as ``linnix run`` ---------------------------------------------------------------------
@@ -116,6 +149,10 @@ def started(tmp_path: Path, rules: Path, *args: str) -> tuple[Daemon, Api]:
     api = Api(tmp_path / "state")
     wait_for(lambda: api.get("/health"), 10, "the API")
     return daemon, api
+
+
+def reloads_of(api: Api) -> list[dict[str, Any]]:
+    return [row for row in api.audit() if row["event"] == "rules.reload"]
 
 
 @pytest.mark.slow
@@ -131,7 +168,11 @@ def test_a_fifo_in_the_rules_folder_never_stops_the_daemon(tmp_path: Path) -> No
         assert diagnostic["path"] == str(rules / "fifo.lnx")
         assert diagnostic["message"].endswith("fifo.lnx': not a regular file")
         daemon.signal(signal.SIGHUP)
-        # the engine keeps ticking on time: both reloads are over, neither stalled the loop
+        wait_for(lambda: len(reloads_of(api)) == 2, 30, "the SIGHUP reload")
+        reloads = reloads_of(api)
+        assert [(r["actor"], r["detail"]["accepted"]) for r in reloads] == [
+            ("SIGHUP", False), ("api", False)]
+        # the engine keeps ticking on time: neither reload stalled the loop
         wait_for(lambda: api.metrics()["linnix_ticks_total"] > ticks + 4, 30, "more ticks")
         assert api.metrics()["linnix_tick_lag_seconds"] < 1.0
         assert daemon.proc.poll() is None
