@@ -28,7 +28,7 @@ from ..engine import trace as t
 from ..engine.core import Core, Output
 from ..errors import LinnixError
 from ..language.pipeline import Build, build
-from ..language.source import Diagnostic, render_all
+from ..language.source import Diagnostic, Level, SourceFile, render_all
 from ..names import Need
 from ..plan import Plan
 from ..procfs import Clock
@@ -90,6 +90,11 @@ def disable_tagged(plan: Plan, tags: frozenset[str]) -> Plan:
     return attrs.evolve(plan, rules=rules)
 
 
+def _at(path: str, message: str) -> Diagnostic:
+    """An error about a whole rule path (one that could not be loaded at all)."""
+    return Diagnostic("E110", Level.ERROR, message, SourceFile(path, "").whole())
+
+
 class Daemon:
     """One daemon run."""
 
@@ -128,42 +133,48 @@ class Daemon:
         ``actor`` asked for it (``SIGHUP`` for the signal).
         """
         async with self._reloading:
-            plan, diagnostics, problem = await trio.to_thread.run_sync(
-                self._rebuild, abandon_on_cancel=True)
+            plan, diagnostics = await trio.to_thread.run_sync(self._rebuild,
+                                                              abandon_on_cancel=True)
             errors = [d for d in diagnostics if d.is_error]
             if plan is not None:
                 self._swap(plan)
             else:
-                problem = problem or f"{len(errors)} error(s)"
-                self.say(f"reload rejected: {problem}; keeping the running rules"
-                         + (f"\n{render_all(errors, 20)}" if errors else ""))
-            await self._audit_reload(actor, plan, diagnostics, problem)
+                self.say(f"reload rejected: {len(errors)} error(s); keeping the running "
+                         f"rules\n{render_all(errors, 20)}")
+            await self._audit_reload(actor, plan, diagnostics)
             return plan is not None, diagnostics
 
     async def _audit_reload(self, actor: str, plan: Plan | None,
-                            diagnostics: list[Diagnostic], problem: str | None) -> None:
+                            diagnostics: list[Diagnostic]) -> None:
         """Who asked for a reload, of what, and what came of it: one audit record."""
         if self.astore is None:
             return
-        errors = sum(1 for d in diagnostics if d.is_error)
+        errors = [d for d in diagnostics if d.is_error]
         try:
             await self.astore.audit(
                 actor, "rules.reload", accepted=plan is not None, paths=list(self.opts.rules),
-                rules=len(plan.active) if plan is not None else None, errors=errors,
-                warnings=len(diagnostics) - errors, diagnostics=len(diagnostics),
-                reason=problem)
+                rules=len(plan.active) if plan is not None else None, errors=len(errors),
+                warnings=len(diagnostics) - len(errors), diagnostics=len(diagnostics),
+                reason=errors[0].message if errors else None)
         except sqlite3.Error as err:  # the reload itself is done either way
             self.say(f"cannot write the reload to the audit log: {err}")
 
-    def _rebuild(self) -> tuple[Plan | None, list[Diagnostic], str | None]:
-        """In a worker thread: the new plan and its warnings, or None and what is wrong."""
+    def _rebuild(self) -> tuple[Plan | None, list[Diagnostic]]:
+        """In a worker thread: the new plan and its warnings, or None and its errors."""
         try:
             result = self.build()
         except LinnixError as err:
-            return None, [], str(err)
+            return None, self._unreadable(err)
         if result.plan is None:
-            return None, result.errors, None
-        return disable_tagged(result.plan, self.opts.disabled_tags), result.warnings, None
+            return None, result.errors
+        return disable_tagged(result.plan, self.opts.disabled_tags), result.warnings
+
+    def _unreadable(self, err: LinnixError) -> list[Diagnostic]:
+        """Diagnostics naming the rule paths that are gone (or, failing that, the error)."""
+        gone = [p for p in self.opts.rules if not os.path.exists(p)]
+        if not gone:
+            return [_at(self.opts.rules[0] if self.opts.rules else ".", str(err))]
+        return [_at(p, f"cannot read '{p}': no such file or directory") for p in gone]
 
     def _swap(self, plan: Plan) -> None:
         """Put a built plan to work (on the trio thread: the engine is not thread-safe)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -130,15 +131,27 @@ async def test_every_reload_is_audited_with_who_asked_and_what_came_of_it(
     daemon = in_process(rules, tmp_path / "state")
     write(rules, {"b.lnx": "rule b: rss_mb > 1\nlet unused = 1\n"})
     assert (await daemon.reload("SIGHUP"))[0]
-    write(rules, {"b.lnx": "rule b: rss_mb >\n"})
+    write(rules, {"b.lnx": "rule b: nosuch > 1\n"})
     assert not (await LiveView(daemon).reload("alice"))[0]  # the API's way in
     common = {"paths": [str(rules)], "diagnostics": 1}
     assert await reloads_audited(daemon) == [
         ("SIGHUP", {**common, "accepted": True, "rules": 2, "errors": 0, "warnings": 1,
                     "reason": None}),
         ("alice", {**common, "accepted": False, "rules": None, "errors": 1, "warnings": 0,
-                   "reason": "1 error(s)"}),
+                   "reason": "unknown name 'nosuch'"}),
     ]
+
+
+async def test_a_reload_of_a_removed_folder_names_it(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
+    daemon = in_process(rules, tmp_path / "state")
+    shutil.rmtree(rules)
+    ok, diagnostics = await LiveView(daemon).reload("api")
+    assert not ok
+    assert [(x["path"], x["line"], x["code"], x["level"], x["message"]) for x in diagnostics] == [
+        (str(rules), 1, "E110", "error", f"cannot read '{rules}': no such file or directory")]
+    assert rule_names(daemon) == ["a"]  # still running
+    assert f"linnix: {rules}:1:1: error[E110]: cannot read '{rules}'" in said(daemon)
 
 
 # ---- as ``linnix run`` ---------------------------------------------------------------------
