@@ -5,9 +5,9 @@ best event source, feeds the engine on the real clock, and sends what the
 engine produces to: stdout (readable lines), ``<state_dir>/alerts.jsonl``
 (replay's format), the incident and action store (SQLite), the SSE stream
 and the HTTP API.  SIGINT/SIGTERM stop it cleanly; SIGHUP (or ``POST
-/rules/reload``) reloads the rules all-or-nothing: a rule set with errors is
-rejected and the running one kept; instances of unchanged rules keep their
-state.
+/rules/reload``) reloads the rules all-or-nothing: a rule set with errors, or
+one without an active rule, is rejected and the running one kept; instances
+of unchanged rules keep their state.
 """
 
 from __future__ import annotations
@@ -90,9 +90,9 @@ def disable_tagged(plan: Plan, tags: frozenset[str]) -> Plan:
     return attrs.evolve(plan, rules=rules)
 
 
-def _at(path: str, message: str) -> Diagnostic:
-    """An error about a whole rule path (one that could not be loaded at all)."""
-    return Diagnostic("E110", Level.ERROR, message, SourceFile(path, "").whole())
+def _at(path: str, message: str, hint: str | None = None) -> Diagnostic:
+    """An error about a whole rule path (one that could not be loaded, or holds nothing)."""
+    return Diagnostic("E110", Level.ERROR, message, SourceFile(path, "").whole(), hint)
 
 
 class Daemon:
@@ -167,7 +167,12 @@ class Daemon:
             return None, self._unreadable(err)
         if result.plan is None:
             return None, result.errors
-        return disable_tagged(result.plan, self.opts.disabled_tags), result.warnings
+        plan = disable_tagged(result.plan, self.opts.disabled_tags)
+        if not plan.active:  # most likely a mistake: an emptied folder, a wrong path
+            return None, [_at(p, f"no active rule in '{p}': a reload that would leave "
+                                 "nothing watched is refused", hint="to watch nothing, stop "
+                                 "the daemon") for p in self.opts.rules]
+        return plan, result.warnings
 
     def _unreadable(self, err: LinnixError) -> list[Diagnostic]:
         """Diagnostics naming the rule paths that are gone (or, failing that, the error)."""

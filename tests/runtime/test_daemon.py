@@ -154,6 +154,31 @@ async def test_a_reload_of_a_removed_folder_names_it(tmp_path: Path) -> None:
     assert f"linnix: {rules}:1:1: error[E110]: cannot read '{rules}'" in said(daemon)
 
 
+async def test_a_reload_that_would_watch_nothing_is_refused(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
+    daemon = in_process(rules, tmp_path / "state")
+    (rules / "a.lnx").unlink()  # the folder is empty
+    ok, diagnostics = await LiveView(daemon).reload("api")
+    assert not ok
+    assert [(x["path"], x["code"], x["message"], x["hint"]) for x in diagnostics] == [
+        (str(rules), "E110", f"no active rule in '{rules}': a reload that would leave nothing "
+         "watched is refused", "to watch nothing, stop the daemon")]
+    assert rule_names(daemon) == ["a"]
+    assert "reload rejected: 1 error(s); keeping the running rules" in said(daemon)
+
+
+async def test_a_reload_whose_every_rule_is_disabled_is_refused(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
+    daemon = in_process(rules, tmp_path / "state")
+    daemon.opts.disabled_tags = frozenset({"noisy"})
+    write(rules, {"a.lnx": 'rule a { when cpu_pct > 1\n tags ["noisy"] }\n'})
+    ok, diagnostics = await daemon.reload("api")
+    assert not ok and [x.code for x in diagnostics] == ["E110"]
+    write(rules, {"b.lnx": "rule b: rss_mb > 1\n"})  # one rule left to watch: accepted
+    assert await daemon.reload("api") == (True, [])
+    assert rule_names(daemon) == ["a", "b"]
+
+
 # ---- as ``linnix run`` ---------------------------------------------------------------------
 
 def started(tmp_path: Path, rules: Path, *args: str) -> tuple[Daemon, Api]:
