@@ -76,7 +76,8 @@ class Daemon:
     """``linnix run`` as a subprocess with its own state directory."""
 
     def __init__(self, state: Path, *args: str, rules: list[str] | None = None,
-                 env: dict[str, str] | None = None, user: int | None = None) -> None:
+                 env: dict[str, str] | None = None, user: int | None = None,
+                 umask: int = -1) -> None:
         self.state = state
         cmd = [sys.executable, "-m", "linnix", "run", "--state-dir", str(state)]
         for path in rules or [str(RULES)]:
@@ -90,7 +91,7 @@ class Daemon:
             cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, **(env or {})},
-                                     cwd=str(ROOT))
+                                     cwd=str(ROOT), umask=umask)
         self.stdout = ""
         self.stderr = ""
 

@@ -12,6 +12,7 @@ of unchanged rules keep their state.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import socket
@@ -34,6 +35,7 @@ from ..plan import Plan
 from ..procfs import Clock
 from ..terminal import printable_lines, write_safely
 from .live import (
+    STATE_DIR_MODE,
     AlertFile,
     AlertLog,
     LiveEngine,
@@ -41,6 +43,7 @@ from .live import (
     fan_out,
     header_event,
     needs_cmdline,
+    open_state_file,
     watch_signals,
 )
 from .sources import Source, Telemetry, open_source
@@ -219,10 +222,9 @@ class Daemon:
             return 1
         plan = disable_tagged(result.plan, self.opts.disabled_tags)
         try:
-            os.makedirs(self.opts.state_dir, mode=0o750, exist_ok=True)
+            _make_state_dir(self.opts.state_dir)
             probe = os.path.join(self.opts.state_dir, ".writable")
-            with open(probe, "w"):
-                pass
+            os.close(open_state_file(probe))
             os.unlink(probe)
         except OSError as err:
             raise LinnixError(f"cannot use the state directory {self.opts.state_dir}: "
@@ -279,7 +281,9 @@ class Daemon:
         from .responder import Responder
         from .view import History
 
-        store = Store(os.path.join(self.opts.state_dir, "linnix.db"))
+        path = os.path.join(self.opts.state_dir, "linnix.db")
+        os.close(open_state_file(path, os.O_RDWR))  # SQLite's own files take its mode
+        store = Store(path)
         self.astore = astore = AsyncStore(store)
         self.hub = hub = StreamHub()
         acts = config.actions
@@ -359,7 +363,10 @@ class Daemon:
         status = {"pid": os.getpid(), "source": source.name, "clock_origin_boottime":
                   clock.origin, "rules": list(self.opts.rules), "api": self.api_address}
         path = os.path.join(self.opts.state_dir, "daemon.json")
-        with open(f"{path}.tmp", "w", encoding="utf-8") as f:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}.tmp")  # left by a crash: created anew, with its mode
+        with os.fdopen(open_state_file(f"{path}.tmp", os.O_WRONLY), "w",
+                       encoding="utf-8") as f:
             json.dump(status, f)
         os.replace(f"{path}.tmp", path)
 
@@ -448,6 +455,28 @@ async def _progress(recorder: Recorder, err: IO[str]) -> None:
         await trio.sleep(1.0)
         err.write(f"\rrecorded {recorder.events:,} events")
         err.flush()
+
+
+def _make_state_dir(path: str) -> None:
+    """Create the state directory (0750) and any missing parent (0755), whatever the umask.
+
+    A directory that exists keeps its mode: an operator or a package may have chosen it.
+    """
+    missing: list[str] = []
+    here = os.path.abspath(path)
+    while not os.path.lexists(here):
+        missing.append(here)
+        here = os.path.dirname(here)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:  # made meanwhile by someone else: theirs
+            continue
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:  # through the descriptor: the one made here, even if the name was swapped
+            os.fchmod(fd, STATE_DIR_MODE if directory == missing[0] else 0o755)
+        finally:
+            os.close(fd)
 
 
 def _settle_heap() -> None:

@@ -35,11 +35,31 @@ from ..plan import Plan
 from ..procfs import Clock, read_argv
 from ..terminal import printable, write_safely
 
-__all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event"]
+__all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event",
+           "open_state_file"]
 
 TICK_DELAY_S = 0.05
+STATE_DIR_MODE = 0o750  # the state directory: the daemon's, readable by its group
+STATE_FILE_MODE = 0o640  # what the daemon writes there (the API token is 0600)
 _KIND: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in t.EVENT_TYPES}
 SNAPSHOT_DUPLICATE_S = 0.05  # a fork this close to a scanned start is that process
+
+
+def open_state_file(path: str, flags: int = os.O_WRONLY | os.O_APPEND) -> int:
+    """A file of the state directory opened with ``flags``; created 0640 whatever the umask.
+
+    An existing file keeps its mode: an operator may have chosen it.
+    """
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, STATE_FILE_MODE)
+    except FileExistsError:
+        return os.open(path, flags | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, STATE_FILE_MODE)  # a umask such as 077 took the group's read bit
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def header_event(clock: Clock) -> t.Header:
@@ -258,7 +278,7 @@ class AlertFile:
         self.max_bytes = max_bytes
         self.outage = Outage(on_problem or (lambda message: None))
         self.rotations = 0
-        self.file: IO[bytes] | None = open(path, "ab")  # noqa: SIM115 - closed by close()
+        self.file: IO[bytes] | None = self._open()
 
     def __call__(self, batch: Sequence[Output]) -> None:
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -269,7 +289,7 @@ class AlertFile:
             lines.append(orjson.dumps(record) + b"\n")
         try:
             if self.file is None:
-                self.file = open(self.path, "ab")  # noqa: SIM115 - closed by close()
+                self.file = self._open()
             self.file.write(b"".join(lines))
             self.file.flush()
         except OSError as err:
@@ -281,6 +301,9 @@ class AlertFile:
                            "not be written)")
         if self.file.tell() >= self.max_bytes:
             self._rotate()
+
+    def _open(self) -> IO[bytes]:
+        return os.fdopen(open_state_file(self.path), "ab")
 
     @property
     def dropped(self) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import trio
-from live_support import Api, Daemon, wait_for
+from live_support import Api, Daemon, free_port, wait_for
 from support import write
 
 from linnix.actions.store import AsyncStore, Store
@@ -218,3 +218,35 @@ def test_a_fifo_in_the_rules_folder_never_stops_the_daemon(tmp_path: Path) -> No
         daemon.stop()
     assert daemon.proc.returncode == 0, daemon.stderr
     assert daemon.stderr.count("not a regular file") == 2
+
+
+def modes(state: Path) -> dict[str, str]:
+    """The permission bits of the state directory and of everything in it, by name."""
+    found = {".": oct(state.stat().st_mode & 0o7777)}
+    for path in state.rglob("*"):
+        found[str(path.relative_to(state))] = oct(path.lstat().st_mode & 0o7777)
+    return found
+
+
+@pytest.mark.slow
+def test_what_the_daemon_creates_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 5000\n"})
+    state = tmp_path / "new" / "state"  # neither exists yet
+    config = tmp_path / "linnix.toml"
+    config.write_text(f'[api]\nbind = "127.0.0.1:{free_port()}"\n')
+    daemon = Daemon(state, "--source", "poll", "--config", str(config), rules=[str(rules)],
+                    umask=0)
+    try:
+        daemon.wait_ready()
+        api = Api(state)
+        wait_for(lambda: api.get("/health"), 10, "the API")
+        running = modes(state)
+    finally:
+        daemon.stop()
+    assert daemon.proc.returncode == 0, daemon.stderr
+    private = {"api.token": "0o600"}
+    expected = {name: private.get(name, "0o640") for name in running if name != "."}
+    assert running == {".": "0o750", **expected}
+    assert {"alerts.jsonl", "daemon.json", "linnix.db", "linnix.db-wal"} <= running.keys()
+    assert modes(state).items() <= {**running, **expected}.items()  # and nothing else later
+    assert oct((tmp_path / "new").stat().st_mode & 0o7777) == "0o755"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,35 @@ def test_a_full_disk_drops_records_and_says_so_once(tmp_path: Path) -> None:
     f.close()
     assert told[1:] == [f"writing alerts to {f.path} again (10 record(s) could not be written)"]
     assert records(Path(f.path)) == [9]
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], None]]:
+    """Sets the process's umask for one test, then puts the previous one back."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o077], ids=["umask-000", "umask-077"])
+def test_the_file_and_its_successors_are_0640_whatever_the_umask(
+        tmp_path: Path, umask: Callable[[int], None], mask: int) -> None:
+    umask(mask)
+    path = tmp_path / "alerts.jsonl"
+    sink = AlertFile(str(path), max_bytes=200)
+    sink([Record(1), Record(2)])  # past max_bytes: rotated, and a new file started
+    sink([Record(3)])
+    sink.close()
+    assert sink.rotations == 1
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {
+        "alerts.jsonl": "0o640", "alerts.jsonl.1": "0o640"}
+
+
+def test_an_existing_file_keeps_the_mode_it_has(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.jsonl"
+    path.write_text("")
+    path.chmod(0o600)  # an operator's choice
+    AlertFile(str(path))([Record(1)])
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert records(path) == [1]
