@@ -131,6 +131,13 @@ class Daemon:
         raise AssertionError(f"{rule} never became {state} within {timeout}s; alerts: "
                              f"{[(a['ts'], a['rule'], a['state']) for a in self.alerts()]}")
 
+    def close_stderr(self) -> None:
+        """Stop reading the daemon's stderr, like a log reader that went away: its next
+        write meets a closed pipe."""
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
+        self.proc.stderr = None  # nothing left to collect from it
+
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
 

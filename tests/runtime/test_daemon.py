@@ -250,3 +250,20 @@ def test_what_the_daemon_creates_is_private_whatever_the_umask(tmp_path: Path) -
     assert {"alerts.jsonl", "daemon.json", "linnix.db", "linnix.db-wal"} <= running.keys()
     assert modes(state).items() <= {**running, **expected}.items()  # and nothing else later
     assert oct((tmp_path / "new").stat().st_mode & 0o7777) == "0o755"
+
+
+@pytest.mark.slow
+def test_a_daemon_whose_stderr_reader_went_away_reloads_and_stops_cleanly(
+        tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 5000\n"})
+    daemon, api = started(tmp_path, rules)
+    try:
+        daemon.close_stderr()
+        daemon.signal(signal.SIGHUP)  # says "SIGHUP: reloading rules", "reloaded: ..."
+        (reload,) = wait_for(lambda: reloads_of(api), 30, "the SIGHUP reload")
+        assert (reload["actor"], reload["detail"]["accepted"]) == ("SIGHUP", True)
+        assert api.get("/health") and daemon.proc.poll() is None
+    finally:
+        took = daemon.stop()
+    assert daemon.proc.returncode == 0
+    assert took < 5.0, f"took {took:.1f}s to stop"
