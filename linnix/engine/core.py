@@ -125,6 +125,26 @@ class Core:
         self.plan = plan
         return resolved
 
+    # ---- gaps in time (the live engine after a suspend or a paused VM) ---------------
+    def skip_ticks(self, now: float) -> int:
+        """Skip the ticks due by ``now`` without running them; how many were skipped.
+
+        Running them would judge time nobody observed on what was known before
+        it.  The schedule keeps its grid: the next tick is the first after ``now``.
+        """
+        if self.first_ts is None or self.next_tick > now:
+            return 0
+        k = max(self._k, math.floor((now - self.first_ts) / self.tick_s))
+        while self.first_ts + k * self.tick_s <= now:  # floor() of a float may fall short
+            k += 1
+        skipped, self._k = k - self._k, k
+        self.next_tick = self.first_ts + k * self.tick_s
+        return skipped
+
+    def restart_timers(self, now: float) -> None:
+        """Every ``for`` and ``clear for`` under way starts again at ``now``."""
+        self.evaluator.restart_timers(now)
+
 
 _SUMS = frozenset({"cpu", "rss", "fds"})  # what ProcTable(sums=...) can add up
 

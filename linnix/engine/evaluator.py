@@ -228,6 +228,20 @@ class Evaluator:
         self._spans, self._averaged = _window_uses(plan)
         return out
 
+    def restart_timers(self, now: float) -> None:
+        """Pending instances, and firing ones waiting to clear, count their time again
+        from ``now``: what happened before (a gap nobody observed) is not known to hold."""
+        for state in self.rules:
+            rule = state.rule
+            for key, inst in state.instances.items():
+                if inst.state == PENDING:
+                    inst.since = now
+                    state.schedule(key, inst, now + rule.for_s)
+                elif inst.state == FIRING and inst.clear_since is not None:
+                    inst.clear_since = now
+                    state.schedule(key, inst, now + max(rule.clear_for_s,
+                                                        rule.keep_firing_for_s))
+
     def _drop(self, state: RuleState, table: ProcTable, now: float) -> list[Alert]:
         return [self._alert(state, p, table, "resolved", now, "reloaded")
                 for p, inst in sorted(state.instances.items(), key=lambda kv: _order(kv[0]))

@@ -35,6 +35,7 @@ from ..plan import Plan
 from ..procfs import Clock
 from ..terminal import printable_lines, write_safely
 from .live import (
+    FRESH_WITHIN_S,
     STATE_DIR_MODE,
     AlertFile,
     AlertLog,
@@ -257,7 +258,9 @@ class Daemon:
         stack = self._response_stack(config, clock)
         sink = fan_out(AlertLog(self.out), alerts, self.history, stack.responder,
                        *self.extra_sinks)
-        self.engine = engine = LiveEngine(core, clock, sink, recorder, needs_cmdline(plan))
+        self.engine = engine = LiveEngine(
+            core, clock, sink, recorder, needs_cmdline(plan), say=self.say,
+            fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval))
         try:
             snap = telemetry.snapshot()
             engine.snapshot = {p.pid: p.start or 0.0 for p in snap}
@@ -300,6 +303,9 @@ class Daemon:
         return _Stack(store, manager, responder, policy)
 
     def _degraded(self, clock: Clock, policy: Any) -> bool:
+        """Events were lost recently, or time jumped and no fresh sample came since."""
+        if self.engine is not None and self.engine.degraded:
+            return True
         core = self.core
         last = core.table.last_lost_ts if core is not None else None
         return last is not None and clock.now() - last < policy.degraded_window_s

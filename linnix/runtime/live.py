@@ -10,6 +10,10 @@ things make that hold on a real clock:
 * A tick at ``T`` runs when the clock reaches ``T + delay`` (50 ms): events
   stamped up to ``T`` have had time to arrive and are applied before it, just
   as replay applies them.
+
+A gap in time nobody observed (a suspend, a paused VM) is the one exception:
+its ticks are skipped, not run on the samples taken before it (see
+:meth:`LiveEngine._stale`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ __all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event",
            "open_state_file"]
 
 TICK_DELAY_S = 0.05
+GAP_S = 5.0  # the clock this far past the next tick: time went by that nobody observed
+FRESH_WITHIN_S = 10.0  # after a gap, how long to wait at most for fresh samples
 STATE_DIR_MODE = 0o750  # the state directory: the daemon's, readable by its group
 STATE_FILE_MODE = 0o640  # what the daemon writes there (the API token is 0600)
 _KIND: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in t.EVENT_TYPES}
@@ -149,8 +155,20 @@ class LiveEngine:
     last_ts: float = 0.0
     kinds: dict[str, int] = attrs.field(factory=dict)  # events by kind, for metrics
     last_lag: float = 0.0  # how late the latest tick ran after it was due
+    say: Callable[[str], None] | None = None  # for the operator (stderr)
+    gap_s: float = GAP_S
+    fresh_within: float = FRESH_WITHIN_S
+    stale_since: float | None = None  # when a gap was seen, until fresh samples came
+    gaps: int = 0
+
+    @property
+    def degraded(self) -> bool:
+        """After a gap in time, until fresh samples arrive: nothing known is current."""
+        return self.stale_since is not None
 
     def feed(self, batch: list[t.Event]) -> None:
+        stale = self._stale(self.clock.now() - self.delay)
+        fresh = self._fresh_sample(batch) if stale else None  # before clamping moves it
         floor = self.last_ts
         if self.core.first_ts is not None and self.core.ticks:
             floor = max(floor, self.core.next_tick - self.core.tick_s + 1e-6)
@@ -173,7 +191,11 @@ class LiveEngine:
         self.last_ts = floor
         if self.recorder is not None:
             self.recorder.write(keep)
+        if stale:  # the events are applied; no tick runs on what is left of the old state
+            self.core.skip_ticks(floor)
         self.core.feed(keep)
+        if fresh is not None:
+            self._fresh(fresh.ts)
         self.flush()
 
     def _seen(self, ev: t.Fork) -> bool:
@@ -186,11 +208,56 @@ class LiveEngine:
         if self.core.first_ts is None:
             return
         now = self.clock.now() - self.delay
+        if self._stale(now):
+            return
         due = self.core.next_tick
         if now >= due:
             self.last_lag = now - due
         self.core.run_until(now)
         self.flush()
+
+    # ---- gaps in time ---------------------------------------------------------------
+    # After a suspend, a paused VM or a clock step, the boot-time clock is far past
+    # the next tick.  The ticks missed meanwhile are skipped (running them would
+    # judge the gap on the samples taken before it, and complete every 'for' at
+    # once), and until the next host sample arrives no tick runs at all; then every
+    # 'for' under way starts counting again.  Actions wait meanwhile (``degraded``).
+
+    def _stale(self, now: float) -> bool:
+        """Whether the input is stale at ``now``; notices a gap and skips its ticks."""
+        core = self.core
+        if self.stale_since is None:
+            if not core.ticks or now - core.next_tick <= self.gap_s:
+                return False
+            behind = now - core.next_tick
+            skipped = core.skip_ticks(now)
+            self.stale_since, self.gaps = now, self.gaps + 1
+            self._say(f"the clock jumped {behind:,.0f}s past the next tick (a suspend, a "
+                      f"paused VM or a clock step): {skipped:,} missed tick(s) skipped; rules "
+                      "wait for fresh samples and no action runs by itself until they come")
+            return True
+        if now - self.stale_since > self.fresh_within:
+            self._say(f"no fresh sample {self.fresh_within:g}s after the gap; evaluating "
+                      "again on what there is")
+            self._fresh(now)
+            return False
+        core.skip_ticks(now)
+        return True
+
+    def _fresh_sample(self, batch: Sequence[t.Event]) -> t.Event | None:
+        """The first host sample of ``batch`` taken after the gap was seen, if any."""
+        since = self.stale_since
+        return next((ev for ev in batch if type(ev) is t.System and since is not None
+                     and ev.ts >= since), None)
+
+    def _fresh(self, ts: float) -> None:
+        """Samples are current again: every 'for' under way counts from ``ts``."""
+        self.stale_since = None
+        self.core.restart_timers(ts)
+
+    def _say(self, text: str) -> None:
+        if self.say is not None:
+            self.say(text)
 
     def flush(self) -> None:
         out = self.core.drain()

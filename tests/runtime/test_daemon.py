@@ -8,6 +8,7 @@ import shutil
 import signal
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -177,6 +178,17 @@ async def test_a_reload_whose_every_rule_is_disabled_is_refused(tmp_path: Path) 
     write(rules, {"b.lnx": "rule b: rss_mb > 1\n"})  # one rule left to watch: accepted
     assert await daemon.reload("api") == (True, [])
     assert rule_names(daemon) == ["a", "b"]
+
+
+def test_no_action_runs_by_itself_while_the_input_is_stale_after_a_gap(
+        tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
+    daemon = in_process(rules, tmp_path / "state")
+    assert daemon.engine is not None
+    policy = SimpleNamespace(degraded_window_s=60.0)  # no event was lost
+    assert not daemon._degraded(daemon.engine.clock, policy)
+    daemon.engine.stale_since = 100.0  # a gap was seen; no fresh sample yet
+    assert daemon._degraded(daemon.engine.clock, policy)
 
 
 # ---- as ``linnix run`` ---------------------------------------------------------------------
