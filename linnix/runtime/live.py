@@ -43,6 +43,8 @@ __all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event",
            "open_state_file"]
 
 TICK_DELAY_S = 0.05
+ARGV_WAIT_S = 1.0  # how long a batch waits for its processes' arguments to be read
+ARGV_READERS = 2  # threads reading them at most (one stuck read must not take more)
 GAP_S = 5.0  # the clock this far past the next tick: time went by that nobody observed
 FRESH_WITHIN_S = 10.0  # after a gap, how long to wait at most for fresh samples
 STATE_DIR_MODE = 0o750  # the state directory: the daemon's, readable by its group
@@ -183,8 +185,6 @@ class LiveEngine:
                 ev.ts = round(floor, 6)
                 self.clamped += 1
             floor = ev.ts
-            if self.cmdline and type(ev) is t.Exec and ev.argv is None:
-                ev.argv = read_argv(ev.pid)
             keep.append(ev)
         if not keep:
             return
@@ -277,9 +277,31 @@ class LiveEngine:
         recorder.close()
 
     async def consume(self, receive: trio.MemoryReceiveChannel[list[t.Event]]) -> None:
+        limiter = trio.CapacityLimiter(ARGV_READERS)
         async with receive:
             async for batch in receive:
+                if self.cmdline:
+                    await self.read_argvs(batch, limiter)
                 self.feed(batch)
+
+    async def read_argvs(self, batch: list[t.Event], limiter: trio.CapacityLimiter) -> None:
+        """Fill in the arguments of the batch's execs, read in a worker thread.
+
+        Reading /proc/PID/cmdline reads the process's memory: a process can make
+        that wait (memory backed by a stalled FUSE file system), so the read never
+        runs on the event loop, and a batch waits for it at most ``ARGV_WAIT_S``;
+        then those arguments stay unknown.  While every reader is stuck, batches
+        do not wait at all.
+        """
+        execs = [ev for ev in batch if type(ev) is t.Exec and ev.argv is None]
+        if not execs or not limiter.available_tokens:
+            return
+        pids = [ev.pid for ev in execs]
+        with trio.move_on_after(ARGV_WAIT_S):
+            argvs = await trio.to_thread.run_sync(_read_argvs, pids, limiter=limiter,
+                                                  abandon_on_cancel=True)
+            for ev, argv in zip(execs, argvs, strict=True):
+                ev.argv = argv
 
     async def ticker(self) -> None:
         while True:
@@ -291,6 +313,10 @@ class LiveEngine:
             self.tick()
             if self.recorder is not None:
                 self.recorder.flush()
+
+
+def _read_argvs(pids: list[int]) -> list[list[str] | None]:
+    return [read_argv(pid) for pid in pids]
 
 
 # ---- sinks ------------------------------------------------------------------------

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+
+import pytest
+import trio
+import trio.testing
 
 from linnix.engine import trace as t
 from linnix.engine.core import Core, Output
 from linnix.language.pipeline import compile_text
 from linnix.procfs import Clock
+from linnix.runtime import live
 from linnix.runtime.live import LiveEngine
 
 
@@ -82,3 +88,70 @@ def test_the_stdout_log_stops_quietly_when_its_reader_goes_away() -> None:
     out.close()  # like a closed pipe: writing raises
     log(alerts)  # no exception: the alerts file and the API still carry everything
     assert log.out is None
+
+
+# ---- arguments of new programs, read off the event loop ---------------------------------
+
+def exec_engine() -> LiveEngine:
+    core = Core(compile_text('rule r: cmdline matches "secret"\n'), 0.5)
+    eng = LiveEngine(core, FixedClock(20.0), lambda out: None, cmdline=True)
+    eng.feed([t.Proc(ts=10.0, pid=1, ppid=0, comm="init", start=0.0)])
+    return eng
+
+
+async def consume(eng: LiveEngine, *batches: list[t.Event]) -> None:
+    send, receive = trio.open_memory_channel[list[t.Event]](len(batches))
+    async with send:
+        for batch in batches:
+            await send.send(batch)
+    await eng.consume(receive)
+
+
+def execs(ts: float, *pids: int) -> list[t.Event]:
+    return [e for pid in pids for e in (t.Fork(ts=ts, pid=pid, ppid=1, comm="sh"),
+                                        t.Exec(ts=ts, pid=pid, comm="tool"))]
+
+
+async def test_arguments_are_read_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[threading.Thread] = []
+
+    def read_argv(pid: int) -> list[str]:
+        threads.append(threading.current_thread())
+        return ["tool", f"--n={pid}"]
+
+    monkeypatch.setattr(live, "read_argv", read_argv)
+    eng = exec_engine()
+    await consume(eng, execs(10.1, 100, 101))
+    assert len(threads) == 2 and threading.main_thread() not in threads
+    procs = eng.core.table.procs
+    assert (procs[100].cmdline, procs[101].cmdline) == ("tool --n=100", "tool --n=101")
+
+
+async def test_a_read_that_never_ends_costs_its_batch_a_second_and_the_rest_nothing(
+        monkeypatch: pytest.MonkeyPatch, mock_clock: trio.testing.MockClock) -> None:
+    entered = {pid: threading.Event() for pid in (200, 100, 201)}
+    done = threading.Event()  # the stuck reads (200, 201) end only when the test is over
+    go = threading.Event()  # lets the read of 100 return
+
+    def read_argv(pid: int) -> list[str] | None:
+        entered[pid].set()
+        (done if pid >= 200 else go).wait(60)
+        return ["tool"]
+
+    monkeypatch.setattr(live, "read_argv", read_argv)
+    eng = exec_engine()
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consume, eng, execs(10.1, 200), execs(10.2, 100),
+                               execs(10.3, 201), execs(10.4, 101))
+            await trio.to_thread.run_sync(entered[200].wait)
+            mock_clock.jump(live.ARGV_WAIT_S)  # the first batch gives up on its read
+            await trio.to_thread.run_sync(entered[100].wait)
+            go.set()  # the second batch's read returns in time
+            await trio.to_thread.run_sync(entered[201].wait)
+            mock_clock.jump(live.ARGV_WAIT_S)  # the third gives up; the fourth never waits
+    finally:
+        done.set()
+    procs = eng.core.table.procs
+    assert [procs[pid].cmdline for pid in (200, 100, 201, 101)] == [None, "tool", None, None]
+    assert trio.current_time() == 2 * live.ARGV_WAIT_S
