@@ -65,6 +65,11 @@ def require_ebpf() -> None:
         _unavailable(problem)
 
 
+def outline(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """alerts.jsonl in short: (ts, rule, state) of alerts, (ts, rule, action) of proposals."""
+    return [(r.get("ts"), r.get("rule"), r.get("state", r.get("action"))) for r in records]
+
+
 def free_port() -> int:
     """A loopback port nothing listens on right now."""
     with socket.socket() as probe:
@@ -129,7 +134,7 @@ class Daemon:
                     return a
             time.sleep(0.1)
         raise AssertionError(f"{rule} never became {state} within {timeout}s; alerts: "
-                             f"{[(a['ts'], a['rule'], a['state']) for a in self.alerts()]}")
+                             f"{outline(self.alerts())}")
 
     def close_stderr(self) -> None:
         """Stop reading the daemon's stderr, like a log reader that went away: its next

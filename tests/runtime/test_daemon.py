@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import trio
-from live_support import Api, Daemon, free_port, wait_for
+from live_support import Api, Daemon, free_port, outline, wait_for
 from support import write
 
 from linnix.actions.store import AsyncStore, Store
@@ -279,3 +279,11 @@ def test_a_daemon_whose_stderr_reader_went_away_reloads_and_stops_cleanly(
         took = daemon.stop()
     assert daemon.proc.returncode == 0
     assert took < 5.0, f"took {took:.1f}s to stop"
+
+
+def test_the_outline_of_the_alerts_file_shows_proposals_too() -> None:
+    # it is what a test that waited in vain for an alert prints: it must not fail itself
+    assert outline([
+        {"type": "alert", "ts": 1.5, "rule": "tree", "state": "firing", "pid": 7},
+        {"type": "action", "ts": 1.5, "rule": "tree", "action": "kill_tree", "pid": 7},
+    ]) == [(1.5, "tree", "firing"), (1.5, "tree", "kill_tree")]
