@@ -479,7 +479,7 @@ def _make_state_dir(path: str) -> None:
         except FileExistsError:  # made meanwhile by someone else: theirs
             continue
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        try:  # through the descriptor: the one made here, even if the name was swapped
+        try:  # O_NOFOLLOW: a link put in its place meanwhile is not followed
             os.fchmod(fd, STATE_DIR_MODE if directory == missing[0] else 0o755)
         finally:
             os.close(fd)
