@@ -12,6 +12,15 @@ as long as it likes.  The listener here keeps every accepted connection; once
 the server is cancelled, connections still open after ``GRACE_S`` are cut,
 which wakes any write blocked on them.
 
+Every answer ends whole.  quart-trio cancels a request's tasks as soon as
+hypercorn reports the client gone, and hypercorn reports that from inside the
+call that sends an answer's last bytes: the cancellation then lands in the
+middle of hypercorn's own bookkeeping, which never gets to close a
+``Connection: close`` connection nor to start the keep-alive timer of the next
+one, and the connection is held until the client leaves.  :func:`_whole_answers`
+shields that last call, so both happen; idle connections close after
+``KEEP_ALIVE_S``.
+
 :func:`load_or_create_token` reads the token file, or creates it on the first
 start: a random token, written to a temporary file of mode 0600 and linked
 into place, so no reader ever sees a partial file and two daemons starting at
@@ -43,6 +52,7 @@ log = logging.getLogger("linnix.api")
 
 BACKLOG = 128
 GRACE_S = 1.0  # how long a cancelled server lets answers in flight finish
+KEEP_ALIVE_S = 5.0  # how long a connection may stay idle between requests
 _TOKEN = re.compile(r"[\x21-\x7e]{16,512}")  # printable ASCII, no spaces: a header value
 
 
@@ -125,6 +135,7 @@ async def serve(app: Any, bind: str, *, token: str | None,
         config.errorlog = log
         config.include_server_header = False
         config.graceful_timeout = GRACE_S
+        config.keep_alive_timeout = KEEP_ALIVE_S
         async with trio.open_nursery() as nursery:
             await nursery.start(_serve_http, app, config, listener)
             log.info("API listening on http://%s", address)
@@ -147,7 +158,7 @@ async def _serve_http(app: Any, config: Any, listener: Connections,
     from hypercorn.typing import ConnectionState
     from hypercorn.utils import wrap_app
 
-    asgi = wrap_app(app, config.wsgi_max_body_size, "asgi")
+    asgi = wrap_app(_whole_answers(app), config.wsgi_max_body_size, "asgi")
     state: dict[str, Any] = {}
     lifespan = Lifespan(asgi, config, state)
     context = WorkerContext(None)
@@ -162,6 +173,30 @@ async def _serve_http(app: Any, config: Any, listener: Connections,
             task_status.started()
         await lifespan.wait_for_shutdown()
         lifespan_nursery.cancel_scope.cancel()
+
+
+def _whole_answers(app: Any) -> Any:
+    """``app`` (ASGI), whose last message of each HTTP answer is sent shielded.
+
+    Hypercorn closes or recycles the connection inside that call (see the module
+    docstring); the socket write in it is shielded by hypercorn already, so this
+    adds no new way to block: a client that stops reading is still cut at shutdown.
+    """
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_last_shielded(message: Any) -> None:
+            if message.get("type") == "http.response.body" and not message.get("more_body"):
+                with trio.CancelScope(shield=True):
+                    await send(message)
+            else:
+                await send(message)
+
+        await app(scope, receive, send_last_shielded)
+
+    return asgi
 
 
 async def _cut_when_cancelled(listener: Connections, context: Any, grace: float) -> None:

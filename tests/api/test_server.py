@@ -19,7 +19,14 @@ from api_support import AUTH, PID_A, TOKEN, Env, light_view, start_env
 from support import run_linnix
 
 from linnix.api.app import create_app
-from linnix.api.server import GRACE_S, format_address, load_or_create_token, serve, split_bind
+from linnix.api.server import (
+    GRACE_S,
+    KEEP_ALIVE_S,
+    format_address,
+    load_or_create_token,
+    serve,
+    split_bind,
+)
 from linnix.api.stream import StreamHub
 from linnix.errors import ApiError
 
@@ -200,6 +207,48 @@ async def test_a_slow_http_client_is_dropped_and_the_fast_one_gets_everything(
     await _read_until(fast, b'"n":"after"', buffer)
     await slow.aclose()
     await fast.aclose()
+
+
+# ---- connections end --------------------------------------------------------------------
+
+async def connect(url: str) -> trio.SocketStream:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return await trio.open_tcp_stream(host, int(port))
+
+
+async def read_to_end(stream: trio.SocketStream) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    data = b""
+    with trio.fail_after(60):
+        while chunk := await stream.receive_some(65536):
+            data += chunk
+    return data
+
+
+async def test_connection_close_is_honoured(nursery: trio.Nursery) -> None:
+    app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app)
+    for _ in range(3):  # each closed by the server after its answer
+        stream = await connect(url)
+        await stream.send_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              b"Connection: close\r\n\r\n")
+        data = await read_to_end(stream)
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(b'{"status":"ok"}')
+        await stream.aclose()
+
+
+async def test_an_idle_keep_alive_connection_is_closed(
+        nursery: trio.Nursery, autojump_clock: trio.testing.MockClock) -> None:
+    app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app)
+    stream = await connect(url)
+    for _ in range(2):  # the connection is reused while the client keeps asking
+        await stream.send_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert (await _read_until(stream, b'{"status":"ok"}')).startswith(b"HTTP/1.1 200")
+    answered = trio.current_time()
+    assert await read_to_end(stream) == b""  # then the server closes it
+    assert KEEP_ALIVE_S <= trio.current_time() - answered <= KEEP_ALIVE_S + 1
+    await stream.aclose()
 
 
 # ---- refusing to listen ----------------------------------------------------------------
