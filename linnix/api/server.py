@@ -21,6 +21,13 @@ one, and the connection is held until the client leaves.  :func:`_whole_answers`
 shields that last call, so both happen; idle connections close after
 ``KEEP_ALIVE_S``.
 
+At most ``max_connections`` connections are served at once (``[api]
+max_connections``).  One more is answered at once with a 503 that says so and
+closed: a client learns why instead of hanging, and keeping an answer short
+and bounded in time costs less than the backlog of a listener that stops
+accepting.  Past ``REFUSING_MAX`` refusals in flight, a connection is closed
+without an answer.
+
 :func:`load_or_create_token` reads the token file, or creates it on the first
 start: a random token, written to a temporary file of mode 0600 and linked
 into place, so no reader ever sees a partial file and two daemons starting at
@@ -45,6 +52,7 @@ import trio
 
 from ..config import parse_bind
 from ..errors import ApiError
+from .stream import encode_json
 
 __all__ = ["format_address", "load_or_create_token", "serve", "split_bind"]
 
@@ -53,6 +61,9 @@ log = logging.getLogger("linnix.api")
 BACKLOG = 128
 GRACE_S = 1.0  # how long a cancelled server lets answers in flight finish
 KEEP_ALIVE_S = 5.0  # how long a connection may stay idle between requests
+MAX_CONNECTIONS = 64  # served at once, by default
+REFUSING_MAX = 16  # 503 answers in flight to connections over the limit
+REFUSE_S = 1.0  # how long one of those may take, reading what the client sent
 _TOKEN = re.compile(r"[\x21-\x7e]{16,512}")  # printable ASCII, no spaces: a header value
 
 
@@ -115,18 +126,21 @@ async def _listening_socket(bind: str, token: str | None) -> socket.socket:
 
 
 async def serve(app: Any, bind: str, *, token: str | None,
+                max_connections: int = MAX_CONNECTIONS,
                 task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
     """Serve ``app`` on ``bind`` until cancelled.
 
     Once listening, ``task_status.started`` receives the bound ``host:port``
-    (the real port when ``bind`` asked for port 0).  Raises
+    (the real port when ``bind`` asked for port 0).  At most ``max_connections``
+    are served at once; the next ones get a 503.  Raises
     :class:`~linnix.errors.ApiError` when the address is invalid, cannot be
     bound, or is not a loopback address while ``token`` is empty.
     """
     from hypercorn.config import Config
 
     sock = await _listening_socket(bind, token)
-    listener = Connections(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+    listener = Connections(trio.SocketListener(trio.socket.from_stdlib_socket(sock)),
+                           limit=max_connections)
     try:
         address = format_address(sock.getsockname())
         config = Config()
@@ -167,7 +181,15 @@ async def _serve_http(app: Any, config: Any, listener: Connections,
         await lifespan.wait_for_startup()
         async with trio.open_nursery() as handlers:
             handlers.start_soon(_cut_when_cancelled, listener, context, config.graceful_timeout)
-            handler = partial(TCPServer, asgi, config, context, ConnectionState(state.copy()))
+
+            async def handler(conn: _Connection) -> None:
+                if conn.refused:
+                    await _refuse(conn, listener.limit)
+                else:
+                    # annotated as taking an SSL stream; it takes any (it probes for TLS)
+                    await TCPServer(asgi, config, context, ConnectionState(state.copy()),
+                                    conn)  # type: ignore[arg-type]
+
             await handlers.start(partial(trio.serve_listeners, handler, [listener],
                                          handler_nursery=handlers))
             task_status.started()
@@ -211,26 +233,79 @@ async def _cut_when_cancelled(listener: Connections, context: Any, grace: float)
             listener.cut_all()
 
 
-class Connections(trio.abc.Listener[trio.abc.HalfCloseableStream]):
-    """A socket listener that knows every connection it accepted and can cut them all."""
+async def _refuse(conn: _Connection, limit: int) -> None:
+    """Answer a connection over the limit with a 503, then close it.
 
-    def __init__(self, inner: trio.SocketListener) -> None:
+    What the client sent is read (a bounded amount, for at most ``REFUSE_S``)
+    before closing: closing a socket with unread data resets it, and the reset
+    can destroy the answer before the client reads it.
+    """
+    body = encode_json({"error": "too many connections",
+                        "detail": f"the API serves at most {limit} connections at once "
+                                  "(api.max_connections in linnix.toml); retry later"})
+    head = (f"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nretry-after: 1\r\nconnection: close\r\n\r\n")
+    try:
+        with trio.move_on_after(REFUSE_S):
+            await conn.send_all(head.encode("ascii") + body)
+            await conn.send_eof()
+            received = 0
+            while received < 65536 and (chunk := await conn.receive_some(4096)):
+                received += len(chunk)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass  # the client is gone: nothing more to say
+    finally:
+        await conn.aclose()
+
+
+class Connections(trio.abc.Listener[trio.abc.HalfCloseableStream]):
+    """A socket listener that knows every connection it accepted and can cut them all.
+
+    Connections beyond ``limit`` served at once are marked ``refused`` (their
+    handler answers 503); beyond ``REFUSING_MAX`` of those, closed at once.
+    """
+
+    def __init__(self, inner: trio.SocketListener, limit: int = MAX_CONNECTIONS) -> None:
         self._inner = inner
+        self.limit = limit
         self.open: set[_Connection] = set()
+        self.served = 0  # open connections that are not refused
+        self.refused = 0  # connections refused so far
+        self._said_full = False
         self._all_closed = trio.Event()
         self._all_closed.set()
 
     async def accept(self) -> _Connection:
-        conn = _Connection(await self._inner.accept(), self)
-        self.open.add(conn)
-        self._all_closed = trio.Event()
-        return conn
+        while True:
+            stream = await self._inner.accept()
+            refused = self.served >= self.limit
+            if refused and len(self.open) - self.served >= REFUSING_MAX:
+                self.refused += 1
+                await stream.aclose()  # a flood: no answer, no descriptor kept
+                continue
+            conn = _Connection(stream, self, refused=refused)
+            self.open.add(conn)
+            if refused:
+                self.refused += 1
+                if not self._said_full:  # once while full, not once per connection
+                    self._said_full = True
+                    log.warning("refusing API connections: %d are served already "
+                                "(api.max_connections)", self.limit)
+            else:
+                self.served += 1
+            self._all_closed = trio.Event()
+            return conn
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
     def forget(self, conn: _Connection) -> None:
+        if conn not in self.open:
+            return
         self.open.discard(conn)
+        if not conn.refused:
+            self.served -= 1
+            self._said_full = False
         if not self.open:
             self._all_closed.set()
 
@@ -246,9 +321,11 @@ class Connections(trio.abc.Listener[trio.abc.HalfCloseableStream]):
 class _Connection(trio.abc.HalfCloseableStream):
     """One accepted connection; tells its listener when it is closed."""
 
-    def __init__(self, stream: trio.SocketStream, owner: Connections) -> None:
+    def __init__(self, stream: trio.SocketStream, owner: Connections, *,
+                 refused: bool = False) -> None:
         self._stream = stream
         self._owner = owner
+        self.refused = refused
         self.socket = stream.socket  # hypercorn reads the addresses from it
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:

@@ -103,6 +103,8 @@ class ApiConfig:
     # Host names (besides IP addresses and "localhost") that requests may name in
     # their Host header; any other name is refused (DNS rebinding).
     allowed_hosts: tuple[str, ...] = ()
+    # Connections served at once; one more is answered 503 and closed.
+    max_connections: int = 64
 
     @property
     def host(self) -> str:
@@ -187,6 +189,7 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
         "token_file": absolute_path,
         "max_body_bytes": whole(1024, 16 * 1024 * 1024),
         "allowed_hosts": list_of(host_name, "host names"),
+        "max_connections": whole(1, 4096),
     }),
     "telemetry": (TelemetryConfig, {
         "sample_interval": duration(zero_ok=False),

@@ -360,7 +360,9 @@ class Daemon:
         names = (*config.api.allowed_hosts, config.api.host, socket.gethostname())
         app = create_app(LiveView(self), token=token, max_body=config.api.max_body_bytes,
                          allowed_hosts=names)
-        self.api_address = await nursery.start(partial(serve, app, config.api.bind, token=token))
+        self.api_address = await nursery.start(partial(
+            serve, app, config.api.bind, token=token,
+            max_connections=config.api.max_connections))
 
     def _write_status(self, clock: Clock, source: Source) -> None:
         """``<state_dir>/daemon.json``: who is running, where its clock starts, its API."""

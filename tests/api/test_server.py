@@ -51,10 +51,10 @@ async def get(url: str, **kwargs: Any) -> tuple[int, Message, Any]:
 
 
 async def serving(nursery: trio.Nursery, env_or_app: Any, bind: str = "127.0.0.1:0",
-                  token: str | None = TOKEN) -> str:
+                  token: str | None = TOKEN, max_connections: int = 64) -> str:
     app = env_or_app.app if isinstance(env_or_app, Env) else env_or_app
     address: str = await nursery.start(lambda task_status: serve(
-        app, bind, token=token, task_status=task_status))
+        app, bind, token=token, max_connections=max_connections, task_status=task_status))
     return f"http://{address}"
 
 
@@ -249,6 +249,42 @@ async def test_an_idle_keep_alive_connection_is_closed(
     assert await read_to_end(stream) == b""  # then the server closes it
     assert KEEP_ALIVE_S <= trio.current_time() - answered <= KEEP_ALIVE_S + 1
     await stream.aclose()
+
+
+HEALTH_AND_CLOSE = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+
+
+async def test_connections_past_the_limit_are_answered_503_and_closed(
+        nursery: trio.Nursery) -> None:
+    hub = StreamHub(backlog=10, queue=100)
+    app = create_app(light_view(hub), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app, max_connections=2)
+    followers = [await open_sse(url) for _ in range(2)]  # they keep their connections
+    for follower in followers:
+        await _read_until(follower, b"retry:")
+    for _ in range(3):
+        stream = await connect(url)
+        await stream.send_all(HEALTH_AND_CLOSE)
+        head, _, body = (await read_to_end(stream)).partition(b"\r\n\r\n")
+        await stream.aclose()
+        assert head.startswith(b"HTTP/1.1 503")
+        assert b"retry-after: 1" in head.lower().split(b"\r\n")
+        assert json.loads(body) == {
+            "error": "too many connections",
+            "detail": "the API serves at most 2 connections at once (api.max_connections in "
+                      "linnix.toml); retry later"}
+    await followers[0].aclose()
+    with trio.fail_after(10):  # served again once the server sees a follower gone
+        while True:
+            stream = await connect(url)
+            await stream.send_all(HEALTH_AND_CLOSE)
+            data = await read_to_end(stream)
+            await stream.aclose()
+            if not data.startswith(b"HTTP/1.1 503"):
+                break
+            await trio.sleep(0.01)
+    assert data.startswith(b"HTTP/1.1 200")
+    await followers[1].aclose()
 
 
 # ---- refusing to listen ----------------------------------------------------------------

@@ -108,6 +108,7 @@ bind = "[::1]:9444"
 token_file = "/etc/linnix/token"
 max_body_bytes = 4096
 allowed_hosts = ["Linnix.internal", "proxy"]
+max_connections = 8
 
 [telemetry]
 sample_interval = "2s"
@@ -140,7 +141,7 @@ def test_every_section_and_key() -> None:
     assert c == Config(
         runtime=RuntimeConfig(mode="enforce", state_dir="/srv/linnix"),
         api=ApiConfig(bind="[::1]:9444", token_file="/etc/linnix/token", max_body_bytes=4096,
-                      allowed_hosts=("linnix.internal", "proxy")),
+                      allowed_hosts=("linnix.internal", "proxy"), max_connections=8),
         telemetry=TelemetryConfig(sample_interval=2.0, tick=0.25, ring_buffer_pages=1024,
                                   sample_fds="never"),
         rules=RulesConfig(paths=("/opt/rules", "local.lnx"),
@@ -347,6 +348,8 @@ def test_invalid_values() -> None:
     assert problem('[api]\nallowed_hosts = ["linnix.internal:9333"]\n') == (
         'linnix.toml:2: api.allowed_hosts[0]: expected a host name without port '
         '(e.g. "linnix.example.org"), got "linnix.internal:9333"')
+    assert problem("[api]\nmax_connections = 0\n") == (
+        "linnix.toml:2: api.max_connections: expected a whole number from 1 to 4096, got 0")
     assert problem('[api]\nallowed_hosts = "proxy"\n') == (
         'linnix.toml:2: api.allowed_hosts: expected a list of host names, got "proxy"')
     assert problem("[retention]\nmax_incidents = 0\n") == (
@@ -427,7 +430,7 @@ def test_lines_with_quoted_keys_and_multiline_strings() -> None:
 
 def test_a_key_with_odd_characters_is_quoted() -> None:
     assert problem('[api]\n"a b" = 1\n') == 'linnix.toml:2: api."a b": unknown key; ' \
-        "[api] has bind, token_file, max_body_bytes, allowed_hosts"
+        "[api] has bind, token_file, max_body_bytes, allowed_hosts, max_connections"
 
 
 def test_windows_line_endings() -> None:
