@@ -92,10 +92,11 @@ def _order(item: tuple[str, list[float]]) -> float:
 
 
 async def sse_client(host: str, port: int, seen: dict[int, list[tuple[float, str]]], read: bool,
-                     ready: trio.Event, counter: list[int]) -> None:
+                     ready: trio.Event, counter: list[int], token: str) -> None:
     stream = await trio.open_tcp_stream(host, port)
     async with stream:
-        await stream.send_all(f"GET /stream HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        await stream.send_all(f"GET /stream HTTP/1.1\r\nHost: {host}\r\n"
+                              f"Authorization: Bearer {token}\r\n\r\n".encode())
         counter[0] += 1
         if counter[0] == counter[1]:
             ready.set()
@@ -129,8 +130,9 @@ async def watch_lag(host: str, port: int, lags: list[float], stop: trio.Event) -
         await trio.sleep(0.2)
 
 
-async def pending_ids(host: str, port: int) -> list[int]:
-    _, body, _ = await request(host, port, "GET", "/actions?status=pending&limit=1000")
+async def pending_ids(host: str, port: int, token: str) -> list[int]:
+    _, body, _ = await request(host, port, "GET", "/actions?status=pending&limit=1000",
+                               token=token)
     return [int(a["id"]) for a in json.loads(body)["actions"]]
 
 
@@ -149,7 +151,7 @@ async def measure(host: str, port: int, token: str, clients: int, rounds: int,
             for _ in range(rounds):
                 if pause:  # each client polls about once a second, at random moments
                     await trio.sleep(rnd.expovariate(1.0))
-                status, _, took = await request(host, port, "GET", "/alerts")
+                status, _, took = await request(host, port, "GET", "/alerts", token=token)
                 assert status == 200
                 into.append(took)
 
@@ -163,7 +165,7 @@ async def measure(host: str, port: int, token: str, clients: int, rounds: int,
                 inner.start_soon(reader, i, False, burst)
         out["burst"] = burst
         out["burst_rate"] = len(burst) / (time.perf_counter() - started)
-        ids = await pending_ids(host, port)
+        ids = await pending_ids(host, port, token)
         approvals: list[float] = []
 
         async def approve(action_id: int, into: list[float]) -> None:
@@ -182,7 +184,7 @@ async def measure(host: str, port: int, token: str, clients: int, rounds: int,
         started = time.perf_counter()
         burst_ids = set(ids[:clients])
         while True:
-            _, body, _ = await request(host, port, "GET", "/actions?limit=1000")
+            _, body, _ = await request(host, port, "GET", "/actions?limit=1000", token=token)
             final = {int(a["id"]) for a in json.loads(body)["actions"] if a["status"] in FINAL}
             if burst_ids <= final:
                 break
@@ -193,7 +195,8 @@ async def measure(host: str, port: int, token: str, clients: int, rounds: int,
         counter = [0, sse]
         async with trio.open_nursery() as listeners:
             for i in range(sse):
-                listeners.start_soon(sse_client, host, port, seen, i != 0, ready, counter)
+                listeners.start_soon(sse_client, host, port, seen, i != 0, ready, counter,
+                                     token)
             await ready.wait()
             await trio.sleep(0.5)
             delivery: dict[str, list[float]] = {}
@@ -231,6 +234,7 @@ def main() -> int:
     config = os.path.join(state, "linnix.toml")
     with open(config, "w") as f:
         f.write(f'[api]\nbind = "127.0.0.1:{free_port()}"\n'
+                f"max_connections = {args.clients + args.sse + 16}\n"
                 '[actions]\nrate_limit = 100000\nttl = "1h"\n')
     targets = [subprocess.Popen([sys.executable, "-c", TARGET, "600"])
                for _ in range(args.targets)]

@@ -138,7 +138,8 @@ class Env:
 
 
 async def start_env(tmp_path: Path, nursery: trio.Nursery, *, rate_limit: int = 10,
-                    max_body: int = MAX_BODY, token: str = TOKEN) -> Env:
+                    max_body: int = MAX_BODY, token: str = TOKEN,
+                    public_reads: bool = False) -> Env:
     proc = FakeProc(tmp_path / "proc")
     proc.add(PID_A, "python3")
     store = Store(os.fspath(tmp_path / "linnix.db"))
@@ -150,7 +151,8 @@ async def start_env(tmp_path: Path, nursery: trio.Nursery, *, rate_limit: int = 
     manager.executed = []
     await nursery.start(manager.run)
     view = FakeView(astore, manager, hub)
-    app = create_app(view, token=token, max_body=max_body)  # type: ignore[arg-type]
+    app = create_app(view, token=token, max_body=max_body,  # type: ignore[arg-type]
+                     public_reads=public_reads)
     return Env(view, app, store, manager, hub, proc)
 
 
@@ -244,7 +246,7 @@ async def open_stream(app: QuartTrio, headers: dict[str, str] | None = None,
     """A GET /stream on the test client; the connection is cut when the block ends."""
     client = app.test_client()
     with trio.CancelScope() as scope:
-        async with client.request(f"/stream{query}", headers=headers or {}) as conn:
+        async with client.request(f"/stream{query}", headers={**AUTH, **(headers or {})}) as conn:
             await conn.send_complete()
             yield SseReader(conn)
             scope.cancel()  # the response never ends by itself: cut it

@@ -197,8 +197,8 @@ class Api:
         request = urllib.request.Request(self.base + path, data=data, method=method)
         if host is not None:
             request.add_header("Host", host)
+        request.add_header("Authorization", f"Bearer {self.token}")  # reads need it too
         if method == "POST":
-            request.add_header("Authorization", f"Bearer {self.token}")
             request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:

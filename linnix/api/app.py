@@ -3,8 +3,10 @@
 Every answer is JSON (``/metrics`` and ``/stream`` aside).  Every error is
 ``{"error": short, "detail": longer}`` with the matching status, and an
 unexpected exception becomes a 500 whose body says nothing about the code.
-Reads need no credentials; every POST needs ``Authorization: Bearer <token>``.
-An app created without a token is read-only.
+Every route but ``/health``, ``/ready`` and ``/metrics`` needs
+``Authorization: Bearer <token>``: the process list shows every command line,
+which may hold secrets.  ``public_reads`` lets GETs through without one (the
+old behaviour).  An app created without a token serves only what needs none.
 
 The app only talks to a :class:`~linnix.api.context.DaemonView`; the routes
 are listed, with their parameters and answers, in :mod:`linnix.api.openapi`.
@@ -47,6 +49,7 @@ LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
 APPROVER_MAX, REASON_MAX = 128, 1024
 ID_MAX = 2**63 - 1  # SQLite's largest integer
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_ROUTES = frozenset({"/health", "/ready", "/metrics"})  # served without a token
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 # Why an action that is not pending cannot be decided on, by its status ({by}: who decided).
@@ -269,8 +272,9 @@ def _is_address(text: str) -> bool:
 
 def create_app(view: DaemonView, *, token: str, max_body: int,
                keepalive: float = KEEPALIVE_S,
-               allowed_hosts: Iterable[str] = ()) -> QuartTrio:
-    """The API over ``view``; POSTs need ``token`` (an empty token makes it read-only).
+               allowed_hosts: Iterable[str] = (), public_reads: bool = False) -> QuartTrio:
+    """The API over ``view``; every route but :data:`PUBLIC_ROUTES` needs ``token``
+    (GETs do not when ``public_reads``).
 
     Requests must name the API by an IP address, "localhost" or one of
     ``allowed_hosts`` in their Host header (see :func:`host_allowed`).
@@ -296,12 +300,16 @@ def create_app(view: DaemonView, *, token: str, max_body: int,
 
     @app.before_request
     async def authorize() -> None:
-        if request.method in _SAFE_METHODS or request.url_rule is None:
+        rule = request.url_rule
+        if rule is None or request.method == "OPTIONS" or rule.rule in PUBLIC_ROUTES:
+            return  # an unknown route is a 404 for anyone; OPTIONS shows only methods
+        if public_reads and request.method in _SAFE_METHODS:
             return
         challenge = 'Bearer realm="linnix"'
         header = request.headers.get("Authorization")
         if not secret:
-            _fail(401, "unauthorized", "this API has no token configured: it is read-only",
+            _fail(401, "unauthorized", "this API has no token configured: only /health, "
+                  "/ready and /metrics are served",
                   headers={"WWW-Authenticate": challenge})
         if header is None:
             _fail(401, "unauthorized",

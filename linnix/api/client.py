@@ -89,7 +89,13 @@ def _check_url(text: str) -> str:
 
 
 class ApiClient:
-    """Requests to one daemon; ``token`` is needed only for approving and rejecting."""
+    """Requests to one daemon, with ``token`` (or what ``token_source`` reads).
+
+    Every request but a few public ones needs the token.  A read is still sent
+    when the token cannot be had (the daemon may allow reads without one,
+    ``api.public_reads``); if the daemon then wants one, the error says why
+    there was none.
+    """
 
     def __init__(self, base_url: str, token: str | None = None, *,
                  token_source: Callable[[], str] | None = None, timeout: float = 10.0) -> None:
@@ -99,13 +105,23 @@ class ApiClient:
         self.timeout = timeout
         # Talk to the daemon directly even when a proxy is configured for the web.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._token_problem: str | None = None  # why a read went without the token
 
     def token(self) -> str:
         if self._token is None:
             if self._token_source is None:
-                raise ApiError("approving and rejecting need the API token: pass --token-file")
+                raise ApiError("the API needs a token: pass --token-file")
             self._token = self._token_source()
         return self._token
+
+    def _authorization(self, *, required: bool) -> dict[str, str]:
+        try:
+            return {"Authorization": f"Bearer {self.token()}"}
+        except ApiError as err:
+            if required:
+                raise
+            self._token_problem = str(err)
+            return {}
 
     def url(self, path: str, query: Mapping[str, object] | None = None) -> str:
         params = {k: v for k, v in (query or {}).items() if v is not None}
@@ -113,7 +129,7 @@ class ApiClient:
         return f"{self.base_url}{path}{suffix}"
 
     def _open(self, method: str, path: str, *, query: Mapping[str, object] | None = None,
-              body: object = None, auth: bool = False, headers: Mapping[str, str] | None = None,
+              body: object = None, headers: Mapping[str, str] | None = None,
               timeout: float | None = None) -> http.client.HTTPResponse:
         url = self.url(path, query)
         data = None
@@ -121,8 +137,7 @@ class ApiClient:
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             sent["Content-Type"] = "application/json"
-        if auth:
-            sent["Authorization"] = f"Bearer {self.token()}"
+        sent.update(self._authorization(required=method not in ("GET", "HEAD")))
         req = urllib.request.Request(url, data=data, headers=sent, method=method)
         try:
             response = self._opener.open(req, timeout=timeout or self.timeout)
@@ -154,14 +169,16 @@ class ApiClient:
         if not isinstance(detail, str) or not detail:
             return ApiError(f"unexpected answer from {self.base_url}: HTTP {status} "
                             f"{err.reason}; is this the linnix API?", status)
-        if status == 401:
+        if status == 401 and self._token_problem is not None:
+            detail = f"the API needs a token: {self._token_problem}"
+        elif status == 401:
             detail = f"the API refused the token: {detail}"
         return ApiError(detail, status)
 
     def request(self, method: str, path: str, *, query: Mapping[str, object] | None = None,
-                body: object = None, auth: bool = False) -> Any:
+                body: object = None) -> Any:
         """The decoded JSON answer of one request."""
-        response = self._open(method, path, query=query, body=body, auth=auth)
+        response = self._open(method, path, query=query, body=body)
         try:
             raw = response.read()
         except (OSError, http.client.HTTPException) as err:
@@ -190,8 +207,7 @@ class ApiClient:
         body: dict[str, Any] = {"approver": approver}
         if reason is not None:
             body["reason"] = reason
-        row: dict[str, Any] = self.request("POST", f"/actions/{action_id}/{verb}", body=body,
-                                           auth=True)
+        row: dict[str, Any] = self.request("POST", f"/actions/{action_id}/{verb}", body=body)
         return row
 
     def incidents(self, open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:

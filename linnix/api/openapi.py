@@ -31,9 +31,10 @@ def _ok(description: str, schema: Json, content_type: str = "application/json") 
 
 def _op(summary: str, description: str, tag: str, ok: Json, *, errors: tuple[str, ...] = (),
         parameters: tuple[Json, ...] = (), body: Json | None = None,
-        auth: bool = False, ok_status: str = "200") -> Json:
+        public: bool = False, ok_status: str = "200") -> Json:
     responses: Json = {ok_status: ok}
-    for name in (*errors, "MisdirectedRequest", "InternalError"):
+    needs = () if public else ("Unauthorized",)
+    for name in (*needs, *errors, "MisdirectedRequest", "InternalError"):
         status = _ERROR_STATUS[name]
         responses[status] = _ref("responses", name)
     op: Json = {"summary": summary, "description": description, "tags": [tag],
@@ -42,8 +43,7 @@ def _op(summary: str, description: str, tag: str, ok: Json, *, errors: tuple[str
         op["parameters"] = list(parameters)
     if body is not None:
         op["requestBody"] = body
-    if auth:
-        op["security"] = [{"bearer": []}]
+    op["security"] = [] if public else [{"bearer": []}]
     return op
 
 
@@ -396,20 +396,22 @@ def _paths() -> Json:
     p = {name: _ref("parameters", name) for name in _parameters()}
     body_decision = {"required": True, "content": {
         "application/json": {"schema": _schema("Decision")}}}
-    decision_errors = ("BadRequest", "Unauthorized", "NotFound", "Conflict",
+    decision_errors = ("BadRequest", "NotFound", "Conflict",
                        "PayloadTooLarge", "RateLimited")
     return {
         "/health": {"get": _op(
             "Liveness", "Always 200 while the daemon answers.", "health",
-            _ok("alive", {"type": "object", "properties": {"status": {"const": "ok"}}}))},
+            _ok("alive", {"type": "object", "properties": {"status": {"const": "ok"}}}),
+            public=True)},
         "/ready": {"get": _op(
             "Readiness", "200 once the event source is attached, 503 before.", "health",
             _ok("ready", {"type": "object", "properties": {
                 "status": {"const": "ready"}, "source": {"type": "string"}}}),
-            errors=("NotReady",))},
+            errors=("NotReady",), public=True)},
         "/metrics": {"get": _op(
             "Prometheus metrics", "The text exposition format, version 0.0.4.", "health",
-            _ok("metrics", {"type": "string"}, "text/plain; version=0.0.4; charset=utf-8"))},
+            _ok("metrics", {"type": "string"}, "text/plain; version=0.0.4; charset=utf-8"),
+            public=True)},
         "/openapi.json": {"get": _op(
             "This document", "The OpenAPI 3.1 description of the API.", "health",
             _ok("the document", {"type": "object"}))},
@@ -437,10 +439,9 @@ def _paths() -> Json:
             "Reload the rules", "Rebuild every rule file all-or-nothing: with any error the "
             "running rules are kept and the answer is 422.", "rules",
             _ok("the new rules are running", _schema("Reloaded")),
-            errors=("BadRequest", "Unauthorized", "PayloadTooLarge", "ReloadRejected"),
+            errors=("BadRequest", "PayloadTooLarge", "ReloadRejected"),
             body={"required": False, "content": {
-                "application/json": {"schema": _schema("ReloadRequest")}}},
-            auth=True)},
+                "application/json": {"schema": _schema("ReloadRequest")}}})},
         "/stream": {"get": _op(
             "Live events", "Server-sent events: 'event:' is alert, action, incident, process "
             "or reset, 'id:' an increasing integer, 'data:' one JSON object. A comment line "
@@ -470,13 +471,11 @@ def _paths() -> Json:
             "Approve a pending action", "It executes now, exactly once, after the safety "
             "guards are checked again.", "actions",
             _ok("approved; the record as it is now", _schema("Action")),
-            errors=decision_errors, parameters=(p["action_id"],), body=body_decision,
-            auth=True)},
+            errors=decision_errors, parameters=(p["action_id"],), body=body_decision)},
         "/actions/{action_id}/reject": {"post": _op(
             "Reject a pending action", "It never executes.", "actions",
             _ok("rejected; the record as it is now", _schema("Action")),
-            errors=decision_errors, parameters=(p["action_id"],), body=body_decision,
-            auth=True)},
+            errors=decision_errors, parameters=(p["action_id"],), body=body_decision)},
         "/audit": {"get": _op(
             "The audit log", "Who did what and why, newest first; page with 'before'.",
             "audit", _ok("a page of records", _schema("AuditPage")), errors=("BadRequest",),
@@ -493,9 +492,10 @@ def openapi_document() -> Json:
             "version": "1",
             "description": (
                 "Read the state of a running 'linnix run', approve or reject the actions "
-                "it proposes, and follow its events. Reads need no credentials; every POST "
-                "needs 'Authorization: Bearer <token>' with the token from the daemon's token "
-                "file. Errors are JSON objects {\"error\", \"detail\"}; a method a route does "
+                "it proposes, and follow its events. Every route but /health, /ready and "
+                "/metrics needs 'Authorization: Bearer <token>' with the token from the "
+                "daemon's token file (GETs need none when api.public_reads is true). Errors "
+                "are JSON objects {\"error\", \"detail\"}; a method a route does "
                 "not support answers 405 with an Allow header."),
         },
         "servers": [{"url": "http://127.0.0.1:9333"}],

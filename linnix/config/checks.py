@@ -29,6 +29,7 @@ __all__ = [
     "ValueProblemError",
     "absolute_path",
     "bind",
+    "boolean",
     "choice",
     "duration",
     "host_name",
@@ -150,6 +151,13 @@ def whole(minimum: int, maximum: int | None = None) -> Check:
         raise _bad(f"expected {wanted}, got {show(value)}")
 
     return check
+
+
+def boolean(value: object) -> object:
+    """``true`` or ``false``."""
+    if isinstance(value, bool):
+        return value
+    raise _bad(f"expected true or false, got {show(value)}")
 
 
 def power_of_two(value: object) -> object:

@@ -32,6 +32,7 @@ from .checks import (
     ValueProblemError,
     absolute_path,
     bind,
+    boolean,
     choice,
     duration,
     host_name,
@@ -105,6 +106,8 @@ class ApiConfig:
     allowed_hosts: tuple[str, ...] = ()
     # Connections served at once; one more is answered 503 and closed.
     max_connections: int = 64
+    # Whether GET requests may be made without a token (as before tokens were needed).
+    public_reads: bool = False
 
     @property
     def host(self) -> str:
@@ -190,6 +193,7 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
         "max_body_bytes": whole(1024, 16 * 1024 * 1024),
         "allowed_hosts": list_of(host_name, "host names"),
         "max_connections": whole(1, 4096),
+        "public_reads": boolean,
     }),
     "telemetry": (TelemetryConfig, {
         "sample_interval": duration(zero_ok=False),

@@ -359,7 +359,7 @@ class Daemon:
         # the names the API is bound to and this host's own name are ours too
         names = (*config.api.allowed_hosts, config.api.host, socket.gethostname())
         app = create_app(LiveView(self), token=token, max_body=config.api.max_body_bytes,
-                         allowed_hosts=names)
+                         allowed_hosts=names, public_reads=config.api.public_reads)
         self.api_address = await nursery.start(partial(
             serve, app, config.api.bind, token=token,
             max_connections=config.api.max_connections))

@@ -33,11 +33,13 @@ async def env(tmp_path: Path, nursery: trio.Nursery) -> Env:
 
 
 async def call(env: Env, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
-               headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
-    """(status, decoded JSON body, headers) of one request."""
+               headers: dict[str, str] | None = None,
+               auth: bool = True) -> tuple[int, Any, Any]:
+    """(status, decoded JSON body, headers) of one request, with the token unless not ``auth``."""
     client = env.app.test_client()
     data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
-    response = await client.open(path, method=method, data=data, headers=headers or {})
+    sent = {**(AUTH if auth else {}), **(headers or {})}
+    response = await client.open(path, method=method, data=data, headers=sent)
     payload = await response.get_data()
     decoded = orjson.loads(payload) if response.mimetype == "application/json" else payload
     return response.status_code, decoded, response.headers
@@ -150,7 +152,7 @@ async def test_openapi_references_resolve_and_post_routes_need_the_token() -> No
     for path, item in doc["paths"].items():
         for method, op in item.items():
             assert "500" in op["responses"], (method, path)
-            if method == "post":
+            if path not in ("/health", "/ready", "/metrics"):
                 assert op["security"] == [{"bearer": []}], path
                 assert "401" in op["responses"], path
             for parameter in op.get("parameters", []):
@@ -476,7 +478,7 @@ async def test_posts_without_the_right_token_are_401(env: Env, headers: dict[str
                                                      invalid: bool) -> None:
     action = await env.propose()
     for path in (f"/actions/{action}/approve", f"/actions/{action}/reject", "/rules/reload"):
-        status, body, got = await call(env, "POST", path, headers=headers,
+        status, body, got = await call(env, "POST", path, headers=headers, auth=False,
                                        body={"approver": "mallory"})
         assert status == 401, path
         assert_error(body, "unauthorized")
@@ -486,29 +488,45 @@ async def test_posts_without_the_right_token_are_401(env: Env, headers: dict[str
     assert env.view.reloads == []
 
 
-async def test_every_post_route_needs_the_token(env: Env) -> None:
-    for method, path in _routes(env.app):
-        if method != "post":
-            continue
-        status, _, _ = await call(env, "POST", path.replace("{action_id}", "1"),
-                                  body={"approver": "x"})
-        assert status == 401, path
+def _concrete(path: str) -> str:
+    return path.format(pid=PID_A, incident_id=1, action_id=1)
 
 
-async def test_reads_need_no_token(env: Env) -> None:
-    for method, path in _routes(env.app):
+async def test_every_route_but_health_ready_and_metrics_needs_the_token(env: Env) -> None:
+    public = set()
+    for method, path in sorted(_routes(env.app)):
+        status, body, _ = await call(env, method.upper(), _concrete(path), auth=False,
+                                     body={"approver": "x"} if method == "post" else None)
+        if status == 401:
+            assert_error(body, "unauthorized")
+        else:
+            public.add(path)
+    assert public == {"/health", "/ready", "/metrics"}
+    doc = openapi_document()
+    assert {path for path, item in doc["paths"].items()
+            if item.get("get", {}).get("security") == []} == public
+
+
+async def test_with_public_reads_gets_need_no_token(env: Env) -> None:
+    app = create_app(env.view, token=TOKEN, max_body=MAX_BODY,  # type: ignore[arg-type]
+                     public_reads=True)
+    client = app.test_client()
+    for method, path in _routes(app):
         if method == "get" and path != "/stream":
-            status, _, _ = await call(env, "GET", path.format(pid=PID_A, incident_id=1,
-                                                              action_id=1))
-            assert status in (200, 404), path
+            response = await client.get(_concrete(path))
+            assert response.status_code in (200, 404), path
+    response = await client.post("/rules/reload", json={})
+    assert response.status_code == 401
 
 
-async def test_without_a_token_the_api_is_read_only(env: Env) -> None:
+async def test_without_a_token_only_the_public_routes_are_served(env: Env) -> None:
     app = create_app(env.view, token="", max_body=MAX_BODY)  # type: ignore[arg-type]
     action = await env.propose()
     for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer x"}):
         response = await app.test_client().post(f"/actions/{action}/approve", headers=headers,
                                                 json={"approver": "x"})
+        assert response.status_code == 401
+        response = await app.test_client().get("/processes", headers=headers)
         assert response.status_code == 401
     response = await app.test_client().get("/health")
     assert response.status_code == 200
@@ -518,7 +536,7 @@ async def test_without_a_token_the_api_is_read_only(env: Env) -> None:
 
 async def test_unknown_route_is_404_json(env: Env) -> None:
     for method in ("GET", "POST"):
-        status, body, _ = await call(env, method, "/nowhere")
+        status, body, _ = await call(env, method, "/nowhere", auth=False)
         assert status == 404
         assert_error(body, "not found")
         assert "/nowhere" in body["detail"]
@@ -550,7 +568,7 @@ async def test_an_internal_error_is_500_without_a_traceback(
 async def test_light_view_serves_reads() -> None:
     view = light_view()
     app = create_app(view, token=TOKEN, max_body=MAX_BODY)  # type: ignore[arg-type]
-    response = await app.test_client().get("/processes")
+    response = await app.test_client().get("/processes", headers=AUTH)
     assert response.status_code == 200
 
 

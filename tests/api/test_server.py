@@ -68,7 +68,7 @@ async def test_serves_on_an_ephemeral_loopback_port(tmp_path: Path,
     assert host == "127.0.0.1" and int(port) > 0
     status, _, body = await get(f"{url}/health")
     assert (status, body) == (200, {"status": "ok"})
-    status, _, body = await get(f"{url}/processes/{PID_A}")
+    status, _, body = await get(f"{url}/processes/{PID_A}", headers=AUTH)
     assert (status, body["pid"]) == (200, PID_A)
 
 
@@ -107,7 +107,7 @@ async def test_server_errors_are_json(tmp_path: Path, nursery: trio.Nursery) -> 
     env = await start_env(tmp_path, nursery)
     env.view.fail_with = RuntimeError("boom")
     url = await serving(nursery, env)
-    status, _, body = await get(f"{url}/processes")
+    status, _, body = await get(f"{url}/processes", headers=AUTH)
     assert status == 500
     assert body["error"] == "internal error" and "boom" not in json.dumps(body)
     status, _, body = await get(f"{url}/missing")
@@ -135,6 +135,7 @@ async def open_sse(url: str, last_event_id: int | None = None,
     stream = trio.SocketStream(sock)
     resume = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id is not None else ""
     await stream.send_all(f"GET /stream HTTP/1.1\r\nHost: {host}\r\n{resume}"
+                          f"Authorization: Bearer {TOKEN}\r\n"
                           "Accept: text/event-stream\r\n\r\n".encode())
     return stream
 
@@ -342,9 +343,10 @@ async def test_loopback_without_a_token_is_allowed(nursery: trio.Nursery) -> Non
 async def test_a_real_request_with_a_foreign_host_name_is_refused(nursery: trio.Nursery) -> None:
     app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
     url = await serving(nursery, app)
-    status, _, body = await get(f"{url}/processes", headers={"Host": "rebound.example"})
+    status, _, body = await get(f"{url}/processes", headers={"Host": "rebound.example", **AUTH})
     assert status == 421 and body["error"] == "misdirected_request"
-    status, _, _ = await get(f"{url}/processes")  # urllib sends the address it connected to
+    # urllib sends the address it connected to
+    status, _, _ = await get(f"{url}/processes", headers=AUTH)
     assert status == 200
 
 

@@ -6,7 +6,7 @@ import orjson
 import pytest
 import trio
 import trio.testing
-from api_support import TOKEN, light_view, open_stream
+from api_support import AUTH, TOKEN, light_view, open_stream
 
 from linnix.api.app import create_app
 from linnix.api.stream import StreamHub
@@ -227,7 +227,7 @@ async def test_stream_resume_from_a_lost_id_starts_with_reset() -> None:
 async def test_an_invalid_last_event_id_is_400(value: str) -> None:
     view = light_view()
     app = create_app(view, token=TOKEN, max_body=1024)  # type: ignore[arg-type]
-    response = await app.test_client().get("/stream", headers={"Last-Event-ID": value})
+    response = await app.test_client().get("/stream", headers={"Last-Event-ID": value, **AUTH})
     assert response.status_code == 400
     body = await response.get_json()
     assert body["error"] == "bad request"

@@ -208,9 +208,36 @@ async def test_the_config_says_where_the_daemon_and_its_token_are(
 async def test_options_before_the_verb_are_kept(daemon: Daemon,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     await daemon.env.propose()
-    status, out, _ = await daemon.run(capsys, "actions", "--api", daemon.url, "list",
-                                      raw=True)
+    status, out, _ = await daemon.run(capsys, "actions", "--api", daemon.url, "--state-dir",
+                                      os.fspath(daemon.state_dir), "list", raw=True)
     assert status == 0 and "pending" in out
+
+
+async def test_reads_send_the_token(daemon: Daemon, capsys: pytest.CaptureFixture[str],
+                                    tmp_path: Path) -> None:
+    await daemon.env.propose()
+    for argv in (("actions", "list"), ("incidents",)):
+        status, _, err = await daemon.run(capsys, *argv)
+        assert (status, err) == (0, ""), argv
+    missing = tmp_path / "nowhere" / "api.token"
+    status, out, err = await daemon.run(capsys, "actions", "list", "--token-file",
+                                        os.fspath(missing))
+    assert (status, out) == (1, "")
+    assert err == f"linnix: the API needs a token: no API token file at {missing}: has " \
+                  "'linnix run' started with this state directory? (or pass --token-file)\n"
+
+
+async def test_reads_without_a_token_where_the_daemon_allows_them(
+        tmp_path: Path, nursery: trio.Nursery, capsys: pytest.CaptureFixture[str]) -> None:
+    env = await start_env(tmp_path, nursery, public_reads=True)
+    address = await nursery.start(lambda task_status: serve(
+        env.app, "127.0.0.1:0", token=TOKEN, task_status=task_status))
+    missing = os.fspath(tmp_path / "nowhere" / "api.token")
+    await env.propose()
+    status = await trio.to_thread.run_sync(main, ["actions", "--api", f"http://{address}",
+                                                  "--token-file", missing])
+    out, err = capsys.readouterr()
+    assert (status, err) == (0, "") and "pending" in out
 
 
 async def test_json_output(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
@@ -383,7 +410,7 @@ async def test_the_real_stream_is_read_and_resumed(daemon: Daemon) -> None:
     hub = daemon.env.hub
     hub.publish("alert", {"rule": "r", "state": "firing", "pid": 1, "comm": "a"})
     hub.publish("alert", {"rule": "r", "state": "resolved", "pid": 1, "comm": "a"})
-    api = ApiClient(daemon.url)
+    api = ApiClient(daemon.url, TOKEN)
 
     def read(last: str | None, n: int) -> list[SseEvent]:
         response = api.open_stream(last)

@@ -109,6 +109,7 @@ token_file = "/etc/linnix/token"
 max_body_bytes = 4096
 allowed_hosts = ["Linnix.internal", "proxy"]
 max_connections = 8
+public_reads = true
 
 [telemetry]
 sample_interval = "2s"
@@ -141,7 +142,8 @@ def test_every_section_and_key() -> None:
     assert c == Config(
         runtime=RuntimeConfig(mode="enforce", state_dir="/srv/linnix"),
         api=ApiConfig(bind="[::1]:9444", token_file="/etc/linnix/token", max_body_bytes=4096,
-                      allowed_hosts=("linnix.internal", "proxy"), max_connections=8),
+                      allowed_hosts=("linnix.internal", "proxy"), max_connections=8,
+                      public_reads=True),
         telemetry=TelemetryConfig(sample_interval=2.0, tick=0.25, ring_buffer_pages=1024,
                                   sample_fds="never"),
         rules=RulesConfig(paths=("/opt/rules", "local.lnx"),
@@ -348,6 +350,8 @@ def test_invalid_values() -> None:
     assert problem('[api]\nallowed_hosts = ["linnix.internal:9333"]\n') == (
         'linnix.toml:2: api.allowed_hosts[0]: expected a host name without port '
         '(e.g. "linnix.example.org"), got "linnix.internal:9333"')
+    assert problem('[api]\npublic_reads = "yes"\n') == (
+        'linnix.toml:2: api.public_reads: expected true or false, got "yes"')
     assert problem("[api]\nmax_connections = 0\n") == (
         "linnix.toml:2: api.max_connections: expected a whole number from 1 to 4096, got 0")
     assert problem('[api]\nallowed_hosts = "proxy"\n') == (
@@ -430,7 +434,8 @@ def test_lines_with_quoted_keys_and_multiline_strings() -> None:
 
 def test_a_key_with_odd_characters_is_quoted() -> None:
     assert problem('[api]\n"a b" = 1\n') == 'linnix.toml:2: api."a b": unknown key; ' \
-        "[api] has bind, token_file, max_body_bytes, allowed_hosts, max_connections"
+        "[api] has bind, token_file, max_body_bytes, allowed_hosts, max_connections, " \
+        "public_reads"
 
 
 def test_windows_line_endings() -> None:
