@@ -4,7 +4,7 @@ manager, a fake /proc for the safety guards, and a reader of server-sent events.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,14 @@ from linnix.actions.guards import Identity
 from linnix.actions.store import AsyncStore, Store
 from linnix.api.app import create_app
 from linnix.api.stream import StreamHub
+from linnix.api.tokens import TokenBook, add_token
 from linnix.plan import CompiledAction
 
-TOKEN = "test-token-0123456789abcdef"
+TOKEN = "test-token-0123456789abcdef"  # the admin's
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# The named tokens of every test environment, by name and role.
+NAMED = (("alice", "approver"), ("bob", "approver"), ("carol", "approver"),
+         ("rita", "reader"))
 MAX_BODY = 2048
 
 # Pids above the kernel's PID_MAX_LIMIT (2**22): no real process can ever have them,
@@ -58,7 +62,7 @@ class FakeView:
         self.history: list[dict[str, Any]] = []
         self.rule_list: list[dict[str, Any]] = []
         self.reload_answer: tuple[bool, list[dict[str, Any]]] = (True, [])
-        self.reloads: list[str] = []
+        self.reloads: list[tuple[str, str | None]] = []
         self.fail_with: Exception | None = None
 
     def ready(self) -> tuple[bool, str]:
@@ -92,8 +96,9 @@ class FakeView:
     def rules(self) -> list[dict[str, Any]]:
         return self.rule_list
 
-    async def reload(self, actor: str) -> tuple[bool, list[dict[str, Any]]]:
-        self.reloads.append(actor)
+    async def reload(self, actor: str,
+                     note: str | None = None) -> tuple[bool, list[dict[str, Any]]]:
+        self.reloads.append((actor, note))
         return self.reload_answer
 
 
@@ -114,6 +119,12 @@ class Env:
     manager: RecordingManager
     hub: StreamHub
     proc: FakeProc
+    tokens: dict[str, str]  # name -> token, besides the admin's TOKEN
+    book: TokenBook  # over tmp_path/api.tokens
+
+    def auth(self, name: str) -> dict[str, str]:
+        """The Authorization header of the token named ``name``."""
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
 
     async def propose(self, pid: int = PID_A, comm: str = "python3",
                       kind: str = "kill") -> int:
@@ -151,9 +162,18 @@ async def start_env(tmp_path: Path, nursery: trio.Nursery, *, rate_limit: int = 
     manager.executed = []
     await nursery.start(manager.run)
     view = FakeView(astore, manager, hub)
-    app = create_app(view, token=token, max_body=max_body,  # type: ignore[arg-type]
+    path = os.fspath(tmp_path / "api.tokens")
+    tokens = {name: add_token(path, name, role) for name, role in NAMED}
+    book = TokenBook(token, path)
+    assert await book.refresh(inline) and book.problem is None
+    app = create_app(view, tokens=book, max_body=max_body,  # type: ignore[arg-type]
                      public_reads=public_reads)
-    return Env(view, app, store, manager, hub, proc)
+    return Env(view, app, store, manager, hub, proc, tokens, book)
+
+
+async def inline(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` right here: a test's file reads need no worker thread."""
+    return fn()
 
 
 def light_view(hub: StreamHub | None = None) -> FakeView:

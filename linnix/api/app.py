@@ -7,6 +7,10 @@ Every route but ``/health``, ``/ready`` and ``/metrics`` needs
 ``Authorization: Bearer <token>``: the process list shows every command line,
 which may hold secrets.  ``public_reads`` lets GETs through without one (the
 old behaviour).  An app created without a token serves only what needs none.
+A token has a name and a role (:mod:`linnix.api.tokens`): a reader may read,
+an approver also approve and reject, an admin also reload the rules.  Whoever
+decides is recorded by the token's name; the free text a request adds (the
+old ``approver`` and ``actor`` fields) is kept as a note.
 
 The app only talks to a :class:`~linnix.api.context.DaemonView`; the routes
 are listed, with their parameters and answers, in :mod:`linnix.api.openapi`.
@@ -14,7 +18,6 @@ are listed, with their parameters and answers, in :mod:`linnix.api.openapi`.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 import math
@@ -27,7 +30,7 @@ import trio
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quart import request
+from quart import g, request
 from quart.wrappers import Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -37,6 +40,7 @@ from ..actions.store import ACTION_STATES
 from .context import DaemonView
 from .openapi import openapi_document
 from .stream import StreamClient, StreamHub, encode_json
+from .tokens import Principal, TokenBook
 
 __all__ = ["KEEPALIVE_S", "METRICS_CONTENT_TYPE", "create_app", "host_allowed"]
 
@@ -46,10 +50,13 @@ KEEPALIVE_S = 15.0  # a comment line on /stream when nothing else was sent for t
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RETRY_MS = 3000  # how long an EventSource waits before it reconnects
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
-APPROVER_MAX, REASON_MAX = 128, 1024
+NOTE_MAX, REASON_MAX = 128, 1024
 ID_MAX = 2**63 - 1  # SQLite's largest integer
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_ROUTES = frozenset({"/health", "/ready", "/metrics"})  # served without a token
+# The role each POST needs (a read needs "reader"; a POST not listed, "admin").
+_NEEDS = {"/actions/<int:action_id>/approve": "approver",
+          "/actions/<int:action_id>/reject": "approver"}
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 # Why an action that is not pending cannot be decided on, by its status ({by}: who decided).
@@ -222,6 +229,14 @@ def _text_field(body: Mapping[str, Any], name: str, *, required: bool, limit: in
     return value or None
 
 
+def _note(body: Mapping[str, Any], old_name: str) -> str | None:
+    """The request's note: ``note``, or the field it replaces (``approver``, ``actor``)."""
+    if body.get("note") is not None and body.get(old_name) is not None:
+        _fail(400, "bad request", f"give 'note' or {old_name!r} (its old name), not both")
+    name = "note" if body.get("note") is not None else old_name
+    return _text_field(body, name, required=False, limit=NOTE_MAX, single_line=True)
+
+
 def _last_event_id() -> int | None:
     text = request.headers.get("Last-Event-ID")
     where = "the Last-Event-ID header"
@@ -262,6 +277,30 @@ def host_allowed(header: str | None, allowed: frozenset[str]) -> bool:
     return host == "localhost" or host in allowed or _is_address(host)
 
 
+def _principal(book: TokenBook) -> Principal:
+    """Whose token the request presents; 401 when none or an unknown one."""
+    challenge = 'Bearer realm="linnix"'
+    header = request.headers.get("Authorization")
+    if book.empty:
+        _fail(401, "unauthorized", "this API has no token configured: only /health, "
+              "/ready and /metrics are served",
+              headers={"WWW-Authenticate": challenge})
+    if header is None:
+        _fail(401, "unauthorized",
+              "this request needs an 'Authorization: Bearer <token>' header; the token "
+              "is in the daemon's token file (api.token in its state directory)",
+              headers={"WWW-Authenticate": challenge})
+    scheme, _, given = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        _fail(401, "unauthorized", "expected 'Authorization: Bearer <token>'",
+              headers={"WWW-Authenticate": challenge})
+    who = book.identify(given.strip())
+    if who is None:
+        _fail(401, "unauthorized", "the token is not valid",
+              headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'})
+    return who
+
+
 def _is_address(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -270,11 +309,11 @@ def _is_address(text: str) -> bool:
     return True
 
 
-def create_app(view: DaemonView, *, token: str, max_body: int,
-               keepalive: float = KEEPALIVE_S,
+def create_app(view: DaemonView, *, max_body: int, token: str = "",
+               tokens: TokenBook | None = None, keepalive: float = KEEPALIVE_S,
                allowed_hosts: Iterable[str] = (), public_reads: bool = False) -> QuartTrio:
-    """The API over ``view``; every route but :data:`PUBLIC_ROUTES` needs ``token``
-    (GETs do not when ``public_reads``).
+    """The API over ``view``; every route but :data:`PUBLIC_ROUTES` needs a token of
+    ``tokens`` (by default just ``token``, the admin's); GETs do not when ``public_reads``.
 
     Requests must name the API by an IP address, "localhost" or one of
     ``allowed_hosts`` in their Host header (see :func:`host_allowed`).
@@ -284,7 +323,7 @@ def create_app(view: DaemonView, *, token: str, max_body: int,
                       JSON_SORT_KEYS=False, PROVIDE_AUTOMATIC_OPTIONS=True)
     metrics = _metrics_for(view.registry)
     metrics.stream.hub = view.hub
-    secret = token.encode("utf-8")
+    book = tokens if tokens is not None else TokenBook(admin=token)
 
     hosts = frozenset(h.lower() for h in allowed_hosts)
 
@@ -303,26 +342,17 @@ def create_app(view: DaemonView, *, token: str, max_body: int,
         rule = request.url_rule
         if rule is None or request.method == "OPTIONS" or rule.rule in PUBLIC_ROUTES:
             return  # an unknown route is a 404 for anyone; OPTIONS shows only methods
-        if public_reads and request.method in _SAFE_METHODS:
+        safe = request.method in _SAFE_METHODS
+        if public_reads and safe:
             return
-        challenge = 'Bearer realm="linnix"'
-        header = request.headers.get("Authorization")
-        if not secret:
-            _fail(401, "unauthorized", "this API has no token configured: only /health, "
-                  "/ready and /metrics are served",
-                  headers={"WWW-Authenticate": challenge})
-        if header is None:
-            _fail(401, "unauthorized",
-                  "this request needs an 'Authorization: Bearer <token>' header; the token "
-                  "is in the daemon's token file (api.token in its state directory)",
-                  headers={"WWW-Authenticate": challenge})
-        scheme, _, given = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            _fail(401, "unauthorized", "expected 'Authorization: Bearer <token>'",
-                  headers={"WWW-Authenticate": challenge})
-        if not hmac.compare_digest(given.strip().encode("utf-8", "replace"), secret):
-            _fail(401, "unauthorized", "the token is not valid",
-                  headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'})
+        who = _principal(book)
+        need = "reader" if safe else _NEEDS.get(rule.rule, "admin")
+        if not who.may(need):
+            _fail(403, "forbidden",
+                  f"the token {who.name!r} has the role {who.role}; {request.method} "
+                  f"{request.path} needs the role {need}"
+                  f"{' or admin' if need != 'admin' else ''}")
+        g.principal = who
 
     @app.after_request
     async def count(response: Response) -> Response:
@@ -421,10 +451,9 @@ def create_app(view: DaemonView, *, token: str, max_body: int,
     @app.post("/rules/reload")
     async def reload() -> Response:
         body = await _json_body(required=False)
-        _only(body, ("actor",))
-        actor = _text_field(body, "actor", required=False, limit=APPROVER_MAX,
-                            single_line=True) or "api"
-        accepted, diagnostics = await view.reload(actor)
+        _only(body, ("note", "actor"))
+        note = _note(body, "actor")
+        accepted, diagnostics = await view.reload(g.principal.name, note)
         if accepted:
             return _json({"reloaded": True, "warnings": diagnostics})
         errors = sum(1 for d in diagnostics if d.get("level", "error") == "error")
@@ -483,13 +512,12 @@ def create_app(view: DaemonView, *, token: str, max_body: int,
         return _json(found)
 
     async def decide(action_id: int, verb: str) -> Response:
-        body = await _json_body(required=True)
-        _only(body, ("approver", "reason"))
-        approver = _text_field(body, "approver", required=True, limit=APPROVER_MAX,
-                               single_line=True)
+        body = await _json_body(required=False)
+        _only(body, ("note", "approver", "reason"))
+        note = _note(body, "approver")
         reason = _text_field(body, "reason", required=False, limit=REASON_MAX,
                              single_line=False)
-        assert approver is not None
+        approver = g.principal.name
         _check_id(action_id, "action")
         manager = view.actions
         try:
@@ -506,6 +534,8 @@ def create_app(view: DaemonView, *, token: str, max_body: int,
             _fail(429, "rate limited",
                   f"the action rate limit is reached; retry in {wait}s",
                   headers={"Retry-After": str(wait)}, extra={"retry_after": wait})
+        if note is not None:  # the manager records who and why; the note beside it
+            await view.store.audit(approver, "action.note", action_id=action_id, note=note)
         return _json(row)
 
     @app.post("/actions/<int:action_id>/approve")

@@ -202,9 +202,12 @@ class ApiClient:
         row: dict[str, Any] = self.request("GET", f"/actions/{action_id}")
         return row
 
-    def decide(self, action_id: int, verb: str, approver: str,
+    def decide(self, action_id: int, verb: str, note: str | None,
                reason: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"approver": approver}
+        """Approve or reject; the daemon records the token's name as who decided."""
+        body: dict[str, Any] = {}
+        if note is not None:
+            body["note"] = note
         if reason is not None:
             body["reason"] = reason
         row: dict[str, Any] = self.request("POST", f"/actions/{action_id}/{verb}", body=body)

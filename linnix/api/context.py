@@ -52,5 +52,6 @@ class DaemonView(Protocol):
         """Loaded rules: name, path, line, scope, severity, enabled, tags, condition,
         for_s, actions, and counts {"pending": n, "firing": n}."""
 
-    async def reload(self, actor: str) -> tuple[bool, list[Json]]:
-        """Rebuild the rules all-or-nothing; (accepted, diagnostics as JSON objects)."""
+    async def reload(self, actor: str, note: str | None = None) -> tuple[bool, list[Json]]:
+        """Rebuild the rules all-or-nothing; (accepted, diagnostics as JSON objects).
+        ``actor`` (a token's name) and ``note`` go to the audit log."""

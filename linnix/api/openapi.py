@@ -50,6 +50,7 @@ def _op(summary: str, description: str, tag: str, ok: Json, *, errors: tuple[str
 _ERROR_STATUS = {
     "BadRequest": "400",
     "Unauthorized": "401",
+    "Forbidden": "403",
     "NotFound": "404",
     "Conflict": "409",
     "PayloadTooLarge": "413",
@@ -219,8 +220,13 @@ def _schemas() -> Json:
         "ReloadRequest": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"actor": {"type": "string", "minLength": 1, "maxLength": 128,
-                                     "description": "who asks (default 'api'); audited"}},
+            "properties": {
+                "note": _nullable("string", maxLength=128, description=(
+                    "one line for the audit log, beside the token's name (which is who "
+                    "reloaded)")),
+                "actor": _nullable("string", maxLength=128,
+                                   description="the old name of 'note'; give one of them"),
+            },
         },
         "Reloaded": {
             "type": "object",
@@ -294,11 +300,14 @@ def _schemas() -> Json:
         },
         "Decision": {
             "type": "object",
-            "required": ["approver"],
             "additionalProperties": False,
+            "description": "who decides is the name of the token the request presents",
             "properties": {
-                "approver": {"type": "string", "minLength": 1, "maxLength": 128,
-                             "description": "who decides; one line, written to the audit log"},
+                "note": _nullable("string", maxLength=128, description=(
+                    "one line for the audit log (an 'action.note' record), such as who "
+                    "used a shared token")),
+                "approver": _nullable("string", maxLength=128,
+                                      description="the old name of 'note'; give one of them"),
                 "reason": _nullable("string", maxLength=1024),
             },
         },
@@ -375,6 +384,9 @@ def _responses() -> Json:
         "Unauthorized": error(
             "the Authorization header is missing or its token is wrong",
             {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}),
+        "Forbidden": error("the token's role does not allow this request: a reader may "
+                           "only read, an approver also approve and reject, an admin "
+                           "anything"),
         "NotFound": error("no record has this id, or there is no such route"),
         "Conflict": error("the action is not pending any more; 'status' says what it is"),
         "PayloadTooLarge": error("the request body is larger than api.max_body_bytes"),
@@ -394,9 +406,9 @@ def _responses() -> Json:
 
 def _paths() -> Json:
     p = {name: _ref("parameters", name) for name in _parameters()}
-    body_decision = {"required": True, "content": {
+    body_decision = {"required": False, "content": {
         "application/json": {"schema": _schema("Decision")}}}
-    decision_errors = ("BadRequest", "NotFound", "Conflict",
+    decision_errors = ("BadRequest", "Forbidden", "NotFound", "Conflict",
                        "PayloadTooLarge", "RateLimited")
     return {
         "/health": {"get": _op(
@@ -437,9 +449,9 @@ def _paths() -> Json:
             _ok("the rules", _schema("RuleList")))},
         "/rules/reload": {"post": _op(
             "Reload the rules", "Rebuild every rule file all-or-nothing: with any error the "
-            "running rules are kept and the answer is 422.", "rules",
+            "running rules are kept and the answer is 422. Needs the role admin.", "rules",
             _ok("the new rules are running", _schema("Reloaded")),
-            errors=("BadRequest", "PayloadTooLarge", "ReloadRejected"),
+            errors=("BadRequest", "Forbidden", "PayloadTooLarge", "ReloadRejected"),
             body={"required": False, "content": {
                 "application/json": {"schema": _schema("ReloadRequest")}}})},
         "/stream": {"get": _op(
@@ -469,11 +481,12 @@ def _paths() -> Json:
             parameters=(p["action_id"],))},
         "/actions/{action_id}/approve": {"post": _op(
             "Approve a pending action", "It executes now, exactly once, after the safety "
-            "guards are checked again.", "actions",
+            "guards are checked again. Needs the role approver or admin.", "actions",
             _ok("approved; the record as it is now", _schema("Action")),
             errors=decision_errors, parameters=(p["action_id"],), body=body_decision)},
         "/actions/{action_id}/reject": {"post": _op(
-            "Reject a pending action", "It never executes.", "actions",
+            "Reject a pending action", "It never executes. Needs the role approver or "
+            "admin.", "actions",
             _ok("rejected; the record as it is now", _schema("Action")),
             errors=decision_errors, parameters=(p["action_id"],), body=body_decision)},
         "/audit": {"get": _op(
@@ -506,6 +519,7 @@ def openapi_document() -> Json:
             "responses": _responses(),
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
-                "description": "the token in the daemon's token file (api.token)"}},
+                "description": "the admin's token in the daemon's token file (api.token), "
+                               "or a named token made by 'linnix token add'"}},
         },
     }

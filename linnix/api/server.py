@@ -1,4 +1,4 @@
-"""Serving the API inside the daemon's trio run, and the API token file.
+"""Serving the API inside the daemon's trio run.
 
 :func:`serve` opens the listening socket itself (so that port 0 works and a
 bind error names the address), then serves it with hypercorn's trio
@@ -28,23 +28,14 @@ and bounded in time costs less than the backlog of a listener that stops
 accepting.  Past ``REFUSING_MAX`` refusals in flight, a connection is closed
 without an answer.
 
-:func:`load_or_create_token` reads the token file, or creates it on the first
-start: a random token, written to a temporary file of mode 0600 and linked
-into place, so no reader ever sees a partial file and two daemons starting at
-once agree on one token.  A token file that other users could read is refused.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import logging
-import os
-import re
-import secrets
 import socket
-import stat
 from functools import partial
 from typing import Any
 
@@ -54,7 +45,7 @@ from ..config import parse_bind
 from ..errors import ApiError
 from .stream import encode_json
 
-__all__ = ["format_address", "load_or_create_token", "serve", "split_bind"]
+__all__ = ["format_address", "serve", "split_bind"]
 
 log = logging.getLogger("linnix.api")
 
@@ -64,7 +55,6 @@ KEEP_ALIVE_S = 5.0  # how long a connection may stay idle between requests
 MAX_CONNECTIONS = 64  # served at once, by default
 REFUSING_MAX = 16  # 503 answers in flight to connections over the limit
 REFUSE_S = 1.0  # how long one of those may take, reading what the client sent
-_TOKEN = re.compile(r"[\x21-\x7e]{16,512}")  # printable ASCII, no spaces: a header value
 
 
 def split_bind(bind: str) -> tuple[str, int]:
@@ -347,83 +337,3 @@ class _Connection(trio.abc.HalfCloseableStream):
     def cut(self) -> None:
         self._owner.forget(self)
         self._stream.socket.close()  # wakes tasks waiting on the socket (notify_closing)
-
-
-# ---- the token file -----------------------------------------------------------------
-
-def load_or_create_token(path: str) -> str:
-    """The API token in ``path``; created (mode 0600) when the file does not exist."""
-    try:
-        return _read_token(path)
-    except FileNotFoundError:
-        pass
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        token = secrets.token_urlsafe(32)
-        tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            os.fchmod(fd, 0o600)  # whatever the umask
-            os.write(fd, (token + "\n").encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # fails if the file appeared meanwhile: keep that one
-        except FileExistsError:
-            return _read_token(path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        _sync_directory(directory)
-    except OSError as err:
-        raise ApiError(f"cannot create the API token file {path}: "
-                       f"{err.strerror or err}") from None
-    log.info("created the API token file %s", path)
-    return token
-
-
-def _read_token(path: str) -> str:
-    """The token in ``path``; FileNotFoundError when there is none."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        raise
-    except OSError as err:
-        raise ApiError(f"cannot read the API token file {path}: {err.strerror or err}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ApiError(f"the API token file {path} is not a regular file")
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o077:
-            raise ApiError(
-                f"the API token file {path} has mode {mode:04o}: other users could read or "
-                f"change it; fix it with: chmod 600 {path}")
-        if info.st_uid != os.geteuid():
-            raise ApiError(
-                f"the API token file {path} belongs to uid {info.st_uid}, not to the user "
-                f"the daemon runs as (uid {os.geteuid()}); fix it with: "
-                f"chown {os.geteuid()} {path}")
-        raw = os.read(fd, 4096)
-    finally:
-        os.close(fd)
-    token = raw.decode("ascii", "replace").strip()
-    if not _TOKEN.fullmatch(token):
-        raise ApiError(f"the API token file {path} does not hold a token (16 to 512 printable "
-                       f"characters, no spaces); delete it to have a new one made")
-    return token
-
-
-def _sync_directory(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

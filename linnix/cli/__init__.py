@@ -3,7 +3,7 @@
 Every sub-command is one entry of :data:`COMMANDS`: its name, its help line,
 the function that adds its arguments and the function that runs it.  Those
 live in one module per group of commands (:mod:`.rules`, :mod:`.live`,
-:mod:`.demo`, :mod:`.client`); the work itself is done by the packages
+:mod:`.demo`, :mod:`.client`, :mod:`.token`); the work itself is done by the packages
 (language, runtime, tools, api), which each command imports when it runs, so
 that ``linnix check`` never pays for trio, quart or bcc.  Exit status: 0
 success, 1 failure found (rule errors, failed tests, bad trace), 2 usage
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import LinnixError, RuleError, UsageError
-from . import client, demo, live, rules
+from . import client, demo, live, rules, token
 from .exits import EXIT_BUG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["COMMANDS", "Command", "main"]
@@ -65,6 +65,8 @@ COMMANDS: tuple[Command, ...] = (
             client.incidents_arguments, client.cmd_incidents),
     Command("stream", "follow the daemon's alerts and actions as they happen",
             client.stream_arguments, client.cmd_stream),
+    Command("token", "add, list or revoke the API's named tokens",
+            token.token_arguments, token.cmd_token),
 )
 
 

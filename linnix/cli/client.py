@@ -16,7 +16,6 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import UsageError
 from ..terminal import printable
 from .argtypes import positive_duration, positive_int
 from .exits import EXIT_INTERRUPTED, EXIT_OK
@@ -67,7 +66,8 @@ def _print_json(value: object) -> None:
 
 
 def env_approver(environ: Mapping[str, str] | None = None) -> str | None:
-    """Who approves by default: ``$SUDO_USER``, else ``$USER``."""
+    """Who is at the keyboard: ``$SUDO_USER``, else ``$USER`` (the default note of a
+    decision: several people may share one token)."""
     env = os.environ if environ is None else environ
     return env.get("SUDO_USER") or env.get("USER") or None
 
@@ -124,8 +124,10 @@ def actions_arguments(p: argparse.ArgumentParser) -> None:
                        ("reject", "reject a pending action: it never executes")):
         d = _verb(verbs, verb, what)
         d.add_argument("id", type=positive_int, metavar="ID")
-        d.add_argument("--approver", metavar="NAME",
-                       help="who decides, for the audit log (default: $SUDO_USER or $USER)")
+        d.add_argument("--note", "--approver", dest="note", metavar="TEXT",
+                       help="a note for the audit log beside the token's name, which is "
+                            "who decided (default: $SUDO_USER or $USER; --approver is its "
+                            "old name)")
         d.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
 
 
@@ -147,16 +149,13 @@ def cmd_actions(args: argparse.Namespace) -> int:
 
 def _decide(args: argparse.Namespace, client: Any, verb: str) -> int:
     """``actions approve|reject ID``: the decision, and what the action is now."""
-    approver = args.approver or env_approver()
-    if not approver:
-        raise UsageError("say who decides with --approver NAME ($SUDO_USER and $USER are unset)")
-    row = client.decide(args.id, verb, approver, args.reason)
+    row = client.decide(args.id, verb, args.note or env_approver(), args.reason)
     if args.json:
         _print_json(row)
         return EXIT_OK
     done = "approved" if verb == "approve" else "rejected"
     target = f"{row.get('comm') or '?'}[{row.get('pid')}]" if row.get("pid") else "-"
-    sys.stdout.write(printable(f"action {row.get('id')} {done} by {approver}: "
+    sys.stdout.write(printable(f"action {row.get('id')} {done} by {row.get('decided_by')}: "
                                f"{row.get('kind')} {target} (now {row.get('status')})") + "\n")
     return EXIT_OK
 

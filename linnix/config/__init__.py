@@ -11,7 +11,7 @@ Import from here; the modules behind it own one subject each:
   :func:`parse_duration` and :func:`parse_bind`;
 - :mod:`.paths`: the state directory and the API token file
   (:func:`default_state_dir`, :func:`resolve_state_dir`,
-  :func:`resolve_token_file`);
+  :func:`resolve_token_file`, :func:`resolve_tokens_file`);
 - ``_toml`` (private): where each key sits in the TOML text, which tomllib
   does not say, and values and keys written back as TOML for messages.
 
@@ -22,7 +22,12 @@ which the command line uses too.
 from __future__ import annotations
 
 from .checks import parse_bind, parse_duration
-from .paths import default_state_dir, resolve_state_dir, resolve_token_file
+from .paths import (
+    default_state_dir,
+    resolve_state_dir,
+    resolve_token_file,
+    resolve_tokens_file,
+)
 from .schema import (
     DEFAULT_PROTECTED,
     ActionsConfig,
@@ -62,4 +67,5 @@ __all__ = [
     "parse_duration",
     "resolve_state_dir",
     "resolve_token_file",
+    "resolve_tokens_file",
 ]

@@ -3,8 +3,8 @@
 The state directory comes from the command line, else from
 ``runtime.state_dir``, else from :func:`default_state_dir` (which depends on
 who runs the daemon); the token file from ``api.token_file``, else
-``<state_dir>/api.token``.  The daemon and the client both resolve them
-here, so that they agree.
+``<state_dir>/api.token``; the named tokens are ``<state_dir>/api.tokens``.
+The daemon and the client both resolve them here, so that they agree.
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from .schema import Config
 __all__ = [
     "ROOT_STATE_DIR",
     "TOKEN_FILE_NAME",
+    "TOKENS_FILE_NAME",
     "default_state_dir",
     "resolve_state_dir",
     "resolve_token_file",
+    "resolve_tokens_file",
 ]
 
 TOKEN_FILE_NAME = "api.token"
+TOKENS_FILE_NAME = "api.tokens"  # the named tokens (linnix token add)
 ROOT_STATE_DIR = "/var/lib/linnix"
 
 
@@ -58,3 +61,8 @@ def resolve_token_file(config: Config, state_dir: str) -> str:
     if config.api.token_file is not None:
         return config.api.token_file
     return os.path.join(state_dir, TOKEN_FILE_NAME)
+
+
+def resolve_tokens_file(state_dir: str) -> str:
+    """The named API tokens: ``<state_dir>/api.tokens``."""
+    return os.path.join(state_dir, TOKENS_FILE_NAME)

@@ -127,14 +127,15 @@ class Daemon:
     def build(self) -> Build:
         return build(self.opts.rules)
 
-    async def reload(self, actor: str) -> tuple[bool, list[Diagnostic]]:
+    async def reload(self, actor: str,
+                     note: str | None = None) -> tuple[bool, list[Diagnostic]]:
         """Rebuild the rules; swap them in only if they have no error.
 
         The build reads files and may take seconds: it runs in a worker thread
         while the engine goes on, and the plan is swapped in here, on the trio
         thread, between two batches.  Reloads run one at a time, in order; a
         shutdown does not wait for a build in progress.  Each one is audited:
-        ``actor`` asked for it (``SIGHUP`` for the signal).
+        ``actor`` asked for it (``SIGHUP`` for the signal), with ``note`` if given.
         """
         async with self._reloading:
             plan, diagnostics = await trio.to_thread.run_sync(self._rebuild,
@@ -145,11 +146,11 @@ class Daemon:
             else:
                 self.say(f"reload rejected: {len(errors)} error(s); keeping the running "
                          f"rules\n{render_all(errors, 20)}")
-            await self._audit_reload(actor, plan, diagnostics)
+            await self._audit_reload(actor, plan, diagnostics, note)
             return plan is not None, diagnostics
 
     async def _audit_reload(self, actor: str, plan: Plan | None,
-                            diagnostics: list[Diagnostic]) -> None:
+                            diagnostics: list[Diagnostic], note: str | None = None) -> None:
         """Who asked for a reload, of what, and what came of it: one audit record."""
         if self.astore is None:
             return
@@ -159,7 +160,8 @@ class Daemon:
                 actor, "rules.reload", accepted=plan is not None, paths=list(self.opts.rules),
                 rules=len(plan.active) if plan is not None else None, errors=len(errors),
                 warnings=len(diagnostics) - len(errors), diagnostics=len(diagnostics),
-                reason=errors[0].message if errors else None)
+                reason=errors[0].message if errors else None,
+                **({"note": note} if note is not None else {}))
         except sqlite3.Error as err:  # the reload itself is done either way
             self.say(f"cannot write the reload to the audit log: {err}")
 
@@ -351,14 +353,21 @@ class Daemon:
 
     async def _start_api(self, nursery: trio.Nursery, config: Any) -> None:
         from ..api.app import create_app
-        from ..api.server import load_or_create_token, serve
-        from ..config import resolve_token_file
+        from ..api.server import serve
+        from ..api.tokens import TokenBook, load_or_create_token
+        from ..config import resolve_token_file, resolve_tokens_file
+        from ..errors import ApiError
         from .view import LiveView
 
         token = load_or_create_token(resolve_token_file(config, self.opts.state_dir))
+        tokens = TokenBook(token, resolve_tokens_file(self.opts.state_dir))
+        await tokens.refresh()
+        if tokens.problem is not None:
+            raise ApiError(tokens.problem)
+        nursery.start_soon(tokens.watch)  # tokens added or revoked count without a restart
         # the names the API is bound to and this host's own name are ours too
         names = (*config.api.allowed_hosts, config.api.host, socket.gethostname())
-        app = create_app(LiveView(self), token=token, max_body=config.api.max_body_bytes,
+        app = create_app(LiveView(self), tokens=tokens, max_body=config.api.max_body_bytes,
                          allowed_hosts=names, public_reads=config.api.public_reads)
         self.api_address = await nursery.start(partial(
             serve, app, config.api.bind, token=token,

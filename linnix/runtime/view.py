@@ -136,6 +136,7 @@ class LiveView:
             "counts": counts.get(r.name, {"pending": 0, "firing": 0}),
         } for r in core.plan.rules]
 
-    async def reload(self, actor: str) -> tuple[bool, list[dict[str, Any]]]:
-        ok, diagnostics = await self.daemon.reload(actor)  # audited there
+    async def reload(self, actor: str,
+                     note: str | None = None) -> tuple[bool, list[dict[str, Any]]]:
+        ok, diagnostics = await self.daemon.reload(actor, note)  # audited there
         return ok, diagnostics_to_json(diagnostics)

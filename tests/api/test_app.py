@@ -225,7 +225,11 @@ async def test_reload_accepted(env: Env) -> None:
     status, body, _ = await call(env, "POST", "/rules/reload", headers=AUTH,
                                  body={"actor": "alice"})
     assert status == 200
-    assert env.view.reloads == ["api", "alice"]
+    status, body, _ = await call(env, "POST", "/rules/reload", headers=AUTH,
+                                 body={"note": "after the fix"})
+    assert status == 200
+    # the token's name is who reloaded; what the request says is a note
+    assert env.view.reloads == [("admin", None), ("admin", "alice"), ("admin", "after the fix")]
 
 
 async def test_reload_rejected_is_422_with_diagnostics(env: Env) -> None:
@@ -312,13 +316,14 @@ async def test_actions_list_filter_and_show(env: Env) -> None:
 
 async def test_approve_executes_once_and_is_audited(env: Env) -> None:
     action = await env.propose()
-    status, body, _ = await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
-                                 body={"approver": "alice", "reason": "runaway"})
+    status, body, _ = await call(env, "POST", f"/actions/{action}/approve",
+                                 headers=env.auth("alice"),
+                                 body={"approver": "on call", "reason": "runaway"})
     assert status == 200
     assert body["id"] == action
     assert body["status"] in ("approved", "executing", "succeeded")
     done = await env.wait_status(action, "succeeded")
-    assert done["decided_by"] == "alice"
+    assert done["decided_by"] == "alice"  # the token's name, whatever the body says
     assert env.manager.executed == [action]
     status, body, _ = await call(env, "GET", f"/audit?action={action}")
     assert status == 200
@@ -326,12 +331,44 @@ async def test_approve_executes_once_and_is_audited(env: Env) -> None:
     assert events.count("action.approved") == 1
     approved = next(r for r in body["audit"] if r["event"] == "action.approved")
     assert (approved["actor"], approved["detail"]["reason"]) == ("alice", "runaway")
+    noted = next(r for r in body["audit"] if r["event"] == "action.note")
+    assert (noted["actor"], noted["detail"]) == ("alice", {"note": "on call"})
+
+
+@pytest.mark.parametrize("raw", [b"", b"{}", b'{"note": "  "}', b'{"approver": null}'])
+async def test_a_decision_needs_no_body(env: Env, raw: bytes) -> None:
+    action = await env.propose()
+    status, body, _ = await call(env, "POST", f"/actions/{action}/reject",
+                                 headers=env.auth("bob"), raw=raw)
+    assert (status, body["status"], body["decided_by"]) == (200, "rejected", "bob")
+    assert [r["event"] for r in env.store.audit_log(action_id=action)
+            if r["event"] == "action.note"] == []
+
+
+async def test_roles(env: Env) -> None:
+    action = await env.propose()
+    for path in (f"/actions/{action}/approve", f"/actions/{action}/reject"):
+        status, body, _ = await call(env, "POST", path, headers=env.auth("rita"), body={})
+        assert status == 403
+        assert_error(body, "forbidden")
+        assert body["detail"] == f"the token 'rita' has the role reader; POST {path} needs " \
+                                 "the role approver or admin"
+    status, body, _ = await call(env, "POST", "/rules/reload", headers=env.auth("alice"))
+    assert (status, body["detail"]) == (403, "the token 'alice' has the role approver; "
+                                             "POST /rules/reload needs the role admin")
+    assert env.manager.status[action] == "pending" and env.view.reloads == []
+    for name in ("rita", "alice"):  # every role reads
+        status, _, _ = await call(env, "GET", f"/actions/{action}", headers=env.auth(name))
+        assert status == 200
+    status, body, _ = await call(env, "POST", f"/actions/{action}/approve",
+                                 headers=env.auth("alice"))
+    assert (status, body["decided_by"]) == (200, "alice")
 
 
 async def test_reject(env: Env) -> None:
     action = await env.propose()
-    status, body, _ = await call(env, "POST", f"/actions/{action}/reject", headers=AUTH,
-                                 body={"approver": "bob"})
+    status, body, _ = await call(env, "POST", f"/actions/{action}/reject",
+                                 headers=env.auth("bob"), body={"approver": "robert"})
     assert status == 200
     assert (body["status"], body["decided_by"]) == ("rejected", "bob")
     assert env.manager.executed == []
@@ -339,10 +376,10 @@ async def test_reject(env: Env) -> None:
 
 async def test_deciding_twice_is_409_naming_the_status(env: Env) -> None:
     action = await env.propose()
-    await call(env, "POST", f"/actions/{action}/reject", headers=AUTH, body={"approver": "bob"})
+    await call(env, "POST", f"/actions/{action}/reject", headers=env.auth("bob"))
     for verb in ("approve", "reject"):
-        status, body, _ = await call(env, "POST", f"/actions/{action}/{verb}", headers=AUTH,
-                                     body={"approver": "alice"})
+        status, body, _ = await call(env, "POST", f"/actions/{action}/{verb}",
+                                     headers=env.auth("alice"))
         assert status == 409
         assert_error(body, "conflict")
         assert body["status"] == "rejected"
@@ -351,11 +388,10 @@ async def test_deciding_twice_is_409_naming_the_status(env: Env) -> None:
 
 async def test_approving_an_approved_action_is_409(env: Env) -> None:
     action = await env.propose()
-    await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
-               body={"approver": "alice"})
+    await call(env, "POST", f"/actions/{action}/approve", headers=env.auth("alice"))
     await env.wait_status(action, "succeeded")
-    status, body, _ = await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
-                                 body={"approver": "carol"})
+    status, body, _ = await call(env, "POST", f"/actions/{action}/approve",
+                                 headers=env.auth("carol"))
     assert status == 409
     assert body["status"] == "succeeded"
     assert "already approved by alice" in body["detail"]
@@ -379,8 +415,8 @@ async def test_concurrent_approvals_execute_once(env: Env) -> None:
     statuses: list[int] = []
 
     async def approve(who: str) -> None:
-        status, _, _ = await call(env, "POST", f"/actions/{action}/approve", headers=AUTH,
-                                  body={"approver": who})
+        status, _, _ = await call(env, "POST", f"/actions/{action}/approve",
+                                  headers=env.auth(who))
         statuses.append(status)
 
     async with trio.open_nursery() as nursery:
@@ -421,15 +457,13 @@ async def test_rate_limit_is_429_with_retry_after(tmp_path: Path, nursery: trio.
 
 
 @pytest.mark.parametrize(("raw", "word"), [
-    (b"", "JSON object"),
     (b"{not json", "not valid JSON"),
     (b"[1, 2]", "JSON object"),
     (b'"alice"', "JSON object"),
-    (b"{}", "'approver' is required"),
-    (b'{"approver": null}', "'approver' is required"),
     (b'{"approver": 7}', "must be a string"),
-    (b'{"approver": "   "}', "must not be empty"),
+    (b'{"note": 7}', "must be a string"),
     (b'{"approver": "' + b"a" * 129 + b'"}', "longer than 128"),
+    (b'{"note": "a", "approver": "b"}', "not both"),
     (b'{"approver": "al\\nice"}', "control characters"),
     (b'{"approver": "alice", "reason": 5}', "'reason' must be a string"),
     (b'{"approver": "alice", "reason": "' + b"r" * 1025 + b'"}', "longer than 1024"),

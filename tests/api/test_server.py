@@ -1,12 +1,10 @@
-"""The API served by hypercorn on a real socket, and the API token file."""
+"""The API served by hypercorn on a real socket."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
-import stat
 import urllib.error
 import urllib.request
 from email.message import Message
@@ -19,14 +17,7 @@ from api_support import AUTH, PID_A, TOKEN, Env, light_view, start_env
 from support import run_linnix
 
 from linnix.api.app import create_app
-from linnix.api.server import (
-    GRACE_S,
-    KEEP_ALIVE_S,
-    format_address,
-    load_or_create_token,
-    serve,
-    split_bind,
-)
+from linnix.api.server import GRACE_S, KEEP_ALIVE_S, format_address, serve, split_bind
 from linnix.api.stream import StreamHub
 from linnix.errors import ApiError
 
@@ -82,8 +73,8 @@ async def test_approve_over_http(tmp_path: Path, nursery: trio.Nursery) -> None:
     assert headers["WWW-Authenticate"].startswith("Bearer")
     assert body["error"] == "unauthorized"
     status, _, body = await get(f"{url}/actions/{action}/approve", method="POST",
-                                body={"approver": "alice"},
-                                headers={**AUTH, "Content-Type": "application/json"})
+                                body={"approver": "on call"},
+                                headers={**env.auth("alice"), "Content-Type": "application/json"})
     assert status == 200
     await env.wait_status(action, "succeeded")
     status, _, body = await get(f"{url}/actions/{action}/approve", method="POST",
@@ -379,61 +370,3 @@ def test_bind_helpers() -> None:
     assert split_bind("localhost:9333") == ("localhost", 9333)
     assert format_address(("::1", 80, 0, 0)) == "[::1]:80"
     assert format_address(("127.0.0.1", 80)) == "127.0.0.1:80"
-
-
-# ---- the token file --------------------------------------------------------------------
-
-def test_the_token_file_is_created_0600_and_reused(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "api.token"
-    old = os.umask(0o000)  # even a permissive umask must not widen the mode
-    try:
-        token = load_or_create_token(os.fspath(path))
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert len(token) >= 40
-    assert path.read_text().strip() == token
-    assert load_or_create_token(os.fspath(path)) == token
-    assert [p.name for p in path.parent.iterdir()] == ["api.token"]  # no temporary left
-
-
-def test_two_fresh_tokens_differ(tmp_path: Path) -> None:
-    a = load_or_create_token(os.fspath(tmp_path / "a"))
-    b = load_or_create_token(os.fspath(tmp_path / "b"))
-    assert a != b
-
-
-@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
-def test_a_token_file_others_can_read_is_refused(tmp_path: Path, mode: int) -> None:
-    path = tmp_path / "api.token"
-    path.write_text("a-perfectly-good-token-value\n")
-    path.chmod(mode)
-    with pytest.raises(ApiError) as err:
-        load_or_create_token(os.fspath(path))
-    message = str(err.value)
-    assert os.fspath(path) in message
-    assert f"chmod 600 {path}" in message
-    assert f"{mode:04o}" in message
-
-
-@pytest.mark.parametrize("content", ["", "   \n", "short", "has a space in it somewhere"])
-def test_a_token_file_without_a_token_is_refused(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "api.token"
-    path.write_text(content)
-    path.chmod(0o600)
-    with pytest.raises(ApiError, match="does not hold a token"):
-        load_or_create_token(os.fspath(path))
-
-
-def test_a_token_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "api.token"
-    path.mkdir(mode=0o700)
-    with pytest.raises(ApiError, match=r"api\.token"):
-        load_or_create_token(os.fspath(path))
-
-
-def test_an_existing_token_is_read(tmp_path: Path) -> None:
-    path = tmp_path / "api.token"
-    path.write_text("  my-own-token-0123456789  \n")
-    path.chmod(0o600)
-    assert load_or_create_token(os.fspath(path)) == "my-own-token-0123456789"

@@ -34,6 +34,17 @@ class Daemon:
         self.url = url
         self.state_dir = state_dir
 
+    def token_file(self, name: str) -> str:
+        """A token file holding the token named ``name``."""
+        path = self.state_dir / f"{name}.token"
+        path.write_text(self.env.tokens[name] + "\n")
+        path.chmod(0o600)
+        return os.fspath(path)
+
+    def notes(self, action: int) -> list[tuple[str, str]]:
+        return [(r["actor"], r["detail"]["note"]) for r in self.env.store.audit_log(
+            action_id=action) if r["event"] == "action.note"]
+
     def args(self, *argv: str) -> list[str]:
         return [*argv, "--api", self.url, "--state-dir", os.fspath(self.state_dir)]
 
@@ -113,13 +124,15 @@ async def test_approve_then_approve_again(daemon: Daemon,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     action = await daemon.env.propose()
     status, out, err = await daemon.run(capsys, "actions", "approve", str(action),
-                                        "--approver", "alice", "--reason", "runaway job")
+                                        "--approver", "on call", "--reason", "runaway job",
+                                        "--token-file", daemon.token_file("alice"))
     assert (status, err) == (0, "")
     assert out.startswith(f"action {action} approved by alice: kill python3[{PID_A}]")
     await daemon.env.wait_status(action, "succeeded")
     audit = daemon.env.store.audit_log(action_id=action)
     approved = [r for r in audit if r["event"] == "action.approved"]
     assert [(r["actor"], r["detail"]["reason"]) for r in approved] == [("alice", "runaway job")]
+    assert daemon.notes(action) == [("alice", "on call")]
     status, out, err = await daemon.run(capsys, "actions", "approve", str(action))
     assert (status, out) == (1, "")
     assert err == f"linnix: action {action} is not pending: it was already approved by alice " \
@@ -127,27 +140,42 @@ async def test_approve_then_approve_again(daemon: Daemon,
     assert "Traceback" not in err
 
 
-async def test_reject_uses_sudo_user_then_user(daemon: Daemon,
+async def test_the_note_is_sudo_user_then_user(daemon: Daemon,
                                                capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     first = await daemon.env.propose()
     status, out, _ = await daemon.run(capsys, "actions", "reject", str(first))
-    assert status == 0 and "rejected by tester" in out
-    monkeypatch.setenv("SUDO_USER", "admin")
+    assert status == 0 and "rejected by admin" in out  # the token's name
+    assert daemon.notes(first) == [("admin", "tester")]
+    monkeypatch.setenv("SUDO_USER", "dana")
     second = await daemon.env.propose(PID_B, "worker")
-    status, out, _ = await daemon.run(capsys, "actions", "reject", str(second))
+    status, out, _ = await daemon.run(capsys, "actions", "reject", str(second), "--note",
+                                      "flapping")
     assert status == 0 and "rejected by admin" in out
     row = daemon.env.store.action(second)
     assert row is not None and row["decided_by"] == "admin"
+    assert daemon.notes(second) == [("admin", "flapping")]
 
 
-async def test_no_approver_is_a_usage_error(daemon: Daemon, capsys: pytest.CaptureFixture[str],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_without_a_user_no_note_is_sent(daemon: Daemon,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("USER")
     action = await daemon.env.propose()
-    status, _, err = await daemon.run(capsys, "actions", "approve", str(action))
-    assert status == 2
-    assert "--approver" in err
+    status, out, err = await daemon.run(capsys, "actions", "approve", str(action))
+    assert (status, err) == (0, "") and "approved by admin" in out
+    assert daemon.notes(action) == []
+
+
+async def test_a_reader_cannot_approve(daemon: Daemon,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    action = await daemon.env.propose()
+    status, out, err = await daemon.run(capsys, "actions", "approve", str(action),
+                                        "--token-file", daemon.token_file("rita"))
+    assert (status, out) == (1, "")
+    assert err == f"linnix: the token 'rita' has the role reader; POST " \
+                  f"/actions/{action}/approve needs the role approver or admin\n"
+    assert daemon.env.manager.status[action] == "pending"
 
 
 async def test_unknown_action_says_the_api_detail(daemon: Daemon,
@@ -200,9 +228,10 @@ async def test_the_config_says_where_the_daemon_and_its_token_are(
     config.write_text(f'[runtime]\nstate_dir = "{daemon.state_dir}"\n\n'
                       f'[api]\nbind = "{bind}"\n')
     status, out, err = await daemon.run(capsys, "actions", "approve", str(action), "--config",
-                                        os.fspath(config), "--approver", "carol", raw=True)
+                                        os.fspath(config), "--note", "carol", raw=True)
     assert (status, err) == (0, "")
-    assert "approved by carol" in out
+    assert "approved by admin" in out  # with the token of api.token in the state directory
+    assert daemon.notes(action) == [("admin", "carol")]
 
 
 async def test_options_before_the_verb_are_kept(daemon: Daemon,
