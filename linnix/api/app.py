@@ -25,7 +25,6 @@ import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, NoReturn
 
-import orjson
 import trio
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -38,6 +37,21 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from ..actions import ActionConflictError, ActionNotFoundError, RateLimitedError
 from ..actions.store import ACTION_STATES
 from .context import DaemonView
+from .fields import (
+    REASON_MAX,
+    HttpError,
+    check_id,
+    fail,
+    flag_arg,
+    int_arg,
+    json_body,
+    last_event_id,
+    limit_arg,
+    next_before,
+    note_field,
+    only,
+    text_field,
+)
 from .openapi import openapi_document
 from .stream import StreamClient, StreamHub, encode_json
 from .tokens import Principal, TokenBook
@@ -49,9 +63,6 @@ log = logging.getLogger("linnix.api")
 KEEPALIVE_S = 15.0  # a comment line on /stream when nothing else was sent for this long
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RETRY_MS = 3000  # how long an EventSource waits before it reconnects
-LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
-NOTE_MAX, REASON_MAX = 128, 1024
-ID_MAX = 2**63 - 1  # SQLite's largest integer
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_ROUTES = frozenset({"/health", "/ready", "/metrics"})  # served without a token
 # The role each POST needs (a read needs "reader"; a POST not listed, "admin").
@@ -70,26 +81,6 @@ _NOT_PENDING = {
     "refused": "a safety guard refused it",
     "recorded": "it was only recorded; it never executes",
 }
-
-
-class HttpError(Exception):
-    """An error answer: status, short error, longer detail, extra headers and fields."""
-
-    def __init__(self, status: int, error: str, detail: str, *,
-                 headers: Mapping[str, str] | None = None,
-                 extra: Mapping[str, Any] | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.error = error
-        self.detail = detail
-        self.headers = dict(headers or {})
-        self.extra = dict(extra or {})
-
-
-def _fail(status: int, error: str, detail: str, *,
-          headers: Mapping[str, str] | None = None,
-          extra: Mapping[str, Any] | None = None) -> NoReturn:
-    raise HttpError(status, error, detail, headers=headers, extra=extra)
 
 
 def _json(data: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -141,119 +132,6 @@ def _metrics_for(registry: CollectorRegistry) -> _ApiMetrics:
     return metrics
 
 
-# ---- arguments ------------------------------------------------------------------------
-
-def _int_arg(name: str, *, default: int | None = None, low: int = 1,
-             high: int = ID_MAX) -> int | None:
-    text = request.args.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = int(text, 10)
-    except ValueError:
-        _fail(400, "bad request", f"'{name}' must be a whole number, not {text!r}")
-    if not low <= value <= high:
-        _fail(400, "bad request", f"'{name}' must be from {low} to {high}, not {value}")
-    return value
-
-
-def _limit() -> int:
-    value = _int_arg("limit", default=LIMIT_DEFAULT, high=LIMIT_MAX)
-    assert value is not None
-    return value
-
-
-def _flag_arg(name: str) -> bool:
-    text = request.args.get(name)
-    if text is None:
-        return False
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on", ""):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    _fail(400, "bad request", f"'{name}' must be 1 or 0 (true or false), not {text!r}")
-
-
-def _page(rows: list[dict[str, Any]], limit: int) -> int | None:
-    """The ``before`` value for the next page, or None when this was the last one."""
-    return int(rows[-1]["id"]) if len(rows) == limit and rows else None
-
-
-def _check_id(value: int, what: str) -> int:
-    if value > ID_MAX:
-        _fail(404, "not found", f"no {what} has id {value}")
-    return value
-
-
-async def _json_body(*, required: bool) -> dict[str, Any]:
-    data = await request.get_data(cache=False)  # over the size limit: 413
-    if not data.strip():
-        if required:
-            _fail(400, "bad request", "the request body must be a JSON object")
-        return {}
-    try:
-        body = orjson.loads(data)
-    except orjson.JSONDecodeError as err:
-        _fail(400, "bad request", f"the request body is not valid JSON: {err}")
-    if not isinstance(body, dict):
-        _fail(400, "bad request",
-              f"the request body must be a JSON object, not {type(body).__name__}")
-    return body
-
-
-def _only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-    for key in body:
-        if key not in allowed:
-            _fail(400, "bad request",
-                  f"unknown field {key!r}; the fields are {', '.join(allowed)}")
-
-
-def _text_field(body: Mapping[str, Any], name: str, *, required: bool, limit: int,
-                single_line: bool) -> str | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            _fail(400, "bad request", f"{name!r} is required")
-        return None
-    if not isinstance(value, str):
-        _fail(400, "bad request", f"{name!r} must be a string")
-    value = value.strip()
-    if required and not value:
-        _fail(400, "bad request", f"{name!r} must not be empty")
-    if len(value) > limit:
-        _fail(400, "bad request", f"{name!r} is longer than {limit} characters")
-    allowed = "" if single_line else "\n\t"
-    if any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in value):
-        _fail(400, "bad request", f"{name!r} must not contain control characters")
-    return value or None
-
-
-def _note(body: Mapping[str, Any], old_name: str) -> str | None:
-    """The request's note: ``note``, or the field it replaces (``approver``, ``actor``)."""
-    if body.get("note") is not None and body.get(old_name) is not None:
-        _fail(400, "bad request", f"give 'note' or {old_name!r} (its old name), not both")
-    name = "note" if body.get("note") is not None else old_name
-    return _text_field(body, name, required=False, limit=NOTE_MAX, single_line=True)
-
-
-def _last_event_id() -> int | None:
-    text = request.headers.get("Last-Event-ID")
-    where = "the Last-Event-ID header"
-    if text is None or not text.strip():
-        text = request.args.get("last_event_id")
-        where = "'last_event_id'"
-    if text is None or not text.strip():
-        return None
-    try:
-        value = int(text.strip(), 10)
-    except ValueError:
-        _fail(400, "bad request", f"{where} must be an event id (a whole number), not {text!r}")
-    if value < 0:
-        _fail(400, "bad request", f"{where} must not be negative")
-    return value
-
-
 # ---- the app ---------------------------------------------------------------------------
 
 def host_allowed(header: str | None, allowed: frozenset[str]) -> bool:
@@ -282,22 +160,22 @@ def _principal(book: TokenBook) -> Principal:
     challenge = 'Bearer realm="linnix"'
     header = request.headers.get("Authorization")
     if book.empty:
-        _fail(401, "unauthorized", "this API has no token configured: only /health, "
-              "/ready and /metrics are served",
-              headers={"WWW-Authenticate": challenge})
+        fail(401, "unauthorized", "this API has no token configured: only /health, "
+             "/ready and /metrics are served",
+             headers={"WWW-Authenticate": challenge})
     if header is None:
-        _fail(401, "unauthorized",
-              "this request needs an 'Authorization: Bearer <token>' header; the token "
-              "is in the daemon's token file (api.token in its state directory)",
-              headers={"WWW-Authenticate": challenge})
+        fail(401, "unauthorized",
+             "this request needs an 'Authorization: Bearer <token>' header; the token "
+             "is in the daemon's token file (api.token in its state directory)",
+             headers={"WWW-Authenticate": challenge})
     scheme, _, given = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
-        _fail(401, "unauthorized", "expected 'Authorization: Bearer <token>'",
-              headers={"WWW-Authenticate": challenge})
+        fail(401, "unauthorized", "expected 'Authorization: Bearer <token>'",
+             headers={"WWW-Authenticate": challenge})
     who = book.identify(given.strip())
     if who is None:
-        _fail(401, "unauthorized", "the token is not valid",
-              headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'})
+        fail(401, "unauthorized", "the token is not valid",
+             headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'})
     return who
 
 
@@ -332,10 +210,10 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
     @app.before_request
     async def check_host() -> None:
         if not host_allowed(request.headers.get("Host"), hosts):
-            _fail(421, "misdirected_request",
-                  f"this API is not served under the name {request.headers.get('Host')!r}; "
-                  "use its address (e.g. 127.0.0.1:9333) or add the name to "
-                  "api.allowed_hosts in linnix.toml")
+            fail(421, "misdirected_request",
+                 f"this API is not served under the name {request.headers.get('Host')!r}; "
+                 "use its address (e.g. 127.0.0.1:9333) or add the name to "
+                 "api.allowed_hosts in linnix.toml")
 
     @app.before_request
     async def authorize() -> None:
@@ -348,10 +226,10 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         who = _principal(book)
         need = "reader" if safe else _NEEDS.get(rule.rule, "admin")
         if not who.may(need):
-            _fail(403, "forbidden",
-                  f"the token {who.name!r} has the role {who.role}; {request.method} "
-                  f"{request.path} needs the role {need}"
-                  f"{' or admin' if need != 'admin' else ''}")
+            fail(403, "forbidden",
+                 f"the token {who.name!r} has the role {who.role}; {request.method} "
+                 f"{request.path} needs the role {need}"
+                 f"{' or admin' if need != 'admin' else ''}")
         g.principal = who
 
     @app.after_request
@@ -425,22 +303,22 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
     async def process(pid: int) -> Response:
         found = view.process(pid)
         if found is None:
-            _fail(404, "not found", f"no live process has pid {pid}")
+            fail(404, "not found", f"no live process has pid {pid}")
         return _json(found)
 
     @app.get("/graph/<int:pid>")
     async def graph(pid: int) -> Response:
         found = view.graph(pid)
         if found is None:
-            _fail(404, "not found", f"no live process has pid {pid}")
+            fail(404, "not found", f"no live process has pid {pid}")
         return _json(found)
 
     # -- alerts and rules
 
     @app.get("/alerts")
     async def alerts() -> Response:
-        limit = _limit()
-        if _flag_arg("history"):
+        limit = limit_arg()
+        if flag_arg("history"):
             return _json({"history": view.alert_history(limit)})
         return _json({"alerts": view.alerts()[:limit]})
 
@@ -450,9 +328,9 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     @app.post("/rules/reload")
     async def reload() -> Response:
-        body = await _json_body(required=False)
-        _only(body, ("note", "actor"))
-        note = _note(body, "actor")
+        body = await json_body(required=False)
+        only(body, ("note", "actor"))
+        note = note_field(body, "actor")
         accepted, diagnostics = await view.reload(g.principal.name, note)
         if accepted:
             return _json({"reloaded": True, "warnings": diagnostics})
@@ -469,7 +347,7 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     @app.get("/stream")
     async def stream() -> Response:
-        last = _last_event_id()
+        last = last_event_id()
         hub: StreamHub = view.hub
         response = Response(_sse(hub, last, keepalive), content_type="text/event-stream",
                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -480,16 +358,16 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     @app.get("/incidents")
     async def incidents() -> Response:
-        limit = _limit()
-        rows = await view.store.incidents(open_only=_flag_arg("open"), limit=limit,
-                                          before=_int_arg("before"))
-        return _json({"incidents": rows, "next_before": _page(rows, limit)})
+        limit = limit_arg()
+        rows = await view.store.incidents(open_only=flag_arg("open"), limit=limit,
+                                          before=int_arg("before"))
+        return _json({"incidents": rows, "next_before": next_before(rows, limit)})
 
     @app.get("/incidents/<int:incident_id>")
     async def incident(incident_id: int) -> Response:
-        found = await view.store.incident(_check_id(incident_id, "incident"))
+        found = await view.store.incident(check_id(incident_id, "incident"))
         if found is None:
-            _fail(404, "not found", f"no incident has id {incident_id}")
+            fail(404, "not found", f"no incident has id {incident_id}")
         return _json(found)
 
     # -- actions
@@ -498,27 +376,27 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
     async def actions() -> Response:
         status = request.args.get("status") or None
         if status is not None and status not in ACTION_STATES:
-            _fail(400, "bad request",
-                  f"'status' must be one of {', '.join(ACTION_STATES)}, not {status!r}")
-        limit = _limit()
-        rows = await view.store.actions(status=status, limit=limit, before=_int_arg("before"))
-        return _json({"actions": rows, "next_before": _page(rows, limit)})
+            fail(400, "bad request",
+                 f"'status' must be one of {', '.join(ACTION_STATES)}, not {status!r}")
+        limit = limit_arg()
+        rows = await view.store.actions(status=status, limit=limit, before=int_arg("before"))
+        return _json({"actions": rows, "next_before": next_before(rows, limit)})
 
     @app.get("/actions/<int:action_id>")
     async def action(action_id: int) -> Response:
-        found = await view.store.action(_check_id(action_id, "action"))
+        found = await view.store.action(check_id(action_id, "action"))
         if found is None:
-            _fail(404, "not found", f"no action has id {action_id}")
+            fail(404, "not found", f"no action has id {action_id}")
         return _json(found)
 
     async def decide(action_id: int, verb: str) -> Response:
-        body = await _json_body(required=False)
-        _only(body, ("note", "approver", "reason"))
-        note = _note(body, "approver")
-        reason = _text_field(body, "reason", required=False, limit=REASON_MAX,
-                             single_line=False)
+        body = await json_body(required=False)
+        only(body, ("note", "approver", "reason"))
+        note = note_field(body, "approver")
+        reason = text_field(body, "reason", required=False, limit=REASON_MAX,
+                            single_line=False)
         approver = g.principal.name
-        _check_id(action_id, "action")
+        check_id(action_id, "action")
         manager = view.actions
         try:
             if verb == "approve":
@@ -526,14 +404,14 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
             else:
                 row = await manager.reject(action_id, approver, reason)
         except ActionNotFoundError:
-            _fail(404, "not found", f"no action has id {action_id}")
+            fail(404, "not found", f"no action has id {action_id}")
         except ActionConflictError as err:
             await _conflict(view, action_id, err.status)
         except RateLimitedError as err:
             wait = max(1, math.ceil(err.retry_after))
-            _fail(429, "rate limited",
-                  f"the action rate limit is reached; retry in {wait}s",
-                  headers={"Retry-After": str(wait)}, extra={"retry_after": wait})
+            fail(429, "rate limited",
+                 f"the action rate limit is reached; retry in {wait}s",
+                 headers={"Retry-After": str(wait)}, extra={"retry_after": wait})
         if note is not None:  # the manager records who and why; the note beside it
             await view.store.audit(approver, "action.note", action_id=action_id, note=note)
         return _json(row)
@@ -550,10 +428,10 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     @app.get("/audit")
     async def audit() -> Response:
-        limit = _limit()
-        rows = await view.store.audit_log(limit=limit, before=_int_arg("before"),
-                                          action_id=_int_arg("action"))
-        return _json({"audit": rows, "next_before": _page(rows, limit)})
+        limit = limit_arg()
+        rows = await view.store.audit_log(limit=limit, before=int_arg("before"),
+                                          action_id=int_arg("action"))
+        return _json({"audit": rows, "next_before": next_before(rows, limit)})
 
     return app
 
@@ -563,8 +441,8 @@ async def _conflict(view: DaemonView, action_id: int, status: str) -> NoReturn:
     decided_by = row.get("decided_by") if row is not None else None
     by = f" by {decided_by}" if decided_by else ""
     why = _NOT_PENDING.get(status, "its status is {status}").format(by=by, status=status)
-    _fail(409, "conflict", f"action {action_id} is not pending: {why}",
-          extra={"status": status})
+    fail(409, "conflict", f"action {action_id} is not pending: {why}",
+         extra={"status": status})
 
 
 async def _sse(hub: StreamHub, last_event_id: int | None,

@@ -1,0 +1,154 @@
+"""Reading a request: its query arguments, headers and JSON body.
+
+Every check fails with :class:`HttpError` (a 400, or a 404 for an id no record
+can have), whose detail names the argument and says what was wrong with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+import orjson
+from quart import request
+
+__all__ = [
+    "ID_MAX", "LIMIT_MAX", "NOTE_MAX", "REASON_MAX", "HttpError", "check_id", "fail",
+    "flag_arg", "int_arg", "json_body", "last_event_id", "limit_arg", "next_before",
+    "note_field", "only", "text_field",
+]
+
+LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
+NOTE_MAX, REASON_MAX = 128, 1024
+ID_MAX = 2**63 - 1  # SQLite's largest integer
+
+
+class HttpError(Exception):
+    """An error answer: status, short error, longer detail, extra headers and fields."""
+
+    def __init__(self, status: int, error: str, detail: str, *,
+                 headers: Mapping[str, str] | None = None,
+                 extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+def fail(status: int, error: str, detail: str, *,
+         headers: Mapping[str, str] | None = None,
+         extra: Mapping[str, Any] | None = None) -> NoReturn:
+    raise HttpError(status, error, detail, headers=headers, extra=extra)
+
+
+def int_arg(name: str, *, default: int | None = None, low: int = 1,
+            high: int = ID_MAX) -> int | None:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text, 10)
+    except ValueError:
+        fail(400, "bad request", f"'{name}' must be a whole number, not {text!r}")
+    if not low <= value <= high:
+        fail(400, "bad request", f"'{name}' must be from {low} to {high}, not {value}")
+    return value
+
+
+def limit_arg() -> int:
+    value = int_arg("limit", default=LIMIT_DEFAULT, high=LIMIT_MAX)
+    assert value is not None
+    return value
+
+
+def flag_arg(name: str) -> bool:
+    text = request.args.get(name)
+    if text is None:
+        return False
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on", ""):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    fail(400, "bad request", f"'{name}' must be 1 or 0 (true or false), not {text!r}")
+
+
+def next_before(rows: list[dict[str, Any]], limit: int) -> int | None:
+    """The ``before`` value for the next page, or None when this was the last one."""
+    return int(rows[-1]["id"]) if len(rows) == limit and rows else None
+
+
+def check_id(value: int, what: str) -> int:
+    if value > ID_MAX:
+        fail(404, "not found", f"no {what} has id {value}")
+    return value
+
+
+async def json_body(*, required: bool) -> dict[str, Any]:
+    data = await request.get_data(cache=False)  # over the size limit: 413
+    if not data.strip():
+        if required:
+            fail(400, "bad request", "the request body must be a JSON object")
+        return {}
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as err:
+        fail(400, "bad request", f"the request body is not valid JSON: {err}")
+    if not isinstance(body, dict):
+        fail(400, "bad request",
+             f"the request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in body:
+        if key not in allowed:
+            fail(400, "bad request",
+                 f"unknown field {key!r}; the fields are {', '.join(allowed)}")
+
+
+def text_field(body: Mapping[str, Any], name: str, *, required: bool, limit: int,
+               single_line: bool) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            fail(400, "bad request", f"{name!r} is required")
+        return None
+    if not isinstance(value, str):
+        fail(400, "bad request", f"{name!r} must be a string")
+    value = value.strip()
+    if required and not value:
+        fail(400, "bad request", f"{name!r} must not be empty")
+    if len(value) > limit:
+        fail(400, "bad request", f"{name!r} is longer than {limit} characters")
+    allowed = "" if single_line else "\n\t"
+    if any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in value):
+        fail(400, "bad request", f"{name!r} must not contain control characters")
+    return value or None
+
+
+def note_field(body: Mapping[str, Any], old_name: str) -> str | None:
+    """The request's note: ``note``, or the field it replaces (``approver``, ``actor``)."""
+    if body.get("note") is not None and body.get(old_name) is not None:
+        fail(400, "bad request", f"give 'note' or {old_name!r} (its old name), not both")
+    name = "note" if body.get("note") is not None else old_name
+    return text_field(body, name, required=False, limit=NOTE_MAX, single_line=True)
+
+
+def last_event_id() -> int | None:
+    text = request.headers.get("Last-Event-ID")
+    where = "the Last-Event-ID header"
+    if text is None or not text.strip():
+        text = request.args.get("last_event_id")
+        where = "'last_event_id'"
+    if text is None or not text.strip():
+        return None
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        fail(400, "bad request", f"{where} must be an event id (a whole number), not {text!r}")
+    if value < 0:
+        fail(400, "bad request", f"{where} must not be negative")
+    return value
