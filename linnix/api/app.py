@@ -77,7 +77,7 @@ _NOT_PENDING = {
     "succeeded": "it was already approved{by} and executed (succeeded)",
     "failed": "it was already approved{by} and executed (failed)",
     "rejected": "it was already rejected{by}",
-    "expired": "it expired: nobody decided before its deadline",
+    "expired": "it expired: {why}",
     "refused": "a safety guard refused it",
     "recorded": "it was only recorded; it never executes",
 }
@@ -440,7 +440,11 @@ async def _conflict(view: DaemonView, action_id: int, status: str) -> NoReturn:
     row = await view.store.action(action_id)
     decided_by = row.get("decided_by") if row is not None else None
     by = f" by {decided_by}" if decided_by else ""
-    why = _NOT_PENDING.get(status, "its status is {status}").format(by=by, status=status)
+    # the store says why it expired: no decision in time, or the target exited
+    reason = ((row.get("reason") if row is not None else None)
+              or "nobody decided before its deadline")
+    why = _NOT_PENDING.get(status, "its status is {status}").format(by=by, status=status,
+                                                                     why=reason)
     fail(409, "conflict", f"action {action_id} is not pending: {why}",
          extra={"status": status})
 

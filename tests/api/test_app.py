@@ -410,6 +410,23 @@ async def test_actions_that_were_never_pending_any_more_are_409(env: Env, stored
     assert body["detail"].startswith(f"action {action} is not pending: ")
 
 
+@pytest.mark.parametrize(("reason", "why"), [
+    ("the target process exited before anyone decided",
+     "the target process exited before anyone decided"),
+    ("nobody decided within 300s", "nobody decided within 300s"),
+    (None, "nobody decided before its deadline"),  # a record from before reasons
+])
+async def test_an_expired_action_is_409_saying_why_it_expired(env: Env, reason: str | None,
+                                                              why: str) -> None:
+    action = env.store.add_action(incident_id=None, rule="r", kind="kill", params={},
+                                  pid=PID_A, start_ticks=1000, comm="python3", exe=None,
+                                  status="expired", mode="monitor", expires_at=None,
+                                  reason=reason)
+    status, body, _ = await call(env, "POST", f"/actions/{action}/approve", body={})
+    assert (status, body["status"]) == (409, "expired")
+    assert body["detail"] == f"action {action} is not pending: it expired: {why}"
+
+
 async def test_concurrent_approvals_execute_once(env: Env) -> None:
     action = await env.propose()
     statuses: list[int] = []
