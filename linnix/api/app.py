@@ -140,8 +140,9 @@ def host_allowed(header: str | None, allowed: frozenset[str]) -> bool:
 
     A browser sends the name from the page's address: a page on a name its
     author controls and points at 127.0.0.1 (DNS rebinding) arrives here with
-    that name, and is refused.  A request without a Host header (HTTP/1.0) is
-    not from a browser and is let through.
+    that name, and is refused.  A request without a Host header (``header`` is
+    None: HTTP/1.0, as HTTP/1.1 requires one) is not from a browser, which always
+    sends one, and is let through; an empty one names nothing and is refused.
     """
     if header is None:
         return True
@@ -209,7 +210,9 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     @app.before_request
     async def check_host() -> None:
-        if not host_allowed(request.headers.get("Host"), hosts):
+        # Quart makes up an empty Host header when there was none: ask what was sent
+        sent = any(name.lower() == b"host" for name, _ in request.scope.get("headers", ()))
+        if not host_allowed(request.headers.get("Host") if sent else None, hosts):
             fail(421, "misdirected_request",
                  f"this API is not served under the name {request.headers.get('Host')!r}; "
                  "use its address (e.g. 127.0.0.1:9333) or add the name to "

@@ -341,6 +341,23 @@ async def test_a_real_request_with_a_foreign_host_name_is_refused(nursery: trio.
     assert status == 200
 
 
+@pytest.mark.parametrize(("head", "answer"), [
+    (b"GET /health HTTP/1.0\r\n\r\n", b"HTTP/1.1 200"),  # no Host: not from a browser
+    (b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", b"HTTP/1.1 200"),
+    (b"GET /health HTTP/1.0\r\nHost: rebound.example\r\n\r\n", b"HTTP/1.1 421"),
+    (b"GET /health HTTP/1.0\r\nHost: \r\n\r\n", b"HTTP/1.1 421"),  # an empty name is none
+    (b"GET /health HTTP/1.1\r\n\r\n", b"HTTP/1.1 400"),  # HTTP/1.1 must send one
+])
+async def test_http_10_without_a_host_header_is_served(nursery: trio.Nursery, head: bytes,
+                                                       answer: bytes) -> None:
+    app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
+    url = await serving(nursery, app)
+    stream = await connect(url)
+    await stream.send_all(head)
+    assert (await read_to_end(stream)).startswith(answer)
+    await stream.aclose()
+
+
 async def test_a_public_address_with_a_token_is_served(nursery: trio.Nursery) -> None:
     app = create_app(light_view(), token=TOKEN, max_body=1024)  # type: ignore[arg-type]
     url = await serving(nursery, app, bind="0.0.0.0:0")
