@@ -2,10 +2,13 @@
 
 Every check fails with :class:`HttpError` (a 400, or a 404 for an id no record
 can have), whose detail names the argument and says what was wrong with it.
+Text that is recorded (a note, a reason) must be plain text: no control
+character and no character that changes how the text around it is shown.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -15,7 +18,7 @@ from quart import request
 __all__ = [
     "ID_MAX", "LIMIT_MAX", "NOTE_MAX", "REASON_MAX", "HttpError", "check_id", "fail",
     "flag_arg", "int_arg", "json_body", "last_event_id", "limit_arg", "next_before",
-    "note_field", "only", "text_field",
+    "note_field", "only", "text_field", "unplain",
 ]
 
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
@@ -111,22 +114,51 @@ def only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
 
 def text_field(body: Mapping[str, Any], name: str, *, required: bool, limit: int,
                single_line: bool) -> str | None:
-    value = body.get(name)
-    if value is None:
+    """A text field that is recorded and shown to people: plain text only (see
+    :func:`unplain`); newlines and tabs only where not ``single_line``."""
+    sent = body.get(name)
+    if sent is None:
         if required:
             fail(400, "bad request", f"{name!r} is required")
         return None
-    if not isinstance(value, str):
+    if not isinstance(sent, str):
         fail(400, "bad request", f"{name!r} must be a string")
-    value = value.strip()
+    value = sent.strip()
     if required and not value:
         fail(400, "bad request", f"{name!r} must not be empty")
     if len(value) > limit:
         fail(400, "bad request", f"{name!r} is longer than {limit} characters")
-    allowed = "" if single_line else "\n\t"
-    if any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in value):
-        fail(400, "bad request", f"{name!r} must not contain control characters")
+    found = unplain(value, "" if single_line else "\n\t")
+    if found is not None:
+        at, what = found
+        where = at + 1 + len(sent) - len(sent.lstrip())  # 1-based, in the text as sent
+        fail(400, "bad request", f"{name!r} must be plain text: it has {what} at character "
+                                 f"{where}")
     return value or None
+
+
+# Unicode categories that are not plain text: controls, format characters (the
+# bidirectional overrides, isolates and marks, zero-width characters), line and
+# paragraph separators, surrogates and private-use characters.
+_UNPLAIN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+
+
+def unplain(text: str, allowed: str = "") -> tuple[int, str] | None:
+    """The first character of ``text`` that is not plain text (but for ``allowed``):
+    its index and a description; None when every one is plain.
+
+    A name or a note is an identity in the audit log: a right-to-left override or
+    an escape sequence in it would show one name and record another.
+    """
+    for at, char in enumerate(text):
+        if char in allowed or unicodedata.category(char) not in _UNPLAIN:
+            continue
+        code = f"U+{ord(char):04X}"
+        name = unicodedata.name(char, "")
+        if unicodedata.category(char) == "Cc":
+            return at, f"the control character {code}"
+        return at, f"{code} {name}" if name else f"the invisible character {code}"
+    return None
 
 
 def note_field(body: Mapping[str, Any], old_name: str) -> str | None:

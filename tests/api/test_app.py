@@ -242,6 +242,15 @@ async def test_reload_rejected_is_422_with_diagnostics(env: Env) -> None:
     assert "1 error" in body["detail"] and "kept" in body["detail"]
 
 
+@pytest.mark.parametrize("field", ["actor", "note"])
+async def test_reload_refuses_a_note_that_is_not_plain_text(env: Env, field: str) -> None:
+    status, body, _ = await call(env, "POST", "/rules/reload", body={field: "eve\u202eevA"})
+    assert status == 400
+    assert body["detail"] == f"'{field}' must be plain text: it has U+202E RIGHT-TO-LEFT " \
+                             "OVERRIDE at character 4"
+    assert env.view.reloads == []
+
+
 async def test_reload_rejects_unknown_fields(env: Env) -> None:
     status, body, _ = await call(env, "POST", "/rules/reload", headers=AUTH,
                                  body={"who": "alice"})
@@ -481,7 +490,16 @@ async def test_rate_limit_is_429_with_retry_after(tmp_path: Path, nursery: trio.
     (b'{"note": 7}', "must be a string"),
     (b'{"approver": "' + b"a" * 129 + b'"}', "longer than 128"),
     (b'{"note": "a", "approver": "b"}', "not both"),
-    (b'{"approver": "al\\nice"}', "control characters"),
+    (b'{"approver": "al\\nice"}', "it has the control character U+000A at character 3"),
+    (b'{"note": "  al\\u202eecila"}', "'note' must be plain text: it has U+202E RIGHT-TO-LEFT "
+                                      "OVERRIDE at character 5"),
+    (b'{"note": "\\u2066x"}', "U+2066 LEFT-TO-RIGHT ISOLATE at character 1"),
+    (b'{"note": "a\\u200fb"}', "U+200F RIGHT-TO-LEFT MARK at character 2"),
+    (b'{"note": "ops\\u001b[31m"}', "the control character U+001B at character 4"),
+    (b'{"note": "ops\\u009b31m"}', "the control character U+009B at character 4"),
+    (b'{"note": "a\\u2028b"}', "U+2028 LINE SEPARATOR at character 2"),
+    (b'{"reason": "two\\nlines, \\u202eok"}', "'reason' must be plain text: it has U+202E "
+                                              "RIGHT-TO-LEFT OVERRIDE at character 12"),
     (b'{"approver": "alice", "reason": 5}', "'reason' must be a string"),
     (b'{"approver": "alice", "reason": "' + b"r" * 1025 + b'"}', "longer than 1024"),
     (b'{"approver": "alice", "aprover": "x"}', "unknown field 'aprover'"),
