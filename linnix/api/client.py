@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
+import stat
 import time
 import urllib.error
 import urllib.parse
@@ -52,10 +54,16 @@ def api_url(bind: str) -> str:
 
 
 def read_token(path: str) -> str:
-    """The token in the daemon's token file."""
+    """The token in the daemon's token file (a regular file: opening a FIFO for
+    reading would wait for a writer, so it is opened without blocking and checked)."""
     try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            token = f.read().strip()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ApiError(f"the API token file {path} is not a regular file")
+            token = os.read(fd, 4096).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise ApiError(f"no API token file at {path}: has 'linnix run' started with this "
                        "state directory? (or pass --token-file)") from None

@@ -113,9 +113,15 @@ def _digest(secret: str) -> bytes:
 
 def _read_private(path: str, what: str, limit: int) -> bytes | None:
     """The bytes of ``path`` (None when it does not exist), if it is a regular file
-    only its owner, the user running this, may read or change."""
+    only its owner, the user running this, may read or change.
+
+    Opened without blocking: opening a FIFO (or a device) for reading can wait
+    for ever, and a daemon stuck there would not even stop on SIGTERM.  What is
+    not a regular file is refused before anything is read.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+                     | os.O_NOCTTY)
     except FileNotFoundError:
         return None
     except OSError as err:
@@ -123,7 +129,8 @@ def _read_private(path: str, what: str, limit: int) -> bytes | None:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ApiError(f"{what} {path} is not a regular file")
+            raise ApiError(f"{what} {path} is not a regular file ({_kind(info.st_mode)}); "
+                           "it must be a file written by linnix")
         mode = stat.S_IMODE(info.st_mode)
         if mode & 0o077:
             raise ApiError(
@@ -140,6 +147,14 @@ def _read_private(path: str, what: str, limit: int) -> bytes | None:
     if len(raw) > limit:
         raise ApiError(f"{what} {path} is larger than {limit} bytes")
     return raw
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular one is, in a word or two."""
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"))
+    return next((word for test, word in kinds if test(mode)), "not a file")
 
 
 def _write_private(path: str, data: bytes) -> None:

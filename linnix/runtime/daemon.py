@@ -359,7 +359,8 @@ class Daemon:
         from ..errors import ApiError
         from .view import LiveView
 
-        token = load_or_create_token(resolve_token_file(config, self.opts.state_dir))
+        token = await trio.to_thread.run_sync(
+            load_or_create_token, resolve_token_file(config, self.opts.state_dir))
         tokens = TokenBook(token, resolve_tokens_file(self.opts.state_dir))
         await tokens.refresh()
         if tokens.problem is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import urllib.error
 import urllib.request
@@ -322,6 +323,24 @@ def test_the_daemon_reports_an_address_in_use_without_a_traceback(tmp_path: Path
     assert out.stderr.splitlines()[-1].startswith(
         f"linnix: cannot listen on 127.0.0.1:{port}: Address already in use")
     assert "internal error" not in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_fifo_as_the_token_file_stops_the_daemon_at_once(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer: the daemon hung there, deaf to
+    SIGTERM.  It is refused at once instead."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.lnx").write_text("rule busy: cpu_pct > 5000 for 5s\n")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.mkfifo(state / "api.token", 0o600)
+    (tmp_path / "linnix.toml").write_text('[api]\nbind = "127.0.0.1:1"\n')
+    out = run_linnix("run", "--config", str(tmp_path / "linnix.toml"), "--rules",
+                     str(tmp_path / "rules"), "--state-dir", str(state), "--source", "poll",
+                     "--duration", "5s", timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.splitlines()[-1] == (
+        f"linnix: the API token file {state / 'api.token'} is not a regular file (a named "
+        "pipe); it must be a file written by linnix")
 
 
 async def test_loopback_without_a_token_is_allowed(nursery: trio.Nursery) -> None:

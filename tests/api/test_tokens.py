@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
 import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,6 +78,27 @@ def test_a_token_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
     path.mkdir(mode=0o700)
     with pytest.raises(ApiError, match=r"api\.token"):
         load_or_create_token(os.fspath(path))
+
+
+@contextlib.contextmanager
+def fifo_at(path: Path) -> Iterator[None]:
+    """A named pipe at ``path``; any reader left waiting on it is released at the end."""
+    os.mkfifo(path, 0o600)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # ENXIO: nobody is waiting, as it should be
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+
+@pytest.mark.parametrize("read", [load_or_create_token, read_tokens])
+async def test_a_fifo_is_refused_without_blocking(tmp_path: Path,
+                                                  read: Callable[[str], object]) -> None:
+    fifo = tmp_path / "api.token"
+    with fifo_at(fifo), trio.fail_after(10), pytest.raises(ApiError) as err:
+        await trio.to_thread.run_sync(read, os.fspath(fifo), abandon_on_cancel=True)
+    assert str(err.value).endswith(f" {fifo} is not a regular file (a named pipe); it must "
+                                   "be a file written by linnix")
 
 
 def test_an_existing_token_is_read(tmp_path: Path) -> None:

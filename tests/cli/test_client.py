@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import trio
 from api_support import PID_A, PID_B, TOKEN, Env, start_env
+from support import run_linnix
 
 import linnix.api.client as client_module
 from linnix.api.client import (
@@ -205,6 +206,15 @@ async def test_a_missing_token_file_is_named(daemon: Daemon, capsys: pytest.Capt
                                       "--token-file", os.fspath(missing))
     assert status == 1
     assert os.fspath(missing) in err and "Traceback" not in err
+
+
+def test_a_fifo_as_the_token_file_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "api.token"
+    os.mkfifo(fifo, 0o600)
+    out = run_linnix("actions", "approve", "1", "--api", "http://127.0.0.1:1",
+                     "--token-file", os.fspath(fifo), timeout=60)
+    assert (out.returncode, out.stdout) == (1, "")
+    assert out.stderr == f"linnix: the API token file {fifo} is not a regular file\n"
 
 
 async def test_unreachable_daemon(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
