@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 from quart import g, request
 from quart.wrappers import Response
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, NotFound
 
 from ..actions import ActionConflictError, ActionNotFoundError, RateLimitedError
 from ..actions.store import ACTION_STATES
@@ -188,6 +188,23 @@ def _is_address(text: str) -> bool:
     return True
 
 
+class _App(QuartTrio):
+    """QuartTrio, whose routing survives any Host header."""
+
+    def create_url_adapter(self, request: Any) -> Any:
+        try:
+            return super().create_url_adapter(request)
+        except BadHost:
+            # A name IDNA cannot encode (an empty or over-long label: "a..b") made
+            # routing raise outside every error handler: a bare 500, logged as a
+            # crash.  Route under a placeholder instead: check_host refuses the name.
+            if request is None:
+                raise
+            return self.url_map.bind("invalid", request.root_path, None, request.scheme,
+                                     request.method, request.path,
+                                     request.query_string.decode())
+
+
 def create_app(view: DaemonView, *, max_body: int, token: str = "",
                tokens: TokenBook | None = None, keepalive: float = KEEPALIVE_S,
                allowed_hosts: Iterable[str] = (), public_reads: bool = False) -> QuartTrio:
@@ -197,7 +214,7 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
     Requests must name the API by an IP address, "localhost" or one of
     ``allowed_hosts`` in their Host header (see :func:`host_allowed`).
     """
-    app = QuartTrio("linnix.api", static_folder=None)
+    app = _App("linnix.api", static_folder=None)
     app.config.update(MAX_CONTENT_LENGTH=max_body, PROPAGATE_EXCEPTIONS=False,
                       JSON_SORT_KEYS=False, PROVIDE_AUTOMATIC_OPTIONS=True)
     metrics = _metrics_for(view.registry)

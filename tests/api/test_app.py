@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -670,6 +671,16 @@ async def test_a_rebound_name_is_refused_before_anything_is_read(env: Env) -> No
     assert status == 421
     status, _, _ = await call(env, "GET", "/processes", headers={"Host": "127.0.0.1:9333"})
     assert status == 200
+
+
+@pytest.mark.parametrize("host", [".", "a..b", "x" * 64 + ".example", "127.0.0.1..:9333"])
+async def test_a_name_routing_cannot_encode_is_421_not_a_crash(env: Env, host: str,
+                                                            caplog: pytest.LogCaptureFixture
+                                                            ) -> None:
+    status, body, _ = await call(env, "GET", "/health", headers={"Host": host})
+    assert status == 421
+    assert_error(body, "misdirected_request")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_configured_names_are_served() -> None:
