@@ -208,14 +208,14 @@ def test_a_sigkilled_daemon_keeps_its_pending_action_and_incident(lab: Lab) -> N
     assert status == 200, body
     final = api.settle(action["id"])
     assert final["status"] == "succeeded", final
-    assert final["decided_by"] == "alice"
+    assert final["decided_by"] == "admin"  # the token's name; "alice" is a note
     assert final["result"]["detail"] == (f"SIGTERM sent: lnx-target[{target.pid}]; 1 exited "
                                          "within the 2s grace")
     assert target.wait(10) == -signal.SIGTERM
     approvals = [e for e in api.audit(action=str(action["id"]))
                  if e["event"] == "action.approved"]
     assert [(e["actor"], e["detail"]) for e in approvals] == [
-        ("alice", {"reason": "after the restart"})]
+        ("admin", {"reason": "after the restart"})]
 
 
 # ---- identity between proposal and approval -------------------------------------------------
@@ -338,7 +338,7 @@ def test_approving_kill_tree_ends_the_runaway_tree_demo(lab: Lab) -> None:
 
     approvals = [e for e in api.audit() if e["event"] == "action.approved"
                  and e["action_id"] == action["id"]]
-    assert [(e["actor"], e["detail"]) for e in approvals] == [("alice", {"reason": "test"})]
+    assert [(e["actor"], e["detail"]) for e in approvals] == [("admin", {"reason": "test"})]
 
 
 def open_comm(pid: int) -> str | None:
