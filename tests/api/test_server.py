@@ -343,6 +343,23 @@ def test_a_fifo_as_the_token_file_stops_the_daemon_at_once(tmp_path: Path) -> No
         "pipe); it must be a file written by linnix")
 
 
+def test_a_damaged_tokens_file_stops_the_daemon(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.lnx").write_text("rule busy: cpu_pct > 5000 for 5s\n")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "api.tokens").write_text("{")
+    (state / "api.tokens").chmod(0o600)
+    (tmp_path / "linnix.toml").write_text('[api]\nbind = "127.0.0.1:1"\n')
+    out = run_linnix("run", "--config", str(tmp_path / "linnix.toml"), "--rules",
+                     str(tmp_path / "rules"), "--state-dir", str(state), "--source", "poll",
+                     "--duration", "5s", timeout=60)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.splitlines()[-1] == (
+        f"linnix: the API tokens file {state / 'api.tokens'} is damaged: it is not what "
+        "'linnix token' writes; fix or delete it")
+
+
 async def test_loopback_without_a_token_is_allowed(nursery: trio.Nursery) -> None:
     app = create_app(light_view(), token="", max_body=1024)  # type: ignore[arg-type]
     url = await serving(nursery, app, token=None)
