@@ -221,7 +221,7 @@ def test_a_fifo_in_the_rules_folder_never_stops_the_daemon(tmp_path: Path) -> No
         wait_for(lambda: len(reloads_of(api)) == 2, 30, "the SIGHUP reload")
         reloads = reloads_of(api)
         assert [(r["actor"], r["detail"]["accepted"]) for r in reloads] == [
-            ("SIGHUP", False), ("api", False)]
+            ("SIGHUP", False), ("admin", False)]
         # the engine keeps ticking on time: neither reload stalled the loop
         wait_for(lambda: api.metrics()["linnix_ticks_total"] > ticks + 4, 30, "more ticks")
         assert api.metrics()["linnix_tick_lag_seconds"] < 1.0
