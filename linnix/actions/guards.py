@@ -4,6 +4,12 @@ Every guard is checked when an action is proposed and again right before it
 runs, in both modes.  A guard answers with the reason it refuses, or None.
 Identity is the pair (pid, start time in clock ticks since boot, from
 /proc/PID/stat): a pid that was reused by another process never matches.
+
+A protected executable is matched against the process, not against the
+current state of its file: when the binary is replaced (an upgrade) or
+removed, the kernel shows ``/usr/sbin/sshd (deleted)`` as /proc/PID/exe, and
+that still is sshd; and the path the process was started from, as the engine
+recorded it at exec, matches too (a binary renamed aside keeps its process).
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import attrs
 
 from ..procfs import PROC, ProcStat, read_stat
 
-__all__ = ["Guards", "Identity", "descendants", "identify", "lineage_of"]
+__all__ = ["Guards", "Identity", "descendants", "executable", "identify", "lineage_of"]
+
+DELETED = " (deleted)"  # what the kernel appends to /proc/PID/exe once the file is gone
 
 
 @attrs.frozen
@@ -29,6 +37,14 @@ class Identity:
     exe: str | None
     ppid: int
     kernel_thread: bool
+
+
+def executable(path: str | None) -> str | None:
+    """The path a process runs from, without the kernel's `` (deleted)`` mark: the file
+    was replaced or removed since, but the process is still the program it was."""
+    if path is not None and path.endswith(DELETED):
+        return path[:-len(DELETED)]
+    return path
 
 
 def _exe(pid: int, root: str) -> str | None:
@@ -90,17 +106,23 @@ class Guards:
     own: set[int] = attrs.field(factory=lambda: lineage_of(os.getpid()))
     root: str = PROC
 
-    def check(self, expected: Identity, *, tree: Iterable[Identity] = ()) -> str | None:
-        """Why the action must not touch ``expected`` (and its ``tree``), or None."""
+    def check(self, expected: Identity, *, tree: Iterable[Identity] = (),
+              started_as: str | None = None) -> str | None:
+        """Why the action must not touch ``expected`` (and its ``tree``), or None.
+
+        ``started_as`` is the executable ``expected`` was started from, as recorded
+        when it exec'd (the engine's process table), if known: a protected one refuses
+        as well, whatever its file has become since.
+        """
         for ident in (expected, *tree):
-            reason = self._one(ident)
+            reason = self._one(ident, started_as if ident is expected else None)
             if reason is not None:
                 if ident is expected:
                     return reason
                 return f"its subtree contains {ident.comm}[{ident.pid}]: {reason}"
         return None
 
-    def _one(self, ident: Identity) -> str | None:
+    def _one(self, ident: Identity, started_as: str | None) -> str | None:
         if ident.pid <= 2:
             return f"pid {ident.pid} is never touched (init or the kernel's thread parent)"
         if ident.kernel_thread or ident.ppid == 2:
@@ -109,8 +131,19 @@ class Guards:
             return f"{ident.comm}[{ident.pid}] is linnix itself or one of its ancestors"
         if ident.comm in self.protected:
             return f"'{ident.comm}' is on the protected list"
-        if ident.exe is not None and ident.exe in self.protected_exe:
-            return f"{ident.exe} is on the protected list"
+        return self._protected_exe(ident, started_as)
+
+    def _protected_exe(self, ident: Identity, started_as: str | None) -> str | None:
+        running = executable(ident.exe)
+        if running is not None and running in self.protected_exe:
+            if running != ident.exe:
+                return (f"{running} is on the protected list (the process runs it; the file "
+                        "was replaced or removed since it started)")
+            return f"{running} is on the protected list"
+        recorded = executable(started_as)
+        if recorded is not None and recorded in self.protected_exe:
+            return (f"{recorded} is on the protected list (the process was started from it; "
+                    f"it now shows {ident.exe or 'no executable'})")
         return None
 
     def still(self, expected: Identity) -> str | None:

@@ -91,6 +91,7 @@ class Target:
     pid: int
     comm: str | None
     start: float | None  # engine clock
+    exe: str | None = None  # the executable it was started from, recorded at exec
 
 Publish = Callable[[str, dict[str, Any]], None]
 
@@ -177,7 +178,8 @@ class ActionManager:
         if refusal is None and ident is not None:
             tree = (descendants(ident.pid, self.guards.root) if ACTIONS[action.name].subtree
                     else [])
-            refusal = self.guards.check(ident, tree=tree)
+            refusal = self.guards.check(ident, tree=tree,
+                                        started_as=target.exe if target else None)
         status = "refused" if refusal else "pending"
         expires = None if refusal else self.wall() + self.policy.ttl_s
         action_id = await self.store.add_action(

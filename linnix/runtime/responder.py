@@ -64,6 +64,15 @@ def host_snapshot(table: ProcTable, now: float) -> dict[str, Any]:
     }
 
 
+def _started_as(p: Proposal, table: ProcTable) -> str | None:
+    """The executable the target was started from, as the table recorded it at exec (or
+    at the start-up scan): the guards match it too, whatever its file has become since."""
+    proc = table.procs.get(p.pid) if p.pid is not None else None
+    if proc is None or proc.start != p.start:
+        return None  # not the process the proposal is about
+    return proc.exe
+
+
 def _busiest(table: ProcTable, now: float, n: int = 20) -> list[dict[str, Any]]:
     procs = sorted(table.live(), key=lambda p: (-(p.cpu_pct or 0.0), p.pid))[:n]
     return [{**process_json(p, now), "depth": 0} for p in procs]
@@ -94,7 +103,7 @@ class Responder:
                     key = (item.rule, item.pid, item.start)
                     self._send.send_nowait(("resolve", (key, item.reason or "cleared")))
             elif isinstance(item, Proposal):
-                self._send.send_nowait(("propose", item))
+                self._send.send_nowait(("propose", (item, _started_as(item, table))))
 
     def _incident(self, alert: Alert, table: ProcTable) -> dict[str, Any]:
         now = alert.ts
@@ -147,8 +156,9 @@ class Responder:
         else:
             await self._propose(item)
 
-    async def _propose(self, p: Proposal) -> None:
+    async def _propose(self, proposal: tuple[Proposal, str | None]) -> None:
+        p, exe = proposal
         incident = self.open.get((p.rule, p.instance_pid, p.instance_start))
-        target = None if p.pid is None else Target(p.pid, p.comm, p.start)
+        target = None if p.pid is None else Target(p.pid, p.comm, p.start, exe)
         await self.actions.propose(rule=p.rule, action=p.action, target=target,
                                    incident_id=incident, monitor_only=p.monitor_only)

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from proc_support import PF_KTHREAD, FakeProc
 
-from linnix.actions.guards import Guards, Identity, descendants, identify, lineage_of
+from linnix.actions.guards import (
+    Guards,
+    Identity,
+    descendants,
+    executable,
+    identify,
+    lineage_of,
+)
 
 
 @pytest.fixture
@@ -123,6 +130,51 @@ def test_protected_executables_match_exactly(proc: FakeProc) -> None:
     assert g.check(ident(proc, 300)) == "/usr/sbin/sshd is on the protected list"
     assert g.check(ident(proc, 301)) is None
     assert g.check(ident(proc, 302)) is None
+
+
+def test_a_protected_executable_replaced_since_the_start_is_still_protected(
+        proc: FakeProc) -> None:
+    """An upgrade replaces the binary: the kernel shows '/usr/sbin/sshd (deleted)'."""
+    proc.add(300, "sshd", 1, exe="/usr/sbin/sshd (deleted)")
+    proc.add(301, "helper", 1, exe="/usr/sbin/sshd-helper (deleted)")
+    proc.add(302, "odd", 1, exe="/usr/sbin/sshd (deleted) (deleted)")  # only one mark is ours
+    g = guards(proc, exe=("/usr/sbin/sshd",))
+    assert g.check(ident(proc, 300)) == (
+        "/usr/sbin/sshd is on the protected list (the process runs it; the file was replaced "
+        "or removed since it started)")
+    assert g.check(ident(proc, 301)) is None
+    assert g.check(ident(proc, 302)) is None
+    proc.add(500, "runaway", 1).add(501, "sshd", 500, exe="/usr/sbin/sshd (deleted)")
+    assert g.check(ident(proc, 500), tree=descendants(500, proc.path)) == (
+        "its subtree contains sshd[501]: /usr/sbin/sshd is on the protected list (the process "
+        "runs it; the file was replaced or removed since it started)")
+
+
+def test_the_executable_recorded_at_exec_is_protected_too(proc: FakeProc) -> None:
+    """The binary was renamed aside (not deleted): /proc names the new path, the
+    engine's record still names the one the process was started from."""
+    proc.add(300, "sshd", 1, exe="/usr/sbin/sshd.old")
+    proc.add(301, "worker", 1, exe="/usr/bin/worker")
+    g = guards(proc, exe=("/usr/sbin/sshd",))
+    assert g.check(ident(proc, 300)) is None  # /proc alone cannot tell
+    assert g.check(ident(proc, 300), started_as="/usr/sbin/sshd") == (
+        "/usr/sbin/sshd is on the protected list (the process was started from it; it now "
+        "shows /usr/sbin/sshd.old)")
+    assert g.check(ident(proc, 300), started_as="/usr/sbin/sshd (deleted)") is not None
+    assert g.check(ident(proc, 301), started_as="/usr/bin/worker") is None
+    assert g.check(ident(proc, 301), started_as=None) is None
+    # the record is the target's: it says nothing about the processes of its subtree
+    proc.add(302, "child", 301, exe="/usr/bin/child")
+    assert g.check(ident(proc, 301), tree=descendants(301, proc.path),
+                   started_as="/usr/bin/worker") is None
+
+
+def test_executable_removes_only_the_kernels_mark() -> None:
+    assert executable("/usr/sbin/sshd (deleted)") == "/usr/sbin/sshd"
+    assert executable("/usr/sbin/sshd") == "/usr/sbin/sshd"
+    assert executable("/x (deleted) (deleted)") == "/x (deleted)"
+    assert executable("(deleted)") == "(deleted)"  # no leading space: not the kernel's mark
+    assert executable(None) is None
 
 
 def test_a_refusal_anywhere_in_the_subtree_refuses_the_whole_action(proc: FakeProc) -> None:

@@ -102,8 +102,9 @@ class Harness:
 
     async def propose(self, pid: int | None, action: CompiledAction = KILL, *,
                       monitor_only: bool = False, start: float | None = None,
-                      incident_id: int | None = None) -> dict[str, Any]:
-        target = None if pid is None else Target(pid, "worker", start)
+                      incident_id: int | None = None, exe: str | None = None
+                      ) -> dict[str, Any]:
+        target = None if pid is None else Target(pid, "worker", start, exe)
         return await self.manager.propose(rule="r", action=action, target=target,
                                           incident_id=incident_id, monitor_only=monitor_only)
 
@@ -626,6 +627,9 @@ async def test_a_rate_limit_of_zero_lets_nothing_run(clock: MockClock, make: Mak
     (lambda p: p.add(600, "sshd", 1), 600, KILL, "'sshd' is on the protected list"),
     (lambda p: p.add(600, "renamed", 1, exe="/usr/sbin/sshd"), 600, KILL,
      "/usr/sbin/sshd is on the protected list"),
+    (lambda p: p.add(600, "session", 1, exe="/usr/sbin/sshd (deleted)"), 600, STOP,
+     "/usr/sbin/sshd is on the protected list (the process runs it; the file was replaced or "
+     "removed since it started)"),
     (lambda p: p.add(600, "kworker/0:1", 2, flags=PF_KTHREAD), 600, KILL,
      "kworker/0:1[600] is a kernel thread"),
     (lambda p: None, 2, KILL, "pid 2 is never touched (init or the kernel's thread parent)"),
@@ -654,6 +658,22 @@ async def test_guards_refuse_at_proposal(clock: MockClock, make: Make, proc: Fak
     assert h.manager.counts == {"refused": 1}
 
 
+async def test_the_executable_the_engine_saw_at_exec_is_guarded(
+        clock: MockClock, make: Make, proc: FakeProc, executions: Executions) -> None:
+    """/proc shows where the binary was renamed to; the engine recorded what the process
+    was started from, and the proposal carries it to the guards."""
+    proc.add(600, "server", 1, exe="/usr/sbin/sshd.dpkg-old")
+    h = make()
+    async with running(h.manager):
+        row = await h.propose(600, exe="/usr/sbin/sshd")
+        other = await h.propose(600, exe="/usr/sbin/sshd.dpkg-old")
+    assert (row["status"], row["reason"]) == ("refused", (
+        "/usr/sbin/sshd is on the protected list (the process was started from it; it now "
+        "shows /usr/sbin/sshd.dpkg-old)"))
+    assert other["status"] == "pending"  # the same process, started from elsewhere
+    assert executions.calls == []
+
+
 async def test_the_engines_start_time_must_match(clock: MockClock, make: Make, proc: FakeProc,
                                                  executions: Executions) -> None:
     """The engine saw the process start at ``Target.start`` (its clock); a different
@@ -678,6 +698,10 @@ async def test_the_engines_start_time_must_match(clock: MockClock, make: Make, p
     (lambda p: p.add(500, "sshd", 1, start=1000), RENICE, "'sshd' is on the protected list"),
     (lambda p: p.add(700, "sshd", 500), KILL_TREE,
      "its subtree contains sshd[700]: 'sshd' is on the protected list"),
+    # it exec'd sshd after the proposal, and sshd was upgraded since
+    (lambda p: p.add(500, "sshd-session", 1, start=1000, exe="/usr/sbin/sshd (deleted)"),
+     KILL, "/usr/sbin/sshd is on the protected list (the process runs it; the file was "
+     "replaced or removed since it started)"),
 ])
 async def test_guards_refuse_at_execution(clock: MockClock, make: Make, proc: FakeProc,
                                           executions: Executions, change: Any,

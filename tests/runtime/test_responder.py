@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pytest
 import trio
 import trio.testing
-from engine_support import exit_, fork, proc, sample, system
+from engine_support import execve, exit_, fork, proc, sample, system
 from proc_support import FakeProc
 
 from linnix.actions import ActionManager, ActionPolicy, Guards
@@ -194,6 +194,28 @@ async def test_proposals_link_to_their_incident(rig: Rig) -> None:
     opened = next(d for k, d in rig.published if k == "incident")
     assert opened["id"] == row["id"] and opened["state"] == "opened"
     assert [d["state"] for k, d in rig.published if k == "alert"] == ["pending", "firing"]
+
+
+async def test_the_executable_recorded_at_exec_reaches_the_guards(rig: Rig,
+                                                                 fake: FakeProc) -> None:
+    """The engine saw pid 100 started from /usr/sbin/app (protected); /proc now shows the
+    file renamed aside.  The proposal carries what the table held when the rule fired."""
+    rig.manager.guards = Guards(frozenset(), frozenset({"/usr/sbin/app"}), own=set(),
+                                root=fake.path)
+    fake.add(100, "app", 1, start=600, exe="/usr/sbin/app.old")
+    events: list[t.Event] = [
+        proc(0.0, pid, ppid, comm, start=-5.0, exe="/usr/sbin/app" if pid == 100 else None)
+        for pid, (comm, ppid) in TREE_PIDS.items()]
+    for i in range(5):
+        events += busy(0.5 + i * 0.5, 60.0 + i)
+    async with rig.running():
+        rig.feed(events, until=2.5)
+        rig.feed([execve(2.6, 100, "app", exe="/usr/bin/other")])  # before the responder runs
+        await rig.handled()
+    (action,) = rig.store.actions()
+    assert (action["pid"], action["status"]) == (100, "refused")
+    assert action["reason"] == ("/usr/sbin/app is on the protected list (the process was "
+                                "started from it; it now shows /usr/sbin/app.old)")
 
 
 @pytest.mark.parametrize(("after", "reason"), [
