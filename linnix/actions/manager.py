@@ -25,6 +25,12 @@ While an action is pending, a pidfd of its target is watched: when that very
 process exits, the action expires at once with that reason, so nobody is
 asked to decide about a process that is gone (and a pid reused meanwhile can
 never inherit the proposal).
+
+Two clocks: the wall clock (``wall``) dates what is stored, for people
+(``created_at``, ``expires_at``, ``decided_at``); deadlines and the rate limit
+are measured on trio's monotonic clock, so a step of the wall clock (NTP, a
+VM resumed) neither shortens nor lengthens a TTL.  After a restart, what was
+left of a TTL is all the wall clock can tell.
 """
 
 from __future__ import annotations
@@ -114,9 +120,9 @@ class ActionManager:
         self.wall = wall
         self.boot_offset = boot_offset
         self.status: dict[int, str] = {}  # the truth for pending/approved on this thread
-        self._deadlines: list[tuple[float, int]] = []
+        self._deadlines: list[tuple[float, int]] = []  # (trio time, action id)
         self._wake = trio.Event()
-        self._executions: deque[float] = deque()
+        self._executions: deque[float] = deque()  # trio times of recent approvals
         self._nursery: trio.Nursery | None = None
         self.counts: dict[str, int] = {}
         self._watches: dict[int, trio.CancelScope] = {}  # pending action -> its exit watch
@@ -139,13 +145,14 @@ class ActionManager:
                                "interrupted: the daemon stopped while executing it")
         for row in await self.store.actions(status="pending", limit=10_000):
             self.status[row["id"]] = "pending"
-            heapq.heappush(self._deadlines, (float(row["expires_at"]), row["id"]))
+            left = max(0.0, float(row["expires_at"]) - self.wall())  # the wall's word only
+            heapq.heappush(self._deadlines, (trio.current_time() + left, row["id"]))
             self._watch(row["id"], _identity(row))
         self._wake.set()
 
     async def _expirer(self) -> None:
         while True:
-            now = self.wall()
+            now = trio.current_time()
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, action_id = heapq.heappop(self._deadlines)
                 if self.status.get(action_id) == "pending":
@@ -155,7 +162,7 @@ class ActionManager:
                                        actor="linnix")
             self._wake = trio.Event()
             if self._deadlines:
-                with trio.move_on_after(max(0.0, self._deadlines[0][0] - self.wall())):
+                with trio.move_on_at(self._deadlines[0][0]):
                     await self._wake.wait()
             else:
                 await self._wake.wait()
@@ -181,7 +188,8 @@ class ActionManager:
             refusal = self.guards.check(ident, tree=tree,
                                         started_as=target.exe if target else None)
         status = "refused" if refusal else "pending"
-        expires = None if refusal else self.wall() + self.policy.ttl_s
+        deadline = trio.current_time() + self.policy.ttl_s
+        expires = None if refusal else self.wall() + self.policy.ttl_s  # for people
         action_id = await self.store.add_action(
             incident_id=incident_id, rule=rule, kind=action.name, params=params,
             pid=target.pid if target else None, start_ticks=ident.start_ticks if ident else None,
@@ -197,7 +205,7 @@ class ActionManager:
                                    reason=refusal, at="proposal")
             return await self._emit(action_id)
         self.status[action_id] = "pending"
-        heapq.heappush(self._deadlines, (float(expires or 0.0), action_id))
+        heapq.heappush(self._deadlines, (deadline, action_id))
         self._wake.set()
         assert ident is not None  # a target without an identity is refused above
         self._watch(action_id, ident)
@@ -262,7 +270,7 @@ class ActionManager:
             raise ActionConflictError(action_id, self.status.get(action_id, "unknown"))
         self.status[action_id] = "approved"  # no await between the check and this line
         self._unwatch(action_id)
-        self._executions.append(self.wall())
+        self._executions.append(trio.current_time())
         ok = await self.store.transition(action_id, "pending", "approved", decided_by=approver,
                                          decided_at=self.wall(), reason=reason)
         if not ok:
@@ -273,7 +281,7 @@ class ActionManager:
         self._nursery.start_soon(self._safely, self._execute, action_id)
 
     def _rate_wait(self) -> float:
-        now = self.wall()
+        now = trio.current_time()
         while self._executions and self._executions[0] <= now - 60.0:
             self._executions.popleft()
         if len(self._executions) < self.policy.rate_limit:

@@ -177,8 +177,8 @@ def make(tmp_path: Path, proc: FakeProc) -> Iterator[Make]:
     made: list[Harness] = []
 
     def build(policy: ActionPolicy | None = None, **kw: Any) -> Harness:
-        h = Harness(tmp_path / "linnix.db", proc.path, policy or ActionPolicy(), wall=mock_wall,
-                    **kw)
+        kw.setdefault("wall", mock_wall)
+        h = Harness(tmp_path / "linnix.db", proc.path, policy or ActionPolicy(), **kw)
         made.append(h)
         return h
 
@@ -352,6 +352,57 @@ async def test_many_deadlines_expire_in_order(clock: MockClock, make: Make) -> N
     assert all(r is not None and r["status"] == "expired" for r in rows)
     for r in rows:
         assert r is not None and r["decided_at"] == pytest.approx(r["expires_at"], abs=1e-6)
+
+
+class SteppedWall:
+    """The wall clock of the trio run, plus steps (NTP, a VM resumed)."""
+
+    def __init__(self) -> None:
+        self.step = 0.0
+
+    def __call__(self) -> float:
+        return mock_wall() + self.step
+
+
+@pytest.mark.parametrize("step", [3600.0, -3600.0])
+async def test_a_wall_clock_step_neither_shortens_nor_lengthens_a_ttl(
+        clock: MockClock, make: Make, step: float) -> None:
+    wall = SteppedWall()
+    h = make(ActionPolicy(ttl_s=300.0), wall=wall)
+    async with running(h.manager):
+        proposed = trio.current_time()
+        row = await h.propose(500)
+        await trio.sleep(10.0)
+        wall.step = step
+        await h.propose(501)  # the expirer looks at its deadlines again
+        await trio.sleep(289.0)
+        assert (await h.row(row["id"]))["status"] == "pending"  # 299s on the monotonic clock
+        await trio.sleep(2.0)
+        expired = await h.row(row["id"])
+        assert expired["status"] == "expired"
+        assert h.manager.status[row["id"]] == "expired"
+    assert trio.current_time() - proposed == pytest.approx(301.0, abs=0.01)
+    assert expired["reason"] == "nobody decided within 300s"
+    assert expired["expires_at"] == pytest.approx(row["created_at"] + 300.0)  # as first said
+    assert expired["decided_at"] == pytest.approx(row["created_at"] + 300.0 + step, abs=0.01)
+
+
+async def test_a_wall_clock_step_back_does_not_stretch_the_rate_limit(
+        clock: MockClock, make: Make, executions: Executions) -> None:
+    wall = SteppedWall()
+    h = make(ActionPolicy(rate_limit=1, ttl_s=3600.0), wall=wall)
+    async with running(h.manager):
+        first = (await h.propose(500))["id"]
+        second = (await h.propose(501))["id"]
+        await h.manager.approve(first, "alice", None)
+        wall.step = -3600.0  # the wall clock goes back an hour
+        with pytest.raises(RateLimitedError) as err:
+            await h.manager.approve(second, "alice", None)
+        assert err.value.retry_after == pytest.approx(60.0, abs=0.01)
+        await trio.sleep(60.0)
+        await h.manager.approve(second, "alice", None)
+        assert (await h.settle(second))["status"] == "succeeded"
+    assert len(executions.calls) == 2
 
 
 # ---- the concurrent-approve race, for real --------------------------------------------------
