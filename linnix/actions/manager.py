@@ -21,6 +21,15 @@ The transition pending → approved is made in one synchronous step on the trio
 thread and in the database with ``WHERE status = 'pending'``, so concurrent
 approvals execute an action once.
 
+Every decision (a proposal, an approval, a rejection, an expiry, an
+execution's result) is one transaction of the store: the action's row and its
+audit record, or neither.  The manager claims a decision on the trio thread
+first and gives the claim back when the store fails, so what it tracks and
+what is stored never part: a decision a person asked for fails with the
+store's error and can be asked again; an expiry or a result is written again
+every :data:`RETRY_S` seconds until the store takes it.  At start, every
+pending action in the store is tracked again, or expired with the reason.
+
 While an action is pending, a pidfd of its target is watched: when that very
 process exits, the action expires at once with that reason, so nobody is
 asked to decide about a process that is gone (and a pid reused meanwhile can
@@ -35,28 +44,34 @@ left of a TTL is all the wall clock can tell.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import attrs
 import trio
 
+from ..errors import Outage
 from ..names import ACTIONS
 from ..plan import CompiledAction
 from ..procfs import PROC
 from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, descendants, identify
-from .store import AsyncStore
+from .store import AsyncStore, Entry
 
 __all__ = [
     "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy",
     "RateLimitedError", "Target",
 ]
+
+RETRY_S = 10.0  # how soon an expiry or a result the store refused is written again
+EXITED = "the target process exited before anyone decided"
+StoreFailure = (sqlite3.Error, OSError)  # a full disk, a damaged or locked database
 
 
 class ActionNotFoundError(LookupError):
@@ -112,15 +127,17 @@ class ActionManager:
                  boot_offset: Callable[[], float] | None = None,
                  on_problem: Callable[[str], None] = lambda message: None) -> None:
         self.store = store
-        self.on_problem = on_problem
         self.guards = guards
         self.policy = policy
         self.degraded = degraded
         self.publish = publish
         self.wall = wall
         self.boot_offset = boot_offset
+        self.outage = Outage(on_problem)  # the store failing in the background, said once
         self.status: dict[int, str] = {}  # the truth for pending/approved on this thread
+        self._targets: dict[int, Identity] = {}  # pending action -> its target
         self._deadlines: list[tuple[float, int]] = []  # (trio time, action id)
+        self._why: dict[int, str] = {}  # why a pending action is due before its TTL
         self._wake = trio.Event()
         self._executions: deque[float] = deque()  # trio times of recent approvals
         self._nursery: trio.Nursery | None = None
@@ -137,18 +154,42 @@ class ActionManager:
             await self._expirer()
 
     async def _restore(self) -> None:
-        for row in await self.store.actions(status="approved", limit=10_000):
-            await self._finish(row["id"], "approved", "failed",
-                               "interrupted: the daemon stopped before executing it")
-        for row in await self.store.actions(status="executing", limit=10_000):
-            await self._finish(row["id"], "executing", "failed",
-                               "interrupted: the daemon stopped while executing it")
-        for row in await self.store.actions(status="pending", limit=10_000):
-            self.status[row["id"]] = "pending"
-            left = max(0.0, float(row["expires_at"]) - self.wall())  # the wall's word only
-            heapq.heappush(self._deadlines, (trio.current_time() + left, row["id"]))
-            self._watch(row["id"], _identity(row))
+        """Take over what a previous run left: every action that was being decided or
+        run, however many there are."""
+        assert self._nursery is not None
+        for status, when in (("approved", "before executing it"),
+                             ("executing", "while executing it")):
+            for row in await self._every(status):  # written in the background, until it is
+                self.status[row["id"]] = "failed"
+                self._nursery.start_soon(self._settle, row["id"], status, "failed",
+                                         f"interrupted: the daemon stopped {when}")
+        for row in await self._every("pending"):
+            self._adopt(row)
         self._wake.set()
+
+    async def _every(self, status: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        page: list[dict[str, Any]] = await self.store.actions(status=status, limit=1000)
+        while page:
+            rows += page
+            page = await self.store.actions(status=status, limit=1000, before=page[-1]["id"])
+        return rows
+
+    def _adopt(self, row: dict[str, Any]) -> None:
+        """Track a pending action found in the store: until its deadline, or expire it
+        at once (with the reason) when it cannot be decided any more."""
+        action_id = row["id"]
+        self.status[action_id] = "pending"
+        now = trio.current_time()
+        why = _undecidable(row)
+        if why is None and self.guards.still(_identity(row)) is not None:
+            why = EXITED  # gone, or its pid holds another process now
+        if why is not None:
+            self._why[action_id] = why
+            heapq.heappush(self._deadlines, (now, action_id))
+            return
+        left = max(0.0, float(row["expires_at"]) - self.wall())  # the wall's word only
+        self._track(action_id, _identity(row), now + left)
 
     async def _expirer(self) -> None:
         while True:
@@ -156,10 +197,7 @@ class ActionManager:
             while self._deadlines and self._deadlines[0][0] <= now:
                 _, action_id = heapq.heappop(self._deadlines)
                 if self.status.get(action_id) == "pending":
-                    self.status[action_id] = "expired"
-                    await self._safely(self._finish, action_id, "pending", "expired",
-                                       f"nobody decided within {self.policy.ttl_s:g}s",
-                                       actor="linnix")
+                    await self._expire(action_id)
             self._wake = trio.Event()
             if self._deadlines:
                 with trio.move_on_at(self._deadlines[0][0]):
@@ -167,19 +205,35 @@ class ActionManager:
             else:
                 await self._wake.wait()
 
+    async def _expire(self, action_id: int) -> None:
+        reason = self._why.get(action_id, f"nobody decided within {self.policy.ttl_s:g}s")
+        self._claim(action_id, "expired")
+        try:
+            await self._finish(action_id, "pending", "expired", reason, actor="linnix")
+        except StoreFailure as err:
+            self._release(action_id)  # pending in the store: pending here too
+            self._why[action_id] = reason
+            heapq.heappush(self._deadlines, (trio.current_time() + RETRY_S, action_id))
+            self._store_failed(action_id, err)
+            return
+        self._store_worked()
+
     # ---- proposals -------------------------------------------------------------------
     async def propose(self, *, rule: str, action: CompiledAction, target: Target | None,
                       incident_id: int | None, monitor_only: bool) -> dict[str, Any]:
-        """Record a proposal; in enforce mode, approve and execute it when allowed."""
+        """Record a proposal; in enforce mode, approve and execute it when allowed.
+
+        The action and its audit records are stored in one transaction: when the
+        store fails, this raises and nothing was proposed."""
         params = _params(action)
         mode = "monitor" if monitor_only or self.policy.mode != "enforce" else "enforce"
         if not action.targets_process:
             action_id = await self.store.add_action(
                 incident_id=incident_id, rule=rule, kind=action.name, params=params, pid=None,
                 start_ticks=None, comm=None, exe=None, status="recorded", mode=mode,
-                expires_at=None, reason="recorded for analysis; nothing is executed")
-            await self.store.audit("linnix", "action.recorded", action_id=action_id,
-                                   incident_id=incident_id, rule=rule, kind=action.name)
+                expires_at=None, reason="recorded for analysis; nothing is executed",
+                audit=[Entry("linnix", "action.recorded", {"rule": rule, "kind": action.name},
+                             incident_id)])
             return await self._emit(action_id)
         ident, refusal = self._identify(target)
         if refusal is None and ident is not None:
@@ -189,29 +243,35 @@ class ActionManager:
                                         started_as=target.exe if target else None)
         status = "refused" if refusal else "pending"
         deadline = trio.current_time() + self.policy.ttl_s
-        expires = None if refusal else self.wall() + self.policy.ttl_s  # for people
+        audit = [Entry("linnix", "action.proposed", {
+            "rule": rule, "kind": action.name, "pid": target.pid if target else None,
+            "mode": mode}, incident_id)]
+        if refusal:
+            audit.append(Entry("linnix", "action.refused", {"reason": refusal,
+                                                            "at": "proposal"}))
         action_id = await self.store.add_action(
             incident_id=incident_id, rule=rule, kind=action.name, params=params,
             pid=target.pid if target else None, start_ticks=ident.start_ticks if ident else None,
             comm=ident.comm if ident else (target.comm if target else None),
-            exe=ident.exe if ident else None, status=status, mode=mode, expires_at=expires,
-            reason=refusal)
-        await self.store.audit("linnix", "action.proposed", action_id=action_id,
-                               incident_id=incident_id, rule=rule, kind=action.name,
-                               pid=target.pid if target else None, mode=mode)
+            exe=ident.exe if ident else None, status=status, mode=mode,
+            expires_at=None if refusal else self.wall() + self.policy.ttl_s,  # for people
+            reason=refusal, audit=audit)
         self._count(status)
         if refusal:
-            await self.store.audit("linnix", "action.refused", action_id=action_id,
-                                   reason=refusal, at="proposal")
             return await self._emit(action_id)
-        self.status[action_id] = "pending"
-        heapq.heappush(self._deadlines, (deadline, action_id))
-        self._wake.set()
         assert ident is not None  # a target without an identity is refused above
-        self._watch(action_id, ident)
+        self._track(action_id, ident, deadline)
         if mode == "enforce":
             await self._auto_approve(action_id)
         return await self._emit(action_id)
+
+    def _track(self, action_id: int, ident: Identity, deadline: float) -> None:
+        """From now on the manager answers for this pending action (no await in here)."""
+        self.status[action_id] = "pending"
+        self._targets[action_id] = ident
+        heapq.heappush(self._deadlines, (deadline, action_id))
+        self._wake.set()
+        self._watch(action_id, ident)
 
     def _identify(self, target: Target | None) -> tuple[Identity | None, str | None]:
         if target is None:
@@ -227,22 +287,26 @@ class ActionManager:
         return ident, None
 
     async def _auto_approve(self, action_id: int) -> None:
+        """Approve in enforce mode when allowed; a store that fails leaves the action
+        pending, for a person (said on the operator's channel)."""
+        withheld = None
         if self.degraded():
-            await self.store.audit("linnix", "action.auto_approval_withheld",
-                                   action_id=action_id,
-                                   reason="input is degraded: events were lost recently")
-            return
-        wait = self._rate_wait()
-        if wait > 0:
-            await self.store.audit("linnix", "action.auto_approval_withheld",
-                                   action_id=action_id,
-                                   reason=f"rate limit reached ({self.policy.rate_limit}/min)")
-            return
-        await self._approve(action_id, "linnix (enforce mode)", "every guard passed")
+            withheld = "input is degraded: events were lost recently"
+        elif self._rate_wait() > 0:
+            withheld = f"rate limit reached ({self.policy.rate_limit}/min)"
+        try:
+            if withheld is not None:
+                await self.store.audit("linnix", "action.auto_approval_withheld",
+                                       action_id=action_id, reason=withheld)
+            else:
+                await self._approve(action_id, "linnix (enforce mode)", "every guard passed")
+        except StoreFailure as err:
+            self._store_failed(action_id, err)
 
     # ---- decisions ---------------------------------------------------------------------
     async def approve(self, action_id: int, approver: str, reason: str | None) -> dict[str, Any]:
-        """A person approves: the action runs now (once), or this raises why not."""
+        """A person approves: the action runs now (once), or this raises why not (the
+        store's own error when it cannot record the approval: nothing was approved)."""
         await self._pending(action_id)
         wait = self._rate_wait()
         if wait > 0:
@@ -252,8 +316,9 @@ class ActionManager:
 
     async def reject(self, action_id: int, approver: str, reason: str | None) -> dict[str, Any]:
         await self._pending(action_id)
-        self.status[action_id] = "rejected"
-        await self._finish(action_id, "pending", "rejected", reason, actor=approver)
+        self._claim(action_id, "rejected")
+        with self._released_on_failure(action_id):
+            await self._finish(action_id, "pending", "rejected", reason, actor=approver)
         return await self._emit(action_id)
 
     async def _pending(self, action_id: int) -> None:
@@ -268,17 +333,49 @@ class ActionManager:
     async def _approve(self, action_id: int, approver: str, reason: str | None) -> None:
         if self.status.get(action_id) != "pending":  # lost a race at an await point
             raise ActionConflictError(action_id, self.status.get(action_id, "unknown"))
-        self.status[action_id] = "approved"  # no await between the check and this line
-        self._unwatch(action_id)
-        self._executions.append(trio.current_time())
-        ok = await self.store.transition(action_id, "pending", "approved", decided_by=approver,
-                                         decided_at=self.wall(), reason=reason)
-        if not ok:
-            return
-        await self.store.audit(approver, "action.approved", action_id=action_id, reason=reason)
+        self._claim(action_id, "approved")  # no await between the check and this line
+        stamp = trio.current_time()
+        self._executions.append(stamp)
+        try:
+            with self._released_on_failure(action_id):
+                moved = await self.store.transition(
+                    action_id, "pending", "approved",
+                    audit=Entry(approver, "action.approved", {"reason": reason}),
+                    decided_by=approver, decided_at=self.wall(), reason=reason)
+        except BaseException:
+            with contextlib.suppress(ValueError):  # nothing was approved: nothing counts
+                self._executions.remove(stamp)
+            raise
+        if not moved:  # decided through another connection: the store knows best
+            await self._resync(action_id)
+            raise ActionConflictError(action_id, self.status[action_id])
         self._count("approved")
         assert self._nursery is not None, "ActionManager.run() is not running"
         self._nursery.start_soon(self._safely, self._execute, action_id)
+
+    def _claim(self, action_id: int, status: str) -> None:
+        """Decide on the trio thread, before the store is asked (no await in here)."""
+        self.status[action_id] = status
+        self._unwatch(action_id)
+
+    def _release(self, action_id: int) -> None:
+        """The store did not take a claimed decision: the action is pending again."""
+        self.status[action_id] = "pending"
+        ident = self._targets.get(action_id)
+        if ident is not None:
+            self._watch(action_id, ident)
+
+    @contextlib.contextmanager
+    def _released_on_failure(self, action_id: int) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self._release(action_id)
+            raise
+
+    async def _resync(self, action_id: int) -> None:
+        row = await self.store.action(action_id)
+        self.status[action_id] = row["status"] if row is not None else "unknown"
 
     def _rate_wait(self) -> float:
         now = trio.current_time()
@@ -292,11 +389,24 @@ class ActionManager:
 
     # ---- execution ---------------------------------------------------------------------
     async def _execute(self, action_id: int) -> None:
-        row = await self.store.action(action_id)
-        assert row is not None
         self.status[action_id] = "executing"
-        await self.store.transition(action_id, "approved", "executing")
+        try:
+            row = await self.store.action(action_id)
+            started = row is not None and await self.store.transition(
+                action_id, "approved", "executing")
+        except StoreFailure as err:  # never act on what the store cannot say it did
+            await self._settle(action_id, "approved", "failed",
+                               f"not executed: the store failed before it could run: {err}")
+            return
+        if row is None or not started:
+            await self._resync(action_id)
+            return
         await self._emit(action_id)
+        status, detail = await self._carry_out(row)
+        await self._settle(action_id, "executing", status, detail, result={"detail": detail})
+
+    async def _carry_out(self, row: dict[str, Any]) -> tuple[str, str]:
+        """Guards again, then the executor: the final status and what happened."""
         ident = _identity(row)
         current = identify(ident.pid, self.guards.root)
         refusal = self.guards.still(ident)
@@ -306,15 +416,13 @@ class ActionManager:
                 tree = descendants(ident.pid, self.guards.root)
             refusal = self.guards.check(current, tree=tree)
         if refusal is not None:
-            await self._finish(action_id, "executing", "refused", refusal, actor="linnix")
-            return
+            return "refused", refusal
         try:
             outcome = await self._run(row, ident, tree)
         except OSError as err:  # e.g. EPERM: a failed action, never a crashed daemon
             outcome = Outcome(False, f"{row['kind']} failed: {err.strerror or err}")
-        status = "succeeded" if outcome.ok else ("refused" if outcome.refused else "failed")
-        await self._finish(action_id, "executing", status, outcome.detail, actor="linnix",
-                           result={"detail": outcome.detail})
+        return ("succeeded" if outcome.ok else ("refused" if outcome.refused else "failed"),
+                outcome.detail)
 
     async def _run(self, row: dict[str, Any], ident: Identity,
                    tree: list[Identity]) -> Outcome:
@@ -323,29 +431,56 @@ class ActionManager:
             return Outcome(False, f"unknown action kind {row['kind']!r}")
         return await execute(self.guards, ident, tree, row["params"], self.policy.kill_grace_s)
 
+    async def _settle(self, action_id: int, expect: str, status: str, reason: str,
+                      result: dict[str, Any] | None = None) -> None:
+        """Record an outcome that has happened whatever the store says: written again
+        every RETRY_S seconds until the store takes it (or the daemon stops)."""
+        self.status[action_id] = status
+        while True:
+            try:
+                await self._finish(action_id, expect, status, reason, result=result)
+            except StoreFailure as err:
+                self._store_failed(action_id, err)
+                await trio.sleep(RETRY_S)
+                continue
+            self._store_worked()
+            return
+
     async def _finish(self, action_id: int, expect: str, status: str, reason: str | None,
                       actor: str = "linnix", result: dict[str, Any] | None = None) -> None:
-        self.status[action_id] = status
-        self._unwatch(action_id)
+        """Move the action and audit it, in one transaction; then tell the stream."""
         fields: dict[str, Any] = {"finished_at": self.wall()}
         if status in ("rejected", "expired"):
             fields.update(decided_by=actor, decided_at=self.wall(), reason=reason)
         else:
             fields["result"] = result or {"detail": reason}
-        if await self.store.transition(action_id, expect, status, **fields):
-            await self.store.audit(actor, f"action.{status}", action_id=action_id, reason=reason)
+        if await self.store.transition(action_id, expect, status,
+                                       audit=Entry(actor, f"action.{status}",
+                                                   {"reason": reason}), **fields):
+            self.status[action_id] = status
+            self._targets.pop(action_id, None)
+            self._why.pop(action_id, None)
             self._count(status)
-        await self._emit(action_id)
+        else:  # moved meanwhile through another connection
+            await self._resync(action_id)
+        await self._safely(self._emit, action_id)
 
-    async def _safely(self, step: Callable[..., Awaitable[None]], action_id: int,
+    async def _safely(self, step: Callable[..., Awaitable[Any]], action_id: int,
                       *args: Any, **kwargs: Any) -> None:
         """Run a step of a background task; a store that fails (a full disk) is
         reported, never the end of the manager and the daemon with it."""
         try:
             await step(action_id, *args, **kwargs)
-        except (sqlite3.Error, OSError) as err:
-            self.on_problem(f"action {action_id}: the store failed: {err}; its record may "
-                            "lag behind until the store works again")
+        except StoreFailure as err:
+            self._store_failed(action_id, err)
+
+    def _store_failed(self, action_id: int, err: BaseException) -> None:
+        self.outage.failed(f"action {action_id}: the store failed: {err}; what it could not "
+                           f"record is written again every {RETRY_S:g}s, and an action stays "
+                           "pending until its decision is stored")
+
+    def _store_worked(self) -> None:
+        self.outage.worked("the store records actions again ({lost:,} attempt(s) had failed)")
 
     # ---- targets that exit while pending ------------------------------------------------
     def _watch(self, action_id: int, ident: Identity) -> None:
@@ -381,9 +516,9 @@ class ActionManager:
                 os.close(fd)
         if scope.cancelled_caught or self.status.get(action_id) != "pending":
             return  # decided meanwhile
-        self.status[action_id] = "expired"
-        await self._safely(self._finish, action_id, "pending", "expired",
-                           "the target process exited before anyone decided", actor="linnix")
+        self._why[action_id] = EXITED  # the expirer writes it, and again if the store fails
+        heapq.heappush(self._deadlines, (trio.current_time(), action_id))
+        self._wake.set()
 
     async def _emit(self, action_id: int) -> dict[str, Any]:
         row: dict[str, Any] | None = await self.store.action(action_id)
@@ -393,6 +528,15 @@ class ActionManager:
 
     def _count(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
+
+
+def _undecidable(row: dict[str, Any]) -> str | None:
+    """Why a pending row found in the store cannot wait for a decision, if it cannot."""
+    if row["pid"] is None or row["start_ticks"] is None:
+        return "its target process is not known"
+    if row["expires_at"] is None:
+        return "it has no deadline"
+    return None
 
 
 def _identity(row: dict[str, Any]) -> Identity:
@@ -417,4 +561,3 @@ def _hz() -> int:
     from ..procfs import HZ
 
     return HZ
-

@@ -5,6 +5,11 @@ commits: every change is committed before it is acknowledged, so a SIGKILLed
 daemon loses nothing it reported.  The audit table is append-only (a trigger
 refuses updates); only retention deletes from it.
 
+A change and its audit record are one transaction: an incident opened or
+resolved, an action proposed or moved to another status is stored together
+with the audit record that says so, or not at all (a full disk), so nothing
+is in the store that its owner does not know about.
+
 :class:`Store` is synchronous; :class:`AsyncStore` runs each call on one
 worker thread at a time (``trio.to_thread`` with a limiter of one), so the
 trio thread never blocks on the disk.
@@ -12,18 +17,19 @@ trio thread never blocks on the disk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
 from ..errors import StoreError
 
-__all__ = ["ACTION_STATES", "AsyncStore", "Store", "TERMINAL_STATES"]
+__all__ = ["ACTION_STATES", "AsyncStore", "Entry", "Store", "TERMINAL_STATES"]
 
 T = TypeVar("T")
 
@@ -104,6 +110,16 @@ def _dump(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
+@attrs.frozen
+class Entry:
+    """An audit record written together with the change it records."""
+
+    actor: str
+    event: str
+    detail: Mapping[str, object] = attrs.field(factory=dict)
+    incident_id: int | None = None
+
+
 class Store:
     """Synchronous access to the database (one connection, guarded by a lock)."""
 
@@ -128,15 +144,22 @@ class Store:
         with self._lock:
             self.db.close()
 
-    def _insert(self, sql: str, args: tuple[object, ...] = ()) -> int:
-        """Run an INSERT; the new row's id."""
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: what is written inside it is committed together, or not at
+        all.  IMMEDIATE: the database's write lock is taken at once, so another
+        connection cannot slip a change in between what is read and what is written."""
         with self._lock:
-            return int(self.db.execute(sql, args).lastrowid or 0)
-
-    def _update(self, sql: str, args: tuple[object, ...] = ()) -> int:
-        """Run an UPDATE or DELETE; how many rows it changed."""
-        with self._lock:
-            return self.db.execute(sql, args).rowcount
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # the first error says more
+                        db.execute("ROLLBACK")
+                raise
 
     def _one(self, sql: str, args: tuple[object, ...] = ()) -> dict[str, Any] | None:
         with self._lock:
@@ -168,10 +191,16 @@ class Store:
     def audit(self, actor: str, event: str, *, action_id: int | None = None,
               incident_id: int | None = None, **detail: object) -> int:
         """Append one audit record; returns its id."""
-        return self._insert(
+        with self._write() as db:
+            return self._append(db, Entry(actor, event, detail, incident_id), action_id)
+
+    def _append(self, db: sqlite3.Connection, entry: Entry, action_id: int | None) -> int:
+        """Append ``entry`` inside the caller's transaction; its id."""
+        return int(db.execute(
             "INSERT INTO audit (at, actor, event, action_id, incident_id, detail) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (self.clock(), actor, event, action_id, incident_id, _dump(detail)))
+            (self.clock(), entry.actor, entry.event, action_id, entry.incident_id,
+             _dump(entry.detail))).lastrowid or 0)
 
     def audit_log(self, *, limit: int = 100, before: int | None = None,
                   action_id: int | None = None,
@@ -184,21 +213,28 @@ class Store:
                       comm: str | None, start: float | None, message: str,
                       labels: Mapping[str, str], history: list[object],
                       subtree: list[object], host: Mapping[str, object]) -> int:
-        incident = self._insert(
-            "INSERT INTO incidents (rule, severity, scope, pid, comm, start, opened_at, "
-            "message, labels, history, subtree, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (rule, severity, scope, pid, comm, start, self.clock(), message, _dump(labels),
-             _dump(history), _dump(subtree), _dump(host)))
-        self.audit("linnix", "incident.opened", incident_id=incident, rule=rule, pid=pid,
-                   comm=comm, message=message)
+        with self._write() as db:
+            incident = int(db.execute(
+                "INSERT INTO incidents (rule, severity, scope, pid, comm, start, opened_at, "
+                "message, labels, history, subtree, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rule, severity, scope, pid, comm, start, self.clock(), message, _dump(labels),
+                 _dump(history), _dump(subtree), _dump(host))).lastrowid or 0)
+            self._append(db, Entry("linnix", "incident.opened", {
+                "rule": rule, "pid": pid, "comm": comm, "message": message}, incident), None)
         return incident
 
     def resolve_incident(self, incident_id: int, reason: str) -> None:
-        changed = self._update(
+        with self._write() as db:
+            self._resolve(db, incident_id, reason)
+
+    def _resolve(self, db: sqlite3.Connection, incident_id: int, reason: str) -> None:
+        changed = db.execute(
             "UPDATE incidents SET resolved_at = ?, resolved_reason = ? "
-            "WHERE id = ? AND resolved_at IS NULL", (self.clock(), reason, incident_id))
+            "WHERE id = ? AND resolved_at IS NULL",
+            (self.clock(), reason, incident_id)).rowcount
         if changed:
-            self.audit("linnix", "incident.resolved", incident_id=incident_id, reason=reason)
+            self._append(db, Entry("linnix", "incident.resolved", {"reason": reason},
+                                   incident_id), None)
 
     def incident(self, incident_id: int) -> dict[str, Any] | None:
         found = self._one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
@@ -216,21 +252,29 @@ class Store:
 
     def close_open_incidents(self, reason: str) -> int:
         """Resolve every incident still open (after a restart, its instance is gone)."""
-        rows = self._all("SELECT id FROM incidents WHERE resolved_at IS NULL")
-        for row in rows:
-            self.resolve_incident(int(row["id"]), reason)
+        with self._write() as db:
+            rows = [r[0] for r in db.execute("SELECT id FROM incidents WHERE resolved_at IS NULL")]
+            for incident in rows:
+                self._resolve(db, int(incident), reason)
         return len(rows)
 
     # ---- actions -----------------------------------------------------------------------
     def add_action(self, *, incident_id: int | None, rule: str, kind: str,
                    params: Mapping[str, object], pid: int | None, start_ticks: int | None,
                    comm: str | None, exe: str | None, status: str, mode: str,
-                   expires_at: float | None, reason: str | None = None) -> int:
-        return self._insert(
-            "INSERT INTO actions (incident_id, rule, kind, params, pid, start_ticks, comm, exe, "
-            "status, mode, created_at, expires_at, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (incident_id, rule, kind, _dump(params), pid, start_ticks, comm, exe, status, mode,
-             self.clock(), expires_at, reason))
+                   expires_at: float | None, reason: str | None = None,
+                   audit: Sequence[Entry] = ()) -> int:
+        """Insert an action and, in the same transaction, the ``audit`` records about it."""
+        with self._write() as db:
+            action_id = int(db.execute(
+                "INSERT INTO actions (incident_id, rule, kind, params, pid, start_ticks, comm, "
+                "exe, status, mode, created_at, expires_at, reason) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (incident_id, rule, kind, _dump(params), pid, start_ticks, comm, exe, status,
+                 mode, self.clock(), expires_at, reason)).lastrowid or 0)
+            for entry in audit:
+                self._append(db, entry, action_id)
+        return action_id
 
     def action(self, action_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM actions WHERE id = ?", (action_id,))
@@ -239,18 +283,23 @@ class Store:
                 before: int | None = None) -> list[dict[str, Any]]:
         return self._newest("*", "actions", {"status": status}, before=before, limit=limit)
 
-    def transition(self, action_id: int, expect: str, status: str, **fields: object) -> bool:
+    def transition(self, action_id: int, expect: str, status: str, *,
+                   audit: Entry | None = None, **fields: object) -> bool:
         """Move an action from ``expect`` to ``status`` (atomically); False if it was not
-        in ``expect`` any more.  ``fields`` set other columns (JSON-encoded when needed)."""
+        in ``expect`` any more.  ``fields`` set other columns (JSON-encoded when needed);
+        ``audit`` is appended in the same transaction, when the action moved."""
         sets = ["status = ?"]
         args: list[object] = [status]
         for key, value in fields.items():
             sets.append(f"{key} = ?")
             args.append(_dump(value) if key in _JSON_COLUMNS else value)
-        changed = self._update(
-            f"UPDATE actions SET {', '.join(sets)} WHERE id = ? AND status = ?",
-            (*args, action_id, expect))
-        return changed > 0
+        with self._write() as db:
+            changed = db.execute(
+                f"UPDATE actions SET {', '.join(sets)} WHERE id = ? AND status = ?",
+                (*args, action_id, expect)).rowcount > 0
+            if changed and audit is not None:
+                self._append(db, audit, action_id)
+        return changed
 
     # ---- retention ---------------------------------------------------------------------
     def retain(self, *, max_age: float, max_incidents: int, max_audit: int) -> dict[str, int]:
@@ -258,29 +307,22 @@ class Store:
         or beyond the newest ``max_incidents``; trim the audit log likewise."""
         edge = self.clock() - max_age
         removed = {"incidents": 0, "actions": 0, "audit": 0}
-        with self._lock:
-            db = self.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                old = [r[0] for r in db.execute(
-                    "SELECT id FROM incidents WHERE resolved_at IS NOT NULL AND (resolved_at < ?"
-                    " OR id NOT IN (SELECT id FROM incidents ORDER BY id DESC LIMIT ?))",
-                    (edge, max_incidents))]
-                done = ",".join("?" * len(TERMINAL_STATES))
-                for incident in old:
-                    removed["actions"] += db.execute(
-                        f"DELETE FROM actions WHERE incident_id = ? AND status IN ({done})",
-                        (incident, *TERMINAL_STATES)).rowcount
-                    removed["incidents"] += db.execute(
-                        "DELETE FROM incidents WHERE id = ?", (incident,)).rowcount
-                removed["audit"] = db.execute(
-                    "DELETE FROM audit WHERE at < ? OR id NOT IN "
-                    "(SELECT id FROM audit ORDER BY id DESC LIMIT ?)",
-                    (edge, max_audit)).rowcount
-                db.execute("COMMIT")
-            except Exception:
-                db.execute("ROLLBACK")
-                raise
+        with self._write() as db:
+            old = [r[0] for r in db.execute(
+                "SELECT id FROM incidents WHERE resolved_at IS NOT NULL AND (resolved_at < ?"
+                " OR id NOT IN (SELECT id FROM incidents ORDER BY id DESC LIMIT ?))",
+                (edge, max_incidents))]
+            done = ",".join("?" * len(TERMINAL_STATES))
+            for incident in old:
+                removed["actions"] += db.execute(
+                    f"DELETE FROM actions WHERE incident_id = ? AND status IN ({done})",
+                    (incident, *TERMINAL_STATES)).rowcount
+                removed["incidents"] += db.execute(
+                    "DELETE FROM incidents WHERE id = ?", (incident,)).rowcount
+            removed["audit"] = db.execute(
+                "DELETE FROM audit WHERE at < ? OR id NOT IN "
+                "(SELECT id FROM audit ORDER BY id DESC LIMIT ?)",
+                (edge, max_audit)).rowcount
         return removed
 
 

@@ -12,150 +12,51 @@ use the real clock, the real executors and the threaded :class:`AsyncStore`.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import trio
+from actions_support import (
+    ANALYZE,
+    KILL,
+    KILL_TREE,
+    LIFECYCLE,
+    RENICE,
+    STOP,
+    Executions,
+    Harness,
+    Make,
+    SteppedWall,
+    fake_proc,
+    harnesses,
+    mock_wall,
+    running,
+)
 from proc_support import CHILD, PF_KTHREAD, FakeProc, read_line
 from trio.testing import MockClock
 
 import linnix.actions.executors as executors_module
 from linnix.actions import (
     ActionConflictError,
-    ActionManager,
     ActionNotFoundError,
     ActionPolicy,
     Guards,
     Identity,
     RateLimitedError,
-    Target,
 )
 from linnix.actions.executors import Outcome
 from linnix.actions.executors import kill as real_kill
-from linnix.actions.store import TERMINAL_STATES, AsyncStore, Store
 from linnix.plan import CompiledAction
 from linnix.procfs import HZ
-
-T = TypeVar("T")
-
-KILL = CompiledAction("kill", True, grace_s=2.0)
-KILL_TREE = CompiledAction("kill_tree", True)
-STOP = CompiledAction("signal", True, signal=19)
-RENICE = CompiledAction("renice", True, nice=10)
-ANALYZE = CompiledAction("analyze", False)
-LIFECYCLE = ["pending", "approved", "executing"]
-
-
-class InlineStore(AsyncStore):
-    """The store called on the trio thread itself (each call still a checkpoint)."""
-
-    async def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        await trio.lowlevel.checkpoint()
-        return fn(*args, **kwargs)
-
-
-class Executions:
-    """Stands in for the executors: records each call and succeeds."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any, dict[str, Any]]] = []
-        self.fail: BaseException | None = None
-
-    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        for kind in ("kill", "kill_tree", "send_signal", "renice"):
-            monkeypatch.setattr(executors_module, kind, self._fake(kind))
-
-    def _fake(self, kind: str) -> Callable[..., Any]:
-        async def run(guards: Guards, target: Any, *args: Any, **kw: Any) -> Outcome:
-            await trio.lowlevel.checkpoint()
-            self.calls.append((kind, target, {"args": args, **kw}))
-            if self.fail is not None:
-                raise self.fail
-            return Outcome(True, f"{kind} done")
-        return run
-
-
-class Harness:
-    """A store on a file, guards and a manager; ``published`` collects what it emits."""
-
-    def __init__(self, path: Path, proc_root: str, policy: ActionPolicy, *,
-                 wall: Callable[[], float], inline: bool = True,
-                 degraded: Callable[[], bool] = lambda: False,
-                 guards: Guards | None = None,
-                 boot_offset: Callable[[], float] | None = None) -> None:
-        self.path = path
-        self.store = Store(str(path), clock=wall)
-        self.astore = InlineStore(self.store) if inline else AsyncStore(self.store)
-        self.guards = guards or Guards(frozenset({"sshd"}), frozenset({"/usr/sbin/sshd"}),
-                                       own={4242}, root=proc_root)
-        self.published: list[dict[str, Any]] = []
-        self.manager = ActionManager(
-            self.astore, self.guards, policy, degraded=degraded, wall=wall,
-            publish=lambda kind, row: self.published.append(dict(row, _kind=kind)),
-            boot_offset=boot_offset)
-
-    async def propose(self, pid: int | None, action: CompiledAction = KILL, *,
-                      monitor_only: bool = False, start: float | None = None,
-                      incident_id: int | None = None, exe: str | None = None
-                      ) -> dict[str, Any]:
-        target = None if pid is None else Target(pid, "worker", start, exe)
-        return await self.manager.propose(rule="r", action=action, target=target,
-                                          incident_id=incident_id, monitor_only=monitor_only)
-
-    async def settle(self, action_id: int, timeout: float = 20.0) -> dict[str, Any]:
-        """The action's row once it reaches a final status."""
-        with trio.fail_after(timeout):
-            while True:
-                row: dict[str, Any] | None = await self.astore.action(action_id)
-                assert row is not None
-                if row["status"] in TERMINAL_STATES:
-                    return row
-                await trio.sleep(0.01)
-
-    async def row(self, action_id: int) -> dict[str, Any]:
-        row: dict[str, Any] | None = await self.astore.action(action_id)
-        assert row is not None
-        return row
-
-    def events(self, action_id: int) -> list[tuple[str, str, dict[str, Any]]]:
-        """(actor, event, detail) of the action's audit entries, oldest first."""
-        return [(e["actor"], e["event"], e["detail"])
-                for e in reversed(self.store.audit_log(action_id=action_id, limit=1000))]
-
-    def statuses(self, action_id: int) -> list[str]:
-        return [r["status"] for r in self.published if r["id"] == action_id]
-
-
-Make = Callable[..., Harness]
-
-
-@asynccontextmanager
-async def running(manager: ActionManager) -> AsyncIterator[None]:
-    async with trio.open_nursery() as nursery:
-        await nursery.start(manager.run)
-        yield
-        nursery.cancel_scope.cancel()
-
-
-def mock_wall() -> float:
-    return 1_000_000.0 + trio.current_time()
 
 
 @pytest.fixture
 def proc(tmp_path: Path) -> FakeProc:
-    p = FakeProc(tmp_path / "proc")
-    p.add(1, "init", 0, start=1)
-    p.add(2, "kthreadd", 0, start=1, flags=PF_KTHREAD)
-    p.add(500, "worker", 1, start=1000, exe="/usr/bin/worker")
-    p.add(501, "worker", 1, start=1001, exe="/usr/bin/worker")
-    p.add(502, "worker", 1, start=1002, exe="/usr/bin/worker")
-    return p
+    return fake_proc(tmp_path / "proc")
 
 
 @pytest.fixture
@@ -173,18 +74,8 @@ def clock(autojump_clock: MockClock) -> MockClock:
 
 @pytest.fixture
 def make(tmp_path: Path, proc: FakeProc) -> Iterator[Make]:
-    """Harnesses with a fake /proc, on the wall clock of the trio run; closed afterwards."""
-    made: list[Harness] = []
-
-    def build(policy: ActionPolicy | None = None, **kw: Any) -> Harness:
-        kw.setdefault("wall", mock_wall)
-        h = Harness(tmp_path / "linnix.db", proc.path, policy or ActionPolicy(), **kw)
-        made.append(h)
-        return h
-
-    yield build
-    for h in made:
-        h.store.close()
+    with harnesses(tmp_path / "linnix.db", proc) as build:
+        yield build
 
 
 # ---- monitor mode, approve, reject ----------------------------------------------------------
@@ -352,16 +243,6 @@ async def test_many_deadlines_expire_in_order(clock: MockClock, make: Make) -> N
     assert all(r is not None and r["status"] == "expired" for r in rows)
     for r in rows:
         assert r is not None and r["decided_at"] == pytest.approx(r["expires_at"], abs=1e-6)
-
-
-class SteppedWall:
-    """The wall clock of the trio run, plus steps (NTP, a VM resumed)."""
-
-    def __init__(self) -> None:
-        self.step = 0.0
-
-    def __call__(self) -> float:
-        return mock_wall() + self.step
 
 
 @pytest.mark.parametrize("step", [3600.0, -3600.0])
@@ -825,33 +706,6 @@ async def test_analyze_is_recorded_never_executed(clock: MockClock, make: Make,
         assert (await h.row(row["id"]))["status"] == "recorded"
     assert executions.calls == []
     assert [e for _, e, _ in h.events(row["id"])] == ["action.recorded"]
-
-
-# ---- a store that fails ----------------------------------------------------------------------
-
-async def test_an_expiry_the_store_cannot_record_is_reported_not_fatal(
-        clock: MockClock, make: Make, executions: Executions,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    told: list[str] = []
-    h = make(ActionPolicy(ttl_s=10.0))
-    h.manager.on_problem = told.append
-    async with running(h.manager):
-        first = await h.propose(500)
-        real = h.store.transition
-
-        def full(*args: Any, **kwargs: Any) -> bool:
-            raise sqlite3.OperationalError("database or disk is full")
-
-        monkeypatch.setattr(h.store, "transition", full)
-        await trio.sleep(11.0)  # the expiry cannot be written
-        monkeypatch.setattr(h.store, "transition", real)
-        second = await h.propose(500)  # the manager still works
-        await h.manager.approve(second["id"], "alice", None)
-        row = await h.settle(second["id"])
-    assert told == [f"action {first['id']}: the store failed: database or disk is full; its "
-                    "record may lag behind until the store works again"]
-    assert row["status"] == "succeeded"
-    assert h.manager.status[first["id"]] == "expired"
 
 
 # ---- restore after a restart ----------------------------------------------------------------

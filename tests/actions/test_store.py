@@ -16,7 +16,7 @@ import pytest
 import trio
 from support import ROOT
 
-from linnix.actions.store import ACTION_STATES, TERMINAL_STATES, AsyncStore, Store
+from linnix.actions.store import ACTION_STATES, TERMINAL_STATES, AsyncStore, Entry, Store
 
 
 class FakeClock:
@@ -281,6 +281,54 @@ def test_audit_log_pages_newest_first_and_filters(store: Store, clock: FakeClock
     assert store.audit_log(limit=3, before=ids[2]) == store.audit_log(limit=100)[-2:]
 
 
+# ---- one transaction per change -------------------------------------------------------------
+
+def full_disk_on_audit(store: Store) -> None:
+    """Every audit insert fails, as it would on a full disk."""
+    store.db.execute("CREATE TEMP TRIGGER full BEFORE INSERT ON audit "
+                     "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+
+
+def test_an_incident_is_stored_with_its_audit_record_or_not_at_all(store: Store) -> None:
+    kept = incident(store)
+    full_disk_on_audit(store)
+    with pytest.raises(sqlite3.IntegrityError, match="full"):
+        incident(store)
+    with pytest.raises(sqlite3.IntegrityError, match="full"):
+        store.resolve_incident(kept, "cleared")
+    with pytest.raises(sqlite3.IntegrityError, match="full"):
+        store.close_open_incidents("the daemon restarted")
+    assert not store.db.in_transaction
+    assert [i["id"] for i in store.incidents()] == [kept]  # no incident without its record
+    assert store.incidents(open_only=True) != []  # and none resolved without one
+    store.db.execute("DROP TRIGGER temp.full")
+    store.resolve_incident(kept, "cleared")
+    assert [e["event"] for e in store.audit_log()] == ["incident.resolved", "incident.opened"]
+
+
+def test_an_action_and_its_audit_records_are_one_transaction(store: Store) -> None:
+    proposed = Entry("linnix", "action.proposed", {"rule": "r"}, incident_id=None)
+    refused = Entry("linnix", "action.refused", {"reason": "no"})
+    aid = action(store, status="refused", audit=[proposed, refused])
+    assert [(e["event"], e["action_id"], e["detail"]) for e in store.audit_log()] == [
+        ("action.refused", aid, {"reason": "no"}), ("action.proposed", aid, {"rule": "r"})]
+    pending = action(store)
+    full_disk_on_audit(store)
+    with pytest.raises(sqlite3.IntegrityError):
+        action(store, audit=[proposed])
+    approved = Entry("alice", "action.approved", {"reason": None})
+    with pytest.raises(sqlite3.IntegrityError):
+        store.transition(pending, "pending", "approved", audit=approved, decided_by="alice")
+    assert [a["id"] for a in store.actions()] == [pending, aid]
+    row = store.action(pending)
+    assert row is not None and (row["status"], row["decided_by"]) == ("pending", None)
+    store.db.execute("DROP TRIGGER temp.full")
+    assert not store.transition(pending, "approved", "executing", audit=approved)  # no move,
+    assert store.audit_log(action_id=pending) == []  # no record
+    assert store.transition(pending, "pending", "approved", audit=approved, decided_by="alice")
+    assert [e["actor"] for e in store.audit_log(action_id=pending)] == ["alice"]
+
+
 # ---- retention ------------------------------------------------------------------------------
 
 def test_retention_by_age(store: Store, clock: FakeClock) -> None:
@@ -393,13 +441,13 @@ def test_data_survives_a_sigkilled_writer(tmp_path: Path) -> None:
 async def test_async_store_runs_calls_on_a_worker_thread(store: Store) -> None:
     astore = AsyncStore(store)
     threads: list[int] = []
-    original = store.audit
+    original = store._append
 
-    def audit(*args: Any, **kw: Any) -> int:
+    def append(*args: Any, **kw: Any) -> int:
         threads.append(threading.get_ident())
         return original(*args, **kw)
 
-    store.audit = audit  # type: ignore[method-assign]
+    store._append = append  # type: ignore[method-assign]
     iid = await astore.open_incident(rule="r", severity="warning", scope="system", pid=None,
                                      comm=None, start=None, message="m", labels={},
                                      history=[], subtree=[], host={})

@@ -338,15 +338,14 @@ async def test_a_failing_store_is_reported_once_and_the_responder_carries_on(
     rig.responder.outage.say = told.append
     full = [True]
 
-    def guarded(real: Callable[..., int]) -> Callable[..., int]:
-        def write(*args: Any) -> int:
-            if full[0]:
-                raise sqlite3.OperationalError("database or disk is full")
-            return real(*args)
-        return write
+    real = rig.store._write
 
-    monkeypatch.setattr(rig.store, "_insert", guarded(rig.store._insert))
-    monkeypatch.setattr(rig.store, "_update", guarded(rig.store._update))
+    def write() -> Any:  # every write of the store goes through one transaction
+        if full[0]:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real()
+
+    monkeypatch.setattr(rig.store, "_write", write)
     async with rig.running():
         rig.feed([*start_events(), *busy(0.5, 30.0, host_cpu=95.0)], until=0.5)
         await rig.handled()  # the incident and its proposals: nothing could be stored
