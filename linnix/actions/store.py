@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ..errors import StoreError
+from .database import open_database
 
 __all__ = ["ACTION_STATES", "AsyncStore", "Entry", "Store", "TERMINAL_STATES"]
 
@@ -37,61 +37,6 @@ ACTION_STATES = ("pending", "approved", "executing", "succeeded", "failed", "rej
                  "expired", "refused", "recorded")
 TERMINAL_STATES = frozenset({"succeeded", "failed", "rejected", "expired", "refused",
                              "recorded"})
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS incidents (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    rule            TEXT NOT NULL,
-    severity        TEXT NOT NULL,
-    scope           TEXT NOT NULL,
-    pid             INTEGER,
-    comm            TEXT,
-    start           REAL,
-    opened_at       REAL NOT NULL,
-    resolved_at     REAL,
-    resolved_reason TEXT,
-    message         TEXT NOT NULL,
-    labels          TEXT NOT NULL DEFAULT '{}',
-    history         TEXT NOT NULL DEFAULT '[]',
-    subtree         TEXT NOT NULL DEFAULT '[]',
-    host            TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS incidents_open ON incidents (resolved_at);
-CREATE TABLE IF NOT EXISTS actions (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    incident_id  INTEGER REFERENCES incidents (id) ON DELETE SET NULL,
-    rule         TEXT NOT NULL,
-    kind         TEXT NOT NULL,
-    params       TEXT NOT NULL DEFAULT '{}',
-    pid          INTEGER,
-    start_ticks  INTEGER,
-    comm         TEXT,
-    exe          TEXT,
-    status       TEXT NOT NULL,
-    mode         TEXT NOT NULL,
-    created_at   REAL NOT NULL,
-    expires_at   REAL,
-    decided_by   TEXT,
-    decided_at   REAL,
-    reason       TEXT,
-    result       TEXT,
-    finished_at  REAL
-);
-CREATE INDEX IF NOT EXISTS actions_status ON actions (status);
-CREATE TABLE IF NOT EXISTS audit (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    at          REAL NOT NULL,
-    actor       TEXT NOT NULL,
-    event       TEXT NOT NULL,
-    action_id   INTEGER,
-    incident_id INTEGER,
-    detail      TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TRIGGER IF NOT EXISTS audit_append_only BEFORE UPDATE ON audit
-BEGIN
-    SELECT RAISE(ABORT, 'the audit log is append-only');
-END;
-"""
 
 _JSON_COLUMNS = {"labels", "history", "subtree", "host", "params", "detail", "result"}
 
@@ -127,18 +72,14 @@ class Store:
         self.path = path
         self.clock = clock
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        try:
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(SCHEMA)
-        except sqlite3.Error as err:
-            self.db.close()
-            raise StoreError(f"cannot use the state database {path}: {err} (move it aside to "
-                             "start with an empty one; incidents, actions and the audit log "
-                             "in it would not be seen)") from None
+        self.db, emptied = open_database(path)
+        # for the operator, once: the daemon says it (the audit log says it too)
+        self.notice: str | None = None
+        if emptied:
+            self.notice = (f"the state database {path} was an empty file: the incidents, "
+                           "actions and audit log it held are gone; starting with an empty "
+                           "database")
+            self.audit("linnix", "store.emptied", path=path)
 
     def close(self) -> None:
         with self._lock:

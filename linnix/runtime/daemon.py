@@ -286,9 +286,9 @@ class Daemon:
         from .responder import Responder
         from .view import History
 
-        path = os.path.join(self.opts.state_dir, "linnix.db")
-        os.close(open_state_file(path, os.O_RDWR))  # SQLite's own files take its mode
-        store = Store(path)
+        store = Store(os.path.join(self.opts.state_dir, "linnix.db"))  # created 0640
+        if store.notice is not None:
+            self.say(store.notice)
         self.astore = astore = AsyncStore(store)
         self.hub = hub = StreamHub()
         acts = config.actions

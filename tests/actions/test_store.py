@@ -17,6 +17,7 @@ import trio
 from support import ROOT
 
 from linnix.actions.store import ACTION_STATES, TERMINAL_STATES, AsyncStore, Entry, Store
+from linnix.errors import StoreError
 
 
 class FakeClock:
@@ -463,8 +464,6 @@ async def test_async_store_runs_calls_on_a_worker_thread(store: Store) -> None:
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
-    from linnix.errors import StoreError
-
     path = tmp_path / "linnix.db"
     path.write_bytes(b"not a database, just bytes " * 200)
     with pytest.raises(StoreError) as err:
@@ -474,3 +473,80 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         "start with an empty one; incidents, actions and the audit log in it would not be "
         "seen)")
     assert path.read_bytes().startswith(b"not a database")  # left as it was
+
+
+# ---- paths that cannot hold a database ------------------------------------------------------
+
+def test_a_directory_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "linnix.db"
+    path.mkdir()
+    with pytest.raises(StoreError) as err:
+        Store(str(path))
+    assert str(err.value) == (
+        f"cannot use the state database {path}: it is a directory; move it aside to start "
+        "with an empty database, or choose another state directory")
+    assert path.is_dir() and list(path.iterdir()) == []  # left as it was
+
+
+@pytest.mark.parametrize("where", ["missing-directory/linnix.db", "linnix-elsewhere.db"])
+def test_a_dangling_symbolic_link_is_refused(tmp_path: Path, where: str) -> None:
+    """Whether or not SQLite could create its target: a link to nothing may be a
+    file system that is not mounted, and an empty database would hide that."""
+    path = tmp_path / "linnix.db"
+    target = tmp_path / where
+    path.symlink_to(target)
+    with pytest.raises(StoreError) as err:
+        Store(str(path))
+    assert str(err.value) == (
+        f"cannot use the state database {path}: it is a symbolic link to {target}, which does "
+        "not exist (is its file system mounted?); restore it, or remove the link to start with "
+        "an empty database")
+    assert not target.exists()
+
+
+def test_a_link_to_an_existing_database_is_followed(tmp_path: Path) -> None:
+    real = tmp_path / "real.db"
+    Store(str(real)).close()
+    (tmp_path / "linnix.db").symlink_to(real)
+    s = Store(str(tmp_path / "linnix.db"))
+    assert s.notice is None
+    s.close()
+
+
+def test_a_special_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "linnix.db"
+    os.mkfifo(path)
+    with pytest.raises(StoreError, match="it is not a regular file; move it aside"):
+        Store(str(path))
+
+
+def test_a_path_sqlite_cannot_open_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "no-such-directory" / "linnix.db"
+    with pytest.raises(StoreError) as err:
+        Store(str(path))
+    assert str(err.value) == (
+        f"cannot open the state database {path}: unable to open database file (check that "
+        "this user can write it and its directory, and that its file system is not read-only)")
+
+
+def test_an_emptied_database_is_announced_once(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "linnix.db"
+    path.write_bytes(b"")  # truncated: whatever it held is gone
+    s = Store(str(path), clock=clock)
+    assert s.notice == (
+        f"the state database {path} was an empty file: the incidents, actions and audit log it "
+        "held are gone; starting with an empty database")
+    (entry,) = s.audit_log()
+    assert (entry["actor"], entry["event"], entry["detail"], entry["at"]) == (
+        "linnix", "store.emptied", {"path": str(path)}, clock.now)
+    s.close()
+    again = Store(str(path))  # it holds a database now
+    assert again.notice is None and len(again.audit_log()) == 1
+    again.close()
+
+
+def test_a_new_database_is_not_announced(tmp_path: Path) -> None:
+    s = Store(str(tmp_path / "linnix.db"))
+    assert s.notice is None and s.audit_log() == []
+    s.close()
+
