@@ -6,17 +6,29 @@ says what to do, never an error SQLite makes of it.  A database file that
 exists but is empty (zero bytes: truncated by a full disk, or by hand) opens as
 a new database, as SQLite would open it, but :func:`open_database` says so,
 so that losing what it held is announced instead of passing in silence.
+
+The schema has a version (``PRAGMA user_version``).  Version 1 chains the
+audit log (see :mod:`.chain`): a database made before it gets the chain's
+columns and its anchor, and its records are chained in order, all in one
+transaction, with an ``audit.chained`` record saying how many there were (the
+chain vouches for them from then on, not before).  A database of a newer
+version is refused rather than misread.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
+from collections.abc import Callable
 
 from ..errors import StoreError
+from . import chain
 
-__all__ = ["SCHEMA", "open_database"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "open_database", "open_readonly"]
+
+SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -65,7 +77,9 @@ CREATE TABLE IF NOT EXISTS audit (
     event       TEXT NOT NULL,
     action_id   INTEGER,
     incident_id INTEGER,
-    detail      TEXT NOT NULL DEFAULT '{}'
+    detail      TEXT NOT NULL DEFAULT '{}',
+    prev        TEXT,
+    hash        TEXT
 );
 CREATE TRIGGER IF NOT EXISTS audit_append_only BEFORE UPDATE ON audit
 BEGIN
@@ -73,8 +87,15 @@ BEGIN
 END;
 """
 
+APPEND_ONLY = ("CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit "
+               "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
 
-def open_database(path: str) -> tuple[sqlite3.Connection, bool]:
+# where the chain starts: the last record retention removed (id 0 and all zeros: none)
+ANCHOR = ("CREATE TABLE IF NOT EXISTS audit_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), "
+          "last_id INTEGER NOT NULL, hash TEXT NOT NULL)")
+
+
+def open_database(path: str, clock: Callable[[], float]) -> tuple[sqlite3.Connection, bool]:
     """The connection, schema in place; and whether the file existed but was empty."""
     existed = _check_path(path)
     if not existed:
@@ -92,11 +113,15 @@ def open_database(path: str) -> tuple[sqlite3.Connection, bool]:
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)
+        _upgrade(db, path, clock)
     except sqlite3.Error as err:
         db.close()
         raise StoreError(f"cannot use the state database {path}: {err} (move it aside to "
                          "start with an empty one; incidents, actions and the audit log "
                          "in it would not be seen)") from None
+    except BaseException:
+        db.close()
+        raise
     return db, emptied
 
 
@@ -147,3 +172,77 @@ def _check_path(path: str) -> bool:
 def _holds_nothing(db: sqlite3.Connection) -> bool:
     """An existing file without a single table: empty (what SQLite opens as new)."""
     return int(db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]) == 0
+
+
+def _upgrade(db: sqlite3.Connection, path: str, clock: Callable[[], float]) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION` (one transaction; nothing if it is)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"cannot use the state database {path}: a newer linnix made it "
+                             f"(schema version {version}; this one knows {SCHEMA_VERSION}); "
+                             "run that version, or move the file aside to start empty")
+        if version < 1:
+            _chain_the_audit_log(db, clock)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _chain_the_audit_log(db: sqlite3.Connection, clock: Callable[[], float]) -> None:
+    """Version 1: the chain's columns and anchor; the records already there chained."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(audit)")}
+    for column in ("prev", "hash"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE audit ADD COLUMN {column} TEXT")
+    db.execute(ANCHOR)
+    db.execute("INSERT OR IGNORE INTO audit_anchor (id, last_id, hash) VALUES (1, 0, ?)",
+               (chain.GENESIS,))
+    db.execute("DROP TRIGGER IF EXISTS audit_append_only")  # hashes are written in place
+    earlier, prev, last = 0, chain.GENESIS, 0
+    while batch := db.execute(
+            "SELECT id, at, actor, event, action_id, incident_id, detail FROM audit "
+            "WHERE id > ? ORDER BY id LIMIT 1000", (last,)).fetchall():
+        for row_id, at, actor, event, action_id, incident_id, detail in batch:
+            digest = chain.record_hash(prev, row_id, at, actor, event, action_id, incident_id,
+                                       detail)
+            db.execute("UPDATE audit SET prev = ?, hash = ? WHERE id = ?",
+                       (prev, digest, row_id))
+            earlier, prev, last = earlier + 1, digest, row_id
+    db.execute(APPEND_ONLY)
+    if earlier:
+        chain.append(db, clock(), "linnix", "audit.chained", None, None,
+                     json.dumps({"earlier_records": earlier}, separators=(",", ":")), earlier)
+
+
+def open_readonly(path: str) -> sqlite3.Connection:
+    """A connection that can only read the database at ``path`` (which must exist)."""
+    if not _check_path(path):
+        raise StoreError(f"there is no state database at {path}: has the daemon run with "
+                         "this state directory?")
+    try:
+        db = sqlite3.connect(f"file:{_uri_path(path)}?mode=ro", uri=True,
+                             isolation_level=None)
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot read the state database {path}: {err}") from None
+    if version < 1:
+        empty = _holds_nothing(db)
+        db.close()
+        if empty:
+            raise StoreError(f"the state database {path} is empty: it holds no audit log")
+        raise StoreError(f"the audit log in {path} has no hash chain yet: an older linnix "
+                         "made it, and the daemon chains it when it next starts")
+    return db
+
+
+def _uri_path(path: str) -> str:
+    """``path`` as the path of a file: URI (absolute, with ? and # escaped)."""
+    from urllib.parse import quote
+
+    return quote(os.path.abspath(path))
+

@@ -3,7 +3,8 @@
 One database file in the state directory, in WAL mode with full synchronous
 commits: every change is committed before it is acknowledged, so a SIGKILLed
 daemon loses nothing it reported.  The audit table is append-only (a trigger
-refuses updates); only retention deletes from it.
+refuses updates), chained by hashes (:mod:`.chain`); only retention deletes
+from it, oldest records first.
 
 A change and its audit record are one transaction: an incident opened or
 resolved, an action proposed or moved to another status is stored together
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from . import chain
 from .database import open_database
 
 __all__ = ["ACTION_STATES", "AsyncStore", "Entry", "Store", "TERMINAL_STATES"]
@@ -38,6 +40,7 @@ ACTION_STATES = ("pending", "approved", "executing", "succeeded", "failed", "rej
 TERMINAL_STATES = frozenset({"succeeded", "failed", "rejected", "expired", "refused",
                              "recorded"})
 
+_AUDIT_COLUMNS = "id, at, actor, event, action_id, incident_id, detail"  # as the API shows it
 _JSON_COLUMNS = {"labels", "history", "subtree", "host", "params", "detail", "result"}
 
 
@@ -72,7 +75,9 @@ class Store:
         self.path = path
         self.clock = clock
         self._lock = threading.Lock()
-        self.db, emptied = open_database(path)
+        self.db, emptied = open_database(path, clock)
+        self._head = chain.head(self.db)  # as of the last commit (read by /metrics)
+        self._staged: chain.ChainHead | None = None  # the head once this transaction commits
         # for the operator, once: the daemon says it (the audit log says it too)
         self.notice: str | None = None
         if emptied:
@@ -93,6 +98,7 @@ class Store:
         with self._lock:
             db = self.db
             db.execute("BEGIN IMMEDIATE")
+            self._staged = None
             try:
                 yield db
                 db.execute("COMMIT")
@@ -101,6 +107,24 @@ class Store:
                     with contextlib.suppress(sqlite3.Error):  # the first error says more
                         db.execute("ROLLBACK")
                 raise
+            finally:
+                staged, self._staged = self._staged, None
+            if staged is not None:
+                self._head = staged
+
+    @property
+    def chain_head(self) -> chain.ChainHead:
+        """The audit chain's head as of the last commit (no I/O: safe from any thread)."""
+        return self._head
+
+    def verify_chain(self) -> chain.Verdict:
+        """Check the whole audit chain, in one read transaction."""
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                return chain.verify(self.db)
+            finally:
+                self.db.execute("COMMIT")
 
     def _one(self, sql: str, args: tuple[object, ...] = ()) -> dict[str, Any] | None:
         with self._lock:
@@ -136,17 +160,16 @@ class Store:
             return self._append(db, Entry(actor, event, detail, incident_id), action_id)
 
     def _append(self, db: sqlite3.Connection, entry: Entry, action_id: int | None) -> int:
-        """Append ``entry`` inside the caller's transaction; its id."""
-        return int(db.execute(
-            "INSERT INTO audit (at, actor, event, action_id, incident_id, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (self.clock(), entry.actor, entry.event, action_id, entry.incident_id,
-             _dump(entry.detail))).lastrowid or 0)
+        """Append ``entry``, chained, inside the caller's transaction; its id."""
+        before = self._staged or self._head
+        self._staged = chain.append(db, self.clock(), entry.actor, entry.event, action_id,
+                                    entry.incident_id, _dump(entry.detail), before.rows)
+        return self._staged.id
 
     def audit_log(self, *, limit: int = 100, before: int | None = None,
                   action_id: int | None = None,
                   event: str | None = None) -> list[dict[str, Any]]:
-        return self._newest("*", "audit", {"event": event, "action_id": action_id},
+        return self._newest(_AUDIT_COLUMNS, "audit", {"event": event, "action_id": action_id},
                             before=before, limit=limit)
 
     # ---- incidents -------------------------------------------------------------------
@@ -245,7 +268,8 @@ class Store:
     # ---- retention ---------------------------------------------------------------------
     def retain(self, *, max_age: float, max_incidents: int, max_audit: int) -> dict[str, int]:
         """Delete resolved incidents (and their finished actions) older than ``max_age``
-        or beyond the newest ``max_incidents``; trim the audit log likewise."""
+        or beyond the newest ``max_incidents``; trim the audit log likewise, from its
+        oldest record on (see :func:`.chain.trim`)."""
         edge = self.clock() - max_age
         removed = {"incidents": 0, "actions": 0, "audit": 0}
         with self._write() as db:
@@ -260,10 +284,8 @@ class Store:
                     (incident, *TERMINAL_STATES)).rowcount
                 removed["incidents"] += db.execute(
                     "DELETE FROM incidents WHERE id = ?", (incident,)).rowcount
-            removed["audit"] = db.execute(
-                "DELETE FROM audit WHERE at < ? OR id NOT IN "
-                "(SELECT id FROM audit ORDER BY id DESC LIMIT ?)",
-                (edge, max_audit)).rowcount
+            removed["audit"] = chain.trim(db, edge, max_audit)
+            self._staged = chain.head(db)
         return removed
 
 

@@ -69,7 +69,7 @@ def action(store: Store, incident_id: int | None = None, status: str = "pending"
 def test_schema_tables_columns_and_pragmas(store: Store) -> None:
     tables = {r[0] for r in store.db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"incidents", "actions", "audit"} <= tables
+    assert {"incidents", "actions", "audit", "audit_anchor"} <= tables
 
     def columns(table: str) -> set[str]:
         return {r[1] for r in store.db.execute(f"PRAGMA table_info({table})")}
@@ -82,7 +82,9 @@ def test_schema_tables_columns_and_pragmas(store: Store) -> None:
         "status", "mode", "created_at", "expires_at", "decided_by", "decided_at", "reason",
         "result", "finished_at"}
     assert columns("audit") == {"id", "at", "actor", "event", "action_id", "incident_id",
-                                "detail"}
+                                "detail", "prev", "hash"}
+    assert columns("audit_anchor") == {"id", "last_id", "hash"}
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 1
     triggers = {r[0] for r in store.db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert "audit_append_only" in triggers
