@@ -3,8 +3,8 @@
 Every sub-command is one entry of :data:`COMMANDS`: its name, its help line,
 the function that adds its arguments and the function that runs it.  Those
 live in one module per group of commands (:mod:`.rules`, :mod:`.live`,
-:mod:`.demo`, :mod:`.client`, :mod:`.token`); the work itself is done by the packages
-(language, runtime, tools, api), which each command imports when it runs, so
+:mod:`.demo`, :mod:`.client`, :mod:`.token`, :mod:`.audit`); the work itself is done by the
+packages (language, runtime, tools, api), which each command imports when it runs, so
 that ``linnix check`` never pays for trio, quart or bcc.  Exit status: 0
 success, 1 failure found (rule errors, failed tests, bad trace), 2 usage
 error, 3 internal error (a bug).
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import LinnixError, RuleError, UsageError
-from . import client, demo, live, rules, token
+from . import audit, client, demo, live, rules, token
 from .exits import EXIT_BUG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["COMMANDS", "Command", "main"]
@@ -67,6 +67,8 @@ COMMANDS: tuple[Command, ...] = (
             client.stream_arguments, client.cmd_stream),
     Command("token", "add, list or revoke the API's named tokens",
             token.token_arguments, token.cmd_token),
+    Command("audit", "verify the hash chain of the audit log",
+            audit.audit_arguments, audit.cmd_audit),
 )
 
 
