@@ -2,7 +2,8 @@
 
 Nothing is counted twice and the hot path pays nothing: the engine already
 keeps these numbers; :class:`EngineCollector` turns them into metric families
-when ``/metrics`` is scraped.
+when ``/metrics`` is scraped.  The audit log's chain head comes from the store's
+memory, not from the disk.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class EngineCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         d = self.daemon()
+        yield from _audit(getattr(d, "astore", None))
         core, engine, actions = d.core, d.engine, d.action_manager
         if core is None:
             return
@@ -67,6 +69,21 @@ class EngineCollector(Collector):
         for status, n in sorted((actions.counts if actions is not None else {}).items()):
             acts.add_metric([status], n)
         yield acts
+
+
+def _audit(astore: Any) -> Iterator[Any]:
+    """The audit log's chain head: its hash as a label, so that a scraper keeps it off the
+    host (``linnix audit verify --head HASH`` checks the log against it)."""
+    if astore is None:
+        return
+    head = astore.store.chain_head  # held in memory: a scrape never waits for the disk
+    chain = GaugeMetricFamily(
+        "linnix_audit_records",
+        "Records in the audit log's hash chain; head is the newest one's hash (the anchor "
+        "left by retention when there is none) and head_id its id",
+        labels=["head", "head_id"])
+    chain.add_metric([head.hash, str(head.id)], head.rows)
+    yield chain
 
 
 def make_registry(daemon: Callable[[], Any]) -> CollectorRegistry:

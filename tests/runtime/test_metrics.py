@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -9,6 +10,7 @@ from engine_support import core_for, fork, lost, sample
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from linnix.actions.store import Store
 from linnix.runtime.metrics import make_registry
 
 
@@ -43,3 +45,20 @@ def test_a_scrape_reads_what_the_engine_counted() -> None:
 def test_nothing_is_reported_before_the_engine_exists() -> None:
     daemon = SimpleNamespace(core=None, engine=None, action_manager=None)
     assert scrape(daemon) == {}
+
+
+def test_the_audit_chain_head_is_exported_for_keeping_off_the_host(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "linnix.db"))
+    try:
+        daemon = SimpleNamespace(core=None, engine=None, action_manager=None,
+                                 astore=SimpleNamespace(store=store))
+        assert scrape(daemon) == {("linnix_audit_records", (("head", "0" * 64),
+                                                            ("head_id", "0"))): 0}
+        store.audit("linnix", "daemon.started")
+        last = store.audit("alice", "action.approved", action_id=1)
+        head = store.verify_chain().head
+        assert scrape(daemon) == {
+            ("linnix_audit_records", (("head", head.hash), ("head_id", str(last)))): 2}
+    finally:
+        store.close()
+
