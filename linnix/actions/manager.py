@@ -318,7 +318,9 @@ class ActionManager:
         await self._pending(action_id)
         self._claim(action_id, "rejected")
         with self._released_on_failure(action_id):
-            await self._finish(action_id, "pending", "rejected", reason, actor=approver)
+            moved = await self._finish(action_id, "pending", "rejected", reason, actor=approver)
+        if not moved:  # decided through another connection
+            raise ActionConflictError(action_id, self.status[action_id])
         return await self._emit(action_id)
 
     async def _pending(self, action_id: int) -> None:
@@ -401,7 +403,7 @@ class ActionManager:
         if row is None or not started:
             await self._resync(action_id)
             return
-        await self._emit(action_id)
+        await self._safely(self._emit, action_id)  # a read that fails must not stop the run
         status, detail = await self._carry_out(row)
         await self._settle(action_id, "executing", status, detail, result={"detail": detail})
 
@@ -447,16 +449,18 @@ class ActionManager:
             return
 
     async def _finish(self, action_id: int, expect: str, status: str, reason: str | None,
-                      actor: str = "linnix", result: dict[str, Any] | None = None) -> None:
-        """Move the action and audit it, in one transaction; then tell the stream."""
+                      actor: str = "linnix", result: dict[str, Any] | None = None) -> bool:
+        """Move the action and audit it, in one transaction; then tell the stream.
+        False if the store had it in another status (which the manager takes)."""
         fields: dict[str, Any] = {"finished_at": self.wall()}
         if status in ("rejected", "expired"):
             fields.update(decided_by=actor, decided_at=self.wall(), reason=reason)
         else:
             fields["result"] = result or {"detail": reason}
-        if await self.store.transition(action_id, expect, status,
-                                       audit=Entry(actor, f"action.{status}",
-                                                   {"reason": reason}), **fields):
+        moved: bool = await self.store.transition(
+            action_id, expect, status, audit=Entry(actor, f"action.{status}", {"reason": reason}),
+            **fields)
+        if moved:
             self.status[action_id] = status
             self._targets.pop(action_id, None)
             self._why.pop(action_id, None)
@@ -464,6 +468,7 @@ class ActionManager:
         else:  # moved meanwhile through another connection
             await self._resync(action_id)
         await self._safely(self._emit, action_id)
+        return moved
 
     async def _safely(self, step: Callable[..., Awaitable[Any]], action_id: int,
                       *args: Any, **kwargs: Any) -> None:

@@ -239,3 +239,39 @@ async def test_every_pending_action_in_the_store_is_tracked_or_expired_at_start(
         "expired", "its target process is not known")
     assert (rows[endless]["status"], rows[endless]["reason"]) == ("expired", "it has no deadline")
     assert events(h, gone) == ["action.expired"]
+
+
+async def test_a_read_that_fails_while_executing_does_not_stop_the_execution(
+        clock: MockClock, make: Make, executions: Executions,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    h = make()
+    real = h.store.action
+
+    def action(action_id: int) -> dict[str, Any] | None:
+        row = real(action_id)
+        if row is not None and row["status"] == "executing":  # the stream's read, mid-run
+            raise sqlite3.OperationalError("disk I/O error")
+        return row
+
+    monkeypatch.setattr(h.store, "action", action)
+    async with running(h.manager):
+        aid = (await h.propose(500))["id"]
+        await h.manager.approve(aid, "alice", None)
+        await trio.sleep(1.0)
+    assert len(executions.calls) == 1
+    assert real(aid)["status"] == "succeeded"  # type: ignore[index]
+    assert h.manager.status[aid] == "succeeded"
+
+
+async def test_a_decision_made_through_another_connection_is_a_conflict(
+        clock: MockClock, make: Make) -> None:
+    h = make()
+    async with running(h.manager):
+        aid = (await h.propose(500))["id"]
+        other = make()  # a second connection to the same file
+        assert other.store.transition(aid, "pending", "approved", decided_by="bob")
+        with pytest.raises(ActionConflictError) as err:
+            await h.manager.reject(aid, "alice", None)
+        assert err.value.status == "approved"
+    assert h.manager.status[aid] == "approved"
+    assert (await h.row(aid))["decided_by"] == "bob"
