@@ -132,11 +132,8 @@ def _create(path: str) -> None:
     """An empty database file of mode 0640, whatever the umask (a lost race is fine)."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, DATABASE_MODE)
-    except FileExistsError:
+    except OSError:  # there already, or cannot be: SQLite's own open says which
         return
-    except OSError as err:
-        raise StoreError(f"cannot create the state database {path}: {err.strerror} (check that "
-                         "this user can write its directory)") from None
     try:
         os.fchmod(fd, DATABASE_MODE)  # a umask such as 077 took the group's read bit
     finally:
