@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -239,6 +241,25 @@ def test_literals() -> None:
 def test_string_escapes() -> None:
     s = expr(r'comm == "a\"b\\c\nd\te"').right  # type: ignore[union-attr]
     assert isinstance(s, n.String) and s.value == 'a"b\\c\nd\te'
+
+
+@pytest.mark.parametrize("parse", [grammar.parse, grammar._parse_with_lark],
+                         ids=["fast path", "lark"])
+@pytest.mark.parametrize("body", ["a" * 1_000_000, "\\n" * 500_000],
+                         ids=["plain", "escapes"])
+def test_a_long_string_is_lexed_without_memory_per_character(
+        parse: Callable[[SourceFile], object], body: str) -> None:
+    # the regular expression engine once kept about 100 bytes per character of a
+    # string literal (gigabytes for 10 MB); what remains is the text and its copies
+    text = f'rule r: comm == "{body}"'
+    grammar.parser()  # built or loaded before measuring
+    tracemalloc.start()
+    try:
+        parse(SourceFile("t.lnx", text))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * len(text)
 
 
 def test_calls_and_parent_fields() -> None:
