@@ -68,7 +68,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .builder import Builder, module
+from .builder import MAX_TOKEN, Builder, module
 from .source import SourceFile
 
 if TYPE_CHECKING:
@@ -326,6 +326,7 @@ class FastParser:
         from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
         builder = Builder(source)
+        long_token, long = builder.long_token, MAX_TOKEN
         extents: dict[int, tuple[int, int, Any]] = {}
         callbacks = {rule: factory(getattr(builder, method) if method else None, extents)
                      for rule, method, factory in self.factories}
@@ -355,6 +356,8 @@ class FastParser:
                     kind = keywords[kind].get(value, kind)
                 token.type = kind
                 feed(token)
+                if pos - begin > long:
+                    long_token(token)
             if self.skip_match(text, pos).end() != len(text):
                 return None  # a character no terminal of this state matches
             end = new(_Token)

@@ -16,8 +16,11 @@ stack here.  Later stages do recurse, so the builder measures how deep each
 expression nests and drops a declaration nested beyond :data:`MAX_DEPTH`,
 reporting it (E105).  A declaration holding a number too large for a float
 (``1e400`` written out in digits) is dropped the same way (E104), so that no
-later stage meets an infinite literal.  Malformed string escapes are reported
-too (E103).  The methods never raise.
+later stage meets an infinite literal, and so is one holding a literal or a
+name longer than its limit (E106: :data:`MAX_STRING` characters between the
+quotes of a string, :data:`MAX_TOKEN` for a number or a name), so that no
+message or later stage copies megabytes of it.  Malformed string escapes are
+reported too (E103).  The methods never raise.
 """
 
 from __future__ import annotations
@@ -29,12 +32,18 @@ from typing import Any
 from . import nodes as n
 from .source import Diagnostic, Level, SourceFile, Span
 
-__all__ = ["MAX_DEPTH", "Builder", "build"]
+__all__ = ["MAX_DEPTH", "MAX_STRING", "MAX_TOKEN", "Builder", "build"]
 
 MAX_DEPTH = 100
+MAX_STRING = 65_536  # characters between the quotes of a string literal, as written
+MAX_TOKEN = 1_024  # characters of a number (its unit included) or a name
 _QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(.*)", re.DOTALL)
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 _ESCAPE = re.compile(r"\\(.)")
+# The kinds of token whose length is limited (E106), with the word for them; a
+# token of another kind is never longer than a keyword.
+_LIMITED = {"STRING": "string", "NUMBER": "number", "QUANTITY": "number", "NAME": "name",
+            "SIGNAL": "name"}
 _Kids = list[Any]  # (the Builder's "list" method shadows the builtin inside the class)
 
 
@@ -51,7 +60,7 @@ class Builder:
     # child's extent and ends at its last child's.
     NOT_OWN_SPAN = frozenset({"for_clause", "action_args"})
     # Methods that may drop what they build (returning None).
-    MAY_DROP = frozenset({"let", "macro", "rule_line", "rule_block", "test"})
+    MAY_DROP = frozenset({"include", "let", "macro", "rule_line", "rule_block", "test"})
     # Methods that never look at ``start`` and ``end`` (which default to 0: the
     # parser may call them with the children alone).
     SPANLESS = frozenset({
@@ -64,8 +73,9 @@ class Builder:
         # id(node) -> (node, depth) for composite expressions; holding the node
         # keeps its id from being reused by a later object while we build.
         self._depth: dict[int, tuple[Any, int]] = {}
-        # offsets of number literals too large for a float (E104)
-        self._huge: list[int] = []
+        # a literal of the declaration being built was reported unusable (E104,
+        # E106): the declaration is dropped when it is complete
+        self._spoiled = False
 
     # ---- helpers -------------------------------------------------------------
     def _tspan(self, tok: Any) -> Span:
@@ -99,8 +109,10 @@ class Builder:
 
     def _shallow(self, decl: Any, *exprs: Any) -> Any:
         """The declaration, or None when an expression nests too deeply (E105) or
-        it holds a number too large (E104, already reported)."""
-        if self._huge and any(decl.span.start <= at < decl.span.end for at in self._huge):
+        it holds a literal already reported unusable (E104, E106)."""
+        if self._spoiled:
+            # reported since the last declaration was complete: inside this one
+            self._spoiled = False
             return None
         depth = self._depth
         deepest = 1
@@ -117,9 +129,32 @@ class Builder:
             return None
         return decl
 
+    def long_token(self, tok: Any) -> None:
+        """Report ``tok`` if it is longer than its kind allows (E106).
+
+        The parser calls this after it has taken a token longer than
+        :data:`MAX_TOKEN` characters (a Lark tree walk, when it meets one).
+        """
+        what = _LIMITED.get(tok.type)
+        if what is None:
+            return
+        size = tok.end_pos - tok.start_pos
+        limit = MAX_TOKEN
+        if what == "string":
+            size -= 2  # the quotes
+            limit = MAX_STRING
+        if size <= limit:
+            return
+        self._spoiled = True
+        self.problems.append(Diagnostic(
+            "E106", Level.ERROR, f"{what} too long ({size} characters; the limit is {limit})",
+            self._tspan(tok)))
+
     def _string(self, tok: Any) -> n.String:
-        raw = tok.value[1:-1]
         span = Span(self.source, tok.start_pos, tok.end_pos)
+        if tok.end_pos - tok.start_pos - 2 > MAX_STRING:
+            return n.String("", span)  # reported (E106): its declaration is dropped
+        raw = tok.value[1:-1]
         if "\\" not in raw:
             return n.String(raw, span)
 
@@ -139,8 +174,9 @@ class Builder:
     def start(self, kids: _Kids, start: int = 0, end: int = 0) -> tuple[Any, ...]:
         return tuple(k for k in kids if k is not None)
 
-    def include(self, kids: _Kids, start: int, end: int) -> n.Include:
-        return n.Include(self._string(kids[0]), Span(self.source, start, end))
+    def include(self, kids: _Kids, start: int, end: int) -> n.Include | None:
+        return self._shallow(  # type: ignore[no-any-return]
+            n.Include(self._string(kids[0]), Span(self.source, start, end)))
 
     def let(self, kids: _Kids, start: int, end: int) -> n.Let | None:
         name, value = kids
@@ -267,12 +303,14 @@ class Builder:
         if math.isfinite(value):
             return value
         span = self._tspan(tok)
-        self._huge.append(span.start)
+        self._spoiled = True
         self.problems.append(Diagnostic(
             "E104", Level.ERROR, "number too large (more than about 1.8 x 10^308)", span))
         return 0.0
 
     def _num(self, tok: Any) -> n.Number:
+        if tok.end_pos - tok.start_pos > MAX_TOKEN:  # reported (E106): not worth converting
+            return n.Number(0.0, Span(self.source, tok.start_pos, tok.end_pos))
         value = float(tok.value)
         if value - value != 0.0:  # not finite (inf - inf is nan)
             value = self._finite(value, tok)
@@ -283,6 +321,8 @@ class Builder:
 
     def quantity(self, kids: _Kids, start: int = 0, end: int = 0) -> n.Quantity:
         tok = kids[0]
+        if tok.end_pos - tok.start_pos > MAX_TOKEN:  # reported (E106)
+            return n.Quantity(0.0, "", Span(self.source, tok.start_pos, tok.end_pos))
         m = _QUANTITY.fullmatch(tok.value)
         assert m is not None  # the QUANTITY terminal guarantees the shape
         value = float(m.group(1))
@@ -429,6 +469,8 @@ def _walk(builder: Builder, tree: Any) -> Any:
     stack: list[Any] = []
     for x in reversed(postfix):
         if not isinstance(x, Tree):
+            if x is not None and x.end_pos - x.start_pos > MAX_TOKEN:
+                builder.long_token(x)  # where the parser would report it: once it is taken
             stack.append(x)
             continue
         size = len(x.children)

@@ -24,6 +24,7 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
     "E103": {"m.lnx": 'rule r: comm == "\\q"'},
     "E104": {"m.lnx": "rule r: cpu_pct > " + "9" * 400},
     "E105": {"m.lnx": "rule r: " + "not " * 200 + "cpu_pct > 1"},
+    "E106": {"m.lnx": 'rule r: comm == "' + "x" * 65_537 + '"'},
     "E110": {"m.lnx": 'include "nope.lnx"'},
     "E111": {"m.lnx": 'include "m.lnx"'},
     "E112": {"m.lnx": b"rule r: \xff"},

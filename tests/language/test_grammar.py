@@ -12,7 +12,7 @@ from support import RULES, decls, diagnostics, expr, only, sexp, shape
 from linnix.errors import RuleSyntaxError
 from linnix.language import grammar
 from linnix.language import nodes as n
-from linnix.language.builder import MAX_DEPTH
+from linnix.language.builder import MAX_DEPTH, MAX_STRING, MAX_TOKEN
 from linnix.language.source import SourceFile
 
 # ---- the packaged grammar ----------------------------------------------------------------
@@ -345,6 +345,54 @@ def test_e104_unit_conversion_overflow() -> None:
     # the digits fit a float, the value in seconds does not
     d = only(f"rule r: age_s > {'9' * 306}h", "E104")
     assert "too large" in d.message
+
+
+def test_e106_limits_are_exact() -> None:
+    x, zeros, name = "x" * MAX_STRING, "0" * (MAX_TOKEN - 1), "l" * MAX_TOKEN
+    at_limit = ['rule r: comm == "' + x + '"',
+                'rule r: comm == "' + "\\\\" * (MAX_STRING // 2) + '"',  # as written
+                "rule r: cpu_pct > " + zeros + "1",
+                "rule r: age_s > " + zeros[1:] + "1s",
+                f"let {name} = 1\nrule r: cpu_pct > {name}"]
+    for text in at_limit:
+        assert diagnostics(text) == [], text[:40]
+    over, long = MAX_STRING + 1, MAX_TOKEN + 1
+    cases = [('rule r: comm == "' + x + 'x"', "string", over, MAX_STRING),
+             ("rule r: cpu_pct > 0" + zeros + "1", "number", long, MAX_TOKEN),
+             ("rule r: age_s > 1" + "s" * MAX_TOKEN, "number", long, MAX_TOKEN),
+             ("rule r: " + "x" * long + " > 1", "name", long, MAX_TOKEN),
+             ("rule " + "r" * long + ": cpu_pct > 1", "name", long, MAX_TOKEN)]
+    for text, what, size, limit in cases:
+        d = only(text, "E106")
+        assert d.message == f"{what} too long ({size} characters; the limit is {limit})"
+        assert d.span.end - d.span.start == size + 2 * (what == "string")
+
+
+def test_e106_drops_the_declaration_without_follow_up_errors() -> None:
+    long = '"' + "x" * (MAX_STRING + 1) + '"'
+    signal = "SIG" + "X" * MAX_TOKEN
+    count = "0" * MAX_TOKEN + "1"
+    for text in (f"include {long}",
+                 f"let x = [{long}]",
+                 f"macro m = comm == {long}",
+                 f"rule r {{ when cpu_pct > 1\n description {long} }}",
+                 f"rule r {{ when cpu_pct > 1\n message {long} }}",
+                 f"rule r {{ when cpu_pct > 1\n labels {{ a = {long} }} }}",
+                 f"rule r {{ when cpu_pct > 1\n tags [{long}] }}",
+                 f"rule r {{ when comm matches {long} }}",
+                 f"rule r {{ when cpu_pct > 1\n action kill(signal = {signal}) }}",
+                 f"test {long} {{ }}",
+                 f'test "t" {{ trace {long} }}',
+                 f'test "t" {{ expect r fires {count} times }}'):
+        found = [d.code for d in diagnostics(text)]
+        assert found == ["E106"], (text[:60], found)
+
+
+def test_e106_a_long_literal_is_not_looked_into() -> None:
+    # no E104 for a long number that is also too large, no E103 for each bad escape
+    assert [d.code for d in diagnostics("rule r: cpu_pct > " + "9" * 2 * MAX_TOKEN)] == ["E106"]
+    text = 'rule r: comm == "' + "\\q" * MAX_STRING + '"'
+    assert [d.code for d in diagnostics(text)] == ["E106"]
 
 
 def _chain(depth: int) -> str:

@@ -108,6 +108,12 @@ SNIPPETS = [
     "rule r: avg(cpu_pct, 5s) > 1 and f() > 1 and g((x), (y)) > 1",
     "rule r: 5min > 1 and 1e400 > 1",
     "rule r: " + "9" * 400 + " > 1",
+    # longer than their limits (E106), and just below them
+    'rule r: comm == "' + "x" * 70_000 + '"\nrule s: cpu_pct > 1 and "\\q" == comm',
+    'rule r: comm == "' + "x" * 65_536 + '" and cpu_pct > ' + "0" * 1_100 + "1",
+    "rule " + "r" * 1_025 + ": cpu_pct > 1\nrule s: x > " + "1" * 1_024,
+    'include "' + "p" * 70_000 + '"\nlet ' + "l" * 2_000 + " = 1",
+    'test "t" { trace "x" expect r fires ' + "1" * 2_000 + " times }",
     "rule r: " + "(" * 150 + "x" + ")" * 150 + " > 1",
     "rule r: " + "not " * 120 + "x",
     "rule r: " + " + ".join(["a"] * 130) + " > 1",

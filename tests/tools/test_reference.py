@@ -158,7 +158,8 @@ def test_every_diagnostic_code_is_documented() -> None:
 
 
 def test_most_examples_are_runnable() -> None:
-    assert len(_runnable()) >= len(_documented()) - 4
+    # E104, E105, E106, E112 and E113 need a long or a binary file
+    assert len(_runnable()) >= len(_documented()) - 5
 
 
 @pytest.mark.parametrize(("code", "example"), _runnable())
