@@ -13,7 +13,11 @@ from it:
   keyword); its tokens carry offsets only;
 * the callbacks: one per grammar rule, giving the builder the same children
   Lark would put in a tree, and the offsets the rule covers (from its first
-  and last token, as Lark's ``propagate_positions`` computes them).
+  and last token, as Lark's ``propagate_positions`` computes them);
+* the errors: the exception Lark's parse raises at the same place, the
+  parser's own, or the one its contextual lexer raises where a state's lexer
+  matches nothing (the token the lexer of all terminals finds there, or else
+  the character, with the terminals the state's lexer has).
 
 Checked against Lark 1.3.1 (``pyproject.toml`` allows ``lark>=1.1.9,<2``; the
 internals below have the same shape in 1.1.9).  It relies on:
@@ -22,9 +26,16 @@ internals below have the same shape in 1.1.9).  It relies on:
   ``lexer_callbacks``, ``regex``, ``use_bytes``, ``tree_class``,
   ``maybe_placeholders``), ``Lark.lexer_conf`` (``ignore``,
   ``g_regex_flags``), ``Lark.terminals`` and ``Lark.parser.lexer``;
-* ``lark.lexer.ContextualLexer``: ``lexers``, parser state -> basic lexer, and
-  of a basic lexer ``terminals``, ``ignore_types``, ``user_callbacks``,
-  ``g_regex_flags``, ``re`` and ``use_bytes``;
+* ``lark.lexer.ContextualLexer``: ``lexers``, parser state -> basic lexer,
+  ``root_lexer``, the basic lexer of all terminals, and of a basic lexer
+  ``terminals``, ``ignore_types``, ``user_callbacks``, ``g_regex_flags``,
+  ``re`` and ``use_bytes``; where a state's lexer matches nothing, the
+  contextual lexer raises ``UnexpectedToken`` for the root lexer's token, with
+  the state's terminals (ignored ones aside) as expected, or else the state
+  lexer's ``UnexpectedCharacters``;
+* ``lark.exceptions.UnexpectedToken(token, expected)`` and
+  ``UnexpectedCharacters(seq, lex_pos, line, column, allowed=...)``, and
+  ``lark.Token(type, value, start_pos, end_pos=...)``;
 * ``lark.lexer._create_unless(terminals, g_regex_flags, re_, use_bytes)``,
   which gives the terminals in the order a basic lexer's scanner tries them and
   the keyword callbacks (without it: ``scanner.terminals`` and ``callback``),
@@ -39,9 +50,11 @@ internals below have the same shape in 1.1.9).  It relies on:
   ``keep_all_tokens``, ``template_source``, ``empty_indices``, ``expand1``) and
   their symbols (``is_term``, ``name``, ``filter_out``);
 * ``lark.parsers.lalr_parser_state.ParseConf(parse_table, callbacks, start)``
-  and ``ParserState(parse_conf, lexer)``, its ``state_stack`` and
-  ``feed_token(token, is_end)``, which reads a token's ``type`` only and a
-  reduction's ``len(expansion)`` and ``origin.name`` only;
+  and ``ParserState(parse_conf, lexer)``, its ``state_stack``, its
+  ``value_stack`` (one value per state above the first: read after an error)
+  and ``feed_token(token, is_end)``, which reads a token's ``type`` only and a
+  reduction's ``len(expansion)`` and ``origin.name`` only, and raises
+  ``UnexpectedToken`` for a token no action of the state takes;
 * ``lark.Tree`` instances having a ``__dict__`` (the built module rides on the
   tree returned);
 * ``re._parser.parse(regexp).data``: (op, argument) pairs, ops named
@@ -57,7 +70,7 @@ Outside this module, :func:`linnix.language.builder.build` reads a Lark tree's
 that changes one fails there, naming it, rather than the fast path quietly
 giving way to Lark's own (slower) parse, or breaking.  Anything the fast path
 meets that it does not handle raises :class:`UnsupportedError` (while the path
-is built) or makes :meth:`FastParser.parse` return None, and Lark parses.
+is built, or while it parses), and Lark parses.
 """
 
 from __future__ import annotations
@@ -74,9 +87,14 @@ from .source import SourceFile
 if TYPE_CHECKING:
     import lark
 
-__all__ = ["LARK_CHECKED", "FastParser", "UnsupportedError", "first_chars", "terminal_literal"]
+__all__ = ["LARK_CHECKED", "MAX_STACK", "FastParser", "StoppedError", "TooDeepError",
+           "UnsupportedError", "first_chars", "terminal_literal"]
 
 LARK_CHECKED = "1.3.1"  # the Lark release the internals above were last checked against
+# The deepest the parser's stack may grow (about one entry per bracket or operator
+# still open): deeper input is an error rather than memory without end.
+MAX_STACK = 100_000
+_Lexer = tuple[Callable[..., Any], dict[str, dict[str, str]] | None, frozenset[str]]
 
 
 def terminal_literal(p: lark.Lark, name: str) -> str:
@@ -113,6 +131,27 @@ class UnsupportedError(Exception):
     """The parser has a shape the fast path does not handle; Lark parses instead."""
 
 
+class TooDeepError(Exception):
+    """The parser's stack would grow beyond :data:`MAX_STACK` at the token at ``pos``."""
+
+    def __init__(self, pos: int) -> None:
+        super().__init__(pos)
+        self.pos = pos
+
+
+class StoppedError(Exception):
+    """The fast path stopped at ``error`` (one of Lark's ``UnexpectedInput``, as
+    Lark's own parse raises it, or :class:`TooDeepError`), in the declaration
+    that begins at ``declaration``; ``finished`` are the offsets where the
+    declarations before it begin (a dropped one may be missing)."""
+
+    def __init__(self, error: Exception, declaration: int, finished: list[int]) -> None:
+        super().__init__(error)
+        self.error = error
+        self.declaration = declaration
+        self.finished = finished
+
+
 class FastParser:
     """What the fast path derives once from a Lark parser: per-state lexers and
     one callback factory per grammar rule."""
@@ -144,8 +183,10 @@ class FastParser:
         # into a comment to find a token inside it.
         self.skip = "(?>(?:" + "|".join(ignored) + ")*)" if ignored else ""
         self.skip_match: Callable[[str, int], Any] = re.compile(self.skip, self.flags).match
-        self.lexers: dict[int, tuple[Callable[..., Any], dict[str, dict[str, str]] | None]] = {}
-        self._by_lexer: dict[int, tuple[Callable[..., Any], dict[str, dict[str, str]] | None]] = {}
+        self.lexers: dict[int, _Lexer] = {}
+        self._by_lexer: dict[int, _Lexer] = {}
+        self._root: _Lexer | None = None
+        self._recognizers: dict[Any, Callable[..., Any]] | None = None
         # A copy of the parse table in which each grammar rule is replaced by a
         # _Reduction: Lark's parser hashes and compares the rule of every
         # reduction, which for Lark's rules are Python-level methods.
@@ -167,8 +208,9 @@ class FastParser:
         self.factories = self._factories(list(shadows.values()))
 
     # ---- lexing ---------------------------------------------------------------
-    def lexer(self, state: int) -> tuple[Callable[..., Any], dict[str, dict[str, str]] | None]:
-        """The match function and keyword table of one parser state (made once)."""
+    def lexer(self, state: int) -> _Lexer:
+        """The match function, keyword table and allowed terminals of one parser state
+        (made once)."""
         try:
             basic: Any = self.contextual.lexers[state]
             entry = self._by_lexer.get(id(basic))
@@ -181,8 +223,7 @@ class FastParser:
         self.lexers[state] = entry
         return entry
 
-    def _state_lexer(self, basic: Any
-                     ) -> tuple[Callable[..., Any], dict[str, dict[str, str]] | None]:
+    def _state_lexer(self, basic: Any) -> _Lexer:
         from lark.lexer import UnlessCallback
 
         if basic.ignore_types != self.ignore or basic.user_callbacks:
@@ -201,7 +242,35 @@ class FastParser:
                     raise UnsupportedError("keyword")
                 table[t.pattern.value] = t.name
             keywords[name] = table
-        return rx.match, keywords or None
+        # what Lark's lexer says it expected where nothing matches
+        allowed = frozenset(t.name for t in terminals) - self.ignore or {"<END-OF-FILE>"}
+        return rx.match, keywords or None, frozenset(allowed)
+
+    def _lexer_error(self, state: int, text: str, pos: int) -> Exception:
+        """The error Lark's contextual lexer raises where no terminal of parser
+        state ``state`` matches the text at ``pos`` (ignored text skipped): the
+        token the lexer of all terminals finds there, as an unexpected token,
+        or else the character, each with the terminals the state allowed."""
+        from lark import Token
+        from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+        allowed = set(self.lexer(state)[2])
+        if self._root is None:
+            self._root = self._state_lexer(self.contextual.root_lexer)
+        match, keywords, _ = self._root
+        m = match(text, pos)
+        if m is None:
+            line = text.count("\n", 0, pos) + 1
+            column = pos - text.rfind("\n", 0, pos)
+            return UnexpectedCharacters(  # type: ignore[no-untyped-call]
+                text, pos, line, column, allowed=allowed)
+        kind = m.lastgroup
+        begin, end = m.span(kind)
+        value = text[begin:end]
+        if keywords is not None and kind in keywords:
+            kind = keywords[kind].get(value, kind)
+        return UnexpectedToken(  # type: ignore[no-untyped-call]
+            Token(kind, value, begin, end_pos=end), allowed)
 
     # ---- callbacks ------------------------------------------------------------
     def _factories(self, rules: list[_Reduction]
@@ -319,24 +388,46 @@ class FastParser:
         return "call", method, include, tail
 
     # ---- parsing --------------------------------------------------------------
-    def parse(self, source: SourceFile) -> lark.Tree[lark.Token] | None:
-        """The tree of ``source`` with the module built, or None: Lark must parse it."""
+    def parse(self, source: SourceFile) -> lark.Tree[lark.Token]:
+        """The tree of ``source``, its module built while parsing.
+
+        Raises :class:`StoppedError` at a syntax error or where the parser's stack
+        would grow beyond :data:`MAX_STACK`, and :class:`UnsupportedError`
+        where the fast path meets something it does not handle.
+        """
         from lark import Tree
-        from lark.exceptions import UnexpectedInput
-        from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
         builder = Builder(source)
-        long_token, long = builder.long_token, MAX_TOKEN
         extents: dict[int, tuple[int, int, Any]] = {}
         callbacks = {rule: factory(getattr(builder, method) if method else None, extents)
                      for rule, method, factory in self.factories}
+        decls = self._run(source.text, 0, callbacks, builder.long_token)
+        tree = Tree("start", list(decls))
+        # what linnix.language.builder.build returns for this tree
+        tree.__dict__["built"] = (source, module(source, decls), builder.problems)
+        return tree
+
+    def recognize(self, text: str, start: int) -> None:
+        """Parse ``text`` from offset ``start``, where a declaration may begin,
+        building nothing; raises like :meth:`parse`."""
+        if self._recognizers is None:
+            self._recognizers = self._recognizing_callbacks()
+        self._run(text, start, self._recognizers, None)
+
+    def _run(self, text: str, pos: int, callbacks: dict[Any, Callable[..., Any]],
+             long_token: Callable[[Any], None] | None) -> Any:
+        """Lex and parse ``text`` from ``pos``: the value of the start rule."""
+        from lark.exceptions import UnexpectedInput
+        from lark.parsers.lalr_parser_state import ParseConf, ParserState
+
         no_lexer: Any = None  # tokens are fed by hand
         state = ParserState(ParseConf(self.table, callbacks, self.start), no_lexer)
         feed: Callable[..., Any] = state.feed_token
         stack = state.state_stack
         lexers = self.lexers
-        text = source.text
-        pos = 0
+        long = MAX_TOKEN if long_token is not None else len(text)
+        note: Callable[[Any], None] = long_token or _nothing
+        deep = MAX_STACK
         token = None
         new = object.__new__
         try:
@@ -357,19 +448,59 @@ class FastParser:
                 token.type = kind
                 feed(token)
                 if pos - begin > long:
-                    long_token(token)
-            if self.skip_match(text, pos).end() != len(text):
-                return None  # a character no terminal of this state matches
+                    note(token)
+                if len(stack) > deep:
+                    raise TooDeepError(begin)
+            rest = self.skip_match(text, pos).end()
+            if rest != len(text):  # a character no terminal of this state matches
+                raise self._lexer_error(stack[-1], text, rest)
             end = new(_Token)
             end.type, end.value = "$END", ""
-            end.start_pos = end.end_pos = token.end_pos if token is not None else 0
-            decls = feed(end, True)
-        except (UnexpectedInput, UnsupportedError):
-            return None
-        tree = Tree("start", list(decls))
-        # what linnix.language.builder.build returns for this tree
-        tree.__dict__["built"] = (source, module(source, decls), builder.problems)
-        return tree
+            # where Lark puts it: on the last token
+            end.start_pos, end.end_pos = (0, 0) if token is None else (begin, pos)
+            return feed(end, True)
+        except (UnexpectedInput, TooDeepError) as err:
+            raise StoppedError(err, *_progress(state.value_stack, err)) from None
+
+    def _recognizing_callbacks(self) -> dict[Any, Callable[..., Any]]:
+        """Callbacks that build nothing: a declaration's value is the offset it
+        starts at (its first token's), lists of them are lists, the rest None."""
+        out: dict[Any, Callable[..., Any]] = {}
+        for rule, method, factory in self.factories:
+            kind = self._plan(rule.rule)[0]
+            if method in Builder.MAY_DROP and rule.expansion and rule.expansion[0].is_term:
+                out[rule] = _first_offset
+            elif kind == "inline":
+                out[rule] = factory(None, {})
+            else:
+                out[rule] = _nothing
+        return out
+
+
+def _first_offset(values: list[Any]) -> int:
+    return int(values[0].start_pos)
+
+
+def _nothing(values: list[Any]) -> None:
+    return None
+
+
+def _progress(values: list[Any], err: Exception) -> tuple[int, list[int]]:
+    """Where the declaration an error is in begins, and where each declaration
+    before it began, from the parser's stack of values when it stopped: the
+    list of declarations made so far (built ones, offsets while recognising,
+    None for a dropped one), then the tokens and values of the one in progress,
+    which starts with a token."""
+    done = values[0] if values and type(values[0]) is list else []
+    starts = [d if type(d) is int else d.span.start for d in done if d is not None]
+    for v in values:
+        if type(v) is _Token:
+            return v.start_pos, starts
+    # between declarations: the error is where the next one would begin
+    if isinstance(err, TooDeepError):
+        return err.pos, starts
+    token = getattr(err, "token", None)
+    return (err.pos_in_stream if token is None else token.start_pos), starts  # type: ignore[attr-defined]
 
 
 def _scanner_terminals(basic: Any) -> tuple[list[Any], dict[str, Any]]:

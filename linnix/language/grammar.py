@@ -15,11 +15,17 @@ Lark's internals; this module uses Lark's public API only).
 Line and column numbers are computed from offsets only when a diagnostic or
 the compiler asks (:class:`~linnix.language.source.Span`).
 
-When that fast path meets anything it does not handle, which is every syntax
-error, the file is parsed again by Lark itself (contextual lexer, positions,
-a parse tree), so that errors are reported exactly as Lark reports them:
-:class:`~linnix.errors.RuleSyntaxError` holding every syntax error found,
-parsing resuming at the next top-level declaration after each.
+A syntax error is reported exactly as Lark reports it (the fast path raises
+the error Lark's own parse raises there): :class:`~linnix.errors.RuleSyntaxError`
+holds every syntax error found, parsing resuming at the next top-level
+declaration after each.  Resuming, the fast path builds nothing and starts at
+the declaration the error was in, not at the top of the file, so that a file
+with errors takes time and memory in proportion to its size, as a good one
+does.  Input nested deeper than the parser's stack allows
+(:data:`~linnix.language._lark.MAX_STACK`) is reported like a syntax error
+(E105) rather than taking memory without end.  When the fast path cannot
+serve the parser at all, Lark parses alone (contextual lexer, positions, a
+parse tree), resuming after each error by parsing the whole file again.
 """
 
 from __future__ import annotations
@@ -31,10 +37,17 @@ import os
 import re
 import tempfile
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from ..errors import RuleSyntaxError
-from ._lark import FastParser, terminal_literal
+from ._lark import (
+    MAX_STACK,
+    FastParser,
+    StoppedError,
+    TooDeepError,
+    UnsupportedError,
+    terminal_literal,
+)
 from .source import Diagnostic, Level, SourceFile
 
 if TYPE_CHECKING:
@@ -119,9 +132,13 @@ def _describe(names: object) -> str:
 
 
 def _error_diagnostic(source: SourceFile, err: Exception) -> tuple[Diagnostic, int]:
-    """A diagnostic for one Lark error and the offset where the error sits."""
+    """A diagnostic for one Lark error (or the fast path's depth limit) and the
+    offset where the error sits."""
     import lark
 
+    if isinstance(err, TooDeepError):
+        msg = f"expression nested too deeply (the parser's limit is {MAX_STACK} levels)"
+        return Diagnostic("E105", Level.ERROR, msg, source.span(err.pos, err.pos + 1)), err.pos
     if isinstance(err, lark.UnexpectedCharacters):
         pos = err.pos_in_stream or 0
         ch = source.text[pos] if pos < len(source.text) else ""
@@ -166,10 +183,63 @@ def parse(source: SourceFile) -> lark.Tree[lark.Token]:
     """
     fast = _fast(parser())
     if fast is not None:
-        tree = fast.parse(source)
-        if tree is not None:
-            return tree
+        try:
+            return fast.parse(source)
+        except StoppedError as stop:
+            _recover(fast, source, stop)
+        except UnsupportedError:
+            pass
     return _parse_with_lark(source)
+
+
+def _recover(fast: FastParser, source: SourceFile, stop: StoppedError) -> NoReturn:
+    """Raise RuleSyntaxError with the error the fast path stopped at and every
+    later one, found as :func:`_parse_with_lark` finds them.
+
+    Parsing the text with the error's region blanked from the top (what
+    Lark's recovery does) goes exactly as parsing it from the beginning of a
+    declaration at or before the region, since declarations parse alone:
+    the one the error was in, or the last one begun before the region.
+    """
+    text = source.text
+    diags: list[Diagnostic] = []
+    starts: list[int] | None = None
+    while True:
+        diag, pos = _error_diagnostic(source, stop.error)
+        diags.append(diag)
+        if len(diags) >= MAX_SYNTAX_ERRORS:
+            break
+        if starts is None:
+            starts = [m.start() for m in _TOP_LEVEL.finditer(text)]
+        begin, end = _region(text, starts, pos)
+        blanked = _blank(text, begin, end)
+        if blanked == text:
+            break
+        text = blanked
+        del starts[bisect.bisect_left(starts, begin) : bisect.bisect_left(starts, end)]
+        done = stop.finished
+        at = stop.declaration
+        if at > begin:  # the declaration in progress at the region began before it
+            i = bisect.bisect_right(done, begin)
+            at = done[i - 1] if i else 0
+        try:
+            fast.recognize(text, at)
+        except StoppedError as again:
+            stop = again
+            continue
+        break
+    raise RuleSyntaxError(diags)
+
+
+def _region(text: str, starts: list[int], pos: int) -> tuple[int, int]:
+    """What is blanked after an error at ``pos``: from the last top-level
+    declaration line at or before it to the first one after its line."""
+    i = bisect.bisect_right(starts, pos)
+    begin = starts[i - 1] if i else 0
+    line_end = text.find("\n", pos)
+    j = bisect.bisect_right(starts, max(pos, line_end))
+    end = starts[j] if j < len(starts) else len(text)
+    return begin, end
 
 
 def _parse_with_lark(source: SourceFile) -> lark.Tree[lark.Token]:
@@ -192,11 +262,7 @@ def _parse_with_lark(source: SourceFile) -> lark.Tree[lark.Token]:
                 break
             if starts is None:
                 starts = [m.start() for m in _TOP_LEVEL.finditer(text)]
-            i = bisect.bisect_right(starts, pos)
-            begin = starts[i - 1] if i else 0
-            line_end = text.find("\n", pos)
-            j = bisect.bisect_right(starts, max(pos, line_end))
-            end = starts[j] if j < len(starts) else len(text)
+            begin, end = _region(text, starts, pos)
             blanked = _blank(text, begin, end)
             if blanked == text:
                 break

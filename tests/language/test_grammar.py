@@ -10,7 +10,7 @@ import pytest
 from support import RULES, decls, diagnostics, expr, only, sexp, shape
 
 from linnix.errors import RuleSyntaxError
-from linnix.language import grammar
+from linnix.language import _lark, grammar
 from linnix.language import nodes as n
 from linnix.language.builder import MAX_DEPTH, MAX_STRING, MAX_TOKEN
 from linnix.language.source import SourceFile
@@ -421,6 +421,19 @@ def test_e105_depth_limit_is_exact() -> None:
 ])
 def test_e105_deep_nesting_is_a_diagnostic(text: str) -> None:
     assert [d.code for d in diagnostics(text)] == ["E105"]
+
+
+@pytest.mark.parametrize("opening", ["(", "[", "not ", "-", "-(", "(1 + "])
+def test_e105_nesting_beyond_the_parser_s_limit_is_an_error(opening: str) -> None:
+    # the parser stops where its stack would pass the limit, however the input
+    # goes on, and the rest of the file is still searched for syntax errors
+    head = "rule r: " + opening * (_lark.MAX_STACK + 10)
+    found = diagnostics(head + "cpu_pct > 1\nrule s: @\n")
+    assert [d.code for d in found] == ["E105", "E101"]
+    d = found[0]
+    assert d.message == (f"expression nested too deeply (the parser's limit is "
+                         f"{_lark.MAX_STACK} levels)")
+    assert len("rule r: ") <= d.span.start < len(head)
 
 
 def test_redundant_parentheses_do_not_nest() -> None:

@@ -171,6 +171,14 @@ def test_contextual_lexer(parser: lark.Lark) -> None:
          "a dict with a basic lexer for every parser state")
 
 
+def test_root_lexer(parser: lark.Lark) -> None:
+    lexer = attribute(attribute(parser, "parser", "Lark"), "lexer", "Lark.parser")
+    root = attribute(lexer, "root_lexer", "ContextualLexer")
+    terminals = attribute(root, "terminals", "ContextualLexer.root_lexer")
+    need({t.name for t in terminals} == {t.name for t in parser.terminals},
+         "ContextualLexer.root_lexer", "a basic lexer of every terminal")
+
+
 def test_basic_lexers(parser: lark.Lark) -> None:
     ignore = frozenset(parser.lexer_conf.ignore)
     for basic in basic_lexers(parser):
@@ -350,9 +358,50 @@ def test_parser_state(parser: lark.Lark) -> None:
          "ParserState.state_stack", "the list of states, the current one last")
     for token in tokens:
         state.feed_token(_TypeOnly(token.type))
+        values = attribute(state, "value_stack", "ParserState")
+        need(isinstance(values, list) and len(values) == len(state.state_stack) - 1,
+             "ParserState.value_stack", "a list of one value per state above the first")
     result = state.feed_token(_TypeOnly("$END"), True)
     need(result == "start" and "rule_block" in reduced and "test" in reduced,
          "ParserState.feed_token", "the value of the start rule's callback, fed to the end")
+
+
+def test_exceptions_and_tokens() -> None:
+    need(parameters(lark.exceptions.UnexpectedToken.__init__)[:2] == ["token", "expected"],
+         "lark.exceptions.UnexpectedToken.__init__", "parameters (token, expected, ...)")
+    need(parameters(lark.exceptions.UnexpectedCharacters.__init__)[:5]
+         == ["seq", "lex_pos", "line", "column", "allowed"],
+         "lark.exceptions.UnexpectedCharacters.__init__",
+         "parameters (seq, lex_pos, line, column, allowed, ...)")
+    token = lark.Token("NAME", "abc", 3, end_pos=6)
+    need((token.type, token.value, token.start_pos, token.end_pos) == ("NAME", "abc", 3, 6),
+         "lark.Token", "Token(type, value, start_pos, end_pos=...)")
+
+
+@pytest.mark.parametrize("text", [
+    "rule r cpu_pct > 1",  # the state's lexer finds nothing; the root lexer a name
+    "rule Cpu: cpu_pct > 1",  # no lexer finds anything
+    "rule r: cpu_pct > 1 @",
+    'rule r: comm == "open',
+    "rule r: cpu_pct >",  # the parser's own error, at the end
+    "rule r: cpu_pct > > 1",  # the parser's own error
+    "rule r { when x > 1\n rule s: x > 2 }",
+])
+def test_errors_are_the_ones_lark_raises(parser: lark.Lark, text: str) -> None:
+    with pytest.raises(lark.exceptions.UnexpectedInput) as theirs:
+        parser.parse(text)
+    with pytest.raises(_lark.StoppedError) as stop:
+        _lark.FastParser(parser).parse(SourceFile("t.lnx", text))
+
+    def shape(err: Any) -> tuple[object, ...]:
+        if isinstance(err, lark.exceptions.UnexpectedToken):
+            tok = err.token
+            return (type(err).__name__, tok.type, tok.value, tok.start_pos, set(err.expected))
+        return (type(err).__name__, err.pos_in_stream, set(err.allowed))
+
+    need(shape(stop.value.error) == shape(theirs.value),
+         "the errors of the contextual lexer and of ParserState.feed_token",
+         f"what the fast path raises ({shape(stop.value.error)})")
 
 
 def test_trees_take_attributes() -> None:

@@ -10,6 +10,7 @@ E103/E104/E105 problems.
 from __future__ import annotations
 
 import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from support import RULES
 
 from linnix.errors import RuleSyntaxError
-from linnix.language import builder, grammar
+from linnix.language import _lark, builder, grammar
 from linnix.language.source import SourceFile
 
 ROOT = RULES.parent
@@ -136,9 +137,24 @@ def test_snippets_parse_the_same_both_ways(text: str) -> None:
     assert fast == slow
 
 
-@pytest.mark.parametrize("text", ["rule r: cpu_pct > 1 @", "rule r: cpu_pct >\nrule s: <",
-                                  "rule r: \"unterminated", "rule r: x containsx \"y\"",
-                                  "rule r { when }", "let = 1"])
+SYNTAX_ERRORS = [
+    "rule r: cpu_pct > 1 @", "rule r: cpu_pct >\nrule s: <", "rule r: \"unterminated",
+    "rule r: x containsx \"y\"", "rule r { when }", "let = 1",
+    # several errors, and errors whose recovery starts before the blanked lines
+    "rule a {\n when x > 1\nrule b: y > 2\nrule c: z > 3\nrule d: @\n",
+    "rule a: x >\nlet rule c: @\nrule d: y > 1\nrule e: ?\n",
+    "rule a: x >\nlet rule c: y > 1\nrule e: ?\n",
+    "rule a: x > 1 rule b: @ rule c: ?\nrule d: #\n rule e: ]\n",
+    "rule a { when x > 1\n  rule b: y > 2 }  rule c: @\nrule d: ?\n",
+    "let x = (\nlet y = 2\nrule r: x\nrule s: @\n",
+    "rule r: x > 1\n@\n@\nrule s: $\n" * 30,
+    'test "t" { expect r fires 1 times\nrule r: x > 1 }\nrule q: @\n',
+    "rule a { when x > 1\n" + "rule b: y > 2\n" * 30,
+    'rule a: "unterminated\nrule b: x > 1 "also\nrule c: 1 ==\n',
+]
+
+
+@pytest.mark.parametrize("text", SYNTAX_ERRORS)
 def test_syntax_errors_are_lark_s(text: str) -> None:
     with pytest.raises(RuleSyntaxError) as fast:
         grammar.parse(SourceFile("t.lnx", text))
@@ -146,3 +162,62 @@ def test_syntax_errors_are_lark_s(text: str) -> None:
         grammar._parse_with_lark(SourceFile("t.lnx", text))
     assert ([(d.code, d.message, d.span.start, d.span.end) for d in fast.value.diagnostics]
             == [(d.code, d.message, d.span.start, d.span.end) for d in slow.value.diagnostics])
+
+
+@pytest.mark.parametrize("text", SYNTAX_ERRORS)
+def test_syntax_errors_are_found_without_lark_s_parse(text: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = _errors(grammar._parse_with_lark, text)
+
+    def refuse(source: SourceFile) -> None:
+        raise AssertionError("Lark's own parse was used")
+
+    monkeypatch.setattr(grammar, "_parse_with_lark", refuse)
+    assert _errors(grammar.parse, text) == expected
+
+
+def _errors(parse: Any, text: str) -> list[tuple[str, str, int, int]]:
+    with pytest.raises(RuleSyntaxError) as info:
+        parse(SourceFile("t.lnx", text))
+    return [(d.code, d.message, d.span.start, d.span.end) for d in info.value.diagnostics]
+
+
+def test_recovery_resumes_at_the_declaration_in_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # after each error the parse goes on from the declaration it was in, or from
+    # the last one begun before the lines blanked, not from the top of the file
+    good = "rule ok: cpu_pct > 1\n" * 50
+    # 'let' is a name after '>', and the next 'rule' ends rule b: the error in c
+    # blanks the line of 'let', where b was still in progress
+    text = good + "rule a: @\nrule b: cpu_pct >\nlet rule c: @\nrule d: x > 1\n"
+    resumed: list[int] = []
+    recognize = _lark.FastParser.recognize
+
+    def spy(self: _lark.FastParser, text: str, start: int) -> None:
+        resumed.append(start)
+        recognize(self, text, start)
+
+    monkeypatch.setattr(_lark.FastParser, "recognize", spy)
+    found = _errors(grammar.parse, text)
+    assert [d[2] for d in found][:2] == [text.index("@"), text.rindex("@")]
+    assert resumed[:2] == [text.index("rule a"), text.index("rule b")]
+    assert min(resumed) >= len(good)
+
+
+def test_an_error_late_in_a_file_takes_no_more_memory_than_the_file(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    good = "".join(f'rule r{i}: cpu_pct > {i} and comm == "x"\n' for i in range(5_000))
+    grammar.parser()  # built or loaded before measuring
+
+    def peak(text: str) -> int:
+        tracemalloc.start()
+        try:
+            grammar.parse(SourceFile("t.lnx", text))
+        except RuleSyntaxError:
+            pass
+        finally:
+            found = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        return found
+
+    # once, Lark parsed the file again, building a tree of all of it
+    assert peak(good + "rule bad cpu_pct > 1\n") < 1.2 * peak(good)

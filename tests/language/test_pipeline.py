@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -236,6 +237,19 @@ def test_parse_raises_only_syntax_errors(text: str) -> None:
         check_spans(err.diagnostics)
 
 
+@given(st.one_of(mutated().map(lambda case: case[1]), st.lists(TOKEN, max_size=60).map(" ".join)))
+def test_syntax_errors_are_the_ones_lark_finds(text: str) -> None:
+    # the fast path finds syntax errors itself; Lark's own parse is the reference
+    def outcome(parse: Callable[[SourceFile], object]) -> object:
+        try:
+            parse(SourceFile("t.lnx", text))
+        except RuleSyntaxError as err:
+            return [(d.code, d.message, d.span.start, d.span.end) for d in err.diagnostics]
+        return None
+
+    assert outcome(grammar.parse) == outcome(grammar._parse_with_lark)
+
+
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bytes")
@@ -328,6 +342,8 @@ def test_five_megabytes_of_junk_on_one_line(tmp_path: Path) -> None:
     ("rule r: cpu_pct > " + "(1 + " * 10_000 + "1" + ")" * 10_000, {"E105"}),
     ("rule r: cpu_pct > " + "- " * 10_000 + "1", {"E105"}),
     ("let l = " + "[" * 10_000 + "]" * 10_000, {"E105"}),
+    ("rule r: " + "(" * FIVE_MB + "cpu_pct > 1" + ")" * FIVE_MB, {"E105"}),
+    ("rule r: " + "not " * (FIVE_MB // 4) + "true", {"E105"}),
     ("rule r: " + " and ".join(["cpu_pct > 1"] * 5_000), set()),  # flat, not deep
     ("rule r: " + " or ".join(f"comm == \"c{i}\"" for i in range(2_000)), set()),
 ])
