@@ -398,8 +398,8 @@ class FastParser:
         from lark import Tree
 
         builder = Builder(source)
-        extents: dict[int, tuple[int, int, Any]] = {}
-        callbacks = {rule: factory(getattr(builder, method) if method else None, extents)
+        callbacks = {rule: factory(getattr(builder, method) if method else None,
+                                   builder.extents)
                      for rule, method, factory in self.factories}
         decls = self._run(source.text, 0, callbacks, builder.long_token)
         tree = Tree("start", list(decls))

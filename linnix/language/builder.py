@@ -73,6 +73,10 @@ class Builder:
         # id(node) -> (node, depth) for composite expressions; holding the node
         # keeps its id from being reused by a later object while we build.
         self._depth: dict[int, tuple[Any, int]] = {}
+        # id(value) -> (start, end, value): the text a value covers where that is
+        # more than its span, kept by the parser (linnix.language._lark) for
+        # the parent it builds next
+        self.extents: dict[int, tuple[int, int, Any]] = {}
         # a literal of the declaration being built was reported unusable (E104,
         # E106): the declaration is dropped when it is complete
         self._spoiled = False
@@ -109,11 +113,12 @@ class Builder:
 
     def _shallow(self, decl: Any, *exprs: Any) -> Any:
         """The declaration, or None when an expression nests too deeply (E105) or
-        it holds a literal already reported unusable (E104, E106)."""
-        if self._spoiled:
-            # reported since the last declaration was complete: inside this one
-            self._spoiled = False
-            return None
+        it holds a literal already reported unusable (E104, E106).
+
+        Called when a declaration is complete: what was kept about its parts
+        (depths, extents) is not needed again and is let go, so that it does
+        not grow with the file.
+        """
         depth = self._depth
         deepest = 1
         for e in exprs:
@@ -121,6 +126,12 @@ class Builder:
                 entry = depth.get(id(e))
                 if entry is not None and entry[1] > deepest:
                     deepest = entry[1]
+        depth.clear()
+        self.extents.clear()
+        if self._spoiled:
+            # reported since the last declaration was complete: inside this one
+            self._spoiled = False
+            return None
         if deepest > MAX_DEPTH:
             self.problems.append(Diagnostic(
                 "E105", Level.ERROR,
