@@ -20,7 +20,8 @@ later stage meets an infinite literal, and so is one holding a literal or a
 name longer than its limit (E106: :data:`MAX_STRING` characters between the
 quotes of a string, :data:`MAX_TOKEN` for a number or a name), so that no
 message or later stage copies megabytes of it.  Malformed string escapes are
-reported too (E103).  The methods never raise.
+reported too (E103); at most :data:`MAX_PROBLEMS` problems are reported per
+file.  The methods never raise.
 """
 
 from __future__ import annotations
@@ -32,11 +33,14 @@ from typing import Any
 from . import nodes as n
 from .source import Diagnostic, Level, SourceFile, Span
 
-__all__ = ["MAX_DEPTH", "MAX_STRING", "MAX_TOKEN", "Builder", "build"]
+__all__ = ["MAX_DEPTH", "MAX_PROBLEMS", "MAX_STRING", "MAX_TOKEN", "Builder", "build"]
 
 MAX_DEPTH = 100
 MAX_STRING = 65_536  # characters between the quotes of a string literal, as written
 MAX_TOKEN = 1_024  # characters of a number (its unit included) or a name
+# Problems reported per file: one costs a few hundred bytes and can be had for
+# two characters of input (an unknown escape), so they are not kept without end.
+MAX_PROBLEMS = 100
 _QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(.*)", re.DOTALL)
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 _ESCAPE = re.compile(r"\\(.)")
@@ -82,6 +86,10 @@ class Builder:
         self._spoiled = False
 
     # ---- helpers -------------------------------------------------------------
+    def _report(self, problem: Diagnostic) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
     def _tspan(self, tok: Any) -> Span:
         return Span(self.source, tok.start_pos, tok.end_pos)
 
@@ -133,7 +141,7 @@ class Builder:
             self._spoiled = False
             return None
         if deepest > MAX_DEPTH:
-            self.problems.append(Diagnostic(
+            self._report(Diagnostic(
                 "E105", Level.ERROR,
                 f"expression nested too deeply ({deepest} levels; the limit is {MAX_DEPTH})",
                 decl.span))
@@ -157,7 +165,7 @@ class Builder:
         if size <= limit:
             return
         self._spoiled = True
-        self.problems.append(Diagnostic(
+        self._report(Diagnostic(
             "E106", Level.ERROR, f"{what} too long ({size} characters; the limit is {limit})",
             self._tspan(tok)))
 
@@ -174,7 +182,7 @@ class Builder:
             if ch in _ESCAPES:
                 return _ESCAPES[ch]
             start = span.start + 1 + m.start()
-            self.problems.append(Diagnostic(
+            self._report(Diagnostic(
                 "E103", Level.ERROR, f"unknown escape '\\{ch}' in string",
                 self.source.span(start, start + 2), hint='use \\" \\\\ \\n or \\t'))
             return ch
@@ -315,7 +323,7 @@ class Builder:
             return value
         span = self._tspan(tok)
         self._spoiled = True
-        self.problems.append(Diagnostic(
+        self._report(Diagnostic(
             "E104", Level.ERROR, "number too large (more than about 1.8 x 10^308)", span))
         return 0.0
 

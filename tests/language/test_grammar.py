@@ -12,7 +12,7 @@ from support import RULES, decls, diagnostics, expr, only, sexp, shape
 from linnix.errors import RuleSyntaxError
 from linnix.language import _lark, grammar
 from linnix.language import nodes as n
-from linnix.language.builder import MAX_DEPTH, MAX_STRING, MAX_TOKEN
+from linnix.language.builder import MAX_DEPTH, MAX_PROBLEMS, MAX_STRING, MAX_TOKEN
 from linnix.language.source import SourceFile
 
 # ---- the packaged grammar ----------------------------------------------------------------
@@ -410,6 +410,16 @@ def test_e106_a_long_literal_is_not_looked_into() -> None:
     assert [d.code for d in diagnostics("rule r: cpu_pct > " + "9" * 2 * MAX_TOKEN)] == ["E106"]
     text = 'rule r: comm == "' + "\\q" * MAX_STRING + '"'
     assert [d.code for d in diagnostics(text)] == ["E106"]
+
+
+def test_problems_found_while_building_are_capped_per_file() -> None:
+    # an unknown escape costs two characters: a file of them once kept a
+    # diagnostic for each (a gigabyte for 5 MB); past the cap, a declaration
+    # is still dropped when a problem would drop it, reported or not
+    text = 'rule r: comm == "' + "\\q" * (2 * MAX_PROBLEMS) + '"\nrule s: nosuch > 1\n'
+    found = diagnostics(text + "rule t: cpu_pct > " + "9" * 400 + "\n")
+    assert [d.code for d in found] == ["E103"] * MAX_PROBLEMS + ["E201"]
+    assert found[-1].span.text == "nosuch"
 
 
 def _chain(depth: int) -> str:
