@@ -1,7 +1,8 @@
 """The parser's fast path: Lark's LALR parser fed by a lexer of our own, building
-the AST while it reduces.  Everything linnix takes from Lark's internals (and
-from Python's ``re._parser``) is in this module; the rest of the front end uses
-Lark's public API only (:mod:`linnix.language.grammar`).
+the AST while it reduces.  Everything linnix takes from Lark's internals is in
+this module (and what it takes from Python's ``re._parser``, in
+:mod:`linnix.language._re_start`); the rest of the front end uses Lark's public
+API only (:mod:`linnix.language.grammar`).
 
 The fast path is derived from the Lark parser itself so that it cannot drift
 from it:
@@ -57,16 +58,13 @@ internals below have the same shape in 1.1.9).  It relies on:
   ``UnexpectedToken`` for a token no action of the state takes;
 * ``lark.Tree`` instances having a ``__dict__`` (the built module rides on the
   tree returned);
-* ``re._parser.parse(regexp).data``: (op, argument) pairs, ops named
-  ``LITERAL``, ``IN`` (``LITERAL`` and ``RANGE`` items), ``MAX_REPEAT``,
-  ``MIN_REPEAT``, ``POSSESSIVE_REPEAT`` ((low, high, items)), ``SUBPATTERN``
-  ((group, add flags, del flags, items)), ``ATOMIC_GROUP``, ``BRANCH`` ((None,
-  alternatives)) and ``AT``, to tell how a terminal can start.
+* to tell how a terminal can start, what :func:`~linnix.language._re_start.first_chars`
+  reads of ``re._parser``.
 
 Outside this module, :func:`linnix.language.builder.build` reads a Lark tree's
 ``meta.empty`` besides the positions ``Tree`` documents.
 
-``tests/test_lark_internals.py`` checks each of these, so that a Lark release
+``tests/language/test_lark.py`` checks each of these, so that a Lark release
 that changes one fails there, naming it, rather than the fast path quietly
 giving way to Lark's own (slower) parse, or breaking.  Anything the fast path
 meets that it does not handle raises :class:`UnsupportedError` (while the path
@@ -75,12 +73,12 @@ is built, or while it parses), and Lark parses.
 
 from __future__ import annotations
 
-import importlib
 import operator
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._re_start import first_chars
 from .builder import MAX_TOKEN, Builder, module
 from .source import SourceFile
 
@@ -88,7 +86,7 @@ if TYPE_CHECKING:
     import lark
 
 __all__ = ["LARK_CHECKED", "MAX_STACK", "FastParser", "StoppedError", "TooDeepError",
-           "UnsupportedError", "first_chars", "terminal_literal"]
+           "UnsupportedError", "terminal_literal"]
 
 LARK_CHECKED = "1.3.1"  # the Lark release the internals above were last checked against
 # The deepest the parser's stack may grow (about one entry per bracket or operator
@@ -593,72 +591,3 @@ def _check_skippable(ignored: list[str], others: list[str]) -> None:
         chars = first_chars(rx)
         if chars is None or chars & first_ignored:
             raise UnsupportedError(f"{rx} may start like ignored text")
-
-
-def first_chars(regexp: str) -> set[str] | None:
-    """The characters a match of ``regexp`` can start with; None if unknown or
-    if it can match the empty string."""
-    try:
-        parser = importlib.import_module("re._parser")
-        parsed = parser.parse(regexp)
-    except (ImportError, re.error):
-        return None
-    first, nullable = _first_of_seq(list(parsed.data))
-    return None if first is None or nullable else first
-
-
-_MAX_RANGE = 4096
-
-
-def _first_of_seq(items: list[Any]) -> tuple[set[str] | None, bool]:
-    out: set[str] = set()
-    for op, arg in items:
-        name = str(op)
-        chars: set[str] | None
-        if name == "LITERAL":
-            chars, nullable = {chr(arg)}, False
-        elif name == "IN":
-            chars, nullable = _first_of_class(arg), False
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            low, _high, sub = arg
-            chars, inner = _first_of_seq(list(sub))
-            nullable = low == 0 or inner
-        elif name == "SUBPATTERN":
-            _group, add_flags, _del_flags, sub = arg
-            if add_flags & re.IGNORECASE:
-                return None, False
-            chars, nullable = _first_of_seq(list(sub))
-        elif name == "ATOMIC_GROUP":
-            chars, nullable = _first_of_seq(list(arg))
-        elif name == "BRANCH":
-            chars, nullable = set(), False
-            for alternative in arg[1]:
-                more, empty = _first_of_seq(list(alternative))
-                if more is None:
-                    return None, False
-                chars |= more
-                nullable = nullable or empty
-        elif name == "AT":
-            chars, nullable = set(), True
-        else:
-            return None, False
-        if chars is None:
-            return None, False
-        out |= chars
-        if not nullable:
-            return out, False
-    return out, True
-
-
-def _first_of_class(items: list[Any]) -> set[str] | None:
-    chars: set[str] = set()
-    for op, arg in items:
-        name = str(op)
-        if name == "LITERAL":
-            chars.add(chr(arg))
-        elif name == "RANGE" and arg[1] - arg[0] <= _MAX_RANGE:
-            chars.update(chr(c) for c in range(arg[0], arg[1] + 1))
-        else:
-            return None
-    return chars
-

@@ -23,7 +23,7 @@ import lark
 import lark.lexer
 import pytest
 
-from linnix.language import _lark, builder, grammar
+from linnix.language import _lark, _re_start, builder, grammar
 from linnix.language.source import SourceFile
 
 SAMPLE = ('rule r { when cpu_pct > 90 and comm contains "x" for 5s\n'
@@ -471,9 +471,9 @@ def ops_of(items: Any) -> list[tuple[str, Any]]:
 
 
 def test_first_chars() -> None:
-    need(_lark.first_chars(r"[ \t]+|#[^\n]*") == {" ", "\t", "#"}, "re._parser",
+    need(_re_start.first_chars(r"[ \t]+|#[^\n]*") == {" ", "\t", "#"}, "re._parser",
          "parse trees first_chars can read")
-    need(_lark.first_chars("a?") is None, "re._parser", "repeats with a low count of 0")
+    need(_re_start.first_chars("a?") is None, "re._parser", "repeats with a low count of 0")
 
 
 # ---- all of it together --------------------------------------------------------------------
