@@ -78,6 +78,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._callbacks import callback_body
 from ._re_start import first_chars
 from .builder import MAX_TOKEN, Builder, module
 from .source import SourceFile
@@ -334,7 +335,8 @@ class FastParser:
                 getter = operator.itemgetter(include[0][0])
                 chosen.append(lambda fn, ext, getter=getter: getter)
                 continue
-            body = _callback_body(rule, kind, method, include, tail, needs_extent)
+            body = callback_body(_shape(rule), kind, method in Builder.NOT_OWN_SPAN, include,
+                                 tail, needs_extent)
             if body == ("return fn(s, 0, 0)",):  # the builder method itself will do
                 chosen.append(_method)
                 continue
@@ -516,66 +518,17 @@ def _scanner_terminals(basic: Any) -> tuple[list[Any], dict[str, Any]]:
 
 
 
+def _shape(rule: _Reduction) -> tuple[int, bool, bool]:
+    """What the callback of a rule depends on: the length of its expansion and
+    whether it begins and ends with a token."""
+    expansion = rule.expansion
+    if not expansion:
+        return 0, False, False
+    return len(expansion), expansion[0].is_term, expansion[-1].is_term
+
+
 def _method(fn: Callable[..., Any], ext: object) -> Callable[..., Any]:
     return fn
-
-
-def _callback_body(rule: Any, kind: str, method: str | None,
-                   include: list[tuple[int, bool, int]], tail: int,
-                   needs_extent: bool) -> tuple[str, ...]:
-    """The statements of the callback of one rule, over its values ``s`` (see _factories)."""
-    size = len(rule.expansion)
-    body: list[str] = []
-    record = kind == "paren" or (kind == "call" and method in Builder.NOT_OWN_SPAN and size > 0)
-    if needs_extent or record:
-        if rule.expansion[0].is_term:
-            body.append("start = s[0].start_pos")
-        else:
-            body += ["a = s[0]", "e = ext.get(id(a))",
-                     "start = a.span.start if e is None else e[0]"]
-        if rule.expansion[-1].is_term:
-            body.append(f"end = s[{size - 1}].end_pos")
-        else:
-            body += [f"z = s[{size - 1}]", "e = ext.get(id(z))",
-                     "end = z.span.end if e is None else e[1]"]
-    if kind == "paren":
-        return (*body, f"v = s[{include[0][0]}]", "ext[id(v)] = (start, end, v)", "return v")
-    plain = (len(include) == size and tail == 0
-             and all(not inline and not k for _, inline, k in include))
-    if plain:
-        kids = "s"
-    else:
-        kids = "kids"
-        body += _filter_source(include, tail)
-    if kind == "inline":
-        return (*body, f"return {kids}")
-    span = "start, end" if needs_extent else "0, 0"
-    if record:
-        return (*body, f"v = fn({kids}, {span})", "ext[id(v)] = (start, end, v)", "return v")
-    return (*body, f"return fn({kids}, {span})")
-
-
-def _filter_source(include: list[tuple[int, bool, int]], tail: int) -> list[str]:
-    """Statements building ``kids`` from ``s`` as Lark's child filter does."""
-    body: list[str] = []
-    started = False
-    for index, inline, nones in include:
-        if nones:
-            body.append(f"kids += {[None] * nones!r}" if started else f"kids = {[None] * nones!r}")
-            started = True
-        if inline:
-            # an inlined rule's value is the list of its children; the first one
-            # is extended in place (left recursion would otherwise copy it each time)
-            body.append(f"kids += s[{index}]" if started else f"kids = s[{index}]")
-        else:
-            body.append(f"kids.append(s[{index}])" if started else f"kids = [s[{index}]]")
-        started = True
-    if tail:
-        body.append(f"kids += {[None] * tail!r}" if started else f"kids = {[None] * tail!r}")
-        started = True
-    if not started:
-        body.append("kids = []")
-    return body
 
 
 def _check_skippable(ignored: list[str], others: list[str]) -> None:
