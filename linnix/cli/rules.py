@@ -69,7 +69,7 @@ def check_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     import json
 
-    from ..language.pipeline import build
+    from ..language.pipeline import check_files
     from ..language.source import Diagnostic, diagnostics_to_json
 
     if not args.paths and args.config is None:
@@ -79,7 +79,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         from ..config import config_problems
 
         problems = config_problems(args.config)
-    result = build(args.paths) if args.paths else None
+    result = check_files(args.paths) if args.paths else None
     diags: Sequence[Diagnostic] = result.diagnostics if result is not None else []
     n_errors = len(problems) + (len(result.errors) if result is not None else 0)
     n_warnings = len(result.warnings) if result is not None else 0
@@ -109,12 +109,12 @@ def _check_summary(result: Build | None, problems: Sequence[ConfigProblem],
     checked = []
     if result is not None:
         checked.append(_plural(len(result.program.sources), "file"))
-    if result is not None and result.plan is not None:
-        checked.append(f"{_plural(len(result.plan.rules), 'rule')}, "
+    if result is not None and result.compiled is not None:
+        checked.append(f"{_plural(result.compiled, 'rule')}, "
                        f"{_plural(len(result.tests), 'test')}")
     if config is not None:
         checked.append(f"config {config}")
-    ok = not problems and (result is None or result.plan is not None)
+    ok = not problems and (result is None or result.compiled is not None)
     return f"{'ok' if ok else 'failed'}: {', '.join(checked)}"
 
 

@@ -181,7 +181,7 @@ class FastParser:
         # match; the group is atomic so that a failed match never backtracks
         # into a comment to find a token inside it.
         self.skip = "(?>(?:" + "|".join(ignored) + ")*)" if ignored else ""
-        self.skip_match: Callable[[str, int], Any] = re.compile(self.skip, self.flags).match
+        self.skip_match: Callable[[str, int, int], Any] = re.compile(self.skip, self.flags).match
         self.lexers: dict[int, _Lexer] = {}
         self._by_lexer: dict[int, _Lexer] = {}
         self._root: _Lexer | None = None
@@ -388,8 +388,9 @@ class FastParser:
         return "call", method, include, tail
 
     # ---- parsing --------------------------------------------------------------
-    def parse(self, source: SourceFile) -> lark.Tree[lark.Token]:
-        """The tree of ``source``, its module built while parsing.
+    def parse(self, source: SourceFile, *, outline: bool = False) -> lark.Tree[lark.Token]:
+        """The tree of ``source``, its module built while parsing (its rules as
+        outlines, with ``outline``).
 
         Raises :class:`StoppedError` at a syntax error or where the parser's stack
         would grow beyond :data:`MAX_STACK`, and :class:`UnsupportedError`
@@ -397,15 +398,29 @@ class FastParser:
         """
         from lark import Tree
 
-        builder = Builder(source)
-        callbacks = {rule: factory(getattr(builder, method) if method else None,
-                                   builder.extents)
-                     for rule, method, factory in self.factories}
-        decls = self._run(source.text, 0, callbacks, builder.long_token)
+        builder = Builder(source, outline=outline)
+        decls = self._run(source.text, 0, self._callbacks(builder), builder.long_token)
         tree = Tree("start", list(decls))
         # what linnix.language.builder.build returns for this tree
         tree.__dict__["built"] = (source, module(source, decls), builder.problems)
         return tree
+
+    def declaration_parser(self, source: SourceFile) -> Callable[[int, int], Any]:
+        """A function building the declaration of ``source`` at ``[start, end)``
+        again, in full: one that parsed there before (its problems reported then)."""
+        builder = Builder(source)
+        callbacks = self._callbacks(builder)
+
+        def parse(start: int, end: int) -> Any:
+            decls = self._run(source.text, start, callbacks, builder.long_token, end)
+            builder.problems.clear()
+            return decls[0]
+
+        return parse
+
+    def _callbacks(self, builder: Builder) -> dict[Any, Callable[..., Any]]:
+        return {rule: factory(getattr(builder, method) if method else None, builder.extents)
+                for rule, method, factory in self.factories}
 
     def recognize(self, text: str, start: int) -> None:
         """Parse ``text`` from offset ``start``, where a declaration may begin,
@@ -415,8 +430,9 @@ class FastParser:
         self._run(text, start, self._recognizers, None)
 
     def _run(self, text: str, pos: int, callbacks: dict[Any, Callable[..., Any]],
-             long_token: Callable[[Any], None] | None) -> Any:
-        """Lex and parse ``text`` from ``pos``: the value of the start rule."""
+             long_token: Callable[[Any], None] | None, stop: int | None = None) -> Any:
+        """Lex and parse ``text`` from ``pos`` to ``stop`` (its end by default):
+        the value of the start rule."""
         from lark.exceptions import UnexpectedInput
         from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
@@ -425,6 +441,7 @@ class FastParser:
         feed: Callable[..., Any] = state.feed_token
         stack = state.state_stack
         lexers = self.lexers
+        stop = len(text) if stop is None else stop
         long = MAX_TOKEN if long_token is not None else len(text)
         note: Callable[[Any], None] = long_token or _nothing
         deep = MAX_STACK
@@ -433,7 +450,7 @@ class FastParser:
         try:
             while True:
                 entry = lexers.get(stack[-1]) or self.lexer(stack[-1])
-                m = entry[0](text, pos)
+                m = entry[0](text, pos, stop)
                 if m is None:
                     break
                 kind = m.lastgroup
@@ -451,8 +468,8 @@ class FastParser:
                     note(token)
                 if len(stack) > deep:
                     raise TooDeepError(begin)
-            rest = self.skip_match(text, pos).end()
-            if rest != len(text):  # a character no terminal of this state matches
+            rest = self.skip_match(text, pos, stop).end()
+            if rest != stop:  # a character no terminal of this state matches
                 raise self._lexer_error(stack[-1], text, rest)
             end = new(_Token)
             end.type, end.value = "$END", ""

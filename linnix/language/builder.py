@@ -71,8 +71,10 @@ class Builder:
         "start", "for_clause", "action_args", "number", "quantity", "string", "name", "signal",
     })
 
-    def __init__(self, source: SourceFile) -> None:
+    def __init__(self, source: SourceFile, *, outline: bool = False) -> None:
         self.source = source
+        # a rule, once built and judged, is kept as its outline (n.RuleOutline)
+        self.outline = outline
         self.problems: list[Diagnostic] = []
         # id(node) -> (node, depth) for composite expressions; holding the node
         # keeps its id from being reused by a later object while we build.
@@ -207,20 +209,25 @@ class Builder:
         return self._shallow(  # type: ignore[no-any-return]
             n.Macro(name.value, expr, Span(self.source, start, end), self._tspan(name)), expr)
 
-    def rule_line(self, kids: _Kids, start: int, end: int) -> n.Rule | None:
+    def rule_line(self, kids: _Kids, start: int, end: int) -> n.Rule | n.RuleOutline | None:
         name, expr, for_ = kids
         span = Span(self.source, start, end)
         when_span = expr.span.to(for_.span) if for_ is not None else expr.span
         rule = n.Rule(name.value, (n.When(expr, for_, when_span),), True, span,
                       self._tspan(name))
-        return self._shallow(rule, expr)  # type: ignore[no-any-return]
+        return self._kept(self._shallow(rule, expr))
 
-    def rule_block(self, kids: _Kids, start: int, end: int) -> n.Rule | None:
+    def rule_block(self, kids: _Kids, start: int, end: int) -> n.Rule | n.RuleOutline | None:
         name, *clauses = kids
         exprs = [e for c in clauses for e in _clause_exprs(c)]
         rule = n.Rule(name.value, tuple(clauses), False, Span(self.source, start, end),
                       self._tspan(name))
-        return self._shallow(rule, *exprs)  # type: ignore[no-any-return]
+        return self._kept(self._shallow(rule, *exprs))
+
+    def _kept(self, rule: n.Rule | None) -> n.Rule | n.RuleOutline | None:
+        if rule is None or not self.outline:
+            return rule
+        return n.RuleOutline(rule.name, rule.one_line, rule.span, rule.name_span)
 
     # ---- clauses ------------------------------------------------------------
     def description(self, kids: _Kids, start: int, end: int) -> n.Description:
@@ -459,7 +466,7 @@ def module(source: SourceFile, decls: tuple[Any, ...]) -> n.Module:
 
 
 def build(source: SourceFile, tree: Any) -> tuple[n.Module, list[Diagnostic]]:
-    """The module for one parsed file, and any E103/E104/E105 problems found.
+    """The module for one parsed file, and any E103-E106 problems found.
 
     ``tree`` is what :func:`linnix.language.grammar.parse` returned for ``source`` (the
     module was built while parsing), or any Lark tree of the grammar parsed

@@ -11,7 +11,7 @@ that include them, are skipped.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -20,6 +20,7 @@ from ..names import ACTIONS, METRICS, SIGNALS, TEMPLATE_EXTRAS, Scope, Type, sug
 from ..templates import Template, TemplateError, parse_template
 from . import nodes as n
 from .env import Env
+from .grammar import declaration_parser
 from .infer import Inferrer, Uses, describe_dim
 from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
@@ -53,7 +54,8 @@ class CheckResult:
 
 
 class _Checker:
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program,
+                 emit: Callable[[CheckedRule], None] | None = None) -> None:
         self.program = program
         self.diags: list[Diagnostic] = []
         self.infer = Inferrer(self.diags.append)
@@ -62,6 +64,7 @@ class _Checker:
         self.clashes: set[tuple[str, str]] = set()
         self.rule_spans: dict[str, Span] = {}
         self.rules: list[CheckedRule] = []
+        self.emit = emit
         self.tests: list[CheckedTest] = []
         # message templates found valid, by (text, scope): a Template is immutable
         self.messages: dict[tuple[str, Scope], Template] = {}
@@ -84,21 +87,32 @@ class _Checker:
             self._env(path)
         self._consts()
         for path in usable:
-            module = self.program.modules[path]
-            for decl in module.decls:
-                if isinstance(decl, n.Rule):
-                    self._rule(decl, self.envs[path])
+            for rule in self._rules_of(path):
+                self._rule(rule, self.envs[path])
         for path in usable:
             for decl in self.program.modules[path].decls:
                 if isinstance(decl, n.Test):
                     self._test(decl, path)
         self._unused(usable)
 
+    def _rules_of(self, path: str) -> Iterator[n.Rule]:
+        """The rules of one file in order, each outline parsed again in its turn."""
+        again = None
+        for decl in self.program.modules[path].decls:
+            if isinstance(decl, n.RuleOutline):
+                if again is None:
+                    again = declaration_parser(self.program.sources[path])
+                full = again(decl.span.start, decl.span.end)
+                assert isinstance(full, n.Rule)
+                yield full
+            elif isinstance(decl, n.Rule):
+                yield decl
+
     def _declare(self, path: str) -> None:
         """Register rule names (unique across everything) and file-local names."""
         env = self.envs.setdefault(path, Env(path, registry=self.envs))
         for decl in self.program.modules[path].decls:
-            if isinstance(decl, n.Rule):
+            if isinstance(decl, (n.Rule, n.RuleOutline)):
                 first = self.rule_spans.get(decl.name)
                 if first is not None:
                     self.error("E202", f"duplicate rule '{decl.name}' (first defined at "
@@ -185,7 +199,7 @@ class _Checker:
         if self.error_count() > before or any(a is None for a in actions):
             return
         desc = clauses.get(n.Description)
-        self.rules.append(CheckedRule(
+        checked = CheckedRule(
             name=rule.name, span=rule.span, env=env, scope=scope, scope_reason=reason,
             when=when.expr, unless=tuple(u.expr for u in unless), for_s=for_s or 0.0,
             clear=clear.expr if isinstance(clear, n.Clear) else None,
@@ -194,7 +208,11 @@ class _Checker:
             description=desc.text.value if isinstance(desc, n.Description) else None,
             labels=labels, tags=tags, message=message,
             actions=tuple(a for a in actions if a is not None),
-            mode_monitor=mode == "monitor", enabled=enabled, uses=uses))
+            mode_monitor=mode == "monitor", enabled=enabled, uses=uses)
+        if self.emit is None:
+            self.rules.append(checked)
+        elif self.error_count() == 0:  # a rule the stages after this one will see
+            self.emit(checked)
 
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diags if d.is_error]
@@ -474,7 +492,8 @@ class _Checker:
         for p in self.program.visible(path):
             module = self.program.modules.get(p)
             if module is not None:
-                names.update(d.name for d in module.decls if isinstance(d, n.Rule))
+                names.update(d.name for d in module.decls
+                             if isinstance(d, (n.Rule, n.RuleOutline)))
         return names
 
     def _expect(self, s: n.Expect, env: Env, visible: set[str]) -> Expectation | None:
@@ -538,9 +557,20 @@ class _Checker:
 _FAIL = object()
 
 
-def check(program: Program) -> CheckResult:
-    """Check a loaded program; never raises for bad input."""
-    checker = _Checker(program)
+def check(program: Program, emit: Callable[[CheckedRule], None] | None = None
+          ) -> CheckResult:
+    """Check a loaded program; never raises for bad input.
+
+    Given ``emit``, each valid rule is handed to it as soon as it is checked
+    instead of being kept in the result, so that the rules of a program need
+    not all be in memory at once (with the outlines of a program loaded in
+    outline, only the rule being checked is); once an error is found, the
+    rest are not (the later stages never see the rules of a program with an
+    error, which may not even hold together: a macro defined in terms of
+    itself).  Every error found before rules are checked is about names and
+    constants, so a rule emitted before the first error is whole.
+    """
+    checker = _Checker(program, emit)
     checker.run()
     diags = sorted([*program.diagnostics, *checker.diags], key=Diagnostic.sort_key)
     return CheckResult(program, diags, checker.rules, checker.tests)

@@ -356,7 +356,10 @@ def exec_in_chunks(source: str, filename: str, namespace: dict[str, object]) -> 
     """
     lines = source.split("\n")
     for start in range(0, len(lines), _CHUNK_LINES):
-        code = compile("\n".join(lines[start:start + _CHUNK_LINES]), filename, "exec")
+        chunk = lines[start:start + _CHUNK_LINES]
+        if not any(chunk):  # nothing to define (the lines of a file's other rules)
+            continue
+        code = compile("\n".join(chunk), filename, "exec")
         exec(_moved(code, start) if start else code, namespace)
 
 

@@ -139,7 +139,8 @@ def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str]
     return "lambda p, h, now: {" + ", ".join(items) + "}"
 
 
-def _compile_file(path: str, rules: list[CheckedRule]) -> tuple[list[CompiledRule], str]:
+def _compile_file(path: str, rules: list[CheckedRule],
+                  register: bool = True) -> tuple[list[CompiledRule], str]:
     module = GeneratedModule(path)
     gen = ExprGen(module)
     slots: list[tuple[CheckedRule, dict[str, str], dict[str, n.Expr], Template,
@@ -167,7 +168,8 @@ def _compile_file(path: str, rules: list[CheckedRule]) -> tuple[list[CompiledRul
                       clear_text))
     source = module.source()
     filename = module_name(path)
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    if register:
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     namespace = dict(module.globals)
     exec_in_chunks(module.compiled_source() if module.copies else source, filename,
                     namespace)
@@ -265,15 +267,20 @@ def _window_metrics(rules: Iterable[CompiledRule]) -> tuple[WindowMetric, ...]:
     return tuple(out)
 
 
-def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = ()) -> Plan:
-    """Generate, compile and assemble the plan for optimised, checked rules."""
+def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
+                  register: bool = True) -> Plan:
+    """Generate, compile and assemble the plan for optimised, checked rules.
+
+    ``register``: put the generated source in :mod:`linecache` for tracebacks
+    (not for rules compiled only to see that they compile).
+    """
     by_file: dict[str, list[CheckedRule]] = {}
     for rule in rules:
         by_file.setdefault(rule.span.path, []).append(rule)
     compiled: list[CompiledRule] = []
     generated: dict[str, str] = {}
     for path, file_rules in by_file.items():
-        out, source = _compile_file(path, file_rules)
+        out, source = _compile_file(path, file_rules, register)
         compiled.extend(out)
         generated[path] = source
     active = [r for r in compiled if r.enabled]

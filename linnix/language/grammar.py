@@ -51,9 +51,13 @@ from ._lark import (
 from .source import Diagnostic, Level, SourceFile
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import lark
 
-__all__ = ["grammar_text", "parse", "parser"]
+    from . import nodes
+
+__all__ = ["declaration_parser", "grammar_text", "parse", "parser"]
 
 MAX_SYNTAX_ERRORS = 20
 
@@ -175,21 +179,31 @@ def _blank(text: str, start: int, end: int) -> str:
     return text[:start] + middle + text[end:]
 
 
-def parse(source: SourceFile) -> lark.Tree[lark.Token]:
+def parse(source: SourceFile, *, outline: bool = False) -> lark.Tree[lark.Token]:
     """Parse one file; raise RuleSyntaxError with every syntax error found.
 
     The tree returned has data ``"start"``; :func:`linnix.language.builder.build` turns
-    it into the module (already built while parsing, on the fast path).
+    it into the module (already built while parsing, on the fast path).  With
+    ``outline``, the fast path keeps each rule as a
+    :class:`~linnix.language.nodes.RuleOutline` (see :func:`declaration_parser`).
     """
     fast = _fast(parser())
     if fast is not None:
         try:
-            return fast.parse(source)
+            return fast.parse(source, outline=outline)
         except StoppedError as stop:
             _recover(fast, source, stop)
         except UnsupportedError:
             pass
     return _parse_with_lark(source)
+
+
+def declaration_parser(source: SourceFile) -> Callable[[int, int], nodes.Decl]:
+    """A function that parses a declaration of ``source`` again, in full, from
+    the span of its outline: that of a file :func:`parse` parsed in outline."""
+    fast = _fast(parser())
+    assert fast is not None  # only the fast path makes outlines
+    return fast.declaration_parser(source)
 
 
 def _recover(fast: FastParser, source: SourceFile, stop: StoppedError) -> NoReturn:

@@ -122,8 +122,9 @@ def _key(path: str) -> str:
 
 
 class _Loader:
-    def __init__(self) -> None:
+    def __init__(self, outline: bool = False) -> None:
         self.program = Program()
+        self.outline = outline  # rules kept as outlines (grammar.parse)
         self._real: dict[str, str] = {}  # realpath -> key of the first load
 
     def read(self, path: str, at: Span | None) -> str | None:
@@ -151,7 +152,7 @@ class _Loader:
         prog = self.program
         prog.sources[key] = source
         try:
-            tree = parse(source)
+            tree = parse(source, outline=self.outline)
         except RuleSyntaxError as err:
             prog.diagnostics.extend(err.diagnostics)
             prog.broken.add(key)
@@ -200,9 +201,10 @@ class _Loader:
         return None
 
 
-def load(paths: Iterable[str]) -> Program:
-    """Load the given files (directories expanded) and everything they include."""
-    loader = _Loader()
+def load(paths: Iterable[str], *, outline: bool = False) -> Program:
+    """Load the given files (directories expanded) and everything they include
+    (with ``outline``, their rules as outlines)."""
+    loader = _Loader(outline)
     for path in discover(paths):
         key = loader.read(path, None)
         if key is not None and key not in loader.program.roots:
@@ -210,9 +212,9 @@ def load(paths: Iterable[str]) -> Program:
     return loader.program
 
 
-def load_text(text: str, path: str = "<input>") -> Program:
+def load_text(text: str, path: str = "<input>", *, outline: bool = False) -> Program:
     """Load rules from a string (includes resolve relative to ``path``)."""
-    loader = _Loader()
+    loader = _Loader(outline)
     loader.load_text(_key(path), text)
     loader.program.roots.append(_key(path))
     return loader.program

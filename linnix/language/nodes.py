@@ -464,7 +464,22 @@ class Test:
     span: Span = span_field()
 
 
-Decl = Include | Let | Macro | Rule | Test
+@attrs.frozen
+class RuleOutline:
+    """A rule whose clauses were parsed and let go: its name and where it is.
+
+    A file loaded in outline (``linnix check``) holds these instead of its
+    rules, which :func:`linnix.language.grammar.declaration_parser` parses
+    again, one at a time, when they are checked.
+    """
+
+    name: str
+    one_line: bool
+    span: Span = span_field()
+    name_span: Span = span_field()
+
+
+Decl = Include | Let | Macro | Rule | RuleOutline | Test
 
 
 @attrs.frozen

@@ -188,6 +188,7 @@ class _Layout:
         elif isinstance(d, n.Rule):
             self.block(f"rule {d.name}", d.span, d.name_span.end, d.clauses)
         else:
+            assert isinstance(d, n.Test)  # fmt parses rules in full, never in outline
             self.block(f"test {quote(d.title.value)}", d.span, d.title.span.end, d.stmts)
 
     def block(self, head: str, span: Span, after: int, body: Sequence[_Statement]) -> None:

@@ -139,7 +139,7 @@ def test_an_internal_error_is_reported_as_a_bug(capsys: Capture, in_tmp: Path,
     def broken(paths: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("linnix.language.pipeline.build", broken)
+    monkeypatch.setattr("linnix.language.pipeline.check_files", broken)
     monkeypatch.delenv("LINNIX_DEBUG", raising=False)
     status, _, err = run(capsys, "check", "r.lnx")
     assert status == 3

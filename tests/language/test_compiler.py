@@ -16,7 +16,8 @@ import pytest
 from support import codes, host, only, plan, process, rule, when
 
 from linnix.language.compiler import module_name
-from linnix.language.pipeline import compile_text
+from linnix.language.loader import load_text
+from linnix.language.pipeline import check_program, compile_text
 from linnix.names import METRICS, Scope, Type
 
 H = host()
@@ -342,6 +343,17 @@ def test_a_failing_condition_points_at_the_lnx_line() -> None:
     assert (frame.filename, frame.lineno) == (module_name("rules/x.lnx"), 6)
     assert "cpu_pct > 90" in (frame.line or "")
     assert "rules/x.lnx:6: cpu_pct > 90" in linecache.getline(module_name("rules/x.lnx"), 6)
+
+
+def test_rules_compiled_to_see_that_they_compile_leave_linecache_alone() -> None:
+    # `linnix check` compiles rules in batches and keeps none: the source of a
+    # batch would replace that of a plan in use in the same process
+    checked = check_program(load_text("rule r: cpu_pct > 1\n", "rules/quiet.lnx",
+                                      outline=True))
+    assert checked.compiled == 1
+    assert module_name("rules/quiet.lnx") not in linecache.cache
+    p = compile_text("rule r: cpu_pct > 1\n", "rules/quiet.lnx")
+    assert p.rules and module_name("rules/quiet.lnx") in linecache.cache
 
 
 @pytest.mark.parametrize("padding", [0, 499, 500, 1234])

@@ -20,6 +20,7 @@ from support import RULES
 
 from linnix.errors import RuleSyntaxError
 from linnix.language import _lark, builder, grammar
+from linnix.language import nodes as n
 from linnix.language.source import SourceFile
 
 ROOT = RULES.parent
@@ -91,6 +92,41 @@ def test_shipped_files_parse_the_same_both_ways(path: Path) -> None:
 def test_generated_rules_parse_the_same_both_ways(seed: int) -> None:
     fast, slow = _both(generate(150, seed=seed))
     assert fast == slow
+
+
+def _outlined(text: str, path: str = "t.lnx") -> tuple[Any, Any, Any]:
+    """The module of a full parse, the one of a parse in outline, and the
+    declaration parser of the outlined source."""
+    full = SourceFile(path, text)
+    module, _ = builder.build(full, grammar.parse(full))
+    outlined = SourceFile(path, text)
+    outline, _ = builder.build(outlined, grammar.parse(outlined, outline=True))
+    return module, outline, grammar.declaration_parser(outlined)
+
+
+@pytest.mark.parametrize("path", [None, *FILES],
+                         ids=lambda p: "generated" if p is None else str(p.relative_to(ROOT)))
+def test_outlines_are_parsed_again_into_the_rules(path: Path | None) -> None:
+    text = generate(150, seed=4) if path is None else path.read_text(encoding="utf-8")
+    try:
+        module, outline, again = _outlined(text)
+    except RuleSyntaxError:
+        return
+    assert len(module.decls) == len(outline.decls)
+    for full, short in zip(module.decls, outline.decls, strict=True):
+        if not isinstance(full, n.Rule):
+            assert _dump(short) == _dump(full)
+            continue
+        assert isinstance(short, n.RuleOutline)
+        assert (short.name, short.one_line) == (full.name, full.one_line)
+        assert (_span(short.span), _span(short.name_span)) == (_span(full.span),
+                                                               _span(full.name_span))
+        assert _dump(again(short.span.start, short.span.end)) == _dump(full)
+
+
+def test_a_dropped_rule_has_no_outline() -> None:
+    module, outline, _ = _outlined("rule a: cpu_pct > " + "9" * 400 + "\nrule b: x > 1\n")
+    assert [d.name for d in module.decls] == [d.name for d in outline.decls] == ["b"]
 
 
 SNIPPETS = [

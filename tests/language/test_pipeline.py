@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import random
 import re
+import sys
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,10 +24,15 @@ from hypothesis import strategies as st
 from support import ROOT, RULES, check_spans, host, process
 
 from linnix.errors import LinnixError, RuleSyntaxError
-from linnix.language import grammar
+from linnix.language import grammar, pipeline
+from linnix.language import nodes as n
 from linnix.language.loader import load, load_text
-from linnix.language.pipeline import Build, build_program
+from linnix.language.pipeline import Build, build, build_program, check_files, check_program
 from linnix.language.source import SourceFile
+
+sys.path.insert(0, str(ROOT))
+
+from bench.compile import generate
 
 GOOD = ROOT / "fixtures" / "rules" / "good"
 SEEDS = sorted(RULES.glob("*.lnx")) + sorted(GOOD.glob("*.lnx"))
@@ -248,6 +255,69 @@ def test_syntax_errors_are_the_ones_lark_finds(text: str) -> None:
         return None
 
     assert outcome(grammar.parse) == outcome(grammar._parse_with_lark)
+
+
+# ---- check_files: the same report with a rule at a time in memory -------------------------
+
+
+def checked(text: str, path: str) -> tuple[object, ...]:
+    """What ``linnix check`` reports of a text, with the rules in outline and without."""
+    def report(result: Build) -> tuple[object, ...]:
+        return ([(d.span.path, d.span.start, d.span.end, d.code, d.level, d.message, d.hint)
+                 for d in result.diagnostics], result.compiled, len(result.tests))
+
+    full = build_program(load_text(text, path))
+    assert full.compiled == (None if full.plan is None else len(full.plan.rules))
+    outlined = check_program(load_text(text, path, outline=True))
+    assert outlined.plan is None and outlined.rules == []
+    return report(full), report(outlined)
+
+
+@pytest.mark.parametrize("path", sorted([*RULES.glob("*.lnx"),
+                                         *(ROOT / "fixtures" / "rules").rglob("*.lnx")]),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_check_reports_what_build_reports(path: Path) -> None:
+    full, outlined = checked(path.read_text(encoding="utf-8"), str(path))
+    assert outlined == full
+
+
+@given(st.one_of(programs.map(lambda text: (GOOD / "generated.lnx", text)), mutated()))
+def test_check_reports_what_build_reports_on_any_input(case: tuple[Path, str]) -> None:
+    full, outlined = checked(case[1], str(case[0]))
+    assert outlined == full
+
+
+def test_check_files_is_check_program_of_the_files_loaded_in_outline() -> None:
+    files = check_files([str(RULES), str(GOOD)])
+    full = build([str(RULES), str(GOOD)])
+    assert files.compiled == len(full.plan.rules) if full.plan else files.compiled is None
+    assert [(d.code, d.span.start) for d in files.diagnostics] == [
+        (d.code, d.span.start) for d in full.diagnostics]
+    assert all(isinstance(d, n.RuleOutline) for m in files.program.modules.values()
+               for d in m.decls if isinstance(d, (n.Rule, n.RuleOutline)))
+
+
+def test_check_memory_grows_with_a_batch_of_rules_not_with_the_file(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the plan and the syntax trees of every rule took 60 times the file; now
+    # a file holds its rules in outline, and a batch of them is compiled at once
+    monkeypatch.setattr(pipeline, "_CHECK_BATCH", 100)
+    grammar.parser()  # built or loaded before measuring
+
+    def peak(rules: int) -> int:
+        program = load_text(generate(rules), str(GOOD / "generated.lnx"), outline=True)
+        tracemalloc.start()
+        try:
+            result = check_program(program)
+            found = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert result.compiled == rules
+        return found
+
+    # about 1 kB a rule (its outline, its name, a warning at times), against more
+    # than 10 kB for build_program; before, check was build_program
+    assert peak(2_000) - peak(500) < 1_500 * 3_000
 
 
 @pytest.fixture(scope="module")
