@@ -28,6 +28,7 @@ import os
 import stat
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -308,8 +309,9 @@ def format_text(text: str, path: str = "<input>") -> str:
     comments = find_comments(text)
     lines = _Layout(source, comments).module(module)
     tail = _attach(lines, comments, source)
-    groups = [line.group for line in lines]
-    multi_line = {g for g in set(groups) if groups.count(g) > 1}
+    # declarations laid out on more than one line (counted in one pass: counting
+    # each group in the list of all made 100,000 one-line rules take minutes)
+    multi_line = {g for g, count in Counter(line.group for line in lines).items() if count > 1}
     result = _join(_physical(lines, tail, source), source, multi_line)
     _verify(module, comments, result, path)
     return result
