@@ -26,14 +26,22 @@ import msgspec
 from ..errors import TraceError
 
 __all__ = [
-    "EVENT_TYPES", "Event", "Exec", "Exit", "Fork", "Header", "Lost", "Proc", "Sample",
-    "System", "TraceReader", "encode_event", "open_trace", "read_trace",
+    "EVENT_TYPES", "TS_MAX", "Event", "Exec", "Exit", "Fork", "Header", "Lost", "Proc",
+    "Sample", "System", "TraceReader", "encode_event", "open_trace", "read_trace",
 ]
+
+# The largest time a trace may hold, in seconds (about 317 years): room for any
+# boot-time clock and for Unix times, and small enough that tick arithmetic
+# (first_ts + k * tick) stays precise.  A larger value, like 1e300, is an error
+# rather than an instruction to run for ever.  JSON has no NaN or infinity, and
+# msgspec refuses a number too large for a float, so every time is finite.
+TS_MAX = 1e10
 
 Pid = Annotated[int, msgspec.Meta(gt=0)]
 PPid = Annotated[int, msgspec.Meta(ge=0)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
-Time = Annotated[float, msgspec.Meta(ge=0)]
+Time = Annotated[float, msgspec.Meta(ge=0, le=TS_MAX)]
+Start = Annotated[float, msgspec.Meta(ge=-TS_MAX, le=TS_MAX)]  # before the recording: < 0
 Num = Annotated[float, msgspec.Meta(ge=0)]
 
 _OPTS: dict[str, Any] = {"tag_field": "kind", "gc": False, "omit_defaults": True}
@@ -58,7 +66,7 @@ class Proc(msgspec.Struct, tag="proc", **_OPTS):
     exe: str | None = None
     cmdline: str | None = None
     uid: int | None = None
-    start: float | None = None
+    start: Start | None = None
 
 
 class Fork(msgspec.Struct, tag="fork", **_OPTS):

@@ -103,6 +103,11 @@ def test_crlf_line_endings_and_a_last_line_without_newline() -> None:
      "field 'pid': expected int, got str"),
     (b'{"ts":1,"kind":"fork","pid":0,"ppid":1,"comm":"x"}', "field 'pid': expected int >= 1"),
     (b'{"ts":-1,"kind":"lost","count":1}', "field 'ts': expected float >= 0.0"),
+    (b'{"ts":1e300,"kind":"lost","count":1}', "field 'ts': expected float <= 10000000000.0"),
+    (b'{"ts":1e999,"kind":"lost","count":1}', "field 'ts': Number out of range"),
+    (b'{"ts":NaN,"kind":"lost","count":1}', "invalid JSON: invalid character (byte 6)"),
+    (b'{"ts":1,"kind":"proc","pid":2,"ppid":1,"comm":"x","start":-1e11}',
+     "field 'start': expected float >= -10000000000.0"),
     (b'{"ts":true,"kind":"lost","count":1}', "field 'ts': expected float, got bool"),
     (b'{"ts":1,"kind":"lost","count":1.5}', "field 'count': expected int, got float"),
     (b'{"ts":1,"kind":"sample","pid":3,"cpu_pct":"x"}',
@@ -153,6 +158,24 @@ def test_a_lone_carriage_return_inside_a_line_is_whitespace() -> None:
     assert error(data) == "t.jsonl:3: missing required field 'kind'"
     reader, events = read(data, skip=True)
     assert ([e.ts for e in events], reader.invalid) == ([0.0, 1.0], 1)
+
+
+def test_the_range_of_times() -> None:
+    """0 to TS_MAX for ts; a process may have started up to TS_MAX before the recording."""
+    data = (b'{"ts":0,"kind":"proc","pid":2,"ppid":1,"comm":"x","start":-1e10}\n'
+            b'{"ts":1e10,"kind":"lost","count":1}\n')
+    events = read(data)[1]
+    assert [e.ts for e in events] == [0.0, t.TS_MAX]
+    assert events[0].start == -t.TS_MAX  # type: ignore[union-attr]
+
+
+def test_times_out_of_range_are_skipped_and_counted() -> None:
+    data = (GOOD + b'\n{"ts":1e300,"kind":"lost","count":1}\n'
+            + GOOD.replace(b"0.0", b"5.0") + b"\n")
+    for block in BLOCKS:
+        reader, events = read(data, skip=True, block=block)
+        assert ([e.ts for e in events], reader.invalid) == ([0.0, 5.0], 1)
+        assert reader.first_error == "t.jsonl:2: field 'ts': expected float <= 10000000000.0"
 
 
 # ---- skip_invalid -----------------------------------------------------------------------
