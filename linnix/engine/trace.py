@@ -10,6 +10,11 @@ knows whether it is replaying or running.
 backwards, reads ``.gz`` files transparently, and either raises
 :class:`~linnix.errors.TraceError` naming file and line or, with
 ``skip_invalid``, counts bad lines and goes on.
+
+A line nested deeper than the decoder can follow (its recursion limit, a
+few hundred levels; an event needs two) is invalid JSON like any other, never
+an internal error: every decode here treats :class:`RecursionError` as a
+decoding failure.
 """
 
 from __future__ import annotations
@@ -144,6 +149,10 @@ _KINDS = ("header", "proc", "fork", "exec", "exit", "sample", "system", "lost")
 _any_decoder = msgspec.json.Decoder(Header | Event)
 _body_decoder = msgspec.json.Decoder(Event)
 _encoder = msgspec.json.Encoder()
+# what a decode raises on bad input: msgspec's own errors, and RecursionError for
+# values nested deeper than the interpreter's recursion limit allows
+_DECODE_FAILURES = (msgspec.DecodeError, RecursionError)
+_TOO_DEEP = "invalid JSON: nested too deeply"
 
 
 def encode_event(event: Event | Header) -> bytes:
@@ -226,7 +235,7 @@ class TraceReader:
         line = data if end < 0 else data[: end + 1]
         try:
             header = _any_decoder.decode(line)
-        except msgspec.DecodeError:
+        except _DECODE_FAILURES:  # the line is judged again with the body
             return data
         if type(header) is not Header:
             return data
@@ -237,7 +246,7 @@ class TraceReader:
     def _decode(self, data: bytes, lines: int) -> list[Event]:
         try:
             events: list[Event] = _body_decoder.decode_lines(data)
-        except msgspec.DecodeError:
+        except _DECODE_FAILURES:
             return self._slow(data)
         if events:
             if not _one_per_line(data, lines, len(events)):
@@ -261,6 +270,9 @@ class TraceReader:
             except msgspec.DecodeError as err:
                 self._bad(lineno, self._explain(raw, err, lineno == 1))
                 continue
+            except RecursionError:
+                self._bad(lineno, _TOO_DEEP)
+                continue
             if ev.ts < self._last:
                 self._bad(lineno, f"'ts' went backwards ({ev.ts!r} after {self._last!r})")
                 continue
@@ -272,6 +284,8 @@ class TraceReader:
     def _explain(raw: bytes, err: msgspec.DecodeError, first: bool) -> str:
         try:
             kind = msgspec.json.decode(raw).get("kind")
+        except RecursionError:  # the typed decoder stopped early; the line is too deep
+            return _TOO_DEEP
         except (msgspec.DecodeError, AttributeError):
             kind = None
         if kind == "header":

@@ -178,6 +178,33 @@ def test_times_out_of_range_are_skipped_and_counted() -> None:
         assert reader.first_error == "t.jsonl:2: field 'ts': expected float <= 10000000000.0"
 
 
+DEEP = 100_000  # far beyond any recursion limit
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    (b"[" * DEEP, "invalid JSON: nested too deeply"),
+    (b'{"a":' * DEEP, "invalid JSON: nested too deeply"),
+    (b'{"ts":1,"kind":"lost","count":1,"x":' + b"[" * DEEP + b"]" * DEEP + b"}",
+     "invalid JSON: nested too deeply"),  # valid JSON, but an extra field too deep to skip
+    (b'{"x":' + b'{"y":' * DEEP + b"1" + b"}" * DEEP + b',"ts":1,"kind":"lost","count":1}',
+     "invalid JSON: nested too deeply"),
+])
+@pytest.mark.parametrize("block", [64, 1 << 20])
+def test_deeply_nested_json_is_an_invalid_line(line: bytes, message: str, block: int) -> None:
+    data = GOOD + b"\n\n" + GOOD + b"\n" + line + b"\n" + GOOD + b"\n"
+    assert error(data, block) == f"t.jsonl:4: {message}"
+    reader, events = read(data, skip=True, block=block)
+    assert (len(events), reader.invalid, reader.lines) == (3, 1, 5)
+    assert reader.first_error == f"t.jsonl:4: {message}"
+
+
+def test_a_deeply_nested_first_line_is_not_taken_for_a_header() -> None:
+    data = b'{"kind":"header","version":1,"x":' + b"[" * DEEP + b"]" * DEEP + b"}\n" + GOOD
+    assert error(data) == "t.jsonl:1: invalid JSON: nested too deeply"
+    reader, events = read(data, skip=True)
+    assert (reader.header, len(events), reader.invalid) == (None, 1, 1)
+
+
 # ---- skip_invalid -----------------------------------------------------------------------
 
 def test_skip_invalid_counts_bad_lines_and_keeps_the_rest() -> None:

@@ -55,3 +55,23 @@ def test_a_time_beyond_the_range_is_skipped_and_counted(
     s = summary(out)
     assert (s["events"], s["invalid_lines_skipped"], s["trace_seconds"]) == (2, 1, 2.0)
     assert f"first: {path}:2: field 'ts'" in err
+
+
+NESTED = b'{"ts":1.0,"kind":"lost","count":1,"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+def test_deeply_nested_json_is_an_error_naming_the_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err, path = replay(tmp_path, capsys, [PROC, NESTED, LOST])
+    assert status == 1
+    assert err == f"linnix: {path}:2: invalid JSON: nested too deeply\n"
+
+
+def test_deeply_nested_json_is_skipped_and_counted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err, path = replay(tmp_path, capsys, [PROC, b"[" * 100_000, NESTED, LOST],
+                                    "--skip-invalid")
+    assert status == 0, err
+    s = summary(out)
+    assert (s["events"], s["invalid_lines_skipped"]) == (2, 2)
+    assert f"first: {path}:2: invalid JSON: nested too deeply" in err

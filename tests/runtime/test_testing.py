@@ -145,6 +145,18 @@ def test_a_bad_trace_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[s
                    "\n0 passed, 1 failed\n")
 
 
+def test_a_deeply_nested_trace_line_is_an_error(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    nested = '{"ts":1,"kind":"lost","count":1,"x":' + "[" * 100_000 + "]" * 100_000 + "}"
+    path = project(tmp_path, 'test "t" {\n trace "deep.jsonl"\n expect quiet never\n}\n',
+                   {"deep.jsonl": '{"ts":0,"kind":"lost","count":1}\n' + nested + "\n"})
+    status, out, _ = run(capsys, str(path))
+    assert status == 1
+    assert out == (f"FAIL  t  ({path}:10)\n"
+                   f"      error: {tmp_path / 'deep.jsonl'}:2: invalid JSON: nested too deeply\n"
+                   "\n0 passed, 1 failed\n")
+
+
 def test_no_test_blocks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = project(tmp_path, "")
     assert run(capsys, str(path)) == (0, f"no test blocks found in {path}\n", "")
