@@ -75,6 +75,7 @@ class Core:
                 self._ticks_before(ev.ts)
                 next_tick = self.next_tick
             handlers[type(ev)](ev)
+        table.fold()  # exact subtree totals for whoever reads the table between ticks
         table.events += len(events)
         self.last_ts = events[-1].ts
 
@@ -95,6 +96,7 @@ class Core:
 
     def _tick(self) -> None:
         now = self.next_tick
+        self.table.fold()
         alerts, proposals = self.evaluator.step(self.table, now)
         self.ticks += 1
         for a in alerts:

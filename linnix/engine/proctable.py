@@ -6,12 +6,22 @@ sets.  Identity is ``(pid, start)``: a fork of a pid that is still in the
 table ends the old process first (its exit was lost), so a reused pid is
 always a new :class:`Proc` object and a new rule instance.
 
-Subtree aggregates are kept exact and incremental: every change to a
-process's cpu, rss, fds or membership is added along its ancestor chain, in
-integers (milli-percent, KiB), so the sums never drift and do not depend on
-the order of operations.  That is O(depth) per change instead of a pass over
-every process per tick, and it is skipped entirely when no rule reads a
-subtree metric.
+Subtree aggregates are kept exact and incremental, in integers
+(milli-percent, KiB), so the sums never drift and do not depend on the order
+of operations.  A change to a process's cpu, rss, fds or membership is not
+walked up its ancestor chain when it happens (that is O(depth) per sample,
+quadratic for a deep chain whose every process is sampled): it is noted on
+the process, and :meth:`ProcTable.fold` hands all the noted changes up the
+tree at once, each ancestor once, children before parents.  A fold is
+O(number of processes on the changed chains), whatever the number of changes
+and however deep the tree; the core folds before every tick and after every
+batch, :meth:`ProcTable.apply` after every event.  None of this runs when no
+rule reads a subtree metric.
+
+What is noted stays correct while the tree changes before a fold: the totals
+a process hands up are the folded ones (``_sub_*``), and changes noted inside
+a subtree that moves travel up its new ancestors at the fold, where they have
+never been counted; the old ancestors get the folded totals taken away.
 """
 
 from __future__ import annotations
@@ -171,6 +181,9 @@ class ProcTable:
         self.last_lost_ts: float | None = None
         self.events = 0
         self._waiting: dict[int, list[Proc]] = {}  # ppid -> procs whose parent is unknown
+        # subtree changes not yet folded: process -> [cpu, rss, fds, procs] to add to it
+        # and to each of its ancestors
+        self._unfolded: dict[Proc, list[int]] = {}
         self.handlers: dict[type, Callable[[Any], None]] = {
             t.Proc: self._proc, t.Fork: self._fork, t.Exec: self._exec, t.Exit: self._exit,
             t.Sample: self._sample, t.System: self._system, t.Lost: self._lost,
@@ -178,9 +191,10 @@ class ProcTable:
 
     # ---- events ------------------------------------------------------------------
     def apply(self, ev: t.Event) -> None:
-        """Apply one event."""
+        """Apply one event (subtree totals are exact on return)."""
         self.events += 1
         self.handlers[type(ev)](ev)
+        self.fold()
 
 
     def header(self, header: t.Header) -> None:
@@ -383,29 +397,57 @@ class ProcTable:
         if dcm or drk or dfd:
             self._propagate(p, dcm, drk, dfd, 0)
 
-    def _propagate(self, start: Proc | None, dcm: int, drk: int, dfd: int, dprocs: int) -> None:
-        node = start
+    def _propagate(self, start: Proc, dcm: int, drk: int, dfd: int, dprocs: int) -> None:
+        """Note a change of the totals of ``start`` and its ancestors (see :meth:`fold`)."""
+        noted = self._unfolded.get(start)
+        if noted is None:
+            self._unfolded[start] = [dcm, drk, dfd, dprocs]
+        else:
+            noted[0] += dcm
+            noted[1] += drk
+            noted[2] += dfd
+            noted[3] += dprocs
+
+    def fold(self) -> None:
+        """Add the noted changes to the subtree totals: every ancestor once.
+
+        The processes on the chains above the noted ones form a tree; each
+        hands its own change plus its children's up to its parent once all of
+        those children have (Kahn's order, leaves first).  Every process whose
+        totals were touched is marked in ``sub_changed``.
+        """
+        noted = self._unfolded
+        if not noted:
+            return
+        self._unfolded = {}
+        waiting = _children_on_chains(noted)
+        ready = [node for node, n in waiting.items() if n == 0]
         mark = self.sub_changed.add
-        while node is not None:
-            if dcm:
-                node._sub_cm += dcm
-                node.sub_cpu_pct = node._sub_cm / 1000.0
-            if drk:
-                node._sub_rk += drk
-                node.sub_rss_mb = node._sub_rk / _MB
-            if dfd:
-                node._sub_fd += dfd
-                node.sub_fds = node._sub_fd
-            if dprocs:
-                node.sub_procs += dprocs
-            mark(node)
-            node = node.parent
+        while ready:
+            node = ready.pop()
+            change = noted.pop(node)
+            _add_totals(node, change)
+            if node.alive:  # an exited process is no rule's candidate any more
+                mark(node)
+            parent = node.parent
+            if parent is None:
+                continue
+            above = noted.get(parent)
+            if above is None:
+                noted[parent] = change
+            else:
+                for i in range(4):
+                    above[i] += change[i]
+            waiting[parent] -= 1
+            if not waiting[parent]:
+                ready.append(parent)
 
     def enable_subtree(self, sums: frozenset[str] = frozenset({"cpu", "rss", "fds"})) -> None:
         """Start maintaining subtree totals: one pass over the whole tree."""
         self.subtree = True
         self.sum_cpu, self.sum_rss, self.sum_fds = ("cpu" in sums, "rss" in sums,
                                                     "fds" in sums)
+        self._unfolded.clear()  # every total is computed afresh below
         order: list[Proc] = []
         stack = [p for p in self.procs.values() if p.parent is None]
         while stack:  # parents before children
@@ -472,6 +514,42 @@ class ProcTable:
                 best, best_value = p, value
         return best
 
+
+
+def _children_on_chains(noted: dict[Proc, list[int]]) -> dict[Proc, int]:
+    """Every process on the chains above ``noted`` ones: how many of its children are too.
+
+    Each chain is walked only up to the first process already found, so the
+    walk is linear in the number of processes found.
+    """
+    waiting: dict[Proc, int] = {}
+    for start in noted:
+        if start in waiting:
+            continue
+        waiting[start] = 0
+        node = start.parent
+        while node is not None:
+            found = node in waiting
+            waiting[node] = waiting.get(node, 0) + 1
+            if found:
+                break
+            node = node.parent
+    return waiting
+
+
+def _add_totals(node: Proc, change: list[int]) -> None:
+    dcm, drk, dfd, dprocs = change
+    if dcm:
+        node._sub_cm += dcm
+        node.sub_cpu_pct = node._sub_cm / 1000.0
+    if drk:
+        node._sub_rk += drk
+        node.sub_rss_mb = node._sub_rk / _MB
+    if dfd:
+        node._sub_fd += dfd
+        node.sub_fds = node._sub_fd
+    if dprocs:
+        node.sub_procs += dprocs
 
 
 def _below(node: Proc, root: Proc) -> bool:

@@ -262,6 +262,29 @@ def test_siblings_report_separately_and_their_ancestors_never() -> None:
     assert transitions(out) == [(1.0, "r", "firing", 201), (1.0, "r", "firing", 300)]
 
 
+def test_in_a_deep_chain_the_deepest_process_over_the_threshold_is_reported() -> None:
+    # 3000 processes in a line; the bottom ten use 6 % each, so every process from the
+    # ninth above the bottom up to pid 1 has more than 50 % in its subtree: only that
+    # ninth is reported, until the bottom one exits and the tenth takes over
+    depth = 3000
+    bottom = depth + 1
+    events: list[t.Event] = [proc(0.0, 1, 0, "init", start=0.0)]
+    events += [fork(0.0, pid, pid - 1, "sh") for pid in range(2, bottom + 1)]
+    events += [sample(1.0, pid, cpu_pct=6.0) for pid in range(bottom - 9, bottom + 1)]
+    core = core_for(SUBTREE)
+    core.feed([*events, exit_(3.2, bottom)])
+    core.run_until(6.0)
+    out = core.drain()
+    assert transitions(out) == [(1.0, "r", "pending", bottom - 8),
+                                (2.0, "r", "firing", bottom - 8),
+                                (3.5, "r", "pending", bottom - 9),  # by pid within a tick
+                                (3.5, "r", "resolved", bottom - 8, "cleared"),
+                                (4.5, "r", "firing", bottom - 9)]
+    assert [a.values["subtree_cpu_pct"] for a in alerts(out)] == [54.0, 54.0, 54.0, 48.0,
+                                                                  54.0]
+    assert core.table.procs[1].sub_procs == depth
+
+
 # ---- actions ------------------------------------------------------------------------------
 
 TOP = """

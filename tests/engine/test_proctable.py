@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from typing import ClassVar
+
+import pytest
 from engine_support import (
     execve,
     exit_,
@@ -14,8 +18,11 @@ from engine_support import (
     table_of,
 )
 
+from linnix.engine import proctable
 from linnix.engine import trace as t
+from linnix.engine.core import Core
 from linnix.engine.proctable import Proc, ProcTable
+from linnix.language.pipeline import compile_text
 from linnix.names import TEXT_MAX
 
 
@@ -361,6 +368,87 @@ def test_subtree_sums_are_exact() -> None:
     for pid in range(100, 110):
         table.apply(sample(3.0, pid, cpu_pct=0.0))
     assert init.sub_cpu_pct == 0.0
+
+
+DEPTH = 3000  # deep enough that walking each change up the chain would be millions of steps
+
+
+def deep_chain(depth: int) -> list[t.Event]:
+    """pid 1 and ``depth`` processes below it, each the parent of the next (pid i + 1 of i)."""
+    return [proc(0.0, 1, 0, "init", start=0.0),
+            *(fork(0.0, pid, pid - 1, "sh") for pid in range(2, depth + 2))]
+
+
+def check_chain(table: ProcTable, top: int, bottom: int) -> None:
+    """Totals of the chain top .. bottom (each pid the parent of the next), by suffix sums."""
+    cm = rk = fds = 0
+    for procs, pid in enumerate(range(bottom, top - 1, -1), 1):
+        p = table.procs[pid]
+        cm += round((p.cpu_pct or 0) * 1000)
+        rk += round((p.rss_mb or 0) * 1024)
+        fds += p.fds or 0
+        assert (p.sub_cpu_pct, p.sub_rss_mb, p.sub_fds, p.sub_procs) == (
+            cm / 1000, rk / 1024, fds, procs), p
+
+
+SLOTS = vars(Proc)  # the slot descriptors CountingProc reads and writes through
+
+
+class CountingProc(Proc):
+    """A process record that counts the writes of two of its subtree totals."""
+
+    __slots__ = ()
+    writes: ClassVar[Counter[str]] = Counter()
+
+    @property
+    def sub_procs(self) -> int:
+        return int(SLOTS["sub_procs"].__get__(self))
+
+    @sub_procs.setter
+    def sub_procs(self, value: int) -> None:
+        CountingProc.writes["sub_procs"] += 1
+        SLOTS["sub_procs"].__set__(self, value)
+
+    @property
+    def sub_cpu_pct(self) -> float:
+        return float(SLOTS["sub_cpu_pct"].__get__(self))
+
+    @sub_cpu_pct.setter
+    def sub_cpu_pct(self, value: float) -> None:
+        CountingProc.writes["sub_cpu_pct"] += 1
+        SLOTS["sub_cpu_pct"].__set__(self, value)
+
+
+def test_a_deep_chain_updates_each_total_once_per_batch_and_keeps_them_exact(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Walking each change up the chain would write pid 1's totals 3000 times, and the
+    # chain's ~4.5 million times: the work must be linear in the number of processes.
+    monkeypatch.setattr(proctable, "Proc", CountingProc)
+    writes = CountingProc.writes
+    writes.clear()
+    core = Core(compile_text("rule r: subtree_cpu_pct > 50 or subtree_rss_mb > 1000 "
+                             "or subtree_fds > 100000\n"))
+    core.feed(deep_chain(DEPTH))  # 3000 forks, one batch
+    assert writes["sub_procs"] <= 2 * (DEPTH + 1)  # its start value, then one update
+    check_chain(core.table, 1, DEPTH + 1)
+    core.feed([sample(1.0, pid, cpu_pct=0.1, rss_kb=3, fds=pid % 7)
+               for pid in range(1, DEPTH + 2)])  # 3001 samples
+    assert writes["sub_cpu_pct"] <= 2 * (DEPTH + 1)
+    check_chain(core.table, 1, DEPTH + 1)
+    assert core.table.procs[1].sub_cpu_pct == 300.1  # 3001 times 0.1, exactly
+
+    writes.clear()
+    middle = DEPTH // 2
+    core.feed([sample(2.0, DEPTH + 1, cpu_pct=7.0), exit_(2.0, middle),
+               sample(2.0, middle + 1, cpu_pct=1.5)])
+    table = core.table
+    assert table.procs[middle + 1].parent is table.procs[1]  # the lower half moved up
+    check_chain(table, 2, middle - 1)
+    check_chain(table, middle + 1, DEPTH + 1)
+    init = table.procs[1]
+    assert init.sub_procs == DEPTH
+    assert init.sub_cpu_pct == (round(0.1 * 1000) * (DEPTH - 2) + 1500 + 7000) / 1000
+    assert writes["sub_cpu_pct"] <= DEPTH + 2
 
 
 def test_no_subtree_pass_when_not_asked_for() -> None:
