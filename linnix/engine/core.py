@@ -12,6 +12,13 @@ files, sockets or trio; time is whatever the caller says it is:
 
 The same sequence of events always produces the same results, however it is
 split into batches.
+
+Between events, ticks at which nothing can change are skipped
+(:mod:`linnix.engine.idle`): a gap of 10^7 s costs what its few wake-ups
+cost, not twenty million ticks.  Skipped ticks count in :attr:`Core.ticks`
+as if they had run (they would have produced nothing), so the results, the
+tick count included, are those of running every tick;
+``skip_idle=False`` runs every tick.
 """
 
 from __future__ import annotations
@@ -23,11 +30,14 @@ from ..names import METRICS
 from ..plan import Plan
 from . import trace as t
 from .evaluator import Alert, Evaluator, Proposal
+from .idle import Grid, Proofs, next_busy_tick
 from .proctable import ProcTable
 
 __all__ = ["DEFAULT_TICK_S", "Core", "Output"]
 
 DEFAULT_TICK_S = 0.5
+SKIP_MIN_TICKS = 4  # a shorter run of ticks is run, not examined for quiet
+SKIP_BACKOFF_MAX = 32  # after a look found nothing to skip, at most this many ticks to the next
 Output = Alert | Proposal
 
 
@@ -35,11 +45,15 @@ class Core:
     """Process table + evaluator + tick schedule."""
 
     def __init__(self, plan: Plan, tick_s: float = DEFAULT_TICK_S,
-                 history: bool = False) -> None:
-        if not tick_s > 0:
+                 history: bool = False, skip_idle: bool = True) -> None:
+        if not (tick_s > 0 and math.isfinite(tick_s)):
             raise ValueError("tick must be positive")
         self.plan = plan
         self.tick_s = tick_s
+        self.skip_idle = skip_idle
+        self._errors = 0  # rule errors counted so far: a tick that adds some is not quiet
+        self._wait = 0  # ticks to run before looking for quiet again
+        self._backoff = 1  # ... after the next look that finds none (doubling)
         self.table = _table_for(plan)
         self.evaluator = Evaluator(plan, history)
         self.first_ts: float | None = None
@@ -58,6 +72,8 @@ class Core:
     def start(self, ts: float) -> None:
         """Fix the tick schedule's origin (the first event's ts, or the daemon's start)."""
         if self.first_ts is None:
+            if not math.isfinite(ts):
+                raise ValueError(f"time must be finite, not {ts!r}")
             self.first_ts = ts
             self.next_tick = ts
 
@@ -86,13 +102,50 @@ class Core:
 
     # ---- ticks ----------------------------------------------------------------------
     def _ticks_before(self, ts: float) -> None:
-        while self.next_tick < ts:
-            self._tick()
+        if not math.isfinite(ts):
+            raise ValueError(f"time must be finite, not {ts!r}")
+        self._run_ticks(ts, False)
 
     def run_until(self, now: float) -> None:
         """Run every tick scheduled at or before ``now``."""
-        while self.next_tick <= now:
+        if not math.isfinite(now):
+            raise ValueError(f"time must be finite, not {now!r}")
+        self._run_ticks(now, True)
+
+    def _run_ticks(self, limit: float, inclusive: bool) -> None:
+        """The ticks before ``limit`` (or at it, when ``inclusive``), quiet ones skipped."""
+        if not self.next_tick <= limit:
+            return
+        if not self.skip_idle:
+            while self.next_tick < limit or (inclusive and self.next_tick == limit):
+                self._tick()
+            return
+        assert self.first_ts is not None
+        grid = Grid(self.first_ts, self.tick_s)
+        k_to = grid.index(limit, inclusive=inclusive)  # the first tick this run leaves
+        proofs: Proofs = {}  # one run of ticks: no event comes between them
+        while self._k < k_to:
             self._tick()
+            self._skip(grid, k_to, proofs)
+
+    def _skip(self, grid: Grid, k_to: int, proofs: Proofs) -> None:
+        """Count as run the coming ticks (before ``k_to``) at which nothing can change."""
+        errors = sum(s.errors for s in self.evaluator.rules)
+        erred, self._errors = errors != self._errors, errors
+        if erred or k_to - self._k < SKIP_MIN_TICKS:
+            return  # a condition that raised raises at every tick, and each one counts
+        if self._wait:
+            self._wait -= 1
+            return
+        k = next_busy_tick(self.evaluator, self.table, grid, self._k, k_to, proofs)
+        if k > self._k:
+            self.ticks += k - self._k
+            self._k = k
+            self.next_tick = grid.at(k)
+            self._backoff = 1
+        else:  # busy for a while, maybe: looking at every tick would cost more than the tick
+            self._wait = self._backoff
+            self._backoff = min(2 * self._backoff, SKIP_BACKOFF_MAX)
 
     def _tick(self) -> None:
         now = self.next_tick

@@ -474,6 +474,10 @@ class ProcTable:
 
     # ---- ticks -------------------------------------------------------------------------
 
+    def quiet(self) -> bool:
+        """Whether nothing happened since the last :meth:`settle` (no event applied)."""
+        return not (self._unfolded or self.exited or any(self._sets))
+
     def changed(self, groups: frozenset[str]) -> set[Proc]:
         """Processes changed in any of ``groups`` (cpu rss fds threads meta sub).
 

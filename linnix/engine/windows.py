@@ -38,6 +38,10 @@ class RateWindow:
     def __len__(self) -> int:
         return len(self._q)
 
+    def first(self) -> float | None:
+        """The time of the oldest event held (None: none); it leaves at that + 1 s."""
+        return self._q[0] if self._q else None
+
 
 RateWindow.EMPTY = RateWindow()
 
@@ -62,6 +66,10 @@ class SumWindow:
         while q and q[0][0] <= edge:
             self._sum -= q.popleft()[1]
         return self._sum
+
+    def first(self) -> float | None:
+        """The time of the oldest count held (None: none); it leaves at that + span."""
+        return self._q[0][0] if self._q else None
 
 
 class StepBuffer:

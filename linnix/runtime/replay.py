@@ -167,7 +167,7 @@ def summary_json(result: ReplayResult) -> dict[str, Any]:
     return {
         "type": "summary",
         "events": result.events,
-        "ticks": core.ticks,
+        "ticks": core.ticks,  # of the schedule: skipped quiet ticks count as run
         "trace_seconds": round(span, 6),
         "events_per_s": round(result.events / span, 3) if span > 0 else None,
         "alerts": alerts,

@@ -75,3 +75,18 @@ def test_deeply_nested_json_is_skipped_and_counted(
     s = summary(out)
     assert (s["events"], s["invalid_lines_skipped"]) == (2, 2)
     assert f"first: {path}:2: invalid JSON: nested too deeply" in err
+
+
+def test_a_gap_of_ten_million_seconds_replays_at_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [PROC, b'{"ts":0.0,"kind":"proc","pid":300,"ppid":1,"comm":"spin","start":0.0}',
+             b'{"ts":1.0,"kind":"sample","pid":300,"cpu_pct":95.0}',
+             b'{"ts":1e7,"kind":"sample","pid":300,"cpu_pct":1.0}']
+    status, out, err, _ = replay(tmp_path, capsys, lines)  # under no_hang: seconds at most
+    assert status == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["ts"], r["rule"], r["state"]) for r in rows[:-1]] == [
+        (1.0, "cpu_spike", "pending"), (6.0, "cpu_spike", "firing"),
+        (1e7, "cpu_spike", "resolved")]
+    s = summary(out)
+    assert (s["events"], s["ticks"], s["trace_seconds"]) == (4, 2 * 10**7 + 1, 1e7)

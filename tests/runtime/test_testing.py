@@ -6,6 +6,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+from engine_support import no_hang
 from support import RULES, write
 
 from linnix import cli
@@ -155,6 +156,19 @@ def test_a_deeply_nested_trace_line_is_an_error(tmp_path: Path,
     assert out == (f"FAIL  t  ({path}:10)\n"
                    f"      error: {tmp_path / 'deep.jsonl'}:2: invalid JSON: nested too deeply\n"
                    "\n0 passed, 1 failed\n")
+
+
+def test_a_trace_with_a_gap_of_ten_million_seconds(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    trace = ('{"ts":0,"kind":"proc","pid":1,"ppid":0,"comm":"init","start":0}\n'
+             '{"ts":1,"kind":"sample","pid":1,"cpu_pct":90}\n'
+             '{"ts":1e7,"kind":"sample","pid":1,"cpu_pct":10}\n')
+    path = project(tmp_path, 'test "t" {\n trace "gap.jsonl"\n expect busy fires 1 times\n'
+                   ' expect busy resolved between 9999999s and 10000000s\n}\n',
+                   {"gap.jsonl": trace})
+    with no_hang(30):
+        status, out, _ = run(capsys, str(path))
+    assert (status, out.splitlines()[-1]) == (0, "1 passed, 0 failed")
 
 
 def test_no_test_blocks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
