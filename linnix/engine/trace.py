@@ -31,7 +31,7 @@ import msgspec
 from ..errors import TraceError
 
 __all__ = [
-    "EVENT_TYPES", "TS_MAX", "Event", "Exec", "Exit", "Fork", "Header", "Lost", "Proc",
+    "EVENT_TYPES", "LINE_MAX", "TS_MAX", "Event", "Exec", "Exit", "Fork", "Header", "Lost", "Proc",
     "Sample", "System", "TraceReader", "encode_event", "open_trace", "read_trace",
 ]
 
@@ -153,6 +153,9 @@ _encoder = msgspec.json.Encoder()
 # values nested deeper than the interpreter's recursion limit allows
 _DECODE_FAILURES = (msgspec.DecodeError, RecursionError)
 _TOO_DEEP = "invalid JSON: nested too deeply"
+# The longest line kept, in bytes (its newline aside): far above any event (a
+# command line is at most a few MiB), and a bound on the memory one line takes.
+LINE_MAX = 16 << 20
 
 
 def encode_event(event: Event | Header) -> bytes:
@@ -203,36 +206,66 @@ class TraceReader:
     _last: float = -1.0
 
     def batches(self, stream: BinaryIO) -> Iterator[list[Event]]:
-        carry = b""
-        first = True
-        while True:
-            block = stream.read(self.block_size)
-            data = carry + block
-            if block:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    carry = data
-                    continue
-                data, carry = data[:cut], data[cut:]
-            else:
-                carry = b""
-            self.bytes_read += len(data)
-            if first and data:
-                data = self._header(data)
-                first = False
+        for chunk, more in self._chunks(stream):
+            data = self._header(chunk) if chunk and self.lines == 0 else chunk  # line 1
             lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
             events = self._decode(data, lines)
             self.lines += lines
             if events:
                 self.events += len(events)
                 yield events
-            if not block:
+            if not more:
                 return
+
+    def _chunks(self, stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+        """Runs of whole lines, and whether more may follow; linear in the input.
+
+        The start of a line whose end is not read yet is kept as a list of
+        blocks, joined once its end comes, so that a long line costs its
+        length, not its length squared.  A line that grows past
+        :data:`LINE_MAX` is invalid: it is reported (or counted) at once and
+        the rest of it is read without being kept, so memory stays bounded.
+        """
+        pending: list[bytes] = []  # the start of the next line
+        size = 0
+        skipping = False  # inside a line too long to keep: read on to its end
+        while True:
+            block = stream.read(self.block_size)
+            if skipping and block:
+                end = block.find(b"\n")
+                self.bytes_read += len(block) if end < 0 else end + 1
+                if end < 0:
+                    continue
+                block, skipping = block[end + 1:], False
+                if not block:
+                    continue
+            if not block:
+                data = b"".join(pending)
+                self.bytes_read += len(data)
+                yield data, False
+                return
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                pending.append(block)
+                size += len(block)
+                if size > LINE_MAX:
+                    self.bytes_read += size
+                    pending, size, skipping = [], 0, True
+                    self._bad(self.lines + 1, f"line longer than {LINE_MAX} bytes")
+                    self.lines += 1
+                continue
+            data = b"".join([*pending, block[:cut]]) if pending else block[:cut]
+            pending = [block[cut:]] if cut < len(block) else []
+            size = len(block) - cut
+            self.bytes_read += len(data)
+            yield data, True
 
     def _header(self, data: bytes) -> bytes:
         """Consume a header on the first line, if there is one."""
         end = data.find(b"\n")
         line = data if end < 0 else data[: end + 1]
+        if len(line.rstrip(b"\n")) > LINE_MAX:
+            return data
         try:
             header = _any_decoder.decode(line)
         except _DECODE_FAILURES:  # the line is judged again with the body
@@ -244,6 +277,8 @@ class TraceReader:
         return data[len(line):]
 
     def _decode(self, data: bytes, lines: int) -> list[Event]:
+        if len(data) > LINE_MAX:  # it may hold a line too long: line by line
+            return self._slow(data)
         try:
             events: list[Event] = _body_decoder.decode_lines(data)
         except _DECODE_FAILURES:
@@ -263,6 +298,9 @@ class TraceReader:
         lineno = self.lines
         for raw in data.split(b"\n"):  # not splitlines(): a lone \r is JSON whitespace
             lineno += 1
+            if len(raw) > LINE_MAX:
+                self._bad(lineno, f"line longer than {LINE_MAX} bytes")
+                continue
             if not raw.strip():
                 continue
             try:

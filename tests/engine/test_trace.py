@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gzip
 import io
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
+from engine_support import no_hang
 
 from linnix.engine import trace as t
 from linnix.errors import TraceError
@@ -203,6 +206,61 @@ def test_a_deeply_nested_first_line_is_not_taken_for_a_header() -> None:
     assert error(data) == "t.jsonl:1: invalid JSON: nested too deeply"
     reader, events = read(data, skip=True)
     assert (reader.header, len(events), reader.invalid) == (None, 1, 1)
+
+
+def long_exec(chars: int, ts: float = 1.0) -> bytes:
+    return b'{"ts":%g,"kind":"exec","pid":3,"comm":"' % ts + b"x" * chars + b'"}'
+
+
+def test_a_line_longer_than_the_limit_is_invalid_whatever_the_blocks() -> None:
+    over = long_exec(t.LINE_MAX)  # the limit plus the JSON around the text
+    assert len(long_exec(t.LINE_MAX - 40)) <= t.LINE_MAX  # at the limit: fine
+    data = b"\n".join([GOOD, long_exec(t.LINE_MAX - 40), over, GOOD.replace(b"0.0", b"2.0")])
+    for block in (4096, 1 << 20, 1 << 25):  # the line ends in a later block, or in this one
+        with no_hang(20):
+            assert error(data, block) == f"t.jsonl:3: line longer than {t.LINE_MAX} bytes"
+            reader, events = read(data, skip=True, block=block)
+        assert [e.ts for e in events] == [0.0, 1.0, 2.0]
+        assert (reader.invalid, reader.lines, reader.bytes_read) == (1, 4, len(data))
+
+
+def test_a_line_too_long_is_not_kept_while_it_is_read() -> None:
+    class Endless(io.RawIOBase):
+        """A first line that never ends (what a pipe from a broken writer may send)."""
+
+        served = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buf: Any) -> int:
+            if self.served > 4 * t.LINE_MAX:
+                return 0
+            buf[:] = b"x" * len(buf)
+            self.served += len(buf)
+            return len(buf)
+
+    reader = t.TraceReader("t.jsonl", True, block_size=1 << 20)
+    tracemalloc.start()
+    try:
+        with no_hang(20):
+            source = Endless()
+            stream = io.BufferedReader(source)
+            assert [ev for batch in reader.batches(stream) for ev in batch] == []
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * t.LINE_MAX  # the line so far and its last block, never all 64 MiB
+    assert (reader.invalid, reader.lines, reader.bytes_read) == (1, 1, source.served)
+    assert reader.first_error == f"t.jsonl:1: line longer than {t.LINE_MAX} bytes"
+
+
+def test_a_long_line_read_in_small_blocks_costs_its_length() -> None:
+    data = GOOD + b"\n" + long_exec(4 << 20) + b"\n" + GOOD.replace(b"0.0", b"2.0") + b"\n"
+    with no_hang(20):  # re-joining the line at every block would copy terabytes
+        _, events = read(data, block=64)
+    assert [e.ts for e in events] == [0.0, 1.0, 2.0]
+    assert len(events[1].comm) == 4 << 20  # type: ignore[union-attr]
 
 
 # ---- skip_invalid -----------------------------------------------------------------------
