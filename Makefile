@@ -31,10 +31,14 @@ rule-tests:
 unit:
 	$(BIN)/pytest
 
-# Arbitrary requests against the API (paths, queries, headers, bodies): never a 500.
-# `unit` runs 100 of them; this runs more, still bounded (a few seconds per hundred).
+# The fuzzing targets with more input than the unit run: arbitrary bytes and lines for the
+# trace reader (nothing but TraceError, nothing at all with --skip-invalid, never a hang) and
+# arbitrary requests for the API (never a 500).  Deterministic, so that a run never fails on
+# luck; HYPOTHESIS_PROFILE=thorough explores fresh random input by hand.  At most FUZZ_SECONDS.
+FUZZ_SECONDS ?= 600
 fuzz:
-	LINNIX_FUZZ_EXAMPLES=500 $(BIN)/pytest -q -p no:cacheprovider --timeout=600 \
+	HYPOTHESIS_PROFILE=fuzz LINNIX_FUZZ_EXAMPLES=500 timeout $(FUZZ_SECONDS) \
+		$(BIN)/pytest -q -p no:cacheprovider tests/engine/test_trace_fuzz.py \
 		tests/api/test_app_fuzz.py
 
 bench: setup

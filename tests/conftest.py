@@ -25,6 +25,17 @@ settings.register_profile(
     max_examples=5000,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+# `make fuzz`: fresh random examples for the fuzzing targets (tests/engine/test_trace_fuzz.py),
+# with the blob that reproduces a failure printed; the Makefile bounds the run's time.
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    database=None,
+    deadline=None,
+    max_examples=1000,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "linnix"))
 
 
