@@ -76,6 +76,7 @@ class Core:
                 raise ValueError(f"time must be finite, not {ts!r}")
             self.first_ts = ts
             self.next_tick = ts
+            self.table.expiry = Grid(ts, self.tick_s).expiry  # fork counts, by tick
 
     def feed(self, events: list[t.Event]) -> None:
         """Apply events in order, running each tick that falls before one."""

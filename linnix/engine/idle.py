@@ -230,14 +230,21 @@ class Grid:
 
     def index(self, t: float, *, inclusive: bool = False) -> int:
         """The first tick at or after ``t`` (strictly after it when ``inclusive``)."""
+        if inclusive:
+            return self._first(t, lambda k: self.at(k) > t)
+        return self._first(t, lambda k: self.at(k) >= t)
+
+    def expiry(self, ts: float) -> float:
+        """The first tick at which a rate window has dropped an event at ``ts``."""
+        return self.at(self._first(ts + RATE_WINDOW_S,
+                                   lambda k: ts <= self.at(k) - RATE_WINDOW_S))
+
+    def _first(self, t: float, past: Callable[[int], bool]) -> int:
+        """The first tick ``k`` for which ``past(k)`` (monotone, true from about ``t``)."""
         ticks = (t - self.first) / self.tick
         if ticks > _FAR:  # no tick of a trace ever reaches it (inf included)
             return _FAR
         k = max(0, math.ceil(ticks))
-
-        def past(k: int) -> bool:
-            return self.at(k) > t if inclusive else self.at(k) >= t
-
         while k > 0 and past(k - 1):
             k -= 1
         while not past(k):

@@ -8,20 +8,20 @@ always a new :class:`Proc` object and a new rule instance.
 
 Subtree aggregates are kept exact and incremental, in integers
 (milli-percent, KiB), so the sums never drift and do not depend on the order
-of operations.  A change to a process's cpu, rss, fds or membership is not
-walked up its ancestor chain when it happens (that is O(depth) per sample,
-quadratic for a deep chain whose every process is sampled): it is noted on
-the process, and :meth:`ProcTable.fold` hands all the noted changes up the
-tree at once, each ancestor once, children before parents.  A fold is
-O(number of processes on the changed chains), whatever the number of changes
-and however deep the tree; the core folds before every tick and after every
-batch, :meth:`ProcTable.apply` after every event.  None of this runs when no
-rule reads a subtree metric.
+of operations.  A change is noted on the process where it happens and
+:meth:`ProcTable.fold` hands every noted change up the tree at once
+(:mod:`linnix.engine.subtree`: O(processes on the changed chains), not
+O(depth) per change); the core folds before every tick and after every batch,
+:meth:`ProcTable.apply` after every event.  None of this runs when no rule
+reads a subtree metric.
 
 What is noted stays correct while the tree changes before a fold: the totals
 a process hands up are the folded ones (``_sub_*``), and changes noted inside
 a subtree that moves travel up its new ancestors at the fold, where they have
-never been counted; the old ancestors get the folded totals taken away.
+never been counted; the old ancestors get the folded totals taken away.  A
+fork counts for the ancestors it had when it happened, so noted forks are
+folded before a process with children leaves the tree (a leaf hands its own
+to its parent).
 """
 
 from __future__ import annotations
@@ -31,7 +31,16 @@ from typing import Any
 
 from ..names import TEXT_MAX
 from . import trace as t
-from .windows import RateWindow, SumWindow, Windowed
+from .subtree import (
+    add_forks,
+    add_totals,
+    exact_expiry,
+    fork_counts,
+    merge_forks,
+    merge_totals,
+    upward,
+)
+from .windows import ExpiryCounts, RateWindow, SumWindow, Windowed
 
 __all__ = ["Host", "Proc", "ProcTable", "SHORT_JOB_S"]
 
@@ -69,7 +78,7 @@ class Proc(Windowed):
         self.last_sample: tuple[object, ...] | None = None
         self.child_forks = RateWindow.EMPTY
         self.child_short_jobs = RateWindow.EMPTY
-        self.sub_forks = RateWindow.EMPTY
+        self.sub_forks = ExpiryCounts.EMPTY
         self.alive = True
         # own contribution and subtree totals, in integers so sums stay exact
         self._cm = self._rk = self._fd = 0
@@ -182,8 +191,11 @@ class ProcTable:
         self.events = 0
         self._waiting: dict[int, list[Proc]] = {}  # ppid -> procs whose parent is unknown
         # subtree changes not yet folded: process -> [cpu, rss, fds, procs] to add to it
-        # and to each of its ancestors
+        # and to each of its ancestors; forks by their parent, with their times
         self._unfolded: dict[Proc, list[int]] = {}
+        self._forks: dict[Proc, list[float]] = {}
+        # when a fork leaves subtree_forks_per_sec: the core's tick grid, else exactly
+        self.expiry: Callable[[float], float] = exact_expiry
         self.handlers: dict[type, Callable[[Any], None]] = {
             t.Proc: self._proc, t.Fork: self._fork, t.Exec: self._exec, t.Exit: self._exit,
             t.Sample: self._sample, t.System: self._system, t.Lost: self._lost,
@@ -223,8 +235,7 @@ class ProcTable:
                 p.uid = parent.uid
             parent.child_forks = self._bump(parent, parent.child_forks, ev.ts)
             if self.subtree_forks:
-                for node in parent.lineage(inclusive=True):
-                    node.sub_forks = self._bump(node, node.sub_forks, ev.ts)
+                self._forks.setdefault(parent, []).append(ev.ts)
         self.host.forks.add(ev.ts)
 
     def _exec(self, ev: t.Exec) -> None:
@@ -313,7 +324,10 @@ class ProcTable:
             self._link(p, parent)
         elif ppid > 0:
             self._waiting.setdefault(ppid, []).append(p)
-        for child in self._waiting.pop(pid, ()):
+        waiting = self._waiting.pop(pid, ())
+        if waiting and self._forks:  # they count for the ancestors they had
+            self._fold_forks()
+        for child in waiting:
             if child.alive and child.parent is None and not _below(p, child):
                 self._link(child, p)
         self.meta_changed.add(p)
@@ -349,6 +363,8 @@ class ProcTable:
     def _end(self, p: Proc, ts: float, *, short: bool) -> None:
         """Remove an exited process; its children move to pid 1 (or become roots)."""
         parent = p.parent
+        if self._forks:
+            self._forks_before_leaving(p)
         self._unlink(p)
         del self.procs[p.pid]
         self.host.procs = len(self.procs)
@@ -409,38 +425,47 @@ class ProcTable:
             noted[3] += dprocs
 
     def fold(self) -> None:
-        """Add the noted changes to the subtree totals: every ancestor once.
+        """Hand the noted changes up the tree: every ancestor once.
 
-        The processes on the chains above the noted ones form a tree; each
-        hands its own change plus its children's up to its parent once all of
-        those children have (Kahn's order, leaves first).  Every process whose
-        totals were touched is marked in ``sub_changed``.
+        Every process whose totals were touched is marked in ``sub_changed``;
+        every one whose fork count grew is rate-hot.
         """
-        noted = self._unfolded
-        if not noted:
+        if self._unfolded:
+            noted, self._unfolded = self._unfolded, {}
+            mark = self.sub_changed.add
+
+            def apply(node: Proc, change: list[int]) -> None:
+                add_totals(node, change)
+                if node.alive:  # an exited process is no rule's candidate any more
+                    mark(node)
+
+            upward(noted, apply, merge_totals)
+        if self._forks:
+            self._fold_forks()
+
+    def _fold_forks(self) -> None:
+        expiry = self.expiry
+        noted = {p: fork_counts(stamps, expiry) for p, stamps in self._forks.items()}
+        self._forks = {}
+        hot = self.rate_hot.add
+
+        def apply(node: Proc, counts: dict[float, int]) -> None:
+            add_forks(node, counts)
+            if node.alive:
+                hot(node)
+
+        upward(noted, apply, merge_forks)
+
+    def _forks_before_leaving(self, p: Proc) -> None:
+        """Forks noted below ``p`` count for the ancestors it has now: fold them first."""
+        if p.kids:
+            self._fold_forks()
             return
-        self._unfolded = {}
-        waiting = _children_on_chains(noted)
-        ready = [node for node, n in waiting.items() if n == 0]
-        mark = self.sub_changed.add
-        while ready:
-            node = ready.pop()
-            change = noted.pop(node)
-            _add_totals(node, change)
-            if node.alive:  # an exited process is no rule's candidate any more
-                mark(node)
-            parent = node.parent
-            if parent is None:
-                continue
-            above = noted.get(parent)
-            if above is None:
-                noted[parent] = change
-            else:
-                for i in range(4):
-                    above[i] += change[i]
-            waiting[parent] -= 1
-            if not waiting[parent]:
-                ready.append(parent)
+        own = self._forks.pop(p, None)  # a leaf: only its own, handed to its parent
+        if own:
+            add_forks(p, fork_counts(own, self.expiry))
+            if p.parent is not None:
+                self._forks.setdefault(p.parent, []).extend(own)
 
     def enable_subtree(self, sums: frozenset[str] = frozenset({"cpu", "rss", "fds"})) -> None:
         """Start maintaining subtree totals: one pass over the whole tree."""
@@ -476,7 +501,7 @@ class ProcTable:
 
     def quiet(self) -> bool:
         """Whether nothing happened since the last :meth:`settle` (no event applied)."""
-        return not (self._unfolded or self.exited or any(self._sets))
+        return not (self._unfolded or self._forks or self.exited or any(self._sets))
 
     def changed(self, groups: frozenset[str]) -> set[Proc]:
         """Processes changed in any of ``groups`` (cpu rss fds threads meta sub).
@@ -518,42 +543,6 @@ class ProcTable:
                 best, best_value = p, value
         return best
 
-
-
-def _children_on_chains(noted: dict[Proc, list[int]]) -> dict[Proc, int]:
-    """Every process on the chains above ``noted`` ones: how many of its children are too.
-
-    Each chain is walked only up to the first process already found, so the
-    walk is linear in the number of processes found.
-    """
-    waiting: dict[Proc, int] = {}
-    for start in noted:
-        if start in waiting:
-            continue
-        waiting[start] = 0
-        node = start.parent
-        while node is not None:
-            found = node in waiting
-            waiting[node] = waiting.get(node, 0) + 1
-            if found:
-                break
-            node = node.parent
-    return waiting
-
-
-def _add_totals(node: Proc, change: list[int]) -> None:
-    dcm, drk, dfd, dprocs = change
-    if dcm:
-        node._sub_cm += dcm
-        node.sub_cpu_pct = node._sub_cm / 1000.0
-    if drk:
-        node._sub_rk += drk
-        node.sub_rss_mb = node._sub_rk / _MB
-    if dfd:
-        node._sub_fd += dfd
-        node.sub_fds = node._sub_fd
-    if dprocs:
-        node.sub_procs += dprocs
 
 
 def _below(node: Proc, root: Proc) -> bool:

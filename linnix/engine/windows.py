@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ["RATE_WINDOW_S", "RateWindow", "StepBuffer", "SumWindow", "Windowed"]
+__all__ = ["RATE_WINDOW_S", "ExpiryCounts", "RateWindow", "StepBuffer", "SumWindow", "Windowed"]
 
 RATE_WINDOW_S = 1.0
 
@@ -44,6 +44,44 @@ class RateWindow:
 
 
 RateWindow.EMPTY = RateWindow()
+
+
+class ExpiryCounts:
+    """Counts that each leave at a known moment; ``count(now)`` is what has not left.
+
+    A rate window whose events are grouped by the moment they leave it, so
+    that many events cost one entry (see :mod:`linnix.engine.subtree`).
+    Entries come in the order they leave.
+    """
+
+    __slots__ = ("_q", "_total")
+    EMPTY: ExpiryCounts  # shared, never added to
+
+    def __init__(self) -> None:
+        self._q: deque[tuple[float, int]] = deque()
+        self._total = 0
+
+    def add(self, leaves: float, n: int) -> None:
+        q = self._q
+        if q and q[-1][0] >= leaves:
+            if q[-1][0] == leaves:
+                q[-1] = (leaves, q[-1][1] + n)
+            else:  # out of order (never from the table): keep the order
+                ordered = sorted([*q, (leaves, n)])
+                q.clear()
+                q.extend(ordered)
+        else:
+            q.append((leaves, n))
+        self._total += n
+
+    def count(self, now: float) -> int:
+        q = self._q
+        while q and q[0][0] <= now:
+            self._total -= q.popleft()[1]
+        return self._total
+
+
+ExpiryCounts.EMPTY = ExpiryCounts()
 
 
 class SumWindow:
