@@ -44,6 +44,8 @@ fuzz:
 bench: setup
 	$(BIN)/python bench/compile.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/gap.py
+	$(BIN)/python bench/subtree.py
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/api.py
 
