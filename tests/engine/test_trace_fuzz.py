@@ -13,10 +13,11 @@ returns) are read with random block sizes:
   the shipped rules;
 * nothing hangs: each example runs under an alarm.
 
-In the unit suite this runs the derandomized profile (the same examples on
-every run); ``make fuzz`` (part of ``make test``) runs it with the ``fuzz``
-profile: fresh random examples, more of them, the reproducing blob printed on
-failure, and the whole run under ``timeout``.
+In the unit suite this runs the default profile; ``make fuzz`` (part of
+``make test``) runs it with the ``fuzz`` profile: ten times the examples, still
+derandomized so that a run never fails on luck, the reproducing blob printed
+on failure, and the whole run under ``timeout``.  ``HYPOTHESIS_PROFILE=thorough``
+explores fresh random input by hand.
 """
 
 from __future__ import annotations
