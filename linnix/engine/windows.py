@@ -25,7 +25,17 @@ class RateWindow:
         self._q: deque[float] = deque()
 
     def add(self, ts: float) -> None:
-        self._q.append(ts)
+        """Record an event; those that left the window meanwhile go, read or not.
+
+        Events come in time order and are read at times no earlier than the
+        last one added, so dropping here never changes a count; it bounds the
+        window by the events of one second when no rule reads it.
+        """
+        q = self._q
+        q.append(ts)
+        edge = ts - RATE_WINDOW_S
+        while q[0] <= edge:
+            q.popleft()
 
     def count(self, now: float) -> int:
         """Events with ``now - 1s < ts <= now``."""
@@ -95,8 +105,13 @@ class SumWindow:
         self._sum = 0
 
     def add(self, ts: float, count: int) -> None:
-        self._q.append((ts, count))
+        """Record a count; those that left the window meanwhile go (see RateWindow.add)."""
+        q = self._q
+        q.append((ts, count))
         self._sum += count
+        edge = ts - self.span
+        while q[0][0] <= edge:
+            self._sum -= q.popleft()[1]
 
     def total(self, now: float) -> int:
         q = self._q
