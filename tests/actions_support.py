@@ -62,7 +62,7 @@ class Harness:
 
     def __init__(self, path: Path, proc_root: str, policy: ActionPolicy, *,
                  wall: Callable[[], float], inline: bool = True,
-                 degraded: Callable[[], bool] = lambda: False,
+                 degraded: Callable[[], str | None] = lambda: None,
                  guards: Guards | None = None,
                  boot_offset: Callable[[], float] | None = None) -> None:
         self.path = path

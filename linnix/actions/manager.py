@@ -13,8 +13,8 @@
 In ``monitor`` mode nothing runs until a person approves it.  In ``enforce``
 mode a proposal is approved automatically when every guard passes, unless the
 rule says ``mode monitor``, the input is degraded (events were lost within
-the degraded window) or the rate limit is reached; then it waits for a
-person like in monitor mode.  Guards run at proposal and again right before
+the degraded window, or time jumped and no fresh sample has come since) or the
+rate limit is reached; then it waits for a person like in monitor mode.  Guards run at proposal and again right before
 execution.  Every step is written to the audit log with who did it and why.
 
 The transition pending → approved is made in one synchronous step on the trio
@@ -121,7 +121,7 @@ class ActionManager:
     """Proposals in, decisions and executions out, everything audited."""
 
     def __init__(self, store: AsyncStore, guards: Guards, policy: ActionPolicy, *,
-                 degraded: Callable[[], bool] = lambda: False,
+                 degraded: Callable[[], str | None] = lambda: None,
                  publish: Publish = lambda kind, data: None,
                  wall: Callable[[], float] = time.time,
                  boot_offset: Callable[[], float] | None = None,
@@ -290,8 +290,9 @@ class ActionManager:
         """Approve in enforce mode when allowed; a store that fails leaves the action
         pending, for a person (said on the operator's channel)."""
         withheld = None
-        if self.degraded():
-            withheld = "input is degraded: events were lost recently"
+        degraded = self.degraded()
+        if degraded is not None:
+            withheld = f"input is degraded: {degraded}"
         elif self._rate_wait() > 0:
             withheld = f"rate limit reached ({self.policy.rate_limit}/min)"
         try:

@@ -304,13 +304,16 @@ class Daemon:
                               hub.publish, on_problem=self.say)
         return _Stack(store, manager, responder, policy)
 
-    def _degraded(self, clock: Clock, policy: Any) -> bool:
-        """Events were lost recently, or time jumped and no fresh sample came since."""
+    def _degraded(self, clock: Clock, policy: Any) -> str | None:
+        """Why the input cannot be trusted now (events lost recently, or time jumped and
+        no fresh sample came since); None when it can."""
         if self.engine is not None and self.engine.degraded:
-            return True
+            return "time jumped and no fresh sample has come since"
         core = self.core
         last = core.table.last_lost_ts if core is not None else None
-        return last is not None and clock.now() - last < policy.degraded_window_s
+        if last is not None and clock.now() - last < policy.degraded_window_s:
+            return "events were lost recently"
+        return None
 
     async def _serve(self, engine: LiveEngine, source: Source, telemetry: Telemetry,
                      stack: _Stack, config: Any) -> None:

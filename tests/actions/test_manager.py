@@ -488,7 +488,8 @@ async def test_enforce_mode_respects_a_monitor_only_rule(clock: MockClock, make:
 async def test_enforce_mode_waits_for_a_person_while_degraded(
         clock: MockClock, make: Make, executions: Executions) -> None:
     degraded = [True]
-    h = make(ActionPolicy(mode="enforce"), degraded=lambda: degraded[0])
+    h = make(ActionPolicy(mode="enforce"),
+             degraded=lambda: "events were lost recently" if degraded[0] else None)
     async with running(h.manager):
         row = await h.propose(500)
         assert (row["status"], row["mode"]) == ("pending", "enforce")

@@ -186,9 +186,10 @@ def test_no_action_runs_by_itself_while_the_input_is_stale_after_a_gap(
     daemon = in_process(rules, tmp_path / "state")
     assert daemon.engine is not None
     policy = SimpleNamespace(degraded_window_s=60.0)  # no event was lost
-    assert not daemon._degraded(daemon.engine.clock, policy)
+    assert daemon._degraded(daemon.engine.clock, policy) is None
     daemon.engine.stale_since = 100.0  # a gap was seen; no fresh sample yet
-    assert daemon._degraded(daemon.engine.clock, policy)
+    assert daemon._degraded(daemon.engine.clock, policy) == (
+        "time jumped and no fresh sample has come since")
 
 
 # ---- as ``linnix run`` ---------------------------------------------------------------------
