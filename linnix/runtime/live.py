@@ -156,7 +156,7 @@ class LiveEngine:
     clamped: int = 0
     last_ts: float = 0.0
     kinds: dict[str, int] = attrs.field(factory=dict)  # events by kind, for metrics
-    last_lag: float = 0.0  # how late the latest tick ran after it was due
+    last_lag: float | None = None  # how late the latest tick ran after it was due
     say: Callable[[str], None] | None = None  # for the operator (stderr)
     gap_s: float = GAP_S
     fresh_within: float = FRESH_WITHIN_S

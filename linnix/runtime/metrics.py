@@ -40,9 +40,11 @@ class EngineCollector(Collector):
         yield CounterMetricFamily("linnix_ticks", "Engine evaluation ticks", value=core.ticks)
         yield GaugeMetricFamily("linnix_processes", "Live processes in the process table",
                                 value=len(core.table.procs))
-        yield GaugeMetricFamily("linnix_tick_lag_seconds",
-                                "How late the most recent tick ran after its due time",
-                                value=engine.last_lag if engine is not None else 0.0)
+        lag = engine.last_lag if engine is not None else None
+        if lag is not None:  # no tick has run yet: nothing was measured
+            yield GaugeMetricFamily("linnix_tick_lag_seconds",
+                                    "How late the most recent tick ran after its due time",
+                                    value=lag)
         evals = CounterMetricFamily("linnix_rule_evaluations",
                                     "Condition evaluations, by rule", labels=["rule"])
         seconds = CounterMetricFamily("linnix_rule_evaluation_seconds",

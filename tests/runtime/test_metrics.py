@@ -42,6 +42,15 @@ def test_a_scrape_reads_what_the_engine_counted() -> None:
     assert got[("linnix_actions_total", (("status", "pending"),))] == 2
 
 
+def test_the_tick_lag_is_absent_until_a_tick_has_run() -> None:
+    core = core_for("rule busy: cpu_pct > 50\n")
+    engine = SimpleNamespace(kinds={}, last_lag=None)
+    manager = SimpleNamespace(counts={})
+    got = scrape(SimpleNamespace(core=core, engine=engine, action_manager=manager))
+    assert ("linnix_tick_lag_seconds", ()) not in got
+    assert got[("linnix_ticks_total", ())] == 0
+
+
 def test_nothing_is_reported_before_the_engine_exists() -> None:
     daemon = SimpleNamespace(core=None, engine=None, action_manager=None)
     assert scrape(daemon) == {}
