@@ -196,7 +196,9 @@ class PollSource:
     async def run(self, send: trio.MemorySendChannel[list[t.Event]]) -> None:
         async with send:
             while True:
-                batch = self.poll()
+                # a listing of /proc reads a file per process: thousands of reads on a
+                # busy host, which the event loop must not wait for
+                batch = await trio.to_thread.run_sync(self.poll)
                 if batch:
                     await send.send(batch)
                 await trio.sleep(self.interval)
