@@ -14,8 +14,9 @@ In ``monitor`` mode nothing runs until a person approves it.  In ``enforce``
 mode a proposal is approved automatically when every guard passes, unless the
 rule says ``mode monitor``, the input is degraded (events were lost within
 the degraded window, or time jumped and no fresh sample has come since) or the
-rate limit is reached; then it waits for a person like in monitor mode.  Guards run at proposal and again right before
-execution.  Every step is written to the audit log with who did it and why.
+rate limit is reached; then it waits for a person like in monitor mode.
+Guards run at proposal and again right before execution.  Every step is
+written to the audit log with who did it and why.
 
 The transition pending → approved is made in one synchronous step on the trio
 thread and in the database with ``WHERE status = 'pending'``, so concurrent
