@@ -10,22 +10,32 @@ PF_KTHREAD = 0x00200000
 
 
 class FakeProc:
-    """A directory laid out like /proc: ``<pid>/stat`` and, optionally, ``<pid>/exe``."""
+    """A directory laid out like /proc: ``<pid>/stat`` and, optionally, ``<pid>/exe`` and
+    ``<pid>/cmdline``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
 
     def add(self, pid: int, comm: str, ppid: int = 1, *, start: int = 1000, flags: int = 0,
-            exe: str | None = None) -> FakeProc:
-        """Write the process (replacing whatever had this pid before)."""
+            exe: str | None = None, session: int | None = None, tty: int = 0,
+            argv: list[str] | None = None) -> FakeProc:
+        """Write the process (replacing whatever had this pid before).  By default it
+        leads its own session (``session`` None: its pid) without a terminal (``tty`` 0);
+        ``argv`` writes its command line."""
         d = self.root / str(pid)
         d.mkdir(exist_ok=True)
+        sid = pid if session is None else session
         # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
         # utime stime cutime cstime priority nice threads itreal starttime vsize rss
         (d / "stat").write_text(
-            f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 {flags} 0 0 0 0 "
+            f"{pid} ({comm}) S {ppid} {pid} {sid} {tty} -1 {flags} 0 0 0 0 "
             f"7 3 0 0 20 0 1 0 {start} 1000000 250\n")
+        cmdline = d / "cmdline"
+        if argv is not None:
+            cmdline.write_bytes(b"".join(a.encode() + b"\0" for a in argv))
+        elif cmdline.exists():
+            cmdline.unlink()
         link = d / "exe"
         if link.is_symlink():
             link.unlink()

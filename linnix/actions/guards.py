@@ -16,13 +16,60 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import attrs
 
-from ..procfs import PROC, ProcStat, read_stat
+from ..errors import ConfigError
+from ..procfs import PROC, ProcStat, read_argv, read_stat
 
-__all__ = ["Guards", "Identity", "descendants", "executable", "identify", "lineage_of"]
+__all__ = [
+    "BUILTIN_PROTECTED", "Guards", "Identity", "descendants", "executable", "identify",
+    "lineage_of", "protected_names",
+]
+
+# Process names (the kernel's comm, exact, at most 15 bytes) that no action may touch,
+# whatever a rule says; each with why.  Only [actions] unprotect removes one.
+BUILTIN_PROTECTED: Mapping[str, str] = {
+    # init and service supervisors: killing one takes down what it supervises
+    "systemd": "pid 1 on most distributions, and each user's service manager",
+    "init": "pid 1 on SysV-style and BusyBox systems",
+    "supervisord": "the supervisor daemon of supervisor",
+    "runit": "runit's pid 1",
+    "runsvdir": "runit's supervisor of service directories",
+    "runsv": "runit's supervisor of one service",
+    "s6-svscan": "s6's supervision tree root",
+    "s6-supervise": "s6's supervisor of one service",
+    "tini": "a container's init (reaps zombies, forwards signals)",
+    "dumb-init": "a container's init (reaps zombies, forwards signals)",
+    # the system's own daemons, which everything else needs
+    "systemd-journal": "systemd-journald (the kernel keeps 15 bytes of a name)",
+    "systemd-logind": "logins and sessions",
+    "systemd-udevd": "device events",
+    "dbus-daemon": "the message bus",
+    "dbus-broker": "the message bus",
+    # terminal multiplexers: every session of every user attached to them
+    "tmux: server": "tmux's server: tmux renames it so on Linux (its clients are "
+                    "'tmux: client')",
+    "screen": "GNU screen: its server is a fork of the first client, also 'screen' "
+              "(argv[0] 'SCREEN')",
+    # remote access: the listener and each connection's processes, not what users run
+    "sshd": "the listener, and each connection's processes before OpenSSH 9.8",
+    "sshd-session": "a connection's process since OpenSSH 9.8",
+    "sshd-auth": "a connection's authentication process since OpenSSH 10",
+    # container runtimes and shims: killing one orphans or kills every container
+    "containerd": "the container runtime daemon",
+    "containerd-shim": "containerd-shim-runc-v2 and the like (15 bytes of the name)",
+    "dockerd": "the Docker daemon",
+    "docker-proxy": "the Docker port forwarder",
+    "runc": "the OCI runtime, while it sets a container up",
+    "crun": "an OCI runtime, while it sets a container up",
+    "conmon": "the monitor of a podman or CRI-O container",
+    "crio": "the CRI-O daemon",
+    "kubelet": "the Kubernetes node agent",
+    # the agent itself (its own process and ancestors are refused by pid as well)
+    "linnix": "another linnix on this host",
+}
 
 DELETED = " (deleted)"  # what the kernel appends to /proc/PID/exe once the file is gone
 
@@ -62,6 +109,20 @@ def identify(pid: int, root: str = PROC) -> Identity | None:
     return Identity(pid, st.start_ticks, st.comm, _exe(pid, root), st.ppid, st.kernel_thread)
 
 
+def _session(pid: int, root: str) -> tuple[int, int, int] | None:
+    """(start ticks, session id, tty_nr) of ``pid`` from /proc/PID/stat, or None."""
+    try:
+        with open(f"{root}/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()  # comm may hold anything but ends at ')'
+    try:
+        return int(fields[19]), int(fields[3]), int(fields[4])
+    except (IndexError, ValueError):
+        return None
+
+
 def descendants(pid: int, root: str = PROC) -> list[Identity]:
     """Every process below ``pid`` now, deepest first (read from /proc)."""
     from ..procfs import list_pids
@@ -97,14 +158,35 @@ def lineage_of(pid: int, root: str = PROC) -> set[int]:
     return out
 
 
+def protected_names(extra: Iterable[str] = (), unprotect: Iterable[str] = ()) -> frozenset[str]:
+    """The built-in names without ``unprotect``, plus ``extra``: what the configuration
+    adds never removes a default.  A name to unprotect that is not built in is an error
+    (a typo would leave the operator believing something else)."""
+    unknown = sorted(set(unprotect) - BUILTIN_PROTECTED.keys())
+    if unknown:
+        raise ConfigError(
+            f"actions.unprotect: {', '.join(repr(n) for n in unknown)} "
+            f"{'is' if len(unknown) == 1 else 'are'} not on the built-in protected list "
+            f"({', '.join(BUILTIN_PROTECTED)})")
+    return (frozenset(BUILTIN_PROTECTED) - frozenset(unprotect)) | frozenset(extra)
+
+
 @attrs.define
 class Guards:
-    """The guards of one daemon: its protected names and its own lineage."""
+    """The guards of one daemon: its protected names and its own lineage.
+
+    ``protected`` names are added to the built-in ones, never instead of them;
+    only ``unprotect`` removes a built-in name (see :func:`protected_names`)."""
 
     protected: frozenset[str]
     protected_exe: frozenset[str]
     own: set[int] = attrs.field(factory=lambda: lineage_of(os.getpid()))
     root: str = PROC
+    unprotect: frozenset[str] = frozenset()
+    names: frozenset[str] = attrs.field(init=False)  # every protected name, in effect
+
+    def __attrs_post_init__(self) -> None:
+        self.names = protected_names(self.protected, self.unprotect)
 
     def check(self, expected: Identity, *, tree: Iterable[Identity] = (),
               started_as: str | None = None) -> str | None:
@@ -129,9 +211,22 @@ class Guards:
             return f"{ident.comm}[{ident.pid}] is a kernel thread"
         if ident.pid in self.own:
             return f"{ident.comm}[{ident.pid}] is linnix itself or one of its ancestors"
-        if ident.comm in self.protected:
+        if ident.comm in self.names:
             return f"'{ident.comm}' is on the protected list"
-        return self._protected_exe(ident, started_as)
+        return self._protected_exe(ident, started_as) or self._interactive(ident)
+
+    def _interactive(self, ident: Identity) -> str | None:
+        """Why ``ident`` is someone's interactive session, if it is one."""
+        terminal = _session(ident.pid, self.root)
+        if terminal is not None and terminal[0] == ident.start_ticks:
+            _, session, tty_nr = terminal
+            if session == ident.pid and tty_nr != 0:
+                return (f"{ident.comm}[{ident.pid}] leads a session with a terminal (an "
+                        "interactive shell or login)")
+        argv = read_argv(ident.pid, self.root)
+        if argv and argv[0].startswith("-"):
+            return f"{ident.comm}[{ident.pid}] is a login shell (argv[0] is '{argv[0][:32]}')"
+        return None
 
     def _protected_exe(self, ident: Identity, started_as: str | None) -> str | None:
         running = executable(ident.exe)

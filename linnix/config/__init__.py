@@ -29,7 +29,6 @@ from .paths import (
     resolve_tokens_file,
 )
 from .schema import (
-    DEFAULT_PROTECTED,
     ActionsConfig,
     ApiConfig,
     Config,
@@ -52,7 +51,6 @@ __all__ = [
     "Config",
     "ConfigFileError",
     "ConfigProblem",
-    "DEFAULT_PROTECTED",
     "FdSampling",
     "Mode",
     "RetentionConfig",

@@ -50,7 +50,6 @@ __all__ = [
     "Config",
     "ConfigFileError",
     "ConfigProblem",
-    "DEFAULT_PROTECTED",
     "FdSampling",
     "Mode",
     "RetentionConfig",
@@ -64,25 +63,6 @@ __all__ = [
 
 Mode = Literal["monitor", "enforce"]
 FdSampling = Literal["auto", "always", "never"]
-
-# Process names that no action may touch unless the configuration says otherwise.
-# Exact comm values: note 'systemd-journal', which is how the kernel truncates
-# 'systemd-journald'.
-DEFAULT_PROTECTED: tuple[str, ...] = (
-    "systemd",
-    "init",
-    "sshd",
-    "systemd-journal",
-    "systemd-logind",
-    "systemd-udevd",
-    "dbus-daemon",
-    "dbus-broker",
-    "containerd",
-    "dockerd",
-    "kubelet",
-    "linnix",
-)
-
 
 # ---- the configuration ----------------------------------------------------------------
 
@@ -143,8 +123,11 @@ class ActionsConfig:
 
     ttl: float = 300.0
     rate_limit: int = 6
-    protected: tuple[str, ...] = DEFAULT_PROTECTED
+    # Names protected besides the built-in ones (linnix.actions.guards.BUILTIN_PROTECTED),
+    # which no setting here removes but ``unprotect``, name by name.
+    protected: tuple[str, ...] = ()
     protected_exe: tuple[str, ...] = ()
+    unprotect: tuple[str, ...] = ()
     kill_grace: float = 5.0
     degraded_window: float = 60.0
 
@@ -210,6 +193,7 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
         "rate_limit": whole(0),
         "protected": list_of(process_name, "process names"),
         "protected_exe": list_of(absolute_path, "absolute paths"),
+        "unprotect": list_of(process_name, "process names"),
         "kill_grace": duration(zero_ok=True),
         "degraded_window": duration(zero_ok=True),
     }),

@@ -94,6 +94,14 @@ def disable_tagged(plan: Plan, tags: frozenset[str]) -> Plan:
     return attrs.evolve(plan, rules=rules)
 
 
+def _check_unprotect(config: Any) -> None:
+    """Refuse to start when ``[actions] unprotect`` names a process that is not built in."""
+    from ..actions.guards import protected_names
+
+    if config is not None:
+        protected_names(config.actions.protected, config.actions.unprotect)
+
+
 def _at(path: str, message: str, hint: str | None = None) -> Diagnostic:
     """An error about a whole rule path (one that could not be loaded, or holds nothing)."""
     return Diagnostic("E110", Level.ERROR, message, SourceFile(path, "").whole(), hint)
@@ -224,6 +232,7 @@ class Daemon:
             self.say(f"not starting: the rules have {len(result.errors)} error(s)")
             return 1
         plan = disable_tagged(result.plan, self.opts.disabled_tags)
+        _check_unprotect(self.opts.config)  # before anything is opened
         try:
             _make_state_dir(self.opts.state_dir)
             probe = os.path.join(self.opts.state_dir, ".writable")
@@ -294,7 +303,8 @@ class Daemon:
         acts = config.actions
         policy = ActionPolicy(config.runtime.mode, acts.ttl, acts.rate_limit, acts.kill_grace,
                               acts.degraded_window)
-        guards = Guards(frozenset(acts.protected), frozenset(acts.protected_exe))
+        guards = Guards(frozenset(acts.protected), frozenset(acts.protected_exe),
+                        unprotect=frozenset(acts.unprotect))
         self.action_manager = manager = ActionManager(
             astore, guards, policy, degraded=lambda: self._degraded(clock, policy),
             publish=hub.publish, boot_offset=lambda: clock.origin, on_problem=self.say)
@@ -348,6 +358,11 @@ class Daemon:
                               now=mode)
         await store.audit("linnix", "daemon.started", mode=mode, pid=os.getpid(),
                           closed_incidents=closed)
+        unprotected = sorted(config.actions.unprotect)
+        if unprotected:  # said at every start, for the operator and in the audit log
+            self.say(f"actions.unprotect: {', '.join(unprotected)} lose(s) the built-in "
+                     "protection: rules may act on them")
+            await store.audit("linnix", "guards.unprotected", names=unprotected)
         await nursery.start(stack.manager.run)
         nursery.start_soon(stack.responder.run)
         nursery.start_soon(self._retention, config)

@@ -9,13 +9,16 @@ import pytest
 from proc_support import PF_KTHREAD, FakeProc
 
 from linnix.actions.guards import (
+    BUILTIN_PROTECTED,
     Guards,
     Identity,
     descendants,
     executable,
     identify,
     lineage_of,
+    protected_names,
 )
+from linnix.errors import ConfigError
 
 
 @pytest.fixture
@@ -135,7 +138,7 @@ def test_protected_executables_match_exactly(proc: FakeProc) -> None:
 def test_a_protected_executable_replaced_since_the_start_is_still_protected(
         proc: FakeProc) -> None:
     """An upgrade replaces the binary: the kernel shows '/usr/sbin/sshd (deleted)'."""
-    proc.add(300, "sshd", 1, exe="/usr/sbin/sshd (deleted)")
+    proc.add(300, "daemon", 1, exe="/usr/sbin/sshd (deleted)")  # a name not built in
     proc.add(301, "helper", 1, exe="/usr/sbin/sshd-helper (deleted)")
     proc.add(302, "odd", 1, exe="/usr/sbin/sshd (deleted) (deleted)")  # only one mark is ours
     g = guards(proc, exe=("/usr/sbin/sshd",))
@@ -144,16 +147,16 @@ def test_a_protected_executable_replaced_since_the_start_is_still_protected(
         "or removed since it started)")
     assert g.check(ident(proc, 301)) is None
     assert g.check(ident(proc, 302)) is None
-    proc.add(500, "runaway", 1).add(501, "sshd", 500, exe="/usr/sbin/sshd (deleted)")
+    proc.add(500, "runaway", 1).add(501, "daemon", 500, exe="/usr/sbin/sshd (deleted)")
     assert g.check(ident(proc, 500), tree=descendants(500, proc.path)) == (
-        "its subtree contains sshd[501]: /usr/sbin/sshd is on the protected list (the process "
+        "its subtree contains daemon[501]: /usr/sbin/sshd is on the protected list (the process "
         "runs it; the file was replaced or removed since it started)")
 
 
 def test_the_executable_recorded_at_exec_is_protected_too(proc: FakeProc) -> None:
     """The binary was renamed aside (not deleted): /proc names the new path, the
     engine's record still names the one the process was started from."""
-    proc.add(300, "sshd", 1, exe="/usr/sbin/sshd.old")
+    proc.add(300, "server", 1, exe="/usr/sbin/sshd.old")
     proc.add(301, "worker", 1, exe="/usr/bin/worker")
     g = guards(proc, exe=("/usr/sbin/sshd",))
     assert g.check(ident(proc, 300)) is None  # /proc alone cannot tell
@@ -243,3 +246,94 @@ def test_descendants_survive_a_cycle_in_an_inconsistent_read(proc: FakeProc) -> 
     proc.add(100, "a", 101).add(101, "b", 100).add(102, "c", 101)
     got = [i.pid for i in descendants(100, proc.path)]
     assert sorted(got) == [101, 102] and got.index(102) < got.index(101)
+
+
+# ---- what no rule can touch -------------------------------------------------------------------
+
+@pytest.mark.parametrize("comm", [
+    "systemd", "init", "supervisord", "runit", "runsvdir", "runsv", "s6-svscan", "s6-supervise",
+    "tmux: server", "screen", "sshd", "sshd-session", "sshd-auth", "containerd",
+    "containerd-shim", "dockerd", "runc", "crun", "conmon", "crio", "kubelet", "linnix",
+])
+def test_supervisors_multiplexers_sshd_and_runtimes_are_built_in(proc: FakeProc,
+                                                                 comm: str) -> None:
+    proc.add(300, comm, 1)
+    assert guards(proc).check(ident(proc, 300)) == f"'{comm}' is on the protected list"
+
+
+def test_built_in_names_match_exactly_and_fit_comm(proc: FakeProc) -> None:
+    """Matched as the kernel shows them: 15 bytes at most, or a name could never match."""
+    assert all(len(name.encode()) <= 15 for name in BUILTIN_PROTECTED)
+    proc.add(300, "tmux: client", 1).add(301, "tmux", 1).add(302, "sshd-keygen", 1)
+    proc.add(303, "containerd-shi", 1).add(304, "bash", 1)
+    g = guards(proc)
+    for pid in (300, 301, 302, 303, 304):
+        assert g.check(ident(proc, pid)) is None, pid
+
+
+def test_what_users_run_under_sshd_is_not_protected(proc: FakeProc) -> None:
+    proc.add(300, "sshd", 1).add(301, "sshd-session", 300)
+    proc.add(302, "make", 301)  # neither a session leader with a terminal nor a login shell
+    assert guards(proc).check(ident(proc, 302)) is None
+
+
+def test_configured_names_add_to_the_built_in_ones(proc: FakeProc) -> None:
+    proc.add(300, "postgres", 1).add(301, "sshd", 1)
+    g = guards(proc, protected=("postgres",))
+    assert g.check(ident(proc, 300)) == "'postgres' is on the protected list"
+    assert g.check(ident(proc, 301)) == "'sshd' is on the protected list"
+
+
+def test_only_unprotect_removes_a_built_in_name(proc: FakeProc) -> None:
+    proc.add(300, "screen", 1).add(301, "sshd", 1)
+    g = Guards(frozenset(), frozenset(), own=set(), root=proc.path,
+               unprotect=frozenset({"screen"}))
+    assert g.check(ident(proc, 300)) is None
+    assert g.check(ident(proc, 301)) == "'sshd' is on the protected list"
+    assert protected_names(("postgres",), ("screen",)) == (
+        frozenset(BUILTIN_PROTECTED) - {"screen"} | {"postgres"})
+
+
+def test_unprotecting_a_name_that_is_not_built_in_is_an_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        protected_names((), ("screen", "sshdd", "bash"))
+    assert str(err.value).startswith(
+        "actions.unprotect: 'bash', 'sshdd' are not on the built-in protected list (systemd, "
+        "init, ")
+
+
+def test_a_session_leader_with_a_terminal_is_refused(proc: FakeProc) -> None:
+    proc.add(300, "bash", 1, tty=34816)  # leads its session (sid = pid), on /dev/pts/0
+    proc.add(301, "vim", 300, session=300, tty=34816)  # in that session, not its leader
+    proc.add(302, "daemonized", 1)  # leads a session without a terminal
+    g = guards(proc)
+    assert g.check(ident(proc, 300)) == (
+        "bash[300] leads a session with a terminal (an interactive shell or login)")
+    assert g.check(ident(proc, 301)) is None
+    assert g.check(ident(proc, 302)) is None
+
+
+def test_a_login_shell_is_refused(proc: FakeProc) -> None:
+    proc.add(300, "bash", 1, session=1, argv=["-bash"])
+    proc.add(301, "bash", 1, session=1, argv=["bash", "-l"])  # argv[0] decides, as login does
+    proc.add(302, "zsh", 1, session=1, argv=["-" + "z" * 100])
+    g = guards(proc)
+    assert g.check(ident(proc, 300)) == "bash[300] is a login shell (argv[0] is '-bash')"
+    assert g.check(ident(proc, 301)) is None
+    assert g.check(ident(proc, 302)) == (
+        f"zsh[302] is a login shell (argv[0] is '-{'z' * 31}')")  # cut: the process wrote it
+
+
+def test_a_session_read_for_a_reused_pid_is_not_taken_for_the_target(proc: FakeProc) -> None:
+    proc.add(300, "worker", 1, start=1000)
+    before = ident(proc, 300)
+    proc.add(300, "bash", 1, start=2000, tty=34816)  # another process holds the pid now
+    assert guards(proc).check(before) is None  # its identity check (still) refuses it
+    assert guards(proc).still(before) is not None
+
+
+def test_a_subtree_holding_an_interactive_shell_is_refused(proc: FakeProc) -> None:
+    proc.add(500, "runaway", 1).add(501, "bash", 500, tty=34816)
+    assert guards(proc).check(ident(proc, 500), tree=descendants(500, proc.path)) == (
+        "its subtree contains bash[501]: bash[501] leads a session with a terminal (an "
+        "interactive shell or login)")

@@ -573,6 +573,11 @@ async def test_a_rate_limit_of_zero_lets_nothing_run(clock: MockClock, make: Mak
     (lambda p: None, None, KILL, "no live process matched the action's target"),
     (lambda p: p.add(600, "runaway", 1).add(601, "sshd", 600), 600, KILL_TREE,
      "its subtree contains sshd[601]: 'sshd' is on the protected list"),
+    (lambda p: p.add(600, "tmux: server", 1), 600, KILL, "'tmux: server' is on the protected list"),
+    (lambda p: p.add(600, "bash", 1, tty=34816), 600, KILL,
+     "bash[600] leads a session with a terminal (an interactive shell or login)"),
+    (lambda p: p.add(600, "bash", 1, argv=["-bash"]), 600, STOP,
+     "bash[600] is a login shell (argv[0] is '-bash')"),
 ])
 async def test_guards_refuse_at_proposal(clock: MockClock, make: Make, proc: FakeProc,
                                          executions: Executions, setup: Any, pid: int | None,
@@ -632,7 +637,9 @@ async def test_the_engines_start_time_must_match(clock: MockClock, make: Make, p
     (lambda p: p.add(700, "sshd", 500), KILL_TREE,
      "its subtree contains sshd[700]: 'sshd' is on the protected list"),
     # it exec'd sshd after the proposal, and sshd was upgraded since
-    (lambda p: p.add(500, "sshd-session", 1, start=1000, exe="/usr/sbin/sshd (deleted)"),
+    (lambda p: p.add(500, "worker", 1, start=1000, tty=34816), KILL,
+     "worker[500] leads a session with a terminal (an interactive shell or login)"),
+    (lambda p: p.add(500, "server", 1, start=1000, exe="/usr/sbin/sshd (deleted)"),
      KILL, "/usr/sbin/sshd is on the protected list (the process runs it; the file was "
      "replaced or removed since it started)"),
 ])

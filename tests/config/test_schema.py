@@ -12,7 +12,6 @@ from support import ROOT
 from support import run_cli as run
 
 from linnix.config import (
-    DEFAULT_PROTECTED,
     ActionsConfig,
     ApiConfig,
     Config,
@@ -64,18 +63,19 @@ def test_defaults() -> None:
     assert c.telemetry == TelemetryConfig(sample_interval=1.0, tick=0.5,
                                           ring_buffer_pages=4096, sample_fds="auto")
     assert c.rules == RulesConfig(paths=("/etc/linnix/rules",), disabled_tags=())
-    assert c.actions == ActionsConfig(ttl=300.0, rate_limit=6, protected=DEFAULT_PROTECTED,
-                                      protected_exe=(), kill_grace=5.0, degraded_window=60.0)
+    assert c.actions == ActionsConfig(ttl=300.0, rate_limit=6, protected=(), protected_exe=(),
+                                      unprotect=(), kill_grace=5.0, degraded_window=60.0)
     assert c.retention == RetentionConfig(max_age=30 * 86400.0, max_incidents=10000,
                                           max_audit=100000)
     assert c.path is None
 
 
-def test_default_protected_names() -> None:
-    for name in ("systemd", "init", "sshd", "systemd-journal", "dbus-daemon", "containerd",
-                 "dockerd", "kubelet", "linnix"):
-        assert name in DEFAULT_PROTECTED
-    assert all(len(n.encode()) <= 15 for n in DEFAULT_PROTECTED)
+def test_protected_names_only_add_to_the_built_in_ones() -> None:
+    """The built-in names live with the guards; the configuration adds to them (and
+    unprotect removes one, explicitly), so a file naming one process keeps the rest."""
+    c = parse('[actions]\nprotected = ["postgres"]\nunprotect = ["screen"]\n')
+    assert (c.actions.protected, c.actions.unprotect) == (("postgres",), ("screen",))
+    assert Config().actions.protected == () and Config().actions.unprotect == ()
 
 
 def test_no_file_and_an_empty_file_are_the_defaults(tmp_path: Path) -> None:
@@ -126,6 +126,7 @@ ttl = "10m"
 rate_limit = 0
 protected = ["postgres", "systemd"]
 protected_exe = ["/usr/sbin/sshd"]
+unprotect = ["screen"]
 kill_grace = 0
 degraded_window = "2m"
 
@@ -149,7 +150,8 @@ def test_every_section_and_key() -> None:
         rules=RulesConfig(paths=("/opt/rules", "local.lnx"),
                           disabled_tags=("experimental", "noisy")),
         actions=ActionsConfig(ttl=600.0, rate_limit=0, protected=("postgres", "systemd"),
-                              protected_exe=("/usr/sbin/sshd",), kill_grace=0.0,
+                              protected_exe=("/usr/sbin/sshd",), unprotect=("screen",),
+                              kill_grace=0.0,
                               degraded_window=120.0),
         retention=RetentionConfig(max_age=7 * 86400.0, max_incidents=50, max_audit=500,
                                   alerts_file_mb=16),
@@ -299,7 +301,7 @@ def test_a_key_in_the_wrong_section_says_where_it_belongs() -> None:
 def test_a_nested_table_is_an_unknown_key() -> None:
     assert problem("[actions]\nttl = 1\n\n[actions.zzz]\nx = 1\n") == (
         "linnix.toml:4: actions.zzz: unknown key; [actions] has ttl, rate_limit, protected, "
-        "protected_exe, kill_grace, degraded_window")
+        "protected_exe, unprotect, kill_grace, degraded_window")
 
 
 def test_a_section_must_be_a_table() -> None:

@@ -288,3 +288,39 @@ def test_the_outline_of_the_alerts_file_shows_proposals_too() -> None:
         {"type": "alert", "ts": 1.5, "rule": "tree", "state": "firing", "pid": 7},
         {"type": "action", "ts": 1.5, "rule": "tree", "action": "kill_tree", "pid": 7},
     ]) == [(1.5, "tree", "firing"), (1.5, "tree", "kill_tree")]
+
+
+# ---- the built-in protected names ------------------------------------------------------------
+
+def test_unprotecting_a_name_that_is_not_built_in_stops_the_start(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 5000\n"})
+    config = tmp_path / "linnix.toml"
+    config.write_text('[actions]\nunprotect = ["sshd", "sshd2"]\n')
+    daemon = Daemon(tmp_path / "state", "--source", "poll", "--config", str(config),
+                    rules=[str(rules)])
+    assert daemon.proc.wait(60) == 1
+    daemon.collect()
+    assert daemon.stderr.startswith(
+        "linnix: actions.unprotect: 'sshd2' is not on the built-in protected list (systemd, ")
+    assert "Traceback" not in daemon.stderr
+    assert not (tmp_path / "state").exists()  # refused before anything was made
+
+
+@pytest.mark.slow
+def test_an_unprotected_built_in_name_is_said_at_start_and_audited(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 5000\n"})
+    config = tmp_path / "linnix.toml"
+    config.write_text(f'[api]\nbind = "127.0.0.1:{free_port()}"\n'
+                      '[actions]\nunprotect = ["screen", "conmon"]\n')
+    daemon = Daemon(tmp_path / "state", "--source", "poll", "--config", str(config),
+                    rules=[str(rules)])
+    try:
+        daemon.wait_ready()
+        api = Api(tmp_path / "state")
+        wait_for(lambda: api.get("/health"), 10, "the API")
+        audited = [r["detail"] for r in api.audit() if r["event"] == "guards.unprotected"]
+    finally:
+        daemon.stop()
+    assert audited == [{"names": ["conmon", "screen"]}]
+    assert ("linnix: actions.unprotect: conmon, screen lose(s) the built-in protection: rules "
+            "may act on them\n") in daemon.stderr
