@@ -11,7 +11,10 @@ The schema has a version (``PRAGMA user_version``).  Version 1 chains the
 audit log (see :mod:`.chain`): a database made before it gets the chain's
 columns and its anchor, and its records are chained in order, all in one
 transaction, with an ``audit.chained`` record saying how many there were (the
-chain vouches for them from then on, not before).  A database of a newer
+chain vouches for them from then on, not before).  Version 2 counts the
+repeats of a pending action (the same rule firing again for the same
+process): ``repeats`` (0 for an action of an older database) and
+``last_seen_at`` (its creation time until it repeats).  A database of a newer
 version is refused rather than misread.
 """
 
@@ -28,7 +31,7 @@ from . import chain
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "open_database", "open_readonly"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -67,7 +70,9 @@ CREATE TABLE IF NOT EXISTS actions (
     decided_at   REAL,
     reason       TEXT,
     result       TEXT,
-    finished_at  REAL
+    finished_at  REAL,
+    repeats      INTEGER NOT NULL DEFAULT 0,
+    last_seen_at REAL
 );
 CREATE INDEX IF NOT EXISTS actions_status ON actions (status);
 CREATE TABLE IF NOT EXISTS audit (
@@ -182,6 +187,8 @@ def _upgrade(db: sqlite3.Connection, path: str, clock: Callable[[], float]) -> N
                              "run that version, or move the file aside to start empty")
         if version < 1:
             _chain_the_audit_log(db, clock)
+        if version < 2:
+            _count_repeats(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
@@ -214,6 +221,17 @@ def _chain_the_audit_log(db: sqlite3.Connection, clock: Callable[[], float]) -> 
     if earlier:
         chain.append(db, clock(), "linnix", "audit.chained", None, None,
                      json.dumps({"earlier_records": earlier}, separators=(",", ":")), earlier)
+
+
+def _count_repeats(db: sqlite3.Connection) -> None:
+    """Version 2: the repeats of an action and when it was last seen (at its creation,
+    as far as an older database can tell)."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(actions)")}
+    if "repeats" not in columns:
+        db.execute("ALTER TABLE actions ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0")
+    if "last_seen_at" not in columns:
+        db.execute("ALTER TABLE actions ADD COLUMN last_seen_at REAL")
+    db.execute("UPDATE actions SET last_seen_at = created_at WHERE last_seen_at IS NULL")
 
 
 def open_readonly(path: str) -> sqlite3.Connection:

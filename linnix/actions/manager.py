@@ -31,6 +31,11 @@ store's error and can be asked again; an expiry or a result is written again
 every :data:`RETRY_S` seconds until the store takes it.  At start, every
 pending action in the store is tracked again, or expired with the reason.
 
+A target has at most one pending action per rule and action: when the rule
+fires again for the same process (pid and start time) while one is pending,
+the firing is counted on it (``repeats``, ``last_seen_at``, an
+``action.repeated`` audit record) instead of asking again.
+
 While an action is pending, a pidfd of its target is watched: when that very
 process exits, the action expires at once with that reason, so nobody is
 asked to decide about a process that is gone (and a pid reused meanwhile can
@@ -63,6 +68,7 @@ from ..plan import CompiledAction
 from ..procfs import PROC
 from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, descendants, identify
+from .pending import Key, OpenProposals, key_of, params_of, row_key
 from .store import AsyncStore, Entry
 
 __all__ = [
@@ -144,6 +150,8 @@ class ActionManager:
         self._nursery: trio.Nursery | None = None
         self.counts: dict[str, int] = {}
         self._watches: dict[int, trio.CancelScope] = {}  # pending action -> its exit watch
+        self._open = OpenProposals()  # one pending action per rule, action and target
+        self._proposing = trio.Lock()  # one proposal at a time: no twin can slip in
 
     # ---- running ---------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -190,7 +198,7 @@ class ActionManager:
             heapq.heappush(self._deadlines, (now, action_id))
             return
         left = max(0.0, float(row["expires_at"]) - self.wall())  # the wall's word only
-        self._track(action_id, _identity(row), now + left)
+        self._track(action_id, _identity(row), now + left, row_key(row))
 
     async def _expirer(self) -> None:
         while True:
@@ -226,7 +234,7 @@ class ActionManager:
 
         The action and its audit records are stored in one transaction: when the
         store fails, this raises and nothing was proposed."""
-        params = _params(action)
+        params = params_of(action)
         mode = "monitor" if monitor_only or self.policy.mode != "enforce" else "enforce"
         if not action.targets_process:
             action_id = await self.store.add_action(
@@ -236,8 +244,21 @@ class ActionManager:
                 audit=[Entry("linnix", "action.recorded", {"rule": rule, "kind": action.name},
                              incident_id)])
             return await self._emit(action_id)
+        async with self._proposing:
+            return await self._propose_for(rule, action, target, incident_id, params, mode)
+
+    async def _propose_for(self, rule: str, action: CompiledAction, target: Target | None,
+                           incident_id: int | None, params: dict[str, Any],
+                           mode: str) -> dict[str, Any]:
+        """A proposal for a process: counted on the pending one for the same target, or
+        guarded, stored and (in enforce mode) approved when allowed."""
         ident, refusal = self._identify(target)
+        key = None
         if refusal is None and ident is not None:
+            key = key_of(rule, action.name, params, ident.pid, ident.start_ticks)
+            repeated = await self._repeat(key, incident_id)
+            if repeated is not None:
+                return repeated
             tree = (descendants(ident.pid, self.guards.root) if ACTIONS[action.name].subtree
                     else [])
             refusal = self.guards.check(ident, tree=tree,
@@ -260,19 +281,32 @@ class ActionManager:
         self._count(status)
         if refusal:
             return await self._emit(action_id)
-        assert ident is not None  # a target without an identity is refused above
-        self._track(action_id, ident, deadline)
+        assert ident is not None and key is not None  # refused above without an identity
+        self._track(action_id, ident, deadline, key)
         if mode == "enforce":
             await self._auto_approve(action_id)
         return await self._emit(action_id)
 
-    def _track(self, action_id: int, ident: Identity, deadline: float) -> None:
+    def _track(self, action_id: int, ident: Identity, deadline: float, key: Key) -> None:
         """From now on the manager answers for this pending action (no await in here)."""
         self.status[action_id] = "pending"
         self._targets[action_id] = ident
         heapq.heappush(self._deadlines, (deadline, action_id))
         self._wake.set()
         self._watch(action_id, ident)
+        self._open.add(action_id, key)
+
+    async def _repeat(self, key: Key, incident_id: int | None) -> dict[str, Any] | None:
+        """Count a firing on the action pending for ``key``: its row, or None if there is
+        none (or it was decided meanwhile)."""
+        action_id = self._open.get(key)
+        if action_id is None or self.status.get(action_id) != "pending":
+            return None
+        counted = await self.store.repeat_action(action_id, Entry(
+            "linnix", "action.repeated", {"rule": key[0], "kind": key[1]}, incident_id))
+        if not counted:  # decided through another connection
+            return None
+        return await self._emit(action_id)
 
     def _identify(self, target: Target | None) -> tuple[Identity | None, str | None]:
         if target is None:
@@ -361,6 +395,7 @@ class ActionManager:
         """Decide on the trio thread, before the store is asked (no await in here)."""
         self.status[action_id] = status
         self._unwatch(action_id)
+        self._open.claimed(action_id)
 
     def _release(self, action_id: int) -> None:
         """The store did not take a claimed decision: the action is pending again."""
@@ -368,6 +403,7 @@ class ActionManager:
         ident = self._targets.get(action_id)
         if ident is not None:
             self._watch(action_id, ident)
+        self._open.released(action_id)
 
     @contextlib.contextmanager
     def _released_on_failure(self, action_id: int) -> Iterator[None]:
@@ -466,6 +502,7 @@ class ActionManager:
             self.status[action_id] = status
             self._targets.pop(action_id, None)
             self._why.pop(action_id, None)
+            self._open.closed(action_id)
             self._count(status)
         else:  # moved meanwhile through another connection
             await self._resync(action_id)
@@ -549,19 +586,6 @@ def _undecidable(row: dict[str, Any]) -> str | None:
 def _identity(row: dict[str, Any]) -> Identity:
     """The target of a stored action, as the guards compare it."""
     return Identity(row["pid"], row["start_ticks"], row["comm"] or "?", row["exe"], 0, False)
-
-
-def _params(action: CompiledAction) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if action.grace_s is not None:
-        out["grace_s"] = action.grace_s
-    if action.signal is not None:
-        out["signal"] = action.signal
-    if action.nice is not None:
-        out["nice"] = action.nice
-    if action.target is not None:
-        out["target"] = f"top({action.target})"
-    return out
 
 
 def _hz() -> int:

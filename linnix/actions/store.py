@@ -229,16 +229,28 @@ class Store:
                    expires_at: float | None, reason: str | None = None,
                    audit: Sequence[Entry] = ()) -> int:
         """Insert an action and, in the same transaction, the ``audit`` records about it."""
+        now = self.clock()
         with self._write() as db:
             action_id = int(db.execute(
                 "INSERT INTO actions (incident_id, rule, kind, params, pid, start_ticks, comm, "
-                "exe, status, mode, created_at, expires_at, reason) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "exe, status, mode, created_at, expires_at, reason, last_seen_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (incident_id, rule, kind, _dump(params), pid, start_ticks, comm, exe, status,
-                 mode, self.clock(), expires_at, reason)).lastrowid or 0)
+                 mode, now, expires_at, reason, now)).lastrowid or 0)
             for entry in audit:
                 self._append(db, entry, action_id)
         return action_id
+
+    def repeat_action(self, action_id: int, audit: Entry) -> bool:
+        """Count one more firing for a pending action, now, audited in the same
+        transaction; False if it is not pending any more."""
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE actions SET repeats = repeats + 1, last_seen_at = ? "
+                "WHERE id = ? AND status = 'pending'", (self.clock(), action_id)).rowcount > 0
+            if changed:
+                self._append(db, audit, action_id)
+        return changed
 
     def action(self, action_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM actions WHERE id = ?", (action_id,))

@@ -287,6 +287,11 @@ def _schemas() -> Json:
                 "reason": _nullable("string"),
                 "result": {"type": ["object", "null"]},
                 "finished_at": _nullable("number"),
+                "repeats": {"type": "integer", "minimum": 0, "description": (
+                    "how many more times the rule fired for the same process (pid and start "
+                    "time) while the action was pending: counted here, not proposed again")},
+                "last_seen_at": _nullable("number", description=(
+                    "Unix time of the latest firing (created_at until it repeats)")),
             },
         },
         "ActionPage": {
@@ -456,7 +461,9 @@ def _paths() -> Json:
                 "application/json": {"schema": _schema("ReloadRequest")}}})},
         "/stream": {"get": _op(
             "Live events", "Server-sent events: 'event:' is alert, action, incident, process "
-            "or reset, 'id:' an increasing integer, 'data:' one JSON object. A comment line "
+            "or reset, 'id:' an increasing integer, 'data:' one JSON object (for an action, "
+            "its record as /actions/{action_id} shows it, sent again at each change of status "
+            "and each repeat). A comment line "
             "is sent every 15 seconds while idle. Reconnect with Last-Event-ID to resume; a "
             "'reset' event says events were missed. A client that does not keep up is "
             "disconnected and resumes the same way.", "events",

@@ -72,10 +72,22 @@ def _when_action(row: Mapping[str, Any]) -> str:
 def actions_table(rows: Sequence[Mapping[str, Any]], status: str | None) -> str:
     if not rows:
         return f"no {status} actions\n" if status else "no actions\n"
-    return table(("ID", "STATUS", "ACTION", "TARGET", "RULE", "INCIDENT", "CREATED", "DECISION"),
+    return table(("ID", "STATUS", "ACTION", "TARGET", "RULE", "REPEATS", "INCIDENT", "CREATED",
+                  "DECISION"),
                  [(r["id"], r.get("status"), _action_text(r), _target(r), r.get("rule"),
-                   r.get("incident_id"), local_time(r.get("created_at")), _when_action(r))
+                   r.get("repeats"), r.get("incident_id"), local_time(r.get("created_at")),
+                   _when_action(r))
                   for r in rows])
+
+
+def _repeats_text(row: Mapping[str, Any]) -> str | None:
+    """How often the rule fired again for the target while the action was pending, and
+    when last; None when it did not (or the daemon does not say)."""
+    repeats = row.get("repeats")
+    if not isinstance(repeats, int) or repeats <= 0:
+        return None
+    times = "once" if repeats == 1 else f"{repeats} times"
+    return f"the rule fired again {times}, last at {local_time(row.get('last_seen_at'))}"
 
 
 def _action_text(row: Mapping[str, Any]) -> str:
@@ -103,6 +115,7 @@ def action_detail(row: Mapping[str, Any]) -> str:
         ("incident", row.get("incident_id")),
         ("mode", row.get("mode")),
         ("created", local_time(row.get("created_at"))),
+        ("repeats", _repeats_text(row) or row.get("repeats")),
     ]
     if row.get("status") == "pending":
         fields.append(("expires", local_time(row.get("expires_at"))))
@@ -231,7 +244,8 @@ def _action_line(stamp: str, data: Mapping[str, Any]) -> str:
     text = (f"{stamp}  action  {status:<9} #{data.get('id')} {_action_text(data)} "
             f"{_target(data)}  rule {data.get('rule')}")
     if status == "pending":
-        text += f"  (linnix actions approve {data.get('id')})"
+        repeats = _repeats_text(data)
+        text += f"  ({repeats})" if repeats else f"  (linnix actions approve {data.get('id')})"
     elif data.get("decided_by") and status in ("approved", "rejected"):
         text += f"  by {data['decided_by']}"
     result = _result_text(data)

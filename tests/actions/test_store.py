@@ -80,11 +80,11 @@ def test_schema_tables_columns_and_pragmas(store: Store) -> None:
     assert columns("actions") == {
         "id", "incident_id", "rule", "kind", "params", "pid", "start_ticks", "comm", "exe",
         "status", "mode", "created_at", "expires_at", "decided_by", "decided_at", "reason",
-        "result", "finished_at"}
+        "result", "finished_at", "repeats", "last_seen_at"}
     assert columns("audit") == {"id", "at", "actor", "event", "action_id", "incident_id",
                                 "detail", "prev", "hash"}
     assert columns("audit_anchor") == {"id", "last_id", "hash"}
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
     triggers = {r[0] for r in store.db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert "audit_append_only" in triggers
@@ -101,6 +101,30 @@ def test_opening_an_existing_database_again_keeps_its_schema(tmp_path: Path) -> 
     again = Store(path)  # CREATE ... IF NOT EXISTS: no error, nothing lost
     assert again.incidents() == []
     again.close()
+
+
+def test_a_version_1_database_gets_the_repeat_columns(tmp_path: Path,
+                                                      clock: FakeClock) -> None:
+    """Upgraded in place: an action already there was seen once, when it was created."""
+    path = str(tmp_path / "linnix.db")
+    old = Store(path, clock=clock)
+    aid = action(old)
+    old.db.execute("ALTER TABLE actions DROP COLUMN repeats")
+    old.db.execute("ALTER TABLE actions DROP COLUMN last_seen_at")
+    old.db.execute("PRAGMA user_version = 1")
+    old.close()
+    clock.now += 50
+    new = Store(path, clock=clock)
+    try:
+        row = new.action(aid)
+        assert row is not None
+        assert (row["repeats"], row["last_seen_at"]) == (0, row["created_at"])
+        assert new.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert new.repeat_action(aid, Entry("linnix", "action.repeated"))
+        assert (new.action(aid) or {})["repeats"] == 1
+        assert new.verify_chain().holds
+    finally:
+        new.close()
 
 
 # ---- incidents ------------------------------------------------------------------------------
@@ -183,6 +207,23 @@ def test_add_action_and_read_it_back(store: Store, clock: FakeClock) -> None:
     assert row["created_at"] == clock.now and row["expires_at"] == clock.now + 300
     assert row["result"] is None and row["decided_by"] is None
     assert store.action(aid + 1) is None
+
+
+def test_a_repeat_counts_on_a_pending_action_only(store: Store, clock: FakeClock) -> None:
+    aid = action(store)
+    first = store.action(aid) or {}
+    assert (first["repeats"], first["last_seen_at"]) == (0, first["created_at"])
+    clock.now += 30
+    assert store.repeat_action(aid, Entry("linnix", "action.repeated", {"rule": "r"}, 7))
+    row = store.action(aid) or {}
+    assert (row["repeats"], row["last_seen_at"], row["created_at"]) == (
+        1, clock.now, first["created_at"])
+    (entry,) = store.audit_log(event="action.repeated")
+    assert (entry["action_id"], entry["incident_id"], entry["detail"]) == (aid, 7, {"rule": "r"})
+    assert store.transition(aid, "pending", "rejected")
+    assert not store.repeat_action(aid, Entry("linnix", "action.repeated"))
+    assert (store.action(aid) or {})["repeats"] == 1
+    assert len(store.audit_log(event="action.repeated")) == 1  # nothing counted, nothing said
 
 
 def test_transition_only_from_the_expected_status(store: Store) -> None:

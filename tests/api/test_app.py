@@ -692,3 +692,22 @@ async def test_configured_names_are_served() -> None:
     response = await client.get("/health", headers={"Host": "other.internal:9333"})
     assert response.status_code == 421
 
+
+
+async def test_a_repeated_firing_shows_as_a_count_on_one_action(env: Env) -> None:
+    """The same rule firing again for the same process while its action is pending: one
+    action, its repeats counted, in every answer and on the stream; the record has exactly
+    the fields the OpenAPI document describes."""
+    first = await env.propose()
+    again = await env.propose()
+    assert again == first
+    status, body, _ = await call(env, "GET", f"/actions/{first}")
+    assert (status, body["repeats"]) == (200, 1)
+    assert body["last_seen_at"] >= body["created_at"]
+    assert set(body) == set(openapi_document()["components"]["schemas"]["Action"]["properties"])
+    status, listed, _ = await call(env, "GET", "/actions?status=pending")
+    assert [(a["id"], a["repeats"]) for a in listed["actions"]] == [(first, 1)]
+    with trio.fail_after(10), env.hub.subscribe(0) as client:  # /stream's backlog
+        seen = [(await client.receive()).data for _ in range(2)]
+    assert [(row["id"], row["status"], row["repeats"]) for row in seen] == [
+        (first, "pending", 0), (first, "pending", 1)]

@@ -86,8 +86,9 @@ async def _furnish(world: World) -> None:
     async with trio.open_nursery() as nursery:
         manager = _manager(world, world.astore, StreamHub())
         await nursery.start(manager.run)
-        for pid, comm in ((PID_A, "python3"), (PID_B, "worker")) * 3:
-            await manager.propose(rule="r", action=CompiledAction("kill", True),
+        for n, (pid, comm) in enumerate(((PID_A, "python3"), (PID_B, "worker")) * 3):
+            # a rule each: a rule firing again for a process only counts on its action
+            await manager.propose(rule=f"r{n // 2}", action=CompiledAction("kill", True),
                                   target=Target(pid, comm, None), incident_id=None,
                                   monitor_only=False)
         nursery.cancel_scope.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -99,8 +100,8 @@ async def test_pending_actions_table(daemon: Daemon, capsys: pytest.CaptureFixtu
     lines = out.splitlines()
     assert len(lines) == 3
     header = lines[0]
-    assert header.split() == ["ID", "STATUS", "ACTION", "TARGET", "RULE", "INCIDENT", "CREATED",
-                              "DECISION"]
+    assert header.split() == ["ID", "STATUS", "ACTION", "TARGET", "RULE", "REPEATS", "INCIDENT",
+                              "CREATED", "DECISION"]
     assert lines[1].split()[:4] == [str(second), "pending", "kill_tree", f"worker[{PID_B}]"]
     assert lines[2].split()[:4] == [str(first), "pending", "kill", f"python3[{PID_A}]"]
     for column in ("STATUS", "TARGET", "CREATED"):  # aligned columns
@@ -111,6 +112,25 @@ async def test_pending_actions_table(daemon: Daemon, capsys: pytest.CaptureFixtu
     assert local_time(row["created_at"]) in lines[2]
 
 
+async def test_a_repeated_action_shows_its_count(daemon: Daemon,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    action = await daemon.env.propose()
+    assert await daemon.env.propose() == action  # fired again: counted, not asked again
+    assert await daemon.env.propose() == action
+    status, out, _ = await daemon.run(capsys, "actions", "list")
+    header, line = out.splitlines()
+    at = header.index("REPEATS")
+    assert line[at:].split()[:2] == ["2", "-"]  # then INCIDENT: none
+    status, out, _ = await daemon.run(capsys, "actions", "show", str(action))
+    row = daemon.env.store.action(action)
+    assert row is not None
+    assert (f"repeats:    the rule fired again 2 times, last at "
+            f"{local_time(row['last_seen_at'])}\n") in out
+    status, out, _ = await daemon.run(capsys, "actions", "list", "--json")
+    assert status == 0
+    assert [a["repeats"] for a in json.loads(out)] == [2]
+
+
 async def test_show_an_action(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
     action = await daemon.env.propose()
     status, out, _ = await daemon.run(capsys, "actions", "show", str(action))
@@ -118,6 +138,7 @@ async def test_show_an_action(daemon: Daemon, capsys: pytest.CaptureFixture[str]
     assert f"action:     {action}\n" in out
     assert "status:     pending\n" in out
     assert f"target:     python3[{PID_A}]\n" in out
+    assert "repeats:    0\n" in out
     assert f"linnix actions approve {action}" in out
 
 
@@ -481,6 +502,14 @@ def test_event_lines() -> None:
     assert line is not None
     assert "#3 renice(nice=10) x[9]" in line and line.endswith(": x[9] reniced to 10")
     assert event_line(SseEvent("7", "alert", "not json"), now=0.0) is None
+    first = SseEvent("8", "action", '{"id": 4, "kind": "kill", "status": "pending", "pid": 9, '
+                                    '"comm": "x", "rule": "r", "repeats": 0}')
+    assert (event_line(first, now=0.0) or "").endswith("rule r  (linnix actions approve 4)")
+    again = SseEvent("9", "action", '{"id": 4, "kind": "kill", "status": "pending", "pid": 9, '
+                                    '"comm": "x", "rule": "r", "repeats": 3, '
+                                    '"last_seen_at": 0}')
+    assert (event_line(again, now=0.0) or "").endswith(
+        f"rule r  (the rule fired again 3 times, last at {local_time(0)})")
 
 
 # ---- helpers -------------------------------------------------------------------------------

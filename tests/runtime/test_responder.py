@@ -243,7 +243,10 @@ async def test_resolution_closes_the_incident_with_its_reason(rig: Rig, after: l
     assert action["status"] == "pending"  # resolving the incident leaves its action alone
 
 
-async def test_a_second_firing_opens_a_second_incident(rig: Rig) -> None:
+async def test_a_second_firing_opens_a_second_incident_and_counts_on_the_pending_action(
+        rig: Rig) -> None:
+    """The process is the same one and its action is still pending: nobody is asked
+    twice; the action says it was seen again, and the audit log says for which incident."""
     events = start_events()
     for i in range(5):
         events += busy(0.5 + i * 0.5, 60.0 + i)
@@ -255,8 +258,11 @@ async def test_a_second_firing_opens_a_second_incident(rig: Rig) -> None:
         await rig.handled()
     second, first = rig.store.incidents()
     assert first["resolved_reason"] == "cleared" and second["resolved_at"] is None
-    assert [a["incident_id"] for a in reversed(rig.store.actions())] == [first["id"],
-                                                                         second["id"]]
+    (action,) = rig.store.actions()
+    assert (action["incident_id"], action["status"], action["repeats"]) == (
+        first["id"], "pending", 1)
+    (repeat,) = rig.store.audit_log(event="action.repeated")
+    assert (repeat["action_id"], repeat["incident_id"]) == (action["id"], second["id"])
 
 
 async def test_a_resolution_without_an_open_incident_is_ignored(rig: Rig) -> None:
