@@ -50,6 +50,8 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=positive_duration, metavar="DURATION",
                    help="stop after this long (default: until SIGINT/SIGTERM)")
     p.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also show alerts that become pending (not yet firing)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -70,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         duration=args.duration,
         config=config,
         api=not args.no_api,
+        verbose=args.verbose,
     )
     return Daemon(opts).run()
 

@@ -70,6 +70,7 @@ class DaemonOptions:
     duration: float | None = None
     config: Any = None  # linnix.config.Config; None: the defaults
     api: bool = True
+    verbose: bool = False  # the terminal shows PENDING alert transitions too
 
 
 @attrs.define
@@ -130,6 +131,7 @@ class Daemon:
         self.registry: Any = None
         self.history: Any = None
         self.api_address: str | None = None
+        self.console: AlertLog | None = None  # the terminal: alerts and actions
 
     # ---- rules ---------------------------------------------------------------------
     def build(self) -> Build:
@@ -266,9 +268,9 @@ class Daemon:
         alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"),
                            max_bytes=config.retention.alerts_file_mb * 1024 * 1024,
                            on_problem=self.say)
+        self.console = console = AlertLog(self.out, verbose=opts.verbose)
         stack = self._response_stack(config, clock)
-        sink = fan_out(AlertLog(self.out), alerts, self.history, stack.responder,
-                       *self.extra_sinks)
+        sink = fan_out(console, alerts, self.history, stack.responder, *self.extra_sinks)
         self.engine = engine = LiveEngine(
             core, clock, sink, recorder, needs_cmdline(plan), say=self.say,
             fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval))
@@ -307,12 +309,24 @@ class Daemon:
                         unprotect=frozenset(acts.unprotect))
         self.action_manager = manager = ActionManager(
             astore, guards, policy, degraded=lambda: self._degraded(clock, policy),
-            publish=hub.publish, boot_offset=lambda: clock.origin, on_problem=self.say)
+            publish=self._publish(hub), boot_offset=lambda: clock.origin, on_problem=self.say)
         self.registry = make_registry(lambda: self)
         self.history = History()
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
                               hub.publish, on_problem=self.say)
         return _Stack(store, manager, responder, policy)
+
+    def _publish(self, hub: Any) -> Callable[[str, dict[str, Any]], None]:
+        """What the action manager reports goes to the stream, and to the terminal: each
+        action's real status (a guard's refusal, an execution in enforce mode)."""
+        console = self.console
+
+        def publish(kind: str, data: dict[str, Any]) -> None:
+            hub.publish(kind, data)
+            if kind == "action" and console is not None:
+                console.action(data)
+
+        return publish
 
     def _degraded(self, clock: Clock, policy: Any) -> str | None:
         """Why the input cannot be trusted now (events lost recently, or time jumped and

@@ -32,7 +32,7 @@ import trio
 
 from ..engine import trace as t
 from ..engine.core import Core, Output
-from ..engine.evaluator import Alert, Proposal
+from ..engine.evaluator import Alert
 from ..errors import LinnixError, Outage
 from ..names import Need
 from ..plan import Plan
@@ -325,30 +325,116 @@ def _who(pid: int | None, comm: str | None) -> str:
     return "host" if pid is None else f"{comm or '?'}[{pid}]"
 
 
-class AlertLog:
-    """Alert transitions and proposals as readable lines (the daemon's stdout)."""
+def _local(ts: object) -> str:
+    """A Unix time as the terminal shows times (local, to the second); '?' if none."""
+    if not isinstance(ts, int | float):
+        return "?"
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ts))
 
-    def __init__(self, out: IO[str]) -> None:
+
+def _action_text(row: dict[str, Any]) -> str:
+    params = row.get("params") or {}
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "target")
+    return f"{row.get('kind')}({shown})" if shown else str(row.get("kind"))
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    """What an action ended with: its result's detail, else its reason."""
+    result = row.get("result")
+    detail = result.get("detail") if isinstance(result, dict) else None
+    return str(detail if detail is not None else row.get("reason") or "no detail")
+
+
+# How far along its lifecycle a status is: the console never goes back.
+_RANK = {"pending": 0, "approved": 1, "executing": 2}
+_SEEN_MAX = 10000  # actions whose last printed status is remembered
+
+
+class AlertLog:
+    """The daemon's terminal (stdout): alerts that fire or resolve, and what really happens
+    to each action, as the action manager reports it (never the engine's proposals, which
+    a guard may refuse or enforce mode may carry out at once).  ``verbose`` adds the alerts'
+    PENDING transitions and each repeat of a pending action."""
+
+    def __init__(self, out: IO[str], *, verbose: bool = False,
+                 now: Callable[[], float] = time.time) -> None:
         self.out: IO[str] | None = out
+        self.verbose = verbose
+        self.now = now
+        self._said: dict[int, tuple[int, int]] = {}  # action id -> (rank, repeats) printed
 
     def __call__(self, batch: Sequence[Output]) -> None:
-        if self.out is None:
-            return
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        stamp = _local(self.now())
         lines = []
         for item in batch:
-            if isinstance(item, Alert):
-                why = f" ({item.reason})" if item.reason not in (None, "cleared") else ""
-                line = (f"{stamp} {item.state.upper():<8} {item.rule} {item.severity} "
-                        f"{_who(item.pid, item.comm)}: {item.message}{why}")
-            elif isinstance(item, Proposal):
-                line = (f"{stamp} PROPOSED {item.rule} {item.action.describe()} -> "
-                        f"{_who(item.pid, item.comm)}")
-            else:
-                continue
-            lines.append(printable(line) + "\n")  # names and messages come from processes
+            if not isinstance(item, Alert) or (item.state == "pending" and not self.verbose):
+                continue  # proposals: the manager says what became of them (action())
+            why = f" ({item.reason})" if item.reason not in (None, "cleared") else ""
+            lines.append(f"{stamp} {item.state.upper():<8} {item.rule} {item.severity} "
+                         f"{_who(item.pid, item.comm)}: {item.message}{why}")
+        self._write(lines)
+
+    def action(self, row: dict[str, Any]) -> None:
+        """An action as the manager published it: a line for each status it reaches."""
+        lines = [f"{_local(self.now())} {line}" for line in self._action_lines(row)]
+        self._write(lines)
+
+    def _action_lines(self, row: dict[str, Any]) -> list[str]:
+        action_id, status = int(row["id"]), str(row.get("status"))
+        rank, repeats = _RANK.get(status, 3), int(row.get("repeats") or 0)
+        said = self._said.get(action_id)
+        lines = []
+        if said is not None and (rank < said[0] or (rank == said[0] and rank > 0)):
+            return []  # published again, or late: said already
+        if said is not None and rank == 0:  # pending again: the rule fired again
+            self._said[action_id] = (0, repeats)
+            if self.verbose and repeats > said[1]:
+                return [self._line(row, "REPEATED", f"fired again ({repeats} in all), still "
+                                   "awaiting approval")]
+            return []
+        if row.get("decided_by") and rank > 1 and status not in ("rejected", "expired") \
+                and (said is None or said[0] < 1):  # the approval was not said yet
+            lines.append(self._status_line(row, "approved"))
+        lines.append(self._status_line(row, status))
+        self._remember(action_id, rank, repeats)
+        return lines
+
+    def _remember(self, action_id: int, rank: int, repeats: int) -> None:
+        if rank == 3:
+            self._said.pop(action_id, None)  # final: nothing more will come
+            return
+        self._said[action_id] = (rank, repeats)
+        if len(self._said) > _SEEN_MAX:
+            del self._said[next(iter(self._said))]  # the oldest
+
+    def _status_line(self, row: dict[str, Any], status: str) -> str:
+        aid = row["id"]
+        if status == "pending":
+            return self._line(row, "PROPOSED", f"awaits approval until "
+                              f"{_local(row.get('expires_at'))} (linnix actions approve {aid})")
+        if status in ("approved", "rejected"):
+            reason = f": {row['reason']}" if row.get("reason") else ""
+            return self._line(row, status.upper(), f"{status} by {row.get('decided_by')}"
+                                                    f"{reason}")
+        if status == "executing":
+            return self._line(row, "EXECUTING", "executing")
+        if status in ("refused", "expired"):
+            return self._line(row, status.upper(), f"{status}: {_outcome(row)}")
+        return self._line(row, status.upper(), _outcome(row))  # succeeded, failed, recorded
+
+    @staticmethod
+    def _line(row: dict[str, Any], word: str, text: str) -> str:
+        target = "" if row.get("pid") is None else f" -> {_who(row['pid'], row.get('comm'))}"
+        what = f"{row.get('rule')} {_action_text(row)}{target}"
+        return f"{word:<8} {what}: action #{row['id']} {text}"
+
+    def _write(self, lines: list[str]) -> None:
+        if self.out is None or not lines:
+            return
+        # names, messages and reasons come from processes: shown as data
+        text = "".join(printable(line) + "\n" for line in lines)
         try:
-            write_safely(self.out, "".join(lines))
+            write_safely(self.out, text)
             self.out.flush()
         except (OSError, ValueError):  # the reader went away (a closed pipe or stream)
             self.out = None  # the alerts file and the API still have everything

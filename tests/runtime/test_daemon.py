@@ -324,3 +324,24 @@ def test_an_unprotected_built_in_name_is_said_at_start_and_audited(tmp_path: Pat
     assert audited == [{"names": ["conmon", "screen"]}]
     assert ("linnix: actions.unprotect: conmon, screen lose(s) the built-in protection: rules "
             "may act on them\n") in daemon.stderr
+
+
+# ---- the terminal ----------------------------------------------------------------------------
+
+def test_the_managers_action_events_reach_the_stream_and_the_terminal(tmp_path: Path) -> None:
+    from linnix.api.stream import StreamHub
+    from linnix.runtime.live import AlertLog
+
+    out = io.StringIO()
+    daemon = d.Daemon(d.DaemonOptions(rules=[], state_dir=str(tmp_path)), out=out)
+    daemon.console = AlertLog(out)
+    hub = StreamHub()
+    publish = daemon._publish(hub)
+    refused = {"id": 3, "rule": "r", "kind": "kill", "params": {}, "pid": 9, "comm": "bash",
+               "status": "refused", "reason": "'sshd' is on the protected list"}
+    publish("action", refused)
+    publish("incident", {"id": 1, "state": "opened"})  # the stream's only
+    assert out.getvalue().endswith(
+        " REFUSED  r kill -> bash[9]: action #3 refused: 'sshd' is on the protected list\n")
+    assert out.getvalue().count("\n") == 1
+    assert [e.kind for e in hub._replay(0)] == ["action", "incident"]
