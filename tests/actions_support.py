@@ -15,6 +15,7 @@ from proc_support import PF_KTHREAD, FakeProc
 import linnix.actions.executors as executors_module
 from linnix.actions import ActionManager, ActionPolicy, Guards, Target
 from linnix.actions.executors import Outcome
+from linnix.actions.guards import argv0s
 from linnix.actions.store import TERMINAL_STATES, AsyncStore, Store
 from linnix.plan import CompiledAction
 
@@ -34,6 +35,13 @@ class InlineStore(AsyncStore):
     async def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         await trio.lowlevel.checkpoint()
         return fn(*args, **kwargs)
+
+
+async def inline_argv0(pids: list[int], root: str) -> dict[int, str | None]:
+    """The guards' reads of argv[0] on the trio thread: a worker thread would let the
+    autojump clock leap over their time limit."""
+    await trio.lowlevel.checkpoint()
+    return argv0s(pids, root)
 
 
 class Executions:
@@ -74,7 +82,7 @@ class Harness:
         self.manager = ActionManager(
             self.astore, self.guards, policy, degraded=degraded, wall=wall,
             publish=lambda kind, row: self.published.append(dict(row, _kind=kind)),
-            boot_offset=boot_offset)
+            boot_offset=boot_offset, read_argv0=inline_argv0 if inline else None)
 
     async def propose(self, pid: int | None, action: CompiledAction = KILL, *,
                       monitor_only: bool = False, start: float | None = None,

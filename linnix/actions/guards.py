@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import attrs
+import trio
 
 from ..errors import ConfigError
 from ..procfs import PROC, ProcStat, read_argv, read_stat
 
 __all__ = [
-    "BUILTIN_PROTECTED", "Guards", "Identity", "descendants", "executable", "identify",
-    "lineage_of", "protected_names",
+    "BUILTIN_PROTECTED", "Guards", "Identity", "ReadArgv0", "argv0_reader", "argv0s",
+    "descendants", "executable", "identify", "lineage_of", "protected_names",
 ]
+
+ARGV_WAIT_S = 2.0  # how long the guards wait for the command lines of a target's processes
+ARGV_READERS = 2  # threads reading them at most: reads stuck for good take no more
 
 # Process names (the kernel's comm, exact, at most 15 bytes) that no action may touch,
 # whatever a rule says; each with why.  Only [actions] unprotect removes one.
@@ -123,6 +127,37 @@ def _session(pid: int, root: str) -> tuple[int, int, int] | None:
         return None
 
 
+def argv0s(pids: Iterable[int], root: str = PROC) -> dict[int, str | None]:
+    """argv[0] of each process (None when it has no command line, or is gone).
+
+    Blocking: a read of /proc/PID/cmdline waits for the process's memory map, which a
+    process can keep locked; the action manager reads them off the event loop."""
+    found: dict[int, str | None] = {}
+    for pid in pids:
+        argv = read_argv(pid, root)
+        found[pid] = argv[0] if argv else None
+    return found
+
+
+ReadArgv0 = Callable[[list[int], str], Awaitable[dict[int, str | None]]]
+
+
+def argv0_reader() -> ReadArgv0:
+    """argv[0] of processes for the guards, read on worker threads: a read of
+    /proc/PID/cmdline waits for the process's memory map, which a process can keep
+    locked, so it must never stall the event loop.  What is not read within
+    :data:`ARGV_WAIT_S` is left out (the guards refuse those processes)."""
+    limiter = trio.CapacityLimiter(ARGV_READERS)
+
+    async def read(pids: list[int], root: str) -> dict[int, str | None]:
+        with trio.move_on_after(ARGV_WAIT_S):
+            return await trio.to_thread.run_sync(argv0s, pids, root, limiter=limiter,
+                                                 abandon_on_cancel=True)
+        return {}
+
+    return read
+
+
 def descendants(pid: int, root: str = PROC) -> list[Identity]:
     """Every process below ``pid`` now, deepest first (read from /proc)."""
     from ..procfs import list_pids
@@ -189,22 +224,28 @@ class Guards:
         self.names = protected_names(self.protected, self.unprotect)
 
     def check(self, expected: Identity, *, tree: Iterable[Identity] = (),
-              started_as: str | None = None) -> str | None:
+              started_as: str | None = None,
+              argv0: Mapping[int, str | None] | None = None) -> str | None:
         """Why the action must not touch ``expected`` (and its ``tree``), or None.
 
         ``started_as`` is the executable ``expected`` was started from, as recorded
         when it exec'd (the engine's process table), if known: a protected one refuses
-        as well, whatever its file has become since.
+        as well, whatever its file has become since.  ``argv0`` holds the argv[0] of
+        the processes, read beforehand (:func:`argv0s`); a pid missing from it could
+        not be read in time, and is refused.  Without it, they are read here.
         """
+        if argv0 is None:
+            argv0 = argv0s([i.pid for i in (expected, *tree)], self.root)
         for ident in (expected, *tree):
-            reason = self._one(ident, started_as if ident is expected else None)
+            reason = self._one(ident, started_as if ident is expected else None, argv0)
             if reason is not None:
                 if ident is expected:
                     return reason
                 return f"its subtree contains {ident.comm}[{ident.pid}]: {reason}"
         return None
 
-    def _one(self, ident: Identity, started_as: str | None) -> str | None:
+    def _one(self, ident: Identity, started_as: str | None,
+             argv0: Mapping[int, str | None]) -> str | None:
         if ident.pid <= 2:
             return f"pid {ident.pid} is never touched (init or the kernel's thread parent)"
         if ident.kernel_thread or ident.ppid == 2:
@@ -213,9 +254,9 @@ class Guards:
             return f"{ident.comm}[{ident.pid}] is linnix itself or one of its ancestors"
         if ident.comm in self.names:
             return f"'{ident.comm}' is on the protected list"
-        return self._protected_exe(ident, started_as) or self._interactive(ident)
+        return self._protected_exe(ident, started_as) or self._interactive(ident, argv0)
 
-    def _interactive(self, ident: Identity) -> str | None:
+    def _interactive(self, ident: Identity, argv0: Mapping[int, str | None]) -> str | None:
         """Why ``ident`` is someone's interactive session, if it is one."""
         terminal = _session(ident.pid, self.root)
         if terminal is not None and terminal[0] == ident.start_ticks:
@@ -223,9 +264,12 @@ class Guards:
             if session == ident.pid and tty_nr != 0:
                 return (f"{ident.comm}[{ident.pid}] leads a session with a terminal (an "
                         "interactive shell or login)")
-        argv = read_argv(ident.pid, self.root)
-        if argv and argv[0].startswith("-"):
-            return f"{ident.comm}[{ident.pid}] is a login shell (argv[0] is '{argv[0][:32]}')"
+        if ident.pid not in argv0:
+            return (f"{ident.comm}[{ident.pid}]: its command line could not be read in time, "
+                    "so it may be a login shell")
+        first = argv0[ident.pid]
+        if first is not None and first.startswith("-"):
+            return f"{ident.comm}[{ident.pid}] is a login shell (argv[0] is '{first[:32]}')"
         return None
 
     def _protected_exe(self, ident: Identity, started_as: str | None) -> str | None:

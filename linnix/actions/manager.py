@@ -67,7 +67,7 @@ from ..names import ACTIONS
 from ..plan import CompiledAction
 from ..procfs import PROC
 from .executors import EXECUTORS, Outcome
-from .guards import Guards, Identity, descendants, identify
+from .guards import Guards, Identity, ReadArgv0, argv0_reader, descendants, identify
 from .pending import Key, OpenProposals, key_of, params_of, row_key
 from .store import AsyncStore, Entry
 
@@ -132,8 +132,10 @@ class ActionManager:
                  publish: Publish = lambda kind, data: None,
                  wall: Callable[[], float] = time.time,
                  boot_offset: Callable[[], float] | None = None,
-                 on_problem: Callable[[str], None] = lambda message: None) -> None:
+                 on_problem: Callable[[str], None] = lambda message: None,
+                 read_argv0: ReadArgv0 | None = None) -> None:
         self.store = store
+        self.read_argv0 = read_argv0 or argv0_reader()
         self.guards = guards
         self.policy = policy
         self.degraded = degraded
@@ -261,7 +263,7 @@ class ActionManager:
                 return repeated
             tree = (descendants(ident.pid, self.guards.root) if ACTIONS[action.name].subtree
                     else [])
-            refusal = self.guards.check(ident, tree=tree,
+            refusal = self.guards.check(ident, tree=tree, argv0=await self._argv0(ident, tree),
                                         started_as=target.exe if target else None)
         status = "refused" if refusal else "pending"
         deadline = trio.current_time() + self.policy.ttl_s
@@ -295,6 +297,9 @@ class ActionManager:
         self._wake.set()
         self._watch(action_id, ident)
         self._open.add(action_id, key)
+
+    async def _argv0(self, ident: Identity, tree: list[Identity]) -> dict[int, str | None]:
+        return await self.read_argv0([ident.pid, *(i.pid for i in tree)], self.guards.root)
 
     async def _repeat(self, key: Key, incident_id: int | None) -> dict[str, Any] | None:
         """Count a firing on the action pending for ``key``: its row, or None if there is
@@ -454,7 +459,8 @@ class ActionManager:
         if refusal is None and current is not None:
             if ACTIONS[row["kind"]].subtree:
                 tree = descendants(ident.pid, self.guards.root)
-            refusal = self.guards.check(current, tree=tree)
+            refusal = self.guards.check(current, tree=tree,
+                                        argv0=await self._argv0(current, tree))
         if refusal is not None:
             return "refused", refusal
         try:

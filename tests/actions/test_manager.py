@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,6 +41,7 @@ from proc_support import CHILD, PF_KTHREAD, FakeProc, read_line
 from trio.testing import MockClock
 
 import linnix.actions.executors as executors_module
+import linnix.actions.guards as guards_module
 from linnix.actions import (
     ActionConflictError,
     ActionNotFoundError,
@@ -50,6 +52,7 @@ from linnix.actions import (
 )
 from linnix.actions.executors import Outcome
 from linnix.actions.executors import kill as real_kill
+from linnix.actions.guards import argv0_reader
 from linnix.plan import CompiledAction
 from linnix.procfs import HZ
 
@@ -594,6 +597,35 @@ async def test_guards_refuse_at_proposal(clock: MockClock, make: Make, proc: Fak
     assert [(e, d) for _, e, d in h.events(row["id"])][1:] == [
         ("action.refused", {"reason": reason, "at": "proposal"})]
     assert h.manager.counts == {"refused": 1}
+
+
+async def test_a_command_line_that_cannot_be_read_in_time_is_refused(
+        clock: MockClock, make: Make, executions: Executions,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading /proc/PID/cmdline can block while the process keeps its memory map locked:
+    the read runs on a worker thread, the loop goes on, and after ARGV_WAIT_S the guards
+    refuse what they could not check."""
+    release = threading.Event()
+
+    def stuck(pids: list[int], root: str) -> dict[int, str | None]:
+        release.wait(30)
+        return {}
+
+    monkeypatch.setattr(guards_module, "argv0s", stuck)
+    h = make(ActionPolicy(mode="enforce"))
+    h.manager.read_argv0 = argv0_reader()  # the daemon's: worker threads, a time limit
+    try:
+        async with running(h.manager):
+            before = trio.current_time()
+            row = await h.propose(500)
+            waited = trio.current_time() - before
+    finally:
+        release.set()
+    assert (row["status"], row["reason"]) == (
+        "refused", "worker[500]: its command line could not be read in time, so it may be a "
+        "login shell")
+    assert waited == pytest.approx(guards_module.ARGV_WAIT_S)
+    assert executions.calls == []
 
 
 async def test_the_executable_the_engine_saw_at_exec_is_guarded(

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 import trio
 import trio.testing
+from actions_support import inline_argv0
 from engine_support import execve, exit_, fork, proc, sample, system
 from proc_support import FakeProc
 
@@ -73,7 +74,7 @@ class Rig:
         guards = Guards(frozenset(), frozenset(), own=set(), root=fake.path)
         self.published: list[tuple[str, dict[str, Any]]] = []
         self.manager = ActionManager(self.astore, guards, ActionPolicy(),
-                                     publish=self.publish)
+                                     publish=self.publish, read_argv0=inline_argv0)
         self.responder = Responder(self.astore, self.manager, lambda: self.core.table,
                                    self.publish)
 
