@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support import run_cli as run
 
 from linnix.config import (
     AlertmanagerTarget,
@@ -21,6 +22,8 @@ from linnix.config import (
     read_secret,
 )
 from linnix.config.secret import SECRET_MAX_BYTES
+
+Capture = pytest.CaptureFixture[str]
 
 
 def parse(text: str) -> Config:
@@ -198,3 +201,18 @@ def test_a_secret_must_be_a_regular_file(tmp_path: Path) -> None:
     with pytest.raises(SecretFileError, match="is not a regular file"):
         read_secret(str(tmp_path))
 
+
+# ---- from the command line ----------------------------------------------------------------
+
+def test_run_with_a_bad_notify_section_exits_2(capsys: Capture, tmp_path: Path) -> None:
+    config = tmp_path / "linnix.toml"
+    config.write_text('[[notify.alertmanager]]\nurl = "am:9093"\n' + _webhook(tmp_path / "s"))
+    status, out, err = run(capsys, "run", "--config", str(config), "--state-dir",
+                           str(tmp_path / "state"))
+    assert (status, out) == (2, "")
+    assert err == (
+        f'linnix: {config}:2: notify.alertmanager[0].url: expected an http:// or https:// URL, '
+        f'got "am:9093": the scheme must be http or https, not \'am\'\n'
+        f"{config}:5: notify.webhook[0].secret_file: the secret file {tmp_path}/s does not "
+        "exist\n")
+    assert not (tmp_path / "state").exists()
