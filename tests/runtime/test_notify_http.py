@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import trio
+from hypothesis import given
+from hypothesis import strategies as st
 from trio.testing import MockClock
 
 from linnix.runtime.notify.http import HEADERS_MAX_BYTES, Endpoint, TransportError, post
@@ -128,3 +130,45 @@ async def test_a_tls_failure_is_a_transport_error(nursery: trio.Nursery) -> None
     port = await serve(nursery, plain)
     with pytest.raises(TransportError, match=r"SSL|record"):
         await post(Endpoint.parse(f"https://127.0.0.1:{port}"), b"{}", timeout=10)
+
+
+class Canned(trio.abc.Stream):
+    """A connection whose peer answers ``chunks``, then closes."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = list(chunks)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        await trio.lowlevel.checkpoint()
+        return self.chunks.pop(0) if self.chunks else b""
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+@given(st.lists(st.one_of(st.binary(max_size=64), st.sampled_from([
+    b"HTTP/1.1 200 OK\r\n", b"HTTP/1.0 503 Busy\r\n", b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"Content-Length: 3\r\n", b"Transfer-Encoding: chunked\r\n", b"\r\n", b"\r\n\r\n",
+    b"X: " + b"y" * 5000 + b"\r\n"])), max_size=12))
+async def test_any_answer_gives_a_status_or_a_transport_error(chunks: list[bytes]) -> None:
+    from linnix.runtime.notify import http
+
+    async def connect(endpoint: Endpoint) -> trio.abc.Stream:
+        await trio.lowlevel.checkpoint()
+        return Canned([c for c in chunks if c])  # b"" would be the end of the answer
+
+    original, http._connect = http._connect, connect  # type: ignore[assignment]
+    try:
+        status = await post(Endpoint.parse("http://receiver"), b"{}", timeout=5)
+    except TransportError as err:
+        assert str(err)
+    else:
+        assert 100 <= status <= 999
+    finally:
+        http._connect = original  # type: ignore[assignment]
