@@ -293,6 +293,10 @@ def _url_problem(text: str) -> str | None:
             else "the scheme (http:// or https://) is missing"
     if not parts.hostname:
         return "the host is missing"
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return f"'{parts.hostname}' is not a host name"
     if parts.username is not None or parts.password is not None:
         return _CREDENTIALS
     if parts.fragment or text.endswith("#"):

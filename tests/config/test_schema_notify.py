@@ -85,6 +85,7 @@ def test_every_notify_key(secret: Path) -> None:
     ("http://am:9093/#x", "a URL sent to a server has no #fragment"),
     ("http://am 1:9093", "it holds white space or control characters"),
     ("http://[::1:9093", "Invalid IPv6 URL"),
+    ("http://a..b:9093", "'a..b' is not a host name"),
 ])
 def test_a_bad_url_says_what_is_wrong(url: str, why: str) -> None:
     found = problems(f'[[notify.alertmanager]]\nurl = "{url}"\n')

@@ -122,6 +122,11 @@ async def test_an_answer_that_is_not_http_is_a_transport_error(nursery: trio.Nur
         await post(Endpoint.parse(f"http://127.0.0.1:{port}"), b"{}", timeout=10)
 
 
+async def test_a_host_name_that_cannot_be_encoded_is_a_transport_error() -> None:
+    with pytest.raises(TransportError, match=r"'a\.\.b' is not a host name"):
+        await post(Endpoint.parse("http://a..b:9093"), b"{}", timeout=10)
+
+
 async def test_a_tls_failure_is_a_transport_error(nursery: trio.Nursery) -> None:
     async def plain(stream: trio.SocketStream) -> None:  # answers the TLS hello in clear
         await stream.receive_some(65536)

@@ -100,6 +100,8 @@ async def post(endpoint: Endpoint, body: bytes, headers: Sequence[tuple[str, str
         raise TransportError(f"no answer within {timeout:g}s") from None
     except (OSError, trio.BrokenResourceError) as err:
         raise TransportError(_why(err)) from None
+    except UnicodeError:  # a host name the resolver cannot encode
+        raise TransportError(f"'{endpoint.host}' is not a host name") from None
     except h11.ProtocolError as err:
         raise TransportError(f"the answer is not HTTP/1.1: {err}") from None
     finally:
