@@ -29,8 +29,9 @@ system_setup() {
     local kernel arch headers pkgs=()
     kernel=$(uname -r)
     arch=$(dpkg --print-architecture)
-    # prometheus provides promtool, which the tests use to validate /metrics
-    for p in python3-bpfcc python3-venv stress-ng prometheus gcc; do
+    # prometheus provides promtool, which the tests use to validate /metrics;
+    # prometheus-alertmanager is the receiver the alert-delivery tests send to
+    for p in python3-bpfcc python3-venv stress-ng prometheus prometheus-alertmanager gcc; do
         have_pkg "$p" || pkgs+=("$p")
     done
     if [ ! -e "/lib/modules/$kernel/build/include" ]; then

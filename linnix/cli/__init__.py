@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ..errors import LinnixError, RuleError, UsageError
+from ..errors import ConfigError, LinnixError, RuleError, UsageError
 from . import audit, client, demo, live, rules, token
 from .exits import EXIT_BUG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
@@ -142,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuleError as err:
         rules.print_diagnostics(err.diagnostics, sys.stderr, 100)
         return EXIT_FAIL
+    except ConfigError as err:  # the file the command was given is wrong: a usage error
+        sys.stderr.write(f"linnix: {err}\n")
+        return EXIT_USAGE
     except LinnixError as err:
         sys.stderr.write(f"linnix: {err}\n")
         return EXIT_FAIL

@@ -1,7 +1,8 @@
 """The exit statuses of ``linnix``, shared by the command modules and ``main``.
 
 0 success, 1 failure found (rule errors, failed tests, bad trace), 2 usage
-error, 3 internal error (a bug), 130 interrupted (128 + SIGINT).
+error (including an invalid configuration file), 3 internal error (a bug),
+130 interrupted (128 + SIGINT).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ Import from here; the modules behind it own one subject each:
 - :mod:`.paths`: the state directory and the API token file
   (:func:`default_state_dir`, :func:`resolve_state_dir`,
   :func:`resolve_token_file`, :func:`resolve_tokens_file`);
+- :mod:`.secret`: secret files the configuration names (a webhook's key),
+  read only when their mode is 0600 or stricter (:func:`read_secret`);
 - ``_toml`` (private): where each key sits in the TOML text, which tomllib
   does not say, and values and keys written back as TOML for messages.
 
@@ -30,39 +32,48 @@ from .paths import (
 )
 from .schema import (
     ActionsConfig,
+    AlertmanagerTarget,
     ApiConfig,
     Config,
     ConfigFileError,
     ConfigProblem,
     FdSampling,
     Mode,
+    NotifyConfig,
     RetentionConfig,
     RulesConfig,
     RuntimeConfig,
     TelemetryConfig,
+    WebhookTarget,
     config_problems,
     load_config,
     parse_config,
 )
+from .secret import SecretFileError, read_secret
 
 __all__ = [
     "ActionsConfig",
+    "AlertmanagerTarget",
     "ApiConfig",
     "Config",
     "ConfigFileError",
     "ConfigProblem",
     "FdSampling",
     "Mode",
+    "NotifyConfig",
     "RetentionConfig",
     "RulesConfig",
     "RuntimeConfig",
+    "SecretFileError",
     "TelemetryConfig",
+    "WebhookTarget",
     "config_problems",
     "default_state_dir",
     "load_config",
     "parse_bind",
     "parse_config",
     "parse_duration",
+    "read_secret",
     "resolve_state_dir",
     "resolve_token_file",
     "resolve_tokens_file",

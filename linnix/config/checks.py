@@ -18,10 +18,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Mapping
 
 from ..names import duration_seconds, suggest
 from ._toml import Key, show
+from .secret import SecretFileError, read_secret
 
 __all__ = [
     "COMM_MAX_BYTES",
@@ -31,14 +33,18 @@ __all__ = [
     "bind",
     "boolean",
     "choice",
+    "distinct",
     "duration",
     "host_name",
+    "http_url",
     "list_of",
     "nonempty_text",
     "parse_bind",
     "parse_duration",
     "power_of_two",
     "process_name",
+    "secret_file",
+    "table",
     "whole",
 ]
 
@@ -256,3 +262,101 @@ def list_of(element: Check, wanted: str, *, at_least_one: str | None = None) -> 
         return tuple(items)
 
     return check
+
+
+def http_url(value: object) -> object:
+    """An ``http://`` or ``https://`` URL with a host, and no credentials or fragment."""
+    text = _string(value, 'a URL such as "http://alertmanager.example.org:9093"')
+    problem = _url_problem(text)
+    if problem is None:
+        return text
+    if problem is _CREDENTIALS:  # not shown back: the message may end up in a log
+        raise _bad(f"expected an http:// or https:// URL: {problem}")
+    raise _bad(f"expected an http:// or https:// URL, got {show(value)}: {problem}")
+
+
+_CREDENTIALS = ("credentials (user:password@) do not belong in the configuration file; "
+                "put an authenticating proxy in front of the receiver instead")
+
+
+def _url_problem(text: str) -> str | None:
+    """What is wrong with the URL ``text``, or None."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
+        return "it holds white space or control characters"
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError as err:
+        return str(err)
+    if parts.scheme not in ("http", "https"):
+        return f"the scheme must be http or https, not '{parts.scheme}'" if parts.scheme \
+            else "the scheme (http:// or https://) is missing"
+    if not parts.hostname:
+        return "the host is missing"
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return f"'{parts.hostname}' is not a host name"
+    if parts.username is not None or parts.password is not None:
+        return _CREDENTIALS
+    if parts.fragment or text.endswith("#"):
+        return "a URL sent to a server has no #fragment"
+    if port == 0:
+        return "the port must be a number from 1 to 65535"
+    return None
+
+
+def secret_file(value: object) -> object:
+    """The absolute path of a readable secret file of mode 0600 or stricter."""
+    path = absolute_path(value)
+    assert isinstance(path, str)
+    try:
+        read_secret(path)
+    except SecretFileError as err:
+        raise _bad(str(err)) from None
+    return path
+
+
+def table(cls: Callable[..., object], checks: Mapping[str, Check]) -> Check:
+    """A table with the keys of ``checks`` (each one required), built into ``cls``."""
+
+    def check(value: object) -> object:
+        if not isinstance(value, dict):
+            raise _bad(f"expected a table, got {show(value)}")
+        fields: dict[str, object] = {}
+        issues: list[tuple[Key, str]] = []
+        for key, item in value.items():
+            inner = checks.get(key)
+            if inner is None:
+                close = suggest(key, checks)
+                hint = f"did you mean '{close}'?" if close else "the keys are " + \
+                    ", ".join(checks)
+                issues.append(((key,), f"unknown key ({hint})"))
+                continue
+            try:
+                fields[key] = inner(item)
+            except ValueProblemError as err:
+                issues.extend(((key, *sub), message) for sub, message in err.issues)
+        issues.extend(((), f"'{key}' is missing") for key in checks if key not in value)
+        if issues:
+            raise ValueProblemError(*issues)
+        return cls(**fields)
+
+    return check
+
+
+def distinct(field: str, check: Check) -> Check:
+    """``check``, a list of tables, with no two tables sharing ``field``'s value."""
+
+    def wrapped(value: object) -> object:
+        items = check(value)
+        assert isinstance(items, tuple)
+        seen: set[object] = set()
+        for index, item in enumerate(items):
+            key = getattr(item, field)
+            if key in seen:
+                raise ValueProblemError(((index, field), f"{show(key)} is listed twice"))
+            seen.add(key)
+        return items
+
+    return wrapped

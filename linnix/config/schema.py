@@ -34,28 +34,35 @@ from .checks import (
     bind,
     boolean,
     choice,
+    distinct,
     duration,
     host_name,
+    http_url,
     list_of,
     nonempty_text,
     parse_bind,
     power_of_two,
     process_name,
+    secret_file,
+    table,
     whole,
 )
 
 __all__ = [
     "ActionsConfig",
+    "AlertmanagerTarget",
     "ApiConfig",
     "Config",
     "ConfigFileError",
     "ConfigProblem",
     "FdSampling",
     "Mode",
+    "NotifyConfig",
     "RetentionConfig",
     "RulesConfig",
     "RuntimeConfig",
     "TelemetryConfig",
+    "WebhookTarget",
     "config_problems",
     "load_config",
     "parse_config",
@@ -143,6 +150,32 @@ class RetentionConfig:
 
 
 @attrs.frozen
+class AlertmanagerTarget:
+    """One ``[[notify.alertmanager]]``: an Alertmanager every alert is sent to."""
+
+    url: str
+
+
+@attrs.frozen
+class WebhookTarget:
+    """One ``[[notify.webhook]]``: a URL each transition is posted to, signed."""
+
+    url: str
+    secret_file: str  # checked (0600 or stricter, not empty) when the file is read
+
+
+@attrs.frozen
+class NotifyConfig:
+    """``[notify]``: where alerts go besides the terminal, alerts.jsonl and the API."""
+
+    alertmanager: tuple[AlertmanagerTarget, ...] = ()
+    webhook: tuple[WebhookTarget, ...] = ()
+    resend_interval: float = 60.0  # a firing alert is sent to Alertmanager again this often
+    timeout: float = 10.0  # one request, connecting included
+    queue_size: int = 10000  # per receiver; the oldest is dropped when full
+
+
+@attrs.frozen
 class Config:
     """The whole configuration; ``Config()`` is the default one.
 
@@ -156,6 +189,7 @@ class Config:
     rules: RulesConfig = attrs.field(factory=RulesConfig)
     actions: ActionsConfig = attrs.field(factory=ActionsConfig)
     retention: RetentionConfig = attrs.field(factory=RetentionConfig)
+    notify: NotifyConfig = attrs.field(factory=NotifyConfig)
     path: str | None = attrs.field(default=None, eq=False)
 
 
@@ -202,6 +236,17 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
         "max_incidents": whole(1),
         "max_audit": whole(1),
         "alerts_file_mb": whole(1, 1024 * 1024),
+    }),
+    "notify": (NotifyConfig, {
+        "alertmanager": distinct("url", list_of(
+            table(AlertmanagerTarget, {"url": http_url}),
+            "tables ([[notify.alertmanager]] with url = ...)")),
+        "webhook": list_of(table(WebhookTarget, {"url": http_url,
+                                                 "secret_file": secret_file}),
+                           "tables ([[notify.webhook]] with url = ... and secret_file = ...)"),
+        "resend_interval": duration(zero_ok=False),
+        "timeout": duration(zero_ok=False),
+        "queue_size": whole(1, 1_000_000),
     }),
 }
 # Keys refused with a message of their own, before they could count as unknown.

@@ -132,6 +132,7 @@ class Daemon:
         self.history: Any = None
         self.api_address: str | None = None
         self.console: AlertLog | None = None  # the terminal: alerts and actions
+        self.notifier: Any = None  # alerts to Alertmanager and webhooks, if configured
 
     # ---- rules ---------------------------------------------------------------------
     def build(self) -> Build:
@@ -294,6 +295,7 @@ class Daemon:
         from ..actions.store import AsyncStore, Store
         from ..api.stream import StreamHub
         from .metrics import make_registry
+        from .notify import notifier_for
         from .responder import Responder
         from .view import History
 
@@ -314,6 +316,9 @@ class Daemon:
         self.history = History()
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
                               hub.publish, on_problem=self.say)
+        self.notifier = notifier_for(self, config.notify, clock)
+        if self.notifier is not None:  # one more sink of every batch the engine makes
+            self.extra_sinks.append(self.notifier)
         return _Stack(store, manager, responder, policy)
 
     def _publish(self, hub: Any) -> Callable[[str, dict[str, Any]], None]:
@@ -380,6 +385,8 @@ class Daemon:
         await nursery.start(stack.manager.run)
         nursery.start_soon(stack.responder.run)
         nursery.start_soon(self._retention, config)
+        if self.notifier is not None:  # reads the webhooks' secrets, or stops the start
+            await nursery.start(self.notifier.run)
         if self.opts.api:
             await self._start_api(nursery, config)
 

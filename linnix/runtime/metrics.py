@@ -26,6 +26,7 @@ class EngineCollector(Collector):
     def collect(self) -> Iterator[Any]:
         d = self.daemon()
         yield from _audit(getattr(d, "astore", None))
+        yield from _notifications(getattr(d, "notifier", None))
         core, engine, actions = d.core, d.engine, d.action_manager
         if core is None:
             return
@@ -86,6 +87,29 @@ def _audit(astore: Any) -> Iterator[Any]:
         labels=["head", "head_id"])
     chain.add_metric([head.hash, str(head.id)], head.rows)
     yield chain
+
+
+def _notifications(notifier: Any) -> Iterator[Any]:
+    """Per receiver of ``[notify]``: what was sent, failed, dropped, and is waiting."""
+    if notifier is None:
+        return
+    families = (
+        (CounterMetricFamily, "linnix_notifications_sent",
+         "Notifications a receiver accepted (alerts for Alertmanager, transitions for a "
+         "webhook)", "sent"),
+        (CounterMetricFamily, "linnix_notifications_failed",
+         "Notifications in tries that failed (counted again at each try)", "failed"),
+        (CounterMetricFamily, "linnix_notifications_dropped",
+         "Notifications given up: the queue was full, the receiver refused them, or the "
+         "daemon stopped", "dropped"),
+        (GaugeMetricFamily, "linnix_notifications_queue_length",
+         "Notifications waiting to be sent", "waiting"),
+    )
+    for kind, name, doc, attribute in families:
+        family = kind(name, doc, labels=["receiver"])
+        for delivery in notifier.receivers:
+            family.add_metric([delivery.receiver], getattr(delivery, attribute))
+        yield family
 
 
 def make_registry(daemon: Callable[[], Any]) -> CollectorRegistry:

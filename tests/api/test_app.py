@@ -6,6 +6,7 @@ import logging
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -26,6 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from linnix.api.app import METRICS_CONTENT_TYPE, create_app, host_allowed
 from linnix.api.openapi import openapi_document
+from linnix.runtime.metrics import EngineCollector
+from linnix.runtime.notify.delivery import Delivery
 
 
 @pytest.fixture
@@ -93,12 +96,21 @@ async def test_metrics_count_requests_by_route_template(env: Env) -> None:
 
 
 async def test_metrics_pass_promtool_or_the_parser(env: Env) -> None:
+    notifier = SimpleNamespace(receivers=[Delivery[int]("http://am:9093", _unsent, capacity=1),
+                                          Delivery[int]("webhook[0] https://h", _unsent,
+                                                        capacity=1)])
+    env.view.registry.register(EngineCollector(lambda: SimpleNamespace(
+        core=None, engine=None, action_manager=None, notifier=notifier)))
     await call(env, "GET", "/health")
     await call(env, "POST", "/rules/reload")  # 401
     _, text, _ = await call(env, "GET", "/metrics")
     families = list(text_string_to_metric_families(text.decode()))
     assert {f.name for f in families} >= {"linnix_api_requests", "linnix_api_sse_clients",
-                                          "linnix_api_sse_dropped_clients"}
+                                          "linnix_api_sse_dropped_clients",
+                                          "linnix_notifications_sent",
+                                          "linnix_notifications_failed",
+                                          "linnix_notifications_dropped",
+                                          "linnix_notifications_queue_length"}
     for family in families:
         assert family.documentation, family.name
         assert family.type in ("counter", "gauge"), family.name
@@ -108,6 +120,10 @@ async def test_metrics_pass_promtool_or_the_parser(env: Env) -> None:
     result = await trio.run_process([promtool, "check", "metrics"], stdin=text,
                                     capture_stdout=True, capture_stderr=True, check=False)
     assert result.returncode == 0, (result.stdout + result.stderr).decode()
+
+
+async def _unsent(batch: Any) -> None:
+    raise AssertionError("nothing is sent in this test")
 
 
 async def test_the_app_can_be_rebuilt_on_the_same_registry(env: Env) -> None:

@@ -276,7 +276,7 @@ def test_unknown_section_with_suggestion() -> None:
 def test_unknown_section_without_suggestion_lists_the_sections() -> None:
     assert problem("[zzz]\n") == (
         "linnix.toml:1: zzz: unknown section (the sections are runtime, api, telemetry, "
-        "rules, actions, retention)")
+        "rules, actions, retention, notify)")
 
 
 def test_unknown_key_with_suggestion() -> None:
@@ -579,8 +579,12 @@ def test_the_example_file_shows_every_key_with_a_comment() -> None:
     section = ""
     for i, line in enumerate(lines):
         header = re.fullmatch(r"\[(\w+)\]", line)
-        if header:
-            section = header.group(1)
+        tables = re.fullmatch(r"# \[\[(\w+)\.(\w+)\]\]", line)  # an example of a list
+        if header or tables:
+            if tables:
+                shown.setdefault(tables.group(1), set()).add(tables.group(2))
+                assert lines[i - 1].startswith("#"), f"no comment above {line}"
+            section = header.group(1) if header else ""  # the list's keys are its own
             continue
         key = re.fullmatch(r"(?:# )?(\w+) = .*", line)
         if key and section:

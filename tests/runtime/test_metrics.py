@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from linnix.actions.store import Store
 from linnix.runtime.metrics import make_registry
+from linnix.runtime.notify.delivery import Delivery
 
 
 def scrape(daemon: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -71,3 +72,37 @@ def test_the_audit_chain_head_is_exported_for_keeping_off_the_host(tmp_path: Pat
     finally:
         store.close()
 
+
+
+def receivers() -> SimpleNamespace:
+    """A notifier with one Alertmanager that took three and one webhook whose queue is full."""
+    async def send(batch: Any) -> None:
+        raise AssertionError("never sent here")
+
+    am = Delivery[int]("http://am:9093", send, capacity=10)
+    am.put([1, 2, 3])
+    am.queue.clear()
+    am.sent, am.failed = 3, 2
+    hook = Delivery[int]("webhook[0] https://hooks.example.org", send, capacity=2)
+    hook.put([1, 2, 3])
+    return SimpleNamespace(receivers=[am, hook])
+
+
+def test_notifications_are_counted_by_receiver() -> None:
+    daemon = SimpleNamespace(core=None, engine=None, action_manager=None, notifier=receivers())
+    am, hook = (("receiver", "http://am:9093"),), (("receiver",
+                                                     "webhook[0] https://hooks.example.org"),)
+    assert scrape(daemon) == {
+        ("linnix_notifications_sent_total", am): 3, ("linnix_notifications_sent_total", hook): 0,
+        ("linnix_notifications_failed_total", am): 2,
+        ("linnix_notifications_failed_total", hook): 0,
+        ("linnix_notifications_dropped_total", am): 0,
+        ("linnix_notifications_dropped_total", hook): 1,
+        ("linnix_notifications_queue_length", am): 0,
+        ("linnix_notifications_queue_length", hook): 2,
+    }
+
+
+def test_no_notification_metric_without_a_receiver() -> None:
+    daemon = SimpleNamespace(core=None, engine=None, action_manager=None, notifier=None)
+    assert scrape(daemon) == {}
