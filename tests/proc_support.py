@@ -10,14 +10,15 @@ PF_KTHREAD = 0x00200000
 
 
 class FakeProc:
-    """A directory laid out like /proc: ``<pid>/stat`` and, optionally, ``<pid>/exe``."""
+    """A directory laid out like /proc: ``<pid>/stat`` and, optionally, ``<pid>/exe`` and
+    ``<pid>/cmdline``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
 
     def add(self, pid: int, comm: str, ppid: int = 1, *, start: int = 1000, flags: int = 0,
-            exe: str | None = None) -> FakeProc:
+            exe: str | None = None, argv: list[str] | None = None) -> FakeProc:
         """Write the process (replacing whatever had this pid before)."""
         d = self.root / str(pid)
         d.mkdir(exist_ok=True)
@@ -31,6 +32,8 @@ class FakeProc:
             link.unlink()
         if exe is not None:
             os.symlink(exe, link)
+        if argv is not None:  # as the kernel shows it: each argument ends with a NUL
+            (d / "cmdline").write_bytes(b"".join(a.encode() + b"\0" for a in argv))
         return self
 
     def remove(self, pid: int) -> None:

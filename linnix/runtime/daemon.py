@@ -301,7 +301,7 @@ class Daemon:
         self.registry = make_registry(lambda: self)
         self.history = History()
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
-                              hub.publish, on_problem=self.say)
+                              hub.publish, on_problem=self.say, clock=clock)
         return _Stack(store, manager, responder, policy)
 
     def _degraded(self, clock: Clock, policy: Any) -> str | None:
