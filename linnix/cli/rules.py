@@ -91,7 +91,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print_diagnostics(diags, sys.stdout, args.max_errors)
         _print_problems(problems)
         counts = f"{_plural(n_errors, 'error')}, {_plural(n_warnings, 'warning')}"
-        sys.stdout.write(_check_summary(result, problems, args.config) + f" ({counts})\n")
+        sys.stdout.write(_check_summary(result, problems, args.config, errors)
+                         + f" ({counts})\n")
     return EXIT_FAIL if errors else EXIT_OK
 
 
@@ -104,8 +105,9 @@ def _print_problems(problems: Sequence[ConfigProblem]) -> None:
 
 
 def _check_summary(result: Build | None, problems: Sequence[ConfigProblem],
-                   config: str | None) -> str:
-    """``ok: 3 files, 7 rules, 2 tests`` (or ``failed: ...``): what was checked."""
+                   config: str | None, errors: int) -> str:
+    """``ok: 3 files, 7 rules, 2 tests`` (or ``failed: ...`` when ``errors``, warnings
+    with --strict included, make the command fail): what was checked."""
     checked = []
     if result is not None:
         checked.append(_plural(len(result.program.sources), "file"))
@@ -114,7 +116,7 @@ def _check_summary(result: Build | None, problems: Sequence[ConfigProblem],
                        f"{_plural(len(result.tests), 'test')}")
     if config is not None:
         checked.append(f"config {config}")
-    ok = not problems and (result is None or result.compiled is not None)
+    ok = not errors and not problems and (result is None or result.compiled is not None)
     return f"{'ok' if ok else 'failed'}: {', '.join(checked)}"
 
 

@@ -67,7 +67,9 @@ def test_check_warnings_only_exits_0(capsys: Capture, in_tmp: Path) -> None:
 
 def test_check_strict_turns_warnings_into_failure(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"w.lnx": "let unused = 1\nrule r: cpu_pct > 1\n"})
-    assert run(capsys, "check", "--strict", "w.lnx")[0] == 1
+    status, out, _ = run(capsys, "check", "--strict", "w.lnx")
+    assert status == 1
+    assert out.endswith("\nfailed: 1 file, 1 rule, 0 tests (0 errors, 1 warning)\n")
     assert run(capsys, "check", "--strict", "--format", "json", "w.lnx")[0] == 1
 
 
