@@ -56,10 +56,13 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..config import load_config, resolve_state_dir
     from ..runtime.daemon import Daemon, DaemonOptions
+    from .rules import require_rule_files
 
     config = load_config(args.config)
+    rules = args.rules or default_rules(list(config.rules.paths))
+    require_rule_files(rules)
     opts = DaemonOptions(
-        rules=args.rules or default_rules(list(config.rules.paths)),
+        rules=rules,
         state_dir=resolve_state_dir(args.state_dir, config),
         tick_s=config.telemetry.tick,
         sample_interval=config.telemetry.sample_interval,

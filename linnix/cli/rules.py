@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_arguments", "cmd_check", "explain_arguments", "cmd_explain", "fmt_arguments",
     "cmd_fmt", "replay_arguments", "cmd_replay", "test_arguments", "cmd_test",
-    "print_diagnostics",
+    "print_diagnostics", "require_rule_files",
 ]
 
 
@@ -48,6 +48,16 @@ def _plan_for(paths: list[str]) -> Build:
     result = build(paths)
     result.require_plan()
     return result
+
+
+def require_rule_files(paths: Sequence[str]) -> None:
+    """A usage error for a directory among ``paths`` that holds no ``.lnx`` file: checking,
+    testing or running nothing is most likely a wrong path, never a success."""
+    from ..language.loader import discover
+
+    for path in paths:
+        if os.path.isdir(path) and not discover([path]):
+            raise UsageError(f"{path}: no .lnx file found in this directory")
 
 
 def _plural(n: int, word: str) -> str:
@@ -79,6 +89,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         from ..config import config_problems
 
         problems = config_problems(args.config)
+    require_rule_files(args.paths)
     result = check_files(args.paths) if args.paths else None
     diags: Sequence[Diagnostic] = result.diagnostics if result is not None else []
     n_errors = len(problems) + (len(result.errors) if result is not None else 0)
@@ -231,6 +242,7 @@ def test_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_test(args: argparse.Namespace) -> int:
     from ..runtime.testing import junit_xml, run_test
 
+    require_rule_files(args.paths)
     result = _plan_for(args.paths)
     tests = result.tests
     if not tests:

@@ -73,6 +73,18 @@ def test_check_strict_turns_warnings_into_failure(capsys: Capture, in_tmp: Path)
     assert run(capsys, "check", "--strict", "--format", "json", "w.lnx")[0] == 1
 
 
+@pytest.mark.parametrize("command", [["check"], ["check", "--strict"], ["test"],
+                                     ["run", "--no-api", "--rules"]])
+def test_a_folder_without_rule_files_is_a_usage_error(capsys: Capture, in_tmp: Path,
+                                                      command: list[str]) -> None:
+    write(in_tmp, {"rules/README.txt": "no rules here", "rules/sub/x.jsonl": ""})
+    status, out, err = run(capsys, *command, "rules")
+    assert (status, out) == (2, "")
+    assert err.startswith("linnix: rules: no .lnx file found in this directory\n")
+    write(in_tmp, {"rules/sub/r.lnx": "rule r: cpu_pct > 1\n"})  # one, however deep
+    assert run(capsys, "check", "rules")[0] == 0
+
+
 def test_check_counts_tests(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"t.lnx": 'rule r: cpu_pct > 1\ntest "a" { trace "t.jsonl"\n expect r never }\n'
                             'test "b" { trace "t.jsonl"\n expect r fires 1 time }\n',
