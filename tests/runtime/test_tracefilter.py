@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import run_cli
+from support import RULES, run_cli
 
 from linnix.engine import trace as t
 from linnix.runtime.live import Recorder
@@ -191,22 +191,33 @@ def _wait_for_line(path: Path, needle: str, deadline: float) -> None:
     pytest.fail(f"{needle!r} never reached {path}")
 
 
-def test_record_keeps_a_tree_started_later_and_no_secret(tmp_path: Path) -> None:
+def _command(how: str, out: Path, tmp_path: Path) -> tuple[list[str], str]:
+    """The recording command, and what it says once it watches."""
+    if how == "record":
+        return ["record", str(out), "--sample-interval", "0.2"], "recording for"
+    return (["run", "--record", str(out), "--rules", str(RULES), "--no-api",
+             "--state-dir", str(tmp_path / "state")], "linnix: watching")
+
+
+@pytest.mark.parametrize("how", ["record", "run"])
+def test_a_recording_keeps_a_tree_started_later_and_no_secret(tmp_path: Path,
+                                                              how: str) -> None:
     """A live recording (/proc polling: no root needed) of one process: its child, started
     after the recording began, is in; the rest of the machine and the child's
     ``SECRET_TOKEN=`` argument are not."""
     out, log = tmp_path / "x.jsonl", tmp_path / "log"
+    command, ready = _command(how, out, tmp_path)
     parent = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     assert parent.stdin is not None and parent.stdout is not None
     with open(log, "w", encoding="utf-8") as err:
         recorder = subprocess.Popen(
-            [sys.executable, "-m", "linnix", "record", str(out), "--source", "poll",
-             "--duration", "5m", "--sample-interval", "0.2", "--only-tree", str(parent.pid),
-             "--redact"], stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            [sys.executable, "-m", "linnix", *command, "--source", "poll", "--duration", "5m",
+             "--only-tree", str(parent.pid), "--redact"],
+            stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + 60
-        _wait_for_line(log, "recording for", deadline)
+        _wait_for_line(log, ready, deadline)
         parent.stdin.write("go\n")
         parent.stdin.flush()
         kid = int(parent.stdout.readline())
