@@ -198,6 +198,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.rules and not os.path.isdir("rules"):
         raise UsageError("no rules given and there is no rules/ directory here: "
                          "name them with --rules PATH")
+    require_rule_files(args.rules or ["rules/"])
     plan = _plan_for(args.rules or ["rules/"]).require_plan()
     progress = sys.stderr if sys.stderr.isatty() else None
     if args.format == "jsonl":

@@ -74,7 +74,8 @@ def test_check_strict_turns_warnings_into_failure(capsys: Capture, in_tmp: Path)
 
 
 @pytest.mark.parametrize("command", [["check"], ["check", "--strict"], ["test"],
-                                     ["run", "--no-api", "--rules"]])
+                                     ["run", "--no-api", "--rules"],
+                                     ["replay", "x.jsonl", "--rules"]])
 def test_a_folder_without_rule_files_is_a_usage_error(capsys: Capture, in_tmp: Path,
                                                       command: list[str]) -> None:
     write(in_tmp, {"rules/README.txt": "no rules here", "rules/sub/x.jsonl": ""})
