@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STATE_DIR ?= state
 export VENV
 
-.PHONY: setup run test lint typecheck unit fuzz check-rules rule-tests bench docs clean
+.PHONY: setup run test lint typecheck unit fuzz check-rules fmt-rules rule-tests bench docs clean
 
 setup:
 	@scripts/setup.sh
@@ -14,7 +14,7 @@ setup:
 run: setup check-rules
 	$(BIN)/linnix run --rules rules/ --state-dir $(STATE_DIR)
 
-test: setup lint typecheck check-rules rule-tests unit fuzz
+test: setup lint typecheck check-rules fmt-rules rule-tests unit fuzz
 
 lint:
 	$(BIN)/ruff check linnix tests bench
@@ -24,6 +24,10 @@ typecheck:
 
 check-rules:
 	$(BIN)/linnix check rules/
+
+# The shipped rules are in the layout `linnix fmt` writes (`make run` does not wait on it).
+fmt-rules:
+	$(BIN)/linnix fmt --check rules/
 
 rule-tests:
 	$(BIN)/linnix test rules/

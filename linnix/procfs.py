@@ -18,9 +18,9 @@ import attrs
 from .names import TEXT_MAX
 
 __all__ = [
-    "CMDLINE_READ_MAX", "HZ", "PAGE_KB", "PROC", "Clock", "ProcStat", "fd_count",
-    "fd_soft_limit", "list_pids", "read_argv", "read_cmdline", "read_exe", "read_stat",
-    "read_uid",
+    "CMDLINE_READ_MAX", "HZ", "PAGE_KB", "PROC", "START_TOLERANCE_S", "Clock", "ProcStat",
+    "fd_count", "fd_soft_limit", "list_pids", "read_argv", "read_cmdline", "read_cmdline_of",
+    "read_exe", "read_stat", "read_uid",
 ]
 
 PROC = "/proc"
@@ -28,6 +28,9 @@ HZ = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 # A command line may be megabytes long; rules see TEXT_MAX characters of it.
 CMDLINE_READ_MAX = 4 * TEXT_MAX  # bytes: TEXT_MAX characters of UTF-8 at most
+# How far a start time on the daemon's clock (an event's time, maybe clamped) may be from
+# the one /proc shows (in clock ticks) for both to be the same process.
+START_TOLERANCE_S = 0.5
 
 
 class Clock:
@@ -120,6 +123,25 @@ def read_argv(pid: int, root: str = PROC) -> list[str] | None:
 def read_cmdline(pid: int, root: str = PROC) -> str | None:
     argv = read_argv(pid, root)
     return " ".join(argv) if argv else None
+
+
+def read_cmdline_of(pid: int, start: float, clock: Clock, root: str = PROC) -> str | None:
+    """The command line of ``pid`` if it is still the process that started at ``start``
+    (seconds on ``clock``), cut to :data:`~linnix.names.TEXT_MAX` characters; else None.
+
+    The start time is read before and after the arguments: a pid reused in
+    between gives None, never another process's command line.
+    """
+    before = read_stat(pid, root)
+    if before is None or before.exited:
+        return None
+    if abs(clock.from_ticks(before.start_ticks) - start) > START_TOLERANCE_S:
+        return None
+    argv = read_argv(pid, root)
+    after = read_stat(pid, root)
+    if not argv or after is None or after.start_ticks != before.start_ticks:
+        return None
+    return " ".join(argv)[:TEXT_MAX]
 
 
 def read_uid(pid: int, root: str = PROC) -> int | None:

@@ -1,20 +1,45 @@
 #!/usr/bin/env bash
 # Re-record fixtures/trace.jsonl: a real capture of `linnix demo all` (needs root).
 #
-# The recording runs while every demo scenario trips its rule, and stops a few
-# seconds after the last one ends.  Afterwards, refresh the golden replay
-# output with `.venv/bin/pytest tests/test_replay_golden.py --update-golden`.
+# Only the demos' own processes are recorded: `linnix demo all` runs under one
+# parent, held until the recorder is up, whose pid goes to `--only-tree`; the
+# header and the host samples stay.  `--redact` leaves out command lines and
+# any NAME=value text, so no environment of the recording machine gets in.
+# The recording stops a few seconds after the last scenario ends.  Afterwards,
+# refresh the golden replay output with
+# `.venv/bin/pytest tests/runtime/test_replay_golden.py --update-golden`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-fixtures/trace.jsonl}
 bin=${VENV:-.venv}/bin
-"$bin/linnix" record "$out" --duration 30m &
+work=$(mktemp -d)
+parent= recorder=
+cleanup() {
+    [ -n "$recorder" ] && kill -INT "$recorder" 2>/dev/null
+    [ -n "$parent" ] && kill "$parent" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+mkfifo "$work/go"
+
+# The parent waits for the go, then becomes `linnix demo all`.  Record on a quiet host:
+# other work takes CPU from the workloads, and shows in the host samples.
+( read -r _ < "$work/go"; exec "$bin/linnix" demo all ) &
+parent=$!
+"$bin/linnix" record "$out" --duration 30m --only-tree "$parent" --redact 2> "$work/log" &
 recorder=$!
-trap 'kill -INT "$recorder" 2>/dev/null || true' EXIT
-sleep 3
-"$bin/linnix" demo all
+for _ in $(seq 600); do  # a minute at most for the recorder to attach
+    grep -q "recording for" "$work/log" && break
+    kill -0 "$recorder" 2>/dev/null || { cat "$work/log" >&2; exit 1; }
+    sleep 0.1
+done
+grep -q "recording for" "$work/log" || { cat "$work/log" >&2; exit 1; }
+echo go > "$work/go"
+wait "$parent"
+parent=
 sleep 5
 kill -INT "$recorder"
 wait "$recorder"
-trap - EXIT
+recorder=
+cat "$work/log" >&2
 echo "recorded $(wc -l < "$out") lines to $out"

@@ -68,24 +68,27 @@ class FakeView:
     def ready(self) -> tuple[bool, str]:
         return self.is_ready
 
-    def processes(self) -> list[dict[str, Any]]:
+    async def processes(self) -> list[dict[str, Any]]:
         if self.fail_with is not None:
             raise self.fail_with
         return [self.procs[p] for p in sorted(self.procs)]
 
-    def process(self, pid: int) -> dict[str, Any] | None:
+    async def process(self, pid: int) -> dict[str, Any] | None:
         return self.procs.get(pid)
 
-    def graph(self, pid: int) -> dict[str, Any] | None:
+    async def graph(self, pid: int) -> dict[str, Any] | None:
         p = self.procs.get(pid)
         if p is None:
             return None
         kids = [{**k, "subtree_cpu_pct": k["cpu_pct"], "subtree_rss_mb": k["rss_mb"],
-                 "subtree_procs": 1, "children": []}
+                 "subtree_fds": k["fds"], "subtree_procs": 1, "children": []}
                 for k in self.procs.values() if k["ppid"] == pid]
+        members = [p, *kids]
         return {"process": p, "ancestors": [], "truncated": False,
-                "subtree": {**p, "subtree_cpu_pct": 0.0, "subtree_rss_mb": 0.0,
-                            "subtree_procs": 1 + len(kids), "children": kids}}
+                "subtree": {**p, "subtree_cpu_pct": sum(m["cpu_pct"] for m in members),
+                            "subtree_rss_mb": sum(m["rss_mb"] for m in members),
+                            "subtree_fds": sum(m["fds"] for m in members),
+                            "subtree_procs": len(members), "children": kids}}
 
     def alerts(self) -> list[dict[str, Any]]:
         return self.active

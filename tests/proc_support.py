@@ -22,7 +22,8 @@ class FakeProc:
             argv: list[str] | None = None) -> FakeProc:
         """Write the process (replacing whatever had this pid before).  By default it
         leads its own session (``session`` None: its pid) without a terminal (``tty`` 0);
-        ``argv`` writes its command line."""
+        ``argv`` writes its command line (as the kernel shows it: each argument ends
+        with a NUL)."""
         d = self.root / str(pid)
         d.mkdir(exist_ok=True)
         sid = pid if session is None else session

@@ -316,19 +316,19 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     @app.get("/processes")
     async def processes() -> Response:
-        procs = view.processes()
+        procs = await view.processes()
         return _json({"processes": procs, "count": len(procs)})
 
     @app.get("/processes/<int:pid>")
     async def process(pid: int) -> Response:
-        found = view.process(pid)
+        found = await view.process(pid)
         if found is None:
             fail(404, "not found", f"no live process has pid {pid}")
         return _json(found)
 
     @app.get("/graph/<int:pid>")
     async def graph(pid: int) -> Response:
-        found = view.graph(pid)
+        found = await view.graph(pid)
         if found is None:
             fail(404, "not found", f"no live process has pid {pid}")
         return _json(found)

@@ -28,17 +28,19 @@ class DaemonView(Protocol):
     def ready(self) -> tuple[bool, str]:
         """(True, source name) once the event source is attached; else (False, why not)."""
 
-    def processes(self) -> list[Json]:
+    async def processes(self) -> list[Json]:
         """Live processes: pid, ppid, comm, exe, cmdline, uid, start, age_s, cpu_pct,
-        rss_mb, fds, fd_limit, fd_pct, threads, children (count)."""
+        rss_mb, fds, fd_limit, fd_pct, threads, children (count).  Asynchronous: a
+        command line may have to be read from /proc."""
 
-    def process(self, pid: int) -> Json | None:
+    async def process(self, pid: int) -> Json | None:
         """One live process (same fields), or None."""
 
-    def graph(self, pid: int) -> Json | None:
+    async def graph(self, pid: int) -> Json | None:
         """{"process": {...}, "ancestors": [{...}, ...] nearest first,
         "subtree": {...process fields..., "subtree_cpu_pct", "subtree_rss_mb",
-        "subtree_procs", "children": [ ...same shape... ]}, "truncated": bool}."""
+        "subtree_fds" (each null when no member was measured), "subtree_procs",
+        "children": [ ...same shape... ]}, "truncated": bool}."""
 
     def alerts(self) -> list[Json]:
         """Active instances: rule, state (pending|firing), since (engine ts), severity,

@@ -61,6 +61,9 @@ _ERROR_STATUS = {
     "NotReady": "503",
 }
 
+_MEASURED = ("summed over the process and its descendants that were measured; null when "
+             "none was")
+
 _PROCESS_FIELDS: Json = {
     "pid": {"type": "integer"},
     "ppid": {"type": "integer"},
@@ -123,8 +126,9 @@ def _schemas() -> Json:
             "required": ["pid", "ppid", "comm", "children"],
             "properties": {
                 **_PROCESS_FIELDS,
-                "subtree_cpu_pct": _nullable("number"),
-                "subtree_rss_mb": _nullable("number"),
+                "subtree_cpu_pct": _nullable("number", description=_MEASURED),
+                "subtree_rss_mb": _nullable("number", description=_MEASURED),
+                "subtree_fds": _nullable("integer", description=_MEASURED),
                 "subtree_procs": _nullable("integer"),
                 "children": {"type": "array", "items": _schema("ProcessNode")},
             },

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UsageError
-from .argtypes import positive_duration
+from .argtypes import positive_duration, positive_int
 
 __all__ = [
     "cmd_doctor", "cmd_record", "cmd_run", "default_rules", "doctor_arguments",
@@ -47,6 +47,7 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
                    help="do not evaluate rules with this tag (repeatable)")
     p.add_argument("--record", metavar="FILE",
                    help="also write the stream the engine consumes, as a trace")
+    _filter_arguments(p, "with --record: ")
     p.add_argument("--duration", type=positive_duration, metavar="DURATION",
                    help="stop after this long (default: until SIGINT/SIGTERM)")
     p.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
@@ -57,10 +58,13 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..config import load_config, resolve_state_dir
     from ..runtime.daemon import Daemon, DaemonOptions
+    from .rules import require_rule_files
 
     config = load_config(args.config)
+    rules = args.rules or default_rules(list(config.rules.paths))
+    require_rule_files(rules)
     opts = DaemonOptions(
-        rules=args.rules or default_rules(list(config.rules.paths)),
+        rules=rules,
         state_dir=resolve_state_dir(args.state_dir, config),
         tick_s=config.telemetry.tick,
         sample_interval=config.telemetry.sample_interval,
@@ -69,6 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         sample_fds=config.telemetry.sample_fds,
         disabled_tags=frozenset(config.rules.disabled_tags) | frozenset(args.disable_tag or ()),
         record=args.record,
+        record_only_tree=_only_tree(args),
+        record_redact=args.redact,
         duration=args.duration,
         config=config,
         api=not args.no_api,
@@ -83,12 +89,35 @@ def record_arguments(p: argparse.ArgumentParser) -> None:
                    help="how long to record (default 60s)")
     p.add_argument("--sample-interval", type=positive_duration, default=1.0, metavar="DURATION")
     p.add_argument("--source", choices=_SOURCES, default="auto")
+    _filter_arguments(p)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
     from ..runtime.daemon import record
 
-    return record(args.out, args.duration, args.sample_interval, args.source)
+    return record(args.out, args.duration, args.sample_interval, args.source,
+                  only_tree=_only_tree(args), redact=args.redact)
+
+
+def _filter_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    p.add_argument("--only-tree", action="append", type=positive_int, metavar="PID",
+                   help=f"{prefix}record only this process and its descendants, "
+                        "those started later included (repeatable)")
+    p.add_argument("--redact", action="store_true",
+                   help=f"{prefix}record no command line and no NAME=value text")
+
+
+def _only_tree(args: argparse.Namespace) -> tuple[int, ...]:
+    """The ``--only-tree`` pids, each a running process; with ``run``, only with --record."""
+    import os
+
+    pids = tuple(dict.fromkeys(args.only_tree or ()))
+    if getattr(args, "record", True) is None and (pids or args.redact):
+        raise UsageError("--only-tree and --redact apply to a recording: add --record FILE")
+    for pid in pids:
+        if not os.path.isdir(f"/proc/{pid}"):
+            raise UsageError(f"--only-tree {pid}: no process has this pid")
+    return pids
 
 
 def doctor_arguments(p: argparse.ArgumentParser) -> None:

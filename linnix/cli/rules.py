@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_arguments", "cmd_check", "explain_arguments", "cmd_explain", "fmt_arguments",
     "cmd_fmt", "replay_arguments", "cmd_replay", "test_arguments", "cmd_test",
-    "print_diagnostics",
+    "print_diagnostics", "require_rule_files",
 ]
 
 
@@ -48,6 +48,16 @@ def _plan_for(paths: list[str]) -> Build:
     result = build(paths)
     result.require_plan()
     return result
+
+
+def require_rule_files(paths: Sequence[str]) -> None:
+    """A usage error for a directory among ``paths`` that holds no ``.lnx`` file: checking,
+    testing or running nothing is most likely a wrong path, never a success."""
+    from ..language.loader import discover
+
+    for path in paths:
+        if os.path.isdir(path) and not discover([path]):
+            raise UsageError(f"{path}: no .lnx file found in this directory")
 
 
 def _plural(n: int, word: str) -> str:
@@ -79,6 +89,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         from ..config import config_problems
 
         problems = config_problems(args.config)
+    require_rule_files(args.paths)
     result = check_files(args.paths) if args.paths else None
     diags: Sequence[Diagnostic] = result.diagnostics if result is not None else []
     n_errors = len(problems) + (len(result.errors) if result is not None else 0)
@@ -91,7 +102,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         print_diagnostics(diags, sys.stdout, args.max_errors)
         _print_problems(problems)
         counts = f"{_plural(n_errors, 'error')}, {_plural(n_warnings, 'warning')}"
-        sys.stdout.write(_check_summary(result, problems, args.config) + f" ({counts})\n")
+        sys.stdout.write(_check_summary(result, problems, args.config, errors)
+                         + f" ({counts})\n")
     return EXIT_FAIL if errors else EXIT_OK
 
 
@@ -104,8 +116,9 @@ def _print_problems(problems: Sequence[ConfigProblem]) -> None:
 
 
 def _check_summary(result: Build | None, problems: Sequence[ConfigProblem],
-                   config: str | None) -> str:
-    """``ok: 3 files, 7 rules, 2 tests`` (or ``failed: ...``): what was checked."""
+                   config: str | None, errors: int) -> str:
+    """``ok: 3 files, 7 rules, 2 tests`` (or ``failed: ...`` when ``errors``, warnings
+    with --strict included, make the command fail): what was checked."""
     checked = []
     if result is not None:
         checked.append(_plural(len(result.program.sources), "file"))
@@ -114,7 +127,7 @@ def _check_summary(result: Build | None, problems: Sequence[ConfigProblem],
                        f"{_plural(len(result.tests), 'test')}")
     if config is not None:
         checked.append(f"config {config}")
-    ok = not problems and (result is None or result.compiled is not None)
+    ok = not errors and not problems and (result is None or result.compiled is not None)
     return f"{'ok' if ok else 'failed'}: {', '.join(checked)}"
 
 
@@ -185,6 +198,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.rules and not os.path.isdir("rules"):
         raise UsageError("no rules given and there is no rules/ directory here: "
                          "name them with --rules PATH")
+    require_rule_files(args.rules or ["rules/"])
     plan = _plan_for(args.rules or ["rules/"]).require_plan()
     progress = sys.stderr if sys.stderr.isatty() else None
     if args.format == "jsonl":
@@ -229,6 +243,7 @@ def test_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_test(args: argparse.Namespace) -> int:
     from ..runtime.testing import junit_xml, run_test
 
+    require_rule_files(args.paths)
     result = _plan_for(args.paths)
     tests = result.tests
     if not tests:

@@ -1,10 +1,17 @@
 """Where the daemon keeps its state and finds its API token.
 
-The state directory comes from the command line, else from
-``runtime.state_dir``, else from :func:`default_state_dir` (which depends on
-who runs the daemon); the token file from ``api.token_file``, else
-``<state_dir>/api.token``; the named tokens are ``<state_dir>/api.tokens``.
-The daemon and the client both resolve them here, so that they agree.
+The state directory is, first that applies (:func:`resolve_state_dir`):
+
+1. the command line's ``--state-dir``;
+2. ``$LINNIX_STATE_DIR``;
+3. ``runtime.state_dir`` in the config file;
+4. ``./state`` when it holds ``daemon.json``: a checkout where ``make run``
+   (``--state-dir state``) has started the daemon;
+5. :func:`default_state_dir`, which depends on who runs the command.
+
+The token file is ``api.token_file``, else ``<state_dir>/api.token``; the
+named tokens are ``<state_dir>/api.tokens``.  The daemon and the client both
+resolve them here, so that they agree.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from collections.abc import Mapping
 from .schema import Config
 
 __all__ = [
+    "CHECKOUT_STATE_DIR",
     "ROOT_STATE_DIR",
+    "STATE_DIR_ENV",
     "TOKEN_FILE_NAME",
     "TOKENS_FILE_NAME",
     "default_state_dir",
@@ -27,6 +36,8 @@ __all__ = [
 TOKEN_FILE_NAME = "api.token"
 TOKENS_FILE_NAME = "api.tokens"  # the named tokens (linnix token add)
 ROOT_STATE_DIR = "/var/lib/linnix"
+STATE_DIR_ENV = "LINNIX_STATE_DIR"
+CHECKOUT_STATE_DIR = "state"  # what `make run` passes as --state-dir
 
 
 def default_state_dir(
@@ -47,13 +58,21 @@ def default_state_dir(
     return os.path.join(home, ".local", "state", "linnix")
 
 
-def resolve_state_dir(cli_value: str | None, config: Config) -> str:
-    """The state directory: the CLI flag, else the file's value, else the default."""
+def resolve_state_dir(cli_value: str | None, config: Config,
+                      environ: Mapping[str, str] | None = None) -> str:
+    """The state directory: the CLI flag, else ``$LINNIX_STATE_DIR``, else the file's
+    value, else the current directory's ``state/`` if a daemon has run there, else the
+    default (the order is the module's)."""
+    env = os.environ if environ is None else environ
     if cli_value:
         return os.path.abspath(cli_value)
+    if env.get(STATE_DIR_ENV):
+        return os.path.abspath(env[STATE_DIR_ENV])
     if config.runtime.state_dir is not None:
         return config.runtime.state_dir
-    return default_state_dir()
+    if os.path.isfile(os.path.join(CHECKOUT_STATE_DIR, "daemon.json")):
+        return os.path.abspath(CHECKOUT_STATE_DIR)
+    return default_state_dir(environ=env)
 
 
 def resolve_token_file(config: Config, state_dir: str) -> str:

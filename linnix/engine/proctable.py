@@ -241,11 +241,11 @@ class ProcTable:
     def _exec(self, ev: t.Exec) -> None:
         comm = _clip(ev.comm)
         p = self.procs.get(ev.pid) or self._orphan(ev.pid, ev.ts, comm)
+        # A new image: what the event does not say about it is unknown, never the old
+        # image's (a fork copied the parent's exe and cmdline, right until this exec).
         p.comm = comm
-        if ev.exe is not None:
-            p.exe = _clip(ev.exe)
-        if ev.argv is not None:
-            p.cmdline = _clip(" ".join(ev.argv))
+        p.exe = _clip(ev.exe)
+        p.cmdline = _clip(" ".join(ev.argv)) if ev.argv is not None else None
         self.meta_changed.add(p)
         self.host.execs.add(ev.ts)
 

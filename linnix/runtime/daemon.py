@@ -48,6 +48,7 @@ from .live import (
     watch_signals,
 )
 from .sources import Source, Telemetry, open_source
+from .tracefilter import open_recorder
 
 __all__ = ["Daemon", "DaemonOptions", "record"]
 
@@ -67,6 +68,8 @@ class DaemonOptions:
     sample_fds: str = "auto"
     disabled_tags: frozenset[str] = frozenset()
     record: str | None = None
+    record_only_tree: tuple[int, ...] = ()  # record these process trees only
+    record_redact: bool = False  # record no command line, no environment text
     duration: float | None = None
     config: Any = None  # linnix.config.Config; None: the defaults
     api: bool = True
@@ -253,8 +256,9 @@ class Daemon:
         config = opts.config or Config()
         clock = Clock()
         header = header_event(clock)
-        recorder = (Recorder(opts.record, header, on_failure=self.say) if opts.record
-                    else None)  # a path that cannot be written stops the start, early
+        recorder = (open_recorder(opts.record, header, only_tree=opts.record_only_tree,
+                                  redact=opts.record_redact, on_failure=self.say)
+                    if opts.record else None)  # a path that cannot be written stops the start
         try:
             self.source = source = open_source(clock, prefer=opts.source,
                                                ring_pages=opts.ring_pages, warn=self.say)
@@ -315,7 +319,7 @@ class Daemon:
         self.registry = make_registry(lambda: self)
         self.history = History()
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
-                              hub.publish, on_problem=self.say)
+                              hub.publish, on_problem=self.say, clock=clock)
         self.notifier = notifier_for(self, config.notify, clock)
         if self.notifier is not None:  # one more sink of every batch the engine makes
             self.extra_sinks.append(self.notifier)
@@ -453,8 +457,11 @@ class Daemon:
 
 
 def record(path: str, duration: float, sample_interval: float = 1.0, source: str = "auto",
-           ring_pages: int = 4096, err: IO[str] | None = None) -> int:
-    """Write the live stream to ``path`` for ``duration`` seconds."""
+           ring_pages: int = 4096, err: IO[str] | None = None, *,
+           only_tree: Sequence[int] = (), redact: bool = False) -> int:
+    """Write the live stream to ``path`` for ``duration`` seconds: of the process trees
+    under ``only_tree`` only, when given, and without secrets with ``redact``
+    (:mod:`linnix.runtime.tracefilter`)."""
     from ..language.pipeline import compile_text
 
     err = err or sys.stderr
@@ -468,7 +475,8 @@ def record(path: str, duration: float, sample_interval: float = 1.0, source: str
             err.write(f"\nlinnix: {message}\n")
             stop.cancel()
 
-        recorder = Recorder(path, header_event(clock), on_failure=failed)  # before the source
+        recorder = open_recorder(path, header_event(clock), only_tree=only_tree,
+                                 redact=redact, on_failure=failed)  # before the source
         try:
             src = open_source(clock, prefer=source, ring_pages=ring_pages,
                               warn=lambda m: print(f"linnix: {m}", file=err))
@@ -478,7 +486,8 @@ def record(path: str, duration: float, sample_interval: float = 1.0, source: str
         telemetry = Telemetry(clock, plan, src, sample_interval, "always")
         telemetry.configure_needs(frozenset(Need))
         core = Core(plan)
-        engine = LiveEngine(core, clock, lambda out: None, recorder, cmdline=True)
+        # redacted: no command line is written, so none is read
+        engine = LiveEngine(core, clock, lambda out: None, recorder, cmdline=not redact)
         try:
             snap = telemetry.snapshot()
             engine.snapshot = {p.pid: p.start or 0.0 for p in snap}

@@ -2,16 +2,19 @@
 
 The engine's outputs arrive synchronously, right after a tick, while the
 process table still shows the moment an instance fired: that is when the
-incident's snapshot (the process subtree with its metrics, and the host) is
-taken.  Writing to the store is asynchronous, so the outputs are queued and
-a task handles them in order: an incident is opened before the actions
-proposed with it, and resolved after them.
+incident's snapshot (the process subtree with its metrics and exact subtree
+totals, and the host) is taken.  Writing to the store is asynchronous, so the
+outputs are queued and a task handles them in order: an incident is opened
+before the actions proposed with it, and resolved after them.  Command lines
+the table does not know are read from /proc just before the incident is
+stored (off the event loop), for the processes that are still the same.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,6 +26,8 @@ from ..engine.core import Output
 from ..engine.evaluator import Alert, Proposal
 from ..engine.proctable import Proc, ProcTable
 from ..errors import Outage
+from ..procfs import PROC, Clock
+from .snapshot import CMDLINE_READERS, SubtreeTotals, fill_cmdlines
 
 __all__ = ["Responder", "host_snapshot", "process_json", "subtree_snapshot"]
 
@@ -41,13 +46,16 @@ def process_json(p: Proc, now: float) -> dict[str, Any]:
     }
 
 
-def subtree_snapshot(root: Proc, now: float, limit: int = SNAPSHOT_MAX) -> list[dict[str, Any]]:
-    """The root and its descendants (breadth first, at most ``limit``), with depth."""
-    out = [{**process_json(root, now), "depth": 0}]
-    queue = [(kid, 1) for kid in sorted(root.kids.values(), key=lambda k: k.pid)]
+def subtree_snapshot(root: Proc, now: float, limit: int = SNAPSHOT_MAX,
+                     totals: SubtreeTotals | None = None) -> list[dict[str, Any]]:
+    """The root and its descendants (breadth first, at most ``limit``), with depth and
+    each one's subtree totals (over its whole subtree, shown or not)."""
+    totals = totals or SubtreeTotals()
+    out = [{**process_json(root, now), **totals.of(root), "depth": 0}]
+    queue = deque((kid, 1) for kid in sorted(root.kids.values(), key=lambda k: k.pid))
     while queue and len(out) < limit:
-        node, depth = queue.pop(0)
-        out.append({**process_json(node, now), "depth": depth})
+        node, depth = queue.popleft()
+        out.append({**process_json(node, now), **totals.of(node), "depth": depth})
         queue.extend((kid, depth + 1) for kid in sorted(node.kids.values(), key=lambda k: k.pid))
     return out
 
@@ -73,9 +81,10 @@ def _started_as(p: Proposal, table: ProcTable) -> str | None:
     return proc.exe
 
 
-def _busiest(table: ProcTable, now: float, n: int = 20) -> list[dict[str, Any]]:
+def _busiest(table: ProcTable, now: float, totals: SubtreeTotals,
+             n: int = 20) -> list[dict[str, Any]]:
     procs = sorted(table.live(), key=lambda p: (-(p.cpu_pct or 0.0), p.pid))[:n]
-    return [{**process_json(p, now), "depth": 0} for p in procs]
+    return [{**process_json(p, now), **totals.of(p), "depth": 0} for p in procs]
 
 
 class Responder:
@@ -83,32 +92,43 @@ class Responder:
 
     def __init__(self, store: AsyncStore, actions: ActionManager, table: Callable[[], ProcTable],
                  publish: Callable[[str, dict[str, Any]], None],
-                 on_problem: Callable[[str], None] = lambda message: None) -> None:
+                 on_problem: Callable[[str], None] = lambda message: None,
+                 clock: Clock | None = None, proc_root: str = PROC) -> None:
         self.store = store
         self.actions = actions
         self.table = table
         self.publish = publish
+        self.clock = clock  # the engine's: start times are on it (None: /proc is not read)
+        self.proc_root = proc_root
+        self._readers = trio.CapacityLimiter(CMDLINE_READERS)
         self.outage = Outage(on_problem)
         self.open: dict[Key, int] = {}
+        self.unhandled = 0  # outputs queued and not yet handled
         self._send, self._receive = trio.open_memory_channel[tuple[str, Any]](math.inf)
 
     def __call__(self, batch: Sequence[Output]) -> None:
         table = self.table()
+        totals = SubtreeTotals()  # the table does not change during the batch
         for item in batch:
             if isinstance(item, Alert):
                 self.publish("alert", item.to_json())
                 if item.state == "firing":
-                    self._send.send_nowait(("open", self._incident(item, table)))
+                    self._queue("open", self._incident(item, table, totals))
                 elif item.state == "resolved":
                     key = (item.rule, item.pid, item.start)
-                    self._send.send_nowait(("resolve", (key, item.reason or "cleared")))
+                    self._queue("resolve", (key, item.reason or "cleared"))
             elif isinstance(item, Proposal):
-                self._send.send_nowait(("propose", (item, _started_as(item, table))))
+                self._queue("propose", (item, _started_as(item, table)))
 
-    def _incident(self, alert: Alert, table: ProcTable) -> dict[str, Any]:
+    def _queue(self, kind: str, item: Any) -> None:
+        self.unhandled += 1
+        self._send.send_nowait((kind, item))
+
+    def _incident(self, alert: Alert, table: ProcTable,
+                  totals: SubtreeTotals) -> dict[str, Any]:
         now = alert.ts
-        subtree = (subtree_snapshot(alert.proc, now) if alert.proc is not None
-                   else _busiest(table, now))
+        subtree = (subtree_snapshot(alert.proc, now, totals=totals) if alert.proc is not None
+                   else _busiest(table, now, totals))
         history = [{"ts": ts, "values": values} for ts, values in alert.history or ()]
         return {
             "key": (alert.rule, alert.pid, alert.start), "rule": alert.rule,
@@ -133,6 +153,8 @@ class Responder:
                 self.outage.failed(f"cannot record {kind} in the store: {err}; alerts still "
                                    "reach the log, alerts.jsonl and the API stream")
                 continue
+            finally:
+                self.unhandled -= 1
             self.outage.worked("recording in the store again ({lost:,} output(s) could not "
                                "be recorded)")
 
@@ -144,6 +166,8 @@ class Responder:
     async def _handle(self, kind: str, item: Any) -> None:
         if kind == "open":
             key = item.pop("key")
+            await fill_cmdlines(item["subtree"], self.clock, self._readers,
+                                root=self.proc_root)
             self.open[key] = await self.store.open_incident(**item)
             self.publish("incident", {"id": self.open[key], "state": "opened", **item})
         elif kind == "resolve":

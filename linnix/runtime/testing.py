@@ -103,9 +103,13 @@ def run_test(test: CheckedTest, plan: Plan) -> TestOutcome:
 
     started = time.perf_counter()
     try:
-        replay(test.trace, sub, sink, tick_s=test.tick_s or DEFAULT_TICK_S)  # type: ignore[arg-type]
+        res = replay(test.trace, sub, sink,  # type: ignore[arg-type]
+                     tick_s=test.tick_s or DEFAULT_TICK_S)
     except LinnixError as err:
         return TestOutcome(test, [], str(err), time.perf_counter() - started)
+    if res.reader.events == 0:  # nothing was tested: 'never' would pass on anything
+        return TestOutcome(test, [], f"{test.trace}: the trace holds no event",
+                           time.perf_counter() - started)
     failures = [r for r in (judge(e, alerts, proposals) for e in test.expects) if r]
     return TestOutcome(test, failures, None, time.perf_counter() - started)
 

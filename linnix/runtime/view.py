@@ -1,4 +1,11 @@
-"""The live daemon as the HTTP API sees it (implements ``api.context.DaemonView``)."""
+"""The live daemon as the HTTP API sees it (implements ``api.context.DaemonView``).
+
+Process records are taken from the engine's table at once (the table changes
+only between two awaits); then the command lines it does not know are read
+from /proc in worker threads (:func:`~linnix.runtime.snapshot.fill_cmdlines`),
+and subtree totals are computed from the table's tree
+(:class:`~linnix.runtime.snapshot.SubtreeTotals`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,15 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from ..engine.core import Output
 from ..engine.evaluator import FIRING, PENDING
 from ..engine.proctable import Proc
 from ..language.source import diagnostics_to_json
+from ..procfs import PROC, Clock
 from .responder import process_json
+from .snapshot import CMDLINE_READERS, SubtreeTotals, fill_cmdlines
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -39,10 +50,19 @@ class LiveView:
         self.actions = daemon.action_manager
         self.hub = daemon.hub
         self.registry = daemon.registry
+        self.proc_root = PROC
+        self._readers = trio.CapacityLimiter(CMDLINE_READERS)
 
     def _now(self) -> float:
         engine = self.daemon.engine
         return engine.clock.now() if engine is not None else 0.0
+
+    def _clock(self) -> Clock | None:
+        engine = self.daemon.engine
+        return engine.clock if engine is not None else None
+
+    async def _with_cmdlines(self, records: list[dict[str, Any]]) -> None:
+        await fill_cmdlines(records, self._clock(), self._readers, root=self.proc_root)
 
     def ready(self) -> tuple[bool, str]:
         reason = self.daemon.not_ready
@@ -55,25 +75,33 @@ class LiveView:
         core = self.daemon.core
         return core.table if core is not None else None
 
-    def processes(self) -> list[dict[str, Any]]:
+    async def processes(self) -> list[dict[str, Any]]:
         table = self._table()
         if table is None:
             return []
         now = self._now()
-        return [process_json(table.procs[pid], now) for pid in sorted(table.procs)]
+        records = [process_json(table.procs[pid], now) for pid in sorted(table.procs)]
+        await self._with_cmdlines(records)
+        return records
 
-    def process(self, pid: int) -> dict[str, Any] | None:
+    async def process(self, pid: int) -> dict[str, Any] | None:
         table = self._table()
         p = table.procs.get(pid) if table is not None else None
-        return None if p is None else process_json(p, self._now())
+        if p is None:
+            return None
+        record = process_json(p, self._now())
+        await self._with_cmdlines([record])
+        return record
 
-    def graph(self, pid: int) -> dict[str, Any] | None:
+    async def graph(self, pid: int) -> dict[str, Any] | None:
         table = self._table()
         p = table.procs.get(pid) if table is not None else None
         if p is None:
             return None
         now = self._now()
         budget = [GRAPH_MAX]
+        totals = SubtreeTotals()
+        records: list[dict[str, Any]] = []
 
         def node(q: Proc) -> dict[str, Any]:
             budget[0] -= 1
@@ -82,14 +110,16 @@ class LiveView:
                 if budget[0] <= 0:
                     break
                 kids.append(node(kid))
-            return {**process_json(q, now), "subtree_cpu_pct": q.sub_cpu_pct,
-                    "subtree_rss_mb": q.sub_rss_mb, "subtree_procs": q.sub_procs,
-                    "children": kids}
+            record = {**process_json(q, now), **totals.of(q), "children": kids}
+            records.append(record)
+            return record
 
         tree = node(p)
-        return {"process": process_json(p, now),
-                "ancestors": [process_json(a, now) for a in p.lineage()],
-                "subtree": tree, "truncated": budget[0] <= 0}
+        process = process_json(p, now)
+        ancestors = [process_json(a, now) for a in p.lineage()]
+        await self._with_cmdlines([process, *ancestors, *records])
+        return {"process": process, "ancestors": ancestors, "subtree": tree,
+                "truncated": budget[0] <= 0}
 
     def alerts(self) -> list[dict[str, Any]]:
         core = self.daemon.core

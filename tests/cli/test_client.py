@@ -92,6 +92,22 @@ async def test_no_pending_actions(daemon: Daemon, capsys: pytest.CaptureFixture[
     assert out == "no rejected actions\n"
 
 
+async def test_from_the_checkout_where_make_run_started_the_daemon(
+        daemon: Daemon, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make run` keeps its state in ./state: the commands find the token there."""
+    (daemon.state_dir / "daemon.json").write_text("{}")
+    monkeypatch.chdir(daemon.state_dir.parent)
+    monkeypatch.delenv("LINNIX_STATE_DIR", raising=False)
+    monkeypatch.setattr("linnix.config.paths.os.geteuid", lambda: 0)  # else /var/lib/linnix
+    status, out, err = await daemon.run(capsys, "actions", "--api", daemon.url, raw=True)
+    assert (status, out, err) == (0, "no pending actions\n", "")
+    monkeypatch.setenv("LINNIX_STATE_DIR", "elsewhere")  # the environment comes first
+    status, out, err = await daemon.run(capsys, "actions", "--api", daemon.url, raw=True)
+    assert status == 1
+    assert f"no API token file at {daemon.state_dir.parent}/elsewhere/api.token" in err
+
+
 async def test_pending_actions_table(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> None:
     first = await daemon.env.propose()
     second = await daemon.env.propose(PID_B, "worker", kind="kill_tree")

@@ -67,8 +67,23 @@ def test_check_warnings_only_exits_0(capsys: Capture, in_tmp: Path) -> None:
 
 def test_check_strict_turns_warnings_into_failure(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"w.lnx": "let unused = 1\nrule r: cpu_pct > 1\n"})
-    assert run(capsys, "check", "--strict", "w.lnx")[0] == 1
+    status, out, _ = run(capsys, "check", "--strict", "w.lnx")
+    assert status == 1
+    assert out.endswith("\nfailed: 1 file, 1 rule, 0 tests (0 errors, 1 warning)\n")
     assert run(capsys, "check", "--strict", "--format", "json", "w.lnx")[0] == 1
+
+
+@pytest.mark.parametrize("command", [["check"], ["check", "--strict"], ["test"],
+                                     ["run", "--no-api", "--rules"],
+                                     ["replay", "x.jsonl", "--rules"]])
+def test_a_folder_without_rule_files_is_a_usage_error(capsys: Capture, in_tmp: Path,
+                                                      command: list[str]) -> None:
+    write(in_tmp, {"rules/README.txt": "no rules here", "rules/sub/x.jsonl": ""})
+    status, out, err = run(capsys, *command, "rules")
+    assert (status, out) == (2, "")
+    assert err.startswith("linnix: rules: no .lnx file found in this directory\n")
+    write(in_tmp, {"rules/sub/r.lnx": "rule r: cpu_pct > 1\n"})  # one, however deep
+    assert run(capsys, "check", "rules")[0] == 0
 
 
 def test_check_counts_tests(capsys: Capture, in_tmp: Path) -> None:

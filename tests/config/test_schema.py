@@ -548,11 +548,12 @@ def test_default_state_dir() -> None:
 def test_resolve_state_dir_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("linnix.config.paths.os.geteuid", lambda: 1000)
     monkeypatch.setenv("XDG_STATE_HOME", "/xdg")
+    monkeypatch.delenv("LINNIX_STATE_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # not a checkout where a daemon ran (tests/config/test_paths.py)
     configured = parse('[runtime]\nstate_dir = "/srv/linnix"\n')
     assert resolve_state_dir("/cli/dir", configured) == "/cli/dir"
     assert resolve_state_dir(None, configured) == "/srv/linnix"
     assert resolve_state_dir(None, Config()) == "/xdg/linnix"
-    monkeypatch.chdir(tmp_path)
     assert resolve_state_dir("rel", Config()) == str(tmp_path / "rel")
     monkeypatch.setattr("linnix.config.paths.os.geteuid", lambda: 0)
     assert resolve_state_dir(None, Config()) == "/var/lib/linnix"

@@ -7,12 +7,14 @@ from typing import ClassVar
 
 import pytest
 from engine_support import (
+    alerts,
     execve,
     exit_,
     fork,
     lost,
     no_hang,
     proc,
+    run,
     sample,
     system,
     table_of,
@@ -72,8 +74,28 @@ def test_exec_replaces_the_image() -> None:
     assert (p.comm, p.exe, p.cmdline) == ("sleep", "/usr/bin/sleep", "sleep 10")
     assert p.start == 1.0  # same process, same identity
     assert table.host.execs.count(1.5) == 1
-    table.apply(execve(2.0, 100, "true"))  # exe and argv absent: unchanged
-    assert (p.comm, p.exe, p.cmdline) == ("true", "/usr/bin/sleep", "sleep 10")
+    table.apply(execve(2.0, 100, "true"))  # exe and argv absent: unknown, not the old ones
+    assert (p.comm, p.exe, p.cmdline) == ("true", None, None)
+
+
+def test_an_exec_without_argv_does_not_keep_the_parents_command_line() -> None:
+    """A shell forks, the child execs a script: the child is not "bash /dev/fd/3"."""
+    shell = proc(0.0, 50, 1, "bash", exe="/usr/bin/bash", cmdline="bash /dev/fd/3")
+    table = table_of([*BASE, shell, fork(1.0, 100, 50, "bash"),
+                      execve(1.5, 100, "x", exe="/tmp/x")])
+    p = table.procs[100]
+    assert (p.comm, p.exe, p.cmdline) == ("x", "/tmp/x", None)
+    table.apply(execve(2.0, 100, "y", argv=["/tmp/y", "120"]))
+    assert (p.comm, p.exe, p.cmdline) == ("y", None, "/tmp/y 120")
+
+
+def test_a_rule_reads_the_command_line_of_the_new_image_not_the_parents() -> None:
+    rules = 'rule script: cmdline matches "/dev/fd/"\nrule tool: exe == "/usr/bin/bash"'
+    shell = proc(0.0, 50, 1, "bash", exe="/usr/bin/bash", cmdline="bash /dev/fd/3")
+    # fork and exec between two ticks: at no tick is the child still the shell
+    out = run(rules, [*BASE, shell, fork(1.1, 100, 50, "bash"),
+                      execve(1.2, 100, "x", exe="/tmp/x"), sample(2.0, 100, cpu_pct=1.0)])
+    assert {(a.rule, a.pid) for a in alerts(out)} == {("script", 50), ("tool", 50)}
 
 
 def test_exit_removes_the_process() -> None:

@@ -27,6 +27,7 @@ from linnix.engine import trace as t
 from linnix.engine.core import Core
 from linnix.engine.evaluator import Alert
 from linnix.language.pipeline import compile_text
+from linnix.procfs import HZ, Clock
 from linnix.runtime.responder import SNAPSHOT_MAX, Responder, subtree_snapshot
 
 T = TypeVar("T")
@@ -52,7 +53,8 @@ HOST_KEYS = {"cpu_pct", "ncpu", "mem_total_mb", "mem_available_mb", "mem_used_pc
              "psi_cpu_some", "psi_mem_some", "psi_mem_full", "psi_io_some", "psi_io_full",
              "procs", "forks_per_sec", "lost_events"}
 PROCESS_KEYS = {"pid", "ppid", "comm", "exe", "cmdline", "uid", "start", "age_s", "cpu_pct",
-                "rss_mb", "fds", "fd_limit", "fd_pct", "threads", "children", "depth"}
+                "rss_mb", "fds", "fd_limit", "fd_pct", "threads", "children", "depth",
+                "subtree_cpu_pct", "subtree_rss_mb", "subtree_fds", "subtree_procs"}
 
 
 class InlineStore(AsyncStore):
@@ -76,7 +78,7 @@ class Rig:
         self.manager = ActionManager(self.astore, guards, ActionPolicy(),
                                      publish=self.publish, read_argv0=inline_argv0)
         self.responder = Responder(self.astore, self.manager, lambda: self.core.table,
-                                   self.publish)
+                                   self.publish, clock=Clock(ORIGIN), proc_root=fake.path)
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         self.published.append((kind, data))
@@ -99,12 +101,19 @@ class Rig:
             nursery.cancel_scope.cancel()
 
     async def handled(self) -> None:
-        """Wait until the responder has handled everything queued."""
-        await trio.testing.wait_all_tasks_blocked()
+        """Wait until the responder has handled everything queued (a task waiting for a
+        worker thread, reading /proc, counts as blocked: wait for the thread too)."""
+        with trio.fail_after(10):
+            await trio.testing.wait_all_tasks_blocked()
+            while self.responder.unhandled:
+                await trio.sleep(0.001)
+                await trio.testing.wait_all_tasks_blocked()
 
 
 TREE_PIDS = {1: ("init", 0), 100: ("app", 1), 101: ("worker", 100), 102: ("helper", 101),
              200: ("idle", 1)}
+# The engine saw them start at -5.0; the fake /proc says 500 + pid clock ticks.
+ORIGIN = 600 / HZ + 5.0
 
 
 def start_events() -> list[t.Event]:
@@ -167,11 +176,54 @@ async def test_a_firing_alert_opens_an_incident_with_its_snapshots(rig: Rig) -> 
     assert app["age_s"] == 7.5 and app["ppid"] == 1
     assert (worker["cpu_pct"], worker["rss_mb"], worker["ppid"]) == (20.0, 10.0, 100)
     assert (helper["fds"], helper["children"]) == (12, 0)  # pid 103 came later
+    # exact totals over each one's subtree, as it was (pid 103 came later)
+    assert [(p["subtree_cpu_pct"], p["subtree_rss_mb"], p["subtree_fds"], p["subtree_procs"])
+            for p in subtree] == [(89.0, 31.0, 12, 3), (25.0, 11.0, 12, 2), (5.0, 1.0, 12, 1)]
 
     host = row["host"]
     assert set(host) == HOST_KEYS
     assert host["cpu_pct"] == 40.0
     assert host["procs"] == 5 and host["lost_events"] == 0
+
+
+async def test_subtree_totals_are_null_where_nothing_was_measured(rig: Rig) -> None:
+    """No rule reads a subtree metric, and only pid 100's cpu is sampled."""
+    events = start_events()
+    for i in range(5):
+        events.append(sample(0.5 + i * 0.5, 100, cpu_pct=60.0 + i))
+    async with rig.running():
+        rig.feed(events, until=2.5)
+        await rig.handled()
+    (summary,) = rig.store.incidents()
+    row = rig.store.incident(summary["id"])
+    assert row is not None
+    assert [(p["pid"], p["subtree_cpu_pct"], p["subtree_rss_mb"], p["subtree_fds"],
+             p["subtree_procs"]) for p in row["subtree"]] == [
+        (100, 64.0, None, None, 3), (101, None, None, None, 2), (102, None, None, None, 1)]
+
+
+async def test_command_lines_unknown_to_the_table_are_read_from_proc(rig: Rig,
+                                                                    fake: FakeProc) -> None:
+    """pid 101 exec'd (no argv): its command line is read from /proc, for the same
+    process only; pid 102 now belongs to another process."""
+    fake.add(101, "worker", 100, start=601, argv=["/usr/bin/worker", "--jobs", "4"])
+    fake.add(102, "other", 1, start=9000, argv=["/usr/bin/other"])
+    events: list[t.Event] = [
+        proc(0.0, pid, ppid, comm, start=-5.0, cmdline="app --serve" if pid == 100 else None)
+        for pid, (comm, ppid) in TREE_PIDS.items()]
+    events.append(execve(0.1, 101, "worker", exe="/usr/bin/worker"))
+    for i in range(5):
+        events += busy(0.5 + i * 0.5, 60.0 + i)
+    async with rig.running():
+        rig.feed(events, until=2.5)
+        await rig.handled()
+    (summary,) = rig.store.incidents()
+    row = rig.store.incident(summary["id"])
+    assert row is not None
+    assert [(p["pid"], p["cmdline"]) for p in row["subtree"]] == [
+        (100, "app --serve"), (101, "/usr/bin/worker --jobs 4"), (102, None)]
+    opened = next(d for k, d in rig.published if k == "incident")
+    assert opened["subtree"][1]["cmdline"] == "/usr/bin/worker --jobs 4"
 
 
 async def test_proposals_link_to_their_incident(rig: Rig) -> None:

@@ -146,6 +146,29 @@ def test_a_bad_trace_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[s
                    "\n0 passed, 1 failed\n")
 
 
+@pytest.mark.parametrize("trace", ["", '{"kind":"header","version":1}\n\n'],
+                         ids=["empty", "header-only"])
+def test_a_trace_without_events_fails_even_never(tmp_path: Path, trace: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = project(tmp_path, 'test "t" {\n trace "none.jsonl"\n expect quiet never\n}\n',
+                   {"none.jsonl": trace})
+    status, out, _ = run(capsys, str(path))
+    assert status == 1
+    assert out == (f"FAIL  t  ({path}:10)\n"
+                   f"      error: {tmp_path / 'none.jsonl'}: the trace holds no event\n"
+                   "\n0 passed, 1 failed\n")
+
+
+def test_a_trace_gone_since_the_check_fails(tmp_path: Path) -> None:
+    path = project(tmp_path, 'test "t" {\n trace "gone.jsonl"\n expect quiet never\n}\n',
+                   {"gone.jsonl": storm_trace()})
+    result = build([str(path)])
+    (tmp_path / "gone.jsonl").unlink()
+    outcome = run_test(result.tests[0], result.require_plan())
+    assert not outcome.passed
+    assert outcome.error == f"{tmp_path / 'gone.jsonl'}: cannot open: No such file or directory"
+
+
 def test_a_deeply_nested_trace_line_is_an_error(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     nested = '{"ts":1,"kind":"lost","count":1,"x":' + "[" * 100_000 + "]" * 100_000 + "}"

@@ -1,0 +1,108 @@
+"""The live view behind the API: real process data, through the real app.
+
+The engine runs over trace events; the view reads its table, and a fake
+/proc holds what the kernel would show of the same processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from api_support import AUTH, MAX_BODY, TOKEN
+from engine_support import execve, fork, proc, sample
+from proc_support import FakeProc
+from prometheus_client import CollectorRegistry
+
+from linnix.api.app import create_app
+from linnix.api.stream import StreamHub
+from linnix.engine import trace as t
+from linnix.engine.core import Core
+from linnix.language.pipeline import compile_text
+from linnix.procfs import HZ, Clock
+from linnix.runtime.view import LiveView
+
+ORIGIN = 600 / HZ - 1.0  # a process started at 600 clock ticks started at 1.0 on this clock
+
+NO_SUBTREE_RULE = "rule hot: cpu_pct > 1000"
+SUBTREE_RULE = "rule big: subtree_rss_mb > 100000"
+
+#  1 init ── 50 bash "bash /dev/fd/3" ─┬─ 100: forked at 1.0, exec'd /tmp/x (no argv)
+#                                      └─ 101 worker (never measured)
+EVENTS: list[t.Event] = [
+    proc(0.0, 1, 0, "init", start=-100.0, cmdline="init"),
+    proc(0.0, 50, 1, "bash", exe="/usr/bin/bash", cmdline="bash /dev/fd/3", start=-50.0),
+    fork(1.0, 100, 50, "bash"), execve(1.1, 100, "x", exe="/tmp/x"),
+    fork(1.2, 101, 50, "bash"),
+    sample(1.5, 50, cpu_pct=2.0, rss_kb=4096.0, fds=4),
+    sample(1.5, 100, cpu_pct=97.8, rss_kb=2048.0),
+]
+
+
+def view_over(rules: str, fake: FakeProc) -> LiveView:
+    core = Core(compile_text(rules), 0.5)
+    core.feed(list(EVENTS))
+    daemon = SimpleNamespace(
+        core=core, engine=SimpleNamespace(clock=Clock(ORIGIN)), astore=None,
+        action_manager=None, hub=StreamHub(backlog=10, queue=10), registry=CollectorRegistry(),
+        not_ready=None, source=None)
+    view = LiveView(daemon)  # type: ignore[arg-type]
+    view.proc_root = fake.path
+    return view
+
+
+async def get(view: LiveView, path: str) -> Any:
+    app = create_app(view, token=TOKEN, max_body=MAX_BODY)  # type: ignore[arg-type]
+    response = await app.test_client().get(path, headers=AUTH)
+    assert response.status_code == 200
+    return orjson.loads(await response.get_data())
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> FakeProc:
+    fake = FakeProc(tmp_path / "proc")
+    fake.add(100, "x", 50, start=600, argv=["/tmp/x", "120"])  # started at 1.0
+    return fake
+
+
+async def test_an_execd_process_shows_its_own_command_line(fake: FakeProc) -> None:
+    view = view_over(NO_SUBTREE_RULE, fake)
+    one = await get(view, "/processes/100")
+    assert (one["comm"], one["exe"], one["cmdline"]) == ("x", "/tmp/x", "/tmp/x 120")
+    listed = {p["pid"]: p for p in (await get(view, "/processes"))["processes"]}
+    assert listed[100]["cmdline"] == "/tmp/x 120"
+    assert listed[50]["cmdline"] == "bash /dev/fd/3"  # known: not read again
+    graph = await get(view, "/graph/50")
+    assert [(k["pid"], k["cmdline"]) for k in graph["subtree"]["children"]] == [
+        (100, "/tmp/x 120"), (101, "bash /dev/fd/3")]  # 101 forked and never exec'd
+
+
+async def test_a_command_line_of_another_process_is_not_shown(fake: FakeProc) -> None:
+    fake.add(100, "y", 1, start=900, argv=["/usr/bin/y"])  # pid 100 reused since
+    view = view_over(NO_SUBTREE_RULE, fake)
+    assert (await get(view, "/processes/100"))["cmdline"] is None
+    fake.remove(100)  # gone
+    assert (await get(view, "/processes/100"))["cmdline"] is None
+
+
+@pytest.mark.parametrize("rules", [NO_SUBTREE_RULE, SUBTREE_RULE],
+                         ids=["no-rule-reads-them", "a-rule-reads-them"])
+async def test_subtree_totals_are_exact_and_null_when_unmeasured(rules: str,
+                                                                 fake: FakeProc) -> None:
+    graph = await get(view_over(rules, fake), "/graph/50")
+    root = graph["subtree"]
+    assert {k: root[k] for k in root if k.startswith("subtree_")} == {
+        "subtree_cpu_pct": 99.8, "subtree_rss_mb": 6.0, "subtree_fds": 4, "subtree_procs": 3}
+    x, worker = root["children"]
+    assert {k: x[k] for k in x if k.startswith("subtree_")} == {
+        "subtree_cpu_pct": 97.8, "subtree_rss_mb": 2.0, "subtree_fds": None,
+        "subtree_procs": 1}
+    assert {k: worker[k] for k in worker if k.startswith("subtree_")} == {
+        "subtree_cpu_pct": None, "subtree_rss_mb": None, "subtree_fds": None,
+        "subtree_procs": 1}
+    init = await get(view_over(rules, fake), "/graph/1")
+    assert init["subtree"]["subtree_procs"] == 4
+    assert init["subtree"]["subtree_rss_mb"] == 6.0

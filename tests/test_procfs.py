@@ -1,0 +1,81 @@
+"""Reading /proc: a command line only from the process a record is about."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from proc_support import FakeProc
+
+from linnix import procfs
+from linnix.names import TEXT_MAX
+from linnix.procfs import HZ, Clock, read_cmdline_of, read_stat
+
+# pid 100 started at 600 clock ticks; on this clock that is 1.0 s
+ORIGIN = 600 / HZ - 1.0
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> FakeProc:
+    return FakeProc(tmp_path / "proc").add(100, "x", start=600, argv=["/tmp/x", "120"])
+
+
+def test_the_command_line_of_the_same_process(fake: FakeProc) -> None:
+    assert read_cmdline_of(100, 1.0, Clock(ORIGIN), fake.path) == "/tmp/x 120"
+    assert read_cmdline_of(100, 1.4, Clock(ORIGIN), fake.path) == "/tmp/x 120"  # clamped
+
+
+@pytest.mark.parametrize("start", [2.0, -1.0])
+def test_a_pid_that_belongs_to_another_process_gives_none(fake: FakeProc, start: float) -> None:
+    assert read_cmdline_of(100, start, Clock(ORIGIN), fake.path) is None
+
+
+def test_a_process_gone_or_without_arguments_gives_none(fake: FakeProc) -> None:
+    assert read_cmdline_of(101, 1.0, Clock(ORIGIN), fake.path) is None
+    fake.add(102, "kworker", start=600, argv=[])  # a kernel thread: no arguments
+    assert read_cmdline_of(102, 1.0, Clock(ORIGIN), fake.path) is None
+
+
+def test_a_pid_reused_while_its_arguments_are_read_gives_none(
+        fake: FakeProc, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = procfs.read_argv
+
+    def reused_meanwhile(pid: int, root: str = procfs.PROC) -> list[str] | None:
+        argv = real(pid, root)
+        fake.add(pid, "other", start=601, argv=["other"])
+        return argv
+
+    monkeypatch.setattr(procfs, "read_argv", reused_meanwhile)
+    assert read_cmdline_of(100, 1.0, Clock(ORIGIN), fake.path) is None
+
+
+def test_the_command_line_is_cut_to_text_max(fake: FakeProc) -> None:
+    fake.add(100, "x", start=600, argv=["a" * TEXT_MAX, "b"])
+    assert read_cmdline_of(100, 1.0, Clock(ORIGIN), fake.path) == "a" * TEXT_MAX
+
+
+def test_a_real_process() -> None:
+    code = "import sys; print(flush=True); sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", code, "arg 1"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        # Popen may return while the exec is still setting up the arguments: wait for
+        # the child to say it runs
+        assert child.stdout is not None
+        child.stdout.readline()
+        clock = Clock()
+        st = read_stat(child.pid)
+        assert st is not None
+        start = clock.from_ticks(st.start_ticks)
+        assert read_cmdline_of(child.pid, start, clock) == (
+            f"{sys.executable} -c {code} arg 1")
+        assert read_cmdline_of(child.pid, start + 60.0, clock) is None
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert read_cmdline_of(child.pid, start, clock) is None  # it has exited
