@@ -295,6 +295,8 @@ class Daemon:
         policy = ActionPolicy(config.runtime.mode, acts.ttl, acts.rate_limit, acts.kill_grace,
                               acts.degraded_window)
         guards = Guards(frozenset(acts.protected), frozenset(acts.protected_exe))
+        if guards.namespace is not None:
+            self.say(guards.namespace)
         self.action_manager = manager = ActionManager(
             astore, guards, policy, degraded=lambda: self._degraded(clock, policy),
             publish=hub.publish, boot_offset=lambda: clock.origin, on_problem=self.say)
