@@ -47,6 +47,7 @@ from .live import (
     open_state_file,
     watch_signals,
 )
+from .sdnotify import Notifier
 from .sources import Source, Telemetry, open_source
 
 __all__ = ["Daemon", "DaemonOptions", "record"]
@@ -122,6 +123,7 @@ class Daemon:
         self.registry: Any = None
         self.history: Any = None
         self.api_address: str | None = None
+        self.notify = Notifier()  # systemd's notify socket, when run as a service
 
     # ---- rules ---------------------------------------------------------------------
     def build(self) -> Build:
@@ -138,6 +140,7 @@ class Daemon:
         ``actor`` asked for it (``SIGHUP`` for the signal), with ``note`` if given.
         """
         async with self._reloading:
+            self.notify.reloading()
             plan, diagnostics = await trio.to_thread.run_sync(self._rebuild,
                                                               abandon_on_cancel=True)
             errors = [d for d in diagnostics if d.is_error]
@@ -146,6 +149,7 @@ class Daemon:
             else:
                 self.say(f"reload rejected: {len(errors)} error(s); keeping the running "
                          f"rules\n{render_all(errors, 20)}")
+            self.notify.reloaded()
             await self._audit_reload(actor, plan, diagnostics, note)
             return plan is not None, diagnostics
 
@@ -214,6 +218,7 @@ class Daemon:
             self.err = None
 
     def stop(self, signum: int = 0) -> None:
+        self.notify.stopping()
         if self._cancel is not None:
             self._cancel.cancel()
 
@@ -262,7 +267,9 @@ class Daemon:
                        *self.extra_sinks)
         self.engine = engine = LiveEngine(
             core, clock, sink, recorder, needs_cmdline(plan), say=self.say,
-            fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval))
+            fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval),
+            on_tick=self.notify.ticked)
+        self.notify.watch(core)
         try:
             snap = telemetry.snapshot()
             engine.snapshot = {p.pid: p.start or 0.0 for p in snap}
