@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 from actions_support import Harness, Make, fake_proc, harnesses, running
-from live_support import require_root
+from live_support import Daemon, require_root
 from proc_support import HOST_PID_NS, FakeProc
 from support import ROOT
 from trio.testing import MockClock
@@ -105,3 +105,18 @@ def test_under_a_new_pid_namespace_actions_are_refused() -> None:
     assert "does not run in the host's pid namespace" in seen["refusal"]
     assert seen["check"] == seen["refusal"]
     assert seen["pid"] < 10  # the child's pid inside the new namespace, not the host's
+
+
+def test_the_daemon_says_so_at_start(tmp_path: Path) -> None:
+    require_root()
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    daemon = Daemon(tmp_path / "state", "--source", "poll", "--no-api", "--duration", "2s",
+                    wrap=["unshare", "--pid", "--fork", "--kill-child", "--mount-proc"])
+    daemon.proc.wait(60)
+    daemon.collect()
+    assert daemon.proc.returncode == 0, daemon.stderr
+    said = [line for line in daemon.stderr.splitlines() if "pid namespace" in line]
+    assert said == ["linnix: linnix does not run in the host's pid namespace (a container "
+                    "without the host's pids?): a pid it reads may name another process "
+                    "there, so actions are refused; capture and alerts go on"]
