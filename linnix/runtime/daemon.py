@@ -269,7 +269,8 @@ class Daemon:
             core, clock, sink, recorder, needs_cmdline(plan), say=self.say,
             fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval),
             on_tick=self.notify.ticked)
-        self.notify.watch(core)
+        if (problem := self.notify.watch(core)) is not None:
+            self.say(problem)
         try:
             snap = telemetry.snapshot()
             engine.snapshot = {p.pid: p.start or 0.0 for p in snap}

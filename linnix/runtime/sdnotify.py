@@ -70,9 +70,16 @@ class Notifier:
         self.sent = 0  # datagrams sent, for tests and curiosity
         self._sock: socket.socket | None = None
 
-    def watch(self, core: Core) -> None:
-        """Report what ``core`` watches in the status line."""
+    def watch(self, core: Core) -> str | None:
+        """Report what ``core`` watches in the status line; say why its ticks cannot keep
+        the watchdog, if they cannot (None when they can)."""
         self.status = lambda: describe(core)
+        # a ping goes at the first tick a half interval after the last: up to a tick late
+        if self.watchdog_s is None or core.tick_s < self.watchdog_s / 2:
+            return None
+        return (f"a tick every {core.tick_s:g}s cannot keep a {self.watchdog_s:g}s watchdog "
+                f"(systemd would restart the daemon): make [telemetry] tick shorter than "
+                f"{self.watchdog_s / 2:g}s or WatchdogSec= longer")
 
     def send(self, *fields: str) -> bool:
         """One datagram of ``fields``; False when it could not be sent (or nowhere to)."""

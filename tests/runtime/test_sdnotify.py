@@ -147,6 +147,22 @@ def test_reload_and_stop(systemd: Systemd) -> None:
     assert got[2:] == [["READY=1", "STATUS=watching 1 processes, 1 rules"], ["STOPPING=1"]]
 
 
+@pytest.mark.parametrize(("tick", "watchdog_usec", "fine"), [
+    (0.5, 30_000_000, True), (14.9, 30_000_000, True), (15.0, 30_000_000, False),
+    (60.0, 30_000_000, False), (60.0, None, True)])
+def test_a_tick_too_slow_for_the_watchdog_is_said(systemd: Systemd, tick: float,
+                                                  watchdog_usec: int | None,
+                                                  fine: bool) -> None:
+    n = Notifier(env(systemd, watchdog_usec))
+    problem = n.watch(Core(compile_text(""), tick))
+    if fine:
+        assert problem is None
+    else:
+        assert problem == (f"a tick every {tick:g}s cannot keep a 30s watchdog (systemd would "
+                           "restart the daemon): make [telemetry] tick shorter than 15s or "
+                           "WatchdogSec= longer")
+
+
 # ---- the engine keeps the watchdog ------------------------------------------------------
 
 class TrioClock(Clock):
