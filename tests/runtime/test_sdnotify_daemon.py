@@ -105,12 +105,3 @@ def test_the_daemon_speaks_to_systemd(tmp_path: Path, notify: NotifySocket) -> N
     assert first[0] == "READY=1"  # nothing before it
     assert stopping == len(notify.got) - 1  # nothing after it
 
-
-def test_without_notify_socket_nothing_changes(tmp_path: Path) -> None:
-    daemon = Daemon(tmp_path / "state", "--source", "poll", "--no-api", "--duration", "2s",
-                    env={"NOTIFY_SOCKET": ""})
-    daemon.proc.wait(60)
-    daemon.collect()
-    assert daemon.proc.returncode == 0, daemon.stderr
-
-
