@@ -4,10 +4,14 @@ BIN := $(VENV)/bin
 STATE_DIR ?= state
 export VENV
 
-.PHONY: setup run test lint typecheck unit fuzz check-rules fmt-rules rule-tests bench docs clean
+.PHONY: setup install run test lint typecheck unit fuzz check-rules fmt-rules rule-tests bench docs clean
 
 setup:
 	@scripts/setup.sh
+
+# linnix as a systemd service (as root): /opt/linnix, /etc/linnix, the unit; docs/service.md
+install:
+	@scripts/install.sh
 
 # The daemon with the shipped rules: eBPF as root, the /proc fallback otherwise.
 # Stop it with Ctrl-C; alerts, incidents and the API token live in $(STATE_DIR).

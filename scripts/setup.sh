@@ -3,7 +3,7 @@
 #
 # As root on Debian/Ubuntu: installs the distribution's BCC bindings
 # (python3-bpfcc), kernel headers, stress-ng, promtool (package prometheus),
-# gcc and python3-venv; where no headers
+# gcc, python3-venv and systemd (systemd-analyze checks the unit); where no headers
 # package matches the running kernel, links the distribution's generic headers
 # into /lib/modules/$(uname -r)/{build,source}; mounts tracefs.  Then (any user)
 # creates the virtualenv, which sees the system site-packages so that the
@@ -31,7 +31,7 @@ system_setup() {
     arch=$(dpkg --print-architecture)
     # prometheus provides promtool, which the tests use to validate /metrics;
     # prometheus-alertmanager is the receiver the alert-delivery tests send to
-    for p in python3-bpfcc python3-venv stress-ng prometheus prometheus-alertmanager gcc; do
+    for p in python3-bpfcc python3-venv stress-ng prometheus prometheus-alertmanager gcc systemd; do
         have_pkg "$p" || pkgs+=("$p")
     done
     if [ ! -e "/lib/modules/$kernel/build/include" ]; then

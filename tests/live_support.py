@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,7 +82,7 @@ class Daemon:
 
     def __init__(self, state: Path, *args: str, rules: list[str] | None = None,
                  env: dict[str, str] | None = None, user: int | None = None,
-                 umask: int = -1) -> None:
+                 umask: int = -1, wrap: Sequence[str] = ()) -> None:
         self.state = state
         cmd = [sys.executable, "-m", "linnix", "run", "--state-dir", str(state)]
         for path in rules or [str(RULES)]:
@@ -94,6 +94,7 @@ class Daemon:
         cmd += list(args)
         if user is not None:
             cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        cmd = [*wrap, *cmd]  # a command to run it under (setpriv with capabilities)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, **(env or {})},
                                      cwd=str(ROOT), umask=umask)

@@ -9,13 +9,31 @@ from pathlib import Path
 PF_KTHREAD = 0x00200000
 
 
+HOST_PID_NS = f"pid:[{0xEFFFFFFC}]"  # the host's pid namespace, as /proc/self/ns/pid shows it
+
+
 class FakeProc:
     """A directory laid out like /proc: ``<pid>/stat`` and, optionally, ``<pid>/exe`` and
-    ``<pid>/cmdline``."""
+    ``<pid>/cmdline``; ``self`` in the host's pid namespace unless :meth:`namespace` says
+    otherwise."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self.namespace(HOST_PID_NS, "4242")
+
+    def namespace(self, link: str | None, nspid: str | None) -> FakeProc:
+        """``self/ns/pid`` pointing at ``link`` and ``self/status`` with ``NSpid: nspid``
+        (None: without it)."""
+        ns = self.root / "self" / "ns"
+        ns.mkdir(parents=True, exist_ok=True)
+        if (ns / "pid").is_symlink():
+            (ns / "pid").unlink()
+        if link is not None:
+            os.symlink(link, ns / "pid")
+        lines = "Name:\tpython3\n" + (f"NSpid:\t{nspid}\n" if nspid is not None else "")
+        (self.root / "self" / "status").write_text(lines)
+        return self
 
     def add(self, pid: int, comm: str, ppid: int = 1, *, start: int = 1000, flags: int = 0,
             exe: str | None = None, session: int | None = None, tty: int = 0,

@@ -26,7 +26,8 @@ from ..procfs import PROC, ProcStat, read_argv, read_stat
 
 __all__ = [
     "BUILTIN_PROTECTED", "Guards", "Identity", "ReadArgv0", "argv0_reader", "argv0s",
-    "descendants", "executable", "identify", "lineage_of", "protected_names",
+    "descendants", "executable", "identify", "lineage_of", "pid_namespace_refusal",
+    "protected_names",
 ]
 
 ARGV_WAIT_S = 2.0  # how long the guards wait for the command lines of a target's processes
@@ -76,6 +77,9 @@ BUILTIN_PROTECTED: Mapping[str, str] = {
 }
 
 DELETED = " (deleted)"  # what the kernel appends to /proc/PID/exe once the file is gone
+# The inode number the kernel gives the initial (the host's) pid namespace, fixed since
+# Linux 3.8 (PROC_PID_INIT_INO in include/linux/proc_ns.h): every other one gets another.
+PROC_PID_INIT_INO = 0xEFFFFFFC
 
 
 @attrs.frozen
@@ -206,6 +210,43 @@ def protected_names(extra: Iterable[str] = (), unprotect: Iterable[str] = ()) ->
     return (frozenset(BUILTIN_PROTECTED) - frozenset(unprotect)) | frozenset(extra)
 
 
+def pid_namespace_refusal(root: str = PROC) -> str | None:
+    """Why no action may run from here: linnix is not in the host's pid namespace, or the
+    /proc it reads is not its own namespace's; None when both are the host's.
+
+    Comparing /proc/self/ns/pid with /proc/1/ns/pid proves nothing inside a container (its
+    pid 1 shares its namespace); the initial namespace's inode number is fixed, so that is
+    what is compared.  ``NSpid`` in /proc/self/status must then hold one pid: more would
+    mean the /proc mounted here belongs to an ancestor namespace, whose pids are not ours.
+    """
+    try:
+        link = os.readlink(f"{root}/self/ns/pid")
+    except OSError as err:
+        return (f"cannot tell whether linnix runs in the host's pid namespace ({root}/self/ns/"
+                f"pid: {err.strerror or err}): actions are refused")
+    if link != f"pid:[{PROC_PID_INIT_INO}]":
+        return ("linnix does not run in the host's pid namespace (a container without the "
+                "host's pids?): a pid it reads may name another process there, so actions "
+                "are refused; capture and alerts go on")
+    nspid = _nspid(f"{root}/self/status")
+    if nspid != 1:
+        return (f"{root} is not this pid namespace's (NSpid lists "
+                f"{'no' if nspid is None else nspid} pid(s)): actions are refused")
+    return None
+
+
+def _nspid(status: str) -> int | None:
+    """How many pids the NSpid line of ``status`` lists; None when there is none."""
+    try:
+        with open(status, encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return len(line.split()) - 1
+    except OSError:
+        return None
+    return None
+
+
 @attrs.define
 class Guards:
     """The guards of one daemon: its protected names and its own lineage.
@@ -222,6 +263,9 @@ class Guards:
 
     def __attrs_post_init__(self) -> None:
         self.names = protected_names(self.protected, self.unprotect)
+    # why every action is refused here (not the host's pid namespace); None: they may run
+    namespace: str | None = attrs.field(
+        default=attrs.Factory(lambda self: pid_namespace_refusal(self.root), takes_self=True))
 
     def check(self, expected: Identity, *, tree: Iterable[Identity] = (),
               started_as: str | None = None,
@@ -234,6 +278,8 @@ class Guards:
         the processes, read beforehand (:func:`argv0s`); a pid missing from it could
         not be read in time, and is refused.  Without it, they are read here.
         """
+        if self.namespace is not None:
+            return self.namespace
         if argv0 is None:
             argv0 = argv0s([i.pid for i in (expected, *tree)], self.root)
         for ident in (expected, *tree):

@@ -47,6 +47,7 @@ from .live import (
     open_state_file,
     watch_signals,
 )
+from .sdnotify import Notifier
 from .sources import Source, Telemetry, open_source
 from .tracefilter import open_recorder
 
@@ -136,6 +137,7 @@ class Daemon:
         self.api_address: str | None = None
         self.console: AlertLog | None = None  # the terminal: alerts and actions
         self.notifier: Any = None  # alerts to Alertmanager and webhooks, if configured
+        self.notify = Notifier()  # systemd's notify socket, when run as a service
 
     # ---- rules ---------------------------------------------------------------------
     def build(self) -> Build:
@@ -152,6 +154,7 @@ class Daemon:
         ``actor`` asked for it (``SIGHUP`` for the signal), with ``note`` if given.
         """
         async with self._reloading:
+            self.notify.reloading()
             plan, diagnostics = await trio.to_thread.run_sync(self._rebuild,
                                                               abandon_on_cancel=True)
             errors = [d for d in diagnostics if d.is_error]
@@ -160,6 +163,7 @@ class Daemon:
             else:
                 self.say(f"reload rejected: {len(errors)} error(s); keeping the running "
                          f"rules\n{render_all(errors, 20)}")
+            self.notify.reloaded()
             await self._audit_reload(actor, plan, diagnostics, note)
             return plan is not None, diagnostics
 
@@ -228,6 +232,7 @@ class Daemon:
             self.err = None
 
     def stop(self, signum: int = 0) -> None:
+        self.notify.stopping()
         if self._cancel is not None:
             self._cancel.cancel()
 
@@ -278,7 +283,10 @@ class Daemon:
         sink = fan_out(console, alerts, self.history, stack.responder, *self.extra_sinks)
         self.engine = engine = LiveEngine(
             core, clock, sink, recorder, needs_cmdline(plan), say=self.say,
-            fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval))
+            fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval),
+            on_tick=self.notify.ticked)
+        if (problem := self.notify.watch(core)) is not None:
+            self.say(problem)
         try:
             snap = telemetry.snapshot()
             engine.snapshot = {p.pid: p.start or 0.0 for p in snap}
@@ -313,6 +321,8 @@ class Daemon:
                               acts.degraded_window)
         guards = Guards(frozenset(acts.protected), frozenset(acts.protected_exe),
                         unprotect=frozenset(acts.unprotect))
+        if guards.namespace is not None:
+            self.say(guards.namespace)
         self.action_manager = manager = ActionManager(
             astore, guards, policy, degraded=lambda: self._degraded(clock, policy),
             publish=self._publish(hub), boot_offset=lambda: clock.origin, on_problem=self.say)

@@ -162,6 +162,7 @@ class LiveEngine:
     fresh_within: float = FRESH_WITHIN_S
     stale_since: float | None = None  # when a gap was seen, until fresh samples came
     gaps: int = 0
+    on_tick: Callable[[], None] | None = None  # after each tick that ran (the watchdog)
 
     @property
     def degraded(self) -> bool:
@@ -310,7 +311,10 @@ class LiveEngine:
                 continue
             due = self.core.next_tick + self.delay
             await trio.sleep(max(0.0, due - self.clock.now()))
+            before = self.core.next_tick
             self.tick()
+            if self.on_tick is not None and self.core.next_tick != before:
+                self.on_tick()  # only a tick that ran and returned: a wedged engine is silent
             if self.recorder is not None:
                 self.recorder.flush()
 

@@ -1,8 +1,9 @@
 """``linnix doctor``: can this host run linnix with eBPF, and if not, what fixes it.
 
 Each check says ok, warn or fail, and for anything not ok the command that
-fixes it.  With ``--load`` the eBPF program is really compiled and attached
-(a few seconds), the only proof that capture works.
+fixes it, including what the service's capabilities allow and whether actions
+may run here (the host's pid namespace).  With ``--load`` the eBPF program is
+really compiled and attached (a few seconds), the only proof that capture works.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from typing import TextIO
 import attrs
 
 __all__ = ["Check", "run_checks"]
-
-CAP_PERFMON, CAP_BPF, CAP_SYS_ADMIN = 38, 39, 21
-
 
 @attrs.frozen
 class Check:
@@ -79,22 +77,42 @@ def _headers() -> Check:
 
 
 def _caps() -> Check:
-    effective = 0
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    effective = int(line.split()[1], 16)
-    except (OSError, ValueError):
-        pass
+    """May this process load the eBPF program: the very test the eBPF source makes."""
+    from ..runtime.sources.caps import capture_problem, effective
 
-    def has(cap: int) -> bool:
-        return bool(effective >> cap & 1)
-
-    if os.geteuid() == 0 or has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON)):
+    problem = capture_problem(effective(), os.geteuid())
+    if problem is None:
         return Check("privileges", "ok", "may load eBPF programs")
-    return Check("privileges", "fail", "not root and without CAP_BPF + CAP_PERFMON",
-                 "run as root, or: setcap cap_bpf,cap_perfmon+ep $(readlink -f $(which python3))")
+    return Check("privileges", "fail", problem, _AS_SERVICE)
+
+
+_AS_SERVICE = ("run linnix as root, or as the systemd service (packaging/linnix.service grants "
+               "exactly what it needs; docs/service.md)")
+
+
+def _service_caps() -> Check:
+    """The capabilities the service grants, and what each missing one costs."""
+    from ..runtime.sources.caps import SERVICE, effective, missing, names
+
+    mask = effective()
+    if mask is None:
+        return Check("capabilities", "warn", "cannot read CapEff from /proc/self/status")
+    lacking = missing(SERVICE, mask)
+    if not lacking:
+        return Check("capabilities", "ok", " ".join(names(SERVICE)))
+    costs = "; ".join(f"{name}: cannot {SERVICE[cap]}"
+                      for cap, name in zip(lacking, names(lacking), strict=True))
+    return Check("capabilities", "warn", f"without {costs}", _AS_SERVICE)
+
+
+def _pid_namespace() -> Check:
+    from ..actions.guards import pid_namespace_refusal
+
+    refusal = pid_namespace_refusal()
+    if refusal is None:
+        return Check("pid namespace", "ok", "the host's: actions may run")
+    return Check("pid namespace", "warn", refusal,
+                 "run linnix in the host's pid namespace (docker run --pid=host)")
 
 
 def _psi() -> Check:
@@ -130,7 +148,8 @@ def _load() -> Check:
 
 
 def checks(load: bool) -> Iterator[Callable[[], Check]]:
-    yield from (_kernel, _btf, _tracefs, _bcc, _headers, _caps, _psi, _netlink)
+    yield from (_kernel, _btf, _tracefs, _bcc, _headers, _caps, _service_caps,
+                _pid_namespace, _psi, _netlink)
     if load:
         yield _load
 

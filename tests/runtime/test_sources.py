@@ -192,7 +192,7 @@ def test_without_root_the_daemon_says_why_once_and_falls_back() -> None:
     daemon.proc.wait(60)
     daemon.collect()
     assert daemon.proc.returncode == 0, daemon.stderr
-    assert daemon.stderr.count("eBPF unavailable: eBPF capture needs root") == 1
+    assert daemon.stderr.count("eBPF unavailable: eBPF capture needs CAP_BPF + CAP_PERFMON") == 1
     status = json.loads((state / "daemon.json").read_text())
     # the process-events connector when the kernel lets this user listen, else polling
     assert status["source"] in ("netlink", "poll")

@@ -23,6 +23,7 @@ import trio
 
 from ...engine import trace as t
 from ...procfs import Clock
+from .caps import capture_problem, effective
 
 __all__ = ["BpfUnavailableError", "BpfSource", "RingReader", "import_bcc", "tracefs_dir"]
 
@@ -161,8 +162,9 @@ class BpfSource:
     def __init__(self, clock: Clock, ring_pages: int = 4096) -> None:
         if ring_pages & (ring_pages - 1):
             raise ValueError("ring buffer pages must be a power of two")
-        if os.geteuid() != 0:
-            raise BpfUnavailableError("eBPF capture needs root (or CAP_BPF and CAP_PERFMON)")
+        problem = capture_problem(effective(), os.geteuid())
+        if problem is not None:
+            raise BpfUnavailableError(problem)
         bcc = import_bcc()
         tracefs = tracefs_dir()
         if tracefs is None:

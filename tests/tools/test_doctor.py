@@ -1,0 +1,109 @@
+"""``linnix doctor``: privileges as the eBPF source judges them, the service's capabilities,
+the pid namespace; never a suggestion to give the system's Python capabilities."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+import linnix.runtime.sources.bcc as bcc_module
+from linnix.actions import guards as guards_module
+from linnix.procfs import Clock
+from linnix.runtime.sources import caps
+from linnix.runtime.sources.bcc import BpfSource, BpfUnavailableError
+from linnix.tools import doctor
+
+BPF, PERFMON = 1 << caps.CAP_BPF, 1 << caps.CAP_PERFMON
+DAC, ADMIN = 1 << caps.CAP_DAC_READ_SEARCH, 1 << caps.CAP_SYS_ADMIN
+ALL_SERVICE = sum(1 << c for c in caps.SERVICE)
+REACHED = "past the privilege check"
+
+
+def _as(monkeypatch: pytest.MonkeyPatch, mask: int | None, uid: int) -> None:
+    monkeypatch.setattr(caps, "effective", lambda status="/proc/self/status": mask)
+    monkeypatch.setattr(bcc_module, "effective", lambda: mask)
+    monkeypatch.setattr(doctor.os, "geteuid", lambda: uid)
+
+
+def _source_refuses(monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """What the eBPF source says about these privileges (None: it went on to load BCC)."""
+    def stop() -> None:
+        raise BpfUnavailableError(REACHED)
+
+    monkeypatch.setattr(bcc_module, "import_bcc", stop)
+    try:
+        BpfSource(Clock(), ring_pages=64)
+    except BpfUnavailableError as err:
+        return None if str(err) == REACHED else str(err)
+    raise AssertionError("the source went on without BCC")
+
+
+@pytest.mark.parametrize(("mask", "uid", "ok"), [
+    (BPF | PERFMON, 0, True),
+    (BPF | PERFMON, 1000, False),  # tracefs is root's, mode 0700
+    (BPF | PERFMON | DAC, 65534, True),
+    (ADMIN, 0, True),
+    (ADMIN | DAC, 1000, True),
+    (BPF, 0, False),
+    (PERFMON | DAC, 1000, False),
+    (0, 0, False),
+    (None, 0, False),
+])
+def test_doctor_and_the_ebpf_source_agree(monkeypatch: pytest.MonkeyPatch, mask: int | None,
+                                          uid: int, ok: bool) -> None:
+    _as(monkeypatch, mask, uid)
+    check = doctor._caps()
+    refusal = _source_refuses(monkeypatch)
+    assert (check.status == "ok") is ok
+    assert (refusal is None) is ok
+    if not ok:
+        assert check.detail == refusal
+        assert check.fix is not None and "setcap" not in check.fix
+        assert "linnix.service" in check.fix
+
+
+def test_no_check_ever_suggests_setcap(monkeypatch: pytest.MonkeyPatch) -> None:
+    _as(monkeypatch, 0, 1000)
+    out = io.StringIO()
+    doctor.run_checks(out)
+    assert "setcap" not in out.getvalue()
+    assert "[FAIL] privileges" in out.getvalue()
+
+
+def test_the_service_capabilities_are_listed_when_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    _as(monkeypatch, ALL_SERVICE, 0)
+    check = doctor._service_caps()
+    assert (check.status, check.detail) == ("ok", "CAP_BPF CAP_PERFMON CAP_DAC_READ_SEARCH "
+                                            "CAP_SYS_PTRACE CAP_KILL CAP_SYS_NICE")
+
+
+def test_each_missing_capability_says_what_it_costs(monkeypatch: pytest.MonkeyPatch) -> None:
+    _as(monkeypatch, ALL_SERVICE & ~(1 << caps.CAP_KILL) & ~(1 << caps.CAP_SYS_NICE), 0)
+    check = doctor._service_caps()
+    assert check.status == "warn"
+    assert check.detail == ("without CAP_KILL: cannot signal every user's processes (kill, "
+                            "stop); CAP_SYS_NICE: cannot renice every user's processes")
+    _as(monkeypatch, None, 0)
+    assert doctor._service_caps().status == "warn"
+
+
+def test_the_pid_namespace_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert doctor._pid_namespace().status == (
+        "ok" if guards_module.pid_namespace_refusal() is None else "warn")
+    monkeypatch.setattr(guards_module, "pid_namespace_refusal", lambda: "not the host's")
+    check = doctor._pid_namespace()
+    assert (check.status, check.detail) == ("warn", "not the host's")
+    out = io.StringIO()
+    doctor.run_checks(out)
+    assert "[warn] pid namespace   not the host's\n" in out.getvalue()
+
+
+def test_effective_reads_capeff(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001c0000800a4\n")
+    assert caps.effective(str(status)) == 0x1C0000800A4
+    status.write_text("Name:\tx\n")
+    assert caps.effective(str(status)) is None
+    assert caps.effective(str(status) + ".gone") is None
