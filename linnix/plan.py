@@ -38,6 +38,8 @@ class CompiledAction:
     nice: int | None = None
     target: str | None = None  # metric for top(...); None: the instance's own process
     read: Getter | None = attrs.field(default=None, eq=False, repr=False)  # reads target
+    unless_text: str | None = None  # top(M, unless EXPR): the processes left out
+    exclude: Condition | None = attrs.field(default=None, eq=False, repr=False)
 
     def describe(self) -> str:
         args = []
@@ -48,7 +50,8 @@ class CompiledAction:
         if self.nice is not None:
             args.append(f"nice = {self.nice}")
         if self.target is not None:
-            args.append(f"target = top({self.target})")
+            unless = "" if self.unless_text is None else f", unless {self.unless_text}"
+            args.append(f"target = top({self.target}{unless})")
         return f"{self.name}({', '.join(args)})" if args else self.name
 
 

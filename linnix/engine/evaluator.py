@@ -498,7 +498,7 @@ class Evaluator:
                  p: Key, now: float) -> Proposal:
         target = p
         if action.read is not None:
-            target = table.top(action.read, now)
+            target = table.top(action.read, now, action.exclude)
         instance_pid = p.pid if p is not None else None
         instance_start = p.start if p is not None else None
         if target is None:

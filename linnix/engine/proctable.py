@@ -31,6 +31,7 @@ from typing import Any
 
 from ..names import TEXT_MAX
 from . import trace as t
+from .choose import top
 from .subtree import (
     add_forks,
     add_totals,
@@ -531,18 +532,9 @@ class ProcTable:
     def live(self) -> Iterator[Proc]:
         return iter(self.procs.values())
 
-    def top(self, read: object, now: float) -> Proc | None:
-        """The live process with the largest value (ties: lowest pid), or None."""
-        best: Proc | None = None
-        best_value = 0.0
-        for p in self.procs.values():  # one pass; no need to sort the pids for the ties
-            value = read(p, self.host, now)  # type: ignore[operator]
-            if value is None:
-                continue
-            if best is None or value > best_value or (value == best_value and p.pid < best.pid):
-                best, best_value = p, value
-        return best
-
+    def top(self, read: object, now: float, exclude: object = None) -> Proc | None:
+        """The live process with the largest value (see :func:`~linnix.engine.choose.top`)."""
+        return top(self.procs.values(), self.host, read, now, exclude)
 
 
 def _below(node: Proc, root: Proc) -> bool:

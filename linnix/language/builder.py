@@ -382,6 +382,12 @@ class Builder:
         node = n.Call(func.value, items, Span(self.source, start, end), self._tspan(func))
         return self._nest(node, items)  # type: ignore[no-any-return]
 
+    def call_unless(self, kids: _Kids, start: int, end: int) -> n.Call:
+        func, arg, unless = kids
+        node = n.Call(func.value, (arg,), Span(self.source, start, end), self._tspan(func),
+                      unless)
+        return self._nest2(node, arg, unless)  # type: ignore[no-any-return]
+
     def signal(self, kids: _Kids, start: int = 0, end: int = 0) -> n.Signal:
         return n.Signal(kids[0].value, self._tspan(kids[0]))
 

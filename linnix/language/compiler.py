@@ -21,7 +21,7 @@ from types import CodeType, FunctionType
 from typing import Any
 
 from ..names import METRICS, Need, Scope
-from ..plan import CompiledAction, CompiledRule, Getter, Plan, WindowMetric
+from ..plan import CompiledAction, CompiledRule, Condition, Getter, Plan, WindowMetric
 from ..templates import Part, Template
 from . import nodes as n
 from .codegen import ExprGen, GeneratedModule, access, exec_in_chunks
@@ -164,6 +164,12 @@ def _compile_file(path: str, rules: list[CheckedRule],
         values = _values_lambda(gen, inputs, message_names)
         rule_line = rule.span.line
         module.put_lambda(rule_line, names["values"], values)
+        for i, action in enumerate(rule.actions):
+            if action.target_unless is not None:
+                names[f"target{i}"] = f"target_{rule.name}_{i}"
+                al = action.span.line
+                module.put_lambda(al, names[f"target{i}"], _lambda(gen, action.target_unless),
+                                  f"{path}:{al}: {_one_line(to_text(action.target_unless))}")
         slots.append((rule, names, inputs, message, message_names, rule_line, cond_text,
                       clear_text))
     source = module.source()
@@ -184,7 +190,9 @@ def _compile_file(path: str, rules: list[CheckedRule],
 def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr],
               message: Template, message_names: tuple[str, ...], line: int,
               ns: dict[str, object], cond_text: str, clear_text: str | None) -> CompiledRule:
-    read = [*inputs, *message_names, *[a.target for a in rule.actions if a.target]]
+    excluding = [a.target_unless for a in rule.actions if a.target_unless is not None]
+    read = [*inputs, *message_names, *[a.target for a in rule.actions if a.target],
+            *(_inputs(excluding) if excluding else ())]
     calls = [e for e in inputs.values() if type(e) is n.Call]
     windows = tuple(sorted([_window_of(e) for e in calls])) if calls else ()
     time_varying = bool(calls)
@@ -199,7 +207,9 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
         name=rule.name, path=rule.span.path, line=line, scope=rule.scope,
         scope_reason=rule.scope_reason, severity=rule.severity, description=rule.description,
         labels=dict(rule.labels), tags=rule.tags, message=message,
-        actions=tuple(_action(a) for a in rule.actions), mode_monitor=rule.mode_monitor,
+        actions=tuple(_action(a, ns.get(names.get(f"target{i}", "")))  # type: ignore[arg-type]
+                      for i, a in enumerate(rule.actions)),
+        mode_monitor=rule.mode_monitor,
         enabled=rule.enabled, for_s=rule.for_s, clear_for_s=rule.clear_for_s,
         keep_firing_for_s=rule.keep_firing_for_s, cooldown_s=rule.cooldown_s,
         cond=ns[names["cond"]],  # type: ignore[arg-type]
@@ -222,10 +232,13 @@ def _window_needs(windows: Iterable[tuple[str, float]]) -> frozenset[Need]:
     return _needs(name for name, _ in windows)
 
 
-def _action(a: CheckedAction) -> CompiledAction:
+def _action(a: CheckedAction, exclude: Condition | None) -> CompiledAction:
+    """The action as the engine proposes it; ``exclude``: the compiled ``unless`` of
+    ``top(M, unless EXPR)``."""
     read = getter(a.target) if a.target is not None else None
+    unless = to_text(a.target_unless) if a.target_unless is not None else None
     return CompiledAction(a.name, a.targets_process, a.grace_s, a.signal, a.nice, a.target,
-                          read)
+                          read, unless, exclude)
 
 
 def getter(metric: str) -> Getter:

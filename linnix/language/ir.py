@@ -33,6 +33,7 @@ class CheckedAction:
     signal: int | None = None
     nice: int | None = None
     target: str | None = None  # metric of top(...), or None for the instance itself
+    target_unless: n.Expr | None = None  # top(M, unless EXPR): the processes left out
 
     @property
     def targets_process(self) -> bool:

@@ -91,12 +91,17 @@ class Attr:
 
 @attrs.frozen
 class Call:
-    """``f(args)``: a windowed function, or ``top(M)`` as an action target."""
+    """``f(args)``: a windowed function, or ``top(M)`` as an action target.
+
+    ``unless``: the condition of ``top(M, unless EXPR)``, which leaves out the
+    processes for which it holds.
+    """
 
     func: str
     args: tuple[Expr, ...]
     span: Span = span_field()
     func_span: Span = span_field()
+    unless: Expr | None = None
 
 
 @attrs.frozen
@@ -339,8 +344,8 @@ class Enabled:
 
 
 Clause = (
-    Description | When | Unless | Clear | KeepFiringFor | ScopeClause | Severity | Cooldown
-    | Labels | Tags | Message | Action | Mode | Enabled
+    Description | When | Unless | Clear | KeepFiringFor | ScopeClause | Severity
+    | Cooldown | Labels | Tags | Message | Action | Mode | Enabled
 )
 
 # ---- declarations ---------------------------------------------------------------
