@@ -239,6 +239,9 @@ class Builder:
     def unless(self, kids: _Kids, start: int, end: int) -> n.Unless:
         return n.Unless(kids[0], Span(self.source, start, end))
 
+    def boundary(self, kids: _Kids, start: int, end: int) -> n.Boundary:
+        return n.Boundary(kids[0], Span(self.source, start, end))
+
     def clear(self, kids: _Kids, start: int, end: int) -> n.Clear:
         return n.Clear(kids[0], kids[1], Span(self.source, start, end))
 
@@ -457,7 +460,7 @@ class Builder:
 
 
 def _clause_exprs(clause: Any) -> list[Any]:
-    if isinstance(clause, (n.When, n.Unless, n.Clear)):
+    if isinstance(clause, (n.When, n.Unless, n.Boundary, n.Clear)):
         return [clause.expr]
     if isinstance(clause, n.Enabled):
         return [clause.value]

@@ -24,7 +24,7 @@ from .grammar import declaration_parser
 from .infer import Inferrer, Uses, describe_dim
 from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
-from .judged import FAIL, Target, check_target
+from .judged import FAIL, Target, check_boundaries, check_target
 from .loader import Program
 from .source import Diagnostic, Level, Span
 
@@ -189,6 +189,8 @@ class _Checker:
         cooldown = self._dur(getattr(clauses.get(n.Cooldown), "duration", None), env,
                              "cooldown", allow_zero=True)
         scope, reason = self._scope(rule, clauses.get(n.ScopeClause), uses)
+        walls = check_boundaries(self, rule, [c for c in rule.clauses
+                                              if isinstance(c, n.Boundary)], env, scope, uses)
         severity = self._choice(clauses.get(n.Severity), SEVERITIES, "severity", "warning")
         mode = self._choice(clauses.get(n.Mode), MODES, "mode", None)
         enabled = self._enabled(clauses.get(n.Enabled), env)
@@ -209,7 +211,7 @@ class _Checker:
             description=desc.text.value if isinstance(desc, n.Description) else None,
             labels=labels, tags=tags, message=message,
             actions=tuple(a for a in actions if a is not None),
-            mode_monitor=mode == "monitor", enabled=enabled, uses=uses)
+            mode_monitor=mode == "monitor", enabled=enabled, uses=uses, boundary=walls or ())
         if self.emit is None:
             self.rules.append(checked)
         elif self.error_count() == 0:  # a rule the stages after this one will see

@@ -65,6 +65,7 @@ class CheckedRule:
     mode_monitor: bool
     enabled: bool
     uses: Uses
+    boundary: tuple[n.Expr, ...] = ()  # 'boundary' clauses: a process for which one holds is a wall
 
 
 @attrs.frozen

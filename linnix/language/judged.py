@@ -1,8 +1,13 @@
 """Checks of conditions judged on one process at a time, apart from the rule's own.
 
+Two clauses name processes by a condition rather than by the rule's instance:
 ``top(METRIC, unless EXPR)`` leaves out of an action's choice the processes for
-which EXPR holds.  EXPR is true or false for each process on its own, so it
-may not read a subtree total or a window.
+which EXPR holds, and ``boundary EXPR`` makes walls of the processes for which
+it holds.  Both are true or false for each process on its own, so neither may
+read a subtree total or a window.  A boundary is stricter: the engine keeps one
+set of subtree totals per distinct boundary and moves a process's subtree only
+when its membership changes, so membership may depend only on what changes
+with an event of the process itself (its name, program, command line, user).
 """
 
 from __future__ import annotations
@@ -13,15 +18,21 @@ import attrs
 
 from ..names import METRICS, Scope, Type, suggest
 from . import nodes as n
+from .codegen import BOUNDED
 from .infer import Uses, describe_dim
 
 if TYPE_CHECKING:
     from .checker import _Checker
     from .env import Env
 
-__all__ = ["FAIL", "Target", "check_target"]
+__all__ = ["BOUNDARY_FIELDS", "FAIL", "Target", "check_boundaries", "check_target"]
 
 FAIL = object()  # what a check returns after reporting an error
+
+# What a boundary may read: the fields a process changes only at fork, exec or
+# rename (an event of its own), so the engine knows when membership can change.
+BOUNDARY_FIELDS = ("comm", "exe", "cmdline", "uid", "pid")
+
 
 @attrs.frozen
 class Target:
@@ -88,3 +99,59 @@ def _condition(ck: _Checker, e: n.Expr, env: Env, role: str, hint: str) -> Uses 
         ck.error("E302", f"{role} must be true or false, got {what}", e.span, hint)
         return None
     return uses
+
+
+# ---- boundaries ---------------------------------------------------------------------
+
+def check_boundaries(ck: _Checker, rule: n.Rule, clauses: list[n.Boundary], env: Env,
+                     scope: Scope, uses: Uses) -> tuple[n.Expr, ...] | None:
+    """The conditions of a rule's ``boundary`` clauses (None after an error).
+
+    ``uses`` is what the rest of the rule reads: a rule with a boundary reads
+    its subtree totals within its walls, which only the summed totals can be.
+    """
+    exprs = [_boundary(ck, c.expr, env) for c in clauses]
+    if any(e is None for e in exprs):
+        return None
+    if clauses and scope is not Scope.SUBTREE:
+        ck.error("E607", f"'boundary' in rule '{rule.name}', which is not a subtree rule "
+                 f"(its scope is {scope.value})", clauses[0].span,
+                 "a boundary stops subtree totals; the rule must read a subtree metric")
+        return None
+    if clauses and not _boundable(ck, uses):
+        return None
+    return tuple(e for e in exprs if e is not None)
+
+
+def _boundary(ck: _Checker, e: n.Expr, env: Env) -> n.Expr | None:
+    uses = _condition(ck, e, env, "a 'boundary'", "e.g. boundary comm in shells")
+    if uses is None:
+        return None
+    read = [(name, span) for name, span in uses.metrics.items()
+            if name not in BOUNDARY_FIELDS]
+    read += [(f"parent.{name}", span) for name, span in uses.parent.items()]
+    read += [(span.text, span) for span in uses.windows.values()]
+    if read:
+        name, span = min(read, key=lambda item: item[1].start)
+        fields = ", ".join(BOUNDARY_FIELDS[:-1]) + f" and {BOUNDARY_FIELDS[-1]}"
+        ck.error("E608", f"a 'boundary' may read only {fields}, not '{name}'", span,
+                 "what a process is, which changes only when it execs or renames itself")
+        return None
+    return e
+
+
+def _boundable(ck: _Checker, uses: Uses) -> bool:
+    """Whether every subtree total the rule reads can stop at its walls."""
+    for name, span in uses.metrics.items():
+        if METRICS[name].scope is Scope.SUBTREE and name not in BOUNDED:
+            ck.error("E609", f"'{name}' cannot be bounded: a rule with a 'boundary' may "
+                     "read subtree_cpu_pct, subtree_rss_mb, subtree_fds and subtree_procs",
+                     span, "write the rule without the boundary, or read one of those")
+            return False
+    for (name, _), span in uses.windows.items():
+        if METRICS[name].scope is Scope.SUBTREE:
+            ck.error("E609", f"'{span.text}' cannot be bounded: a window of a subtree "
+                     "metric holds the plain totals", span,
+                     "write the rule without the boundary, or without the window")
+            return False
+    return True

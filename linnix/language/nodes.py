@@ -14,7 +14,7 @@ import attrs
 from .source import Span
 
 __all__ = [
-    "Action", "And", "Arith", "Attr", "Bool", "Call", "Clause", "Clear", "Compare",
+    "Action", "And", "Arith", "Attr", "Bool", "Boundary", "Call", "Clause", "Clear", "Compare",
     "Cooldown", "Decl", "Description", "Enabled", "Expect", "ExpectAction",
     "ExpectBetween", "ExpectCount", "ExpectNever", "ExpectPid", "Expr", "Glob", "In",
     "Include", "KeepFiringFor", "Kwarg", "Label", "Labels", "Let", "List", "Macro",
@@ -235,6 +235,15 @@ class Unless:
 
 
 @attrs.frozen
+class Boundary:
+    """``boundary EXPR`` (subtree rules): a process for which it holds is a wall,
+    whose subtree is not added to its ancestors' totals for this rule."""
+
+    expr: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
 class Clear:
     """``clear when EXPR [for DURATION]``: hysteresis."""
 
@@ -344,7 +353,7 @@ class Enabled:
 
 
 Clause = (
-    Description | When | Unless | Clear | KeepFiringFor | ScopeClause | Severity
+    Description | When | Unless | Boundary | Clear | KeepFiringFor | ScopeClause | Severity
     | Cooldown | Labels | Tags | Message | Action | Mode | Enabled
 )
 

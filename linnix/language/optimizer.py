@@ -37,7 +37,8 @@ def optimize(rules: list[CheckedRule]) -> tuple[list[CheckedRule], list[Diagnost
         cond = _fold_unless(rule)
         clear = simplify(rule.clear, rule.env) if rule.clear is not None else None
         changes: dict[str, Any] = {"when": cond, "unless": (), "clear": clear,
-                                   "actions": tuple(_action(a, rule.env) for a in rule.actions)}
+                                   "actions": tuple(_action(a, rule.env) for a in rule.actions),
+                                   "boundary": tuple(simplify(b, rule.env) for b in rule.boundary)}
         out.append(CheckedRule(**{alias: changes[alias] if alias in changes
                                   else getattr(rule, name) for name, alias in fields}))
         warnings.extend(_warnings(rule, cond, clear))

@@ -286,6 +286,17 @@ def test_calls_and_parent_fields() -> None:
     assert shape("f() > 1") == "(Compare > (Call f [] None) (Number 1))"
 
 
+def test_boundary_clauses() -> None:
+    (r,) = decls('rule r { when subtree_procs > 1\n boundary comm in s\n'
+                 ' boundary exe == "/usr/bin/tmux" }')
+    walls = [c for c in r.clauses if isinstance(c, n.Boundary)]
+    assert [sexp(c.expr) for c in walls] == [
+        "(In (Name comm) (Name s) False)", "(Compare == (Name exe) (String /usr/bin/tmux))"]
+    assert [c.span.text for c in walls] == ["boundary comm in s",
+                                            'boundary exe == "/usr/bin/tmux"']
+    assert codes("rule r { when subtree_procs > 1\n boundary }") == ["E100"]
+
+
 def test_a_call_with_unless() -> None:
     (r,) = decls("rule r { when x > 1\n action kill(target = top(cpu_pct, unless comm in s "
                  "or uid == 0)) }")
