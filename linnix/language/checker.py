@@ -189,14 +189,15 @@ class _Checker:
         cooldown = self._dur(getattr(clauses.get(n.Cooldown), "duration", None), env,
                              "cooldown", allow_zero=True)
         scope, reason = self._scope(rule, clauses.get(n.ScopeClause), uses)
-        walls = check_boundaries(self, rule, [c for c in rule.clauses
-                                              if isinstance(c, n.Boundary)], env, scope, uses)
         severity = self._choice(clauses.get(n.Severity), SEVERITIES, "severity", "warning")
         mode = self._choice(clauses.get(n.Mode), MODES, "mode", None)
         enabled = self._enabled(clauses.get(n.Enabled), env)
         labels = self._labels(clauses.get(n.Labels))
         tags = tuple(t.value for t in getattr(clauses.get(n.Tags), "items", ()))
         message = self._message(clauses.get(n.Message), scope)
+        walls = check_boundaries(self, rule, [c for c in rule.clauses
+                                              if isinstance(c, n.Boundary)], env, scope, uses,
+                                 (message, clauses.get(n.Message)))
         actions = tuple(self._action(a, env, scope)
                         for a in rule.clauses if isinstance(a, n.Action))
         if self.error_count() > before or any(a is None for a in actions):

@@ -22,6 +22,7 @@ from .codegen import BOUNDED
 from .infer import Uses, describe_dim
 
 if TYPE_CHECKING:
+    from ..templates import Template
     from .checker import _Checker
     from .env import Env
 
@@ -104,11 +105,13 @@ def _condition(ck: _Checker, e: n.Expr, env: Env, role: str, hint: str) -> Uses 
 # ---- boundaries ---------------------------------------------------------------------
 
 def check_boundaries(ck: _Checker, rule: n.Rule, clauses: list[n.Boundary], env: Env,
-                     scope: Scope, uses: Uses) -> tuple[n.Expr, ...] | None:
+                     scope: Scope, uses: Uses, message: tuple[Template | None, object]
+                     ) -> tuple[n.Expr, ...] | None:
     """The conditions of a rule's ``boundary`` clauses (None after an error).
 
-    ``uses`` is what the rest of the rule reads: a rule with a boundary reads
-    its subtree totals within its walls, which only the summed totals can be.
+    ``uses`` is what the rest of the rule reads, ``message`` its message (and
+    clause): a rule with a boundary reads its subtree totals within its walls,
+    which only the summed totals can be.
     """
     exprs = [_boundary(ck, c.expr, env) for c in clauses]
     if any(e is None for e in exprs):
@@ -118,7 +121,7 @@ def check_boundaries(ck: _Checker, rule: n.Rule, clauses: list[n.Boundary], env:
                  f"(its scope is {scope.value})", clauses[0].span,
                  "a boundary stops subtree totals; the rule must read a subtree metric")
         return None
-    if clauses and not _boundable(ck, uses):
+    if clauses and not (_boundable(ck, uses) and _message_boundable(ck, *message)):
         return None
     return tuple(e for e in exprs if e is not None)
 
@@ -138,6 +141,18 @@ def _boundary(ck: _Checker, e: n.Expr, env: Env) -> n.Expr | None:
                  "what a process is, which changes only when it execs or renames itself")
         return None
     return e
+
+
+def _message_boundable(ck: _Checker, message: Template | None, clause: object) -> bool:
+    for name in message.names if message is not None else ():
+        metric = METRICS.get(name)
+        if metric is not None and metric.scope is Scope.SUBTREE and name not in BOUNDED:
+            assert isinstance(clause, n.Message)
+            ck.error("E609", f"'{name}' cannot be bounded: a rule with a 'boundary' may "
+                     "show subtree_cpu_pct, subtree_rss_mb, subtree_fds and subtree_procs",
+                     clause.template.span, "leave it out of the message")
+            return False
+    return True
 
 
 def _boundable(ck: _Checker, uses: Uses) -> bool:

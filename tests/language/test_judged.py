@@ -106,3 +106,11 @@ def test_e609_what_cannot_be_kept_within_walls(when: str, shown: str) -> None:
     assert d.span.text == shown
     # without the boundary the same rule is fine
     assert codes(subtree_rule(when=when)) == []
+
+
+def test_e609_a_message_showing_what_is_not_kept_within_walls() -> None:
+    d = only(subtree_rule('boundary comm == "sh"', 'message "{subtree_forks_per_sec} forks"'),
+             "E609")
+    assert d.message.startswith("'subtree_forks_per_sec' cannot be bounded")
+    assert d.span.text == '"{subtree_forks_per_sec} forks"'
+    assert codes(subtree_rule('message "{subtree_forks_per_sec} forks"')) == []

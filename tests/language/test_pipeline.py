@@ -123,7 +123,7 @@ NUMBERS = ["0", "1", "2", "90", "2.5", "0.0001", "9" * 400, "9" * 306]
 UNIT_SUFFIXES = ["s", "ms", "m", "h", "%", "MB", "GiB", "KiB", "min", ""]
 STRING_LITERALS = ['"x"', '""', '"bash"', '"a{99999999999}"', '"(("', '"[z-a]"', '"*"',
                    '"{comm}"', '"{comm!r}"', '"{nosuch}"', '"{cpu_pct:.1q}"', '"{"', '"\\q"',
-                   '"\\d+"']
+                   '"\\d+"', '"{subtree_forks_per_sec}"']
 
 atoms = st.one_of(
     st.sampled_from(NUMBERS),
@@ -170,6 +170,7 @@ clauses = st.one_of(
     st.builds(lambda e, d: f"when {e}" + (f" for {d}" if d else ""), expressions,
               st.none() | durations),
     st.builds(lambda e: f"unless {e}", expressions),
+    st.builds(lambda e: f"boundary {e}", expressions),
     st.builds(lambda e, d: f"clear when {e}" + (f" for {d}" if d else ""), expressions,
               st.none() | durations),
     st.builds(lambda d: f"keep_firing_for {d}", durations),
