@@ -227,3 +227,23 @@ def test_a_wall_is_still_an_instance_and_reporting_stops_at_it() -> None:
     # a wall with a subtree of its own is an instance
     out = run(rule.replace('"wall"', '"x"'), events)
     assert sorted(a.pid for a in alerts(out)) == [1, 3]
+
+
+def test_a_boundary_that_cannot_be_judged_makes_no_wall() -> None:
+    def broken(p: Proc, h: object, now: float) -> bool:
+        if p.comm == "odd":
+            raise ZeroDivisionError  # a bug in generated code
+        return p.comm == "w"
+
+    table = ProcTable(sums=frozenset({"cpu"}))
+    table.set_boundaries(("broken",), (broken,))
+    for ev in [proc(0.0, 1, 0, "init"), fork(0.0, 2, 1, "w"), fork(0.0, 3, 1, "odd"),
+               fork(0.0, 4, 3, "x"), sample(0.0, 4, cpu_pct=10.0)]:
+        table.apply(ev)
+    walls = [p.pid for p in table.live() if p.bounded[0].wall]
+    assert walls == [2]  # 3 could not be judged: its subtree still counts for 1
+    assert table.procs[1].bounded[0].sub_procs == 3 and table.procs[1].bounded[0].sub_cpu_pct == 10
+    # the same boundaries again (a reload): the totals are kept, not computed afresh
+    kept = table.walls
+    table.set_boundaries(("broken",), (broken,))
+    assert table.walls is kept
