@@ -13,7 +13,8 @@ instances that are not inactive.
 
 States per instance (language.md section 8): inactive → pending → firing →
 resolved → inactive.  Subtree rules report the deepest roots: an instance is
-suppressed while the condition also holds for one of its descendants.
+suppressed while the condition also holds for one of its descendants (not one
+beyond a wall of the rule's boundary, which reads its totals within them).
 """
 
 from __future__ import annotations

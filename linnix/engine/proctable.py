@@ -21,7 +21,8 @@ a subtree that moves travel up its new ancestors at the fold, where they have
 never been counted; the old ancestors get the folded totals taken away.  A
 fork counts for the ancestors it had when it happened, so noted forks are
 folded before a process with children leaves the tree (a leaf hands its own
-to its parent).
+to its parent).  Rules with a ``boundary`` read totals kept the same way but
+stopped at walls (:mod:`linnix.engine.walls`, ``Proc.bounded``).
 """
 
 from __future__ import annotations
