@@ -14,7 +14,11 @@ per process of the chain, which stays flat when the cost is linear in depth.
 * flat: a rule on ``cpu_pct`` (no subtree totals kept);
 * subtree sums: ``subtree_cpu_pct``, ``subtree_rss_mb``, ``subtree_fds`` and
   ``subtree_procs`` (every total kept, the chain re-totalled every second);
-* subtree forks: ``subtree_forks_per_sec`` (each fork counted at each ancestor).
+* subtree forks: ``subtree_forks_per_sec`` (each fork counted at each ancestor);
+* one boundary: the subtree sums in rules with ``boundary comm == "init"``.  Only
+  the root is a wall, so no change stops before it: the worst case, in which
+  the totals within the walls cost as much to keep as the plain ones (which
+  are kept as well).
 
 Results are printed as Markdown for bench/RESULTS.md.
 """
@@ -43,6 +47,10 @@ RULES = {
     "subtree sums": ("rule tree { when subtree_cpu_pct > 50 and subtree_procs >= 2 for 2s }\n"
                      "rule mem: subtree_rss_mb > 1000000 or subtree_fds > 10000000\n"),
     "subtree forks": "rule storm: subtree_forks_per_sec > 1000000\n",
+    "one boundary": ("rule tree { when subtree_cpu_pct > 50 and subtree_procs >= 2 for 2s\n"
+                     " boundary comm == \"init\" }\n"
+                     "rule mem { when subtree_rss_mb > 1000000 or subtree_fds > 10000000\n"
+                     " boundary comm == \"init\" }\n"),
 }
 
 

@@ -194,6 +194,9 @@ _CATALOGUE = (
        "(mem_total - mem_available) / mem_total x 100", "H.mem_used_pct", Need.HOST),
     _m("mem_available_mb", S, SIZE, "memory available for new work, MiB",
        "'mem_available_kb' / 1024 of the latest system sample", "H.mem_available_mb", Need.HOST),
+    _m("mem_total_mb", S, SIZE, "total memory of the host, MiB",
+       "'mem_total_kb' / 1024 of the trace header or the latest system sample",
+       "H.mem_total_mb", Need.HOST),
     _m("procs", S, PLAIN, "number of live processes", "processes in the table", "H.procs",
        optional=False),
     _m("forks_per_sec", S, PLAIN, "processes created in the last second",
@@ -285,7 +288,8 @@ WINDOW_FUNCTIONS: Mapping[str, str] = {
 }
 FUNCTIONS: Mapping[str, str] = {
     **WINDOW_FUNCTIONS,
-    "top": "the live process with the largest M (only as an action target)",
+    "top": "the live process with the largest M (only as an action target); "
+           "top(M, unless EXPR) leaves out the processes for which EXPR holds",
 }
 
 # Extra names a message template may use, besides the metrics in scope.

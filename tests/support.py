@@ -85,7 +85,18 @@ def process(*, parent: Any = None, windows: WindowTable | None = None,
             _install(record, name, metrics.pop(name) if name in metrics else _absent(name))
     assert not metrics, f"not process metrics: {sorted(metrics)}"
     _windows(record, windows, calls)
+    record.bounded = _Unbounded(record)
     return record
+
+
+class _Unbounded:
+    """A fake record's subtree totals within any boundary (``p.bounded[k]``): its own."""
+
+    def __init__(self, record: SimpleNamespace) -> None:
+        self.record = record
+
+    def __getitem__(self, k: int) -> SimpleNamespace:
+        return self.record
 
 
 def host(*, windows: WindowTable | None = None,

@@ -24,6 +24,7 @@ from .grammar import declaration_parser
 from .infer import Inferrer, Uses, describe_dim
 from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
+from .judged import FAIL, Target, check_boundaries, check_target
 from .loader import Program
 from .source import Diagnostic, Level, Span
 
@@ -194,6 +195,9 @@ class _Checker:
         labels = self._labels(clauses.get(n.Labels))
         tags = tuple(t.value for t in getattr(clauses.get(n.Tags), "items", ()))
         message = self._message(clauses.get(n.Message), scope)
+        walls = check_boundaries(self, rule, [c for c in rule.clauses
+                                              if isinstance(c, n.Boundary)], env, scope, uses,
+                                 (message, clauses.get(n.Message)))
         actions = tuple(self._action(a, env, scope)
                         for a in rule.clauses if isinstance(a, n.Action))
         if self.error_count() > before or any(a is None for a in actions):
@@ -208,7 +212,7 @@ class _Checker:
             description=desc.text.value if isinstance(desc, n.Description) else None,
             labels=labels, tags=tags, message=message,
             actions=tuple(a for a in actions if a is not None),
-            mode_monitor=mode == "monitor", enabled=enabled, uses=uses)
+            mode_monitor=mode == "monitor", enabled=enabled, uses=uses, boundary=walls or ())
         if self.emit is None:
             self.rules.append(checked)
         elif self.error_count() == 0:  # a rule the stages after this one will see
@@ -401,9 +405,12 @@ class _Checker:
             self.error("E603", f"'{a.name}' in a system rule needs a target", a.span,
                        f"e.g. action {a.name}(target = top(cpu_pct))")
             return None
+        target = resolved.get("target")
+        assert target is None or isinstance(target, Target)
         return CheckedAction(a.name, a.span, grace_s=resolved.get("grace"),  # type: ignore[arg-type]
                              signal=resolved.get("signal"), nice=resolved.get("nice"),  # type: ignore[arg-type]
-                             target=resolved.get("target"))  # type: ignore[arg-type]
+                             target=target.metric if target is not None else None,
+                             target_unless=target.unless if target is not None else None)
 
     def _signature(self, action: str) -> str:
         spec = ACTIONS[action]
@@ -441,22 +448,7 @@ class _Checker:
         return _FAIL
 
     def _arg_target(self, e: n.Expr, env: Env) -> object:
-        if not (isinstance(e, n.Call) and e.func == "top" and len(e.args) == 1):
-            self.error("E603", "a target must be top(METRIC)", e.span,
-                       "e.g. target = top(cpu_pct)")
-            return _FAIL
-        arg = e.args[0]
-        metric = METRICS.get(arg.id) if isinstance(arg, n.Name) else None
-        if metric is None or not metric.numeric or metric.scope is Scope.SYSTEM:
-            name = arg.id if isinstance(arg, n.Name) else arg.span.text
-            procs = [m.name for m in METRICS.values()
-                     if m.numeric and m.scope is not Scope.SYSTEM]
-            guess = suggest(name, procs)
-            tail = f" (did you mean '{guess}'?)" if guess else ""
-            self.error("E603", f"top() needs a numeric process metric, not '{name}'{tail}",
-                       arg.span)
-            return _FAIL
-        return metric.name
+        return check_target(self, e, env)
 
     # ---- tests -------------------------------------------------------------------
     def _test(self, test: n.Test, path: str) -> None:
@@ -554,7 +546,7 @@ class _Checker:
                     self.warn(code, f"{kind} '{decl.name}' is never used", decl.name_span)
 
 
-_FAIL = object()
+_FAIL = FAIL
 
 
 def check(program: Program, emit: Callable[[CheckedRule], None] | None = None

@@ -46,7 +46,7 @@ TOKENS = [
     "message", "action", "mode", "enabled", "trace", "tick", "expect", "firing", "resolved",
     "pending", "between", "fires", "times", "never", "pid", "and", "or", "not", "in",
     "matches", "glob", "startswith", "endswith", "contains", "true", "false", "top", "avg",
-    "min", "max", "delta", "rate", "parent",
+    "min", "max", "delta", "rate", "parent", "boundary", "mem_total_mb",
     ".", "(", ")", "[", "]", "{", "}", ",", ":", "=", "==", "!=", "<", "<=", ">", ">=", "+",
     "-", "*", "/", "#", "\n", "\t",
     "cpu_pct", "rss_mb", "comm", "pid", "fds", "fd_pct", "ancestors", "subtree_cpu_pct",
@@ -123,7 +123,7 @@ NUMBERS = ["0", "1", "2", "90", "2.5", "0.0001", "9" * 400, "9" * 306]
 UNIT_SUFFIXES = ["s", "ms", "m", "h", "%", "MB", "GiB", "KiB", "min", ""]
 STRING_LITERALS = ['"x"', '""', '"bash"', '"a{99999999999}"', '"(("', '"[z-a]"', '"*"',
                    '"{comm}"', '"{comm!r}"', '"{nosuch}"', '"{cpu_pct:.1q}"', '"{"', '"\\q"',
-                   '"\\d+"']
+                   '"\\d+"', '"{subtree_forks_per_sec}"']
 
 atoms = st.one_of(
     st.sampled_from(NUMBERS),
@@ -149,6 +149,8 @@ def _combine(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.builds(lambda f, xs: f"{f}(" + ", ".join(xs) + ")",
                   st.sampled_from(["avg", "min", "max", "delta", "rate", "top", "nosuch"]),
                   st.lists(inner, max_size=3)),
+        st.builds(lambda f, a, b: f"{f}({a}, unless {b})",
+                  st.sampled_from(["avg", "top", "nosuch"]), inner, inner),
     )
 
 
@@ -161,11 +163,14 @@ actions = st.builds(
     st.none() | st.lists(st.one_of(
         expressions, st.builds(lambda k, v: f"{k} = {v}",
                                st.sampled_from(["grace", "signal", "target", "nice", "x"]),
-                               st.one_of(expressions, st.just("top(cpu_pct)")))), max_size=3))
+                               st.one_of(expressions, st.just("top(cpu_pct)"),
+                                         st.builds(lambda e: f"top(cpu_pct, unless {e})",
+                                                   expressions)))), max_size=3))
 clauses = st.one_of(
     st.builds(lambda e, d: f"when {e}" + (f" for {d}" if d else ""), expressions,
               st.none() | durations),
     st.builds(lambda e: f"unless {e}", expressions),
+    st.builds(lambda e: f"boundary {e}", expressions),
     st.builds(lambda e, d: f"clear when {e}" + (f" for {d}" if d else ""), expressions,
               st.none() | durations),
     st.builds(lambda d: f"keep_firing_for {d}", durations),
