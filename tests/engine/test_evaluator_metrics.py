@@ -57,6 +57,7 @@ EXPECTED: dict[str, tuple[str, int | None, Any]] = {
     "host_cpu_pct": ("host_cpu_pct == 45", None, 45.0),
     "host_mem_used_pct": ("host_mem_used_pct == 75%", None, 75.0),
     "mem_available_mb": ("mem_available_mb == 2GiB", None, 2048.0),
+    "mem_total_mb": ("mem_total_mb == 8GiB", None, 8192.0),
     "procs": ("procs == 4", None, 4),
     "forks_per_sec": ("forks_per_sec == 2", None, 2),
     "execs_per_sec": ("execs_per_sec == 1", None, 1),
@@ -138,6 +139,21 @@ def test_ncpu_and_memory_total_from_the_header() -> None:
               header=t.Header(version=1, ncpu=4, mem_total_kb=4 * 1024 * 1024))
     assert [(a.ts, a.state, a.values) for a in alerts(out)] == [
         (0.0, "firing", {"ncpu": 4, "host_mem_used_pct": 25.0})]
+
+
+def test_mem_total_mb_from_the_header_then_from_a_system_sample() -> None:
+    plan = compile_text("rule r: mem_total_mb == 4GiB\n")
+    header = t.Header(version=1, mem_total_kb=4 * 1024 * 1024)
+    out = run(plan, [system(0.0, cpu_pct=1.0), system(1.0, mem_total_kb=2 * 1024 * 1024)],
+              header=header, until=1.0)
+    assert [(a.ts, a.state, a.values) for a in alerts(out)] == [
+        (0.0, "firing", {"mem_total_mb": 4096.0}),
+        (1.0, "resolved", {"mem_total_mb": 2048.0})]
+    # no header and no sample: the host's total is not known, so there is no value
+    out = run(plan, [system(0.0, cpu_pct=1.0)])
+    assert alerts(out) == []
+    assert compile_text("rule r: mem_total_mb > 0\n").rules[0].values(
+        None, table_of([]).host, 0.0) == {"mem_total_mb": None}
 
 
 # ---- rates over time ----------------------------------------------------------------
