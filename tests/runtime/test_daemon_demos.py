@@ -24,6 +24,7 @@ import pytest
 from live_support import ROOT, Daemon, require_ebpf
 
 from linnix.language.pipeline import build
+from linnix.tools.demo import GROUPS
 from linnix.tools.demo import SCENARIOS as DEMOS
 
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
@@ -39,13 +40,6 @@ RAMP = {
     "memory-leak": 31.5,  # the 30 s window must fill first
     "circuit-breaker": 12.0,  # PSI avg10 needs ~10 s to climb
 }
-# scenarios run together in a group; a group runs alone
-GROUPS = [
-    ("fork-storm",),
-    ("cpu-spike", "memory-leak", "short-jobs", "fd-exhaustion"),
-    ("runaway-tree",),
-    ("circuit-breaker",),
-]
 TICK = 0.5
 
 

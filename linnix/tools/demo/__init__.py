@@ -24,10 +24,19 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from .scenarios import FD_LIMIT, SCENARIOS, Scenario, default_leak_cap_mb, stall_spinners
+from .scenarios import (
+    FD_LIMIT,
+    GROUPS,
+    SCENARIOS,
+    Scenario,
+    default_leak_cap_mb,
+    stall_spinners,
+)
 from .supervisor import Signals, run_one
 
-__all__ = ["FD_LIMIT", "SCENARIOS", "Scenario", "default_leak_cap_mb", "run", "stall_spinners"]
+__all__ = [
+    "FD_LIMIT", "GROUPS", "SCENARIOS", "Scenario", "default_leak_cap_mb", "run", "stall_spinners",
+]
 
 PAUSE_S = 5.0  # between scenarios of `all`, so that the alerts resolve
 

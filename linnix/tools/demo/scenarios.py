@@ -37,7 +37,7 @@ from .workload import (
     ticks,
 )
 
-__all__ = ["FD_LIMIT", "SCENARIOS", "Scenario", "default_leak_cap_mb", "stall_spinners"]
+__all__ = ["FD_LIMIT", "GROUPS", "SCENARIOS", "Scenario", "default_leak_cap_mb", "stall_spinners"]
 
 # ---- shapes of the workloads (seconds unscaled; rates are never scaled) -----------------
 #
@@ -358,3 +358,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         "about 72s in: host CPU above 95% with CPU pressure above 50%, for a minute",
         STALL_FOR_S, _launch_circuit_breaker, fixed_s=_stall_ramp_s()),
 )}
+
+# Scenarios that may run at the same time (one CPU, memory, short jobs, descriptors: none
+# disturbs another's rule); the others fill the CPUs or the process table and run alone.
+GROUPS: tuple[tuple[str, ...], ...] = (
+    ("fork-storm",),
+    ("cpu-spike", "memory-leak", "short-jobs", "fd-exhaustion"),
+    ("runaway-tree",),
+    ("circuit-breaker",),
+)
