@@ -288,7 +288,8 @@ WINDOW_FUNCTIONS: Mapping[str, str] = {
 }
 FUNCTIONS: Mapping[str, str] = {
     **WINDOW_FUNCTIONS,
-    "top": "the live process with the largest M (only as an action target)",
+    "top": "the live process with the largest M (only as an action target); "
+           "top(M, unless EXPR) leaves out the processes for which EXPR holds",
 }
 
 # Extra names a message template may use, besides the metrics in scope.

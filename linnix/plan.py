@@ -17,7 +17,7 @@ from .names import Need, Scope
 from .templates import Template
 
 __all__ = [
-    "CompiledAction", "CompiledRule", "Condition", "Getter", "Plan", "ValuesGetter",
+    "Boundary", "CompiledAction", "CompiledRule", "Condition", "Getter", "Plan", "ValuesGetter",
     "WindowMetric",
 ]
 
@@ -38,6 +38,8 @@ class CompiledAction:
     nice: int | None = None
     target: str | None = None  # metric for top(...); None: the instance's own process
     read: Getter | None = attrs.field(default=None, eq=False, repr=False)  # reads target
+    unless_text: str | None = None  # top(M, unless EXPR): the processes left out
+    exclude: Condition | None = attrs.field(default=None, eq=False, repr=False)
 
     def describe(self) -> str:
         args = []
@@ -48,8 +50,17 @@ class CompiledAction:
         if self.nice is not None:
             args.append(f"nice = {self.nice}")
         if self.target is not None:
-            args.append(f"target = top({self.target})")
+            unless = "" if self.unless_text is None else f", unless {self.unless_text}"
+            args.append(f"target = top({self.target}{unless})")
         return f"{self.name}({', '.join(args)})" if args else self.name
+
+
+@attrs.frozen
+class Boundary:
+    """The walls of subtree rules: one set of subtree totals is kept per distinct text."""
+
+    text: str
+    wall: Condition = attrs.field(eq=False, repr=False)  # (process, host, now) -> a wall?
 
 
 @attrs.frozen
@@ -82,6 +93,7 @@ class CompiledRule:
     windows: tuple[tuple[str, float], ...]
     needs: frozenset[Need]
     time_varying: bool
+    boundary: Boundary | None = None  # its subtree totals stop at these walls
 
     @property
     def where(self) -> str:
@@ -114,6 +126,8 @@ class Plan:
     needs: frozenset[Need]
     tests: tuple[Any, ...] = ()
     generated: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    # distinct boundaries; a rule reads the totals of its own, at its index here
+    boundaries: tuple[Boundary, ...] = ()
 
     @property
     def active(self) -> tuple[CompiledRule, ...]:
@@ -124,6 +138,12 @@ class Plan:
 
     def rule(self, name: str) -> CompiledRule | None:
         return next((r for r in self.rules if r.name == name), None)
+
+    def boundary_index(self, rule: CompiledRule) -> int | None:
+        """Where the table keeps the totals within ``rule``'s walls (None: no boundary)."""
+        if rule.boundary is None:
+            return None
+        return next(i for i, b in enumerate(self.boundaries) if b.text == rule.boundary.text)
 
     @property
     def needs_subtree(self) -> bool:

@@ -176,6 +176,7 @@ class Core:
             table.enable_subtree(sums | _sums_of(table))
         if "forks" in _added_up(plan):
             table.subtree_forks = True
+        _set_boundaries(table, plan)
         now = self.last_ts if self.last_ts is not None else 0.0
         resolved = self.evaluator.replace_plan(plan, self.table, now)
         self.plan = plan
@@ -222,5 +223,14 @@ def _sums_of(table: ProcTable) -> frozenset[str]:
 
 
 def _table_for(plan: Plan) -> ProcTable:
-    return ProcTable(subtree=plan.needs_subtree,
-                     subtree_forks="forks" in _added_up(plan), sums=_sums(plan))
+    table = ProcTable(subtree=plan.needs_subtree,
+                      subtree_forks="forks" in _added_up(plan), sums=_sums(plan))
+    _set_boundaries(table, plan)
+    return table
+
+
+def _set_boundaries(table: ProcTable, plan: Plan) -> None:
+    """Keep the totals within the walls of the plan's boundaries, at the index at which
+    its rules read them."""
+    table.set_boundaries(tuple(b.text for b in plan.boundaries),
+                         tuple(b.wall for b in plan.boundaries))

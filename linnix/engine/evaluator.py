@@ -58,6 +58,7 @@ class Alert:
     proc: Proc | None = attrs.field(default=None, repr=False, eq=False)
     history: list[tuple[float, dict[str, object]]] | None = attrs.field(
         default=None, repr=False, eq=False)  # firing: the values across the 'for' window
+    wall: int | None = attrs.field(default=None, repr=False, eq=False)  # the rule's totals
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -122,6 +123,7 @@ class RuleState:
     watch: set[Key] = attrs.field(factory=set)  # firing, with a 'clear when' to evaluate
     groups: frozenset[str] = frozenset({"meta"})  # change sets that can alter the truth
     every_tick: bool = False  # reads age_s, parent.*, ancestors or a host value
+    wall: int | None = None  # where the table keeps the totals within its boundary's walls
     rates: bool = False
     windows: bool = False
     errors: int = 0
@@ -130,8 +132,8 @@ class RuleState:
     _seq: int = 0
 
     @classmethod
-    def of(cls, rule: CompiledRule, index: int) -> RuleState:
-        state = cls(rule, index)
+    def of(cls, rule: CompiledRule, index: int, wall: int | None = None) -> RuleState:
+        state = cls(rule, index, wall=wall)
         groups = {"meta"}
         for name in rule.inputs:
             if "(" in name:
@@ -186,7 +188,8 @@ class Evaluator:
     def __init__(self, plan: Plan, history: bool = False) -> None:
         self.plan = plan
         self.history = history  # keep each pending instance's values, tick by tick
-        self.rules = [RuleState.of(r, i) for i, r in enumerate(plan.active)]
+        self.rules = [RuleState.of(r, i, plan.boundary_index(r))
+                      for i, r in enumerate(plan.active)]
         # Windowed values change when a new value is observed, and again when an
         # old one leaves the window: a wake-up is scheduled for that moment.  An
         # average moves continuously, so instances using avg() stay "hot" until
@@ -213,12 +216,12 @@ class Evaluator:
         for i, rule in enumerate(plan.active):
             prev = old.pop(rule.name, None)
             if prev is not None and _same(prev.rule, rule):
-                prev.rule, prev.index = rule, i
+                prev.rule, prev.index, prev.wall = rule, i, plan.boundary_index(rule)
                 self.rules.append(prev)
                 continue
             if prev is not None:
                 out.extend(self._drop(prev, table, now))
-            fresh = RuleState.of(rule, i)
+            fresh = RuleState.of(rule, i, plan.boundary_index(rule))
             if rule.scope is not Scope.SYSTEM:  # judge every live process once
                 table.meta_changed.update(table.live())
             self.rules.append(fresh)
@@ -317,7 +320,8 @@ class Evaluator:
         if state.rule.scope is not Scope.SUBTREE:
             state.effective = state.true
             return flips  # type: ignore[return-value]
-        if not flips and not table.exited:
+        moved = state.wall is not None and table.walls is not None and table.walls.moved
+        if not flips and not table.exited and not moved:
             return set()
         effective = self._effective(state)
         changed = effective ^ state.effective
@@ -408,7 +412,16 @@ class Evaluator:
         if len(state.true) < 2:
             return set(state.true)
         covered: set[Proc] = set()
+        k = state.wall
         for p in state.true:
+            if k is not None:  # a wall suppresses nothing above it
+                node: Proc | None = p
+                while node is not None and not node.bounded[k].wall:
+                    node = node.parent
+                    if node is None or node in covered:
+                        break
+                    covered.add(node)
+                continue
             for node in p.lineage():
                 if node in covered:
                     break
@@ -498,7 +511,7 @@ class Evaluator:
                  p: Key, now: float) -> Proposal:
         target = p
         if action.read is not None:
-            target = table.top(action.read, now)
+            target = table.top(action.read, now, action.exclude)
         instance_pid = p.pid if p is not None else None
         instance_start = p.start if p is not None else None
         if target is None:
@@ -523,7 +536,8 @@ class Evaluator:
             ts=now, rule=rule.name, state=kind, severity=rule.severity, scope=rule.scope.value,
             pid=p.pid if p is not None else None, comm=p.comm if p is not None else None,
             start=p.start if p is not None else None, message=rule.message.render(context),
-            labels=rule.labels, values=shown, reason=reason, proc=p)  # type: ignore[arg-type]
+            labels=rule.labels, values=shown, reason=reason, proc=p,  # type: ignore[arg-type]
+            wall=state.wall)
 
 
 def _window_uses(plan: Plan) -> tuple[dict[str, tuple[float, ...]], set[str]]:
@@ -580,5 +594,5 @@ def change_groups(metric: str) -> frozenset[str]:
 def _same(a: CompiledRule, b: CompiledRule) -> bool:
     """Whether two compilations of a rule evaluate identically (state can carry over)."""
     keys = ("scope", "cond_text", "clear_text", "for_s", "clear_for_s", "keep_firing_for_s",
-            "cooldown_s", "severity")
+            "cooldown_s", "severity", "boundary")
     return all(getattr(a, k) == getattr(b, k) for k in keys)

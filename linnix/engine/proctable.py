@@ -31,6 +31,7 @@ from typing import Any
 
 from ..names import TEXT_MAX
 from . import trace as t
+from .choose import top
 from .subtree import (
     add_forks,
     add_totals,
@@ -40,10 +41,12 @@ from .subtree import (
     merge_totals,
     upward,
 )
+from .walls import Totals, Walls, top_down
 from .windows import ExpiryCounts, RateWindow, SumWindow, Windowed
 
 __all__ = ["Host", "Proc", "ProcTable", "SHORT_JOB_S"]
 
+_NO_TOTALS: list[Totals] = []  # shared, never changed: a table with no boundary
 SHORT_JOB_S = 1.0  # a process that exits sooner than this after it started is a short job
 _MB = 1024.0
 
@@ -52,7 +55,7 @@ class Proc(Windowed):
     """One process, from its fork (or the start-up scan) to its exit."""
 
     __slots__ = (
-        "_cm", "_fd", "_rk", "_sub_cm", "_sub_fd", "_sub_rk", "alive", "child_forks",
+        "_cm", "_fd", "_rk", "_sub_cm", "_sub_fd", "_sub_rk", "alive", "bounded", "child_forks",
         "child_short_jobs", "cmdline", "comm", "cpu_pct", "exe", "fd_limit", "fd_pct", "fds",
         "kids", "last_sample", "parent", "pid", "ppid", "rss_mb", "start", "sub_cpu_pct", "sub_fds",
         "sub_forks", "sub_procs", "sub_rss_mb", "threads", "uid",
@@ -87,6 +90,7 @@ class Proc(Windowed):
         self.sub_rss_mb = 0.0
         self.sub_fds = 0
         self.sub_procs = 1
+        self.bounded = _NO_TOTALS  # within the plan's boundaries (linnix.engine.walls)
 
     def __repr__(self) -> str:
         return f"<Proc {self.comm}[{self.pid}] start={self.start}>"
@@ -196,6 +200,7 @@ class ProcTable:
         self._forks: dict[Proc, list[float]] = {}
         # when a fork leaves subtree_forks_per_sec: the core's tick grid, else exactly
         self.expiry: Callable[[float], float] = exact_expiry
+        self.walls: Walls | None = None  # totals within the plan's boundaries, if any
         self.handlers: dict[type, Callable[[Any], None]] = {
             t.Proc: self._proc, t.Fork: self._fork, t.Exec: self._exec, t.Exit: self._exit,
             t.Sample: self._sample, t.System: self._system, t.Lost: self._lost,
@@ -221,6 +226,8 @@ class ProcTable:
             self._end(old, ev.ts, short=False)
         p = self._add(ev.pid, ev.ppid, _clip(ev.comm), ev.start)
         p.exe, p.cmdline, p.uid = _clip(ev.exe), _clip(ev.cmdline), ev.uid
+        if self.walls is not None:
+            self.walls.judge(p)
 
     def _fork(self, ev: t.Fork) -> None:
         old = self.procs.get(ev.pid)
@@ -237,6 +244,8 @@ class ProcTable:
             if self.subtree_forks:
                 self._forks.setdefault(parent, []).append(ev.ts)
         self.host.forks.add(ev.ts)
+        if self.walls is not None:
+            self.walls.judge(p)
 
     def _exec(self, ev: t.Exec) -> None:
         comm = _clip(ev.comm)
@@ -248,6 +257,8 @@ class ProcTable:
             p.cmdline = _clip(" ".join(ev.argv))
         self.meta_changed.add(p)
         self.host.execs.add(ev.ts)
+        if self.walls is not None:
+            self.walls.judge(p)
 
     def _exit(self, ev: t.Exit) -> None:
         p = self.procs.get(ev.pid)
@@ -266,6 +277,8 @@ class ProcTable:
         if comm is not None and comm != p.comm:  # renamed itself without an exec
             p.comm = _clip(comm)
             self.meta_changed.add(p)
+            if self.walls is not None:
+                self.walls.judge(p)
         moved = False  # whether a value summed over subtrees changed
         if cpu is not None and cpu != p.cpu_pct:
             p.cpu_pct = cpu
@@ -317,6 +330,8 @@ class ProcTable:
     # ---- tree maintenance -----------------------------------------------------------
     def _add(self, pid: int, ppid: int, comm: str | None, start: float | None) -> Proc:
         p = Proc(pid, ppid, comm, start)
+        if self.walls is not None:
+            self.walls.new(p)
         self.procs[pid] = p
         self.host.procs = len(self.procs)
         parent = self.procs.get(ppid) if ppid != pid else None
@@ -338,7 +353,10 @@ class ProcTable:
     def _orphan(self, pid: int, ts: float, comm: str | None) -> Proc:
         """A pid never announced: create it as a child of pid 1 and count it."""
         self.orphans += 1
-        return self._add(pid, 1 if pid != 1 else 0, comm, None)
+        p = self._add(pid, 1 if pid != 1 else 0, comm, None)
+        if self.walls is not None:
+            self.walls.judge(p)
+        return p
 
     def _link(self, child: Proc, parent: Proc) -> None:
         child.parent = parent
@@ -348,6 +366,8 @@ class ProcTable:
         if self.subtree:
             self._propagate(parent, child._sub_cm, child._sub_rk, child._sub_fd,
                             child.sub_procs)
+        if self.walls is not None:
+            self.walls.link(child, parent, 1)
 
     def _unlink(self, child: Proc) -> None:
         parent = child.parent
@@ -358,6 +378,8 @@ class ProcTable:
         if self.subtree:
             self._propagate(parent, -child._sub_cm, -child._sub_rk, -child._sub_fd,
                             -child.sub_procs)
+        if self.walls is not None:
+            self.walls.link(child, parent, -1)
         child.parent = None
 
     def _end(self, p: Proc, ts: float, *, short: bool) -> None:
@@ -374,6 +396,8 @@ class ProcTable:
             p.kids.pop(kid.pid)
             if self.subtree:
                 self._propagate(p, -kid._sub_cm, -kid._sub_rk, -kid._sub_fd, -kid.sub_procs)
+            if self.walls is not None:
+                self.walls.link(kid, p, -1)
             kid.parent = None
             if adopter is not None and not _below(adopter, kid):
                 self._link(kid, adopter)
@@ -412,6 +436,8 @@ class ProcTable:
             dfd, p._fd = fd - p._fd, fd
         if dcm or drk or dfd:
             self._propagate(p, dcm, drk, dfd, 0)
+            if self.walls is not None:
+                self.walls.own(p, dcm, drk, dfd)
 
     def _propagate(self, start: Proc, dcm: int, drk: int, dfd: int, dprocs: int) -> None:
         """Note a change of the totals of ``start`` and its ancestors (see :meth:`fold`)."""
@@ -440,6 +466,8 @@ class ProcTable:
                     mark(node)
 
             upward(noted, apply, merge_totals)
+        if self.walls is not None:
+            self.walls.fold(self.sub_changed.add)
         if self._forks:
             self._fold_forks()
 
@@ -467,18 +495,27 @@ class ProcTable:
             if p.parent is not None:
                 self._forks.setdefault(p.parent, []).extend(own)
 
+    def set_boundaries(self, texts: tuple[str, ...], conds: tuple[Callable[..., Any], ...]
+                       ) -> None:
+        """Keep subtree totals within these boundaries' walls (none: stop keeping any)."""
+        if self.walls is not None and self.walls.texts == texts:
+            self.walls.conds = conds  # the same walls, compiled again
+            return
+        self.walls = Walls(texts, conds, self.host) if texts else None
+        if self.walls is not None:
+            self.walls.rebuild(self.procs.values())
+        else:
+            for p in self.procs.values():
+                p.bounded = _NO_TOTALS
+        self.sub_changed.update(self.procs.values())
+
     def enable_subtree(self, sums: frozenset[str] = frozenset({"cpu", "rss", "fds"})) -> None:
         """Start maintaining subtree totals: one pass over the whole tree."""
         self.subtree = True
         self.sum_cpu, self.sum_rss, self.sum_fds = ("cpu" in sums, "rss" in sums,
                                                     "fds" in sums)
         self._unfolded.clear()  # every total is computed afresh below
-        order: list[Proc] = []
-        stack = [p for p in self.procs.values() if p.parent is None]
-        while stack:  # parents before children
-            node = stack.pop()
-            order.append(node)
-            stack.extend(node.kids.values())
+        order = top_down(self.procs.values())
         for p in order:
             p._cm = round((p.cpu_pct or 0.0) * 1000) if self.sum_cpu else 0
             p._rk = round((p.rss_mb or 0.0) * _MB) if self.sum_rss else 0
@@ -496,12 +533,15 @@ class ProcTable:
             p.sub_rss_mb = p._sub_rk / _MB
             p.sub_fds = p._sub_fd
             self.sub_changed.add(p)
+        if self.walls is not None:  # the own values it adds up may have changed
+            self.walls.rebuild(self.procs.values())
 
     # ---- ticks -------------------------------------------------------------------------
 
     def quiet(self) -> bool:
         """Whether nothing happened since the last :meth:`settle` (no event applied)."""
-        return not (self._unfolded or self._forks or self.exited or any(self._sets))
+        return not (self._unfolded or self._forks or self.exited or any(self._sets)
+                    or (self.walls is not None and not self.walls.quiet()))
 
     def changed(self, groups: frozenset[str]) -> set[Proc]:
         """Processes changed in any of ``groups`` (cpu rss fds threads meta sub).
@@ -524,6 +564,8 @@ class ProcTable:
             changed.clear()
         self._unions.clear()
         self.exited.clear()
+        if self.walls is not None:
+            self.walls.moved.clear()
         quiet = [p for p in self.rate_hot if not (
             p.child_forks.count(now) or p.child_short_jobs.count(now) or p.sub_forks.count(now))]
         self.rate_hot.difference_update(quiet)
@@ -531,18 +573,9 @@ class ProcTable:
     def live(self) -> Iterator[Proc]:
         return iter(self.procs.values())
 
-    def top(self, read: object, now: float) -> Proc | None:
-        """The live process with the largest value (ties: lowest pid), or None."""
-        best: Proc | None = None
-        best_value = 0.0
-        for p in self.procs.values():  # one pass; no need to sort the pids for the ties
-            value = read(p, self.host, now)  # type: ignore[operator]
-            if value is None:
-                continue
-            if best is None or value > best_value or (value == best_value and p.pid < best.pid):
-                best, best_value = p, value
-        return best
-
+    def top(self, read: object, now: float, exclude: object = None) -> Proc | None:
+        """The live process with the largest value (see :func:`~linnix.engine.choose.top`)."""
+        return top(self.procs.values(), self.host, read, now, exclude)
 
 
 def _below(node: Proc, root: Proc) -> bool:

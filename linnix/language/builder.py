@@ -239,6 +239,9 @@ class Builder:
     def unless(self, kids: _Kids, start: int, end: int) -> n.Unless:
         return n.Unless(kids[0], Span(self.source, start, end))
 
+    def boundary(self, kids: _Kids, start: int, end: int) -> n.Boundary:
+        return n.Boundary(kids[0], Span(self.source, start, end))
+
     def clear(self, kids: _Kids, start: int, end: int) -> n.Clear:
         return n.Clear(kids[0], kids[1], Span(self.source, start, end))
 
@@ -382,6 +385,12 @@ class Builder:
         node = n.Call(func.value, items, Span(self.source, start, end), self._tspan(func))
         return self._nest(node, items)  # type: ignore[no-any-return]
 
+    def call_unless(self, kids: _Kids, start: int, end: int) -> n.Call:
+        func, arg, unless = kids
+        node = n.Call(func.value, (arg,), Span(self.source, start, end), self._tspan(func),
+                      unless)
+        return self._nest2(node, arg, unless)  # type: ignore[no-any-return]
+
     def signal(self, kids: _Kids, start: int = 0, end: int = 0) -> n.Signal:
         return n.Signal(kids[0].value, self._tspan(kids[0]))
 
@@ -451,7 +460,7 @@ class Builder:
 
 
 def _clause_exprs(clause: Any) -> list[Any]:
-    if isinstance(clause, (n.When, n.Unless, n.Clear)):
+    if isinstance(clause, (n.When, n.Unless, n.Boundary, n.Clear)):
         return [clause.expr]
     if isinstance(clause, n.Enabled):
         return [clause.value]

@@ -24,6 +24,7 @@ from .grammar import declaration_parser
 from .infer import Inferrer, Uses, describe_dim
 from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
+from .judged import FAIL, Target, check_boundaries, check_target
 from .loader import Program
 from .source import Diagnostic, Level, Span
 
@@ -188,6 +189,8 @@ class _Checker:
         cooldown = self._dur(getattr(clauses.get(n.Cooldown), "duration", None), env,
                              "cooldown", allow_zero=True)
         scope, reason = self._scope(rule, clauses.get(n.ScopeClause), uses)
+        walls = check_boundaries(self, rule, [c for c in rule.clauses
+                                              if isinstance(c, n.Boundary)], env, scope, uses)
         severity = self._choice(clauses.get(n.Severity), SEVERITIES, "severity", "warning")
         mode = self._choice(clauses.get(n.Mode), MODES, "mode", None)
         enabled = self._enabled(clauses.get(n.Enabled), env)
@@ -208,7 +211,7 @@ class _Checker:
             description=desc.text.value if isinstance(desc, n.Description) else None,
             labels=labels, tags=tags, message=message,
             actions=tuple(a for a in actions if a is not None),
-            mode_monitor=mode == "monitor", enabled=enabled, uses=uses)
+            mode_monitor=mode == "monitor", enabled=enabled, uses=uses, boundary=walls or ())
         if self.emit is None:
             self.rules.append(checked)
         elif self.error_count() == 0:  # a rule the stages after this one will see
@@ -401,9 +404,12 @@ class _Checker:
             self.error("E603", f"'{a.name}' in a system rule needs a target", a.span,
                        f"e.g. action {a.name}(target = top(cpu_pct))")
             return None
+        target = resolved.get("target")
+        assert target is None or isinstance(target, Target)
         return CheckedAction(a.name, a.span, grace_s=resolved.get("grace"),  # type: ignore[arg-type]
                              signal=resolved.get("signal"), nice=resolved.get("nice"),  # type: ignore[arg-type]
-                             target=resolved.get("target"))  # type: ignore[arg-type]
+                             target=target.metric if target is not None else None,
+                             target_unless=target.unless if target is not None else None)
 
     def _signature(self, action: str) -> str:
         spec = ACTIONS[action]
@@ -441,22 +447,7 @@ class _Checker:
         return _FAIL
 
     def _arg_target(self, e: n.Expr, env: Env) -> object:
-        if not (isinstance(e, n.Call) and e.func == "top" and len(e.args) == 1):
-            self.error("E603", "a target must be top(METRIC)", e.span,
-                       "e.g. target = top(cpu_pct)")
-            return _FAIL
-        arg = e.args[0]
-        metric = METRICS.get(arg.id) if isinstance(arg, n.Name) else None
-        if metric is None or not metric.numeric or metric.scope is Scope.SYSTEM:
-            name = arg.id if isinstance(arg, n.Name) else arg.span.text
-            procs = [m.name for m in METRICS.values()
-                     if m.numeric and m.scope is not Scope.SYSTEM]
-            guess = suggest(name, procs)
-            tail = f" (did you mean '{guess}'?)" if guess else ""
-            self.error("E603", f"top() needs a numeric process metric, not '{name}'{tail}",
-                       arg.span)
-            return _FAIL
-        return metric.name
+        return check_target(self, e, env)
 
     # ---- tests -------------------------------------------------------------------
     def _test(self, test: n.Test, path: str) -> None:
@@ -554,7 +545,7 @@ class _Checker:
                     self.warn(code, f"{kind} '{decl.name}' is never used", decl.name_span)
 
 
-_FAIL = object()
+_FAIL = FAIL
 
 
 def check(program: Program, emit: Callable[[CheckedRule], None] | None = None

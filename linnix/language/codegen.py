@@ -29,8 +29,11 @@ from ..names import METRICS, Scope
 from . import nodes as n
 from .regex import compile_glob, compile_regex
 
-__all__ = ["ExprGen", "GeneratedModule", "access", "exec_in_chunks"]
+__all__ = ["BOUNDED", "ExprGen", "GeneratedModule", "access", "exec_in_chunks"]
 
+# The subtree totals kept within walls too (the rest are not summed along the tree).
+BOUNDED = frozenset(m.name for m in METRICS.values()
+                    if m.scope is Scope.SUBTREE and not m.time_varying)
 _PLACEHOLDER = re.compile(r"\b(P|H|NOW)\b")
 _SIMPLE = re.compile(r"-?[0-9.e+-]+|'[^'\\]*'|[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -140,6 +143,9 @@ class ExprGen:
     def __init__(self, module: GeneratedModule) -> None:
         self.module = module
         self.temps = 0
+        # a rule with a boundary: the index of its totals within its walls, which
+        # it reads instead of the plain subtree totals
+        self.bounded: int | None = None
 
     def temp(self) -> str:
         self.temps += 1
@@ -165,8 +171,14 @@ class ExprGen:
         return self.module.const("set", values), False
 
     def gen_Name(self, e: n.Name, proc: str) -> tuple[str, bool]:
-        metric = METRICS[e.id]
-        return access(metric.code, proc), metric.optional
+        return self.read(e.id, proc), METRICS[e.id].optional
+
+    def read(self, name: str, proc: str = "p") -> str:
+        """The code reading one metric of ``proc`` (within the rule's walls, if any)."""
+        metric = METRICS[name]
+        if self.bounded is not None and name in BOUNDED:
+            return access(metric.code, f"{proc}.bounded[{self.bounded}]")
+        return access(metric.code, proc)
 
     def gen_Attr(self, e: n.Attr, proc: str) -> tuple[str, bool]:
         parent = self.temp()

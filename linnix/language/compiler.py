@@ -21,14 +21,23 @@ from types import CodeType, FunctionType
 from typing import Any
 
 from ..names import METRICS, Need, Scope
-from ..plan import CompiledAction, CompiledRule, Getter, Plan, WindowMetric
+from ..plan import (
+    Boundary,
+    CompiledAction,
+    CompiledRule,
+    Condition,
+    Getter,
+    Plan,
+    WindowMetric,
+)
 from ..templates import Part, Template
 from . import nodes as n
 from .codegen import ExprGen, GeneratedModule, access, exec_in_chunks
 from .ir import CheckedAction, CheckedRule
 from .printer import to_text
 
-__all__ = ["access", "compile_rules", "default_message", "getter", "module_name"]
+__all__ = ["access", "boundary_text", "compile_rules", "default_message", "getter",
+           "module_name"]
 
 
 def module_name(path: str) -> str:
@@ -135,11 +144,34 @@ def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str]
     items = [f"{name!r}: {gen.gen(expr)[0]}" for name, expr in inputs.items()]
     for name in extra:
         if name not in inputs and name in METRICS:
-            items.append(f"{name!r}: {access(METRICS[name].code, 'p')}")
+            items.append(f"{name!r}: {gen.read(name)}")
     return "lambda p, h, now: {" + ", ".join(items) + "}"
 
 
-def _compile_file(path: str, rules: list[CheckedRule],
+def _walls(module: GeneratedModule, gen: ExprGen, rule: CheckedRule, walls: dict[str, int],
+           names: dict[str, str], path: str) -> int | None:
+    """Generate the rule's boundary condition; the index of its totals in the table."""
+    text = boundary_text(rule)
+    if text is None:
+        return None
+    names["wall"] = f"wall_{rule.name}"
+    line = rule.boundary[0].span.line
+    walls_expr = rule.boundary[0] if len(rule.boundary) == 1 else n.Or(
+        rule.boundary, rule.boundary[0].span)
+    module.put_lambda(line, names["wall"], _lambda(gen, walls_expr),
+                      f"{path}:{line}: boundary {_one_line(text)}")
+    return walls[text]
+
+
+def boundary_text(rule: CheckedRule) -> str | None:
+    """The rule's walls as one condition: the same text for the same walls, in any order."""
+    if not rule.boundary:
+        return None
+    texts = sorted({to_text(b) for b in rule.boundary})
+    return texts[0] if len(texts) == 1 else " or ".join(f"({t})" for t in texts)
+
+
+def _compile_file(path: str, rules: list[CheckedRule], walls: dict[str, int],
                   register: bool = True) -> tuple[list[CompiledRule], str]:
     module = GeneratedModule(path)
     gen = ExprGen(module)
@@ -147,6 +179,7 @@ def _compile_file(path: str, rules: list[CheckedRule],
                       tuple[str, ...], int, str, str | None]] = []
     for rule in rules:
         names = {"cond": f"cond_{rule.name}", "values": f"values_{rule.name}"}
+        gen.bounded = _walls(module, gen, rule, walls, names, path)
         line = rule.when.span.line
         cond_text = to_text(rule.when)
         module.put_lambda(line, names["cond"], _lambda(gen, rule.when),
@@ -162,8 +195,15 @@ def _compile_file(path: str, rules: list[CheckedRule],
         message = rule.message or default_message(rule, inputs)
         message_names = message.names
         values = _values_lambda(gen, inputs, message_names)
+        gen.bounded = None
         rule_line = rule.span.line
         module.put_lambda(rule_line, names["values"], values)
+        for i, action in enumerate(rule.actions):
+            if action.target_unless is not None:
+                names[f"target{i}"] = f"target_{rule.name}_{i}"
+                al = action.span.line
+                module.put_lambda(al, names[f"target{i}"], _lambda(gen, action.target_unless),
+                                  f"{path}:{al}: {_one_line(to_text(action.target_unless))}")
         slots.append((rule, names, inputs, message, message_names, rule_line, cond_text,
                       clear_text))
     source = module.source()
@@ -184,7 +224,9 @@ def _compile_file(path: str, rules: list[CheckedRule],
 def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr],
               message: Template, message_names: tuple[str, ...], line: int,
               ns: dict[str, object], cond_text: str, clear_text: str | None) -> CompiledRule:
-    read = [*inputs, *message_names, *[a.target for a in rule.actions if a.target]]
+    excluding = [a.target_unless for a in rule.actions if a.target_unless is not None]
+    read = [*inputs, *message_names, *[a.target for a in rule.actions if a.target],
+            *(_inputs(excluding) if excluding else ()), *_inputs(rule.boundary)]
     calls = [e for e in inputs.values() if type(e) is n.Call]
     windows = tuple(sorted([_window_of(e) for e in calls])) if calls else ()
     time_varying = bool(calls)
@@ -199,7 +241,9 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
         name=rule.name, path=rule.span.path, line=line, scope=rule.scope,
         scope_reason=rule.scope_reason, severity=rule.severity, description=rule.description,
         labels=dict(rule.labels), tags=rule.tags, message=message,
-        actions=tuple(_action(a) for a in rule.actions), mode_monitor=rule.mode_monitor,
+        actions=tuple(_action(a, ns.get(names.get(f"target{i}", "")))  # type: ignore[arg-type]
+                      for i, a in enumerate(rule.actions)),
+        mode_monitor=rule.mode_monitor,
         enabled=rule.enabled, for_s=rule.for_s, clear_for_s=rule.clear_for_s,
         keep_firing_for_s=rule.keep_firing_for_s, cooldown_s=rule.cooldown_s,
         cond=ns[names["cond"]],  # type: ignore[arg-type]
@@ -209,7 +253,15 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
         inputs=tuple(inputs), windows=windows,
         needs=_needs([name for name in read if "(" not in name])
         | (_window_needs(windows) if windows else frozenset()),
-        time_varying=time_varying)
+        time_varying=time_varying, boundary=_boundary_of(rule, names, ns))
+
+
+def _boundary_of(rule: CheckedRule, names: dict[str, str],
+                 ns: dict[str, object]) -> Boundary | None:
+    text = boundary_text(rule)
+    if text is None:
+        return None
+    return Boundary(text, ns[names["wall"]])  # type: ignore[arg-type]
 
 
 def _window_of(call: n.Call) -> tuple[str, float]:
@@ -222,10 +274,13 @@ def _window_needs(windows: Iterable[tuple[str, float]]) -> frozenset[Need]:
     return _needs(name for name, _ in windows)
 
 
-def _action(a: CheckedAction) -> CompiledAction:
+def _action(a: CheckedAction, exclude: Condition | None) -> CompiledAction:
+    """The action as the engine proposes it; ``exclude``: the compiled ``unless`` of
+    ``top(M, unless EXPR)``."""
     read = getter(a.target) if a.target is not None else None
+    unless = to_text(a.target_unless) if a.target_unless is not None else None
     return CompiledAction(a.name, a.targets_process, a.grace_s, a.signal, a.nice, a.target,
-                          read)
+                          read, unless, exclude)
 
 
 def getter(metric: str) -> Getter:
@@ -279,8 +334,11 @@ def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
         by_file.setdefault(rule.span.path, []).append(rule)
     compiled: list[CompiledRule] = []
     generated: dict[str, str] = {}
+    # one set of totals per distinct boundary, numbered in the order of their text
+    texts = sorted({t for t in map(boundary_text, rules) if t is not None})
+    walls = {text: i for i, text in enumerate(texts)}
     for path, file_rules in by_file.items():
-        out, source = _compile_file(path, file_rules, register)
+        out, source = _compile_file(path, file_rules, walls, register)
         compiled.extend(out)
         generated[path] = source
     active = [r for r in compiled if r.enabled]
@@ -291,6 +349,7 @@ def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
     ) | frozenset(w for r in active for w, _ in r.windows)
     needs = frozenset(need for r in active for need in r.needs)
     windows = frozenset(w for r in active for w in r.windows)
+    boundaries = {r.boundary.text: r.boundary for r in compiled if r.boundary is not None}
     return Plan(tuple(compiled), metrics, windows, _window_metrics(active), needs,
-                tuple(tests), generated)
+                tuple(tests), generated, tuple(boundaries[t] for t in texts))
 

@@ -33,6 +33,7 @@ class CheckedAction:
     signal: int | None = None
     nice: int | None = None
     target: str | None = None  # metric of top(...), or None for the instance itself
+    target_unless: n.Expr | None = None  # top(M, unless EXPR): the processes left out
 
     @property
     def targets_process(self) -> bool:
@@ -64,6 +65,7 @@ class CheckedRule:
     mode_monitor: bool
     enabled: bool
     uses: Uses
+    boundary: tuple[n.Expr, ...] = ()  # 'boundary' clauses: a process for which one holds is a wall
 
 
 @attrs.frozen

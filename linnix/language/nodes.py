@@ -14,7 +14,7 @@ import attrs
 from .source import Span
 
 __all__ = [
-    "Action", "And", "Arith", "Attr", "Bool", "Call", "Clause", "Clear", "Compare",
+    "Action", "And", "Arith", "Attr", "Bool", "Boundary", "Call", "Clause", "Clear", "Compare",
     "Cooldown", "Decl", "Description", "Enabled", "Expect", "ExpectAction",
     "ExpectBetween", "ExpectCount", "ExpectNever", "ExpectPid", "Expr", "Glob", "In",
     "Include", "KeepFiringFor", "Kwarg", "Label", "Labels", "Let", "List", "Macro",
@@ -91,12 +91,17 @@ class Attr:
 
 @attrs.frozen
 class Call:
-    """``f(args)``: a windowed function, or ``top(M)`` as an action target."""
+    """``f(args)``: a windowed function, or ``top(M)`` as an action target.
+
+    ``unless``: the condition of ``top(M, unless EXPR)``, which leaves out the
+    processes for which it holds.
+    """
 
     func: str
     args: tuple[Expr, ...]
     span: Span = span_field()
     func_span: Span = span_field()
+    unless: Expr | None = None
 
 
 @attrs.frozen
@@ -230,6 +235,15 @@ class Unless:
 
 
 @attrs.frozen
+class Boundary:
+    """``boundary EXPR`` (subtree rules): a process for which it holds is a wall,
+    whose subtree is not added to its ancestors' totals for this rule."""
+
+    expr: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
 class Clear:
     """``clear when EXPR [for DURATION]``: hysteresis."""
 
@@ -339,8 +353,8 @@ class Enabled:
 
 
 Clause = (
-    Description | When | Unless | Clear | KeepFiringFor | ScopeClause | Severity | Cooldown
-    | Labels | Tags | Message | Action | Mode | Enabled
+    Description | When | Unless | Boundary | Clear | KeepFiringFor | ScopeClause | Severity
+    | Cooldown | Labels | Tags | Message | Action | Mode | Enabled
 )
 
 # ---- declarations ---------------------------------------------------------------

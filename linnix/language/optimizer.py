@@ -20,7 +20,7 @@ import attrs
 from ..names import UNITS
 from . import nodes as n
 from .env import Const, Env
-from .ir import CheckedRule
+from .ir import CheckedAction, CheckedRule
 from .printer import to_text
 from .source import Diagnostic, Level, Span
 
@@ -36,11 +36,20 @@ def optimize(rules: list[CheckedRule]) -> tuple[list[CheckedRule], list[Diagnost
     for rule in rules:
         cond = _fold_unless(rule)
         clear = simplify(rule.clear, rule.env) if rule.clear is not None else None
-        changes: dict[str, Any] = {"when": cond, "unless": (), "clear": clear}
+        changes: dict[str, Any] = {"when": cond, "unless": (), "clear": clear,
+                                   "actions": tuple(_action(a, rule.env) for a in rule.actions),
+                                   "boundary": tuple(simplify(b, rule.env) for b in rule.boundary)}
         out.append(CheckedRule(**{alias: changes[alias] if alias in changes
                                   else getattr(rule, name) for name, alias in fields}))
         warnings.extend(_warnings(rule, cond, clear))
     return out, warnings
+
+
+def _action(action: CheckedAction, env: Env) -> CheckedAction:
+    """The action with the condition of ``top(M, unless EXPR)`` simplified."""
+    if action.target_unless is None:
+        return action
+    return attrs.evolve(action, target_unless=simplify(action.target_unless, env))
 
 
 def _fold_unless(rule: CheckedRule) -> n.Expr:

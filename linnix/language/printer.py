@@ -96,7 +96,8 @@ def _attr(e: n.Attr) -> str:
 
 
 def _call(e: n.Call) -> str:
-    return f"{e.func}(" + ", ".join([to_text(a) for a in e.args]) + ")"
+    unless = "" if e.unless is None else f", unless {to_text(e.unless)}"
+    return f"{e.func}(" + ", ".join([to_text(a) for a in e.args]) + unless + ")"
 
 
 def _signal(e: n.Signal) -> str:

@@ -24,7 +24,7 @@ from ..engine.evaluator import Alert, Proposal
 from ..engine.proctable import Proc, ProcTable
 from ..errors import Outage
 
-__all__ = ["Responder", "host_snapshot", "process_json", "subtree_snapshot"]
+__all__ = ["Responder", "bounded_totals", "host_snapshot", "process_json", "subtree_snapshot"]
 
 SNAPSHOT_MAX = 200  # processes kept in an incident's subtree snapshot
 
@@ -41,15 +41,40 @@ def process_json(p: Proc, now: float) -> dict[str, Any]:
     }
 
 
-def subtree_snapshot(root: Proc, now: float, limit: int = SNAPSHOT_MAX) -> list[dict[str, Any]]:
-    """The root and its descendants (breadth first, at most ``limit``), with depth."""
-    out = [{**process_json(root, now), "depth": 0}]
+def subtree_snapshot(root: Proc, now: float, limit: int = SNAPSHOT_MAX,
+                     wall: int | None = None, table: ProcTable | None = None
+                     ) -> list[dict[str, Any]]:
+    """The root and its descendants (breadth first, at most ``limit``), with depth.
+
+    ``wall``: the rule has a boundary, whose totals the table keeps at that
+    index.  The root then records the rule's totals (``totals``), and a wall
+    below it is listed (``"wall": true``) but not what is below it, which is
+    none of the rule's business.
+    """
+    first = {**process_json(root, now), "depth": 0}
+    if wall is not None and table is not None:
+        first["totals"] = bounded_totals(root, wall, table)
+    out = [first]
     queue = [(kid, 1) for kid in sorted(root.kids.values(), key=lambda k: k.pid)]
     while queue and len(out) < limit:
         node, depth = queue.pop(0)
-        out.append({**process_json(node, now), "depth": depth})
+        entry = {**process_json(node, now), "depth": depth}
+        out.append(entry)
+        if wall is not None and node.bounded[wall].wall:
+            entry["wall"] = True
+            continue
         queue.extend((kid, depth + 1) for kid in sorted(node.kids.values(), key=lambda k: k.pid))
     return out
+
+
+def bounded_totals(p: Proc, wall: int, table: ProcTable) -> dict[str, Any]:
+    """``p``'s subtree totals within the walls of one boundary, as the rule read them
+    (null: a value the table does not add up, since no rule reads it)."""
+    totals = p.bounded[wall]
+    return {"subtree_cpu_pct": totals.sub_cpu_pct if table.sum_cpu else None,
+            "subtree_rss_mb": totals.sub_rss_mb if table.sum_rss else None,
+            "subtree_fds": totals.sub_fds if table.sum_fds else None,
+            "subtree_procs": totals.sub_procs}
 
 
 def host_snapshot(table: ProcTable, now: float) -> dict[str, Any]:
@@ -107,7 +132,8 @@ class Responder:
 
     def _incident(self, alert: Alert, table: ProcTable) -> dict[str, Any]:
         now = alert.ts
-        subtree = (subtree_snapshot(alert.proc, now) if alert.proc is not None
+        subtree = (subtree_snapshot(alert.proc, now, wall=alert.wall, table=table)
+                   if alert.proc is not None
                    else _busiest(table, now))
         history = [{"ts": ts, "values": values} for ts, values in alert.history or ()]
         return {

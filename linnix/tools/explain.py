@@ -26,6 +26,9 @@ def _rule_text(rule: CompiledRule) -> list[str]:
     reason = "" if rule.scope_reason == "declared" else f"  ({rule.scope_reason})"
     lines.append(f"  scope        {rule.scope.value}{reason}")
     lines.append(f"  when         {rule.cond_text}")
+    if rule.boundary is not None:
+        lines.append(f"  boundary     {rule.boundary.text}  (subtree totals stop at these "
+                     "processes)")
     lines.append(f"  for          {_secs(rule.for_s)}")
     if rule.clear_text is not None:
         lines.append(f"  clear when   {rule.clear_text}  for {_secs(rule.clear_for_s)}")
@@ -90,6 +93,7 @@ def explain_json(plan: Plan) -> dict[str, Any]:
             "tags": list(r.tags), "message": r.message.source,
             "actions": [a.describe() for a in r.actions], "mode_monitor": r.mode_monitor,
             "reads": list(r.inputs), "time_varying": r.time_varying,
+            "boundary": r.boundary.text if r.boundary is not None else None,
         })
     return {
         "rules": rules,

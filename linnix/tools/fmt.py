@@ -127,6 +127,7 @@ _STATEMENTS: dict[type, Callable[[Any], str]] = {
     n.Description: lambda c: f"description {quote(c.text.value)}",
     n.When: lambda c: "when " + _condition(c.expr, c.for_),
     n.Unless: lambda c: f"unless {to_text(c.expr)}",
+    n.Boundary: lambda c: f"boundary {to_text(c.expr)}",
     n.Clear: lambda c: "clear when " + _condition(c.expr, c.for_),
     n.KeepFiringFor: lambda c: f"keep_firing_for {to_text(c.duration)}",
     n.ScopeClause: lambda c: f"scope {c.name}",

@@ -45,7 +45,7 @@ _GENERATED = ("<!-- Generated from linnix/names.py by `python -m linnix.tools.re
               "(make docs); do not edit by hand. -->")
 _BYTES_PER_MIB = 1024 * 1024
 _PLACEHOLDER = {"duration": "DURATION", "signal": "SIGNAL", "int": "NUMBER",
-                "target": "top(METRIC)"}
+                "target": "top(METRIC[, unless EXPR])"}
 
 
 def _cell(text: str) -> str:

@@ -315,6 +315,38 @@ def test_no_live_target_gives_no_target() -> None:
     assert (p.pid, p.comm, p.start, p.status) == (None, None, None, "no_target")
 
 
+TOP_UNLESS = """
+let shells = ["bash", "tmux: server"]
+rule r {
+    when host_cpu_pct > 90
+    action kill(target = top(cpu_pct, unless comm in shells))
+}
+"""
+
+
+def test_top_unless_targets_the_busiest_process_left_in() -> None:
+    events = [*BASE, fork(0.5, 200, 1, "tmux: server"), fork(0.5, 300, 200, "bash"),
+              fork(0.5, 400, 300, "python3"), sample(0.5, 200, cpu_pct=99.0),
+              sample(0.5, 300, cpu_pct=98.0), sample(0.5, 400, cpu_pct=60.0),
+              sample(0.5, 100, cpu_pct=10.0), *cpu((1.0, 95.0))]
+    (p,) = proposals(run(TOP_UNLESS, events))
+    assert (p.pid, p.comm, p.status) == (400, "python3", "proposed")
+    # without 'unless', the same tree gives the tmux server
+    (p,) = proposals(run(TOP, events))
+    assert (p.pid, p.comm) == (200, "tmux: server")
+    # the process is judged as it is when the rule fires: python3 exec'd a shell
+    (p,) = proposals(run(TOP_UNLESS, [*events[:-1], t.Exec(0.9, 400, "bash"),
+                                      *cpu((1.0, 95.0))]))
+    assert (p.pid, p.comm) == (100, "spin")
+
+
+def test_top_unless_with_every_candidate_left_out_gives_no_target() -> None:
+    events = [*BASE, fork(0.5, 300, 1, "bash"), sample(0.5, 300, cpu_pct=99.0),
+              *cpu((1.0, 95.0))]  # 'spin' (100) has no cpu_pct: no candidate either
+    (p,) = proposals(run(TOP_UNLESS, events))
+    assert (p.pid, p.comm, p.start, p.status) == (None, None, None, "no_target")
+
+
 def test_a_process_rule_acts_on_its_own_process_once_per_firing() -> None:
     out = run("rule r {\n when cpu_pct > 50 for 1s\n action kill\n action renice(5)\n}\n",
               [*BASE, sample(1.0, 100, cpu_pct=90.0), sample(4.0, 100, cpu_pct=1.0)],

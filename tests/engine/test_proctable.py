@@ -506,3 +506,18 @@ def test_top_is_the_largest_value_ties_to_the_lowest_pid() -> None:
     best = table.top(read, 2.0)
     assert best is not None and best.pid == 200
     assert table_of(BASE).top(read, 0.0) is None
+
+    def even(p: Proc, h: object, now: float) -> bool:
+        return p.pid % 200 == 0
+
+    best = table.top(read, 2.0, even)  # 200 is left out: 300 has the same value
+    assert best is not None and best.pid == 300
+    assert table.top(read, 2.0, lambda p, h, now: True) is None
+
+    def broken(p: Proc, h: object, now: float) -> bool:
+        if p.pid == 300:
+            raise ZeroDivisionError
+        return p.pid == 200
+
+    best = table.top(read, 2.0, broken)  # not judged is not allowed: left out too
+    assert best is not None and best.pid == 100

@@ -150,9 +150,10 @@ def test_alert_and_analyze_need_no_target_in_a_system_rule() -> None:
 
 
 @pytest.mark.parametrize(("target", "message"), [
-    ("cpu_pct", "a target must be top(METRIC)"),
-    ("top(cpu_pct, rss_mb)", "a target must be top(METRIC)"),
-    ("max(cpu_pct, 5s)", "a target must be top(METRIC)"),
+    ("cpu_pct", "a target must be top(METRIC) or top(METRIC, unless EXPR)"),
+    ("top(cpu_pct, rss_mb)", "a target must be top(METRIC) or top(METRIC, unless EXPR)"),
+    ("max(cpu_pct, 5s)", "a target must be top(METRIC) or top(METRIC, unless EXPR)"),
+    ("top(comm, unless uid == 0)", "top() needs a numeric process metric, not 'comm'"),
     ("top(comm)", "top() needs a numeric process metric, not 'comm'"),
     ("top(host_cpu_pct)", "top() needs a numeric process metric, not 'host_cpu_pct' "
                           "(did you mean 'subtree_cpu_pct'?)"),
@@ -163,6 +164,46 @@ def test_alert_and_analyze_need_no_target_in_a_system_rule() -> None:
 def test_e603_bad_targets(target: str, message: str) -> None:
     d = only(block(f"action kill(target = {target})", condition="host_cpu_pct > 1"), "E603")
     assert d.message == message
+
+
+def test_top_unless_leaves_processes_out() -> None:
+    text = ('let shells = ["bash", "sh"]\n'
+            + block("action kill(target = top(cpu_pct, unless comm in shells or uid == 0))",
+                    condition="host_cpu_pct > 1"))
+    (a,) = actions(text)
+    assert (a.target, a.unless_text) == ("cpu_pct", 'comm in ["bash", "sh"] or uid == 0')
+    assert a.describe() == ('kill(target = top(cpu_pct, unless comm in ["bash", "sh"] or '
+                            'uid == 0))')
+    assert a.exclude is not None and a.read is not None
+    # what the condition reads is sampled, though the rule itself does not read it
+    r = rule(block("action kill(target = top(rss_mb, unless cpu_pct > 50))",
+                   condition="host_cpu_pct > 1"))
+    assert {n.name for n in r.needs} >= {"CPU", "RSS"}
+
+
+@pytest.mark.parametrize(("target", "code", "message"), [
+    ("top(cpu_pct, unless comm)", "E302",
+     "the 'unless' of top() must be true or false, got string"),
+    ("top(cpu_pct, unless rss_mb + 1)", "E302",
+     "the 'unless' of top() must be true or false, got a size in MiB"),
+    ("top(cpu_pct, unless subtree_procs > 2)", "E606",
+     "the 'unless' of top() reads a subtree metric ('subtree_procs'): it is judged on each "
+     "live process, from its own fields only"),
+    ("top(cpu_pct, unless avg(cpu_pct, 10s) > 5)", "E606",
+     "the 'unless' of top() reads a windowed function ('avg(cpu_pct, 10s)'): it is judged on "
+     "each live process, from its own fields only"),
+    ("top(cpu_pct, unless nosuch)", "E201", "unknown name 'nosuch'"),
+])
+def test_bad_top_unless(target: str, code: str, message: str) -> None:
+    d = only(block(f"action kill(target = {target})", condition="host_cpu_pct > 1"), code)
+    assert d.message == message
+
+
+@pytest.mark.parametrize("call", ["avg(cpu_pct, unless comm == \"x\")",
+                                  "nosuch(cpu_pct, unless comm == \"x\")"])
+def test_only_top_takes_unless(call: str) -> None:
+    codes = [d.code for d in diagnostics(f"rule r: {call} > 1")]
+    assert codes in (["E605"], ["E206"])
 
 
 def test_e604_top_outside_an_action() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support import RULES, decls, diagnostics, expr, only, sexp, shape
+from support import RULES, codes, decls, diagnostics, expr, only, sexp, shape
 
 from linnix.errors import RuleSyntaxError
 from linnix.language import _lark, grammar
@@ -146,7 +146,7 @@ def test_positional_and_keyword_action_arguments() -> None:
     (r,) = decls("rule r { when x > 1\n action signal(SIGSTOP, target = top(cpu_pct))\n"
                  " action renice(10) }")
     assert sexp(r.clauses[1]) == ("(Action signal [(Signal SIGSTOP) "
-                                  "(Kwarg target (Call top [(Name cpu_pct)]))])")
+                                  "(Kwarg target (Call top [(Name cpu_pct)] None))])")
     assert sexp(r.clauses[2]) == "(Action renice [(Number 10)])"
 
 
@@ -281,9 +281,34 @@ def test_parsing_keeps_nothing_but_the_tree_of_what_it_has_parsed() -> None:
 
 def test_calls_and_parent_fields() -> None:
     assert shape("delta(rss_mb, 10s) > 50") == (
-        "(Compare > (Call delta [(Name rss_mb) (Quantity 10 s)]) (Number 50))")
+        "(Compare > (Call delta [(Name rss_mb) (Quantity 10 s)] None) (Number 50))")
     assert shape("parent.comm == \"sh\"") == "(Compare == (Attr parent comm) (String sh))"
-    assert shape("f() > 1") == "(Compare > (Call f []) (Number 1))"
+    assert shape("f() > 1") == "(Compare > (Call f [] None) (Number 1))"
+
+
+def test_boundary_clauses() -> None:
+    (r,) = decls('rule r { when subtree_procs > 1\n boundary comm in s\n'
+                 ' boundary exe == "/usr/bin/tmux" }')
+    walls = [c for c in r.clauses if isinstance(c, n.Boundary)]
+    assert [sexp(c.expr) for c in walls] == [
+        "(In (Name comm) (Name s) False)", "(Compare == (Name exe) (String /usr/bin/tmux))"]
+    assert [c.span.text for c in walls] == ["boundary comm in s",
+                                            'boundary exe == "/usr/bin/tmux"']
+    assert codes("rule r { when subtree_procs > 1\n boundary }") == ["E100"]
+
+
+def test_a_call_with_unless() -> None:
+    (r,) = decls("rule r { when x > 1\n action kill(target = top(cpu_pct, unless comm in s "
+                 "or uid == 0)) }")
+    assert sexp(r.clauses[1]) == (
+        "(Action kill [(Kwarg target (Call top [(Name cpu_pct)] (Or [(In (Name comm) "
+        "(Name s) False) (Compare == (Name uid) (Number 0))])))])")
+    call = r.clauses[1].args[0].value
+    assert call.span.text == "top(cpu_pct, unless comm in s or uid == 0)"
+    assert call.unless.span.text == "comm in s or uid == 0"
+    # 'unless' comes after the one argument: not first, not after two
+    for text in ("top(unless x)", "top(a, b, unless x)", "top(a, unless)"):
+        assert codes(f"rule r {{ when x > 1\n action kill(target = {text}) }}") == ["E100"]
 
 
 def test_spans_point_at_the_text() -> None:

@@ -46,7 +46,7 @@ TOKENS = [
     "message", "action", "mode", "enabled", "trace", "tick", "expect", "firing", "resolved",
     "pending", "between", "fires", "times", "never", "pid", "and", "or", "not", "in",
     "matches", "glob", "startswith", "endswith", "contains", "true", "false", "top", "avg",
-    "min", "max", "delta", "rate", "parent",
+    "min", "max", "delta", "rate", "parent", "boundary", "mem_total_mb",
     ".", "(", ")", "[", "]", "{", "}", ",", ":", "=", "==", "!=", "<", "<=", ">", ">=", "+",
     "-", "*", "/", "#", "\n", "\t",
     "cpu_pct", "rss_mb", "comm", "pid", "fds", "fd_pct", "ancestors", "subtree_cpu_pct",
@@ -149,6 +149,8 @@ def _combine(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.builds(lambda f, xs: f"{f}(" + ", ".join(xs) + ")",
                   st.sampled_from(["avg", "min", "max", "delta", "rate", "top", "nosuch"]),
                   st.lists(inner, max_size=3)),
+        st.builds(lambda f, a, b: f"{f}({a}, unless {b})",
+                  st.sampled_from(["avg", "top", "nosuch"]), inner, inner),
     )
 
 
@@ -161,7 +163,9 @@ actions = st.builds(
     st.none() | st.lists(st.one_of(
         expressions, st.builds(lambda k, v: f"{k} = {v}",
                                st.sampled_from(["grace", "signal", "target", "nice", "x"]),
-                               st.one_of(expressions, st.just("top(cpu_pct)")))), max_size=3))
+                               st.one_of(expressions, st.just("top(cpu_pct)"),
+                                         st.builds(lambda e: f"top(cpu_pct, unless {e})",
+                                                   expressions)))), max_size=3))
 clauses = st.one_of(
     st.builds(lambda e, d: f"when {e}" + (f" for {d}" if d else ""), expressions,
               st.none() | durations),

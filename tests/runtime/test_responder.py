@@ -66,8 +66,8 @@ class InlineStore(AsyncStore):
 class Rig:
     """Engine -> Responder -> ActionManager -> Store, driven by hand."""
 
-    def __init__(self, tmp_path: Path, fake: FakeProc) -> None:
-        self.core = Core(compile_text(RULES), 0.5, history=True)
+    def __init__(self, tmp_path: Path, fake: FakeProc, rules: str = RULES) -> None:
+        self.core = Core(compile_text(rules), 0.5, history=True)
         self.store = Store(str(tmp_path / "linnix.db"))
         self.astore = InlineStore(self.store)
         guards = Guards(frozenset(), frozenset(), own=set(), root=fake.path)
@@ -362,6 +362,31 @@ async def test_a_failing_store_is_reported_once_and_the_responder_carries_on(
         f"recording in the store again ({failed} output(s) could not be recorded)"]
     (incident,) = rig.store.incidents()  # the second firing was stored
     assert incident["resolved_at"] is None
+
+
+async def test_a_rule_with_a_boundary_records_its_own_totals(tmp_path: Path,
+                                                              fake: FakeProc) -> None:
+    # 101 (worker) is a wall: app's totals for this rule are its own and nothing below
+    rules = ('rule tree {\n when subtree_cpu_pct > 50 and subtree_procs < 2\n'
+             ' boundary comm == "worker"\n}\n')
+    rig = Rig(tmp_path, fake, rules)
+    try:
+        async with rig.running():
+            rig.feed([*start_events(), *busy(0.5, 60.0)], until=0.5)
+            await rig.handled()
+            (summary,) = rig.store.incidents()
+            row = rig.store.incident(summary["id"])
+    finally:
+        rig.store.close()
+    assert row is not None and (row["rule"], row["pid"]) == ("tree", 100)
+    app, worker = row["subtree"]  # the wall is listed, what is below it is not
+    # (the rule adds up no memory or fds: those were not measured for it)
+    assert app["totals"] == {"subtree_cpu_pct": 60.0, "subtree_rss_mb": None,
+                             "subtree_fds": None, "subtree_procs": 1}
+    assert (worker["pid"], worker["wall"], "totals" in worker) == (101, True, False)
+    assert set(app) == PROCESS_KEYS | {"totals"} and set(worker) == PROCESS_KEYS | {"wall"}
+    # the plain totals are still the whole subtree's
+    assert rig.core.table.procs[100].sub_cpu_pct == 85.0
 
 
 # ---- the snapshot helper ----------------------------------------------------------------------

@@ -157,6 +157,30 @@ def test_expressions_get_canonical_spacing_and_only_needed_parentheses() -> None
         "rule r: (a + b) * c - (d - e) > -x and (y or z) and not q and f(m, 10s) <= -2\n")
 
 
+def test_boundary_is_printed_back_in_place() -> None:
+    text = ('rule r{when subtree_cpu_pct>90 unless comm in["bash"]\n'
+            'boundary comm in ["bash","tmux: server"]  # shells stop it\n'
+            'boundary   uid==0 action kill_tree}')
+    assert format_text(text) == (
+        "rule r {\n"
+        '    when subtree_cpu_pct > 90\n'
+        '    unless comm in ["bash"]\n'
+        '    boundary comm in ["bash", "tmux: server"]  # shells stop it\n'
+        "    boundary uid == 0\n"
+        "    action kill_tree\n"
+        "}\n")
+
+
+def test_top_unless_is_printed_back() -> None:
+    text = ('rule r{when host_cpu_pct>90 action kill(target=top( cpu_pct,unless comm in'
+            '["bash","sh"]or(uid==0) ))}')
+    assert format_text(text) == (
+        "rule r {\n"
+        "    when host_cpu_pct > 90\n"
+        '    action kill(target = top(cpu_pct, unless comm in ["bash", "sh"] or uid == 0))\n'
+        "}\n")
+
+
 def test_unit_literals_are_kept_as_written() -> None:
     text = "rule r: rss_mb > 1GiB and fd_pct > 90% and age_s > 5m and x > 1.5KB for 500ms\n"
     assert format_text(text) == text

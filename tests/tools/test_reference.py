@@ -82,7 +82,7 @@ def test_units_actions_and_signals() -> None:
     assert table["SIGKILL"] == "| `SIGKILL` | 9 |"
     signal = table["signal"]
     assert "`SIGNAL` (required, first)" in signal
-    assert "`target = top(METRIC)` (optional)" in signal
+    assert "`target = top(METRIC[, unless EXPR])` (optional)" in signal
     assert "`grace = DURATION` (optional)" in table["kill"]
     assert "| `alert` | no | none |" in table["alert"]
 

@@ -1,0 +1,229 @@
+"""Subtree totals within walls (``boundary EXPR``): exact at every tick, and what they
+change in reporting.
+
+The reference is the definition applied to the tree as it is at the tick: the
+totals of a process within a boundary are its own values plus those of each
+child that is not a wall, recursively; a wall is a process for which the
+boundary holds now (its ``comm`` as last exec'd or renamed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine_support import alerts, execve, exit_, fork, no_hang, proc, proposals, run, sample
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linnix.engine import trace as t
+from linnix.engine.core import Core, Output
+from linnix.engine.proctable import Proc, ProcTable
+from linnix.language.pipeline import compile_text
+from linnix.runtime.replay import replay
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = ("w", "v", "x", "y")
+WALLS = {'comm == "w"': ("w",), 'comm in ["v", "w"]': ("v", "w")}  # the boundaries below
+PLAN = compile_text("""
+rule a {
+    when subtree_cpu_pct > 1000 and subtree_rss_mb > 0 and subtree_fds > 0 and subtree_procs > 0
+    boundary comm == "w"
+}
+rule b {
+    when subtree_cpu_pct > 1000 and subtree_procs > 0
+    boundary comm in ["v", "w"]
+}
+rule plain: subtree_cpu_pct > 1000 and subtree_rss_mb > 0 and subtree_fds > 0
+""")
+
+
+# ---- the totals, against the definition --------------------------------------------------
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[t.Event]:
+    """Forks, execs (which move a process in or out of the walls), renames, samples
+    and exits over a small pool of pids: re-parenting, pid reuse, deep chains."""
+    ts = 0.0
+    events: list[t.Event] = [proc(0.0, 1, 0, "init", start=0.0)]
+    for _ in range(draw(st.integers(1, 80))):
+        ts = round(ts + draw(st.sampled_from((0.0, 0.0, 0.1, 0.3, 0.5, 0.7, 1.0))), 6)
+        pid = draw(st.integers(2, 12))
+        kind = draw(st.sampled_from(["fork", "fork", "exec", "sample", "sample", "exit",
+                                     "proc"]))
+        comm = draw(st.sampled_from(NAMES))
+        if kind == "fork":
+            events.append(fork(ts, pid, draw(st.integers(1, 12)), comm))
+        elif kind == "exec":
+            events.append(execve(ts, pid, comm))
+        elif kind == "sample":
+            events.append(sample(
+                ts, pid, cpu_pct=draw(st.sampled_from((None, 0.0, 12.5, 99.9, 250.0))),
+                rss_kb=draw(st.sampled_from((None, 0, 1000, 4096))),
+                fds=draw(st.sampled_from((None, 0, 3, 70))),
+                comm=draw(st.sampled_from((None, *NAMES)))))
+        elif kind == "exit":
+            events.append(exit_(ts, pid))
+        else:
+            events.append(proc(ts, pid, draw(st.integers(0, 12)), comm, start=ts))
+    return events
+
+
+def own(p: Proc) -> list[int]:
+    return [round((p.cpu_pct or 0.0) * 1000), round((p.rss_mb or 0.0) * 1024), p.fds or 0, 1]
+
+
+def definition(p: Proc, walls: tuple[str, ...] | None) -> list[int]:
+    """[milli-percent, KiB, fds, processes] of ``p``'s subtree, not past a wall."""
+    out = own(p)
+    for kid in p.kids.values():
+        if walls is None or kid.comm not in walls:
+            out = [a + b for a, b in zip(out, definition(kid, walls), strict=True)]
+    return out
+
+
+def totals(record: Any) -> list[int]:
+    return [record._sub_cm, record._sub_rk, record._sub_fd, record.sub_procs]
+
+
+def check(table: ProcTable) -> None:
+    assert table.walls is not None
+    for p in table.live():
+        assert totals(p) == definition(p, None), p  # the plain totals are unchanged
+        assert (p.sub_cpu_pct, p.sub_rss_mb) == (p._sub_cm / 1000.0, p._sub_rk / 1024.0)
+        for k, text in enumerate(table.walls.texts):
+            walls = WALLS[text]
+            record = p.bounded[k]
+            assert record.wall is (p.comm in walls), (p, text)
+            assert totals(record) == definition(p, walls), (p, text)
+            assert record.sub_cpu_pct == record._sub_cm / 1000.0
+            assert record.sub_rss_mb == record._sub_rk / 1024.0
+            assert record.sub_fds == record._sub_fd
+
+
+@given(histories(), st.sampled_from([0.5, 0.3, 1.0]))
+def test_bounded_totals_are_the_definition_at_every_tick(events: list[t.Event],
+                                                         tick: float) -> None:
+    core = Core(PLAN, tick)
+    assert core.table.walls is not None
+    assert core.table.walls.texts == ('comm == "w"', 'comm in ["v", "w"]')
+    step = core.evaluator.step
+    ticks: list[float] = []
+
+    def checked(table: ProcTable, now: float) -> Any:
+        check(table)
+        ticks.append(now)
+        return step(table, now)
+
+    core.evaluator.step = checked  # type: ignore[method-assign]
+    with no_hang(30):
+        core.feed(events)
+        core.finish()
+    assert ticks  # there was at least the first tick
+
+
+def test_a_new_plan_computes_the_walls_afresh_and_none_drops_them() -> None:
+    events = [proc(0.0, 1, 0, "init"), fork(0.0, 2, 1, "w"), fork(0.0, 3, 2, "x"),
+              sample(0.0, 3, cpu_pct=50.0)]
+    core = Core(compile_text("rule plain: subtree_cpu_pct > 1000\n"), 0.5)
+    core.feed(events)
+    assert core.table.walls is None and core.table.procs[1].bounded == []
+    core.replace_plan(PLAN)
+    check(core.table)
+    assert core.table.procs[1].bounded[0].sub_procs == 1  # 2 is a wall: 1 has itself only
+    core.feed([execve(1.0, 2, "y"), sample(1.0, 3, cpu_pct=70.0)])
+    core.table.fold()
+    check(core.table)
+    assert core.table.procs[1].bounded[0].sub_cpu_pct == 70.0
+    core.replace_plan(compile_text("rule plain: subtree_cpu_pct > 1000\n"))
+    assert core.table.walls is None and core.table.procs[1].bounded == []
+
+
+# ---- reporting: the tmux case ------------------------------------------------------------
+
+def scene_module() -> Any:
+    spec = importlib.util.spec_from_file_location("fixture_generate",
+                                                  ROOT / "fixtures" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("fixture_generate", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+TMUX, SHELL1, PYTHON, SHELL2, MAKE = 600, 610, 611, 620, 621
+RUNAWAY = """
+let shells = ["bash", "sh", "zsh", "dash"]
+rule runaway_tree {
+    when subtree_cpu_pct > 90 and subtree_procs >= 2 for 5s
+    unless comm in shells
+%s    action kill_tree
+}
+"""
+BOUNDARY = '    boundary comm in ["bash", "tmux: server"]\n'
+
+
+def tmux_trace(path: Path) -> None:
+    """A tmux server with two shells: python3 at 99% CPU under the first from 2s, and
+    under the second a make whose two compilers are busy (a real runaway tree) from 12s."""
+    g = scene_module()
+    s = g.Scene(30.0)
+    s.proc(TMUX, g.INIT, "tmux: server", "/usr/bin/tmux")
+    s.proc(SHELL1, TMUX, "bash", "/usr/bin/bash")
+    s.proc(SHELL2, TMUX, "bash", "/usr/bin/bash")
+    s.spawn(1.0, PYTHON, SHELL1, "python3", "/usr/bin/python3", ["python3", "busy.py"])
+    s.samples(PYTHON, 2.0, 30.0, g.steady(99.0))
+    s.spawn(10.0, MAKE, SHELL2, "make", "/usr/bin/make")
+    s.samples(MAKE, 11.0, 30.0, g.steady(1.0))
+    for pid in (MAKE + 1, MAKE + 2):
+        s.spawn(11.0, pid, MAKE, "cc1", "/usr/lib/gcc/cc1")
+        s.samples(pid, 12.0, 30.0, g.steady(60.0))
+    path.write_text("\n".join(s.lines()) + "\n")
+
+
+def replayed(path: Path, rules: str) -> list[Output]:
+    out: list[Output] = []
+    replay(str(path), compile_text(rules), out.extend)
+    return out
+
+
+def test_a_boundary_keeps_the_tmux_server_and_its_shells_out_of_reporting(
+        tmp_path: Path) -> None:
+    trace = tmp_path / "tmux.jsonl"
+    tmux_trace(trace)
+    out = replayed(trace, RUNAWAY % BOUNDARY)
+    assert [(a.ts, a.state, a.pid, a.comm) for a in alerts(out)] == [
+        (12.0, "pending", MAKE, "make"), (17.0, "firing", MAKE, "make")]
+    firing = alerts(out)[1]
+    assert firing.values == {"subtree_cpu_pct": 121.0, "subtree_procs": 3, "comm": "make"}
+    assert [(p.ts, p.action.name, p.pid, p.comm, p.status) for p in proposals(out)] == [
+        (17.0, "kill_tree", MAKE, "make", "proposed")]
+
+
+def test_without_the_boundary_the_same_trace_proposes_the_tmux_server(tmp_path: Path) -> None:
+    trace = tmp_path / "tmux.jsonl"
+    tmux_trace(trace)
+    out = replayed(trace, RUNAWAY % "")
+    assert [(a.ts, a.state, a.pid) for a in alerts(out)][:3] == [
+        (2.0, "pending", TMUX), (7.0, "firing", TMUX), (12.0, "resolved", TMUX)]
+    assert [(p.ts, p.pid, p.comm) for p in proposals(out)] == [
+        (7.0, TMUX, "tmux: server"), (17.0, MAKE, "make")]
+
+
+def test_a_wall_is_still_an_instance_and_reporting_stops_at_it() -> None:
+    rule = ("rule r {\n when subtree_procs >= 2\n boundary comm == \"wall\"\n"
+            " action kill_tree\n}\n")
+    events = [proc(0.0, 1, 0, "init"), proc(0.0, 2, 1, "wall"), proc(0.0, 3, 2, "x"),
+              proc(0.0, 4, 3, "y"), proc(0.0, 5, 1, "z")]
+    # 3 is the deepest root below the wall; 1 holds on its own (itself and 5), so it is
+    # reported too: what holds below a wall does not suppress what is above it
+    assert sorted(a.pid for a in alerts(run(rule, events))) == [1, 3]
+    # 2 renamed itself: no wall any more, and 1's only deepest root is 3 again
+    out = run(rule, [*events, sample(1.0, 2, comm="open")], until=1.0)
+    assert [(a.ts, a.state, a.pid) for a in alerts(out)] == [
+        (0.0, "firing", 1), (0.0, "firing", 3), (1.0, "resolved", 1)]
+    # a wall with a subtree of its own is an instance
+    out = run(rule.replace('"wall"', '"x"'), events)
+    assert sorted(a.pid for a in alerts(out)) == [1, 3]
