@@ -64,14 +64,14 @@ def cpu_seconds(pid: int) -> float:
 class Agent:
     """``linnix run`` in the background with its own state directory."""
 
-    def __init__(self, state: str, *extra: str) -> None:
+    def __init__(self, state: str, *extra: str, rules: str = os.path.join(ROOT, "rules")) -> None:
         self.state = state
         os.makedirs(state, exist_ok=True)
         config = os.path.join(state, "linnix.toml")
         with open(config, "w") as f:  # its own port: a daemon may hold the default one
             f.write(f'[api]\nbind = "127.0.0.1:{free_port()}"\n')
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "linnix", "run", "--rules", os.path.join(ROOT, "rules"),
+            [sys.executable, "-m", "linnix", "run", "--rules", rules,
              "--state-dir", state, "--source", "ebpf", "--config", config, *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         status = os.path.join(state, "daemon.json")

@@ -147,12 +147,12 @@ def test_until_stops_the_replay(monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(ROOT)
     status, out, _ = run(capsys, "replay", "--format", "jsonl", "--rules", "rules/",
-                         "--until", "9s", "fixtures/fork_storm.jsonl")
+                         "--until", "10s", "fixtures/fork_storm.jsonl")
     assert status == 0
     *items, summary = jsonl(out)
     assert [(i["ts"], i.get("state", i["type"])) for i in items] == [
-        (5.5, "pending"), (7.5, "firing"), (7.5, "action")]
-    assert (summary["until"], summary["trace_seconds"], summary["ticks"]) == (9.0, 9.0, 19)
+        (7.0, "pending"), (9.0, "firing"), (9.0, "action")]
+    assert (summary["until"], summary["trace_seconds"], summary["ticks"]) == (10.0, 10.0, 21)
     assert summary["alerts"] == {"fork_storm": {"pending": 1, "firing": 1, "resolved": 0}}
     full = jsonl(run(capsys, "replay", "--format", "jsonl", "--rules", "rules/",
                      "fixtures/fork_storm.jsonl")[1])

@@ -22,11 +22,11 @@ LOST = b'{"ts":2.0,"kind":"lost","count":0}'
 
 
 def replay(tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[bytes],
-           *args: str) -> tuple[int, str, str, Path]:
+           *args: str, rules: Path = RULES) -> tuple[int, str, str, Path]:
     path = tmp_path / "t.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     with no_hang(30):
-        status = cli.main(["replay", "--rules", str(RULES), "--format", "jsonl", *args,
+        status = cli.main(["replay", "--rules", str(rules), "--format", "jsonl", *args,
                            str(path)])
     out, err = capsys.readouterr()
     return status, out, err, path
@@ -82,7 +82,9 @@ def test_a_gap_of_ten_million_seconds_replays_at_once(
     lines = [PROC, b'{"ts":0.0,"kind":"proc","pid":300,"ppid":1,"comm":"spin","start":0.0}',
              b'{"ts":1.0,"kind":"sample","pid":300,"cpu_pct":95.0}',
              b'{"ts":1e7,"kind":"sample","pid":300,"cpu_pct":1.0}']
-    status, out, err, _ = replay(tmp_path, capsys, lines)  # under no_hang: seconds at most
+    rules = tmp_path / "spike.lnx"
+    rules.write_text("rule cpu_spike: cpu_pct > 50 for 5s\n")
+    status, out, err, _ = replay(tmp_path, capsys, lines, rules=rules)  # under no_hang
     assert status == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert [(r["ts"], r["rule"], r["state"]) for r in rows[:-1]] == [

@@ -265,19 +265,20 @@ def test_the_module_needs_no_trio_quart_or_bcc() -> None:
 # ---- what each workload does --------------------------------------------------------------------
 
 
-def test_runaway_tree_is_a_detached_idle_parent_with_two_busy_children(demo: Start) -> None:
-    d = demo("runaway-tree", "--duration-scale", "0.25")
+def test_runaway_tree_is_a_detached_idle_parent_with_a_busy_child_per_cpu(demo: Start) -> None:
+    d = demo("runaway-tree", "--duration-scale", "0.1")
     pgid = d.pgid()
+    ncpu = os.cpu_count() or 1
 
     def tree() -> tuple[Stat, list[Stat]] | None:
         procs = members(pgid)
         for p in procs.values():
             kids = [k for k in procs.values() if k.ppid == p.pid]
-            if len(kids) == 2:
+            if len(kids) == ncpu:
                 return p, kids
         return None
 
-    parent, kids = wait_for("a parent with two children", tree)
+    parent, kids = wait_for("a parent with one child per CPU", tree)
     assert {parent.comm, *(k.comm for k in kids)} == {"lnx-runaway"}
     assert_detached(parent.pid, d)
     assert parent.ppid not in members(pgid)  # the launcher is gone: the parent is the root
@@ -289,8 +290,8 @@ def test_runaway_tree_is_a_detached_idle_parent_with_two_busy_children(demo: Sta
     burnt = (cpu_seconds(pids) - before) / elapsed
     idle = (cpu_seconds([parent.pid]) - parent_before) / elapsed
     # (generous bounds: the host may be busy with other work)
-    assert burnt >= 0.25, f"two children used only {burnt:.0%} of a CPU"
-    assert burnt <= 1.5  # duty-cycled: well below two full CPUs
+    assert burnt >= 0.25, f"the children used only {burnt:.0%} of a CPU"
+    assert burnt <= 0.95 * ncpu  # duty-cycled: never every CPU in full
     assert idle <= 0.1 and idle * 5 < burnt
     status, out, _ = d.finish()
     assert status == 0, out
@@ -371,7 +372,7 @@ def test_short_jobs_start_children_that_exit_at_once(demo: Start) -> None:
     m = re.search(r"started (\d+) short-lived children in ([\d.]+)s", out)
     assert m is not None, out
     started, seconds = int(m.group(1)), float(m.group(2))
-    assert started >= 12 and started <= 8 * seconds + 1, (started, seconds)
+    assert started >= 12 and started <= 30 * seconds + 1, (started, seconds)
     assert forks_so_far() - before >= started
     assert most <= 2
     assert_gone(pgid, 0.5)

@@ -24,15 +24,24 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from .scenarios import FD_LIMIT, LEAK_CAP_MB, SCENARIOS, Scenario, stall_spinners
+from .scenarios import (
+    FD_LIMIT,
+    GROUPS,
+    SCENARIOS,
+    Scenario,
+    default_leak_cap_mb,
+    stall_spinners,
+)
 from .supervisor import Signals, run_one
 
-__all__ = ["FD_LIMIT", "LEAK_CAP_MB", "SCENARIOS", "Scenario", "run", "stall_spinners"]
+__all__ = [
+    "FD_LIMIT", "GROUPS", "SCENARIOS", "Scenario", "default_leak_cap_mb", "run", "stall_spinners",
+]
 
 PAUSE_S = 5.0  # between scenarios of `all`, so that the alerts resolve
 
 
-def run(names: list[str], scale: float = 1.0, leak_cap_mb: int = LEAK_CAP_MB,
+def run(names: list[str], scale: float = 1.0, leak_cap_mb: int | None = None,
         out: TextIO | None = None) -> int:
     """Run scenarios in turn; the exit status of ``linnix demo``."""
     out = out or sys.stdout
@@ -41,6 +50,7 @@ def run(names: list[str], scale: float = 1.0, leak_cap_mb: int = LEAK_CAP_MB,
         out.write(text + "\n")
         out.flush()
 
+    cap = default_leak_cap_mb() if leak_cap_mb is None else leak_cap_mb
     status = 0
     with Signals() as sigs:
         for i, name in enumerate(names):
@@ -52,7 +62,7 @@ def run(names: list[str], scale: float = 1.0, leak_cap_mb: int = LEAK_CAP_MB,
                     say(f"got {signal.Signals(sig).name}: stopping")
                     return 128 + sig
             _announce(say, scenario, f"{i + 1}/{len(names)}", scale)
-            rc = run_one(scenario, scale, leak_cap_mb, sigs, out)
+            rc = run_one(scenario, scale, cap, sigs, out)
             if rc >= 128:
                 return rc
             status = max(status, rc)

@@ -30,48 +30,86 @@ from .workload import (
     fork_children,
     live_briefly,
     mem_available_mb,
+    meminfo_mb,
     reap,
     rss_mb,
     sleep_until,
     ticks,
 )
 
-__all__ = ["FD_LIMIT", "LEAK_CAP_MB", "SCENARIOS", "Scenario", "stall_spinners"]
+__all__ = ["FD_LIMIT", "GROUPS", "SCENARIOS", "Scenario", "default_leak_cap_mb", "stall_spinners"]
 
 # ---- shapes of the workloads (seconds unscaled; rates are never scaled) -----------------
+#
+# Each shape is what the shipped rule needs to fire at its production threshold, with a
+# margin, and no more: the thresholds scale with the host's CPUs and memory, so do these.
 
-FORK_RATE = 30.0  # forks a second
-FORK_FOR_S = 6.0
-FORK_CHILD_LIFE_S = 3.0  # long enough not to count as short jobs (1 s)
-FORK_MAX_CHILDREN = 200
+FORK_FOR_S = 5.0  # forking this long; the rule needs 2 s above its threshold
+FORK_CHILD_LIFE_S = 6.0  # children linger, as a fork bomb's do (and are no short jobs)
 
-SPIKE_FOR_S = 12.0
+SPIKE_FOR_S = 135.0  # cpu_spike needs 2 minutes above 90% of a CPU
 
-RUNAWAY_FOR_S = 12.0
-RUNAWAY_CHILDREN = 2
-RUNAWAY_DUTY = 0.6  # each child is busy 60% of every period
-RUNAWAY_PERIOD_S = 0.1
+RUNAWAY_FOR_S = 95.0  # runaway_tree: 15 s of no forks observed, then 1 minute
+RUNAWAY_DUTY = 0.9  # each child is busy 90% of every period: over the 80% of every CPU
+RUNAWAY_PERIOD_S = 0.1  # the rule needs, without stalling the host (no circuit_breaker)
 
-LEAK_FOR_S = 45.0
-LEAK_MB_PER_S = 12
+LEAK_FOR_S = 135.0  # memory_leak: the 30 s window fills, then 90 s above the threshold
+LEAK_MARGIN = 1.5  # grow 1.5x the rule's threshold rate
 LEAK_STEP_S = 0.25
-LEAK_CAP_MB = 600
 LEAK_MAX_AVAILABLE = 0.5  # never take more than half of MemAvailable
 
-JOBS_FOR_S = 12.0
-JOBS_RATE = 7.0  # short jobs a second: above 5 (short_jobs), well below 10 (fork_storm)
+JOBS_FOR_S = 75.0  # short_jobs needs a minute above 20 a second
+JOBS_RATE = 30.0  # short jobs a second
 
 FD_FOR_S = 16.0
 FD_LIMIT = 256
 FD_FILL = 0.95
 
-STALL_FOR_S = 40.0  # PSI avg10 needs ~10 s to pass 40%, then the rule needs 15 s
+STALL_FOR_S = 85.0  # PSI avg10 needs ~10 s to pass 50%, then the rule needs a minute
 STALL_SPAWN_RATE = 8.0  # the spinners start at this pace: never a fork storm
+
+
+def ncpu() -> int:
+    return os.cpu_count() or 1
+
+
+def fork_threshold() -> int:
+    """fork_storm's threshold on this host: this many more processes within 5 s."""
+    return 100 + 10 * ncpu()
+
+
+def fork_rate() -> float:
+    """Forks a second: the threshold is crossed 1.5 s in, well before forking stops."""
+    return fork_threshold() / 1.5
+
+
+def fork_max_children() -> int:
+    return math.ceil(fork_rate() * FORK_FOR_S)
+
+
+def runaway_children() -> int:
+    """One busy child per CPU: 90% of each, over the rule's 80% of every CPU."""
+    return ncpu()
+
+
+def mem_total_mb() -> float | None:
+    return meminfo_mb("MemTotal:")
+
+
+def leak_rate_mb_s() -> float:
+    """memory_leak's threshold is mem_total_mb / 200 per 30 s; grow ``LEAK_MARGIN`` times that."""
+    total = mem_total_mb() or 1024.0
+    return LEAK_MARGIN * total / 200 / 30
+
+
+def default_leak_cap_mb() -> int:
+    """How much the leaker grows in all, at its rate, over its whole run."""
+    return math.ceil(leak_rate_mb_s() * LEAK_FOR_S)
 
 
 def stall_spinners() -> int:
     """How many spinners circuit-breaker starts: more runnable tasks than CPUs."""
-    return 2 * (os.cpu_count() or 1) + 1
+    return 2 * ncpu() + 1
 
 
 def _stall_ramp_s() -> float:
@@ -87,19 +125,21 @@ def _launch_fork_storm(w: Workload) -> None:
 def _forker(w: Workload, until: float) -> int:
     life = w.span(FORK_CHILD_LIFE_S)
     stop_forking = until - life  # so that the last child is gone by ``until``
-    w.say(f"forking {FORK_RATE:.0f} children a second for "
+    rate = fork_rate()
+    w.say(f"forking {rate:.0f} children a second for "
           f"{max(0.0, stop_forking - time.monotonic()):.1f}s; each lives {life:.1f}s "
-          f"(at most {FORK_MAX_CHILDREN} alive)")
-    report = time.monotonic() + 2.0
+          f"(at most {fork_max_children()} alive; the rule's threshold here is "
+          f"{fork_threshold()} more processes within 5s)")
+    report = time.monotonic() + 1.0
 
     def progress(now: float, started: int, alive: int) -> None:
         nonlocal report
         if now >= report:
             w.say(f"{started} children started, {alive} alive")
-            report = now + 2.0
+            report = now + 1.0
 
-    started, live = fork_children(w, FORK_RATE, stop_forking, lambda: live_briefly(life),
-                                   FORK_MAX_CHILDREN, progress)
+    started, live = fork_children(w, rate, stop_forking, lambda: live_briefly(life),
+                                   fork_max_children(), progress)
     w.say(f"stopped forking after {started} children; waiting for the {len(live)} still alive")
     reap(live, block=True)
     return 0
@@ -121,7 +161,7 @@ def _launch_runaway_tree(w: Workload) -> None:
 
 def _runaway_parent(w: Workload, until: float) -> int:
     kids: set[int] = set()
-    for _ in range(RUNAWAY_CHILDREN):
+    for _ in range(runaway_children()):
         pid = os.fork()
         if pid == 0:
             try:
@@ -165,10 +205,11 @@ def _leaker(w: Workload, until: float) -> int:
     if available is not None and available * LEAK_MAX_AVAILABLE < cap:
         cap = available * LEAK_MAX_AVAILABLE
         w.say(f"only {available:.0f} MiB available: the cap is {cap:.0f} MiB", "warn")
-    step_mb = LEAK_MB_PER_S * LEAK_STEP_S
+    rate = leak_rate_mb_s()
+    step_mb = rate * LEAK_STEP_S
     step = int(step_mb * MB)
     pages = len(range(0, step, PAGE))
-    w.say(f"growing by {LEAK_MB_PER_S} MiB a second for {until - time.monotonic():.1f}s, "
+    w.say(f"growing by {rate:.1f} MiB a second for {until - time.monotonic():.1f}s, "
           f"up to {cap:.0f} MiB more than the {rss_mb():.0f} MiB it starts with")
     chunks: list[bytearray] = []
     grown = 0.0
@@ -277,44 +318,52 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario(
         "fork-storm", "fork_storm", "critical", "lnx-forker",
-        f"a leader forks {FORK_RATE:.0f} children a second for {FORK_FOR_S:.0f}s; each child "
-        f"lives {FORK_CHILD_LIFE_S:.0f}s (at most {FORK_MAX_CHILDREN} alive)",
-        "about 3s in: more than 10 processes created a second for 2s",
+        f"a leader forks {fork_rate():.0f} children a second for {FORK_FOR_S:.0f}s; each child "
+        f"lives {FORK_CHILD_LIFE_S:.0f}s (at most {fork_max_children()} alive)",
+        f"about 4s in: more than {fork_threshold()} new processes alive within 5s, for 2s",
         FORK_FOR_S + FORK_CHILD_LIFE_S, _launch_fork_storm),
     Scenario(
         "cpu-spike", "cpu_spike", "warning", "lnx-spin",
         f"one process spins at 100% of a CPU for {SPIKE_FOR_S:.0f}s",
-        "about 7s in: a subtree above 50% CPU for 5s",
+        "about 2m in: one process above 90% of a CPU for 2 minutes",
         SPIKE_FOR_S, _launch_cpu_spike),
     Scenario(
         "runaway-tree", "runaway_tree", "critical", "lnx-runaway",
-        f"an idle parent with {RUNAWAY_CHILDREN} children each busy {RUNAWAY_DUTY:.0%} of a CPU, "
-        f"for {RUNAWAY_FOR_S:.0f}s",
-        "about 7s in: a tree of 2 or more processes above 90% CPU for 5s",
+        f"an idle parent with {runaway_children()} children (one per CPU) each busy "
+        f"{RUNAWAY_DUTY:.0%} of a CPU, for {RUNAWAY_FOR_S:.0f}s",
+        f"about 77s in: a tree that starts nothing new above {80 * ncpu()}% CPU for a minute",
         RUNAWAY_FOR_S, _launch_runaway_tree),
     Scenario(
         "memory-leak", "memory_leak", "warning", "lnx-leak",
-        f"one process's resident memory grows {LEAK_MB_PER_S} MiB a second for "
-        f"{LEAK_FOR_S:.0f}s (capped, {LEAK_CAP_MB} MiB by default)",
-        "about 30s in: more than 50 MiB growth per 10s, for 20s",
+        f"one process's resident memory grows {leak_rate_mb_s():.1f} MiB a second for "
+        f"{LEAK_FOR_S:.0f}s ({default_leak_cap_mb()} MiB in all on this host)",
+        "about 2m in: more than 0.5% of the host's memory growth per 30s, for 90s",
         LEAK_FOR_S, _launch_memory_leak),
     Scenario(
         "short-jobs", "short_jobs", "warning", "lnx-jobs",
         f"a parent starts {JOBS_RATE:.0f} children a second that exit at once, "
         f"for {JOBS_FOR_S:.0f}s",
-        "about 6s in: more than 5 children a second living under 1s, for 5s",
+        "about 61s in: more than 20 children a second living under 1s, for a minute",
         JOBS_FOR_S, _launch_short_jobs),
     Scenario(
         "fd-exhaustion", "fd_exhaustion", "warning", "lnx-fdhog",
         f"a process lowers its open-files limit to {FD_LIMIT} and holds {FD_FILL:.0%} of it "
         f"for {FD_FOR_S:.0f}s",
-        "about 11s in: over 90% of the descriptor limit for 10s",
+        "about 11s in: over 90% of the descriptor limit (at least 64) for 10s",
         FD_FOR_S, _launch_fd_exhaustion),
     Scenario(
         "circuit-breaker", "circuit_breaker", "critical", "lnx-stall",
         f"{stall_spinners()} detached spinners (2 per CPU + 1), siblings under init, "
         f"for {STALL_FOR_S:.0f}s",
-        "about 20s in: host CPU above 90% with CPU pressure above 40%, for 15s",
+        "about 72s in: host CPU above 95% with CPU pressure above 50%, for a minute",
         STALL_FOR_S, _launch_circuit_breaker, fixed_s=_stall_ramp_s()),
 )}
 
+# Scenarios that may run at the same time (one CPU, memory, short jobs, descriptors: none
+# disturbs another's rule); the others fill the CPUs or the process table and run alone.
+GROUPS: tuple[tuple[str, ...], ...] = (
+    ("fork-storm",),
+    ("cpu-spike", "memory-leak", "short-jobs", "fd-exhaustion"),
+    ("runaway-tree",),
+    ("circuit-breaker",),
+)

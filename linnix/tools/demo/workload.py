@@ -194,12 +194,17 @@ def rss_mb() -> float:
         return 0.0
 
 
-def mem_available_mb() -> float | None:
+def meminfo_mb(key: str) -> float | None:
+    """A line of /proc/meminfo (``"MemTotal:"``, say) in MiB; None when unreadable."""
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key):
                     return int(line.split()[1]) / 1024
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def mem_available_mb() -> float | None:
+    return meminfo_mb("MemAvailable:")
