@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Re-record fixtures/trace.jsonl: a real capture of `linnix demo all` (needs root).
+# Re-record fixtures/trace.jsonl: a real capture of every `linnix demo` (needs root).
 #
-# Only the demos' own processes are recorded: `linnix demo all` runs under one
+# Only the demos' own processes are recorded: the demos run under one
 # parent, held until the recorder is up, whose pid goes to `--only-tree`; the
 # header and the host samples stay.  `--redact` leaves out command lines and
 # any NAME=value text, so no environment of the recording machine gets in.
@@ -22,9 +22,20 @@ cleanup() {
 trap cleanup EXIT
 mkfifo "$work/go"
 
-# The parent waits for the go, then becomes `linnix demo all`.  Record on a quiet host:
-# other work takes CPU from the workloads, and shows in the host samples.
-( read -r _ < "$work/go"; exec "$bin/linnix" demo all ) &
+# The parent waits for the go, then runs every scenario: those that cannot disturb one
+# another side by side (the groups of linnix.tools.demo.GROUPS), the groups in turn.
+# Record on a quiet host: other work takes CPU from the workloads, and shows in the
+# host samples.
+groups=$("$bin/python" -c 'from linnix.tools.demo import GROUPS
+print("\n".join(" ".join(g) for g in GROUPS))')
+(
+    read -r _ < "$work/go"
+    while read -r group; do
+        for name in $group; do "$bin/linnix" demo "$name" > /dev/null & done
+        wait
+        sleep 5
+    done <<< "$groups"
+) &
 parent=$!
 "$bin/linnix" record "$out" --duration 30m --only-tree "$parent" --redact 2> "$work/log" &
 recorder=$!
