@@ -410,7 +410,8 @@ class _Checker:
         return CheckedAction(a.name, a.span, grace_s=resolved.get("grace"),  # type: ignore[arg-type]
                              signal=resolved.get("signal"), nice=resolved.get("nice"),  # type: ignore[arg-type]
                              target=target.metric if target is not None else None,
-                             target_unless=target.unless if target is not None else None)
+                             target_unless=target.unless if target is not None else None,
+                             unless_text=target.unless_text if target is not None else None)
 
     def _signature(self, action: str) -> str:
         spec = ACTIONS[action]

@@ -278,7 +278,7 @@ def _action(a: CheckedAction, exclude: Condition | None) -> CompiledAction:
     """The action as the engine proposes it; ``exclude``: the compiled ``unless`` of
     ``top(M, unless EXPR)``."""
     read = getter(a.target) if a.target is not None else None
-    unless = to_text(a.target_unless) if a.target_unless is not None else None
+    unless = None if a.target_unless is None else a.unless_text or to_text(a.target_unless)
     return CompiledAction(a.name, a.targets_process, a.grace_s, a.signal, a.nice, a.target,
                           read, unless, exclude)
 

@@ -34,6 +34,7 @@ class CheckedAction:
     nice: int | None = None
     target: str | None = None  # metric of top(...), or None for the instance itself
     target_unless: n.Expr | None = None  # top(M, unless EXPR): the processes left out
+    unless_text: str | None = None  # that EXPR as written, for people to read
 
     @property
     def targets_process(self) -> bool:

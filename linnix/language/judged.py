@@ -41,6 +41,7 @@ class Target:
 
     metric: str
     unless: n.Expr | None
+    unless_text: str | None = None  # as written (a macro's name, not its expansion)
 
 
 def check_target(ck: _Checker, e: n.Expr, env: Env) -> object:
@@ -53,7 +54,8 @@ def check_target(ck: _Checker, e: n.Expr, env: Env) -> object:
     unless = _top_unless(ck, e.unless, env) if e.unless is not None else None
     if metric is None or unless is FAIL:
         return FAIL
-    return Target(metric, unless)  # type: ignore[arg-type]
+    text = " ".join(e.unless.span.text.split()) if e.unless is not None else None
+    return Target(metric, unless, text)  # type: ignore[arg-type]
 
 
 def _top_unless(ck: _Checker, e: n.Expr, env: Env) -> object:

@@ -171,9 +171,9 @@ def test_top_unless_leaves_processes_out() -> None:
             + block("action kill(target = top(cpu_pct, unless comm in shells or uid == 0))",
                     condition="host_cpu_pct > 1"))
     (a,) = actions(text)
-    assert (a.target, a.unless_text) == ("cpu_pct", 'comm in ["bash", "sh"] or uid == 0')
-    assert a.describe() == ('kill(target = top(cpu_pct, unless comm in ["bash", "sh"] or '
-                            'uid == 0))')
+    # as written: a list or macro by its name, not its expansion (which can be long)
+    assert (a.target, a.unless_text) == ("cpu_pct", "comm in shells or uid == 0")
+    assert a.describe() == "kill(target = top(cpu_pct, unless comm in shells or uid == 0))"
     assert a.exclude is not None and a.read is not None
     # what the condition reads is sampled, though the rule itself does not read it
     r = rule(block("action kill(target = top(rss_mb, unless cpu_pct > 50))",
