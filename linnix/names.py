@@ -288,7 +288,7 @@ WINDOW_FUNCTIONS: Mapping[str, str] = {
 }
 FUNCTIONS: Mapping[str, str] = {
     **WINDOW_FUNCTIONS,
-    "top": "the live process with the largest M (only as an action target); "
+    "top": "the live process with the largest M above zero (only as an action target); "
            "top(M, unless EXPR) leaves out the processes for which EXPR holds",
 }
 

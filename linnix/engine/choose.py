@@ -15,15 +15,19 @@ def top(procs: Iterable[Proc], host: object, read: Any, now: float,
         exclude: Any = None) -> Proc | None:
     """The process with the largest value read (ties: lowest pid), or None.
 
-    ``exclude`` (``top(M, unless EXPR)``) leaves out the processes for which
-    it holds; one for which it cannot be judged (it raised) is left out too,
-    since a target must be known to be allowed.
+    Only a positive value counts: a process that forked nothing in the last
+    second is not the top forker, even when nobody forked, so then there is
+    no target rather than an arbitrary one.  ``exclude`` (``top(M, unless
+    EXPR)``) leaves out the processes for which it holds; one for which it
+    cannot be judged (it raised) is left out too, since a target must be known
+    to be allowed.
     """
     best: Proc | None = None
     best_value = 0.0
     for p in procs:  # one pass; no need to sort the pids for the ties
         value = read(p, host, now)
-        if value is None or (exclude is not None and _excluded(exclude, p, host, now)):
+        if value is None or value <= 0 \
+                or (exclude is not None and _excluded(exclude, p, host, now)):
             continue
         if best is None or value > best_value or (value == best_value and p.pid < best.pid):
             best, best_value = p, value

@@ -543,3 +543,15 @@ def test_top_is_the_largest_value_ties_to_the_lowest_pid() -> None:
 
     best = table.top(read, 2.0, broken)  # not judged is not allowed: left out too
     assert best is not None and best.pid == 100
+
+
+def test_top_is_none_when_no_process_has_a_positive_value() -> None:
+    # the forker has stopped: a process that forked nothing is not the top forker
+    table = table_of([*BASE, fork(1.0, 300, 1), fork(1.0, 200, 1),
+                      sample(2.0, 300, cpu_pct=0.0), sample(2.0, 200, cpu_pct=0.0)])
+
+    def read(p: Proc, h: object, now: float) -> float | None:
+        return p.cpu_pct
+
+    assert table.top(read, 2.0) is None
+    assert table.top(lambda p, h, now: p.child_forks.count(now), 30.0) is None
