@@ -45,6 +45,9 @@ for _ in $(seq 600); do  # a minute at most for the recorder to attach
     sleep 0.1
 done
 grep -q "recording for" "$work/log" || { cat "$work/log" >&2; exit 1; }
+# Windows such as delta(procs, 5s) have no value until the host has been watched for
+# that long: let the recording run a few seconds before the first workload starts.
+sleep 8
 echo go > "$work/go"
 wait "$parent"
 parent=
