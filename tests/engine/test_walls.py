@@ -141,6 +141,52 @@ def test_a_new_plan_computes_the_walls_afresh_and_none_drops_them() -> None:
     assert core.table.walls is None and core.table.procs[1].bounded == []
 
 
+# ---- forks within walls --------------------------------------------------------------
+
+def batch(events: list[t.Event]) -> ProcTable:
+    """A table keeping fork counts within the walls of ``comm == "w"``, fed ``events`` as
+    one batch (folded once, at the end)."""
+    table = ProcTable(subtree=True, subtree_forks=True, sums=frozenset())
+    table.set_boundaries(("w",), (lambda p, h, now: p.comm == "w",))
+    for ev in events:
+        table.handlers[type(ev)](ev)
+    table.fold()
+    return table
+
+
+def test_a_fork_counts_up_to_the_first_wall_and_a_wall_counts_its_own() -> None:
+    # init(1) -> w(2) -> x(3) -> y(4); 4 forks 5 and 6, 2 forks 7, 1 forks 8
+    procs = batch([proc(0.0, 1, 0, "init"), proc(0.0, 2, 1, "w"), proc(0.0, 3, 2, "x"),
+                   proc(0.0, 4, 3, "y"), fork(0.1, 5, 4), fork(0.1, 6, 4), fork(0.2, 7, 2),
+                   fork(0.3, 8, 1)]).procs
+    assert {pid: procs[pid].bounded[0].sub_forks.count(0.5) for pid in (1, 2, 3, 4)} == {
+        1: 1, 2: 3, 3: 2, 4: 2}
+    assert {pid: procs[pid].sub_forks.count(0.5) for pid in (1, 2, 3, 4)} == {
+        1: 4, 2: 3, 3: 2, 4: 2}
+    assert procs[2].bounded[0].sub_forks.count(1.1) == 1  # the fork at 0.1 has left
+
+
+def test_a_wall_that_forked_and_left_in_the_same_batch_hands_up_no_fork() -> None:
+    # 9 (a wall) forks 10; both exit before the fold: 9's fork stays below the wall
+    table = batch([proc(0.0, 1, 0, "init"), fork(0.1, 9, 1, "w"), fork(0.1, 10, 9),
+                   exit_(0.2, 10), exit_(0.2, 9)])
+    init = table.procs[1]
+    assert (init.sub_forks.count(0.5), init.bounded[0].sub_forks.count(0.5)) == (2, 1)
+
+
+def test_a_process_becoming_a_wall_stops_the_forks_noted_below_it() -> None:
+    # 3 forks 4 at 0.1, then 2 (above 3) becomes a wall before the fold: the fork
+    # climbs to the walls as they were, up to 1; 2 forks 5 once it is a wall
+    events = [proc(0.0, 1, 0, "init"), proc(0.0, 2, 1, "x"), proc(0.0, 3, 2, "y"),
+              fork(0.1, 4, 3), execve(0.2, 2, "w"), fork(0.3, 5, 2)]
+    procs = batch(events).procs
+    assert [procs[pid].bounded[0].sub_forks.count(0.5) for pid in (1, 2, 3)] == [1, 2, 1]
+    # and one that stops being a wall keeps what it counted; what it forks next climbs
+    table = batch([*events, execve(0.4, 2, "x"), fork(0.4, 6, 2)])
+    assert [table.procs[pid].bounded[0].sub_forks.count(0.5) for pid in (1, 2, 3)] == [
+        2, 3, 1]
+
+
 # ---- reporting: the tmux case ------------------------------------------------------------
 
 def scene_module() -> Any:
