@@ -541,7 +541,7 @@ class ProcTable:
             p.sub_fds = p._sub_fd
             self.sub_changed.add(p)
         if self.walls is not None:  # the own values it adds up may have changed
-            self.walls.rebuild(self.procs.values())
+            self.walls.rebuild(self.procs.values(), sums_only=True)
 
     # ---- ticks -------------------------------------------------------------------------
 

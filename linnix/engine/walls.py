@@ -22,10 +22,12 @@ plain counts, and handed up at the fold to every ancestor up to and including
 the first wall at or above the parent: a wall counts the forks of its own
 subtree and hands none up.  A fork counts for the walls as they were when it
 happened: a process whose membership changes while forks are noted that could
-climb through it has them folded first (:meth:`Walls.judge`).  What was
-already counted stays where it is: the forks of the trailing second do not
-move when a process becomes or stops being a wall; they leave within a second.
-A new boundary (a new plan) starts with no recent forks.  A process's count
+climb through it has them folded first (:meth:`Walls.judge`; the plain
+counts are folded the same way before a process with children leaves the
+tree).  What was already counted stays where it is: the forks of the trailing
+second do not move when a process becomes or stops being a wall; they leave
+within a second.  New boundaries (a new plan) start with no recent forks; a
+plan that only makes the table add up more keeps them.  A process's count
 within walls is never above its plain count (its forks are a subset of the
 same ones), so the table's ``rate_hot`` set, kept on the plain counts, holds
 every process whose count within walls may still fall.
@@ -181,13 +183,22 @@ class Walls:
 
         _upward_within(noted, k, apply, merge_forks)
 
-    def rebuild(self, procs: Iterable[Proc]) -> None:
-        """Every live process's totals, afresh (a new plan): one pass over the tree."""
+    def rebuild(self, procs: Iterable[Proc], sums_only: bool = False) -> None:
+        """Every live process's totals, afresh (a new plan): one pass over the tree.
+
+        ``sums_only``: these walls already hold every process, and only what the
+        table adds up changed; their fork counts, folded or not, are kept.
+        """
         self.unfolded = [{} for _ in self.conds]
-        self.forks = [{} for _ in self.conds]
+        if not sums_only:
+            self.forks = [{} for _ in self.conds]
         order = top_down(procs)
         for p in order:
+            was = p.bounded
             p.bounded = [Totals(p._cm, p._rk, p._fd) for _ in self.conds]
+            if sums_only:
+                for totals, old in zip(p.bounded, was, strict=True):
+                    totals.sub_forks = old.sub_forks
             for k, cond in enumerate(self.conds):
                 try:
                     p.bounded[k].wall = bool(cond(p, self.host, 0.0))

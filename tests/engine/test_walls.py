@@ -293,6 +293,20 @@ def test_a_process_becoming_a_wall_stops_the_forks_noted_below_it() -> None:
         2, 3, 1]
 
 
+def test_a_plan_that_adds_up_more_keeps_the_fork_counts_within_walls() -> None:
+    forks = 'rule r { when subtree_forks_per_sec > 100\n boundary comm == "w" }\n'
+    core = Core(compile_text(forks), 0.5)
+    core.feed([proc(0.0, 1, 0, "init"), proc(0.0, 2, 1, "x"), fork(0.1, 3, 2),
+               fork(0.2, 4, 1)])
+    core.table.handlers[t.Fork](fork(0.3, 5, 2))  # noted, not yet folded
+    assert not core.table.sum_rss
+    core.replace_plan(compile_text(forks + "rule m: subtree_rss_mb > 100\n"))
+    assert core.table.sum_rss  # every total was computed afresh
+    core.table.fold()
+    init = core.table.procs[1]
+    assert (init.sub_forks.count(0.5), init.bounded[0].sub_forks.count(0.5)) == (3, 3)
+
+
 def test_a_window_within_walls_is_apart_from_the_plain_window() -> None:
     core = Core(FORKS, 0.5)
     core.feed([proc(0.0, 1, 0, "init"), proc(0.0, 2, 1, "w"), fork(0.1, 3, 2),
