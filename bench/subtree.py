@@ -18,7 +18,10 @@ per process of the chain, which stays flat when the cost is linear in depth.
 * one boundary: the subtree sums in rules with ``boundary comm == "init"``.  Only
   the root is a wall, so no change stops before it: the worst case, in which
   the totals within the walls cost as much to keep as the plain ones (which
-  are kept as well).
+  are kept as well);
+* boundary forks: ``subtree_forks_per_sec`` in a rule with ``boundary comm ==
+  "init"`` (each fork counted within the walls as well as plainly: the worst
+  case again).
 
 Results are printed as Markdown for bench/RESULTS.md.
 """
@@ -51,6 +54,8 @@ RULES = {
                      " boundary comm == \"init\" }\n"
                      "rule mem { when subtree_rss_mb > 1000000 or subtree_fds > 10000000\n"
                      " boundary comm == \"init\" }\n"),
+    "boundary forks": ("rule storm { when subtree_forks_per_sec > 1000000\n"
+                       " boundary comm == \"init\" }\n"),
 }
 
 

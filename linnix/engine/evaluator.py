@@ -30,6 +30,7 @@ import attrs
 from ..names import METRICS, Need, Scope
 from ..plan import CompiledAction, CompiledRule, Plan
 from .proctable import Proc, ProcTable
+from .windows import window_key, window_metric
 
 __all__ = ["Alert", "Evaluator", "Proposal", "RuleState"]
 
@@ -342,7 +343,7 @@ class Evaluator:
                 continue
             spans = self._spans.get(wm.name, ())
             averaged = wm.name in self._averaged
-            for p in _observed(wm.name, table):
+            for p in _observed(window_metric(wm.name), table):
                 value = wm.read(p, host, now)
                 if value is None or not p.observe(wm.name, wm.span_s, now, value):
                     continue
@@ -542,18 +543,17 @@ class Evaluator:
 
 
 def _window_uses(plan: Plan) -> tuple[dict[str, tuple[float, ...]], set[str]]:
-    """Per windowed metric, its window lengths; and the metrics averaged."""
+    """Per window key (:func:`.windows.window_key`), its lengths; and the keys averaged."""
     spans: dict[str, set[float]] = {}
     averaged: set[str] = set()
     for rule in plan.active:
-        for name in rule.inputs:
-            if "(" not in name:
-                continue
-            func, _, rest = name.partition("(")
+        k = plan.boundary_index(rule)
+        for func, _, rest in (name.partition("(") for name in rule.inputs if "(" in name):
             metric = rest.split(",")[0].strip()
-            spans.setdefault(metric, set()).update(w for m, w in rule.windows if m == metric)
+            key = window_key(metric, k)
+            spans.setdefault(key, set()).update(w for m, w in rule.windows if m == metric)
             if func == "avg":
-                averaged.add(metric)
+                averaged.add(key)
     return {m: tuple(sorted(ws)) for m, ws in spans.items()}, averaged
 
 

@@ -244,6 +244,8 @@ class ProcTable:
             parent.child_forks = self._bump(parent, parent.child_forks, ev.ts)
             if self.subtree_forks:
                 self._forks.setdefault(parent, []).append(ev.ts)
+                if self.walls is not None:
+                    self.walls.fork(parent, self.expiry(ev.ts))
         self.host.forks.add(ev.ts)
         if self.walls is not None:
             self.walls.judge(p)
@@ -484,6 +486,8 @@ class ProcTable:
                 hot(node)
 
         upward(noted, apply, merge_forks)
+        if self.walls is not None:
+            self.walls.fold_forks()
 
     def _forks_before_leaving(self, p: Proc) -> None:
         """Forks noted below ``p`` count for the ancestors it has now: fold them first."""
@@ -495,6 +499,8 @@ class ProcTable:
             add_forks(p, fork_counts(own, self.expiry))
             if p.parent is not None:
                 self._forks.setdefault(p.parent, []).extend(own)
+            if self.walls is not None:
+                self.walls.leave(p)
 
     def set_boundaries(self, texts: tuple[str, ...], conds: tuple[Callable[..., Any], ...]
                        ) -> None:
@@ -535,7 +541,7 @@ class ProcTable:
             p.sub_fds = p._sub_fd
             self.sub_changed.add(p)
         if self.walls is not None:  # the own values it adds up may have changed
-            self.walls.rebuild(self.procs.values())
+            self.walls.rebuild(self.procs.values(), sums_only=True)
 
     # ---- ticks -------------------------------------------------------------------------
 

@@ -10,9 +10,30 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ["RATE_WINDOW_S", "ExpiryCounts", "RateWindow", "StepBuffer", "SumWindow", "Windowed"]
+from ..names import METRICS, Scope
+
+__all__ = ["RATE_WINDOW_S", "ExpiryCounts", "RateWindow", "StepBuffer", "SumWindow", "Windowed",
+           "window_key", "window_metric"]
 
 RATE_WINDOW_S = 1.0
+
+
+def window_key(metric: str, bounded: int | None) -> str:
+    """The name under which a window of ``metric`` is kept for a rule whose subtree
+    totals are those within the walls of the plan's boundary ``bounded`` (None: none).
+
+    Such a rule's windows of subtree metrics hold the values within its walls,
+    apart from the plain windows of the same metrics: ``METRIC@K``.  Generated
+    conditions name them so too (``linnix.language.codegen.window_key``).
+    """
+    if bounded is None or METRICS[metric].scope is not Scope.SUBTREE:
+        return metric
+    return f"{metric}@{bounded}"
+
+
+def window_metric(key: str) -> str:
+    """The metric a window holds (see :func:`window_key`)."""
+    return key.partition("@")[0]
 
 
 class RateWindow:
@@ -212,8 +233,9 @@ class StepBuffer:
 class Windowed:
     """A record (process or host) whose metrics may be windowed.
 
-    Generated conditions call ``win_delta(metric, seconds, now)`` and friends;
-    the evaluator feeds observations through :meth:`observe`.
+    Generated conditions call ``win_delta(key, seconds, now)`` and friends (the
+    key: see :func:`window_metric`); the evaluator feeds observations through
+    :meth:`observe`.
     """
 
     __slots__ = ("win",)

@@ -196,8 +196,7 @@ class _Checker:
         tags = tuple(t.value for t in getattr(clauses.get(n.Tags), "items", ()))
         message = self._message(clauses.get(n.Message), scope)
         walls = check_boundaries(self, rule, [c for c in rule.clauses
-                                              if isinstance(c, n.Boundary)], env, scope, uses,
-                                 (message, clauses.get(n.Message)))
+                                              if isinstance(c, n.Boundary)], env, scope)
         actions = tuple(self._action(a, env, scope)
                         for a in rule.clauses if isinstance(a, n.Action))
         if self.error_count() > before or any(a is None for a in actions):

@@ -29,13 +29,25 @@ from ..names import METRICS, Scope
 from . import nodes as n
 from .regex import compile_glob, compile_regex
 
-__all__ = ["BOUNDED", "ExprGen", "GeneratedModule", "access", "exec_in_chunks"]
+__all__ = ["BOUNDED", "ExprGen", "GeneratedModule", "access", "exec_in_chunks", "window_key"]
 
-# The subtree totals kept within walls too (the rest are not summed along the tree).
-BOUNDED = frozenset(m.name for m in METRICS.values()
-                    if m.scope is Scope.SUBTREE and not m.time_varying)
+# The subtree metrics, which a rule with a boundary reads within its walls.
+BOUNDED = frozenset(m.name for m in METRICS.values() if m.scope is Scope.SUBTREE)
 _PLACEHOLDER = re.compile(r"\b(P|H|NOW)\b")
 _SIMPLE = re.compile(r"-?[0-9.e+-]+|'[^'\\]*'|[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def window_key(metric: str, bounded: int | None) -> str:
+    """The name under which a window of ``metric`` is kept, in a rule whose totals are
+    those within boundary ``bounded`` (None: none).
+
+    A window of a subtree metric in such a rule holds the values within its walls,
+    apart from the plain window of the same metric: ``METRIC@K``, as the engine
+    names it (``linnix.engine.windows.window_key``).
+    """
+    if bounded is None or metric not in BOUNDED:
+        return metric
+    return f"{metric}@{bounded}"
 
 
 def _div(a: float | None, b: float | None) -> float | None:
@@ -190,7 +202,8 @@ class ExprGen:
         window = e.args[1]
         assert isinstance(window, n.Quantity) and window.unit == "s"
         owner = "h" if metric.scope is Scope.SYSTEM else proc
-        return f"{owner}.win_{e.func}({metric.name!r}, {float(window.value)!r}, now)", True
+        key = window_key(metric.name, self.bounded)
+        return f"{owner}.win_{e.func}({key!r}, {float(window.value)!r}, now)", True
 
     def _guard(self, parts: list[tuple[str, bool]], expr: str, none: str) -> str:
         """``expr`` over temporaries, short-circuiting to ``none`` on a missing part."""

@@ -32,7 +32,7 @@ from ..plan import (
 )
 from ..templates import Part, Template
 from . import nodes as n
-from .codegen import ExprGen, GeneratedModule, access, exec_in_chunks
+from .codegen import BOUNDED, ExprGen, GeneratedModule, access, exec_in_chunks, window_key
 from .ir import CheckedAction, CheckedRule
 from .printer import to_text
 
@@ -308,17 +308,23 @@ def _one_line(text: str) -> str:
     return text if len(text) <= 100 else text[:97] + "..."
 
 
-def _window_metrics(rules: Iterable[CompiledRule]) -> tuple[WindowMetric, ...]:
-    spans: dict[str, float] = {}
+def _window_metrics(rules: Iterable[CompiledRule], walls: dict[str, int]
+                    ) -> tuple[WindowMetric, ...]:
+    """What the engine must remember, by window key: a rule with a boundary keeps its
+    windows of subtree metrics apart, read within its walls."""
+    spans: dict[tuple[str, int | None], float] = {}
     for rule in rules:
+        k = walls[rule.boundary.text] if rule.boundary is not None else None
         for name, window in rule.windows:
-            spans[name] = max(spans.get(name, 0.0), window)
+            key = (name, k if name in BOUNDED else None)
+            spans[key] = max(spans.get(key, 0.0), window)
     out = []
-    for name in sorted(spans):
+    for name, k in sorted(spans, key=lambda key: window_key(*key)):
         metric = METRICS[name]
         proc = "p" if metric.scope is not Scope.SYSTEM else "None"
-        read = _reader(f"lambda p, h, now: {access(metric.code, proc)}")
-        out.append(WindowMetric(name, metric.scope, spans[name], read))
+        owner = proc if k is None else f"p.bounded[{k}]"
+        read = _reader(f"lambda p, h, now: {access(metric.code, owner)}")
+        out.append(WindowMetric(window_key(name, k), metric.scope, spans[name, k], read))
     return tuple(out)
 
 
@@ -350,6 +356,6 @@ def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
     needs = frozenset(need for r in active for need in r.needs)
     windows = frozenset(w for r in active for w in r.windows)
     boundaries = {r.boundary.text: r.boundary for r in compiled if r.boundary is not None}
-    return Plan(tuple(compiled), metrics, windows, _window_metrics(active), needs,
+    return Plan(tuple(compiled), metrics, windows, _window_metrics(active, walls), needs,
                 tuple(tests), generated, tuple(boundaries[t] for t in texts))
 

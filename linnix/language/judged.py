@@ -18,11 +18,9 @@ import attrs
 
 from ..names import METRICS, Scope, Type, suggest
 from . import nodes as n
-from .codegen import BOUNDED
 from .infer import Uses, describe_dim
 
 if TYPE_CHECKING:
-    from ..templates import Template
     from .checker import _Checker
     from .env import Env
 
@@ -107,13 +105,11 @@ def _condition(ck: _Checker, e: n.Expr, env: Env, role: str, hint: str) -> Uses 
 # ---- boundaries ---------------------------------------------------------------------
 
 def check_boundaries(ck: _Checker, rule: n.Rule, clauses: list[n.Boundary], env: Env,
-                     scope: Scope, uses: Uses, message: tuple[Template | None, object]
-                     ) -> tuple[n.Expr, ...] | None:
+                     scope: Scope) -> tuple[n.Expr, ...] | None:
     """The conditions of a rule's ``boundary`` clauses (None after an error).
 
-    ``uses`` is what the rest of the rule reads, ``message`` its message (and
-    clause): a rule with a boundary reads its subtree totals within its walls,
-    which only the summed totals can be.
+    Every subtree metric the rule reads, shows or holds in a window is then
+    read within its walls (the compiler's ``BOUNDED``): nothing else to check.
     """
     exprs = [_boundary(ck, c.expr, env) for c in clauses]
     if any(e is None for e in exprs):
@@ -122,8 +118,6 @@ def check_boundaries(ck: _Checker, rule: n.Rule, clauses: list[n.Boundary], env:
         ck.error("E607", f"'boundary' in rule '{rule.name}', which is not a subtree rule "
                  f"(its scope is {scope.value})", clauses[0].span,
                  "a boundary stops subtree totals; the rule must read a subtree metric")
-        return None
-    if clauses and not (_boundable(ck, uses) and _message_boundable(ck, *message)):
         return None
     return tuple(e for e in exprs if e is not None)
 
@@ -143,32 +137,3 @@ def _boundary(ck: _Checker, e: n.Expr, env: Env) -> n.Expr | None:
                  "what a process is, which changes only when it execs or renames itself")
         return None
     return e
-
-
-def _message_boundable(ck: _Checker, message: Template | None, clause: object) -> bool:
-    for name in message.names if message is not None else ():
-        metric = METRICS.get(name)
-        if metric is not None and metric.scope is Scope.SUBTREE and name not in BOUNDED:
-            assert isinstance(clause, n.Message)
-            ck.error("E609", f"'{name}' cannot be bounded: a rule with a 'boundary' may "
-                     "show subtree_cpu_pct, subtree_rss_mb, subtree_fds and subtree_procs",
-                     clause.template.span, "leave it out of the message")
-            return False
-    return True
-
-
-def _boundable(ck: _Checker, uses: Uses) -> bool:
-    """Whether every subtree total the rule reads can stop at its walls."""
-    for name, span in uses.metrics.items():
-        if METRICS[name].scope is Scope.SUBTREE and name not in BOUNDED:
-            ck.error("E609", f"'{name}' cannot be bounded: a rule with a 'boundary' may "
-                     "read subtree_cpu_pct, subtree_rss_mb, subtree_fds and subtree_procs",
-                     span, "write the rule without the boundary, or read one of those")
-            return False
-    for (name, _), span in uses.windows.items():
-        if METRICS[name].scope is Scope.SUBTREE:
-            ck.error("E609", f"'{span.text}' cannot be bounded: a window of a subtree "
-                     "metric holds the plain totals", span,
-                     "write the rule without the boundary, or without the window")
-            return False
-    return True

@@ -96,21 +96,45 @@ def test_e607_a_boundary_outside_a_subtree_rule(when: str, message: str) -> None
     assert d.span.text == 'boundary comm == "sh"'
 
 
-@pytest.mark.parametrize(("when", "shown"), [
-    ("subtree_forks_per_sec > 5", "subtree_forks_per_sec"),
-    ("avg(subtree_cpu_pct, 10s) > 5", "avg(subtree_cpu_pct, 10s)"),
+@pytest.mark.parametrize(("when", "bounded", "plain"), [
+    ("subtree_forks_per_sec > 5", "p.bounded[0].sub_forks.count(now)",
+     "p.sub_forks.count(now)"),
+    ("avg(subtree_cpu_pct, 10s) > 5", "p.win_avg('subtree_cpu_pct@0', 10.0, now)",
+     "p.win_avg('subtree_cpu_pct', 10.0, now)"),
+    ("max(subtree_forks_per_sec, 15s) < 1", "p.win_max('subtree_forks_per_sec@0', 15.0, now)",
+     "p.win_max('subtree_forks_per_sec', 15.0, now)"),
 ])
-def test_e609_what_cannot_be_kept_within_walls(when: str, shown: str) -> None:
-    d = only(subtree_rule('boundary comm == "sh"', when=when), "E609")
-    assert d.message.startswith(f"'{shown}' cannot be bounded")
-    assert d.span.text == shown
-    # without the boundary the same rule is fine
-    assert codes(subtree_rule(when=when)) == []
+def test_every_subtree_metric_and_window_is_read_within_the_walls(
+        when: str, bounded: str, plain: str) -> None:
+    text = subtree_rule('boundary comm == "sh"', when=when) + subtree_rule(
+        when=when).replace("rule r", "rule plain")
+    p = plan(text)
+    source = p.generated["t.lnx"]
+    cond, plain_cond = (line for line in source.splitlines() if line.startswith("cond_"))
+    assert bounded in cond and plain not in cond
+    assert plain in plain_cond and "bounded" not in plain_cond
 
 
-def test_e609_a_message_showing_what_is_not_kept_within_walls() -> None:
-    d = only(subtree_rule('boundary comm == "sh"', 'message "{subtree_forks_per_sec} forks"'),
-             "E609")
-    assert d.message.startswith("'subtree_forks_per_sec' cannot be bounded")
-    assert d.span.text == '"{subtree_forks_per_sec} forks"'
-    assert codes(subtree_rule('message "{subtree_forks_per_sec} forks"')) == []
+def test_a_window_within_walls_is_kept_apart_from_the_plain_one() -> None:
+    text = (subtree_rule('boundary comm == "sh"', when="max(subtree_forks_per_sec, 15s) < 1")
+            + subtree_rule("boundary uid == 0", when="max(subtree_forks_per_sec, 5s) < 1"
+                           ).replace("rule r", "rule u")
+            + "rule plain: max(subtree_forks_per_sec, 15s) > 9 and avg(cpu_pct, 5s) > 1\n")
+    p = plan(text)
+    assert [(w.name, w.span_s) for w in p.window_metrics] == [
+        ("cpu_pct", 5.0), ("subtree_forks_per_sec", 15.0),
+        ("subtree_forks_per_sec@0", 15.0), ("subtree_forks_per_sec@1", 5.0)]
+    read = {w.name: w.read for w in p.window_metrics}
+    walls = [SimpleNamespace(sub_forks=SimpleNamespace(count=lambda now, n=n: n))
+             for n in (3, 4)]
+    record = SimpleNamespace(sub_forks=SimpleNamespace(count=lambda now: 9), bounded=walls)
+    assert [read[k](record, None, 0.0) for k in (
+        "subtree_forks_per_sec", "subtree_forks_per_sec@0", "subtree_forks_per_sec@1")] == [
+        9, 3, 4]
+
+
+def test_a_message_shows_the_fork_rate_within_the_walls() -> None:
+    p = plan(subtree_rule('boundary comm == "sh"', 'message "{subtree_forks_per_sec} forks"'))
+    assert codes(subtree_rule('boundary comm == "sh"',
+                              'message "{subtree_forks_per_sec} forks"')) == []
+    assert "'subtree_forks_per_sec': p.bounded[0].sub_forks.count(now)" in p.generated["t.lnx"]
