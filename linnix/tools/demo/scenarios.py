@@ -49,7 +49,7 @@ FORK_CHILD_LIFE_S = 6.0  # children linger, as a fork bomb's do (and are no shor
 
 SPIKE_FOR_S = 135.0  # cpu_spike needs 2 minutes above 90% of a CPU
 
-RUNAWAY_FOR_S = 95.0  # runaway_tree: 15 s of no forks observed, then 1 minute
+RUNAWAY_FOR_S = 95.0  # runaway_tree: its one-minute windows fill, then 15 s
 RUNAWAY_DUTY = 0.9  # each child is busy 90% of every period: over the 80% of every CPU
 RUNAWAY_PERIOD_S = 0.1  # the rule needs, without stalling the host (no circuit_breaker)
 
@@ -331,7 +331,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
         "runaway-tree", "runaway_tree", "critical", "lnx-runaway",
         f"an idle parent with {runaway_children()} children (one per CPU) each busy "
         f"{RUNAWAY_DUTY:.0%} of a CPU, for {RUNAWAY_FOR_S:.0f}s",
-        f"about 77s in: a tree that starts nothing new above {80 * ncpu()}% CPU for a minute",
+        f"about 77s in: a tree that started nothing new for a minute, above {80 * ncpu()}% "
+        "CPU on average over it, for 15s",
         RUNAWAY_FOR_S, _launch_runaway_tree),
     Scenario(
         "memory-leak", "memory_leak", "warning", "lnx-leak",
