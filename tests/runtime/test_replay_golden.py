@@ -85,8 +85,8 @@ def test_golden_files_show_what_the_rule_tests_expect() -> None:
     lines = (GOLDEN / "fork_storm.jsonl").read_bytes().splitlines()
     items = [json.loads(line) for line in lines]
     assert [(i["ts"], i.get("state") or i["action"], i["pid"]) for i in items[:-1]] == [
-        (5.5, "pending", None), (7.5, "firing", None), (7.5, "kill", 2000),
-        (11.0, "resolved", None)]
+        (7.0, "pending", None), (9.0, "firing", None), (9.0, "kill", 2000),
+        (43.0, "resolved", None)]
     assert items[-1]["alerts"] == {"fork_storm": {"pending": 1, "firing": 1, "resolved": 1}}
 
 
