@@ -214,7 +214,10 @@ def test_an_unusable_state_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_recording_replays_to_the_alerts_the_daemon_raised(tmp_path: Path) -> None:
     require_ebpf()
     rec = tmp_path / "live.jsonl"
-    daemon = Daemon(tmp_path / "state", "--record", str(rec))
+    # a rule that fires within seconds (the shipped cpu_spike needs two minutes)
+    rules = tmp_path / "spike.lnx"
+    rules.write_text("rule cpu_spike: cpu_pct > 50 for 3s\n")
+    daemon = Daemon(tmp_path / "state", "--record", str(rec), rules=[str(rules)])
     try:
         daemon.wait_ready()
         spin = subprocess.Popen([sys.executable, "-c",
@@ -229,7 +232,7 @@ def test_a_recording_replays_to_the_alerts_the_daemon_raised(tmp_path: Path) -> 
     for a in live:
         a.pop("time")
     replayed = subprocess.run([sys.executable, "-m", "linnix", "replay", str(rec), "--rules",
-                               str(RULES), "--format", "jsonl"],
+                               str(rules), "--format", "jsonl"],
                               capture_output=True, text=True, check=True).stdout.splitlines()
     replay = [json.loads(line) for line in replayed if '"type":"summary"' not in line]
     assert any(a["rule"] == "cpu_spike" and a["state"] == "firing" for a in live)
