@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from actions_support import Harness, Make, fake_proc, harnesses, running
+from actions_support import Harness, Make, harnesses, running
 from live_support import Daemon, require_root
 from proc_support import HOST_PID_NS, FakeProc
 from support import ROOT
@@ -22,11 +22,6 @@ from linnix.actions import ActionPolicy, Guards
 from linnix.actions.guards import identify, pid_namespace_refusal
 
 CHILD_NS = "pid:[4026532719]"  # any namespace but the host's
-
-
-@pytest.fixture
-def proc(tmp_path: Path) -> FakeProc:
-    return fake_proc(tmp_path / "proc")
 
 
 def test_the_hosts_namespace_with_its_own_proc_allows_actions(proc: FakeProc) -> None:

@@ -32,8 +32,6 @@ from actions_support import (
     Harness,
     Make,
     SteppedWall,
-    fake_proc,
-    harnesses,
     mock_wall,
     running,
 )
@@ -55,31 +53,6 @@ from linnix.actions.executors import kill as real_kill
 from linnix.actions.guards import argv0_reader
 from linnix.plan import CompiledAction
 from linnix.procfs import HZ
-
-
-@pytest.fixture
-def proc(tmp_path: Path) -> FakeProc:
-    return fake_proc(tmp_path / "proc")
-
-
-@pytest.fixture
-def executions(monkeypatch: pytest.MonkeyPatch) -> Executions:
-    e = Executions()
-    e.install(monkeypatch)
-    return e
-
-
-@pytest.fixture
-def clock(autojump_clock: MockClock) -> MockClock:
-    """The autojump clock; pytest-trio runs a test on it when the test takes it itself."""
-    return autojump_clock
-
-
-@pytest.fixture
-def make(tmp_path: Path, proc: FakeProc) -> Iterator[Make]:
-    with harnesses(tmp_path / "linnix.db", proc) as build:
-        yield build
-
 
 # ---- monitor mode, approve, reject ----------------------------------------------------------
 

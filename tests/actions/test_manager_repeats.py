@@ -8,8 +8,6 @@ manager and its wall clock, against a fake /proc, with recording executors.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +18,6 @@ from actions_support import (
     Executions,
     Make,
     fail_audit,
-    fake_proc,
-    harnesses,
     heal,
     mock_wall,
     running,
@@ -31,29 +27,6 @@ from trio.testing import MockClock
 
 from linnix.actions import ActionPolicy, Target
 from linnix.plan import CompiledAction
-
-
-@pytest.fixture
-def proc(tmp_path: Path) -> FakeProc:
-    return fake_proc(tmp_path / "proc")
-
-
-@pytest.fixture
-def executions(monkeypatch: pytest.MonkeyPatch) -> Executions:
-    e = Executions()
-    e.install(monkeypatch)
-    return e
-
-
-@pytest.fixture
-def clock(autojump_clock: MockClock) -> MockClock:
-    return autojump_clock
-
-
-@pytest.fixture
-def make(tmp_path: Path, proc: FakeProc) -> Iterator[Make]:
-    with harnesses(tmp_path / "linnix.db", proc) as build:
-        yield build
 
 
 async def fire(h: Any, pid: int = 500, rule: str = "r", action: CompiledAction = KILL,

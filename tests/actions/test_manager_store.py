@@ -9,8 +9,6 @@ is trio's autojump clock and /proc is a fake.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +18,6 @@ from actions_support import (
     Executions,
     Make,
     fail_audit,
-    fake_proc,
-    harnesses,
     heal,
     mock_wall,
     running,
@@ -33,29 +29,6 @@ from linnix.actions import ActionConflictError, ActionPolicy
 from linnix.actions.manager import EXITED, RETRY_S
 
 FULL = "database or disk is full"
-
-
-@pytest.fixture
-def proc(tmp_path: Path) -> FakeProc:
-    return fake_proc(tmp_path / "proc")
-
-
-@pytest.fixture
-def executions(monkeypatch: pytest.MonkeyPatch) -> Executions:
-    e = Executions()
-    e.install(monkeypatch)
-    return e
-
-
-@pytest.fixture
-def clock(autojump_clock: MockClock) -> MockClock:
-    return autojump_clock
-
-
-@pytest.fixture
-def make(tmp_path: Path, proc: FakeProc) -> Iterator[Make]:
-    with harnesses(tmp_path / "linnix.db", proc) as build:
-        yield build
 
 
 def stored(h: Any, status: str | None = None) -> list[int]:
