@@ -22,6 +22,7 @@ CONFIG_DIR=/etc/linnix
 UNIT_DIR=/etc/systemd/system
 VENV=1
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+. "$SRC/scripts/python.sh"
 
 log() { printf 'install: %s\n' "$*"; }
 fail() { printf 'install: %s\n' "$*" >&2; exit 1; }
@@ -41,17 +42,6 @@ done
 # A file with the default places replaced by the ones chosen.
 here() {
     sed -e "s#/opt/linnix#$PREFIX#g" -e "s#/etc/linnix#$CONFIG_DIR#g" "$1"
-}
-
-pick_python() {
-    # the distribution's interpreter: the one python3-bpfcc is installed for
-    for py in /usr/bin/python3 python3; do
-        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-            echo "$py"
-            return 0
-        fi
-    done
-    return 1
 }
 
 install_venv() {

@@ -12,6 +12,7 @@ set -euo pipefail
 
 VENV=${VENV:-.venv}
 cd "$(dirname "$0")/.."
+. scripts/python.sh
 
 log() { printf 'setup: %s\n' "$*"; }
 
@@ -78,17 +79,6 @@ mount_tracefs() {
     if [ -d /sys/kernel/debug ] && [ ! -e /sys/kernel/debug/tracing ]; then
         mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
     fi
-}
-
-pick_python() {
-    # The distribution's interpreter sees python3-bpfcc; prefer it when usable.
-    for py in /usr/bin/python3 python3; do
-        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-            echo "$py"
-            return 0
-        fi
-    done
-    return 1
 }
 
 venv_setup() {
