@@ -22,17 +22,20 @@ _SOURCES = ("auto", "ebpf", "netlink", "poll")
 
 
 def default_rules(paths: list[str]) -> list[str]:
-    """The configured rule paths that exist, else the rules next to the package."""
+    """The configured rule paths that exist, else the shipped rules (:mod:`linnix.shipped`)."""
     import os
+
+    from .. import shipped
+    from ..errors import LinnixError
 
     existing = [p for p in paths if os.path.exists(p)]
     if existing:
         return existing
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the package
-    for candidate in (os.path.join(here, "rules"), os.path.join(os.path.dirname(here), "rules")):
-        if os.path.isdir(candidate):
-            return [candidate]
-    raise UsageError("no rules found: pass --rules PATH or set [rules] paths in the config")
+    try:
+        return [shipped.rules_dir()]
+    except LinnixError as err:
+        raise UsageError(f"no rules found: {err}, or pass --rules PATH or set [rules] paths "
+                         "in the config") from None
 
 
 def run_arguments(p: argparse.ArgumentParser) -> None:
