@@ -48,6 +48,8 @@ COMMANDS: tuple[Command, ...] = (
             rules.test_arguments, rules.cmd_test),
     Command("fmt", "rewrite .lnx files in the canonical layout",
             rules.fmt_arguments, rules.cmd_fmt),
+    Command("rules", "print where the shipped rules are",
+            rules.rules_arguments, rules.cmd_rules),
     Command("demo", "run real, bounded workloads that trip each shipped rule",
             demo.demo_arguments, demo.cmd_demo,
             description="Run a real, bounded workload that trips one shipped rule (or all of "

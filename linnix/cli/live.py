@@ -41,7 +41,9 @@ def default_rules(paths: list[str]) -> list[str]:
 def run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="linnix.toml (default: built-in settings)")
     p.add_argument("--rules", action="append", metavar="PATH",
-                   help="rule file or directory (repeatable; default: [rules] paths)")
+                   help="rule file or directory (repeatable; default: those of the config's "
+                        "[rules] paths, /etc/linnix/rules unless set, that exist, else the "
+                        "shipped rules: 'linnix rules path')")
     p.add_argument("--state-dir", metavar="DIR",
                    help="where alerts, incidents and the API token live")
     p.add_argument("--source", choices=_SOURCES, default="auto",

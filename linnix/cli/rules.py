@@ -1,4 +1,5 @@
-"""The commands that work on rule files: ``check``, ``explain``, ``fmt``, ``replay``, ``test``.
+"""The commands that work on rule files: ``check``, ``explain``, ``fmt``, ``replay``, ``test``
+and ``rules path``.
 
 For each command, the function that adds its arguments to its parser and the
 function that runs it (``cmd_*``): parsing and printing only, the work is
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_arguments", "cmd_check", "explain_arguments", "cmd_explain", "fmt_arguments",
     "cmd_fmt", "replay_arguments", "cmd_replay", "test_arguments", "cmd_test",
-    "print_diagnostics", "require_rule_files",
+    "print_diagnostics", "require_rule_files", "rules_arguments", "cmd_rules",
 ]
 
 
@@ -67,7 +68,9 @@ def _plural(n: int, word: str) -> str:
 # ---- check -------------------------------------------------------------------------
 
 def check_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files or directories (default: the shipped rules, 'linnix rules "
+                        "path', unless --config is given)")
     p.add_argument("--config", metavar="FILE",
                    help="also check this configuration file (linnix.toml)")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -83,7 +86,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ..language.source import Diagnostic, diagnostics_to_json
 
     if not args.paths and args.config is None:
-        raise UsageError("give the rule files or directories to check, or --config FILE")
+        from ..shipped import rules_dir
+
+        args.paths = [rules_dir()]
     problems: list[ConfigProblem] = []
     if args.config is not None:
         from ..config import config_problems
@@ -269,3 +274,24 @@ def cmd_test(args: argparse.Namespace) -> int:
         except OSError as err:
             raise UsageError(f"cannot write {args.junit}: {err.strerror}") from None
     return EXIT_FAIL if failed else EXIT_OK
+
+
+# ---- rules path --------------------------------------------------------------------
+
+def rules_arguments(p: argparse.ArgumentParser) -> None:
+    verbs = p.add_subparsers(dest="verb", metavar="path", required=True)
+    verbs.add_parser(
+        "path", help="print the directory of the shipped rules",
+        description="Print the directory of the rules shipped with linnix (the traces "
+                    "their tests name are in ../fixtures beside it): what 'linnix check' "
+                    "and 'linnix run' use when given no rules, and what to copy to "
+                    "/etc/linnix/rules to change them.")
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from ..shipped import rules_dir
+
+    if args.verb != "path":  # argparse requires the verb: this is only a safeguard
+        raise UsageError("say what to do: linnix rules path")
+    sys.stdout.write(printable(rules_dir()) + "\n")
+    return EXIT_OK

@@ -34,6 +34,35 @@ def test_check_shipped_rules_is_clean(capsys: Capture, monkeypatch: pytest.Monke
                         r"\(0 errors, 0 warnings\)\n", out), out
 
 
+def test_check_without_a_path_checks_the_shipped_rules(capsys: Capture, in_tmp: Path) -> None:
+    shipped = run(capsys, "check")
+    assert shipped == run(capsys, "check", str(RULES))
+    assert shipped[0] == 0 and shipped[1].startswith("ok: ")
+    write(in_tmp, {"linnix.toml": "[runtime]\nmode = \"monitor\"\n"})
+    assert run(capsys, "check", "--config", "linnix.toml") == (
+        0, "ok: config linnix.toml (0 errors, 0 warnings)\n", "")  # the config alone
+
+
+def test_rules_path_prints_the_shipped_rules_dir(capsys: Capture, in_tmp: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run(capsys, "rules", "path") == (0, f"{RULES}\n", "")
+    write(in_tmp, {"site/linnix/data/rules/a.lnx": "rule a: cpu_pct > 90\n"})
+    monkeypatch.setattr("linnix.shipped.PACKAGE", str(in_tmp / "site" / "linnix"))
+    assert run(capsys, "rules", "path") == (0, f"{in_tmp}/site/linnix/data/rules\n", "")
+    monkeypatch.setattr("linnix.shipped.PACKAGE", str(in_tmp / "linnix"))
+    status, out, err = run(capsys, "rules", "path")
+    assert (status, out) == (1, "")
+    assert err.startswith("linnix: the shipped rules are missing from this installation")
+    assert run(capsys, "check")[0] == 1  # and check, with nothing to check, says so
+
+
+@pytest.mark.parametrize("argv", [["rules"], ["rules", "where"], ["rules", "path", "x"]])
+def test_rules_needs_its_verb(capsys: Capture, argv: list[str]) -> None:
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (2, "")
+    assert err.startswith("linnix: ")
+
+
 def test_check_reports_errors_and_exits_1(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"bad.lnx": "rule r {\n    when subtre_cpu_pct > 50 for 5s\n}\n"})
     status, out, err = run(capsys, "check", "bad.lnx")
@@ -126,7 +155,7 @@ def test_check_default_cap_is_100(capsys: Capture, in_tmp: Path) -> None:
 
 
 @pytest.mark.parametrize("argv", [
-    ["check"], ["check", "nope.lnx"], ["check", "--max-errors", "x", "."],
+    ["check", "nope.lnx"], ["check", "--max-errors", "x", "."],
     ["check", "--format", "xml", "."], ["frobnicate"], [],
 ])
 def test_usage_errors_exit_2(capsys: Capture, in_tmp: Path, argv: list[str]) -> None:

@@ -697,12 +697,6 @@ def test_check_syntax_error_in_config(capsys: Capture, in_tmp: Path) -> None:
                    "failed: config linnix.toml (1 error, 0 warnings)\n")
 
 
-def test_check_needs_rules_or_a_config(capsys: Capture, in_tmp: Path) -> None:
-    status, out, err = run(capsys, "check")
-    assert (status, out) == (2, "")
-    assert "--config" in err
-
-
 def test_every_key_of_the_example_is_located_on_its_own_line() -> None:
     import tomllib
 
