@@ -282,10 +282,10 @@ def rules_arguments(p: argparse.ArgumentParser) -> None:
     verbs = p.add_subparsers(dest="verb", metavar="path", required=True)
     verbs.add_parser(
         "path", help="print the directory of the shipped rules",
-        description="Print the directory of the rules shipped with linnix (the traces "
-                    "their tests name are in ../fixtures beside it): what 'linnix check' "
-                    "and 'linnix run' use when given no rules, and what to copy to "
-                    "/etc/linnix/rules to change them.")
+        description="Print the directory of the rules shipped with linnix: what 'linnix "
+                    "check' and 'linnix run' use when given no rules.  The traces their "
+                    "tests name are in ../fixtures beside it; to change the rules, copy "
+                    "both directories (to /etc/linnix/rules and /etc/linnix/fixtures).")
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
