@@ -187,7 +187,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def replay_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("trace", metavar="TRACE", help="a .jsonl trace (.gz is fine)")
     p.add_argument("--rules", action="append", metavar="PATH",
-                   help="rule file or directory (repeatable; default rules/)")
+                   help="rule file or directory (repeatable; default: rules/ here if there "
+                        "is one, else the shipped rules, 'linnix rules path')")
     p.add_argument("--tick", type=positive_duration, default=0.5, metavar="DURATION",
                    help="evaluation interval (default 500ms)")
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
@@ -200,11 +201,9 @@ def replay_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     from ..runtime.replay import Timeline, replay, text_summary
 
-    if not args.rules and not os.path.isdir("rules"):
-        raise UsageError("no rules given and there is no rules/ directory here: "
-                         "name them with --rules PATH")
-    require_rule_files(args.rules or ["rules/"])
-    plan = _plan_for(args.rules or ["rules/"]).require_plan()
+    paths = args.rules or _default_replay_rules()
+    require_rule_files(paths)
+    plan = _plan_for(paths).require_plan()
     progress = sys.stderr if sys.stderr.isatty() else None
     if args.format == "jsonl":
         return _replay_jsonl(args, plan, progress)
@@ -215,6 +214,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sys.stdout.write("(no alerts)\n")
     text_summary(res, sys.stdout)
     return EXIT_OK
+
+
+def _default_replay_rules() -> list[str]:
+    """``rules/`` in the working directory, as in a checkout or a project of one's own;
+    else the rules shipped with linnix."""
+    if os.path.isdir("rules"):
+        return ["rules/"]
+    from ..shipped import rules_dir
+
+    return [rules_dir()]
 
 
 def _replay_jsonl(args: argparse.Namespace, plan: Plan, progress: TextIO | None) -> int:

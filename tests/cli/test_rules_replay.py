@@ -89,15 +89,28 @@ def test_an_empty_trace_says_so(tmp_path: Path, rules: str,
     assert out.endswith("\nthe trace holds no events: nothing was evaluated\n")
 
 
-def test_without_rules_and_without_a_rules_directory_says_so(
+def test_without_rules_and_without_a_rules_directory_the_shipped_rules_replay(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = str(ROOT / "fixtures" / "fork_storm.jsonl")
+    status, shipped, _ = run(capsys, "replay", "--format", "jsonl", "--rules",
+                             str(ROOT / "rules"), trace)
+    assert status == 0 and "fork_storm" in shipped
+    monkeypatch.chdir(tmp_path)  # no rules/ here
+    status, out, _ = run(capsys, "replay", "--format", "jsonl", trace)
+    assert (status, out) == (0, shipped)
+
+
+def test_without_rules_a_rules_directory_here_is_used(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "quiet.lnx").write_text(
+        'rule quiet {\n    when procs > 1000000\n    message "never"\n}\n')
     monkeypatch.chdir(tmp_path)
-    trace = write(tmp_path, {"t.jsonl": STORM})
-    status, out, err = run(capsys, "replay", str(trace / "t.jsonl"))
-    assert (status, out) == (2, "")
-    assert err.startswith("linnix: no rules given and there is no rules/ directory here: "
-                          "name them with --rules PATH\n")
+    status, out, _ = run(capsys, "replay", str(ROOT / "fixtures" / "fork_storm.jsonl"))
+    assert status == 0
+    assert out.startswith("(no alerts)\n")
 
 
 def test_a_corrupt_gz_trace_exits_1(tmp_path: Path, rules: str,
