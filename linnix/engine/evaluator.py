@@ -323,9 +323,15 @@ class Evaluator:
                 self.alerts.append(alert)
         elif inst.state == PENDING:
             if not truth:
-                del state.instances[key]
+                if now < inst.hold_until - EPS:
+                    if inst.due != inst.hold_until:
+                        state.schedule(key, inst, inst.hold_until)
+                else:
+                    del state.instances[key]
             elif now - inst.since >= rule.for_s - EPS:
                 self._fire(state, table, key, inst, now)
+            elif inst.due is None or inst.due > inst.since + rule.for_s + EPS:
+                state.schedule(key, inst, inst.since + rule.for_s)  # a restored one's hold
         else:
             self._firing(state, table, key, inst, truth, now)
 
@@ -338,6 +344,10 @@ class Evaluator:
             clear = not truth
         if not clear:
             inst.clear_since = inst.due = None
+            return
+        if now < inst.hold_until - EPS:  # restored: judged again once samples are in
+            if inst.due != inst.hold_until:
+                state.schedule(key, inst, inst.hold_until)
             return
         if inst.clear_since is None:
             inst.clear_since = now
@@ -359,10 +369,11 @@ class Evaluator:
 
     def _fire(self, state: RuleState, table: ProcTable, key: Key, inst: Instance,
               now: float) -> None:
-        inst.state, inst.clear_since, inst.due = FIRING, None, None
+        inst.state, inst.clear_since, inst.due, inst.fired_at = FIRING, None, None, now
         if state.rule.clear is not None:
             state.watch.add(key)
         alert = self._alert(state, key, table, "firing", now)
+        inst.message = alert.message
         if self.history:
             past = [h for h in inst.history or () if h[0] < now]
             alert.history = [*past, (now, alert.values)]

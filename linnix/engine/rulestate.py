@@ -86,15 +86,21 @@ HISTORY_MAX = 120  # values kept per pending instance (the first, then the lates
 class Instance:
     """One instance of a rule: its state and its timers."""
 
-    __slots__ = ("clear_since", "cooldown_until", "due", "history", "since", "state")
+    __slots__ = ("clear_since", "cooldown_until", "due", "fired_at", "history", "hold_until",
+                 "message", "since", "state")
 
     def __init__(self) -> None:
         self.state = INACTIVE
         self.since = 0.0
+        self.fired_at: float | None = None  # when it last fired
+        self.message: str | None = None  # ... and what it said then
         self.clear_since: float | None = None
         self.cooldown_until = float("-inf")
         self.due: float | None = None  # when a timer (for, keep-firing, cooldown) expires
         self.history: list[tuple[float, dict[str, object]]] | None = None
+        # restored after a restart: until then a false condition neither ends a pending
+        # instance nor starts clearing a firing one (the samples it needs are not in yet)
+        self.hold_until = float("-inf")
 
 
 Key = Proc | None  # None: the one instance of a system rule
