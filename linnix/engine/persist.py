@@ -8,11 +8,15 @@ file: the caller says how engine times relate to the world (:class:`Clocks`).
 
 * Times are stored as Unix (wall-clock) times: the engine's clock starts at 0
   with each daemon.  Process start times are also stored on the boot-time
-  clock, with the boot's id: a process instance is the same one after a restart
-  when its pid is alive with the same start (within :data:`SAME_START_S`, as
-  the start-up scan and the eBPF fork of one process may differ), in the same
-  boot.  Otherwise its process is gone: a firing instance then resolves
-  (reason ``exited``), a pending or cooling one is forgotten.
+  clock, with the boot's id.  The start an engine knows is never earlier than the
+  real one (the start-up scan reads it from /proc, an eBPF fork is stamped when it
+  happens, a polled fork may be stamped later), and at that time the process was
+  alive; a process alive now with the same pid that started no later than that
+  (:data:`SAME_START_S` allows for rounding) is therefore the same one, since two
+  processes never hold one pid at the same time; one that started after it is
+  another.  In another boot no process is the same.  When its process is gone a
+  firing instance resolves (reason ``exited``); a pending or cooling one is
+  forgotten.
 * A rule is the same rule when its name and :func:`digest` (its condition,
   ``clear when``, timers, severity, scope and boundary) are; a rule whose
   definition changed starts fresh, as at a reload.
@@ -52,7 +56,7 @@ SNAPSHOT_VERSION = 1
 INSTANCES_MAX = 10_000  # per rule: firing ones first, then pending, then cooling down
 SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024  # larger is not one of ours: refused unread
 OUTAGE_TOLERANCE_S = 3600.0  # down longer: pending and firing state is not restored
-SAME_START_S = 0.05  # two start times of one process (a scan's and a fork's) differ this much
+SAME_START_S = 0.05  # a start read from /proc (in clock ticks, rounded) may be this much late
 
 Time = Annotated[float, msgspec.Meta(ge=-TS_MAX, le=TS_MAX)]
 Text = Annotated[str, msgspec.Meta(max_length=TEXT_MAX)]
@@ -245,9 +249,9 @@ class _Restorer:
         p = self.table.procs.get(item.pid)
         same_boot = self.snap.boot_id is not None and self.snap.boot_id == self.clocks.boot_id
         if (p is None or not p.alive or p.start is None or item.start_boot is None
-                or not same_boot or abs(p.start + self.clocks.boot - item.start_boot)
-                >= SAME_START_S):
-            return None, True
+                or not same_boot
+                or p.start + self.clocks.boot > item.start_boot + SAME_START_S):
+            return None, True  # gone, or its pid is another process's now
         return p, False
 
     def _cooling(self, state: RuleState, key: Key, item: SavedInstance, gone: bool) -> None:

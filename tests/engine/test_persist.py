@@ -152,6 +152,18 @@ def test_a_reused_pid_is_not_the_instance_that_fired() -> None:
     assert [a.state for a in done.ended] == ["resolved"]
 
 
+def test_a_process_first_seen_after_it_started_is_still_the_one_that_fired() -> None:
+    """A polled fork is stamped when it is seen, later than the start /proc gives: the
+    process alive with that pid now, started before, held the pid then: it is the same."""
+    rule = "rule r: cpu_pct > 50\n"
+    born = fork(2.0, 300, 1, "hog")  # really started at 0.7
+    data, _ = stopped(rule, [born, sample(2.0, 300, cpu_pct=90.0)], 3.0)
+    clocks = new_clocks(3.0, 10.0)
+    scan = proc(0.0, 300, 1, "hog", start=round(0.7 + BOOT - clocks.boot, 3))
+    _, done = restarted(rule, data, clocks, [scan])
+    assert (done.counts["firing"], done.ended) == (1, [])
+
+
 def test_after_a_reboot_no_process_is_the_one_that_fired() -> None:
     rule = "rule r: cpu_pct > 50\n"
     born = fork(0.5, 300, 1, "hog")
