@@ -83,7 +83,7 @@ class SavedInstance(msgspec.Struct, **_STRUCT):
 
 
 class SavedRule(msgspec.Struct, **_STRUCT):
-    name: Annotated[str, msgspec.Meta(max_length=1000)]
+    name: str
     digest: Annotated[str, msgspec.Meta(max_length=64)]
     instances: Annotated[list[SavedInstance], msgspec.Meta(max_length=INSTANCES_MAX)]
 
@@ -163,8 +163,8 @@ def _saved(inst: Instance, key: Key, clocks: Clocks, now: float) -> SavedInstanc
         out.state, out.fired = "firing", wall + fired
         out.clearing = wall + inst.clear_since if inst.clear_since is not None else None
         out.message = inst.message[:TEXT_MAX] if inst.message is not None else None
-    elif inst.cooldown_until > now + EPS:
-        out.cooldown_until = wall + inst.cooldown_until
+    elif inst.cooldown_until > now + EPS:  # a cooldown of centuries ends at TS_MAX
+        out.cooldown_until = min(wall + inst.cooldown_until, TS_MAX)
     else:
         return None
     return out

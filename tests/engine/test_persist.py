@@ -250,6 +250,20 @@ def test_a_cooldown_over_during_the_outage_is_forgotten() -> None:
     assert core.evaluator.rules[0].instances == {}
 
 
+def test_a_cooldown_of_centuries_is_saved_as_a_time_a_snapshot_may_hold() -> None:
+    rule = host_rule("when host_cpu_pct > 50\ncooldown 3000000h")
+    data, _ = stopped(rule, cpu((0.0, 90.0), (1.0, 10.0)), 2.0)
+    _, done = restarted(rule, data, new_clocks(2.0, 5.0))
+    assert done.counts["cooling"] == 1
+
+
+def test_a_rule_of_any_name_length_is_restored() -> None:
+    rule = f"rule {'r' * 1024}: host_cpu_pct > 50\n"  # the longest name there is
+    data, _ = stopped(rule, cpu((0.0, 90.0)), 2.0)
+    _, done = restarted(rule, data, new_clocks(2.0, 5.0))
+    assert done.counts["firing"] == 1
+
+
 def test_a_snapshot_restores_to_the_same_snapshot() -> None:
     rules = (host_rule("when host_cpu_pct > 50 for 10s") + "rule f: host_cpu_pct > 40\n"
              "rule c {\n    when host_cpu_pct > 95\n    cooldown 1h\n}\n")
