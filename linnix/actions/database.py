@@ -14,8 +14,10 @@ transaction, with an ``audit.chained`` record saying how many there were (the
 chain vouches for them from then on, not before).  Version 2 counts the
 repeats of a pending action (the same rule firing again for the same
 process): ``repeats`` (0 for an action of an older database) and
-``last_seen_at`` (its creation time until it repeats).  A database of a newer
-version is refused rather than misread.
+``last_seen_at`` (its creation time until it repeats).  Version 3 keeps the
+rules' state across a restart (``rule_state``: one row, the engine's snapshot,
+:mod:`linnix.engine.persist`).  A database of a newer version is refused rather
+than misread.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from . import chain
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "open_database", "open_readonly"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -98,6 +100,10 @@ APPEND_ONLY = ("CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit "
 # where the chain starts: the last record retention removed (id 0 and all zeros: none)
 ANCHOR = ("CREATE TABLE IF NOT EXISTS audit_anchor (id INTEGER PRIMARY KEY CHECK (id = 1), "
           "last_id INTEGER NOT NULL, hash TEXT NOT NULL)")
+
+# version 3: the rules' state as the daemon last saved it (one row, replaced at each save)
+RULE_STATE = ("CREATE TABLE IF NOT EXISTS rule_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
+              "saved_at REAL NOT NULL, data BLOB NOT NULL)")
 
 
 def open_database(path: str, clock: Callable[[], float]) -> tuple[sqlite3.Connection, bool]:
@@ -189,6 +195,8 @@ def _upgrade(db: sqlite3.Connection, path: str, clock: Callable[[], float]) -> N
             _chain_the_audit_log(db, clock)
         if version < 2:
             _count_repeats(db)
+        if version < 3:
+            db.execute(RULE_STATE)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

@@ -23,7 +23,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -214,13 +214,35 @@ class Store:
                             also=("resolved_at IS NULL",) if open_only else (),
                             before=before, limit=limit)
 
-    def close_open_incidents(self, reason: str) -> int:
-        """Resolve every incident still open (after a restart, its instance is gone)."""
+    def open_incidents(self) -> list[dict[str, Any]]:
+        """Every incident still open: its id and the instance it is about."""
+        return self._all("SELECT id, rule, pid, start FROM incidents WHERE resolved_at IS NULL "
+                         "ORDER BY id")
+
+    def close_open_incidents(self, reason: str, keep: Collection[int] = ()) -> int:
+        """Resolve every incident still open but those in ``keep`` (after a restart: the
+        incidents of instances restored firing); how many were resolved."""
+        kept = set(keep)
         with self._write() as db:
-            rows = [r[0] for r in db.execute("SELECT id FROM incidents WHERE resolved_at IS NULL")]
+            rows = [int(r[0]) for r in db.execute(
+                "SELECT id FROM incidents WHERE resolved_at IS NULL")]
+            rows = [incident for incident in rows if incident not in kept]
             for incident in rows:
-                self._resolve(db, int(incident), reason)
+                self._resolve(db, incident, reason)
         return len(rows)
+
+    # ---- rule state --------------------------------------------------------------------
+    def save_rule_state(self, data: bytes, saved_at: float) -> None:
+        """Replace the saved rule state (:mod:`linnix.engine.persist`'s snapshot)."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO rule_state (id, saved_at, data) VALUES (1, ?, ?)",
+                       (saved_at, data))
+
+    def load_rule_state(self) -> object:
+        """The saved rule state as it is stored (None: none), for the engine to judge."""
+        with self._lock:
+            row = self.db.execute("SELECT data FROM rule_state WHERE id = 1").fetchone()
+        return None if row is None else row[0]
 
     # ---- actions -----------------------------------------------------------------------
     def add_action(self, *, incident_id: int | None, rule: str, kind: str,

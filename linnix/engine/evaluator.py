@@ -25,164 +25,26 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import attrs
-
-from ..names import METRICS, Need, Scope
+from ..names import METRICS, Scope
 from ..plan import CompiledAction, CompiledRule, Plan
 from .proctable import Proc, ProcTable
+from .rulestate import (
+    EPS,
+    FIRING,
+    HISTORY_MAX,
+    INACTIVE,
+    PENDING,
+    Alert,
+    Instance,
+    Key,
+    Proposal,
+    RuleState,
+    change_groups,
+)
+from .rulestate import order as _order
 from .windows import window_key, window_metric
 
-__all__ = ["Alert", "Evaluator", "Proposal", "RuleState"]
-
-EPS = 1e-9  # tick times are sums of floats; compare durations with a little slack
-
-INACTIVE, PENDING, FIRING = 0, 1, 2
-_STATE_NAMES = {PENDING: "pending", FIRING: "firing"}
-
-
-@attrs.define  # not frozen: a frozen attrs class is slow to construct, and alerts are many
-class Alert:
-    """One transition of one instance of one rule."""
-
-    ts: float
-    rule: str
-    state: str  # pending | firing | resolved
-    severity: str
-    scope: str
-    pid: int | None
-    comm: str | None
-    start: float | None
-    message: str
-    labels: dict[str, str]
-    values: dict[str, object]
-    reason: str | None = None  # for resolved: cleared | exited | reloaded
-    # for in-process consumers (incidents), never serialised:
-    proc: Proc | None = attrs.field(default=None, repr=False, eq=False)
-    history: list[tuple[float, dict[str, object]]] | None = attrs.field(
-        default=None, repr=False, eq=False)  # firing: the values across the 'for' window
-    wall: int | None = attrs.field(default=None, repr=False, eq=False)  # the rule's totals
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "alert", "ts": self.ts, "rule": self.rule, "state": self.state,
-            "severity": self.severity, "scope": self.scope, "pid": self.pid,
-            "comm": self.comm, "start": self.start, "message": self.message,
-            "labels": self.labels, "values": self.values, "reason": self.reason,
-        }
-
-
-@attrs.define
-class Proposal:
-    """A process-targeting action proposed when an instance fired."""
-
-    ts: float
-    rule: str
-    action: CompiledAction
-    pid: int | None
-    comm: str | None
-    start: float | None
-    instance_pid: int | None
-    status: str = "proposed"  # or no_target when top() found no live process
-    instance_start: float | None = None
-    monitor_only: bool = False  # the rule says 'mode monitor'
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "action", "ts": self.ts, "rule": self.rule, "action": self.action.name,
-            "pid": self.pid, "comm": self.comm, "start": self.start, "status": self.status,
-        }
-
-
-HISTORY_MAX = 120  # values kept per pending instance (the first, then the latest)
-
-
-class _Instance:
-    __slots__ = ("clear_since", "cooldown_until", "due", "history", "since", "state")
-
-    def __init__(self) -> None:
-        self.state = INACTIVE
-        self.since = 0.0
-        self.clear_since: float | None = None
-        self.cooldown_until = float("-inf")
-        self.due: float | None = None  # when a timer (for, keep-firing, cooldown) expires
-        self.history: list[tuple[float, dict[str, object]]] | None = None
-
-
-Key = Proc | None  # None: the one instance of a system rule
-
-
-@attrs.define
-class RuleState:
-    """The runtime state of one rule: its instances and what it reacts to."""
-
-    rule: CompiledRule
-    index: int
-    instances: dict[Key, _Instance] = attrs.field(factory=dict)
-    true: set[Proc] = attrs.field(factory=set)  # instances whose condition holds
-    effective: set[Proc] = attrs.field(factory=set)  # ... and are not suppressed
-    system_truth: bool = False
-    timers: list[tuple[float, int, Key, _Instance]] = attrs.field(factory=list)
-    watch: set[Key] = attrs.field(factory=set)  # firing, with a 'clear when' to evaluate
-    groups: frozenset[str] = frozenset({"meta"})  # change sets that can alter the truth
-    every_tick: bool = False  # reads age_s, parent.*, ancestors or a host value
-    wall: int | None = None  # where the table keeps the totals within its boundary's walls
-    rates: bool = False
-    windows: bool = False
-    errors: int = 0
-    evaluations: int = 0
-    seconds: float = 0.0  # time spent in this rule's part of each tick
-    _seq: int = 0
-
-    @classmethod
-    def of(cls, rule: CompiledRule, index: int, wall: int | None = None) -> RuleState:
-        state = cls(rule, index, wall=wall)
-        groups = {"meta"}
-        for name in rule.inputs:
-            if "(" in name:
-                state.windows = True
-                continue
-            if name.startswith("parent.") or name in ("ancestors", "age_s"):
-                state.every_tick = True
-                continue
-            metric = METRICS[name]
-            if metric.scope is Scope.SYSTEM:
-                state.every_tick = True
-            elif metric.time_varying:
-                state.rates = True
-            groups |= change_groups(name)
-        state.groups = frozenset(groups)
-        return state
-
-    def truth(self, key: Key) -> bool:
-        return self.system_truth if key is None else key in self.effective
-
-    def schedule(self, key: Key, inst: _Instance, when: float) -> None:
-        inst.due = when
-        self._seq += 1
-        heapq.heappush(self.timers, (when, self._seq, key, inst))
-
-    def due(self, now: float) -> set[Key]:
-        """Instances whose timer has expired by ``now`` (stale timers are skipped)."""
-        out: set[Key] = set()
-        timers = self.timers
-        while timers and timers[0][0] <= now + EPS:
-            when, _, key, inst = heapq.heappop(timers)
-            if self.instances.get(key) is inst and inst.due == when:
-                inst.due = None
-                out.add(key)
-        return out
-
-    def counts(self) -> dict[str, int]:
-        pending = sum(1 for i in self.instances.values() if i.state == PENDING)
-        firing = sum(1 for i in self.instances.values() if i.state == FIRING)
-        return {"pending": pending, "firing": firing}
-
-
-def _order(p: Key) -> tuple[int, float]:
-    if p is None:
-        return (-1, 0.0)
-    return (p.pid, p.start if p.start is not None else -1.0)
-
+__all__ = ["FIRING", "INACTIVE", "PENDING", "Alert", "Evaluator", "Proposal", "RuleState"]
 
 class Evaluator:
     """Evaluates a plan tick by tick over a :class:`ProcTable`."""
@@ -443,7 +305,7 @@ class Evaluator:
         if inst is None:
             if not truth:
                 return
-            inst = state.instances[key] = _Instance()
+            inst = state.instances[key] = Instance()
         if inst.state == INACTIVE:
             if now < inst.cooldown_until - EPS:
                 if inst.due is None:
@@ -461,13 +323,19 @@ class Evaluator:
                 self.alerts.append(alert)
         elif inst.state == PENDING:
             if not truth:
-                del state.instances[key]
+                if now < inst.hold_until - EPS:
+                    if inst.due != inst.hold_until:
+                        state.schedule(key, inst, inst.hold_until)
+                else:
+                    del state.instances[key]
             elif now - inst.since >= rule.for_s - EPS:
                 self._fire(state, table, key, inst, now)
+            elif inst.due is None or inst.due > inst.since + rule.for_s + EPS:
+                state.schedule(key, inst, inst.since + rule.for_s)  # a restored one's hold
         else:
             self._firing(state, table, key, inst, truth, now)
 
-    def _firing(self, state: RuleState, table: ProcTable, key: Key, inst: _Instance,
+    def _firing(self, state: RuleState, table: ProcTable, key: Key, inst: Instance,
                 truth: bool, now: float) -> None:
         rule = state.rule
         if rule.clear is not None:
@@ -476,6 +344,10 @@ class Evaluator:
             clear = not truth
         if not clear:
             inst.clear_since = inst.due = None
+            return
+        if now < inst.hold_until - EPS:  # restored: judged again once samples are in
+            if inst.due != inst.hold_until:
+                state.schedule(key, inst, inst.hold_until)
             return
         if inst.clear_since is None:
             inst.clear_since = now
@@ -486,7 +358,7 @@ class Evaluator:
         elif inst.due is None:
             state.schedule(key, inst, inst.clear_since + hold)
 
-    def _resolved(self, state: RuleState, key: Key, inst: _Instance, now: float) -> None:
+    def _resolved(self, state: RuleState, key: Key, inst: Instance, now: float) -> None:
         state.watch.discard(key)
         # Inactive again, and judged afresh when the cooldown ends (with no cooldown:
         # at the next tick).  A 'clear when' can resolve an instance whose condition
@@ -495,12 +367,13 @@ class Evaluator:
         inst.cooldown_until = now + state.rule.cooldown_s
         state.schedule(key, inst, inst.cooldown_until)
 
-    def _fire(self, state: RuleState, table: ProcTable, key: Key, inst: _Instance,
+    def _fire(self, state: RuleState, table: ProcTable, key: Key, inst: Instance,
               now: float) -> None:
-        inst.state, inst.clear_since, inst.due = FIRING, None, None
+        inst.state, inst.clear_since, inst.due, inst.fired_at = FIRING, None, None, now
         if state.rule.clear is not None:
             state.watch.add(key)
         alert = self._alert(state, key, table, "firing", now)
+        inst.message = alert.message
         if self.history:
             past = [h for h in inst.history or () if h[0] < now]
             alert.history = [*past, (now, alert.values)]
@@ -577,19 +450,6 @@ def _observed_groups(metric: str) -> frozenset[str]:
     """Change sets whose members may hold a new value of ``metric`` (meta never does)."""
     groups = change_groups(metric) - {"meta"}
     return groups or frozenset({"meta"})
-
-
-_GROUP_OF_NEED = {Need.CPU: "cpu", Need.RSS: "rss", Need.FDS: "fds", Need.THREADS: "threads"}
-
-
-@functools.cache
-def change_groups(metric: str) -> frozenset[str]:
-    """The table's change sets whose members may have a new value of ``metric``."""
-    m = METRICS[metric]
-    if m.scope is Scope.SUBTREE:
-        return frozenset({"sub", "meta"})
-    groups = {_GROUP_OF_NEED[n] for n in m.needs if n in _GROUP_OF_NEED}
-    return frozenset(groups or {"meta"}) | {"meta"}
 
 
 def _same(a: CompiledRule, b: CompiledRule) -> bool:

@@ -85,8 +85,10 @@ class _Stack:
     manager: Any
     responder: Any
     policy: Any
+    keeper: Any  # the rules' state, saved for the next start
 
     def close(self) -> None:
+        self.keeper.save_now()
         self.store.close()
 
 
@@ -280,7 +282,8 @@ class Daemon:
                            on_problem=self.say)
         self.console = console = AlertLog(self.out, verbose=opts.verbose)
         stack = self._response_stack(config, clock)
-        sink = fan_out(console, alerts, self.history, stack.responder, *self.extra_sinks)
+        sink = fan_out(console, alerts, self.history, stack.responder, stack.keeper,
+                       *self.extra_sinks)
         self.engine = engine = LiveEngine(
             core, clock, sink, recorder, needs_cmdline(plan), say=self.say,
             fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval),
@@ -306,6 +309,7 @@ class Daemon:
         from ..actions import ActionManager, ActionPolicy, Guards
         from ..actions.store import AsyncStore, Store
         from ..api.stream import StreamHub
+        from .keeper import StateKeeper, settle_time
         from .metrics import make_registry
         from .notify import notifier_for
         from .responder import Responder
@@ -333,7 +337,9 @@ class Daemon:
         self.notifier = notifier_for(self, config.notify, clock)
         if self.notifier is not None:  # one more sink of every batch the engine makes
             self.extra_sinks.append(self.notifier)
-        return _Stack(store, manager, responder, policy)
+        keeper = StateKeeper(self.core, astore, clock,  # type: ignore[arg-type]
+                             settle_time(self.opts.sample_interval), say=self.say)
+        return _Stack(store, manager, responder, policy, keeper)
 
     def _publish(self, hub: Any) -> Callable[[str, dict[str, Any]], None]:
         """What the action manager reports goes to the stream, and to the terminal: each
@@ -383,14 +389,15 @@ class Daemon:
     async def _start_responses(self, nursery: trio.Nursery, stack: _Stack,
                                config: Any) -> None:
         store = self.astore
-        closed = await store.close_open_incidents("the daemon restarted")
+        resumed = await stack.keeper.resume(stack.responder, self.notifier)
+        closed = await store.close_open_incidents("the daemon restarted", keep=resumed.incidents)
         previous = await store.audit_log(limit=1, event="daemon.started")
         mode = stack.policy.mode
         if previous and previous[0]["detail"].get("mode") not in (None, mode):
             await store.audit("linnix", "mode.changed", was=previous[0]["detail"]["mode"],
                               now=mode)
         await store.audit("linnix", "daemon.started", mode=mode, pid=os.getpid(),
-                          closed_incidents=closed)
+                          closed_incidents=closed, **resumed.summary())
         unprotected = sorted(config.actions.unprotect)
         if unprotected:  # said at every start, for the operator and in the audit log
             self.say(f"actions.unprotect: {', '.join(unprotected)} lose(s) the built-in "
@@ -398,11 +405,15 @@ class Daemon:
             await store.audit("linnix", "guards.unprotected", names=unprotected)
         await nursery.start(stack.manager.run)
         nursery.start_soon(stack.responder.run)
+        nursery.start_soon(stack.keeper.run)
         nursery.start_soon(self._retention, config)
         if self.notifier is not None:  # reads the webhooks' secrets, or stops the start
             await nursery.start(self.notifier.run)
         if self.opts.api:
             await self._start_api(nursery, config)
+        if resumed.restored is not None and resumed.restored.ended:
+            assert self.engine is not None  # firing instances whose process is gone: resolved
+            self.engine.sink(resumed.restored.ended)
 
     async def _start_api(self, nursery: trio.Nursery, config: Any) -> None:
         from ..api.app import create_app

@@ -69,7 +69,7 @@ def action(store: Store, incident_id: int | None = None, status: str = "pending"
 def test_schema_tables_columns_and_pragmas(store: Store) -> None:
     tables = {r[0] for r in store.db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"incidents", "actions", "audit", "audit_anchor"} <= tables
+    assert {"incidents", "actions", "audit", "audit_anchor", "rule_state"} <= tables
 
     def columns(table: str) -> set[str]:
         return {r[1] for r in store.db.execute(f"PRAGMA table_info({table})")}
@@ -84,7 +84,8 @@ def test_schema_tables_columns_and_pragmas(store: Store) -> None:
     assert columns("audit") == {"id", "at", "actor", "event", "action_id", "incident_id",
                                 "detail", "prev", "hash"}
     assert columns("audit_anchor") == {"id", "last_id", "hash"}
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert columns("rule_state") == {"id", "saved_at", "data"}
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 3
     triggers = {r[0] for r in store.db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert "audit_append_only" in triggers
@@ -119,7 +120,7 @@ def test_a_version_1_database_gets_the_repeat_columns(tmp_path: Path,
         row = new.action(aid)
         assert row is not None
         assert (row["repeats"], row["last_seen_at"]) == (0, row["created_at"])
-        assert new.db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert new.db.execute("PRAGMA user_version").fetchone()[0] == 3
         assert new.repeat_action(aid, Entry("linnix", "action.repeated"))
         assert (new.action(aid) or {})["repeats"] == 1
         assert new.verify_chain().holds

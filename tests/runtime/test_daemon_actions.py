@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -177,6 +178,8 @@ def test_a_sigkilled_daemon_keeps_its_pending_action_and_incident(lab: Lab) -> N
     assert {"daemon.started", "incident.opened", "action.proposed"} <= {
         e["event"] for e in before}
 
+    wait_for(lambda: b"target_found" in saved_rule_state(lab.state), 10,
+             "the rule state to be saved")  # after the transition, not at shutdown
     first = lab.daemons[0]
     first.signal(signal.SIGKILL)
     first.proc.wait(10)
@@ -188,9 +191,9 @@ def test_a_sigkilled_daemon_keeps_its_pending_action_and_incident(lab: Lab) -> N
     assert row["status"] == "pending"
     assert (row["created_at"], row["expires_at"]) == (action["created_at"],
                                                       action["expires_at"])
-    closed = api.get(f"/incidents/{action['incident_id']}")
-    assert closed["resolved_reason"] == "the daemon restarted"
-    assert closed["subtree"] == incident["subtree"] and closed["history"] == incident["history"]
+    kept = api.get(f"/incidents/{action['incident_id']}")  # the instance is still firing
+    assert (kept["resolved_at"], kept["resolved_reason"]) == (None, None)
+    assert kept["subtree"] == incident["subtree"] and kept["history"] == incident["history"]
 
     after = api.audit()
     by_id = {e["id"]: e for e in after}
@@ -198,10 +201,9 @@ def test_a_sigkilled_daemon_keeps_its_pending_action_and_incident(lab: Lab) -> N
         assert by_id.get(entry["id"]) == entry  # every entry from before, unchanged
     newer = [e for e in reversed(after) if e["id"] > max(x["id"] for x in before)]
     restart = [e for e in newer if e["event"] == "daemon.started"]
-    assert len(restart) == 1 and restart[0]["detail"]["closed_incidents"] >= 1
-    resolved = [e for e in newer if e["event"] == "incident.resolved"
+    assert len(restart) == 1 and restart[0]["detail"]["kept_incidents"] == 1
+    assert not [e for e in newer if e["event"] == "incident.resolved"
                 and e["incident_id"] == action["incident_id"]]
-    assert resolved and resolved[0]["detail"] == {"reason": "the daemon restarted"}
 
     status, body = api.post(f"/actions/{action['id']}/approve",
                             {"approver": "alice", "reason": "after the restart"})
@@ -216,6 +218,24 @@ def test_a_sigkilled_daemon_keeps_its_pending_action_and_incident(lab: Lab) -> N
                  if e["event"] == "action.approved"]
     assert [(e["actor"], e["detail"]) for e in approvals] == [
         ("admin", {"reason": "after the restart"})]
+    closed = wait_for(lambda: (row := api.get(f"/incidents/{action['incident_id']}"))
+                      ["resolved_at"] and row, 30, "the incident to resolve")
+    assert closed["resolved_reason"] == "exited"  # its process ended: the same incident
+
+
+def saved_rule_state(state: Path) -> bytes:
+    """The rule state the daemon saved last (read-only, beside the running daemon)."""
+    try:
+        db = sqlite3.connect(f"file:{state / 'linnix.db'}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return b""
+    try:
+        row = db.execute("SELECT data FROM rule_state").fetchone()
+    except sqlite3.Error:
+        return b""
+    finally:
+        db.close()
+    return bytes(row[0]) if row is not None else b""
 
 
 # ---- identity between proposal and approval -------------------------------------------------

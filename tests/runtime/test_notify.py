@@ -177,6 +177,26 @@ async def test_a_firing_alert_is_sent_again_every_resend_interval_until_it_resol
     ]
 
 
+async def test_an_alert_still_firing_after_a_restart_is_resent_with_its_first_start(
+        clock: MockClock, running: Any, secret: Path) -> None:
+    fake = FakeTransport()
+    hook = WebhookTarget("https://hooks.example.org/linnix", str(secret))
+    n = notifier(fake, alertmanagers=(AM1,), webhooks=(hook,))
+    n.restore([alert("firing", -100.0)])  # fired 100s before this daemon's clock began
+    await running(n)
+    await trio.sleep(61)
+    n([alert("resolved", 61.0)])
+    await trio.sleep(1)
+    sent = [(c.at, c.body[0]["startsAt"], c.body[0]["endsAt"]) for c in fake.to(AM1)]
+    assert sent == [
+        (0.0, rfc3339(WALL0 - 100), rfc3339(WALL0 + 240)),  # at once, as it first was
+        (60.0, rfc3339(WALL0 - 100), rfc3339(WALL0 + 60 + 240)),  # in the resend set
+        (61.0, rfc3339(WALL0 - 100), rfc3339(WALL0 + 61)),  # and resolved once
+    ]
+    # a webhook heard the firing transition before the restart; a restore is none
+    assert [c.body["state"] for c in fake.to(hook.url)] == ["resolved"]
+
+
 async def test_instances_are_resent_each_on_its_own_schedule(clock: MockClock,
                                                              running: Any) -> None:
     fake = FakeTransport()

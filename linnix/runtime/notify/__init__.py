@@ -90,6 +90,14 @@ class Notifier:
             if self.alertmanagers:
                 self._to_alertmanager(item)
 
+    def restore(self, alerts: Sequence[Alert]) -> None:
+        """Instances still firing after a restart (no transition: webhooks heard of them):
+        Alertmanager gets them again now, their ``startsAt`` the time they first fired,
+        and again every resend interval, as any firing alert."""
+        if self.alertmanagers:
+            for alert in alerts:
+                self._to_alertmanager(alert)
+
     def _to_alertmanager(self, alert: Alert) -> None:
         key = am.instance_key(alert)
         if alert.state == "firing":

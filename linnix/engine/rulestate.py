@@ -1,0 +1,193 @@
+"""What the evaluator keeps and produces: rule state, instances, alerts, proposals.
+
+:class:`RuleState` holds one rule's instances (:class:`Instance`: inactive,
+pending or firing, with its since-time, cooldown and clear timer) and what the
+rule reacts to; :class:`Alert` and :class:`Proposal` are what a tick produces.
+The state machine that moves instances is :mod:`.evaluator`'s.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+from typing import Any
+
+import attrs
+
+from ..names import METRICS, Need, Scope
+from ..plan import CompiledAction, CompiledRule
+from .proctable import Proc
+
+__all__ = ["EPS", "FIRING", "HISTORY_MAX", "INACTIVE", "PENDING", "Alert", "Instance", "Key",
+           "Proposal", "RuleState", "change_groups", "order"]
+
+EPS = 1e-9  # tick times are sums of floats; compare durations with a little slack
+
+INACTIVE, PENDING, FIRING = 0, 1, 2
+_STATE_NAMES = {PENDING: "pending", FIRING: "firing"}
+
+
+@attrs.define  # not frozen: a frozen attrs class is slow to construct, and alerts are many
+class Alert:
+    """One transition of one instance of one rule."""
+
+    ts: float
+    rule: str
+    state: str  # pending | firing | resolved
+    severity: str
+    scope: str
+    pid: int | None
+    comm: str | None
+    start: float | None
+    message: str
+    labels: dict[str, str]
+    values: dict[str, object]
+    reason: str | None = None  # for resolved: cleared | exited | reloaded
+    # for in-process consumers (incidents), never serialised:
+    proc: Proc | None = attrs.field(default=None, repr=False, eq=False)
+    history: list[tuple[float, dict[str, object]]] | None = attrs.field(
+        default=None, repr=False, eq=False)  # firing: the values across the 'for' window
+    wall: int | None = attrs.field(default=None, repr=False, eq=False)  # the rule's totals
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "alert", "ts": self.ts, "rule": self.rule, "state": self.state,
+            "severity": self.severity, "scope": self.scope, "pid": self.pid,
+            "comm": self.comm, "start": self.start, "message": self.message,
+            "labels": self.labels, "values": self.values, "reason": self.reason,
+        }
+
+
+@attrs.define
+class Proposal:
+    """A process-targeting action proposed when an instance fired."""
+
+    ts: float
+    rule: str
+    action: CompiledAction
+    pid: int | None
+    comm: str | None
+    start: float | None
+    instance_pid: int | None
+    status: str = "proposed"  # or no_target when top() found no live process
+    instance_start: float | None = None
+    monitor_only: bool = False  # the rule says 'mode monitor'
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "action", "ts": self.ts, "rule": self.rule, "action": self.action.name,
+            "pid": self.pid, "comm": self.comm, "start": self.start, "status": self.status,
+        }
+
+
+HISTORY_MAX = 120  # values kept per pending instance (the first, then the latest)
+
+
+class Instance:
+    """One instance of a rule: its state and its timers."""
+
+    __slots__ = ("clear_since", "cooldown_until", "due", "fired_at", "history", "hold_until",
+                 "message", "since", "state")
+
+    def __init__(self) -> None:
+        self.state = INACTIVE
+        self.since = 0.0
+        self.fired_at: float | None = None  # when it last fired
+        self.message: str | None = None  # ... and what it said then
+        self.clear_since: float | None = None
+        self.cooldown_until = float("-inf")
+        self.due: float | None = None  # when a timer (for, keep-firing, cooldown) expires
+        self.history: list[tuple[float, dict[str, object]]] | None = None
+        # restored after a restart: until then a false condition neither ends a pending
+        # instance nor starts clearing a firing one (the samples it needs are not in yet)
+        self.hold_until = float("-inf")
+
+
+Key = Proc | None  # None: the one instance of a system rule
+
+
+@attrs.define
+class RuleState:
+    """The runtime state of one rule: its instances and what it reacts to."""
+
+    rule: CompiledRule
+    index: int
+    instances: dict[Key, Instance] = attrs.field(factory=dict)
+    true: set[Proc] = attrs.field(factory=set)  # instances whose condition holds
+    effective: set[Proc] = attrs.field(factory=set)  # ... and are not suppressed
+    system_truth: bool = False
+    timers: list[tuple[float, int, Key, Instance]] = attrs.field(factory=list)
+    watch: set[Key] = attrs.field(factory=set)  # firing, with a 'clear when' to evaluate
+    groups: frozenset[str] = frozenset({"meta"})  # change sets that can alter the truth
+    every_tick: bool = False  # reads age_s, parent.*, ancestors or a host value
+    wall: int | None = None  # where the table keeps the totals within its boundary's walls
+    rates: bool = False
+    windows: bool = False
+    errors: int = 0
+    evaluations: int = 0
+    seconds: float = 0.0  # time spent in this rule's part of each tick
+    _seq: int = 0
+
+    @classmethod
+    def of(cls, rule: CompiledRule, index: int, wall: int | None = None) -> RuleState:
+        state = cls(rule, index, wall=wall)
+        groups = {"meta"}
+        for name in rule.inputs:
+            if "(" in name:
+                state.windows = True
+                continue
+            if name.startswith("parent.") or name in ("ancestors", "age_s"):
+                state.every_tick = True
+                continue
+            metric = METRICS[name]
+            if metric.scope is Scope.SYSTEM:
+                state.every_tick = True
+            elif metric.time_varying:
+                state.rates = True
+            groups |= change_groups(name)
+        state.groups = frozenset(groups)
+        return state
+
+    def truth(self, key: Key) -> bool:
+        return self.system_truth if key is None else key in self.effective
+
+    def schedule(self, key: Key, inst: Instance, when: float) -> None:
+        inst.due = when
+        self._seq += 1
+        heapq.heappush(self.timers, (when, self._seq, key, inst))
+
+    def due(self, now: float) -> set[Key]:
+        """Instances whose timer has expired by ``now`` (stale timers are skipped)."""
+        out: set[Key] = set()
+        timers = self.timers
+        while timers and timers[0][0] <= now + EPS:
+            when, _, key, inst = heapq.heappop(timers)
+            if self.instances.get(key) is inst and inst.due == when:
+                inst.due = None
+                out.add(key)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        pending = sum(1 for i in self.instances.values() if i.state == PENDING)
+        firing = sum(1 for i in self.instances.values() if i.state == FIRING)
+        return {"pending": pending, "firing": firing}
+
+
+def order(p: Key) -> tuple[int, float]:
+    """Instances in a stable order: the host first, then by pid and start."""
+    if p is None:
+        return (-1, 0.0)
+    return (p.pid, p.start if p.start is not None else -1.0)
+
+
+_GROUP_OF_NEED = {Need.CPU: "cpu", Need.RSS: "rss", Need.FDS: "fds", Need.THREADS: "threads"}
+
+
+@functools.cache
+def change_groups(metric: str) -> frozenset[str]:
+    """The table's change sets whose members may have a new value of ``metric``."""
+    m = METRICS[metric]
+    if m.scope is Scope.SUBTREE:
+        return frozenset({"sub", "meta"})
+    groups = {_GROUP_OF_NEED[n] for n in m.needs if n in _GROUP_OF_NEED}
+    return frozenset(groups or {"meta"}) | {"meta"}
