@@ -67,10 +67,10 @@ class EngineCollector(Collector):
         for (rule, state_name), n in sorted(core.alert_counts.items()):
             alerts.add_metric([rule, state_name], n)
         yield alerts
-        acts = CounterMetricFamily("linnix_actions", "Action state changes, by status",
-                                   labels=["status"])
-        for status, n in sorted((actions.counts if actions is not None else {}).items()):
-            acts.add_metric([status], n)
+        acts = CounterMetricFamily("linnix_actions", "Action state changes, by kind and status",
+                                   labels=["kind", "status"])
+        for (kind, status), n in sorted((actions.counts if actions is not None else {}).items()):
+            acts.add_metric([kind, status], n)
         yield acts
 
 

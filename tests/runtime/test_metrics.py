@@ -28,7 +28,7 @@ def test_a_scrape_reads_what_the_engine_counted() -> None:
                fork(1.0, 11, 1, "other")])
     core.finish()
     engine = SimpleNamespace(kinds={"fork": 2, "sample": 1, "lost": 1}, last_lag=0.125)
-    manager = SimpleNamespace(counts={"pending": 2, "succeeded": 1})
+    manager = SimpleNamespace(counts={("kill", "pending"): 2, ("renice", "succeeded"): 1})
     got = scrape(SimpleNamespace(core=core, engine=engine, action_manager=manager))
     assert got[("linnix_events_total", (("kind", "fork"),))] == 2
     assert got[("linnix_events_total", (("kind", "lost"),))] == 1
@@ -40,7 +40,8 @@ def test_a_scrape_reads_what_the_engine_counted() -> None:
     assert got[("linnix_alerts_active", (("rule", "busy"), ("state", "firing")))] == 1
     assert got[("linnix_rule_errors_total", (("rule", "idle"),))] == 0
     assert got[("linnix_rule_evaluations_total", (("rule", "busy"),))] >= 1
-    assert got[("linnix_actions_total", (("status", "pending"),))] == 2
+    assert got[("linnix_actions_total", (("kind", "kill"), ("status", "pending")))] == 2
+    assert got[("linnix_actions_total", (("kind", "renice"), ("status", "succeeded")))] == 1
 
 
 def test_the_tick_lag_is_absent_until_a_tick_has_run() -> None:
