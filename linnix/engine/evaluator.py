@@ -29,6 +29,7 @@ import attrs
 
 from ..names import METRICS, Need, Scope
 from ..plan import CompiledAction, CompiledRule, Plan
+from .durations import Durations
 from .proctable import Proc, ProcTable
 from .windows import window_key, window_metric
 
@@ -130,7 +131,7 @@ class RuleState:
     windows: bool = False
     errors: int = 0
     evaluations: int = 0
-    seconds: float = 0.0  # time spent in this rule's part of each tick
+    durations: Durations = attrs.field(factory=Durations)  # its part of each tick, timed
     _seq: int = 0
 
     @classmethod
@@ -274,7 +275,7 @@ class Evaluator:
             elif touched:
                 key = touched.pop()
                 self._advance(state, table, key, state.truth(key), now)
-            state.seconds += clock() - started
+            state.durations.add(clock() - started)
         if self.history:
             self._record_history(table, now)
         if self.win_hot:
