@@ -30,8 +30,9 @@ system_setup() {
     local kernel arch headers pkgs=()
     kernel=$(uname -r)
     arch=$(dpkg --print-architecture)
-    # prometheus provides promtool, which the tests use to validate /metrics;
-    # prometheus-alertmanager is the receiver the alert-delivery tests send to
+    # prometheus provides promtool, which the tests use to validate /metrics, and the
+    # server that scrapes a running daemon in a test; prometheus-alertmanager is the
+    # receiver the alert-delivery tests send to
     for p in python3-bpfcc python3-venv stress-ng prometheus prometheus-alertmanager gcc systemd; do
         have_pkg "$p" || pkgs+=("$p")
     done

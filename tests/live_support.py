@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -43,6 +44,16 @@ def _unavailable(reason: str) -> None:
 def require_root() -> None:
     if os.geteuid() != 0:
         _unavailable("needs root")
+
+
+def require_program(name: str, package: str) -> str:
+    """The path of ``name``, or skip (fail in CI) naming the package that has it."""
+    path = shutil.which(name)
+    if path is None:
+        _unavailable(f"{name} is not installed (Debian's {package}; scripts/setup.sh "
+                     "installs it)")
+    assert path is not None
+    return path
 
 
 @functools.cache

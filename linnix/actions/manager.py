@@ -68,7 +68,7 @@ from ..plan import CompiledAction
 from ..procfs import PROC
 from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, ReadArgv0, argv0_reader, descendants, identify
-from .pending import Key, OpenProposals, key_of, params_of, row_key
+from .pending import Key, OpenProposals, key_of, params_of, row_key, undecidable
 from .store import AsyncStore, Entry
 
 __all__ = [
@@ -150,7 +150,8 @@ class ActionManager:
         self._wake = trio.Event()
         self._executions: deque[float] = deque()  # trio times of recent approvals
         self._nursery: trio.Nursery | None = None
-        self.counts: dict[str, int] = {}
+        self.counts: dict[tuple[str, str], int] = {}  # (kind, status) -> changes
+        self._kinds: dict[int, str] = {}  # action -> its kind, until it is finished
         self._watches: dict[int, trio.CancelScope] = {}  # pending action -> its exit watch
         self._open = OpenProposals()  # one pending action per rule, action and target
         self._proposing = trio.Lock()  # one proposal at a time: no twin can slip in
@@ -171,7 +172,7 @@ class ActionManager:
         for status, when in (("approved", "before executing it"),
                              ("executing", "while executing it")):
             for row in await self._every(status):  # written in the background, until it is
-                self.status[row["id"]] = "failed"
+                self.status[row["id"]], self._kinds[row["id"]] = "failed", row["kind"]
                 self._nursery.start_soon(self._settle, row["id"], status, "failed",
                                          f"interrupted: the daemon stopped {when}")
         for row in await self._every("pending"):
@@ -190,9 +191,9 @@ class ActionManager:
         """Track a pending action found in the store: until its deadline, or expire it
         at once (with the reason) when it cannot be decided any more."""
         action_id = row["id"]
-        self.status[action_id] = "pending"
+        self.status[action_id], self._kinds[action_id] = "pending", row["kind"]
         now = trio.current_time()
-        why = _undecidable(row)
+        why = undecidable(row)
         if why is None and self.guards.still(_identity(row)) is not None:
             why = EXITED  # gone, or its pid holds another process now
         if why is not None:
@@ -280,7 +281,7 @@ class ActionManager:
             exe=ident.exe if ident else None, status=status, mode=mode,
             expires_at=None if refusal else self.wall() + self.policy.ttl_s,  # for people
             reason=refusal, audit=audit)
-        self._count(status)
+        self._count(action_id, status, action.name)
         if refusal:
             return await self._emit(action_id)
         assert ident is not None and key is not None  # refused above without an identity
@@ -291,7 +292,7 @@ class ActionManager:
 
     def _track(self, action_id: int, ident: Identity, deadline: float, key: Key) -> None:
         """From now on the manager answers for this pending action (no await in here)."""
-        self.status[action_id] = "pending"
+        self.status[action_id], self._kinds[action_id] = "pending", key[1]
         self._targets[action_id] = ident
         heapq.heappush(self._deadlines, (deadline, action_id))
         self._wake.set()
@@ -392,7 +393,7 @@ class ActionManager:
         if not moved:  # decided through another connection: the store knows best
             await self._resync(action_id)
             raise ActionConflictError(action_id, self.status[action_id])
-        self._count("approved")
+        self._count(action_id, "approved")
         assert self._nursery is not None, "ActionManager.run() is not running"
         self._nursery.start_soon(self._safely, self._execute, action_id)
 
@@ -509,7 +510,8 @@ class ActionManager:
             self._targets.pop(action_id, None)
             self._why.pop(action_id, None)
             self._open.closed(action_id)
-            self._count(status)
+            self._count(action_id, status)
+            self._kinds.pop(action_id, None)
         else:  # moved meanwhile through another connection
             await self._resync(action_id)
         await self._safely(self._emit, action_id)
@@ -576,17 +578,9 @@ class ActionManager:
         self.publish("action", row)
         return row
 
-    def _count(self, status: str) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
-
-
-def _undecidable(row: dict[str, Any]) -> str | None:
-    """Why a pending row found in the store cannot wait for a decision, if it cannot."""
-    if row["pid"] is None or row["start_ticks"] is None:
-        return "its target process is not known"
-    if row["expires_at"] is None:
-        return "it has no deadline"
-    return None
+    def _count(self, action_id: int, status: str, kind: str | None = None) -> None:
+        key = (kind or self._kinds.get(action_id, "unknown"), status)
+        self.counts[key] = self.counts.get(key, 0) + 1
 
 
 def _identity(row: dict[str, Any]) -> Identity:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..plan import CompiledAction
 
-__all__ = ["Key", "OpenProposals", "key_of", "params_of", "row_key"]
+__all__ = ["Key", "OpenProposals", "key_of", "params_of", "row_key", "undecidable"]
 
 # rule, action kind, its parameters (canonical JSON), target pid, target start time (ticks)
 Key = tuple[str, str, str, int, int]
@@ -80,3 +80,12 @@ class OpenProposals:
         """The action is not pending any more, for good."""
         self.claimed(action_id)
         self._keys.pop(action_id, None)
+
+
+def undecidable(row: Mapping[str, Any]) -> str | None:
+    """Why a pending row found in the store cannot wait for a decision, if it cannot."""
+    if row["pid"] is None or row["start_ticks"] is None:
+        return "its target process is not known"
+    if row["expires_at"] is None:
+        return "it has no deadline"
+    return None

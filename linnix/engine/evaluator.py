@@ -136,7 +136,7 @@ class Evaluator:
             elif touched:
                 key = touched.pop()
                 self._advance(state, table, key, state.truth(key), now)
-            state.seconds += clock() - started
+            state.durations.add(clock() - started)
         if self.history:
             self._record_history(table, now)
         if self.win_hot:

@@ -17,7 +17,7 @@ before it as run (:attr:`Core.ticks` is the same either way) and goes on
 from there.  A tick that is skipped would have produced nothing and changed
 no state: the outputs are identical to running every tick (a property test
 checks it against ``Core(..., skip_idle=False)``).  Only performance
-counters (``RuleState.evaluations`` and ``seconds``) differ.
+counters (``RuleState.evaluations`` and ``durations``) differ.
 
 When the state is not quiet (a change not yet judged, a process rate still
 counting, an average still moving, ``history`` kept for a pending instance,

@@ -16,6 +16,7 @@ import attrs
 
 from ..names import METRICS, Need, Scope
 from ..plan import CompiledAction, CompiledRule
+from .durations import Durations
 from .proctable import Proc
 
 __all__ = ["EPS", "FIRING", "HISTORY_MAX", "INACTIVE", "PENDING", "Alert", "Instance", "Key",
@@ -125,7 +126,7 @@ class RuleState:
     windows: bool = False
     errors: int = 0
     evaluations: int = 0
-    seconds: float = 0.0  # time spent in this rule's part of each tick
+    durations: Durations = attrs.field(factory=Durations)  # its part of each tick, timed
     _seq: int = 0
 
     @classmethod

@@ -66,6 +66,13 @@ class RateWindow:
             q.popleft()
         return len(q)
 
+    def peek(self, now: float) -> int:
+        """``count(now)`` that drops nothing: for a reader off the ticks' path (a scrape),
+        whose ``now`` (no earlier than the last event, like a tick's) may be later than
+        that of a tick still to run."""
+        edge = now - RATE_WINDOW_S
+        return sum(1 for ts in self._q if edge < ts <= now)
+
     def __len__(self) -> int:
         return len(self._q)
 

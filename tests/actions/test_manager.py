@@ -72,7 +72,7 @@ async def test_monitor_mode_leaves_proposals_pending(clock: MockClock, make: Mak
     assert h.events(row["id"]) == [("linnix", "action.proposed", {
         "rule": "r", "kind": "kill", "pid": 500, "mode": "monitor"})]
     assert h.statuses(row["id"]) == ["pending"]
-    assert h.manager.counts == {"pending": 1}
+    assert h.manager.counts == {("kill", "pending"): 1}
 
 
 @pytest.mark.parametrize(("action", "call"), [
@@ -109,6 +109,8 @@ async def test_approve_executes_exactly_once(clock: MockClock, make: Make,
     assert seen[0] == "pending" and seen[-1] == "succeeded"
     assert [LIFECYCLE.index(s) for s in seen[:-1]] == sorted(LIFECYCLE.index(s)
                                                              for s in seen[:-1])
+    assert h.manager.counts == {(action.name, status): 1
+                                for status in ("pending", "approved", "succeeded")}
 
 
 async def test_reject(clock: MockClock, make: Make, executions: Executions) -> None:
@@ -569,7 +571,7 @@ async def test_guards_refuse_at_proposal(clock: MockClock, make: Make, proc: Fak
     assert executions.calls == []
     assert [(e, d) for _, e, d in h.events(row["id"])][1:] == [
         ("action.refused", {"reason": reason, "at": "proposal"})]
-    assert h.manager.counts == {"refused": 1}
+    assert h.manager.counts == {(action.name, "refused"): 1}
 
 
 async def test_a_command_line_that_cannot_be_read_in_time_is_refused(
@@ -744,6 +746,8 @@ async def test_pending_actions_survive_a_restart_and_keep_their_deadline(
     assert row["expires_at"] == a["expires_at"]  # the original deadline, not a new TTL
     assert row["decided_at"] == pytest.approx(a["expires_at"], abs=1e-6)
     assert [c[1].pid for c in executions.calls] == [501]
+    assert second.manager.counts == {  # the kind of a restored action is the stored one
+        ("kill", "approved"): 1, ("kill", "succeeded"): 1, ("kill", "expired"): 1}
 
 
 async def test_a_deadline_that_passed_while_stopped_expires_at_once(
@@ -786,3 +790,4 @@ async def test_interrupted_actions_fail_after_a_restart(clock: MockClock, make: 
     assert h.events(approved) == [("linnix", "action.failed", {
         "reason": "interrupted: the daemon stopped before executing it"})]
     assert executions.calls == []  # never run again
+    assert h.manager.counts == {("kill", "failed"): 2}

@@ -69,7 +69,7 @@ async def test_a_firing_that_repeats_while_pending_is_counted_on_the_action(
     assert [e["incident_id"] for e in reversed(repeats)] == [two, three]
     assert [(r["status"], r["repeats"]) for r in h.published] == [
         ("pending", 0), ("pending", 1), ("pending", 2)]
-    assert h.manager.counts == {"pending": 1}
+    assert h.manager.counts == {("kill", "pending"): 1}
     assert executions.calls == []
 
 

@@ -212,6 +212,7 @@ async def test_every_pending_action_in_the_store_is_tracked_or_expired_at_start(
         "expired", "its target process is not known")
     assert (rows[endless]["status"], rows[endless]["reason"]) == ("expired", "it has no deadline")
     assert events(h, gone) == ["action.expired"]
+    assert h.manager.counts[("kill", "expired")] == 4  # untracked ones keep their kind too
 
 
 async def test_a_read_that_fails_while_executing_does_not_stop_the_execution(

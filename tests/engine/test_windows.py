@@ -35,3 +35,19 @@ def test_dropping_on_add_never_changes_a_count(steps: list[tuple[float, bool]]) 
         else:
             window.add(now)
             added.append(now)
+
+
+@given(steps=st.lists(st.tuples(st.floats(0, 3, allow_nan=False),
+                                st.floats(0, 3, allow_nan=False)), max_size=80))
+def test_a_peek_counts_that_second_and_changes_no_later_count(
+        steps: list[tuple[float, float]]) -> None:
+    """A scrape peeks at a time of its own (at or after the last event), even later than
+    a tick still to run: the tick's count must be what it would have been without it."""
+    window, added, now = RateWindow(), [], 0.0
+    for gap, ahead in steps:
+        now += gap
+        window.add(now)
+        added.append(now)
+        at = now + ahead
+        assert window.peek(at) == sum(1 for t in added if at - 1 < t <= at)
+        assert window.count(now) == sum(1 for t in added if now - 1 < t <= now)

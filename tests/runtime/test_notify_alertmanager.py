@@ -12,13 +12,10 @@ restores the alert.  Neither needs root (the daemon polls /proc).
 from __future__ import annotations
 
 import json
-import shutil
-import signal
 import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +25,7 @@ from typing import Any
 import pytest
 from live_support import Api, Daemon, free_port, wait_for
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_support import Service, named_process
 
 BINARY = "prometheus-alertmanager"
 COMM = "lnx-am-test"
@@ -71,58 +69,28 @@ class Notifications:
         self.thread.join()
 
 
-class Alertmanager:
+class Alertmanager(Service):
     """``prometheus-alertmanager`` on a loopback port, clustering off."""
 
+    binary, package, name = BINARY, BINARY, "am"
+
     def __init__(self, tmp: Path, notify_url: str) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(tmp)
         self.config = tmp / "alertmanager.yml"
         self.config.write_text(
             "route:\n  receiver: test\n  group_by: ['...']\n  group_wait: 0s\n"
             "  group_interval: 1s\n  repeat_interval: 1h\n"
             f"receivers:\n  - name: test\n    webhook_configs:\n      - url: {notify_url}\n"
             "        send_resolved: true\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.runs = 0
 
-    def start(self) -> None:
-        self.runs += 1
-        storage = self.tmp / f"am-data-{self.runs}"  # each start a fresh one
-        self.proc = subprocess.Popen(
-            [BINARY, f"--config.file={self.config}", f"--storage.path={storage}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
-            stdout=subprocess.DEVNULL, stderr=(self.tmp / f"am-{self.runs}.log").open("wb"))
-        wait_for(self.ready, 30, "Alertmanager to be ready")
-
-    def ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"Alertmanager exited: {self.log()}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=5) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
-
-    def log(self) -> str:
-        return (self.tmp / f"am-{self.runs}.log").read_text(errors="replace")[-2000:]
+    def arguments(self, storage: Path) -> list[str]:
+        return [f"--config.file={self.config}", f"--storage.path={storage}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="]
 
     def alerts(self) -> list[dict[str, Any]]:
         """Alertmanager's active alerts (its API leaves out those resolved)."""
-        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=5) as answer:
-            found: list[dict[str, Any]] = json.loads(answer.read())
-            return found
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        found: list[dict[str, Any]] = self.get("/api/v2/alerts")
+        return found
 
 
 @pytest.fixture
@@ -134,8 +102,6 @@ def notifications() -> Iterator[Notifications]:
 
 @pytest.fixture
 def alertmanager(tmp_path: Path, notifications: Notifications) -> Iterator[Alertmanager]:
-    if shutil.which(BINARY) is None:
-        pytest.skip(f"{BINARY} is not installed (scripts/setup.sh installs it)")
     am = Alertmanager(tmp_path, notifications.url)
     am.start()
     yield am
@@ -156,10 +122,7 @@ def start_daemon(tmp_path: Path, am: Alertmanager, resend: str) -> Daemon:
 
 
 def start_process(tmp_path: Path) -> subprocess.Popen[bytes]:
-    """A process whose name (comm) is COMM: a copy of sleep under that name."""
-    program = tmp_path / COMM
-    shutil.copy("/bin/sleep", program)
-    return subprocess.Popen([str(program), "120"])
+    return named_process(tmp_path, COMM)
 
 
 def ours(alerts: list[dict[str, Any]], pid: int) -> dict[str, Any] | None:
