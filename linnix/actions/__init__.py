@@ -1,9 +1,9 @@
 """Actions: proposals, safety guards, executors (through pidfds) and their lifecycle."""
 
 from .guards import Guards, Identity, identify
-from .manager import (
+from .manager import ActionManager
+from .policy import (
     ActionConflictError,
-    ActionManager,
     ActionNotFoundError,
     ActionPolicy,
     RateLimitedError,

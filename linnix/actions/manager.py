@@ -36,10 +36,8 @@ fires again for the same process (pid and start time) while one is pending,
 the firing is counted on it (``repeats``, ``last_seen_at``, an
 ``action.repeated`` audit record) instead of asking again.
 
-While an action is pending, a pidfd of its target is watched: when that very
-process exits, the action expires at once with that reason, so nobody is
-asked to decide about a process that is gone (and a pid reused meanwhile can
-never inherit the proposal).
+While an action is pending, its target is watched (:mod:`.watches`): when that
+very process exits, the action expires at once with that reason.
 
 Two clocks: the wall clock (``wall``) dates what is stored, for people
 (``created_at``, ``expires_at``, ``decided_at``); deadlines and the rate limit
@@ -52,24 +50,29 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import os
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import attrs
 import trio
 
 from ..errors import Outage
 from ..names import ACTIONS
 from ..plan import CompiledAction
-from ..procfs import PROC
 from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, ReadArgv0, argv0_reader, descendants, identify
 from .pending import Key, OpenProposals, key_of, params_of, row_key
+from .policy import (
+    ActionConflictError,
+    ActionNotFoundError,
+    ActionPolicy,
+    RateLimitedError,
+    Target,
+)
 from .store import AsyncStore, Entry
+from .watches import ExitWatches
 
 __all__ = [
     "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy",
@@ -79,47 +82,6 @@ __all__ = [
 RETRY_S = 10.0  # how soon an expiry or a result the store refused is written again
 EXITED = "the target process exited before anyone decided"
 StoreFailure = (sqlite3.Error, OSError)  # a full disk, a damaged or locked database
-
-
-class ActionNotFoundError(LookupError):
-    """No action has this id."""
-
-
-class ActionConflictError(Exception):
-    """The action is not pending (already decided, expired or executed)."""
-
-    def __init__(self, action_id: int, status: str) -> None:
-        super().__init__(f"action {action_id} is {status}, not pending")
-        self.status = status
-
-
-class RateLimitedError(Exception):
-    """Executing now would exceed the rate limit."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limit reached; retry in {retry_after:.0f}s")
-        self.retry_after = retry_after
-
-
-@attrs.frozen
-class ActionPolicy:
-    """What the configuration says about actions."""
-
-    mode: str = "monitor"  # or enforce
-    ttl_s: float = 300.0
-    rate_limit: int = 6  # executions per minute
-    kill_grace_s: float = 5.0
-    degraded_window_s: float = 60.0
-
-
-@attrs.frozen
-class Target:
-    """A process an action was proposed for, as the engine knew it."""
-
-    pid: int
-    comm: str | None
-    start: float | None  # engine clock
-    exe: str | None = None  # the executable it was started from, recorded at exec
 
 Publish = Callable[[str, dict[str, Any]], None]
 
@@ -151,7 +113,7 @@ class ActionManager:
         self._executions: deque[float] = deque()  # trio times of recent approvals
         self._nursery: trio.Nursery | None = None
         self.counts: dict[str, int] = {}
-        self._watches: dict[int, trio.CancelScope] = {}  # pending action -> its exit watch
+        self._watches = ExitWatches(guards, self._exited)  # pending action -> its exit watch
         self._open = OpenProposals()  # one pending action per rule, action and target
         self._proposing = trio.Lock()  # one proposal at a time: no twin can slip in
 
@@ -159,7 +121,7 @@ class ActionManager:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore pending actions, then expire them on time until cancelled."""
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
+            self._nursery = self._watches.nursery = nursery
             await self._restore()
             task_status.started()
             await self._expirer()
@@ -295,7 +257,7 @@ class ActionManager:
         self._targets[action_id] = ident
         heapq.heappush(self._deadlines, (deadline, action_id))
         self._wake.set()
-        self._watch(action_id, ident)
+        self._watches.watch(action_id, ident)
         self._open.add(action_id, key)
 
     async def _argv0(self, ident: Identity, tree: list[Identity]) -> dict[int, str | None]:
@@ -399,7 +361,7 @@ class ActionManager:
     def _claim(self, action_id: int, status: str) -> None:
         """Decide on the trio thread, before the store is asked (no await in here)."""
         self.status[action_id] = status
-        self._unwatch(action_id)
+        self._watches.unwatch(action_id)
         self._open.claimed(action_id)
 
     def _release(self, action_id: int) -> None:
@@ -407,7 +369,7 @@ class ActionManager:
         self.status[action_id] = "pending"
         ident = self._targets.get(action_id)
         if ident is not None:
-            self._watch(action_id, ident)
+            self._watches.watch(action_id, ident)
         self._open.released(action_id)
 
     @contextlib.contextmanager
@@ -533,38 +495,9 @@ class ActionManager:
         self.outage.worked("the store records actions again ({lost:,} attempt(s) had failed)")
 
     # ---- targets that exit while pending ------------------------------------------------
-    def _watch(self, action_id: int, ident: Identity) -> None:
-        """Expire ``action_id`` as soon as its target exits (real processes only)."""
-        if self.guards.root != PROC or self._nursery is None:
-            return
-        try:
-            fd: int | None = os.pidfd_open(ident.pid)
-        except OSError:
-            fd = None  # gone already
-        if fd is not None and self.guards.still(ident) is not None:
-            os.close(fd)  # the pid holds another process (or a zombie) now
-            fd = None
-        scope = trio.CancelScope()
-        self._watches[action_id] = scope
-        self._nursery.start_soon(self._watch_exit, action_id, fd, scope)
-
-    def _unwatch(self, action_id: int) -> None:
-        scope = self._watches.pop(action_id, None)
-        if scope is not None:
-            scope.cancel()
-
-    async def _watch_exit(self, action_id: int, fd: int | None,
-                          scope: trio.CancelScope) -> None:
-        try:
-            with scope:
-                if fd is not None:
-                    await trio.lowlevel.wait_readable(fd)  # readable once it has exited
-        finally:
-            if self._watches.get(action_id) is scope:
-                del self._watches[action_id]
-            if fd is not None:
-                os.close(fd)
-        if scope.cancelled_caught or self.status.get(action_id) != "pending":
+    def _exited(self, action_id: int) -> None:
+        """The target of ``action_id`` exited: expire it now, if still pending."""
+        if self.status.get(action_id) != "pending":
             return  # decided meanwhile
         self._why[action_id] = EXITED  # the expirer writes it, and again if the store fails
         heapq.heappush(self._deadlines, (trio.current_time(), action_id))
