@@ -6,11 +6,14 @@ from .policy import (
     ActionConflictError,
     ActionNotFoundError,
     ActionPolicy,
+    ActionsPausedError,
+    NotPausedError,
     RateLimitedError,
     Target,
 )
 
 __all__ = [
-    "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy", "Guards",
-    "Identity", "RateLimitedError", "Target", "identify",
+    "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy",
+    "ActionsPausedError", "Guards", "Identity", "NotPausedError", "RateLimitedError", "Target",
+    "identify",
 ]

@@ -18,6 +18,10 @@ rate limit is reached; then it waits for a person like in monitor mode.
 Guards run at proposal and again right before execution.  Every step is
 written to the audit log with who did it and why.
 
+While every action is paused (:mod:`.pause`), nothing executes: proposals are
+still made and marked, a person's approval is refused, enforce mode approves
+nothing, and an action approved just before the pause is refused before it runs.
+
 The transition pending → approved is made in one synchronous step on the trio
 thread and in the database with ``WHERE status = 'pending'``, so concurrent
 approvals execute an action once.
@@ -63,11 +67,13 @@ from ..names import ACTIONS
 from ..plan import CompiledAction
 from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, ReadArgv0, argv0_reader, descendants, identify
+from .pause import Pause, PauseFile, PauseSwitch
 from .pending import Key, OpenProposals, key_of, params_of, row_key
 from .policy import (
     ActionConflictError,
     ActionNotFoundError,
     ActionPolicy,
+    ActionsPausedError,
     RateLimitedError,
     Target,
 )
@@ -95,7 +101,8 @@ class ActionManager:
                  wall: Callable[[], float] = time.time,
                  boot_offset: Callable[[], float] | None = None,
                  on_problem: Callable[[str], None] = lambda message: None,
-                 read_argv0: ReadArgv0 | None = None) -> None:
+                 read_argv0: ReadArgv0 | None = None,
+                 pause_file: PauseFile | None = None) -> None:
         self.store = store
         self.read_argv0 = read_argv0 or argv0_reader()
         self.guards = guards
@@ -116,12 +123,14 @@ class ActionManager:
         self._watches = ExitWatches(guards, self._exited)  # pending action -> its exit watch
         self._open = OpenProposals()  # one pending action per rule, action and target
         self._proposing = trio.Lock()  # one proposal at a time: no twin can slip in
+        self.switch = PauseSwitch(store, pause_file, publish=publish, wall=wall, say=on_problem)
 
     # ---- running ---------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore pending actions, then expire them on time until cancelled."""
         async with trio.open_nursery() as nursery:
-            self._nursery = self._watches.nursery = nursery
+            self._nursery = self._watches.nursery = self.switch.nursery = nursery
+            await self.switch.restore()  # before anything can be approved
             await self._restore()
             task_status.started()
             await self._expirer()
@@ -191,6 +200,20 @@ class ActionManager:
             return
         self._store_worked()
 
+    # ---- the pause switch (see .pause) ----------------------------------------------
+    @property
+    def paused(self) -> Pause | None:
+        """The pause in force, or None when actions may run."""
+        return self.switch.paused
+
+    async def pause(self, by: str, reason: str | None = None, for_s: float | None = None,
+                    note: str | None = None) -> Pause:
+        return await self.switch.pause(by, reason, for_s, note)
+
+    async def resume(self, by: str, reason: str | None = None,
+                     note: str | None = None) -> Pause:
+        return await self.switch.resume(by, reason, note)
+
     # ---- proposals -------------------------------------------------------------------
     async def propose(self, *, rule: str, action: CompiledAction, target: Target | None,
                       incident_id: int | None, monitor_only: bool) -> dict[str, Any]:
@@ -229,9 +252,10 @@ class ActionManager:
                                         started_as=target.exe if target else None)
         status = "refused" if refusal else "pending"
         deadline = trio.current_time() + self.policy.ttl_s
+        paused = None if refusal else _while_paused(self.paused, mode)
         audit = [Entry("linnix", "action.proposed", {
             "rule": rule, "kind": action.name, "pid": target.pid if target else None,
-            "mode": mode}, incident_id)]
+            "mode": mode, **({"paused": True} if paused else {})}, incident_id)]
         if refusal:
             audit.append(Entry("linnix", "action.refused", {"reason": refusal,
                                                             "at": "proposal"}))
@@ -241,7 +265,7 @@ class ActionManager:
             comm=ident.comm if ident else (target.comm if target else None),
             exe=ident.exe if ident else None, status=status, mode=mode,
             expires_at=None if refusal else self.wall() + self.policy.ttl_s,  # for people
-            reason=refusal, audit=audit)
+            reason=refusal or paused, audit=audit)
         self._count(status)
         if refusal:
             return await self._emit(action_id)
@@ -293,7 +317,9 @@ class ActionManager:
         pending, for a person (said on the operator's channel)."""
         withheld = None
         degraded = self.degraded()
-        if degraded is not None:
+        if self.paused is not None:
+            withheld = f"actions are paused by {self.paused.by}"
+        elif degraded is not None:
             withheld = f"input is degraded: {degraded}"
         elif self._rate_wait() > 0:
             withheld = f"rate limit reached ({self.policy.rate_limit}/min)"
@@ -311,6 +337,8 @@ class ActionManager:
         """A person approves: the action runs now (once), or this raises why not (the
         store's own error when it cannot record the approval: nothing was approved)."""
         await self._pending(action_id)
+        if self.paused is not None:
+            raise ActionsPausedError(self.paused)
         wait = self._rate_wait()
         if wait > 0:
             raise RateLimitedError(wait)
@@ -414,6 +442,8 @@ class ActionManager:
 
     async def _carry_out(self, row: dict[str, Any]) -> tuple[str, str]:
         """Guards again, then the executor: the final status and what happened."""
+        if self.paused is not None:  # approved just before the pause: it never starts
+            return "refused", f"not executed: actions were paused by {self.paused.by}"
         ident = _identity(row)
         current = identify(ident.pid, self.guards.root)
         refusal = self.guards.still(ident)
@@ -511,6 +541,16 @@ class ActionManager:
 
     def _count(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
+
+
+def _while_paused(pause: Pause | None, mode: str) -> str | None:
+    """How a pending action proposed while actions are paused is marked (its reason)."""
+    if pause is None:
+        return None
+    if mode == "enforce":
+        return ("proposed while actions are paused: in enforce mode it would have run by "
+                "itself; it runs only if approved once they are resumed")
+    return "proposed while actions are paused: it can be approved once they are resumed"
 
 
 def _undecidable(row: dict[str, Any]) -> str | None:

@@ -3,10 +3,13 @@ a proposal, and the errors a decision can end in."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 __all__ = [
-    "ActionConflictError", "ActionNotFoundError", "ActionPolicy", "RateLimitedError", "Target",
+    "ActionConflictError", "ActionNotFoundError", "ActionPolicy", "ActionsPausedError",
+    "NotPausedError", "RateLimitedError", "Target",
 ]
 
 
@@ -28,6 +31,21 @@ class RateLimitedError(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limit reached; retry in {retry_after:.0f}s")
         self.retry_after = retry_after
+
+
+class ActionsPausedError(Exception):
+    """Every action is paused: nothing may be approved until they are resumed."""
+
+    def __init__(self, pause: Any) -> None:  # a .pause.Pause
+        super().__init__(f"actions are paused by {pause.by}")
+        self.pause = pause
+
+
+class NotPausedError(Exception):
+    """Actions are not paused: there is nothing to resume."""
+
+    def __init__(self) -> None:
+        super().__init__("actions are not paused")
 
 
 @attrs.frozen
