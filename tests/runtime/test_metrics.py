@@ -106,3 +106,11 @@ def test_notifications_are_counted_by_receiver() -> None:
 def test_no_notification_metric_without_a_receiver() -> None:
     daemon = SimpleNamespace(core=None, engine=None, action_manager=None, notifier=None)
     assert scrape(daemon) == {}
+
+
+def test_the_pause_switch_is_a_gauge() -> None:
+    daemon = SimpleNamespace(core=None, engine=None,
+                             action_manager=SimpleNamespace(paused=None))
+    assert scrape(daemon) == {("linnix_actions_paused", ()): 0}
+    daemon.action_manager.paused = object()  # a Pause
+    assert scrape(daemon) == {("linnix_actions_paused", ()): 1}
