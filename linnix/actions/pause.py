@@ -155,6 +155,8 @@ class PauseSwitch:
             self.say(f"{why}; every action stays paused until 'linnix actions resume'")
             saved = Pause(self.wall(), "linnix", f"{why}; paused until resumed")
             await self.store.audit("linnix", "actions.paused", reason=saved.reason, until=None)
+            with contextlib.suppress(*StoreFailure):  # the next start reads this pause
+                await self._save(saved)
         if saved is None:
             return
         self.paused = saved

@@ -3,9 +3,12 @@ a proposal, and the errors a decision can end in."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
+
+if TYPE_CHECKING:
+    from .pause import Pause
 
 __all__ = [
     "ActionConflictError", "ActionNotFoundError", "ActionPolicy", "ActionsPausedError",
@@ -36,7 +39,7 @@ class RateLimitedError(Exception):
 class ActionsPausedError(Exception):
     """Every action is paused: nothing may be approved until they are resumed."""
 
-    def __init__(self, pause: Any) -> None:  # a .pause.Pause
+    def __init__(self, pause: Pause) -> None:
         super().__init__(f"actions are paused by {pause.by}")
         self.pause = pause
 

@@ -123,6 +123,7 @@ async def test_an_unreadable_pause_keeps_actions_paused(
     assert h.manager.paused.by == "linnix" and h.manager.paused.reason == why
     assert h.audit("actions.paused") == [("linnix", "actions.paused",
                                           {"reason": why, "until": None})]
+    assert PauseFile(os.fspath(path)).load() == h.manager.paused  # read at the next start
 
 
 async def test_a_pause_that_cannot_be_saved_does_not_happen(
