@@ -4,12 +4,11 @@ and marked, approvals are refused, TTLs run on, and a pause for a while ends by 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from actions_support import Executions, Make, mock_wall, running
+from actions_support import Executions, Make, fail_audit, heal, mock_wall, running
 from trio.testing import MockClock
 
 from linnix.actions import ActionPolicy, ActionsPausedError, NotPausedError
@@ -175,9 +174,7 @@ async def test_a_pause_until_resumed_lasts(clock: MockClock, make: Make,
 
 
 async def test_a_resume_that_cannot_be_audited_leaves_actions_paused(
-        clock: MockClock, make: Make, executions: Executions, tmp_path: Path) -> None:
-    from actions_support import fail_audit, heal
-
+        clock: MockClock, make: Make, executions: Executions) -> None:
     h = make()
     async with running(h.manager):
         await h.manager.pause("alice")
