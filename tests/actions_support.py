@@ -16,6 +16,7 @@ import linnix.actions.executors as executors_module
 from linnix.actions import ActionManager, ActionPolicy, Guards, Target
 from linnix.actions.executors import Outcome
 from linnix.actions.guards import argv0s
+from linnix.actions.pause import PauseFile
 from linnix.actions.store import TERMINAL_STATES, AsyncStore, Store
 from linnix.plan import CompiledAction
 
@@ -72,7 +73,8 @@ class Harness:
                  wall: Callable[[], float], inline: bool = True,
                  degraded: Callable[[], str | None] = lambda: None,
                  guards: Guards | None = None,
-                 boot_offset: Callable[[], float] | None = None) -> None:
+                 boot_offset: Callable[[], float] | None = None,
+                 pause_file: PauseFile | None = None) -> None:
         self.path = path
         self.store = Store(str(path), clock=wall)
         self.astore = InlineStore(self.store) if inline else AsyncStore(self.store)
@@ -82,7 +84,8 @@ class Harness:
         self.manager = ActionManager(
             self.astore, self.guards, policy, degraded=degraded, wall=wall,
             publish=lambda kind, row: self.published.append(dict(row, _kind=kind)),
-            boot_offset=boot_offset, read_argv0=inline_argv0 if inline else None)
+            boot_offset=boot_offset, read_argv0=inline_argv0 if inline else None,
+            pause_file=pause_file)
 
     async def propose(self, pid: int | None, action: CompiledAction = KILL, *,
                       monitor_only: bool = False, start: float | None = None,
@@ -113,7 +116,18 @@ class Harness:
                 for e in reversed(self.store.audit_log(action_id=action_id, limit=1000))]
 
     def statuses(self, action_id: int) -> list[str]:
-        return [r["status"] for r in self.published if r["id"] == action_id]
+        return [r["status"] for r in self.published
+                if r["_kind"] == "action" and r["id"] == action_id]
+
+    def pauses(self) -> list[dict[str, Any]]:
+        """What the manager published about its pause switch, in order."""
+        return [{k: v for k, v in r.items() if k != "_kind"} for r in self.published
+                if r["_kind"] == "pause"]
+
+    def audit(self, *events: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """(actor, event, detail) of the audit records of these events, oldest first."""
+        return [(e["actor"], e["event"], e["detail"])
+                for e in reversed(self.store.audit_log(limit=1000)) if e["event"] in events]
 
 
 Make = Callable[..., Harness]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 import trio
 from proc_support import FakeProc
 from prometheus_client import CollectorRegistry
@@ -172,6 +173,25 @@ async def start_env(tmp_path: Path, nursery: trio.Nursery, *, rate_limit: int = 
     app = create_app(view, tokens=book, max_body=max_body,  # type: ignore[arg-type]
                      public_reads=public_reads)
     return Env(view, app, store, manager, hub, proc, tokens, book)
+
+
+async def call(env: Env, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
+               headers: dict[str, str] | None = None,
+               auth: bool = True) -> tuple[int, Any, Any]:
+    """(status, decoded JSON body, headers) of one request, with the token unless not ``auth``."""
+    client = env.app.test_client()
+    data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
+    sent = {**(AUTH if auth else {}), **(headers or {})}
+    response = await client.open(path, method=method, data=data, headers=sent)
+    payload = await response.get_data()
+    decoded = orjson.loads(payload) if response.mimetype == "application/json" else payload
+    return response.status_code, decoded, response.headers
+
+
+def assert_error(payload: Any, error: str) -> None:
+    assert set(payload) >= {"error", "detail"}
+    assert payload["error"] == error
+    assert isinstance(payload["detail"], str) and payload["detail"]
 
 
 async def inline(fn: Callable[[], Any]) -> Any:

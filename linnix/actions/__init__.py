@@ -1,16 +1,19 @@
 """Actions: proposals, safety guards, executors (through pidfds) and their lifecycle."""
 
 from .guards import Guards, Identity, identify
-from .manager import (
+from .manager import ActionManager
+from .policy import (
     ActionConflictError,
-    ActionManager,
     ActionNotFoundError,
     ActionPolicy,
+    ActionsPausedError,
+    NotPausedError,
     RateLimitedError,
     Target,
 )
 
 __all__ = [
-    "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy", "Guards",
-    "Identity", "RateLimitedError", "Target", "identify",
+    "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy",
+    "ActionsPausedError", "Guards", "Identity", "NotPausedError", "RateLimitedError", "Target",
+    "identify",
 ]

@@ -18,6 +18,10 @@ rate limit is reached; then it waits for a person like in monitor mode.
 Guards run at proposal and again right before execution.  Every step is
 written to the audit log with who did it and why.
 
+While every action is paused (:mod:`.pause`), nothing executes: proposals are
+still made and marked, a person's approval is refused, enforce mode approves
+nothing, and an action approved just before the pause is refused before it runs.
+
 The transition pending → approved is made in one synchronous step on the trio
 thread and in the database with ``WHERE status = 'pending'``, so concurrent
 approvals execute an action once.
@@ -36,10 +40,8 @@ fires again for the same process (pid and start time) while one is pending,
 the firing is counted on it (``repeats``, ``last_seen_at``, an
 ``action.repeated`` audit record) instead of asking again.
 
-While an action is pending, a pidfd of its target is watched: when that very
-process exits, the action expires at once with that reason, so nobody is
-asked to decide about a process that is gone (and a pid reused meanwhile can
-never inherit the proposal).
+While an action is pending, its target is watched (:mod:`.watches`): when that
+very process exits, the action expires at once with that reason.
 
 Two clocks: the wall clock (``wall``) dates what is stored, for people
 (``created_at``, ``expires_at``, ``decided_at``); deadlines and the rate limit
@@ -52,24 +54,31 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import os
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import attrs
 import trio
 
 from ..errors import Outage
 from ..names import ACTIONS
 from ..plan import CompiledAction
-from ..procfs import PROC
 from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, ReadArgv0, argv0_reader, descendants, identify
+from .pause import Pause, PauseFile, PauseSwitch
 from .pending import Key, OpenProposals, key_of, params_of, row_key, undecidable
+from .policy import (
+    ActionConflictError,
+    ActionNotFoundError,
+    ActionPolicy,
+    ActionsPausedError,
+    RateLimitedError,
+    Target,
+)
 from .store import AsyncStore, Entry
+from .watches import ExitWatches
 
 __all__ = [
     "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy",
@@ -79,47 +88,6 @@ __all__ = [
 RETRY_S = 10.0  # how soon an expiry or a result the store refused is written again
 EXITED = "the target process exited before anyone decided"
 StoreFailure = (sqlite3.Error, OSError)  # a full disk, a damaged or locked database
-
-
-class ActionNotFoundError(LookupError):
-    """No action has this id."""
-
-
-class ActionConflictError(Exception):
-    """The action is not pending (already decided, expired or executed)."""
-
-    def __init__(self, action_id: int, status: str) -> None:
-        super().__init__(f"action {action_id} is {status}, not pending")
-        self.status = status
-
-
-class RateLimitedError(Exception):
-    """Executing now would exceed the rate limit."""
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limit reached; retry in {retry_after:.0f}s")
-        self.retry_after = retry_after
-
-
-@attrs.frozen
-class ActionPolicy:
-    """What the configuration says about actions."""
-
-    mode: str = "monitor"  # or enforce
-    ttl_s: float = 300.0
-    rate_limit: int = 6  # executions per minute
-    kill_grace_s: float = 5.0
-    degraded_window_s: float = 60.0
-
-
-@attrs.frozen
-class Target:
-    """A process an action was proposed for, as the engine knew it."""
-
-    pid: int
-    comm: str | None
-    start: float | None  # engine clock
-    exe: str | None = None  # the executable it was started from, recorded at exec
 
 Publish = Callable[[str, dict[str, Any]], None]
 
@@ -133,7 +101,8 @@ class ActionManager:
                  wall: Callable[[], float] = time.time,
                  boot_offset: Callable[[], float] | None = None,
                  on_problem: Callable[[str], None] = lambda message: None,
-                 read_argv0: ReadArgv0 | None = None) -> None:
+                 read_argv0: ReadArgv0 | None = None,
+                 pause_file: PauseFile | None = None) -> None:
         self.store = store
         self.read_argv0 = read_argv0 or argv0_reader()
         self.guards = guards
@@ -152,15 +121,17 @@ class ActionManager:
         self._nursery: trio.Nursery | None = None
         self.counts: dict[tuple[str, str], int] = {}  # (kind, status) -> changes
         self._kinds: dict[int, str] = {}  # action -> its kind, until it is finished
-        self._watches: dict[int, trio.CancelScope] = {}  # pending action -> its exit watch
+        self._watches = ExitWatches(guards, self._exited)  # pending action -> its exit watch
         self._open = OpenProposals()  # one pending action per rule, action and target
         self._proposing = trio.Lock()  # one proposal at a time: no twin can slip in
+        self.switch = PauseSwitch(store, pause_file, publish=publish, wall=wall, say=on_problem)
 
     # ---- running ---------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore pending actions, then expire them on time until cancelled."""
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
+            self._nursery = self._watches.nursery = self.switch.nursery = nursery
+            await self.switch.restore()  # before anything can be approved
             await self._restore()
             task_status.started()
             await self._expirer()
@@ -230,6 +201,20 @@ class ActionManager:
             return
         self._store_worked()
 
+    # ---- the pause switch (see .pause) ----------------------------------------------
+    @property
+    def paused(self) -> Pause | None:
+        """The pause in force, or None when actions may run."""
+        return self.switch.paused
+
+    async def pause(self, by: str, reason: str | None = None, for_s: float | None = None,
+                    note: str | None = None) -> Pause:
+        return await self.switch.pause(by, reason, for_s, note)
+
+    async def resume(self, by: str, reason: str | None = None,
+                     note: str | None = None) -> Pause:
+        return await self.switch.resume(by, reason, note)
+
     # ---- proposals -------------------------------------------------------------------
     async def propose(self, *, rule: str, action: CompiledAction, target: Target | None,
                       incident_id: int | None, monitor_only: bool) -> dict[str, Any]:
@@ -268,9 +253,10 @@ class ActionManager:
                                         started_as=target.exe if target else None)
         status = "refused" if refusal else "pending"
         deadline = trio.current_time() + self.policy.ttl_s
+        paused = None if refusal else _while_paused(self.paused, mode)
         audit = [Entry("linnix", "action.proposed", {
             "rule": rule, "kind": action.name, "pid": target.pid if target else None,
-            "mode": mode}, incident_id)]
+            "mode": mode, **({"paused": True} if paused else {})}, incident_id)]
         if refusal:
             audit.append(Entry("linnix", "action.refused", {"reason": refusal,
                                                             "at": "proposal"}))
@@ -280,7 +266,7 @@ class ActionManager:
             comm=ident.comm if ident else (target.comm if target else None),
             exe=ident.exe if ident else None, status=status, mode=mode,
             expires_at=None if refusal else self.wall() + self.policy.ttl_s,  # for people
-            reason=refusal, audit=audit)
+            reason=refusal or paused, audit=audit)
         self._count(action_id, status, action.name)
         if refusal:
             return await self._emit(action_id)
@@ -296,7 +282,7 @@ class ActionManager:
         self._targets[action_id] = ident
         heapq.heappush(self._deadlines, (deadline, action_id))
         self._wake.set()
-        self._watch(action_id, ident)
+        self._watches.watch(action_id, ident)
         self._open.add(action_id, key)
 
     async def _argv0(self, ident: Identity, tree: list[Identity]) -> dict[int, str | None]:
@@ -332,7 +318,9 @@ class ActionManager:
         pending, for a person (said on the operator's channel)."""
         withheld = None
         degraded = self.degraded()
-        if degraded is not None:
+        if self.paused is not None:
+            withheld = f"actions are paused by {self.paused.by}"
+        elif degraded is not None:
             withheld = f"input is degraded: {degraded}"
         elif self._rate_wait() > 0:
             withheld = f"rate limit reached ({self.policy.rate_limit}/min)"
@@ -350,6 +338,8 @@ class ActionManager:
         """A person approves: the action runs now (once), or this raises why not (the
         store's own error when it cannot record the approval: nothing was approved)."""
         await self._pending(action_id)
+        if self.paused is not None:
+            raise ActionsPausedError(self.paused)
         wait = self._rate_wait()
         if wait > 0:
             raise RateLimitedError(wait)
@@ -400,7 +390,7 @@ class ActionManager:
     def _claim(self, action_id: int, status: str) -> None:
         """Decide on the trio thread, before the store is asked (no await in here)."""
         self.status[action_id] = status
-        self._unwatch(action_id)
+        self._watches.unwatch(action_id)
         self._open.claimed(action_id)
 
     def _release(self, action_id: int) -> None:
@@ -408,7 +398,7 @@ class ActionManager:
         self.status[action_id] = "pending"
         ident = self._targets.get(action_id)
         if ident is not None:
-            self._watch(action_id, ident)
+            self._watches.watch(action_id, ident)
         self._open.released(action_id)
 
     @contextlib.contextmanager
@@ -453,6 +443,8 @@ class ActionManager:
 
     async def _carry_out(self, row: dict[str, Any]) -> tuple[str, str]:
         """Guards again, then the executor: the final status and what happened."""
+        if self.paused is not None:  # approved just before the pause: it never starts
+            return "refused", f"not executed: actions were paused by {self.paused.by}"
         ident = _identity(row)
         current = identify(ident.pid, self.guards.root)
         refusal = self.guards.still(ident)
@@ -535,38 +527,9 @@ class ActionManager:
         self.outage.worked("the store records actions again ({lost:,} attempt(s) had failed)")
 
     # ---- targets that exit while pending ------------------------------------------------
-    def _watch(self, action_id: int, ident: Identity) -> None:
-        """Expire ``action_id`` as soon as its target exits (real processes only)."""
-        if self.guards.root != PROC or self._nursery is None:
-            return
-        try:
-            fd: int | None = os.pidfd_open(ident.pid)
-        except OSError:
-            fd = None  # gone already
-        if fd is not None and self.guards.still(ident) is not None:
-            os.close(fd)  # the pid holds another process (or a zombie) now
-            fd = None
-        scope = trio.CancelScope()
-        self._watches[action_id] = scope
-        self._nursery.start_soon(self._watch_exit, action_id, fd, scope)
-
-    def _unwatch(self, action_id: int) -> None:
-        scope = self._watches.pop(action_id, None)
-        if scope is not None:
-            scope.cancel()
-
-    async def _watch_exit(self, action_id: int, fd: int | None,
-                          scope: trio.CancelScope) -> None:
-        try:
-            with scope:
-                if fd is not None:
-                    await trio.lowlevel.wait_readable(fd)  # readable once it has exited
-        finally:
-            if self._watches.get(action_id) is scope:
-                del self._watches[action_id]
-            if fd is not None:
-                os.close(fd)
-        if scope.cancelled_caught or self.status.get(action_id) != "pending":
+    def _exited(self, action_id: int) -> None:
+        """The target of ``action_id`` exited: expire it now, if still pending."""
+        if self.status.get(action_id) != "pending":
             return  # decided meanwhile
         self._why[action_id] = EXITED  # the expirer writes it, and again if the store fails
         heapq.heappush(self._deadlines, (trio.current_time(), action_id))
@@ -581,6 +544,16 @@ class ActionManager:
     def _count(self, action_id: int, status: str, kind: str | None = None) -> None:
         key = (kind or self._kinds.get(action_id, "unknown"), status)
         self.counts[key] = self.counts.get(key, 0) + 1
+
+
+def _while_paused(pause: Pause | None, mode: str) -> str | None:
+    """How a pending action proposed while actions are paused is marked (its reason)."""
+    if pause is None:
+        return None
+    if mode == "enforce":
+        return ("proposed while actions are paused: in enforce mode it would have run by "
+                "itself; it runs only if approved once they are resumed")
+    return "proposed while actions are paused: it can be approved once they are resumed"
 
 
 def _identity(row: dict[str, Any]) -> Identity:

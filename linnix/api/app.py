@@ -8,7 +8,8 @@ Every route but ``/health``, ``/ready`` and ``/metrics`` needs
 which may hold secrets.  ``public_reads`` lets GETs through without one (the
 old behaviour).  An app created without a token serves only what needs none.
 A token has a name and a role (:mod:`linnix.api.tokens`): a reader may read,
-an approver also approve and reject, an admin also reload the rules.  Whoever
+an approver also approve and reject, pause and resume every action, an admin
+also reload the rules.  Whoever
 decides is recorded by the token's name; the free text a request adds (the
 old ``approver`` and ``actor`` fields) is kept as a note.
 
@@ -23,6 +24,7 @@ import logging
 import math
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import trio
@@ -34,13 +36,22 @@ from quart.wrappers import Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, NotFound
 
-from ..actions import ActionConflictError, ActionNotFoundError, RateLimitedError
+from ..actions import (
+    ActionConflictError,
+    ActionNotFoundError,
+    ActionsPausedError,
+    NotPausedError,
+    RateLimitedError,
+)
+from ..actions.pause import PAUSE_MAX_S, Pause, status_json
 from ..actions.store import ACTION_STATES
 from .context import DaemonView
 from .fields import (
+    NOTE_MAX,
     REASON_MAX,
     HttpError,
     check_id,
+    duration_field,
     fail,
     flag_arg,
     int_arg,
@@ -67,7 +78,8 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_ROUTES = frozenset({"/health", "/ready", "/metrics"})  # served without a token
 # The role each POST needs (a read needs "reader"; a POST not listed, "admin").
 _NEEDS = {"/actions/<int:action_id>/approve": "approver",
-          "/actions/<int:action_id>/reject": "approver"}
+          "/actions/<int:action_id>/reject": "approver",
+          "/actions/pause": "approver", "/actions/resume": "approver"}
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 # Why an action that is not pending cannot be decided on, by its status ({by}: who decided).
@@ -295,7 +307,8 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     @app.get("/health")
     async def health() -> Response:
-        return _json({"status": "ok"})
+        manager = view.actions  # None: a view without actions (tests of reads)
+        return _json({"status": "ok", **(status_json(manager.paused) if manager else {})})
 
     @app.get("/ready")
     async def ready() -> Response:
@@ -427,6 +440,10 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
             fail(404, "not found", f"no action has id {action_id}")
         except ActionConflictError as err:
             await _conflict(view, action_id, err.status)
+        except ActionsPausedError as err:
+            fail(409, "conflict", f"action {action_id} cannot be approved: {_paused(err.pause)}"
+                 "; resume them first (POST /actions/resume)",
+                 extra={"paused": err.pause.to_json()})
         except RateLimitedError as err:
             wait = max(1, math.ceil(err.retry_after))
             fail(429, "rate limited",
@@ -435,6 +452,31 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         if note is not None:  # the manager records who and why; the note beside it
             await view.store.audit(approver, "action.note", action_id=action_id, note=note)
         return _json(row)
+
+    @app.post("/actions/pause")
+    async def pause() -> Response:
+        body = await json_body(required=False)
+        only(body, ("reason", "for", "note"))
+        reason = text_field(body, "reason", required=False, limit=REASON_MAX,
+                            single_line=False)
+        for_s = duration_field(body, "for", high=PAUSE_MAX_S)
+        note = text_field(body, "note", required=False, limit=NOTE_MAX, single_line=True)
+        paused = await view.actions.pause(g.principal.name, reason, for_s, note)
+        return _json(status_json(paused))
+
+    @app.post("/actions/resume")
+    async def resume() -> Response:
+        body = await json_body(required=False)
+        only(body, ("reason", "note"))
+        reason = text_field(body, "reason", required=False, limit=REASON_MAX,
+                            single_line=False)
+        note = text_field(body, "note", required=False, limit=NOTE_MAX, single_line=True)
+        try:
+            ended = await view.actions.resume(g.principal.name, reason, note)
+        except NotPausedError:
+            fail(409, "conflict", "actions are not paused: there is nothing to resume",
+                 extra=status_json(None))
+        return _json({**status_json(None), "resumed": ended.to_json()})
 
     @app.post("/actions/<int:action_id>/approve")
     async def approve(action_id: int) -> Response:
@@ -454,6 +496,16 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         return _json({"audit": rows, "next_before": next_before(rows, limit)})
 
     return app
+
+
+def _paused(pause: Pause) -> str:
+    """A pause in a sentence: by whom, since and until when (UTC), why."""
+    def utc(ts: float) -> str:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+    until = f" until {utc(pause.until)}" if pause.until is not None else ""
+    why = f" ({pause.reason})" if pause.reason else ""
+    return f"every action is paused by {pause.by} since {utc(pause.since)}{until}{why}"
 
 
 async def _conflict(view: DaemonView, action_id: int, status: str) -> NoReturn:

@@ -221,6 +221,24 @@ class ApiClient:
         row: dict[str, Any] = self.request("POST", f"/actions/{action_id}/{verb}", body=body)
         return row
 
+    def pause(self, reason: str | None, for_s: float | None,
+              note: str | None) -> dict[str, Any]:
+        """Pause every action (for ``for_s`` seconds, or until resumed)."""
+        body = {k: v for k, v in (("reason", reason), ("for", for_s), ("note", note))
+                if v is not None}
+        state: dict[str, Any] = self.request("POST", "/actions/pause", body=body)
+        return state
+
+    def resume(self, reason: str | None, note: str | None) -> dict[str, Any]:
+        body = {k: v for k, v in (("reason", reason), ("note", note)) if v is not None}
+        state: dict[str, Any] = self.request("POST", "/actions/resume", body=body)
+        return state
+
+    def health(self) -> dict[str, Any]:
+        """``/health``: whether actions are paused (it needs no token)."""
+        state: dict[str, Any] = self.request("GET", "/health")
+        return state
+
     def incidents(self, open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.request(
             "GET", "/incidents", query={"open": 1 if open_only else None,

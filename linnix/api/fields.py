@@ -8,6 +8,7 @@ character and no character that changes how the text around it is shown.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -16,9 +17,9 @@ import orjson
 from quart import request
 
 __all__ = [
-    "ID_MAX", "LIMIT_MAX", "NOTE_MAX", "REASON_MAX", "HttpError", "check_id", "fail",
-    "flag_arg", "int_arg", "json_body", "last_event_id", "limit_arg", "next_before",
-    "note_field", "only", "text_field", "unplain",
+    "ID_MAX", "LIMIT_MAX", "NOTE_MAX", "REASON_MAX", "HttpError", "check_id",
+    "duration_field", "fail", "flag_arg", "int_arg", "json_body", "last_event_id",
+    "limit_arg", "next_before", "note_field", "only", "text_field", "unplain",
 ]
 
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
@@ -159,6 +160,30 @@ def unplain(text: str, allowed: str = "") -> tuple[int, str] | None:
             return at, f"the control character {code}"
         return at, f"{code} {name}" if name else f"the invisible character {code}"
     return None
+
+
+def duration_field(body: Mapping[str, Any], name: str, *, high: float) -> float | None:
+    """A duration: seconds (a number) or text such as ``30m`` (the grammar of
+    :func:`linnix.names.duration_seconds`), longer than zero and at most ``high``."""
+    from ..names import duration_seconds
+
+    sent = body.get(name)
+    if sent is None:
+        return None
+    if isinstance(sent, str) and len(sent) <= 32:  # no duration is longer
+        try:
+            value = duration_seconds(sent)
+        except ValueError as err:
+            fail(400, "bad request", f"{name!r}: {err}")
+    elif isinstance(sent, int | float) and not isinstance(sent, bool):
+        value = float(sent)
+    else:
+        fail(400, "bad request", f"{name!r} must be a duration such as \"30m\" or a number "
+                                 "of seconds")
+    if not (math.isfinite(value) and 0 < value <= high):
+        fail(400, "bad request", f"{name!r} must be longer than zero and at most "
+                                 f"{high / 86400:g} days")
+    return value
 
 
 def note_field(body: Mapping[str, Any], old_name: str) -> str | None:

@@ -103,6 +103,7 @@ def _schemas() -> Json:
         "Error": {
             "type": "object",
             "description": "Every error answer. Some carry more fields: 'status' (409), "
+                           "'paused' (409: approving while actions are paused), "
                            "'retry_after' (429), 'diagnostics' (422).",
             "required": ["error", "detail"],
             "properties": {
@@ -111,6 +112,7 @@ def _schemas() -> Json:
                 "status": {"type": "string", "enum": action_status,
                            "description": "409: the action's current status"},
                 "retry_after": {"type": "integer", "description": "429: seconds to wait"},
+                "paused": _schema("Pause"),
                 "diagnostics": {"type": "array", "items": _schema("Diagnostic")},
             },
         },
@@ -320,6 +322,36 @@ def _schemas() -> Json:
                 "reason": _nullable("string", maxLength=1024),
             },
         },
+        "Pause": {
+            "type": "object",
+            "required": ["since", "until", "reason", "by"],
+            "properties": {
+                "since": {"type": "number", "description": "Unix time"},
+                "until": _nullable("number", description="Unix time; null: until resumed"),
+                "reason": _nullable("string"),
+                "by": {"type": "string", "description": "the token's name"},
+            },
+        },
+        "ActionsState": {
+            "type": "object",
+            "required": ["actions"],
+            "properties": {
+                "actions": {"enum": ["active", "paused"]},
+                "paused": {**_schema("Pause"), "description": "the pause, while paused"},
+                "resumed": {**_schema("Pause"), "description": "the pause that ended"},
+            },
+        },
+        "PauseRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "reason": _nullable("string", maxLength=1024),
+                "for": {"type": ["string", "number", "null"], "description": (
+                    "end the pause by itself after this long: '30m', '2h', '1d' or "
+                    "seconds, at most 30 days; absent: until resumed")},
+                "note": _nullable("string", maxLength=128),
+            },
+        },
         "AuditRecord": {
             "type": "object",
             "required": ["id", "at", "actor", "event"],
@@ -394,10 +426,11 @@ def _responses() -> Json:
             "the Authorization header is missing or its token is wrong",
             {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}),
         "Forbidden": error("the token's role does not allow this request: a reader may "
-                           "only read, an approver also approve and reject, an admin "
-                           "anything"),
+                           "only read, an approver also approve, reject, pause and "
+                           "resume, an admin anything"),
         "NotFound": error("no record has this id, or there is no such route"),
-        "Conflict": error("the action is not pending any more; 'status' says what it is"),
+        "Conflict": error("the action is not pending any more ('status' says what it is), "
+                          "or actions are paused ('paused'), or not paused (a resume)"),
         "PayloadTooLarge": error("the request body is larger than api.max_body_bytes"),
         "MisdirectedRequest": error(
             "the Host header names this API by a name that is neither an IP address, "
@@ -421,8 +454,10 @@ def _paths() -> Json:
                        "PayloadTooLarge", "RateLimited")
     return {
         "/health": {"get": _op(
-            "Liveness", "Always 200 while the daemon answers.", "health",
-            _ok("alive", {"type": "object", "properties": {"status": {"const": "ok"}}}),
+            "Liveness", "Always 200 while the daemon answers; 'actions' says whether every "
+            "action is paused (and 'paused' by whom, since and until when, why).", "health",
+            _ok("alive", {"allOf": [_schema("ActionsState"), {
+                "type": "object", "properties": {"status": {"const": "ok"}}}]}),
             public=True)},
         "/ready": {"get": _op(
             "Readiness", "200 once the event source is attached, 503 before.", "health",
@@ -490,6 +525,23 @@ def _paths() -> Json:
             "One action", "Its whole record.", "actions",
             _ok("the action", _schema("Action")), errors=("NotFound",),
             parameters=(p["action_id"],))},
+        "/actions/pause": {"post": _op(
+            "Pause every action", "Until resumed, or for a while ('for'): nothing executes "
+            "and approving answers 409; proposals are still made and marked. Pausing again "
+            "sets a new end and reason. Needs the role approver or admin.", "actions",
+            _ok("paused", _schema("ActionsState")),
+            errors=("BadRequest", "Forbidden", "PayloadTooLarge"),
+            body={"required": False, "content": {
+                "application/json": {"schema": _schema("PauseRequest")}}})},
+        "/actions/resume": {"post": _op(
+            "Resume actions", "Pending actions stay pending: none runs unless approved. "
+            "409 when actions are not paused. Needs the role approver or admin.", "actions",
+            _ok("resumed", _schema("ActionsState")),
+            errors=("BadRequest", "Forbidden", "Conflict", "PayloadTooLarge"),
+            body={"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False, "properties": {
+                    k: v for k, v in _schemas()["PauseRequest"]["properties"].items()
+                    if k != "for"}}}}})},
         "/actions/{action_id}/approve": {"post": _op(
             "Approve a pending action", "It executes now, exactly once, after the safety "
             "guards are checked again. Needs the role approver or admin.", "actions",

@@ -12,7 +12,8 @@ Two files, both of mode 0600 and owned by the daemon's user:
   never lose each other's change.
 
 Roles, each allowed what the one before it is: ``reader`` reads,
-``approver`` also approves and rejects actions, ``admin`` also reloads rules.
+``approver`` also approves and rejects actions and pauses and resumes them all,
+``admin`` also reloads rules.
 
 :class:`TokenBook` says whose a presented token is, comparing digests in
 constant time; :meth:`TokenBook.watch` re-reads ``api.tokens`` on a worker

@@ -1,5 +1,5 @@
-"""The commands that talk to a running daemon over its API: ``actions``,
-``incidents`` and ``stream``.
+"""The commands that talk to a running daemon over its API: ``actions`` (with the
+switch that pauses them all), ``incidents`` and ``stream``.
 
 For each command, the function that adds its arguments to its parser and the
 function that runs it (``cmd_*``).  The requests are made by
@@ -112,7 +112,8 @@ def _verb(verbs: argparse._SubParsersAction,  # type: ignore[type-arg]
 def actions_arguments(p: argparse.ArgumentParser) -> None:
     _connection_options(p, nested=False)
     p.set_defaults(verb=None, status="pending", limit=100, json=False)
-    verbs = p.add_subparsers(dest="verb", metavar="[list|show ID|approve ID|reject ID]")
+    verbs = p.add_subparsers(
+        dest="verb", metavar="[list|show ID|approve ID|reject ID|pause|resume|status]")
     lst = _verb(verbs, "list", "list actions (default: the pending ones)")
     lst.add_argument("--status", choices=_STATUSES, default="pending",
                      help="only actions in this status; 'all' for every one (default pending)")
@@ -129,10 +130,36 @@ def actions_arguments(p: argparse.ArgumentParser) -> None:
                             "who decided (default: $SUDO_USER or $USER; --approver is its "
                             "old name)")
         d.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
+    _switch_arguments(verbs)
+
+
+def _switch_arguments(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``actions pause``, ``resume`` and ``status``: the switch that pauses every action."""
+    pause = _verb(verbs, "pause", "pause every action: nothing executes until resumed")
+    pause.add_argument("--for", dest="for_s", type=_pause_length, metavar="DURATION",
+                       help="resume by itself after this long (e.g. 30m, 2h, 1d; at most "
+                            "30d); default: until 'linnix actions resume'")
+    resume = _verb(verbs, "resume", "resume actions: pending ones still need an approval")
+    for p in (pause, resume):
+        p.add_argument("--reason", metavar="TEXT", help="why, for the audit log")
+        p.add_argument("--note", metavar="TEXT",
+                       help="a note for the audit log beside the token's name (default: "
+                            "$SUDO_USER or $USER)")
+    _verb(verbs, "status", "say whether actions are paused, by whom, since and until when")
+
+
+def _pause_length(text: str) -> float:
+    from ..actions.pause import PAUSE_MAX_S
+
+    value = positive_duration(text)
+    if value > PAUSE_MAX_S:
+        raise argparse.ArgumentTypeError(f"'{text}' is longer than {PAUSE_MAX_S / 86400:g} "
+                                         "days; leave --for out to pause until resumed")
+    return value
 
 
 def cmd_actions(args: argparse.Namespace) -> int:
-    from .views import action_detail, actions_table
+    from .views import action_detail, actions_table, paused_banner
 
     client = _client(args)
     verb = args.verb or "list"
@@ -140,11 +167,40 @@ def cmd_actions(args: argparse.Namespace) -> int:
         status = None if args.status == "all" else args.status
         _show(args, client.actions(status=status, limit=args.limit),
               lambda rows: actions_table(rows, status))
+        banner = None if args.json else paused_banner(_health(client))
+        if banner is not None:  # beside the table, not in it: a notice like the others
+            sys.stderr.write(f"linnix: {banner}\n")
         return EXIT_OK
     if verb == "show":
         _show(args, client.action(args.id), action_detail)
         return EXIT_OK
+    if verb in ("pause", "resume", "status"):
+        return _switch(args, client, verb)
     return _decide(args, client, verb)
+
+
+def _health(client: Any) -> dict[str, Any]:
+    """``/health``, or nothing when it cannot be read (the list was, which matters more)."""
+    from ..errors import ApiError
+
+    try:
+        return dict(client.health())
+    except ApiError:
+        return {}
+
+
+def _switch(args: argparse.Namespace, client: Any, verb: str) -> int:
+    """``actions pause|resume|status``: the switch as it is afterwards."""
+    from .views import pause_text
+
+    if verb == "pause":
+        state = client.pause(args.reason, args.for_s, args.note or env_approver())
+    elif verb == "resume":
+        state = client.resume(args.reason, args.note or env_approver())
+    else:
+        state = {k: v for k, v in client.health().items() if k != "status"}
+    _show(args, state, pause_text)
+    return EXIT_OK
 
 
 def _decide(args: argparse.Namespace, client: Any, verb: str) -> int:

@@ -27,6 +27,8 @@ __all__ = [
     "incident_detail",
     "incidents_table",
     "local_time",
+    "paused_banner",
+    "pause_text",
     "table",
 ]
 
@@ -136,6 +138,39 @@ def action_detail(row: Mapping[str, Any]) -> str:
     return text
 
 
+def pause_text(state: Mapping[str, Any]) -> str:
+    """The pause switch, as ``actions pause|resume|status`` show it."""
+    pause = state.get("paused")
+    if state.get("actions") != "paused" or not isinstance(pause, dict):
+        ended = state.get("resumed")
+        if isinstance(ended, dict):  # what a resume answers: the pause that ended
+            return _fields([("actions", "active (resumed)"),
+                            ("was paused by", ended.get("by")),
+                            ("since", local_time(ended.get("since")))])
+        return _fields([("actions", state.get("actions") or "unknown")])
+    until = pause.get("until")
+    return _fields([
+        ("actions", "paused: nothing executes"),
+        ("by", pause.get("by")),
+        ("since", local_time(pause.get("since"))),
+        ("until", local_time(until) if until is not None else "resumed"),
+        ("reason", pause.get("reason")),
+    ]) + "\nresume with: linnix actions resume\n"
+
+
+def paused_banner(state: Mapping[str, Any]) -> str | None:
+    """One line saying that every action is paused; None when they are not."""
+    pause = state.get("paused")
+    if state.get("actions") != "paused" or not isinstance(pause, dict):
+        return None
+    until = pause.get("until")
+    why = f" ({pause['reason']})" if pause.get("reason") else ""
+    return printable(f"every action is paused by {pause.get('by')} since "
+                     f"{local_time(pause.get('since'))} until "
+                     f"{local_time(until) if until is not None else 'resumed'}{why}: nothing "
+                     "executes; 'linnix actions resume' resumes them")
+
+
 def _fields(fields: Sequence[tuple[str, object]]) -> str:
     width = max(len(name) for name, _ in fields) + 1
     lines = []
@@ -214,7 +249,7 @@ def _number(value: object) -> str:
 
 
 def event_line(event: SseEvent, now: float | None = None) -> str | None:
-    """One readable line for an alert, action or reset event; None for the others."""
+    """One readable line for an alert, action, pause or reset event; None for the others."""
     data = event.json()
     if not isinstance(data, dict):
         return None
@@ -223,9 +258,25 @@ def event_line(event: SseEvent, now: float | None = None) -> str | None:
         return printable(_alert_line(stamp, data))
     if event.event == "action":
         return printable(_action_line(stamp, data))
+    if event.event == "pause":
+        return printable(_pause_line(stamp, data))
     if event.event == "reset":
         return printable(f"{stamp}  (some events were missed: {data.get('reason', 'reset')})")
     return None
+
+
+def _pause_line(stamp: str, data: Mapping[str, Any]) -> str:
+    """Every action paused (by whom, until when, why), or resumed (by whom, why)."""
+    paused = data.get("actions") == "paused"
+    about = data.get("paused" if paused else "resumed")
+    about = about if isinstance(about, dict) else {}
+    text = f"{stamp}  actions {'paused' if paused else 'resumed':<9} by {about.get('by')}"
+    if paused:
+        until = about.get("until")
+        text += f" until {local_time(until) if until is not None else 'resumed'}"
+    if about.get("reason"):
+        text += f" ({about['reason']})"
+    return text
 
 
 def _alert_line(stamp: str, data: Mapping[str, Any]) -> str:

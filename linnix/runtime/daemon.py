@@ -288,7 +288,8 @@ class Daemon:
             core, clock, sink, recorder, needs_cmdline(plan), say=self.say,
             fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval),
             on_tick=self.notify.ticked)
-        if (problem := self.notify.watch(core)) is not None:
+        problem = self.notify.watch(core, lambda: stack.manager.paused is not None)
+        if problem is not None:
             self.say(problem)
         try:
             snap = telemetry.snapshot()
@@ -307,6 +308,7 @@ class Daemon:
     def _response_stack(self, config: Any, clock: Clock) -> _Stack:
         """Store, action manager, stream hub, metrics and history for this run."""
         from ..actions import ActionManager, ActionPolicy, Guards
+        from ..actions.pause import PAUSE_FILE, PauseFile
         from ..actions.store import AsyncStore, Store
         from ..api.stream import StreamHub
         from .keeper import StateKeeper, settle_time
@@ -329,7 +331,8 @@ class Daemon:
             self.say(guards.namespace)
         self.action_manager = manager = ActionManager(
             astore, guards, policy, degraded=lambda: self._degraded(clock, policy),
-            publish=self._publish(hub), boot_offset=lambda: clock.origin, on_problem=self.say)
+            publish=self._publish(hub), boot_offset=lambda: clock.origin, on_problem=self.say,
+            pause_file=PauseFile(os.path.join(self.opts.state_dir, PAUSE_FILE)))
         self.registry = make_registry(lambda: self)
         self.history = History()
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
@@ -343,13 +346,16 @@ class Daemon:
 
     def _publish(self, hub: Any) -> Callable[[str, dict[str, Any]], None]:
         """What the action manager reports goes to the stream, and to the terminal: each
-        action's real status (a guard's refusal, an execution in enforce mode)."""
+        action's real status (a guard's refusal, an execution in enforce mode), and
+        every pause and resume."""
         console = self.console
 
         def publish(kind: str, data: dict[str, Any]) -> None:
             hub.publish(kind, data)
             if kind == "action" and console is not None:
                 console.action(data)
+            elif kind == "pause" and console is not None:
+                console.pause(data)
 
         return publish
 
@@ -382,9 +388,10 @@ class Daemon:
             _settle_heap()
             self._write_status(engine.clock, source)
             api = f"; API on http://{self.api_address}" if self.api_address else ""
+            paused = "; every action is paused" if stack.manager.paused is not None else ""
             self.say(f"watching {len(engine.snapshot)} processes with "
                      f"{len(engine.core.plan.active)} rule(s) via {source.name} in "
-                     f"{stack.policy.mode} mode{api}")
+                     f"{stack.policy.mode} mode{paused}{api}")
 
     async def _start_responses(self, nursery: trio.Nursery, stack: _Stack,
                                config: Any) -> None:

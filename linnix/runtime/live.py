@@ -383,6 +383,22 @@ class AlertLog:
         lines = [f"{_local(self.now())} {line}" for line in self._action_lines(row)]
         self._write(lines)
 
+    def pause(self, state: dict[str, Any]) -> None:
+        """The pause switch as the manager published it: a line when every action is
+        paused (or paused again, with a new end) and one when actions resume."""
+        if state.get("actions") == "paused":
+            p = state.get("paused") or {}
+            until = (f"until {_local(p['until'])}" if p.get("until") is not None
+                     else "until resumed")
+            why = f": {p['reason']}" if p.get("reason") else ""
+            line = (f"PAUSED   actions: every action is paused by {p.get('by')} {until}{why} "
+                    "(linnix actions resume)")
+        else:
+            r = state.get("resumed") or {}
+            why = f": {r['reason']}" if r.get("reason") else ""
+            line = f"RESUMED  actions: resumed by {r.get('by')}{why}"
+        self._write([f"{_local(self.now())} {line}"])
+
     def _action_lines(self, row: dict[str, Any]) -> list[str]:
         action_id, status = int(row["id"]), str(row.get("status"))
         rank, repeats = _RANK.get(status, 3), int(row.get("repeats") or 0)
@@ -414,8 +430,10 @@ class AlertLog:
     def _status_line(self, row: dict[str, Any], status: str) -> str:
         aid = row["id"]
         if status == "pending":
-            return self._line(row, "PROPOSED", f"awaits approval until "
-                              f"{_local(row.get('expires_at'))} (linnix actions approve {aid})")
+            until = f"awaits approval until {_local(row.get('expires_at'))}"
+            if row.get("reason"):  # proposed while actions are paused: it says so
+                return self._line(row, "PROPOSED", f"{until}; {row['reason']}")
+            return self._line(row, "PROPOSED", f"{until} (linnix actions approve {aid})")
         if status in ("approved", "rejected"):
             reason = f": {row['reason']}" if row.get("reason") else ""
             return self._line(row, status.upper(), f"{status} by {row.get('decided_by')}"

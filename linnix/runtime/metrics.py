@@ -51,6 +51,7 @@ class EngineCollector(Collector):
         yield _build_info()
         yield from _audit(getattr(d, "astore", None))
         yield from _notifications(getattr(d, "notifier", None))
+        yield from _paused(getattr(d, "action_manager", None))
         core, engine, actions = d.core, d.engine, d.action_manager
         if core is None:
             return
@@ -229,6 +230,16 @@ def _audit(astore: Any) -> Iterator[Any]:
         labels=["head", "head_id"])
     chain.add_metric([head.hash, str(head.id)], head.rows)
     yield chain
+
+
+def _paused(manager: Any) -> Iterator[Any]:
+    """1 while every action is paused (``linnix actions pause``), else 0."""
+    if manager is None:
+        return
+    paused = getattr(manager, "paused", None)  # duck-typed, like the daemon
+    yield GaugeMetricFamily("linnix_actions_paused",
+                            "1 while every action is paused (linnix actions pause), else 0",
+                            value=0 if paused is None else 1)
 
 
 def _notifications(notifier: Any) -> Iterator[Any]:

@@ -27,10 +27,11 @@ __all__ = ["Notifier", "describe"]
 STATUS_EVERY_S = 10.0  # how often the status line is refreshed when there is no watchdog
 
 
-def describe(core: Core) -> str:
-    """The status line systemd shows: what the engine watches."""
+def describe(core: Core, paused: bool = False) -> str:
+    """The status line systemd shows: what the engine watches, and whether every action
+    is paused."""
     return (f"watching {len(core.table.procs)} processes, "
-            f"{len(core.plan.active)} rules")
+            f"{len(core.plan.active)} rules{', actions paused' if paused else ''}")
 
 
 def _address(value: str | None) -> str | None:
@@ -70,10 +71,11 @@ class Notifier:
         self.sent = 0  # datagrams sent, for tests and curiosity
         self._sock: socket.socket | None = None
 
-    def watch(self, core: Core) -> str | None:
-        """Report what ``core`` watches in the status line; say why its ticks cannot keep
-        the watchdog, if they cannot (None when they can)."""
-        self.status = lambda: describe(core)
+    def watch(self, core: Core, paused: Callable[[], bool] = lambda: False) -> str | None:
+        """Report what ``core`` watches (and whether actions are ``paused``) in the status
+        line; say why its ticks cannot keep the watchdog, if they cannot (None when they
+        can)."""
+        self.status = lambda: describe(core, paused())
         # a ping goes at the first tick a half interval after the last: up to a tick late
         if self.watchdog_s is None or core.tick_s < self.watchdog_s / 2:
             return None

@@ -20,6 +20,8 @@ from api_support import (
     PID_C,
     TOKEN,
     Env,
+    assert_error,
+    call,
     light_view,
     start_env,
 )
@@ -36,31 +38,12 @@ async def env(tmp_path: Path, nursery: trio.Nursery) -> Env:
     return await start_env(tmp_path, nursery)
 
 
-async def call(env: Env, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
-               headers: dict[str, str] | None = None,
-               auth: bool = True) -> tuple[int, Any, Any]:
-    """(status, decoded JSON body, headers) of one request, with the token unless not ``auth``."""
-    client = env.app.test_client()
-    data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
-    sent = {**(AUTH if auth else {}), **(headers or {})}
-    response = await client.open(path, method=method, data=data, headers=sent)
-    payload = await response.get_data()
-    decoded = orjson.loads(payload) if response.mimetype == "application/json" else payload
-    return response.status_code, decoded, response.headers
-
-
-def assert_error(payload: Any, error: str) -> None:
-    assert set(payload) >= {"error", "detail"}
-    assert payload["error"] == error
-    assert isinstance(payload["detail"], str) and payload["detail"]
-
-
 # ---- health, readiness, metrics, openapi ---------------------------------------------------
 
 async def test_health_is_always_ok(env: Env) -> None:
     env.view.is_ready = (False, "the event source is starting")
     status, body, _ = await call(env, "GET", "/health")
-    assert (status, body) == (200, {"status": "ok"})
+    assert (status, body) == (200, {"status": "ok", "actions": "active"})
 
 
 async def test_ready_names_the_source_or_says_why_not(env: Env) -> None:

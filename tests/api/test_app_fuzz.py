@@ -105,7 +105,7 @@ def _manager(world: World, astore: AsyncStore, hub: StreamHub) -> RecordingManag
 
 _ROUTE_WORDS = ("health", "ready", "metrics", "openapi.json", "processes", "graph", "alerts",
                 "rules", "reload", "stream", "incidents", "actions", "approve", "reject",
-                "audit")
+                "audit", "pause", "resume")
 _NUMBERS = st.integers(-2**70, 2**70).map(str) | st.sampled_from(
     ["1", "2", "0", "-1", "007", "1e3", "0x10", str(PID_A), str(2**63 - 1), str(2**63)])
 _TEXT = st.text(max_size=40)
@@ -117,7 +117,8 @@ _TEMPLATES = ("/processes/{}", "/graph/{}", "/incidents/{}", "/actions/{}",
               "/actions/{}/approve", "/actions/{}/reject", "/actions/{}/approve",
               "/actions/{}/reject")
 _PATH = st.one_of(
-    st.sampled_from(["/" + w for w in _ROUTE_WORDS] + ["/rules/reload"] * 3 + ["/"]),
+    st.sampled_from(["/" + w for w in _ROUTE_WORDS] + ["/rules/reload"] * 3 + ["/"]
+                    + ["/actions/pause", "/actions/resume"] * 3),
     st.tuples(st.sampled_from(_TEMPLATES), _SEGMENT).map(lambda t: t[0].format(t[1])),
     st.lists(_SEGMENT, min_size=1, max_size=5).map(lambda s: "/" + "/".join(s)))
 _QUERY_KEYS = st.sampled_from(["limit", "before", "open", "history", "status", "action",
@@ -170,7 +171,7 @@ def _dumps(value: object) -> bytes:
     return json.dumps(value).encode("utf-8")  # integers of any size, unlike orjson
 
 
-_FIELDS = st.sampled_from(["note", "approver", "reason", "actor"]) | _TEXT
+_FIELDS = st.sampled_from(["note", "approver", "reason", "actor", "for"]) | _TEXT
 _BODY = st.one_of(
     st.dictionaries(_FIELDS, _JSON, max_size=4).map(_dumps),
     _JSON.map(_dumps),
@@ -287,6 +288,10 @@ def errors() -> Iterator[_Errors]:
 @example(req=_as("alice", "POST", "/actions/1/approve", {}))  # decided already: 409
 @example(req=_as("rita", "POST", "/actions/3/approve"))
 @example(req=_as("admin", "POST", "/rules/reload", {"actor": "x\u202e"}))
+@example(req=_as("alice", "POST", "/actions/pause", {"for": "30m", "reason": "window"}))
+@example(req=_as("alice", "POST", "/actions/pause", {"for": 1e308}))
+@example(req=_as("alice", "POST", "/actions/pause", {"for": "9" * 32}))
+@example(req=_as("alice", "POST", "/actions/resume", {"note": "x"}))  # not paused: 409
 @example(req=_as("admin", "GET", "/stream?last_event_id=0"))
 @example(req=_as("rita", "GET", "/audit?limit=1000&before=9223372036854775808"))
 def test_no_request_makes_the_api_fail(world: World, errors: _Errors, req: Request) -> None:

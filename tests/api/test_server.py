@@ -59,7 +59,7 @@ async def test_serves_on_an_ephemeral_loopback_port(tmp_path: Path,
     host, port = url.removeprefix("http://").rsplit(":", 1)
     assert host == "127.0.0.1" and int(port) > 0
     status, _, body = await get(f"{url}/health")
-    assert (status, body) == (200, {"status": "ok"})
+    assert (status, body) == (200, {"status": "ok", "actions": "active"})
     status, _, body = await get(f"{url}/processes/{PID_A}", headers=AUTH)
     assert (status, body["pid"]) == (200, PID_A)
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import trio
 from api_support import PID_A, PID_B, TOKEN, Env, start_env
+from cli_support import Daemon
 from support import run_linnix
 
 import linnix.api.client as client_module
@@ -26,53 +27,6 @@ from linnix.api.server import serve
 from linnix.cli import main
 from linnix.cli.views import actions_table, event_line, local_time, table
 from linnix.errors import ApiError
-
-
-class Daemon:
-    """A served test environment and how the CLI reaches it."""
-
-    def __init__(self, env: Env, url: str, state_dir: Path) -> None:
-        self.env = env
-        self.url = url
-        self.state_dir = state_dir
-
-    def token_file(self, name: str) -> str:
-        """A token file holding the token named ``name``."""
-        path = self.state_dir / f"{name}.token"
-        path.write_text(self.env.tokens[name] + "\n")
-        path.chmod(0o600)
-        return os.fspath(path)
-
-    def notes(self, action: int) -> list[tuple[str, str]]:
-        return [(r["actor"], r["detail"]["note"]) for r in self.env.store.audit_log(
-            action_id=action) if r["event"] == "action.note"]
-
-    def args(self, *argv: str) -> list[str]:
-        return [*argv, "--api", self.url, "--state-dir", os.fspath(self.state_dir)]
-
-    async def run(self, capsys: pytest.CaptureFixture[str], *argv: str,
-                  raw: bool = False) -> tuple[int, str, str]:
-        """Run ``linnix ARGV`` on a thread (the server keeps running); (status, out, err)."""
-        full = list(argv) if raw else self.args(*argv)
-        status = await trio.to_thread.run_sync(main, full)
-        out, err = capsys.readouterr()
-        return status, out, err
-
-
-@pytest.fixture
-async def daemon(tmp_path: Path, nursery: trio.Nursery,
-                 monkeypatch: pytest.MonkeyPatch) -> Daemon:
-    monkeypatch.delenv("SUDO_USER", raising=False)
-    monkeypatch.setenv("USER", "tester")
-    env = await start_env(tmp_path, nursery)
-    state = tmp_path / "state"
-    state.mkdir()
-    token_file = state / "api.token"
-    token_file.write_text(TOKEN + "\n")
-    token_file.chmod(0o600)
-    address = await nursery.start(lambda task_status: serve(
-        env.app, "127.0.0.1:0", token=TOKEN, task_status=task_status))
-    return Daemon(env, f"http://{address}", state)
 
 
 def free_port() -> int:

@@ -191,6 +191,54 @@ async def test_the_lines_of_a_real_lifecycle(autojump_clock: MockClock, tmp_path
     assert expiring["id"] == 2
 
 
+# ---- the pause switch -----------------------------------------------------------------------
+
+def test_a_pause_and_a_resume_are_one_line_each() -> None:
+    log, out = console()
+    log.pause({"actions": "paused", "paused": {"since": NOW, "until": NOW + 1800,
+                                               "reason": "db failover", "by": "alice"}})
+    log.pause({"actions": "paused", "paused": {"since": NOW, "until": None, "reason": None,
+                                               "by": "bob"}})
+    log.pause({"actions": "active", "resumed": {"by": "carol", "reason": "over",
+                                                "since": NOW, "until": None}})
+    log.pause({"actions": "active", "resumed": {"by": "linnix", "reason": None}})
+    assert lines(out) == [
+        "PAUSED   actions: every action is paused by alice until 2027-01-15T08:30:00+0000: "
+        "db failover (linnix actions resume)",
+        "PAUSED   actions: every action is paused by bob until resumed (linnix actions resume)",
+        "RESUMED  actions: resumed by carol: over",
+        "RESUMED  actions: resumed by linnix"]
+
+
+def test_a_pause_reason_is_shown_as_data() -> None:
+    log, out = console()
+    log.pause({"actions": "paused", "paused": {"since": NOW, "until": None,
+                                               "reason": "x\x1b[2J\nFIRING", "by": "a"}})
+    assert out.getvalue().count("\n") == 1 and "\x1b" not in out.getvalue()
+
+
+async def test_the_lines_of_a_pause_in_enforce_mode(autojump_clock: MockClock, tmp_path: Path,
+                                                    executions: Executions) -> None:
+    """A pause for an hour, a proposal meanwhile, the pause's end: as published."""
+    with harnesses(tmp_path / "linnix.db", fake_proc(tmp_path / "proc")) as make:
+        h: Harness = make(ActionPolicy(mode="enforce", ttl_s=7200.0))
+        async with running(h.manager):
+            await h.manager.pause("alice", "maintenance", 3600.0)
+            await h.propose(500)
+            await trio.sleep(3601.0)
+    log, out = console()
+    for published in h.published:
+        (log.pause if published["_kind"] == "pause" else log.action)(published)
+    assert lines(out) == [  # the harness's wall clock starts at 1970-01-12T13:46:40Z
+        "PAUSED   actions: every action is paused by alice until 1970-01-12T14:46:40+0000: "
+        "maintenance (linnix actions resume)",
+        "PROPOSED r kill(grace_s=2.0) -> worker[500]: action #1 awaits approval until "
+        "1970-01-12T15:46:40+0000; proposed while actions are paused: in enforce mode it "
+        "would have run by itself; it runs only if approved once they are resumed",
+        "RESUMED  actions: resumed by linnix: the time the pause was set for has passed"]
+    assert executions.calls == []
+
+
 @pytest.fixture
 def executions(monkeypatch: pytest.MonkeyPatch) -> Executions:
     e = Executions()

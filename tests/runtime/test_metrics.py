@@ -308,3 +308,11 @@ def test_the_documented_scrape_config_and_alerting_rules_pass_promtool(tmp_path:
         result = subprocess.run([promtool, "check", what, str(path)], capture_output=True,
                                 timeout=60, check=False)
         assert result.returncode == 0, result
+
+
+def test_the_pause_switch_is_a_gauge() -> None:
+    daemon = SimpleNamespace(core=None, engine=None,
+                             action_manager=SimpleNamespace(paused=None))
+    assert scrape(daemon) == {("linnix_actions_paused", ()): 0}
+    daemon.action_manager.paused = object()  # a Pause
+    assert scrape(daemon) == {("linnix_actions_paused", ()): 1}

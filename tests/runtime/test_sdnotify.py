@@ -132,6 +132,21 @@ def test_a_changed_status_goes_with_the_next_message(systemd: Systemd) -> None:
                                   ["STATUS=watching 4 processes, 2 rules"]]
 
 
+def test_the_status_says_when_every_action_is_paused(systemd: Systemd) -> None:
+    now = [0.0]
+    n = Notifier(env(systemd, None), now=lambda: now[0])
+    core = Core(compile_text("rule busy: cpu_pct > 50\n"), 0.5)
+    paused = [False]
+    assert n.watch(core, lambda: paused[0]) is None
+    n.ticked()
+    paused[0] = True
+    now[0] += STATUS_EVERY_S
+    n.ticked()
+    assert systemd.messages() == [["READY=1", "STATUS=watching 0 processes, 1 rules"],
+                                  ["STATUS=watching 0 processes, 1 rules, actions paused"]]
+    assert describe(core, paused=True) == "watching 0 processes, 1 rules, actions paused"
+
+
 def test_reload_and_stop(systemd: Systemd) -> None:
     n = Notifier(env(systemd, None))
     n.status = lambda: "watching 1 processes, 1 rules"
