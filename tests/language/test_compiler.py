@@ -348,6 +348,7 @@ def test_a_failing_condition_points_at_the_lnx_line() -> None:
 def test_rules_compiled_to_see_that_they_compile_leave_linecache_alone() -> None:
     # `linnix check` compiles rules in batches and keeps none: the source of a
     # batch would replace that of a plan in use in the same process
+    linecache.cache.pop(module_name("rules/quiet.lnx"), None)  # an earlier test's plan
     checked = check_program(load_text("rule r: cpu_pct > 1\n", "rules/quiet.lnx",
                                       outline=True))
     assert checked.compiled == 1
