@@ -16,21 +16,10 @@ from linnix.runtime import daemon as daemon_module
 def test_verbose_asks_the_terminal_for_pending_alerts(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: list[str],
         verbose: bool) -> None:
-    seen: list[Any] = []
-
-    class Recorded:
-        def __init__(self, opts: Any) -> None:
-            seen.append(opts)
-
-        def run(self) -> int:
-            return 0
-
-    monkeypatch.setattr(daemon_module, "Daemon", Recorded)
     rules = tmp_path / "a.lnx"
     rules.write_text("rule a: cpu_pct > 90\n")
-    assert main(["run", "--rules", str(rules), "--state-dir", str(tmp_path / "s"),
-                 *flags]) == 0
-    (opts,) = seen
+    opts = _run_options(monkeypatch, "--rules", str(rules), "--state-dir",
+                        str(tmp_path / "s"), *flags)
     assert opts.verbose is verbose
 
 
