@@ -173,7 +173,8 @@ def fmt_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check", action="store_true",
                    help="change nothing; list the files that would change and exit 1 if any")
     p.add_argument("--diff", action="store_true",
-                   help="change nothing; print what would change as a unified diff")
+                   help="change nothing; print what would change as a unified diff and exit 1 "
+                        "if anything would")
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:

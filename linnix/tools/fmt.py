@@ -334,9 +334,10 @@ def _verify(module: n.Module, comments: Sequence[Comment], result: str, path: st
 def format_paths(paths: Sequence[str], *, check: bool = False, diff: bool = False) -> int:
     """Format every ``.lnx`` file under ``paths``; the exit status of ``linnix fmt``.
 
-    1 on a file that cannot be formatted, or with ``check`` on a file that would
-    change.  ``check`` and ``diff`` change nothing: ``check`` lists the files
-    that would change, ``diff`` prints the changes as a unified diff.
+    1 on a file that cannot be formatted, or with ``check`` or ``diff`` on a file
+    that would change (as ``diff`` itself does when the files differ).  ``check``
+    and ``diff`` change nothing: ``check`` lists the files that would change,
+    ``diff`` prints the changes as a unified diff.
     """
     from ..language.loader import discover
 
@@ -362,7 +363,7 @@ def format_paths(paths: Sequence[str], *, check: bool = False, diff: bool = Fals
             elif not diff:
                 failed += not _write_or_report(path, new)
     _summary(changed, unchanged, failed, dry=check or diff)
-    return 1 if failed or (check and changed) else 0
+    return 1 if failed or ((check or diff) and changed) else 0
 
 
 def _format_file(path: str) -> tuple[str, str | None]:

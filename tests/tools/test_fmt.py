@@ -406,17 +406,24 @@ def test_check_lists_files_that_would_change(tmp_path: Path,
 
 def test_diff_prints_a_unified_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ugly = write(tmp_path / "a.lnx", UGLY)
-    assert main(["fmt", "--diff", str(ugly)]) == 0
+    assert main(["fmt", "--diff", str(ugly)]) == 1  # it differs: exit 1, as --check
     out = capsys.readouterr().out
     assert out == (f"--- a/{ugly}\n+++ b/{ugly}\n@@ -1 +1 @@\n-rule r:cpu_pct>5\n"
                    "+rule r: cpu_pct > 5\n")
     assert ugly.read_text() == UGLY
 
 
+def test_diff_of_a_formatted_file_prints_nothing_and_exits_0(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pretty = write(tmp_path / "a.lnx", "rule r: cpu_pct > 5\n")
+    assert main(["fmt", "--diff", str(pretty)]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_diff_marks_a_missing_final_newline(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     ugly = write(tmp_path / "a.lnx", UGLY.rstrip("\n"))
-    assert main(["fmt", "--diff", str(ugly)]) == 0
+    assert main(["fmt", "--diff", str(ugly)]) == 1
     assert "-rule r:cpu_pct>5\n\\ No newline at end of file\n+rule r: cpu_pct > 5\n" in \
         capsys.readouterr().out
 
