@@ -75,7 +75,10 @@ KEEPALIVE_S = 15.0  # a comment line on /stream when nothing else was sent for t
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 RETRY_MS = 3000  # how long an EventSource waits before it reconnects
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_ROUTES = frozenset({"/health", "/ready", "/metrics"})  # served without a token
+# the probe names Kubernetes uses answer as /health (livez, healthz) and /ready (readyz)
+LIVENESS_ROUTES = ("/health", "/healthz", "/livez")
+READINESS_ROUTES = ("/ready", "/readyz")
+PUBLIC_ROUTES = frozenset({*LIVENESS_ROUTES, *READINESS_ROUTES, "/metrics"})  # no token
 # The role each POST needs (a read needs "reader"; a POST not listed, "admin").
 _NEEDS = {"/actions/<int:action_id>/approve": "approver",
           "/actions/<int:action_id>/reject": "approver",
@@ -305,17 +308,20 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     # -- health and metrics
 
-    @app.get("/health")
     async def health() -> Response:
         manager = view.actions  # None: a view without actions (tests of reads)
         return _json({"status": "ok", **(status_json(manager.paused) if manager else {})})
 
-    @app.get("/ready")
     async def ready() -> Response:
         ok, why = view.ready()
         if ok:
             return _json({"status": "ready", "source": why})
         return _json({"error": "not ready", "detail": why}, 503)
+
+    for path in LIVENESS_ROUTES:
+        app.add_url_rule(path, "health", health, methods=["GET"])
+    for path in READINESS_ROUTES:
+        app.add_url_rule(path, "ready", ready, methods=["GET"])
 
     @app.get("/metrics")
     async def prometheus() -> Response:

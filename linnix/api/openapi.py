@@ -446,6 +446,28 @@ def _responses() -> Json:
     }
 
 
+
+def _liveness(path: str) -> Json:
+    alias = "" if path == "/health" else " The same as /health, under the name Kubernetes " \
+        "probes use."
+    return _op(
+        "Liveness", "Always 200 while the daemon answers; 'actions' says whether every "
+        "action is paused (and 'paused' by whom, since and until when, why)." + alias, "health",
+        _ok("alive", {"allOf": [_schema("ActionsState"), {
+            "type": "object", "properties": {"status": {"const": "ok"}}}]}),
+        public=True)
+
+
+def _readiness(path: str) -> Json:
+    alias = "" if path == "/ready" else " The same as /ready, under the name Kubernetes " \
+        "probes use."
+    return _op(
+        "Readiness", "200 once the event source is attached, 503 before." + alias, "health",
+        _ok("ready", {"type": "object", "properties": {
+            "status": {"const": "ready"}, "source": {"type": "string"}}}),
+        errors=("NotReady",), public=True)
+
+
 def _paths() -> Json:
     p = {name: _ref("parameters", name) for name in _parameters()}
     body_decision = {"required": False, "content": {
@@ -453,17 +475,8 @@ def _paths() -> Json:
     decision_errors = ("BadRequest", "Forbidden", "NotFound", "Conflict",
                        "PayloadTooLarge", "RateLimited")
     return {
-        "/health": {"get": _op(
-            "Liveness", "Always 200 while the daemon answers; 'actions' says whether every "
-            "action is paused (and 'paused' by whom, since and until when, why).", "health",
-            _ok("alive", {"allOf": [_schema("ActionsState"), {
-                "type": "object", "properties": {"status": {"const": "ok"}}}]}),
-            public=True)},
-        "/ready": {"get": _op(
-            "Readiness", "200 once the event source is attached, 503 before.", "health",
-            _ok("ready", {"type": "object", "properties": {
-                "status": {"const": "ready"}, "source": {"type": "string"}}}),
-            errors=("NotReady",), public=True)},
+        **{path: {"get": _liveness(path)} for path in ("/health", "/healthz", "/livez")},
+        **{path: {"get": _readiness(path)} for path in ("/ready", "/readyz")},
         "/metrics": {"get": _op(
             "Prometheus metrics", "The text exposition format, version 0.0.4.", "health",
             _ok("metrics", {"type": "string"}, "text/plain; version=0.0.4; charset=utf-8"),

@@ -27,7 +27,7 @@ from api_support import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from linnix.api.app import METRICS_CONTENT_TYPE, create_app, host_allowed
+from linnix.api.app import METRICS_CONTENT_TYPE, PUBLIC_ROUTES, create_app, host_allowed
 from linnix.api.openapi import openapi_document
 from linnix.runtime.metrics import EngineCollector
 from linnix.runtime.notify.delivery import Delivery
@@ -53,6 +53,18 @@ async def test_ready_names_the_source_or_says_why_not(env: Env) -> None:
     status, body, _ = await call(env, "GET", "/ready")
     assert status == 503
     assert body == {"error": "not ready", "detail": "the event source is starting"}
+
+
+@pytest.mark.parametrize(("alias", "of"), [("/healthz", "/health"), ("/livez", "/health"),
+                                           ("/readyz", "/ready")])
+async def test_the_kubernetes_probe_names_answer_as_health_and_ready(
+        env: Env, alias: str, of: str) -> None:
+    for is_ready in ((True, "fake"), (False, "the event source is starting")):
+        env.view.is_ready = is_ready
+        assert (await call(env, "GET", alias, auth=False))[:2] == \
+            (await call(env, "GET", of, auth=False))[:2]
+    status, _, _ = await call(env, "GET", alias, auth=False)
+    assert status == (200 if of == "/health" else 503)
 
 
 async def test_metrics_count_requests_by_route_template(env: Env) -> None:
@@ -152,7 +164,7 @@ async def test_openapi_references_resolve_and_post_routes_need_the_token() -> No
     for path, item in doc["paths"].items():
         for method, op in item.items():
             assert "500" in op["responses"], (method, path)
-            if path not in ("/health", "/ready", "/metrics"):
+            if path not in PUBLIC_ROUTES:
                 assert op["security"] == [{"bearer": []}], path
                 assert "401" in op["responses"], path
             for parameter in op.get("parameters", []):
@@ -570,7 +582,8 @@ async def test_every_route_but_health_ready_and_metrics_needs_the_token(env: Env
             assert_error(body, "unauthorized")
         else:
             public.add(path)
-    assert public == {"/health", "/ready", "/metrics"}
+    assert public == {"/health", "/healthz", "/livez", "/ready", "/readyz", "/metrics"}
+    assert public == PUBLIC_ROUTES
     doc = openapi_document()
     assert {path for path, item in doc["paths"].items()
             if item.get("get", {}).get("security") == []} == public
