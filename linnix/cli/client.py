@@ -120,11 +120,12 @@ def actions_arguments(p: argparse.ArgumentParser) -> None:
     lst.add_argument("--limit", type=positive_int, default=100, metavar="N",
                      help="at most N actions, newest first (default 100)")
     show = _verb(verbs, "show", "show one action")
-    show.add_argument("id", type=positive_int, metavar="ID")
+    show.add_argument("id", type=positive_int, metavar="ID", help="the action's id")
     for verb, what in (("approve", "approve a pending action: it executes now"),
                        ("reject", "reject a pending action: it never executes")):
         d = _verb(verbs, verb, what)
-        d.add_argument("id", type=positive_int, metavar="ID")
+        d.add_argument("id", type=positive_int, metavar="ID",
+                       help="the pending action's id ('linnix actions' lists them)")
         d.add_argument("--note", "--approver", dest="note", metavar="TEXT",
                        help="a note for the audit log beside the token's name, which is "
                             "who decided (default: $SUDO_USER or $USER; --approver is its "
@@ -227,7 +228,7 @@ def incidents_arguments(p: argparse.ArgumentParser) -> None:
     lst.add_argument("--limit", type=positive_int, default=100, metavar="N",
                      help="at most N incidents (default 100)")
     show = _verb(verbs, "show", "show one incident")
-    show.add_argument("id", type=positive_int, metavar="ID")
+    show.add_argument("id", type=positive_int, metavar="ID", help="the incident's id")
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:

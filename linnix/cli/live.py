@@ -89,11 +89,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def record_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", metavar="OUT.jsonl")
+    p.add_argument("out", metavar="OUT.jsonl",
+                   help="the trace file to write (JSON lines: docs/trace-format.md)")
     p.add_argument("--duration", type=positive_duration, default=60.0, metavar="DURATION",
                    help="how long to record (default 60s)")
-    p.add_argument("--sample-interval", type=positive_duration, default=1.0, metavar="DURATION")
-    p.add_argument("--source", choices=_SOURCES, default="auto")
+    p.add_argument("--sample-interval", type=positive_duration, default=1.0, metavar="DURATION",
+                   help="how often processes and the host are sampled (default 1s)")
+    p.add_argument("--source", choices=_SOURCES, default="auto",
+                   help="event source (default: the best this host allows)")
     _filter_arguments(p)
 
 

@@ -73,7 +73,8 @@ def check_arguments(p: argparse.ArgumentParser) -> None:
                         "path', unless --config is given)")
     p.add_argument("--config", metavar="FILE",
                    help="also check this configuration file (linnix.toml)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text for people (default) or a JSON list of the diagnostics")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     p.add_argument("--max-errors", type=int, default=100, metavar="N",
                    help="show at most N diagnostics (default 100)")
@@ -139,10 +140,12 @@ def _check_summary(result: Build | None, problems: Sequence[ConfigProblem],
 # ---- explain -----------------------------------------------------------------------
 
 def explain_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="rule files or directories")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text for people (default) or the plan as JSON")
     p.add_argument("--dump-code", action="store_true", help="also print the generated code")
-    p.add_argument("--max-errors", type=int, default=100, metavar="N")
+    p.add_argument("--max-errors", type=int, default=100, metavar="N",
+                   help="when the rules have errors, show at most N of them (default 100)")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -192,7 +195,9 @@ def replay_arguments(p: argparse.ArgumentParser) -> None:
                         "is one, else the shipped rules, 'linnix rules path')")
     p.add_argument("--tick", type=positive_duration, default=0.5, metavar="DURATION",
                    help="evaluation interval (default 500ms)")
-    p.add_argument("--format", choices=("text", "jsonl"), default="text")
+    p.add_argument("--format", choices=("text", "jsonl"), default="text",
+                   help="a timeline for people (default) or one JSON object per alert and "
+                        "action, then the summary")
     p.add_argument("--skip-invalid", action="store_true",
                    help="count invalid lines and go on instead of stopping")
     p.add_argument("--until", type=duration, metavar="DURATION",
@@ -251,7 +256,8 @@ def _replay_jsonl(args: argparse.Namespace, plan: Plan, progress: TextIO | None)
 # ---- test --------------------------------------------------------------------------
 
 def test_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="rule files or directories whose test blocks run")
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
 
 

@@ -42,7 +42,8 @@ def token_arguments(p: argparse.ArgumentParser) -> None:
     lst = verbs.add_parser("list", help="names, roles and when each was made")
     lst.add_argument("--json", action="store_true", help="print JSON")
     revoke = verbs.add_parser("revoke", help="remove a token: it stops working at once")
-    revoke.add_argument("name", metavar="NAME")
+    revoke.add_argument("name", metavar="NAME",
+                        help="the token to revoke ('linnix token list' names them)")
     for verb in (add, lst, revoke):
         _options(verb, nested=True)
 
