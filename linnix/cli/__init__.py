@@ -122,11 +122,36 @@ def _tolerant_streams() -> None:
                 reconfigure(errors="backslashreplace")
 
 
+def _attach_dashed_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``--until -5s`` as ``--until=-5s``: argparse takes a value that starts with a dash
+    for an option of its own ("expected one argument"); attached, it reaches the option's
+    type, which says what is wrong with it."""
+    takes_value = set(_value_options(parser))
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in takes_value and arg[:1] == "-" and arg[1:2].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _value_options(parser: argparse.ArgumentParser) -> Iterator[str]:
+    """The long options, in every sub-command, that take exactly one value."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _value_options(sub)
+        elif action.nargs is None and action.option_strings:
+            yield from (o for o in action.option_strings if o.startswith("--"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_streams()
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_attach_dashed_values(
+            parser, sys.argv[1:] if argv is None else argv))
         if args.version:
             from .. import __version__
 

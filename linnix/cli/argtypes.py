@@ -23,7 +23,18 @@ def duration(text: str) -> float:
     try:
         return duration_seconds(text)
     except ValueError as err:
+        if text.startswith("-") and _is_duration(text[1:]):
+            raise argparse.ArgumentTypeError(
+                f"'{text}': a duration cannot be negative") from None
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _is_duration(text: str) -> bool:
+    try:
+        duration_seconds(text)
+    except ValueError:
+        return False
+    return True
 
 
 def positive_duration(text: str) -> float:

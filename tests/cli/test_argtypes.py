@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from linnix.cli import main
 from linnix.cli.argtypes import duration, positive_duration, positive_int
 from linnix.config import ConfigFileError, parse_config, parse_duration
 from linnix.names import DURATION_UNITS, UNITS, Dim
@@ -23,6 +24,9 @@ def test_duration(text: str, seconds: float) -> None:
     (duration, "abc", "'abc' is not a duration (e.g. 500ms, 30s, 2m)"),
     (positive_duration, "0", "'0' must be longer than zero"),
     (positive_duration, "0ms", "'0ms' must be longer than zero"),
+    (duration, "-5s", "'-5s': a duration cannot be negative"),
+    (positive_duration, "-1", "'-1': a duration cannot be negative"),
+    (duration, "-x", "'-x' is not a duration (e.g. 500ms, 30s, 2m)"),
     (positive_int, "x", "'x' is not a whole number"),
     (positive_int, "1.5", "'1.5' is not a whole number"),
     (positive_int, "0", "'0' must be at least 1"),
@@ -86,3 +90,22 @@ def test_days_are_for_files_and_flags_only() -> None:
     rules = {u.suffix: u.factor for u in UNITS.values() if u.dim is Dim.DURATION}
     assert "d" not in UNITS
     assert dict(DURATION_UNITS) == {**rules, "d": 86400.0}
+
+
+@pytest.mark.parametrize("argv", [
+    ["replay", "--until", "-5s", "t.jsonl"],
+    ["replay", "t.jsonl", "--until", "-5s"],
+    ["replay", "--until=-5s", "t.jsonl"],
+])
+def test_a_negative_duration_after_its_option_is_refused_by_name(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith(
+        "linnix: argument --until: '-5s': a duration cannot be negative\n")
+
+
+def test_a_dashed_value_is_attached_only_to_an_option_that_takes_one(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # --strict takes no value: -5 stays an argument of its own (a path here)
+    assert main(["check", "--strict", "-5"]) == 2
+    assert capsys.readouterr().err.startswith("linnix: -5: no such file or directory\n")
