@@ -73,6 +73,9 @@ def _walk(top: str) -> Iterator[str]:
                 yield os.path.join(root, name)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def read_text(path: str, at: Span | None = None) -> tuple[str | None, Diagnostic | None]:
     """The UTF-8 text of a file, or None and the diagnostic (E110/E112/E113) saying why not.
 
@@ -104,6 +107,7 @@ def read_text(path: str, at: Span | None = None) -> tuple[str | None, Diagnostic
     if len(data) > MAX_FILE_BYTES:
         return fail("E113", f"file too large (it grew past the limit of {MAX_FILE_BYTES} "
                             "bytes while it was read)")
+    data = data.removeprefix(UTF8_BOM)  # what some editors put first: not part of the text
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as e:

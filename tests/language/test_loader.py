@@ -125,6 +125,21 @@ def test_e112_not_utf8(tmp_path: Path) -> None:
     assert str(tmp_path / "bin.lnx") in program.broken
 
 
+def test_a_byte_order_mark_is_ignored(tmp_path: Path) -> None:
+    write(tmp_path, {"bom.lnx": b"\xef\xbb\xbfrule r: cpu_pct > 1\nrule s: nosuch > 1\n"})
+    result = build([str(tmp_path / "bom.lnx")])
+    (d,) = result.diagnostics  # only the real mistake, at its true column
+    assert (d.code, d.span.line, d.span.col) == ("E201", 2, 9)
+    assert loader.read_text(str(tmp_path / "bom.lnx"))[0] == \
+        "rule r: cpu_pct > 1\nrule s: nosuch > 1\n"
+
+
+def test_a_byte_order_mark_inside_the_text_is_still_an_error(tmp_path: Path) -> None:
+    write(tmp_path, {"bom.lnx": "rule r: cpu_pct > 1\n\ufeffrule s: fds > 1\n".encode()})
+    (d,) = build([str(tmp_path / "bom.lnx")]).diagnostics
+    assert (d.code, d.span.line) == ("E101", 2)
+
+
 def test_e112_included_binary_file_is_reported_and_dependents_skipped(tmp_path: Path) -> None:
     write(tmp_path, {"main.lnx": 'include "bin.lnx"\nrule r: nosuch > 1\n',
                      "bin.lnx": b"\x00\x80\x81"})
