@@ -4,10 +4,14 @@ BIN := $(VENV)/bin
 STATE_DIR ?= state
 export VENV
 
-.PHONY: setup install run test lint typecheck unit fuzz check-rules fmt-rules rule-tests bench docs clean
+.PHONY: setup setup-run install run test lint typecheck unit fuzz check-rules fmt-rules rule-tests bench docs clean
+
+# What running needs (make run); what the tests need on top (make test).  README: Quickstart.
+setup-run:
+	@scripts/setup.sh run
 
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh test
 
 # linnix as a systemd service (as root): /opt/linnix, /etc/linnix, the unit; docs/service.md
 install:
@@ -15,7 +19,7 @@ install:
 
 # The daemon with the shipped rules: eBPF as root, the /proc fallback otherwise.
 # Stop it with Ctrl-C; alerts, incidents and the API token live in $(STATE_DIR).
-run: setup check-rules
+run: setup-run check-rules
 	$(BIN)/linnix run --rules rules/ --state-dir $(STATE_DIR)
 
 test: setup lint typecheck check-rules fmt-rules rule-tests unit fuzz
@@ -57,7 +61,7 @@ bench: setup
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/api.py
 
-docs: setup
+docs: setup-run
 	$(BIN)/python -m linnix.tools.reference --write
 
 clean:

@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Idempotent set-up for `make run` and `make test`.
+# Idempotent set-up: `scripts/setup.sh run` for `make run`, `scripts/setup.sh test`
+# (the default) for `make test`.  The README's Quickstart lists the same.
 #
-# As root on Debian/Ubuntu: installs the distribution's BCC bindings
-# (python3-bpfcc), kernel headers, stress-ng, promtool (package prometheus),
-# gcc, python3-venv and systemd (systemd-analyze checks the unit); where no headers
-# package matches the running kernel, links the distribution's generic headers
-# into /lib/modules/$(uname -r)/{build,source}; mounts tracefs.  Then (any user)
-# creates the virtualenv, which sees the system site-packages so that the
-# distribution's bcc is importable, and installs linnix into it.
+# run, as root on Debian/Ubuntu: installs the distribution's BCC bindings
+# (python3-bpfcc), python3-venv and, when the running kernel has no headers, a
+# headers package: the one for this kernel if there is one, else the generic one,
+# linked into /lib/modules/$(uname -r)/{build,source}; mounts tracefs.  Then (any
+# user) creates the virtualenv .venv, which sees the system site-packages so that
+# the distribution's bcc is importable, and installs linnix into it (editable).
+#
+# test adds what only the tests use: stress-ng, prometheus (promtool and the server
+# a test scrapes the daemon with), prometheus-alertmanager, gcc (test programs) and
+# systemd (systemd-analyze checks the unit); and the development tools (pytest,
+# hypothesis, ruff, mypy) in the virtualenv.
 set -euo pipefail
 
+MODE=${1:-test}
+case $MODE in
+    run|test) ;;
+    *) printf 'usage: %s [run|test]\n' "$0" >&2; exit 2 ;;
+esac
 VENV=${VENV:-.venv}
 cd "$(dirname "$0")/.."
 . scripts/python.sh
@@ -30,10 +40,12 @@ system_setup() {
     local kernel arch headers pkgs=()
     kernel=$(uname -r)
     arch=$(dpkg --print-architecture)
+    local wanted=(python3-bpfcc python3-venv)
     # prometheus provides promtool, which the tests use to validate /metrics, and the
     # server that scrapes a running daemon in a test; prometheus-alertmanager is the
     # receiver the alert-delivery tests send to
-    for p in python3-bpfcc python3-venv stress-ng prometheus prometheus-alertmanager gcc systemd; do
+    [ "$MODE" = test ] && wanted+=(stress-ng prometheus prometheus-alertmanager gcc systemd)
+    for p in "${wanted[@]}"; do
         have_pkg "$p" || pkgs+=("$p")
     done
     if [ ! -e "/lib/modules/$kernel/build/include" ]; then
@@ -82,17 +94,23 @@ mount_tracefs() {
     fi
 }
 
+# The stamp of `test` covers `run` (the development tools come on top of linnix).
 venv_setup() {
-    local py stamp=$VENV/.linnix-installed
+    local py spec=. what="linnix" stamp=$VENV/.linnix-installed-$MODE
+    [ "$MODE" = test ] && { spec='.[dev]'; what="linnix and its development tools"; }
     if [ ! -x "$VENV/bin/python" ]; then
         py=$(pick_python) || { log "error: need Python >= 3.11 with venv"; exit 1; }
         log "creating $VENV with $py"
         "$py" -m venv --system-site-packages "$VENV"
     fi
+    if [ "$MODE" = run ] && [ -f "$VENV/.linnix-installed-test" ] \
+            && [ ! pyproject.toml -nt "$VENV/.linnix-installed-test" ]; then
+        return 0
+    fi
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        log "installing linnix and its development tools into $VENV"
+        log "installing $what into $VENV"
         "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-        "$VENV/bin/python" -m pip install -q -e '.[dev]'
+        "$VENV/bin/python" -m pip install -q -e "$spec"
         touch "$stamp"
     fi
 }
