@@ -133,7 +133,10 @@ def junit_xml(outcomes: list[TestOutcome]) -> str:
                                  time=f"{o.seconds:.3f}")
             if o.error:
                 ET.SubElement(case, "error", message=o.error).text = o.error
-            for reason in o.failures:
-                ET.SubElement(case, "failure", message=reason).text = reason
+            if o.failures:  # one element, as JUnit readers expect: every expectation in it
+                ET.SubElement(case, "failure", message="; ".join(o.failures),
+                              type=f"{len(o.failures)} failed expectation"
+                                   f"{'s' * (len(o.failures) != 1)}").text = \
+                    "\n".join(o.failures)
     ET.indent(suites)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
