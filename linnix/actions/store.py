@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ..timefmt import rfc3339
 from . import chain
 from .database import open_database
 
@@ -44,6 +45,10 @@ _AUDIT_COLUMNS = "id, at, actor, event, action_id, incident_id, detail"  # as th
 _JSON_COLUMNS = {"labels", "history", "subtree", "host", "params", "detail", "result"}
 
 
+# an incident's or an action's ``time``: when it began (opened, proposed), in RFC 3339
+_BEGAN = ("opened_at", "created_at")
+
+
 def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
     if row is None:
         return None
@@ -51,6 +56,9 @@ def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
     for key in _JSON_COLUMNS & out.keys():
         if out[key] is not None:
             out[key] = json.loads(out[key])
+    began = next((out[key] for key in _BEGAN if out.get(key) is not None), None)
+    if began is not None:
+        out["time"] = rfc3339(began)
     return out
 
 

@@ -82,6 +82,8 @@ _PROCESS_FIELDS: Json = {
 }
 
 
+_TIME_OPENED: Json = {"type": "string", "format": "date-time",
+                      "description": "opened_at in RFC 3339 (UTC)"}
 _INCIDENT_SUMMARY: Json = {
     "id": {"type": "integer"},
     "rule": {"type": "string"},
@@ -90,6 +92,7 @@ _INCIDENT_SUMMARY: Json = {
     "pid": _nullable("integer"),
     "comm": _nullable("string"),
     "opened_at": {"type": "number", "description": "Unix time"},
+    "time": _TIME_OPENED,
     "resolved_at": _nullable("number", description="Unix time; null while open"),
     "resolved_reason": _nullable("string"),
     "message": {"type": "string"},
@@ -161,6 +164,8 @@ def _schemas() -> Json:
                 "rule": {"type": "string"},
                 "state": {"type": "string", "enum": ["pending", "firing"]},
                 "since": {"type": "number", "description": "engine clock (seconds)"},
+                "time": {"type": "string", "format": "date-time",
+                         "description": "since, in RFC 3339 (UTC)"},
                 "severity": {"type": "string"},
                 "scope": {"type": "string"},
                 "pid": _nullable("integer"),
@@ -177,7 +182,9 @@ def _schemas() -> Json:
                            "--format jsonl' writes them.",
             "required": ["type", "ts", "rule"],
             "properties": {"type": {"type": "string", "enum": ["alert", "action"]},
-                           "ts": {"type": "number"}, "rule": {"type": "string"}},
+                           "ts": {"type": "number"}, "rule": {"type": "string"},
+                           "time": {"type": "string", "format": "date-time",
+                                    "description": "ts in RFC 3339 (UTC)"}},
             "additionalProperties": True,
         },
         "AlertList": {
@@ -287,6 +294,8 @@ def _schemas() -> Json:
                 "status": {"type": "string", "enum": action_status},
                 "mode": {"type": "string", "enum": ["monitor", "enforce"]},
                 "created_at": {"type": "number", "description": "Unix time"},
+                "time": {"type": "string", "format": "date-time",
+                         "description": "created_at in RFC 3339 (UTC)"},
                 "expires_at": _nullable("number"),
                 "decided_by": _nullable("string"),
                 "decided_at": _nullable("number"),

@@ -16,6 +16,7 @@ import attrs
 
 from ..names import METRICS, Need, Scope
 from ..plan import CompiledAction, CompiledRule
+from ..timefmt import rfc3339
 from .durations import Durations
 from .proctable import Proc
 
@@ -49,14 +50,18 @@ class Alert:
     history: list[tuple[float, dict[str, object]]] | None = attrs.field(
         default=None, repr=False, eq=False)  # firing: the values across the 'for' window
     wall: int | None = attrs.field(default=None, repr=False, eq=False)  # the rule's totals
+    unix: float | None = attrs.field(default=None, repr=False, eq=False)  # set live: ts's time
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "type": "alert", "ts": self.ts, "rule": self.rule, "state": self.state,
             "severity": self.severity, "scope": self.scope, "pid": self.pid,
             "comm": self.comm, "start": self.start, "message": self.message,
             "labels": self.labels, "values": self.values, "reason": self.reason,
         }
+        if self.unix is not None:  # live: the wall clock's time (replay has only ts)
+            out["time"] = rfc3339(self.unix)
+        return out
 
 
 @attrs.define
@@ -73,12 +78,16 @@ class Proposal:
     status: str = "proposed"  # or no_target when top() found no live process
     instance_start: float | None = None
     monitor_only: bool = False  # the rule says 'mode monitor'
+    unix: float | None = attrs.field(default=None, repr=False, eq=False)  # set live: ts's time
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "type": "action", "ts": self.ts, "rule": self.rule, "action": self.action.name,
             "pid": self.pid, "comm": self.comm, "start": self.start, "status": self.status,
         }
+        if self.unix is not None:
+            out["time"] = rfc3339(self.unix)
+        return out
 
 
 HISTORY_MAX = 120  # values kept per pending instance (the first, then the latest)

@@ -34,6 +34,7 @@ from ..names import Need
 from ..plan import Plan
 from ..procfs import Clock
 from ..terminal import printable_lines, write_safely
+from ..timefmt import stamp
 from .live import (
     FRESH_WITHIN_S,
     STATE_DIR_MODE,
@@ -215,7 +216,7 @@ class Daemon:
             self.telemetry.configure(plan)
         self.engine.cmdline = needs_cmdline(plan)
         if resolved:
-            self.engine.sink(resolved)
+            self.engine.emit(resolved)
         self.say(f"reloaded: {len(plan.active)} active rule(s)")
 
     # ---- lifecycle ----------------------------------------------------------------
@@ -336,7 +337,7 @@ class Daemon:
         self.registry = make_registry(lambda: self)
         self.history = History()
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
-                              hub.publish, on_problem=self.say, clock=clock)
+                              self._publish(hub), on_problem=self.say, clock=clock)
         self.notifier = notifier_for(self, config.notify, clock)
         if self.notifier is not None:  # one more sink of every batch the engine makes
             self.extra_sinks.append(self.notifier)
@@ -345,12 +346,15 @@ class Daemon:
         return _Stack(store, manager, responder, policy, keeper)
 
     def _publish(self, hub: Any) -> Callable[[str, dict[str, Any]], None]:
-        """What the action manager reports goes to the stream, and to the terminal: each
-        action's real status (a guard's refusal, an execution in enforce mode), and
-        every pause and resume."""
+        """What the responder and the action manager report goes to the stream, each
+        event with the time it happened (an alert carries its transition's); and to the
+        terminal: each action's real status (a guard's refusal, an execution in enforce
+        mode), and every pause and resume."""
         console = self.console
 
         def publish(kind: str, data: dict[str, Any]) -> None:
+            if kind != "alert":
+                data = {**data, "time": stamp()}
             hub.publish(kind, data)
             if kind == "action" and console is not None:
                 console.action(data)
@@ -420,7 +424,7 @@ class Daemon:
             await self._start_api(nursery, config)
         if resumed.restored is not None and resumed.restored.ended:
             assert self.engine is not None  # firing instances whose process is gone: resolved
-            self.engine.sink(resumed.restored.ended)
+            self.engine.emit(resumed.restored.ended)
 
     async def _start_api(self, nursery: trio.Nursery, config: Any) -> None:
         from ..api.app import create_app

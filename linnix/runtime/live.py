@@ -38,6 +38,7 @@ from ..names import Need
 from ..plan import Plan
 from ..procfs import Clock, read_argv
 from ..terminal import printable, write_safely
+from ..timefmt import stamp
 
 __all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event",
            "open_state_file"]
@@ -263,7 +264,15 @@ class LiveEngine:
     def flush(self) -> None:
         out = self.core.drain()
         if out:
-            self.sink(out)
+            self.emit(out)
+
+    def emit(self, batch: Sequence[Output]) -> None:
+        """Hand outputs to the sinks, each with the wall-clock time of its ``ts``, which
+        everything that leaves the agent carries as ``time``."""
+        wall, now = time.time(), self.clock.now()
+        for item in batch:
+            item.unix = wall - (now - item.ts)
+        self.sink(batch)
 
     def close(self) -> None:
         """End a recording at the last tick, so that replaying it runs every tick
@@ -482,11 +491,10 @@ class AlertFile:
         self.file: IO[bytes] | None = self._open()
 
     def __call__(self, batch: Sequence[Output]) -> None:
-        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         lines = []
         for item in batch:
             record: dict[str, Any] = item.to_json()
-            record["time"] = now
+            record.setdefault("time", stamp())  # the live engine's outputs have their own
             lines.append(orjson.dumps(record) + b"\n")
         try:
             if self.file is None:

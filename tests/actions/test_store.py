@@ -594,3 +594,19 @@ def test_a_new_database_is_not_announced(tmp_path: Path) -> None:
     assert s.notice is None and s.audit_log() == []
     s.close()
 
+
+
+
+def test_incidents_and_actions_say_when_they_began_in_rfc3339(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "t.db"), clock=lambda: 1_800_000_000.125)
+    incident = store.open_incident(rule="r", severity="warning", scope="process", pid=1,
+                                   comm="a", start=0.0, message="m", labels={}, history=[],
+                                   subtree=[], host={})
+    action = store.add_action(incident_id=incident, rule="r", kind="kill", params={}, pid=1,
+                              start_ticks=5, comm="a", exe=None, status="pending",
+                              mode="monitor", expires_at=None)
+    when = "2027-01-15T08:00:00.125Z"
+    assert store.incident(incident)["time"] == when
+    assert store.action(action)["time"] == when
+    assert [row["time"] for row in store.incidents()] == [when]
+    assert [row["time"] for row in store.actions()] == [when]

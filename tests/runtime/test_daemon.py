@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -345,3 +346,20 @@ def test_the_managers_action_events_reach_the_stream_and_the_terminal(tmp_path: 
         " REFUSED  r kill -> bash[9]: action #3 refused: 'sshd' is on the protected list\n")
     assert out.getvalue().count("\n") == 1
     assert [e.kind for e in hub._replay(0)] == ["action", "incident"]
+
+
+def test_every_event_on_the_stream_says_when_it_happened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from linnix.api.stream import StreamHub
+
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.25)
+    daemon = d.Daemon(d.DaemonOptions(rules=[], state_dir=str(tmp_path)), out=io.StringIO())
+    hub = StreamHub()
+    publish = daemon._publish(hub)
+    publish("incident", {"id": 1, "state": "resolved", "reason": "cleared"})
+    publish("pause", {"actions": "active"})
+    publish("alert", {"type": "alert", "ts": 3.0, "time": "2027-01-15T08:00:03.000Z"})
+    times = [e.data["time"] for e in hub._replay(0)]
+    # the manager's and the responder's events happen now; an alert keeps its transition's
+    assert times == ["2027-01-15T08:00:00.250Z", "2027-01-15T08:00:00.250Z",
+                     "2027-01-15T08:00:03.000Z"]

@@ -11,10 +11,12 @@ import trio.testing
 
 from linnix.engine import trace as t
 from linnix.engine.core import Core, Output
+from linnix.engine.evaluator import Alert
 from linnix.language.pipeline import compile_text
 from linnix.procfs import Clock
 from linnix.runtime import live
 from linnix.runtime.live import LiveEngine
+from linnix.timefmt import rfc3339
 
 
 class FixedClock(Clock):
@@ -34,6 +36,27 @@ def engine(snapshot: Sequence[t.Proc] = ()) -> tuple[LiveEngine, list[Output]]:
     if snapshot:
         eng.feed(list(snapshot))
     return eng, out
+
+
+def test_outputs_leave_with_the_wall_clock_time_of_their_ts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    out: list[Output] = []
+    core = Core(compile_text("rule busy: forks_per_sec > 100\n"), 0.5)
+    eng = LiveEngine(core, FixedClock(now=20.0), out.extend)
+    monkeypatch.setattr(live.time, "time", lambda: 1_800_000_000.5)  # at engine time 20.0
+    alert = Alert(ts=17.25, rule="busy", state="firing", severity="warning", scope="process",
+                  pid=1, comm="a", start=0.0, message="m", labels={}, values={})
+    eng.emit([alert])
+    assert out == [alert]
+    # 2.75 s before the engine's present
+    assert alert.to_json()["time"] == rfc3339(1_800_000_000.5 - 2.75) == \
+        "2027-01-15T07:59:57.750Z"
+
+
+def test_replay_outputs_have_no_wall_clock_time() -> None:
+    alert = Alert(ts=1.0, rule="r", state="firing", severity="warning", scope="host",
+                  pid=None, comm=None, start=None, message="m", labels={}, values={})
+    assert "time" not in alert.to_json()
 
 
 SCAN = [t.Proc(ts=10.0, pid=1, ppid=0, comm="init", start=0.0),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ def test_records_are_appended_one_json_object_a_line(tmp_path: Path) -> None:
     f([Record(3)])
     f.close()
     assert records(path) == [0, 1, 2, 3]
-    assert all("time" in json.loads(line) for line in path.read_text().splitlines()[1:])
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", json.loads(line)["time"])
+               for line in path.read_text().splitlines()[1:])  # RFC 3339, UTC
 
 
 def test_the_file_rotates_past_its_size_and_keeps_one_old_file(tmp_path: Path) -> None:

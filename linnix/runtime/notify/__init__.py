@@ -27,6 +27,7 @@ from ...config import NotifyConfig, SecretFileError, read_secret
 from ...engine.core import Output
 from ...engine.evaluator import Alert
 from ...errors import ConfigError
+from ...timefmt import stamp
 from . import alertmanager as am
 from . import webhook as wh
 from .delivery import Delivery
@@ -79,12 +80,13 @@ class Notifier:
 
     # ---- the sink (on the trio thread, never waits) ----------------------------------
     def __call__(self, batch: Sequence[Output]) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         for item in batch:
             if not isinstance(item, Alert) or item.state not in ("firing", "resolved"):
                 continue  # a pending instance may never fire: it is not an alert yet
             if self.webhooks:
-                body = orjson.dumps({**item.to_json(), "time": stamp})  # alerts.jsonl's line
+                record = item.to_json()
+                record.setdefault("time", stamp())  # as alerts.jsonl has it
+                body = orjson.dumps(record)
                 for delivery in self.webhooks:
                     delivery.put([body])
             if self.alertmanagers:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from ...engine.evaluator import Alert
+from ...timefmt import rfc3339
 from .delivery import SendFailedError, SendRefusedError
 from .http import Endpoint, TransportError, post
 
@@ -33,12 +33,6 @@ _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 Key = tuple[str, int | None, float | None]
-
-
-def rfc3339(wall: float) -> str:
-    """A Unix time as RFC 3339 in UTC, to the millisecond."""
-    stamp = datetime.fromtimestamp(wall, tz=UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
 
 
 def instance_key(alert: Alert) -> Key:
