@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..errors import UsageError
 from ..terminal import printable
-from .argtypes import duration, positive_duration
+from .argtypes import duration, positive_duration, positive_int
 from .exits import EXIT_FAIL, EXIT_OK
 
 if TYPE_CHECKING:
@@ -196,15 +196,40 @@ def replay_arguments(p: argparse.ArgumentParser) -> None:
                    help="count invalid lines and go on instead of stopping")
     p.add_argument("--until", type=duration, metavar="DURATION",
                    help="stop after this trace time (e.g. 30s)")
+    why = p.add_argument_group("why a rule did or did not fire")
+    why.add_argument("--why", metavar="RULE",
+                     help="print, tick by tick, what RULE read, which of its parts held, "
+                          "its state and what blocked it; then the closest it came")
+    why.add_argument("--pid", type=positive_int, metavar="PID",
+                     help="with --why: only this process's instance")
+    why.add_argument("--from", dest="start", type=duration, metavar="T",
+                     help="with --why: from this trace time (e.g. 10s)")
+    why.add_argument("--to", dest="end", type=duration, metavar="T",
+                     help="with --why: up to this trace time")
+
+
+def _replay_usage(args: argparse.Namespace) -> None:
+    """Usage errors for options that do not go together."""
+    if args.why is None:
+        given = [o for o, v in (("--pid", args.pid), ("--from", args.start),
+                                ("--to", args.end)) if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} only go with --why RULE")
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise UsageError(f"--from ({args.start:g}s) is after --to ({args.end:g}s)")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from ..runtime.replay import Timeline, replay, text_summary
 
+    _replay_usage(args)
     paths = args.rules or _default_replay_rules()
     require_rule_files(paths)
-    plan = _plan_for(paths).require_plan()
+    build = _plan_for(paths)
+    plan = build.require_plan()
     progress = sys.stderr if sys.stderr.isatty() else None
+    if args.why is not None:
+        return _replay_why(args, build, progress)
     if args.format == "jsonl":
         return _replay_jsonl(args, plan, progress)
     timeline = Timeline(sys.stdout)
@@ -244,6 +269,33 @@ def _replay_jsonl(args: argparse.Namespace, plan: Plan, progress: TextIO | None)
     out.write(dumps(summary_json(res)) + b"\n")
     out.flush()
     text_summary(res, sys.stderr)
+    return EXIT_OK
+
+
+def _replay_why(args: argparse.Namespace, build: Build, progress: TextIO | None) -> int:
+    """``replay --why RULE``: the rule's records as they come, then its summary."""
+    from ..language.why import why_parts, why_rule
+    from ..names import Scope
+    from ..runtime import why
+
+    plan = build.require_plan()
+    rule = why_rule(plan, args.why)
+    if args.pid is not None and rule.scope is Scope.SYSTEM:
+        raise UsageError(f"--pid: rule '{rule.name}' is about the whole host, not a process")
+    what = why.WhyRange(rule.name, why_parts(build.program, plan, rule.name), args.pid,
+                        args.start, args.end)
+    jsonl = args.format == "jsonl"
+    emit = why.jsonl_writer(sys.stdout.buffer) if jsonl else why.text_writer(sys.stdout)
+    _, watch = why.replay_why(args.trace, plan, what, emit, tick_s=args.tick,
+                              skip_invalid=args.skip_invalid, until=args.until,
+                              progress=progress)
+    if jsonl:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(why.summary_json(watch)) + b"\n")
+        sys.stdout.buffer.flush()
+    else:
+        why.text_summary(watch, sys.stdout)
     return EXIT_OK
 
 
