@@ -75,8 +75,9 @@ def test_text_replay_matches_the_golden_file(name: str, capsysbinary: pytest.Cap
     compare(got, GOLDEN / f"{name}.txt", update_golden)
 
 
-# golden files of other replay options, with tests of their own (tests/runtime/test_why.py)
-OTHERS = ("why_",)
+# golden files of other replay options, with tests of their own (tests/runtime/test_why.py,
+# tests/runtime/test_baseline.py)
+OTHERS = ("why_", "baseline_")
 
 
 def test_every_golden_file_has_its_trace() -> None:
