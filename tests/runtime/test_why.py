@@ -114,3 +114,22 @@ def test_each_reason_reads_plainly(reason: dict[str, object], text: str) -> None
 ])
 def test_values_are_written_as_the_language_writes_them(value: object, text: str) -> None:
     assert fmt(value) == text
+
+
+def test_every_tick_is_looked_at_and_a_plain_replay_skips_quiet_ones() -> None:
+    from linnix.language.pipeline import build
+    from linnix.language.why import why_parts
+    from linnix.runtime.replay import replay
+    from linnix.runtime.why import WhyRange, replay_why
+
+    built = build([str(ROOT / "rules")])
+    plan = built.require_plan()
+    trace = str(ROOT / "fixtures" / "memory_big_stable.jsonl")
+    what = WhyRange("memory_leak", why_parts(built.program, plan, "memory_leak"))
+    seen: list[float] = []
+    result, watch = replay_why(trace, plan, what, lambda r: seen.append(r["ts"]), tick_s=0.5)
+    assert not result.core.skip_idle and result.core.after_tick is watch
+    assert watch.ticks == result.core.ticks > 100
+    plain = replay(trace, plan, lambda batch: None, tick_s=0.5)
+    assert plain.core.skip_idle and plain.core.after_tick is None
+    assert plain.core.ticks == result.core.ticks
