@@ -18,7 +18,7 @@ from .templates import Template
 
 __all__ = [
     "Boundary", "CompiledAction", "CompiledRule", "Condition", "Getter", "Plan", "ValuesGetter",
-    "WindowMetric",
+    "WhyPart", "WindowMetric",
 ]
 
 # (process record or None, host record, now) -> truth / values / one value
@@ -152,3 +152,20 @@ class Plan:
     @property
     def needs_fds(self) -> bool:
         return Need.FDS in self.needs
+
+
+@attrs.frozen
+class WhyPart:
+    """One part of a rule's condition, compiled apart for ``replay --why``: a conjunct of
+    its ``when`` or one of its ``unless`` (never used by the engine's own evaluation)."""
+
+    kind: str  # "when" | "unless"
+    text: str  # as written in the rule
+    cond: Condition = attrs.field(eq=False, repr=False)
+    values: ValuesGetter = attrs.field(eq=False, repr=False)  # the names it reads
+    op: str | None = None  # a comparison: its operator, and its two sides
+    left_text: str | None = None
+    right_text: str | None = None
+    left: Getter | None = attrs.field(default=None, eq=False, repr=False)
+    right: Getter | None = attrs.field(default=None, eq=False, repr=False)
+    right_literal: bool = False  # the right side is a constant as written (no value shown)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..errors import UsageError
 from ..terminal import printable
-from .argtypes import duration, positive_duration
+from .argtypes import duration, positive_duration, positive_int
 from .exits import EXIT_FAIL, EXIT_OK
 
 if TYPE_CHECKING:
@@ -202,15 +202,56 @@ def replay_arguments(p: argparse.ArgumentParser) -> None:
                    help="count invalid lines and go on instead of stopping")
     p.add_argument("--until", type=duration, metavar="DURATION",
                    help="stop after this trace time (e.g. 30s)")
+    why = p.add_argument_group("why a rule did or did not fire")
+    why.add_argument("--why", metavar="RULE",
+                     help="print, tick by tick, what RULE read, which of its parts held, "
+                          "its state and what blocked it; then the closest it came")
+    why.add_argument("--pid", type=positive_int, metavar="PID",
+                     help="with --why: only this process's instance")
+    why.add_argument("--from", dest="start", type=duration, metavar="T",
+                     help="with --why: from this trace time (e.g. 10s)")
+    why.add_argument("--to", dest="end", type=duration, metavar="T",
+                     help="with --why: up to this trace time")
+    base = p.add_argument_group("back-testing a rule change")
+    base.add_argument("--baseline", action="append", metavar="PATH",
+                      help="the rules before the change (repeatable): compare the alerts and "
+                           "actions of --rules with theirs; exit 1 when they differ")
+    base.add_argument("--tolerance", type=duration, metavar="DURATION",
+                      help="with --baseline: a time moved by at most this much is the same "
+                           "(default 1s)")
+
+
+def _replay_usage(args: argparse.Namespace) -> None:
+    """Usage errors for options that do not go together."""
+    if args.why is not None and args.baseline:
+        raise UsageError("--why and --baseline cannot be used together: explain one rule "
+                         "set, or compare two")
+    if args.why is None:
+        given = [o for o, v in (("--pid", args.pid), ("--from", args.start),
+                                ("--to", args.end)) if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} only go with --why RULE")
+    if args.start is not None and args.end is not None and args.start > args.end:
+        raise UsageError(f"--from ({args.start:g}s) is after --to ({args.end:g}s)")
+    if not args.baseline and args.tolerance is not None:
+        raise UsageError("--tolerance only goes with --baseline")
+    if args.baseline and not args.rules:
+        raise UsageError("--baseline needs the new rules too: --rules NEW --baseline OLD")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from ..runtime.replay import Timeline, replay, text_summary
 
+    _replay_usage(args)
+    if args.baseline:
+        return _replay_baseline(args)
     paths = args.rules or _default_replay_rules()
     require_rule_files(paths)
-    plan = _plan_for(paths).require_plan()
+    build = _plan_for(paths)
+    plan = build.require_plan()
     progress = sys.stderr if sys.stderr.isatty() else None
+    if args.why is not None:
+        return _replay_why(args, build, progress)
     if args.format == "jsonl":
         return _replay_jsonl(args, plan, progress)
     timeline = Timeline(sys.stdout)
@@ -251,6 +292,55 @@ def _replay_jsonl(args: argparse.Namespace, plan: Plan, progress: TextIO | None)
     out.flush()
     text_summary(res, sys.stderr)
     return EXIT_OK
+
+
+def _replay_why(args: argparse.Namespace, build: Build, progress: TextIO | None) -> int:
+    """``replay --why RULE``: the rule's records as they come, then its summary."""
+    from ..language.why import why_parts, why_rule
+    from ..names import Scope
+    from ..runtime import why
+
+    plan = build.require_plan()
+    rule = why_rule(plan, args.why)
+    if args.pid is not None and rule.scope is Scope.SYSTEM:
+        raise UsageError(f"--pid: rule '{rule.name}' is about the whole host, not a process")
+    what = why.WhyRange(rule.name, why_parts(build.program, plan, rule.name), args.pid,
+                        args.start, args.end)
+    jsonl = args.format == "jsonl"
+    emit = why.jsonl_writer(sys.stdout.buffer) if jsonl else why.text_writer(sys.stdout)
+    _, watch = why.replay_why(args.trace, plan, what, emit, tick_s=args.tick,
+                              skip_invalid=args.skip_invalid, until=args.until,
+                              progress=progress)
+    if jsonl:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(why.summary_json(watch)) + b"\n")
+        sys.stdout.buffer.flush()
+    else:
+        why.text_summary(watch, sys.stdout)
+    return EXIT_OK
+
+
+def _replay_baseline(args: argparse.Namespace) -> int:
+    """``replay --rules NEW --baseline OLD``: the differences; exit 1 when there are any."""
+    from ..runtime import baseline
+
+    require_rule_files([*args.rules, *args.baseline])
+    new = _plan_for(args.rules).require_plan()
+    old = _plan_for(args.baseline).require_plan()
+    new_items, old_items = baseline.run_both(args.trace, new, old, tick_s=args.tick,
+                                             skip_invalid=args.skip_invalid, until=args.until)
+    tolerance = 1.0 if args.tolerance is None else args.tolerance
+    diff = baseline.compare(new_items, old_items, tolerance)
+    if args.format == "jsonl":
+        import orjson
+
+        out = sys.stdout.buffer
+        out.write(b"".join(orjson.dumps(obj) + b"\n" for obj in baseline.diff_json(diff)))
+        out.flush()
+    else:
+        baseline.diff_text(diff, sys.stdout)
+    return EXIT_FAIL if diff.differs else EXIT_OK
 
 
 # ---- test --------------------------------------------------------------------------

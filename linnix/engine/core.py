@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 
 from ..names import METRICS
 from ..plan import Plan
@@ -64,6 +65,9 @@ class Core:
         self.output: list[Output] = []
         self.alert_counts: Counter[tuple[str, str]] = Counter()
         self.proposal_count = 0
+        # called with each tick's time once it has run (``replay --why`` looks at a
+        # rule's state there); None, the rule, costs one test per tick
+        self.after_tick: Callable[[float], None] | None = None
 
     # ---- input ---------------------------------------------------------------------
     def header(self, header: t.Header) -> None:
@@ -161,6 +165,8 @@ class Core:
         self._k += 1
         assert self.first_ts is not None
         self.next_tick = self.first_ts + self._k * self.tick_s
+        if self.after_tick is not None:
+            self.after_tick(now)
 
     def drain(self) -> list[Output]:
         """Results produced since the last drain, in order."""

@@ -48,14 +48,19 @@ class ReplayResult:
 
 def replay(path: str, plan: Plan, sink: Callable[[Sequence[Output]], None], *,
            tick_s: float = DEFAULT_TICK_S, skip_invalid: bool = False,
-           until: float | None = None, progress: TextIO | None = None) -> ReplayResult:
+           until: float | None = None, progress: TextIO | None = None,
+           watch: Callable[[Core], None] | None = None) -> ReplayResult:
     """Replay one trace file; raise TraceError for invalid input (unless skipped).
 
     What the engine produced before an invalid line, and at the ticks up to
-    it, reaches ``sink`` before the error is raised.
+    it, reaches ``sink`` before the error is raised.  ``watch`` is given the
+    core before the first event (``replay --why`` hooks its ticks there); it
+    runs every tick, none skipped as quiet, so that each one can be looked at.
     """
     reader = t.TraceReader(path, skip_invalid)
-    core = Core(plan, tick_s)
+    core = Core(plan, tick_s, skip_idle=watch is None)
+    if watch is not None:
+        watch(core)
     meter = _Progress(path, reader, progress)
     started = time.perf_counter()
     failure: BaseException | None = None
