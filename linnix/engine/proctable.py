@@ -257,7 +257,7 @@ class ProcTable:
         # image's (a fork copied the parent's exe and cmdline, right until this exec).
         p.comm = comm
         p.exe = _clip(ev.exe)
-        p.cmdline = _clip(" ".join(ev.argv)) if ev.argv is not None else None
+        p.cmdline = _clip(ev.cmdline())
         self.meta_changed.add(p)
         self.host.execs.add(ev.ts)
         if self.walls is not None:

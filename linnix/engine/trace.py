@@ -29,6 +29,7 @@ import attrs
 import msgspec
 
 from ..errors import TraceError
+from ..signals import CRASH_SIGNALS, signal_name
 
 __all__ = [
     "EVENT_TYPES", "LINE_MAX", "TS_MAX", "Event", "Exec", "Exit", "Fork", "Header", "Lost", "Proc",
@@ -85,22 +86,42 @@ class Fork(msgspec.Struct, tag="fork", **_OPTS):
 
 
 class Exec(msgspec.Struct, tag="exec", **_OPTS):
-    """The process replaced its image."""
+    """The process replaced its image.
+
+    ``argv_truncated`` (an optional extension) says that ``argv`` holds only the
+    first arguments, or a cut last one: the source keeps a bounded number of bytes.
+    """
 
     ts: Time
     pid: Pid
     comm: str
     exe: str | None = None
     argv: list[str] | None = None
+    argv_truncated: bool = False
+
+    def cmdline(self) -> str | None:
+        """``argv`` joined by spaces; one its source cut ends with `` ...``."""
+        if self.argv is None:
+            return None
+        text = " ".join(self.argv)
+        return text + " ..." if self.argv_truncated else text
 
 
 class Exit(msgspec.Struct, tag="exit", **_OPTS):
-    """The process ended."""
+    """The process ended: with exit ``code`` 0-255, or killed by ``signal`` (its number)."""
 
     ts: Time
     pid: Pid
     code: int | None = None
     signal: int | None = None
+
+    def signal_name(self) -> str | None:
+        """The fatal signal's name (``"SIGSEGV"``), None when none is known."""
+        return None if self.signal is None else signal_name(self.signal)
+
+    def crashed(self) -> bool:
+        """Whether a signal ended it because the program went wrong (it dumps core)."""
+        return self.signal is not None and signal_name(self.signal) in CRASH_SIGNALS
 
 
 class Sample(msgspec.Struct, tag="sample", **_OPTS):

@@ -145,7 +145,8 @@ class TraceFilter:
                                            exe=_redact_opt(ev.exe), cmdline=None)
         if isinstance(ev, t.Exec):
             return msgspec.structs.replace(ev, comm=redact_text(ev.comm),
-                                           exe=_redact_opt(ev.exe), argv=None)
+                                           exe=_redact_opt(ev.exe), argv=None,
+                                           argv_truncated=False)
         if isinstance(ev, t.Fork):
             return msgspec.structs.replace(ev, comm=redact_text(ev.comm))
         if isinstance(ev, t.Sample) and ev.comm is not None:

@@ -53,6 +53,38 @@ def _tracefs() -> Check:
                  "mount -t tracefs tracefs /sys/kernel/tracing")
 
 
+# What no tracepoint linnix reads can see (docs/trace-format.md, "Where each field comes from").
+BLIND_SPOTS = ("the argv and exit code of 32-bit programs (their syscalls are not traced) and "
+               "of the kernel's own execs; argv pages not yet in memory (cut, marked); a "
+               "relative or /dev/fd exe once its process and parent are gone; exits forced "
+               "without a signal (seccomp's kill)")
+
+
+def _fields() -> Check:
+    from ..runtime.sources.bcc import TRACEFS
+
+    tracefs = next((p for p in TRACEFS if os.path.isdir(os.path.join(p, "events"))), None)
+    if tracefs is None:
+        return Check("fields", "fail", "tracefs is not mounted: no tracepoint can be read")
+    return field_sources(tracefs)
+
+
+def field_sources(tracefs: str) -> Check:
+    """Which tracepoints the program uses here, what is missing and what that costs."""
+    from ..runtime.sources.bcc import TRACEPOINT_PARTS, optional_parts
+
+    base = "task_newtask, sched_process_exec, sched_process_exit"
+    present = {flag: ok for flag, _gives, ok in optional_parts(tracefs)}
+    used = [base] + [", ".join(event.split("/")[1] for event, _ in needs)
+                     for flag, _gives, needs in TRACEPOINT_PARTS if present[flag]]
+    missing = [gives for flag, gives, _ in TRACEPOINT_PARTS if not present[flag]]
+    detail = f"tracepoints: {', '.join(used)}; never seen: {BLIND_SPOTS}"
+    if missing:
+        return Check("fields", "warn", f"without {', '.join(missing)} (their tracepoints are "
+                     f"missing); {detail}", "a kernel built with CONFIG_FTRACE_SYSCALLS")
+    return Check("fields", "ok", detail)
+
+
 def _bcc() -> Check:
     from ..runtime.sources.bcc import BpfUnavailableError, import_bcc
 
@@ -148,7 +180,7 @@ def _load() -> Check:
 
 
 def checks(load: bool) -> Iterator[Callable[[], Check]]:
-    yield from (_kernel, _btf, _tracefs, _bcc, _headers, _caps, _service_caps,
+    yield from (_kernel, _btf, _tracefs, _fields, _bcc, _headers, _caps, _service_caps,
                 _pid_namespace, _psi, _netlink)
     if load:
         yield _load

@@ -78,6 +78,12 @@ def test_exec_replaces_the_image() -> None:
     assert (p.comm, p.exe, p.cmdline) == ("true", None, None)
 
 
+def test_a_cut_argv_ends_its_command_line_with_a_mark() -> None:
+    table = table_of([*BASE, fork(1.0, 100, 1, "bash"),
+                      t.Exec(ts=1.5, pid=100, comm="x", argv=["x", "aaa"], argv_truncated=True)])
+    assert table.procs[100].cmdline == "x aaa ..."
+
+
 def test_an_exec_without_argv_does_not_keep_the_parents_command_line() -> None:
     """A shell forks, the child execs a script: the child is not "bash /dev/fd/3"."""
     shell = proc(0.0, 50, 1, "bash", exe="/usr/bin/bash", cmdline="bash /dev/fd/3")

@@ -70,6 +70,24 @@ def test_encode_event_round_trips_and_omits_unknown_fields() -> None:
     assert read(t.encode_event(ev) + b"\n")[1] == [ev]
 
 
+def test_exec_and_exit_fields_from_the_kernel_round_trip() -> None:
+    events = [t.Exec(ts=1.0, pid=3, comm="x", exe="/tmp/x", argv=["x", "y"], argv_truncated=True),
+              t.Exec(ts=1.0, pid=4, comm="x", argv=["x"]),
+              t.Exit(ts=2.0, pid=3, signal=11), t.Exit(ts=2.0, pid=4, code=1)]
+    lines = [t.encode_event(ev) for ev in events]
+    assert lines[0] == (b'{"kind":"exec","ts":1.0,"pid":3,"comm":"x","exe":"/tmp/x",'
+                        b'"argv":["x","y"],"argv_truncated":true}')
+    assert lines[1] == b'{"kind":"exec","ts":1.0,"pid":4,"comm":"x","argv":["x"]}'  # not cut
+    assert lines[2] == b'{"kind":"exit","ts":2.0,"pid":3,"signal":11}'
+    assert read(b"\n".join(lines) + b"\n")[1] == events
+    assert [(e.cmdline(), e.argv_truncated) for e in events[:2]] == [  # type: ignore[union-attr]
+        ("x y ...", True), ("x", False)]
+    assert [(e.signal_name(), e.crashed()) for e in events[2:]] == [  # type: ignore[union-attr]
+        ("SIGSEGV", True), (None, False)]
+    assert (t.Exit(ts=0.0, pid=1, signal=13).signal_name(),
+            t.Exit(ts=0.0, pid=1, signal=13).crashed()) == ("SIGPIPE", False)
+
+
 def test_equal_timestamps_are_fine() -> None:
     assert len(read(GOOD + b"\n" + GOOD + b"\n")[1]) == 2
 

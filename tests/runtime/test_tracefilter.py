@@ -90,7 +90,7 @@ def test_redaction_drops_command_lines_and_environment_text() -> None:
                cmdline="env HOME=/root API_TOKEN=s3cret app", uid=0, start=-1.0),
         t.Fork(ts=1.0, pid=101, ppid=100, comm="PATH=/usr/bin"),
         t.Exec(ts=1.1, pid=101, comm="app", exe="/opt/SSL_CERT_FILE=/etc/ssl/x.pem/app",
-               argv=["app", "--token", "s3cret"]),
+               argv=["app", "--token", "s3cret"], argv_truncated=True),
         t.Sample(ts=2.0, pid=101, cpu_pct=3.0, comm="x LANG=C y"),
         t.Sample(ts=2.0, pid=100, cpu_pct=1.0),
         t.Exit(ts=3.0, pid=101, code=0),

@@ -107,3 +107,40 @@ def test_effective_reads_capeff(tmp_path: Path) -> None:
     status.write_text("Name:\tx\n")
     assert caps.effective(str(status)) is None
     assert caps.effective(str(status) + ".gone") is None
+
+
+def _tracefs(root: Path, events: dict[str, str]) -> str:
+    for event, fields in events.items():
+        (root / "events" / event).mkdir(parents=True)
+        (root / "events" / event / "format").write_text(
+            "".join(f"\tfield:int {f};\toffset:8;\tsize:4;\tsigned:1;\n" for f in fields.split()))
+    return str(root)
+
+
+ALL_TRACEPOINTS = {
+    "syscalls/sys_enter_execve": "filename argv envp",
+    "syscalls/sys_enter_execveat": "fd filename argv",
+    "syscalls/sys_enter_exit_group": "error_code", "syscalls/sys_enter_exit": "error_code",
+    "signal/signal_generate": "sig pid result", "signal/signal_deliver": "sig sa_handler",
+    "syscalls/sys_enter_prctl": "option arg2",
+}
+
+
+def test_the_tracepoints_used_and_what_is_never_seen(tmp_path: Path) -> None:
+    check = doctor.field_sources(_tracefs(tmp_path, ALL_TRACEPOINTS))
+    assert check.status == "ok"
+    assert check.detail.startswith(
+        "tracepoints: task_newtask, sched_process_exec, sched_process_exit, sys_enter_execve, "
+        "sys_enter_exit_group, sys_enter_exit, sys_enter_execveat, signal_generate, "
+        "signal_deliver, sys_enter_prctl; never seen: the argv and exit code of 32-bit programs")
+    assert "/dev/fd" in check.detail and "seccomp" in check.detail
+
+
+def test_missing_tracepoints_say_what_they_cost(tmp_path: Path) -> None:
+    only_signals = {k: v for k, v in ALL_TRACEPOINTS.items() if k.startswith("signal/")}
+    check = doctor.field_sources(_tracefs(tmp_path, only_signals))
+    assert check.status == "warn"
+    assert check.detail.startswith("without argv and exit codes, argv of execveat, renames "
+                                   "(prctl) (their tracepoints are missing); tracepoints: "
+                                   "task_newtask, sched_process_exec, sched_process_exit, "
+                                   "signal_generate, signal_deliver; never seen:")

@@ -1,12 +1,17 @@
 """The eBPF event source: fork, exec and exit from kernel tracepoints through BCC.
 
 The distribution's BCC bindings (``python3-bpfcc``) are imported lazily, only
-here.  The program (``bpf/linnix.c``) writes one BPF ring buffer; instead of
-BCC's per-record Python callback, this module maps the ring buffer's memory
-and parses every available record in one pass each time the map's file
-descriptor becomes readable (``trio.lowlevel.wait_readable``): no polling
-thread, and a batch per wake-up.  Failed reservations in the kernel are
-counted there and reported as ``lost`` events.
+here.  The program (``bpf/linnix.c``, linked into this package as
+``linnix.bpf.c``) writes one BPF ring buffer; instead of BCC's per-record Python
+callback, this module maps the ring buffer's memory and parses every available
+record in one pass each time the map's file descriptor becomes readable
+(``trio.lowlevel.wait_readable``): no polling thread, and a batch per wake-up.
+Failed reservations in the kernel are counted there and reported as ``lost``
+events.
+
+Each field comes from the kernel at the event: an exec carries the argv its
+syscall was given (bounded, cut marked), an exit its code or fatal signal.
+Only a relative exec path (``./x``) is completed here, by :mod:`.exe`.
 """
 
 from __future__ import annotations
@@ -24,18 +29,37 @@ import trio
 from ...engine import trace as t
 from ...procfs import Clock
 from .caps import capture_problem, effective
+from .exe import FD_PATH as _FD_PATH
+from .exe import Parents, absolute_exe
 
-__all__ = ["BpfUnavailableError", "BpfSource", "RingReader", "import_bcc", "tracefs_dir"]
+__all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "import_bcc",
+           "optional_parts", "tracefs_dir"]
 
 EV_FORK, EV_EXEC, EV_EXIT, EV_RENAME = 1, 2, 3, 4
 _HEAD = struct.Struct("<QIIII16s")
-_FILENAME = struct.Struct("128s")
+_FILENAME_LEN = 256
+_ARGV_HEAD = struct.Struct("<HHI")  # argc, flags, bytes of argv that follow
+_EXIT = struct.Struct("<ii")  # code, signal: -1 when unknown
+_EXEC_ARGV = _HEAD.size + _FILENAME_LEN + _ARGV_HEAD.size  # where the argv bytes start
+ARGV_KNOWN, ARGV_CUT = 1, 2
+ARGV_BYTES = 2048  # as in linnix.bpf.c: what one record's argv holds at most
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _BUSY, _DISCARD = 1 << 31, 1 << 30
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 BATCH_INTERVAL_S = 0.025
 TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+# Optional parts of the program, each compiled in when its tracepoints have these
+# fields: the define, what it gives, and the (event, field) pairs it reads.
+TRACEPOINT_PARTS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("HAVE_SYSCALLS", "argv and exit codes", (
+        ("syscalls/sys_enter_execve", "argv"), ("syscalls/sys_enter_exit_group", "error_code"),
+        ("syscalls/sys_enter_exit", "error_code"))),
+    ("HAVE_EXECVEAT", "argv of execveat", (("syscalls/sys_enter_execveat", "argv"),)),
+    ("HAVE_SIGNAL", "fatal signals", (
+        ("signal/signal_generate", "result"), ("signal/signal_deliver", "sa_handler"))),
+    ("HAVE_PRCTL", "renames (prctl)", (("syscalls/sys_enter_prctl", "option"),)),
+)
 
 
 class BpfUnavailableError(Exception):
@@ -84,6 +108,12 @@ def _has_field(tracefs: str, event: str, field: str) -> bool:
         return False
 
 
+def optional_parts(tracefs: str) -> list[tuple[str, str, bool]]:
+    """Each optional part of the program: its define, what it gives, whether it can load."""
+    return [(flag, gives, all(_has_field(tracefs, event, field) for event, field in needs))
+            for flag, gives, needs in TRACEPOINT_PARTS]
+
+
 def program_source() -> str:
     return resources.files("linnix.runtime.sources").joinpath("linnix.bpf.c").read_text("utf-8")
 
@@ -106,6 +136,10 @@ class RingReader:
                               mmap.PROT_READ, offset=self.page)
         # raw 16-byte command names -> text: a fork storm repeats one name
         self._names: dict[bytes, str] = {}
+        self.parents = Parents()  # for relative exec paths
+        # execs of this drain whose exe is to complete, with their parent as it was then
+        # (a process that lives a millisecond has exited, and been forgotten, by the end)
+        self.relative: list[tuple[t.Exec, int | None]] = []
 
     def _name(self, raw: bytes) -> str:
         text = self._names.get(raw)
@@ -128,6 +162,7 @@ class RingReader:
         origin = clock.origin
         head = _HEAD.unpack_from
         names = self._names
+        parents = self.parents.parents
         while cpos < ppos and len(out) < limit:
             at = base + (cpos & mask)
             header = _U32.unpack_from(data, at)[0]
@@ -142,16 +177,52 @@ class RingReader:
                     if text is None:
                         text = self._name(comm)
                     out.append(t.Fork(ts=ts, pid=pid, ppid=ppid, comm=text, uid=uid))
+                    parents[pid] = ppid
                 elif kind == EV_EXEC:
-                    name = _FILENAME.unpack_from(data, at + 8 + _HEAD.size)[0]
-                    out.append(t.Exec(ts=ts, pid=pid, comm=self._name(comm), exe=_cstr(name)))
+                    out.append(self._exec(at + 8, length, ts, pid, comm))
                 elif kind == EV_EXIT:
-                    out.append(t.Exit(ts=ts, pid=pid))
+                    code, sig = _EXIT.unpack_from(data, at + 8 + _HEAD.size)
+                    out.append(t.Exit(ts=ts, pid=pid, code=None if code < 0 else code,
+                                      signal=None if sig < 0 else sig))
+                    parents.pop(pid, None)
                 elif kind == EV_RENAME:  # a sample carrying only the new name
                     out.append(t.Sample(ts=ts, pid=pid, comm=_cstr(comm)))
             cpos += (length + 8 + 7) & ~7
         _U64.pack_into(self.consumer, 0, cpos)
+        if len(parents) > self.parents.limit:
+            self.parents.trim()
         return out
+
+    def _exec(self, at: int, size: int, ts: float, pid: int, comm: bytes) -> t.Exec:
+        """An exec record of ``size`` bytes at ``at``: its path, and its syscall's argv."""
+        data = self.data
+        name_at = at + _HEAD.size
+        end = data.find(b"\0", name_at, name_at + _FILENAME_LEN)
+        filename = data[name_at:name_at + _FILENAME_LEN if end < 0 else end].decode(
+            "utf-8", "replace")
+        argc, flags, length = _ARGV_HEAD.unpack_from(data, name_at + _FILENAME_LEN)
+        argv: list[str] | None = None
+        if flags & ARGV_KNOWN:
+            start = at + _EXEC_ARGV
+            raw = data[start:start + max(0, min(length, ARGV_BYTES, size - _EXEC_ARGV))]
+            # each argument ends with a NUL; decoded as /proc/PID/cmdline is (procfs), in
+            # one pass: a NUL never belongs to a multi-byte sequence, so the split is the same
+            argv = raw.decode("utf-8", "replace").split("\0")[:argc]
+        ev = t.Exec(ts=ts, pid=pid, comm=self._name(comm), exe=filename, argv=argv,
+                    argv_truncated=argv is not None and bool(flags & ARGV_CUT))
+        if filename[:1] != "/" or filename.startswith(_FD_PATH):  # exe.needs_resolving
+            self.relative.append((ev, self.parents.get(pid)))
+        return ev
+
+    @staticmethod
+    def resolve(execs: list[tuple[t.Exec, int | None]], proc: str = "/proc") -> None:
+        """Complete relative exec paths (see :mod:`.exe`); reads /proc and stats a file."""
+        for ev, ppid in execs:
+            ev.exe = absolute_exe(ev.exe or "", ev.pid, ppid, proc)
+
+    def take_relative(self) -> list[tuple[t.Exec, int | None]]:
+        taken, self.relative = self.relative, []
+        return taken
 
 
 class BpfSource:
@@ -177,8 +248,7 @@ class BpfSource:
         cflags = [f"-DRINGBUF_PAGES={ring_pages}", "-Wno-macro-redefined"]
         if _has_field(tracefs, "sched/sched_process_exit", "group_dead"):
             cflags.append("-DHAVE_GROUP_DEAD")
-        if _has_field(tracefs, "syscalls/sys_enter_prctl", "option"):
-            cflags.append("-DHAVE_PRCTL")
+        cflags += [f"-D{flag}" for flag, _gives, present in optional_parts(tracefs) if present]
         self.clock = clock
         self.ring_pages = ring_pages
         try:
@@ -205,7 +275,10 @@ class BpfSource:
         return t.Lost(ts=round(self.clock.now(), 6), count=new) if new > 0 else None
 
     def drain(self) -> list[t.Event]:
-        return self.reader.drain(self.clock)
+        """Every record available now, exec paths completed (on this thread)."""
+        batch = self.reader.drain(self.clock)
+        self.reader.resolve(self.reader.take_relative())
+        return batch
 
     async def run(self, send: trio.MemorySendChannel[list[t.Event]]) -> None:
         """Forward batches until cancelled.
@@ -218,7 +291,10 @@ class BpfSource:
         async with send:
             while True:
                 await trio.lowlevel.wait_readable(self.fd)
-                batch = self.drain()
+                batch = self.reader.drain(self.clock)
+                relative = self.reader.take_relative()
+                if relative:  # rare (./x): /proc links and a stat, off the event loop
+                    await trio.to_thread.run_sync(self.reader.resolve, relative)
                 if batch:
                     self.batches += 1
                     await send.send(batch)
