@@ -19,7 +19,8 @@ PACKAGE = ROOT / "linnix"
 SUBJECTS = ("language", "engine", "runtime", "actions", "api", "config", "cli", "tools")
 
 # What each part of linnix may import from linnix itself ("top" is the shared vocabulary
-# at the top level: errors, names, plan, templates, procfs, terminal, timefmt, shipped).
+# at the top level: errors, names, plan, templates, procfs, terminal, timefmt, signals,
+# shipped).
 ALLOWED: dict[str, frozenset[str]] = {
     "top": frozenset({"top"}),
     "language": frozenset({"top"}),
