@@ -91,7 +91,10 @@ class _Simplifier:
         return n.List(tuple([self.visit(i) for i in e.items]), e.span)
 
     def visit_Call(self, e: n.Call) -> n.Expr:
-        """A windowed call keeps its window as a duration in seconds: ``delta(m, 10s)``."""
+        """A windowed call keeps its window as a duration in seconds: ``delta(m, 10s)``
+        (and ``execs(exe, 60s)``); the condition of ``count()`` is simplified in place."""
+        if e.func == "count":
+            return n.Call(e.func, (self.visit(e.args[0]),), e.span, e.func_span)
         metric, window = e.args
         seconds = self.visit(window)
         assert isinstance(seconds, n.Number)  # the checker accepts constant durations only
