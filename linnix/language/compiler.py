@@ -141,12 +141,15 @@ def _lambda(gen: ExprGen, expr: n.Expr) -> str:
     return f"lambda p, h, now: {code}"
 
 
-def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str]) -> str:
+def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str],
+                   calls: dict[str, n.Expr]) -> str:
     gen.temps = 0
     items = [f"{name!r}: {gen.gen(expr)[0]}" for name, expr in inputs.items()]
     for name in extra:
         if name not in inputs and name in METRICS:
             items.append(f"{name!r}: {gen.read(name)}")
+        elif name not in inputs and name in calls:  # {f(...)}: as the message writes it
+            items.append(f"{name!r}: {gen.gen(calls[name])[0]}")
     return "lambda p, h, now: {" + ", ".join(items) + "}"
 
 
@@ -196,7 +199,7 @@ def _compile_file(path: str, rules: list[CheckedRule], walls: dict[str, int],
         inputs = _inputs([rule.when, *([rule.clear] if rule.clear is not None else [])])
         message = rule.message or default_message(rule, inputs)
         message_names = message.names
-        values = _values_lambda(gen, inputs, message_names)
+        values = _values_lambda(gen, inputs, message_names, dict(rule.message_calls))
         gen.bounded = None
         rule_line = rule.span.line
         module.put_lambda(rule_line, names["values"], values)
@@ -220,7 +223,8 @@ def _compile_file(path: str, rules: list[CheckedRule], walls: dict[str, int],
                      clear_text)
            for rule, names, inputs, message, message_names, line, cond_text, clear_text
            in slots]
-    counting = _counting([inputs for rule, _, inputs, *_ in slots if rule.enabled],
+    counting = _counting([{**inputs, **_message_inputs(rule)}
+                          for rule, _, inputs, *_ in slots if rule.enabled],
                          module.counts, namespace)
     return out, source, counting
 
@@ -231,12 +235,13 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
     excluding = [a.target_unless for a in rule.actions if a.target_unless is not None]
     read = [*inputs, *message_names, *[a.target for a in rule.actions if a.target],
             *(_inputs(excluding) if excluding else ()), *_inputs(rule.boundary)]
-    calls = [e for e in inputs.values() if _called(e, WINDOW_FUNCTIONS)]
+    every = {**inputs, **_message_inputs(rule)}
+    calls = [e for e in every.values() if _called(e, WINDOW_FUNCTIONS)]
     windows = tuple(sorted([_window_of(e) for e in calls])) if calls else ()  # type: ignore[arg-type]
     # a window, or an event counter, moves as time passes
     time_varying = any(_called(e, WINDOW_FUNCTIONS) or (_called(e, COUNTING_FUNCTIONS)
                        and e.func != "count") for e in inputs.values())  # type: ignore[union-attr]
-    read += [name for e in inputs.values() if _called(e, ("count",))  # what count(EXPR) needs
+    read += [name for e in every.values() if _called(e, ("count",))  # what count(EXPR) needs
              for name in _inputs([e.args[0]])]  # type: ignore[union-attr]
     if not time_varying:
         for e in inputs.values():
@@ -275,6 +280,12 @@ def _boundary_of(rule: CheckedRule, names: dict[str, str],
 def _called(e: n.Expr, functions: Iterable[str]) -> bool:
     """Whether ``e`` is a call to one of ``functions``."""
     return isinstance(e, n.Call) and e.func in functions
+
+
+def _message_inputs(rule: CheckedRule) -> dict[str, n.Expr]:
+    """The calls in a rule's message: read when it is rendered, so their windows are kept
+    and their counts made, but not inputs of the condition."""
+    return _inputs([call for _, call in rule.message_calls]) if rule.message_calls else {}
 
 
 # what a file's rules count: count(EXPR) terms by text, event counters by (kind, field)

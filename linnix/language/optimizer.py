@@ -38,7 +38,9 @@ def optimize(rules: list[CheckedRule]) -> tuple[list[CheckedRule], list[Diagnost
         clear = simplify(rule.clear, rule.env) if rule.clear is not None else None
         changes: dict[str, Any] = {"when": cond, "unless": (), "clear": clear,
                                    "actions": tuple(_action(a, rule.env) for a in rule.actions),
-                                   "boundary": tuple(simplify(b, rule.env) for b in rule.boundary)}
+                                   "boundary": tuple(simplify(b, rule.env) for b in rule.boundary),
+                                   "message_calls": tuple((k, simplify(c, rule.env))
+                                                          for k, c in rule.message_calls)}
         out.append(CheckedRule(**{alias: changes[alias] if alias in changes
                                   else getattr(rule, name) for name, alias in fields}))
         warnings.extend(_warnings(rule, cond, clear))

@@ -85,7 +85,8 @@ def _functions() -> list[str]:
     others = [(f"`{name}(M)`", meaning) for name, meaning in FUNCTIONS.items()
               if name not in WINDOW_FUNCTIONS and name not in COUNTING_FUNCTIONS]
     return [*_table(("function", "value"), windowed), "", "Counting functions (`FIELD` is "
-            f"one of {', '.join(f'`{f}`' for f in COUNTED_FIELDS)}):", "",
+            f"one of {', '.join(f'`{f}`' for f in COUNTED_FIELDS)}; a counting function "
+            "may also be a placeholder of a message, e.g. `{crashes(exe, 5m)}`):", "",
             *_table(("function", "value"), counting), "", "Other functions:", "",
             *_table(("function", "value"), others)]
 

@@ -176,7 +176,9 @@ def rule_sets(draw: st.DrawFn) -> str:
         atoms = draw(st.lists(st.sampled_from(ATOMS), min_size=1, max_size=2))
         when = " or ".join(f"({a.format(w=draw(st.sampled_from(WINDOWS)))})" for a in atoms)
         hold = draw(st.sampled_from(["", " for 3s"]))
-        rules.append(f"rule r{i} {{ when {when}{hold} }}")
+        message = ' message "{count(comm == \\"b\\")} {crashes(exe, 1m)}"' if (
+            "exe" in when and draw(st.booleans())) else ""
+        rules.append(f"rule r{i} {{ when {when}{hold}{message} }}")
     return "\n".join(rules)
 
 

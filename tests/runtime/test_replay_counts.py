@@ -6,7 +6,7 @@
   a steady service nor on one started every 10 s;
 * ``crashes(exe, 5m) >= 3`` fires on the fourth start of a binary that died of
   SIGSEGV three times, beside a host value too, and never on ``grep`` exiting
-  1 nor ``yes`` killed by SIGPIPE.
+  1 nor ``yes`` killed by SIGPIPE; function calls in its message are filled.
 
 The traces are written by fixtures/counting/generate.py.
 """
@@ -63,6 +63,7 @@ def test_a_restart_loop_fires_and_a_steady_service_does_not(
     assert alerted == {"flaky"}  # never steady (one exec), never backup (6 a minute)
     first = next(r for r in rows if r["type"] == "alert" and r["rule"] == "restart_loop")
     assert first["values"] == {"execs(exe, 60s)": 21}
+    assert first["message"] == "/usr/bin/flaky started 21 times in a minute"
 
 
 def test_a_crash_loop_fires_and_failures_or_sigpipe_do_not(
@@ -74,6 +75,8 @@ def test_a_crash_loop_fires_and_failures_or_sigpipe_do_not(
     assert transitions(rows, "crash_loop") == expected
     assert transitions(rows, "crash_loop_on_a_busy_host") == expected
     fired = next(r for r in rows if r["type"] == "alert" and r["rule"] == "crash_loop")
+    assert fired["message"] == ("/opt/app/crasher crashed 3 times in 5 minutes; "
+                                "1 running")
     assert fired["values"] == {"crashes(exe, 300s)": 3}
     # grep (exit 1) and yes (SIGPIPE) exited four times each: exits, not crashes
     exits = {(r["comm"], r["ts"]) for r in rows
