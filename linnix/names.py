@@ -26,6 +26,8 @@ __all__ = [
     "TEXT_MAX",
     "UNITS",
     "DURATION_UNITS",
+    "COUNTING_FUNCTIONS",
+    "COUNTED_FIELDS",
     "ActionSpec",
     "Dim",
     "Metric",
@@ -286,8 +288,20 @@ WINDOW_FUNCTIONS: Mapping[str, str] = {
     "delta": "M now minus M as it was W ago",
     "rate": "delta(M, W) / W, per second",
 }
+# Counting: count(EXPR) over the live processes; the event counters over a trailing window.
+COUNTING_FUNCTIONS: Mapping[str, str] = {
+    "count": "number of live processes for which EXPR (over process fields) holds",
+    "execs": "exec events in the last W among processes whose FIELD (exe, comm, uid) is "
+             "this one's",
+    "exits": "exit events in the last W among processes whose FIELD is this one's",
+    "crashes": "exits by a core-dump signal in the last W among processes whose FIELD is "
+               "this one's",
+}
+# the FIELD of execs/exits/crashes(FIELD, W): what the event counters are keyed by
+COUNTED_FIELDS = ("exe", "comm", "uid")
 FUNCTIONS: Mapping[str, str] = {
     **WINDOW_FUNCTIONS,
+    **COUNTING_FUNCTIONS,
     "top": "the live process with the largest M above zero (only as an action target); "
            "top(M, unless EXPR) leaves out the processes for which EXPR holds",
 }

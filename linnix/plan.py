@@ -116,6 +116,26 @@ class WindowMetric:
 
 
 @attrs.frozen
+class CountTerm:
+    """A ``count(EXPR)`` of the plan: the engine keeps the set of live processes for which
+    ``cond`` holds, and generated code reads its size by ``text`` (EXPR as printed)."""
+
+    text: str
+    cond: Condition
+    inputs: tuple[str, ...]  # what EXPR reads: which changes make a process judged again
+
+
+@attrs.frozen
+class EventCounter:
+    """The ``kind`` events (execs, exits, crashes) the engine counts by ``field``, kept for
+    the longest window the plan reads (``span_s``)."""
+
+    kind: str
+    field: str
+    span_s: float
+
+
+@attrs.frozen
 class Plan:
     """Everything the engine needs to evaluate a rule set."""
 
@@ -128,6 +148,8 @@ class Plan:
     generated: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     # distinct boundaries; a rule reads the totals of its own, at its index here
     boundaries: tuple[Boundary, ...] = ()
+    counts: tuple[CountTerm, ...] = ()  # count(EXPR), by text
+    event_counters: tuple[EventCounter, ...] = ()  # execs/exits/crashes(FIELD, W)
 
     @property
     def active(self) -> tuple[CompiledRule, ...]:

@@ -3,11 +3,15 @@
 :func:`parse_template` splits a template into literal text and placeholders
 once, at compile time; :meth:`Template.render` fills it at run time.  A
 placeholder whose name has no value renders as ``n/a`` rather than failing.
+A placeholder may be a function call, ``{crashes(exe, 5m)}`` or
+``{count(comm == "sshd"):d}``: its name is the call's text, which the checker
+parses as an expression.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Mapping
 
@@ -73,12 +77,95 @@ class Template:
 
 def parse_template(text: str) -> Template:
     """Split ``text``; raise TemplateError for malformed braces or placeholders."""
+    parts: list[Part] = []
+    pos = 0
+    for start, name, spec, end in _calls(text):
+        before = _parse_plain(text[pos:start], pos)
+        literal = ""
+        if before and before[-1].name is None:  # the text before the call is its literal
+            literal = before.pop().text
+        parts += [*before, Part(literal, name, spec, start + 1)]
+        pos = end
+    if pos == 0:
+        return Template(text, tuple(_parse_plain(text, 0)))
+    parts += _parse_plain(text[pos:], pos)
+    return Template(text, tuple(parts))
+
+
+# the start of a function call placeholder: '{' then a name and '(' (not after '{{')
+_CALL_START = re.compile(r"\{[a-z_][a-z0-9_]*\(")
+
+
+def _calls(text: str) -> list[tuple[int, str, str, int]]:
+    """The function call placeholders of ``text``: (where its '{' is, the call's text, its
+    format specification, just after its '}').
+
+    A call may hold anything an expression holds (``!=``, ``:`` in a string,
+    brackets), which the standard placeholder syntax cannot: it ends at the
+    ')' that closes its '(' outside double-quoted strings, then an optional
+    ``:spec`` and '}'.
+    """
+    out: list[tuple[int, str, str, int]] = []
+    i = 0
+    while (m := _CALL_START.search(text, i)) is not None:
+        start = m.start()
+        if _escaped_brace(text, start):
+            i = start + 1
+            continue
+        close = _closing(text, m.end())
+        if close is None:
+            raise TemplateError("a function call in the message is never closed", start + 1,
+                                max(1, len(text) - start - 1))
+        brace = text.find("}", close)
+        between = text[close + 1:brace] if brace >= 0 else text[close + 1:]
+        if brace < 0 or (between and not between.startswith(":")) or "{" in between:
+            raise TemplateError("a function call in a message ends with '}' or ':spec}'",
+                                close + 1)
+        out.append((start, text[start + 1:close + 1], between[1:], brace + 1))
+        i = brace + 1
+    return out
+
+
+def _escaped_brace(text: str, at: int) -> bool:
+    """Whether the '{' at ``at`` is the second of a literal '{{'."""
+    run = 0
+    while at - run - 1 >= 0 and text[at - run - 1] == "{":
+        run += 1
+    return run % 2 == 1
+
+
+def _closing(text: str, i: int) -> int | None:
+    """Where the ')' closing the '(' just before ``i`` is (None if it is not)."""
+    depth, quoted, escaped = 1, False, False
+    for j in range(i, len(text)):
+        ch = text[j]
+        if quoted:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return j
+    return None
+
+
+def _parse_plain(text: str, base: int) -> list[Part]:
+    """The parts of a template with no function call; offsets from ``base``."""
     try:
         pieces = list(string.Formatter().parse(text))
     except ValueError as err:
-        raise TemplateError(f"invalid message template: {err}", _brace_offset(text)) from None
+        raise TemplateError(f"invalid message template: {err}",
+                            base + _brace_offset(text)) from None
     parts: list[Part] = []
-    pos = 0
+    pos = base
     for literal, name, spec, conversion in pieces:
         pos += len(literal.replace("{", "{{").replace("}", "}}"))
         if name is None:
@@ -93,7 +180,7 @@ def parse_template(text: str) -> Template:
                                 max(1, len(name)))
         parts.append(Part(literal, name, spec or "", name_at))
         pos = name_at + len(name) + (len(spec) + 1 if spec else 0) + 1
-    return Template(text, tuple(parts))
+    return parts
 
 
 def _brace_offset(text: str) -> int:

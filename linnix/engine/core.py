@@ -57,6 +57,7 @@ class Core:
         self._backoff = 1  # ... after the next look that finds none (doubling)
         self.table = _table_for(plan)
         self.evaluator = Evaluator(plan, history)
+        self.evaluator.tally.install(self.table)  # counts every exec and exit from the first
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.next_tick = math.inf

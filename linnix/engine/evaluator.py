@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..names import METRICS, Scope
+from ..names import METRICS, WINDOW_FUNCTIONS, Scope
 from ..plan import CompiledAction, CompiledRule, Plan
 from .proctable import Proc, ProcTable
 from .rulestate import (
@@ -42,6 +42,7 @@ from .rulestate import (
     change_groups,
 )
 from .rulestate import order as _order
+from .tally import Tally
 from .windows import window_key, window_metric
 
 __all__ = ["FIRING", "INACTIVE", "PENDING", "Alert", "Evaluator", "Proposal", "RuleState"]
@@ -66,6 +67,7 @@ class Evaluator:
         self._spans, self._averaged = _window_uses(plan)
         self.alerts: list[Alert] = []
         self.proposals: list[Proposal] = []
+        self.tally = Tally(plan)  # count(EXPR) and the event counters (h.tally)
 
     # ---- plan changes ---------------------------------------------------------------
     def replace_plan(self, plan: Plan, table: ProcTable, now: float) -> list[Alert]:
@@ -93,6 +95,7 @@ class Evaluator:
             out.extend(self._drop(gone, table, now))
         self.plan = plan
         self._spans, self._averaged = _window_uses(plan)
+        self.tally.replace(plan)
         return out
 
     def restart_timers(self, now: float) -> None:
@@ -119,6 +122,8 @@ class Evaluator:
         """Evaluate every rule at ``now``; the table's change marks are then cleared."""
         self.alerts, self.proposals = [], []
         self._gone = set(table.exited)
+        self.tally.install(table)  # the core installs it before any event; a bare table now
+        self.tally.refresh(table, now)
         self._observe_windows(table, now)
         self._wake(now)
         clock = time.perf_counter
@@ -422,6 +427,8 @@ def _window_uses(plan: Plan) -> tuple[dict[str, tuple[float, ...]], set[str]]:
     for rule in plan.active:
         k = plan.boundary_index(rule)
         for func, _, rest in (name.partition("(") for name in rule.inputs if "(" in name):
+            if func not in WINDOW_FUNCTIONS:
+                continue
             metric = rest.split(",")[0].strip()
             key = window_key(metric, k)
             spans.setdefault(key, set()).update(w for m, w in rule.windows if m == metric)

@@ -10,6 +10,9 @@ can then change only at moments the engine can name:
   an event, a window function (``avg/min/max/delta/rate(M, W)``) reaching an
   observation's horizon (the evaluator's wake-ups);
 * ``age_s`` (and ``parent.age_s``), which grows with every tick.
+* a count (:mod:`.tally`): ``count(EXPR)`` over a value that moves with
+  time, and the ``execs/exits/crashes`` counters while they hold an event
+  (at most their longest window after the last one): the next tick is busy.
 
 :func:`next_busy_tick` returns the index of the first tick, from the next
 one, at which any of these may change anything; the core counts the ticks
@@ -281,7 +284,7 @@ def next_busy_tick(ev: Evaluator, table: ProcTable, grid: Grid, k_from: int, k_t
 
 def _busy(ev: Evaluator, table: ProcTable, now: float) -> bool:
     """Whether the next tick has work whose end no wake-up names."""
-    if not table.quiet() or table.rate_hot or ev.win_hot or ev.win_due:
+    if not table.quiet() or table.rate_hot or ev.win_hot or ev.win_due or ev.tally.busy():
         return True
     if any(m not in TIME_VARYING and (m not in METRICS or METRICS[m].time_varying)
            for m in ev.plan.metrics):

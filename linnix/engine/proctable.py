@@ -138,7 +138,7 @@ class Host(Windowed):
     __slots__ = (
         "cpu_pct", "execs", "exits", "forks", "lost", "mem_available_mb", "mem_total_mb",
         "mem_used_pct", "ncpu", "procs", "psi_cpu_some", "psi_io_full", "psi_io_some",
-        "psi_mem_full", "psi_mem_some", "short_jobs",
+        "psi_mem_full", "psi_mem_some", "short_jobs", "tally",
     )
 
     def __init__(self) -> None:
@@ -159,6 +159,7 @@ class Host(Windowed):
         self.exits = RateWindow()
         self.short_jobs = RateWindow()
         self.lost = SumWindow(60.0)
+        self.tally: Any = None  # the engine's counts (engine/tally.py), installed by it
 
 
 class ProcTable:
@@ -213,7 +214,6 @@ class ProcTable:
         self.events += 1
         self.handlers[type(ev)](ev)
         self.fold()
-
 
     def header(self, header: t.Header) -> None:
         if header.ncpu is not None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from ..names import METRICS, Need, Scope
+from ..names import COUNTING_FUNCTIONS, METRICS, Need, Scope
 from ..plan import CompiledAction, CompiledRule
 from ..timefmt import rfc3339
 from .durations import Durations
@@ -144,7 +144,10 @@ class RuleState:
         groups = {"meta"}
         for name in rule.inputs:
             if "(" in name:
-                state.windows = True
+                if name.partition("(")[0] in COUNTING_FUNCTIONS:  # a count moves for all
+                    state.every_tick = True
+                else:
+                    state.windows = True
                 continue
             if name.startswith("parent.") or name in ("ancestors", "age_s"):
                 state.every_tick = True

@@ -26,6 +26,7 @@ from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
 from .judged import FAIL, Target, check_boundaries, check_target
 from .loader import Program
+from .placeholders import check_call
 from .source import Diagnostic, Level, Span
 
 __all__ = ["CheckResult", "check"]
@@ -194,7 +195,7 @@ class _Checker:
         enabled = self._enabled(clauses.get(n.Enabled), env)
         labels = self._labels(clauses.get(n.Labels))
         tags = tuple(t.value for t in getattr(clauses.get(n.Tags), "items", ()))
-        message = self._message(clauses.get(n.Message), scope)
+        message, calls = self._message(clauses.get(n.Message), scope, env)
         walls = check_boundaries(self, rule, [c for c in rule.clauses
                                               if isinstance(c, n.Boundary)], env, scope)
         actions = tuple(self._action(a, env, scope)
@@ -209,7 +210,7 @@ class _Checker:
             clear_for_s=clear_for or 0.0, keep_firing_for_s=keep or 0.0,
             cooldown_s=cooldown or 0.0, severity=severity or "warning",
             description=desc.text.value if isinstance(desc, n.Description) else None,
-            labels=labels, tags=tags, message=message,
+            labels=labels, tags=tags, message=message, message_calls=calls,
             actions=tuple(a for a in actions if a is not None),
             mode_monitor=mode == "monitor", enabled=enabled, uses=uses, boundary=walls or ())
         if self.emit is None:
@@ -303,26 +304,34 @@ class _Checker:
             out[label.key] = label.value.value
         return tuple(out.items())
 
-    def _message(self, clause: n.Clause | None, scope: Scope) -> Template | None:
+    def _message(self, clause: n.Clause | None, scope: Scope, env: Env
+                 ) -> tuple[Template | None, tuple[tuple[str, n.Call], ...]]:
+        """The message's template, and its function calls by placeholder name."""
         if not isinstance(clause, n.Message):
-            return None
+            return None, ()
         literal = clause.template
         key = (literal.value, scope)
         known = self.messages.get(key)
         if known is not None:  # the same text in the same scope: the same (valid) template
-            return known
+            return known, ()
         try:
             template = parse_template(literal.value)
         except TemplateError as err:
             self.error("E308", str(err), self._in_string(literal, err.offset, err.length))
-            return None
+            return None, ()
         reported = len(self.diags)
+        calls: dict[str, n.Call] = {}
         for part in template.parts:
-            if part.name is not None:
+            if part.name is not None and "(" in part.name:  # a call reads lets: not cached
+                where = self._in_string(literal, part.offset, len(part.name))
+                call = check_call(self.infer, part.name, part.spec, where, env, scope,
+                                  self.diags.append)
+                calls.update({part.name: call} if call is not None else {})
+            elif part.name is not None:
                 self._placeholder(literal, part.name, part.spec, part.offset, scope)
-        if len(self.diags) == reported:
+        if len(self.diags) == reported and not calls:
             self.messages[key] = template
-        return template
+        return template, tuple(calls.items())
 
     def _in_string(self, literal: n.String, offset: int, length: int) -> Span:
         span = literal.span

@@ -25,8 +25,9 @@ from collections.abc import Callable, Iterable
 from types import CodeType, FunctionType
 from typing import Any
 
-from ..names import METRICS, Scope
+from ..names import COUNTING_FUNCTIONS, METRICS, Scope
 from . import nodes as n
+from .printer import to_text
 from .regex import compile_glob, compile_regex
 
 __all__ = ["BOUNDED", "ExprGen", "GeneratedModule", "access", "exec_in_chunks", "window_key"]
@@ -88,6 +89,8 @@ class GeneratedModule:
         self.overflow: list[str] = []
         self.globals: dict[str, object] = {"__builtins__": {}, "_div": _div, "_seq": _seq}
         self._consts: dict[tuple[str, object], str] = {}
+        # count(EXPR) terms of this file: the call's text -> (its lambda's name, EXPR)
+        self.counts: dict[str, tuple[str, n.Expr]] = {}
         # A lambda whose code (comment aside) and position in its line are those
         # of one already put on a line of its own is not compiled again: its
         # function is made from the first one's code, moved to its own line.
@@ -198,12 +201,32 @@ class ExprGen:
         return f"(None if ({parent} := {proc}.parent) is None else {inner})", True
 
     def gen_Call(self, e: n.Call, proc: str) -> tuple[str, bool]:
+        if e.func == "count":
+            return f"h.tally.count({self.count_term(e)!r})", False
+        if e.func in COUNTING_FUNCTIONS:  # execs/exits/crashes(FIELD, W): None if FIELD is
+            field, window = e.args
+            assert isinstance(field, n.Name) and isinstance(window, n.Quantity)
+            value = self.read(field.id, proc)
+            return (f"h.tally.events({e.func!r}, {field.id!r}, {value}, "
+                    f"{float(window.value)!r}, now)"), True
         metric = METRICS[e.args[0].id]  # type: ignore[union-attr]
         window = e.args[1]
         assert isinstance(window, n.Quantity) and window.unit == "s"
         owner = "h" if metric.scope is Scope.SYSTEM else proc
         key = window_key(metric.name, self.bounded)
         return f"{owner}.win_{e.func}({key!r}, {float(window.value)!r}, now)", True
+
+    def count_term(self, e: n.Call) -> str:
+        """The key of ``count(EXPR)``, its condition put in the module (once per file)."""
+        key = to_text(e)
+        if key not in self.module.counts:
+            name = f"count_{len(self.module.counts)}"
+            self.module.counts[key] = (name, e.args[0])
+            code, _ = self.gen(e.args[0], "p")
+            shown = " ".join(key.split())[:100]
+            self.module.put_lambda(e.span.line, name, f"lambda p, h, now: {code}",
+                                   f"{self.module.path}:{e.span.line}: {shown}")
+        return key
 
     def _guard(self, parts: list[tuple[str, bool]], expr: str, none: str) -> str:
         """``expr`` over temporaries, short-circuiting to ``none`` on a missing part."""

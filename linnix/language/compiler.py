@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterable
 from types import CodeType, FunctionType
 from typing import Any
 
-from ..names import METRICS, Need, Scope
+from ..names import COUNTING_FUNCTIONS, METRICS, WINDOW_FUNCTIONS, Need, Scope
 from ..plan import (
     Boundary,
     CompiledAction,
     CompiledRule,
     Condition,
+    CountTerm,
+    EventCounter,
     Getter,
     Plan,
     WindowMetric,
@@ -139,12 +141,15 @@ def _lambda(gen: ExprGen, expr: n.Expr) -> str:
     return f"lambda p, h, now: {code}"
 
 
-def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str]) -> str:
+def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str],
+                   calls: dict[str, n.Expr]) -> str:
     gen.temps = 0
     items = [f"{name!r}: {gen.gen(expr)[0]}" for name, expr in inputs.items()]
     for name in extra:
         if name not in inputs and name in METRICS:
             items.append(f"{name!r}: {gen.read(name)}")
+        elif name not in inputs and name in calls:  # {f(...)}: as the message writes it
+            items.append(f"{name!r}: {gen.gen(calls[name])[0]}")
     return "lambda p, h, now: {" + ", ".join(items) + "}"
 
 
@@ -172,7 +177,7 @@ def boundary_text(rule: CheckedRule) -> str | None:
 
 
 def _compile_file(path: str, rules: list[CheckedRule], walls: dict[str, int],
-                  register: bool = True) -> tuple[list[CompiledRule], str]:
+                  register: bool = True) -> tuple[list[CompiledRule], str, _Counting]:
     module = GeneratedModule(path)
     gen = ExprGen(module)
     slots: list[tuple[CheckedRule, dict[str, str], dict[str, n.Expr], Template,
@@ -194,7 +199,7 @@ def _compile_file(path: str, rules: list[CheckedRule], walls: dict[str, int],
         inputs = _inputs([rule.when, *([rule.clear] if rule.clear is not None else [])])
         message = rule.message or default_message(rule, inputs)
         message_names = message.names
-        values = _values_lambda(gen, inputs, message_names)
+        values = _values_lambda(gen, inputs, message_names, dict(rule.message_calls))
         gen.bounded = None
         rule_line = rule.span.line
         module.put_lambda(rule_line, names["values"], values)
@@ -218,7 +223,10 @@ def _compile_file(path: str, rules: list[CheckedRule], walls: dict[str, int],
                      clear_text)
            for rule, names, inputs, message, message_names, line, cond_text, clear_text
            in slots]
-    return out, source
+    counting = _counting([{**inputs, **_message_inputs(rule)}
+                          for rule, _, inputs, *_ in slots if rule.enabled],
+                         module.counts, namespace)
+    return out, source, counting
 
 
 def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr],
@@ -227,9 +235,14 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
     excluding = [a.target_unless for a in rule.actions if a.target_unless is not None]
     read = [*inputs, *message_names, *[a.target for a in rule.actions if a.target],
             *(_inputs(excluding) if excluding else ()), *_inputs(rule.boundary)]
-    calls = [e for e in inputs.values() if type(e) is n.Call]
-    windows = tuple(sorted([_window_of(e) for e in calls])) if calls else ()
-    time_varying = bool(calls)
+    every = {**inputs, **_message_inputs(rule)}
+    calls = [e for e in every.values() if _called(e, WINDOW_FUNCTIONS)]
+    windows = tuple(sorted([_window_of(e) for e in calls])) if calls else ()  # type: ignore[arg-type]
+    # a window, or an event counter, moves as time passes
+    time_varying = any(_called(e, WINDOW_FUNCTIONS) or (_called(e, COUNTING_FUNCTIONS)
+                       and e.func != "count") for e in inputs.values())  # type: ignore[union-attr]
+    read += [name for e in every.values() if _called(e, ("count",))  # what count(EXPR) needs
+             for name in _inputs([e.args[0]])]  # type: ignore[union-attr]
     if not time_varying:
         for e in inputs.values():
             kind = type(e)
@@ -262,6 +275,43 @@ def _boundary_of(rule: CheckedRule, names: dict[str, str],
     if text is None:
         return None
     return Boundary(text, ns[names["wall"]])  # type: ignore[arg-type]
+
+
+def _called(e: n.Expr, functions: Iterable[str]) -> bool:
+    """Whether ``e`` is a call to one of ``functions``."""
+    return isinstance(e, n.Call) and e.func in functions
+
+
+def _message_inputs(rule: CheckedRule) -> dict[str, n.Expr]:
+    """The calls in a rule's message: read when it is rendered, so their windows are kept
+    and their counts made, but not inputs of the condition."""
+    return _inputs([call for _, call in rule.message_calls]) if rule.message_calls else {}
+
+
+# what a file's rules count: count(EXPR) terms by text, event counters by (kind, field)
+_Counting = tuple[dict[str, CountTerm], dict[tuple[str, str], float]]
+
+
+def _counting(inputs: list[dict[str, n.Expr]], terms: dict[str, tuple[str, n.Expr]],
+              ns: dict[str, object]) -> _Counting:
+    """The count(EXPR) terms and the event counters (with their longest window) read by
+    the enabled rules whose ``inputs`` are given."""
+    counts: dict[str, CountTerm] = {}
+    counters: dict[tuple[str, str], float] = {}
+    for found in inputs:
+        for text, e in found.items():
+            if not _called(e, COUNTING_FUNCTIONS):
+                continue
+            assert isinstance(e, n.Call)
+            if e.func == "count":
+                name, expr = terms[text]
+                counts[text] = CountTerm(text, ns[name], tuple(_inputs([expr])))  # type: ignore[arg-type]
+                continue
+            field, window = e.args
+            assert isinstance(field, n.Name) and isinstance(window, n.Quantity)
+            key = (e.func, field.id)
+            counters[key] = max(counters.get(key, 0.0), float(window.value))
+    return counts, counters
 
 
 def _window_of(call: n.Call) -> tuple[str, float]:
@@ -340,11 +390,18 @@ def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
         by_file.setdefault(rule.span.path, []).append(rule)
     compiled: list[CompiledRule] = []
     generated: dict[str, str] = {}
+    counts: dict[str, CountTerm] = {}
+    counters: dict[tuple[str, str], float] = {}
     # one set of totals per distinct boundary, numbered in the order of their text
     texts = sorted({t for t in map(boundary_text, rules) if t is not None})
     walls = {text: i for i, text in enumerate(texts)}
     for path, file_rules in by_file.items():
-        out, source = _compile_file(path, file_rules, walls, register)
+        out, source, (file_counts, file_counters) = _compile_file(path, file_rules, walls,
+                                                                   register)
+        for text, term in file_counts.items():
+            counts.setdefault(text, term)
+        for key, span in file_counters.items():
+            counters[key] = max(counters.get(key, 0.0), span)
         compiled.extend(out)
         generated[path] = source
     active = [r for r in compiled if r.enabled]
@@ -357,5 +414,7 @@ def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
     windows = frozenset(w for r in active for w in r.windows)
     boundaries = {r.boundary.text: r.boundary for r in compiled if r.boundary is not None}
     return Plan(tuple(compiled), metrics, windows, _window_metrics(active, walls), needs,
-                tuple(tests), generated, tuple(boundaries[t] for t in texts))
+                tuple(tests), generated, tuple(boundaries[t] for t in texts),
+                tuple(counts[t] for t in sorted(counts)),
+                tuple(EventCounter(k, f, counters[k, f]) for k, f in sorted(counters)))
 

@@ -15,7 +15,18 @@ from typing import Any
 
 import attrs
 
-from ..names import FUNCTIONS, METRICS, UNITS, WINDOW_FUNCTIONS, Dim, Metric, Scope, Type, suggest
+from ..names import (
+    COUNTING_FUNCTIONS,
+    FUNCTIONS,
+    METRICS,
+    UNITS,
+    WINDOW_FUNCTIONS,
+    Dim,
+    Metric,
+    Scope,
+    Type,
+    suggest,
+)
 from . import nodes as n
 from .env import Const, ConstValue, Env
 from .regex import PatternError, compile_regex
@@ -263,6 +274,9 @@ class Inferrer:
         if e.func == "top":
             return self.error("E604", "top() is only valid as an action target", e.span,
                               "e.g. action kill(target = top(cpu_pct))")
+        if e.func in COUNTING_FUNCTIONS:
+            from .counting import infer_counting  # it builds on this module
+            return infer_counting(self, e, env, uses)
         if e.func not in WINDOW_FUNCTIONS:
             guess = suggest(e.func, FUNCTIONS)
             tail = f" (did you mean '{guess}'?)" if guess else ""

@@ -67,6 +67,7 @@ class CheckedRule:
     enabled: bool
     uses: Uses
     boundary: tuple[n.Expr, ...] = ()  # 'boundary' clauses: a process for which one holds is a wall
+    message_calls: tuple[tuple[str, n.Call], ...] = ()  # {f(...)} in the message, by its text
 
 
 @attrs.frozen

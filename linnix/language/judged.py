@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..names import METRICS, Scope, Type, suggest
+from ..names import COUNTING_FUNCTIONS, METRICS, Scope, Type, suggest
 from . import nodes as n
+from .counting import first_call
 from .infer import Uses, describe_dim
 
 if TYPE_CHECKING:
@@ -130,6 +131,9 @@ def _boundary(ck: _Checker, e: n.Expr, env: Env) -> n.Expr | None:
             if name not in BOUNDARY_FIELDS]
     read += [(f"parent.{name}", span) for name, span in uses.parent.items()]
     read += [(span.text, span) for span in uses.windows.values()]
+    call = first_call(e)  # count() and the event counters move with other processes
+    if call is not None and call.func in COUNTING_FUNCTIONS:
+        read.append((f"{call.func}()", call.span))
     if read:
         name, span = min(read, key=lambda item: item[1].start)
         fields = ", ".join(BOUNDARY_FIELDS[:-1]) + f" and {BOUNDARY_FIELDS[-1]}"

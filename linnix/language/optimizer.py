@@ -38,7 +38,9 @@ def optimize(rules: list[CheckedRule]) -> tuple[list[CheckedRule], list[Diagnost
         clear = simplify(rule.clear, rule.env) if rule.clear is not None else None
         changes: dict[str, Any] = {"when": cond, "unless": (), "clear": clear,
                                    "actions": tuple(_action(a, rule.env) for a in rule.actions),
-                                   "boundary": tuple(simplify(b, rule.env) for b in rule.boundary)}
+                                   "boundary": tuple(simplify(b, rule.env) for b in rule.boundary),
+                                   "message_calls": tuple((k, simplify(c, rule.env))
+                                                          for k, c in rule.message_calls)}
         out.append(CheckedRule(**{alias: changes[alias] if alias in changes
                                   else getattr(rule, name) for name, alias in fields}))
         warnings.extend(_warnings(rule, cond, clear))
@@ -91,7 +93,10 @@ class _Simplifier:
         return n.List(tuple([self.visit(i) for i in e.items]), e.span)
 
     def visit_Call(self, e: n.Call) -> n.Expr:
-        """A windowed call keeps its window as a duration in seconds: ``delta(m, 10s)``."""
+        """A windowed call keeps its window as a duration in seconds: ``delta(m, 10s)``
+        (and ``execs(exe, 60s)``); the condition of ``count()`` is simplified in place."""
+        if e.func == "count":
+            return n.Call(e.func, (self.visit(e.args[0]),), e.span, e.func_span)
         metric, window = e.args
         seconds = self.visit(window)
         assert isinstance(seconds, n.Number)  # the checker accepts constant durations only

@@ -118,6 +118,9 @@ def _engine(core: Any, engine: Any) -> Iterator[Any]:
                               "Events the kernel could not deliver (ring buffer full)",
                               value=core.table.lost_total)
     yield CounterMetricFamily("linnix_ticks", "Engine evaluation ticks", value=core.ticks)
+    yield CounterMetricFamily("linnix_count_evictions",
+                              "Keys (or event times) the execs/exits/crashes counters dropped "
+                              "to stay bounded", value=core.evaluator.tally.evictions)
     yield GaugeMetricFamily("linnix_processes", "Live processes in the process table",
                             value=len(core.table.procs))
     lag = engine.last_lag if engine is not None else None

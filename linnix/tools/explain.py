@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.tally import MAX_KEYS
 from ..names import METRICS, Need
 from ..plan import CompiledRule, Plan
 
@@ -68,6 +69,7 @@ def explain_text(plan: Plan) -> str:
     out.append(f"  metrics        {', '.join(metrics) or '(none)'}")
     windows = ", ".join(f"{m} over {_secs(w)}" for m, w in sorted(plan.windows))
     out.append(f"  windows        {windows or '(none)'}")
+    out.extend(_counting_text(plan))
     out.append(f"  subtree pass   {'yes' if plan.needs_subtree else 'no'}")
     out.append(f"  fd sampling    {'yes' if plan.needs_fds else 'no'}")
     sampled = [need.value for need in Need if need in plan.needs and need not in
@@ -79,6 +81,20 @@ def explain_text(plan: Plan) -> str:
     for scope, names in sorted(by_scope.items()):
         out.append(f"  {scope + ' rules':<14} {', '.join(names)}")
     return "\n".join(out) + "\n"
+
+
+def _counting_text(plan: Plan) -> list[str]:
+    """What the engine counts for the plan (nothing is said when it counts nothing)."""
+    lines = []
+    if plan.counts:
+        terms = ", ".join(c.text for c in plan.counts)
+        lines.append(f"  counts         {terms}  (judged again on each process that changes)")
+    if plan.event_counters:
+        kept = ", ".join(f"{c.kind} by {c.field} over {_secs(c.span_s)}"
+                         for c in plan.event_counters)
+        lines.append(f"  event counts   {kept}  (at most {MAX_KEYS} values each, oldest "
+                     "evicted first)")
+    return lines
 
 
 def explain_json(plan: Plan) -> dict[str, Any]:
@@ -103,6 +119,9 @@ def explain_json(plan: Plan) -> dict[str, Any]:
             "subtree_pass": plan.needs_subtree,
             "fd_sampling": plan.needs_fds,
             "needs": sorted(need.name.lower() for need in plan.needs),
+            "counts": [c.text for c in plan.counts],
+            "event_counters": [{"kind": c.kind, "field": c.field, "window_s": c.span_s}
+                               for c in plan.event_counters],
         },
         "names": {name: METRICS[name].help for name in sorted(plan.metrics)},
     }

@@ -19,6 +19,8 @@ from pathlib import Path
 from ..language.printer import number
 from ..names import (
     ACTIONS,
+    COUNTED_FIELDS,
+    COUNTING_FUNCTIONS,
     FUNCTIONS,
     METRICS,
     SIGNALS,
@@ -78,10 +80,18 @@ def _metrics() -> list[str]:
 
 def _functions() -> list[str]:
     windowed = [(f"`{name}(M, W)`", meaning) for name, meaning in WINDOW_FUNCTIONS.items()]
+    counting = [(f"`{_COUNTING_ARGS.get(name, name + '(FIELD, W)')}`", meaning)
+                for name, meaning in COUNTING_FUNCTIONS.items()]
     others = [(f"`{name}(M)`", meaning) for name, meaning in FUNCTIONS.items()
-              if name not in WINDOW_FUNCTIONS]
-    return [*_table(("function", "value"), windowed), "", "Other functions:", "",
+              if name not in WINDOW_FUNCTIONS and name not in COUNTING_FUNCTIONS]
+    return [*_table(("function", "value"), windowed), "", "Counting functions (`FIELD` is "
+            f"one of {', '.join(f'`{f}`' for f in COUNTED_FIELDS)}; a counting function "
+            "may also be a placeholder of a message, e.g. `{crashes(exe, 5m)}`):", "",
+            *_table(("function", "value"), counting), "", "Other functions:", "",
             *_table(("function", "value"), others)]
+
+
+_COUNTING_ARGS = {"count": "count(EXPR)"}
 
 
 def _equals(suffix: str) -> str:

@@ -58,6 +58,8 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
                       " action kill(target = top(cpu_pct, unless subtree_procs > 1)) }"},
     "E607": {"m.lnx": 'rule r { when cpu_pct > 1\n boundary comm == "sh" }'},
     "E608": {"m.lnx": "rule r { when subtree_procs > 1\n boundary cpu_pct > 1 }"},
+    "E620": {"m.lnx": "rule r: count(host_cpu_pct > 1) > 1"},
+    "E621": {"m.lnx": "rule r: execs(pid, 1m) > 1"},
     "E701": {"m.lnx": f'test "t" {{ trace "{TRACE}"\n expect nosuch never }}', TRACE: ""},
     "E702": {"m.lnx": 'rule r: cpu_pct > 1\ntest "t" { expect r never }'},
     "E703": {"m.lnx": 'rule r: cpu_pct > 1\ntest "t" { trace "nope.jsonl"\n expect r never }'},

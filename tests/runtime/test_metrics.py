@@ -16,6 +16,7 @@ from support import ROOT
 
 from linnix import __version__
 from linnix.actions.store import Store
+from linnix.engine.tally import MAX_KEYS
 from linnix.language.pipeline import compile_text
 from linnix.runtime.metrics import make_registry, rules_hash
 from linnix.runtime.notify.delivery import Delivery
@@ -316,3 +317,15 @@ def test_the_pause_switch_is_a_gauge() -> None:
     assert scrape(daemon) == {("linnix_actions_paused", ()): 0}
     daemon.action_manager.paused = object()  # a Pause
     assert scrape(daemon) == {("linnix_actions_paused", ()): 1}
+
+
+def test_a_scrape_counts_the_event_counters_evictions() -> None:
+    core = core_for("rule restarts: execs(exe, 1m) > 20\n")
+    events = [fork(0.0, 1, 0, "init")]
+    events += [execve(1.0, 1, "x", exe=f"/tmp/{i}") for i in range(MAX_KEYS + 3)]
+    core.feed(events)
+    core.finish()
+    engine = SimpleNamespace(kinds={}, last_lag=None, clock=SimpleNamespace(now=lambda: 1.0),
+                             delay=0.0)
+    got = scrape(SimpleNamespace(core=core, engine=engine, action_manager=None))
+    assert got[("linnix_count_evictions_total", ())] == 3  # the three oldest exes
