@@ -372,15 +372,18 @@ class Evaluator:
         inst.state, inst.clear_since, inst.due, inst.fired_at = FIRING, None, None, now
         if state.rule.clear is not None:
             state.watch.add(key)
-        alert = self._alert(state, key, table, "firing", now)
+        # the targets are chosen first: the firing alert's message may name them
+        proposals = [self._propose(state.rule, action, table, key, now)
+                     for action in state.rule.targets]
+        alert = self._alert(state, key, table, "firing", now,
+                            target=next((x for x in proposals if x.pid is not None), None))
         inst.message = alert.message
         if self.history:
             past = [h for h in inst.history or () if h[0] < now]
             alert.history = [*past, (now, alert.values)]
             inst.history = None
         self.alerts.append(alert)
-        for action in state.rule.targets:
-            self.proposals.append(self._propose(state.rule, action, table, key, now))
+        self.proposals.extend(proposals)
 
     def _propose(self, rule: CompiledRule, action: CompiledAction, table: ProcTable,
                  p: Key, now: float) -> Proposal:
@@ -396,7 +399,9 @@ class Evaluator:
                         instance_pid, "proposed", instance_start, rule.mode_monitor)
 
     def _alert(self, state: RuleState, p: Key, table: ProcTable | None, kind: str,
-               now: float, reason: str | None = None) -> Alert:
+               now: float, reason: str | None = None, *,
+               target: Proposal | None = None) -> Alert:
+        """An alert of instance ``p``; ``target``: what its action chose."""
         rule = state.rule
         host = table.host if table is not None else None
         try:
@@ -407,6 +412,8 @@ class Evaluator:
         shown = {k: values.get(k) for k in rule.inputs}
         context = {**values, "rule": rule.name, "severity": rule.severity,
                    "scope": rule.scope.value, "state": kind}
+        if target is not None:
+            context["target.pid"], context["target.comm"] = target.pid, target.comm
         return Alert(
             ts=now, rule=rule.name, state=kind, severity=rule.severity, scope=rule.scope.value,
             pid=p.pid if p is not None else None, comm=p.comm if p is not None else None,

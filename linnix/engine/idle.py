@@ -9,7 +9,8 @@ can then change only at moments the engine can name:
   kin count events in the trailing second) or ``lost_events`` (60 s) dropping
   an event, a window function (``avg/min/max/delta/rate(M, W)``) reaching an
   observation's horizon (the evaluator's wake-ups);
-* ``age_s`` (and ``parent.age_s``), which grows with every tick.
+* ``age_s`` (and ``parent.age_s``, ``parent.parent.age_s``, ...), which grows with
+  every tick.
 
 :func:`next_busy_tick` returns the index of the first tick, from the next
 one, at which any of these may change anything; the core counts the ticks
@@ -56,7 +57,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..names import METRICS, Scope
+from ..names import METRICS, Scope, field_of
 from .evaluator import PENDING, Evaluator, RuleState
 from .windows import RATE_WINDOW_S
 
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Aging", "Grid", "Proofs", "Span", "Undecided", "next_busy_tick"]
 
-AGE_INPUTS = frozenset({"age_s", "parent.age_s"})
 # Every metric that changes with no event, and how this module knows when it moves:
 # a rate window of the host (its wake) or of a process (rate_hot), lost_events (its
 # wake), the age (followed as an interval).  A plan reading a time-varying metric not
@@ -329,7 +329,8 @@ def _conditions(ev: Evaluator, table: ProcTable, grid: Grid, k_from: int, k_proo
     now = grid.at(k_from)
     for state in ev.rules:
         rule = state.rule
-        ages = rule.scope is not Scope.SYSTEM and bool(AGE_INPUTS.intersection(rule.inputs))
+        ages = rule.scope is not Scope.SYSTEM and any(
+            field_of(name) == "age_s" for name in rule.inputs)  # parent.parent.age_s too
         checks: list[tuple[Proc, Callable[..., Any], bool, bool]] = []
         if rule.clear is not None:
             for watched in state.watch:

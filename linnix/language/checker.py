@@ -16,8 +16,8 @@ from typing import Any
 
 import attrs
 
-from ..names import ACTIONS, METRICS, SIGNALS, TEMPLATE_EXTRAS, Scope, Type, suggest
-from ..templates import Template, TemplateError, parse_template
+from ..names import ACTIONS, METRICS, SIGNALS, Scope, Type, suggest
+from ..templates import Template
 from . import nodes as n
 from .env import Env
 from .grammar import declaration_parser
@@ -26,6 +26,7 @@ from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
 from .judged import FAIL, Target, check_boundaries, check_target
 from .loader import Program
+from .messages import check_message, targets_process
 from .source import Diagnostic, Level, Span
 
 __all__ = ["CheckResult", "check"]
@@ -68,7 +69,8 @@ class _Checker:
         self.emit = emit
         self.tests: list[CheckedTest] = []
         # message templates found valid, by (text, scope): a Template is immutable
-        self.messages: dict[tuple[str, Scope], Template] = {}
+        # (and whether the rule's action targets a process, which its message may read)
+        self.messages: dict[tuple[str, Scope, bool], Template] = {}
         self._counted = 0  # diagnostics already looked at by error_count()
         self._errors = 0  # errors among them
 
@@ -194,7 +196,7 @@ class _Checker:
         enabled = self._enabled(clauses.get(n.Enabled), env)
         labels = self._labels(clauses.get(n.Labels))
         tags = tuple(t.value for t in getattr(clauses.get(n.Tags), "items", ()))
-        message = self._message(clauses.get(n.Message), scope)
+        message = check_message(self, clauses.get(n.Message), scope, targets_process(rule))
         walls = check_boundaries(self, rule, [c for c in rule.clauses
                                               if isinstance(c, n.Boundary)], env, scope)
         actions = tuple(self._action(a, env, scope)
@@ -302,64 +304,6 @@ class _Checker:
                 self.error("E506", f"label '{label.key}' given twice", label.span)
             out[label.key] = label.value.value
         return tuple(out.items())
-
-    def _message(self, clause: n.Clause | None, scope: Scope) -> Template | None:
-        if not isinstance(clause, n.Message):
-            return None
-        literal = clause.template
-        key = (literal.value, scope)
-        known = self.messages.get(key)
-        if known is not None:  # the same text in the same scope: the same (valid) template
-            return known
-        try:
-            template = parse_template(literal.value)
-        except TemplateError as err:
-            self.error("E308", str(err), self._in_string(literal, err.offset, err.length))
-            return None
-        reported = len(self.diags)
-        for part in template.parts:
-            if part.name is not None:
-                self._placeholder(literal, part.name, part.spec, part.offset, scope)
-        if len(self.diags) == reported:
-            self.messages[key] = template
-        return template
-
-    def _in_string(self, literal: n.String, offset: int, length: int) -> Span:
-        span = literal.span
-        if "\\" in span.text:
-            return span
-        start = span.start + 1 + offset
-        return span.source.span(start, start + length)
-
-    def _placeholder(self, literal: n.String, name: str, spec: str, offset: int,
-                     scope: Scope) -> None:
-        where = self._in_string(literal, offset, len(name))
-        metric = METRICS.get(name)
-        if metric is None and name not in TEMPLATE_EXTRAS:
-            guess = suggest(name, [*METRICS, *TEMPLATE_EXTRAS])
-            tail = f" (did you mean '{guess}'?)" if guess else ""
-            self.error("E208", f"unknown name '{name}' in message{tail}", where)
-            return
-        if metric is not None and _rank(metric.scope) > _rank(scope):
-            kind = "a subtree metric" if metric.scope is Scope.SUBTREE else "a process field"
-            self.error("E401", f"'{name}' is {kind}, but this rule's scope is {scope.value}",
-                       where)
-            return
-        value_type = metric.type if metric is not None else TEMPLATE_EXTRAS[name]
-        # A number is an int or a float at run time (pid, fds / cpu_pct): a
-        # specification either accepts is valid (the template rounds a float
-        # for an integer specification such as 'd').
-        samples: tuple[object, ...] = {Type.NUM: (0, 0.0), Type.STR: ("",)}.get(
-            value_type, ([],))
-        problem: Exception | None = None
-        for sample in samples:
-            try:
-                format(sample, spec)
-            except (ValueError, TypeError) as err:
-                problem = err
-            else:
-                return
-        self.error("E308", f"invalid format '{spec}' for '{name}': {problem}", where)
 
     # ---- actions -----------------------------------------------------------------
     def _action(self, a: n.Action, env: Env, scope: Scope) -> CheckedAction | None:

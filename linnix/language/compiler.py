@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from types import CodeType, FunctionType
 from typing import Any
 
-from ..names import METRICS, Need, Scope
+from ..names import METRICS, Need, Scope, field_of, is_ancestry
 from ..plan import (
     Boundary,
     CompiledAction,
@@ -35,6 +35,7 @@ from . import nodes as n
 from .codegen import BOUNDED, ExprGen, GeneratedModule, access, exec_in_chunks, window_key
 from .ir import CheckedAction, CheckedRule
 from .printer import to_text
+from .source import Span
 
 __all__ = ["access", "boundary_text", "compile_rules", "default_message", "getter",
            "module_name"]
@@ -90,7 +91,7 @@ _PARTS: dict[type, Callable[[Any], tuple[object, ...]]] = {
 def _needs(names: Iterable[str]) -> frozenset[Need]:
     needs: set[Need] = set()
     for name in names:
-        metric = METRICS.get(name.removeprefix("parent."))
+        metric = METRICS.get(field_of(name))
         if metric is not None:
             needs.update(metric.needs)
     return frozenset(needs)
@@ -121,7 +122,7 @@ def _default_message(rule: CheckedRule, inputs: Iterable[str]) -> Template:
         parts += [Part("", "comm", "", 0), Part("[", "pid", "", 0)]
         text = "]: "
     for name in inputs:
-        metric = METRICS.get(name.removeprefix("parent."))
+        metric = METRICS.get(field_of(name))
         numeric = metric is None or metric.numeric  # window terms are numbers
         parts.append(Part(text + f"{name}=", name, ".6g" if numeric else "", 0))
         text = ", "
@@ -139,12 +140,22 @@ def _lambda(gen: ExprGen, expr: n.Expr) -> str:
     return f"lambda p, h, now: {code}"
 
 
-def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str]) -> str:
+def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str],
+                   span: Span) -> str:
+    """What an alert shows: the inputs, and the other values its message names
+    (``parent.parent.comm`` too; ``target.*`` is the evaluator's)."""
     gen.temps = 0
     items = [f"{name!r}: {gen.gen(expr)[0]}" for name, expr in inputs.items()]
+    seen = set(inputs)
     for name in extra:
-        if name not in inputs and name in METRICS:
+        if name in seen:
+            continue
+        seen.add(name)
+        owner, _, field = name.rpartition(".")
+        if owner == "" and name in METRICS:
             items.append(f"{name!r}: {gen.read(name)}")
+        elif is_ancestry(owner) and field in METRICS:
+            items.append(f"{name!r}: {gen.gen(n.Attr(owner, field, span))[0]}")
     return "lambda p, h, now: {" + ", ".join(items) + "}"
 
 
@@ -194,7 +205,7 @@ def _compile_file(path: str, rules: list[CheckedRule], walls: dict[str, int],
         inputs = _inputs([rule.when, *([rule.clear] if rule.clear is not None else [])])
         message = rule.message or default_message(rule, inputs)
         message_names = message.names
-        values = _values_lambda(gen, inputs, message_names)
+        values = _values_lambda(gen, inputs, message_names, rule.span)
         gen.bounded = None
         rule_line = rule.span.line
         module.put_lambda(rule_line, names["values"], values)
@@ -349,9 +360,9 @@ def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
         generated[path] = source
     active = [r for r in compiled if r.enabled]
     metrics = frozenset(
-        name.removeprefix("parent.") for r in active
+        field_of(name) for r in active
         for name in (*r.inputs, *r.message.names, *(a.target for a in r.actions if a.target))
-        if name.removeprefix("parent.") in METRICS
+        if field_of(name) in METRICS
     ) | frozenset(w for r in active for w, _ in r.windows)
     needs = frozenset(need for r in active for need in r.needs)
     windows = frozenset(w for r in active for w in r.windows)

@@ -15,7 +15,18 @@ from typing import Any
 
 import attrs
 
-from ..names import FUNCTIONS, METRICS, UNITS, WINDOW_FUNCTIONS, Dim, Metric, Scope, Type, suggest
+from ..names import (
+    FUNCTIONS,
+    METRICS,
+    UNITS,
+    WINDOW_FUNCTIONS,
+    Dim,
+    Metric,
+    Scope,
+    Type,
+    is_ancestry,
+    suggest,
+)
 from . import nodes as n
 from .env import Const, ConstValue, Env
 from .regex import PatternError, compile_regex
@@ -246,16 +257,17 @@ class Inferrer:
         return self.error("E201", f"unknown name '{name}'{tail}", span)
 
     def visit_Attr(self, e: n.Attr, env: Env, uses: Uses) -> Info:
-        if e.obj != "parent":
+        if not is_ancestry(e.obj):
             return self.error("E201", f"unknown name '{e.obj}.{e.attr}'", e.span,
-                              "only 'parent.NAME' reads a field of another process")
+                              "only 'parent.NAME' (or 'parent.parent.NAME', ...) reads a "
+                              "field of another process")
         metric = METRICS.get(e.attr)
         if metric is None or metric.scope is not Scope.PROCESS:
             fields = [m.name for m in METRICS.values() if m.scope is Scope.PROCESS]
             guess = suggest(e.attr, fields)
-            tail = f" (did you mean 'parent.{guess}'?)" if guess else ""
+            tail = f" (did you mean '{e.obj}.{guess}'?)" if guess else ""
             what = "not a process field" if metric else "unknown"
-            return self.error("E207", f"'parent.{e.attr}': {what}{tail}", e.span)
+            return self.error("E207", f"'{e.obj}.{e.attr}': {what}{tail}", e.span)
         uses.parent.setdefault(e.attr, e.span)
         return _metric_info(metric)
 

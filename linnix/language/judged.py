@@ -128,7 +128,7 @@ def _boundary(ck: _Checker, e: n.Expr, env: Env) -> n.Expr | None:
         return None
     read = [(name, span) for name, span in uses.metrics.items()
             if name not in BOUNDARY_FIELDS]
-    read += [(f"parent.{name}", span) for name, span in uses.parent.items()]
+    read += [(span.text, span) for span in uses.parent.values()]  # parent.parent.comm
     read += [(span.text, span) for span in uses.windows.values()]
     if read:
         name, span = min(read, key=lambda item: item[1].start)

@@ -1,0 +1,132 @@
+"""Checks of the text a rule sends: its message, with its placeholders.
+
+A placeholder names a value of the rule's scope (``{cpu_pct:.0f}``), a field of
+an ancestor (``{parent.comm}``, ``{parent.parent.pid}``), one of
+:data:`~linnix.names.TEMPLATE_EXTRAS` (``{rule}``), or, in the message of a rule
+whose action targets a process, the process the action chose
+(``{target.pid}``, ``{target.comm}``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..names import ACTIONS, METRICS, TEMPLATE_EXTRAS, Scope, Type, is_ancestry, suggest
+from ..templates import Template, TemplateError, parse_template
+from . import nodes as n
+from .infer import rank
+from .source import Span
+
+if TYPE_CHECKING:
+    from .checker import _Checker
+
+__all__ = ["TARGET_FIELDS", "check_message", "targets_process"]
+
+# What an action's target offers a message: the process it chose.
+TARGET_FIELDS = ("pid", "comm")
+
+
+def targets_process(rule: n.Rule) -> bool:
+    """Whether an action of the rule targets a process (its message may read target.*)."""
+    return any(isinstance(c, n.Action) and c.name in ACTIONS and ACTIONS[c.name].targets_process
+               for c in rule.clauses)
+
+
+def check_message(ck: _Checker, clause: n.Clause | None, scope: Scope,
+                  targeted: bool) -> Template | None:
+    """The message's template, or None (with the errors reported)."""
+    if not isinstance(clause, n.Message):
+        return None
+    literal = clause.template
+    key = (literal.value, scope, targeted)
+    known = ck.messages.get(key)
+    if known is not None:  # the same text in the same scope: the same (valid) template
+        return known
+    template = _parse(ck, literal)
+    if template is None:
+        return None
+    reported = len(ck.diags)
+    for part in template.parts:
+        if part.name is not None:
+            _placeholder(ck, literal, part.name, part.spec, part.offset, scope, targeted)
+    if len(ck.diags) == reported:
+        ck.messages[key] = template
+    return template
+
+
+def _parse(ck: _Checker, literal: n.String) -> Template | None:
+    try:
+        return parse_template(literal.value)
+    except TemplateError as err:
+        ck.error("E308", str(err), _in_string(literal, err.offset, err.length))
+        return None
+
+
+def _in_string(literal: n.String, offset: int, length: int) -> Span:
+    span = literal.span
+    if "\\" in span.text:
+        return span
+    start = span.start + 1 + offset
+    return span.source.span(start, start + length)
+
+
+def _placeholder(ck: _Checker, literal: n.String, name: str, spec: str, offset: int,
+                 scope: Scope, targeted: bool) -> None:
+    where = _in_string(literal, offset, len(name))
+    value_type = _type_of(ck, name, where, scope, targeted)
+    if value_type is None:
+        return
+    # A number is an int or a float at run time (pid, fds / cpu_pct): a
+    # specification either accepts is valid (the template rounds a float
+    # for an integer specification such as 'd').  A list renders as a string.
+    samples: tuple[object, ...] = {Type.NUM: (0, 0.0)}.get(value_type, ("",))
+    problem: Exception | None = None
+    for sample in samples:
+        try:
+            format(sample, spec)
+        except (ValueError, TypeError) as err:
+            problem = err
+        else:
+            return
+    ck.error("E308", f"invalid format '{spec}' for '{name}': {problem}", where)
+
+
+def _type_of(ck: _Checker, name: str, where: Span, scope: Scope, targeted: bool) -> Type | None:
+    """The type of a placeholder's value, or None after reporting why it has none."""
+    if name in TEMPLATE_EXTRAS:
+        return TEMPLATE_EXTRAS[name]
+    owner, _, field = name.rpartition(".")
+    if owner == "target":
+        return _target_field(ck, name, field, where, targeted)
+    if owner and not is_ancestry(owner):
+        ck.error("E208", f"unknown name '{name}' in message", where,
+                 "'parent.NAME' (or 'parent.parent.NAME', ...) names a field of an ancestor")
+        return None
+    metric = METRICS.get(field if owner else name)
+    if metric is None or (owner and metric.scope is not Scope.PROCESS):
+        names = [*METRICS, *TEMPLATE_EXTRAS]
+        guess = suggest(name, names) if not owner else (
+            suggest(field, [m for m in METRICS if METRICS[m].scope is Scope.PROCESS]))
+        tail = f" (did you mean '{f'{owner}.' if owner else ''}{guess}'?)" if guess else ""
+        ck.error("E208", f"unknown name '{name}' in message{tail}", where)
+        return None
+    needed = Scope.PROCESS if owner else metric.scope
+    if rank(needed) > rank(scope):
+        kind = "a subtree metric" if needed is Scope.SUBTREE else "a process field"
+        ck.error("E401", f"'{name}' is {kind}, but this rule's scope is {scope.value}", where)
+        return None
+    return metric.type
+
+
+def _target_field(ck: _Checker, name: str, field: str, where: Span,
+                  targeted: bool) -> Type | None:
+    if not targeted:
+        ck.error("E208", f"'{name}' in a message: the rule has no action that targets a "
+                 "process", where, "target.pid and target.comm name the process an action "
+                 "such as kill chose")
+        return None
+    if field not in TARGET_FIELDS:
+        ck.error("E208", f"unknown name '{name}' in message (a target offers "
+                 f"{' and '.join(f'target.{f}' for f in TARGET_FIELDS)})", where)
+        return None
+    return METRICS[field].type
