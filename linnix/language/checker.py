@@ -26,7 +26,7 @@ from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
 from .judged import FAIL, Target, check_boundaries, check_target
 from .loader import Program
-from .messages import check_message, targets_process
+from .messages import check_labels, check_message, targets_process
 from .source import Diagnostic, Level, Span
 
 __all__ = ["CheckResult", "check"]
@@ -194,7 +194,7 @@ class _Checker:
         severity = self._choice(clauses.get(n.Severity), SEVERITIES, "severity", "warning")
         mode = self._choice(clauses.get(n.Mode), MODES, "mode", None)
         enabled = self._enabled(clauses.get(n.Enabled), env)
-        labels = self._labels(clauses.get(n.Labels))
+        labels, label_templates = check_labels(self, clauses.get(n.Labels), scope)
         tags = tuple(t.value for t in getattr(clauses.get(n.Tags), "items", ()))
         message = check_message(self, clauses.get(n.Message), scope, targets_process(rule))
         walls = check_boundaries(self, rule, [c for c in rule.clauses
@@ -211,7 +211,7 @@ class _Checker:
             clear_for_s=clear_for or 0.0, keep_firing_for_s=keep or 0.0,
             cooldown_s=cooldown or 0.0, severity=severity or "warning",
             description=desc.text.value if isinstance(desc, n.Description) else None,
-            labels=labels, tags=tags, message=message,
+            labels=labels, label_templates=label_templates, tags=tags, message=message,
             actions=tuple(a for a in actions if a is not None),
             mode_monitor=mode == "monitor", enabled=enabled, uses=uses, boundary=walls or ())
         if self.emit is None:
@@ -296,14 +296,6 @@ class _Checker:
         if info.type is not None:
             self.error("E302", "'enabled' takes true or false", clause.value.span)
         return True
-
-    def _labels(self, clause: n.Clause | None) -> tuple[tuple[str, str], ...]:
-        out: dict[str, str] = {}
-        for label in getattr(clause, "items", ()):
-            if label.key in out:
-                self.error("E506", f"label '{label.key}' given twice", label.span)
-            out[label.key] = label.value.value
-        return tuple(out.items())
 
     # ---- actions -----------------------------------------------------------------
     def _action(self, a: n.Action, env: Env, scope: Scope) -> CheckedAction | None:

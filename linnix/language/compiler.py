@@ -142,8 +142,8 @@ def _lambda(gen: ExprGen, expr: n.Expr) -> str:
 
 def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str],
                    span: Span) -> str:
-    """What an alert shows: the inputs, and the other values its message names
-    (``parent.parent.comm`` too; ``target.*`` is the evaluator's)."""
+    """What an alert shows: the inputs, and the other values its message and labels
+    name (``parent.parent.comm`` too; ``target.*`` is the evaluator's)."""
     gen.temps = 0
     items = [f"{name!r}: {gen.gen(expr)[0]}" for name, expr in inputs.items()]
     seen = set(inputs)
@@ -205,7 +205,8 @@ def _compile_file(path: str, rules: list[CheckedRule], walls: dict[str, int],
         inputs = _inputs([rule.when, *([rule.clear] if rule.clear is not None else [])])
         message = rule.message or default_message(rule, inputs)
         message_names = message.names
-        values = _values_lambda(gen, inputs, message_names, rule.span)
+        label_names = tuple(name for _, t in rule.label_templates for name in t.names)
+        values = _values_lambda(gen, inputs, (*message_names, *label_names), rule.span)
         gen.bounded = None
         rule_line = rule.span.line
         module.put_lambda(rule_line, names["values"], values)
@@ -237,6 +238,7 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
               ns: dict[str, object], cond_text: str, clear_text: str | None) -> CompiledRule:
     excluding = [a.target_unless for a in rule.actions if a.target_unless is not None]
     read = [*inputs, *message_names, *[a.target for a in rule.actions if a.target],
+            *(name for _, t in rule.label_templates for name in t.names),
             *(_inputs(excluding) if excluding else ()), *_inputs(rule.boundary)]
     calls = [e for e in inputs.values() if type(e) is n.Call]
     windows = tuple(sorted([_window_of(e) for e in calls])) if calls else ()
@@ -251,7 +253,8 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
     return CompiledRule(
         name=rule.name, path=rule.span.path, line=line, scope=rule.scope,
         scope_reason=rule.scope_reason, severity=rule.severity, description=rule.description,
-        labels=dict(rule.labels), tags=rule.tags, message=message,
+        labels=dict(rule.labels), label_templates=rule.label_templates, tags=rule.tags,
+        message=message,
         actions=tuple(_action(a, ns.get(names.get(f"target{i}", "")))  # type: ignore[arg-type]
                       for i, a in enumerate(rule.actions)),
         mode_monitor=rule.mode_monitor,
@@ -361,7 +364,8 @@ def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
     active = [r for r in compiled if r.enabled]
     metrics = frozenset(
         field_of(name) for r in active
-        for name in (*r.inputs, *r.message.names, *(a.target for a in r.actions if a.target))
+        for name in (*r.inputs, *r.message.names, *(a.target for a in r.actions if a.target),
+                     *(name for _, t in r.label_templates for name in t.names))
         if field_of(name) in METRICS
     ) | frozenset(w for r in active for w, _ in r.windows)
     needs = frozenset(need for r in active for need in r.needs)

@@ -67,6 +67,8 @@ class CheckedRule:
     enabled: bool
     uses: Uses
     boundary: tuple[n.Expr, ...] = ()  # 'boundary' clauses: a process for which one holds is a wall
+    # the labels with placeholders, rendered per instance (labels holds them as written)
+    label_templates: tuple[tuple[str, Template], ...] = ()
 
 
 @attrs.frozen

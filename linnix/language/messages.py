@@ -1,10 +1,17 @@
-"""Checks of the text a rule sends: its message, with its placeholders.
+"""Checks of the text a rule sends: its message and its labels, with their placeholders.
 
 A placeholder names a value of the rule's scope (``{cpu_pct:.0f}``), a field of
 an ancestor (``{parent.comm}``, ``{parent.parent.pid}``), one of
 :data:`~linnix.names.TEMPLATE_EXTRAS` (``{rule}``), or, in the message of a rule
 whose action targets a process, the process the action chose
 (``{target.pid}``, ``{target.comm}``).
+
+A label is part of what identifies an alert in Alertmanager, so it may only
+name what a process *is* (:data:`LABEL_NAMES`, and the same fields of an
+ancestor): a measured value would change while the alert lasts and make each
+new value another alert (E309).  A label rendered per process (``{pid}``)
+makes one alert group per process: allowed, with a warning (W111).  Labels
+are rendered when an instance's episode begins and kept until it resolves.
 """
 
 from __future__ import annotations
@@ -20,10 +27,14 @@ from .source import Span
 if TYPE_CHECKING:
     from .checker import _Checker
 
-__all__ = ["TARGET_FIELDS", "check_message", "targets_process"]
+__all__ = ["LABEL_NAMES", "TARGET_FIELDS", "check_labels", "check_message", "targets_process"]
 
 # What an action's target offers a message: the process it chose.
 TARGET_FIELDS = ("pid", "comm")
+# What a label may name: what a process is, which stays the same while an alert lasts.
+LABEL_NAMES = ("rule", "severity", "scope", "comm", "exe", "uid", "pid", "ppid", "cmdline")
+# ... of which these are different for every process: one alert group each.
+_PER_PROCESS = ("pid", "ppid", "cmdline")
 
 
 def targets_process(rule: n.Rule) -> bool:
@@ -54,12 +65,54 @@ def check_message(ck: _Checker, clause: n.Clause | None, scope: Scope,
     return template
 
 
+def check_labels(ck: _Checker, clause: n.Clause | None, scope: Scope
+                 ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, Template], ...]]:
+    """The labels as written (key, text) and those with placeholders as templates."""
+    out: dict[str, str] = {}
+    templates: list[tuple[str, Template]] = []
+    for label in getattr(clause, "items", ()):
+        if label.key in out:
+            ck.error("E506", f"label '{label.key}' given twice", label.span)
+        template = _parse(ck, label.value)
+        if template is None:
+            continue
+        out[label.key] = label.value.value
+        if template.names:
+            if _label_names(ck, label, template, scope):
+                templates.append((label.key, template))
+        else:  # plain text ("{{" is a brace, as in a message)
+            out[label.key] = template.render({})
+    return tuple(out.items()), tuple(templates)
+
+
 def _parse(ck: _Checker, literal: n.String) -> Template | None:
     try:
         return parse_template(literal.value)
     except TemplateError as err:
         ck.error("E308", str(err), _in_string(literal, err.offset, err.length))
         return None
+
+
+def _label_names(ck: _Checker, label: n.Label, template: Template, scope: Scope) -> bool:
+    reported = len(ck.diags)
+    for part in template.parts:
+        name = part.name
+        if name is None:
+            continue
+        where = _in_string(label.value, part.offset, len(name))
+        field = name.rpartition(".")[2] if is_ancestry(name.rpartition(".")[0]) else name
+        if field not in LABEL_NAMES or (field != name and field not in METRICS):
+            ck.error("E309", f"'{name}' in label '{label.key}': a label may name only what a "
+                     f"process is ({', '.join(LABEL_NAMES)}, and parent.NAME of those)",
+                     where, "a label that changes while the alert lasts makes each value "
+                     "another alert; put measured values in the message")
+            continue
+        _placeholder(ck, label.value, name, part.spec, part.offset, scope, False)
+        if field in _PER_PROCESS:
+            ck.warn("W111", f"label '{label.key}' takes '{name}': one Alertmanager alert group "
+                    "per process", where,
+                    "every alert of a process rule is already labelled with its pid and comm")
+    return not any(d.is_error for d in ck.diags[reported:])
 
 
 def _in_string(literal: n.String, offset: int, length: int) -> Span:

@@ -1,4 +1,4 @@
-"""Placeholders in messages: what the checker accepts and refuses."""
+"""Placeholders in messages and labels: what the checker accepts, refuses and warns about."""
 
 from __future__ import annotations
 
@@ -46,3 +46,39 @@ def test_e401_parent_in_a_system_rule() -> None:
     d = only('rule r { when host_cpu_pct > 90\n message "{parent.parent.comm}" }', "E401")
     assert d.message == "'parent.parent.comm' is a process field, but this rule's scope is system"
     assert d.span.text == "parent.parent.comm"
+
+
+# ---- labels ----------------------------------------------------------------------------------
+
+
+def test_labels_with_placeholders_become_templates() -> None:
+    r = rule('rule r { when cpu_pct > 90\n labels { team = "ops", program = "{comm}@{exe}",'
+             ' shell = "{parent.comm}", brace = "a{{b}}" } }')
+    assert r.labels == {"team": "ops", "program": "{comm}@{exe}", "shell": "{parent.comm}",
+                        "brace": "a{b}"}
+    assert [(k, t.source) for k, t in r.label_templates] == [
+        ("program", "{comm}@{exe}"), ("shell", "{parent.comm}")]
+
+
+@pytest.mark.parametrize("value", ["{cpu_pct:.0f}", "{state}", "{avg}", "{target.pid}",
+                                   "{parent.rss_mb}", "{nosuch}", "{parent.rule}"])
+def test_e309_a_label_names_only_what_a_process_is(value: str) -> None:
+    d = only(f'rule r {{ when cpu_pct > 90\n action kill\n labels {{ x = "{value}" }} }}',
+             "E309")
+    name = value[1:-1].partition(":")[0]
+    assert d.message.startswith(f"'{name}' in label 'x': a label may name only what a "
+                                "process is")
+    assert d.span.text == name
+
+
+@pytest.mark.parametrize("value", ["{pid}", "{ppid:d}", "{cmdline}", "{parent.parent.pid}"])
+def test_w111_a_label_per_process(value: str) -> None:
+    d = only(f'rule r {{ when cpu_pct > 90\n labels {{ x = "{value}" }} }}', "W111")
+    assert d.message.startswith("label 'x' takes '")
+    assert d.message.endswith("': one Alertmanager alert group per process")
+
+
+def test_label_errors_of_templates() -> None:
+    assert only('rule r { when cpu_pct > 90\n labels { x = "{comm" } }', "E308")
+    assert only('rule r { when host_cpu_pct > 90\n labels { x = "{comm}" } }', "E401")
+    assert only('rule r { when cpu_pct > 90\n labels { x = "{comm:d}" } }', "E308")
