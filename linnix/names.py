@@ -38,6 +38,8 @@ __all__ = [
     "Unit",
     "WINDOW_FUNCTIONS",
     "duration_seconds",
+    "field_of",
+    "is_ancestry",
     "suggest",
 ]
 
@@ -360,6 +362,18 @@ ACTIONS: Mapping[str, ActionSpec] = {
         ActionSpec("analyze", "attach an analysis to the incident", False),
     )
 }
+
+
+def is_ancestry(path: str) -> bool:
+    """Whether ``path`` names an ancestor: ``parent``, ``parent.parent``, ..."""
+    return bool(path) and all(part == "parent" for part in path.split("."))
+
+
+def field_of(name: str) -> str:
+    """The registry name behind a name a rule reads: ``comm`` for ``parent.parent.comm``."""
+    while name.startswith("parent."):
+        name = name[7:]
+    return name
 
 
 def suggest(word: str, candidates: Iterable[str]) -> str | None:

@@ -17,14 +17,18 @@ from .names import Need, Scope
 from .templates import Template
 
 __all__ = [
-    "Boundary", "CompiledAction", "CompiledRule", "Condition", "Getter", "Plan", "ValuesGetter",
-    "WhyPart", "WindowMetric",
+    "LABEL_MAX", "Boundary", "CompiledAction", "CompiledRule", "Condition", "Getter", "Plan",
+    "ValuesGetter", "WhyPart", "WindowMetric",
 ]
 
 # (process record or None, host record, now) -> truth / values / one value
 Condition = Callable[[Any, Any, float], bool]
 ValuesGetter = Callable[[Any, Any, float], dict[str, object]]
 Getter = Callable[[Any, Any, float], Any]
+
+# The longest label value a placeholder renders, in characters (a command line is
+# chosen by the process; Alertmanager keeps every label of every alert).
+LABEL_MAX = 256
 
 
 @attrs.frozen
@@ -94,10 +98,19 @@ class CompiledRule:
     needs: frozenset[Need]
     time_varying: bool
     boundary: Boundary | None = None  # its subtree totals stop at these walls
+    # labels whose value has placeholders ({comm}): rendered for each instance
+    label_templates: tuple[tuple[str, Template], ...] = ()
 
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line}"
+
+    def labels_for(self, context: Mapping[str, object]) -> dict[str, str]:
+        """The labels of an alert of the instance whose values are ``context``."""
+        labels = dict(self.labels)
+        for key, template in self.label_templates:
+            labels[key] = template.render(context)[:LABEL_MAX]
+        return labels
 
     @property
     def targets(self) -> tuple[CompiledAction, ...]:

@@ -3,9 +3,15 @@
 :func:`parse_template` splits a template into literal text and placeholders
 once, at compile time; :meth:`Template.render` fills it at run time.  A
 placeholder whose name has no value renders as ``n/a`` rather than failing.
-A placeholder may be a function call, ``{crashes(exe, 5m)}`` or
-``{count(comm == "sshd"):d}``: its name is the call's text, which the checker
-parses as an expression.
+
+A placeholder names a value (``pid``), a field of an ancestor
+(``parent.parent.comm``) or of an action's target (``target.pid``), or is a
+function call, ``{crashes(exe, 5m)}`` or ``{count(comm == "sshd"):d}``: its
+name is then the call's text, which the checker parses as an expression.  A
+list renders as ``a, b, c``.  The ``%`` format of a name in percent points
+(``cpu_pct``, ``psi_*``) prints the percentage it holds: ``{cpu_pct:.1%}`` of
+80 is ``80.0%``, not the ``8000.0%`` of Python's ``%``, which multiplies a
+fraction by 100.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import string
 from collections.abc import Mapping
 
 import attrs
+
+from .names import METRICS, Dim
 
 __all__ = ["Part", "Template", "TemplateError", "parse_template"]
 
@@ -37,6 +45,9 @@ class Part:
     name: str | None
     spec: str
     offset: int  # of the placeholder's name within the template text
+    # what the value is divided by before it is formatted: 100 for a name in percent
+    # points under the '%' format, which multiplies by 100 again
+    divisor: float = 1.0
 
 
 @attrs.frozen
@@ -60,6 +71,10 @@ class Template:
             if value is None:
                 out.append("n/a")
                 continue
+            if isinstance(value, (tuple, list)):  # ancestors: "bash, sshd, systemd"
+                value = ", ".join(str(item) for item in value)
+            elif part.divisor != 1.0 and isinstance(value, (int, float)):
+                value = value / part.divisor
             try:
                 out.append(format(value, part.spec))
                 continue
@@ -174,13 +189,22 @@ def _parse_plain(text: str, base: int) -> list[Part]:
         name_at = pos + 1
         if conversion:
             raise TemplateError(f"conversion '!{conversion}' is not supported", name_at)
-        if not name or not name.isidentifier():
+        if not name or not all(word.isidentifier() for word in name.split(".")):
             shown = name or "{}"
             raise TemplateError(f"placeholder '{shown}' must be a plain name", name_at,
                                 max(1, len(name)))
-        parts.append(Part(literal, name, spec or "", name_at))
+        parts.append(Part(literal, name, spec or "", name_at, _divisor(name, spec or "")))
         pos = name_at + len(name) + (len(spec) + 1 if spec else 0) + 1
     return parts
+
+
+def _divisor(name: str, spec: str) -> float:
+    """100 for a name in percent points under the ``%`` format, else 1."""
+    if not spec.endswith("%"):
+        return 1.0
+    field = name.rpartition(".")[2]  # parent.cpu_pct, target.cpu_pct: the field's unit
+    metric = METRICS.get(field)
+    return 100.0 if metric is not None and metric.dim is Dim.PERCENT else 1.0
 
 
 def _brace_offset(text: str) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import heapq
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..names import METRICS, WINDOW_FUNCTIONS, Scope
@@ -113,7 +113,7 @@ class Evaluator:
                                                         rule.keep_firing_for_s))
 
     def _drop(self, state: RuleState, table: ProcTable, now: float) -> list[Alert]:
-        return [self._alert(state, p, table, "resolved", now, "reloaded")
+        return [self._alert(state, p, table, "resolved", now, "reloaded", inst=inst)
                 for p, inst in sorted(state.instances.items(), key=lambda kv: _order(kv[0]))
                 if inst.state == FIRING]
 
@@ -300,7 +300,8 @@ class Evaluator:
     def _exited(self, state: RuleState, table: ProcTable, p: Proc, now: float) -> None:
         inst = state.instances.pop(p, None)
         if inst is not None and inst.state == FIRING:
-            self.alerts.append(self._alert(state, p, table, "resolved", now, "exited"))
+            self.alerts.append(self._alert(state, p, table, "resolved", now, "exited",
+                                           inst=inst))
 
     # ---- the state machine ---------------------------------------------------------
     def _advance(self, state: RuleState, table: ProcTable, key: Key, truth: bool,
@@ -322,7 +323,7 @@ class Evaluator:
             else:
                 inst.state, inst.since = PENDING, now
                 state.schedule(key, inst, now + rule.for_s)
-                alert = self._alert(state, key, table, "pending", now)
+                alert = self._alert(state, key, table, "pending", now, inst=inst)
                 if self.history:
                     inst.history = [(now, alert.values)]
                 self.alerts.append(alert)
@@ -358,7 +359,8 @@ class Evaluator:
             inst.clear_since = now
         hold = max(rule.clear_for_s, rule.keep_firing_for_s)
         if now - inst.clear_since >= hold - EPS:
-            self.alerts.append(self._alert(state, key, table, "resolved", now, "cleared"))
+            self.alerts.append(self._alert(state, key, table, "resolved", now, "cleared",
+                                           inst=inst))
             self._resolved(state, key, inst, now)
         elif inst.due is None:
             state.schedule(key, inst, inst.clear_since + hold)
@@ -368,7 +370,7 @@ class Evaluator:
         # Inactive again, and judged afresh when the cooldown ends (with no cooldown:
         # at the next tick).  A 'clear when' can resolve an instance whose condition
         # still holds; it must then become pending again, as after a cooldown.
-        inst.state, inst.clear_since = INACTIVE, None
+        inst.state, inst.clear_since, inst.labels = INACTIVE, None, None
         inst.cooldown_until = now + state.rule.cooldown_s
         state.schedule(key, inst, inst.cooldown_until)
 
@@ -377,15 +379,18 @@ class Evaluator:
         inst.state, inst.clear_since, inst.due, inst.fired_at = FIRING, None, None, now
         if state.rule.clear is not None:
             state.watch.add(key)
-        alert = self._alert(state, key, table, "firing", now)
+        # the targets are chosen first: the firing alert's message may name them
+        proposals = [self._propose(state.rule, action, table, key, now)
+                     for action in state.rule.targets]
+        alert = self._alert(state, key, table, "firing", now, inst=inst,
+                            target=next((x for x in proposals if x.pid is not None), None))
         inst.message = alert.message
         if self.history:
             past = [h for h in inst.history or () if h[0] < now]
             alert.history = [*past, (now, alert.values)]
             inst.history = None
         self.alerts.append(alert)
-        for action in state.rule.targets:
-            self.proposals.append(self._propose(state.rule, action, table, key, now))
+        self.proposals.extend(proposals)
 
     def _propose(self, rule: CompiledRule, action: CompiledAction, table: ProcTable,
                  p: Key, now: float) -> Proposal:
@@ -401,7 +406,9 @@ class Evaluator:
                         instance_pid, "proposed", instance_start, rule.mode_monitor)
 
     def _alert(self, state: RuleState, p: Key, table: ProcTable | None, kind: str,
-               now: float, reason: str | None = None) -> Alert:
+               now: float, reason: str | None = None, *, inst: Instance | None = None,
+               target: Proposal | None = None) -> Alert:
+        """An alert of instance ``p`` (``inst``); ``target``: what its action chose."""
         rule = state.rule
         host = table.host if table is not None else None
         try:
@@ -412,12 +419,28 @@ class Evaluator:
         shown = {k: values.get(k) for k in rule.inputs}
         context = {**values, "rule": rule.name, "severity": rule.severity,
                    "scope": rule.scope.value, "state": kind}
+        if target is not None:
+            context["target.pid"], context["target.comm"] = target.pid, target.comm
         return Alert(
             ts=now, rule=rule.name, state=kind, severity=rule.severity, scope=rule.scope.value,
             pid=p.pid if p is not None else None, comm=p.comm if p is not None else None,
             start=p.start if p is not None else None, message=rule.message.render(context),
-            labels=rule.labels, values=shown, reason=reason, proc=p,  # type: ignore[arg-type]
-            wall=state.wall)
+            labels=_labels(rule, inst, kind, context),  # type: ignore[arg-type]
+            values=shown, reason=reason, proc=p, wall=state.wall)
+
+
+def _labels(rule: CompiledRule, inst: Instance | None, kind: str,
+            context: dict[str, object]) -> Mapping[str, str]:
+    """The labels of an alert: those with placeholders are rendered when an episode of
+    the instance begins and kept until it resolves, so that Alertmanager sees one alert."""
+    if not rule.label_templates:
+        return rule.labels
+    if inst is not None and inst.labels is not None and kind != "pending":
+        return inst.labels
+    labels = rule.labels_for(context)
+    if inst is not None:
+        inst.labels = labels
+    return labels
 
 
 def _window_uses(plan: Plan) -> tuple[dict[str, tuple[float, ...]], set[str]]:

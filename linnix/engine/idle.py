@@ -9,7 +9,8 @@ can then change only at moments the engine can name:
   kin count events in the trailing second) or ``lost_events`` (60 s) dropping
   an event, a window function (``avg/min/max/delta/rate(M, W)``) reaching an
   observation's horizon (the evaluator's wake-ups);
-* ``age_s`` (and ``parent.age_s``), which grows with every tick.
+* ``age_s`` (and ``parent.age_s``, ``parent.parent.age_s``, ...), which grows with
+  every tick.
 * a count (:mod:`.tally`): ``count(EXPR)`` over a value that moves with
   time, and the ``execs/exits/crashes`` counters while they hold an event
   (at most their longest window after the last one): the next tick is busy.
@@ -59,7 +60,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..names import METRICS, Scope
+from ..names import METRICS, Scope, field_of
 from .evaluator import PENDING, Evaluator, RuleState
 from .windows import RATE_WINDOW_S
 
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Aging", "Grid", "Proofs", "Span", "Undecided", "next_busy_tick"]
 
-AGE_INPUTS = frozenset({"age_s", "parent.age_s"})
 # Every metric that changes with no event, and how this module knows when it moves:
 # a rate window of the host (its wake) or of a process (rate_hot), lost_events (its
 # wake), the age (followed as an interval).  A plan reading a time-varying metric not
@@ -332,7 +332,8 @@ def _conditions(ev: Evaluator, table: ProcTable, grid: Grid, k_from: int, k_proo
     now = grid.at(k_from)
     for state in ev.rules:
         rule = state.rule
-        ages = rule.scope is not Scope.SYSTEM and bool(AGE_INPUTS.intersection(rule.inputs))
+        ages = rule.scope is not Scope.SYSTEM and any(
+            field_of(name) == "age_s" for name in rule.inputs)  # parent.parent.age_s too
         checks: list[tuple[Proc, Callable[..., Any], bool, bool]] = []
         if rule.clear is not None:
             for watched in state.watch:

@@ -281,22 +281,28 @@ class _Restorer:
             if state.rule.clear is not None:
                 state.watch.add(key)
             inst.message = item.message
-            alert = self._alert(state, key, fired, item.message)
+            alert = self._alert(state, key, fired, item.message, inst)
             self.out.firing.append((alert, item.start))
         state.instances[key] = inst
         state.schedule(key, inst, self.now)  # judged at the first tick, whatever changes
         self.out.counts[item.state] += 1
 
-    def _alert(self, state: RuleState, key: Key, ts: float, message: str | None) -> Alert:
+    def _alert(self, state: RuleState, key: Key, ts: float, message: str | None,
+               inst: Instance) -> Alert:
         """The firing alert a restored instance sent: its message as it was (if known)."""
         rule = state.rule
         pid, comm = (key.pid, key.comm) if key is not None else (None, None)
+        context = {"rule": rule.name, "severity": rule.severity, "scope": rule.scope.value,
+                   "state": "firing", "pid": pid, "comm": comm}
         if message is None:
-            message = rule.message.render({"rule": rule.name, "severity": rule.severity,
-                                           "scope": rule.scope.value, "state": "firing",
-                                           "pid": pid, "comm": comm})
+            message = rule.message.render(context)
+        if key is not None:  # what the process is, for labels with placeholders
+            context.update(exe=key.exe, uid=key.uid, ppid=key.ppid, cmdline=key.cmdline)
+        labels = rule.labels_for(context)
+        if rule.label_templates:
+            inst.labels = labels  # its resolved alert says the same
         return Alert(ts, rule.name, "firing", rule.severity, rule.scope.value, pid, comm,
-                     key.start if key is not None else None, message, dict(rule.labels), {},
+                     key.start if key is not None else None, message, labels, {},
                      proc=key, wall=state.wall)
 
     def _ended(self, state: RuleState, item: SavedInstance) -> None:
@@ -308,7 +314,7 @@ class _Restorer:
         message = item.message or rule.message.render({**context, "state": "firing"})
         firing = Alert(fired if fired is not None else self.now, rule.name, "firing",
                        rule.severity, rule.scope.value, item.pid, item.comm, item.start,
-                       message, dict(rule.labels), {})
+                       message, rule.labels_for(context), {})
         self.out.firing.append((firing, item.start))
         self.out.ended.append(attrs.evolve(
             firing, ts=self.now, state="resolved", reason="exited",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -97,13 +98,14 @@ class Instance:
     """One instance of a rule: its state and its timers."""
 
     __slots__ = ("clear_since", "cooldown_until", "due", "fired_at", "history", "hold_until",
-                 "message", "since", "state")
+                 "labels", "message", "since", "state")
 
     def __init__(self) -> None:
         self.state = INACTIVE
         self.since = 0.0
         self.fired_at: float | None = None  # when it last fired
         self.message: str | None = None  # ... and what it said then
+        self.labels: Mapping[str, str] | None = None  # rendered labels of this episode
         self.clear_since: float | None = None
         self.cooldown_until = float("-inf")
         self.due: float | None = None  # when a timer (for, keep-firing, cooldown) expires

@@ -377,7 +377,9 @@ class Builder:
         return n.Name(tok.value, Span(self.source, tok.start_pos, tok.end_pos))
 
     def attr(self, kids: _Kids, start: int, end: int) -> n.Attr:
-        return n.Attr(kids[0].value, kids[1].value, Span(self.source, start, end))
+        inner, last = kids  # parent.parent.comm: (parent.parent) . comm
+        obj = f"{inner.obj}.{inner.attr}" if isinstance(inner, n.Attr) else inner.value
+        return n.Attr(obj, last.value, Span(self.source, start, end))
 
     def call(self, kids: _Kids, start: int, end: int) -> n.Call:
         func, *args = kids

@@ -16,8 +16,8 @@ from typing import Any
 
 import attrs
 
-from ..names import ACTIONS, METRICS, SIGNALS, TEMPLATE_EXTRAS, Scope, Type, suggest
-from ..templates import Template, TemplateError, parse_template
+from ..names import ACTIONS, METRICS, SIGNALS, Scope, Type, suggest
+from ..templates import Template
 from . import nodes as n
 from .env import Env
 from .grammar import declaration_parser
@@ -26,7 +26,7 @@ from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
 from .judged import FAIL, Target, check_boundaries, check_target
 from .loader import Program
-from .placeholders import check_call
+from .messages import check_labels, check_message, targets_process
 from .source import Diagnostic, Level, Span
 
 __all__ = ["CheckResult", "check"]
@@ -69,7 +69,8 @@ class _Checker:
         self.emit = emit
         self.tests: list[CheckedTest] = []
         # message templates found valid, by (text, scope): a Template is immutable
-        self.messages: dict[tuple[str, Scope], Template] = {}
+        # (and whether the rule's action targets a process, which its message may read)
+        self.messages: dict[tuple[str, Scope, bool], Template] = {}
         self._counted = 0  # diagnostics already looked at by error_count()
         self._errors = 0  # errors among them
 
@@ -193,9 +194,10 @@ class _Checker:
         severity = self._choice(clauses.get(n.Severity), SEVERITIES, "severity", "warning")
         mode = self._choice(clauses.get(n.Mode), MODES, "mode", None)
         enabled = self._enabled(clauses.get(n.Enabled), env)
-        labels = self._labels(clauses.get(n.Labels))
+        labels, label_templates = check_labels(self, clauses.get(n.Labels), scope)
         tags = tuple(t.value for t in getattr(clauses.get(n.Tags), "items", ()))
-        message, calls = self._message(clauses.get(n.Message), scope, env)
+        message, calls = check_message(self, clauses.get(n.Message), scope,
+                                       targets_process(rule), env)
         walls = check_boundaries(self, rule, [c for c in rule.clauses
                                               if isinstance(c, n.Boundary)], env, scope)
         actions = tuple(self._action(a, env, scope)
@@ -210,7 +212,8 @@ class _Checker:
             clear_for_s=clear_for or 0.0, keep_firing_for_s=keep or 0.0,
             cooldown_s=cooldown or 0.0, severity=severity or "warning",
             description=desc.text.value if isinstance(desc, n.Description) else None,
-            labels=labels, tags=tags, message=message, message_calls=calls,
+            labels=labels, label_templates=label_templates, tags=tags, message=message,
+            message_calls=calls,
             actions=tuple(a for a in actions if a is not None),
             mode_monitor=mode == "monitor", enabled=enabled, uses=uses, boundary=walls or ())
         if self.emit is None:
@@ -295,80 +298,6 @@ class _Checker:
         if info.type is not None:
             self.error("E302", "'enabled' takes true or false", clause.value.span)
         return True
-
-    def _labels(self, clause: n.Clause | None) -> tuple[tuple[str, str], ...]:
-        out: dict[str, str] = {}
-        for label in getattr(clause, "items", ()):
-            if label.key in out:
-                self.error("E506", f"label '{label.key}' given twice", label.span)
-            out[label.key] = label.value.value
-        return tuple(out.items())
-
-    def _message(self, clause: n.Clause | None, scope: Scope, env: Env
-                 ) -> tuple[Template | None, tuple[tuple[str, n.Call], ...]]:
-        """The message's template, and its function calls by placeholder name."""
-        if not isinstance(clause, n.Message):
-            return None, ()
-        literal = clause.template
-        key = (literal.value, scope)
-        known = self.messages.get(key)
-        if known is not None:  # the same text in the same scope: the same (valid) template
-            return known, ()
-        try:
-            template = parse_template(literal.value)
-        except TemplateError as err:
-            self.error("E308", str(err), self._in_string(literal, err.offset, err.length))
-            return None, ()
-        reported = len(self.diags)
-        calls: dict[str, n.Call] = {}
-        for part in template.parts:
-            if part.name is not None and "(" in part.name:  # a call reads lets: not cached
-                where = self._in_string(literal, part.offset, len(part.name))
-                call = check_call(self.infer, part.name, part.spec, where, env, scope,
-                                  self.diags.append)
-                calls.update({part.name: call} if call is not None else {})
-            elif part.name is not None:
-                self._placeholder(literal, part.name, part.spec, part.offset, scope)
-        if len(self.diags) == reported and not calls:
-            self.messages[key] = template
-        return template, tuple(calls.items())
-
-    def _in_string(self, literal: n.String, offset: int, length: int) -> Span:
-        span = literal.span
-        if "\\" in span.text:
-            return span
-        start = span.start + 1 + offset
-        return span.source.span(start, start + length)
-
-    def _placeholder(self, literal: n.String, name: str, spec: str, offset: int,
-                     scope: Scope) -> None:
-        where = self._in_string(literal, offset, len(name))
-        metric = METRICS.get(name)
-        if metric is None and name not in TEMPLATE_EXTRAS:
-            guess = suggest(name, [*METRICS, *TEMPLATE_EXTRAS])
-            tail = f" (did you mean '{guess}'?)" if guess else ""
-            self.error("E208", f"unknown name '{name}' in message{tail}", where)
-            return
-        if metric is not None and _rank(metric.scope) > _rank(scope):
-            kind = "a subtree metric" if metric.scope is Scope.SUBTREE else "a process field"
-            self.error("E401", f"'{name}' is {kind}, but this rule's scope is {scope.value}",
-                       where)
-            return
-        value_type = metric.type if metric is not None else TEMPLATE_EXTRAS[name]
-        # A number is an int or a float at run time (pid, fds / cpu_pct): a
-        # specification either accepts is valid (the template rounds a float
-        # for an integer specification such as 'd').
-        samples: tuple[object, ...] = {Type.NUM: (0, 0.0), Type.STR: ("",)}.get(
-            value_type, ([],))
-        problem: Exception | None = None
-        for sample in samples:
-            try:
-                format(sample, spec)
-            except (ValueError, TypeError) as err:
-                problem = err
-            else:
-                return
-        self.error("E308", f"invalid format '{spec}' for '{name}': {problem}", where)
 
     # ---- actions -----------------------------------------------------------------
     def _action(self, a: n.Action, env: Env, scope: Scope) -> CheckedAction | None:

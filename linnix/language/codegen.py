@@ -196,9 +196,15 @@ class ExprGen:
         return access(metric.code, proc)
 
     def gen_Attr(self, e: n.Attr, proc: str) -> tuple[str, bool]:
-        parent = self.temp()
-        inner = access(METRICS[e.attr].code, parent)
-        return f"(None if ({parent} := {proc}.parent) is None else {inner})", True
+        """``parent.NAME``, ``parent.parent.NAME``, ...: no value above the root."""
+        steps: list[str] = []
+        below = proc
+        for _ in e.obj.split("."):
+            parent = self.temp()
+            steps.append(f"({parent} := {below}.parent) is None")
+            below = parent
+        inner = access(METRICS[e.attr].code, below)
+        return f"(None if {' or '.join(steps)} else {inner})", True
 
     def gen_Call(self, e: n.Call, proc: str) -> tuple[str, bool]:
         if e.func == "count":

@@ -20,7 +20,15 @@ from collections.abc import Callable, Iterable
 from types import CodeType, FunctionType
 from typing import Any
 
-from ..names import COUNTING_FUNCTIONS, METRICS, WINDOW_FUNCTIONS, Need, Scope
+from ..names import (
+    COUNTING_FUNCTIONS,
+    METRICS,
+    WINDOW_FUNCTIONS,
+    Need,
+    Scope,
+    field_of,
+    is_ancestry,
+)
 from ..plan import (
     Boundary,
     CompiledAction,
@@ -37,6 +45,7 @@ from . import nodes as n
 from .codegen import BOUNDED, ExprGen, GeneratedModule, access, exec_in_chunks, window_key
 from .ir import CheckedAction, CheckedRule
 from .printer import to_text
+from .source import Span
 
 __all__ = ["access", "boundary_text", "compile_rules", "default_message", "getter",
            "module_name"]
@@ -92,7 +101,7 @@ _PARTS: dict[type, Callable[[Any], tuple[object, ...]]] = {
 def _needs(names: Iterable[str]) -> frozenset[Need]:
     needs: set[Need] = set()
     for name in names:
-        metric = METRICS.get(name.removeprefix("parent."))
+        metric = METRICS.get(field_of(name))
         if metric is not None:
             needs.update(metric.needs)
     return frozenset(needs)
@@ -123,7 +132,7 @@ def _default_message(rule: CheckedRule, inputs: Iterable[str]) -> Template:
         parts += [Part("", "comm", "", 0), Part("[", "pid", "", 0)]
         text = "]: "
     for name in inputs:
-        metric = METRICS.get(name.removeprefix("parent."))
+        metric = METRICS.get(field_of(name))
         numeric = metric is None or metric.numeric  # window terms are numbers
         parts.append(Part(text + f"{name}=", name, ".6g" if numeric else "", 0))
         text = ", "
@@ -142,14 +151,25 @@ def _lambda(gen: ExprGen, expr: n.Expr) -> str:
 
 
 def _values_lambda(gen: ExprGen, inputs: dict[str, n.Expr], extra: Iterable[str],
-                   calls: dict[str, n.Expr]) -> str:
+                   calls: dict[str, n.Expr], span: Span) -> str:
+    """What an alert shows: the inputs, and the other values its message and labels
+    name (``parent.parent.comm`` too, and ``{f(...)}`` as the message writes it;
+    ``target.*`` is the evaluator's)."""
     gen.temps = 0
     items = [f"{name!r}: {gen.gen(expr)[0]}" for name, expr in inputs.items()]
+    seen = set(inputs)
     for name in extra:
-        if name not in inputs and name in METRICS:
-            items.append(f"{name!r}: {gen.read(name)}")
-        elif name not in inputs and name in calls:  # {f(...)}: as the message writes it
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in calls:  # {f(...)}: as the message writes it
             items.append(f"{name!r}: {gen.gen(calls[name])[0]}")
+            continue
+        owner, _, field = name.rpartition(".")
+        if owner == "" and name in METRICS:
+            items.append(f"{name!r}: {gen.read(name)}")
+        elif is_ancestry(owner) and field in METRICS:
+            items.append(f"{name!r}: {gen.gen(n.Attr(owner, field, span))[0]}")
     return "lambda p, h, now: {" + ", ".join(items) + "}"
 
 
@@ -199,7 +219,9 @@ def _compile_file(path: str, rules: list[CheckedRule], walls: dict[str, int],
         inputs = _inputs([rule.when, *([rule.clear] if rule.clear is not None else [])])
         message = rule.message or default_message(rule, inputs)
         message_names = message.names
-        values = _values_lambda(gen, inputs, message_names, dict(rule.message_calls))
+        label_names = tuple(name for _, t in rule.label_templates for name in t.names)
+        values = _values_lambda(gen, inputs, (*message_names, *label_names),
+                                dict(rule.message_calls), rule.span)
         gen.bounded = None
         rule_line = rule.span.line
         module.put_lambda(rule_line, names["values"], values)
@@ -234,6 +256,7 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
               ns: dict[str, object], cond_text: str, clear_text: str | None) -> CompiledRule:
     excluding = [a.target_unless for a in rule.actions if a.target_unless is not None]
     read = [*inputs, *message_names, *[a.target for a in rule.actions if a.target],
+            *(name for _, t in rule.label_templates for name in t.names),
             *(_inputs(excluding) if excluding else ()), *_inputs(rule.boundary)]
     every = {**inputs, **_message_inputs(rule)}
     calls = [e for e in every.values() if _called(e, WINDOW_FUNCTIONS)]
@@ -253,7 +276,8 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
     return CompiledRule(
         name=rule.name, path=rule.span.path, line=line, scope=rule.scope,
         scope_reason=rule.scope_reason, severity=rule.severity, description=rule.description,
-        labels=dict(rule.labels), tags=rule.tags, message=message,
+        labels=dict(rule.labels), label_templates=rule.label_templates, tags=rule.tags,
+        message=message,
         actions=tuple(_action(a, ns.get(names.get(f"target{i}", "")))  # type: ignore[arg-type]
                       for i, a in enumerate(rule.actions)),
         mode_monitor=rule.mode_monitor,
@@ -406,9 +430,10 @@ def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
         generated[path] = source
     active = [r for r in compiled if r.enabled]
     metrics = frozenset(
-        name.removeprefix("parent.") for r in active
-        for name in (*r.inputs, *r.message.names, *(a.target for a in r.actions if a.target))
-        if name.removeprefix("parent.") in METRICS
+        field_of(name) for r in active
+        for name in (*r.inputs, *r.message.names, *(a.target for a in r.actions if a.target),
+                     *(name for _, t in r.label_templates for name in t.names))
+        if field_of(name) in METRICS
     ) | frozenset(w for r in active for w, _ in r.windows)
     needs = frozenset(need for r in active for need in r.needs)
     windows = frozenset(w for r in active for w in r.windows)

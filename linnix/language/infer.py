@@ -25,12 +25,14 @@ from ..names import (
     Metric,
     Scope,
     Type,
+    is_ancestry,
     suggest,
 )
 from . import nodes as n
 from .env import Const, ConstValue, Env
 from .regex import PatternError, compile_regex
 from .source import Diagnostic, Level, Span
+from .units import combine
 
 __all__ = ["Info", "Inferrer", "Uses", "describe_dim", "rank"]
 
@@ -45,6 +47,7 @@ class Info:
     type: Type | None
     dim: Dim | None = None
     const: object = _NO
+    ratio: bool = False  # a plain number that is a quotient (rss_mb / mem_total_mb)
 
     @property
     def is_const(self) -> bool:
@@ -257,16 +260,17 @@ class Inferrer:
         return self.error("E201", f"unknown name '{name}'{tail}", span)
 
     def visit_Attr(self, e: n.Attr, env: Env, uses: Uses) -> Info:
-        if e.obj != "parent":
+        if not is_ancestry(e.obj):
             return self.error("E201", f"unknown name '{e.obj}.{e.attr}'", e.span,
-                              "only 'parent.NAME' reads a field of another process")
+                              "only 'parent.NAME' (or 'parent.parent.NAME', ...) reads a "
+                              "field of another process")
         metric = METRICS.get(e.attr)
         if metric is None or metric.scope is not Scope.PROCESS:
             fields = [m.name for m in METRICS.values() if m.scope is Scope.PROCESS]
             guess = suggest(e.attr, fields)
-            tail = f" (did you mean 'parent.{guess}'?)" if guess else ""
+            tail = f" (did you mean '{e.obj}.{guess}'?)" if guess else ""
             what = "not a process field" if metric else "unknown"
-            return self.error("E207", f"'parent.{e.attr}': {what}{tail}", e.span)
+            return self.error("E207", f"'{e.obj}.{e.attr}': {what}{tail}", e.span)
         uses.parent.setdefault(e.attr, e.span)
         return _metric_info(metric)
 
@@ -341,33 +345,22 @@ class Inferrer:
         ok = self._need(e.right, right, Type.NUM, f"the right side of '{e.op}'") and ok
         if not ok:
             return _BAD
-        dim = self._arith_dim(e, left.dim, right.dim)
-        if dim is _BAD:
-            return _BAD
+        combined = combine(e.op, left.dim, right.dim)
+        if combined.error is not None:
+            return self.error("E301", combined.error, e.span)
         const: object = _NO
         if left.is_const and right.is_const:
-            const = _fold(e.op, left.const, right.const)
-        return Info(Type.NUM, dim, const)  # type: ignore[arg-type]
-
-    def _arith_dim(self, e: n.Arith, a: Dim | None, b: Dim | None) -> Dim | Info | None:
-        if e.op in "+-":
-            if a is not None and b is not None and a is not b:
-                return self.error("E301", f"cannot combine {a.value} and {b.value} with "
-                                  f"'{e.op}'", e.span)
-            return a or b
-        if a is None or b is None:
-            return a or b
-        if e.op == "/" and a is b:
-            return Dim.PLAIN
-        return None if a is not Dim.PLAIN and b is not Dim.PLAIN else (
-            a if b is Dim.PLAIN else b)
+            const = _fold(e.op, _scaled(left.const, combined.left),
+                          _scaled(right.const, combined.right))
+        ratio = combined.dim is Dim.PLAIN and (e.op == "/" or left.ratio or right.ratio)
+        return Info(Type.NUM, combined.dim, const, ratio)
 
     def visit_Neg(self, e: n.Neg, env: Env, uses: Uses) -> Info:
         info = self.infer(e.operand, env, uses)
         if not self._need(e.operand, info, Type.NUM, "the operand of '-'"):
             return _BAD
         const = info.const if info.const is None or not info.is_const else -info.const  # type: ignore[operator]
-        return Info(Type.NUM, info.dim, const)
+        return Info(Type.NUM, info.dim, const, info.ratio)
 
     def visit_Compare(self, e: n.Compare, env: Env, uses: Uses) -> Info:
         left, right = self.infer(e.left, env, uses), self.infer(e.right, env, uses)
@@ -379,12 +372,19 @@ class Inferrer:
         if e.op not in ("==", "!=") and left.type is not Type.NUM:
             return self.error("E302", f"'{e.op}' needs numbers, not {left.type.value}s",
                               e.span)
+        scales = (1.0, 1.0)
         if left.type is Type.NUM and left.dim and right.dim and left.dim is not right.dim:
-            return self.error("E301", f"unit mismatch: {_said(e.left)} is {left.dim.value}, "
-                              f"{_said(e.right)} is {right.dim.value}", e.span)
+            plain = left if left.dim is Dim.PLAIN else right
+            combined = combine(e.op, left.dim, right.dim, ratio=plain.ratio)
+            if combined.error is not None:
+                return self.error("E301", f"unit mismatch: {_said(e.left)} is {left.dim.value}, "
+                                  f"{_said(e.right)} is {right.dim.value}", e.span,
+                                  _mismatch_hint(left.dim, right.dim))
+            scales = (combined.left, combined.right)
         const: object = _NO
         if left.is_const and right.is_const:
-            const = _compare(e.op, left.const, right.const)
+            const = _compare(e.op, _scaled(left.const, scales[0]),
+                             _scaled(right.const, scales[1]))
         return _bool_info(const)
 
     def visit_In(self, e: n.In, env: Env, uses: Uses) -> Info:
@@ -505,6 +505,13 @@ def _fold(op: str, a: object, b: object) -> object:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _scaled(value: object, divisor: float) -> object:
+    """A constant number in another unit (a percentage as a fraction: ``/ 100``)."""
+    if divisor == 1.0 or value is None:
+        return value
+    return float(value) / divisor  # type: ignore[arg-type]
+
+
 def _compare(op: str, a: object, b: object) -> bool:
     if a is None or b is None:
         return False
@@ -531,6 +538,14 @@ def _unit_guess(unit: str) -> str | None:
             return known
     word = _UNIT_WORDS.get(folded) or _UNIT_WORDS.get(folded.rstrip("s"))
     return word or suggest(unit, UNITS)
+
+
+def _mismatch_hint(a: Dim, b: Dim) -> str | None:
+    """What a percentage compared with a plain number that is no ratio meant."""
+    if {a, b} != {Dim.PLAIN, Dim.PERCENT}:
+        return None
+    return ("a percentage compares with a ratio ('rss_mb / mem_total_mb > 50%'), not with a "
+            "count: for a percentage of a count write e.g. 'cpu_pct > 90% * ncpu'")
 
 
 def _article(t: Type) -> str:

@@ -68,6 +68,8 @@ class CheckedRule:
     uses: Uses
     boundary: tuple[n.Expr, ...] = ()  # 'boundary' clauses: a process for which one holds is a wall
     message_calls: tuple[tuple[str, n.Call], ...] = ()  # {f(...)} in the message, by its text
+    # the labels with placeholders, rendered per instance (labels holds them as written)
+    label_templates: tuple[tuple[str, Template], ...] = ()
 
 
 @attrs.frozen

@@ -129,7 +129,7 @@ def _boundary(ck: _Checker, e: n.Expr, env: Env) -> n.Expr | None:
         return None
     read = [(name, span) for name, span in uses.metrics.items()
             if name not in BOUNDARY_FIELDS]
-    read += [(f"parent.{name}", span) for name, span in uses.parent.items()]
+    read += [(span.text, span) for span in uses.parent.values()]  # parent.parent.comm
     read += [(span.text, span) for span in uses.windows.values()]
     call = first_call(e)  # count() and the event counters move with other processes
     if call is not None and call.func in COUNTING_FUNCTIONS:

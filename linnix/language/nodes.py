@@ -82,7 +82,8 @@ class Name:
 
 @attrs.frozen
 class Attr:
-    """``parent.NAME``: a field of the parent process."""
+    """``parent.NAME``: a field of the parent process; ``obj`` is ``parent.parent``
+    for the grandparent's, and so on up the tree."""
 
     obj: str
     attr: str

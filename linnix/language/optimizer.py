@@ -1,7 +1,9 @@
 """Rewrite checked rules into their simplest equivalent form.
 
 In order: lets and macros are expanded, unit literals become numbers in their
-dimension's base unit (``1GiB`` → ``1024``, ``5m`` → ``300``), every
+dimension's base unit (``1GiB`` → ``1024``, ``5m`` → ``300``), a percentage
+that meets another unit becomes a fraction (``50% * rss_mb`` → ``0.5 * rss_mb``,
+:mod:`linnix.language.units`), every
 ``unless U`` is folded into the condition as ``and not (U)``, and constants are
 folded.  The result is what the compiler generates code for and what
 ``linnix explain`` prints.  Folding also reveals rules that can never fire
@@ -17,12 +19,13 @@ from typing import Any
 
 import attrs
 
-from ..names import UNITS
+from ..names import UNITS, Dim
 from . import nodes as n
 from .env import Const, Env
 from .ir import CheckedAction, CheckedRule
 from .printer import to_text
 from .source import Diagnostic, Level, Span
+from .units import combine, dim_of
 
 __all__ = ["optimize", "simplify"]
 
@@ -70,6 +73,7 @@ def simplify(e: n.Expr, env: Env) -> n.Expr:
 class _Simplifier:
     def __init__(self, env: Env) -> None:
         self.env = env
+        self.dims: dict[int, Dim | None] = {}  # by node: units.dim_of's memo
 
     def visit(self, e: n.Expr) -> n.Expr:
         method = _VISITORS.get(type(e))
@@ -112,15 +116,23 @@ class _Simplifier:
         return n.Neg(inner, e.span)
 
     def visit_Arith(self, e: n.Arith) -> n.Expr:
-        left, right = self.visit(e.left), self.visit(e.right)
+        left, right = self._in_one_unit(e.op, e.left, e.right)
         if isinstance(left, n.Number) and isinstance(right, n.Number):
             value = _arith(e.op, left.value, right.value)
             if value is not None:
                 return n.Number(value, e.span)
         return n.Arith(e.op, left, right, e.span)
 
+    def _in_one_unit(self, op: str, a: n.Expr, b: n.Expr) -> tuple[n.Expr, n.Expr]:
+        """Both sides simplified, a percentage that meets another unit as a fraction."""
+        left, right = self.visit(a), self.visit(b)
+        if op in "+-":
+            return left, right
+        combined = combine(op, dim_of(a, self.env, self.dims), dim_of(b, self.env, self.dims))
+        return _divided(left, combined.left), _divided(right, combined.right)
+
     def visit_Compare(self, e: n.Compare) -> n.Expr:
-        left, right = self.visit(e.left), self.visit(e.right)
+        left, right = self._in_one_unit(e.op, e.left, e.right)
         lc, rc = _const_of(left), _const_of(right)
         if lc is not _NO and rc is not _NO:
             return n.Bool(_compare(e.op, lc, rc), e.span)
@@ -189,6 +201,15 @@ _VISITORS: dict[type, Callable[[_Simplifier, Any], n.Expr]] = {
 }
 
 _NO = object()
+
+
+def _divided(e: n.Expr, divisor: float) -> n.Expr:
+    """``e / divisor`` (a percentage as a fraction), folded when ``e`` is a number."""
+    if divisor == 1.0:
+        return e
+    if isinstance(e, n.Number):
+        return n.Number(e.value / divisor, e.span)
+    return n.Arith("/", e, n.Number(divisor, e.span), e.span)
 
 
 def _literal(const: Const, at: n.Name) -> n.Expr:

@@ -70,7 +70,8 @@ def _part(gen: ExprGen, module: GeneratedModule, rule: CheckedRule, kind: str,
     expr = simplify(written, rule.env)
     cond = _function(gen, module, f"lambda p, h, now: not not ({gen.gen(expr)[0]})")
     gen.temps = 0
-    values = _function(gen, module, _values_lambda(gen, _readable(_inputs([expr])), (), {}))
+    values = _function(gen, module, _values_lambda(gen, _readable(_inputs([expr])), (), {},
+                                                     written.span))
     if not (isinstance(expr, n.Compare) and isinstance(written, n.Compare)):
         return WhyPart(kind, to_text(written), cond, values)
     return WhyPart(kind, to_text(written), cond, values, op=written.op,

@@ -132,8 +132,9 @@ _METRICS_INTRO = (
     "has one value per process and may be used in process and subtree rules (in a subtree rule "
     "it is the field of the subtree's root). A `subtree` metric aggregates a process and its "
     "descendants and may be used only in subtree rules. A process field of the parent is read as "
-    "`parent.NAME` (e.g. `parent.comm`). Numbers are kept in the unit shown; a literal with "
-    "another unit of the same dimension is converted to it.")
+    "`parent.NAME` (e.g. `parent.comm`), of the grandparent as `parent.parent.NAME`, and so on. "
+    "Numbers are kept in the unit shown; a literal with another unit of the same dimension is "
+    "converted to it, and a percentage that meets another unit is a fraction (`50%` is 0.5).")
 _FUNCTIONS_INTRO = ("`M` is a numeric metric name and `W` a duration, e.g. `avg(rss_mb, 30s)`; "
                     "a window function has no value until the instance has been observed for W.")
 _ACTIONS_INTRO = ("`alert` is always implied. An action that acts on a process targets the rule "

@@ -5,7 +5,8 @@
   count and error counts with ``skip_idle`` on and off.
 * :class:`Span` is sound: whatever it answers holds at every tick of the range.
 * A gap of 10^7 s costs a handful of ticks; a crossing of an ``age_s``
-  threshold deep in a gap is found at its exact tick.
+  threshold (the process's own or an ancestor's) deep in a gap is found at its
+  exact tick.
 """
 
 from __future__ import annotations
@@ -300,6 +301,15 @@ def test_an_age_threshold_deep_in_a_gap_fires_at_its_exact_tick() -> None:
     assert transitions(out) == [(123456.5, "r", "firing", 1)]  # age 123456.8
     rounds = run("rule r: age_s > 123456.7 and cpu_pct > 50\n", events, tick=0.3)
     assert transitions(rounds) == [(411522 * 0.3, "r", "firing", 1)]  # 123456.6 (+ 0.3)
+
+
+def test_an_ancestors_age_deep_in_a_gap_fires_at_its_exact_tick() -> None:
+    # the grandparent started 0.3 s before the trace: its age crosses 123456.7 in the gap
+    plan = compile_text("rule r: parent.parent.age_s > 123456.7 and cpu_pct > 50\n")
+    events = [proc(0.0, 1, 0, "init", start=-0.3), proc(0.0, 2, 1, "sh", start=0.0),
+              proc(0.0, 3, 2, "spin", start=0.0), sample(1.0, 3, cpu_pct=90.0),
+              sample(3e5, 3, cpu_pct=90.5)]
+    assert transitions(run(plan, events)) == [(123456.5, "r", "firing", 3)]  # age 123456.8
 
 
 def test_a_condition_intervals_cannot_follow_is_walked_and_right() -> None:

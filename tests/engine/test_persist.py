@@ -142,6 +142,31 @@ def test_a_firing_instance_whose_process_is_gone_resolves_as_exited() -> None:
     assert core.evaluator.rules[0].instances == {}
 
 
+def test_a_restored_instance_keeps_its_labels_until_it_resolves() -> None:
+    rule = 'rule r {\n    when cpu_pct > 50\n    labels { program = "{comm}", team = "ops" }\n}\n'
+    born = fork(0.5, 300, 1, "hog")
+    data, before = stopped(rule, [born, sample(1.0, 300, cpu_pct=90.0)], 3.0)
+    assert [a.labels for a in before] == [{"program": "hog", "team": "ops"}]
+    clocks = new_clocks(3.0, 10.0)
+    core, done = restarted(rule, data, clocks, [rescanned(born, clocks)], settle=2.0)
+    ((alert, _),) = done.firing
+    assert alert.labels == {"program": "hog", "team": "ops"}
+    core.feed([t.Exec(ts=1.0, pid=300, comm="other"), sample(1.0, 300, cpu_pct=91.0),
+               sample(5.0, 300, cpu_pct=1.0)])
+    core.run_until(6.0)
+    (resolved,) = core.drain()
+    assert resolved.labels == {"program": "hog", "team": "ops"}  # as its firing alert said
+
+
+def test_a_firing_instance_whose_process_is_gone_resolves_with_its_labels() -> None:
+    rule = 'rule r {\n    when cpu_pct > 50\n    labels { program = "{comm}" }\n}\n'
+    data, _ = stopped(rule, [fork(0.5, 300, 1, "hog"), sample(1.0, 300, cpu_pct=90.0)], 3.0)
+    _, done = restarted(rule, data, new_clocks(3.0, 10.0))
+    ((firing, _),) = done.firing
+    (ended,) = done.ended
+    assert firing.labels == ended.labels == {"program": "hog"}
+
+
 def test_a_reused_pid_is_not_the_instance_that_fired() -> None:
     rule = "rule r: cpu_pct > 50\n"
     born = fork(0.5, 300, 1, "hog")

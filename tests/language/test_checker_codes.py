@@ -43,6 +43,7 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
     "E305": {"m.lnx": "rule r: cpu_pct > 1 for 5"},
     "E306": {"m.lnx": 'rule r: comm matches "a("'},
     "E308": {"m.lnx": 'rule r { when cpu_pct > 1\n message "{comm!r}" }'},
+    "E309": {"m.lnx": 'rule r { when cpu_pct > 1\n labels { load = "{cpu_pct}" } }'},
     "E401": {"m.lnx": "rule r { when subtree_cpu_pct > 1\n scope process }"},
     "E402": {"m.lnx": "rule r { when cpu_pct > 1\n scope tree }"},
     "E501": {"m.lnx": 'rule r { description "x" }'},
@@ -71,6 +72,7 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
     "W104": {"m.lnx": "rule r { when cpu_pct > 90\n clear when cpu_pct > 80 }"},
     "W105": {"m.lnx": "rule r: 2 > 1"},
     "W106": {"m.lnx": f'test "t" {{ trace "{TRACE}" }}', TRACE: ""},
+    "W111": {"m.lnx": 'rule r { when cpu_pct > 1\n labels { process = "{pid}" } }'},
 }
 
 

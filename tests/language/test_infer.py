@@ -303,7 +303,7 @@ def test_glob_patterns_are_never_invalid() -> None:
     ("a } b", "invalid message template: Single '}' encountered in format string", "}"),
     ("a { b", "invalid message template: expected '}' before end of string", "{"),
     ("{}", "placeholder '{}' must be a plain name", "}"),
-    ("{a.b}", "placeholder 'a.b' must be a plain name", "a.b"),
+    ("{a..b}", "placeholder 'a..b' must be a plain name", "a..b"),
     ("{0}", "placeholder '0' must be a plain name", "0"),
 ])
 def test_e308_template_errors(template: str, message: str, at: str) -> None:
