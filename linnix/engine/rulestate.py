@@ -44,6 +44,7 @@ class Alert:
     labels: dict[str, str]
     values: dict[str, object]
     reason: str | None = None  # for resolved: cleared | exited | reloaded
+    trigger: str | None = None  # an event rule's alert: the event (exec | exit | fork)
     # for in-process consumers (incidents), never serialised:
     proc: Proc | None = attrs.field(default=None, repr=False, eq=False)
     history: list[tuple[float, dict[str, object]]] | None = attrs.field(
@@ -51,12 +52,15 @@ class Alert:
     wall: int | None = attrs.field(default=None, repr=False, eq=False)  # the rule's totals
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "type": "alert", "ts": self.ts, "rule": self.rule, "state": self.state,
             "severity": self.severity, "scope": self.scope, "pid": self.pid,
             "comm": self.comm, "start": self.start, "message": self.message,
             "labels": self.labels, "values": self.values, "reason": self.reason,
         }
+        if self.trigger is not None:  # only event rules' alerts have one
+            out["trigger"] = self.trigger
+        return out
 
 
 @attrs.define

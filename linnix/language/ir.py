@@ -20,7 +20,7 @@ from .env import Env
 from .infer import Uses
 from .source import Span
 
-__all__ = ["CheckedAction", "CheckedRule", "CheckedTest", "Expectation"]
+__all__ = ["CheckedAction", "CheckedRule", "CheckedTest", "EventSpec", "Expectation"]
 
 
 @attrs.frozen
@@ -67,6 +67,17 @@ class CheckedRule:
     enabled: bool
     uses: Uses
     boundary: tuple[n.Expr, ...] = ()  # 'boundary' clauses: a process for which one holds is a wall
+    event: EventSpec | None = None  # 'on exec|exit|fork': an event rule
+
+
+@attrs.frozen
+class EventSpec:
+    """What makes a rule an event rule: its trigger and its flood control."""
+
+    trigger: str  # exec | exit | fork
+    cooldown_by: tuple[str, ...] = ()  # the cooldown's key (empty: exe, or comm)
+    max_rate: int = 20  # alerts at most ...
+    per_s: float = 1.0  # ... in any such span of time
 
 
 @attrs.frozen

@@ -58,6 +58,12 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
                       " action kill(target = top(cpu_pct, unless subtree_procs > 1)) }"},
     "E607": {"m.lnx": 'rule r { when cpu_pct > 1\n boundary comm == "sh" }'},
     "E608": {"m.lnx": "rule r { when subtree_procs > 1\n boundary cpu_pct > 1 }"},
+    "E510": {"m.lnx": "rule r on exex: comm == \"sh\""},
+    "E511": {"m.lnx": "rule r on exec: comm == \"sh\" for 5s"},
+    "E512": {"m.lnx": "rule r { on exec\n when comm == \"sh\"\n scope system }"},
+    "E513": {"m.lnx": "rule r: crashed"},
+    "E514": {"m.lnx": "rule r { on exit\n when crashed\n action kill }"},
+    "E515": {"m.lnx": "rule r { when cpu_pct > 1\n max_rate 5/s }"},
     "E701": {"m.lnx": f'test "t" {{ trace "{TRACE}"\n expect nosuch never }}', TRACE: ""},
     "E702": {"m.lnx": 'rule r: cpu_pct > 1\ntest "t" { expect r never }'},
     "E703": {"m.lnx": 'rule r: cpu_pct > 1\ntest "t" { trace "nope.jsonl"\n expect r never }'},
@@ -68,6 +74,7 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
     "W103": {"m.lnx": "rule r: cpu_pct > 5 and cpu_pct < 3"},
     "W104": {"m.lnx": "rule r { when cpu_pct > 90\n clear when cpu_pct > 80 }"},
     "W105": {"m.lnx": "rule r: 2 > 1"},
+    "W110": {"m.lnx": "rule r on exec: cpu_pct > 50"},
     "W106": {"m.lnx": f'test "t" {{ trace "{TRACE}" }}', TRACE: ""},
 }
 
