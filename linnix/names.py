@@ -19,6 +19,7 @@ import attrs
 
 __all__ = [
     "ACTIONS",
+    "EXIT_NAMES",
     "FUNCTIONS",
     "METRICS",
     "SIGNALS",
@@ -34,6 +35,7 @@ __all__ = [
     "Need",
     "Param",
     "Scope",
+    "TRIGGERS",
     "Type",
     "Unit",
     "WINDOW_FUNCTIONS",
@@ -266,6 +268,25 @@ _CATALOGUE = (
        time_varying=True),
     _m("ancestors", PR, PLAIN, "command names of the ancestors, nearest first",
        "walk of the parent chain", "P.ancestors()", type=Type.STR_LIST, optional=False),
+    # ---- process, at its exit: 'on exit' rules only ---------------------
+    _m("exit_code", PR, PLAIN,
+       "'on exit' rules: the exit code; no value when a signal ended the process",
+       "'code' of the exit event (from the kernel at exit)", "P.exit_code"),
+    _m("exit_signal", PR, PLAIN,
+       "'on exit' rules: the signal that ended the process, by name (\"SIGSEGV\"); no "
+       "value on a normal exit",
+       "'signal' of the exit event, a number, named", "P.exit_signal", type=Type.STR),
+    _m("crashed", PR, PLAIN,
+       "'on exit' rules: true when a core-dump signal ended the process (SIGSEGV, SIGBUS, "
+       "SIGILL, SIGFPE, SIGABRT, SIGSYS, SIGTRAP)",
+       "'signal' of the exit event; false when not known",
+       "P.crashed", type=Type.BOOL, optional=False),
+    _m("failed", PR, PLAIN,
+       "'on exit' rules: true when the exit code is not 0, or the process crashed",
+       "'code' and 'signal' of the exit event; false when neither is known", "P.failed",
+       type=Type.BOOL, optional=False),
+    _m("lifetime_s", PR, DUR, "'on exit' rules: seconds from the start of the process to its exit",
+       "exit ts - start", "P.lifetime_s"),
     # ---- subtree ---------------------------------------------------------
     _m("subtree_cpu_pct", ST, PCT, "cpu_pct summed over the process and its descendants",
        "subtree pass", "P.sub_cpu_pct", Need.CPU, Need.SUBTREE, optional=False, adds_up="cpu"),
@@ -316,6 +337,10 @@ TEMPLATE_EXTRAS: Mapping[str, Type] = {
     "state": Type.STR,
 }
 
+# The events an event rule ('on exec', ...) is evaluated at.
+TRIGGERS = ("exec", "exit", "fork")
+# Names only an 'on exit' rule may read: what the exit event says.
+EXIT_NAMES = frozenset({"exit_code", "exit_signal", "crashed", "failed", "lifetime_s"})
 SIGNALS: Mapping[str, int] = {
     "SIGHUP": 1, "SIGINT": 2, "SIGQUIT": 3, "SIGKILL": 9, "SIGUSR1": 10, "SIGUSR2": 12,
     "SIGTERM": 15, "SIGCONT": 18, "SIGSTOP": 19, "SIGTSTP": 20,

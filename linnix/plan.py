@@ -100,6 +100,10 @@ class CompiledRule:
     boundary: Boundary | None = None  # its subtree totals stop at these walls
     # labels whose value has placeholders ({comm}): rendered for each instance
     label_templates: tuple[tuple[str, Template], ...] = ()
+    trigger: str | None = None  # exec | exit | fork: an event rule, judged at each such event
+    cooldown_by: tuple[str, ...] = ()  # an event rule's cooldown key (empty: exe, or comm)
+    max_rate: int = 20  # an event rule's alerts at most, ...
+    max_rate_per_s: float = 1.0  # ... in any span of this many seconds
 
     @property
     def where(self) -> str:
@@ -167,6 +171,16 @@ class Plan:
     @property
     def active(self) -> tuple[CompiledRule, ...]:
         return tuple(r for r in self.rules if r.enabled)
+
+    @property
+    def ticked(self) -> tuple[CompiledRule, ...]:
+        """The active rules judged at ticks."""
+        return tuple(r for r in self.rules if r.enabled and r.trigger is None)
+
+    @property
+    def evented(self) -> tuple[CompiledRule, ...]:
+        """The active event rules (``on exec|exit|fork``), judged at their events."""
+        return tuple(r for r in self.rules if r.enabled and r.trigger is not None)
 
     def by_scope(self, scope: Scope) -> tuple[CompiledRule, ...]:
         return tuple(r for r in self.active if r.scope is scope)

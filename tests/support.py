@@ -150,9 +150,10 @@ def rule(text: str, name: str | None = None) -> CompiledRule:
     return found
 
 
-def when(condition: str, *, extra: str = "") -> Callable[..., bool]:
-    """The compiled condition of ``rule r: CONDITION``."""
-    return rule(f"{extra}\nrule r: {condition}\n", "r").cond
+def when(condition: str, *, extra: str = "", on: str = "") -> Callable[..., bool]:
+    """The compiled condition of ``rule r: CONDITION`` (``rule r on ON: ...`` with ``on``)."""
+    head = f"rule r on {on}" if on else "rule r"
+    return rule(f"{extra}\n{head}: {condition}\n", "r").cond
 
 
 def write(directory: Path, files: Mapping[str, str | bytes]) -> Path:

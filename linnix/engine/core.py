@@ -13,6 +13,10 @@ files, sockets or trio; time is whatever the caller says it is:
 The same sequence of events always produces the same results, however it is
 split into batches.
 
+Event rules (``on exec|exit|fork``, :mod:`linnix.engine.events`) are judged
+in :meth:`Core.feed` at each event they wait for, at its own time, and never
+at ticks; what they produce comes out in order with what the ticks produce.
+
 Between events, ticks at which nothing can change are skipped
 (:mod:`linnix.engine.idle`): a gap of 10^7 s costs what its few wake-ups
 cost, not twenty million ticks.  Skipped ticks count in :attr:`Core.ticks`
@@ -31,6 +35,7 @@ from ..names import METRICS
 from ..plan import Plan
 from . import trace as t
 from .evaluator import Alert, Evaluator, Proposal
+from .events import EventRules
 from .idle import Grid, Proofs, next_busy_tick
 from .proctable import ProcTable
 
@@ -58,6 +63,7 @@ class Core:
         self.table = _table_for(plan)
         self.evaluator = Evaluator(plan, history)
         self.evaluator.tally.install(self.table)  # counts every exec and exit from the first
+        self.events = EventRules(plan)  # judged at their events, not at ticks
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.next_tick = math.inf
@@ -92,14 +98,35 @@ class Core:
         table = self.table
         handlers = table.handlers
         next_tick = self.next_tick
-        for ev in events:
-            if ev.ts > next_tick:
-                self._ticks_before(ev.ts)
-                next_tick = self.next_tick
-            handlers[type(ev)](ev)
+        if self.events.by_kind:
+            self._feed_judged(events)
+        else:
+            for ev in events:
+                if ev.ts > next_tick:
+                    self._ticks_before(ev.ts)
+                    next_tick = self.next_tick
+                handlers[type(ev)](ev)
         table.fold()  # exact subtree totals for whoever reads the table between ticks
         table.events += len(events)
         self.last_ts = events[-1].ts
+
+    def _feed_judged(self, events: list[t.Event]) -> None:
+        """:meth:`feed`'s loop when event rules wait for some events: each is judged at
+        its event, and what it produces comes out between the ticks around it."""
+        table, judge = self.table, self.events.apply
+        out: list[Output] = []
+        for ev in events:
+            if ev.ts > self.next_tick:
+                self._ticks_before(ev.ts)
+            judge(ev, table, out)
+            if out:  # each alert followed by its proposals
+                for item in out:
+                    if isinstance(item, Alert):
+                        self.alert_counts[(item.rule, item.state)] += 1
+                    else:
+                        self.proposal_count += 1
+                self.output.extend(out)
+                out = []
 
     def finish(self) -> None:
         """Run the ticks up to (and at) the last event (the end of a trace)."""
@@ -158,16 +185,19 @@ class Core:
         self.table.fold()
         alerts, proposals = self.evaluator.step(self.table, now)
         self.ticks += 1
-        for a in alerts:
-            self.alert_counts[(a.rule, a.state)] += 1
-        self.proposal_count += len(proposals)
-        self.output.extend(alerts)
-        self.output.extend(proposals)
+        self._emit(alerts, proposals)
         self._k += 1
         assert self.first_ts is not None
         self.next_tick = self.first_ts + self._k * self.tick_s
         if self.after_tick is not None:
             self.after_tick(now)
+
+    def _emit(self, alerts: list[Alert], proposals: list[Proposal]) -> None:
+        for a in alerts:
+            self.alert_counts[(a.rule, a.state)] += 1
+        self.proposal_count += len(proposals)
+        self.output.extend(alerts)
+        self.output.extend(proposals)
 
     def drain(self) -> list[Output]:
         """Results produced since the last drain, in order."""
@@ -186,6 +216,7 @@ class Core:
         _set_boundaries(table, plan)
         now = self.last_ts if self.last_ts is not None else 0.0
         resolved = self.evaluator.replace_plan(plan, self.table, now)
+        self.events = self.events.replace_plan(plan)
         self.plan = plan
         return resolved
 

@@ -54,7 +54,7 @@ class Evaluator:
         self.plan = plan
         self.history = history  # keep each pending instance's values, tick by tick
         self.rules = [RuleState.of(r, i, plan.boundary_index(r))
-                      for i, r in enumerate(plan.active)]
+                      for i, r in enumerate(plan.ticked)]
         # Windowed values change when a new value is observed, and again when an
         # old one leaves the window: a wake-up is scheduled for that moment.  An
         # average moves continuously, so instances using avg() stay "hot" until
@@ -79,7 +79,7 @@ class Evaluator:
         old = {s.rule.name: s for s in self.rules}
         out: list[Alert] = []
         self.rules = []
-        for i, rule in enumerate(plan.active):
+        for i, rule in enumerate(plan.ticked):
             prev = old.pop(rule.name, None)
             if prev is not None and _same(prev.rule, rule):
                 prev.rule, prev.index, prev.wall = rule, i, plan.boundary_index(rule)
@@ -447,7 +447,7 @@ def _window_uses(plan: Plan) -> tuple[dict[str, tuple[float, ...]], set[str]]:
     """Per window key (:func:`.windows.window_key`), its lengths; and the keys averaged."""
     spans: dict[str, set[float]] = {}
     averaged: set[str] = set()
-    for rule in plan.active:
+    for rule in plan.ticked:
         k = plan.boundary_index(rule)
         for func, _, rest in (name.partition("(") for name in rule.inputs if "(" in name):
             if func not in WINDOW_FUNCTIONS:

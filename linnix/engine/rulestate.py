@@ -46,6 +46,7 @@ class Alert:
     labels: dict[str, str]
     values: dict[str, object]
     reason: str | None = None  # for resolved: cleared | exited | reloaded
+    trigger: str | None = None  # an event rule's alert: the event (exec | exit | fork)
     # for in-process consumers (incidents), never serialised:
     proc: Proc | None = attrs.field(default=None, repr=False, eq=False)
     history: list[tuple[float, dict[str, object]]] | None = attrs.field(
@@ -62,6 +63,8 @@ class Alert:
         }
         if self.unix is not None:  # live: the wall clock's time (replay has only ts)
             out["time"] = rfc3339(self.unix)
+        if self.trigger is not None:  # only event rules' alerts have one
+            out["trigger"] = self.trigger
         return out
 
 

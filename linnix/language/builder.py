@@ -62,13 +62,14 @@ class Builder:
     # (it has no span, or a span of its own): the parser records the extent of
     # their result separately, since a parent's span starts at its first
     # child's extent and ends at its last child's.
-    NOT_OWN_SPAN = frozenset({"for_clause", "action_args"})
+    NOT_OWN_SPAN = frozenset({"for_clause", "action_args", "cooldown_by"})
     # Methods that may drop what they build (returning None).
     MAY_DROP = frozenset({"include", "let", "macro", "rule_line", "rule_block", "test"})
     # Methods that never look at ``start`` and ``end`` (which default to 0: the
     # parser may call them with the children alone).
     SPANLESS = frozenset({
-        "start", "for_clause", "action_args", "number", "quantity", "string", "name", "signal",
+        "start", "for_clause", "action_args", "cooldown_by", "number", "quantity", "string",
+        "name", "signal",
     })
 
     def __init__(self, source: SourceFile, *, outline: bool = False) -> None:
@@ -210,10 +211,11 @@ class Builder:
             n.Macro(name.value, expr, Span(self.source, start, end), self._tspan(name)), expr)
 
     def rule_line(self, kids: _Kids, start: int, end: int) -> n.Rule | n.RuleOutline | None:
-        name, expr, for_ = kids
+        name, on, expr, for_ = kids
         span = Span(self.source, start, end)
         when_span = expr.span.to(for_.span) if for_ is not None else expr.span
-        rule = n.Rule(name.value, (n.When(expr, for_, when_span),), True, span,
+        when = n.When(expr, for_, when_span)
+        rule = n.Rule(name.value, (when,) if on is None else (on, when), True, span,
                       self._tspan(name))
         return self._kept(self._shallow(rule, expr))
 
@@ -258,7 +260,19 @@ class Builder:
         return n.Severity(kids[0].value, Span(self.source, start, end))
 
     def cooldown(self, kids: _Kids, start: int, end: int) -> n.Cooldown:
-        return n.Cooldown(kids[0], Span(self.source, start, end))
+        return n.Cooldown(kids[0], Span(self.source, start, end), kids[1] or ())
+
+    def cooldown_by(self, kids: _Kids, start: int = 0, end: int = 0) -> tuple[str, ...]:
+        *before, name = kids
+        return (*(before[0] if before else ()), name.value)
+
+    def on(self, kids: _Kids, start: int, end: int) -> n.On:
+        return n.On(kids[0].value, Span(self.source, start, end))
+
+    def max_rate(self, kids: _Kids, start: int, end: int) -> n.MaxRate:
+        rate, op, per = kids
+        return n.MaxRate(self._finite(float(rate.value), rate), op.value, per.value,
+                         Span(self.source, start, end))
 
     def labels(self, kids: _Kids, start: int, end: int) -> n.Labels:
         return n.Labels(tuple(k for k in kids if k is not None), Span(self.source, start, end))

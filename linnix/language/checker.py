@@ -20,6 +20,7 @@ from ..names import ACTIONS, METRICS, SIGNALS, Scope, Type, suggest
 from ..templates import Template
 from . import nodes as n
 from .env import Env
+from .events import check_event, check_event_actions
 from .grammar import declaration_parser
 from .infer import Inferrer, Uses, describe_dim
 from .infer import rank as _rank
@@ -37,7 +38,7 @@ _SINGLE = {
     n.Description: "description", n.When: "when", n.Clear: "clear when",
     n.KeepFiringFor: "keep_firing_for", n.ScopeClause: "scope", n.Severity: "severity",
     n.Cooldown: "cooldown", n.Labels: "labels", n.Tags: "tags", n.Message: "message",
-    n.Mode: "mode", n.Enabled: "enabled",
+    n.Mode: "mode", n.Enabled: "enabled", n.On: "on", n.MaxRate: "max_rate",
 }
 
 
@@ -190,7 +191,9 @@ class _Checker:
                          "keep_firing_for", allow_zero=True)
         cooldown = self._dur(getattr(clauses.get(n.Cooldown), "duration", None), env,
                              "cooldown", allow_zero=True)
-        scope, reason = self._scope(rule, clauses.get(n.ScopeClause), uses)
+        event = check_event(self, rule, uses, clauses.get(n.ScopeClause))
+        scope, reason = ((Scope.PROCESS, f"event rule: on {event.trigger}") if event
+                         else self._scope(rule, clauses.get(n.ScopeClause), uses))
         severity = self._choice(clauses.get(n.Severity), SEVERITIES, "severity", "warning")
         mode = self._choice(clauses.get(n.Mode), MODES, "mode", None)
         enabled = self._enabled(clauses.get(n.Enabled), env)
@@ -202,6 +205,7 @@ class _Checker:
                                               if isinstance(c, n.Boundary)], env, scope)
         actions = tuple(self._action(a, env, scope)
                         for a in rule.clauses if isinstance(a, n.Action))
+        check_event_actions(self, rule, event, actions, message, clauses.get(n.Message))
         if self.error_count() > before or any(a is None for a in actions):
             return
         desc = clauses.get(n.Description)
@@ -215,7 +219,8 @@ class _Checker:
             labels=labels, label_templates=label_templates, tags=tags, message=message,
             message_calls=calls,
             actions=tuple(a for a in actions if a is not None),
-            mode_monitor=mode == "monitor", enabled=enabled, uses=uses, boundary=walls or ())
+            mode_monitor=mode == "monitor", enabled=enabled, uses=uses, boundary=walls or (),
+            event=event)
         if self.emit is None:
             self.rules.append(checked)
         elif self.error_count() == 0:  # a rule the stages after this one will see

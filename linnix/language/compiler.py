@@ -290,7 +290,17 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
         inputs=tuple(inputs), windows=windows,
         needs=_needs([name for name in read if "(" not in name])
         | (_window_needs(windows) if windows else frozenset()),
-        time_varying=time_varying, boundary=_boundary_of(rule, names, ns))
+        time_varying=time_varying, boundary=_boundary_of(rule, names, ns),
+        **_event_of(rule))
+
+
+def _event_of(rule: CheckedRule) -> dict[str, Any]:
+    """An event rule's trigger and flood control, as CompiledRule's fields."""
+    event = rule.event
+    if event is None:
+        return {}
+    return {"trigger": event.trigger, "cooldown_by": event.cooldown_by,
+            "max_rate": event.max_rate, "max_rate_per_s": event.per_s}
 
 
 def _boundary_of(rule: CheckedRule, names: dict[str, str],

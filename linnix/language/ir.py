@@ -20,7 +20,7 @@ from .env import Env
 from .infer import Uses
 from .source import Span
 
-__all__ = ["CheckedAction", "CheckedRule", "CheckedTest", "Expectation"]
+__all__ = ["CheckedAction", "CheckedRule", "CheckedTest", "EventSpec", "Expectation"]
 
 
 @attrs.frozen
@@ -70,6 +70,17 @@ class CheckedRule:
     message_calls: tuple[tuple[str, n.Call], ...] = ()  # {f(...)} in the message, by its text
     # the labels with placeholders, rendered per instance (labels holds them as written)
     label_templates: tuple[tuple[str, Template], ...] = ()
+    event: EventSpec | None = None  # 'on exec|exit|fork': an event rule
+
+
+@attrs.frozen
+class EventSpec:
+    """What makes a rule an event rule: its trigger and its flood control."""
+
+    trigger: str  # exec | exit | fork
+    cooldown_by: tuple[str, ...] = ()  # the cooldown's key (empty: exe, or comm)
+    max_rate: int = 20  # alerts at most ...
+    per_s: float = 1.0  # ... in any such span of time
 
 
 @attrs.frozen

@@ -18,8 +18,8 @@ __all__ = [
     "Cooldown", "Decl", "Description", "Enabled", "Expect", "ExpectAction",
     "ExpectBetween", "ExpectCount", "ExpectNever", "ExpectPid", "Expr", "Glob", "In",
     "Include", "KeepFiringFor", "Kwarg", "Label", "Labels", "Let", "List", "Macro",
-    "Matches", "Message", "Mode", "Module", "Name", "Neg", "Not", "Number", "Or",
-    "Quantity", "Rule", "ScopeClause", "Severity", "Signal", "StrOp", "String", "Tags",
+    "Matches", "MaxRate", "Message", "Mode", "Module", "Name", "Neg", "Not", "Number", "On",
+    "Or", "Quantity", "Rule", "ScopeClause", "Severity", "Signal", "StrOp", "String", "Tags",
     "Test", "Tick", "Trace", "Unless", "When", "children", "span_field",
 ]
 
@@ -279,9 +279,28 @@ class Severity:
 
 @attrs.frozen
 class Cooldown:
-    """``cooldown DURATION``."""
+    """``cooldown DURATION [by FIELD, ...]`` (``by``: the key of an event rule's cooldown)."""
 
     duration: Expr
+    span: Span = span_field()
+    by: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class On:
+    """``on exec|exit|fork``: an event rule, evaluated at each such event."""
+
+    trigger: str
+    span: Span = span_field()
+
+
+@attrs.frozen
+class MaxRate:
+    """``max_rate N/s``: at most N alerts of an event rule per second (``per``: the unit)."""
+
+    rate: float
+    op: str
+    per: str
     span: Span = span_field()
 
 
@@ -355,7 +374,7 @@ class Enabled:
 
 Clause = (
     Description | When | Unless | Boundary | Clear | KeepFiringFor | ScopeClause | Severity
-    | Cooldown | Labels | Tags | Message | Action | Mode | Enabled
+    | Cooldown | Labels | Tags | Message | Action | Mode | Enabled | On | MaxRate
 )
 
 # ---- declarations ---------------------------------------------------------------

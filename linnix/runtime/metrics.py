@@ -60,6 +60,7 @@ class EngineCollector(Collector):
         yield from _host(core.table.host, _now(core, engine))
         yield from _rules(core.evaluator.rules)
         yield from _alerts(core)
+        yield from _event_rules(core.events.states)
         acts = CounterMetricFamily("linnix_actions", "Action state changes, by kind and status",
                                    labels=["kind", "status"])
         for (kind, status), n in sorted((actions.counts if actions is not None else {}).items()):
@@ -97,6 +98,9 @@ def _meaning(rule: CompiledRule) -> dict[str, Any]:
         "clear_for": rule.clear_for_s, "keep_firing_for": rule.keep_firing_for_s,
         "cooldown": rule.cooldown_s,
         "boundary": rule.boundary.text if rule.boundary is not None else None,
+        **({} if rule.trigger is None else {
+            "on": rule.trigger, "cooldown_by": list(rule.cooldown_by),
+            "max_rate": [rule.max_rate, rule.max_rate_per_s]}),
     }
 
 
@@ -218,6 +222,32 @@ def _alerts(core: Any) -> Iterator[Any]:
             if n:
                 now.add_metric([rule.name, rule.severity, state_name, rule.scope.value], n)
     yield now
+
+
+def _event_rules(states: Any) -> Iterator[Any]:
+    """Per event rule: its evaluations and errors, the matches its flood control
+    suppressed (by reason) and the cooldown keys evicted while their cooldown ran."""
+    if not states:
+        return
+    evals = CounterMetricFamily("linnix_event_rule_evaluations",
+                                "Event rule evaluations (one per matching event), by rule",
+                                labels=["rule", "trigger"])
+    errors = CounterMetricFamily("linnix_event_rule_errors", "Event rule evaluation errors",
+                                 labels=["rule"])
+    quiet = CounterMetricFamily(
+        "linnix_event_rule_suppressed", "Matches of an event rule that were not alerted, by "
+        "reason (cooldown, max_rate)", labels=["rule", "reason"])
+    evicted = CounterMetricFamily(
+        "linnix_event_rule_cooldown_evictions", "Cooldown keys an event rule forgot while "
+        "their cooldown still ran (its key table was full)", labels=["rule"])
+    for state in states:
+        name = state.rule.name
+        evals.add_metric([name, state.rule.trigger], state.evaluations)
+        errors.add_metric([name], state.errors)
+        for reason in ("cooldown", "max_rate"):
+            quiet.add_metric([name, reason], state.suppressed[reason])
+        evicted.add_metric([name], state.evicted)
+    yield from (evals, errors, quiet, evicted)
 
 
 def _audit(astore: Any) -> Iterator[Any]:

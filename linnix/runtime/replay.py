@@ -169,7 +169,8 @@ def summary_json(result: ReplayResult) -> dict[str, Any]:
     if core.first_ts is not None and core.last_ts is not None:
         span = core.last_ts - core.first_ts
     errors = {s.rule.name: s.errors for s in core.evaluator.rules if s.errors}
-    return {
+    errors.update((s.rule.name, s.errors) for s in core.events.states if s.errors)
+    out: dict[str, Any] = {
         "type": "summary",
         "events": result.events,
         "ticks": core.ticks,  # of the schedule: skipped quiet ticks count as run
@@ -182,6 +183,18 @@ def summary_json(result: ReplayResult) -> dict[str, Any]:
         "rule_errors": errors,
         "until": result.stopped_at,
     }
+    if core.events.states:  # only with event rules: other summaries stay as they were
+        out["event_rules"] = event_rules_json(core)
+    return out
+
+
+def event_rules_json(core: Core) -> dict[str, dict[str, Any]]:
+    """Per event rule: its trigger, alerts, and the matches flood control suppressed."""
+    return {s.rule.name: {"trigger": s.rule.trigger, "alerts": s.matches,
+                          "suppressed": {"cooldown": s.suppressed["cooldown"],
+                                         "max_rate": s.suppressed["max_rate"]},
+                          "cooldown_keys_evicted": s.evicted}
+            for s in sorted(core.events.states, key=lambda s: s.rule.name)}
 
 
 # ---- text output ------------------------------------------------------------------
@@ -205,6 +218,8 @@ class Timeline:
             self.lines += 1
             if isinstance(item, Alert):
                 why = f" ({item.reason})" if item.reason and item.reason != "cleared" else ""
+                if item.trigger is not None:
+                    why = f" (on {item.trigger})"
                 write(printable(f"{item.ts:10.3f}s  {item.state.upper():<9} {item.rule:<18} "
                                 f"{item.severity:<8} {_who(item.pid, item.comm):<22} "
                                 f"{item.message}{why}") + "\n")
@@ -227,9 +242,21 @@ def text_summary(result: ReplayResult, out: TextIO) -> None:
     elif not s["alerts"]:
         out.write("no rule fired\n")
     firing = Counter({rule: c["firing"] for rule, c in s["alerts"].items()})
+    evented = s.get("event_rules", {})
     for rule, counts in s["alerts"].items():
+        if rule in evented:
+            continue
         out.write(f"  {rule:<20} {firing[rule]} firing, {counts['pending']} pending, "
                   f"{counts['resolved']} resolved\n")
+    for rule, e in evented.items():
+        quiet = sum(e["suppressed"].values())
+        if e["alerts"] or quiet:
+            held = ", ".join(f"{why} {n}" for why, n in e["suppressed"].items() if n)
+            out.write(f"  {rule:<20} {e['alerts']} firing (on {e['trigger']}), {quiet} "
+                      f"suppressed{f' ({held})' if held else ''}\n")
+        if e["cooldown_keys_evicted"]:
+            out.write(f"  {rule:<20} {e['cooldown_keys_evicted']} cooldown key(s) evicted "
+                      "while their cooldown ran\n")
     active = [st.rule.name for st in core.evaluator.rules if st.counts()["firing"]]
     if active:
         out.write(f"still firing at the end: {', '.join(active)}\n")

@@ -133,16 +133,25 @@ class Responder:
     def __call__(self, batch: Sequence[Output]) -> None:
         table = self.table()
         totals = SubtreeTotals()  # the table does not change during the batch
+        closing: list[Key] = []  # event rules' incidents: closed once their actions are in
         for item in batch:
             if isinstance(item, Alert):
                 self.publish("alert", item.to_json())
                 if item.state == "firing":
+                    key = (item.rule, item.pid, item.start)
+                    if key in closing:  # the same process matched again in this batch
+                        closing.remove(key)
+                        self._queue("resolve", (key, "event"))
                     self._queue("open", self._incident(item, table, totals))
+                    if item.trigger is not None:
+                        closing.append(key)
                 elif item.state == "resolved":
                     key = (item.rule, item.pid, item.start)
                     self._queue("resolve", (key, item.reason or "cleared"))
             elif isinstance(item, Proposal):
                 self._queue("propose", (item, _started_as(item, table)))
+        for key in closing:
+            self._queue("resolve", (key, "event"))
 
     def _queue(self, kind: str, item: Any) -> None:
         self.unhandled += 1

@@ -26,6 +26,9 @@ def _rule_text(rule: CompiledRule) -> list[str]:
         lines.append(f"  description  {rule.description}")
     reason = "" if rule.scope_reason == "declared" else f"  ({rule.scope_reason})"
     lines.append(f"  scope        {rule.scope.value}{reason}")
+    if rule.trigger is not None:
+        lines.extend(_event_lines(rule))
+        return lines
     lines.append(f"  when         {rule.cond_text}")
     if rule.boundary is not None:
         lines.append(f"  boundary     {rule.boundary.text}  (subtree totals stop at these "
@@ -55,6 +58,29 @@ def _rule_text(rule: CompiledRule) -> list[str]:
     return lines
 
 
+def _event_lines(rule: CompiledRule) -> list[str]:
+    """An event rule: judged at each of its events, never at ticks; its flood control."""
+    lines = [f"  on           {rule.trigger}  (judged once at each {rule.trigger} event, at its "
+             "own time; never at ticks)",
+             f"  when         {rule.cond_text}"]
+    if rule.cooldown_s:
+        key = ", ".join(rule.cooldown_by) or "exe (comm when the exe is not known)"
+        lines.append(f"  cooldown     {_secs(rule.cooldown_s)} by {key}")
+    lines.append(f"  max_rate     {rule.max_rate} alert(s) per {_secs(rule.max_rate_per_s)}")
+    lines.append(f"  severity     {rule.severity}")
+    actions = ", ".join(a.describe() for a in rule.actions) or "alert"
+    mode = "  (mode monitor: never runs without approval)" if rule.mode_monitor else ""
+    lines.append(f"  actions      {actions}{mode}")
+    if rule.labels:
+        labels = ", ".join(f'{k}="{v}"' for k, v in rule.labels.items())
+        lines.append(f"  labels       {labels}")
+    if rule.tags:
+        lines.append(f"  tags         {', '.join(rule.tags)}")
+    lines.append(f"  message      {rule.message.source}")
+    lines.append(f"  reads        {', '.join(rule.inputs) or '(nothing)'}")
+    return lines
+
+
 def explain_text(plan: Plan) -> str:
     """Every rule, then what the engine must compute for the plan."""
     out: list[str] = []
@@ -77,7 +103,8 @@ def explain_text(plan: Plan) -> str:
     out.append(f"  also sampled   {', '.join(sampled) or '(nothing else)'}")
     by_scope: dict[str, list[str]] = {}
     for rule in plan.active:
-        by_scope.setdefault(rule.scope.value, []).append(rule.name)
+        kind = rule.scope.value if rule.trigger is None else f"on {rule.trigger}"
+        by_scope.setdefault(kind, []).append(rule.name)
     for scope, names in sorted(by_scope.items()):
         out.append(f"  {scope + ' rules':<14} {', '.join(names)}")
     return "\n".join(out) + "\n"
@@ -110,6 +137,9 @@ def explain_json(plan: Plan) -> dict[str, Any]:
             "actions": [a.describe() for a in r.actions], "mode_monitor": r.mode_monitor,
             "reads": list(r.inputs), "time_varying": r.time_varying,
             "boundary": r.boundary.text if r.boundary is not None else None,
+            **({} if r.trigger is None else {
+                "on": r.trigger, "cooldown_by": list(r.cooldown_by), "max_rate": r.max_rate,
+                "max_rate_per_s": r.max_rate_per_s}),
         })
     return {
         "rules": rules,

@@ -132,7 +132,10 @@ _STATEMENTS: dict[type, Callable[[Any], str]] = {
     n.KeepFiringFor: lambda c: f"keep_firing_for {to_text(c.duration)}",
     n.ScopeClause: lambda c: f"scope {c.name}",
     n.Severity: lambda c: f"severity {c.name}",
-    n.Cooldown: lambda c: f"cooldown {to_text(c.duration)}",
+    n.Cooldown: lambda c: f"cooldown {to_text(c.duration)}" + (
+        f" by {', '.join(c.by)}" if c.by else ""),
+    n.On: lambda c: f"on {c.trigger}",
+    n.MaxRate: lambda c: f"max_rate {to_text(n.Number(c.rate, c.span))}{c.op}{c.per}",
     n.Labels: _labels,
     n.Tags: lambda c: "tags [" + ", ".join(quote(t.value) for t in c.items) + "]",
     n.Message: lambda c: f"message {quote(c.template.value)}",
@@ -184,9 +187,11 @@ class _Layout:
         elif isinstance(d, n.Macro):
             self.add(0, f"macro {d.name} = {to_text(d.expr)}", s.start, s.end)
         elif isinstance(d, n.Rule) and d.one_line:
-            (when,) = d.clauses
+            *on, when = d.clauses
             assert isinstance(when, n.When)
-            self.add(0, f"rule {d.name}: {_condition(when.expr, when.for_)}", s.start, s.end)
+            head = "".join(f" on {c.trigger}" for c in on if isinstance(c, n.On))
+            self.add(0, f"rule {d.name}{head}: {_condition(when.expr, when.for_)}", s.start,
+                     s.end)
         elif isinstance(d, n.Rule):
             self.block(f"rule {d.name}", d.span, d.name_span.end, d.clauses)
         else:

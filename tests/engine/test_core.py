@@ -5,7 +5,8 @@
   raise, with the shipped rules or with random simple rules, and leave the
   process tree consistent.
 * The engine is a deterministic function of its input: the same stream split
-  into batches anywhere (mid-tick included) gives byte-identical output.
+  into batches anywhere (mid-tick included) gives byte-identical output, event
+  rules (judged at each event, with cooldowns and rate caps) included.
 * The trace reader given arbitrary lines or bytes raises only TraceError, or
   with ``skip_invalid`` never raises; its result does not depend on where
   block boundaries fall.
@@ -32,7 +33,7 @@ from linnix.engine.core import Core, Output
 from linnix.engine.proctable import ProcTable
 from linnix.errors import TraceError
 from linnix.language.pipeline import build, compile_text
-from linnix.names import METRICS, Scope, Type
+from linnix.names import EXIT_NAMES, METRICS, Scope, Type
 from linnix.plan import Plan
 
 KINDS_OF_EVENTS = ("proc", "fork", "fork", "exec", "exit", "exit", "sample", "sample", "sample",
@@ -70,7 +71,8 @@ def decode_event(code: int, ts: float) -> t.Event:
     if kind == "exec":
         return t.Exec(ts=ts, pid=pid, comm=comm, argv=c.pick((None, ["x", "-y"])))
     if kind == "exit":
-        return t.Exit(ts=ts, pid=pid)
+        return t.Exit(ts=ts, pid=pid, code=c.pick((None, 0, 1, 255)),
+                      signal=c.pick((None, None, 6, 11, 13, 99)))
     if kind == "sample":
         return t.Sample(ts=ts, pid=pid, cpu_pct=c.pick(NUMS), rss_kb=c.pick(NUMS),
                         fds=c.pick(COUNTS), fd_limit=c.pick(COUNTS), threads=c.pick(COUNTS),
@@ -99,7 +101,8 @@ def streams(draw: st.DrawFn, max_size: int = 80) -> list[t.Event]:
 
 # ---- random rules ---------------------------------------------------------------------
 
-NUMERIC = sorted(name for name, m in METRICS.items() if m.type is Type.NUM)
+NUMERIC = sorted(name for name, m in METRICS.items()
+                 if m.type is Type.NUM and name not in EXIT_NAMES)
 
 
 @st.composite
@@ -130,6 +133,36 @@ def rule_text(draw: st.DrawFn, index: int) -> str:
 @st.composite
 def rule_sets(draw: st.DrawFn) -> str:
     return "\n".join(draw(rule_text(i)) for i in range(draw(st.integers(1, 3))))
+
+
+# conditions of event rules, by trigger (exit rules also read what the exit says)
+EVENT_WHENS = {
+    "exec": ['comm == "make"', 'exe startswith "/"', '"bash" in ancestors',
+             'parent.comm in ["bash", "init"]', "cpu_pct > 50", "true"],
+    "fork": ['parent.comm == "bash"', "children == 0", "uid == 0 or pid > 3"],
+    "exit": ["crashed", "failed and lifetime_s < 1s", "exit_code == 1",
+             'exit_signal == "SIGPIPE"', "rss_mb > 0 or not crashed"],
+}
+
+
+@st.composite
+def event_rule_sets(draw: st.DrawFn) -> str:
+    """Random event rules, with and without a cooldown (keyed or not) and a max_rate, with
+    a tick rule beside them at times."""
+    lines = []
+    for i in range(draw(st.integers(1, 4))):
+        trigger = draw(st.sampled_from(sorted(EVENT_WHENS)))
+        lines += [f"rule e{i} {{", f"    on {trigger}",
+                  f"    when {draw(st.sampled_from(EVENT_WHENS[trigger]))}"]
+        lines.append(draw(st.sampled_from(["", "    cooldown 1s", "    cooldown 2s by comm",
+                                           "    cooldown 500ms by uid, exe"])))
+        lines.append(draw(st.sampled_from(["", "    max_rate 1/s", "    max_rate 3/m"])))
+        if trigger != "exit" and draw(st.booleans()):
+            lines.append("    action kill")
+        lines.append("}")
+    if draw(st.booleans()):
+        lines.append("rule ticked: cpu_pct > 50 for 1s")
+    return "\n".join(lines)
 
 
 @functools.cache
@@ -209,6 +242,25 @@ def test_batching_never_changes_the_output_of_the_shipped_rules(
 @given(streams(), rule_sets(), st.lists(st.integers(0, 80), max_size=6))
 def test_batching_never_changes_the_output_of_random_rules(
         events: list[t.Event], rules: str, cuts: list[int]) -> None:
+    plan = compiled(rules)
+    assert run_batches(plan, split(events, cuts)) == run_batches(plan, [events])
+
+
+@given(streams(), event_rule_sets())
+def test_random_streams_never_crash_event_rules(events: list[t.Event], rules: str) -> None:
+    plan = compiled(rules)
+    core = Core(plan, 0.25)
+    with no_hang():
+        core.feed(events)
+        core.finish()
+    assert all(s.errors == 0 for s in core.events.states)
+    check_table(core.table)
+
+
+@given(streams(), event_rule_sets(), st.lists(st.integers(0, 80), max_size=6))
+def test_batching_never_changes_the_output_of_event_rules(
+        events: list[t.Event], rules: str, cuts: list[int]) -> None:
+    """A replay split anywhere and resumed gives the same alerts, at the same times."""
     plan = compiled(rules)
     assert run_batches(plan, split(events, cuts)) == run_batches(plan, [events])
 

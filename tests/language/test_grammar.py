@@ -124,7 +124,7 @@ def test_block_rule_with_every_clause() -> None:
     assert sexp(by["KeepFiringFor"]) == "(KeepFiringFor (Quantity 1 m))"
     assert by["ScopeClause"].name == "subtree"
     assert by["Severity"].name == "critical"
-    assert sexp(by["Cooldown"]) == "(Cooldown (Quantity 30 s))"
+    assert sexp(by["Cooldown"]) == "(Cooldown (Quantity 30 s) [])"  # no key: not an event rule
     assert [(lb.key, lb.value.value) for lb in by["Labels"].items] == [
         ("team", "platform"), ("tier", "1")]
     assert [t.value for t in by["Tags"].items] == ["noisy", "cpu"]
@@ -323,7 +323,7 @@ def test_spans_point_at_the_text() -> None:
 
 def test_e100_unexpected_token_says_what_was_expected() -> None:
     d = only("rule r cpu_pct > 1", "E100")
-    assert d.message == "unexpected 'cpu_pct'; expected ':', '{'"
+    assert d.message == "unexpected 'cpu_pct'; expected ':', 'on', '{'"
     assert (d.span.line, d.span.col, d.span.text) == (1, 8, "cpu_pct")
 
 

@@ -233,6 +233,13 @@ def test_the_rules_hash_follows_what_the_rules_mean() -> None:
         assert rules_hash(compile_text(changed)) != same, changed
 
 
+def test_the_rules_hash_follows_an_event_rules_trigger_and_flood_control() -> None:
+    base = 'rule a {\n on exec\n when comm == "x"\n cooldown 1m\n}\n'
+    variants = (base, base.replace("exec", "fork"), base.replace("1m", "1m by uid"),
+                base.replace("}", "max_rate 5/s\n}"), base.replace(" on exec\n", ""))
+    assert len({rules_hash(compile_text(text)) for text in variants}) == len(variants)
+
+
 def test_rules_info_changes_on_reload_and_build_info_names_the_version() -> None:
     first = compile_text("rule a: cpu_pct > 50\nrule b: cpu_pct > 60\n")
     core = core_for(first)
@@ -256,7 +263,7 @@ def test_rules_info_changes_on_reload_and_build_info_names_the_version() -> None
 
 def full_scrape(tmp: Path) -> bytes:
     """Every family at once, filled as on a busy host."""
-    core = core_for(ALERTING)
+    core = core_for(ALERTING + 'rule spawned { on exec  when comm == "x" }\n')
     core.feed([fork(0.0, 10, 1, "a"), fork(0.5, 11, 10, "b"), fork(0.6, 12, 11, "c"),
                execve(0.7, 12, "x"), sample(0.8, 10, cpu_pct=90.0), lost(0.9, 2),
                system(1.0, cpu_pct=40.0, mem_total_kb=4096, mem_available_kb=1024,
@@ -274,6 +281,25 @@ def full_scrape(tmp: Path) -> bytes:
         return generate_latest(make_registry(lambda: daemon))
     finally:
         store.close()
+
+
+def test_event_rules_count_their_evaluations_and_what_flood_control_suppressed() -> None:
+    core = core_for('rule spawned {\n on exec\n when comm == "x"\n cooldown 1m\n}\n'
+                    "rule gone: cpu_pct > 50\n")
+    core.feed([fork(0.0, 10, 1, "a"), execve(0.1, 10, "x"), execve(0.2, 10, "x"),
+               execve(0.3, 10, "y")])
+    got = scrape(daemon_of(core, 1.0))
+    assert got[("linnix_event_rule_evaluations_total", (("rule", "spawned"),
+                                                        ("trigger", "exec")))] == 3
+    assert got[("linnix_event_rule_suppressed_total", (("reason", "cooldown"),
+                                                       ("rule", "spawned")))] == 1
+    assert got[("linnix_event_rule_suppressed_total", (("reason", "max_rate"),
+                                                       ("rule", "spawned")))] == 0
+    assert got[("linnix_event_rule_cooldown_evictions_total", (("rule", "spawned"),))] == 0
+    assert got[("linnix_event_rule_errors_total", (("rule", "spawned"),))] == 0
+    assert got[("linnix_alerts_total", (("rule", "spawned"), ("state", "firing")))] == 1
+    plain = scrape(daemon_of(core_for("rule gone: cpu_pct > 50\n"), 1.0))
+    assert not [name for name, _ in plain if name.startswith("linnix_event_rule")]
 
 
 def test_a_full_scrape_passes_promtool(tmp_path: Path) -> None:

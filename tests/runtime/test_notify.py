@@ -16,7 +16,7 @@ from trio.testing import MockClock
 from linnix.config import AlertmanagerTarget, NotifyConfig, WebhookTarget
 from linnix.engine.evaluator import Alert
 from linnix.runtime.notify import FLUSH_S, Notifier, api_base, webhook_name
-from linnix.runtime.notify.alertmanager import labels_of, rfc3339
+from linnix.runtime.notify.alertmanager import EVENT_ENDS_S, labels_of, rfc3339
 from linnix.runtime.notify.delivery import BACKOFF_MAX_S, Delivery
 from linnix.runtime.notify.http import Endpoint, TransportError
 
@@ -175,6 +175,21 @@ async def test_a_firing_alert_is_sent_again_every_resend_interval_until_it_resol
         (130.0, rfc3339(WALL0 + 10), rfc3339(WALL0 + 130 + 240)),
         (135.0, rfc3339(WALL0 + 10), rfc3339(WALL0 + 135)),  # resolved: ends when it did
     ]
+
+
+async def test_an_event_rules_alert_is_sent_once_with_a_short_end(clock: MockClock,
+                                                                   running: Any) -> None:
+    fake = FakeTransport()
+    n = notifier(fake, alertmanagers=(AM1,), resend=60.0)
+    await running(n)
+    await trio.sleep(10)
+    n([attrs.evolve(alert("firing", 10.0, rule="web_shell"), trigger="exec")])
+    await trio.sleep(3600)
+    sent = [(c.at, c.body[0]["labels"]["alertname"], c.body[0]["startsAt"],
+             c.body[0]["endsAt"]) for c in fake.calls]
+    assert sent == [(10.0, "web_shell", rfc3339(WALL0 + 10),
+                     rfc3339(WALL0 + 10 + EVENT_ENDS_S))]  # never resent, never resolved
+    assert n.book.firing == {}  # nothing kept per event: a flood of them costs no memory
 
 
 async def test_an_alert_still_firing_after_a_restart_is_resent_with_its_first_start(

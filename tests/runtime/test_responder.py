@@ -296,6 +296,43 @@ async def test_resolution_closes_the_incident_with_its_reason(rig: Rig, after: l
     assert action["status"] == "pending"  # resolving the incident leaves its action alone
 
 
+EVENT_RULE = """
+rule spawned {
+    on exec
+    when comm == "sh"
+    action kill(grace = 1s)
+}
+"""
+
+
+async def test_each_event_match_is_an_incident_closed_at_once_with_its_action(
+        tmp_path: Path, fake: FakeProc) -> None:
+    rig = Rig(tmp_path, fake, EVENT_RULE)
+    try:
+        fake.add(300, "sh", 100, start=round((ORIGIN + 3.0) * HZ))
+        fake.add(301, "sh", 100, start=round((ORIGIN + 4.0) * HZ))
+        async with rig.running():
+            rig.feed([*start_events(), fork(3.0, 300, 100, "app"), execve(3.0, 300, "sh"),
+                      execve(3.5, 300, "sh"),  # the same process again, in the same batch
+                      fork(4.0, 301, 100, "app"), execve(4.0, 301, "sh")])
+            await rig.handled()
+        incidents = sorted(rig.store.incidents(), key=lambda i: i["id"])
+        assert [(i["rule"], i["pid"], i["resolved_reason"]) for i in incidents] == [
+            ("spawned", 300, "event"), ("spawned", 300, "event"), ("spawned", 301, "event")]
+        assert rig.responder.open == {}
+        # pid 300's second match counts on the action still pending from its first
+        actions = sorted(rig.store.actions(), key=lambda a: a["id"])
+        assert [(a["pid"], a["incident_id"]) for a in actions] == [
+            (300, incidents[0]["id"]), (301, incidents[2]["id"])]
+        states = [(d["state"], d.get("reason")) for k, d in rig.published if k == "incident"]
+        # closed after the batch's proposals are in: at once for pid 300's first match, which
+        # its second one follows in the same batch
+        opened, closed = ("opened", None), ("resolved", "event")
+        assert states == [opened, closed, opened, opened, closed, closed]
+    finally:
+        rig.store.close()
+
+
 async def test_a_second_firing_opens_a_second_incident_and_counts_on_the_pending_action(
         rig: Rig) -> None:
     """The process is the same one and its action is still pending: nobody is asked

@@ -1,4 +1,4 @@
-"""``linnix explain``: what it shows of a rule with a boundary."""
+"""``linnix explain``: what it shows of a rule with a boundary, and of event rules."""
 
 from __future__ import annotations
 
@@ -48,3 +48,31 @@ def test_explain_shows_what_is_counted() -> None:
 def test_explain_says_nothing_of_counts_when_nothing_is_counted() -> None:
     text = explain_text(compile_text(RULES))
     assert "counts " not in text and "event counts" not in text
+
+
+EVENTS = """
+rule tmp_binary on exec: exe startswith "/tmp/"
+rule crash_loop {
+    on exit
+    when crashed and lifetime_s < 10s
+    cooldown 5m by exe, uid
+    max_rate 5/s
+}
+"""
+
+
+def test_explain_shows_event_rules_with_their_trigger() -> None:
+    plan = compile_text(EVENTS)
+    text = explain_text(plan)
+    assert ("  on           exec  (judged once at each exec event, at its own time; never at "
+            "ticks)\n") in text
+    assert "  cooldown     300s by exe, uid\n" in text
+    assert "  max_rate     5 alert(s) per 1s\n" in text
+    assert "  max_rate     20 alert(s) per 1s\n" in text  # the default
+    assert "  for  " not in text and "clear when" not in text  # they have neither
+    assert "  on exec rules  tmp_binary\n" in text and "  on exit rules  crash_loop\n" in text
+    tmp, crash = explain_json(plan)["rules"]
+    assert (tmp["on"], tmp["cooldown_by"], tmp["max_rate"]) == ("exec", [], 20)
+    assert (crash["on"], crash["cooldown_by"], crash["max_rate_per_s"]) == (
+        "exit", ["exe", "uid"], 1.0)
+    assert "on" not in explain_json(compile_text(RULES))["rules"][0]

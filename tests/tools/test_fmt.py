@@ -151,6 +151,20 @@ def test_one_line_rules_and_declarations_keep_their_form() -> None:
         "rule b: not (cpu_pct > 5)\n")
 
 
+def test_event_rules_are_printed_back_in_both_forms() -> None:
+    text = ('rule a  on   exec :exe startswith"/tmp/"\n'
+            "rule b{on exit when crashed cooldown 5m by exe,uid max_rate 100/m}")
+    assert format_text(text) == (
+        'rule a on exec: exe startswith "/tmp/"\n'
+        "\n"
+        "rule b {\n"
+        "    on exit\n"
+        "    when crashed\n"
+        "    cooldown 5m by exe, uid\n"
+        "    max_rate 100/m\n"
+        "}\n")
+
+
 def test_expressions_get_canonical_spacing_and_only_needed_parentheses() -> None:
     text = "rule r: ((a+b)*c-(d-e)) > -(x) and (y or z) and not q and f(m,10s)<=-2\n"
     assert format_text(text) == (

@@ -103,9 +103,13 @@ class Notifier:
     def _to_alertmanager(self, alert: Alert) -> None:
         key = am.instance_key(alert)
         if alert.state == "firing":
-            body = am.payload(alert, instance=self.instance, starts=self.to_wall(alert.ts),
+            starts = self.to_wall(alert.ts)
+            body = am.payload(alert, instance=self.instance, starts=starts,
                               description=self.describe(alert.rule),
                               generator=self._generator(alert.rule))
+            if alert.trigger is not None:  # an event: sent once, it never resolves
+                self._send([body], starts + am.EVENT_ENDS_S)
+                return
             self.book.fire(key, body, trio.current_time())
             self._changed.set()
             self._send([body], self._valid_until())

@@ -9,7 +9,8 @@ While an instance fires it is sent again every ``resend`` seconds, each time
 saying it lasts until ``4 * resend`` from then: should the daemon stop
 sending (it stopped, or cannot reach Alertmanager), Alertmanager resolves
 the alert by itself.  When the instance resolves it is sent once more with
-``endsAt`` the time it resolved.  Pending instances are never sent.
+``endsAt`` the time it resolved.  Pending instances are never sent.  An event
+rule's alert (``on exec``, ...) is sent once, ending ``EVENT_ENDS_S`` after it fired.
 """
 
 from __future__ import annotations
@@ -25,10 +26,14 @@ from ...timefmt import rfc3339
 from .delivery import SendFailedError, SendRefusedError
 from .http import Endpoint, TransportError, post
 
-__all__ = ["API_PATH", "Book", "instance_key", "labels_of", "payload", "rfc3339"]
+__all__ = ["API_PATH", "EVENT_ENDS_S", "Book", "instance_key", "labels_of", "payload",
+           "rfc3339"]
 
 API_PATH = "/api/v2/alerts"
 VALID_FOR = 4  # an alert sent lasts this many resend intervals, as Prometheus has it
+# An event rule's alert is sent once and lasts this long: past Alertmanager's usual
+# group_wait and group_interval, so that it is notified firing before it ends.
+EVENT_ENDS_S = 300.0
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
 

@@ -1,0 +1,202 @@
+"""Event rules (``on exec|exit|fork``): judged once at each matching event, at its own time.
+
+:class:`EventRules` is called by the core for every event of a kind some
+active event rule waits for.  An exec or a fork is judged after the table
+applied it (the new program's fields; the child, whose ``parent`` is the
+forker); an exit before, so that the process still has its last known values
+and its place in the tree, seen through :class:`Ended` with what the exit
+event says.  A match is one alert, ``firing``, with its ``trigger``; there is
+no pending and no resolved.
+
+Flood control, per rule: a cooldown keyed by the rule's ``cooldown ... by``
+fields (by default ``exe``, or ``comm`` when the exe is not known), and
+``max_rate`` alerts in any span of ``max_rate_per_s`` seconds.  A match that
+either stops is counted (``suppressed``), never lost silently.  The cooldown's key
+table holds at most :data:`KEYS_MAX` keys: a process picks its own name, so
+past that the key that fired longest ago goes (``evicted``, counted when its
+cooldown was still running).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from ..plan import CompiledRule, Plan
+from . import trace as t
+from .proctable import Proc, ProcTable
+from .rulestate import EPS, Alert, Proposal
+
+__all__ = ["KEYS_MAX", "Ended", "EventRules", "EventState"]
+
+KEYS_MAX = 10_000  # cooldown keys kept per rule
+_KINDS: dict[str | None, type] = {"exec": t.Exec, "exit": t.Exit, "fork": t.Fork}
+
+
+class Ended:
+    """A process at its exit: its own fields, and those of the exit event."""
+
+    __slots__ = ("crashed", "exit_code", "exit_signal", "failed", "lifetime_s", "proc")
+
+    def __init__(self, proc: Proc, ev: t.Exit) -> None:
+        self.proc = proc
+        self.exit_code = ev.code if ev.signal is None else None
+        self.exit_signal = ev.signal_name()
+        self.crashed = ev.crashed()  # linnix.signals: a core-dump signal the program caused
+        self.failed = self.crashed or (ev.code is not None and ev.code != 0)
+        # to the microsecond, as trace times are: 14.01 - 14.0 is 0.01, not 0.00999...
+        self.lifetime_s = None if proc.start is None else round(max(0.0, ev.ts - proc.start), 6)
+
+    def __getattr__(self, name: str) -> Any:  # every other field is the process's own
+        return getattr(self.proc, name)
+
+
+class EventState:
+    """One event rule: its counters and its flood control."""
+
+    def __init__(self, rule: CompiledRule) -> None:
+        self.rule = rule
+        self.matches = 0  # alerts emitted
+        self.suppressed: collections.Counter[str] = collections.Counter()  # by reason
+        self.evicted = 0  # cooldown keys dropped while their cooldown still ran
+        self.errors = 0
+        self.evaluations = 0
+        self.last: collections.OrderedDict[tuple[object, ...], float] = \
+            collections.OrderedDict()  # cooldown key -> when it last fired, oldest first
+        self.recent: collections.deque[float] = collections.deque()  # alerts, for max_rate
+
+    def key(self, p: Any) -> tuple[object, ...]:
+        by = self.rule.cooldown_by
+        if by:
+            return tuple(getattr(p, field) for field in by)
+        return ("exe", p.exe) if p.exe is not None else ("comm", p.comm)
+
+    def admit(self, p: Any, now: float) -> bool:
+        """Whether a match at ``now`` is alerted (else it is counted as suppressed)."""
+        rule = self.rule
+        key: tuple[object, ...] | None = None
+        if rule.cooldown_s > 0:
+            key = self.key(p)
+            last = self.last.get(key)
+            if last is not None and now < last + rule.cooldown_s - EPS:
+                self.suppressed["cooldown"] += 1
+                return False
+        recent = self.recent
+        while recent and recent[0] <= now - rule.max_rate_per_s + EPS:
+            recent.popleft()
+        if len(recent) >= rule.max_rate:
+            self.suppressed["max_rate"] += 1
+            return False
+        recent.append(now)
+        if key is not None:
+            self._remember(key, now)
+        return True
+
+    def _remember(self, key: tuple[object, ...], now: float) -> None:
+        last = self.last
+        last.pop(key, None)
+        last[key] = now
+        if len(last) <= KEYS_MAX:
+            return
+        cooldown = self.rule.cooldown_s
+        while len(last) > KEYS_MAX:
+            _, when = last.popitem(last=False)
+            if now < when + cooldown - EPS:  # forgotten while it still held
+                self.evicted += 1
+
+
+class EventRules:
+    """The active event rules of a plan, by the event kind they wait for."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.states = [EventState(r) for r in plan.evented]
+        self.by_kind: dict[type, list[EventState]] = {}
+        for state in self.states:
+            self.by_kind.setdefault(_KINDS[state.rule.trigger], []).append(state)
+
+    def replace_plan(self, plan: Plan) -> EventRules:
+        """The rules of ``plan``; one whose definition is unchanged keeps its counters and
+        its cooldowns."""
+        fresh = EventRules(plan)
+        old = {s.rule.name: s for s in self.states}
+        for i, state in enumerate(fresh.states):
+            prev = old.get(state.rule.name)
+            if prev is not None and _same(prev.rule, state.rule):
+                prev.rule = state.rule
+                fresh.states[i] = prev
+        fresh.by_kind = {}
+        for state in fresh.states:
+            fresh.by_kind.setdefault(_KINDS[state.rule.trigger], []).append(state)
+        return fresh
+
+    def apply(self, ev: t.Event, table: ProcTable, out: list[Alert | Proposal]) -> None:
+        """Apply ``ev`` to the table, judging the rules waiting for it at its time."""
+        states = self.by_kind.get(type(ev))
+        if states is None:
+            table.handlers[type(ev)](ev)
+            return
+        if type(ev) is t.Exit:
+            p = table.procs.get(ev.pid)
+            if p is not None:  # an exit of a process never seen has nothing to judge
+                if table.host.tally is not None:  # crashes(exe, W) at this exit counts it
+                    table.host.tally.observe(ev, p)
+                self._judge(states, Ended(p, ev), p, table, ev.ts, out)
+            table.handlers[t.Exit](ev)
+            return
+        table.handlers[type(ev)](ev)
+        p = table.procs.get(ev.pid)  # type: ignore[union-attr]  # an exec or a fork
+        if p is not None:
+            self._judge(states, p, p, table, ev.ts, out)
+
+    def _judge(self, states: list[EventState], seen: Any, p: Proc, table: ProcTable,
+               now: float, out: list[Alert | Proposal]) -> None:
+        host = table.host
+        for state in states:  # not timed one by one: at every exec, that would cost more
+            state.evaluations += 1
+            rule = state.rule
+            try:
+                held = rule.cond(seen, host, now)
+            except Exception:  # a bug in generated code must not stop the engine
+                state.errors += 1
+                continue
+            if held and state.admit(seen, now):
+                state.matches += 1
+                out.append(_alert(state, seen, p, host, now))
+                for action in rule.targets:
+                    out.append(_propose(rule, action, table, p, now))
+
+
+def _alert(state: EventState, seen: Any, p: Proc, host: Any, now: float) -> Alert:
+    rule = state.rule
+    try:
+        values = rule.values(seen, host, now)
+    except Exception:
+        state.errors += 1
+        values = {}
+    context = {**values, "rule": rule.name, "severity": rule.severity,
+               "scope": rule.scope.value, "state": "firing"}
+    return Alert(ts=now, rule=rule.name, state="firing", severity=rule.severity,
+                 scope=rule.scope.value, pid=p.pid, comm=p.comm, start=p.start,
+                 message=rule.message.render(context), labels=rule.labels,  # type: ignore[arg-type]
+                 values={k: values.get(k) for k in rule.inputs}, trigger=rule.trigger,
+                 proc=p)
+
+
+def _propose(rule: CompiledRule, action: Any, table: ProcTable, p: Proc,
+             now: float) -> Proposal:
+    """An action of an 'on exec' or 'on fork' rule acts on the event's process, or on the
+    target it names (an 'on exit' rule may only name one: the checker sees to it)."""
+    target: Proc | None = p
+    if action.read is not None:
+        target = table.top(action.read, now, action.exclude)
+    if target is None:
+        return Proposal(now, rule.name, action, None, None, None, p.pid, "no_target",
+                        p.start, rule.mode_monitor)
+    return Proposal(now, rule.name, action, target.pid, target.comm, target.start, p.pid,
+                    "proposed", p.start, rule.mode_monitor)
+
+
+def _same(a: CompiledRule, b: CompiledRule) -> bool:
+    """Whether two compilations of an event rule judge and limit identically."""
+    keys = ("trigger", "cond_text", "cooldown_s", "cooldown_by", "max_rate", "max_rate_per_s")
+    return all(getattr(a, k) == getattr(b, k) for k in keys)
