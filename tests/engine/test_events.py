@@ -218,3 +218,16 @@ def test_an_ordinary_rule_beside_event_rules_still_runs_at_ticks() -> None:
     core.finish()
     assert [(a.rule, a.state, a.ts) for a in alerts(core.drain())] == [
         ("hot", "firing", 1.0), ("r", "firing", 1.2)]
+
+
+def test_an_exit_rule_counts_the_crash_it_is_judged_at() -> None:
+    """crashes(exe, W) in an 'on exit' rule includes the exit being judged: the third
+    crash in the window reads 3, and fires there, not at the next one."""
+    events = [*BASE]
+    for i, ts in enumerate((1.0, 2.0, 3.0, 4.0)):
+        pid = 300 + i
+        events += [fork(ts, pid, 1, "sh"), execve(ts + 0.01, pid, "svc", exe="/usr/bin/svc"),
+                   exit_(ts + 0.5, pid, signal=11)]
+    out = run("rule crash_loop on exit: crashes(exe, 1m) >= 3", events, tick=10.0)
+    assert [(a.ts, a.pid, a.values) for a in alerts(out)] == [
+        (3.5, 302, {"crashes(exe, 60s)": 3}), (4.5, 303, {"crashes(exe, 60s)": 4})]
