@@ -344,9 +344,9 @@ def test_e101_unexpected_character() -> None:
     assert d.span.text == "@"
 
 
-def test_e101_names_are_lower_case() -> None:
-    d = only("rule Cpu: cpu_pct > 1", "E101")
-    assert d.message == "unexpected character 'C'; expected a name"
+def test_e114_names_are_lower_case() -> None:
+    d = only("rule Cpu: cpu_pct > 1", "E114")
+    assert d.message == "names are lower case: 'Cpu'"
 
 
 def test_e101_unprintable_character_is_shown_by_code_point() -> None:
