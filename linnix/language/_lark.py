@@ -418,9 +418,11 @@ class FastParser:
         return "call", method, include, tail
 
     # ---- parsing --------------------------------------------------------------
-    def parse(self, source: SourceFile, *, outline: bool = False) -> lark.Tree[lark.Token]:
+    def parse(self, source: SourceFile, *, outline: bool = False,
+              text: str | None = None) -> lark.Tree[lark.Token]:
         """The tree of ``source``, its module built while parsing (its rules as
-        outlines, with ``outline``).
+        outlines, with ``outline``); ``text``, when given, is parsed in place of
+        the source's text (the same text with parts blanked, offsets kept).
 
         Raises :class:`StoppedError` at a syntax error or where the parser's stack
         would grow beyond :data:`MAX_STACK`, and :class:`UnsupportedError`
@@ -429,7 +431,8 @@ class FastParser:
         from lark import Tree
 
         builder = Builder(source, outline=outline)
-        decls = self._run(source.text, 0, self._callbacks(builder), builder.long_token)
+        decls = self._run(source.text if text is None else text, 0,
+                          self._callbacks(builder), builder.long_token)
         tree = Tree("start", list(decls))
         # what linnix.language.builder.build returns for this tree
         tree.__dict__["built"] = (source, module(source, decls), builder.problems)
@@ -510,7 +513,9 @@ class FastParser:
             end.start_pos, end.end_pos = (0, 0) if token is None else (begin, pos)
             return feed(end, True)
         except (UnexpectedInput, TooDeepError) as err:
-            raise StoppedError(err, *_progress(state.value_stack, err)) from None
+            found = _progress(state.value_stack, err)
+            state.value_stack.clear()  # let what was built go: recovery parses again
+            raise StoppedError(err, *found) from None
 
     def _recognizing_callbacks(self) -> dict[Any, Callable[..., Any]]:
         """Callbacks that build nothing: a declaration's value is the offset it

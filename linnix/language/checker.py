@@ -111,7 +111,8 @@ class _Checker:
 
     def _declare(self, path: str) -> None:
         """Register rule names (unique across everything) and file-local names."""
-        env = self.envs.setdefault(path, Env(path, registry=self.envs))
+        env = self.envs.setdefault(path, Env(path, registry=self.envs,
+                                             lost=self.program.lost.get(path, frozenset())))
         for decl in self.program.modules[path].decls:
             if isinstance(decl, (n.Rule, n.RuleOutline)):
                 first = self.rule_spans.get(decl.name)
@@ -499,6 +500,8 @@ class _Checker:
             return None if pid is None else Expectation("action", s.span, action=s.action,
                                                         pid=pid)
         if s.rule not in visible:
+            if s.rule in env.lost:  # its definition had a syntax error, reported already
+                return None
             guess = suggest(s.rule, visible)
             tail = f" (did you mean '{guess}'?)" if guess else ""
             hint = None if s.rule not in self.rule_spans else (
@@ -537,6 +540,8 @@ class _Checker:
     # ---- warnings ----------------------------------------------------------------
     def _unused(self, usable: list[str]) -> None:
         for path in usable:
+            if path in self.program.lost:  # what a syntax error left out may use them
+                continue
             # only declarations that took effect: one refused by E203/E204 is
             # reported once, not again as unused
             for decl in self.own.get(path, ()):

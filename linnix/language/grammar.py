@@ -21,7 +21,9 @@ says it: a common mistake named with its fix, else the tokens the parser
 would really have taken there (from the parse table, not Lark's list, which
 holds what LALR merged in).  :class:`~linnix.errors.RuleSyntaxError` holds
 every syntax error found, parsing resuming at the next top-level declaration
-after each.  Resuming, the fast
+after each (a declaration left unfinished, whose parse swallowed the next
+line's keyword as a name, ends at that line), and the tree of the
+declarations that did parse, which are still checked.  Resuming, the fast
 path builds nothing and starts at the declaration the error was in, not at
 the top of the file, so that a file with errors takes time and memory in
 proportion to its size, as a good one does.  Input nested deeper than the parser's stack allows
@@ -37,6 +39,7 @@ import bisect
 import functools
 import hashlib
 import os
+import re
 import tempfile
 from importlib import resources
 from typing import TYPE_CHECKING, NoReturn
@@ -79,6 +82,7 @@ _FRIENDLY = {
     "$END": "end of file",
 }
 _TOP_LEVEL = TOP_LEVEL
+_DEFINES = re.compile(r"^[ \t]*(rule|let|macro)[ \t]+([a-z_][a-z0-9_]*)", re.MULTILINE)
 
 
 def grammar_text() -> str:
@@ -198,7 +202,7 @@ def parse(source: SourceFile, *, outline: bool = False) -> lark.Tree[lark.Token]
         try:
             return fast.parse(source, outline=outline)
         except StoppedError as stop:
-            _recover(fast, source, stop)
+            _recover(fast, source, stop, outline)
         except UnsupportedError:
             pass
     return _parse_with_lark(source)
@@ -212,9 +216,11 @@ def declaration_parser(source: SourceFile) -> Callable[[int, int], nodes.Decl]:
     return fast.declaration_parser(source)
 
 
-def _recover(fast: FastParser, source: SourceFile, stop: StoppedError) -> NoReturn:
+def _recover(fast: FastParser, source: SourceFile, stop: StoppedError,
+             outline: bool) -> NoReturn:
     """Raise RuleSyntaxError with the error the fast path stopped at and every
-    later one, found as :func:`_parse_with_lark` finds them.
+    later one, found as :func:`_parse_with_lark` finds them, and the tree of
+    the declarations left (see :func:`_partial`).
 
     Parsing the text with the error's region blanked from the top (what
     Lark's recovery does) goes exactly as parsing it from the beginning of a
@@ -226,9 +232,13 @@ def _recover(fast: FastParser, source: SourceFile, stop: StoppedError) -> NoRetu
     starts = [m.start() for m in _TOP_LEVEL.finditer(text)]
     while True:
         pos = _error_pos(stop.error, text)
-        accepted = _expected_at(text, min(stop.declaration, pos), pos)
-        diag, pos = _error_diagnostic(source, stop.error, accepted)
-        begin, end = _region(text, starts, pos)
+        swallowed = _swallowed(source, text, starts, pos)
+        if swallowed is not None:
+            diag, begin, end = swallowed
+        else:
+            accepted = _expected_at(text, min(stop.declaration, pos), pos)
+            diag, pos = _error_diagnostic(source, stop.error, accepted)
+            begin, end = _region(text, starts, pos)
         diags.append(diag)
         if len(diags) >= MAX_SYNTAX_ERRORS:
             raise RuleSyntaxError(diags)
@@ -248,7 +258,28 @@ def _recover(fast: FastParser, source: SourceFile, stop: StoppedError) -> NoRetu
             stop = again
             continue
         break
-    raise RuleSyntaxError(diags)
+    _partial(diags, source.text, text, lambda: fast.parse(source, outline=outline, text=text))
+
+
+def _partial(diags: list[Diagnostic], original: str, blanked: str,
+             rest: lark.Tree[lark.Token] | Callable[[], lark.Tree[lark.Token]]) -> NoReturn:
+    """Raise RuleSyntaxError with ``diags``, the tree of what is left of the
+    file once every error's region is blanked (``rest``, or what it parses:
+    the blanked text, which parses) and the names the blanked declarations
+    would have defined."""
+    if callable(rest):
+        try:
+            rest = rest()
+        except (StoppedError, UnsupportedError):  # not expected: the text parses
+            raise RuleSyntaxError(diags) from None
+    raise RuleSyntaxError(diags, rest, lost_names(original, blanked))
+
+
+def lost_names(original: str, blanked: str) -> frozenset[str]:
+    """The names declared (``rule``, ``let``, ``macro``) at the top-level lines of
+    ``original`` that ``blanked`` has blanked."""
+    return frozenset(m.group(2) for m in _DEFINES.finditer(original)
+                     if not blanked[m.start(): m.end()].strip())
 
 
 def _error_pos(err: Exception, text: str) -> int:
@@ -272,6 +303,29 @@ def _expected_at(text: str, begin: int, pos: int) -> frozenset[str] | None:
         return fast.expected(text, begin, pos)
     except (StoppedError, UnsupportedError):  # not expected: the text parses to there
         return None
+
+
+def _swallowed(source: SourceFile, text: str, starts: list[int], pos: int
+               ) -> tuple[Diagnostic, int, int] | None:
+    """The error, and the region to blank, when the declaration before the
+    top-level line the error at ``pos`` is on is unfinished, so that the
+    parser read that line's keyword as a name (``rule a: cpu_pct >`` then
+    ``rule b: ...`` is ``cpu_pct > rule``): the error is reported at the
+    keyword, and the next declaration is kept."""
+    i = bisect.bisect_right(starts, pos)
+    if pos < 0 or i < 2:
+        return None
+    before, line = starts[i - 2], starts[i - 1]
+    accepted = _expected_at(text, before, line)
+    m = _TOP_LEVEL.match(text, line)
+    if not accepted or "$END" in accepted or m is None:  # finished: the error is later
+        return None
+    begin, end = m.span(1)
+    word = m.group(1)
+    diag = token_mistake(source, word.upper(), begin, end, accepted) or Diagnostic(
+        "E100", Level.ERROR, f"unexpected '{word}'; expected {_describe(accepted)}",
+        source.span(begin, end))
+    return diag, before, line
 
 
 def _region(text: str, starts: list[int], pos: int) -> tuple[int, int]:
@@ -299,10 +353,14 @@ def _parse_with_lark(source: SourceFile) -> lark.Tree[lark.Token]:
         try:
             tree = parser().parse(text)
         except lark.exceptions.UnexpectedInput as err:
-            # the text parses up to the error: from the top, what comes there
             pos = _error_pos(err, text)
-            diag, pos = _error_diagnostic(source, err, _expected_at(text, 0, pos))
-            begin, end = _region(text, starts, pos)
+            swallowed = _swallowed(source, text, starts, pos)
+            if swallowed is not None:
+                diag, begin, end = swallowed
+            else:
+                # the text parses up to the error: from the top, what comes there
+                diag, pos = _error_diagnostic(source, err, _expected_at(text, 0, pos))
+                begin, end = _region(text, starts, pos)
             diags.append(diag)
             if len(diags) >= MAX_SYNTAX_ERRORS:
                 break
@@ -313,7 +371,7 @@ def _parse_with_lark(source: SourceFile) -> lark.Tree[lark.Token]:
             del starts[bisect.bisect_left(starts, begin) : bisect.bisect_left(starts, end)]
             continue
         if diags:
-            break
+            _partial(diags, source.text, text, tree)
         return tree
     raise RuleSyntaxError(diags)
 

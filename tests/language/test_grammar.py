@@ -495,8 +495,22 @@ def test_redundant_parentheses_do_not_nest() -> None:
 
 def test_several_syntax_errors_are_reported_after_recovery() -> None:
     found = diagnostics("rule a: cpu_pct >> 1\nrule b: ok > 1\nrule c { when }\nlet = 3\n")
+    # rule b parses: its own error is reported, in file order
     assert [(d.code, d.span.line) for d in found] == [
-        ("E100", 1), ("E100", 3), ("E100", 4)]
+        ("E100", 1), ("E201", 2), ("E100", 3), ("E100", 4)]
+
+
+def test_a_keyword_read_as_a_name_ends_the_unfinished_declaration() -> None:
+    # 'cpu_pct > rule' parses as far as 'b': the error is rule a's, and rule b is kept
+    found = diagnostics("rule a: cpu_pct >\nrule b: nosuch > 1\nrule c: cpu_pct > 1\n")
+    assert [(d.code, d.span.line, d.span.text) for d in found] == [
+        ("E100", 2, "rule"), ("E201", 2, "nosuch")]
+    assert found[0].message.startswith("unexpected 'rule'; expected a name, a number")
+
+
+def test_a_keyword_read_as_a_name_inside_an_open_block() -> None:
+    found = diagnostics("rule a {\n  when cpu_pct > 1 and\nlet x = 1\nrule b: cpu_pct > x\n")
+    assert [(d.code, d.span.line, d.span.text) for d in found] == [("E100", 3, "let")]
 
 
 def test_syntax_errors_are_capped() -> None:
@@ -513,9 +527,9 @@ def test_parse_raises_rule_syntax_error_with_every_error() -> None:
     assert str(info.value) == info.value.diagnostics[0].message
 
 
-def test_a_syntax_error_skips_checking_that_file() -> None:
-    # the unknown name in rule b would be E201, but a broken file is not checked
-    assert [d.code for d in diagnostics("rule a: @\nrule b: nosuch > 1\n")] == ["E101"]
+def test_a_syntax_error_does_not_hide_the_other_declarations_errors() -> None:
+    # rule b is still checked: its unknown name is reported, after rule a's error
+    assert [d.code for d in diagnostics("rule a: @\nrule b: nosuch > 1\n")] == ["E101", "E201"]
 
 
 def test_empty_and_comment_only_files_are_valid() -> None:

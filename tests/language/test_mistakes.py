@@ -95,9 +95,25 @@ def test_e107_at_the_end_of_the_file() -> None:
     assert d.hint == "add '}' before the end of the file"
 
 
+def test_e107_the_declaration_after_the_brace_is_still_checked() -> None:
+    found = diagnostics("rule a {\n when cpu_pct > 90\nrule b: rss_mbb > 1\n")
+    assert [(d.code, d.span.line) for d in found] == [("E107", 1), ("E201", 3)]
+
+
 def test_e107_braces_in_strings_and_comments_do_not_count() -> None:
     text = 'rule a {\n when cpu_pct > 1\n message "}"  # }\nrule b: cpu_pct > 1\n'
     assert (only(text, "E107").span.line, only(text, "E107").span.col) == (1, 8)
+
+
+def test_e107_the_innermost_brace_left_open() -> None:
+    text = 'rule a {\n when cpu_pct > 1\n labels { a = "x" }\n labels {\nrule b: cpu_pct > 1\n'
+    assert only(text, "E107").span.line == 4
+
+
+def test_no_e107_where_a_closing_brace_could_not_come() -> None:
+    # the condition is unfinished: that is the error, not the brace
+    d = only("rule a {\n when cpu_pct >\nrule b: cpu_pct > 1\n", "E100")
+    assert d.message.startswith("unexpected 'rule'; expected a name")
 
 
 def test_open_brace() -> None:
