@@ -25,6 +25,7 @@ from .infer import Inferrer, Uses, describe_dim
 from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
 from .judged import FAIL, Target, check_boundaries, check_target
+from .lints import comparison_warnings
 from .loader import Program
 from .source import Diagnostic, Level, Span
 
@@ -164,6 +165,7 @@ class _Checker:
             for macro in decls:
                 if isinstance(macro, n.Macro):
                     self.infer.macro(macro, self.envs[path])
+                    self.diags += comparison_warnings(macro.expr)
 
     # ---- rules -------------------------------------------------------------------
     def _rule(self, rule: n.Rule, env: Env) -> None:
@@ -244,6 +246,7 @@ class _Checker:
 
     def _condition(self, expr: n.Expr, env: Env, uses: Uses, role: str) -> None:
         info = self.infer.infer(expr, env, uses)
+        self.diags += comparison_warnings(expr)
         if info.type is not None and info.type is not Type.BOOL:
             what = describe_dim(info.dim) if info.type is Type.NUM else info.type.value
             self.error("E302", f"{role} must be true or false, got {what}", expr.span,

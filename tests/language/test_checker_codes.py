@@ -73,6 +73,8 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
     "W104": {"m.lnx": "rule r { when cpu_pct > 90\n clear when cpu_pct > 80 }"},
     "W105": {"m.lnx": "rule r: 2 > 1"},
     "W106": {"m.lnx": f'test "t" {{ trace "{TRACE}" }}', TRACE: ""},
+    "W110": {"m.lnx": 'rule r: comm == "a-name-longer-than-15"'},
+    "W111": {"m.lnx": "rule r: fd_pct > 0.8"},
 }
 
 

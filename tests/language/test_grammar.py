@@ -391,8 +391,8 @@ def test_e104_unit_conversion_overflow() -> None:
 
 def test_e106_limits_are_exact() -> None:
     x, zeros, name = "x" * MAX_STRING, "0" * (MAX_TOKEN - 1), "l" * MAX_TOKEN
-    at_limit = ['rule r: comm == "' + x + '"',
-                'rule r: comm == "' + "\\\\" * (MAX_STRING // 2) + '"',  # as written
+    at_limit = ['rule r: cmdline == "' + x + '"',
+                'rule r: cmdline == "' + "\\\\" * (MAX_STRING // 2) + '"',  # as written
                 "rule r: cpu_pct > " + zeros + "1",
                 "rule r: age_s > " + zeros[1:] + "1s",
                 f"let {name} = 1\nrule r: cpu_pct > {name}"]
@@ -441,7 +441,7 @@ def test_problems_found_while_building_are_capped_per_file() -> None:
     # an unknown escape costs two characters: a file of them once kept a
     # diagnostic for each (a gigabyte for 5 MB); past the cap, a declaration
     # is still dropped when a problem would drop it, reported or not
-    text = 'rule r: comm == "' + "\\q" * (2 * MAX_PROBLEMS) + '"\nrule s: nosuch > 1\n'
+    text = 'rule r: cmdline == "' + "\\q" * (2 * MAX_PROBLEMS) + '"\nrule s: nosuch > 1\n'
     found = diagnostics(text + "rule t: cpu_pct > " + "9" * 400 + "\n")
     assert [d.code for d in found] == ["E103"] * MAX_PROBLEMS + ["E201"]
     assert found[-1].span.text == "nosuch"
