@@ -47,7 +47,20 @@ class RuleError(LinnixError):
 
 
 class RuleSyntaxError(RuleError):
-    """The text of a ``.lnx`` file does not parse."""
+    """The text of a ``.lnx`` file does not parse.
+
+    ``partial``, when not None, is what the parser made of the declarations
+    that did parse once it had recovered from every error, and ``lost`` the
+    names the declarations it left out would have defined (rules, lets,
+    macros): the rest of the file can still be checked, without reporting
+    those names as unknown.
+    """
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], partial: object | None = None,
+                 lost: frozenset[str] = frozenset()) -> None:
+        super().__init__(diagnostics)
+        self.partial = partial
+        self.lost = lost
 
 
 class TraceError(LinnixError):

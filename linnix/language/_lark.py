@@ -206,6 +206,36 @@ class FastParser:
         self.table = type(table)(states, table.start_states, table.end_states)
         self.factories = self._factories(list(shadows.values()))
 
+    def expected(self, text: str, start: int, stop: int) -> frozenset[str]:
+        """The terminals the parser takes at ``stop`` having parsed ``text`` from
+        ``start`` (where a declaration may begin): exactly what may come there, not
+        the table's row at an error (LALR merges).  Raises like :meth:`parse`."""
+        if self._recognizers is None:
+            self._recognizers = self._recognizing_callbacks()
+        return self.acceptable(self._run(text, start, self._recognizers, None, stop, True))
+
+    def acceptable(self, stack: tuple[int, ...]) -> frozenset[str]:
+        """The terminals shifted next from the stack of states ``stack``."""
+        from lark.parsers.lalr_analysis import Shift
+
+        states = self.table.states
+        final = self.table.end_states[self.start]
+        out = set()
+        for terminal in states[stack[-1]]:
+            if not terminal.isupper() and terminal != "$END":
+                continue  # a nonterminal's goto
+            at = list(stack)
+            while (step := states[at[-1]].get(terminal)) is not None:
+                if step[0] is Shift:
+                    out.add(terminal)
+                    break
+                del at[len(at) - len(step[1].expansion):]  # the reduction pops its states
+                at.append(states[at[-1]][step[1].origin.name][1])
+                if terminal == "$END" and at[-1] == final:
+                    out.add(terminal)
+                    break
+        return frozenset(out)
+
     # ---- lexing ---------------------------------------------------------------
     def lexer(self, state: int) -> _Lexer:
         """The match function, keyword table and allowed terminals of one parser state
@@ -388,9 +418,11 @@ class FastParser:
         return "call", method, include, tail
 
     # ---- parsing --------------------------------------------------------------
-    def parse(self, source: SourceFile, *, outline: bool = False) -> lark.Tree[lark.Token]:
+    def parse(self, source: SourceFile, *, outline: bool = False,
+              text: str | None = None) -> lark.Tree[lark.Token]:
         """The tree of ``source``, its module built while parsing (its rules as
-        outlines, with ``outline``).
+        outlines, with ``outline``); ``text``, when given, is parsed in place of
+        the source's text (the same text with parts blanked, offsets kept).
 
         Raises :class:`StoppedError` at a syntax error or where the parser's stack
         would grow beyond :data:`MAX_STACK`, and :class:`UnsupportedError`
@@ -399,7 +431,8 @@ class FastParser:
         from lark import Tree
 
         builder = Builder(source, outline=outline)
-        decls = self._run(source.text, 0, self._callbacks(builder), builder.long_token)
+        decls = self._run(source.text if text is None else text, 0,
+                          self._callbacks(builder), builder.long_token)
         tree = Tree("start", list(decls))
         # what linnix.language.builder.build returns for this tree
         tree.__dict__["built"] = (source, module(source, decls), builder.problems)
@@ -430,9 +463,10 @@ class FastParser:
         self._run(text, start, self._recognizers, None)
 
     def _run(self, text: str, pos: int, callbacks: dict[Any, Callable[..., Any]],
-             long_token: Callable[[Any], None] | None, stop: int | None = None) -> Any:
+             long_token: Callable[[Any], None] | None, stop: int | None = None,
+             probe: bool = False) -> Any:
         """Lex and parse ``text`` from ``pos`` to ``stop`` (its end by default):
-        the value of the start rule."""
+        the value of the start rule (with ``probe``, the stack of states there)."""
         from lark.exceptions import UnexpectedInput
         from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
@@ -471,13 +505,17 @@ class FastParser:
             rest = self.skip_match(text, pos, stop).end()
             if rest != stop:  # a character no terminal of this state matches
                 raise self._lexer_error(stack[-1], text, rest)
+            if probe:
+                return tuple(stack)
             end = new(_Token)
             end.type, end.value = "$END", ""
             # where Lark puts it: on the last token
             end.start_pos, end.end_pos = (0, 0) if token is None else (begin, pos)
             return feed(end, True)
         except (UnexpectedInput, TooDeepError) as err:
-            raise StoppedError(err, *_progress(state.value_stack, err)) from None
+            found = _progress(state.value_stack, err)
+            state.value_stack.clear()  # let what was built go: recovery parses again
+            raise StoppedError(err, *found) from None
 
     def _recognizing_callbacks(self) -> dict[Any, Callable[..., Any]]:
         """Callbacks that build nothing: a declaration's value is the offset it
@@ -532,7 +570,6 @@ def _scanner_terminals(basic: Any) -> tuple[list[Any], dict[str, Any]]:
     terminals, callbacks = create(basic.terminals, basic.g_regex_flags, basic.re,
                                   basic.use_bytes)
     return terminals, callbacks
-
 
 
 def _shape(rule: _Reduction) -> tuple[int, bool, bool]:

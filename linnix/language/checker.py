@@ -26,6 +26,7 @@ from .infer import Inferrer, Uses, describe_dim
 from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
 from .judged import FAIL, Target, check_boundaries, check_target
+from .lints import comparison_warnings
 from .loader import Program
 from .messages import check_labels, check_message, targets_process
 from .source import Diagnostic, Level, Span
@@ -114,7 +115,8 @@ class _Checker:
 
     def _declare(self, path: str) -> None:
         """Register rule names (unique across everything) and file-local names."""
-        env = self.envs.setdefault(path, Env(path, registry=self.envs))
+        env = self.envs.setdefault(path, Env(path, registry=self.envs,
+                                             lost=self.program.lost.get(path, frozenset())))
         for decl in self.program.modules[path].decls:
             if isinstance(decl, (n.Rule, n.RuleOutline)):
                 first = self.rule_spans.get(decl.name)
@@ -166,6 +168,7 @@ class _Checker:
             for macro in decls:
                 if isinstance(macro, n.Macro):
                     self.infer.macro(macro, self.envs[path])
+                    self.diags += comparison_warnings(macro.expr)
 
     # ---- rules -------------------------------------------------------------------
     def _rule(self, rule: n.Rule, env: Env) -> None:
@@ -252,6 +255,7 @@ class _Checker:
 
     def _condition(self, expr: n.Expr, env: Env, uses: Uses, role: str) -> None:
         info = self.infer.infer(expr, env, uses)
+        self.diags += comparison_warnings(expr)
         if info.type is not None and info.type is not Type.BOOL:
             what = describe_dim(info.dim) if info.type is Type.NUM else info.type.value
             self.error("E302", f"{role} must be true or false, got {what}", expr.span,
@@ -442,6 +446,8 @@ class _Checker:
             return None if pid is None else Expectation("action", s.span, action=s.action,
                                                         pid=pid)
         if s.rule not in visible:
+            if s.rule in env.lost:  # its definition had a syntax error, reported already
+                return None
             guess = suggest(s.rule, visible)
             tail = f" (did you mean '{guess}'?)" if guess else ""
             hint = None if s.rule not in self.rule_spans else (
@@ -480,6 +486,8 @@ class _Checker:
     # ---- warnings ----------------------------------------------------------------
     def _unused(self, usable: list[str]) -> None:
         for path in usable:
+            if path in self.program.lost:  # what a syntax error left out may use them
+                continue
             # only declarations that took effect: one refused by E203/E204 is
             # reported once, not again as unused
             for decl in self.own.get(path, ()):

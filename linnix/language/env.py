@@ -35,6 +35,8 @@ class Env:
     lets: dict[str, n.Let] = attrs.field(factory=dict)
     macros: dict[str, n.Macro] = attrs.field(factory=dict)
     consts: dict[str, Const | None] = attrs.field(factory=dict)  # None: invalid let
+    # names defined by declarations a syntax error left out: never reported unknown
+    lost: frozenset[str] = frozenset()
     # every file's environment, shared by all of them, to find where a name lives
     registry: dict[str, Env] = attrs.field(factory=dict, repr=False)
 

@@ -15,13 +15,18 @@ Lark's internals; this module uses Lark's public API only).
 Line and column numbers are computed from offsets only when a diagnostic or
 the compiler asks (:class:`~linnix.language.source.Span`).
 
-A syntax error is reported exactly as Lark reports it (the fast path raises
-the error Lark's own parse raises there): :class:`~linnix.errors.RuleSyntaxError`
-holds every syntax error found, parsing resuming at the next top-level
-declaration after each.  Resuming, the fast path builds nothing and starts at
-the declaration the error was in, not at the top of the file, so that a file
-with errors takes time and memory in proportion to its size, as a good one
-does.  Input nested deeper than the parser's stack allows
+A syntax error is found where Lark finds it (the fast path raises the error
+Lark's own parse raises there), and said as :mod:`linnix.language.mistakes`
+says it: a common mistake named with its fix, else the tokens the parser
+would really have taken there (from the parse table, not Lark's list, which
+holds what LALR merged in).  :class:`~linnix.errors.RuleSyntaxError` holds
+every syntax error found, parsing resuming at the next top-level declaration
+after each (a declaration left unfinished, whose parse swallowed the next
+line's keyword as a name, ends at that line), and the tree of the
+declarations that did parse, which are still checked.  Resuming, the fast
+path builds nothing and starts at the declaration the error was in, not at
+the top of the file, so that a file with errors takes time and memory in
+proportion to its size, as a good one does.  Input nested deeper than the parser's stack allows
 (:data:`~linnix.language._lark.MAX_STACK`) is reported like a syntax error
 (E105) rather than taking memory without end.  When the fast path cannot
 serve the parser at all, Lark parses alone (contextual lexer, positions, a
@@ -48,6 +53,7 @@ from ._lark import (
     UnsupportedError,
     terminal_literal,
 )
+from .mistakes import TOP_LEVEL, character_mistake, expected, token_mistake
 from .source import Diagnostic, Level, SourceFile
 
 if TYPE_CHECKING:
@@ -75,7 +81,8 @@ _FRIENDLY = {
     "TIMES": "'times'",
     "$END": "end of file",
 }
-_TOP_LEVEL = re.compile(r"^[ \t]*(rule|let|macro|include|test)\b", re.MULTILINE)
+_TOP_LEVEL = TOP_LEVEL
+_DEFINES = re.compile(r"^[ \t]*(rule|let|macro)[ \t]+([a-z_][a-z0-9_]*)", re.MULTILINE)
 
 
 def grammar_text() -> str:
@@ -117,27 +124,24 @@ def parser() -> lark.Lark:
 
 
 def _describe(names: object) -> str:
-    p = parser()
-    shown: list[str] = []
-    for name in sorted(names):  # type: ignore[call-overload]
-        if name in _FRIENDLY:
-            shown.append(_FRIENDLY[name])
-            continue
-        try:
-            literal = terminal_literal(p, name)
-        except KeyError:
-            shown.append(name.lower())
-            continue
-        shown.append(f"'{literal}'")
-    unique = sorted(set(shown))
-    if len(unique) > 8:
-        return ", ".join(unique[:8]) + ", ..."
-    return ", ".join(unique)
+    """A short list of the terminals ``names``, the most likely first."""
+    return expected(names, _terminal_text)  # type: ignore[arg-type]
 
 
-def _error_diagnostic(source: SourceFile, err: Exception) -> tuple[Diagnostic, int]:
+def _terminal_text(name: str) -> str:
+    if name in _FRIENDLY:
+        return _FRIENDLY[name]
+    try:
+        return f"'{terminal_literal(parser(), name)}'"
+    except KeyError:
+        return name.lower()
+
+
+def _error_diagnostic(source: SourceFile, err: Exception,
+                      accepted: frozenset[str] | None = None) -> tuple[Diagnostic, int]:
     """A diagnostic for one Lark error (or the fast path's depth limit) and the
-    offset where the error sits."""
+    offset where the error sits; ``accepted``, when known, is exactly what the
+    parser would have taken there (else Lark's own list is shown)."""
     import lark
 
     if isinstance(err, TooDeepError):
@@ -150,10 +154,13 @@ def _error_diagnostic(source: SourceFile, err: Exception) -> tuple[Diagnostic, i
             msg, end = "unterminated string", source.text.find("\n", pos)
             end = len(source.text) if end < 0 else end
             return Diagnostic("E102", Level.ERROR, msg, source.span(pos, end)), pos
+        mistake = character_mistake(source, pos)
+        if mistake is not None:
+            return mistake, pos
         shown = repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}" if ch else "end of file"
         msg = f"unexpected character {shown}"
-        if err.allowed:
-            msg += f"; expected {_describe(err.allowed)}"
+        if accepted or err.allowed:
+            msg += f"; expected {_describe(accepted or err.allowed)}"
         return Diagnostic("E101", Level.ERROR, msg, source.span(pos, pos + 1)), pos
     if isinstance(err, lark.UnexpectedToken):
         tok = err.token
@@ -163,12 +170,15 @@ def _error_diagnostic(source: SourceFile, err: Exception) -> tuple[Diagnostic, i
         else:
             pos = tok.start_pos or 0
             found = f"'{tok.value}'"
-        msg = f"unexpected {found}; expected {_describe(err.expected)}"
         end = pos + len(str(tok.value)) if tok.type != "$END" else pos
+        mistake = token_mistake(source, tok.type, pos, end, accepted)
+        if mistake is not None:
+            return mistake, mistake.span.start
+        msg = f"unexpected {found}; expected {_describe(accepted or err.expected)}"
         return Diagnostic("E100", Level.ERROR, msg, source.span(pos, end)), pos
     if isinstance(err, lark.UnexpectedEOF):
         pos = len(source.text)
-        msg = f"unexpected end of file; expected {_describe(err.expected)}"
+        msg = f"unexpected end of file; expected {_describe(accepted or err.expected)}"
         return Diagnostic("E100", Level.ERROR, msg, source.span(pos, pos)), pos
     raise err
 
@@ -192,7 +202,7 @@ def parse(source: SourceFile, *, outline: bool = False) -> lark.Tree[lark.Token]
         try:
             return fast.parse(source, outline=outline)
         except StoppedError as stop:
-            _recover(fast, source, stop)
+            _recover(fast, source, stop, outline)
         except UnsupportedError:
             pass
     return _parse_with_lark(source)
@@ -206,9 +216,11 @@ def declaration_parser(source: SourceFile) -> Callable[[int, int], nodes.Decl]:
     return fast.declaration_parser(source)
 
 
-def _recover(fast: FastParser, source: SourceFile, stop: StoppedError) -> NoReturn:
+def _recover(fast: FastParser, source: SourceFile, stop: StoppedError,
+             outline: bool) -> NoReturn:
     """Raise RuleSyntaxError with the error the fast path stopped at and every
-    later one, found as :func:`_parse_with_lark` finds them.
+    later one, found as :func:`_parse_with_lark` finds them, and the tree of
+    the declarations left (see :func:`_partial`).
 
     Parsing the text with the error's region blanked from the top (what
     Lark's recovery does) goes exactly as parsing it from the beginning of a
@@ -217,18 +229,22 @@ def _recover(fast: FastParser, source: SourceFile, stop: StoppedError) -> NoRetu
     """
     text = source.text
     diags: list[Diagnostic] = []
-    starts: list[int] | None = None
+    starts = [m.start() for m in _TOP_LEVEL.finditer(text)]
     while True:
-        diag, pos = _error_diagnostic(source, stop.error)
+        pos = _error_pos(stop.error, text)
+        swallowed = _swallowed(source, text, starts, pos)
+        if swallowed is not None:
+            diag, begin, end = swallowed
+        else:
+            accepted = _expected_at(text, min(stop.declaration, pos), pos)
+            diag, pos = _error_diagnostic(source, stop.error, accepted)
+            begin, end = _region(text, starts, pos)
         diags.append(diag)
         if len(diags) >= MAX_SYNTAX_ERRORS:
-            break
-        if starts is None:
-            starts = [m.start() for m in _TOP_LEVEL.finditer(text)]
-        begin, end = _region(text, starts, pos)
+            raise RuleSyntaxError(diags)
         blanked = _blank(text, begin, end)
         if blanked == text:
-            break
+            raise RuleSyntaxError(diags)
         text = blanked
         del starts[bisect.bisect_left(starts, begin) : bisect.bisect_left(starts, end)]
         done = stop.finished
@@ -242,7 +258,74 @@ def _recover(fast: FastParser, source: SourceFile, stop: StoppedError) -> NoRetu
             stop = again
             continue
         break
-    raise RuleSyntaxError(diags)
+    _partial(diags, source.text, text, lambda: fast.parse(source, outline=outline, text=text))
+
+
+def _partial(diags: list[Diagnostic], original: str, blanked: str,
+             rest: lark.Tree[lark.Token] | Callable[[], lark.Tree[lark.Token]]) -> NoReturn:
+    """Raise RuleSyntaxError with ``diags``, the tree of what is left of the
+    file once every error's region is blanked (``rest``, or what it parses:
+    the blanked text, which parses) and the names the blanked declarations
+    would have defined."""
+    if callable(rest):
+        try:
+            rest = rest()
+        except (StoppedError, UnsupportedError):  # not expected: the text parses
+            raise RuleSyntaxError(diags) from None
+    raise RuleSyntaxError(diags, rest, lost_names(original, blanked))
+
+
+def lost_names(original: str, blanked: str) -> frozenset[str]:
+    """The names declared (``rule``, ``let``, ``macro``) at the top-level lines of
+    ``original`` that ``blanked`` has blanked."""
+    return frozenset(m.group(2) for m in _DEFINES.finditer(original)
+                     if not blanked[m.start(): m.end()].strip())
+
+
+def _error_pos(err: Exception, text: str) -> int:
+    """Where Lark's error (or the fast path's depth limit: -1) sits in ``text``."""
+    if isinstance(err, TooDeepError):
+        return -1
+    token = getattr(err, "token", None)
+    if token is None:
+        return int(getattr(err, "pos_in_stream", None) or 0)
+    return len(text) if token.type == "$END" else int(token.start_pos or 0)
+
+
+def _expected_at(text: str, begin: int, pos: int) -> frozenset[str] | None:
+    """What the parser would take at ``pos`` of ``text``, parsing from ``begin``
+    (where a declaration begins; ``text`` parses up to ``pos``), or None when
+    that cannot be told (the fast path cannot serve the parser; ``pos`` is -1)."""
+    fast = _fast(parser())
+    if fast is None or pos < 0:
+        return None
+    try:
+        return fast.expected(text, begin, pos)
+    except (StoppedError, UnsupportedError):  # not expected: the text parses to there
+        return None
+
+
+def _swallowed(source: SourceFile, text: str, starts: list[int], pos: int
+               ) -> tuple[Diagnostic, int, int] | None:
+    """The error, and the region to blank, when the declaration before the
+    top-level line the error at ``pos`` is on is unfinished, so that the
+    parser read that line's keyword as a name (``rule a: cpu_pct >`` then
+    ``rule b: ...`` is ``cpu_pct > rule``): the error is reported at the
+    keyword, and the next declaration is kept."""
+    i = bisect.bisect_right(starts, pos)
+    if pos < 0 or i < 2:
+        return None
+    before, line = starts[i - 2], starts[i - 1]
+    accepted = _expected_at(text, before, line)
+    m = _TOP_LEVEL.match(text, line)
+    if not accepted or "$END" in accepted or m is None:  # finished: the error is later
+        return None
+    begin, end = m.span(1)
+    word = m.group(1)
+    diag = token_mistake(source, word.upper(), begin, end, accepted) or Diagnostic(
+        "E100", Level.ERROR, f"unexpected '{word}'; expected {_describe(accepted)}",
+        source.span(begin, end))
+    return diag, before, line
 
 
 def _region(text: str, starts: list[int], pos: int) -> tuple[int, int]:
@@ -265,18 +348,22 @@ def _parse_with_lark(source: SourceFile) -> lark.Tree[lark.Token]:
     # Offsets of the top-level declarations, found once: blanking [begin, end)
     # removes exactly the ones inside it (both ends are line starts) and moves
     # no other, so the list is kept up to date instead of searched again.
-    starts: list[int] | None = None
+    starts = [m.start() for m in _TOP_LEVEL.finditer(text)]
     while True:
         try:
             tree = parser().parse(text)
         except lark.exceptions.UnexpectedInput as err:
-            diag, pos = _error_diagnostic(source, err)
+            pos = _error_pos(err, text)
+            swallowed = _swallowed(source, text, starts, pos)
+            if swallowed is not None:
+                diag, begin, end = swallowed
+            else:
+                # the text parses up to the error: from the top, what comes there
+                diag, pos = _error_diagnostic(source, err, _expected_at(text, 0, pos))
+                begin, end = _region(text, starts, pos)
             diags.append(diag)
             if len(diags) >= MAX_SYNTAX_ERRORS:
                 break
-            if starts is None:
-                starts = [m.start() for m in _TOP_LEVEL.finditer(text)]
-            begin, end = _region(text, starts, pos)
             blanked = _blank(text, begin, end)
             if blanked == text:
                 break
@@ -284,7 +371,7 @@ def _parse_with_lark(source: SourceFile) -> lark.Tree[lark.Token]:
             del starts[bisect.bisect_left(starts, begin) : bisect.bisect_left(starts, end)]
             continue
         if diags:
-            break
+            _partial(diags, source.text, text, tree)
         return tree
     raise RuleSyntaxError(diags)
 

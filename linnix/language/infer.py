@@ -255,6 +255,8 @@ class Inferrer:
         return self.unknown(e.id, e.span, env)
 
     def unknown(self, name: str, span: Span, env: Env) -> Info:
+        if name in env.lost:  # its definition had a syntax error, reported already
+            return _BAD
         guess = suggest(name, [*METRICS, *env.names()])
         tail = f" (did you mean '{guess}'?)" if guess else ""
         return self.error("E201", f"unknown name '{name}'{tail}", span)

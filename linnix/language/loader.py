@@ -34,6 +34,9 @@ class Program:
     includes: dict[str, list[str]] = attrs.field(factory=dict)
     roots: list[str] = attrs.field(factory=list)
     broken: set[str] = attrs.field(factory=set)
+    # files with syntax errors whose other declarations were kept: the names
+    # the declarations left out would have defined
+    lost: dict[str, frozenset[str]] = attrs.field(factory=dict)
     diagnostics: list[Diagnostic] = attrs.field(factory=list)
 
     def visible(self, path: str) -> list[str]:
@@ -49,7 +52,10 @@ class Program:
         return seen
 
     def depends_on_broken(self, path: str) -> bool:
-        return any(p in self.broken for p in self.visible(path))
+        """Whether ``path`` or a file it includes failed to load (a file with
+        syntax errors counts for the files including it, not for itself)."""
+        return any(p in self.broken and not (p == path and p in self.lost)
+                   for p in self.visible(path))
 
 
 def discover(paths: Iterable[str]) -> list[str]:
@@ -155,12 +161,18 @@ class _Loader:
         source = SourceFile(key, text)
         prog = self.program
         prog.sources[key] = source
+        tree: object
         try:
             tree = parse(source, outline=self.outline)
         except RuleSyntaxError as err:
             prog.diagnostics.extend(err.diagnostics)
             prog.broken.add(key)
-            return
+            if err.partial is None:
+                return
+            # the declarations that parsed are still checked (not those of
+            # files including this one, which may need what was lost)
+            tree = err.partial
+            prog.lost[key] = err.lost
         module, problems = build(source, tree)
         prog.modules[key] = module
         prog.diagnostics.extend(problems)

@@ -25,9 +25,13 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
     "E104": {"m.lnx": "rule r: cpu_pct > " + "9" * 400},
     "E105": {"m.lnx": "rule r: " + "not " * 200 + "cpu_pct > 1"},
     "E106": {"m.lnx": 'rule r: comm == "' + "x" * 65_537 + '"'},
+    "E107": {"m.lnx": "rule r {\n when cpu_pct > 1\n"},
+    "E108": {"m.lnx": 'rule r: comm = "x"'},
+    "E109": {"m.lnx": "rule r: comm == 'x'"},
     "E110": {"m.lnx": 'include "nope.lnx"'},
     "E111": {"m.lnx": 'include "m.lnx"'},
     "E112": {"m.lnx": b"rule r: \xff"},
+    "E114": {"m.lnx": "rule r { when cpu_pct > 1\n severity Critical }"},
     "E201": {"m.lnx": "rule r: subtre_cpu_pct > 1"},
     "E202": {"m.lnx": "rule r: cpu_pct > 1\nrule r: cpu_pct > 2"},
     "E203": {"m.lnx": "let a = 1\nmacro a = cpu_pct > 1\nrule r: cpu_pct > a"},
@@ -80,6 +84,8 @@ EXAMPLES: dict[str, dict[str, str | bytes]] = {
     "W110": {"m.lnx": "rule r on exec: cpu_pct > 50"},
     "W106": {"m.lnx": f'test "t" {{ trace "{TRACE}" }}', TRACE: ""},
     "W111": {"m.lnx": 'rule r { when cpu_pct > 1\n labels { process = "{pid}" } }'},
+    "W112": {"m.lnx": 'rule r: comm == "a-name-longer-than-15"'},
+    "W113": {"m.lnx": "rule r: fd_pct > 0.8"},
 }
 
 

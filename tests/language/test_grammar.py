@@ -323,7 +323,7 @@ def test_spans_point_at_the_text() -> None:
 
 def test_e100_unexpected_token_says_what_was_expected() -> None:
     d = only("rule r cpu_pct > 1", "E100")
-    assert d.message == "unexpected 'cpu_pct'; expected ':', 'on', '{'"
+    assert d.message == "unexpected 'cpu_pct'; expected ':', '{', 'on'"
     assert (d.span.line, d.span.col, d.span.text) == (1, 8, "cpu_pct")
 
 
@@ -344,9 +344,9 @@ def test_e101_unexpected_character() -> None:
     assert d.span.text == "@"
 
 
-def test_e101_names_are_lower_case() -> None:
-    d = only("rule Cpu: cpu_pct > 1", "E101")
-    assert d.message == "unexpected character 'C'; expected a name"
+def test_e114_names_are_lower_case() -> None:
+    d = only("rule Cpu: cpu_pct > 1", "E114")
+    assert d.message == "names are lower case: 'Cpu'"
 
 
 def test_e101_unprintable_character_is_shown_by_code_point() -> None:
@@ -391,8 +391,8 @@ def test_e104_unit_conversion_overflow() -> None:
 
 def test_e106_limits_are_exact() -> None:
     x, zeros, name = "x" * MAX_STRING, "0" * (MAX_TOKEN - 1), "l" * MAX_TOKEN
-    at_limit = ['rule r: comm == "' + x + '"',
-                'rule r: comm == "' + "\\\\" * (MAX_STRING // 2) + '"',  # as written
+    at_limit = ['rule r: cmdline == "' + x + '"',
+                'rule r: cmdline == "' + "\\\\" * (MAX_STRING // 2) + '"',  # as written
                 "rule r: cpu_pct > " + zeros + "1",
                 "rule r: age_s > " + zeros[1:] + "1s",
                 f"let {name} = 1\nrule r: cpu_pct > {name}"]
@@ -441,7 +441,7 @@ def test_problems_found_while_building_are_capped_per_file() -> None:
     # an unknown escape costs two characters: a file of them once kept a
     # diagnostic for each (a gigabyte for 5 MB); past the cap, a declaration
     # is still dropped when a problem would drop it, reported or not
-    text = 'rule r: comm == "' + "\\q" * (2 * MAX_PROBLEMS) + '"\nrule s: nosuch > 1\n'
+    text = 'rule r: cmdline == "' + "\\q" * (2 * MAX_PROBLEMS) + '"\nrule s: nosuch > 1\n'
     found = diagnostics(text + "rule t: cpu_pct > " + "9" * 400 + "\n")
     assert [d.code for d in found] == ["E103"] * MAX_PROBLEMS + ["E201"]
     assert found[-1].span.text == "nosuch"
@@ -495,8 +495,22 @@ def test_redundant_parentheses_do_not_nest() -> None:
 
 def test_several_syntax_errors_are_reported_after_recovery() -> None:
     found = diagnostics("rule a: cpu_pct >> 1\nrule b: ok > 1\nrule c { when }\nlet = 3\n")
+    # rule b parses: its own error is reported, in file order
     assert [(d.code, d.span.line) for d in found] == [
-        ("E100", 1), ("E100", 3), ("E100", 4)]
+        ("E100", 1), ("E201", 2), ("E100", 3), ("E100", 4)]
+
+
+def test_a_keyword_read_as_a_name_ends_the_unfinished_declaration() -> None:
+    # 'cpu_pct > rule' parses as far as 'b': the error is rule a's, and rule b is kept
+    found = diagnostics("rule a: cpu_pct >\nrule b: nosuch > 1\nrule c: cpu_pct > 1\n")
+    assert [(d.code, d.span.line, d.span.text) for d in found] == [
+        ("E100", 2, "rule"), ("E201", 2, "nosuch")]
+    assert found[0].message.startswith("unexpected 'rule'; expected a name, a number")
+
+
+def test_a_keyword_read_as_a_name_inside_an_open_block() -> None:
+    found = diagnostics("rule a {\n  when cpu_pct > 1 and\nlet x = 1\nrule b: cpu_pct > x\n")
+    assert [(d.code, d.span.line, d.span.text) for d in found] == [("E100", 3, "let")]
 
 
 def test_syntax_errors_are_capped() -> None:
@@ -513,9 +527,9 @@ def test_parse_raises_rule_syntax_error_with_every_error() -> None:
     assert str(info.value) == info.value.diagnostics[0].message
 
 
-def test_a_syntax_error_skips_checking_that_file() -> None:
-    # the unknown name in rule b would be E201, but a broken file is not checked
-    assert [d.code for d in diagnostics("rule a: @\nrule b: nosuch > 1\n")] == ["E101"]
+def test_a_syntax_error_does_not_hide_the_other_declarations_errors() -> None:
+    # rule b is still checked: its unknown name is reported, after rule a's error
+    assert [d.code for d in diagnostics("rule a: @\nrule b: nosuch > 1\n")] == ["E101", "E201"]
 
 
 def test_empty_and_comment_only_files_are_valid() -> None:

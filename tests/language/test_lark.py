@@ -495,3 +495,18 @@ def test_the_fast_path_is_built_from_the_shipped_parser(parser: lark.Lark) -> No
     lark_module, _ = builder.build(slow, grammar._parse_with_lark(slow))
     need(repr(module) == repr(lark_module), "the fast path's parse",
          "the module Lark's own parse gives")
+
+
+def test_acceptable_is_what_the_parser_takes_next(parser: lark.Lark) -> None:
+    """Cut a valid file before any token: what the parser would take at the cut
+    holds that token, and nothing the parser would refuse there."""
+    fast = _lark.FastParser(parser)
+    tokens = parser.parse_interactive(SAMPLE).exhaust_lexer()
+    for token in tokens:
+        accepted = fast.expected(SAMPLE, 0, token.start_pos)
+        assert token.type in accepted
+        theirs = parser.parse_interactive(SAMPLE[:token.start_pos])
+        theirs.exhaust_lexer()
+        assert accepted == theirs.accepts()  # Lark tries each terminal on a copy
+    assert fast.expected(SAMPLE, 0, len(SAMPLE)) == {"$END", "INCLUDE", "LET", "MACRO",
+                                                     "RULE", "TEST"}

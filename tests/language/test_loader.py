@@ -257,3 +257,55 @@ def test_check_reports_a_fifo_in_the_rules_folder_and_ends(tmp_path: Path) -> No
     assert f"{tmp_path / 'fifo.lnx'}:1:1: error[E110]: cannot read " in proc.stderr + proc.stdout
     assert "not a regular file" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+# ---- recovery from syntax errors ------------------------------------------------------------
+
+
+def test_a_file_with_syntax_errors_keeps_the_declarations_that_parse(tmp_path: Path) -> None:
+    write(tmp_path, {"m.lnx": "rule a: @\nlet limit = 5\nrule b: cpu_pct > limit\n"
+                              "rule c {\n when cpu_pct >\n}\nrule d: nosuch > 1\n"})
+    program = loader.load([str(tmp_path / "m.lnx")])
+    key = str(tmp_path / "m.lnx")
+    assert [d.code for d in program.diagnostics] == ["E101", "E100"]
+    assert [getattr(d, "name", None) for d in program.modules[key].decls] == [
+        "limit", "b", "d"]
+    assert program.lost[key] == frozenset({"a", "c"})
+    assert not program.depends_on_broken(key)
+    result = build([key])
+    assert [(d.code, d.span.line) for d in result.diagnostics] == [
+        ("E101", 1), ("E100", 6), ("E201", 7)]
+    assert result.plan is None
+
+
+def test_names_lost_to_a_syntax_error_are_not_reported(tmp_path: Path) -> None:
+    write(tmp_path, {"m.lnx": "macro busy = cpu_pct > 90 &&\nlet unused = 1\n"
+                              'rule a: busy\ntest "t" {\n trace "t.jsonl"\n expect lost never\n}\n'
+                              "rule lost: cpu_pct >\n",
+                     "t.jsonl": ""})
+    result = build([str(tmp_path / "m.lnx")])
+    # neither 'busy' nor 'lost' is unknown, and 'unused' may be used by what was lost
+    assert [d.code for d in result.diagnostics] == ["E108", "E100"]
+
+
+def test_a_name_not_lost_is_still_unknown(tmp_path: Path) -> None:
+    write(tmp_path, {"m.lnx": "macro busy = &&\nrule a: busi\n"})
+    result = build([str(tmp_path / "m.lnx")])
+    assert [d.code for d in result.diagnostics] == ["E108", "E201"]
+
+
+def test_a_file_including_one_with_syntax_errors_is_not_checked(tmp_path: Path) -> None:
+    write(tmp_path, {"main.lnx": 'include "bad.lnx"\nrule r: nosuch > 1\n',
+                     "bad.lnx": "let = 1\nrule b: alsonosuch > 1\n"})
+    result = build([str(tmp_path / "main.lnx")])
+    assert [(d.code, os.path.basename(d.span.path)) for d in result.diagnostics] == [
+        ("E100", "bad.lnx"), ("E201", "bad.lnx")]
+
+
+def test_after_too_many_syntax_errors_nothing_is_checked(tmp_path: Path) -> None:
+    from linnix.language.grammar import MAX_SYNTAX_ERRORS
+
+    write(tmp_path, {"m.lnx": "rule r: @\n" * MAX_SYNTAX_ERRORS + "rule s: nosuch > 1\n"})
+    program = loader.load([str(tmp_path / "m.lnx")])
+    assert len(program.diagnostics) == MAX_SYNTAX_ERRORS
+    assert program.modules == {} and program.lost == {}

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from support import ROOT, RULES, check_spans, host, process
 
 from linnix.errors import LinnixError, RuleSyntaxError
-from linnix.language import grammar, pipeline
+from linnix.language import builder, grammar, pipeline
 from linnix.language import nodes as n
 from linnix.language.loader import load, load_text
 from linnix.language.pipeline import Build, build, build_program, check_files, check_program
@@ -61,6 +61,8 @@ TOKENS = [
     "\x00", "\ufeff", "é", "\u202e", "\r\n",
 ]
 TOKEN = st.sampled_from(TOKENS)
+# the codes of syntax errors, common mistakes among them
+SYNTAX_CODES = {"E100", "E101", "E102", "E107", "E108", "E109", "E114"}
 WORD = re.compile(r"\S+")
 
 
@@ -241,26 +243,73 @@ def test_mutations_of_valid_files(case: tuple[Path, str]) -> None:
     front_end(text, str(path))  # includes and traces resolve next to the original
 
 
-@given(st.text(max_size=400))
+@given(st.one_of(st.text(max_size=400), st.lists(TOKEN, max_size=60).map(" ".join)))
 def test_parse_raises_only_syntax_errors(text: str) -> None:
+    source = SourceFile("t.lnx", text)
     try:
-        grammar.parse(SourceFile("t.lnx", text))
+        grammar.parse(source)
     except RuleSyntaxError as err:
         assert err.diagnostics
         check_spans(err.diagnostics)
+        if err.partial is not None:  # what was kept builds, inside the text
+            module, _ = builder.build(source, err.partial)
+            assert all(0 <= d.span.start <= d.span.end <= len(text) for d in module.decls)
+            assert all(isinstance(name, str) for name in err.lost)
 
 
 @given(st.one_of(mutated().map(lambda case: case[1]), st.lists(TOKEN, max_size=60).map(" ".join)))
 def test_syntax_errors_are_the_ones_lark_finds(text: str) -> None:
-    # the fast path finds syntax errors itself; Lark's own parse is the reference
+    # the fast path finds syntax errors itself, and recovers from them; Lark's own
+    # parse is the reference
     def outcome(parse: Callable[[SourceFile], object]) -> object:
+        source = SourceFile("t.lnx", text)
         try:
-            parse(SourceFile("t.lnx", text))
+            parse(source)
         except RuleSyntaxError as err:
-            return [(d.code, d.message, d.span.start, d.span.end) for d in err.diagnostics]
+            kept = None if err.partial is None else [
+                (type(d).__name__, d.span.start, d.span.end)
+                for d in builder.build(source, err.partial)[0].decls]
+            return ([(d.code, d.message, d.span.start, d.span.end) for d in err.diagnostics],
+                    kept, err.lost)
         return None
 
     assert outcome(grammar.parse) == outcome(grammar._parse_with_lark)
+
+
+# Declarations with a syntax error, each of which defines a name nothing else uses.
+BROKEN = [
+    "rule broken_decl: cpu_pct > 1 &&", "rule broken_decl {\n  when cpu_pct > 1\n",
+    "macro broken_decl = comm == 'x'", "let broken_decl = Critical",
+    'rule broken_decl: comm = "x"', "rule broken_decl: @", "rule broken_decl: cpu_pct >",
+    "rule broken_decl {\n  when cpu_pct > 1\n  severity\n}",
+]
+
+
+@settings(max_examples=2 * settings.default.max_examples)
+@given(st.lists(declarations, min_size=1, max_size=6), st.sampled_from(BROKEN),
+       st.integers(0, 6))
+def test_a_broken_declaration_hides_nothing_else(parts: list[str], broken: str,
+                                                 at: int) -> None:
+    """A file with one more declaration, which has a syntax error, reports what the
+    file without it reports, and that syntax error: recovery loses nothing else."""
+    at = min(at, len(parts))
+    before = "\n".join([*parts[:at], ""])
+    text = before + broken + "\n" + "\n".join(parts[at:])
+    blank = before + re.sub(r"[^\n]", " ", broken) + "\n" + "\n".join(parts[at:])
+    path = str(GOOD / "generated.lnx")
+    # the broken declaration, and the first character of the next one: where the
+    # error is when the parser took the next line's keyword for a name
+    region = range(len(before), len(before) + len(broken) + 2)
+
+    def report(source: str) -> list[tuple[object, ...]]:
+        return [(d.code, d.span.start, d.span.end, d.message)
+                for d in build_program(load_text(source, path)).diagnostics
+                if d.span.start not in region and d.code not in ("W101", "W102")]
+
+    assert report(text) == report(blank)
+    syntax = [d for d in build_program(load_text(text, path)).diagnostics
+              if d.span.start in region]
+    assert syntax and all(d.is_error and d.code < "E2" for d in syntax)
 
 
 # ---- check_files: the same report with a rule at a time in memory -------------------------
@@ -379,7 +428,7 @@ def test_binary_input(tmp_path: Path) -> None:
     assert [d.code for d in result.diagnostics] == ["E112"]
     # the same bytes decoded leniently are text full of junk: syntax errors
     codes = codes_of(data.decode("latin-1"))
-    assert codes and codes <= {"E100", "E101", "E102"}
+    assert codes and codes <= SYNTAX_CODES
 
 
 def test_five_megabytes_of_declarations() -> None:
@@ -403,7 +452,7 @@ def test_five_megabytes_of_comments_then_an_error() -> None:
 def test_five_megabytes_of_junk_on_one_line(tmp_path: Path) -> None:
     rnd = random.Random(3)
     text = "".join(rnd.choice('abz_09 ()[]{}<>=!+-*/".,:%') for _ in range(FIVE_MB))
-    assert codes_of(text) <= {"E100", "E101", "E102"}
+    assert codes_of(text) <= SYNTAX_CODES
     path = tmp_path / "junk.lnx"
     path.write_text(text)
     result = build_program(load([str(path)]))
