@@ -6,23 +6,9 @@ that both list the same paths and methods.
 
 from __future__ import annotations
 
-from typing import Any
+from .openapi_schemas import Json, ref, schema, schemas
 
 __all__ = ["openapi_document"]
-
-Json = dict[str, Any]
-
-
-def _ref(kind: str, name: str) -> Json:
-    return {"$ref": f"#/components/{kind}/{name}"}
-
-
-def _schema(name: str) -> Json:
-    return _ref("schemas", name)
-
-
-def _nullable(kind: str, **extra: Any) -> Json:
-    return {"type": [kind, "null"], **extra}
 
 
 def _ok(description: str, schema: Json, content_type: str = "application/json") -> Json:
@@ -36,7 +22,7 @@ def _op(summary: str, description: str, tag: str, ok: Json, *, errors: tuple[str
     needs = () if public else ("Unauthorized",)
     for name in (*needs, *errors, "MisdirectedRequest", "InternalError"):
         status = _ERROR_STATUS[name]
-        responses[status] = _ref("responses", name)
+        responses[status] = ref("responses", name)
     op: Json = {"summary": summary, "description": description, "tags": [tag],
                 "responses": responses}
     if parameters:
@@ -60,331 +46,6 @@ _ERROR_STATUS = {
     "InternalError": "500",
     "NotReady": "503",
 }
-
-_MEASURED = ("summed over the process and its descendants that were measured; null when "
-             "none was")
-
-_PROCESS_FIELDS: Json = {
-    "pid": {"type": "integer"},
-    "ppid": {"type": "integer"},
-    "comm": {"type": "string", "description": "process name (at most 15 bytes)"},
-    "exe": _nullable("string", description="executable path, when readable"),
-    "cmdline": _nullable("string"),
-    "uid": _nullable("integer"),
-    "start": _nullable("number", description="start time on the engine clock (seconds)"),
-    "age_s": _nullable("number"),
-    "cpu_pct": _nullable("number"),
-    "rss_mb": _nullable("number"),
-    "fds": _nullable("integer"),
-    "fd_limit": _nullable("integer"),
-    "fd_pct": _nullable("number"),
-    "threads": _nullable("integer"),
-}
-
-
-_TIME_OPENED: Json = {"type": "string", "format": "date-time",
-                      "description": "opened_at in RFC 3339 (UTC)"}
-_INCIDENT_SUMMARY: Json = {
-    "id": {"type": "integer"},
-    "rule": {"type": "string"},
-    "severity": {"type": "string"},
-    "scope": {"type": "string"},
-    "pid": _nullable("integer"),
-    "comm": _nullable("string"),
-    "opened_at": {"type": "number", "description": "Unix time"},
-    "time": _TIME_OPENED,
-    "resolved_at": _nullable("number", description="Unix time; null while open"),
-    "resolved_reason": _nullable("string"),
-    "message": {"type": "string"},
-}
-
-
-def _schemas() -> Json:
-    action_status = ["pending", "approved", "executing", "succeeded", "failed", "rejected",
-                     "expired", "refused", "recorded"]
-    return {
-        "Error": {
-            "type": "object",
-            "description": "Every error answer. Some carry more fields: 'status' (409), "
-                           "'paused' (409: approving while actions are paused), "
-                           "'retry_after' (429), 'diagnostics' (422).",
-            "required": ["error", "detail"],
-            "properties": {
-                "error": {"type": "string", "description": "short, stable summary"},
-                "detail": {"type": "string", "description": "what happened, for people"},
-                "status": {"type": "string", "enum": action_status,
-                           "description": "409: the action's current status"},
-                "retry_after": {"type": "integer", "description": "429: seconds to wait"},
-                "paused": _schema("Pause"),
-                "diagnostics": {"type": "array", "items": _schema("Diagnostic")},
-            },
-        },
-        "Process": {
-            "type": "object",
-            "required": ["pid", "ppid", "comm"],
-            "properties": {**_PROCESS_FIELDS,
-                           "children": {"type": "integer", "description": "live children"}},
-        },
-        "ProcessNode": {
-            "type": "object",
-            "description": "A process with its whole subtree.",
-            "required": ["pid", "ppid", "comm", "children"],
-            "properties": {
-                **_PROCESS_FIELDS,
-                "subtree_cpu_pct": _nullable("number", description=_MEASURED),
-                "subtree_rss_mb": _nullable("number", description=_MEASURED),
-                "subtree_fds": _nullable("integer", description=_MEASURED),
-                "subtree_procs": _nullable("integer"),
-                "children": {"type": "array", "items": _schema("ProcessNode")},
-            },
-        },
-        "ProcessList": {
-            "type": "object",
-            "required": ["processes", "count"],
-            "properties": {"processes": {"type": "array", "items": _schema("Process")},
-                           "count": {"type": "integer"}},
-        },
-        "Graph": {
-            "type": "object",
-            "required": ["process", "ancestors", "subtree", "truncated"],
-            "properties": {
-                "process": _schema("Process"),
-                "ancestors": {"type": "array", "items": _schema("Process"),
-                              "description": "nearest first"},
-                "subtree": _schema("ProcessNode"),
-                "truncated": {"type": "boolean",
-                              "description": "the subtree was too large to send whole"},
-            },
-        },
-        "Alert": {
-            "type": "object",
-            "description": "An active (pending or firing) instance of a rule.",
-            "required": ["rule", "state"],
-            "properties": {
-                "rule": {"type": "string"},
-                "state": {"type": "string", "enum": ["pending", "firing"]},
-                "since": {"type": "number", "description": "engine clock (seconds)"},
-                "time": {"type": "string", "format": "date-time",
-                         "description": "since, in RFC 3339 (UTC)"},
-                "severity": {"type": "string"},
-                "scope": {"type": "string"},
-                "pid": _nullable("integer"),
-                "comm": _nullable("string"),
-                "start": _nullable("number"),
-                "message": {"type": "string"},
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "values": {"type": "object"},
-            },
-        },
-        "AlertTransition": {
-            "type": "object",
-            "description": "An alert transition or an action proposal, as 'linnix replay "
-                           "--format jsonl' writes them.",
-            "required": ["type", "ts", "rule"],
-            "properties": {"type": {"type": "string", "enum": ["alert", "action"]},
-                           "ts": {"type": "number"}, "rule": {"type": "string"},
-                           "time": {"type": "string", "format": "date-time",
-                                    "description": "ts in RFC 3339 (UTC)"}},
-            "additionalProperties": True,
-        },
-        "AlertList": {
-            "type": "object",
-            "properties": {
-                "alerts": {"type": "array", "items": _schema("Alert")},
-                "history": {"type": "array", "items": _schema("AlertTransition"),
-                            "description": "with history=1 instead of 'alerts'; newest last"},
-            },
-        },
-        "Rule": {
-            "type": "object",
-            "required": ["name", "enabled"],
-            "properties": {
-                "name": {"type": "string"},
-                "path": {"type": "string"},
-                "line": {"type": "integer"},
-                "scope": {"type": "string"},
-                "severity": {"type": "string"},
-                "enabled": {"type": "boolean"},
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "condition": {"type": "string"},
-                "for_s": _nullable("number"),
-                "actions": {"type": "array", "items": {"type": "string"}},
-                "counts": {"type": "object", "properties": {
-                    "pending": {"type": "integer"}, "firing": {"type": "integer"}}},
-            },
-        },
-        "RuleList": {
-            "type": "object",
-            "required": ["rules"],
-            "properties": {"rules": {"type": "array", "items": _schema("Rule")}},
-        },
-        "Diagnostic": {
-            "type": "object",
-            "required": ["level", "code", "message"],
-            "properties": {
-                "path": {"type": "string"}, "line": {"type": "integer"},
-                "col": {"type": "integer"}, "end_line": {"type": "integer"},
-                "end_col": {"type": "integer"},
-                "level": {"type": "string", "enum": ["error", "warning", "note"]},
-                "code": {"type": "string"}, "message": {"type": "string"},
-                "hint": _nullable("string"),
-            },
-        },
-        "ReloadRequest": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "note": _nullable("string", maxLength=128, description=(
-                    "one line for the audit log, beside the token's name (which is who "
-                    "reloaded)")),
-                "actor": _nullable("string", maxLength=128,
-                                   description="the old name of 'note'; give one of them"),
-            },
-        },
-        "Reloaded": {
-            "type": "object",
-            "required": ["reloaded", "warnings"],
-            "properties": {"reloaded": {"const": True},
-                           "warnings": {"type": "array", "items": _schema("Diagnostic")}},
-        },
-        "IncidentSummary": {
-            "type": "object",
-            "required": ["id", "rule", "opened_at", "message"],
-            "properties": _INCIDENT_SUMMARY,
-        },
-        "Incident": {
-            "type": "object",
-            "required": ["id", "rule", "opened_at", "message", "actions"],
-            "properties": {
-                **_INCIDENT_SUMMARY,
-                "start": _nullable("number"),
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "history": {"type": "array", "items": {"type": "object"},
-                            "description": "the values that led to the alert"},
-                "subtree": {"type": "array", "items": {"type": "object"},
-                            "description": "the processes involved when it opened"},
-                "host": {"type": "object", "description": "host telemetry when it opened"},
-                "actions": {"type": "array", "items": _schema("Action")},
-            },
-        },
-        "IncidentPage": {
-            "type": "object",
-            "required": ["incidents", "next_before"],
-            "properties": {
-                "incidents": {"type": "array", "items": _schema("IncidentSummary"),
-                              "description": "newest first"},
-                "next_before": _nullable("integer",
-                                         description="pass as 'before' for the next page"),
-            },
-        },
-        "Action": {
-            "type": "object",
-            "required": ["id", "rule", "kind", "status", "mode", "created_at"],
-            "properties": {
-                "id": {"type": "integer"},
-                "incident_id": _nullable("integer"),
-                "rule": {"type": "string"},
-                "kind": {"type": "string",
-                         "enum": ["kill", "kill_tree", "signal", "renice", "analyze"]},
-                "params": {"type": "object"},
-                "pid": _nullable("integer"),
-                "start_ticks": _nullable("integer"),
-                "comm": _nullable("string"),
-                "exe": _nullable("string"),
-                "status": {"type": "string", "enum": action_status},
-                "mode": {"type": "string", "enum": ["monitor", "enforce"]},
-                "created_at": {"type": "number", "description": "Unix time"},
-                "time": {"type": "string", "format": "date-time",
-                         "description": "created_at in RFC 3339 (UTC)"},
-                "expires_at": _nullable("number"),
-                "decided_by": _nullable("string"),
-                "decided_at": _nullable("number"),
-                "reason": _nullable("string"),
-                "result": {"type": ["object", "null"]},
-                "finished_at": _nullable("number"),
-                "repeats": {"type": "integer", "minimum": 0, "description": (
-                    "how many more times the rule fired for the same process (pid and start "
-                    "time) while the action was pending: counted here, not proposed again")},
-                "last_seen_at": _nullable("number", description=(
-                    "Unix time of the latest firing (created_at until it repeats)")),
-            },
-        },
-        "ActionPage": {
-            "type": "object",
-            "required": ["actions", "next_before"],
-            "properties": {
-                "actions": {"type": "array", "items": _schema("Action"),
-                            "description": "newest first"},
-                "next_before": _nullable("integer"),
-            },
-        },
-        "Decision": {
-            "type": "object",
-            "additionalProperties": False,
-            "description": "who decides is the name of the token the request presents",
-            "properties": {
-                "note": _nullable("string", maxLength=128, description=(
-                    "one line for the audit log (an 'action.note' record), such as who "
-                    "used a shared token")),
-                "approver": _nullable("string", maxLength=128,
-                                      description="the old name of 'note'; give one of them"),
-                "reason": _nullable("string", maxLength=1024),
-            },
-        },
-        "Pause": {
-            "type": "object",
-            "required": ["since", "until", "reason", "by"],
-            "properties": {
-                "since": {"type": "number", "description": "Unix time"},
-                "until": _nullable("number", description="Unix time; null: until resumed"),
-                "reason": _nullable("string"),
-                "by": {"type": "string", "description": "the token's name"},
-            },
-        },
-        "ActionsState": {
-            "type": "object",
-            "required": ["actions"],
-            "properties": {
-                "actions": {"enum": ["active", "paused"]},
-                "paused": {**_schema("Pause"), "description": "the pause, while paused"},
-                "resumed": {**_schema("Pause"), "description": "the pause that ended"},
-            },
-        },
-        "PauseRequest": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "reason": _nullable("string", maxLength=1024),
-                "for": {"type": ["string", "number", "null"], "description": (
-                    "end the pause by itself after this long: '30m', '2h', '1d' or "
-                    "seconds, at most 30 days; absent: until resumed")},
-                "note": _nullable("string", maxLength=128),
-            },
-        },
-        "AuditRecord": {
-            "type": "object",
-            "required": ["id", "at", "actor", "event"],
-            "properties": {
-                "id": {"type": "integer"},
-                "at": {"type": "number", "description": "Unix time"},
-                "actor": {"type": "string"},
-                "event": {"type": "string", "description": "e.g. action.approved"},
-                "action_id": _nullable("integer"),
-                "incident_id": _nullable("integer"),
-                "detail": {"type": "object"},
-            },
-        },
-        "AuditPage": {
-            "type": "object",
-            "required": ["audit", "next_before"],
-            "properties": {
-                "audit": {"type": "array", "items": _schema("AuditRecord"),
-                          "description": "newest first"},
-                "next_before": _nullable("integer"),
-            },
-        },
-    }
-
 
 def _parameters() -> Json:
     def query(name: str, description: str, schema: Json) -> Json:
@@ -424,7 +85,7 @@ def _parameters() -> Json:
 
 def _responses() -> Json:
     def error(description: str, headers: Json | None = None) -> Json:
-        out = _ok(description, _schema("Error"))
+        out = _ok(description, schema("Error"))
         if headers:
             out["headers"] = headers
         return out
@@ -462,7 +123,7 @@ def _liveness(path: str) -> Json:
     return _op(
         "Liveness", "Always 200 while the daemon answers; 'actions' says whether every "
         "action is paused (and 'paused' by whom, since and until when, why)." + alias, "health",
-        _ok("alive", {"allOf": [_schema("ActionsState"), {
+        _ok("alive", {"allOf": [schema("ActionsState"), {
             "type": "object", "properties": {"status": {"const": "ok"}}}]}),
         public=True)
 
@@ -478,9 +139,9 @@ def _readiness(path: str) -> Json:
 
 
 def _paths() -> Json:
-    p = {name: _ref("parameters", name) for name in _parameters()}
+    p = {name: ref("parameters", name) for name in _parameters()}
     body_decision = {"required": False, "content": {
-        "application/json": {"schema": _schema("Decision")}}}
+        "application/json": {"schema": schema("Decision")}}}
     decision_errors = ("BadRequest", "Forbidden", "NotFound", "Conflict",
                        "PayloadTooLarge", "RateLimited")
     return {
@@ -495,31 +156,31 @@ def _paths() -> Json:
             _ok("the document", {"type": "object"}))},
         "/processes": {"get": _op(
             "Live processes", "Every process in the engine's table, by pid.", "processes",
-            _ok("the processes", _schema("ProcessList")))},
+            _ok("the processes", schema("ProcessList")))},
         "/processes/{pid}": {"get": _op(
             "One live process", "The same fields as in the list.", "processes",
-            _ok("the process", _schema("Process")), errors=("NotFound",),
+            _ok("the process", schema("Process")), errors=("NotFound",),
             parameters=(p["pid"],))},
         "/graph/{pid}": {"get": _op(
             "A process in its tree", "Its ancestors and its whole subtree, with subtree "
             "totals; very large subtrees are truncated.", "processes",
-            _ok("the graph", _schema("Graph")), errors=("NotFound",),
+            _ok("the graph", schema("Graph")), errors=("NotFound",),
             parameters=(p["pid"],))},
         "/alerts": {"get": _op(
             "Active alerts", "Instances pending or firing now; with history=1 the most "
             "recent transitions and proposals instead.", "alerts",
-            _ok("the alerts", _schema("AlertList")), errors=("BadRequest",),
+            _ok("the alerts", schema("AlertList")), errors=("BadRequest",),
             parameters=(p["history"], p["limit"]))},
         "/rules": {"get": _op(
             "Loaded rules", "Every rule with its instance counts.", "rules",
-            _ok("the rules", _schema("RuleList")))},
+            _ok("the rules", schema("RuleList")))},
         "/rules/reload": {"post": _op(
             "Reload the rules", "Rebuild every rule file all-or-nothing: with any error the "
             "running rules are kept and the answer is 422. Needs the role admin.", "rules",
-            _ok("the new rules are running", _schema("Reloaded")),
+            _ok("the new rules are running", schema("Reloaded")),
             errors=("BadRequest", "Forbidden", "PayloadTooLarge", "ReloadRejected"),
             body={"required": False, "content": {
-                "application/json": {"schema": _schema("ReloadRequest")}}})},
+                "application/json": {"schema": schema("ReloadRequest")}}})},
         "/stream": {"get": _op(
             "Live events", "Server-sent events: 'event:' is alert, action, incident, process "
             "or reset, 'id:' an increasing integer, 'data:' one JSON object (for an action, "
@@ -533,50 +194,50 @@ def _paths() -> Json:
             parameters=(p["last_event_id_header"], p["last_event_id"]))},
         "/incidents": {"get": _op(
             "Incidents", "Newest first; page with 'before'.", "incidents",
-            _ok("a page of incidents", _schema("IncidentPage")), errors=("BadRequest",),
+            _ok("a page of incidents", schema("IncidentPage")), errors=("BadRequest",),
             parameters=(p["open"], p["limit"], p["before"]))},
         "/incidents/{incident_id}": {"get": _op(
             "One incident", "With its history, subtree, host snapshot and actions.",
-            "incidents", _ok("the incident", _schema("Incident")), errors=("NotFound",),
+            "incidents", _ok("the incident", schema("Incident")), errors=("NotFound",),
             parameters=(p["incident_id"],))},
         "/actions": {"get": _op(
             "Actions", "Newest first; page with 'before'.", "actions",
-            _ok("a page of actions", _schema("ActionPage")), errors=("BadRequest",),
+            _ok("a page of actions", schema("ActionPage")), errors=("BadRequest",),
             parameters=(p["status"], p["limit"], p["before"]))},
         "/actions/{action_id}": {"get": _op(
             "One action", "Its whole record.", "actions",
-            _ok("the action", _schema("Action")), errors=("NotFound",),
+            _ok("the action", schema("Action")), errors=("NotFound",),
             parameters=(p["action_id"],))},
         "/actions/pause": {"post": _op(
             "Pause every action", "Until resumed, or for a while ('for'): nothing executes "
             "and approving answers 409; proposals are still made and marked. Pausing again "
             "sets a new end and reason. Needs the role approver or admin.", "actions",
-            _ok("paused", _schema("ActionsState")),
+            _ok("paused", schema("ActionsState")),
             errors=("BadRequest", "Forbidden", "PayloadTooLarge"),
             body={"required": False, "content": {
-                "application/json": {"schema": _schema("PauseRequest")}}})},
+                "application/json": {"schema": schema("PauseRequest")}}})},
         "/actions/resume": {"post": _op(
             "Resume actions", "Pending actions stay pending: none runs unless approved. "
             "409 when actions are not paused. Needs the role approver or admin.", "actions",
-            _ok("resumed", _schema("ActionsState")),
+            _ok("resumed", schema("ActionsState")),
             errors=("BadRequest", "Forbidden", "Conflict", "PayloadTooLarge"),
             body={"required": False, "content": {"application/json": {"schema": {
                 "type": "object", "additionalProperties": False, "properties": {
-                    k: v for k, v in _schemas()["PauseRequest"]["properties"].items()
+                    k: v for k, v in schemas()["PauseRequest"]["properties"].items()
                     if k != "for"}}}}})},
         "/actions/{action_id}/approve": {"post": _op(
             "Approve a pending action", "It executes now, exactly once, after the safety "
             "guards are checked again. Needs the role approver or admin.", "actions",
-            _ok("approved; the record as it is now", _schema("Action")),
+            _ok("approved; the record as it is now", schema("Action")),
             errors=decision_errors, parameters=(p["action_id"],), body=body_decision)},
         "/actions/{action_id}/reject": {"post": _op(
             "Reject a pending action", "It never executes. Needs the role approver or "
             "admin.", "actions",
-            _ok("rejected; the record as it is now", _schema("Action")),
+            _ok("rejected; the record as it is now", schema("Action")),
             errors=decision_errors, parameters=(p["action_id"],), body=body_decision)},
         "/audit": {"get": _op(
             "The audit log", "Who did what and why, newest first; page with 'before'.",
-            "audit", _ok("a page of records", _schema("AuditPage")), errors=("BadRequest",),
+            "audit", _ok("a page of records", schema("AuditPage")), errors=("BadRequest",),
             parameters=(p["audit_action"], p["limit"], p["before"]))},
     }
 
@@ -599,7 +260,7 @@ def openapi_document() -> Json:
         "servers": [{"url": "http://127.0.0.1:9333"}],
         "paths": _paths(),
         "components": {
-            "schemas": _schemas(),
+            "schemas": schemas(),
             "parameters": _parameters(),
             "responses": _responses(),
             "securitySchemes": {"bearer": {
