@@ -42,10 +42,17 @@ def _rule_text(rule: CompiledRule) -> list[str]:
         lines.append(f"  keep firing  {_secs(rule.keep_firing_for_s)}")
     if rule.cooldown_s:
         lines.append(f"  cooldown     {_secs(rule.cooldown_s)}")
-    lines.append(f"  severity     {rule.severity}")
+    lines += _outcome_lines(rule)
+    if rule.time_varying:
+        lines.append("  re-evaluated every tick (reads rates, ages or windows)")
+    return lines
+
+
+def _outcome_lines(rule: CompiledRule) -> list[str]:
+    """What any rule ends with: its severity, actions, labels, tags, message and reads."""
     actions = ", ".join(a.describe() for a in rule.actions) or "alert"
     mode = "  (mode monitor: never runs without approval)" if rule.mode_monitor else ""
-    lines.append(f"  actions      {actions}{mode}")
+    lines = [f"  severity     {rule.severity}", f"  actions      {actions}{mode}"]
     if rule.labels:
         labels = ", ".join(f'{k}="{v}"' for k, v in rule.labels.items())
         lines.append(f"  labels       {labels}")
@@ -53,8 +60,6 @@ def _rule_text(rule: CompiledRule) -> list[str]:
         lines.append(f"  tags         {', '.join(rule.tags)}")
     lines.append(f"  message      {rule.message.source}")
     lines.append(f"  reads        {', '.join(rule.inputs) or '(nothing)'}")
-    if rule.time_varying:
-        lines.append("  re-evaluated every tick (reads rates, ages or windows)")
     return lines
 
 
@@ -67,17 +72,7 @@ def _event_lines(rule: CompiledRule) -> list[str]:
         key = ", ".join(rule.cooldown_by) or "exe (comm when the exe is not known)"
         lines.append(f"  cooldown     {_secs(rule.cooldown_s)} by {key}")
     lines.append(f"  max_rate     {rule.max_rate} alert(s) per {_secs(rule.max_rate_per_s)}")
-    lines.append(f"  severity     {rule.severity}")
-    actions = ", ".join(a.describe() for a in rule.actions) or "alert"
-    mode = "  (mode monitor: never runs without approval)" if rule.mode_monitor else ""
-    lines.append(f"  actions      {actions}{mode}")
-    if rule.labels:
-        labels = ", ".join(f'{k}="{v}"' for k, v in rule.labels.items())
-        lines.append(f"  labels       {labels}")
-    if rule.tags:
-        lines.append(f"  tags         {', '.join(rule.tags)}")
-    lines.append(f"  message      {rule.message.source}")
-    lines.append(f"  reads        {', '.join(rule.inputs) or '(nothing)'}")
+    lines += _outcome_lines(rule)
     return lines
 
 
