@@ -242,3 +242,13 @@ def emitted_codes() -> set[str]:
     for path in paths:
         found |= set(re.findall(r'"([EW]\d{3})"', path.read_text(encoding="utf-8")))
     return found
+
+
+def compare_golden(got: bytes, golden: Path, update: bool) -> None:
+    """``got`` equals the golden file; with ``--update-golden`` it becomes the file."""
+    if update:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_bytes(got)
+        return
+    assert golden.exists(), f"{golden} is missing; run pytest --update-golden"
+    assert got == golden.read_bytes()

@@ -9,10 +9,9 @@ tests/runtime/test_replay_events.py --update-golden`` and review the diff.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, compare_golden
 
 from linnix import cli
 
@@ -73,21 +72,13 @@ def test_without_event_rules_the_summary_has_no_event_rules_part(
     assert "event_rules" not in json.loads(out.splitlines()[-1])
 
 
-def compare(got: bytes, golden: Path, update: bool) -> None:
-    if update:
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_bytes(got)
-        return
-    assert golden.exists(), f"{golden} is missing; run pytest --update-golden"
-    assert got == golden.read_bytes()
-
 
 @pytest.mark.parametrize("name", TRACES)
 def test_jsonl_replay_matches_the_golden_file(name: str,
                                               capsysbinary: pytest.CaptureFixture[bytes],
                                               update_golden: bool) -> None:
     got = replay(capsysbinary, "--format", "jsonl", f"fixtures/events/{name}.jsonl")
-    compare(got, GOLDEN / f"{name}.jsonl", update_golden)
+    compare_golden(got, GOLDEN / f"{name}.jsonl", update_golden)
 
 
 @pytest.mark.parametrize("name", TRACES)
@@ -97,7 +88,7 @@ def test_text_replay_matches_the_golden_file(name: str,
     lines = replay(capsysbinary, f"fixtures/events/{name}.jsonl").decode().splitlines(
         keepends=True)
     got = "".join(line for line in lines if " replayed in " not in line).encode()
-    compare(got, GOLDEN / f"{name}.txt", update_golden)
+    compare_golden(got, GOLDEN / f"{name}.txt", update_golden)
 
 
 def test_the_rules_own_tests_pass(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, compare_golden
 
 from linnix import cli
 
@@ -39,14 +39,6 @@ def without_speed(text: bytes) -> bytes:
     return "".join(line for line in lines if line not in speed).encode()
 
 
-def compare(got: bytes, golden: Path, update: bool) -> None:
-    if update:
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_bytes(got)
-        return
-    assert golden.exists(), f"{golden} is missing; run pytest --update-golden"
-    assert got == golden.read_bytes()
-
 
 def test_there_are_traces() -> None:
     assert len(TRACES) >= 20
@@ -63,7 +55,7 @@ def test_jsonl_replay_matches_the_golden_file(trace: Path,
     assert summary["type"] == "summary"
     assert summary["invalid_lines_skipped"] == 0
     assert {item["type"] for item in items} <= {"alert", "action"}
-    compare(got, GOLDEN / trace.name, update_golden)
+    compare_golden(got, GOLDEN / trace.name, update_golden)
 
 
 @pytest.mark.parametrize("name", TEXT_TRACES)
@@ -72,7 +64,7 @@ def test_text_replay_matches_the_golden_file(name: str, capsysbinary: pytest.Cap
                                              update_golden: bool) -> None:
     monkeypatch.chdir(ROOT)
     got = without_speed(replay(capsysbinary, f"fixtures/{name}.jsonl"))
-    compare(got, GOLDEN / f"{name}.txt", update_golden)
+    compare_golden(got, GOLDEN / f"{name}.txt", update_golden)
 
 
 # golden files of other replay options, with tests of their own (tests/runtime/test_why.py,

@@ -9,10 +9,9 @@ After an intended change, rewrite them with ``pytest tests/runtime/test_why.py
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, compare_golden
 
 from linnix import cli
 from linnix.runtime.why import fmt, reason_text
@@ -41,13 +40,6 @@ def run(capsys: pytest.CaptureFixture[bytes], monkeypatch: pytest.MonkeyPatch,
     return out
 
 
-def compare(got: bytes, golden: Path, update: bool) -> None:
-    if update:
-        golden.write_bytes(got)
-        return
-    assert golden.exists(), f"{golden} is missing; run pytest --update-golden"
-    assert got == golden.read_bytes()
-
 
 @pytest.mark.parametrize("fmt_", ["txt", "jsonl"])
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -57,7 +49,7 @@ def test_why_matches_the_golden_file(case: str, fmt_: str,
                                      update_golden: bool) -> None:
     extra = ["--format", "jsonl"] if fmt_ == "jsonl" else []
     got = run(capsysbinary, monkeypatch, *CASES[case], *extra)
-    compare(got, GOLDEN / f"{case}.{fmt_}", update_golden)
+    compare_golden(got, GOLDEN / f"{case}.{fmt_}", update_golden)
 
 
 def test_every_why_golden_file_has_its_case() -> None:
