@@ -16,6 +16,7 @@ from ..templates import Template
 from . import nodes as n
 from .infer import Uses
 from .ir import CheckedAction, EventSpec
+from .messages import in_string
 from .source import Span
 
 __all__ = ["COOLDOWN_KEYS", "check_event", "check_event_actions"]
@@ -150,7 +151,7 @@ def check_event_actions(ck: _Reporter, rule: n.Rule, spec: EventSpec | None,
             if part.name in EXIT_NAMES:
                 where = f"'on {trigger}'" if trigger else "a rule judged at ticks"
                 ck.error("E513", f"'{part.name}' is known only in an 'on exit' rule, not in "
-                         f"{where}", _placeholder(clause.template, part.offset,
+                         f"{where}", in_string(clause.template, part.offset,
                                                   len(part.name)))
     if trigger != "exit":
         return
@@ -161,11 +162,3 @@ def check_event_actions(ck: _Reporter, rule: n.Rule, spec: EventSpec | None,
                      "process that has just exited", written.span,
                      "name a live target, e.g. target = top(cpu_pct)")
 
-
-def _placeholder(literal: n.String, offset: int, length: int) -> Span:
-    """Where a placeholder is in its string (the whole string when escapes shift it)."""
-    span = literal.span
-    if "\\" in span.text:
-        return span
-    start = span.start + 1 + offset
-    return span.source.span(start, start + length)

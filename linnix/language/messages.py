@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from .checker import _Checker
     from .env import Env
 
-__all__ = ["LABEL_NAMES", "TARGET_FIELDS", "check_labels", "check_message", "targets_process"]
+__all__ = ["LABEL_NAMES", "TARGET_FIELDS", "check_labels", "check_message", "in_string",
+           "targets_process"]
 
 # What an action's target offers a message: the process it chose.
 TARGET_FIELDS = ("pid", "comm")
@@ -63,7 +64,7 @@ def check_message(ck: _Checker, clause: n.Clause | None, scope: Scope, targeted:
     calls: dict[str, n.Call] = {}
     for part in template.parts:
         if part.name is not None and "(" in part.name:  # a call reads lets: not cached
-            where = _in_string(literal, part.offset, len(part.name))
+            where = in_string(literal, part.offset, len(part.name))
             call = check_call(ck.infer, part.name, part.spec, where, env, scope,
                               ck.diags.append)
             calls.update({part.name: call} if call is not None else {})
@@ -98,7 +99,7 @@ def _parse(ck: _Checker, literal: n.String) -> Template | None:
     try:
         return parse_template(literal.value)
     except TemplateError as err:
-        ck.error("E308", str(err), _in_string(literal, err.offset, err.length))
+        ck.error("E308", str(err), in_string(literal, err.offset, err.length))
         return None
 
 
@@ -108,7 +109,7 @@ def _label_names(ck: _Checker, label: n.Label, template: Template, scope: Scope)
         name = part.name
         if name is None:
             continue
-        where = _in_string(label.value, part.offset, len(name))
+        where = in_string(label.value, part.offset, len(name))
         field = name.rpartition(".")[2] if is_ancestry(name.rpartition(".")[0]) else name
         if field not in LABEL_NAMES or (field != name and field not in METRICS):
             ck.error("E309", f"'{name}' in label '{label.key}': a label may name only what a "
@@ -124,7 +125,8 @@ def _label_names(ck: _Checker, label: n.Label, template: Template, scope: Scope)
     return not any(d.is_error for d in ck.diags[reported:])
 
 
-def _in_string(literal: n.String, offset: int, length: int) -> Span:
+def in_string(literal: n.String, offset: int, length: int) -> Span:
+    """Where a placeholder is in its string (the whole string when escapes shift it)."""
     span = literal.span
     if "\\" in span.text:
         return span
@@ -134,7 +136,7 @@ def _in_string(literal: n.String, offset: int, length: int) -> Span:
 
 def _placeholder(ck: _Checker, literal: n.String, name: str, spec: str, offset: int,
                  scope: Scope, targeted: bool) -> None:
-    where = _in_string(literal, offset, len(name))
+    where = in_string(literal, offset, len(name))
     value_type = _type_of(ck, name, where, scope, targeted)
     if value_type is None:
         return
