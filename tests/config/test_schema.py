@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from config_support import parse, problems
 from support import ROOT
 from support import run_cli as run
 
@@ -36,15 +37,6 @@ EXAMPLE = ROOT / "linnix.example.toml"
 Capture = pytest.CaptureFixture[str]
 
 
-def parse(text: str) -> Config:
-    return parse_config(textwrap.dedent(text), "linnix.toml")
-
-
-def problems(text: str) -> list[str]:
-    """Every problem of ``text``, rendered; fails if the text is valid."""
-    with pytest.raises(ConfigFileError) as info:
-        parse(text)
-    return [str(p) for p in info.value.problems]
 
 
 def problem(text: str) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
+from config_support import parse, problems
 from hypothesis import given
 from hypothesis import strategies as st
 from support import run_cli as run
@@ -26,14 +26,6 @@ from linnix.config.secret import SECRET_MAX_BYTES
 Capture = pytest.CaptureFixture[str]
 
 
-def parse(text: str) -> Config:
-    return parse_config(textwrap.dedent(text), "linnix.toml")
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigFileError) as info:
-        parse(text)
-    return [str(p) for p in info.value.problems]
 
 
 @pytest.fixture
