@@ -100,6 +100,13 @@ class Rig:
             await trio.testing.wait_all_tasks_blocked()
             nursery.cancel_scope.cancel()
 
+    def only_incident(self) -> dict[str, Any]:
+        """The one incident in the store, whole."""
+        (summary,) = self.store.incidents()
+        row = self.store.incident(summary["id"])
+        assert row is not None
+        return row
+
     async def handled(self) -> None:
         """Wait until the responder has handled everything queued (a task waiting for a
         worker thread, reading /proc, counts as blocked: wait for the thread too)."""
@@ -153,9 +160,7 @@ async def test_a_firing_alert_opens_an_incident_with_its_snapshots(rig: Rig) -> 
         # the table moves on before the responder gets to run: the snapshot must not
         rig.feed([fork(2.6, 103, 102, "late"), *busy(2.7, 99.0)])
         await rig.handled()
-        (summary,) = rig.store.incidents()
-        row = rig.store.incident(summary["id"])
-    assert row is not None
+        row = rig.only_incident()
     assert (row["rule"], row["severity"], row["scope"]) == ("hot", "critical", "process")
     assert (row["pid"], row["comm"], row["start"]) == (100, "app", -5.0)
     assert row["message"] == "app[100] burns 64%"
@@ -194,9 +199,7 @@ async def test_subtree_totals_are_null_where_nothing_was_measured(rig: Rig) -> N
     async with rig.running():
         rig.feed(events, until=2.5)
         await rig.handled()
-    (summary,) = rig.store.incidents()
-    row = rig.store.incident(summary["id"])
-    assert row is not None
+    row = rig.only_incident()
     assert [(p["pid"], p["subtree_cpu_pct"], p["subtree_rss_mb"], p["subtree_fds"],
              p["subtree_procs"]) for p in row["subtree"]] == [
         (100, 64.0, None, None, 3), (101, None, None, None, 2), (102, None, None, None, 1)]
@@ -217,9 +220,7 @@ async def test_command_lines_unknown_to_the_table_are_read_from_proc(rig: Rig,
     async with rig.running():
         rig.feed(events, until=2.5)
         await rig.handled()
-    (summary,) = rig.store.incidents()
-    row = rig.store.incident(summary["id"])
-    assert row is not None
+    row = rig.only_incident()
     assert [(p["pid"], p["cmdline"]) for p in row["subtree"]] == [
         (100, "app --serve"), (101, "/usr/bin/worker --jobs 4"), (102, None)]
     opened = next(d for k, d in rig.published if k == "incident")
@@ -233,9 +234,7 @@ async def test_proposals_link_to_their_incident(rig: Rig) -> None:
     async with rig.running():
         rig.feed(events, until=2.5)
         await rig.handled()
-    (summary,) = rig.store.incidents()
-    row = rig.store.incident(summary["id"])
-    assert row is not None
+    row = rig.only_incident()
     (action,) = row["actions"]
     assert action["incident_id"] == row["id"]
     assert (action["rule"], action["kind"], action["params"]) == ("hot", "kill",
@@ -375,9 +374,7 @@ async def test_a_system_incident_snapshots_the_busiest_processes(rig: Rig) -> No
     async with rig.running():
         rig.feed([*events, *extra, *busy(0.5, 30.0, host_cpu=95.0)], until=0.5)
         await rig.handled()
-    (summary,) = rig.store.incidents()
-    row = rig.store.incident(summary["id"])
-    assert row is not None
+    row = rig.only_incident()
     assert (row["rule"], row["scope"], row["pid"], row["comm"]) == ("busy_host", "system",
                                                                    None, None)
     busiest = row["subtree"]
