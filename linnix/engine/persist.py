@@ -30,12 +30,19 @@ file: the caller says how engine times relate to the world (:class:`Clocks`).
 * Until ``settle_s`` after the restart a restored instance whose condition
   is false neither stops pending nor starts clearing: the samples its
   condition reads (a CPU share needs two) are not in yet.
+* Event rules' flood control is restored too, so that a restart does not alert
+  again on a flood the rule was holding back: each cooldown key whose cooldown
+  still runs, with the time it last fired, and the alerts that still count
+  against ``max_rate``.  Like cooldowns they are deadlines: what ran out during
+  the outage is dropped.  At most the key table's bound (the newest keys) and
+  :data:`RECENT_MAX` alerts are kept per rule.  An event rule is the same rule
+  when its name and :func:`event_digest` are.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from typing import Annotated, Literal
 
 import attrs
@@ -44,19 +51,23 @@ import msgspec
 from ..names import TEXT_MAX, Scope
 from ..plan import CompiledRule
 from .evaluator import Evaluator
+from .events import KEYS_MAX, EventRules, EventState
 from .proctable import ProcTable
 from .rulestate import EPS, FIRING, PENDING, Alert, Instance, Key, RuleState, order
 from .trace import TS_MAX
 
-__all__ = ["INSTANCES_MAX", "OUTAGE_TOLERANCE_S", "SNAPSHOT_MAX_BYTES", "SNAPSHOT_VERSION",
-           "Clocks", "Restored", "SavedInstance", "SavedRule", "Snapshot", "SnapshotError",
-           "digest", "load", "restore", "save"]
+__all__ = ["INSTANCES_MAX", "OUTAGE_TOLERANCE_S", "RECENT_MAX", "SNAPSHOT_MAX_BYTES",
+           "SNAPSHOT_VERSION", "Clocks", "Restored", "SavedCooldown", "SavedEventRule",
+           "SavedInstance", "SavedRule", "Snapshot", "SnapshotError", "digest", "event_digest",
+           "load", "restore", "save"]
 
 SNAPSHOT_VERSION = 1
 INSTANCES_MAX = 10_000  # per rule: firing ones first, then pending, then cooling down
 SNAPSHOT_MAX_BYTES = 64 * 1024 * 1024  # larger is not one of ours: refused unread
 OUTAGE_TOLERANCE_S = 3600.0  # down longer: pending and firing state is not restored
 SAME_START_S = 0.05  # a start read from /proc (in clock ticks, rounded) may be this much late
+RECENT_MAX = 10_000  # per event rule: its latest alerts that count against max_rate
+KEY_PARTS_MAX = 8  # fields of a cooldown key (``cooldown ... by`` names a few at most)
 
 Time = Annotated[float, msgspec.Meta(ge=-TS_MAX, le=TS_MAX)]
 Text = Annotated[str, msgspec.Meta(max_length=TEXT_MAX)]
@@ -88,11 +99,32 @@ class SavedRule(msgspec.Struct, **_STRUCT):
     instances: Annotated[list[SavedInstance], msgspec.Meta(max_length=INSTANCES_MAX)]
 
 
+KeyPart = Text | int | None  # a field of a cooldown key: exe, comm, cmdline, uid, ppid
+
+
+class SavedCooldown(msgspec.Struct, **_STRUCT):
+    """One cooldown key of an event rule, and when it last fired (Unix)."""
+
+    key: Annotated[list[KeyPart], msgspec.Meta(max_length=KEY_PARTS_MAX)]
+    last: Time
+
+
+class SavedEventRule(msgspec.Struct, **_STRUCT):
+    """An event rule's flood control: its running cooldowns, oldest first, and the times
+    (Unix) of its alerts that still count against ``max_rate``."""
+
+    name: str
+    digest: Annotated[str, msgspec.Meta(max_length=64)]
+    cooldowns: Annotated[list[SavedCooldown], msgspec.Meta(max_length=KEYS_MAX)] = []
+    recent: Annotated[list[Time], msgspec.Meta(max_length=RECENT_MAX)] = []
+
+
 class Snapshot(msgspec.Struct, **_STRUCT):
     version: int
     saved_at: Time  # Unix time
     boot_id: Annotated[str, msgspec.Meta(max_length=64)] | None
     rules: list[SavedRule]
+    events: list[SavedEventRule] = []  # none: omitted, as in snapshots before event rules
 
 
 @attrs.frozen
@@ -133,10 +165,20 @@ def digest(rule: CompiledRule) -> str:
     return hashlib.sha256(msgspec.json.encode(parts)).hexdigest()
 
 
+def event_digest(rule: CompiledRule) -> str:
+    """What an event rule's flood control depends on, hashed: its trigger, condition,
+    cooldown (and key) and rate."""
+    parts = (rule.trigger, rule.cond_text, repr(rule.cooldown_s), list(rule.cooldown_by or ()),
+             rule.max_rate, repr(rule.max_rate_per_s))
+    return hashlib.sha256(msgspec.json.encode(parts)).hexdigest()
+
+
 # ---- saving ---------------------------------------------------------------------------
 
-def save(evaluator: Evaluator, clocks: Clocks, now: float) -> bytes:
-    """Every rule's pending, firing and cooling-down instances, as bytes."""
+def save(evaluator: Evaluator, clocks: Clocks, now: float,
+         events: EventRules | None = None) -> bytes:
+    """Every rule's pending, firing and cooling-down instances, and the flood control of
+    ``events``' rules, as bytes."""
     rules = []
     for state in evaluator.rules:
         kept = [s for s in (_saved(inst, key, clocks, now) for key, inst in
@@ -145,8 +187,26 @@ def save(evaluator: Evaluator, clocks: Clocks, now: float) -> bytes:
         kept.sort(key=lambda s: ("firing", "pending", "cooling").index(s.state))
         if kept:
             rules.append(SavedRule(state.rule.name, digest(state.rule), kept[:INSTANCES_MAX]))
-    snap = Snapshot(SNAPSHOT_VERSION, clocks.wall + now, clocks.boot_id, rules)
+    saved = [] if events is None else \
+        [s for s in (_saved_events(state, clocks, now) for state in events.states) if s]
+    snap = Snapshot(SNAPSHOT_VERSION, clocks.wall + now, clocks.boot_id, rules, saved)
     return msgspec.json.encode(snap)
+
+
+def _saved_events(state: EventState, clocks: Clocks, now: float) -> SavedEventRule | None:
+    """An event rule's cooldowns still running at ``now`` and its alerts still within its
+    ``max_rate`` span; None when there are none."""
+    rule, wall = state.rule, clocks.wall
+    cooldowns = []
+    for key, last in state.last.items():
+        parts = _key_parts(key)
+        if parts is not None and now < last + rule.cooldown_s - EPS:
+            cooldowns.append(SavedCooldown(parts, wall + last))
+    recent = [wall + ts for ts in state.recent if ts > now - rule.max_rate_per_s + EPS]
+    if not (cooldowns or recent):
+        return None
+    return SavedEventRule(rule.name, event_digest(rule), cooldowns[-KEYS_MAX:],
+                          recent[-RECENT_MAX:])
 
 
 def _saved(inst: Instance, key: Key, clocks: Clocks, now: float) -> SavedInstance | None:
@@ -168,6 +228,21 @@ def _saved(inst: Instance, key: Key, clocks: Clocks, now: float) -> SavedInstanc
     else:
         return None
     return out
+
+
+def _key_parts(key: tuple[object, ...]) -> list[KeyPart] | None:
+    """A cooldown key as a snapshot holds it; None for one it could not load again (one
+    such value would make the whole snapshot unreadable)."""
+    if len(key) > KEY_PARTS_MAX:
+        return None
+    parts: list[KeyPart] = []
+    for part in key:
+        fits = part is None or (type(part) is int and abs(part) < 2**63) \
+            or (type(part) is str and len(part) <= TEXT_MAX)
+        if not fits:
+            return None
+        parts.append(part)  # type: ignore[arg-type]  # checked just above
+    return parts
 
 
 # ---- loading --------------------------------------------------------------------------
@@ -194,8 +269,9 @@ def load(data: object) -> Snapshot:
 # ---- restoring ------------------------------------------------------------------------
 
 def restore(evaluator: Evaluator, table: ProcTable, snap: Snapshot, clocks: Clocks,
-            now: float, settle_s: float = 0.0) -> Restored:
-    """Put ``snap``'s instances into ``evaluator`` (before its first tick) at ``now``."""
+            now: float, settle_s: float = 0.0, events: EventRules | None = None) -> Restored:
+    """Put ``snap``'s instances into ``evaluator`` (before its first tick) at ``now``, and
+    its event rules' flood control into ``events``."""
     out = Restored(outage_s=max(0.0, clocks.wall + now - snap.saved_at))
     rules = {s.rule.name: s for s in evaluator.rules}
     restorer = _Restorer(table, snap, clocks, now, settle_s, out)
@@ -206,7 +282,35 @@ def restore(evaluator: Evaluator, table: ProcTable, snap: Snapshot, clocks: Cloc
             continue
         for item in saved.instances[:INSTANCES_MAX]:
             restorer.one(state, item)
+    if events is not None:
+        _restore_events(events, snap, clocks, now, out)
     return out
+
+
+def _restore_events(events: EventRules, snap: Snapshot, clocks: Clocks, now: float,
+                    out: Restored) -> None:
+    """Each unchanged event rule's cooldowns and rate window, as deadlines: what ran
+    out while the agent was down is dropped."""
+    states = {s.rule.name: s for s in events.states}
+    for saved in snap.events:
+        state = states.get(saved.name)
+        if state is None or event_digest(state.rule) != saved.digest:
+            out.fresh.append(saved.name)
+            continue
+        rule = state.rule
+        # on the new clock, never later than now (a clock stepped back)
+        held = [(tuple(c.key), min(c.last - clocks.wall, now)) for c in saved.cooldowns]
+        held = [(key, last) for key, last in held if now < last + rule.cooldown_s - EPS]
+        held.sort(key=lambda item: item[1])  # the table is oldest first
+        kept = state.last  # anything already seen since the start is newer: it stays last
+        state.last = OrderedDict(
+            (key, last) for key, last in held[-KEYS_MAX:] if key not in kept)
+        state.last.update(kept)
+        recent = sorted(min(ts - clocks.wall, now) for ts in saved.recent)
+        recent = [ts for ts in recent if ts > now - rule.max_rate_per_s + EPS]
+        state.recent.extendleft(reversed(recent[-RECENT_MAX:]))
+        out.counts["event_cooldowns"] += len(state.last) - len(kept)
+        out.counts["event_rate"] += len(recent[-RECENT_MAX:])
 
 
 @attrs.define

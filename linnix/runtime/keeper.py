@@ -9,14 +9,17 @@ tick alone saves nothing).  At shutdown it is saved once more, whatever it is.
 At the start, before the first tick, :meth:`StateKeeper.resume` restores the
 snapshot: firing instances stay firing (their open incidents stay open and
 theirs, Alertmanager hears of them again with their first ``startsAt``),
-``for`` timers and cooldowns resume.  A snapshot that cannot be read is
-said and ignored: the rules start afresh, as they did before there was one.
+``for`` timers and cooldowns resume, event rules' cooldowns and ``max_rate``
+windows too (a restart does not alert again on a flood they held back).  A
+snapshot that cannot be read is said and ignored: the rules start afresh, as
+they did before there was one.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -83,7 +86,7 @@ class StateKeeper:
     def _snapshot(self) -> tuple[bytes, float]:
         assert self.clocks is not None
         now = self.clock.now()
-        return save(self.core.evaluator, self.clocks, now), self.clocks.wall + now
+        return save(self.core.evaluator, self.clocks, now, self.core.events), self.clocks.wall + now
 
     async def run(self) -> None:
         """Save after each transition, at most once every :data:`SAVE_EVERY_S`."""
@@ -139,7 +142,7 @@ class StateKeeper:
             self.say(f"cannot read the saved rule state ({err}); the rules start afresh")
             return Resumed()
         restored = restore(self.core.evaluator, self.core.table, snap, self.clocks, now,
-                           self.settle_s)
+                           self.settle_s, self.core.events)
         opened = {(r["rule"], r["pid"], r["start"]): int(r["id"])
                   for r in await self.store.open_incidents()}  # the newest one last: kept
         kept = {}
@@ -162,7 +165,15 @@ class StateKeeper:
         self.say(f"rule state restored (saved {restored.outage_s:,.0f}s before this start): "
                  f"{counts['firing']} firing, {counts['pending']} pending, {counts['cooling']} "
                  f"cooling down; {counts['gone']} whose process is gone, {counts['stale']} "
-                 f"too old to carry on{fresh}")
+                 f"too old to carry on{_events(counts)}{fresh}")
+
+
+def _events(counts: Counter[str]) -> str:
+    """The event rules' part of the start's message (none when nothing was restored)."""
+    keys, rate = counts["event_cooldowns"], counts["event_rate"]
+    if not (keys or rate):
+        return ""
+    return f"; event rules: {keys} cooldown key(s), {rate} alert(s) within max_rate"
 
 
 def _read_boot_id(path: str) -> str | None:
