@@ -226,7 +226,8 @@ def _alerts(core: Any) -> Iterator[Any]:
 
 def _event_rules(states: Any) -> Iterator[Any]:
     """Per event rule: its evaluations and errors, the matches its flood control
-    suppressed (by reason) and the cooldown keys evicted while their cooldown ran."""
+    suppressed (by reason), the cooldown keys evicted while their cooldown ran and the
+    size of its cooldown key table."""
     if not states:
         return
     evals = CounterMetricFamily("linnix_event_rule_evaluations",
@@ -240,6 +241,9 @@ def _event_rules(states: Any) -> Iterator[Any]:
     evicted = CounterMetricFamily(
         "linnix_event_rule_cooldown_evictions", "Cooldown keys an event rule forgot while "
         "their cooldown still ran (its key table was full)", labels=["rule"])
+    keys = GaugeMetricFamily(
+        "linnix_event_rule_cooldown_keys", "Keys in an event rule's cooldown table now "
+        "(bounded: the memory names chosen by processes can take)", labels=["rule"])
     for state in states:
         name = state.rule.name
         evals.add_metric([name, state.rule.trigger], state.evaluations)
@@ -247,7 +251,8 @@ def _event_rules(states: Any) -> Iterator[Any]:
         for reason in ("cooldown", "max_rate"):
             quiet.add_metric([name, reason], state.suppressed[reason])
         evicted.add_metric([name], state.evicted)
-    yield from (evals, errors, quiet, evicted)
+        keys.add_metric([name], len(state.last))
+    yield from (evals, errors, quiet, evicted, keys)
 
 
 def _audit(astore: Any) -> Iterator[Any]:

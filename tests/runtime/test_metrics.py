@@ -297,6 +297,7 @@ def test_event_rules_count_their_evaluations_and_what_flood_control_suppressed()
                                                        ("rule", "spawned")))] == 0
     assert got[("linnix_event_rule_cooldown_evictions_total", (("rule", "spawned"),))] == 0
     assert got[("linnix_event_rule_errors_total", (("rule", "spawned"),))] == 0
+    assert got[("linnix_event_rule_cooldown_keys", (("rule", "spawned"),))] == 1  # x's
     assert got[("linnix_alerts_total", (("rule", "spawned"), ("state", "firing")))] == 1
     plain = scrape(daemon_of(core_for("rule gone: cpu_pct > 50\n"), 1.0))
     assert not [name for name, _ in plain if name.startswith("linnix_event_rule")]
