@@ -93,7 +93,8 @@ class Daemon:
 
     def __init__(self, state: Path, *args: str, rules: list[str] | None = None,
                  env: dict[str, str] | None = None, user: int | None = None,
-                 umask: int = -1, wrap: Sequence[str] = ()) -> None:
+                 umask: int = -1, wrap: Sequence[str] = (),
+                 stdout: Path | None = None) -> None:
         self.state = state
         cmd = [sys.executable, "-m", "linnix", "run", "--state-dir", str(state)]
         for path in rules or [str(RULES)]:
@@ -106,9 +107,14 @@ class Daemon:
         if user is not None:
             cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
         cmd = [*wrap, *cmd]  # a command to run it under (setpriv with capabilities)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # a test that makes thousands of alerts gives their terminal lines to a file: nobody
+        # reads the pipe until the end, and a full pipe stops the daemon's writes
+        out = subprocess.PIPE if stdout is None else stdout.open("w")
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE,
                                      text=True, env={**os.environ, **(env or {})},
                                      cwd=str(ROOT), umask=umask)
+        if stdout is not None:
+            out.close()  # type: ignore[union-attr]  # the daemon holds its own copy
         self.stdout = ""
         self.stderr = ""
 
