@@ -26,6 +26,7 @@ from ..engine.evaluator import Alert, Proposal
 from ..errors import TraceError
 from ..plan import Plan
 from ..terminal import printable
+from ..timefmt import seconds
 
 __all__ = ["ReplayResult", "Timeline", "replay", "summary_json"]
 
@@ -176,7 +177,7 @@ def summary_json(result: ReplayResult) -> dict[str, Any]:
         "type": "summary",
         "events": result.events,
         "ticks": core.ticks,  # of the schedule: skipped quiet ticks count as run
-        "trace_seconds": round(span, 6),
+        "trace_seconds": seconds(span),
         "trace_events_per_s": round(result.events / span, 3) if span > 0 else None,
         "replay_events_per_s": _replay_speed(result),
         "alerts": alerts,
@@ -184,7 +185,7 @@ def summary_json(result: ReplayResult) -> dict[str, Any]:
         "invalid_lines_skipped": reader.invalid,
         "orphan_events": core.table.orphans,
         "rule_errors": errors,
-        "until": result.stopped_at,
+        "until": seconds(result.stopped_at),
     }
     if core.events.states:  # only with event rules: other summaries stay as they were
         out["event_rules"] = event_rules_json(core)

@@ -256,3 +256,47 @@ def test_the_header_reaches_the_engine(tmp_path: Path, capsys: pytest.CaptureFix
               str(tmp_path / "a.jsonl"))[1]
     # applied before the first tick, though no output had been produced yet
     assert [(i["ts"], i["state"]) for i in jsonl(out)[:-1]] == [(0.0, "firing")]
+
+
+# ---- times to the microsecond ---------------------------------------------------------------
+
+# With a 100ms tick from 0.1s, the third tick falls at 0.1 + 2 * 0.1 = 0.30000000000000004 (and
+# the seventh at 0.7000000000000001): every output must print them as 0.3 and 0.7.
+HOT = lines(t.Proc(ts=0.1, pid=1, ppid=0, comm="init", start=0.0),
+            t.Proc(ts=0.1, pid=50, ppid=1, comm="hog", start=0.1),
+            t.Sample(ts=0.25, pid=50, cpu_pct=90.0),
+            t.Sample(ts=1.0, pid=50, cpu_pct=20.0),
+            t.Lost(ts=1.25, count=0))
+HOT_RULES = {"hot.lnx": "rule hot: cpu_pct > 50 for 400ms\n",
+             "slow.lnx": "rule hot: cpu_pct > 50 for 600ms\n"}
+
+
+def test_every_time_of_a_jsonl_replay_is_rounded_to_the_microsecond(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    where = write(tmp_path, {"hot.jsonl": HOT, **HOT_RULES})
+    status, out, _ = run(capsys, "replay", "--format", "jsonl", "--tick", "100ms",
+                         "--rules", str(where / "hot.lnx"), str(where / "hot.jsonl"))
+    assert status == 0
+    assert [(i["state"], i["ts"], i["start"]) for i in jsonl(out)[:-1]] == [
+        ("pending", 0.3, 0.1), ("firing", 0.7, 0.1), ("resolved", 1.0, 0.1)]
+    assert '"ts":0.3,' in out and "0000" not in out and "9999" not in out
+
+
+def test_every_time_of_why_and_baseline_is_rounded_to_the_microsecond(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    where = write(tmp_path, {"hot.jsonl": HOT, **HOT_RULES})
+    trace, hot = str(where / "hot.jsonl"), str(where / "hot.lnx")
+    for fmt in ("jsonl", "text"):
+        status, out, _ = run(capsys, "replay", "--format", fmt, "--tick", "100ms", "--rules",
+                             hot, trace, "--why", "hot", "--to", "0.8s")
+        assert status == 0
+        assert "0000" not in out and "9999" not in out, out
+    records = jsonl(run(capsys, "replay", "--format", "jsonl", "--tick", "100ms", "--rules",
+                        hot, trace, "--why", "hot", "--to", "0.8s")[1])
+    assert [r["ts"] for r in records[:-1]] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    assert records[-2]["since"] == 0.7
+    status, out, _ = run(capsys, "replay", "--format", "jsonl", "--tick", "100ms", "--rules",
+                         hot, "--baseline", str(where / "slow.lnx"), trace, "--tolerance", "0s")
+    assert status == 1
+    moved = [r for r in jsonl(out) if r["type"] == "moved"]
+    assert [(r["old_ts"], r["new_ts"], r["delta_s"]) for r in moved] == [(0.9, 0.7, -0.2)]
