@@ -1,8 +1,8 @@
 """The process table: tree, identities, metrics and what changed since the last tick.
 
 Synchronous and free of I/O: events go in through :meth:`ProcTable.apply`,
-the evaluator reads :class:`Proc` and :class:`Host` records and the change
-sets.  Identity is ``(pid, start)``: a fork of a pid that is still in the
+the evaluator reads :class:`Proc` and :class:`~.host.Host` records and the
+change sets.  Identity is ``(pid, start)``: a fork of a pid that is still in the
 table ends the old process first (its exit was lost), so a reused pid is
 always a new :class:`Proc` object and a new rule instance.
 
@@ -33,6 +33,7 @@ from typing import Any
 from ..names import TEXT_MAX
 from . import trace as t
 from .choose import top
+from .host import Host
 from .subtree import (
     add_forks,
     add_totals,
@@ -43,7 +44,7 @@ from .subtree import (
     upward,
 )
 from .walls import Totals, Walls, top_down
-from .windows import ExpiryCounts, RateWindow, SumWindow, Windowed
+from .windows import ExpiryCounts, RateWindow, Windowed
 
 __all__ = ["Host", "Proc", "ProcTable", "SHORT_JOB_S"]
 
@@ -130,36 +131,6 @@ class Proc(Windowed):
 
     def identity(self) -> tuple[int, float | None]:
         return (self.pid, self.start)
-
-
-class Host(Windowed):
-    """Host-wide values: the latest system sample and event rates."""
-
-    __slots__ = (
-        "cpu_pct", "execs", "exits", "forks", "lost", "mem_available_mb", "mem_total_mb",
-        "mem_used_pct", "ncpu", "procs", "psi_cpu_some", "psi_io_full", "psi_io_some",
-        "psi_mem_full", "psi_mem_some", "short_jobs", "tally",
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cpu_pct: float | None = None
-        self.ncpu: int | None = None
-        self.mem_total_mb: float | None = None
-        self.mem_available_mb: float | None = None
-        self.mem_used_pct: float | None = None
-        self.psi_cpu_some: float | None = None
-        self.psi_mem_some: float | None = None
-        self.psi_mem_full: float | None = None
-        self.psi_io_some: float | None = None
-        self.psi_io_full: float | None = None
-        self.procs = 0
-        self.forks = RateWindow()
-        self.execs = RateWindow()
-        self.exits = RateWindow()
-        self.short_jobs = RateWindow()
-        self.lost = SumWindow(60.0)
-        self.tally: Any = None  # the engine's counts (engine/tally.py), installed by it
 
 
 class ProcTable:
