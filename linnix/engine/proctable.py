@@ -27,6 +27,7 @@ stopped at walls (:mod:`linnix.engine.walls`, ``Proc.bounded``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -162,6 +163,7 @@ class ProcTable:
                         "meta": self.meta_changed, "sub": self.sub_changed}
         self.rate_hot: set[Proc] = set()
         self.exited: list[Proc] = []
+        self.exit_parents: dict[Proc, Proc] = {}  # of those: the parent each had as it exited
         self.orphans = 0  # events for pids never announced
         self.lost_total = 0  # events the source reported lost, ever
         self.last_lost_ts: float | None = None
@@ -382,6 +384,8 @@ class ProcTable:
             changed.discard(p)
         self.rate_hot.discard(p)
         self.exited.append(p)
+        if parent is not None:
+            self.exit_parents[p] = parent
         self.host.exits.add(ts)
         if short and p.start is not None and ts - p.start < SHORT_JOB_S:
             self.host.short_jobs.add(ts)
@@ -435,8 +439,11 @@ class ProcTable:
             mark = self.sub_changed.add
 
             def apply(node: Proc, change: list[int]) -> None:
-                add_totals(node, change)
-                if node.alive:  # an exited process is no rule's candidate any more
+                # An exited process is no rule's candidate any more, and keeps the totals
+                # it last had (for the message of its exit), not those left once its
+                # children were handed to pid 1.
+                if node.alive:
+                    add_totals(node, change)
                     mark(node)
 
             upward(noted, apply, merge_totals)
@@ -542,11 +549,32 @@ class ProcTable:
             changed.clear()
         self._unions.clear()
         self.exited.clear()
+        self.exit_parents.clear()
         if self.walls is not None:
             self.walls.moved.clear()
         quiet = [p for p in self.rate_hot if not (
             p.child_forks.count(now) or p.child_short_jobs.count(now) or p.sub_forks.count(now))]
         self.rate_hot.difference_update(quiet)
+
+    @contextlib.contextmanager
+    def as_it_exited(self, p: Proc) -> Iterator[Proc]:
+        """``p``, exited since the last tick, linked for a while to the parent it had as it
+        exited (each exited ancestor too), so that a message about its exit reads what it
+        last had (``parent.*``, ``ancestors``).  No live process links to an exited one."""
+        linked = []
+        node = p
+        while not node.alive and node.parent is None:
+            above = self.exit_parents.get(node)
+            if above is None:
+                break
+            node.parent = above
+            linked.append(node)
+            node = above
+        try:
+            yield p
+        finally:
+            for node in linked:
+                node.parent = None
 
     def live(self) -> Iterator[Proc]:
         return iter(self.procs.values())
