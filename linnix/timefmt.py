@@ -1,9 +1,11 @@
-"""Wall-clock times as the world reads them: RFC 3339, in UTC, to the millisecond.
+"""Times as the world reads them: seconds to the microsecond, and RFC 3339 in UTC.
 
 Inside the agent, times are seconds since the daemon started (``ts``); whatever
 leaves it (alerts, actions, incidents, the alerts file, Alertmanager, webhooks)
-also carries ``time`` in this form, so that a reader never needs the daemon's
-start to place an event.
+also carries ``time`` in RFC 3339, so that a reader never needs the daemon's
+start to place an event.  Engine times are sums of floats (a tick is the first
+event's time plus k ticks), so every output rounds them with :func:`seconds`:
+``2.477129``, never ``2.4771289999999997``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-__all__ = ["rfc3339", "stamp"]
+__all__ = ["SECONDS_DIGITS", "rfc3339", "seconds", "stamp"]
+
+SECONDS_DIGITS = 6  # times in outputs: to the microsecond
+
+
+def seconds(value: float | None) -> float | None:
+    """A time (or duration) in seconds as outputs print it: rounded to the microsecond."""
+    return None if value is None else round(value, SECONDS_DIGITS)
 
 
 def rfc3339(wall: float) -> str:

@@ -252,3 +252,16 @@ def compare_golden(got: bytes, golden: Path, update: bool) -> None:
         return
     assert golden.exists(), f"{golden} is missing; run pytest --update-golden"
     assert got == golden.read_bytes()
+
+
+_SPEED = re.compile(rb'"replay_events_per_s":(?:null|[-+.e0-9]+)')
+
+
+def without_speed(out: bytes) -> bytes:
+    """Replay output minus what depends on the machine, the replay speed: the text
+    summary's ``replayed in`` line is left out, the JSONL summary's value shown as null."""
+    lines = out.splitlines(keepends=True)
+    speed = [line for line in lines if line.startswith(b"replayed in ")]
+    assert len(speed) <= 1, lines
+    kept = b"".join(line for line in lines if line not in speed)
+    return _SPEED.sub(b'"replay_events_per_s":null', kept)

@@ -1,6 +1,11 @@
 """The commands that work on rule files: ``check``, ``explain``, ``fmt``, ``replay``, ``test``
 and ``rules path``.
 
+They share one convention: results on stdout (check's verdict or its JSON, the
+explanation, the files fmt changes or its diff, the replay, the tests' results),
+diagnostics and errors on stderr, so that ``linnix check rules/ > verdict``
+leaves the problems on the terminal and a script reads only what it asked for.
+
 For each command, the function that adds its arguments to its parser and the
 function that runs it (``cmd_*``): parsing and printing only, the work is
 done by :mod:`linnix.language`, :mod:`linnix.runtime` and :mod:`linnix.tools`.
@@ -104,8 +109,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.format == "json":
         payload = diagnostics_to_json(diags) + [p.to_json() for p in problems]
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-    else:
-        print_diagnostics(diags, sys.stdout, args.max_errors)
+    else:  # the diagnostics on stderr, the verdict on stdout (see the module's docstring)
+        print_diagnostics(diags, sys.stderr, args.max_errors)
         _print_problems(problems)
         counts = f"{_plural(n_errors, 'error')}, {_plural(n_warnings, 'warning')}"
         sys.stdout.write(_check_summary(result, problems, args.config, errors)
@@ -117,7 +122,7 @@ def _print_problems(problems: Sequence[ConfigProblem]) -> None:
     """The configuration file's problems, in the same shape as the rules' diagnostics."""
     for problem in problems:
         where = f"{problem.where()}: error[C001]: "
-        sys.stdout.write(where + (f"{problem.key}: " if problem.key else "") + problem.message
+        sys.stderr.write(where + (f"{problem.key}: " if problem.key else "") + problem.message
                          + "\n")
 
 

@@ -300,8 +300,9 @@ class Evaluator:
     def _exited(self, state: RuleState, table: ProcTable, p: Proc, now: float) -> None:
         inst = state.instances.pop(p, None)
         if inst is not None and inst.state == FIRING:
-            self.alerts.append(self._alert(state, p, table, "resolved", now, "exited",
-                                           inst=inst))
+            with table.as_it_exited(p):  # the message reads what it had as it exited
+                alert = self._alert(state, p, table, "resolved", now, "exited", inst=inst)
+            self.alerts.append(alert)
 
     # ---- the state machine ---------------------------------------------------------
     def _advance(self, state: RuleState, table: ProcTable, key: Key, truth: bool,

@@ -1,8 +1,8 @@
 """The process table: tree, identities, metrics and what changed since the last tick.
 
 Synchronous and free of I/O: events go in through :meth:`ProcTable.apply`,
-the evaluator reads :class:`Proc` and :class:`Host` records and the change
-sets.  Identity is ``(pid, start)``: a fork of a pid that is still in the
+the evaluator reads :class:`Proc` and :class:`~.host.Host` records and the
+change sets.  Identity is ``(pid, start)``: a fork of a pid that is still in the
 table ends the old process first (its exit was lost), so a reused pid is
 always a new :class:`Proc` object and a new rule instance.
 
@@ -27,12 +27,14 @@ stopped at walls (:mod:`linnix.engine.walls`, ``Proc.bounded``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..names import TEXT_MAX
 from . import trace as t
 from .choose import top
+from .host import Host
 from .subtree import (
     add_forks,
     add_totals,
@@ -43,7 +45,7 @@ from .subtree import (
     upward,
 )
 from .walls import Totals, Walls, top_down
-from .windows import ExpiryCounts, RateWindow, SumWindow, Windowed
+from .windows import ExpiryCounts, RateWindow, Windowed
 
 __all__ = ["Host", "Proc", "ProcTable", "SHORT_JOB_S"]
 
@@ -132,36 +134,6 @@ class Proc(Windowed):
         return (self.pid, self.start)
 
 
-class Host(Windowed):
-    """Host-wide values: the latest system sample and event rates."""
-
-    __slots__ = (
-        "cpu_pct", "execs", "exits", "forks", "lost", "mem_available_mb", "mem_total_mb",
-        "mem_used_pct", "ncpu", "procs", "psi_cpu_some", "psi_io_full", "psi_io_some",
-        "psi_mem_full", "psi_mem_some", "short_jobs", "tally",
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cpu_pct: float | None = None
-        self.ncpu: int | None = None
-        self.mem_total_mb: float | None = None
-        self.mem_available_mb: float | None = None
-        self.mem_used_pct: float | None = None
-        self.psi_cpu_some: float | None = None
-        self.psi_mem_some: float | None = None
-        self.psi_mem_full: float | None = None
-        self.psi_io_some: float | None = None
-        self.psi_io_full: float | None = None
-        self.procs = 0
-        self.forks = RateWindow()
-        self.execs = RateWindow()
-        self.exits = RateWindow()
-        self.short_jobs = RateWindow()
-        self.lost = SumWindow(60.0)
-        self.tally: Any = None  # the engine's counts (engine/tally.py), installed by it
-
-
 class ProcTable:
     """Live processes by pid, the host record, and the changes since the last tick."""
 
@@ -191,6 +163,7 @@ class ProcTable:
                         "meta": self.meta_changed, "sub": self.sub_changed}
         self.rate_hot: set[Proc] = set()
         self.exited: list[Proc] = []
+        self.exit_parents: dict[Proc, Proc] = {}  # of those: the parent each had as it exited
         self.orphans = 0  # events for pids never announced
         self.lost_total = 0  # events the source reported lost, ever
         self.last_lost_ts: float | None = None
@@ -411,6 +384,8 @@ class ProcTable:
             changed.discard(p)
         self.rate_hot.discard(p)
         self.exited.append(p)
+        if parent is not None:
+            self.exit_parents[p] = parent
         self.host.exits.add(ts)
         if short and p.start is not None and ts - p.start < SHORT_JOB_S:
             self.host.short_jobs.add(ts)
@@ -464,8 +439,11 @@ class ProcTable:
             mark = self.sub_changed.add
 
             def apply(node: Proc, change: list[int]) -> None:
-                add_totals(node, change)
-                if node.alive:  # an exited process is no rule's candidate any more
+                # An exited process is no rule's candidate any more, and keeps the totals
+                # it last had (for the message of its exit), not those left once its
+                # children were handed to pid 1.
+                if node.alive:
+                    add_totals(node, change)
                     mark(node)
 
             upward(noted, apply, merge_totals)
@@ -571,11 +549,32 @@ class ProcTable:
             changed.clear()
         self._unions.clear()
         self.exited.clear()
+        self.exit_parents.clear()
         if self.walls is not None:
             self.walls.moved.clear()
         quiet = [p for p in self.rate_hot if not (
             p.child_forks.count(now) or p.child_short_jobs.count(now) or p.sub_forks.count(now))]
         self.rate_hot.difference_update(quiet)
+
+    @contextlib.contextmanager
+    def as_it_exited(self, p: Proc) -> Iterator[Proc]:
+        """``p``, exited since the last tick, linked for a while to the parent it had as it
+        exited (each exited ancestor too), so that a message about its exit reads what it
+        last had (``parent.*``, ``ancestors``).  No live process links to an exited one."""
+        linked = []
+        node = p
+        while not node.alive and node.parent is None:
+            above = self.exit_parents.get(node)
+            if above is None:
+                break
+            node.parent = above
+            linked.append(node)
+            node = above
+        try:
+            yield p
+        finally:
+            for node in linked:
+                node.parent = None
 
     def live(self) -> Iterator[Proc]:
         return iter(self.procs.values())

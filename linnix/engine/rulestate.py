@@ -17,7 +17,7 @@ import attrs
 
 from ..names import COUNTING_FUNCTIONS, METRICS, Need, Scope
 from ..plan import CompiledAction, CompiledRule
-from ..timefmt import rfc3339
+from ..timefmt import rfc3339, seconds
 from .durations import Durations
 from .proctable import Proc
 
@@ -56,9 +56,9 @@ class Alert:
 
     def to_json(self) -> dict[str, Any]:
         out = {
-            "type": "alert", "ts": self.ts, "rule": self.rule, "state": self.state,
+            "type": "alert", "ts": seconds(self.ts), "rule": self.rule, "state": self.state,
             "severity": self.severity, "scope": self.scope, "pid": self.pid,
-            "comm": self.comm, "start": self.start, "message": self.message,
+            "comm": self.comm, "start": seconds(self.start), "message": self.message,
             "labels": self.labels, "values": self.values, "reason": self.reason,
         }
         if self.unix is not None:  # live: the wall clock's time (replay has only ts)
@@ -86,8 +86,9 @@ class Proposal:
 
     def to_json(self) -> dict[str, Any]:
         out = {
-            "type": "action", "ts": self.ts, "rule": self.rule, "action": self.action.name,
-            "pid": self.pid, "comm": self.comm, "start": self.start, "status": self.status,
+            "type": "action", "ts": seconds(self.ts), "rule": self.rule,
+            "action": self.action.name, "pid": self.pid, "comm": self.comm,
+            "start": seconds(self.start), "status": self.status,
         }
         if self.unix is not None:
             out["time"] = rfc3339(self.unix)

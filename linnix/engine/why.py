@@ -24,6 +24,7 @@ from typing import Any
 
 from ..names import METRICS, Scope
 from ..plan import WhyPart
+from ..timefmt import seconds
 from .core import Core
 from .evaluator import Alert
 from .proctable import Proc, ProcTable
@@ -80,7 +81,7 @@ class WhyWatch:
             self.reported += 1
             self.emit(record)
         if more:
-            self.emit({"type": "why_more", "ts": now, "rule": self.name, "count": more})
+            self.emit({"type": "why_more", "ts": seconds(now), "rule": self.name, "count": more})
         self._last = seen
 
     # ---- which instances --------------------------------------------------------------
@@ -126,9 +127,9 @@ class WhyWatch:
                  for part in self.parts]
         inst = state.instances.get(key)
         record: Record = {
-            "type": "why", "ts": now, "rule": rule.name,
+            "type": "why", "ts": seconds(now), "rule": rule.name,
             "pid": None if key is None else key.pid, "comm": None if key is None else key.comm,
-            "start": None if key is None else key.start,
+            "start": None if key is None else seconds(key.start),
             "values": {k: values.get(k) for k in rule.inputs},
             "when": all(p["held"] for p in parts if p["kind"] == "when"),
             "unless": [p["held"] for p in parts if p["kind"] == "unless"],
@@ -147,7 +148,7 @@ class WhyWatch:
                  parts: list[Record], now: float) -> list[Record]:
         """What kept a quiet instance quiet, most decisive first."""
         if inst is not None and now < inst.cooldown_until - EPS:
-            return [{"kind": "cooldown", "until": inst.cooldown_until}]
+            return [{"kind": "cooldown", "until": seconds(inst.cooldown_until)}]
         limited = _rate_limited(state, key, now)
         if limited is not None:
             return [limited]
@@ -263,12 +264,12 @@ def _progress(state: RuleState, inst: Instance | None, now: float) -> Record:
         return {}
     rule = state.rule
     if inst.state == PENDING:
-        return {"for": {"elapsed": round(now - inst.since, 6), "of": rule.for_s}}
+        return {"for": {"elapsed": seconds(now - inst.since), "of": rule.for_s}}
     if inst.state == FIRING:
-        out: Record = {"since": inst.fired_at}
+        out: Record = {"since": seconds(inst.fired_at)}
         if inst.clear_since is not None:
             hold = max(rule.clear_for_s, rule.keep_firing_for_s)
-            out["clearing"] = {"elapsed": round(now - inst.clear_since, 6), "of": hold}
+            out["clearing"] = {"elapsed": seconds(now - inst.clear_since), "of": hold}
         return out
     return {}
 

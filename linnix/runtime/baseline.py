@@ -20,6 +20,7 @@ from ..engine.core import Output
 from ..engine.evaluator import Alert, Proposal
 from ..plan import Plan
 from ..terminal import printable
+from ..timefmt import seconds
 from .replay import replay
 
 __all__ = ["Diff", "compare", "diff_json", "diff_text", "run_both"]
@@ -109,11 +110,11 @@ def diff_json(diff: Diff) -> list[dict[str, Any]]:
     """The differences as JSON objects, then a summary."""
     out: list[dict[str, Any]] = [{"type": "only_new", "item": i.json} for i in diff.only_new]
     out += [{"type": "only_old", "item": i.json} for i in diff.only_old]
-    out += [{"type": "moved", "old_ts": o.ts, "new_ts": n.ts, "delta_s": round(n.ts - o.ts, 6),
-             "item": n.json} for o, n in diff.moved]
+    out += [{"type": "moved", "old_ts": seconds(o.ts), "new_ts": seconds(n.ts),
+             "delta_s": seconds(n.ts - o.ts), "item": n.json} for o, n in diff.moved]
     out.append({"type": "baseline_summary", "only_new": len(diff.only_new),
                 "only_old": len(diff.only_old), "moved": len(diff.moved),
-                "matched": diff.matched, "tolerance_s": diff.tolerance_s,
+                "matched": diff.matched, "tolerance_s": seconds(diff.tolerance_s),
                 "differs": diff.differs})
     return out
 

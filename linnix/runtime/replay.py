@@ -4,7 +4,7 @@
 core the daemon runs; time is the events' own, so ticks run as the events
 pass them.  Every result goes to a sink.  Nothing is ever executed: actions
 are only proposed.  The output is a deterministic function of the trace and
-the rules.
+the rules, but for the replay speed the summaries report.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ..engine.evaluator import Alert, Proposal
 from ..errors import TraceError
 from ..plan import Plan
 from ..terminal import printable
+from ..timefmt import seconds
 
 __all__ = ["ReplayResult", "Timeline", "replay", "summary_json"]
 
@@ -160,7 +161,9 @@ class _Progress:
 
 
 def summary_json(result: ReplayResult) -> dict[str, Any]:
-    """The deterministic summary: counts, and the trace's own event rate."""
+    """The summary: counts, the trace's own event rate (events per second of trace) and
+    the replay's speed (events per second of wall-clock time, the only value that
+    depends on the machine)."""
     core, reader = result.core, result.reader
     alerts: dict[str, dict[str, int]] = {}
     for (rule, state), n in sorted(core.alert_counts.items()):
@@ -174,18 +177,24 @@ def summary_json(result: ReplayResult) -> dict[str, Any]:
         "type": "summary",
         "events": result.events,
         "ticks": core.ticks,  # of the schedule: skipped quiet ticks count as run
-        "trace_seconds": round(span, 6),
-        "events_per_s": round(result.events / span, 3) if span > 0 else None,
+        "trace_seconds": seconds(span),
+        "trace_events_per_s": round(result.events / span, 3) if span > 0 else None,
+        "replay_events_per_s": _replay_speed(result),
         "alerts": alerts,
         "actions_proposed": core.proposal_count,
         "invalid_lines_skipped": reader.invalid,
         "orphan_events": core.table.orphans,
         "rule_errors": errors,
-        "until": result.stopped_at,
+        "until": seconds(result.stopped_at),
     }
     if core.events.states:  # only with event rules: other summaries stay as they were
         out["event_rules"] = event_rules_json(core)
     return out
+
+
+def _replay_speed(result: ReplayResult) -> float | None:
+    """Events replayed per second of wall-clock time; None when too quick to measure."""
+    return round(result.events / result.wall_s, 1) if result.wall_s > 0 else None
 
 
 def event_rules_json(core: Core) -> dict[str, dict[str, Any]]:
@@ -230,13 +239,19 @@ class Timeline:
                       + "\n")
 
 
+def _rate(name: str, value: float | None, shape: str) -> str:
+    """`` (trace rate 20.092 events/s)``; nothing for a rate that was not measured."""
+    return "" if value is None else f" ({name} {shape.format(value)} events/s)"
+
+
 def text_summary(result: ReplayResult, out: TextIO) -> None:
     s = summary_json(result)
     core = result.core
-    rate = result.events / result.wall_s if result.wall_s > 0 else 0.0
-    out.write(f"\n{s['events']:,} events over {s['trace_seconds']:g}s of trace, "
-              f"{s['ticks']:,} ticks; replayed in {result.wall_s:.2f}s "
-              f"({rate:,.0f} events/s)\n")
+    out.write(f"\n{s['events']:,} events over {s['trace_seconds']:g}s of trace"
+              f"{_rate('trace rate', s['trace_events_per_s'], '{:,}')}, "
+              f"{s['ticks']:,} ticks\n")
+    out.write(f"replayed in {result.wall_s:.2f}s"
+              f"{_rate('replay speed', s['replay_events_per_s'], '{:,.0f}')}\n")
     if not s["events"]:
         out.write("the trace holds no events: nothing was evaluated\n")
     elif not s["alerts"]:

@@ -27,6 +27,7 @@ from ..engine.evaluator import Alert, Proposal
 from ..engine.proctable import Proc, ProcTable
 from ..errors import Outage
 from ..procfs import PROC, Clock
+from ..timefmt import seconds
 from .snapshot import CMDLINE_READERS, SubtreeTotals, fill_cmdlines
 
 __all__ = ["Responder", "bounded_totals", "host_snapshot", "process_json", "subtree_snapshot"]
@@ -40,7 +41,8 @@ def process_json(p: Proc, now: float) -> dict[str, Any]:
     """A process and its metrics, as the API and incidents show it."""
     return {
         "pid": p.pid, "ppid": p.ppid, "comm": p.comm, "exe": p.exe, "cmdline": p.cmdline,
-        "uid": p.uid, "start": p.start, "age_s": p.age(now), "cpu_pct": p.cpu_pct,
+        "uid": p.uid, "start": seconds(p.start), "age_s": seconds(p.age(now)),
+        "cpu_pct": p.cpu_pct,
         "rss_mb": p.rss_mb, "fds": p.fds, "fd_limit": p.fd_limit, "fd_pct": p.fd_pct,
         "threads": p.threads, "children": p.children,
     }
@@ -164,13 +166,13 @@ class Responder:
                                     table=table)
                    if alert.proc is not None
                    else _busiest(table, now, totals))
-        history = [{"ts": ts, "values": values} for ts, values in alert.history or ()]
+        history = [{"ts": seconds(ts), "values": values} for ts, values in alert.history or ()]
         return {
             "key": (alert.rule, alert.pid, alert.start), "rule": alert.rule,
             "severity": alert.severity, "scope": alert.scope, "pid": alert.pid,
-            "comm": alert.comm, "start": alert.start, "message": alert.message,
+            "comm": alert.comm, "start": seconds(alert.start), "message": alert.message,
             "labels": dict(alert.labels), "history": history or [
-                {"ts": now, "values": alert.values}],
+                {"ts": seconds(now), "values": alert.values}],
             "subtree": subtree, "host": host_snapshot(table, now),
         }
 

@@ -20,7 +20,7 @@ from ..engine.evaluator import FIRING, PENDING
 from ..engine.proctable import Proc
 from ..language.source import diagnostics_to_json
 from ..procfs import PROC, Clock
-from ..timefmt import stamp
+from ..timefmt import seconds, stamp
 from .responder import process_json
 from .snapshot import CMDLINE_READERS, SubtreeTotals, fill_cmdlines
 
@@ -140,11 +140,11 @@ class LiveView:
                     values = {}
                 out.append({
                     "rule": rule.name, "state": "firing" if inst.state == FIRING else "pending",
-                    "since": inst.since, "time": stamp(inst.since, now),
+                    "since": seconds(inst.since), "time": stamp(inst.since, now),
                     "severity": rule.severity, "scope": rule.scope.value,
                     "pid": key.pid if key is not None else None,
                     "comm": key.comm if key is not None else None,
-                    "start": key.start if key is not None else None,
+                    "start": seconds(key.start) if key is not None else None,
                     "message": rule.message.render({**values, "rule": rule.name}),
                     "labels": dict(rule.labels),
                     "values": {k: values.get(k) for k in rule.inputs},

@@ -66,39 +66,39 @@ def test_rules_needs_its_verb(capsys: Capture, argv: list[str]) -> None:
 def test_check_reports_errors_and_exits_1(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"bad.lnx": "rule r {\n    when subtre_cpu_pct > 50 for 5s\n}\n"})
     status, out, err = run(capsys, "check", "bad.lnx")
-    assert status == 1 and err == ""
-    assert out == (
+    assert status == 1
+    assert err == (  # the diagnostics on stderr, the verdict on stdout
         "bad.lnx:2:10: error[E201]: unknown name 'subtre_cpu_pct' "
         "(did you mean 'subtree_cpu_pct'?)\n"
         "        when subtre_cpu_pct > 50 for 5s\n"
-        "             ^^^^^^^^^^^^^^\n"
-        "failed: 1 file (1 error, 0 warnings)\n")
+        "             ^^^^^^^^^^^^^^\n")
+    assert out == "failed: 1 file (1 error, 0 warnings)\n"
 
 
 def test_check_reports_every_error_of_every_file(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"a.lnx": "rule a: nosuch > 1\nrule b: cpu_pct > 2s\n",
                    "sub/c.lnx": "rule c: @\n", "ok.lnx": "rule ok: cpu_pct > 1\n"})
-    status, out, _ = run(capsys, "check", ".")
+    status, out, err = run(capsys, "check", ".")
     assert status == 1
-    heads = [line.split(": ")[0:2] for line in out.splitlines() if "error[" in line]
+    heads = [line.split(": ")[0:2] for line in err.splitlines() if "error[" in line]
     assert heads == [["a.lnx:1:9", "error[E201]"], ["a.lnx:2:9", "error[E301]"],
                      ["sub/c.lnx:1:9", "error[E101]"]]
-    assert out.endswith("failed: 3 files (3 errors, 0 warnings)\n")
+    assert out == "failed: 3 files (3 errors, 0 warnings)\n"
 
 
 def test_check_warnings_only_exits_0(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"w.lnx": "let unused = 1\nrule r: cpu_pct > 1\n"})
-    status, out, _ = run(capsys, "check", "w.lnx")
+    status, out, err = run(capsys, "check", "w.lnx")
     assert status == 0
-    assert "w.lnx:1:5: warning[W101]: let 'unused' is never used" in out
-    assert out.endswith("ok: 1 file, 1 rule, 0 tests (0 errors, 1 warning)\n")
+    assert err.startswith("w.lnx:1:5: warning[W101]: let 'unused' is never used\n")
+    assert out == "ok: 1 file, 1 rule, 0 tests (0 errors, 1 warning)\n"
 
 
 def test_check_strict_turns_warnings_into_failure(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"w.lnx": "let unused = 1\nrule r: cpu_pct > 1\n"})
-    status, out, _ = run(capsys, "check", "--strict", "w.lnx")
-    assert status == 1
-    assert out.endswith("\nfailed: 1 file, 1 rule, 0 tests (0 errors, 1 warning)\n")
+    status, out, err = run(capsys, "check", "--strict", "w.lnx")
+    assert status == 1 and "warning[W101]" in err
+    assert out == "failed: 1 file, 1 rule, 0 tests (0 errors, 1 warning)\n"
     assert run(capsys, "check", "--strict", "--format", "json", "w.lnx")[0] == 1
 
 
@@ -141,17 +141,17 @@ def test_check_json(capsys: Capture, in_tmp: Path) -> None:
 
 def test_check_caps_the_number_of_diagnostics(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"many.lnx": "".join(f"rule r{i}: nosuch{i} > 1\n" for i in range(5))})
-    status, out, _ = run(capsys, "check", "--max-errors", "2", "many.lnx")
+    status, out, err = run(capsys, "check", "--max-errors", "2", "many.lnx")
     assert status == 1
-    assert out.count("error[E201]") == 2
-    assert "... and 3 more\n" in out
-    assert out.endswith("failed: 1 file (5 errors, 0 warnings)\n")
+    assert err.count("error[E201]") == 2
+    assert "... and 3 more\n" in err
+    assert out == "failed: 1 file (5 errors, 0 warnings)\n"
 
 
 def test_check_default_cap_is_100(capsys: Capture, in_tmp: Path) -> None:
     write(in_tmp, {"many.lnx": "".join(f"rule r{i}: nosuch > 1\n" for i in range(105))})
-    out = run(capsys, "check", "many.lnx")[1]
-    assert out.count("error[E201]") == 100 and "... and 5 more\n" in out
+    err = run(capsys, "check", "many.lnx")[2]
+    assert err.count("error[E201]") == 100 and "... and 5 more\n" in err
 
 
 @pytest.mark.parametrize("argv", [
@@ -255,3 +255,48 @@ def test_explain_with_errors_prints_them_and_exits_1(capsys: Capture, in_tmp: Pa
     status, out, err = run(capsys, "explain", "bad.lnx")
     assert (status, out) == (1, "")
     assert err.startswith("bad.lnx:1:9: error[E201]: unknown name 'nosuch'")
+
+
+# ---- one output convention: results on stdout, diagnostics and errors on stderr -------------
+
+GOOD = "rule r: cpu_pct > 50\n" \
+       'test "quiet" {\n    trace "t.jsonl"\n    expect r never\n}\n'
+BAD = "rule r: nosuch > 1\n"
+TRACE = '{"ts":0,"kind":"proc","pid":1,"ppid":0,"comm":"init"}\n'
+
+# command, what stdout holds (the result), what stderr holds (the diagnostics, the errors)
+STREAMS = [
+    (["check", "good.lnx"], "ok: 1 file, 1 rule, 1 test (0 errors, 0 warnings)\n", ""),
+    (["check", "bad.lnx"], "failed: 1 file (1 error, 0 warnings)\n", "error[E201]"),
+    (["check", "warn.lnx"], "ok: 1 file, 1 rule, 0 tests (0 errors, 1 warning)\n",
+     "warning[W101]"),
+    (["test", "good.lnx"], "PASS  quiet  (good.lnx:2)\n\n1 passed, 0 failed\n", ""),
+    (["test", "bad.lnx"], "", "error[E201]"),
+    (["test", "failing.lnx"], "FAIL  loud  (failing.lnx:2)\n      expected r to fire 1 "
+                              "time(s); it fired 0\n\n0 passed, 1 failed\n", ""),
+    (["explain", "bad.lnx"], "", "error[E201]"),
+    (["fmt", "--check", "ugly.lnx"], "would reformat ugly.lnx\n",
+     "fmt: 1 file would be reformatted, 0 files unchanged\n"),
+    (["fmt", "--check", "broken.lnx"], "", "error[E101]"),
+    (["replay", "--rules", "bad.lnx", "t.jsonl"], "", "error[E201]"),
+    (["replay", "--rules", "good.lnx", "t.jsonl"], "(no alerts)\n", ""),
+    (["replay", "--rules", "good.lnx", "nope.jsonl"], "", "linnix: nope.jsonl: cannot open"),
+]
+
+
+@pytest.mark.parametrize(("argv", "out", "err"), STREAMS, ids=lambda v: " ".join(v)
+                         if isinstance(v, list) else "")
+def test_results_go_to_stdout_and_diagnostics_to_stderr(capsys: Capture, in_tmp: Path,
+                                                       argv: list[str], out: str,
+                                                       err: str) -> None:
+    write(in_tmp, {"good.lnx": GOOD, "bad.lnx": BAD, "t.jsonl": TRACE,
+                   "warn.lnx": "let unused = 1\nrule r: cpu_pct > 1\n",
+                   "failing.lnx": 'rule r: cpu_pct > 50\ntest "loud" {\n    trace "t.jsonl"\n'
+                                  "    expect r fires 1 times\n}\n",
+                   "ugly.lnx": "rule   r:   cpu_pct>50\n", "broken.lnx": "rule r: @\n"})
+    _, got_out, got_err = run(capsys, *argv)
+    assert got_out.startswith(out), got_out
+    if not out:
+        assert got_out == ""
+    assert err in got_err if err else got_err == ""
+    assert "error[" not in got_out and "warning[" not in got_out

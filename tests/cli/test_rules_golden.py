@@ -1,7 +1,8 @@
 """Golden files: ``linnix check`` output for each file of fixtures/rules/bad.
 
 Each ``NAME.lnx`` has a sibling ``NAME.expected`` holding the command, exactly
-what it prints on stdout, and its exit status.  After an intended change to
+what it prints on stderr (the diagnostics) and on stdout (the verdict), each
+after a line naming the stream, and its exit status.  After an intended change to
 the messages, rewrite them with ``pytest tests/test_golden.py --update-golden``
 and review the diff.
 """
@@ -29,8 +30,7 @@ def run_check(path: Path, capsys: pytest.CaptureFixture[str],
     rel = path.relative_to(ROOT).as_posix()
     status = cli.main(["check", rel])
     out, err = capsys.readouterr()
-    assert err == ""
-    return f"$ linnix check {rel}\n{out}[exit status {status}]\n"
+    return f"$ linnix check {rel}\n[stderr]\n{err}[stdout]\n{out}[exit status {status}]\n"
 
 
 def test_there_are_golden_cases() -> None:

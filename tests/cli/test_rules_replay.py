@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ROOT, write
+from support import ROOT, without_speed, write
 from support import run_cli as run
 
 from linnix.engine import trace as t
@@ -52,8 +53,11 @@ def test_ok(tmp_path: Path, rules: str, capsys: pytest.CaptureFixture[str]) -> N
     assert timeline[1] == (
         "     2.500s  RESOLVED  storm              warning  host                   "
         "forks_per_sec=4")
-    assert timeline[3].startswith("17 events over 5s of trace, 11 ticks; replayed in ")
-    assert timeline[4:] == ["  storm                1 firing, 0 pending, 1 resolved"]
+    # the two rates, named apart: events per second of trace, and the replay's speed
+    assert timeline[3] == "17 events over 5s of trace (trace rate 3.4 events/s), 11 ticks"
+    assert re.fullmatch(r"replayed in \d+\.\d\ds \(replay speed [\d,]+ events/s\)",
+                        timeline[4]), timeline[4]
+    assert timeline[5:] == ["  storm                1 firing, 0 pending, 1 resolved"]
 
 
 def test_no_alerts(tmp_path: Path, rules: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,7 +89,7 @@ def test_an_empty_trace_says_so(tmp_path: Path, rules: str,
     trace = write(tmp_path, {"empty.jsonl": b""})
     status, out, _ = run(capsys, "replay", "--rules", rules, str(trace / "empty.jsonl"))
     assert status == 0
-    assert out.startswith("(no alerts)\n\n0 events over 0s of trace, 0 ticks;")
+    assert out.startswith("(no alerts)\n\n0 events over 0s of trace, 0 ticks\nreplayed in ")
     assert out.endswith("\nthe trace holds no events: nothing was evaluated\n")
 
 
@@ -98,7 +102,8 @@ def test_without_rules_and_without_a_rules_directory_the_shipped_rules_replay(
     assert status == 0 and "fork_storm" in shipped
     monkeypatch.chdir(tmp_path)  # no rules/ here
     status, out, _ = run(capsys, "replay", "--format", "jsonl", trace)
-    assert (status, out) == (0, shipped)
+    assert status == 0
+    assert without_speed(out.encode()) == without_speed(shipped.encode())
 
 
 def test_without_rules_a_rules_directory_here_is_used(
@@ -227,9 +232,12 @@ def test_summary_json_fields(tmp_path: Path, rules: str) -> None:
     seen: list[Output] = []
     result = replay(str(trace), plan, seen.extend)
     assert len(seen) == 2
-    assert summary_json(result) == {
+    got = summary_json(result)
+    speed = got.pop("replay_events_per_s")  # events per second of wall-clock time
+    assert speed is None or speed == round(17 / result.wall_s, 1)
+    assert got == {
         "type": "summary", "events": 17, "ticks": 11, "trace_seconds": 5.0,
-        "events_per_s": 3.4, "alerts": {"storm": {"pending": 0, "firing": 1, "resolved": 1}},
+        "trace_events_per_s": 3.4, "alerts": {"storm": {"pending": 0, "firing": 1, "resolved": 1}},
         "actions_proposed": 0, "invalid_lines_skipped": 0, "orphan_events": 0,
         "rule_errors": {}, "until": None}
 
@@ -248,3 +256,47 @@ def test_the_header_reaches_the_engine(tmp_path: Path, capsys: pytest.CaptureFix
               str(tmp_path / "a.jsonl"))[1]
     # applied before the first tick, though no output had been produced yet
     assert [(i["ts"], i["state"]) for i in jsonl(out)[:-1]] == [(0.0, "firing")]
+
+
+# ---- times to the microsecond ---------------------------------------------------------------
+
+# With a 100ms tick from 0.1s, the third tick falls at 0.1 + 2 * 0.1 = 0.30000000000000004 (and
+# the seventh at 0.7000000000000001): every output must print them as 0.3 and 0.7.
+HOT = lines(t.Proc(ts=0.1, pid=1, ppid=0, comm="init", start=0.0),
+            t.Proc(ts=0.1, pid=50, ppid=1, comm="hog", start=0.1),
+            t.Sample(ts=0.25, pid=50, cpu_pct=90.0),
+            t.Sample(ts=1.0, pid=50, cpu_pct=20.0),
+            t.Lost(ts=1.25, count=0))
+HOT_RULES = {"hot.lnx": "rule hot: cpu_pct > 50 for 400ms\n",
+             "slow.lnx": "rule hot: cpu_pct > 50 for 600ms\n"}
+
+
+def test_every_time_of_a_jsonl_replay_is_rounded_to_the_microsecond(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    where = write(tmp_path, {"hot.jsonl": HOT, **HOT_RULES})
+    status, out, _ = run(capsys, "replay", "--format", "jsonl", "--tick", "100ms",
+                         "--rules", str(where / "hot.lnx"), str(where / "hot.jsonl"))
+    assert status == 0
+    assert [(i["state"], i["ts"], i["start"]) for i in jsonl(out)[:-1]] == [
+        ("pending", 0.3, 0.1), ("firing", 0.7, 0.1), ("resolved", 1.0, 0.1)]
+    assert '"ts":0.3,' in out and "0000" not in out and "9999" not in out
+
+
+def test_every_time_of_why_and_baseline_is_rounded_to_the_microsecond(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    where = write(tmp_path, {"hot.jsonl": HOT, **HOT_RULES})
+    trace, hot = str(where / "hot.jsonl"), str(where / "hot.lnx")
+    for fmt in ("jsonl", "text"):
+        status, out, _ = run(capsys, "replay", "--format", fmt, "--tick", "100ms", "--rules",
+                             hot, trace, "--why", "hot", "--to", "0.8s")
+        assert status == 0
+        assert "0000" not in out and "9999" not in out, out
+    records = jsonl(run(capsys, "replay", "--format", "jsonl", "--tick", "100ms", "--rules",
+                        hot, trace, "--why", "hot", "--to", "0.8s")[1])
+    assert [r["ts"] for r in records[:-1]] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    assert records[-2]["since"] == 0.7
+    status, out, _ = run(capsys, "replay", "--format", "jsonl", "--tick", "100ms", "--rules",
+                         hot, "--baseline", str(where / "slow.lnx"), trace, "--tolerance", "0s")
+    assert status == 1
+    moved = [r for r in jsonl(out) if r["type"] == "moved"]
+    assert [(r["old_ts"], r["new_ts"], r["delta_s"]) for r in moved] == [(0.9, 0.7, -0.2)]

@@ -190,6 +190,30 @@ def test_exit_resolves_a_firing_instance_with_reason_exited() -> None:
     assert (resolved.comm, resolved.start, resolved.values) == ("spin", 0.5, {"cpu_pct": 90.0})
 
 
+@pytest.mark.parametrize("order", ["child first", "parent first"])
+def test_the_message_of_an_exit_keeps_what_the_process_last_had(order: str) -> None:
+    """The resolution an exit causes reads the lineage and subtree the process had when it
+    exited, not those of a process already out of the tree (no parent, no children)."""
+    rule = ('rule r {\n    when subtree_cpu_pct > 50\n    message "{comm} under {parent.comm} '
+            '({ancestors}), {subtree_procs} processes at {subtree_cpu_pct:.0f}%"\n}\n')
+    tree = [proc(0.0, 1, 0, "init", start=0.0), fork(0.5, 10, 1, "sh"),
+            fork(0.5, 100, 10, "spin"), fork(0.5, 101, 100, "kid"),
+            sample(1.0, 100, cpu_pct=90.0)]
+    # the shell exiting first re-parents spin to init: that is then what spin last had
+    gone = [exit_(2.1, 100), exit_(2.2, 10)] if order == "child first" else \
+        [exit_(2.1, 10), exit_(2.2, 100)]
+    out = run(rule, [*tree, *gone], until=3.0)
+    assert transitions(out) == [(1.0, "r", "firing", 100),
+                                (2.5, "r", "resolved", 100, "exited")]
+    fired, resolved = alerts(out)
+    assert fired.message == "spin under sh (sh, init), 2 processes at 90%"
+    assert resolved.message == ("spin under sh (sh, init), 2 processes at 90%"
+                                if order == "child first"
+                                else "spin under init (init), 2 processes at 90%")
+    assert resolved.values == {"subtree_cpu_pct": 90.0}
+    assert resolved.proc is not None and resolved.proc.parent is None  # linked only for it
+
+
 def test_exit_makes_a_pending_instance_vanish() -> None:
     out = run("rule r: cpu_pct > 50 for 5s\n",
               [*BASE, sample(1.0, 100, cpu_pct=90.0), exit_(2.2, 100)], until=8.0)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import ROOT, RULES, host, only, process, rule, when
+from support import ROOT, RULES, host, only, process, rule, when, without_speed
 
 from linnix import cli
 from linnix.language.pipeline import build
@@ -160,7 +160,8 @@ def test_replay_golden(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
     monkeypatch.chdir(ROOT)
     assert cli.main(["replay", "--rules", "fixtures/rules/percent/percent.lnx", "--format",
                      "jsonl", "fixtures/rules/percent/percent.jsonl"]) == 0
-    _golden(capsys.readouterr().out, PERCENT / "percent.replay.jsonl", update_golden)
+    out = without_speed(capsys.readouterr().out.encode()).decode()
+    _golden(out, PERCENT / "percent.replay.jsonl", update_golden)
 
 
 def test_the_rule_tests_of_the_examples_pass(capsys: pytest.CaptureFixture[str],

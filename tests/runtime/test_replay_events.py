@@ -1,8 +1,8 @@
 """Event rules in ``linnix replay``: the hand-made traces of ``fixtures/events/`` with its rules.
 
 ``fixtures/events/golden/NAME.jsonl`` and ``NAME.txt`` hold exactly what ``linnix replay
---rules fixtures/events/events.lnx fixtures/events/NAME.jsonl`` prints (JSONL; text minus
-the replay speed).  After an intended change, rewrite them with ``pytest
+--rules fixtures/events/events.lnx fixtures/events/NAME.jsonl`` prints, minus the replay speed
+(``support.without_speed``).  After an intended change, rewrite them with ``pytest
 tests/runtime/test_replay_events.py --update-golden`` and review the diff.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import ROOT, compare_golden
+from support import ROOT, compare_golden, without_speed
 
 from linnix import cli
 
@@ -77,7 +77,8 @@ def test_without_event_rules_the_summary_has_no_event_rules_part(
 def test_jsonl_replay_matches_the_golden_file(name: str,
                                               capsysbinary: pytest.CaptureFixture[bytes],
                                               update_golden: bool) -> None:
-    got = replay(capsysbinary, "--format", "jsonl", f"fixtures/events/{name}.jsonl")
+    got = without_speed(replay(capsysbinary, "--format", "jsonl",
+                               f"fixtures/events/{name}.jsonl"))
     compare_golden(got, GOLDEN / f"{name}.jsonl", update_golden)
 
 
@@ -85,9 +86,7 @@ def test_jsonl_replay_matches_the_golden_file(name: str,
 def test_text_replay_matches_the_golden_file(name: str,
                                              capsysbinary: pytest.CaptureFixture[bytes],
                                              update_golden: bool) -> None:
-    lines = replay(capsysbinary, f"fixtures/events/{name}.jsonl").decode().splitlines(
-        keepends=True)
-    got = "".join(line for line in lines if " replayed in " not in line).encode()
+    got = without_speed(replay(capsysbinary, f"fixtures/events/{name}.jsonl"))
     compare_golden(got, GOLDEN / f"{name}.txt", update_golden)
 
 

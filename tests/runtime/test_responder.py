@@ -28,7 +28,7 @@ from linnix.engine.core import Core
 from linnix.engine.evaluator import Alert
 from linnix.language.pipeline import compile_text
 from linnix.procfs import HZ, Clock
-from linnix.runtime.responder import SNAPSHOT_MAX, Responder, subtree_snapshot
+from linnix.runtime.responder import SNAPSHOT_MAX, Responder, process_json, subtree_snapshot
 
 T = TypeVar("T")
 
@@ -502,3 +502,10 @@ def test_subtree_snapshot_is_breadth_first_and_bounded() -> None:
     assert full[0]["age_s"] == 4.0 and full[0]["children"] == 3
     assert [p["pid"] for p in subtree_snapshot(root, 4.0, limit=4)] == [10, 11, 20, 30]
     assert SNAPSHOT_MAX == 200
+
+
+def test_process_records_give_times_to_the_microsecond() -> None:
+    core = Core(compile_text("rule r: cpu_pct > 1000"), 0.5)
+    core.feed([proc(0.0, 1, 0, "init"), proc(0.1, 10, 1, "p10", start=0.1)])
+    record = process_json(core.table.procs[10], 0.1 + 0.2)  # 0.30000000000000004
+    assert (record["start"], record["age_s"]) == (0.1, 0.2)

@@ -106,3 +106,13 @@ async def test_subtree_totals_are_exact_and_null_when_unmeasured(rules: str,
     init = await get(view_over(rules, fake), "/graph/1")
     assert init["subtree"]["subtree_procs"] == 4
     assert init["subtree"]["subtree_rss_mb"] == 6.0
+
+
+def test_active_alerts_give_times_to_the_microsecond(fake: FakeProc) -> None:
+    core = Core(compile_text("rule hot: cpu_pct > 50 for 200ms"), 0.1)
+    core.feed([proc(0.1, 1, 0, "init", start=0.1), sample(0.25, 1, cpu_pct=90.0),
+               sample(0.65, 1, cpu_pct=90.0)])  # pending at the tick 0.1 + 2 * 0.1
+    view = view_over(NO_SUBTREE_RULE, fake)
+    view.daemon.core = core
+    [alert] = view.alerts()
+    assert (alert["since"], alert["start"]) == (0.3, 0.1)
