@@ -320,6 +320,7 @@ class Evaluator:
             elif not truth:
                 del state.instances[key]
             elif rule.for_s <= 0:
+                inst.since = now  # active from this tick: no pending time to count
                 self._fire(state, table, key, inst, now)
             else:
                 inst.state, inst.since = PENDING, now

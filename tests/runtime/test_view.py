@@ -116,3 +116,15 @@ def test_active_alerts_give_times_to_the_microsecond(fake: FakeProc) -> None:
     view.daemon.core = core
     [alert] = view.alerts()
     assert (alert["since"], alert["start"]) == (0.3, 0.1)
+
+
+def test_an_alert_that_fired_at_once_says_since_when(fake: FakeProc) -> None:
+    """A rule with no `for` fires at the tick the condition first holds: that is its since."""
+    core = Core(compile_text("rule hot: cpu_pct > 50"), 0.1)
+    core.feed([proc(0.1, 1, 0, "init", start=0.1), sample(0.25, 1, cpu_pct=90.0),
+               sample(0.65, 1, cpu_pct=90.0)])
+    view = view_over(NO_SUBTREE_RULE, fake)
+    view.daemon.core = core
+    [alert] = view.alerts()
+    assert alert["state"] == "firing"
+    assert alert["since"] == 0.3 and alert["since"] != 0.0
