@@ -23,6 +23,9 @@ fork counts for the ancestors it had when it happened, so noted forks are
 folded before a process with children leaves the tree (a leaf hands its own
 to its parent).  Rules with a ``boundary`` read totals kept the same way but
 stopped at walls (:mod:`linnix.engine.walls`, ``Proc.bounded``).
+
+The records themselves, :class:`Proc` and :class:`Host`, are in
+:mod:`linnix.engine.records` (and importable from here).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 from ..names import TEXT_MAX
 from . import trace as t
 from .choose import top
+from .records import NO_TOTALS, Host, Proc
 from .subtree import (
     add_forks,
     add_totals,
@@ -42,124 +46,13 @@ from .subtree import (
     merge_totals,
     upward,
 )
-from .walls import Totals, Walls, top_down
-from .windows import ExpiryCounts, RateWindow, SumWindow, Windowed
+from .walls import Walls, top_down
+from .windows import RateWindow
 
 __all__ = ["Host", "Proc", "ProcTable", "SHORT_JOB_S"]
 
-_NO_TOTALS: list[Totals] = []  # shared, never changed: a table with no boundary
 SHORT_JOB_S = 1.0  # a process that exits sooner than this after it started is a short job
 _MB = 1024.0
-
-
-class Proc(Windowed):
-    """One process, from its fork (or the start-up scan) to its exit."""
-
-    __slots__ = (
-        "_cm", "_fd", "_rk", "_sub_cm", "_sub_fd", "_sub_rk", "alive", "bounded", "child_forks",
-        "child_short_jobs", "cmdline", "comm", "cpu_pct", "exe", "fd_limit", "fd_pct", "fds",
-        "kids", "last_sample", "parent", "pid", "ppid", "rss_mb", "start", "sub_cpu_pct", "sub_fds",
-        "sub_forks", "sub_procs", "sub_rss_mb", "threads", "uid",
-    )
-
-    def __init__(self, pid: int, ppid: int, comm: str | None, start: float | None) -> None:
-        super().__init__()
-        self.pid = pid
-        self.ppid = ppid
-        self.comm = comm
-        self.start = start
-        self.exe: str | None = None
-        self.cmdline: str | None = None
-        self.uid: int | None = None
-        self.cpu_pct: float | None = None
-        self.rss_mb: float | None = None
-        self.fds: int | None = None
-        self.fd_limit: int | None = None
-        self.fd_pct: float | None = None
-        self.threads: int | None = None
-        self.parent: Proc | None = None
-        self.kids: dict[int, Proc] = {}
-        self.last_sample: tuple[object, ...] | None = None
-        self.child_forks = RateWindow.EMPTY
-        self.child_short_jobs = RateWindow.EMPTY
-        self.sub_forks = ExpiryCounts.EMPTY
-        self.alive = True
-        # own contribution and subtree totals, in integers so sums stay exact
-        self._cm = self._rk = self._fd = 0
-        self._sub_cm = self._sub_rk = self._sub_fd = 0
-        self.sub_cpu_pct = 0.0
-        self.sub_rss_mb = 0.0
-        self.sub_fds = 0
-        self.sub_procs = 1
-        self.bounded = _NO_TOTALS  # within the plan's boundaries (linnix.engine.walls)
-
-    def __repr__(self) -> str:
-        return f"<Proc {self.comm}[{self.pid}] start={self.start}>"
-
-    @property
-    def children(self) -> int:
-        return len(self.kids)
-
-    def age(self, now: float) -> float | None:
-        return None if self.start is None else max(0.0, now - self.start)
-
-    def ancestors(self) -> tuple[str, ...]:
-        """Command names of the ancestors, nearest first (unknown names skipped)."""
-        out = []
-        node = self.parent
-        while node is not None:
-            if node.comm is not None:
-                out.append(node.comm)
-            node = node.parent
-        return tuple(out)
-
-    def lineage(self, inclusive: bool = False) -> Iterator[Proc]:
-        """The ancestors, nearest first (starting with itself when ``inclusive``)."""
-        node = self if inclusive else self.parent
-        while node is not None:
-            yield node
-            node = node.parent
-
-    def descendants(self) -> Iterator[Proc]:
-        """Every process below this one (depth first, children by pid)."""
-        stack = [self.kids[pid] for pid in sorted(self.kids, reverse=True)]
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(node.kids[pid] for pid in sorted(node.kids, reverse=True))
-
-    def identity(self) -> tuple[int, float | None]:
-        return (self.pid, self.start)
-
-
-class Host(Windowed):
-    """Host-wide values: the latest system sample and event rates."""
-
-    __slots__ = (
-        "cpu_pct", "execs", "exits", "forks", "lost", "mem_available_mb", "mem_total_mb",
-        "mem_used_pct", "ncpu", "procs", "psi_cpu_some", "psi_io_full", "psi_io_some",
-        "psi_mem_full", "psi_mem_some", "short_jobs", "tally",
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.cpu_pct: float | None = None
-        self.ncpu: int | None = None
-        self.mem_total_mb: float | None = None
-        self.mem_available_mb: float | None = None
-        self.mem_used_pct: float | None = None
-        self.psi_cpu_some: float | None = None
-        self.psi_mem_some: float | None = None
-        self.psi_mem_full: float | None = None
-        self.psi_io_some: float | None = None
-        self.psi_io_full: float | None = None
-        self.procs = 0
-        self.forks = RateWindow()
-        self.execs = RateWindow()
-        self.exits = RateWindow()
-        self.short_jobs = RateWindow()
-        self.lost = SumWindow(60.0)
-        self.tally: Any = None  # the engine's counts (engine/tally.py), installed by it
 
 
 class ProcTable:
@@ -513,7 +406,7 @@ class ProcTable:
             self.walls.rebuild(self.procs.values())
         else:
             for p in self.procs.values():
-                p.bounded = _NO_TOTALS
+                p.bounded = NO_TOTALS
         self.sub_changed.update(self.procs.values())
 
     def enable_subtree(self, sums: frozenset[str] = frozenset({"cpu", "rss", "fds"})) -> None:
