@@ -119,7 +119,8 @@ class ProcTable:
         if old is not None:
             self._end(old, ev.ts, short=False)
         p = self._add(ev.pid, ev.ppid, _clip(ev.comm), ev.start)
-        p.exe, p.cmdline, p.uid = _clip(ev.exe), _clip(ev.cmdline), ev.uid
+        p.exe, p.cmdline, p.uid, p.user = _clip(ev.exe), _clip(ev.cmdline), ev.uid, ev.user
+        p.place(_clip(ev.cgroup))
         if self.walls is not None:
             self.walls.judge(p)
 
@@ -128,12 +129,11 @@ class ProcTable:
         if old is not None:  # the old process's exit was lost: it is gone now
             self._end(old, ev.ts, short=False)
         p = self._add(ev.pid, ev.ppid, _clip(ev.comm), ev.ts)
-        p.uid = ev.uid
+        p.uid, p.user = ev.uid, ev.user
+        p.place(_clip(ev.cgroup))
         parent = p.parent
         if parent is not None:
-            p.exe, p.cmdline = parent.exe, parent.cmdline
-            if p.uid is None:
-                p.uid = parent.uid
+            _inherit(p, parent)
             parent.child_forks = self._bump(parent, parent.child_forks, ev.ts)
             if self.subtree_forks:
                 self._forks.setdefault(parent, []).append(ev.ts)
@@ -151,6 +151,8 @@ class ProcTable:
         p.comm = comm
         p.exe = _clip(ev.exe)
         p.cmdline = _clip(ev.cmdline())
+        if ev.cgroup is not None:  # else where it was: an exec moves no process
+            p.place(_clip(ev.cgroup))
         self.meta_changed.add(p)
         self.host.execs.add(ev.ts)
         if self.walls is not None:
@@ -476,6 +478,21 @@ class ProcTable:
     def top(self, read: object, now: float, exclude: object = None) -> Proc | None:
         """The live process with the largest value (see :func:`~linnix.engine.choose.top`)."""
         return top(self.procs.values(), self.host, read, now, exclude)
+
+
+def _inherit(child: Proc, parent: Proc) -> None:
+    """What a forked child has of its parent's until it execs, or the event says otherwise.
+
+    The kernel starts a child in its parent's cgroup and with its uid; the
+    name of the uid is the parent's only when the uid is.
+    """
+    child.exe, child.cmdline = parent.exe, parent.cmdline
+    if child.uid is None:
+        child.uid = parent.uid
+    if child.user is None and child.uid == parent.uid:
+        child.user = parent.user
+    if child.cgroup is None:
+        child.cgroup, child.unit, child.container = parent.cgroup, parent.unit, parent.container
 
 
 def _below(node: Proc, root: Proc) -> bool:

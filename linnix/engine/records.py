@@ -8,9 +8,11 @@ neither module grows past what one reads at once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
+from ..cgroups.paths import container_of, unit_of
 from .walls import Totals
 from .windows import ExpiryCounts, RateWindow, SumWindow, Windowed
 
@@ -23,10 +25,11 @@ class Proc(Windowed):
     """One process, from its fork (or the start-up scan) to its exit."""
 
     __slots__ = (
-        "_cm", "_fd", "_rk", "_sub_cm", "_sub_fd", "_sub_rk", "alive", "bounded", "child_forks",
-        "child_short_jobs", "cmdline", "comm", "cpu_pct", "exe", "fd_limit", "fd_pct", "fds",
-        "kids", "last_sample", "parent", "pid", "ppid", "rss_mb", "start", "sub_cpu_pct", "sub_fds",
-        "sub_forks", "sub_procs", "sub_rss_mb", "threads", "uid",
+        "_cm", "_fd", "_rk", "_sub_cm", "_sub_fd", "_sub_rk", "alive", "bounded", "cgroup",
+        "child_forks", "child_short_jobs", "cmdline", "comm", "container", "cpu_pct", "exe",
+        "fd_limit", "fd_pct", "fds", "kids", "last_sample", "parent", "pid", "ppid", "rss_mb",
+        "start", "sub_cpu_pct", "sub_fds", "sub_forks", "sub_procs", "sub_rss_mb", "threads",
+        "uid", "unit", "user",
     )
 
     def __init__(self, pid: int, ppid: int, comm: str | None, start: float | None) -> None:
@@ -38,6 +41,10 @@ class Proc(Windowed):
         self.exe: str | None = None
         self.cmdline: str | None = None
         self.uid: int | None = None
+        self.user: str | None = None  # the name of uid, as the source knew it
+        self.cgroup: str | None = None  # its cgroup v2 path; unit and container follow from it
+        self.unit: str | None = None
+        self.container: str | None = None
         self.cpu_pct: float | None = None
         self.rss_mb: float | None = None
         self.fds: int | None = None
@@ -97,6 +104,17 @@ class Proc(Windowed):
 
     def identity(self) -> tuple[int, float | None]:
         return (self.pid, self.start)
+
+    def place(self, cgroup: str | None) -> None:
+        """Put the process in ``cgroup`` (a v2 path), with the unit and container it names."""
+        self.cgroup = cgroup
+        self.unit, self.container = (None, None) if cgroup is None else _names(cgroup)
+
+
+@functools.lru_cache(maxsize=1024)
+def _names(cgroup: str) -> tuple[str | None, str | None]:
+    """The unit and container of a path; cached, as a service's processes share one."""
+    return unit_of(cgroup), container_of(cgroup)
 
 
 class Host(Windowed):
