@@ -1,0 +1,65 @@
+"""As root: the daemon reports the cgroup of processes in a cgroup v2 directory of their own.
+
+One process is moved in before the daemon starts (the start-up scan reads it),
+another moves itself in and then execs while the daemon runs (the exec's cgroup
+is read).  Every cgroup made here is removed, with what is left in it killed,
+even when the test fails (``tests/cgroup_support.py``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from cgroup_support import fresh_cgroup
+from live_support import Api, Daemon, wait_for
+
+RULE = "rule quiet: cpu_pct > 100000\n"
+
+
+def in_cgroup(group: Path) -> subprocess.Popen[bytes]:
+    """A shell that moves itself into ``group``, then execs a sleep."""
+    return subprocess.Popen(
+        ["sh", "-c", f'echo $$ > "{group}/cgroup.procs" && exec sleep 120'])
+
+
+def own_cgroup(pid: int) -> str:
+    text = Path(f"/proc/{pid}/cgroup").read_text()
+    return next(line[3:] for line in text.splitlines() if line.startswith("0::"))
+
+
+@pytest.mark.slow
+def test_the_daemon_reports_the_cgroup_of_a_process_in_a_fresh_cgroup(tmp_path: Path) -> None:
+    rules = tmp_path / "quiet.lnx"
+    rules.write_text(RULE)
+    children: list[subprocess.Popen[bytes]] = []
+    daemon = None
+    with fresh_cgroup("fields") as group:
+        expected = "/" + group.name  # as /proc shows it: below the hierarchy's root
+        try:
+            children.append(in_cgroup(group))  # before the daemon: the start-up scan
+            wait_for(lambda: own_cgroup(children[0].pid) == expected, 10,
+                     "the first process to move into its cgroup")
+            daemon = Daemon(tmp_path / "state", rules=[str(rules)])
+            daemon.wait_ready()
+            api = Api(tmp_path / "state")
+            # forked in this test's cgroup, moved, then exec'd: the exec's cgroup
+            children.append(in_cgroup(group))
+
+            def reported(pid: int) -> dict[str, object] | None:
+                status, body = api._call("GET", f"/processes/{pid}")
+                return body if status == 200 and body["cgroup"] == expected else None
+
+            for child in children:
+                record = wait_for(lambda c=child: reported(c.pid), 30,  # type: ignore[misc]
+                                  f"the daemon to report pid {child.pid} in {expected}")
+                assert own_cgroup(child.pid) == expected
+                assert (record["unit"], record["container"], record["user"]) == (
+                    None, None, "root")
+        finally:
+            for child in children:
+                child.kill()
+                child.wait()
+            if daemon is not None:
+                daemon.stop()
