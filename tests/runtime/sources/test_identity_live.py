@@ -8,12 +8,18 @@ even when the test fails (``tests/cgroup_support.py``).
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cgroup_support import fresh_cgroup
 from live_support import Api, Daemon, wait_for
+from support import ROOT
+
+from linnix.engine import trace as t
 
 RULE = "rule quiet: cpu_pct > 100000\n"
 
@@ -63,3 +69,40 @@ def test_the_daemon_reports_the_cgroup_of_a_process_in_a_fresh_cgroup(tmp_path: 
                 child.wait()
             if daemon is not None:
                 daemon.stop()
+
+
+@pytest.mark.slow
+def test_a_recording_holds_the_cgroup_of_the_scan_and_of_each_exec(tmp_path: Path) -> None:
+    trace = tmp_path / "rec.jsonl"
+    children: list[subprocess.Popen[bytes]] = []
+    with fresh_cgroup("record") as group:
+        expected = "/" + group.name
+        recorder = subprocess.Popen(
+            [sys.executable, "-m", "linnix", "record", str(trace), "--duration", "30s"],
+            stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
+        try:
+            children.append(in_cgroup(group))  # perhaps before the scan, perhaps after
+            assert recorder.stderr is not None
+            line = recorder.stderr.readline()  # the scan is done once it says this
+            assert "recording for" in line, line + recorder.stderr.read()
+            children.append(in_cgroup(group))  # after the scan: its exec is recorded
+            wait_for(lambda: own_cgroup(children[1].pid) == expected, 10, "the move")
+            sleep = f'"pid":{children[1].pid},"comm":"sleep"'
+            wait_for(lambda: sleep in trace.read_text(), 30, "the exec of sleep in the trace")
+        finally:
+            recorder.send_signal(signal.SIGINT)
+            recorder.communicate(timeout=30)
+            for child in children:
+                child.kill()
+                child.wait()
+    _, events = t.read_trace(str(trace))
+    execs = [e for e in events if isinstance(e, t.Exec) and e.pid == children[1].pid]
+    # the exec of sh, then, once sh moved itself, of sleep; sh's cgroup is read after its
+    # batch, by when it may have moved already
+    assert [e.comm for e in execs] == ["sh", "sleep"]
+    assert execs[0].cgroup in (own_cgroup(os.getpid()), expected)
+    assert execs[1].cgroup == expected
+    assert all(e.cgroup is None or e.cgroup.startswith("/") for e in events
+               if isinstance(e, t.Exec | t.Proc))
+    scanned = [e for e in events if isinstance(e, t.Proc)]
+    assert scanned and all(e.cgroup is not None for e in scanned if e.pid == 1)
