@@ -51,12 +51,17 @@ def cgroup_of(text: str) -> str | None:
     """The cgroup v2 path in the text of /proc/PID/cgroup: its ``0::`` line, or None.
 
     On a hybrid host the v1 hierarchies have lines of their own (``4:memory:/x``);
-    only the unified hierarchy's line, ``0::/path``, is the v2 path.
+    only the unified hierarchy's line, ``0::/path``, is the v2 path.  Two such
+    lines give None: kernels before 5.8 let a cgroup's name hold a newline, and
+    so a second, made-up ``0::`` line, which must never pass for the real one.
     """
+    found = None
     for line in text.split("\n"):
-        if line.startswith("0::/"):
-            return line[3:]
-    return None
+        if line.startswith("0::"):
+            if found is not None:
+                return None
+            found = line[3:]
+    return found if found is not None and found.startswith("/") else None
 
 
 def _parts(path: str) -> list[str]:

@@ -85,6 +85,9 @@ def test_unit_and_container(path: str, unit: str | None, container: str | None) 
     ("4:memory:/x\n1:cpu:/\n", None),
     ("", None),
     ("0::relative\n", None),
+    # a name with a newline (kernels before 5.8 allowed one) forging a second line
+    ("9:name=systemd:/user.slice/x\n0::/system.slice/sshd.service\n0::/user.slice/x\n", None),
+    ("0::/user.slice/x\n0::/system.slice/sshd.service\n", None),
 ])
 def test_cgroup_of(text: str, path: str | None) -> None:
     assert cgroup_of(text) == path
