@@ -243,6 +243,19 @@ _CATALOGUE = (
     _m("cmdline", PR, PLAIN, "command line, arguments joined by spaces", "from exec argv",
        "P.cmdline", Need.CMDLINE, type=Type.STR),
     _m("uid", PR, PLAIN, "user id", "from fork or the start-up scan", "P.uid"),
+    _m("user", PR, PLAIN, "name of the user (uid) in the password database; no value when "
+       "it has none", "the source looks uid up (cached, read again when /etc/passwd "
+       "changes); a fork with the same uid has its parent's", "P.user", type=Type.STR),
+    _m("cgroup", PR, PLAIN, "cgroup v2 path (\"/system.slice/nginx.service\")",
+       "the 0:: line of /proc/PID/cgroup at the start-up scan and after each exec; a fork "
+       "is in its parent's", "P.cgroup", type=Type.STR),
+    _m("unit", PR, PLAIN, "systemd unit of the cgroup (\"nginx.service\", "
+       "\"session-3.scope\"); no value outside units",
+       "from cgroup: the first unit below the leading slices, escapes (\\x2d) decoded",
+       "P.unit", type=Type.STR),
+    _m("container", PR, PLAIN, "container id, its first 12 hex digits (Docker, containerd, "
+       "CRI-O, podman, Kubernetes pods); no value outside containers",
+       "from cgroup: the outermost container its path names", "P.container", type=Type.STR),
     _m("age_s", PR, DUR, "seconds since the process started", "now - start",
        "P.age(NOW)", time_varying=True),
     _m("cpu_pct", PR, PCT, "CPU use, percent of one CPU (may exceed 100)",

@@ -15,12 +15,13 @@ import time
 
 import attrs
 
+from .cgroups.paths import cgroup_of
 from .names import TEXT_MAX
 
 __all__ = [
-    "CMDLINE_READ_MAX", "HZ", "PAGE_KB", "PROC", "START_TOLERANCE_S", "Clock", "ProcStat",
-    "fd_count", "fd_soft_limit", "list_pids", "read_argv", "read_cmdline", "read_cmdline_of",
-    "read_exe", "read_stat", "read_uid",
+    "CGROUP_READ_MAX", "CMDLINE_READ_MAX", "HZ", "PAGE_KB", "PROC", "START_TOLERANCE_S", "Clock",
+    "ProcStat", "fd_count", "fd_soft_limit", "list_pids", "read_argv", "read_cgroup",
+    "read_cmdline", "read_cmdline_of", "read_exe", "read_stat", "read_uid",
 ]
 
 PROC = "/proc"
@@ -28,6 +29,9 @@ HZ = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 # A command line may be megabytes long; rules see TEXT_MAX characters of it.
 CMDLINE_READ_MAX = 4 * TEXT_MAX  # bytes: TEXT_MAX characters of UTF-8 at most
+# /proc/PID/cgroup: a line per hierarchy (a dozen on a hybrid host), each path at most
+# a page; the unified hierarchy's 0:: line comes last.
+CGROUP_READ_MAX = 64 * 1024
 # How far a start time on the daemon's clock (an event's time, maybe clamped) may be from
 # the one /proc shows (in clock ticks) for both to be the same process.
 START_TOLERANCE_S = 0.5
@@ -142,6 +146,23 @@ def read_cmdline_of(pid: int, start: float, clock: Clock, root: str = PROC) -> s
     if not argv or after is None or after.start_ticks != before.start_ticks:
         return None
     return " ".join(argv)[:TEXT_MAX]
+
+
+def read_cgroup(pid: int, root: str = PROC) -> str | None:
+    """The cgroup v2 path of ``pid`` (cut to :data:`~linnix.names.TEXT_MAX`), or None.
+
+    None when the process is gone, or has no v2 line (a v1-only host) within
+    the first :data:`CGROUP_READ_MAX` bytes.
+    """
+    try:
+        with open(f"{root}/{pid}/cgroup", "rb") as f:
+            raw = f.read(CGROUP_READ_MAX)
+    except OSError:
+        return None
+    if len(raw) == CGROUP_READ_MAX:  # the last line may be cut short: never a wrong path
+        raw = raw[:raw.rfind(b"\n") + 1]
+    path = cgroup_of(raw.decode("utf-8", "replace"))
+    return None if path is None else path[:TEXT_MAX]
 
 
 def read_uid(pid: int, root: str = PROC) -> int | None:

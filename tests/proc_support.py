@@ -37,11 +37,12 @@ class FakeProc:
 
     def add(self, pid: int, comm: str, ppid: int = 1, *, start: int = 1000, flags: int = 0,
             exe: str | None = None, session: int | None = None, tty: int = 0,
-            argv: list[str] | None = None) -> FakeProc:
+            argv: list[str] | None = None, cgroup: str | None = None) -> FakeProc:
         """Write the process (replacing whatever had this pid before).  By default it
         leads its own session (``session`` None: its pid) without a terminal (``tty`` 0);
         ``argv`` writes its command line (as the kernel shows it: each argument ends
-        with a NUL)."""
+        with a NUL); ``cgroup`` its cgroup v2 path (as a hybrid host shows it: after a
+        v1 line)."""
         d = self.root / str(pid)
         d.mkdir(exist_ok=True)
         sid = pid if session is None else session
@@ -60,6 +61,11 @@ class FakeProc:
             link.unlink()
         if exe is not None:
             os.symlink(exe, link)
+        groups = d / "cgroup"
+        if cgroup is not None:
+            groups.write_text(f"4:memory:/v1/{pid}\n0::{cgroup}\n")
+        elif groups.exists():
+            groups.unlink()
         return self
 
     def remove(self, pid: int) -> None:

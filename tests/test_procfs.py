@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,35 @@ def test_a_pid_reused_while_its_arguments_are_read_gives_none(
 def test_the_command_line_is_cut_to_text_max(fake: FakeProc) -> None:
     fake.add(100, "x", start=600, argv=["a" * TEXT_MAX, "b"])
     assert read_cmdline_of(100, 1.0, Clock(ORIGIN), fake.path) == "a" * TEXT_MAX
+
+
+def test_the_cgroup_v2_path_of_a_process(fake: FakeProc) -> None:
+    fake.add(100, "x", cgroup="/system.slice/nginx.service")
+    assert procfs.read_cgroup(100, fake.path) == "/system.slice/nginx.service"
+    fake.add(100, "x")  # no file: gone, or no cgroups at all
+    assert procfs.read_cgroup(100, fake.path) is None
+    assert procfs.read_cgroup(999, fake.path) is None
+
+
+def test_a_cgroup_file_without_a_v2_line_gives_none(fake: FakeProc, tmp_path: Path) -> None:
+    (tmp_path / "proc" / "100" / "cgroup").write_text("4:memory:/x\n1:cpu:/\n")
+    assert procfs.read_cgroup(100, fake.path) is None
+
+
+def test_a_cgroup_path_is_cut_to_text_max_and_a_line_past_the_bound_is_not_read(
+        fake: FakeProc, tmp_path: Path) -> None:
+    fake.add(100, "x", cgroup="/" + "a" * (TEXT_MAX * 2))
+    assert procfs.read_cgroup(100, fake.path) == "/" + "a" * (TEXT_MAX - 1)
+    # a v2 line that only begins within the bound would be a cut path: none rather
+    filler = "9:name=x:/" + "b" * (procfs.CGROUP_READ_MAX - 20) + "\n"
+    (tmp_path / "proc" / "100" / "cgroup").write_text(filler + "0::/system.slice/a.service\n")
+    assert procfs.read_cgroup(100, fake.path) is None
+
+
+def test_the_cgroup_of_this_process() -> None:
+    own = Path("/proc/self/cgroup").read_text()
+    expected = next((line[3:] for line in own.splitlines() if line.startswith("0::")), None)
+    assert procfs.read_cgroup(os.getpid()) == expected
 
 
 def test_a_real_process() -> None:

@@ -34,6 +34,12 @@ _PROCESS_FIELDS: Json = {
     "exe": nullable("string", description="executable path, when readable"),
     "cmdline": nullable("string"),
     "uid": nullable("integer"),
+    "user": nullable("string", description="the name of uid; null when the password "
+                                           "database has none"),
+    "cgroup": nullable("string", description="cgroup v2 path; null when not known"),
+    "unit": nullable("string", description="systemd unit of the cgroup; null outside units"),
+    "container": nullable("string", description="container id (12 hex digits); null outside "
+                                                "containers"),
     "start": nullable("number", description="start time on the engine clock (seconds)"),
     "age_s": nullable("number"),
     "cpu_pct": nullable("number"),

@@ -23,6 +23,9 @@ fork counts for the ancestors it had when it happened, so noted forks are
 folded before a process with children leaves the tree (a leaf hands its own
 to its parent).  Rules with a ``boundary`` read totals kept the same way but
 stopped at walls (:mod:`linnix.engine.walls`, ``Proc.bounded``).
+
+The records themselves, :class:`Proc` and :class:`Host`, are in
+:mod:`linnix.engine.records` (and importable from here).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ..names import TEXT_MAX
 from . import trace as t
 from .choose import top
 from .host import Host
+from .records import NO_TOTALS, Proc
 from .subtree import (
     add_forks,
     add_totals,
@@ -44,94 +48,13 @@ from .subtree import (
     merge_totals,
     upward,
 )
-from .walls import Totals, Walls, top_down
-from .windows import ExpiryCounts, RateWindow, Windowed
+from .walls import Walls, top_down
+from .windows import RateWindow
 
 __all__ = ["Host", "Proc", "ProcTable", "SHORT_JOB_S"]
 
-_NO_TOTALS: list[Totals] = []  # shared, never changed: a table with no boundary
 SHORT_JOB_S = 1.0  # a process that exits sooner than this after it started is a short job
 _MB = 1024.0
-
-
-class Proc(Windowed):
-    """One process, from its fork (or the start-up scan) to its exit."""
-
-    __slots__ = (
-        "_cm", "_fd", "_rk", "_sub_cm", "_sub_fd", "_sub_rk", "alive", "bounded", "child_forks",
-        "child_short_jobs", "cmdline", "comm", "cpu_pct", "exe", "fd_limit", "fd_pct", "fds",
-        "kids", "last_sample", "parent", "pid", "ppid", "rss_mb", "start", "sub_cpu_pct", "sub_fds",
-        "sub_forks", "sub_procs", "sub_rss_mb", "threads", "uid",
-    )
-
-    def __init__(self, pid: int, ppid: int, comm: str | None, start: float | None) -> None:
-        super().__init__()
-        self.pid = pid
-        self.ppid = ppid
-        self.comm = comm
-        self.start = start
-        self.exe: str | None = None
-        self.cmdline: str | None = None
-        self.uid: int | None = None
-        self.cpu_pct: float | None = None
-        self.rss_mb: float | None = None
-        self.fds: int | None = None
-        self.fd_limit: int | None = None
-        self.fd_pct: float | None = None
-        self.threads: int | None = None
-        self.parent: Proc | None = None
-        self.kids: dict[int, Proc] = {}
-        self.last_sample: tuple[object, ...] | None = None
-        self.child_forks = RateWindow.EMPTY
-        self.child_short_jobs = RateWindow.EMPTY
-        self.sub_forks = ExpiryCounts.EMPTY
-        self.alive = True
-        # own contribution and subtree totals, in integers so sums stay exact
-        self._cm = self._rk = self._fd = 0
-        self._sub_cm = self._sub_rk = self._sub_fd = 0
-        self.sub_cpu_pct = 0.0
-        self.sub_rss_mb = 0.0
-        self.sub_fds = 0
-        self.sub_procs = 1
-        self.bounded = _NO_TOTALS  # within the plan's boundaries (linnix.engine.walls)
-
-    def __repr__(self) -> str:
-        return f"<Proc {self.comm}[{self.pid}] start={self.start}>"
-
-    @property
-    def children(self) -> int:
-        return len(self.kids)
-
-    def age(self, now: float) -> float | None:
-        return None if self.start is None else max(0.0, now - self.start)
-
-    def ancestors(self) -> tuple[str, ...]:
-        """Command names of the ancestors, nearest first (unknown names skipped)."""
-        out = []
-        node = self.parent
-        while node is not None:
-            if node.comm is not None:
-                out.append(node.comm)
-            node = node.parent
-        return tuple(out)
-
-    def lineage(self, inclusive: bool = False) -> Iterator[Proc]:
-        """The ancestors, nearest first (starting with itself when ``inclusive``)."""
-        node = self if inclusive else self.parent
-        while node is not None:
-            yield node
-            node = node.parent
-
-    def descendants(self) -> Iterator[Proc]:
-        """Every process below this one (depth first, children by pid)."""
-        stack = [self.kids[pid] for pid in sorted(self.kids, reverse=True)]
-        while stack:
-            node = stack.pop()
-            yield node
-            stack.extend(node.kids[pid] for pid in sorted(node.kids, reverse=True))
-
-    def identity(self) -> tuple[int, float | None]:
-        return (self.pid, self.start)
 
 
 class ProcTable:
@@ -199,7 +122,8 @@ class ProcTable:
         if old is not None:
             self._end(old, ev.ts, short=False)
         p = self._add(ev.pid, ev.ppid, _clip(ev.comm), ev.start)
-        p.exe, p.cmdline, p.uid = _clip(ev.exe), _clip(ev.cmdline), ev.uid
+        p.exe, p.cmdline, p.uid, p.user = _clip(ev.exe), _clip(ev.cmdline), ev.uid, ev.user
+        p.place(_clip(ev.cgroup))
         if self.walls is not None:
             self.walls.judge(p)
 
@@ -208,12 +132,11 @@ class ProcTable:
         if old is not None:  # the old process's exit was lost: it is gone now
             self._end(old, ev.ts, short=False)
         p = self._add(ev.pid, ev.ppid, _clip(ev.comm), ev.ts)
-        p.uid = ev.uid
+        p.uid, p.user = ev.uid, ev.user
+        p.place(_clip(ev.cgroup))
         parent = p.parent
         if parent is not None:
-            p.exe, p.cmdline = parent.exe, parent.cmdline
-            if p.uid is None:
-                p.uid = parent.uid
+            _inherit(p, parent)
             parent.child_forks = self._bump(parent, parent.child_forks, ev.ts)
             if self.subtree_forks:
                 self._forks.setdefault(parent, []).append(ev.ts)
@@ -231,6 +154,8 @@ class ProcTable:
         p.comm = comm
         p.exe = _clip(ev.exe)
         p.cmdline = _clip(ev.cmdline())
+        if ev.cgroup is not None:  # else where it was: an exec moves no process
+            p.place(_clip(ev.cgroup))
         self.meta_changed.add(p)
         self.host.execs.add(ev.ts)
         if self.walls is not None:
@@ -491,7 +416,7 @@ class ProcTable:
             self.walls.rebuild(self.procs.values())
         else:
             for p in self.procs.values():
-                p.bounded = _NO_TOTALS
+                p.bounded = NO_TOTALS
         self.sub_changed.update(self.procs.values())
 
     def enable_subtree(self, sums: frozenset[str] = frozenset({"cpu", "rss", "fds"})) -> None:
@@ -582,6 +507,21 @@ class ProcTable:
     def top(self, read: object, now: float, exclude: object = None) -> Proc | None:
         """The live process with the largest value (see :func:`~linnix.engine.choose.top`)."""
         return top(self.procs.values(), self.host, read, now, exclude)
+
+
+def _inherit(child: Proc, parent: Proc) -> None:
+    """What a forked child has of its parent's until it execs, or the event says otherwise.
+
+    The kernel starts a child in its parent's cgroup and with its uid; the
+    name of the uid is the parent's only when the uid is.
+    """
+    child.exe, child.cmdline = parent.exe, parent.cmdline
+    if child.uid is None:
+        child.uid = parent.uid
+    if child.user is None and child.uid == parent.uid:
+        child.user = parent.user
+    if child.cgroup is None:
+        child.cgroup, child.unit, child.container = parent.cgroup, parent.unit, parent.container
 
 
 def _below(node: Proc, root: Proc) -> bool:

@@ -73,16 +73,24 @@ class Proc(msgspec.Struct, tag="proc", **_OPTS):
     cmdline: str | None = None
     uid: int | None = None
     start: Start | None = None
+    cgroup: str | None = None
+    user: str | None = None
 
 
 class Fork(msgspec.Struct, tag="fork", **_OPTS):
-    """A new process (never a thread)."""
+    """A new process (never a thread).
+
+    ``cgroup`` and ``user`` are optional: absent, the child has its parent's
+    (the kernel starts a child in its parent's cgroup, and with its uid).
+    """
 
     ts: Time
     pid: Pid
     ppid: PPid
     comm: str
     uid: int | None = None
+    cgroup: str | None = None
+    user: str | None = None
 
 
 class Exec(msgspec.Struct, tag="exec", **_OPTS):
@@ -90,6 +98,8 @@ class Exec(msgspec.Struct, tag="exec", **_OPTS):
 
     ``argv_truncated`` (an optional extension) says that ``argv`` holds only the
     first arguments, or a cut last one: the source keeps a bounded number of bytes.
+    ``cgroup`` (optional) is the cgroup the process is in after the exec; absent,
+    it is still the one it was in (an exec never moves a process).
     """
 
     ts: Time
@@ -98,6 +108,7 @@ class Exec(msgspec.Struct, tag="exec", **_OPTS):
     exe: str | None = None
     argv: list[str] | None = None
     argv_truncated: bool = False
+    cgroup: str | None = None
 
     def cmdline(self) -> str | None:
         """``argv`` joined by spaces; one its source cut ends with `` ...``."""

@@ -35,7 +35,8 @@ __all__ = ["LABEL_NAMES", "TARGET_FIELDS", "check_labels", "check_message", "in_
 # What an action's target offers a message: the process it chose.
 TARGET_FIELDS = ("pid", "comm")
 # What a label may name: what a process is, which stays the same while an alert lasts.
-LABEL_NAMES = ("rule", "severity", "scope", "comm", "exe", "uid", "pid", "ppid", "cmdline")
+LABEL_NAMES = ("rule", "severity", "scope", "comm", "exe", "uid", "user", "cgroup", "unit",
+               "container", "pid", "ppid", "cmdline")
 # ... of which these are different for every process: one alert group each.
 _PER_PROCESS = ("pid", "ppid", "cmdline")
 

@@ -41,7 +41,8 @@ def process_json(p: Proc, now: float) -> dict[str, Any]:
     """A process and its metrics, as the API and incidents show it."""
     return {
         "pid": p.pid, "ppid": p.ppid, "comm": p.comm, "exe": p.exe, "cmdline": p.cmdline,
-        "uid": p.uid, "start": seconds(p.start), "age_s": seconds(p.age(now)),
+        "uid": p.uid, "user": p.user, "cgroup": p.cgroup, "unit": p.unit,
+        "container": p.container, "start": seconds(p.start), "age_s": seconds(p.age(now)),
         "cpu_pct": p.cpu_pct,
         "rss_mb": p.rss_mb, "fds": p.fds, "fd_limit": p.fd_limit, "fd_pct": p.fd_pct,
         "threads": p.threads, "children": p.children,

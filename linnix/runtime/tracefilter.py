@@ -142,13 +142,17 @@ class TraceFilter:
     def _redacted(self, ev: t.Event) -> t.Event:
         if isinstance(ev, t.Proc):
             return msgspec.structs.replace(ev, comm=redact_text(ev.comm),
-                                           exe=_redact_opt(ev.exe), cmdline=None)
+                                           exe=_redact_opt(ev.exe), cmdline=None,
+                                           cgroup=_redact_opt(ev.cgroup),
+                                           user=_redact_opt(ev.user))
         if isinstance(ev, t.Exec):
             return msgspec.structs.replace(ev, comm=redact_text(ev.comm),
                                            exe=_redact_opt(ev.exe), argv=None,
-                                           argv_truncated=False)
+                                           argv_truncated=False, cgroup=_redact_opt(ev.cgroup))
         if isinstance(ev, t.Fork):
-            return msgspec.structs.replace(ev, comm=redact_text(ev.comm))
+            return msgspec.structs.replace(ev, comm=redact_text(ev.comm),
+                                           cgroup=_redact_opt(ev.cgroup),
+                                           user=_redact_opt(ev.user))
         if isinstance(ev, t.Sample) and ev.comm is not None:
             return msgspec.structs.replace(ev, comm=redact_text(ev.comm))
         return ev

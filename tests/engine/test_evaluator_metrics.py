@@ -33,13 +33,15 @@ from linnix.language.pipeline import compile_text
 from linnix.names import EXIT_NAMES, METRICS, Scope
 
 NOW = 2.5
+SESSION = "/user.slice/user-1000.slice/session-3.scope"
+CONTAINER = "/system.slice/docker-" + "3f4e5a6b7c8d" * 5 + "3f4e.scope"
 SCENARIO: list[t.Event] = [
     proc(0.0, 1, 0, "init", exe="/sbin/init", uid=0, start=0.0),
     proc(0.0, 50, 1, "sshd", exe="/usr/sbin/sshd", uid=0, start=0.0),
-    fork(1.0, 100, 50, "sshd", uid=1000),
-    execve(1.001, 100, "bash", exe="/usr/bin/bash", argv=["bash", "-l"]),
+    fork(1.0, 100, 50, "sshd", uid=1000, user="alice"),
+    execve(1.001, 100, "bash", exe="/usr/bin/bash", argv=["bash", "-l"], cgroup=SESSION),
     fork(2.0, 200, 100, "bash"),
-    execve(2.1, 200, "make", exe="/usr/bin/make", argv=["make", "-j2"]),
+    execve(2.1, 200, "make", exe="/usr/bin/make", argv=["make", "-j2"], cgroup=CONTAINER),
     fork(2.25, 201, 100, "bash"),
     exit_(2.5, 201, code=0),  # lived 0.25 s: a short job
     sample(2.5, 100, cpu_pct=12.5, rss_kb=5120, fds=30, fd_limit=120, threads=3),
@@ -76,6 +78,10 @@ EXPECTED: dict[str, tuple[str, int | None, Any]] = {
     "exe": ('exe == "/usr/bin/bash"', 100, "/usr/bin/bash"),
     "cmdline": ('cmdline == "bash -l"', 100, "bash -l"),
     "uid": ("uid == 1000", 100, 1000),
+    "user": ('user == "alice"', 100, "alice"),
+    "cgroup": (f'cgroup == "{SESSION}"', 100, SESSION),
+    "unit": ('unit == "session-3.scope"', 100, "session-3.scope"),
+    "container": ('container == "3f4e5a6b7c8d"', 200, "3f4e5a6b7c8d"),
     "age_s": ("age_s == 1.5s", 100, 1.5),
     "cpu_pct": ("cpu_pct == 12.5", 100, 12.5),
     "rss_mb": ("rss_mb == 5MiB", 100, 5.0),

@@ -52,8 +52,9 @@ rule busy_host {
 HOST_KEYS = {"cpu_pct", "ncpu", "mem_total_mb", "mem_available_mb", "mem_used_pct",
              "psi_cpu_some", "psi_mem_some", "psi_mem_full", "psi_io_some", "psi_io_full",
              "procs", "forks_per_sec", "lost_events"}
-PROCESS_KEYS = {"pid", "ppid", "comm", "exe", "cmdline", "uid", "start", "age_s", "cpu_pct",
-                "rss_mb", "fds", "fd_limit", "fd_pct", "threads", "children", "depth",
+PROCESS_KEYS = {"pid", "ppid", "comm", "exe", "cmdline", "uid", "user", "cgroup", "unit",
+                "container", "start", "age_s", "cpu_pct", "rss_mb", "fds", "fd_limit",
+                "fd_pct", "threads", "children", "depth",
                 "subtree_cpu_pct", "subtree_rss_mb", "subtree_fds", "subtree_procs"}
 
 

@@ -110,6 +110,22 @@ def test_redaction_drops_command_lines_and_environment_text() -> None:
     assert host.host == REDACTED
 
 
+def test_redaction_covers_cgroup_paths_and_user_names() -> None:
+    # whoever makes a cgroup names it, and a name can carry a secret like any other text
+    odd = "/system.slice/run-API_TOKEN=s3cret.scope"
+    events: list[t.Event] = [
+        t.Proc(ts=0.0, pid=100, ppid=1, comm="a", cgroup="/init.scope", user="root"),
+        t.Fork(ts=1.0, pid=101, ppid=100, comm="a", cgroup=odd, user="X=y"),
+        t.Exec(ts=1.1, pid=101, comm="b", cgroup=odd),
+    ]
+    got = TraceFilter(redact=True).apply(events)
+    assert got == [
+        t.Proc(ts=0.0, pid=100, ppid=1, comm="a", cgroup="/init.scope", user="root"),
+        t.Fork(ts=1.0, pid=101, ppid=100, comm="a", cgroup=REDACTED, user=REDACTED),
+        t.Exec(ts=1.1, pid=101, comm="b", cgroup=REDACTED),
+    ]
+
+
 @pytest.mark.parametrize(("word", "env"), [
     ("PATH=/bin", True), ("--env=HOME=/root", True), ("a=b", True), ("_X=", True),
     ("x/KUBE_TOKEN=abc", True), ("=x", False), ("1A=b", False), ("a==b", True),

@@ -23,19 +23,23 @@ from linnix.engine import trace as t
 from linnix.engine.core import Core
 from linnix.language.pipeline import compile_text
 from linnix.procfs import HZ, Clock
+from linnix.runtime.responder import subtree_snapshot
 from linnix.runtime.view import LiveView
 
 ORIGIN = 600 / HZ - 1.0  # a process started at 600 clock ticks started at 1.0 on this clock
 
 NO_SUBTREE_RULE = "rule hot: cpu_pct > 1000"
+SESSION = "/user.slice/user-1000.slice/session-3.scope"
+CONTAINER = "/system.slice/docker-" + "0123456789abcdef" * 4 + ".scope"
 SUBTREE_RULE = "rule big: subtree_rss_mb > 100000"
 
 #  1 init ── 50 bash "bash /dev/fd/3" ─┬─ 100: forked at 1.0, exec'd /tmp/x (no argv)
 #                                      └─ 101 worker (never measured)
 EVENTS: list[t.Event] = [
     proc(0.0, 1, 0, "init", start=-100.0, cmdline="init"),
-    proc(0.0, 50, 1, "bash", exe="/usr/bin/bash", cmdline="bash /dev/fd/3", start=-50.0),
-    fork(1.0, 100, 50, "bash"), execve(1.1, 100, "x", exe="/tmp/x"),
+    proc(0.0, 50, 1, "bash", exe="/usr/bin/bash", cmdline="bash /dev/fd/3", start=-50.0,
+         uid=1000, user="alice", cgroup=SESSION),
+    fork(1.0, 100, 50, "bash"), execve(1.1, 100, "x", exe="/tmp/x", cgroup=CONTAINER),
     fork(1.2, 101, 50, "bash"),
     sample(1.5, 50, cpu_pct=2.0, rss_kb=4096.0, fds=4),
     sample(1.5, 100, cpu_pct=97.8, rss_kb=2048.0),
@@ -78,6 +82,27 @@ async def test_an_execd_process_shows_its_own_command_line(fake: FakeProc) -> No
     graph = await get(view, "/graph/50")
     assert [(k["pid"], k["cmdline"]) for k in graph["subtree"]["children"]] == [
         (100, "/tmp/x 120"), (101, "bash /dev/fd/3")]  # 101 forked and never exec'd
+
+
+async def test_processes_graph_and_incidents_show_cgroup_unit_container_and_user(
+        fake: FakeProc) -> None:
+    view = view_over(NO_SUBTREE_RULE, fake)
+
+    def cg(record: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(record[k] for k in ("cgroup", "unit", "container", "user"))
+
+    moved = (CONTAINER, f"docker-{'0123456789abcdef' * 4}.scope", "0123456789ab", "alice")
+    assert cg(await get(view, "/processes/100")) == moved
+    listed = {p["pid"]: cg(p) for p in (await get(view, "/processes"))["processes"]}
+    assert listed == {1: (None, None, None, None), 50: (SESSION, "session-3.scope", None, "alice"),
+                      100: moved, 101: (SESSION, "session-3.scope", None, "alice")}
+    graph = await get(view, "/graph/100")
+    assert cg(graph["process"]) == moved
+    assert [cg(a) for a in graph["ancestors"]] == [listed[50], listed[1]]
+    assert cg(graph["subtree"]) == moved
+    table = view.daemon.core.table
+    incident = subtree_snapshot(table.procs[50], 2.0)
+    assert [(p["pid"], cg(p)) for p in incident] == [(pid, listed[pid]) for pid in (50, 100, 101)]
 
 
 async def test_a_command_line_of_another_process_is_not_shown(fake: FakeProc) -> None:

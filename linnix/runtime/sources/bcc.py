@@ -31,6 +31,7 @@ from ...procfs import Clock
 from .caps import capture_problem, effective
 from .exe import FD_PATH as _FD_PATH
 from .exe import Parents, absolute_exe
+from .identity import Identity
 
 __all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "import_bcc",
            "optional_parts", "tracefs_dir"]
@@ -262,6 +263,7 @@ class BpfSource:
         self._lost_table = self.bpf[b"lost"]
         self._lost_seen = 0
         self.batches = 0
+        self.identity = Identity()
 
     def lost_total(self) -> int:
         """Events the kernel could not deliver since the program was loaded."""
@@ -275,9 +277,11 @@ class BpfSource:
         return t.Lost(ts=round(self.clock.now(), 6), count=new) if new > 0 else None
 
     def drain(self) -> list[t.Event]:
-        """Every record available now, exec paths completed (on this thread)."""
+        """Every record available now, exec paths, cgroups and users completed (on this
+        thread)."""
         batch = self.reader.drain(self.clock)
         self.reader.resolve(self.reader.take_relative())
+        self.identity.fill(batch)
         return batch
 
     async def run(self, send: trio.MemorySendChannel[list[t.Event]]) -> None:
@@ -296,6 +300,7 @@ class BpfSource:
                 if relative:  # rare (./x): /proc links and a stat, off the event loop
                     await trio.to_thread.run_sync(self.reader.resolve, relative)
                 if batch:
+                    await self.identity.enrich(batch)  # cgroups and users, off the loop
                     self.batches += 1
                     await send.send(batch)
                 await trio.sleep(BATCH_INTERVAL_S)

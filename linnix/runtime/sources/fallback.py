@@ -19,7 +19,8 @@ import struct
 import trio
 
 from ...engine import trace as t
-from ...procfs import Clock, list_pids, read_stat
+from ...procfs import Clock, list_pids, read_cgroup, read_stat
+from .identity import Identity
 
 __all__ = ["NetlinkSource", "NetlinkUnavailableError", "PollSource"]
 
@@ -81,6 +82,7 @@ class NetlinkSource:
         # the connector stamps events with the monotonic clock
         self._mono_offset = (self.clock.now() + self.clock.origin) - _monotonic()
         self.comms: dict[int, str] = {}
+        self.identity = Identity()
 
     def _ts(self, ns: int) -> float:
         return round(ns / 1e9 + self._mono_offset - self.clock.origin, 6)
@@ -140,6 +142,7 @@ class NetlinkSource:
                         continue
                     batch.extend(self.parse(data))
                 if batch:
+                    await self.identity.enrich(batch)  # cgroups and users, off the loop
                     await send.send(batch)
                 await trio.sleep(BATCH_INTERVAL_S)  # batch wake-ups on a busy host
 
@@ -184,9 +187,12 @@ class PollSource:
                 if before is not None:
                     out.append(t.Exit(ts=now, pid=pid))
                 born = round(max(0.0, self.clock.from_ticks(st.start_ticks)), 6)
-                out.append(t.Fork(ts=born, pid=pid, ppid=st.ppid, comm=st.comm))
+                # seen only now, perhaps after an exec into a cgroup of its own
+                out.append(t.Fork(ts=born, pid=pid, ppid=st.ppid, comm=st.comm,
+                                  cgroup=read_cgroup(pid, self.root)))
             elif before[1] != st.comm:
-                out.append(t.Exec(ts=now, pid=pid, comm=st.comm, exe=_exe(pid)))
+                out.append(t.Exec(ts=now, pid=pid, comm=st.comm, exe=_exe(pid),
+                                  cgroup=read_cgroup(pid, self.root)))
         for pid in self.seen.keys() - current.keys():
             out.append(t.Exit(ts=now, pid=pid))
         self.seen = current

@@ -26,11 +26,13 @@ from ...procfs import (
     fd_count,
     fd_soft_limit,
     list_pids,
+    read_cgroup,
     read_cmdline,
     read_exe,
     read_stat,
     read_uid,
 )
+from .identity import Users
 
 if TYPE_CHECKING:
     from . import Source
@@ -41,19 +43,26 @@ FD_LIMIT_TTL_S = 30.0  # re-read a process's soft fd limit this often
 _PSI_FIELDS = frozenset(f for f in t.System.__struct_fields__ if f.startswith("psi_"))
 
 
-def snapshot(clock: Clock, root: str = PROC, cmdline: bool = True) -> list[t.Proc]:
-    """A ``proc`` event for every process alive now (the exited are skipped)."""
+def snapshot(clock: Clock, root: str = PROC, cmdline: bool = True,
+             users: Users | None = None) -> list[t.Proc]:
+    """A ``proc`` event for every process alive now (the exited are skipped), with its
+    cgroup and the name of its uid (from ``users``, else a fresh look at the database)."""
     now = round(clock.now(), 6)
+    if users is None:
+        users = Users()
+    users.check()
     out = []
     for pid in list_pids(root):
         st = read_stat(pid, root)
         if st is None or st.exited:
             continue  # exited (perhaps while we looked)
+        uid = read_uid(pid, root)
         out.append(t.Proc(
             ts=max(0.0, now), pid=pid, ppid=st.ppid, comm=st.comm,
             exe=read_exe(pid, root),
-            cmdline=read_cmdline(pid, root) if cmdline else None, uid=read_uid(pid, root),
-            start=round(clock.from_ticks(st.start_ticks), 3)))
+            cmdline=read_cmdline(pid, root) if cmdline else None, uid=uid,
+            start=round(clock.from_ticks(st.start_ticks), 3),
+            cgroup=read_cgroup(pid, root), user=users.name(uid)))
     return out
 
 

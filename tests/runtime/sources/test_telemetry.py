@@ -8,7 +8,8 @@ from pathlib import Path
 from proc_support import FakeProc
 
 from linnix.procfs import PAGE_KB, Clock
-from linnix.runtime.sources.telemetry import ProcSampler
+from linnix.runtime.sources.identity import Users
+from linnix.runtime.sources.telemetry import ProcSampler, snapshot
 
 LIMITS = ("Limit                     Soft Limit           Hard Limit           Units     \n"
           "Max open files            {soft:<20} 4096                 files     \n")
@@ -55,3 +56,15 @@ def test_fd_limits_are_cached_and_forgotten_with_their_process(tmp_path: Path) -
     proc.add(300, "worker", 1, start=900)  # the pid reused: a new process, a fresh read
     with_fds(proc, 300, 2, 512)
     assert {s.pid: s.fd_limit for s in sampler.sample()}[300] == 512
+
+
+def test_the_start_up_scan_reads_each_cgroup_and_names_each_uid(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path / "proc")
+    proc.add(1, "init", 0, start=1, cgroup="/init.scope")
+    proc.add(300, "worker", 1, start=500)  # no cgroup file: none, never "/"
+    (tmp_path / "passwd").write_text("x\n")
+    uid = (tmp_path / "proc" / "1").stat().st_uid  # what /proc's owner says
+    users = Users(str(tmp_path / "passwd"), {uid: "owner"}.get)
+    procs = snapshot(Clock(origin=0.0), root=proc.path, cmdline=False, users=users)
+    assert [(p.pid, p.cgroup, p.uid, p.user) for p in procs] == [
+        (1, "/init.scope", uid, "owner"), (300, None, uid, "owner")]
