@@ -73,11 +73,13 @@ def pressure(data: bytes | None, line: bytes) -> float | None:
     """avg10 of the ``some`` or ``full`` line of a pressure file."""
     if data is None:
         return None
-    for text in data.split(b"\n"):
-        if text.startswith(line + b" avg10="):
-            value = text[len(line) + 7:].split(b" ", 1)[0]
-            try:
-                return float(value)
-            except ValueError:
-                return None
-    return None
+    tag = line + b" avg10="
+    at = data.find(tag)
+    if at < 0 or (at > 0 and data[at - 1] != 0x0A):  # only at the start of a line
+        return None
+    start = at + len(tag)
+    end = data.find(b" ", start)
+    try:
+        return float(data[start:end if end >= 0 else len(data)])
+    except ValueError:
+        return None
