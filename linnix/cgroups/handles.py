@@ -82,41 +82,50 @@ class Handles:
 
     def read_all(self, last: int) -> list[bytes | None]:
         """Every file's content (None where there is none), file ``last`` read last and
-        whole (cgroup.procs: bounded only by pid_max, read in bounded chunks).  GoneError
+        whole (cgroup.procs: bounded only by pid_max, read on in bounded chunks).  GoneError
         when the primary directory was removed; a removed secondary one is closed."""
+        pread, size = os.pread, files.READ_MAX
+        try:  # the usual round: one comprehension, no per-file bookkeeping
+            found = [None if fd is None else pread(fd, size, 0) for fd in self.fds]
+        except OSError:
+            found = self._read_each(last)
+        tail = found[last]
+        if tail is not None and len(tail) == size:  # a long list: the rest of it too
+            found[last] = self._read_rest(last, tail)
+        return found
+
+    def _read_each(self, last: int) -> list[bytes | None]:
+        """File by file, after a read failed: which one, and what that means."""
         found: list[bytes | None] = []
         for i, fd in enumerate(self.fds):
-            if i == last or fd is None:
+            if fd is None:
                 found.append(None)
                 continue
             try:
-                found.append(os.pread(fd, files.READ_MAX, 0))
+                found.append(os.pread(fd, files.READ_MAX, 0) if i != last else None)
             except OSError as err:
                 self._failed(i, err)
                 found.append(None)
-        found[last] = self._read_whole(last)
+        fd = self.fds[last]
+        if fd is not None:
+            try:  # last: a cgroup removed meanwhile is noticed here
+                found[last] = os.pread(fd, files.READ_MAX, 0)
+            except OSError as err:
+                self._failed(last, err)
         return found
 
-    def _read_whole(self, i: int) -> bytes | None:
+    def _read_rest(self, i: int, first: bytes) -> bytes | None:
+        """A long list, kept short: its newlines only (what the sampler counts)."""
         fd = self.fds[i]
-        if fd is None:
-            return None
+        assert fd is not None
+        lines, offset = first.count(b"\n"), len(first)
         try:
-            data = os.pread(fd, files.CHUNK, 0)
-            if len(data) < files.CHUNK:
-                return data
-            return self._count_rest(fd, data)
+            while chunk := os.pread(fd, files.CHUNK, offset):
+                lines += chunk.count(b"\n")
+                offset += len(chunk)
         except OSError as err:
             self._failed(i, err)
             return None
-
-    @staticmethod
-    def _count_rest(fd: int, first: bytes) -> bytes:
-        """A long list, kept short: its newlines only (what the sampler counts)."""
-        lines, offset = first.count(b"\n"), len(first)
-        while chunk := os.pread(fd, files.CHUNK, offset):
-            lines += chunk.count(b"\n")
-            offset += len(chunk)
         return b"\n" * lines
 
     def _failed(self, i: int, err: OSError) -> None:

@@ -240,3 +240,23 @@ def test_keyed_matches_whole_keys_at_line_starts() -> None:
     assert files.keyed(text, b"oom_kill") == 2
     assert files.keyed(b"usage_usec 12", b"usage_usec") == 12
     assert files.keyed(b"usage_usec -1\n", b"usage_usec") is None
+
+
+def test_a_file_that_fails_to_read_is_no_value_and_the_rest_are_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from linnix.cgroups import handles
+
+    host = FakeHost(tmp_path, "v2")
+    cg = host.add("/svc", cgroup_procs="1\n", memory_current=str(MIB),
+                  io_pressure=pressure(3.0))
+    real = os.pread
+
+    def pread(fd: int, size: int, offset: int) -> bytes:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/memory.current"):
+            raise OSError(5, "Input/output error")
+        return real(fd, size, offset)
+
+    monkeypatch.setattr(handles.os, "pread", pread)
+    sample = only(Sampler(host.hierarchy), cg, 0.0)
+    assert (sample.cg_mem_mb, sample.cg_mem_pct) == (None, None)
+    assert (sample.cg_procs, sample.cg_psi_io_some, sample.cg_mem_max_mb) == (1, 3.0, None)
