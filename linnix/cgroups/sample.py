@@ -101,7 +101,7 @@ class _Layout:
     want: Want
     cpu: tuple[int, str] | None  # (position, "v2" | "v1")
     pressure: tuple[int, int, int]  # positions of cpu, memory, io pressure; -1: not read
-    memory: tuple[int, str] | None  # (first position, "v2" | "v1")
+    memory: tuple[int, int, str] | None  # (first position, how many files, "v2" | "v1")
     procs: int
 
 
@@ -119,15 +119,15 @@ def _layout(h: Hierarchy) -> _Layout:
         if resource_name in h.pressure:
             names.append(f"{resource_name}.pressure")
     if h.memory == "v2":
-        memory = (len(names), "v2")
+        memory = (len(names), len(_V2_MEMORY), "v2")
         names += _V2_MEMORY
     procs = len(names)
     names.append("cgroup.procs")
     want: list[tuple[str, tuple[str, ...]]] = [(h.primary, tuple(names))]
     count = len(names)
     if h.memory == "v1" and (mount := h.v1_mount("memory")):
-        memory = (count, "v1")
-        v1 = _V1_MEMORY if h.swap else _V1_MEMORY[:3]
+        v1 = _V1_MEMORY if h.swap else _V1_MEMORY[:3]  # memsw: only with swap accounting
+        memory = (count, len(v1), "v1")
         want.append((mount, v1))
         count += len(v1)
     if h.cpu == "v1" and (mount := h.v1_mount("cpuacct")):
@@ -143,10 +143,6 @@ def _fd_budget() -> int:
     RLIMIT_NOFILE of 11,000 or more to keep them all open)."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return max(0, (soft if soft != resource.RLIM_INFINITY else 1 << 20) // 2)
-
-
-def _at(data: list[bytes | None], i: int) -> bytes | None:
-    return data[i] if i >= 0 else None
 
 
 class Sampler:
@@ -213,15 +209,19 @@ class Sampler:
         elif layout.cpu is not None:
             ns = _number(data[layout.cpu[0]])
             usec = None if ns is None else ns // 1000
-        memory = _Memory()
-        if layout.memory is not None:
-            at, origin = layout.memory
-            memory = _v2_memory(data[at:at + 4]) if origin == "v2" else \
-                _v1_memory([*data[at:at + 4], None][:4])
+        if layout.memory is None:
+            memory = _Memory()
+        else:
+            at, count, origin = layout.memory
+            mine = data[at:at + count] + [None] * (4 - count)  # memsw absent: no swap value
+            memory = _v2_memory(mine) if origin == "v2" else _v1_memory(mine)
         procs = data[layout.procs]
         if usec is not None:
             self._last[cg.id] = (usec, now)
-        p_cpu, p_mem, p_io = (_at(data, i) for i in layout.pressure)
+        i_cpu, i_mem, i_io = layout.pressure
+        p_cpu = data[i_cpu] if i_cpu >= 0 else None
+        p_mem = data[i_mem] if i_mem >= 0 else None
+        p_io = data[i_io] if i_io >= 0 else None
         return CgroupSample(
             cg.id, cg.path, cg_procs=None if procs is None else procs.count(b"\n"),
             cg_cpu_pct=_cpu_pct(before, usec, now),

@@ -260,3 +260,10 @@ def test_a_file_that_fails_to_read_is_no_value_and_the_rest_are_read(
     sample = only(Sampler(host.hierarchy), cg, 0.0)
     assert (sample.cg_mem_mb, sample.cg_mem_pct) == (None, None)
     assert (sample.cg_procs, sample.cg_psi_io_some, sample.cg_mem_max_mb) == (1, 3.0, None)
+
+
+def test_v1_only_without_swap_accounting_has_no_swap(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path, "v1", swap=False)
+    cg = host.add("/svc", cpuacct_usage="900000000000\n", memory_usage_in_bytes=str(MIB))
+    sample = only(Sampler(host.hierarchy), cg, 0.0)
+    assert (sample.cg_mem_mb, sample.cg_swap_mb, sample.cg_oom_kills) == (1.0, None, 0)
