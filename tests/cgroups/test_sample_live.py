@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from cgroups_support import LiveTree, live_tree
 
-from linnix.cgroups.hierarchy import Cgroup
+from linnix.cgroups.hierarchy import Cgroup, walk
 from linnix.cgroups.sample import CgroupSample, Sampler
 from linnix.procfs import HZ
 
@@ -99,3 +99,11 @@ def test_a_cgroup_removed_between_rounds_is_left_out(tree: LiveTree) -> None:
     assert [s.id for s in sampler.sample([gone, stays, again], time.monotonic())] == \
         [stays.id, again.id]
     assert os.path.isdir(f"{tree.hierarchy.v2}{gone.path}")
+
+
+def test_walk_finds_the_ids_stat_gives(tree: LiveTree) -> None:
+    a = tree.cgroup("a")
+    b = tree.mkdir(f"{a.path}/b")
+    found = walk(tree.hierarchy, tree.parent).cgroups
+    assert [c.path for c in found] == [tree.parent, a.path, b.path]
+    assert found[1:] == [a, b]  # the directory entry's inode is the cgroup's id
