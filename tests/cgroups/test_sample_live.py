@@ -46,17 +46,19 @@ def test_processes_and_the_cpu_of_a_busy_loop(tree: LiveTree) -> None:
         tree.start(idle, SLEEP)
     sampler = Sampler(tree.hierarchy)
     time.sleep(0.2)  # the loop running: past its interpreter's start
-    first = sampler.sample([busy, idle], time.monotonic())
+    started = time.monotonic()
+    first = sampler.sample([busy, idle], started)
     cpu_before = cpu_seconds(loop.pid)
     time.sleep(1.5)
-    busy_now, idle_now = sampler.sample([busy, idle], time.monotonic())
+    ended = time.monotonic()
+    busy_now, idle_now = sampler.sample([busy, idle], ended)
     used = cpu_seconds(loop.pid) - cpu_before
     assert [s.cg_cpu_pct for s in first] == [None, None]
     assert (busy_now.cg_procs, idle_now.cg_procs) == (1, 3)
     assert busy_now.cg_cpu_pct is not None and idle_now.cg_cpu_pct is not None
-    # the cgroup's CPU is its one process's: the same share of the same 1.5 s, to the
+    # the cgroup's CPU is its one process's: the same share of the same interval, to the
     # clock tick that /proc counts in and the moments the two were read
-    measured = busy_now.cg_cpu_pct / 100 * 1.5
+    measured = busy_now.cg_cpu_pct / 100 * (ended - started)
     assert abs(measured - used) <= 0.1 + 0.1 * used, (measured, used)
     assert used > 0.1 and idle_now.cg_cpu_pct < 5.0
 
