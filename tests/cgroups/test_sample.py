@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from cgroups_support import FakeHost, kernfs_reads, pressure
-from hypothesis import given
-from hypothesis import strategies as st
 
 from linnix.cgroups import files
 from linnix.cgroups.handles import RETRY_ROUNDS
@@ -220,26 +218,6 @@ def test_no_budget_keeps_nothing_open(tmp_path: Path) -> None:
     sampler = Sampler(host.hierarchy, max_open=0)
     assert len(sampler.sample(cgs, 0.0)) == 3
     assert open_fds() == before
-
-
-@given(st.binary(max_size=200), st.sampled_from([b"usage_usec", b"oom_kill", b"x"]))
-def test_keyed_reads_any_bytes(data: bytes, key: bytes) -> None:
-    value = files.keyed(data, key)
-    assert value is None or (value >= 0 and (key + b" " + str(value).encode()) in data)
-
-
-@given(st.binary(max_size=200))
-def test_pressure_reads_any_bytes(data: bytes) -> None:
-    for line in (b"some", b"full"):
-        value = files.pressure(data, line)
-        assert value is None or line + b" avg10=" in data
-
-
-def test_keyed_matches_whole_keys_at_line_starts() -> None:
-    text = b"oom_kill_disable 1\nunder_oom 0\nxoom_kill 5\noom_kill 2\n"
-    assert files.keyed(text, b"oom_kill") == 2
-    assert files.keyed(b"usage_usec 12", b"usage_usec") == 12
-    assert files.keyed(b"usage_usec -1\n", b"usage_usec") is None
 
 
 def test_a_file_that_fails_to_read_is_no_value_and_the_rest_are_read(
