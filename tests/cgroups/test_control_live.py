@@ -108,3 +108,14 @@ def test_a_cgroup_recreated_at_its_path_is_refused(tree: LiveTree) -> None:
     with open(f"{tree.hierarchy.v2}{new.path}/cgroup.freeze") as f:
         assert f.read().strip() == "0"
     assert os.path.isdir(f"{tree.hierarchy.v2}{new.path}")
+
+
+@pytest.mark.parametrize("use_cgroup_kill", [True, False], ids=["cgroup.kill", "signals"])
+def test_a_frozen_cgroup_can_be_killed(tree: LiveTree, use_cgroup_kill: bool) -> None:
+    cg = tree.cgroup("svc")  # the freeze-then-kill of a rule with both actions
+    children = [tree.start(cg, BUSY) for _ in range(2)]
+    assert freeze(tree.hierarchy, cg).ok
+    assert kill(tree.hierarchy, cg, use_cgroup_kill=use_cgroup_kill).ok
+    assert tree.pids(cg) == []
+    for p in children:
+        assert p.wait(10) == -9
