@@ -16,7 +16,8 @@ import pytest
 from support import ROOT
 
 PACKAGE = ROOT / "linnix"
-SUBJECTS = ("language", "engine", "runtime", "actions", "api", "config", "cli", "tools")
+SUBJECTS = ("language", "engine", "runtime", "actions", "api", "config", "cli", "tools",
+            "cgroups")
 
 # What each part of linnix may import from linnix itself ("top" is the shared vocabulary
 # at the top level: errors, names, plan, templates, procfs, terminal, timefmt, signals,
@@ -25,11 +26,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "top": frozenset({"top"}),
     "language": frozenset({"top"}),
     "engine": frozenset({"top"}),
-    "actions": frozenset({"top", "engine"}),
+    "cgroups": frozenset({"top"}),
+    "actions": frozenset({"top", "engine", "cgroups"}),
     "config": frozenset({"top"}),
     "api": frozenset({"top", "actions", "config"}),
-    "runtime": frozenset({"top", "language", "engine", "actions", "api", "config"}),
-    "tools": frozenset({"top", "language", "engine", "runtime", "actions", "config"}),
+    "runtime": frozenset({"top", "language", "engine", "actions", "api", "config", "cgroups"}),
+    "tools": frozenset({"top", "language", "engine", "runtime", "actions", "config",
+                        "cgroups"}),
     "cli": frozenset({"top", *SUBJECTS}),
 }
 # The package's own face: ``linnix`` re-exports the pipeline, ``python -m linnix`` runs the CLI.
@@ -126,6 +129,9 @@ def test_every_import_follows_the_layering() -> None:
     ("linnix.actions.guards", "from ..runtime.sources import telemetry\n"),
     ("linnix.names", "from .language import nodes\n"),
     ("linnix.tools.fmt", "from ..cli import main\n"),
+    ("linnix.cgroups.sample", "import trio\n"),
+    ("linnix.cgroups.control", "from ..actions import guards\n"),
+    ("linnix.engine.core", "from ..cgroups import sample\n"),
 ])
 def test_a_forbidden_import_is_caught(module: str, source: str) -> None:
     assert violations(module, source, is_package=False)

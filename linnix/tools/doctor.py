@@ -1,9 +1,11 @@
 """``linnix doctor``: can this host run linnix with eBPF, and if not, what fixes it.
 
 Each check says ok, warn or fail, and for anything not ok the command that
-fixes it, including what the service's capabilities allow and whether actions
-may run here (the host's pid namespace).  With ``--load`` the eBPF program is
-really compiled and attached (a few seconds), the only proof that capture works.
+fixes it, including what the service's capabilities allow, whether actions
+may run here (the host's pid namespace) and which cgroup values this host can
+serve, from its v2 hierarchy or a v1 controller (docs/cgroups.md).  With
+``--load`` the eBPF program is really compiled and attached (a few seconds),
+the only proof that capture works.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import os
 import platform
 import re
 from collections.abc import Callable, Iterator
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import attrs
+
+if TYPE_CHECKING:
+    from ..cgroups.hierarchy import Hierarchy
 
 __all__ = ["Check", "run_checks"]
 
@@ -157,6 +162,37 @@ def _psi() -> Check:
     return Check("PSI", "ok", "/proc/pressure readable")
 
 
+def _cgroups() -> Check:
+    from ..cgroups.hierarchy import discover
+
+    return cgroup_sources(discover())
+
+
+def cgroup_sources(h: Hierarchy) -> Check:
+    """Where this host's cgroups are and which cg_* names it serves from where."""
+    from ..cgroups.hierarchy import sources
+
+    if h.primary is None:
+        return Check("cgroups", "warn", "no cgroup hierarchy is mounted: no cg_* name has a "
+                     "value", "mount -t cgroup2 cgroup2 /sys/fs/cgroup")
+    found = sources(h)
+    where = f"v2 at {h.v2}" if h.v2 else f"v1 only (primary {h.primary})"
+    # hybrid: the v1 controllers some names come from, next to the v2 hierarchy
+    v1 = [f"v1 {c} at {h.v1_mount(c)}" for c, origin in (("memory", h.memory),
+                                                          ("cpuacct", h.cpu)) if origin == "v1"]
+    hybrid = "hybrid: " if h.v2 else ""
+    parts = [where + (f" ({hybrid}{', '.join(v1)})" if v1 else "")]
+    for origin, label in (("v2", "from v2"), ("v1", "from v1"), (None, "no value here")):
+        names = [s.name for s in found if s.origin == origin]
+        if names:
+            parts.append(f"{label}: {', '.join(names)}")
+    missing = [s.name for s in found if s.origin is None]
+    if missing:
+        return Check("cgroups", "warn", "; ".join(parts),
+                     "docs/cgroups.md says which controller or kernel option serves each name")
+    return Check("cgroups", "ok", "; ".join(parts))
+
+
 def _netlink() -> Check:
     from ..procfs import Clock
     from ..runtime.sources.fallback import NetlinkSource, NetlinkUnavailableError
@@ -181,7 +217,7 @@ def _load() -> Check:
 
 def checks(load: bool) -> Iterator[Callable[[], Check]]:
     yield from (_kernel, _btf, _tracefs, _fields, _bcc, _headers, _caps, _service_caps,
-                _pid_namespace, _psi, _netlink)
+                _pid_namespace, _psi, _cgroups, _netlink)
     if load:
         yield _load
 

@@ -7,9 +7,11 @@ import io
 from pathlib import Path
 
 import pytest
+from cgroups_support import FakeHost
 
 import linnix.runtime.sources.bcc as bcc_module
 from linnix.actions import guards as guards_module
+from linnix.cgroups.hierarchy import Hierarchy
 from linnix.procfs import Clock
 from linnix.runtime.sources import caps
 from linnix.runtime.sources.bcc import BpfSource, BpfUnavailableError
@@ -144,3 +146,32 @@ def test_missing_tracepoints_say_what_they_cost(tmp_path: Path) -> None:
                                    "(prctl) (their tracepoints are missing); tracepoints: "
                                    "task_newtask, sched_process_exec, sched_process_exit, "
                                    "signal_generate, signal_deliver; never seen:")
+
+
+def test_the_cgroup_names_a_hybrid_host_serves_and_from_where(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path, "hybrid")
+    check = doctor.cgroup_sources(host.hierarchy)
+    assert (check.status, check.detail) == ("ok", (
+        f"v2 at {tmp_path}/unified (hybrid: v1 memory at {tmp_path}/memory); from v2: "
+        "cg_procs, cg_cpu_pct, cg_psi_cpu_some, cg_psi_mem_some, cg_psi_mem_full, "
+        "cg_psi_io_some; from v1: cg_mem_mb, cg_mem_max_mb, cg_mem_pct, cg_swap_mb, "
+        "cg_oom_kills"))
+
+
+def test_cgroup_names_without_a_source_are_a_warning(tmp_path: Path) -> None:
+    v1 = doctor.cgroup_sources(FakeHost(tmp_path / "a", "v1").hierarchy)
+    assert v1.status == "warn" and v1.fix is not None
+    assert v1.detail.startswith(f"v1 only (primary {tmp_path}/a/systemd) (v1 memory "
+                                f"at {tmp_path}/a/memory, v1 cpuacct at {tmp_path}/a/cpuacct)")
+    assert v1.detail.endswith("; no value here: cg_psi_cpu_some, cg_psi_mem_some, "
+                              "cg_psi_mem_full, cg_psi_io_some")
+    v2 = doctor.cgroup_sources(FakeHost(tmp_path / "b", "v2").hierarchy)
+    assert v2.status == "ok" and "from v1" not in v2.detail and "hybrid" not in v2.detail
+    none = doctor.cgroup_sources(Hierarchy())
+    assert none.status == "warn" and none.detail.startswith("no cgroup hierarchy is mounted")
+
+
+def test_doctor_prints_the_cgroup_check() -> None:
+    out = io.StringIO()
+    doctor.run_checks(out)
+    assert "] cgroups " in out.getvalue()
