@@ -70,7 +70,7 @@ class Alert:
 
 @attrs.define
 class Proposal:
-    """A process-targeting action proposed when an instance fired."""
+    """An action proposed when an instance fired: on a process, or on a cgroup."""
 
     ts: float
     rule: str
@@ -82,6 +82,10 @@ class Proposal:
     status: str = "proposed"  # or no_target when top() found no live process
     instance_start: float | None = None
     monitor_only: bool = False  # the rule says 'mode monitor'
+    # a cgroup action's target: the v2 path under the hierarchy's root and its id (the
+    # directory's inode, so that a cgroup re-created at the same path is told apart)
+    cgroup: str | None = None
+    cgroup_id: int | None = None
     unix: float | None = attrs.field(default=None, repr=False, eq=False)  # set live: ts's time
 
     def to_json(self) -> dict[str, Any]:
@@ -90,6 +94,8 @@ class Proposal:
             "action": self.action.name, "pid": self.pid, "comm": self.comm,
             "start": seconds(self.start), "status": self.status,
         }
+        if self.cgroup is not None:
+            out["cgroup"], out["cgroup_id"] = self.cgroup, self.cgroup_id
         if self.unix is not None:
             out["time"] = rfc3339(self.unix)
         return out
