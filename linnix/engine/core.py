@@ -114,10 +114,14 @@ class Core:
         """:meth:`feed`'s loop when event rules wait for some events: each is judged at
         its event, and what it produces comes out between the ticks around it."""
         table, judge = self.table, self.events.apply
+        handlers, judged = table.handlers, self.events.index  # by kind
         out: list[Output] = []
         for ev in events:
             if ev.ts > self.next_tick:
                 self._ticks_before(ev.ts)
+            if type(ev) not in judged:  # no rule waits for it: applied as feed() does
+                handlers[type(ev)](ev)
+                continue
             judge(ev, table, out)
             if out:  # each alert followed by its proposals
                 for item in out:
