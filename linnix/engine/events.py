@@ -22,6 +22,7 @@ cooldown was still running).
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from typing import Any
 
 from ..plan import CompiledRule, Plan
@@ -33,6 +34,7 @@ from .rulestate import EPS, Alert, Proposal
 __all__ = ["KEYS_MAX", "Ended", "EventRules", "EventState"]
 
 KEYS_MAX = 10_000  # cooldown keys kept per rule
+Applier = Callable[[t.Event, list[Alert | Proposal]], None]
 _KINDS: dict[str | None, type] = {"exec": t.Exec, "exit": t.Exit, "fork": t.Fork}
 
 
@@ -127,6 +129,7 @@ class EventRules:
         # dict, which the interpreter indexes faster than a Counter
         self.seen = dict.fromkeys(_KINDS.values(), 0) if seen is None else seen
         self.states = [EventState(r, self.seen) for r in plan.evented]
+        self._bound: tuple[ProcTable, dict[type, Applier]] | None = None
         self._index()
 
     def _index(self) -> None:
@@ -135,6 +138,7 @@ class EventRules:
             self.by_kind.setdefault(_KINDS[state.rule.trigger], []).append(state)
         self.index = {kind: Index(states, [s.rule.prefilter for s in states])
                       for kind, states in self.by_kind.items()}
+        self._bound = None
 
     def replace_plan(self, plan: Plan) -> EventRules:
         """The rules of ``plan``; one whose definition is unchanged keeps its counters and
@@ -151,29 +155,44 @@ class EventRules:
 
     def apply(self, ev: t.Event, table: ProcTable, out: list[Alert | Proposal]) -> None:
         """Apply ``ev`` to the table, judging the rules waiting for it at its time."""
-        kind = type(ev)
-        index = self.index.get(kind)
-        if index is None:
-            table.handlers[kind](ev)
-            return
+        apply = self.appliers(table).get(type(ev))
+        if apply is None:
+            table.handlers[type(ev)](ev)
+        else:
+            apply(ev, out)
+
+    def appliers(self, table: ProcTable) -> dict[type, Applier]:
+        """Per kind of event some rule waits for, what applies one to ``table`` and judges
+        those rules (made once per table: the core calls it at every such event)."""
+        if self._bound is None or self._bound[0] is not table:
+            self._bound = (table, {kind: self._applier(kind, index, table)
+                                   for kind, index in self.index.items()})
+        return self._bound[1]
+
+    def _applier(self, kind: type, index: Index[EventState], table: ProcTable) -> Applier:
         if kind is t.Exit:
-            self._exit(ev, index, table, out)  # type: ignore[arg-type]
-            return
-        table.handlers[kind](ev)
-        p = table.procs.get(ev.pid)  # type: ignore[union-attr]  # an exec or a fork
-        if p is None:
-            return
-        self.seen[kind] += 1
-        host, now = table.host, ev.ts
-        try:  # only the rules whose pre-filter the event passes: their conditions decide
-            mask = index.mask(p, host, now)
-        except Exception:  # a field that cannot be read: the conditions will say
-            mask = index.every
-        states = index.cache.get(mask)
-        if states is None:
-            states = index.of(mask)
-        if states:
-            self._judge(states, p, p, table, now, out)
+            return lambda ev, out: self._exit(ev, index, table, out)  # type: ignore[arg-type]
+        handlers, procs, host, seen = table.handlers, table.procs, table.host, self.seen
+        mask_of, cache, judge = index.mask, index.cache, self._judge
+
+        def apply(ev: t.Event, out: list[Alert | Proposal]) -> None:  # an exec or a fork
+            handlers[kind](ev)
+            p = procs.get(ev.pid)  # type: ignore[union-attr]
+            if p is None:
+                return
+            seen[kind] += 1
+            now = ev.ts
+            try:  # only the rules whose pre-filter the event passes: their conditions decide
+                mask = mask_of(p, host, now)
+            except Exception:  # a field that cannot be read: the conditions will say
+                mask = index.every
+            states = cache.get(mask)
+            if states is None:
+                states = index.of(mask)
+            if states:
+                judge(states, p, p, table, now, out)
+
+        return apply
 
     def _exit(self, ev: t.Exit, index: Index[EventState], table: ProcTable,
               out: list[Alert | Proposal]) -> None:
