@@ -79,7 +79,7 @@ class FilterKey:
 
     field: str  # as the rule writes it: comm, exe, parent.comm
     how: str  # is | prefix | suffix | contains
-    value: str
+    value: str | float  # a number only for ``is``, on a number field (uid == 0)
     code: str  # the Python expression reading the field of process ``p`` (None: no value)
 
 

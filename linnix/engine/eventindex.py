@@ -39,7 +39,7 @@ class Index(Generic[T]):
         self.items = tuple(items)
         self.every = (1 << len(self.items)) - 1
         self.always = 0  # the rules judged at every event: they have no pre-filter
-        fields: dict[str, dict[str, dict[str, int]]] = {}  # code -> how -> text -> mask
+        fields: dict[str, dict[str, dict[Any, int]]] = {}  # code -> how -> value -> mask
         for i, keys in enumerate(filters):
             if keys is None:
                 self.always |= 1 << i
@@ -68,12 +68,15 @@ class Index(Generic[T]):
         return found
 
 
-def _mask_function(always: int, fields: dict[str, dict[str, dict[str, int]]]
+def _mask_function(always: int, fields: dict[str, dict[str, dict[Any, int]]]
                    ) -> Callable[[Any, Any, float], int]:
     """``lambda p, h, now: MASK``: ``always``, and the masks the fields' values find.
 
-    A missing value matches nothing (a comparison with it is false); a value that
-    is not a text matches every rule naming its field (their conditions decide).
+    A missing value matches nothing (a comparison with it is false).  A text
+    field's value that is not a text matches every rule naming the field (their
+    conditions decide); a number field's is looked up as it is (== on numbers is
+    what a lookup does; a value that cannot be looked up raises, and every rule
+    is a candidate).
     """
     scope: dict[str, object] = {"__builtins__": {}, "_str": str}
     parts = [str(always)]
@@ -84,13 +87,15 @@ def _mask_function(always: int, fields: dict[str, dict[str, dict[str, int]]]
         for how, table in tables.items():
             every |= _union(table)
             lookups.append(_lookup(f"_{how}{j}", value, how, table, scope))
-        parts.append(f"(0 if ({value} := {code}) is None else (({' | '.join(lookups)}) "
-                     f"if {value}.__class__ is _str else {every}))")
+        found = " | ".join(lookups)
+        if all(isinstance(v, str) for table in tables.values() for v in table):
+            found = f"({found}) if {value}.__class__ is _str else {every}"
+        parts.append(f"(0 if ({value} := {code}) is None else ({found}))")
     made = eval("lambda p, h, now: " + " | ".join(parts), scope)  # the keys' code only
     return made  # type: ignore[no-any-return]
 
 
-def _lookup(name: str, value: str, how: str, table: dict[str, int],
+def _lookup(name: str, value: str, how: str, table: dict[Any, int],
             scope: dict[str, object]) -> str:
     """The code of the mask ``table`` finds for the text ``value`` (tables go in ``scope``
     under names starting with ``name``)."""

@@ -11,7 +11,8 @@ judges only the rules a key names, plus those with no pre-filter.
 The keys are a necessary condition, never a sufficient one: the full
 condition still decides, so the alerts are those of judging every rule.
 
-* ``F == "x"``, ``F in ["x", ...]``: F is one of the values;
+* ``F == "x"``, ``F in ["x", ...]``: F is one of the values (so too for a
+  number field: ``uid == 0``, ``exit_code in [1, 2]``);
 * ``F startswith "x"``, ``F endswith "x"``: a prefix or suffix;
 * ``F contains "x"``: a text it contains; ``F matches R`` the same, with the
   text every match of R contains (:func:`required_literal`);
@@ -19,11 +20,11 @@ condition still decides, so the alerts are those of judging every rule.
   after its last (a suffix), or all of it when it has none;
 * ``A and B``: the keys of any conjunct that has some (the cheapest);
 * ``A or B``: all of the keys of every branch, when each has some;
-* anything else (``not``, ``!=``, numbers, lists of ancestors): none, and the
+* anything else (``not``, ``!=``, ``<``, lists of ancestors): none, and the
   rule is judged at every event of its kind.
 
-F is a text field of the process (the registry's strings: ``comm``, ``exe``,
-``cmdline``, ``exit_signal``...) or of one of its ancestors
+F is a text (or number) field of the process (the registry's: ``comm``,
+``exe``, ``cmdline``, ``exit_signal``, ``uid``...) or of one of its ancestors
 (``parent.comm``); its value missing, a comparison is false, so no key matches.
 """
 
@@ -113,17 +114,27 @@ def _glob(e: n.Glob) -> tuple[FilterKey, ...] | None:
 
 
 def _keys(field: n.Expr, how: str, values: list[n.Expr]) -> tuple[FilterKey, ...] | None:
-    """A key per value, when ``field`` is a text field and every value a literal text."""
-    text = _field(field)
-    texts = [v.value for v in values if isinstance(v, n.String)]
-    if text is None or len(texts) != len(values):
+    """A key per value, when ``field`` is a text field and every value a literal text, or
+    a number field compared for equality with literal numbers."""
+    found = _field(field)
+    if found is None:
+        return None
+    text, kind = found
+    if kind is Type.STR:
+        literals: list[str | float] = [v.value for v in values if isinstance(v, n.String)]
+    elif how == "is":  # a number equals a number: == is what a table lookup does
+        literals = [float(v.value) for v in values if isinstance(v, n.Number)]
+    else:
+        return None
+    if len(literals) != len(values):
         return None
     code = _code(text)
-    return tuple(dict.fromkeys(FilterKey(text, how, value, code) for value in texts))
+    return tuple(dict.fromkeys(FilterKey(text, how, value, code) for value in literals))
 
 
-def _field(e: n.Expr) -> str | None:
-    """The field's text (``comm``, ``parent.exe``) when it is a text field of a process."""
+def _field(e: n.Expr) -> tuple[str, Type] | None:
+    """The field's text (``comm``, ``parent.exe``) and type, when it is a text or number
+    field of a process."""
     if isinstance(e, n.Name):
         owner, name = "", e.id
     elif isinstance(e, n.Attr) and is_ancestry(e.obj):
@@ -131,9 +142,10 @@ def _field(e: n.Expr) -> str | None:
     else:
         return None
     metric = METRICS.get(name)
-    if metric is None or metric.type is not Type.STR or metric.scope is not Scope.PROCESS:
+    if metric is None or metric.type not in (Type.STR, Type.NUM) or \
+            metric.scope is not Scope.PROCESS:
         return None
-    return f"{owner}.{name}" if owner else name
+    return (f"{owner}.{name}" if owner else name), metric.type
 
 
 def _cost(keys: tuple[FilterKey, ...]) -> tuple[bool, bool, int]:

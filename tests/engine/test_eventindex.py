@@ -27,7 +27,7 @@ class Rec:
         self.comm, self.exe, self.parent = comm, exe, parent
 
 
-def key(field: str, how: str, value: str) -> FilterKey:
+def key(field: str, how: str, value: str | float) -> FilterKey:
     owner, _, name = field.rpartition(".")
     code = f"(None if (_a0 := p.parent) is None else _a0.{name})" if owner else f"p.{name}"
     return FilterKey(field, how, value, code)
@@ -65,6 +65,22 @@ def test_the_candidates_of_an_event_in_the_rules_order(rec: Rec, expected: list[
     assert list(index.candidates(rec, None, 0.0)) == expected
 
 
+class Uid:
+    def __init__(self, uid: object) -> None:
+        self.uid = uid
+
+
+@pytest.mark.parametrize(("uid", "expected"), [
+    (0, ["zero"]), (0.0, ["zero"]), (1000, ["staff"]), (5, []), (None, []),
+    ("0", []),  # == on a text and a number is false
+    ([0], ["zero", "staff"]),  # cannot be looked up: the conditions decide
+])
+def test_a_number_field_is_looked_up_by_equality(uid: object, expected: list[str]) -> None:
+    index = ei.Index(["zero", "staff"], [(key("uid", "is", 0.0),),  # type: ignore[arg-type]
+                                         (key("uid", "is", 1000.0),)])
+    assert list(index.candidates(Uid(uid), None, 0.0)) == expected
+
+
 def test_a_field_that_cannot_be_read_makes_every_rule_a_candidate() -> None:
     index = ei.Index(NAMES, FILTERS)
     assert list(index.candidates(object(), None, 0.0)) == NAMES
@@ -89,6 +105,10 @@ PATTERNS = {"glob": ["/tmp/*", "*/xmrig", "n?", "[ns]*", "sh", "*", "/opt/*rig"]
             "matches": ["curl .*\\\\| *sh", "x|sh", "ng?i", "^n", "tmp/s", "s+h$"]}
 
 
+EXITS = ["exit_code == 1", "exit_code in [0, 1]", 'exit_signal == "SIGKILL"',
+         'exit_signal in ["SIGSEGV", "SIGKILL"]', "crashed"]
+
+
 @st.composite
 def atoms(draw: st.DrawFn) -> str:
     field, op = draw(st.sampled_from(FIELDS)), draw(st.sampled_from(OPS))
@@ -97,8 +117,9 @@ def atoms(draw: st.DrawFn) -> str:
         return f"{field} {op} [{', '.join(orjson.dumps(i).decode() for i in items)}]"
     if op in ("glob", "matches"):
         return f'{field} {op} "{draw(st.sampled_from(PATTERNS[op]))}"'
-    if draw(st.integers(0, 9)) == 0:
-        return draw(st.sampled_from(["uid == 0", "pid > 3", '"sh" in ancestors']))
+    if draw(st.integers(0, 5)) == 0:
+        return draw(st.sampled_from(["uid == 0", "uid in [0, 1000]", "parent.uid == 1000",
+                                     "pid == 3", "pid > 3", '"sh" in ancestors']))
     return f"{field} {op} {orjson.dumps(draw(st.sampled_from(TEXTS))).decode()}"
 
 
@@ -117,7 +138,11 @@ def rule_sets(draw: st.DrawFn) -> str:
     for i in range(draw(st.integers(1, 6))):
         trigger = draw(st.sampled_from(["exec", "exec", "fork", "exit"]))
         unless = f"\n    unless {draw(atoms())}" if draw(st.booleans()) else ""
-        rules.append(f"rule r{i} {{\n    on {trigger}\n    when {draw(conditions())}{unless}\n"
+        when = draw(conditions())
+        if trigger == "exit" and draw(st.booleans()):
+            when = f"{draw(st.sampled_from(EXITS))} {draw(st.sampled_from(['and', 'or']))} " \
+                f"({when})"
+        rules.append(f"rule r{i} {{\n    on {trigger}\n    when {when}{unless}\n"
                      "    max_rate 1000/s\n}")
     return "\n".join(rules)
 
@@ -133,7 +158,8 @@ def streams(draw: st.DrawFn) -> list[t.Event]:
         kind = draw(st.sampled_from(["fork", "exec", "exec", "exit"]))
         if kind == "fork":
             events.append(t.Fork(ts=ts, pid=pid, ppid=draw(st.integers(1, 6)),
-                                 comm=draw(st.sampled_from(TEXTS))))
+                                 comm=draw(st.sampled_from(TEXTS)),
+                                 uid=draw(st.sampled_from([None, 0, 1000]))))
         elif kind == "exec":
             argv = draw(st.lists(st.sampled_from(TEXTS), max_size=3))
             events.append(t.Exec(ts=ts, pid=pid, comm=draw(st.sampled_from(TEXTS)),

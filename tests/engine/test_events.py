@@ -238,7 +238,7 @@ def test_an_exit_rule_counts_the_crash_it_is_judged_at() -> None:
 def test_a_rule_is_judged_only_at_the_events_its_prefilter_lets_through() -> None:
     """'comm == "sh"' is looked up by comm: an exec of anything else never runs the
     condition, yet counts as an evaluation, as it did when every exec ran it."""
-    core = core_for('rule r on exec: comm == "sh"\nrule other on exec: uid == 0')
+    core = core_for('rule r on exec: comm == "sh"\nrule other on exec: uid > 100000')
     state = core.events.states[0]
     judged: list[str] = []
     cond = state.rule.cond

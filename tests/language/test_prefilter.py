@@ -11,7 +11,7 @@ from linnix.language.pipeline import compile_text
 from linnix.language.prefilter import required_literal
 from linnix.language.regex import PatternError, compile_regex
 
-Keys = frozenset[tuple[str, str, str]] | None
+Keys = frozenset[tuple[str, str, str | float]] | None
 
 
 def keys(when: str, trigger: str = "exec") -> Keys:
@@ -34,9 +34,11 @@ def keys(when: str, trigger: str = "exec") -> Keys:
     ('exe glob "/bin/sh"', {("exe", "is", "/bin/sh")}),
     ('cmdline matches "curl .*\\\\| *sh"', {("cmdline", "contains", "curl ")}),
     ('parent.comm == "nginx"', {("parent.comm", "is", "nginx")}),
+    ("uid == 0", {("uid", "is", 0.0)}),  # a number field compared for equality
+    ("ppid in [1, 2]", {("ppid", "is", 1.0), ("ppid", "is", 2.0)}),
     ('parent.parent.exe startswith "/opt/"', {("parent.parent.exe", "prefix", "/opt/")}),
     # a conjunction: any conjunct's keys; exact values and the process's own fields first
-    ('uid == 0 and comm == "sh"', {("comm", "is", "sh")}),
+    ('uid > 0 and comm == "sh"', {("comm", "is", "sh")}),
     ('exe startswith "/tmp/" and comm in ["a", "b"]', {("comm", "is", "a"), ("comm", "is", "b")}),
     ('parent.comm == "nginx" and comm in ["a", "b"]', {("comm", "is", "a"), ("comm", "is", "b")}),
     # a disjunction: every branch's keys, over any fields
@@ -45,14 +47,15 @@ def keys(when: str, trigger: str = "exec") -> Keys:
     # unless is folded in as 'and not': the when's keys stay
     ('comm == "sh" unless parent.comm == "bash"', {("comm", "is", "sh")}),
 ])
-def test_a_condition_gives_the_keys_it_needs(when: str, expected: set[tuple[str, str,
-                                                                             str]]) -> None:
+def test_a_condition_gives_the_keys_it_needs(when: str,
+                                            expected: set[tuple[str, str, object]]) -> None:
     assert keys(when) == frozenset(expected)
 
 
 @pytest.mark.parametrize("when", [
-    'comm != "sh"', 'not (comm == "sh")', 'comm not in ["a", "b"]', "uid == 0",
-    'comm == "sh" or uid == 0',  # a branch with none: any event may do
+    'comm != "sh"', 'not (comm == "sh")', 'comm not in ["a", "b"]', "uid >= 0", "uid != 0",
+    'comm == "sh" or uid > 0',  # a branch with none: any event may do
+    "cpu_pct + 1 == 2",
     '"nginx" in ancestors', 'exe glob "*"', 'exe glob "[ab]*"', 'comm == parent.comm',
     'cmdline matches "a|b"', 'cmdline matches "(?i)curl"', "true",
 ])
@@ -62,6 +65,7 @@ def test_what_gives_no_keys_is_judged_at_every_event(when: str) -> None:
 
 def test_exit_names_and_rules_judged_at_ticks() -> None:
     assert keys('exit_signal == "SIGKILL"', "exit") == {("exit_signal", "is", "SIGKILL")}
+    assert keys("exit_code == 137", "exit") == {("exit_code", "is", 137.0)}
     (rule,) = compile_text('rule r: comm == "sh"').rules
     assert rule.prefilter is None  # only event rules are judged at events
 
