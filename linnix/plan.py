@@ -17,8 +17,8 @@ from .names import Need, Scope
 from .templates import Template
 
 __all__ = [
-    "LABEL_MAX", "Boundary", "CompiledAction", "CompiledRule", "Condition", "Getter", "Plan",
-    "ValuesGetter", "WhyPart", "WindowMetric",
+    "LABEL_MAX", "Boundary", "CompiledAction", "CompiledRule", "Condition", "FilterKey",
+    "Getter", "Plan", "ValuesGetter", "WhyPart", "WindowMetric",
 ]
 
 # (process record or None, host record, now) -> truth / values / one value
@@ -68,6 +68,22 @@ class Boundary:
 
 
 @attrs.frozen
+class FilterKey:
+    """One way an event can pass an event rule's pre-filter: the text ``field`` reads is
+    ``value`` (``how`` is ``is``), starts with it (``prefix``), ends with it (``suffix``)
+    or contains it (``contains``).
+
+    A rule with a pre-filter can hold only at an event that passes one of its keys, so
+    the engine judges its condition only then; the condition still decides.
+    """
+
+    field: str  # as the rule writes it: comm, exe, parent.comm
+    how: str  # is | prefix | suffix | contains
+    value: str | float  # a number only for ``is``, on a number field (uid == 0)
+    code: str  # the Python expression reading the field of process ``p`` (None: no value)
+
+
+@attrs.frozen
 class CompiledRule:
     """One rule, ready to evaluate."""
 
@@ -104,6 +120,8 @@ class CompiledRule:
     cooldown_by: tuple[str, ...] = ()  # an event rule's cooldown key (empty: exe, or comm)
     max_rate: int = 20  # an event rule's alerts at most, ...
     max_rate_per_s: float = 1.0  # ... in any span of this many seconds
+    # an event rule's pre-filter (None: every event of its kind is judged)
+    prefilter: tuple[FilterKey, ...] | None = None
 
     @property
     def where(self) -> str:

@@ -113,12 +113,17 @@ class Core:
     def _feed_judged(self, events: list[t.Event]) -> None:
         """:meth:`feed`'s loop when event rules wait for some events: each is judged at
         its event, and what it produces comes out between the ticks around it."""
-        table, judge = self.table, self.events.apply
+        table = self.table
+        handlers, appliers = table.handlers, self.events.appliers(table)  # by kind
         out: list[Output] = []
         for ev in events:
             if ev.ts > self.next_tick:
                 self._ticks_before(ev.ts)
-            judge(ev, table, out)
+            apply = appliers.get(type(ev))
+            if apply is None:  # no rule waits for it: applied as feed() does
+                handlers[type(ev)](ev)
+                continue
+            apply(ev, out)
             if out:  # each alert followed by its proposals
                 for item in out:
                     if isinstance(item, Alert):

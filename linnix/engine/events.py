@@ -6,7 +6,9 @@ applied it (the new program's fields; the child, whose ``parent`` is the
 forker); an exit before, so that the process still has its last known values
 and its place in the tree, seen through :class:`Ended` with what the exit
 event says.  A match is one alert, ``firing``, with its ``trigger``; there is
-no pending and no resolved.
+no pending and no resolved.  Only the rules whose pre-filter the event passes
+(:mod:`.eventindex`) run their condition; every rule still counts the event
+among its evaluations.
 
 Flood control, per rule: a cooldown keyed by the rule's ``cooldown ... by``
 fields (by default ``exe``, or ``comm`` when the exe is not known), and
@@ -20,16 +22,19 @@ cooldown was still running).
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from typing import Any
 
 from ..plan import CompiledRule, Plan
 from . import trace as t
+from .eventindex import Index
 from .proctable import Proc, ProcTable
 from .rulestate import EPS, Alert, Proposal
 
 __all__ = ["KEYS_MAX", "Ended", "EventRules", "EventState"]
 
 KEYS_MAX = 10_000  # cooldown keys kept per rule
+Applier = Callable[[t.Event, list[Alert | Proposal]], None]
 _KINDS: dict[str | None, type] = {"exec": t.Exec, "exit": t.Exit, "fork": t.Fork}
 
 
@@ -54,16 +59,27 @@ class Ended:
 class EventState:
     """One event rule: its counters and its flood control."""
 
-    def __init__(self, rule: CompiledRule) -> None:
+    def __init__(self, rule: CompiledRule, seen: dict[type, int]) -> None:
         self.rule = rule
         self.matches = 0  # alerts emitted
         self.suppressed: collections.Counter[str] = collections.Counter()  # by reason
         self.evicted = 0  # cooldown keys dropped while their cooldown still ran
         self.errors = 0
-        self.evaluations = 0
+        self.judged = 0  # conditions evaluated: its pre-filter let the event through
+        # events of its kind judged since it was loaded, counted by kind for all rules
+        # at once (a rule its pre-filter passes over costs nothing)
+        self._seen = seen
+        self._kind = _KINDS[rule.trigger]
+        self._base = seen[self._kind]
         self.last: collections.OrderedDict[tuple[object, ...], float] = \
             collections.OrderedDict()  # cooldown key -> when it last fired, oldest first
         self.recent: collections.deque[float] = collections.deque()  # alerts, for max_rate
+
+    @property
+    def evaluations(self) -> int:
+        """The events it was judged at: every event of its kind with a known process,
+        whether or not its pre-filter let the event on to its condition."""
+        return self._seen[self._kind] - self._base
 
     def key(self, p: Any) -> tuple[object, ...]:
         by = self.rule.cooldown_by
@@ -108,51 +124,94 @@ class EventState:
 class EventRules:
     """The active event rules of a plan, by the event kind they wait for."""
 
-    def __init__(self, plan: Plan) -> None:
-        self.states = [EventState(r) for r in plan.evented]
+    def __init__(self, plan: Plan, seen: dict[type, int] | None = None) -> None:
+        # events judged, by kind: every rule's evaluations (kept across reloads); a plain
+        # dict, which the interpreter indexes faster than a Counter
+        self.seen = dict.fromkeys(_KINDS.values(), 0) if seen is None else seen
+        self.states = [EventState(r, self.seen) for r in plan.evented]
+        self._bound: tuple[ProcTable, dict[type, Applier]] | None = None
+        self._index()
+
+    def _index(self) -> None:
         self.by_kind: dict[type, list[EventState]] = {}
         for state in self.states:
             self.by_kind.setdefault(_KINDS[state.rule.trigger], []).append(state)
+        self.index = {kind: Index(states, [s.rule.prefilter for s in states])
+                      for kind, states in self.by_kind.items()}
+        self._bound = None
 
     def replace_plan(self, plan: Plan) -> EventRules:
         """The rules of ``plan``; one whose definition is unchanged keeps its counters and
         its cooldowns."""
-        fresh = EventRules(plan)
+        fresh = EventRules(plan, self.seen)
         old = {s.rule.name: s for s in self.states}
         for i, state in enumerate(fresh.states):
             prev = old.get(state.rule.name)
             if prev is not None and _same(prev.rule, state.rule):
                 prev.rule = state.rule
                 fresh.states[i] = prev
-        fresh.by_kind = {}
-        for state in fresh.states:
-            fresh.by_kind.setdefault(_KINDS[state.rule.trigger], []).append(state)
+        fresh._index()
         return fresh
 
     def apply(self, ev: t.Event, table: ProcTable, out: list[Alert | Proposal]) -> None:
         """Apply ``ev`` to the table, judging the rules waiting for it at its time."""
-        states = self.by_kind.get(type(ev))
-        if states is None:
+        apply = self.appliers(table).get(type(ev))
+        if apply is None:
             table.handlers[type(ev)](ev)
-            return
-        if type(ev) is t.Exit:
-            p = table.procs.get(ev.pid)
-            if p is not None:  # an exit of a process never seen has nothing to judge
-                if table.host.tally is not None:  # crashes(exe, W) at this exit counts it
-                    table.host.tally.observe(ev, p)
-                self._judge(states, Ended(p, ev), p, table, ev.ts, out)
-            table.handlers[t.Exit](ev)
-            return
-        table.handlers[type(ev)](ev)
-        p = table.procs.get(ev.pid)  # type: ignore[union-attr]  # an exec or a fork
-        if p is not None:
-            self._judge(states, p, p, table, ev.ts, out)
+        else:
+            apply(ev, out)
 
-    def _judge(self, states: list[EventState], seen: Any, p: Proc, table: ProcTable,
+    def appliers(self, table: ProcTable) -> dict[type, Applier]:
+        """Per kind of event some rule waits for, what applies one to ``table`` and judges
+        those rules (made once per table: the core calls it at every such event)."""
+        if self._bound is None or self._bound[0] is not table:
+            self._bound = (table, {kind: self._applier(kind, index, table)
+                                   for kind, index in self.index.items()})
+        return self._bound[1]
+
+    def _applier(self, kind: type, index: Index[EventState], table: ProcTable) -> Applier:
+        if kind is t.Exit:
+            return lambda ev, out: self._exit(ev, index, table, out)  # type: ignore[arg-type]
+        handlers, procs, host, seen = table.handlers, table.procs, table.host, self.seen
+        mask_of, cache, judge = index.mask, index.cache, self._judge
+
+        def apply(ev: t.Event, out: list[Alert | Proposal]) -> None:  # an exec or a fork
+            handlers[kind](ev)
+            p = procs.get(ev.pid)  # type: ignore[union-attr]
+            if p is None:
+                return
+            seen[kind] += 1
+            now = ev.ts
+            try:  # only the rules whose pre-filter the event passes: their conditions decide
+                mask = mask_of(p, host, now)
+            except Exception:  # a field that cannot be read: the conditions will say
+                mask = index.every
+            states = cache.get(mask)
+            if states is None:
+                states = index.of(mask)
+            if states:
+                judge(states, p, p, table, now, out)
+
+        return apply
+
+    def _exit(self, ev: t.Exit, index: Index[EventState], table: ProcTable,
+              out: list[Alert | Proposal]) -> None:
+        p = table.procs.get(ev.pid)
+        if p is not None:  # an exit of a process never seen has nothing to judge
+            if table.host.tally is not None:  # crashes(exe, W) at this exit counts it
+                table.host.tally.observe(ev, p)
+            self.seen[t.Exit] += 1
+            seen = Ended(p, ev)
+            states = index.candidates(seen, table.host, ev.ts)
+            if states:
+                self._judge(states, seen, p, table, ev.ts, out)
+        table.handlers[t.Exit](ev)
+
+    def _judge(self, states: tuple[EventState, ...], seen: Any, p: Proc, table: ProcTable,
                now: float, out: list[Alert | Proposal]) -> None:
         host = table.host
-        for state in states:  # not timed one by one: at every exec, that would cost more
-            state.evaluations += 1
+        for state in states:
+            state.judged += 1
             rule = state.rule
             try:
                 held = rule.cond(seen, host, now)
@@ -198,5 +257,6 @@ def _propose(rule: CompiledRule, action: Any, table: ProcTable, p: Proc,
 
 def _same(a: CompiledRule, b: CompiledRule) -> bool:
     """Whether two compilations of an event rule judge and limit identically."""
-    keys = ("trigger", "cond_text", "cooldown_s", "cooldown_by", "max_rate", "max_rate_per_s")
+    keys = ("trigger", "cond_text", "cooldown_s", "cooldown_by", "max_rate", "max_rate_per_s",
+            "prefilter")
     return all(getattr(a, k) == getattr(b, k) for k in keys)

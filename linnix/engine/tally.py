@@ -12,9 +12,10 @@
   skipping of :mod:`.idle` stays valid) unless EXPR moves with time.
 * the event counters: per (kind, field) a :class:`KeyedCounter` of event
   times by the FIELD value of the process, recorded by the table's exec and
-  exit handlers (wrapped by :meth:`Tally.install`) as each event is applied,
-  so whatever is evaluated after the event (a tick, or an event rule at the
-  event itself) counts it.  A crash is an exit by a core-dump signal.
+  exit handlers (wrapped by :meth:`Tally.install`, only while the plan has a
+  counter) as each event is applied, so whatever is evaluated after the event
+  (a tick, or an event rule at the event itself) counts it.  A crash is an
+  exit by a core-dump signal.
 
 The key tables are bounded: at most :data:`MAX_KEYS` values per table and
 :data:`MAX_ENTRIES` event times in all; beyond them the value seen least
@@ -118,6 +119,8 @@ class Tally:
         self.judged = 0  # count conditions evaluated, ever (what a tick costs)
         self.evicted = 0  # evictions of counters no longer in the plan
         self.table: ProcTable | None = None
+        self._plain: tuple[Any, Any] = (None, None)  # the table's own exec, exit handlers
+        self._hooked = False  # whether the table's handlers are wrapped to count
         self._seen: object = None  # the event counted last (counted once, whoever asks first)
         self.replace(plan)
 
@@ -138,6 +141,7 @@ class Tally:
             counters[spec.kind, spec.field] = old
         self.evicted += sum(c.evictions for c in self.counters.values())
         self.counters = counters
+        self._hook()
 
     @property
     def evictions(self) -> int:
@@ -158,13 +162,26 @@ class Tally:
 
     # ---- events ------------------------------------------------------------------
     def install(self, table: ProcTable) -> None:
-        """Be ``table.host.tally`` and count its exec and exit events as they are applied."""
-        if self.table is table:
+        """Be ``table.host.tally``, counting its exec and exit events as they are applied
+        while the plan has event counters."""
+        if self.table is not table:
+            self.table = table
+            table.host.tally = self
+            self._plain = (table.handlers[t.Exec], table.handlers[t.Exit])
+            self._hooked = False
+        self._hook()
+
+    def _hook(self) -> None:
+        """Wrap the table's exec and exit handlers while some counter reads them, and only
+        then: a plan with none pays nothing per event (a reload may add or drop them)."""
+        table = self.table
+        if table is None or bool(self.counters) == self._hooked:
             return
-        self.table = table
-        table.host.tally = self
-        handlers = table.handlers
-        on_exec, on_exit = handlers[t.Exec], handlers[t.Exit]
+        on_exec, on_exit = self._plain
+        if not self.counters:
+            table.handlers[t.Exec], table.handlers[t.Exit] = on_exec, on_exit
+            self._hooked = False
+            return
         procs = table.procs
 
         def exec_then_count(ev: t.Exec) -> None:
@@ -175,8 +192,9 @@ class Tally:
             self.observe(ev, procs.get(ev.pid))  # its fields as last known, before it goes
             on_exit(ev)
 
-        handlers[t.Exec] = exec_then_count
-        handlers[t.Exit] = count_then_exit
+        table.handlers[t.Exec] = exec_then_count
+        table.handlers[t.Exit] = count_then_exit
+        self._hooked = True
 
     def observe(self, ev: t.Exec | t.Exit, p: Proc | None) -> None:
         """Count one exec (``p`` after it) or exit (``p`` before it) of the table, once.

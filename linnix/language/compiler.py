@@ -44,6 +44,7 @@ from ..templates import Part, Template
 from . import nodes as n
 from .codegen import BOUNDED, ExprGen, GeneratedModule, access, exec_in_chunks, window_key
 from .ir import CheckedAction, CheckedRule
+from .prefilter import prefilter
 from .printer import to_text
 from .source import Span
 
@@ -295,12 +296,13 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
 
 
 def _event_of(rule: CheckedRule) -> dict[str, Any]:
-    """An event rule's trigger and flood control, as CompiledRule's fields."""
+    """An event rule's trigger, flood control and pre-filter, as CompiledRule's fields."""
     event = rule.event
     if event is None:
         return {}
     return {"trigger": event.trigger, "cooldown_by": event.cooldown_by,
-            "max_rate": event.max_rate, "max_rate_per_s": event.per_s}
+            "max_rate": event.max_rate, "max_rate_per_s": event.per_s,
+            "prefilter": prefilter(rule.when)}
 
 
 def _boundary_of(rule: CheckedRule, names: dict[str, str],

@@ -3,6 +3,8 @@ its own time, never at ticks; the names of an exit; flood control with bounded k
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 from engine_support import alerts, core_for, execve, exit_, fork, proc, proposals, run, sample
@@ -231,3 +233,25 @@ def test_an_exit_rule_counts_the_crash_it_is_judged_at() -> None:
     out = run("rule crash_loop on exit: crashes(exe, 1m) >= 3", events, tick=10.0)
     assert [(a.ts, a.pid, a.values) for a in alerts(out)] == [
         (3.5, 302, {"crashes(exe, 60s)": 3}), (4.5, 303, {"crashes(exe, 60s)": 4})]
+
+
+def test_a_rule_is_judged_only_at_the_events_its_prefilter_lets_through() -> None:
+    """'comm == "sh"' is looked up by comm: an exec of anything else never runs the
+    condition, yet counts as an evaluation, as it did when every exec ran it."""
+    core = core_for('rule r on exec: comm == "sh"\nrule other on exec: uid > 100000')
+    state = core.events.states[0]
+    judged: list[str] = []
+    cond = state.rule.cond
+
+    def recording(p: Any, h: object, now: float) -> bool:
+        judged.append(p.comm)
+        return cond(p, h, now)
+
+    state.rule = attrs.evolve(state.rule, cond=recording)
+    core.feed([*BASE, execve(1.0, 100, "a"), execve(2.0, 100, "sh"), execve(3.0, 100, "b")])
+    assert [a.ts for a in alerts(core.drain())] == [2.0]
+    assert (judged, state.judged, state.evaluations) == (["sh"], 1, 3)
+    assert core.events.states[1].judged == 3  # no pre-filter: judged at every exec
+    core.replace_plan(compile_text('rule r on exec: comm == "sh"'))  # unchanged: kept
+    core.feed([execve(4.0, 100, "c")])
+    assert core.events.states[0].evaluations == 4

@@ -243,3 +243,22 @@ def test_an_exit_observed_before_the_table_applies_it_is_counted_once() -> None:
     assert tally.events("exits", "exe", "/bin/x", 60.0, 1.0) == 1
     core.feed([ev])
     assert tally.events("exits", "exe", "/bin/x", 60.0, 1.0) == 1  # not twice
+
+
+def test_the_table_handlers_count_only_while_a_counter_needs_them() -> None:
+    """A plan that reads no event counter pays nothing per exec or exit; a reload that
+    adds one counts from then on, and one that drops it unwraps the handlers again."""
+    core = core_for('rule r: comm == "x"\n')
+    table = core.table
+    plain = (table.handlers[t.Exec], table.handlers[t.Exit])
+    assert plain == (table._exec, table._exit)
+    counting = "rule c: execs(exe, 1m) > 1\n"
+    core.replace_plan(compile_text(counting))
+    assert (table.handlers[t.Exec], table.handlers[t.Exit]) != plain
+    core.feed([proc(0.0, 1, 0, "init"), execve(1.0, 1, "x", exe="/bin/x")])
+    assert table.host.tally.events("execs", "exe", "/bin/x", 60.0, 1.0) == 1
+    core.replace_plan(compile_text('rule r: comm == "x"\n'))
+    assert (table.handlers[t.Exec], table.handlers[t.Exit]) == plain
+    core.replace_plan(compile_text(counting))  # a new counter: it counts from now, once
+    core.feed([execve(2.0, 1, "x", exe="/bin/x")])
+    assert table.host.tally.events("execs", "exe", "/bin/x", 60.0, 2.0) == 1
