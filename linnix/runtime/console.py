@@ -160,13 +160,25 @@ class Console:
                     self._lock.wait()
                 if not self._queue:
                     return  # stopping, and everything is written
-                chunk = b"".join(self._queue)
-                self._queue.clear()
+                chunk = self._take()
             if not self._write(chunk):
                 return
             with self._lock:
                 if not self._queue:  # caught up: say what was lost, if anything was
                     self._tell_dropped()
+
+    def _take(self) -> bytes:
+        """Whole lines from the queue's head, at most ``PIPE_BUF`` bytes (one line at least,
+        whatever its length; under the lock).  A pipe takes that much in one piece: stdout
+        and stderr on the same pipe (``2>&1``, a service's journal) never cut each other's
+        lines, and a write left unfinished at exit leaves no half line."""
+        size = 0
+        lines: list[bytes] = []
+        while self._queue and (not lines or size + len(self._queue[0]) <= select.PIPE_BUF):
+            line = self._queue.popleft()
+            lines.append(line)
+            size += len(line)
+        return b"".join(lines)
 
     def _write(self, chunk: bytes) -> bool:
         """Write all of ``chunk``, as long as it takes; False if the stream ended."""

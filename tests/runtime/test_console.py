@@ -14,6 +14,7 @@ import io
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,31 @@ def test_the_daemons_consoles_give_up_on_a_stuck_stream_at_the_end(
     assert made["stdout"].close(timeout=0) is False
     os.close(r)  # and ends at the closed pipe
     made["stdout"]._thread.join(60)
+
+
+def test_each_write_is_of_whole_lines_a_pipe_takes_in_one_piece(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """stdout and stderr on one pipe (2>&1, a journal) must not cut each other's lines: a
+    pipe writes up to PIPE_BUF bytes at once, so no write is longer, unless one line is."""
+    r, w = os.pipe()
+    sizes: list[int] = []
+    real = os.write
+
+    def spy(fd: int, data: Any) -> int:
+        if fd == w:
+            sizes.append(len(data))
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", spy)
+    try:
+        console = Console(w, "utf-8", NOTE, name="test")
+        line, long = "a" * 1999 + "\n", "b" * 5999 + "\n"
+        console.write(line * 3 + long + "c\n")  # queued at once: the thread sees all five
+        assert console.close(timeout=60)
+        assert sizes == [4000, 2000, 6000, 2]
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            assert f.read() == (line * 3 + long + "c\n").encode()
+    finally:
+        close(r, w)
+
