@@ -103,7 +103,8 @@ class Console:
             fd = int(stream.fileno())  # type: ignore[attr-defined]
         except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
             return None
-        stream.flush()  # what it holds goes first (before the loop: nothing waits on it)
+        with contextlib.suppress(OSError, ValueError):  # a stream closed already: not ours
+            stream.flush()  # what it holds goes first (before the loop: nothing waits on it)
         return cls(fd, getattr(stream, "encoding", None) or "utf-8", note, name=name)
 
     # ---- the loop's side ---------------------------------------------------------------

@@ -193,3 +193,19 @@ def test_each_write_is_of_whole_lines_a_pipe_takes_in_one_piece(
     finally:
         close(r, w)
 
+
+def test_a_stream_whose_reader_left_before_the_start_is_taken_quietly() -> None:
+    r, w = os.pipe()
+    out = os.fdopen(w, "w", closefd=False)
+    out.write("held in its buffer")
+    os.close(r)  # flushing it now fails with EPIPE
+    try:
+        console = Console.of(out, NOTE, "stdout")
+        assert console is not None
+        console.write("one\n")
+        assert console.close(timeout=60)
+        assert (console.ended, console.dropped) == (os.strerror(32), 1)
+    finally:
+        with contextlib.suppress(OSError):
+            out.close()  # tries its buffer once more
+        close(w)
