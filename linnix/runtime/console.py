@@ -34,7 +34,7 @@ from ..terminal import TextOut, encode_safely, printable_lines
 
 __all__ = ["CLOSE_WAIT_S", "LIMIT_BYTES", "Console", "consoles"]
 
-LIMIT_BYTES = 256 * 1024  # queued for one stream: some 1,500 alert lines
+LIMIT_BYTES = 256 * 1024  # queued for one stream: 1,500 alert lines of 170 bytes
 CLOSE_WAIT_S = 1.0  # at stop: what is queued gets this long to be written
 _POLL_MS = 1000  # a descriptor someone made non-blocking: how long a wait for room lasts
 NOTES = {"stdout": "linnix: {lines:,} line(s) dropped: the terminal did not keep up; "
