@@ -11,14 +11,23 @@ exactly.
 
 :func:`write_safely` makes a write that the stream's encoding cannot express
 (a process name in Cyrillic on a terminal set to ASCII) write escapes instead
-of raising, so one odd character never stops the output for good.
+of raising, so one odd character never stops the output for good;
+:func:`encode_safely` does the same for text written as bytes.
 """
 
 from __future__ import annotations
 
-from typing import IO
+from typing import Protocol
 
-__all__ = ["printable", "printable_lines", "write_safely"]
+__all__ = ["TextOut", "encode_safely", "printable", "printable_lines", "write_safely"]
+
+
+class TextOut(Protocol):
+    """Where text for a person goes: a text stream, or the daemon's console."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 def printable(text: str) -> str:
@@ -42,7 +51,13 @@ def _escape(c: str) -> str:
     return f"\\U{code:08x}"
 
 
-def write_safely(out: IO[str], text: str) -> None:
+def encode_safely(text: str, encoding: str) -> bytes:
+    """``text`` in ``encoding``; what the encoding cannot express is written as backslash
+    escapes."""
+    return text.encode(encoding, "backslashreplace")
+
+
+def write_safely(out: TextOut, text: str) -> None:
     """Write ``text``; what the stream cannot encode is written as backslash escapes.
 
     Errors of the stream itself (a closed pipe, a full disk) are the caller's.
@@ -51,4 +66,4 @@ def write_safely(out: IO[str], text: str) -> None:
         out.write(text)
     except UnicodeEncodeError:  # the whole text was refused: nothing was written yet
         encoding = getattr(out, "encoding", None) or "ascii"
-        out.write(text.encode(encoding, "backslashreplace").decode(encoding, "replace"))
+        out.write(encode_safely(text, encoding).decode(encoding, "replace"))

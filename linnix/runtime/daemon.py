@@ -33,8 +33,9 @@ from ..language.source import Diagnostic, Level, SourceFile, render_all
 from ..names import Need
 from ..plan import Plan
 from ..procfs import Clock
-from ..terminal import printable_lines, write_safely
+from ..terminal import TextOut, printable_lines, write_safely
 from ..timefmt import stamp
+from .console import Console, consoles
 from .live import (
     FRESH_WITHIN_S,
     STATE_DIR_MODE,
@@ -121,8 +122,9 @@ class Daemon:
     def __init__(self, opts: DaemonOptions, out: IO[str] | None = None,
                  err: IO[str] | None = None, sinks: Sequence[Sink] = ()) -> None:
         self.opts = opts
-        self.out = out or sys.stdout
-        self.err: IO[str] | None = err or sys.stderr
+        self.out: TextOut = out or sys.stdout
+        self.err: TextOut | None = err or sys.stderr
+        self.consoles: dict[str, Console] = {}  # stdout and stderr, while it runs
         self.extra_sinks = list(sinks)
         self.core: Core | None = None
         self.telemetry: Telemetry | None = None
@@ -255,7 +257,10 @@ class Daemon:
         except OSError as err:
             raise LinnixError(f"cannot use the state directory {self.opts.state_dir}: "
                               f"{err.strerror or err}") from None
-        return trio.run(self._main, plan)
+        with consoles(self.out, self.err) as self.consoles:  # a stuck reader stops no one
+            self.out = self.consoles.get("stdout", self.out)
+            self.err = self.consoles.get("stderr", self.err)
+            return trio.run(self._main, plan)
 
     async def _main(self, plan: Plan) -> int:
         from ..config import Config

@@ -37,7 +37,7 @@ from ..errors import LinnixError, Outage
 from ..names import Need
 from ..plan import Plan
 from ..procfs import Clock, read_argv
-from ..terminal import printable, write_safely
+from ..terminal import TextOut, printable, write_safely
 from ..timefmt import stamp
 
 __all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event",
@@ -369,9 +369,9 @@ class AlertLog:
     a guard may refuse or enforce mode may carry out at once).  ``verbose`` adds the alerts'
     PENDING transitions and each repeat of a pending action."""
 
-    def __init__(self, out: IO[str], *, verbose: bool = False,
+    def __init__(self, out: TextOut, *, verbose: bool = False,
                  now: Callable[[], float] = time.time) -> None:
-        self.out: IO[str] | None = out
+        self.out: TextOut | None = out
         self.verbose = verbose
         self.now = now
         self._said: dict[int, tuple[int, int]] = {}  # action id -> (rank, repeats) printed

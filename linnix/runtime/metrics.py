@@ -52,6 +52,7 @@ class EngineCollector(Collector):
         yield from _audit(getattr(d, "astore", None))
         yield from _notifications(getattr(d, "notifier", None))
         yield from _paused(getattr(d, "action_manager", None))
+        yield from _consoles(getattr(d, "consoles", None))
         core, engine, actions = d.core, d.engine, d.action_manager
         if core is None:
             return
@@ -278,6 +279,19 @@ def _paused(manager: Any) -> Iterator[Any]:
     yield GaugeMetricFamily("linnix_actions_paused",
                             "1 while every action is paused (linnix actions pause), else 0",
                             value=0 if paused is None else 1)
+
+
+def _consoles(consoles: Any) -> Iterator[Any]:
+    """Lines the daemon's stdout and stderr dropped (``runtime/console.py``); none for a
+    stream without a console."""
+    if not consoles:
+        return
+    family = CounterMetricFamily(
+        "linnix_console_dropped_lines", "Lines not written to the daemon's stdout or stderr: "
+        "the reader did not keep up, or went away", labels=["stream"])
+    for name, console in sorted(consoles.items()):
+        family.add_metric([name], console.dropped)
+    yield family
 
 
 def _notifications(notifier: Any) -> Iterator[Any]:

@@ -277,7 +277,8 @@ def full_scrape(tmp: Path) -> bytes:
             core=core, engine=engine_at(13.0, kinds={"fork": 3, "sample": 2}, last_lag=0.01),
             action_manager=SimpleNamespace(counts={("kill", "pending"): 1,
                                                    ("kill", "expired"): 1}),
-            notifier=receivers(), astore=SimpleNamespace(store=store))
+            notifier=receivers(), astore=SimpleNamespace(store=store),
+            consoles={"stdout": SimpleNamespace(dropped=3)})
         return generate_latest(make_registry(lambda: daemon))
     finally:
         store.close()
@@ -336,6 +337,17 @@ def test_the_documented_scrape_config_and_alerting_rules_pass_promtool(tmp_path:
         result = subprocess.run([promtool, "check", what, str(path)], capture_output=True,
                                 timeout=60, check=False)
         assert result.returncode == 0, result
+
+
+def test_lines_the_terminal_dropped_are_counted_by_stream_and_absent_without_a_console(
+        ) -> None:
+    daemon = SimpleNamespace(core=None, engine=None, action_manager=None, consoles={
+        "stdout": SimpleNamespace(dropped=12), "stderr": SimpleNamespace(dropped=0)})
+    assert scrape(daemon) == {
+        ("linnix_console_dropped_lines_total", (("stream", "stderr"),)): 0,
+        ("linnix_console_dropped_lines_total", (("stream", "stdout"),)): 12}
+    daemon.consoles = {}  # a daemon writing to a StringIO: nothing to count
+    assert scrape(daemon) == {}
 
 
 def test_the_pause_switch_is_a_gauge() -> None:
