@@ -35,6 +35,9 @@ ALLOWED: dict[str, frozenset[str]] = {
                         "cgroups"}),
     "cli": frozenset({"top", *SUBJECTS}),
 }
+# Pure vocabulary kept beside its subject: reading a cgroup path (the unit and container it
+# names) is what the engine's process records need; the rest of cgroups/ reads and writes files.
+VOCABULARY = frozenset({"linnix.cgroups.paths"})
 # The package's own face: ``linnix`` re-exports the pipeline, ``python -m linnix`` runs the CLI.
 EXCEPTIONS = {("linnix", "language"), ("linnix.__main__", "cli")}
 # Third-party packages that only some parts may use.
@@ -57,6 +60,8 @@ def module_name(path: Path) -> str:
 
 
 def part_of(module: str) -> str:
+    if module in VOCABULARY:
+        return "top"
     parts = module.split(".")
     return parts[1] if len(parts) > 1 and parts[1] in SUBJECTS else "top"
 
