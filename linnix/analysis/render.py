@@ -82,6 +82,8 @@ def _value(value: object, q: Quote) -> str:
 
 def _trajectory(f: Mapping[str, Any], q: Quote, fired: object) -> str:
     first, last, peak = f["first"], f["last"], f.get("peak")
+    if f["samples"] == 1:
+        return f"{f['name']}: {_value(last['value'], q)} {_at(last['ts'], fired)}"
     line = (f"{f['name']}: {_value(first['value'], q)} {_at(first['ts'], fired)}, "
             f"{_value(last['value'], q)} {_at(last['ts'], fired)}")
     if peak is not None:
