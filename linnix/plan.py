@@ -104,6 +104,7 @@ class CompiledRule:
     cooldown_by: tuple[str, ...] = ()  # an event rule's cooldown key (empty: exe, or comm)
     max_rate: int = 20  # an event rule's alerts at most, ...
     max_rate_per_s: float = 1.0  # ... in any span of this many seconds
+    runbook: str | None = None  # what to do when it fires (text or a link), kept as data
 
     @property
     def where(self) -> str:

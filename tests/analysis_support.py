@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import trio
 import trio.testing
 from actions_support import inline_argv0
@@ -25,7 +26,7 @@ from linnix.engine.core import Core
 from linnix.language.pipeline import build
 from linnix.plan import Plan
 from linnix.runtime.analyst import Analyses
-from linnix.runtime.responder import Responder
+from linnix.runtime.responder import Responder, describe_rule
 
 T = TypeVar("T")
 
@@ -48,11 +49,11 @@ def shipped_plan() -> Plan:
     return result.plan
 
 
-def describe(plan: Plan, runbooks: dict[str, str]) -> Callable[[str], dict[str, Any]]:
-    """The daemon's description of a rule: its condition, and a runbook from ``runbooks``."""
-    rules = {r.name: r for r in plan.rules}
-    return lambda name: {"condition": rules[name].cond_text, "runbook": runbooks.get(name),
-                         "analyze": any(a.name == "analyze" for a in rules[name].actions)}
+def with_runbooks(plan: Plan, runbooks: dict[str, str]) -> Plan:
+    """``plan`` with the rules named in ``runbooks`` given that runbook."""
+    return attrs.evolve(plan, rules=tuple(
+        attrs.evolve(r, runbook=runbooks[r.name]) if r.name in runbooks else r
+        for r in plan.rules))
 
 
 def store_at(path: Path) -> Store:
@@ -69,9 +70,10 @@ async def replay_into(store: Store, trace: Path, plan: Plan,
     guards = Guards(frozenset(), frozenset(), own=set(), root=str(trace.parent / "no-proc"))
     manager = ActionManager(astore, guards, ActionPolicy(), publish=lambda kind, data: None,
                             read_argv0=inline_argv0)
+    plan = with_runbooks(plan, runbooks or {})
     core = Core(plan, TICK_S, history=True)
     responder = Responder(astore, manager, lambda: core.table, lambda kind, data: None,
-                          describe=describe(plan, runbooks or {}),
+                          describe=lambda rule: describe_rule(plan, rule),
                           analyses=analyses(astore) if analyses else None)
     reader = t.TraceReader(str(trace), False)
     async with trio.open_nursery() as nursery:

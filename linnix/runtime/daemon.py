@@ -348,12 +348,10 @@ class Daemon:
 
     def _describe(self, rule: str) -> dict[str, Any]:
         """What an incident of ``rule`` keeps of the rule for its analysis."""
+        from .responder import describe_rule
+
         assert self.core is not None
-        found = next((r for r in self.core.plan.rules if r.name == rule), None)
-        if found is None:
-            return {}
-        return {"condition": found.cond_text, "runbook": getattr(found, "runbook", None),
-                "analyze": any(a.name == "analyze" for a in found.actions)}
+        return describe_rule(self.core.plan, rule)
 
     def _publish(self, hub: Any) -> Callable[[str, dict[str, Any]], None]:
         """What the responder and the action manager report goes to the stream, each

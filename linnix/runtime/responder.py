@@ -32,12 +32,14 @@ from ..engine.core import Output
 from ..engine.evaluator import Alert, Proposal
 from ..engine.proctable import Proc, ProcTable
 from ..errors import Outage
+from ..plan import Plan
 from ..procfs import PROC, Clock
 from ..timefmt import seconds
 from .analyst import Analyses
 from .snapshot import CMDLINE_READERS, SubtreeTotals, fill_cmdlines
 
-__all__ = ["Responder", "bounded_totals", "host_snapshot", "process_json", "subtree_snapshot"]
+__all__ = ["Responder", "ancestors", "bounded_totals", "describe_rule", "forkers",
+           "host_snapshot", "process_json", "subtree_snapshot"]
 
 SNAPSHOT_MAX = 200  # processes kept in an incident's subtree snapshot
 ANCESTORS_MAX = 16  # ancestors kept in an incident's context, nearest first
@@ -139,6 +141,16 @@ def forkers(table: ProcTable, now: float, n: int = FORKERS_MAX) -> dict[str, Any
     return {"total": float(sum(r for _, r in rates)),
             "top": [{"pid": p.pid, "comm": p.comm, "exe": p.exe, "forks_per_sec": float(r)}
                     for p, r in top]}
+
+
+def describe_rule(plan: Plan, name: str) -> dict[str, Any]:
+    """What an incident of rule ``name`` keeps of the rule (its condition and runbook),
+    and whether the rule asks for an analysis ({}: no such rule)."""
+    found = next((r for r in plan.rules if r.name == name), None)
+    if found is None:
+        return {}
+    return {"condition": found.cond_text, "runbook": found.runbook,
+            "analyze": any(a.name == "analyze" for a in found.actions)}
 
 
 def _busiest(table: ProcTable, now: float, totals: SubtreeTotals,

@@ -18,6 +18,7 @@ from linnix.runtime.analyst import Analyses
 RULES = """
 rule hot {
     when cpu_pct > 80% for 2s
+    runbook "https://runbooks.example/hot"
     action analyze
     action renice(10)
 }
@@ -46,6 +47,8 @@ async def test_an_analyze_rule_stores_the_built_in_analysis(tmp_path: Path) -> N
                             "held_since": incident["history"][0]["ts"],
                             "fired_at": incident["history"][-1]["ts"],
                             "held_s": pytest.approx(2.0)}
+        assert facts[-1] == {"id": f"F{len(facts)}", "kind": "runbook",
+                             "text": "https://runbooks.example/hot"}  # the rule's, as written
 
 
 def failing(store: Store, incident_id: int) -> dict[str, Any]:
