@@ -122,6 +122,7 @@ class CompiledRule:
     max_rate_per_s: float = 1.0  # ... in any span of this many seconds
     # an event rule's pre-filter (None: every event of its kind is judged)
     prefilter: tuple[FilterKey, ...] | None = None
+    runbook: str | None = None  # what to do when it fires (text or a link), kept as data
 
     @property
     def where(self) -> str:

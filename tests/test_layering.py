@@ -17,7 +17,7 @@ from support import ROOT
 
 PACKAGE = ROOT / "linnix"
 SUBJECTS = ("language", "engine", "runtime", "actions", "api", "config", "cli", "tools",
-            "cgroups")
+            "cgroups", "analysis")
 
 # What each part of linnix may import from linnix itself ("top" is the shared vocabulary
 # at the top level: errors, names, plan, templates, procfs, terminal, timefmt, signals,
@@ -29,10 +29,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "cgroups": frozenset({"top"}),
     "actions": frozenset({"top", "engine", "cgroups"}),
     "config": frozenset({"top"}),
-    "api": frozenset({"top", "actions", "config"}),
-    "runtime": frozenset({"top", "language", "engine", "actions", "api", "config", "cgroups"}),
+    "analysis": frozenset({"top", "engine", "actions"}),
+    "api": frozenset({"top", "actions", "config", "analysis"}),
+    "runtime": frozenset({"top", "language", "engine", "actions", "api", "config", "cgroups",
+                          "analysis"}),
     "tools": frozenset({"top", "language", "engine", "runtime", "actions", "config",
-                        "cgroups"}),
+                        "cgroups", "analysis"}),
     "cli": frozenset({"top", *SUBJECTS}),
 }
 # Pure vocabulary kept beside its subject: reading a cgroup path (the unit and container it

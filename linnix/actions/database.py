@@ -16,8 +16,12 @@ repeats of a pending action (the same rule firing again for the same
 process): ``repeats`` (0 for an action of an older database) and
 ``last_seen_at`` (its creation time until it repeats).  Version 3 keeps the
 rules' state across a restart (``rule_state``: one row, the engine's snapshot,
-:mod:`linnix.engine.persist`).  A database of a newer version is refused rather
-than misread.
+:mod:`linnix.engine.persist`).  Version 4 keeps what the analyst reads and
+writes (:mod:`linnix.analysis`): ``incidents.context`` (the firing process's
+ancestors, the host's busiest forkers and the rule's runbook, ``{}`` for an
+incident of an older database) and ``analyses`` (one row per incident: the
+analysis, or why it could not be made).  A database of a newer version is
+refused rather than misread.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from . import chain
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "open_database", "open_readonly"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -104,6 +108,11 @@ ANCHOR = ("CREATE TABLE IF NOT EXISTS audit_anchor (id INTEGER PRIMARY KEY CHECK
 # version 3: the rules' state as the daemon last saved it (one row, replaced at each save)
 RULE_STATE = ("CREATE TABLE IF NOT EXISTS rule_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
               "saved_at REAL NOT NULL, data BLOB NOT NULL)")
+
+# version 4: an incident's analysis (or the error that stopped it), deleted with it
+ANALYSES = ("CREATE TABLE IF NOT EXISTS analyses (incident_id INTEGER PRIMARY KEY "
+            "REFERENCES incidents (id) ON DELETE CASCADE, created_at REAL NOT NULL, "
+            "analysis TEXT, error TEXT)")
 
 
 def open_database(path: str, clock: Callable[[], float]) -> tuple[sqlite3.Connection, bool]:
@@ -197,6 +206,8 @@ def _upgrade(db: sqlite3.Connection, path: str, clock: Callable[[], float]) -> N
             _count_repeats(db)
         if version < 3:
             db.execute(RULE_STATE)
+        if version < 4:
+            _keep_analyses(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
@@ -240,6 +251,14 @@ def _count_repeats(db: sqlite3.Connection) -> None:
     if "last_seen_at" not in columns:
         db.execute("ALTER TABLE actions ADD COLUMN last_seen_at REAL")
     db.execute("UPDATE actions SET last_seen_at = created_at WHERE last_seen_at IS NULL")
+
+
+def _keep_analyses(db: sqlite3.Connection) -> None:
+    """Version 4: the incident's context for the analyst, and the analyses table."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(incidents)")}
+    if "context" not in columns:
+        db.execute("ALTER TABLE incidents ADD COLUMN context TEXT NOT NULL DEFAULT '{}'")
+    db.execute(ANALYSES)
 
 
 def open_readonly(path: str) -> sqlite3.Connection:

@@ -42,7 +42,8 @@ TERMINAL_STATES = frozenset({"succeeded", "failed", "rejected", "expired", "refu
                              "recorded"})
 
 _AUDIT_COLUMNS = "id, at, actor, event, action_id, incident_id, detail"  # as the API shows it
-_JSON_COLUMNS = {"labels", "history", "subtree", "host", "params", "detail", "result"}
+_JSON_COLUMNS = {"labels", "history", "subtree", "host", "params", "detail", "result",
+                 "context", "analysis"}
 
 
 # an incident's or an action's ``time``: when it began (opened, proposed), in RFC 3339
@@ -184,13 +185,16 @@ class Store:
     def open_incident(self, *, rule: str, severity: str, scope: str, pid: int | None,
                       comm: str | None, start: float | None, message: str,
                       labels: Mapping[str, str], history: list[object],
-                      subtree: list[object], host: Mapping[str, object]) -> int:
+                      subtree: list[object], host: Mapping[str, object],
+                      context: Mapping[str, object] | None = None) -> int:
         with self._write() as db:
             incident = int(db.execute(
                 "INSERT INTO incidents (rule, severity, scope, pid, comm, start, opened_at, "
-                "message, labels, history, subtree, host) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "message, labels, history, subtree, host, context) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rule, severity, scope, pid, comm, start, self.clock(), message, _dump(labels),
-                 _dump(history), _dump(subtree), _dump(host))).lastrowid or 0)
+                 _dump(history), _dump(subtree), _dump(host),
+                 _dump(context or {}))).lastrowid or 0)
             self._append(db, Entry("linnix", "incident.opened", {
                 "rule": rule, "pid": pid, "comm": comm, "message": message}, incident), None)
         return incident
@@ -213,7 +217,47 @@ class Store:
         if found is not None:
             found["actions"] = self._all("SELECT * FROM actions WHERE incident_id = ? "
                                          "ORDER BY id", (incident_id,))
+            found["analysis"] = self.analysis(incident_id)
         return found
+
+    # ---- analyses (linnix.analysis) ----------------------------------------------------
+    def save_analysis(self, incident_id: int, analysis: Mapping[str, object] | None,
+                      error: str | None = None) -> bool:
+        """Keep an incident's analysis, or why there is none (replacing an earlier one);
+        False if the incident is not there (any more)."""
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() \
+                    is None:
+                return False
+            db.execute("INSERT OR REPLACE INTO analyses (incident_id, created_at, analysis, "
+                       "error) VALUES (?,?,?,?)",
+                       (incident_id, self.clock(),
+                        None if analysis is None else _dump(analysis), error))
+        return True
+
+    def analysis(self, incident_id: int) -> dict[str, Any] | None:
+        """{created_at, analysis, error} of an incident, or None: never analysed."""
+        found = self._one("SELECT created_at, analysis, error FROM analyses "
+                          "WHERE incident_id = ?", (incident_id,))
+        if found is not None:
+            found["time"] = rfc3339(found["created_at"])
+        return found
+
+    def earlier_incidents(self, rule: str, before: int, limit: int = 50) -> list[dict[str, Any]]:
+        """The incidents of ``rule`` opened before incident ``before``, newest first, with
+        the executable of the process each was about (``exe``: the snapshot's root)."""
+        return self._all(
+            "SELECT id, rule, pid, comm, opened_at, resolved_at, message, "
+            "json_extract(subtree, '$[0].exe') AS exe FROM incidents "
+            "WHERE rule = ? AND id < ? ORDER BY id DESC LIMIT ?", (rule, before, limit))
+
+    def incidents_between(self, since: float, until: float, limit: int = 20,
+                          but: int | None = None) -> list[dict[str, Any]]:
+        """Incidents opened from ``since`` to ``until`` (wall clock), oldest first."""
+        return self._all(
+            "SELECT id, rule, severity, pid, comm, opened_at, message FROM incidents "
+            "WHERE opened_at >= ? AND opened_at <= ? AND id IS NOT ? ORDER BY id LIMIT ?",
+            (since, until, but, limit))
 
     def incidents(self, *, open_only: bool = False, limit: int = 100,
                   before: int | None = None) -> list[dict[str, Any]]:

@@ -45,6 +45,8 @@ from ..actions import (
 )
 from ..actions.pause import PAUSE_MAX_S, Pause, status_json
 from ..actions.store import ACTION_STATES
+from ..analysis import analyze_stored, md_escape
+from ..analysis import markdown as analysis_markdown
 from .context import DaemonView
 from .fields import (
     NOTE_MAX,
@@ -82,7 +84,8 @@ PUBLIC_ROUTES = frozenset({*LIVENESS_ROUTES, *READINESS_ROUTES, "/metrics"})  # 
 # The role each POST needs (a read needs "reader"; a POST not listed, "admin").
 _NEEDS = {"/actions/<int:action_id>/approve": "approver",
           "/actions/<int:action_id>/reject": "approver",
-          "/actions/pause": "approver", "/actions/resume": "approver"}
+          "/actions/pause": "approver", "/actions/resume": "approver",
+          "/incidents/<int:incident_id>/analyze": "approver"}
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 
 # Why an action that is not pending cannot be decided on, by its status ({by}: who decided).
@@ -408,6 +411,34 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         if found is None:
             fail(404, "not found", f"no incident has id {incident_id}")
         return _json(found)
+
+    @app.get("/incidents/<int:incident_id>/analysis")
+    async def incident_analysis(incident_id: int) -> Response:
+        shape = request.args.get("format") or "json"
+        if shape not in ("json", "markdown"):
+            fail(400, "bad request", f"'format' must be json or markdown, not {shape!r}")
+        if await view.store.incident(check_id(incident_id, "incident")) is None:
+            fail(404, "not found", f"no incident has id {incident_id}")
+        found = await view.store.analysis(incident_id)
+        if found is None:
+            fail(404, "not found", f"incident {incident_id} has not been analysed (POST "
+                 f"/incidents/{incident_id}/analyze analyses it)")
+        if shape == "json":
+            return _json(found)
+        body = (analysis_markdown(found["analysis"]) if found["analysis"] is not None
+                else f"Incident {incident_id} could not be analysed: "
+                     f"{md_escape(found['error'])}\n")
+        return Response(body, content_type="text/markdown; charset=utf-8")
+
+    @app.post("/incidents/<int:incident_id>/analyze")
+    async def analyze_incident(incident_id: int) -> Response:
+        store = view.store
+        check_id(incident_id, "incident")
+        found = await store.call(analyze_stored, store.store, incident_id)
+        if found is None:
+            fail(404, "not found", f"no incident has id {incident_id}")
+        await store.save_analysis(incident_id, found)
+        return _json(await store.analysis(incident_id))
 
     # -- actions
 

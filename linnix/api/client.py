@@ -249,6 +249,11 @@ class ApiClient:
         row: dict[str, Any] = self.request("GET", f"/incidents/{incident_id}")
         return row
 
+    def analyze(self, incident_id: int) -> dict[str, Any]:
+        """Analyse an incident now (the built-in analyst): its stored analysis."""
+        row: dict[str, Any] = self.request("POST", f"/incidents/{incident_id}/analyze")
+        return row
+
     def open_stream(self, last_event_id: str | None = None) -> http.client.HTTPResponse:
         """An open ``/stream`` response, resuming after ``last_event_id`` when given."""
         headers = {"Accept": "text/event-stream"}

@@ -67,6 +67,8 @@ def _parameters() -> Json:
         "action_id": path("action_id", "an action id"),
         "history": query("history", "1: the recent alert transitions instead of the active "
                          "alerts", flag),
+        "analysis_format": query("format", "json (the default) or markdown",
+                                 {"type": "string", "enum": ["json", "markdown"]}),
         "open": query("open", "1: only incidents that are still open", flag),
         "status": query("status", "only actions in this status",
                         {"type": "string", "enum": ["pending", "approved", "executing",
@@ -200,6 +202,21 @@ def _paths() -> Json:
             "One incident", "With its history, subtree, host snapshot and actions.",
             "incidents", _ok("the incident", schema("Incident")), errors=("NotFound",),
             parameters=(p["incident_id"],))},
+        "/incidents/{incident_id}/analysis": {"get": _op(
+            "An incident's analysis", "The built-in analyst's facts, each with an id (F1, "
+            "F2, ...), as JSON, or rendered as Markdown (format=markdown), where what a "
+            "process controls is in code spans. 'error' says why there is no analysis. 404 "
+            "when the incident was never analysed. Only the built-in analyst exists yet.",
+            "incidents", {"description": "the analysis", "content": {
+                "application/json": {"schema": schema("Analysis")},
+                "text/markdown": {"schema": {"type": "string"}}}},
+            errors=("BadRequest", "NotFound"),
+            parameters=(p["incident_id"], p["analysis_format"]))},
+        "/incidents/{incident_id}/analyze": {"post": _op(
+            "Analyse an incident now", "Runs the built-in analyst on the stored incident and "
+            "keeps the result, replacing an earlier one. Needs the role approver or admin.",
+            "incidents", _ok("the analysis", schema("Analysis")),
+            errors=("Forbidden", "NotFound"), parameters=(p["incident_id"],))},
         "/actions": {"get": _op(
             "Actions", "Newest first; page with 'before'.", "actions",
             _ok("a page of actions", schema("ActionPage")), errors=("BadRequest",),

@@ -233,7 +233,25 @@ def schemas() -> Json:
                 "subtree": {"type": "array", "items": {"type": "object"},
                             "description": "the processes involved when it opened"},
                 "host": {"type": "object", "description": "host telemetry when it opened"},
+                "context": {"type": "object", "description": "what its analysis reads "
+                            "beyond the snapshot: ancestors, forkers, condition, runbook"},
                 "actions": {"type": "array", "items": schema("Action")},
+                "analysis": {"oneOf": [schema("Analysis"), {"type": "null"}],
+                             "description": "null: never analysed"},
+            },
+        },
+        "Analysis": {
+            "type": "object",
+            "required": ["created_at", "analysis", "error"],
+            "properties": {
+                "created_at": {"type": "number"},
+                "time": {"type": "string", "format": "date-time"},
+                "analysis": {"oneOf": [{"type": "object", "required": ["facts"], "properties": {
+                    "facts": {"type": "array", "items": {
+                        "type": "object", "required": ["id", "kind"],
+                        "properties": {"id": {"type": "string"}, "kind": {"type": "string"}}}},
+                }}, {"type": "null"}], "description": "null: see error"},
+                "error": nullable("string", description="why it could not be made"),
             },
         },
         "IncidentPage": {

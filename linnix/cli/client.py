@@ -222,22 +222,28 @@ def _decide(args: argparse.Namespace, client: Any, verb: str) -> int:
 def incidents_arguments(p: argparse.ArgumentParser) -> None:
     _connection_options(p, nested=False)
     p.set_defaults(verb=None, open=False, limit=100, json=False)
-    verbs = p.add_subparsers(dest="verb", metavar="[list|show ID]")
+    verbs = p.add_subparsers(dest="verb", metavar="[list|show ID|analyze ID]")
     lst = _verb(verbs, "list", "list incidents, newest first")
     lst.add_argument("--open", action="store_true", help="only the open ones")
     lst.add_argument("--limit", type=positive_int, default=100, metavar="N",
                      help="at most N incidents (default 100)")
-    show = _verb(verbs, "show", "show one incident")
+    show = _verb(verbs, "show", "show one incident (with its analysis, once it has one)")
     show.add_argument("id", type=positive_int, metavar="ID", help="the incident's id")
+    analyze = _verb(verbs, "analyze", "analyse one incident now (the built-in analyst), "
+                    "keep the analysis and show it")
+    analyze.add_argument("id", type=positive_int, metavar="ID", help="the incident's id")
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from .views import incident_detail, incidents_table
+    from .views import analysis_text, incident_detail, incidents_table
 
     client = _client(args)
     if (args.verb or "list") == "list":
         _show(args, client.incidents(open_only=args.open, limit=args.limit),
               lambda rows: incidents_table(rows, args.open))
+        return EXIT_OK
+    if args.verb == "analyze":
+        _show(args, client.analyze(args.id), analysis_text)
         return EXIT_OK
     _show(args, client.incident(args.id), incident_detail)
     return EXIT_OK

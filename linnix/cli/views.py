@@ -198,7 +198,18 @@ def incident_detail(row: Mapping[str, Any]) -> str:
         text += "\nprocesses when it opened:\n" + _processes(subtree)
     actions = row.get("actions") or []
     text += "\nactions:\n" + _indent(actions_table(actions, None) if actions else "none\n")
+    if row.get("analysis") is not None:  # never analysed: nothing to show
+        text += "\n" + analysis_text(row["analysis"])
     return text
+
+
+def analysis_text(stored: Mapping[str, Any]) -> str:
+    """An incident's stored analysis (or why there is none), for a terminal."""
+    from ..analysis import text
+
+    if stored.get("analysis") is None:
+        return f"analysis: could not be made: {printable(str(stored.get('error')))}\n"
+    return text(stored["analysis"])
 
 
 def _incident_fields(row: Mapping[str, Any]) -> list[tuple[str, object]]:

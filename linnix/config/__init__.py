@@ -33,6 +33,7 @@ from .paths import (
 from .schema import (
     ActionsConfig,
     AlertmanagerTarget,
+    AnalysisConfig,
     ApiConfig,
     Config,
     ConfigFileError,
@@ -53,6 +54,7 @@ from .secret import SecretFileError, read_secret
 
 __all__ = [
     "ActionsConfig",
+    "AnalysisConfig",
     "AlertmanagerTarget",
     "ApiConfig",
     "Config",

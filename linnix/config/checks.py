@@ -30,6 +30,7 @@ __all__ = [
     "Check",
     "ValueProblemError",
     "absolute_path",
+    "analysis_backend",
     "bind",
     "boolean",
     "choice",
@@ -141,6 +142,18 @@ def choice(*options: str) -> Check:
         raise _bad(f'{message} (did you mean "{close}"?)' if close else message)
 
     return check
+
+
+_BACKENDS = choice("builtin")
+_NOT_BUILT = frozenset({"openai"})  # backends planned, refused until they exist
+
+
+def analysis_backend(value: object) -> object:
+    """``analysis.backend``: "builtin" (a planned backend is refused as not built yet)."""
+    if isinstance(value, str) and value in _NOT_BUILT:
+        raise _bad(f'the "{value}" backend is not built yet; only "builtin" exists (the '
+                   "built-in analyst, offline)")
+    return _BACKENDS(value)
 
 
 def whole(minimum: int, maximum: int | None = None) -> Check:

@@ -31,6 +31,7 @@ from .checks import (
     Check,
     ValueProblemError,
     absolute_path,
+    analysis_backend,
     bind,
     boolean,
     choice,
@@ -176,6 +177,13 @@ class NotifyConfig:
 
 
 @attrs.frozen
+class AnalysisConfig:
+    """``[analysis]``: who analyses incidents (only the built-in analyst exists yet)."""
+
+    backend: str = "builtin"
+
+
+@attrs.frozen
 class Config:
     """The whole configuration; ``Config()`` is the default one.
 
@@ -190,6 +198,7 @@ class Config:
     actions: ActionsConfig = attrs.field(factory=ActionsConfig)
     retention: RetentionConfig = attrs.field(factory=RetentionConfig)
     notify: NotifyConfig = attrs.field(factory=NotifyConfig)
+    analysis: AnalysisConfig = attrs.field(factory=AnalysisConfig)
     path: str | None = attrs.field(default=None, eq=False)
 
 
@@ -247,6 +256,9 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
         "resend_interval": duration(zero_ok=False),
         "timeout": duration(zero_ok=False),
         "queue_size": whole(1, 1_000_000),
+    }),
+    "analysis": (AnalysisConfig, {
+        "backend": analysis_backend,
     }),
 }
 # Keys refused with a message of their own, before they could count as unknown.

@@ -235,6 +235,9 @@ class Builder:
     def description(self, kids: _Kids, start: int, end: int) -> n.Description:
         return n.Description(self._string(kids[0]), Span(self.source, start, end))
 
+    def runbook(self, kids: _Kids, start: int, end: int) -> n.Runbook:
+        return n.Runbook(self._string(kids[0]), Span(self.source, start, end))
+
     def when(self, kids: _Kids, start: int, end: int) -> n.When:
         return n.When(kids[0], kids[1], Span(self.source, start, end))
 

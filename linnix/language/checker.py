@@ -40,6 +40,7 @@ _SINGLE = {
     n.KeepFiringFor: "keep_firing_for", n.ScopeClause: "scope", n.Severity: "severity",
     n.Cooldown: "cooldown", n.Labels: "labels", n.Tags: "tags", n.Message: "message",
     n.Mode: "mode", n.Enabled: "enabled", n.On: "on", n.MaxRate: "max_rate",
+    n.Runbook: "runbook",
 }
 
 
@@ -211,7 +212,7 @@ class _Checker:
         check_event_actions(self, rule, event, actions, message, clauses.get(n.Message))
         if self.error_count() > before or any(a is None for a in actions):
             return
-        desc = clauses.get(n.Description)
+        desc, runbook = clauses.get(n.Description), clauses.get(n.Runbook)
         checked = CheckedRule(
             name=rule.name, span=rule.span, env=env, scope=scope, scope_reason=reason,
             when=when.expr, unless=tuple(u.expr for u in unless), for_s=for_s or 0.0,
@@ -223,7 +224,8 @@ class _Checker:
             message_calls=calls,
             actions=tuple(a for a in actions if a is not None),
             mode_monitor=mode == "monitor", enabled=enabled, uses=uses, boundary=walls or (),
-            event=event)
+            event=event,
+            runbook=runbook.text.value if isinstance(runbook, n.Runbook) else None)
         if self.emit is None:
             self.rules.append(checked)
         elif self.error_count() == 0:  # a rule the stages after this one will see

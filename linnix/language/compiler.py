@@ -292,7 +292,7 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
         needs=_needs([name for name in read if "(" not in name])
         | (_window_needs(windows) if windows else frozenset()),
         time_varying=time_varying, boundary=_boundary_of(rule, names, ns),
-        **_event_of(rule))
+        runbook=rule.runbook, **_event_of(rule))
 
 
 def _event_of(rule: CheckedRule) -> dict[str, Any]:

@@ -71,6 +71,7 @@ class CheckedRule:
     # the labels with placeholders, rendered per instance (labels holds them as written)
     label_templates: tuple[tuple[str, Template], ...] = ()
     event: EventSpec | None = None  # 'on exec|exit|fork': an event rule
+    runbook: str | None = None  # 'runbook "..."': what to do, shown with its incidents
 
 
 @attrs.frozen

@@ -39,7 +39,7 @@ _RANK = {name: i for i, name in enumerate((
     "IN", "NOT", "STR_OP", "MATCHES", "GLOB", "ADD_OP", "MUL_OP", "LPAR", "MINUS", "LSQB",
     "TRUE", "FALSE", "SIGNAL", "DOT",
     "UNLESS", "CLEAR", "BOUNDARY", "DESCRIPTION", "LABELS", "TAGS", "SCOPE", "COOLDOWN",
-    "KEEP_FIRING_FOR", "MODE", "ENABLED",
+    "KEEP_FIRING_FOR", "MODE", "ENABLED", "RUNBOOK",
     "TRACE", "TICK", "EXPECT", "STATE", "NEVER", "FIRES", "TIMES", "BETWEEN", "PID",
     "RULE", "LET", "MACRO", "INCLUDE", "TEST", "$END",
 ))}

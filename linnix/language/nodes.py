@@ -19,7 +19,8 @@ __all__ = [
     "ExpectBetween", "ExpectCount", "ExpectNever", "ExpectPid", "Expr", "Glob", "In",
     "Include", "KeepFiringFor", "Kwarg", "Label", "Labels", "Let", "List", "Macro",
     "Matches", "MaxRate", "Message", "Mode", "Module", "Name", "Neg", "Not", "Number", "On",
-    "Or", "Quantity", "Rule", "ScopeClause", "Severity", "Signal", "StrOp", "String", "Tags",
+    "Or", "Quantity", "Rule", "Runbook", "ScopeClause", "Severity", "Signal", "StrOp",
+    "String", "Tags",
     "Test", "Tick", "Trace", "Unless", "When", "children", "span_field",
 ]
 
@@ -219,6 +220,14 @@ class Description:
 
 
 @attrs.frozen
+class Runbook:
+    """``runbook "TEXT"``: what to do when the rule fires, as text or a link."""
+
+    text: String
+    span: Span = span_field()
+
+
+@attrs.frozen
 class When:
     """``when EXPR [for DURATION]``."""
 
@@ -374,7 +383,7 @@ class Enabled:
 
 Clause = (
     Description | When | Unless | Boundary | Clear | KeepFiringFor | ScopeClause | Severity
-    | Cooldown | Labels | Tags | Message | Action | Mode | Enabled | On | MaxRate
+    | Cooldown | Labels | Tags | Message | Action | Mode | Enabled | On | MaxRate | Runbook
 )
 
 # ---- declarations ---------------------------------------------------------------

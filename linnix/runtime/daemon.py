@@ -342,13 +342,21 @@ class Daemon:
         self.registry = make_registry(lambda: self)
         self.history = History()
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
-                              self._publish(hub), on_problem=self.say, clock=clock)
+                              self._publish(hub), on_problem=self.say, clock=clock,
+                              describe=self._describe)
         self.notifier = notifier_for(self, config.notify, clock)
         if self.notifier is not None:  # one more sink of every batch the engine makes
             self.extra_sinks.append(self.notifier)
         keeper = StateKeeper(self.core, astore, clock,  # type: ignore[arg-type]
                              settle_time(self.opts.sample_interval), say=self.say)
         return _Stack(store, manager, responder, policy, keeper)
+
+    def _describe(self, rule: str) -> dict[str, Any]:
+        """What an incident of ``rule`` keeps of the rule for its analysis."""
+        from .responder import describe_rule
+
+        assert self.core is not None
+        return describe_rule(self.core.plan, rule)
 
     def _publish(self, hub: Any) -> Callable[[str, dict[str, Any]], None]:
         """What the responder and the action manager report goes to the stream, each

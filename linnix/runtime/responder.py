@@ -8,6 +8,12 @@ outputs are queued and a task handles them in order: an incident is opened
 before the actions proposed with it, and resolved after them.  Command lines
 the table does not know are read from /proc just before the incident is
 stored (off the event loop), for the processes that are still the same.
+
+An incident also keeps a ``context`` for its analysis (:mod:`linnix.analysis`):
+the firing process's ancestors, the host's busiest forkers, and the rule's
+condition and runbook.  The incident of a rule with an ``analyze`` action
+(the engine proposes nothing for it: it acts on no process) is handed to
+:class:`~.analyst.Analyses` once stored, which analyses it in the background.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -26,13 +32,18 @@ from ..engine.core import Output
 from ..engine.evaluator import Alert, Proposal
 from ..engine.proctable import Proc, ProcTable
 from ..errors import Outage
+from ..plan import Plan
 from ..procfs import PROC, Clock
 from ..timefmt import seconds
+from .analyst import Analyses
 from .snapshot import CMDLINE_READERS, SubtreeTotals, fill_cmdlines
 
-__all__ = ["Responder", "bounded_totals", "host_snapshot", "process_json", "subtree_snapshot"]
+__all__ = ["Responder", "ancestors", "bounded_totals", "describe_rule", "forkers",
+           "host_snapshot", "process_json", "subtree_snapshot"]
 
 SNAPSHOT_MAX = 200  # processes kept in an incident's subtree snapshot
+ANCESTORS_MAX = 16  # ancestors kept in an incident's context, nearest first
+FORKERS_MAX = 5  # the busiest forkers kept in an incident's context
 
 Key = tuple[str, int | None, float | None]  # rule, instance pid, instance start
 
@@ -108,6 +119,40 @@ def _started_as(p: Proposal, table: ProcTable) -> str | None:
     return proc.exe
 
 
+def ancestors(p: Proc, table: ProcTable, now: float,
+              limit: int = ANCESTORS_MAX) -> list[dict[str, Any]]:
+    """Where ``p`` came from: its parent, the parent's parent, ... (at most ``limit``)."""
+    out: list[dict[str, Any]] = []
+    parent = table.procs.get(p.ppid)
+    while parent is not None and len(out) < limit and parent.pid != p.pid:
+        out.append(process_json(parent, now))
+        parent = table.procs.get(parent.ppid) if parent.ppid != parent.pid else None
+    return out
+
+
+def forkers(table: ProcTable, now: float, n: int = FORKERS_MAX) -> dict[str, Any] | None:
+    """The processes that created the most children in the last second, and the total
+    over all (None: none did)."""
+    rates = [(p, p.child_forks.count(now)) for p in table.live()]
+    rates = [(p, r) for p, r in rates if r > 0]
+    if not rates:
+        return None
+    top = sorted(rates, key=lambda pr: (-pr[1], pr[0].pid))[:n]
+    return {"total": float(sum(r for _, r in rates)),
+            "top": [{"pid": p.pid, "comm": p.comm, "exe": p.exe, "forks_per_sec": float(r)}
+                    for p, r in top]}
+
+
+def describe_rule(plan: Plan, name: str) -> dict[str, Any]:
+    """What an incident of rule ``name`` keeps of the rule (its condition and runbook),
+    and whether the rule asks for an analysis ({}: no such rule)."""
+    found = next((r for r in plan.rules if r.name == name), None)
+    if found is None:
+        return {}
+    return {"condition": found.cond_text, "runbook": found.runbook,
+            "analyze": any(a.name == "analyze" for a in found.actions)}
+
+
 def _busiest(table: ProcTable, now: float, totals: SubtreeTotals,
              n: int = 20) -> list[dict[str, Any]]:
     procs = sorted(table.live(), key=lambda p: (-(p.cpu_pct or 0.0), p.pid))[:n]
@@ -120,8 +165,14 @@ class Responder:
     def __init__(self, store: AsyncStore, actions: ActionManager, table: Callable[[], ProcTable],
                  publish: Callable[[str, dict[str, Any]], None],
                  on_problem: Callable[[str], None] = lambda message: None,
-                 clock: Clock | None = None, proc_root: str = PROC) -> None:
+                 clock: Clock | None = None, proc_root: str = PROC,
+                 describe: Callable[[str], Mapping[str, Any]] = lambda rule: {},
+                 analyses: Analyses | None = None) -> None:
         self.store = store
+        # by a rule's name: its condition and runbook (for its incidents' context), and
+        # whether it has an analyze action
+        self.describe = describe
+        self.analyses = analyses or Analyses(store, on_problem=on_problem)
         self.actions = actions
         self.table = table
         self.publish = publish
@@ -168,13 +219,21 @@ class Responder:
                    if alert.proc is not None
                    else _busiest(table, now, totals))
         history = [{"ts": seconds(ts), "values": values} for ts, values in alert.history or ()]
+        rule = self.describe(alert.rule)
+        context = {k: v for k, v in rule.items() if k in ("condition", "runbook")}
+        if alert.proc is not None:
+            context["ancestors"] = ancestors(alert.proc, table, now)
+        busy = forkers(table, now)
+        if busy is not None:
+            context["forkers"] = busy
         return {
             "key": (alert.rule, alert.pid, alert.start), "rule": alert.rule,
             "severity": alert.severity, "scope": alert.scope, "pid": alert.pid,
             "comm": alert.comm, "start": seconds(alert.start), "message": alert.message,
             "labels": dict(alert.labels), "history": history or [
                 {"ts": seconds(now), "values": alert.values}],
-            "subtree": subtree, "host": host_snapshot(table, now),
+            "subtree": subtree, "host": host_snapshot(table, now), "context": context,
+            "analyze": bool(rule.get("analyze")),
         }
 
     async def run(self) -> None:
@@ -184,6 +243,11 @@ class Responder:
         counted and skipped, said once until storing works again: alerts keep
         reaching the log, the alerts file and the stream meanwhile.
         """
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.analyses.run)
+            await self._respond()
+
+    async def _respond(self) -> None:
         async for kind, item in self._receive:
             try:
                 await self._handle(kind, item)
@@ -204,10 +268,13 @@ class Responder:
     async def _handle(self, kind: str, item: Any) -> None:
         if kind == "open":
             key = item.pop("key")
-            await fill_cmdlines(item["subtree"], self.clock, self._readers,
-                                root=self.proc_root)
+            await fill_cmdlines([*item["subtree"], *item["context"].get("ancestors", ())],
+                                self.clock, self._readers, root=self.proc_root)
+            analyze = item.pop("analyze")
             self.open[key] = await self.store.open_incident(**item)
             self.publish("incident", {"id": self.open[key], "state": "opened", **item})
+            if analyze:
+                await self.analyses.submit(self.open[key])
         elif kind == "resolve":
             key, reason = item
             incident = self.open.pop(key, None)

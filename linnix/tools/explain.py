@@ -7,6 +7,7 @@ from typing import Any
 from ..engine.tally import MAX_KEYS
 from ..names import METRICS, Need
 from ..plan import CompiledRule, Plan
+from ..terminal import printable
 
 __all__ = ["explain_json", "explain_text"]
 
@@ -24,6 +25,8 @@ def _rule_text(rule: CompiledRule) -> list[str]:
     lines = [f"rule {rule.name}  ({rule.where}){state}"]
     if rule.description:
         lines.append(f"  description  {rule.description}")
+    if rule.runbook:
+        lines.append(f"  runbook      {printable(rule.runbook)}")
     reason = "" if rule.scope_reason == "declared" else f"  ({rule.scope_reason})"
     lines.append(f"  scope        {rule.scope.value}{reason}")
     if rule.trigger is not None:
@@ -127,7 +130,8 @@ def explain_json(plan: Plan) -> dict[str, Any]:
             "scope": r.scope.value, "scope_reason": r.scope_reason, "condition": r.cond_text,
             "for_s": r.for_s, "clear": r.clear_text, "clear_for_s": r.clear_for_s,
             "keep_firing_for_s": r.keep_firing_for_s, "cooldown_s": r.cooldown_s,
-            "severity": r.severity, "description": r.description, "labels": dict(r.labels),
+            "severity": r.severity, "description": r.description, "runbook": r.runbook,
+            "labels": dict(r.labels),
             "tags": list(r.tags), "message": r.message.source,
             "actions": [a.describe() for a in r.actions], "mode_monitor": r.mode_monitor,
             "reads": list(r.inputs), "time_varying": r.time_varying,

@@ -125,6 +125,7 @@ def _labels(c: n.Labels) -> str:
 _Statement = n.Clause | n.Trace | n.Tick | n.Expect
 _STATEMENTS: dict[type, Callable[[Any], str]] = {
     n.Description: lambda c: f"description {quote(c.text.value)}",
+    n.Runbook: lambda c: f"runbook {quote(c.text.value)}",
     n.When: lambda c: "when " + _condition(c.expr, c.for_),
     n.Unless: lambda c: f"unless {to_text(c.expr)}",
     n.Boundary: lambda c: f"boundary {to_text(c.expr)}",

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linnix.actions.chain import GENESIS, ChainHead, record_hash, verify
+from linnix.actions.database import SCHEMA_VERSION
 from linnix.actions.store import Store
 from linnix.errors import StoreError
 
@@ -288,7 +289,8 @@ def test_a_database_of_a_newer_version_is_refused(tmp_path: Path) -> None:
         Store(str(path))
     assert str(err.value) == (
         f"cannot use the state database {path}: a newer linnix made it (schema version 7; "
-        "this one knows 3); run that version, or move the file aside to start empty")
+        f"this one knows {SCHEMA_VERSION}); run that version, or move the file aside to "
+        "start empty")
 
 
 def test_verify_reads_a_plain_connection(store: Store) -> None:

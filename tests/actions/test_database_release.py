@@ -132,3 +132,19 @@ def test_the_open_incident_is_resolved_and_the_pending_action_decided(store: Sto
     verdict = store.verify_chain()
     assert verdict.holds, verdict.problem
     assert verdict.rows == 10
+
+
+def test_the_release_incidents_get_an_empty_context_and_take_analyses(store: Store) -> None:
+    """Schema version 4: incidents.context ({} for the release's) and the analyses table,
+    whose rows go with their incident."""
+    assert all(i["context"] == {} for i in (store.incident(n) for n in range(1, 6)) if i)
+    assert (store.incident(1) or {})["analysis"] is None  # never analysed
+    assert store.save_analysis(1, {"facts": []})
+    assert store.save_analysis(2, None, "the analyst failed")
+    assert not store.save_analysis(99, {"facts": []})  # no such incident
+    got = store.analysis(1)
+    assert got is not None and (got["analysis"], got["error"]) == ({"facts": []}, None)
+    assert (store.analysis(2) or {})["error"] == "the analyst failed"
+    store.retain(max_age=0.0, max_incidents=0, max_audit=1000)  # every resolved incident
+    assert store.incident(1) is None
+    assert store.db.execute("SELECT count(*) FROM analyses").fetchone()[0] == 0

@@ -16,6 +16,7 @@ import pytest
 import trio
 from support import ROOT
 
+from linnix.actions.database import SCHEMA_VERSION
 from linnix.actions.store import ACTION_STATES, TERMINAL_STATES, AsyncStore, Entry, Store
 from linnix.errors import StoreError
 
@@ -69,14 +70,14 @@ def action(store: Store, incident_id: int | None = None, status: str = "pending"
 def test_schema_tables_columns_and_pragmas(store: Store) -> None:
     tables = {r[0] for r in store.db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"incidents", "actions", "audit", "audit_anchor", "rule_state"} <= tables
+    assert {"incidents", "actions", "audit", "audit_anchor", "rule_state", "analyses"} <= tables
 
     def columns(table: str) -> set[str]:
         return {r[1] for r in store.db.execute(f"PRAGMA table_info({table})")}
 
     assert columns("incidents") == {
         "id", "rule", "severity", "scope", "pid", "comm", "start", "opened_at", "resolved_at",
-        "resolved_reason", "message", "labels", "history", "subtree", "host"}
+        "resolved_reason", "message", "labels", "history", "subtree", "host", "context"}
     assert columns("actions") == {
         "id", "incident_id", "rule", "kind", "params", "pid", "start_ticks", "comm", "exe",
         "status", "mode", "created_at", "expires_at", "decided_by", "decided_at", "reason",
@@ -85,7 +86,8 @@ def test_schema_tables_columns_and_pragmas(store: Store) -> None:
                                 "detail", "prev", "hash"}
     assert columns("audit_anchor") == {"id", "last_id", "hash"}
     assert columns("rule_state") == {"id", "saved_at", "data"}
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert columns("analyses") == {"incident_id", "created_at", "analysis", "error"}
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     triggers = {r[0] for r in store.db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert "audit_append_only" in triggers
@@ -120,7 +122,7 @@ def test_a_version_1_database_gets_the_repeat_columns(tmp_path: Path,
         row = new.action(aid)
         assert row is not None
         assert (row["repeats"], row["last_seen_at"]) == (0, row["created_at"])
-        assert new.db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert new.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert new.repeat_action(aid, Entry("linnix", "action.repeated"))
         assert (new.action(aid) or {})["repeats"] == 1
         assert new.verify_chain().holds

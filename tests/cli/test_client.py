@@ -320,6 +320,25 @@ async def test_incidents(daemon: Daemon, capsys: pytest.CaptureFixture[str]) -> 
     assert (status, err) == (1, "linnix: no incident has id 77\n")
 
 
+async def test_incidents_analyze_and_show_the_analysis(daemon: Daemon,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    incident = _incident(daemon.env, "cpu_spike")
+    status, out, _ = await daemon.run(capsys, "incidents", "analyze", str(incident))
+    assert status == 0
+    assert out.splitlines() == [
+        f"analysis of incident {incident} (rule cpu_spike, builtin analyst)",
+        "  [F1] condition: the rule's condition held for 0.0s before it fired",
+        "  [F2] cpu_pct: 97.25 when it fired",
+        f'  [F3] drivers by cpu_pct (total 97.25): "python3"[{PID_A}] 97.25 (100%)',
+        f'  [F4] origin: "python3"[{PID_A}]',
+        "  [F5] before: no earlier incident of this rule"]
+    status, shown, _ = await daemon.run(capsys, "incidents", "show", str(incident))
+    assert shown.endswith("actions:\n  none\n\n" + out)
+    status, _, err = await daemon.run(capsys, "incidents", "analyze", "77")
+    assert (status, err) == (1, "linnix: no incident has id 77\n")
+
+
 # ---- stream ----------------------------------------------------------------------------
 
 def test_parse_sse() -> None:

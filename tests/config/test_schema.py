@@ -268,7 +268,7 @@ def test_unknown_section_with_suggestion() -> None:
 def test_unknown_section_without_suggestion_lists_the_sections() -> None:
     assert problem("[zzz]\n") == (
         "linnix.toml:1: zzz: unknown section (the sections are runtime, api, telemetry, "
-        "rules, actions, retention, notify)")
+        "rules, actions, retention, notify, analysis)")
 
 
 def test_unknown_key_with_suggestion() -> None:
@@ -726,3 +726,14 @@ def test_the_locator_follows_arrays_of_tables_and_nested_values() -> None:
     assert locator.line_of(("t", 1, "w")) == 8
     assert locator.line_of(("t", 1, "nothing")) == 7
     assert locator.line_of(("nowhere",)) == 0
+
+
+def test_the_analysis_backend_is_builtin_and_a_model_is_not_built_yet() -> None:
+    assert Config().analysis.backend == "builtin"
+    assert parse('[analysis]\nbackend = "builtin"\n').analysis.backend == "builtin"
+    assert problem('[analysis]\nbackend = "openai"\n') == (
+        'linnix.toml:2: analysis.backend: the "openai" backend is not built yet; only '
+        '"builtin" exists (the built-in analyst, offline)')
+    assert problem('[analysis]\nbackend = "builtn"\n') == (
+        'linnix.toml:2: analysis.backend: expected "builtin", got "builtn" '
+        '(did you mean "builtin"?)')

@@ -29,12 +29,14 @@ def test_one_line_rule_takes_every_default() -> None:
     assert (r.severity, r.description, r.labels, r.tags, r.message) == (
         "warning", None, (), (), None)
     assert (r.actions, r.mode_monitor, r.enabled, r.unless) == ((), False, True, ())
+    assert r.runbook is None
 
 
 def test_block_rule_clause_values() -> None:
     (r,) = checked('''
         rule spike {
             description "A subtree burns CPU"
+            runbook "https://runbooks.example/spike"
             when subtree_cpu_pct > 50 for 5s
             unless comm == "a"
             unless comm == "b"
@@ -52,6 +54,7 @@ def test_block_rule_clause_values() -> None:
             enabled false
         }''')
     assert r.description == "A subtree burns CPU"
+    assert r.runbook == "https://runbooks.example/spike"
     assert (r.for_s, r.clear_for_s, r.keep_firing_for_s, r.cooldown_s) == (
         5.0, 0.5, 60.0, 7200.0)
     assert len(r.unless) == 2 and r.clear is not None

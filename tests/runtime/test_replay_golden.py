@@ -63,8 +63,8 @@ def test_text_replay_matches_the_golden_file(name: str, capsysbinary: pytest.Cap
 
 
 # golden files of other replay options, with tests of their own (tests/runtime/test_why.py,
-# tests/runtime/test_baseline.py)
-OTHERS = ("why_", "baseline_")
+# tests/runtime/test_baseline.py), and the analyses of incidents (tests/analysis/test_render.py)
+OTHERS = ("why_", "baseline_", "analysis_")
 
 
 def test_every_golden_file_has_its_trace() -> None:

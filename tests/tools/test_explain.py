@@ -76,3 +76,15 @@ def test_explain_shows_event_rules_with_their_trigger() -> None:
     assert (crash["on"], crash["cooldown_by"], crash["max_rate_per_s"]) == (
         "exit", ["exe", "uid"], 1.0)
     assert "on" not in explain_json(compile_text(RULES))["rules"][0]
+
+
+def test_explain_shows_the_runbook_as_data() -> None:
+    plan = compile_text('rule hot {\n    when cpu_pct > 90\n'
+                        '    runbook "https://runbooks.example/hot: see [the] *notes*"\n}\n'
+                        "rule cold: cpu_pct < 1\n")
+    text = explain_text(plan)
+    assert "  runbook      https://runbooks.example/hot: see [the] *notes*\n" in text
+    assert text.count("  runbook  ") == 1  # a rule without one shows none
+    hot, cold = explain_json(plan)["rules"]
+    assert (hot["runbook"], cold["runbook"]) == (
+        "https://runbooks.example/hot: see [the] *notes*", None)

@@ -510,3 +510,13 @@ def test_the_shipped_rules_are_formatted(capsys: pytest.CaptureFixture[str]) -> 
     # the README shows `linnix fmt --check rules/`: it passes on the rules we ship
     assert main(["fmt", "--check", str(ROOT / "rules")]) == 0
     assert "0 files would be reformatted" in capsys.readouterr().err
+
+
+def test_the_runbook_clause_is_printed_back() -> None:
+    text = 'rule r{when cpu_pct>1 runbook   "see https://x.example/r" action analyze}'
+    assert format_text(text) == (
+        "rule r {\n"
+        "    when cpu_pct > 1\n"
+        '    runbook "see https://x.example/r"\n'
+        "    action analyze\n"
+        "}\n")

@@ -1,0 +1,38 @@
+"""Incident analysis: the built-in analyst (offline, deterministic) and its renderings.
+
+:mod:`.facts` turns a stored incident into numbered facts, :mod:`.render` says
+them as text and Markdown; :func:`analyze_stored` looks up what the facts need
+in the store (synchronously: the runtime calls it on a worker thread).  Nothing
+here proposes, approves or changes an action: an analysis is only ever stored
+and shown.  Only the built-in analyst exists yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..actions.store import Store
+from .facts import ANALYST, VERSION, analyze
+from .render import markdown, md_code, md_escape, text
+
+__all__ = ["ANALYST", "VERSION", "WINDOW_S", "analyze", "analyze_stored", "markdown",
+           "md_code", "md_escape", "text"]
+
+WINDOW_S = 60.0  # other incidents this long before the condition held, or after it fired
+
+
+def analyze_stored(store: Store, incident_id: int) -> dict[str, Any] | None:
+    """The analysis of a stored incident (None: there is no such incident)."""
+    incident = store.incident(incident_id)
+    if incident is None:
+        return None
+    earlier = store.earlier_incidents(incident["rule"], incident_id)
+    opened = float(incident["opened_at"])
+    history = incident.get("history") or []
+    held = 0.0
+    if len(history) > 1 and all(isinstance(h.get("ts"), (int, float))
+                                for h in (history[0], history[-1])):
+        held = max(0.0, history[-1]["ts"] - history[0]["ts"])
+    until = incident.get("resolved_at") or opened + WINDOW_S
+    nearby = store.incidents_between(opened - held - WINDOW_S, float(until), but=incident_id)
+    return analyze(incident, earlier, nearby)

@@ -1,0 +1,80 @@
+"""GET /incidents/{id}/analysis (JSON or Markdown) and POST /incidents/{id}/analyze."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+from api_support import Env, assert_error, call, start_env
+
+
+@pytest.fixture
+async def env(tmp_path: Path, nursery: trio.Nursery) -> Env:
+    return await start_env(tmp_path, nursery)
+
+
+def _incident(env: Env, comm: str = "python3") -> int:
+    proc = {"pid": 4242, "comm": comm, "exe": "/usr/bin/python3", "cmdline": "[x](y)",
+            "cpu_pct": 97.0, "depth": 0}
+    return env.store.open_incident(
+        rule="cpu_spike", severity="warning", scope="process", pid=4242, comm=comm, start=1.0,
+        message=f"{comm} burns", labels={}, host={"cpu_pct": 99.0},
+        history=[{"ts": 1.0, "values": {"cpu_pct": 97.0}}], subtree=[proc],
+        context={"condition": "cpu_pct > 90", "runbook": "restart it"})
+
+
+async def test_an_incident_is_analysed_on_demand_and_shown(env: Env) -> None:
+    incident = _incident(env, "**bold**")
+    status, body, _ = await call(env, "GET", f"/incidents/{incident}/analysis")
+    assert status == 404
+    assert_error(body, "not found")
+    assert "has not been analysed" in body["detail"]
+
+    status, body, _ = await call(env, "POST", f"/incidents/{incident}/analyze",
+                                 headers=env.auth("alice"))
+    assert status == 200 and body["error"] is None
+    facts = body["analysis"]["facts"]
+    assert [f["kind"] for f in facts] == ["condition", "trajectory", "drivers", "origin",
+                                         "host", "before", "runbook"]
+    assert facts[2]["top"][0]["comm"] == "**bold**"
+
+    status, again, _ = await call(env, "GET", f"/incidents/{incident}/analysis?format=json")
+    assert (status, again["analysis"]) == (200, body["analysis"])
+    status, whole, _ = await call(env, "GET", f"/incidents/{incident}")
+    assert whole["analysis"]["analysis"] == body["analysis"]
+
+    status, document, headers = await call(env, "GET",
+                                           f"/incidents/{incident}/analysis?format=markdown")
+    assert status == 200 and headers["Content-Type"] == "text/markdown; charset=utf-8"
+    text = document.decode()
+    assert "- **F3** drivers by cpu_pct (total 97): ` **bold** `[4242] 97 (100%)" in text
+    assert "` [x](y) `" in text and "` restart it `" in text
+
+
+async def test_bad_requests_and_roles(env: Env) -> None:
+    incident = _incident(env)
+    status, body, _ = await call(env, "GET", f"/incidents/{incident}/analysis?format=html")
+    assert status == 400
+    assert_error(body, "bad request")
+    for missing in (incident + 1, 2**70):
+        status, body, _ = await call(env, "GET", f"/incidents/{missing}/analysis")
+        assert status == 404
+        status, body, _ = await call(env, "POST", f"/incidents/{missing}/analyze")
+        assert status == 404
+        assert_error(body, "not found")
+    status, body, _ = await call(env, "POST", f"/incidents/{incident}/analyze",
+                                 headers=env.auth("rita"))
+    assert status == 403
+    assert body["detail"] == (f"the token 'rita' has the role reader; POST /incidents/"
+                              f"{incident}/analyze needs the role approver or admin")
+
+
+async def test_a_failed_analysis_says_why_in_markdown(env: Env) -> None:
+    incident = _incident(env)
+    env.store.save_analysis(incident, None, "the analysis took longer than 10s")
+    status, document, _ = await call(env, "GET",
+                                     f"/incidents/{incident}/analysis?format=markdown")
+    assert status == 200
+    assert document.decode() == (f"Incident {incident} could not be analysed: the analysis "
+                                 "took longer than 10s\n")
