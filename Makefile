@@ -42,9 +42,9 @@ rule-tests:
 
 # The test suite in two passes, every test in exactly one (tests/conftest.py, --pass): first
 # the tests that may share the machine, on UNIT_WORKERS processes (pytest-xdist), then alone
-# those that start daemons or demos or time the kernel (marked root, ebpf or slow, or in a
-# module that takes live_support's require_root, require_ebpf or Daemon).  Both always run;
-# the target fails if either did.
+# those that start daemons or demos or time the kernel (marked root, ebpf, slow or serial,
+# or in a module that takes live_support's require_root, require_ebpf or Daemon).  Both
+# always run; the target fails if either did.
 UNIT_WORKERS ?= auto
 unit:
 	status=0; \

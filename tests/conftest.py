@@ -58,8 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="all",
         help="run only the tests that may share the machine (parallel: `make unit` runs "
         "them on several workers) or only those that must have it to themselves (serial: "
-        "marked root, ebpf or slow, or in a module that takes live_support's require_root, "
-        "require_ebpf or Daemon; tests/passes_support.py); all (the default) runs both",
+        "marked root, ebpf, slow or serial, or in a module that takes live_support's "
+        "require_root, require_ebpf or Daemon; tests/passes_support.py); all (the default) "
+        "runs both",
     )
 
 

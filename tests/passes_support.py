@@ -2,11 +2,12 @@
 
 `make unit` runs the suite twice with ``--pass`` (tests/conftest.py): ``parallel`` on
 several pytest-xdist workers, then ``serial`` in one process.  Every collected test is in
-exactly one of them.  A test is serial when it is marked root, ebpf or slow, or when its
-module takes live_support's root or daemon helpers: such tests measure latency on the real
-kernel, run demo workloads that must get their CPUs, or start daemons, and a worker beside
-them would slow them into failing.  Looking at the module's imports as well as the markers
-puts a new root or daemon test in the serial pass without anyone remembering a marker.
+exactly one of them.  A test is serial when it is marked root, ebpf, slow or serial, or
+when its module takes live_support's root or daemon helpers: such tests measure latency on
+the real kernel, run demo workloads that must get their CPUs (or measure what CPU a
+workload got), or start daemons, and a worker beside them would slow them into failing.
+Looking at the module's imports as well as the markers puts a new root or daemon test in
+the serial pass without anyone remembering a marker.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Protocol, TypeVar
 import live_support
 
 PASSES = ("all", "parallel", "serial")
-SERIAL_MARKS = ("root", "ebpf", "slow")
+SERIAL_MARKS = ("root", "ebpf", "slow", "serial")
 SERIAL_HELPERS = ("require_root", "require_ebpf", "Daemon")
 
 

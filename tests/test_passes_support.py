@@ -32,7 +32,7 @@ def module(**names: object) -> ModuleType:
     return made
 
 
-@pytest.mark.parametrize("mark", ["root", "ebpf", "slow"])
+@pytest.mark.parametrize("mark", ["root", "ebpf", "slow", "serial"])
 def test_a_marked_test_is_serial(mark: str) -> None:
     assert is_serial(Item("t", mark, module=module()))
 
