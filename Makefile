@@ -40,8 +40,17 @@ fmt-rules:
 rule-tests:
 	$(BIN)/linnix test rules/
 
+# The test suite in two passes, every test in exactly one (tests/conftest.py, --pass): first
+# the tests that may share the machine, on UNIT_WORKERS processes (pytest-xdist), then alone
+# those that start daemons or demos or time the kernel (marked root, ebpf, slow or serial,
+# or in a module that takes live_support's require_root, require_ebpf or Daemon).  Both
+# always run; the target fails if either did.
+UNIT_WORKERS ?= auto
 unit:
-	$(BIN)/pytest
+	status=0; \
+	$(BIN)/pytest -n $(UNIT_WORKERS) --pass parallel || status=$$?; \
+	$(BIN)/pytest --pass serial || status=$$?; \
+	exit $$status
 
 # The fuzzing targets with more input than the unit run: arbitrary bytes and lines for the
 # trace reader (nothing but TraceError, nothing at all with --skip-invalid, never a hang) and

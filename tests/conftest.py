@@ -1,4 +1,5 @@
-"""Shared pytest configuration: the golden-file switch and the Hypothesis profiles."""
+"""Shared pytest configuration: the golden-file switch, the Hypothesis profiles and the
+`--pass` option that splits `make unit` in two (tests/passes_support.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+from passes_support import PASSES, split
 
 # Deterministic by default: the same examples on every run and every machine, a
 # bounded number of them, no example database.  `HYPOTHESIS_PROFILE=thorough`
@@ -49,6 +51,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "replay outputs in fixtures/golden) from the current output instead of comparing "
         "against them",
     )
+    parser.addoption(
+        "--pass",
+        dest="unit_pass",
+        choices=PASSES,
+        default="all",
+        help="run only the tests that may share the machine (parallel: `make unit` runs "
+        "them on several workers) or only those that must have it to themselves (serial: "
+        "marked root, ebpf, slow or serial, or in a module that takes live_support's "
+        "require_root, require_ebpf or Daemon; tests/passes_support.py); all (the default) "
+        "runs both",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, drop = split(items, config.getoption("unit_pass"))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture

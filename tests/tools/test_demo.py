@@ -33,6 +33,8 @@ from linnix.tools.demo import FD_LIMIT, SCENARIOS, stall_spinners
 Capture = pytest.CaptureFixture[str]
 T = TypeVar("T")
 Start = Callable[..., "Demo"]
+# the workloads' CPU use is measured: a test on another worker would take it
+pytestmark = pytest.mark.serial
 
 RULES = ROOT / "rules"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
