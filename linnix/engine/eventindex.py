@@ -27,10 +27,11 @@ from typing import Any, Generic, TypeVar
 
 from ..plan import FilterKey
 
-__all__ = ["CACHE_MAX", "Index"]
+__all__ = ["CACHE_MAX", "KEPT_MAX", "Index"]
 
 T = TypeVar("T")
 CACHE_MAX = 4096  # sets of candidates kept as tuples, by mask (the rules' keys make them)
+KEPT_MAX = 1024  # texts per field whose prefixes and suffixes were looked up (4 MiB at most)
 
 
 class Index(Generic[T]):
@@ -48,7 +49,10 @@ class Index(Generic[T]):
                 continue
             for key in keys:
                 table = fields.setdefault(key.code, {}).setdefault(key.how, {})
-                table[key.value] = table.get(key.value, 0) | 1 << i
+                value = key.value  # uid == 0: kept as the int a process's uid is, which
+                if isinstance(value, float) and value.is_integer():  # is found faster
+                    value = int(value)
+                table[value] = table.get(value, 0) | 1 << i
         # the mask's code (an expression of p, h and now) and the names it reads: the
         # engine puts it inline in the function that applies an event (events.py)
         self.scope: dict[str, object] = {"__builtins__": {}, "_str": str}
@@ -101,8 +105,28 @@ def _mask_code(always: int, fields: dict[str, dict[str, dict[Any, int]]],
         found = " | ".join(lookups)
         if "contains" in tables:
             found = f"({found}) if {value}.__class__ is _str else {every}"
+        elif "prefix" in tables or "suffix" in tables:
+            found = _kept(j, value, found, scope)
         parts.append(f"(0 if ({value} := {code}) is None else ({found}))")
     return " | ".join(parts) or "0"
+
+
+def _kept(j: int, value: str, found: str, scope: dict[str, object]) -> str:
+    """``found``, kept by value: a host runs the same programs again and again, and one
+    lookup of a path costs less than testing its prefixes and suffixes.  A process
+    names its own path, so at most :data:`KEPT_MAX` are kept (then forgotten at once);
+    a value that is not a text is never kept (``found`` raises on it, or it cannot be
+    hashed)."""
+    kept: dict[object, int] = {}
+
+    def keep(text: object, bits: int) -> int:
+        if len(kept) >= KEPT_MAX:
+            kept.clear()
+        kept[text] = bits
+        return bits
+
+    scope[f"_kept{j}"], scope[f"_keep{j}"] = kept, keep
+    return f"_b{j} if (_b{j} := _kept{j}.get({value})) is not None else _keep{j}({value}, {found})"
 
 
 def _lookup(name: str, value: str, how: str, table: dict[Any, int],

@@ -173,7 +173,7 @@ class EventRules:
         if kind is t.Exit:
             return lambda ev, out: self._exit(ev, index, table, out)  # type: ignore[arg-type]
         scope = {**index.scope, "_handle": table.handlers[kind], "_get": table.procs.get,
-                 "_seen": self.seen, "_kind": kind, "_host": table.host, "_every": index.every,
+                 "_seen": self.seen, "_kind": kind, "h": table.host, "_every": index.every,
                  "_found": index.cache.get, "_of": index.of, "_fire": self._fire,
                  "_table": table, "Exception": Exception}
         exec(_APPLY.format(mask=index.code), scope)  # the index's code and our own
@@ -229,7 +229,6 @@ def _apply(ev, out):
         return
     _seen[_kind] += 1
     now = ev.ts
-    h = _host
     try:
         mask = {mask}
     except Exception:  # a field that cannot be read: the conditions will say

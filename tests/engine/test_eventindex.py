@@ -106,6 +106,22 @@ def test_a_prefix_or_suffix_of_what_is_not_a_text_makes_every_rule_a_candidate()
     assert "__class__" not in index.code
 
 
+def test_a_path_found_once_is_found_again_from_a_bounded_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """exe's prefixes and suffixes are tested once per path, then looked up; the paths
+    kept are bounded (a process names its own), and what is not a text is never kept."""
+    monkeypatch.setattr(ei, "KEPT_MAX", 2)
+    index = ei.Index(["tmp", "rig"], [(key("exe", "prefix", "/tmp/"),),
+                                      (key("exe", "suffix", "/xmrig"),)])
+    kept = index.scope["_kept0"]
+    paths = ["/tmp/a", "/usr/bin/x", "/opt/xmrig", "/tmp/xmrig", "/tmp/a", "/usr/bin/x"]
+    got = [list(index.candidates(Rec("a", path), None, 0.0)) for path in paths]
+    assert got == [["tmp"], [], ["rig"], ["tmp", "rig"], ["tmp"], []]
+    assert len(kept) <= 2 and kept.get("/usr/bin/x") == 0  # type: ignore[attr-defined]
+    assert list(index.candidates(Rec("a", ("/tmp/",)), None, 0.0)) == ["tmp", "rig"]
+    assert ("/tmp/",) not in kept  # type: ignore[operator]
+
+
 def test_rules_with_no_key_need_no_lookup() -> None:
     assert ei.Index(["a", "b"], [None, None]).code == "3"
     assert ei.Index([], []).code == "0"
