@@ -129,7 +129,8 @@ class EventRules:
         # dict, which the interpreter indexes faster than a Counter
         self.seen = dict.fromkeys(_KINDS.values(), 0) if seen is None else seen
         self.states = [EventState(r, self.seen) for r in plan.evented]
-        self._bound: tuple[ProcTable, dict[type, Applier]] | None = None
+        self._bound: tuple[ProcTable, list[Callable[[Any], None]], dict[type, Applier]] | \
+            None = None
         self._index()
 
     def _index(self) -> None:
@@ -163,11 +164,13 @@ class EventRules:
 
     def appliers(self, table: ProcTable) -> dict[type, Applier]:
         """Per kind of event some rule waits for, what applies one to ``table`` and judges
-        those rules (made once per table: the core calls it at every such event)."""
-        if self._bound is None or self._bound[0] is not table:
-            self._bound = (table, {kind: self._applier(kind, index, table)
-                                   for kind, index in self.index.items()})
-        return self._bound[1]
+        those rules (made again for a new table, or when a handler changes)."""
+        handlers = [table.handlers[kind] for kind in self.index]  # the tally may wrap them
+        if self._bound is None or self._bound[0] is not table or self._bound[1] != handlers:
+            self._bound = bound = (table, handlers, {kind: self._applier(kind, index, table)
+                                                     for kind, index in self.index.items()})
+            return bound[2]
+        return self._bound[2]
 
     def _applier(self, kind: type, index: Index[EventState], table: ProcTable) -> Applier:
         if kind is t.Exit:

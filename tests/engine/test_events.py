@@ -273,3 +273,21 @@ def test_a_fork_rule_is_judged_through_the_same_index() -> None:
     core.feed([*BASE, fork(2.0, 200, 100, "nginx"), fork(3.0, 300, 1, "init")])
     assert [(a.rule, a.pid) for a in alerts(core.drain())] == [("f", 200)]
     assert [(s.judged, s.evaluations) for s in core.events.states] == [(1, 2), (0, 2)]
+
+
+def test_an_exec_handler_wrapped_after_the_rules_were_bound_is_the_one_called() -> None:
+    """The function that applies an exec holds the table's handler: when the handler
+    changes (the tally wraps it for a counter), the function is made again."""
+    core = core_for('rule r on exec: comm == "sh"')
+    core.feed(list(BASE))
+    table, applied = core.table, []
+    plain = table.handlers[t.Exec]
+
+    def wrapped(e: t.Event) -> None:
+        applied.append(e.ts)
+        plain(e)
+
+    table.handlers[t.Exec] = wrapped
+    core.feed([execve(1.0, 100, "sh")])
+    assert applied == [1.0]
+    assert [a.rule for a in alerts(core.drain())] == ["r"]
