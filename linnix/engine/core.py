@@ -116,9 +116,11 @@ class Core:
         table = self.table
         handlers, appliers = table.handlers, self.events.appliers(table)  # by kind
         out: list[Output] = []
+        next_tick = self.next_tick  # only ticks move it, as in feed()
         for ev in events:
-            if ev.ts > self.next_tick:
+            if ev.ts > next_tick:
                 self._ticks_before(ev.ts)
+                next_tick = self.next_tick
             apply = appliers.get(type(ev))
             if apply is None:  # no rule waits for it: applied as feed() does
                 handlers[type(ev)](ev)

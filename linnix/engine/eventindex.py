@@ -9,13 +9,15 @@ theirs (a text a field must contain is one test of its own).  A set of
 rules is a bit mask (bit i for the i-th rule), and the tables give the mask
 of the rules a value, a prefix or a suffix names.
 
-At an event one function (:attr:`Index.mask`) reads each field once and looks
-it up in each of its tables: straight-line code, put together from the keys
-when the rules are loaded (the fields are read as the rules' conditions read
-them, by the keys' ``code``), because a loop over the tables costs more than
-the conditions it spares.  What it costs grows with the fields and lengths the
-rules name, not with the rules.  The rules it names, and those with no
-pre-filter, are then judged in full, in the plan's order.
+At an event one expression (:attr:`Index.code`, which the engine puts inline
+in the function that applies an event; :attr:`Index.mask` evaluates it alone)
+reads each field once and looks it up in each of its tables: straight-line
+code, put together from the keys when the rules are loaded (the fields are
+read as the rules' conditions read them, by the keys' ``code``), because a
+loop over the tables costs more than the conditions it spares.  What it costs
+grows with the fields and lengths the rules name, not with the rules.  The
+rules it names, and those with no pre-filter, are then judged in full, in the
+plan's order.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from typing import Any, Generic, TypeVar
 
 from ..plan import FilterKey
 
-__all__ = ["CACHE_MAX", "Index"]
+__all__ = ["CACHE_MAX", "KEPT_MAX", "Index"]
 
 T = TypeVar("T")
 CACHE_MAX = 4096  # sets of candidates kept as tuples, by mask (the rules' keys make them)
+KEPT_MAX = 1024  # texts per field whose prefixes and suffixes were looked up (4 MiB at most)
 
 
 class Index(Generic[T]):
@@ -46,8 +49,16 @@ class Index(Generic[T]):
                 continue
             for key in keys:
                 table = fields.setdefault(key.code, {}).setdefault(key.how, {})
-                table[key.value] = table.get(key.value, 0) | 1 << i
-        self.mask: Callable[[Any, Any, float], int] = _mask_function(self.always, fields)
+                value = key.value  # uid == 0: kept as the int a process's uid is, which
+                if isinstance(value, float) and value.is_integer():  # is found faster
+                    value = int(value)
+                table[value] = table.get(value, 0) | 1 << i
+        # the mask's code (an expression of p, h and now) and the names it reads: the
+        # engine puts it inline in the function that applies an event (events.py)
+        self.scope: dict[str, object] = {"__builtins__": {}, "_str": str}
+        self.code = _mask_code(self.always, fields, self.scope)
+        self.mask: Callable[[Any, Any, float], int] = eval(  # the keys' code only
+            "lambda p, h, now: " + self.code, dict(self.scope))
         self.cache: dict[int, tuple[T, ...]] = {}
 
     def candidates(self, seen: Any, host: Any, now: float) -> tuple[T, ...]:
@@ -68,18 +79,22 @@ class Index(Generic[T]):
         return found
 
 
-def _mask_function(always: int, fields: dict[str, dict[str, dict[Any, int]]]
-                   ) -> Callable[[Any, Any, float], int]:
-    """``lambda p, h, now: MASK``: ``always``, and the masks the fields' values find.
+def _mask_code(always: int, fields: dict[str, dict[str, dict[Any, int]]],
+               scope: dict[str, object]) -> str:
+    """The expression of the mask (of ``p``, ``h`` and ``now``): ``always``, and the masks
+    the fields' values find (the tables go in ``scope``).
 
-    A missing value matches nothing (a comparison with it is false).  A text
-    field's value that is not a text matches every rule naming the field (their
-    conditions decide); a number field's is looked up as it is (== on numbers is
-    what a lookup does; a value that cannot be looked up raises, and every rule
-    is a candidate).
+    A missing value matches nothing (a comparison with it is false).  A value
+    that is not a text (or a number) where keys expect one makes every rule
+    naming the field a candidate, or is found by none, exactly as the conditions
+    would decide: a prefix's, suffix's or text's test fails on it and raises
+    (every rule is a candidate), a lookup finds nothing that equals it (or
+    raises when it cannot be hashed).  Only ``in`` works on a list as on a
+    text, so a field with texts it must contain is tested for being a text
+    first: its conditions decide on anything else.  The test costs as much as
+    a lookup, so it is made only there.
     """
-    scope: dict[str, object] = {"__builtins__": {}, "_str": str}
-    parts = [str(always)]
+    parts = [str(always)] if always else []
     for j, (code, tables) in enumerate(fields.items()):
         value = f"_v{j}"
         lookups: list[str] = []
@@ -88,11 +103,30 @@ def _mask_function(always: int, fields: dict[str, dict[str, dict[Any, int]]]
             every |= _union(table)
             lookups.append(_lookup(f"_{how}{j}", value, how, table, scope))
         found = " | ".join(lookups)
-        if all(isinstance(v, str) for table in tables.values() for v in table):
+        if "contains" in tables:
             found = f"({found}) if {value}.__class__ is _str else {every}"
+        elif "prefix" in tables or "suffix" in tables:
+            found = _kept(j, value, found, scope)
         parts.append(f"(0 if ({value} := {code}) is None else ({found}))")
-    made = eval("lambda p, h, now: " + " | ".join(parts), scope)  # the keys' code only
-    return made  # type: ignore[no-any-return]
+    return " | ".join(parts) or "0"
+
+
+def _kept(j: int, value: str, found: str, scope: dict[str, object]) -> str:
+    """``found``, kept by value: a host runs the same programs again and again, and one
+    lookup of a path costs less than testing its prefixes and suffixes.  A process
+    names its own path, so at most :data:`KEPT_MAX` are kept (then forgotten at once);
+    a value that is not a text is never kept (``found`` raises on it, or it cannot be
+    hashed)."""
+    kept: dict[object, int] = {}
+
+    def keep(text: object, bits: int) -> int:
+        if len(kept) >= KEPT_MAX:
+            kept.clear()
+        kept[text] = bits
+        return bits
+
+    scope[f"_kept{j}"], scope[f"_keep{j}"] = kept, keep
+    return f"_b{j} if (_b{j} := _kept{j}.get({value})) is not None else _keep{j}({value}, {found})"
 
 
 def _lookup(name: str, value: str, how: str, table: dict[Any, int],

@@ -129,7 +129,8 @@ class EventRules:
         # dict, which the interpreter indexes faster than a Counter
         self.seen = dict.fromkeys(_KINDS.values(), 0) if seen is None else seen
         self.states = [EventState(r, self.seen) for r in plan.evented]
-        self._bound: tuple[ProcTable, dict[type, Applier]] | None = None
+        self._bound: tuple[ProcTable, list[Callable[[Any], None]], dict[type, Applier]] | \
+            None = None
         self._index()
 
     def _index(self) -> None:
@@ -163,36 +164,23 @@ class EventRules:
 
     def appliers(self, table: ProcTable) -> dict[type, Applier]:
         """Per kind of event some rule waits for, what applies one to ``table`` and judges
-        those rules (made once per table: the core calls it at every such event)."""
-        if self._bound is None or self._bound[0] is not table:
-            self._bound = (table, {kind: self._applier(kind, index, table)
-                                   for kind, index in self.index.items()})
-        return self._bound[1]
+        those rules (made again for a new table, or when a handler changes)."""
+        handlers = [table.handlers[kind] for kind in self.index]  # the tally may wrap them
+        if self._bound is None or self._bound[0] is not table or self._bound[1] != handlers:
+            self._bound = bound = (table, handlers, {kind: self._applier(kind, index, table)
+                                                     for kind, index in self.index.items()})
+            return bound[2]
+        return self._bound[2]
 
     def _applier(self, kind: type, index: Index[EventState], table: ProcTable) -> Applier:
         if kind is t.Exit:
             return lambda ev, out: self._exit(ev, index, table, out)  # type: ignore[arg-type]
-        handlers, procs, host, seen = table.handlers, table.procs, table.host, self.seen
-        mask_of, cache, judge = index.mask, index.cache, self._judge
-
-        def apply(ev: t.Event, out: list[Alert | Proposal]) -> None:  # an exec or a fork
-            handlers[kind](ev)
-            p = procs.get(ev.pid)  # type: ignore[union-attr]
-            if p is None:
-                return
-            seen[kind] += 1
-            now = ev.ts
-            try:  # only the rules whose pre-filter the event passes: their conditions decide
-                mask = mask_of(p, host, now)
-            except Exception:  # a field that cannot be read: the conditions will say
-                mask = index.every
-            states = cache.get(mask)
-            if states is None:
-                states = index.of(mask)
-            if states:
-                judge(states, p, p, table, now, out)
-
-        return apply
+        scope = {**index.scope, "_handle": table.handlers[kind], "_get": table.procs.get,
+                 "_seen": self.seen, "_kind": kind, "h": table.host, "_every": index.every,
+                 "_found": index.cache.get, "_of": index.of, "_fire": self._fire,
+                 "_table": table, "Exception": Exception}
+        exec(_APPLY.format(mask=index.code), scope)  # the index's code and our own
+        return scope["_apply"]  # type: ignore[return-value]
 
     def _exit(self, ev: t.Exit, index: Index[EventState], table: ProcTable,
               out: list[Alert | Proposal]) -> None:
@@ -218,11 +206,50 @@ class EventRules:
             except Exception:  # a bug in generated code must not stop the engine
                 state.errors += 1
                 continue
-            if held and state.admit(seen, now):
-                state.matches += 1
-                out.append(_alert(state, seen, p, host, now))
-                for action in rule.targets:
-                    out.append(_propose(rule, action, table, p, now))
+            if held:
+                self._fire(state, seen, p, table, now, out)
+
+    @staticmethod
+    def _fire(state: EventState, seen: Any, p: Proc, table: ProcTable, now: float,
+              out: list[Alert | Proposal]) -> None:
+        """A rule's condition held: its alert and proposals, unless flood control stops it."""
+        if state.admit(seen, now):
+            state.matches += 1
+            rule = state.rule
+            out.append(_alert(state, seen, p, table.host, now))
+            for action in rule.targets:
+                out.append(_propose(rule, action, table, p, now))
+
+
+# An exec or a fork: applied to the table, then the rules its pre-filters let through
+# judged.  One function per kind, with the index's mask inline: at the maximum exec rate
+# each call and each lookup of a name saved is a share of the rules' cost per exec.
+_APPLY = """
+def _apply(ev, out):
+    _handle(ev)
+    p = _get(ev.pid)
+    if p is None:
+        return
+    _seen[_kind] += 1
+    now = ev.ts
+    try:
+        mask = {mask}
+    except Exception:  # a field that cannot be read: the conditions will say
+        mask = _every
+    if mask:
+        states = _found(mask)
+        if states is None:
+            states = _of(mask)
+        for state in states:  # as _judge does
+            state.judged += 1
+            try:
+                held = state.rule.cond(p, h, now)
+            except Exception:  # a bug in generated code must not stop the engine
+                state.errors += 1
+                continue
+            if held:
+                _fire(state, p, p, _table, now, out)
+"""
 
 
 def _alert(state: EventState, seen: Any, p: Proc, host: Any, now: float) -> Alert:

@@ -81,6 +81,53 @@ def test_a_number_field_is_looked_up_by_equality(uid: object, expected: list[str
     assert list(index.candidates(Uid(uid), None, 0.0)) == expected
 
 
+class Cmd:
+    def __init__(self, cmdline: object, comm: object = "x") -> None:
+        self.cmdline, self.comm = cmdline, comm
+
+
+@pytest.mark.parametrize(("rec", "expected"), [
+    (Cmd("curl x"), ["curl"]),
+    (Cmd(["y"]), ["curl"]),  # 'in' works on a list: only a text is tested, the rest judged
+    (Cmd(None), []),
+    (Cmd("a", comm=["nc"]), ["curl", "nc"]),  # cannot be looked up: the conditions decide
+])
+def test_a_text_to_contain_is_tested_only_on_a_text(rec: Cmd, expected: list[str]) -> None:
+    index = ei.Index(["curl", "nc"], [(key("cmdline", "contains", "curl "),),
+                                      (key("comm", "is", "nc"),)])
+    assert list(index.candidates(rec, None, 0.0)) == expected
+
+
+def test_a_prefix_or_suffix_of_what_is_not_a_text_makes_every_rule_a_candidate() -> None:
+    """Only 'contains' needs the test that a value is a text: a prefix's test raises on
+    anything else, and the conditions decide."""
+    index = ei.Index(NAMES[:3], FILTERS[:3])
+    assert list(index.candidates(Rec("x", 7), None, 0.0)) == NAMES[:3]
+    assert "__class__" not in index.code
+
+
+def test_a_path_found_once_is_found_again_from_a_bounded_table(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """exe's prefixes and suffixes are tested once per path, then looked up; the paths
+    kept are bounded (a process names its own), and what is not a text is never kept."""
+    monkeypatch.setattr(ei, "KEPT_MAX", 2)
+    index = ei.Index(["tmp", "rig"], [(key("exe", "prefix", "/tmp/"),),
+                                      (key("exe", "suffix", "/xmrig"),)])
+    kept = index.scope["_kept0"]
+    paths = ["/tmp/a", "/usr/bin/x", "/opt/xmrig", "/tmp/xmrig", "/tmp/a", "/usr/bin/x"]
+    got = [list(index.candidates(Rec("a", path), None, 0.0)) for path in paths]
+    assert got == [["tmp"], [], ["rig"], ["tmp", "rig"], ["tmp"], []]
+    assert len(kept) <= 2 and kept.get("/usr/bin/x") == 0  # type: ignore[attr-defined]
+    assert list(index.candidates(Rec("a", ("/tmp/",)), None, 0.0)) == ["tmp", "rig"]
+    assert ("/tmp/",) not in kept  # type: ignore[operator]
+
+
+def test_rules_with_no_key_need_no_lookup() -> None:
+    assert ei.Index(["a", "b"], [None, None]).code == "3"
+    assert ei.Index([], []).code == "0"
+    assert ei.Index(["a"], [(key("comm", "is", "nc"),)]).code.startswith("(0 if")
+
+
 def test_a_field_that_cannot_be_read_makes_every_rule_a_candidate() -> None:
     index = ei.Index(NAMES, FILTERS)
     assert list(index.candidates(object(), None, 0.0)) == NAMES

@@ -255,3 +255,39 @@ def test_a_rule_is_judged_only_at_the_events_its_prefilter_lets_through() -> Non
     core.replace_plan(compile_text('rule r on exec: comm == "sh"'))  # unchanged: kept
     core.feed([execve(4.0, 100, "c")])
     assert core.events.states[0].evaluations == 4
+
+
+def test_a_field_the_index_cannot_read_at_an_exec_lets_every_rule_be_judged() -> None:
+    """The index's mask, put inline in the function that applies an exec, falls back to
+    every rule of the kind when it raises: their conditions decide, none is skipped."""
+    core = core_for('rule r on exec: comm == "sh"\nrule q on exec: exe startswith "/tmp/"')
+    index = core.events.index[t.Exec]
+    index.code = "1 // (p.pid - p.pid)"  # a key that raises at every exec
+    core.feed([*BASE, execve(1.0, 100, "sh"), execve(2.0, 100, "a", exe="/tmp/a")])
+    assert [(a.rule, a.ts) for a in alerts(core.drain())] == [("r", 1.0), ("q", 2.0)]
+    assert [s.judged for s in core.events.states] == [2, 2]
+
+
+def test_a_fork_rule_is_judged_through_the_same_index() -> None:
+    core = core_for('rule f on fork: comm == "nginx"\nrule g on fork: comm == "sh"')
+    core.feed([*BASE, fork(2.0, 200, 100, "nginx"), fork(3.0, 300, 1, "init")])
+    assert [(a.rule, a.pid) for a in alerts(core.drain())] == [("f", 200)]
+    assert [(s.judged, s.evaluations) for s in core.events.states] == [(1, 2), (0, 2)]
+
+
+def test_an_exec_handler_wrapped_after_the_rules_were_bound_is_the_one_called() -> None:
+    """The function that applies an exec holds the table's handler: when the handler
+    changes (the tally wraps it for a counter), the function is made again."""
+    core = core_for('rule r on exec: comm == "sh"')
+    core.feed(list(BASE))
+    table, applied = core.table, []
+    plain = table.handlers[t.Exec]
+
+    def wrapped(e: t.Event) -> None:
+        applied.append(e.ts)
+        plain(e)
+
+    table.handlers[t.Exec] = wrapped
+    core.feed([execve(1.0, 100, "sh")])
+    assert applied == [1.0]
+    assert [a.rule for a in alerts(core.drain())] == ["r"]
