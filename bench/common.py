@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -52,6 +53,17 @@ def build_forkloop() -> str:
 
 
 _HZ = os.sysconf("SC_CLK_TCK")
+
+
+def run_child(argv: list[str]) -> tuple[float, Any]:
+    """Wall seconds and the resource usage of one child process run to its end."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{argv[:3]} failed with status {status}")
+    return wall, usage
 
 
 def cpu_seconds(pid: int) -> float:

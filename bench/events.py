@@ -25,12 +25,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
 
-from common import OUT, machine  # bench/common.py
+from common import OUT, machine, run_child  # bench/common.py
 from replay import generate  # bench/replay.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,12 +62,7 @@ def event_rules() -> str:
 
 def run_cpu(argv: list[str]) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user + system) of one child process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"{argv[:3]} failed with status {status}")
+    wall, usage = run_child(argv)
     return wall, usage.ru_utime + usage.ru_stime
 
 

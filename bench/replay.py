@@ -24,12 +24,11 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 
 import orjson
-from common import OUT, machine  # bench/common.py
+from common import OUT, machine, run_child  # bench/common.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -97,13 +96,8 @@ def generate(path: str, events: int, live: int, seed: int = 7) -> dict[str, floa
 
 def run_timed(argv: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one child process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if status != 0:
-        raise SystemExit(f"{argv[:3]} failed with status {status}")
-    return wall, usage.ru_maxrss
+    wall, usage = run_child(argv)
+    return wall, int(usage.ru_maxrss)
 
 
 def throughput(trace: str, events: int, rounds: int) -> dict[str, object]:

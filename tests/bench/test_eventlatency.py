@@ -6,31 +6,15 @@ The reduced run (root and eBPF) starts the daemon and runs 20 execs in each mode
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+from bench_support import BENCH, load_bench
 from live_support import require_ebpf
-from support import ROOT
 
-BENCH = Path(ROOT) / "bench"
-
-
-def load() -> ModuleType:
-    sys.path.insert(0, str(BENCH))  # the benches import their shared helpers as `common`
-    spec = importlib.util.spec_from_file_location("bench_eventlatency",
-                                                  BENCH / "eventlatency.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load()
+bench = load_bench("eventlatency")
 
 
 def test_latency_runs_from_the_kernels_boot_time_stamp_of_the_exec() -> None:

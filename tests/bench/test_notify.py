@@ -7,29 +7,14 @@ checks that every part ran and reported, not the figures.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
-from support import ROOT
+from bench_support import BENCH, load_bench
 
-BENCH = Path(ROOT) / "bench"
-
-
-def load() -> ModuleType:
-    sys.path.insert(0, str(BENCH))  # the benches import their shared helpers as `common`
-    spec = importlib.util.spec_from_file_location("bench_notify", BENCH / "notify.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-notify = load()
+notify = load_bench("notify")
 
 
 def test_p99_of_200_values_is_the_198th_smallest() -> None:
