@@ -16,8 +16,12 @@ repeats of a pending action (the same rule firing again for the same
 process): ``repeats`` (0 for an action of an older database) and
 ``last_seen_at`` (its creation time until it repeats).  Version 3 keeps the
 rules' state across a restart (``rule_state``: one row, the engine's snapshot,
-:mod:`linnix.engine.persist`).  A database of a newer version is refused rather
-than misread.
+:mod:`linnix.engine.persist`).  Version 4 adds the cgroup actions: an action's
+target cgroup (``cgroup``, its path, and ``cgroup_id``, its directory's inode; null
+for the actions of an older database, which all target processes) and ``freezes``,
+every freeze made and when it was undone, so that a freeze left by a daemon that
+stopped without thawing is thawed at the next start.  A database of a newer version
+is refused rather than misread.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from . import chain
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "open_database", "open_readonly"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -74,7 +78,9 @@ CREATE TABLE IF NOT EXISTS actions (
     result       TEXT,
     finished_at  REAL,
     repeats      INTEGER NOT NULL DEFAULT 0,
-    last_seen_at REAL
+    last_seen_at REAL,
+    cgroup       TEXT,
+    cgroup_id    INTEGER
 );
 CREATE INDEX IF NOT EXISTS actions_status ON actions (status);
 CREATE TABLE IF NOT EXISTS audit (
@@ -104,6 +110,11 @@ ANCHOR = ("CREATE TABLE IF NOT EXISTS audit_anchor (id INTEGER PRIMARY KEY CHECK
 # version 3: the rules' state as the daemon last saved it (one row, replaced at each save)
 RULE_STATE = ("CREATE TABLE IF NOT EXISTS rule_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
               "saved_at REAL NOT NULL, data BLOB NOT NULL)")
+
+# version 4: each freeze a cgroup action made, until it is thawed (thawed_at set)
+FREEZES = ("CREATE TABLE IF NOT EXISTS freezes (action_id INTEGER PRIMARY KEY, "
+           "cgroup TEXT NOT NULL, cgroup_id INTEGER NOT NULL, frozen_at REAL NOT NULL, "
+           "thaw_by REAL NOT NULL, thawed_at REAL, thaw_reason TEXT)")
 
 
 def open_database(path: str, clock: Callable[[], float]) -> tuple[sqlite3.Connection, bool]:
@@ -197,6 +208,8 @@ def _upgrade(db: sqlite3.Connection, path: str, clock: Callable[[], float]) -> N
             _count_repeats(db)
         if version < 3:
             db.execute(RULE_STATE)
+        if version < 4:
+            _target_cgroups(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
@@ -240,6 +253,16 @@ def _count_repeats(db: sqlite3.Connection) -> None:
     if "last_seen_at" not in columns:
         db.execute("ALTER TABLE actions ADD COLUMN last_seen_at REAL")
     db.execute("UPDATE actions SET last_seen_at = created_at WHERE last_seen_at IS NULL")
+
+
+def _target_cgroups(db: sqlite3.Connection) -> None:
+    """Version 4: an action's target cgroup (none for an older action) and the freezes."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(actions)")}
+    if "cgroup" not in columns:
+        db.execute("ALTER TABLE actions ADD COLUMN cgroup TEXT")
+    if "cgroup_id" not in columns:
+        db.execute("ALTER TABLE actions ADD COLUMN cgroup_id INTEGER")
+    db.execute(FREEZES)
 
 
 def open_readonly(path: str) -> sqlite3.Connection:

@@ -288,7 +288,7 @@ def test_a_database_of_a_newer_version_is_refused(tmp_path: Path) -> None:
         Store(str(path))
     assert str(err.value) == (
         f"cannot use the state database {path}: a newer linnix made it (schema version 7; "
-        "this one knows 3); run that version, or move the file aside to start empty")
+        "this one knows 4); run that version, or move the file aside to start empty")
 
 
 def test_verify_reads_a_plain_connection(store: Store) -> None:

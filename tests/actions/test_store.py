@@ -16,6 +16,7 @@ import pytest
 import trio
 from support import ROOT
 
+from linnix.actions.database import SCHEMA_VERSION
 from linnix.actions.store import ACTION_STATES, TERMINAL_STATES, AsyncStore, Entry, Store
 from linnix.errors import StoreError
 
@@ -80,12 +81,14 @@ def test_schema_tables_columns_and_pragmas(store: Store) -> None:
     assert columns("actions") == {
         "id", "incident_id", "rule", "kind", "params", "pid", "start_ticks", "comm", "exe",
         "status", "mode", "created_at", "expires_at", "decided_by", "decided_at", "reason",
-        "result", "finished_at", "repeats", "last_seen_at"}
+        "result", "finished_at", "repeats", "last_seen_at", "cgroup", "cgroup_id"}
+    assert columns("freezes") == {"action_id", "cgroup", "cgroup_id", "frozen_at", "thaw_by",
+                                  "thawed_at", "thaw_reason"}
     assert columns("audit") == {"id", "at", "actor", "event", "action_id", "incident_id",
                                 "detail", "prev", "hash"}
     assert columns("audit_anchor") == {"id", "last_id", "hash"}
     assert columns("rule_state") == {"id", "saved_at", "data"}
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     triggers = {r[0] for r in store.db.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert "audit_append_only" in triggers
@@ -120,7 +123,7 @@ def test_a_version_1_database_gets_the_repeat_columns(tmp_path: Path,
         row = new.action(aid)
         assert row is not None
         assert (row["repeats"], row["last_seen_at"]) == (0, row["created_at"])
-        assert new.db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert new.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert new.repeat_action(aid, Entry("linnix", "action.repeated"))
         assert (new.action(aid) or {})["repeats"] == 1
         assert new.verify_chain().holds

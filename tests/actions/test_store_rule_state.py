@@ -48,7 +48,7 @@ def test_a_version_2_database_gets_the_rule_state_table(tmp_path: Path) -> None:
     old.close()
     new = Store(path)
     try:
-        assert new.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert new.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         assert new.load_rule_state() is None
         new.save_rule_state(b"{}", 1.0)
         assert [i["id"] for i in new.incidents(open_only=True)] == [kept]
