@@ -45,6 +45,9 @@ class Ledger:
     _watches: ExitWatches
     _open: OpenProposals
 
+    def _finished(self, action_id: int, kind: str, status: str) -> None:
+        """Told when an action reaches its final status (the manager's hook)."""
+
     def _claim(self, action_id: int, status: str) -> None:
         """Decide on the trio thread, before the store is asked (no await in here)."""
         self.status[action_id] = status
@@ -104,7 +107,7 @@ class Ledger:
             self._why.pop(action_id, None)
             self._open.closed(action_id)
             self._count(action_id, status)
-            self._kinds.pop(action_id, None)
+            self._finished(action_id, self._kinds.pop(action_id, "unknown"), status)
         else:  # moved meanwhile through another connection
             await self._resync(action_id)
         await self._safely(self._emit, action_id)
