@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import trio
 from actions_support import Harness
 from proc_support import FakeProc
 
+from linnix.actions import ActionManager
 from linnix.actions.cgguards import CgroupGuards
-from linnix.actions.cgroup import CgroupTarget, Primitives
+from linnix.actions.cgroup import CgroupActions, CgroupTarget, Primitives
 from linnix.cgroups.control import Outcome
 from linnix.cgroups.hierarchy import Cgroup, Hierarchy
 from linnix.plan import CompiledAction
@@ -84,3 +86,23 @@ async def propose(h: Harness, action: CompiledAction, target: CgroupTarget | Non
                   rule: str = "hog", monitor_only: bool = False) -> dict[str, Any]:
     return await h.manager.propose(rule=rule, action=action, target=None, incident_id=None,
                                    monitor_only=monitor_only, cgroup=target)
+
+
+def install(manager: ActionManager, tree: FakeTree, fake: FakePrimitives) -> None:
+    """Give a running manager's cgroup side the fake tree and primitives (its TTL thawer
+    keeps watching the old one, which holds nothing)."""
+    manager.cgroups = CgroupActions(
+        manager.store, manager.policy, guards=tree.guards, hierarchy=tree.hierarchy,
+        primitives=fake.primitives(), wall=manager.wall)
+
+
+async def frozen(manager: ActionManager, target: CgroupTarget) -> int:
+    """A freeze proposed for ``target``, approved and executed: its action id."""
+    row = await manager.propose(rule="hog", action=FREEZE, target=None, incident_id=None,
+                                monitor_only=False, cgroup=target)
+    await manager.approve(row["id"], "alice", None)
+    with trio.fail_after(10):
+        while await manager.store.freeze(row["id"]) is None or row["id"] not in (
+                manager.cgroups.frozen):
+            await trio.sleep(0.01)
+    return int(row["id"])
