@@ -487,7 +487,10 @@ class ActionManager(Ledger):
         if self.paused is not None:  # approved just before the pause: it never starts
             return "refused", f"not executed: actions were paused by {self.paused.by}"
         if row["kind"] in CGROUP_KINDS:
-            return await self.cgroups.execute(row)
+            try:
+                return await self.cgroups.execute(row)
+            except StoreFailure as err:  # never act on what the store cannot say it did
+                return "failed", f"{row['kind']}: the store failed: {err}"
         ident = _identity(row)
         current = identify(ident.pid, self.guards.root)
         refusal = self.guards.still(ident)

@@ -5,6 +5,7 @@ re-created cgroups and the rate limit of kills per unit."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -315,3 +316,22 @@ async def test_a_pending_cgroup_action_is_tracked_again_after_a_restart(
         await second.manager.approve(kill["id"], "alice", None)
         assert (await second.settle(kill["id"]))["status"] == "succeeded"
     assert fake.of("kill") == [HOG]
+
+
+async def test_a_store_that_fails_before_a_freeze_means_no_freeze(
+        clock: MockClock, make: Make, tree: FakeTree, fake: FakePrimitives,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    hog = tree.add(HOG, [(700, "hog")])
+    h = make(ActionPolicy(mode="monitor", ttl_s=300.0), **manager_kw(tree, fake))
+
+    def full(*_args: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    async with running(h.manager):
+        row = await propose(h, FREEZE, hog)
+        monkeypatch.setattr(h.store, "add_freeze", full)
+        await h.manager.approve(row["id"], "alice", None)
+        done = await h.settle(row["id"])
+    assert (done["status"], done["result"]) == (
+        "failed", {"detail": "freeze: the store failed: database or disk is full"})
+    assert fake.calls == []
