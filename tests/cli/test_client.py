@@ -532,3 +532,11 @@ async def test_thaw_a_freeze_then_again(daemon: Daemon, capsys: pytest.CaptureFi
                    "(false alarm)\n")
     status, out, err = await daemon.run(capsys, "actions", "thaw", "x")
     assert status == 2 and "Traceback" not in err
+
+
+def test_a_cgroup_action_shows_its_cgroup_as_target() -> None:
+    row = {"id": 3, "status": "pending", "kind": "freeze", "params": {}, "pid": None,
+           "comm": None, "cgroup": "/system.slice/hog\x1b[2J.service", "rule": "hog",
+           "repeats": 0, "created_at": 0.0}
+    line = actions_table([row], "pending").splitlines()[1]
+    assert line.split()[:4] == ["3", "pending", "freeze", "/system.slice/hog\\x1b[2J.service"]
