@@ -140,9 +140,15 @@ class CgroupActions:
         if kind == "freeze":
             self._freezes[key] = action_id
             return
-        freeze_id = self._freezes.pop(key, None)
+        freeze_id = self._freezes.get(key)  # kept until that freeze is done with
         if freeze_id is not None:
             self._pairs[action_id] = freeze_id
+
+    def holding(self, rule: str, cgroup_id: int) -> int | None:
+        """The freeze in force that ``rule`` made on the cgroup, if there is one: the rule
+        firing again for it proposes no second freeze."""
+        freeze_id = self._freezes.get((rule, cgroup_id))
+        return freeze_id if freeze_id in self.frozen else None
 
     def paired_freeze(self, kill_id: int) -> int | None:
         return self._pairs.get(kill_id)
@@ -207,9 +213,10 @@ class CgroupActions:
     # ---- decisions about a pair ------------------------------------------------------
     async def finished(self, action_id: int, kind: str, status: str) -> None:
         """An action is done with: a kill's paired freeze thaws (``kill_cgroup``), a freeze
-        that never ran is forgotten."""
+        that did not freeze is forgotten (one that did is, once thawed)."""
         if kind == "freeze":
-            self._forget_proposal(action_id)
+            if status != "succeeded":
+                self._forget_proposal(action_id)
             return
         freeze_id = self._pairs.pop(action_id, None)
         if freeze_id is None:
@@ -220,6 +227,7 @@ class CgroupActions:
                             f"the paired kill_cgroup (action {action_id}) was {status}")
 
     def _forget_proposal(self, freeze_id: int) -> None:
+        self._decided.discard(freeze_id)
         for key, value in list(self._freezes.items()):
             if value == freeze_id:
                 del self._freezes[key]
@@ -233,7 +241,7 @@ class CgroupActions:
             why = ("it never froze anything" if stored is None else
                    f"it was thawed already ({stored['thaw_reason']})")
             raise NotFrozenError(action_id, why)
-        self._decided.discard(action_id)
+        self._forget_proposal(action_id)
         h, _ = await self._ready()
         return await self._thaw(h, action_id, held.cgroup, actor, reason)
 

@@ -309,6 +309,10 @@ class ActionManager(Ledger):
             repeated = await self._repeat(key, incident_id)
             if repeated is not None:
                 return repeated
+            held = (self.cgroups.holding(rule, cgroup.id) if kind == "freeze" and cgroup
+                    else None)
+            if held is not None:  # frozen already by this rule: one freeze, one thaw
+                return await self._emit(held)
         refusal = ("no cgroup was named for the action" if cgroup is None
                    else await self.cgroups.refusal(cgroup))
         auto = mode != "enforce" and kind in self.policy.auto

@@ -335,3 +335,38 @@ async def test_a_store_that_fails_before_a_freeze_means_no_freeze(
     assert (done["status"], done["result"]) == (
         "failed", {"detail": "freeze: the store failed: database or disk is full"})
     assert fake.calls == []
+
+
+async def test_a_kill_proposed_after_its_freeze_ran_is_paired_with_it(
+        clock: MockClock, make: Make, tree: FakeTree, fake: FakePrimitives) -> None:
+    hog = tree.add(HOG, [(700, "hog")])
+    h = make(AUTO, **manager_kw(tree, fake))
+    async with running(h.manager):
+        freeze = await propose(h, FREEZE, hog)
+        assert (await h.settle(freeze["id"]))["status"] == "succeeded"
+        await trio.sleep(1.0)  # the freeze is done with long before the kill is proposed
+        kill = await propose(h, KILL_CGROUP, hog)
+        await h.manager.reject(kill["id"], "alice", None)
+        await trio.sleep(0.1)
+        assert fake.of("thaw") == [HOG]
+    assert h.store.freeze(freeze["id"])["thaw_reason"] == (  # type: ignore[index]
+        f"the paired kill_cgroup (action {kill['id']}) was rejected")
+
+
+async def test_a_rule_firing_again_while_its_freeze_holds_freezes_nothing_more(
+        clock: MockClock, make: Make, tree: FakeTree, fake: FakePrimitives) -> None:
+    hog = tree.add(HOG, [(700, "hog")])
+    h = make(AUTO, **manager_kw(tree, fake))
+    async with running(h.manager):
+        freeze = await propose(h, FREEZE, hog)
+        await h.settle(freeze["id"])
+        again = await propose(h, FREEZE, hog)
+        assert again["id"] == freeze["id"]
+        other = await propose(h, FREEZE, hog, rule="other")  # another rule's own freeze
+        assert other["id"] != freeze["id"]
+        await h.settle(other["id"])
+        await h.manager.thaw(freeze["id"], "alice", None)
+        third = await propose(h, FREEZE, hog)  # thawed: the rule may freeze again
+        assert third["id"] not in (freeze["id"], other["id"])
+        await h.settle(third["id"])
+        assert fake.calls == [("freeze", HOG), ("freeze", HOG), ("thaw", HOG), ("freeze", HOG)]
