@@ -74,7 +74,7 @@ class Harness:
                  degraded: Callable[[], str | None] = lambda: None,
                  guards: Guards | None = None,
                  boot_offset: Callable[[], float] | None = None,
-                 pause_file: PauseFile | None = None) -> None:
+                 pause_file: PauseFile | None = None, **extra: Any) -> None:
         self.path = path
         self.store = Store(str(path), clock=wall)
         self.astore = InlineStore(self.store) if inline else AsyncStore(self.store)
@@ -85,7 +85,7 @@ class Harness:
             self.astore, self.guards, policy, degraded=degraded, wall=wall,
             publish=lambda kind, row: self.published.append(dict(row, _kind=kind)),
             boot_offset=boot_offset, read_argv0=inline_argv0 if inline else None,
-            pause_file=pause_file)
+            pause_file=pause_file, **extra)
 
     async def propose(self, pid: int | None, action: CompiledAction = KILL, *,
                       monitor_only: bool = False, start: float | None = None,

@@ -7,6 +7,7 @@ from .policy import (
     ActionNotFoundError,
     ActionPolicy,
     ActionsPausedError,
+    NotFrozenError,
     NotPausedError,
     RateLimitedError,
     Target,
@@ -14,6 +15,6 @@ from .policy import (
 
 __all__ = [
     "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy",
-    "ActionsPausedError", "Guards", "Identity", "NotPausedError", "RateLimitedError", "Target",
-    "identify",
+    "ActionsPausedError", "Guards", "Identity", "NotFrozenError", "NotPausedError",
+    "RateLimitedError", "Target", "identify",
 ]

@@ -20,8 +20,13 @@ rules' state across a restart (``rule_state``: one row, the engine's snapshot,
 writes (:mod:`linnix.analysis`): ``incidents.context`` (the firing process's
 ancestors, the host's busiest forkers and the rule's runbook, ``{}`` for an
 incident of an older database) and ``analyses`` (one row per incident: the
-analysis, or why it could not be made).  A database of a newer version is
-refused rather than misread.
+analysis, or why it could not be made).
+Version 5 adds the cgroup actions: an action's
+target cgroup (``cgroup``, its path, and ``cgroup_id``, its directory's inode; null
+for the actions of an older database, which all target processes) and ``freezes``,
+every freeze made and when it was undone, so that a freeze left by a daemon that
+stopped without thawing is thawed at the next start.  A database of a newer version
+is refused rather than misread.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from . import chain
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "open_database", "open_readonly"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -78,7 +83,9 @@ CREATE TABLE IF NOT EXISTS actions (
     result       TEXT,
     finished_at  REAL,
     repeats      INTEGER NOT NULL DEFAULT 0,
-    last_seen_at REAL
+    last_seen_at REAL,
+    cgroup       TEXT,
+    cgroup_id    INTEGER
 );
 CREATE INDEX IF NOT EXISTS actions_status ON actions (status);
 CREATE TABLE IF NOT EXISTS audit (
@@ -113,6 +120,11 @@ RULE_STATE = ("CREATE TABLE IF NOT EXISTS rule_state (id INTEGER PRIMARY KEY CHE
 ANALYSES = ("CREATE TABLE IF NOT EXISTS analyses (incident_id INTEGER PRIMARY KEY "
             "REFERENCES incidents (id) ON DELETE CASCADE, created_at REAL NOT NULL, "
             "analysis TEXT, error TEXT)")
+
+# version 5: each freeze a cgroup action made, until it is thawed (thawed_at set)
+FREEZES = ("CREATE TABLE IF NOT EXISTS freezes (action_id INTEGER PRIMARY KEY, "
+           "cgroup TEXT NOT NULL, cgroup_id INTEGER NOT NULL, frozen_at REAL NOT NULL, "
+           "thaw_by REAL NOT NULL, thawed_at REAL, thaw_reason TEXT)")
 
 
 def open_database(path: str, clock: Callable[[], float]) -> tuple[sqlite3.Connection, bool]:
@@ -208,6 +220,8 @@ def _upgrade(db: sqlite3.Connection, path: str, clock: Callable[[], float]) -> N
             db.execute(RULE_STATE)
         if version < 4:
             _keep_analyses(db)
+        if version < 5:
+            _target_cgroups(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
@@ -259,6 +273,15 @@ def _keep_analyses(db: sqlite3.Connection) -> None:
     if "context" not in columns:
         db.execute("ALTER TABLE incidents ADD COLUMN context TEXT NOT NULL DEFAULT '{}'")
     db.execute(ANALYSES)
+
+def _target_cgroups(db: sqlite3.Connection) -> None:
+    """Version 4: an action's target cgroup (none for an older action) and the freezes."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(actions)")}
+    if "cgroup" not in columns:
+        db.execute("ALTER TABLE actions ADD COLUMN cgroup TEXT")
+    if "cgroup_id" not in columns:
+        db.execute("ALTER TABLE actions ADD COLUMN cgroup_id INTEGER")
+    db.execute(FREEZES)
 
 
 def open_readonly(path: str) -> sqlite3.Connection:

@@ -48,27 +48,35 @@ Two clocks: the wall clock (``wall``) dates what is stored, for people
 are measured on trio's monotonic clock, so a step of the wall clock (NTP, a
 VM resumed) neither shortens nor lengthens a TTL.  After a restart, what was
 left of a TTL is all the wall clock can tell.
+
+The cgroup actions (``freeze``, ``kill_cgroup``: :mod:`.cgroup`) follow the same
+lifecycle, with a cgroup (path and id) for a target instead of a process.  A
+kind listed in ``[actions] auto`` (only reversible ones: ``freeze``) is approved
+at once, in monitor mode too, by "linnix (auto)", which the audit log says.
 """
 
 from __future__ import annotations
 
 import contextlib
 import heapq
-import sqlite3
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import trio
 
+from ..cgroups.hierarchy import Hierarchy
 from ..errors import Outage
 from ..names import ACTIONS
 from ..plan import CompiledAction
+from .cgguards import CgroupGuards, own_cgroup
+from .cgroup import CGROUP_KINDS, CgroupActions, CgroupTarget, Primitives
 from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, ReadArgv0, argv0_reader, descendants, identify
+from .ledger import RETRY_S, Ledger, Publish, StoreFailure
 from .pause import Pause, PauseFile, PauseSwitch
-from .pending import Key, OpenProposals, key_of, params_of, row_key, undecidable
+from .pending import Key, OpenProposals, cgroup_key, key_of, params_of, row_key, undecidable
 from .policy import (
     ActionConflictError,
     ActionNotFoundError,
@@ -82,17 +90,14 @@ from .watches import ExitWatches
 
 __all__ = [
     "ActionConflictError", "ActionManager", "ActionNotFoundError", "ActionPolicy",
-    "RateLimitedError", "Target",
+    "CgroupTarget", "RETRY_S", "RateLimitedError", "Target", "cgroup_guards",
 ]
 
-RETRY_S = 10.0  # how soon an expiry or a result the store refused is written again
 EXITED = "the target process exited before anyone decided"
-StoreFailure = (sqlite3.Error, OSError)  # a full disk, a damaged or locked database
-
-Publish = Callable[[str, dict[str, Any]], None]
+AUTO = "linnix (auto)"  # who approves what [actions] auto lists
 
 
-class ActionManager:
+class ActionManager(Ledger):
     """Proposals in, decisions and executions out, everything audited."""
 
     def __init__(self, store: AsyncStore, guards: Guards, policy: ActionPolicy, *,
@@ -102,7 +107,10 @@ class ActionManager:
                  boot_offset: Callable[[], float] | None = None,
                  on_problem: Callable[[str], None] = lambda message: None,
                  read_argv0: ReadArgv0 | None = None,
-                 pause_file: PauseFile | None = None) -> None:
+                 pause_file: PauseFile | None = None,
+                 cgroup_guards: Callable[[Hierarchy], CgroupGuards] | None = None,
+                 hierarchy: Hierarchy | None = None,
+                 primitives: Primitives | None = None) -> None:
         self.store = store
         self.read_argv0 = read_argv0 or argv0_reader()
         self.guards = guards
@@ -125,16 +133,24 @@ class ActionManager:
         self._open = OpenProposals()  # one pending action per rule, action and target
         self._proposing = trio.Lock()  # one proposal at a time: no twin can slip in
         self.switch = PauseSwitch(store, pause_file, publish=publish, wall=wall, say=on_problem)
+        self.cgroups = CgroupActions(
+            store, policy, guards=cgroup_guards or _default_guards(guards), hierarchy=hierarchy,
+            primitives=primitives, wall=wall, say=on_problem)
 
     # ---- running ---------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Restore pending actions, then expire them on time until cancelled."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = self._watches.nursery = self.switch.nursery = nursery
-            await self.switch.restore()  # before anything can be approved
-            await self._restore()
-            task_status.started()
-            await self._expirer()
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = self._watches.nursery = self.switch.nursery = nursery
+                await self.switch.restore()  # before anything can be approved
+                await self.cgroups.restore()  # what a crashed run left frozen
+                await self._restore()
+                nursery.start_soon(self.cgroups.run)
+                task_status.started()
+                await self._expirer()
+        finally:
+            await self.cgroups.stop()  # shielded, bounded: a freeze never outlives the agent
 
     async def _restore(self) -> None:
         """Take over what a previous run left: every action that was being decided or
@@ -165,14 +181,15 @@ class ActionManager:
         self.status[action_id], self._kinds[action_id] = "pending", row["kind"]
         now = trio.current_time()
         why = undecidable(row)
-        if why is None and self.guards.still(_identity(row)) is not None:
+        cgroup = row.get("cgroup_id") is not None
+        if why is None and not cgroup and self.guards.still(_identity(row)) is not None:
             why = EXITED  # gone, or its pid holds another process now
         if why is not None:
             self._why[action_id] = why
             heapq.heappush(self._deadlines, (now, action_id))
             return
         left = max(0.0, float(row["expires_at"]) - self.wall())  # the wall's word only
-        self._track(action_id, _identity(row), now + left, row_key(row))
+        self._track(action_id, None if cgroup else _identity(row), now + left, row_key(row))
 
     async def _expirer(self) -> None:
         while True:
@@ -217,13 +234,18 @@ class ActionManager:
 
     # ---- proposals -------------------------------------------------------------------
     async def propose(self, *, rule: str, action: CompiledAction, target: Target | None,
-                      incident_id: int | None, monitor_only: bool) -> dict[str, Any]:
+                      incident_id: int | None, monitor_only: bool,
+                      cgroup: CgroupTarget | None = None) -> dict[str, Any]:
         """Record a proposal; in enforce mode, approve and execute it when allowed.
 
         The action and its audit records are stored in one transaction: when the
         store fails, this raises and nothing was proposed."""
         params = params_of(action)
         mode = "monitor" if monitor_only or self.policy.mode != "enforce" else "enforce"
+        if action.name in CGROUP_KINDS:
+            async with self._proposing:
+                return await self._propose_cgroup(rule, action.name, cgroup, incident_id,
+                                                  params, mode)
         if not action.targets_process:
             action_id = await self.store.add_action(
                 incident_id=incident_id, rule=rule, kind=action.name, params=params, pid=None,
@@ -276,13 +298,59 @@ class ActionManager:
             await self._auto_approve(action_id)
         return await self._emit(action_id)
 
-    def _track(self, action_id: int, ident: Identity, deadline: float, key: Key) -> None:
-        """From now on the manager answers for this pending action (no await in here)."""
+    async def _propose_cgroup(self, rule: str, kind: str, cgroup: CgroupTarget | None,
+                              incident_id: int | None, params: dict[str, Any],
+                              mode: str) -> dict[str, Any]:
+        """A proposal for a cgroup: counted on the pending one for the same cgroup, or
+        guarded, stored, and approved at once in enforce mode or when [actions] auto
+        lists its kind."""
+        key = None if cgroup is None else cgroup_key(rule, kind, params, cgroup.id)
+        if key is not None:
+            repeated = await self._repeat(key, incident_id)
+            if repeated is not None:
+                return repeated
+            held = (self.cgroups.holding(rule, cgroup.id) if kind == "freeze" and cgroup
+                    else None)
+            if held is not None:  # frozen already by this rule: one freeze, one thaw
+                return await self._emit(held)
+        refusal = ("no cgroup was named for the action" if cgroup is None
+                   else await self.cgroups.refusal(cgroup))
+        auto = mode != "enforce" and kind in self.policy.auto
+        status = "refused" if refusal else "pending"
+        paused = None if refusal else _while_paused(self.paused, mode)
+        audit = [Entry("linnix", "action.proposed", {
+            "rule": rule, "kind": kind, "cgroup": cgroup.path if cgroup else None,
+            "mode": mode, **({"auto": True} if auto else {}),
+            **({"paused": True} if paused else {})}, incident_id)]
+        if refusal:
+            audit.append(Entry("linnix", "action.refused", {"reason": refusal,
+                                                            "at": "proposal"}))
+        action_id = await self.store.add_action(
+            incident_id=incident_id, rule=rule, kind=kind, params=params, pid=None,
+            start_ticks=None, comm=None, exe=None, status=status, mode=mode,
+            expires_at=None if refusal else self.wall() + self.policy.ttl_s,
+            reason=refusal or paused, audit=audit, cgroup=cgroup.path if cgroup else None,
+            cgroup_id=cgroup.id if cgroup else None)
+        self._count(action_id, status, kind)
+        if refusal:
+            return await self._emit(action_id)
+        assert cgroup is not None and key is not None
+        self._track(action_id, None, trio.current_time() + self.policy.ttl_s, key)
+        self.cgroups.proposed(action_id, rule, kind, cgroup)
+        if mode == "enforce" or auto:
+            await self._auto_approve(action_id, auto=auto)
+        return await self._emit(action_id)
+
+    def _track(self, action_id: int, ident: Identity | None, deadline: float,
+               key: Key) -> None:
+        """From now on the manager answers for this pending action (no await in here);
+        ``ident`` is its target process (None for a cgroup)."""
         self.status[action_id], self._kinds[action_id] = "pending", key[1]
-        self._targets[action_id] = ident
         heapq.heappush(self._deadlines, (deadline, action_id))
         self._wake.set()
-        self._watches.watch(action_id, ident)
+        if ident is not None:
+            self._targets[action_id] = ident
+            self._watches.watch(action_id, ident)
         self._open.add(action_id, key)
 
     async def _argv0(self, ident: Identity, tree: list[Identity]) -> dict[int, str | None]:
@@ -313,9 +381,10 @@ class ActionManager:
                                f"({ident.comm}): the one the rule fired for is gone")
         return ident, None
 
-    async def _auto_approve(self, action_id: int) -> None:
-        """Approve in enforce mode when allowed; a store that fails leaves the action
-        pending, for a person (said on the operator's channel)."""
+    async def _auto_approve(self, action_id: int, auto: bool = False) -> None:
+        """Approve in enforce mode (or, ``auto``, as [actions] auto says) when allowed; a
+        store that fails leaves the action pending, for a person (said on the operator's
+        channel)."""
         withheld = None
         degraded = self.degraded()
         if self.paused is not None:
@@ -329,7 +398,9 @@ class ActionManager:
                 await self.store.audit("linnix", "action.auto_approval_withheld",
                                        action_id=action_id, reason=withheld)
             else:
-                await self._approve(action_id, "linnix (enforce mode)", "every guard passed")
+                await self._approve(action_id, AUTO if auto else "linnix (enforce mode)",
+                                    "[actions] auto lists it: a thaw undoes it" if auto
+                                    else "every guard passed")
         except StoreFailure as err:
             self._store_failed(action_id, err)
 
@@ -387,32 +458,6 @@ class ActionManager:
         assert self._nursery is not None, "ActionManager.run() is not running"
         self._nursery.start_soon(self._safely, self._execute, action_id)
 
-    def _claim(self, action_id: int, status: str) -> None:
-        """Decide on the trio thread, before the store is asked (no await in here)."""
-        self.status[action_id] = status
-        self._watches.unwatch(action_id)
-        self._open.claimed(action_id)
-
-    def _release(self, action_id: int) -> None:
-        """The store did not take a claimed decision: the action is pending again."""
-        self.status[action_id] = "pending"
-        ident = self._targets.get(action_id)
-        if ident is not None:
-            self._watches.watch(action_id, ident)
-        self._open.released(action_id)
-
-    @contextlib.contextmanager
-    def _released_on_failure(self, action_id: int) -> Iterator[None]:
-        try:
-            yield
-        except BaseException:
-            self._release(action_id)
-            raise
-
-    async def _resync(self, action_id: int) -> None:
-        row = await self.store.action(action_id)
-        self.status[action_id] = row["status"] if row is not None else "unknown"
-
     def _rate_wait(self) -> float:
         now = trio.current_time()
         while self._executions and self._executions[0] <= now - 60.0:
@@ -445,6 +490,11 @@ class ActionManager:
         """Guards again, then the executor: the final status and what happened."""
         if self.paused is not None:  # approved just before the pause: it never starts
             return "refused", f"not executed: actions were paused by {self.paused.by}"
+        if row["kind"] in CGROUP_KINDS:
+            try:
+                return await self.cgroups.execute(row)
+            except StoreFailure as err:  # never act on what the store cannot say it did
+                return "failed", f"{row['kind']}: the store failed: {err}"
         ident = _identity(row)
         current = identify(ident.pid, self.guards.root)
         refusal = self.guards.still(ident)
@@ -470,61 +520,29 @@ class ActionManager:
             return Outcome(False, f"unknown action kind {row['kind']!r}")
         return await execute(self.guards, ident, tree, row["params"], self.policy.kill_grace_s)
 
-    async def _settle(self, action_id: int, expect: str, status: str, reason: str,
-                      result: dict[str, Any] | None = None) -> None:
-        """Record an outcome that has happened whatever the store says: written again
-        every RETRY_S seconds until the store takes it (or the daemon stops)."""
-        self.status[action_id] = status
-        while True:
-            try:
-                await self._finish(action_id, expect, status, reason, result=result)
-            except StoreFailure as err:
-                self._store_failed(action_id, err)
-                await trio.sleep(RETRY_S)
-                continue
-            self._store_worked()
+    # ---- freezes ------------------------------------------------------------------------
+    async def thaw(self, action_id: int, by: str, reason: str | None) -> dict[str, Any]:
+        """A person thaws the freeze ``action_id`` made (NotFrozenError when none is in
+        force, ActionNotFoundError when there is no such action)."""
+        if await self.store.action(action_id) is None:
+            raise ActionNotFoundError(action_id)
+        await self.cgroups.thaw(action_id, by, reason or "thawed by hand")
+        return await self._emit(action_id)
+
+    def _finished(self, action_id: int, kind: str, status: str) -> None:
+        """An action reached its final status: a kill's paired freeze is undone, and a
+        freeze still pending that its kill no longer needs expires."""
+        if kind not in CGROUP_KINDS or self._nursery is None:
             return
+        freeze_id = self.cgroups.paired_freeze(action_id)
+        if freeze_id is not None and self.status.get(freeze_id) == "pending":
+            self._why[freeze_id] = f"the paired kill_cgroup (action {action_id}) was {status}"
+            heapq.heappush(self._deadlines, (trio.current_time(), freeze_id))
+            self._wake.set()
+        self._nursery.start_soon(self._safely, self._cgroup_finished, action_id, kind, status)
 
-    async def _finish(self, action_id: int, expect: str, status: str, reason: str | None,
-                      actor: str = "linnix", result: dict[str, Any] | None = None) -> bool:
-        """Move the action and audit it, in one transaction; then tell the stream.
-        False if the store had it in another status (which the manager takes)."""
-        fields: dict[str, Any] = {"finished_at": self.wall()}
-        if status in ("rejected", "expired"):
-            fields.update(decided_by=actor, decided_at=self.wall(), reason=reason)
-        else:
-            fields["result"] = result or {"detail": reason}
-        moved: bool = await self.store.transition(
-            action_id, expect, status, audit=Entry(actor, f"action.{status}", {"reason": reason}),
-            **fields)
-        if moved:
-            self.status[action_id] = status
-            self._targets.pop(action_id, None)
-            self._why.pop(action_id, None)
-            self._open.closed(action_id)
-            self._count(action_id, status)
-            self._kinds.pop(action_id, None)
-        else:  # moved meanwhile through another connection
-            await self._resync(action_id)
-        await self._safely(self._emit, action_id)
-        return moved
-
-    async def _safely(self, step: Callable[..., Awaitable[Any]], action_id: int,
-                      *args: Any, **kwargs: Any) -> None:
-        """Run a step of a background task; a store that fails (a full disk) is
-        reported, never the end of the manager and the daemon with it."""
-        try:
-            await step(action_id, *args, **kwargs)
-        except StoreFailure as err:
-            self._store_failed(action_id, err)
-
-    def _store_failed(self, action_id: int, err: BaseException) -> None:
-        self.outage.failed(f"action {action_id}: the store failed: {err}; what it could not "
-                           f"record is written again every {RETRY_S:g}s, and an action stays "
-                           "pending until its decision is stored")
-
-    def _store_worked(self) -> None:
-        self.outage.worked("the store records actions again ({lost:,} attempt(s) had failed)")
+    async def _cgroup_finished(self, action_id: int, kind: str, status: str) -> None:
+        await self.cgroups.finished(action_id, kind, status)
 
     # ---- targets that exit while pending ------------------------------------------------
     def _exited(self, action_id: int) -> None:
@@ -535,16 +553,6 @@ class ActionManager:
         heapq.heappush(self._deadlines, (trio.current_time(), action_id))
         self._wake.set()
 
-    async def _emit(self, action_id: int) -> dict[str, Any]:
-        row: dict[str, Any] | None = await self.store.action(action_id)
-        assert row is not None
-        self.publish("action", row)
-        return row
-
-    def _count(self, action_id: int, status: str, kind: str | None = None) -> None:
-        key = (kind or self._kinds.get(action_id, "unknown"), status)
-        self.counts[key] = self.counts.get(key, 0) + 1
-
 
 def _while_paused(pause: Pause | None, mode: str) -> str | None:
     """How a pending action proposed while actions are paused is marked (its reason)."""
@@ -554,6 +562,18 @@ def _while_paused(pause: Pause | None, mode: str) -> str | None:
         return ("proposed while actions are paused: in enforce mode it would have run by "
                 "itself; it runs only if approved once they are resumed")
     return "proposed while actions are paused: it can be approved once they are resumed"
+
+
+def _default_guards(guards: Guards) -> Callable[[Hierarchy], CgroupGuards]:
+    return cgroup_guards(guards)
+
+
+def cgroup_guards(guards: Guards, protected: frozenset[str] = frozenset()
+                  ) -> Callable[[Hierarchy], CgroupGuards]:
+    """The cgroup guards that go with the process guards (their names and lineage), with
+    the cgroups ``protected`` by name."""
+    return lambda h: CgroupGuards(h, guards.names, guards.own, own_cgroup(), protected,
+                                  root=guards.root)
 
 
 def _identity(row: dict[str, Any]) -> Identity:

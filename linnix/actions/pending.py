@@ -14,7 +14,8 @@ from typing import Any
 
 from ..plan import CompiledAction
 
-__all__ = ["Key", "OpenProposals", "key_of", "params_of", "row_key", "undecidable"]
+__all__ = ["Key", "OpenProposals", "cgroup_key", "key_of", "params_of", "row_key",
+           "undecidable"]
 
 # rule, action kind, its parameters (canonical JSON), target pid, target start time (ticks)
 Key = tuple[str, str, str, int, int]
@@ -23,6 +24,11 @@ Key = tuple[str, str, str, int, int]
 def key_of(rule: str, kind: str, params: Mapping[str, Any], pid: int, start_ticks: int) -> Key:
     return (rule, kind, json.dumps(params, sort_keys=True, separators=(",", ":"), default=str),
             pid, start_ticks)
+
+
+def cgroup_key(rule: str, kind: str, params: Mapping[str, Any], cgroup_id: int) -> Key:
+    """The key of a cgroup action: pid 0 (never a process's) and the cgroup's id."""
+    return key_of(rule, kind, params, 0, cgroup_id)
 
 
 def params_of(action: CompiledAction) -> dict[str, Any]:
@@ -41,6 +47,8 @@ def params_of(action: CompiledAction) -> dict[str, Any]:
 
 def row_key(row: Mapping[str, Any]) -> Key:
     """The key of a stored action whose target is known."""
+    if row.get("cgroup_id") is not None:
+        return cgroup_key(row["rule"], row["kind"], row["params"] or {}, int(row["cgroup_id"]))
     return key_of(row["rule"], row["kind"], row["params"] or {}, int(row["pid"]),
                   int(row["start_ticks"]))
 
@@ -84,6 +92,8 @@ class OpenProposals:
 
 def undecidable(row: Mapping[str, Any]) -> str | None:
     """Why a pending row found in the store cannot wait for a decision, if it cannot."""
+    if row.get("cgroup_id") is not None:
+        return None if row["expires_at"] is not None else "it has no deadline"
     if row["pid"] is None or row["start_ticks"] is None:
         return "its target process is not known"
     if row["expires_at"] is None:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActionConflictError", "ActionNotFoundError", "ActionPolicy", "ActionsPausedError",
-    "NotPausedError", "RateLimitedError", "Target",
+    "NotFrozenError", "NotPausedError", "RateLimitedError", "Target",
 ]
 
 
@@ -51,6 +51,13 @@ class NotPausedError(Exception):
         super().__init__("actions are not paused")
 
 
+class NotFrozenError(Exception):
+    """The action holds no freeze in force: there is nothing to thaw."""
+
+    def __init__(self, action_id: int, why: str) -> None:
+        super().__init__(f"action {action_id} holds no active freeze: {why}")
+
+
 @attrs.frozen
 class ActionPolicy:
     """What the configuration says about actions."""
@@ -60,6 +67,14 @@ class ActionPolicy:
     rate_limit: int = 6  # executions per minute
     kill_grace_s: float = 5.0
     degraded_window_s: float = 60.0
+    auto: frozenset[str] = frozenset()  # reversible kinds run without approval
+    freeze_ttl_s: float | None = None  # a freeze thaws after this at the latest; None: ttl_s
+    cgroup_kills_per_unit: int = 3  # kill_cgroup executions per unit per KILL_WINDOW_S
+
+    @property
+    def freeze_for_s(self) -> float:
+        """How long a freeze may last at most (never longer than a decision may take)."""
+        return self.ttl_s if self.freeze_ttl_s is None else min(self.freeze_ttl_s, self.ttl_s)
 
 
 @attrs.frozen

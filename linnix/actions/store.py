@@ -301,16 +301,17 @@ class Store:
                    params: Mapping[str, object], pid: int | None, start_ticks: int | None,
                    comm: str | None, exe: str | None, status: str, mode: str,
                    expires_at: float | None, reason: str | None = None,
-                   audit: Sequence[Entry] = ()) -> int:
+                   audit: Sequence[Entry] = (), cgroup: str | None = None,
+                   cgroup_id: int | None = None) -> int:
         """Insert an action and, in the same transaction, the ``audit`` records about it."""
         now = self.clock()
         with self._write() as db:
             action_id = int(db.execute(
                 "INSERT INTO actions (incident_id, rule, kind, params, pid, start_ticks, comm, "
-                "exe, status, mode, created_at, expires_at, reason, last_seen_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "exe, status, mode, created_at, expires_at, reason, last_seen_at, cgroup, "
+                "cgroup_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (incident_id, rule, kind, _dump(params), pid, start_ticks, comm, exe, status,
-                 mode, now, expires_at, reason, now)).lastrowid or 0)
+                 mode, now, expires_at, reason, now, cgroup, cgroup_id)).lastrowid or 0)
             for entry in audit:
                 self._append(db, entry, action_id)
         return action_id
@@ -350,6 +351,35 @@ class Store:
             if changed and audit is not None:
                 self._append(db, audit, action_id)
         return changed
+
+    # ---- freezes ----------------------------------------------------------------------
+    def add_freeze(self, action_id: int, cgroup: str, cgroup_id: int, thaw_by: float,
+                   audit: Entry) -> None:
+        """Record that ``action_id`` froze the cgroup, to be thawed by ``thaw_by`` (wall)."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO freezes (action_id, cgroup, cgroup_id, "
+                       "frozen_at, thaw_by) VALUES (?,?,?,?,?)",
+                       (action_id, cgroup, cgroup_id, self.clock(), thaw_by))
+            self._append(db, audit, action_id)
+
+    def end_freeze(self, action_id: int, reason: str, audit: Entry) -> bool:
+        """The freeze of ``action_id`` is over (thawed, or its cgroup gone), audited in the
+        same transaction; False if it was over already."""
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE freezes SET thawed_at = ?, thaw_reason = ? "
+                "WHERE action_id = ? AND thawed_at IS NULL",
+                (self.clock(), reason, action_id)).rowcount > 0
+            if changed:
+                self._append(db, audit, action_id)
+        return changed
+
+    def freeze(self, action_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM freezes WHERE action_id = ?", (action_id,))
+
+    def active_freezes(self) -> list[dict[str, Any]]:
+        """Every freeze not undone yet, oldest first."""
+        return self._all("SELECT * FROM freezes WHERE thawed_at IS NULL ORDER BY action_id")
 
     # ---- retention ---------------------------------------------------------------------
     def retain(self, *, max_age: float, max_incidents: int, max_audit: int) -> dict[str, int]:

@@ -40,6 +40,7 @@ from ..actions import (
     ActionConflictError,
     ActionNotFoundError,
     ActionsPausedError,
+    NotFrozenError,
     NotPausedError,
     RateLimitedError,
 )
@@ -84,6 +85,7 @@ PUBLIC_ROUTES = frozenset({*LIVENESS_ROUTES, *READINESS_ROUTES, "/metrics"})  # 
 # The role each POST needs (a read needs "reader"; a POST not listed, "admin").
 _NEEDS = {"/actions/<int:action_id>/approve": "approver",
           "/actions/<int:action_id>/reject": "approver",
+          "/actions/<int:action_id>/thaw": "approver",
           "/actions/pause": "approver", "/actions/resume": "approver",
           "/incidents/<int:incident_id>/analyze": "approver"}
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
@@ -471,10 +473,14 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         try:
             if verb == "approve":
                 row = await manager.approve(action_id, approver, reason)
+            elif verb == "thaw":
+                row = await manager.thaw(action_id, approver, reason)
             else:
                 row = await manager.reject(action_id, approver, reason)
         except ActionNotFoundError:
             fail(404, "not found", f"no action has id {action_id}")
+        except NotFrozenError as err:
+            fail(409, "conflict", str(err))
         except ActionConflictError as err:
             await _conflict(view, action_id, err.status)
         except ActionsPausedError as err:
@@ -522,6 +528,10 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
     @app.post("/actions/<int:action_id>/reject")
     async def reject(action_id: int) -> Response:
         return await decide(action_id, "reject")
+
+    @app.post("/actions/<int:action_id>/thaw")
+    async def thaw(action_id: int) -> Response:
+        return await decide(action_id, "thaw")
 
     # -- audit
 

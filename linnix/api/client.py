@@ -212,7 +212,7 @@ class ApiClient:
 
     def decide(self, action_id: int, verb: str, note: str | None,
                reason: str | None) -> dict[str, Any]:
-        """Approve or reject; the daemon records the token's name as who decided."""
+        """Approve, reject or thaw; the daemon records the token's name as who decided."""
         body: dict[str, Any] = {}
         if note is not None:
             body["note"] = note

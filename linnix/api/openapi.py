@@ -252,6 +252,13 @@ def _paths() -> Json:
             "admin.", "actions",
             _ok("rejected; the record as it is now", schema("Action")),
             errors=decision_errors, parameters=(p["action_id"],), body=body_decision)},
+        "/actions/{action_id}/thaw": {"post": _op(
+            "Thaw a freeze", "Undo the freeze this action made (the cgroup's processes run "
+            "again) before its paired kill is decided or freeze_ttl passes. 409 when the "
+            "action holds no freeze in force. Needs the role approver or admin.", "actions",
+            _ok("thawed; the freeze action's record", schema("Action")),
+            errors=("BadRequest", "Forbidden", "NotFound", "Conflict", "PayloadTooLarge"),
+            parameters=(p["action_id"],), body=body_decision)},
         "/audit": {"get": _op(
             "The audit log", "Who did what and why, newest first; page with 'before'.",
             "audit", _ok("a page of records", schema("AuditPage")), errors=("BadRequest",),

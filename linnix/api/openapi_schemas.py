@@ -272,7 +272,8 @@ def schemas() -> Json:
                 "incident_id": nullable("integer"),
                 "rule": {"type": "string"},
                 "kind": {"type": "string",
-                         "enum": ["kill", "kill_tree", "signal", "renice", "analyze"]},
+                         "enum": ["kill", "kill_tree", "signal", "renice", "analyze", "freeze",
+                                  "kill_cgroup"]},
                 "params": {"type": "object"},
                 "pid": nullable("integer"),
                 "start_ticks": nullable("integer"),
@@ -294,6 +295,11 @@ def schemas() -> Json:
                     "time) while the action was pending: counted here, not proposed again")},
                 "last_seen_at": nullable("number", description=(
                     "Unix time of the latest firing (created_at until it repeats)")),
+                "cgroup": nullable("string", description=(
+                    "a cgroup action's target: the cgroup v2 path (null for a process)")),
+                "cgroup_id": nullable("integer", description=(
+                    "the id (directory inode) of that cgroup when it was proposed: a cgroup "
+                    "re-created at the same path since is refused")),
             },
         },
         "ActionPage": {

@@ -61,7 +61,7 @@ COMMANDS: tuple[Command, ...] = (
             live.record_arguments, live.cmd_record),
     Command("doctor", "check what eBPF capture needs on this host",
             live.doctor_arguments, live.cmd_doctor),
-    Command("actions", "list, show, approve or reject proposed actions; pause them all",
+    Command("actions", "list, show, approve, reject or thaw actions; pause them all",
             client.actions_arguments, client.cmd_actions),
     Command("incidents", "list or show incidents",
             client.incidents_arguments, client.cmd_incidents),

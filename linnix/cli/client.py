@@ -113,7 +113,8 @@ def actions_arguments(p: argparse.ArgumentParser) -> None:
     _connection_options(p, nested=False)
     p.set_defaults(verb=None, status="pending", limit=100, json=False)
     verbs = p.add_subparsers(
-        dest="verb", metavar="[list|show ID|approve ID|reject ID|pause|resume|status]")
+        dest="verb",
+        metavar="[list|show ID|approve ID|reject ID|thaw ID|pause|resume|status]")
     lst = _verb(verbs, "list", "list actions (default: the pending ones)")
     lst.add_argument("--status", choices=_STATUSES, default="pending",
                      help="only actions in this status; 'all' for every one (default pending)")
@@ -121,11 +122,14 @@ def actions_arguments(p: argparse.ArgumentParser) -> None:
                      help="at most N actions, newest first (default 100)")
     show = _verb(verbs, "show", "show one action")
     show.add_argument("id", type=positive_int, metavar="ID", help="the action's id")
-    for verb, what in (("approve", "approve a pending action: it executes now"),
-                       ("reject", "reject a pending action: it never executes")):
+    for verb, what, which in (
+            ("approve", "approve a pending action: it executes now", "pending action"),
+            ("reject", "reject a pending action: it never executes", "pending action"),
+            ("thaw", "thaw a cgroup a freeze action froze: its processes run again",
+             "freeze action")):
         d = _verb(verbs, verb, what)
         d.add_argument("id", type=positive_int, metavar="ID",
-                       help="the pending action's id ('linnix actions' lists them)")
+                       help=f"the {which}'s id ('linnix actions' lists them)")
         d.add_argument("--note", "--approver", dest="note", metavar="TEXT",
                        help="a note for the audit log beside the token's name, which is "
                             "who decided (default: $SUDO_USER or $USER; --approver is its "
@@ -205,13 +209,18 @@ def _switch(args: argparse.Namespace, client: Any, verb: str) -> int:
 
 
 def _decide(args: argparse.Namespace, client: Any, verb: str) -> int:
-    """``actions approve|reject ID``: the decision, and what the action is now."""
+    """``actions approve|reject|thaw ID``: the decision, and what the action is now."""
     row = client.decide(args.id, verb, args.note or env_approver(), args.reason)
     if args.json:
         _print_json(row)
         return EXIT_OK
+    if verb == "thaw":
+        sys.stdout.write(printable(f"action {row.get('id')}: {row.get('cgroup') or '?'} "
+                                   "thawed") + "\n")
+        return EXIT_OK
     done = "approved" if verb == "approve" else "rejected"
-    target = f"{row.get('comm') or '?'}[{row.get('pid')}]" if row.get("pid") else "-"
+    target = f"{row.get('comm') or '?'}[{row.get('pid')}]" if row.get("pid") else (
+        row.get("cgroup") or "-")
     sys.stdout.write(printable(f"action {row.get('id')} {done} by {row.get('decided_by')}: "
                                f"{row.get('kind')} {target} (now {row.get('status')})") + "\n")
     return EXIT_OK

@@ -54,8 +54,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def _target(row: Mapping[str, Any]) -> str:
     pid, comm = row.get("pid"), row.get("comm")
-    if pid is None:
-        return comm or "-"
+    if pid is None:  # a cgroup action names its cgroup instead
+        return comm or row.get("cgroup") or "-"
     return f"{comm or '?'}[{pid}]"
 
 

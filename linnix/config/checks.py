@@ -255,6 +255,19 @@ def process_name(value: object) -> object:
     return name
 
 
+# the action kinds [actions] auto may list: those a thaw undoes (linnix.actions.cgroup)
+REVERSIBLE_KINDS = ("freeze",)
+
+
+def reversible_kind(value: object) -> object:
+    """An action kind that can be undone, so that it may run without approval."""
+    kind = _string(value, "an action kind")
+    if kind not in REVERSIBLE_KINDS:
+        raise _bad(f'"{kind}" cannot be undone, so it never runs without approval; only '
+                   f'reversible kinds may be listed ({", ".join(REVERSIBLE_KINDS)})')
+    return kind
+
+
 def list_of(element: Check, wanted: str, *, at_least_one: str | None = None) -> Check:
     """A list whose every item passes ``element``; ``at_least_one`` names one item."""
 

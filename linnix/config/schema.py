@@ -44,6 +44,7 @@ from .checks import (
     parse_bind,
     power_of_two,
     process_name,
+    reversible_kind,
     secret_file,
     table,
     whole,
@@ -138,6 +139,12 @@ class ActionsConfig:
     unprotect: tuple[str, ...] = ()
     kill_grace: float = 5.0
     degraded_window: float = 60.0
+    # Reversible action kinds run without approval, in monitor mode too (only "freeze").
+    auto: tuple[str, ...] = ()
+    freeze_ttl: float | None = None  # a freeze thaws after this at the latest; None: ttl
+    cgroup_kills_per_unit: int = 3  # kill_cgroup executions per unit per 10 minutes
+    # Cgroups no cgroup action touches: unit names ("nginx.service") or cgroup paths.
+    protected_cgroups: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -239,6 +246,10 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
         "unprotect": list_of(process_name, "process names"),
         "kill_grace": duration(zero_ok=True),
         "degraded_window": duration(zero_ok=True),
+        "auto": list_of(reversible_kind, "action kinds"),
+        "freeze_ttl": duration(zero_ok=False),
+        "cgroup_kills_per_unit": whole(0),
+        "protected_cgroups": list_of(nonempty_text, "unit names or cgroup paths"),
     }),
     "retention": (RetentionConfig, {
         "max_age": duration(zero_ok=False),
@@ -415,7 +426,18 @@ class _Reader:
                 except ValueProblemError as err:
                     for sub, message in err.issues:
                         self.problem((name, key, *sub), message)
-        return cls(**fields)
+        built = cls(**fields)
+        if isinstance(built, ActionsConfig):
+            self.actions_agree(built)
+        return built
+
+    def actions_agree(self, acts: ActionsConfig) -> None:
+        """A freeze must never outlive the decision about it: freeze_ttl <= ttl."""
+        if acts.freeze_ttl is not None and acts.freeze_ttl > acts.ttl:
+            self.problem(("actions", "freeze_ttl"),
+                         f"{acts.freeze_ttl:g}s is longer than actions.ttl ({acts.ttl:g}s): a "
+                         "freeze must be undone by the time its decision is due; at most "
+                         "the TTL")
 
     @staticmethod
     def unknown_key(section: str, key: str, checks: Iterable[str]) -> str:

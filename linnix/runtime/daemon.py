@@ -314,6 +314,7 @@ class Daemon:
     def _response_stack(self, config: Any, clock: Clock) -> _Stack:
         """Store, action manager, stream hub, metrics and history for this run."""
         from ..actions import ActionManager, ActionPolicy, Guards
+        from ..actions.manager import cgroup_guards
         from ..actions.pause import PAUSE_FILE, PauseFile
         from ..actions.store import AsyncStore, Store
         from ..api.stream import StreamHub
@@ -330,7 +331,8 @@ class Daemon:
         self.hub = hub = StreamHub()
         acts = config.actions
         policy = ActionPolicy(config.runtime.mode, acts.ttl, acts.rate_limit, acts.kill_grace,
-                              acts.degraded_window)
+                              acts.degraded_window, frozenset(acts.auto), acts.freeze_ttl,
+                              acts.cgroup_kills_per_unit)
         guards = Guards(frozenset(acts.protected), frozenset(acts.protected_exe),
                         unprotect=frozenset(acts.unprotect))
         if guards.namespace is not None:
@@ -338,7 +340,8 @@ class Daemon:
         self.action_manager = manager = ActionManager(
             astore, guards, policy, degraded=lambda: self._degraded(clock, policy),
             publish=self._publish(hub), boot_offset=lambda: clock.origin, on_problem=self.say,
-            pause_file=PauseFile(os.path.join(self.opts.state_dir, PAUSE_FILE)))
+            pause_file=PauseFile(os.path.join(self.opts.state_dir, PAUSE_FILE)),
+            cgroup_guards=cgroup_guards(guards, frozenset(acts.protected_cgroups)))
         self.registry = make_registry(lambda: self)
         self.history = History()
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]

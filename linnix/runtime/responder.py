@@ -27,6 +27,7 @@ from typing import Any
 import trio
 
 from ..actions import ActionManager, Target
+from ..actions.manager import CgroupTarget
 from ..actions.store import AsyncStore
 from ..engine.core import Output
 from ..engine.evaluator import Alert, Proposal
@@ -289,5 +290,7 @@ class Responder:
         p, exe = proposal
         incident = self.open.get((p.rule, p.instance_pid, p.instance_start))
         target = None if p.pid is None else Target(p.pid, p.comm, p.start, exe)
+        extra = ({} if p.cgroup is None or p.cgroup_id is None
+                 else {"cgroup": CgroupTarget(p.cgroup, p.cgroup_id)})  # a cgroup action's
         await self.actions.propose(rule=p.rule, action=p.action, target=target,
-                                   incident_id=incident, monitor_only=p.monitor_only)
+                                   incident_id=incident, monitor_only=p.monitor_only, **extra)

@@ -148,3 +148,23 @@ def test_the_release_incidents_get_an_empty_context_and_take_analyses(store: Sto
     store.retain(max_age=0.0, max_incidents=0, max_audit=1000)  # every resolved incident
     assert store.incident(1) is None
     assert store.db.execute("SELECT count(*) FROM analyses").fetchone()[0] == 0
+
+
+def test_version_5_adds_the_target_cgroup_and_the_freezes(store: Store) -> None:
+    """The release's actions target processes: no cgroup; a freeze can be recorded."""
+    assert all(a["cgroup"] is None and a["cgroup_id"] is None
+               for a in store.actions(limit=1000))
+    assert store.active_freezes() == []
+    action = store.add_action(incident_id=None, rule="hog", kind="freeze", params={},
+                              pid=None, start_ticks=None, comm=None, exe=None,
+                              status="pending", mode="monitor", expires_at=1.0,
+                              cgroup="/system.slice/hog.service", cgroup_id=77)
+    assert ((store.action(action) or {})["cgroup"], (store.action(action) or {})["cgroup_id"]
+            ) == ("/system.slice/hog.service", 77)
+    store.add_freeze(action, "/system.slice/hog.service", 77, 2.0,
+                     Entry("linnix", "action.freezing", {}))
+    assert [f["action_id"] for f in store.active_freezes()] == [action]
+    assert store.end_freeze(action, "thawed", Entry("linnix", "action.thawed", {}))
+    assert not store.end_freeze(action, "again", Entry("linnix", "action.thawed", {}))
+    assert store.active_freezes() == []
+    assert store.verify_chain().holds

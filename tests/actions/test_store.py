@@ -81,7 +81,9 @@ def test_schema_tables_columns_and_pragmas(store: Store) -> None:
     assert columns("actions") == {
         "id", "incident_id", "rule", "kind", "params", "pid", "start_ticks", "comm", "exe",
         "status", "mode", "created_at", "expires_at", "decided_by", "decided_at", "reason",
-        "result", "finished_at", "repeats", "last_seen_at"}
+        "result", "finished_at", "repeats", "last_seen_at", "cgroup", "cgroup_id"}
+    assert columns("freezes") == {"action_id", "cgroup", "cgroup_id", "frozen_at", "thaw_by",
+                                  "thawed_at", "thaw_reason"}
     assert columns("audit") == {"id", "at", "actor", "event", "action_id", "incident_id",
                                 "detail", "prev", "hash"}
     assert columns("audit_anchor") == {"id", "last_id", "hash"}

@@ -25,6 +25,7 @@ from api_support import (
     light_view,
     start_env,
 )
+from cgactions_support import HOG, FakePrimitives, FakeTree, frozen, install
 from prometheus_client.parser import text_string_to_metric_families
 
 from linnix.api.app import METRICS_CONTENT_TYPE, PUBLIC_ROUTES, create_app, host_allowed
@@ -723,3 +724,29 @@ async def test_a_repeated_firing_shows_as_a_count_on_one_action(env: Env) -> Non
         seen = [(await client.receive()).data for _ in range(2)]
     assert [(row["id"], row["status"], row["repeats"]) for row in seen] == [
         (first, "pending", 0), (first, "pending", 1)]
+
+
+# ---- actions: thaw -------------------------------------------------------------------------
+
+async def test_thaw_a_freeze_then_again_is_409(env: Env, tmp_path: Path) -> None:
+    tree, fake = FakeTree(tmp_path / "cg", env.proc), FakePrimitives()
+    install(env.manager, tree, fake)
+    action = await frozen(env.manager, tree.add(HOG, [(700, "hog")]))
+    path = f"/actions/{action}/thaw"
+    status, body, _ = await call(env, "POST", path, headers=env.auth("rita"), body={})
+    assert (status, body["detail"]) == (403, f"the token 'rita' has the role reader; POST "
+                                             f"{path} needs the role approver or admin")
+    status, body, _ = await call(env, "POST", path, headers=env.auth("alice"),
+                                 body={"reason": "false alarm", "note": "on call"})
+    assert (status, body["id"], body["kind"], body["cgroup"]) == (200, action, "freeze", HOG)
+    assert fake.of("thaw") == [HOG]
+    thawed = [r for r in env.store.audit_log(action_id=action) if r["event"] == "action.thawed"]
+    assert [(r["actor"], r["detail"]["reason"]) for r in thawed] == [("alice", "false alarm")]
+    status, body, _ = await call(env, "POST", path, headers=env.auth("alice"))
+    assert status == 409
+    assert_error(body, "conflict")
+    assert body["detail"] == (f"action {action} holds no active freeze: it was thawed already "
+                              "(false alarm)")
+    status, body, _ = await call(env, "POST", f"/actions/{action + 100}/thaw")
+    assert status == 404
+    assert fake.of("thaw") == [HOG]

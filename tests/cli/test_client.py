@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import trio
 from api_support import PID_A, PID_B, TOKEN, Env, start_env
+from cgactions_support import HOG, FakePrimitives, FakeTree, frozen, install
 from cli_support import Daemon
 from support import run_linnix
 
@@ -532,3 +533,29 @@ def test_api_urls_are_checked() -> None:
     for bad in ("ftp://host:1", "http://host:port", "http://"):
         with pytest.raises(ApiError, match="invalid API URL"):
             ApiClient(bad)
+
+
+async def test_thaw_a_freeze_then_again(daemon: Daemon, capsys: pytest.CaptureFixture[str],
+                                        tmp_path: Path) -> None:
+    tree, fake = FakeTree(tmp_path / "cg", daemon.env.proc), FakePrimitives()
+    install(daemon.env.manager, tree, fake)
+    action = await frozen(daemon.env.manager, tree.add(HOG, [(700, "hog")]))
+    status, out, err = await daemon.run(capsys, "actions", "thaw", str(action), "--reason",
+                                        "false alarm", "--token-file",
+                                        daemon.token_file("alice"))
+    assert (status, out, err) == (0, f"action {action}: {HOG} thawed\n", "")
+    assert fake.of("thaw") == [HOG]
+    status, out, err = await daemon.run(capsys, "actions", "thaw", str(action))
+    assert (status, out) == (1, "")
+    assert err == (f"linnix: action {action} holds no active freeze: it was thawed already "
+                   "(false alarm)\n")
+    status, out, err = await daemon.run(capsys, "actions", "thaw", "x")
+    assert status == 2 and "Traceback" not in err
+
+
+def test_a_cgroup_action_shows_its_cgroup_as_target() -> None:
+    row = {"id": 3, "status": "pending", "kind": "freeze", "params": {}, "pid": None,
+           "comm": None, "cgroup": "/system.slice/hog\x1b[2J.service", "rule": "hog",
+           "repeats": 0, "created_at": 0.0}
+    line = actions_table([row], "pending").splitlines()[1]
+    assert line.split()[:4] == ["3", "pending", "freeze", "/system.slice/hog\\x1b[2J.service"]

@@ -293,7 +293,8 @@ def test_a_key_in_the_wrong_section_says_where_it_belongs() -> None:
 def test_a_nested_table_is_an_unknown_key() -> None:
     assert problem("[actions]\nttl = 1\n\n[actions.zzz]\nx = 1\n") == (
         "linnix.toml:4: actions.zzz: unknown key; [actions] has ttl, rate_limit, protected, "
-        "protected_exe, unprotect, kill_grace, degraded_window")
+        "protected_exe, unprotect, kill_grace, degraded_window, auto, freeze_ttl, "
+        "cgroup_kills_per_unit, protected_cgroups")
 
 
 def test_a_section_must_be_a_table() -> None:
@@ -737,3 +738,38 @@ def test_the_analysis_backend_is_builtin_and_a_model_is_not_built_yet() -> None:
     assert problem('[analysis]\nbackend = "builtn"\n') == (
         'linnix.toml:2: analysis.backend: expected "builtin", got "builtn" '
         '(did you mean "builtin"?)')
+
+
+# ---- the cgroup actions' keys -----------------------------------------------------------
+
+def test_the_cgroup_action_keys_and_their_defaults() -> None:
+    assert (Config().actions.auto, Config().actions.freeze_ttl,
+            Config().actions.cgroup_kills_per_unit, Config().actions.protected_cgroups) == (
+        (), None, 3, ())
+    acts = parse('[actions]\nauto = ["freeze"]\nttl = "10m"\nfreeze_ttl = "2m"\n'
+                 'cgroup_kills_per_unit = 0\nprotected_cgroups = ["nginx.service"]\n').actions
+    assert (acts.auto, acts.freeze_ttl, acts.cgroup_kills_per_unit, acts.protected_cgroups) == (
+        ("freeze",), 120.0, 0, ("nginx.service",))
+
+
+@pytest.mark.parametrize("kind", ["renice", "kill", "kill_cgroup", "signal"])
+def test_auto_refuses_a_kind_that_cannot_be_undone(kind: str) -> None:
+    assert problem(f'[actions]\nauto = ["{kind}"]\n') == (
+        f'linnix.toml:2: actions.auto[0]: "{kind}" cannot be undone, so it never runs without '
+        "approval; only reversible kinds may be listed (freeze)")
+
+
+def test_a_freeze_may_not_outlast_the_ttl() -> None:
+    assert problem('[actions]\nttl = "5m"\nfreeze_ttl = "6m"\n') == (
+        "linnix.toml:3: actions.freeze_ttl: 360s is longer than actions.ttl (300s): a freeze "
+        "must be undone by the time its decision is due; at most the TTL")
+    assert problem('[actions]\nfreeze_ttl = "301s"\n').startswith(  # the default TTL too
+        "linnix.toml:2: actions.freeze_ttl: 301s is longer than actions.ttl (300s)")
+    assert parse('[actions]\nfreeze_ttl = "5m"\n').actions.freeze_ttl == 300.0
+
+
+def test_the_reversible_kinds_are_the_actions_own() -> None:
+    from linnix.actions.cgroup import REVERSIBLE
+    from linnix.config.checks import REVERSIBLE_KINDS
+
+    assert frozenset(REVERSIBLE_KINDS) == REVERSIBLE

@@ -22,11 +22,13 @@ from engine_support import execve, exit_, fork, proc, sample, system
 from proc_support import FakeProc
 
 from linnix.actions import ActionManager, ActionPolicy, Guards
+from linnix.actions.manager import CgroupTarget
 from linnix.actions.store import AsyncStore, Store
 from linnix.engine import trace as t
 from linnix.engine.core import Core
-from linnix.engine.evaluator import Alert
+from linnix.engine.evaluator import Alert, Proposal
 from linnix.language.pipeline import compile_text
+from linnix.plan import CompiledAction
 from linnix.procfs import HZ, Clock
 from linnix.runtime.responder import SNAPSHOT_MAX, Responder, process_json, subtree_snapshot
 
@@ -510,3 +512,23 @@ def test_process_records_give_times_to_the_microsecond() -> None:
     core.feed([proc(0.0, 1, 0, "init"), proc(0.1, 10, 1, "p10", start=0.1)])
     record = process_json(core.table.procs[10], 0.1 + 0.2)  # 0.30000000000000004
     assert (record["start"], record["age_s"]) == (0.1, 0.2)
+
+
+async def test_a_cgroup_proposal_reaches_the_manager_with_its_cgroup(rig: Rig) -> None:
+    """A cgroup action names no process: its path and id go to the manager instead."""
+    seen: list[dict[str, Any]] = []
+
+    class Recorder:
+        async def propose(self, **kw: Any) -> dict[str, Any]:
+            seen.append(kw)
+            return {}
+
+    rig.responder.actions = Recorder()  # type: ignore[assignment]
+    cgroup = Proposal(1.0, "hog", CompiledAction("freeze", False), None, None, None, None,
+                      cgroup="/system.slice/hog.service", cgroup_id=77)
+    process = Proposal(1.0, "hot", CompiledAction("kill", True), 100, "app", 0.0, 100)
+    await rig.responder._propose((cgroup, None))
+    await rig.responder._propose((process, None))
+    assert (seen[0]["target"], seen[0]["cgroup"]) == (
+        None, CgroupTarget("/system.slice/hog.service", 77))
+    assert "cgroup" not in seen[1] and seen[1]["target"].pid == 100
