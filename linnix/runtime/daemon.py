@@ -45,6 +45,7 @@ from .live import (
     fan_out,
     header_event,
     needs_cmdline,
+    not_live,
     open_state_file,
     watch_signals,
 )
@@ -199,7 +200,8 @@ class Daemon:
             return None, [_at(p, f"no active rule in '{p}': a reload that would leave "
                                  "nothing watched is refused", hint="to watch nothing, stop "
                                  "the daemon") for p in self.opts.rules]
-        return plan, result.warnings
+        refused = not_live(plan)  # all or nothing: a rule that could not run is an error
+        return (None, refused) if refused else (plan, result.warnings)
 
     def _unreadable(self, err: LinnixError) -> list[Diagnostic]:
         """Diagnostics naming the rule paths that are gone (or, failing that, the error)."""
@@ -241,11 +243,13 @@ class Daemon:
 
     def run(self) -> int:
         result = self.build()
-        if result.plan is None:
-            self.say(render_all(result.errors, 100))
-            self.say(f"not starting: the rules have {len(result.errors)} error(s)")
+        plan = None if result.plan is None else disable_tagged(result.plan,
+                                                                self.opts.disabled_tags)
+        errors = result.errors if plan is None else not_live(plan)
+        if plan is None or errors:
+            self.say(render_all(errors, 100))
+            self.say(f"not starting: the rules have {len(errors)} error(s)")
             return 1
-        plan = disable_tagged(result.plan, self.opts.disabled_tags)
         _check_unprotect(self.opts.config)  # before anything is opened
         try:
             _make_state_dir(self.opts.state_dir)

@@ -34,7 +34,8 @@ from ..engine import trace as t
 from ..engine.core import Core, Output
 from ..engine.evaluator import Alert
 from ..errors import LinnixError, Outage
-from ..names import Need
+from ..language.source import Diagnostic, Level, SourceFile
+from ..names import Need, Scope
 from ..plan import Plan
 from ..procfs import Clock, read_argv
 from ..terminal import printable, write_safely
@@ -545,6 +546,16 @@ def fan_out(*sinks: Callable[[Sequence[Output]], None]) -> Callable[[Sequence[Ou
 
 def needs_cmdline(plan: Plan) -> bool:
     return Need.CMDLINE in plan.needs
+
+
+def not_live(plan: Plan) -> list[Diagnostic]:
+    """An error for each active rule the live engine cannot evaluate: cgroup rules, as
+    nothing samples cgroups live yet (loaded, they would silently never fire)."""
+    return [Diagnostic("E110", Level.ERROR, f"rule '{r.name}' is a cgroup rule: the daemon "
+                       "does not sample cgroups yet, so it would never fire",
+                       SourceFile(r.path, "").whole(), "replay and test it (linnix replay, "
+                       "linnix test), or disable it ('enabled false')")
+            for r in plan.active if r.scope is Scope.CGROUP]
 
 
 async def watch_signals(on_stop: Callable[[int], None], on_reload: Callable[[], None]) -> None:
