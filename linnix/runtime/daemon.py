@@ -44,8 +44,8 @@ from .live import (
     Recorder,
     fan_out,
     header_event,
+    live_cgroups,
     needs_cmdline,
-    not_live,
     open_state_file,
     watch_signals,
 )
@@ -200,8 +200,7 @@ class Daemon:
             return None, [_at(p, f"no active rule in '{p}': a reload that would leave "
                                  "nothing watched is refused", hint="to watch nothing, stop "
                                  "the daemon") for p in self.opts.rules]
-        refused = not_live(plan)  # all or nothing: a rule that could not run is an error
-        return (None, refused) if refused else (plan, result.warnings)
+        return plan, result.warnings
 
     def _unreadable(self, err: LinnixError) -> list[Diagnostic]:
         """Diagnostics naming the rule paths that are gone (or, failing that, the error)."""
@@ -243,13 +242,11 @@ class Daemon:
 
     def run(self) -> int:
         result = self.build()
-        plan = None if result.plan is None else disable_tagged(result.plan,
-                                                                self.opts.disabled_tags)
-        errors = result.errors if plan is None else not_live(plan)
-        if plan is None or errors:
-            self.say(render_all(errors, 100))
-            self.say(f"not starting: the rules have {len(errors)} error(s)")
+        if result.plan is None:
+            self.say(render_all(result.errors, 100))
+            self.say(f"not starting: the rules have {len(result.errors)} error(s)")
             return 1
+        plan = disable_tagged(result.plan, self.opts.disabled_tags)
         _check_unprotect(self.opts.config)  # before anything is opened
         try:
             _make_state_dir(self.opts.state_dir)
@@ -281,6 +278,7 @@ class Daemon:
         self.telemetry = telemetry = Telemetry(clock, plan, source, opts.sample_interval,
                                                opts.sample_fds)
         self.core = core = Core(plan, opts.tick_s, history=True)
+        telemetry.cgroup_paths, telemetry.cgroup_root = live_cgroups(core), config.cgroups.root
         core.header(header)
         alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"),
                            max_bytes=config.retention.alerts_file_mb * 1024 * 1024,
@@ -522,6 +520,7 @@ def record(path: str, duration: float, sample_interval: float = 1.0, source: str
         telemetry = Telemetry(clock, plan, src, sample_interval, "always")
         telemetry.configure_needs(frozenset(Need))
         core = Core(plan)
+        telemetry.cgroup_paths = live_cgroups(core)  # recorded: their samples too
         # redacted: no command line is written, so none is read
         engine = LiveEngine(core, clock, lambda out: None, recorder, cmdline=not redact)
         try:

@@ -34,8 +34,7 @@ from ..engine import trace as t
 from ..engine.core import Core, Output
 from ..engine.evaluator import Alert
 from ..errors import LinnixError, Outage
-from ..language.source import Diagnostic, Level, SourceFile
-from ..names import Need, Scope
+from ..names import Need
 from ..plan import Plan
 from ..procfs import Clock, read_argv
 from ..terminal import printable, write_safely
@@ -548,14 +547,10 @@ def needs_cmdline(plan: Plan) -> bool:
     return Need.CMDLINE in plan.needs
 
 
-def not_live(plan: Plan) -> list[Diagnostic]:
-    """An error for each active rule the live engine cannot evaluate: cgroup rules, as
-    nothing samples cgroups live yet (loaded, they would silently never fire)."""
-    return [Diagnostic("E110", Level.ERROR, f"rule '{r.name}' is a cgroup rule: the daemon "
-                       "does not sample cgroups yet, so it would never fire",
-                       SourceFile(r.path, "").whole(), "replay and test it (linnix replay, "
-                       "linnix test), or disable it ('enabled false')")
-            for r in plan.active if r.scope is Scope.CGROUP]
+def live_cgroups(core: Core) -> Callable[[], set[str]]:
+    """What reads the cgroups of the live processes of ``core``'s table (on the trio
+    thread, which owns the table): the cgroups whose samples the rules want."""
+    return lambda: {p.cgroup for p in core.table.live() if p.cgroup is not None}
 
 
 async def watch_signals(on_stop: Callable[[int], None], on_reload: Callable[[], None]) -> None:

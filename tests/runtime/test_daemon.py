@@ -364,36 +364,3 @@ def test_every_event_on_the_stream_says_when_it_happened(
     assert times == ["2027-01-15T08:00:00.250Z", "2027-01-15T08:00:00.250Z",
                      "2027-01-15T08:00:03.000Z"]
 
-
-# ---- cgroup rules: not sampled live yet, so refused rather than silently never firing ------
-
-def test_the_daemon_refuses_to_start_with_a_cgroup_rule(tmp_path: Path) -> None:
-    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n",
-                                       "c.lnx": "rule c: cg_mem_pct > 90%\n"})
-    daemon = d.Daemon(d.DaemonOptions(rules=[str(rules)], state_dir=str(tmp_path / "state")),
-                      out=io.StringIO(), err=io.StringIO())
-    assert daemon.run() == 1
-    text = said(daemon)
-    assert "error[E110]: rule 'c' is a cgroup rule: the daemon does not sample cgroups yet" \
-        in text
-    assert "not starting: the rules have 1 error(s)" in text
-    assert not (tmp_path / "state").exists()  # refused before anything was made
-
-
-def test_a_disabled_cgroup_rule_does_not_stop_the_daemon_starting(tmp_path: Path) -> None:
-    rules = write(tmp_path / "rules", {"c.lnx": "rule c { when cg_procs > 1\n enabled false }\n",
-                                       "a.lnx": "rule a: cpu_pct > 1\n"})
-    assert d.not_live(d.Daemon(d.DaemonOptions(rules=[str(rules)], state_dir="x")).build()
-                      .require_plan()) == []
-
-
-async def test_a_reload_that_adds_a_cgroup_rule_is_refused(tmp_path: Path) -> None:
-    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
-    daemon = in_process(rules, tmp_path / "state")
-    (rules / "c.lnx").write_text("rule c: cg_procs > 100\n")
-    ok, diagnostics = await LiveView(daemon).reload("api")
-    assert not ok
-    assert [(x["code"], x["message"]) for x in diagnostics] == [
-        ("E110", "rule 'c' is a cgroup rule: the daemon does not sample cgroups yet, so it "
-         "would never fire")]
-    assert rule_names(daemon) == ["a"]
