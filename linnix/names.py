@@ -19,6 +19,7 @@ import attrs
 
 __all__ = [
     "ACTIONS",
+    "CGROUP_FIELDS",
     "EXIT_NAMES",
     "FUNCTIONS",
     "METRICS",
@@ -40,6 +41,7 @@ __all__ = [
     "Unit",
     "WINDOW_FUNCTIONS",
     "duration_seconds",
+    "readable",
     "field_of",
     "is_ancestry",
     "suggest",
@@ -53,18 +55,22 @@ TEXT_MAX = 4096
 
 
 class Scope(enum.Enum):
-    """Which instances a rule has: one (system), one per process, one per subtree."""
+    """Which instances a rule has: one (system), one per process, one per subtree, one per
+    cgroup."""
 
     SYSTEM = "system"
     PROCESS = "process"
     SUBTREE = "subtree"
+    CGROUP = "cgroup"
 
     @property
     def rank(self) -> int:
         return _SCOPE_RANK[self]
 
 
-_SCOPE_RANK = {Scope.SYSTEM: 0, Scope.PROCESS: 1, Scope.SUBTREE: 2}
+# Inference picks the highest rank a rule reads.  A cgroup rule is apart from the process
+# scopes rather than above them: what it may read is :func:`readable`'s, not a rank's.
+_SCOPE_RANK = {Scope.SYSTEM: 0, Scope.PROCESS: 1, Scope.SUBTREE: 2, Scope.CGROUP: 3}
 
 
 class Type(enum.Enum):
@@ -111,6 +117,7 @@ class Need(enum.Enum):
     SUBTREE = "subtree aggregation pass"
     HOST = "host cpu/memory sampling"
     PSI = "pressure (PSI) sampling"
+    CGROUP = "per-cgroup sampling"
 
 
 @attrs.frozen
@@ -189,7 +196,7 @@ def _m(
     )
 
 
-S, PR, ST = Scope.SYSTEM, Scope.PROCESS, Scope.SUBTREE
+S, PR, ST, CG = Scope.SYSTEM, Scope.PROCESS, Scope.SUBTREE, Scope.CGROUP
 PLAIN, PCT, SIZE, DUR = Dim.PLAIN, Dim.PERCENT, Dim.SIZE, Dim.DURATION
 
 _CATALOGUE = (
@@ -313,9 +320,51 @@ _CATALOGUE = (
        "processes created anywhere in the subtree in the last second",
        "fork events under this process in the trailing 1 s", "P.sub_forks.count(NOW)",
        Need.SUBTREE, optional=False, time_varying=True, adds_up="forks"),
+    # ---- cgroup (cgroup rules read cgroup, unit and container too: CGROUP_FIELDS) -----
+    _m("cg_procs", CG, PLAIN, "number of processes in the cgroup (not in those below it)",
+       "lines of cgroup.procs", "P.cg_procs", Need.CGROUP),
+    _m("cg_cpu_pct", CG, PCT, "CPU use of the cgroup and those below it, percent of one CPU "
+       "(200 = two CPUs busy)", "growth of cpu.stat usage_usec (v1: cpuacct.usage) since "
+       "the previous sample", "P.cg_cpu_pct", Need.CGROUP),
+    _m("cg_mem_mb", CG, SIZE, "memory charged to the cgroup, MiB",
+       "memory.current (v1: memory.usage_in_bytes)", "P.cg_mem_mb", Need.CGROUP),
+    _m("cg_mem_max_mb", CG, SIZE, "memory limit of the cgroup, MiB; no value when unlimited",
+       "memory.max (v1: memory.limit_in_bytes)", "P.cg_mem_max_mb", Need.CGROUP),
+    _m("cg_mem_pct", CG, PCT, "memory charged, percent of the limit; no value when unlimited",
+       "cg_mem_mb / cg_mem_max_mb x 100", "P.cg_mem_pct", Need.CGROUP),
+    _m("cg_swap_mb", CG, SIZE, "swap charged to the cgroup, MiB", "memory.swap.current",
+       "P.cg_swap_mb", Need.CGROUP),
+    _m("cg_psi_cpu_some", CG, PCT, "CPU pressure of the cgroup, some (avg10)",
+       "cpu.pressure some avg10", "P.cg_psi_cpu_some", Need.CGROUP),
+    _m("cg_psi_mem_some", CG, PCT, "memory pressure of the cgroup, some (avg10)",
+       "memory.pressure some avg10", "P.cg_psi_mem_some", Need.CGROUP),
+    _m("cg_psi_mem_full", CG, PCT, "memory pressure of the cgroup, full (avg10)",
+       "memory.pressure full avg10", "P.cg_psi_mem_full", Need.CGROUP),
+    _m("cg_psi_io_some", CG, PCT, "I/O pressure of the cgroup, some (avg10)",
+       "io.pressure some avg10", "P.cg_psi_io_some", Need.CGROUP),
+    _m("cg_oom_kills", CG, PLAIN, "processes the OOM killer killed in the cgroup, ever",
+       "oom_kill in memory.events (v1: memory.oom_control)", "P.cg_oom_kills", Need.CGROUP),
 )
 
+# Process fields a cgroup rule reads too, as the cgroup's own: its path and what it names.
+CGROUP_FIELDS = frozenset({"cgroup", "unit", "container"})
+
+
+def readable(scope: Scope, name: str) -> bool:
+    """Whether a rule of ``scope`` can read ``name`` (a registry name, or ``parent.NAME``).
+
+    A cgroup rule reads cgroup names, the host's and :data:`CGROUP_FIELDS`; every other
+    rule reads no cgroup name, and the names of its own scope and those below it.
+    """
+    if name.startswith("parent."):
+        return scope in (Scope.PROCESS, Scope.SUBTREE)
+    own = _CATALOGUE_SCOPE[name]
+    if scope is Scope.CGROUP:
+        return own in (Scope.SYSTEM, Scope.CGROUP) or name in CGROUP_FIELDS
+    return own is not Scope.CGROUP and _SCOPE_RANK[own] <= _SCOPE_RANK[scope]
+
 METRICS: Mapping[str, Metric] = {m.name: m for m in _CATALOGUE}
+_CATALOGUE_SCOPE = {m.name: m.scope for m in _CATALOGUE}
 
 WINDOW_FUNCTIONS: Mapping[str, str] = {
     "avg": "time-weighted mean of M over the last W",
@@ -378,6 +427,7 @@ class ActionSpec:
     targets_process: bool
     params: tuple[Param, ...] = ()
     subtree: bool = False  # acts on the target's descendants too
+    targets_cgroup: bool = False  # acts on the instance's cgroup: cgroup rules only
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -398,6 +448,10 @@ ACTIONS: Mapping[str, ActionSpec] = {
         ActionSpec("renice", "change the nice value (-20..19)", True,
                    (Param("nice", "int", positional=True), _TARGET)),
         ActionSpec("analyze", "attach an analysis to the incident", False),
+        ActionSpec("freeze", "freeze the cgroup: its processes stop until thawed; reversible",
+                   False, targets_cgroup=True),
+        ActionSpec("kill_cgroup", "kill every process in the cgroup", False,
+                   targets_cgroup=True),
     )
 }
 

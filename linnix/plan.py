@@ -44,6 +44,7 @@ class CompiledAction:
     read: Getter | None = attrs.field(default=None, eq=False, repr=False)  # reads target
     unless_text: str | None = None  # top(M, unless EXPR): the processes left out
     exclude: Condition | None = attrs.field(default=None, eq=False, repr=False)
+    targets_cgroup: bool = False  # freeze, kill_cgroup: on the instance's cgroup
 
     def describe(self) -> str:
         args = []
@@ -139,6 +140,11 @@ class CompiledRule:
     def targets(self) -> tuple[CompiledAction, ...]:
         """The actions that act on a process."""
         return tuple(a for a in self.actions if a.targets_process)
+
+    @property
+    def cgroup_targets(self) -> tuple[CompiledAction, ...]:
+        """The actions that act on the instance's cgroup (a cgroup rule's)."""
+        return tuple(a for a in self.actions if a.targets_cgroup)
 
 
 @attrs.frozen

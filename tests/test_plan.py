@@ -123,8 +123,9 @@ def test_rule_requirements() -> None:
 
 
 def test_by_scope_and_lookup() -> None:
-    p = plan("rule a: host_cpu_pct > 1\nrule b: cpu_pct > 1\nrule c: subtree_procs > 1")
-    assert [[r.name for r in p.by_scope(s)] for s in Scope] == [["a"], ["b"], ["c"]]
+    p = plan("rule a: host_cpu_pct > 1\nrule b: cpu_pct > 1\nrule c: subtree_procs > 1\n"
+             "rule d: cg_procs > 1")
+    assert [[r.name for r in p.by_scope(s)] for s in Scope] == [["a"], ["b"], ["c"], ["d"]]
     assert p.rule("b") is p.rules[1]
     assert p.rule("nope") is None
     assert p.rules[1].where == "t.lnx:2"

@@ -38,6 +38,7 @@ import trio
 from ..cgroups import control
 from ..cgroups.hierarchy import Cgroup, Hierarchy, discover
 from ..cgroups.paths import unit_of
+from ..names import ACTIONS
 from .cgguards import CgroupGuards
 from .policy import ActionPolicy, NotFrozenError
 from .store import AsyncStore, Entry
@@ -47,7 +48,7 @@ __all__ = ["CGROUP_KINDS", "KILL_WINDOW_S", "REVERSIBLE", "RECREATED", "THAW_AT_
 
 T = TypeVar("T")
 
-CGROUP_KINDS = frozenset({"freeze", "kill_cgroup"})
+CGROUP_KINDS = frozenset(name for name, spec in ACTIONS.items() if spec.targets_cgroup)
 REVERSIBLE = frozenset({"freeze"})  # what [actions] auto may list: a thaw undoes it
 KILL_WINDOW_S = 600.0  # cgroup_kills_per_unit counts the kills of this window
 THAW_AT_STOP_S = 10.0  # what a stopping agent spends thawing, at most

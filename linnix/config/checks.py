@@ -222,6 +222,16 @@ def absolute_path(value: object) -> object:
     return path
 
 
+def cgroup_path(value: object) -> object:
+    """A cgroup v2 path: ``/``, or ``/`` and names (no empty, ``.`` or ``..`` part)."""
+    path = _string(value, "a cgroup path")
+    parts = path.split("/")[1:]
+    if not path.startswith("/") or len(path) > 4096 or "\0" in path or (
+            path != "/" and any(p in ("", ".", "..") for p in parts)):
+        raise _bad(f"expected a cgroup path such as \"/system.slice\", got {show(value)}")
+    return path
+
+
 def bind(value: object) -> object:
     """An address to listen on, ``host:port`` (see :func:`parse_bind`)."""
     text = _string(value, 'host:port (e.g. "127.0.0.1:9333" or "[::1]:9333")')

@@ -34,6 +34,7 @@ from .checks import (
     analysis_backend,
     bind,
     boolean,
+    cgroup_path,
     choice,
     distinct,
     duration,
@@ -119,6 +120,13 @@ class TelemetryConfig:
 
 
 @attrs.frozen
+class CgroupsConfig:
+    """``[cgroups]``: which cgroups cgroup rules watch besides those of live processes."""
+
+    root: str | None = None  # every cgroup under it too (bounded), e.g. "/system.slice"
+
+
+@attrs.frozen
 class RulesConfig:
     """``[rules]``: where the rule files are and which rules are switched off."""
 
@@ -201,6 +209,7 @@ class Config:
     runtime: RuntimeConfig = attrs.field(factory=RuntimeConfig)
     api: ApiConfig = attrs.field(factory=ApiConfig)
     telemetry: TelemetryConfig = attrs.field(factory=TelemetryConfig)
+    cgroups: CgroupsConfig = attrs.field(factory=CgroupsConfig)
     rules: RulesConfig = attrs.field(factory=RulesConfig)
     actions: ActionsConfig = attrs.field(factory=ActionsConfig)
     retention: RetentionConfig = attrs.field(factory=RetentionConfig)
@@ -233,6 +242,9 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
         "tick": duration(zero_ok=False),
         "ring_buffer_pages": power_of_two,
         "sample_fds": choice("auto", "always", "never"),
+    }),
+    "cgroups": (CgroupsConfig, {
+        "root": cgroup_path,
     }),
     "rules": (RulesConfig, {
         "paths": list_of(nonempty_text, "paths", at_least_one="path"),

@@ -27,6 +27,8 @@ from typing import Any
 
 from ..names import METRICS, WINDOW_FUNCTIONS, Scope
 from ..plan import CompiledAction, CompiledRule, Plan
+from . import cgrules
+from .cgtable import Cg
 from .proctable import Proc, ProcTable
 from .rulestate import (
     EPS,
@@ -131,6 +133,8 @@ class Evaluator:
             started = clock()
             if state.rule.scope is Scope.SYSTEM:
                 touched = self._system(state, table, now)
+            elif state.rule.scope is Scope.CGROUP:
+                touched = self._cgroups(state, table, now)
             else:
                 touched = self._processes(state, table, now)
             touched |= state.due(now)
@@ -195,7 +199,34 @@ class Evaluator:
         effective = self._effective(state)
         changed = effective ^ state.effective
         state.effective = effective
-        return changed  # type: ignore[return-value]
+        return changed
+
+    def _cgroups(self, state: RuleState, table: ProcTable, now: float) -> set[Key]:
+        """A cgroup rule: refresh truths; the instances whose (effective) truth changed."""
+        cond, host, true = state.rule.cond, table.host, state.true
+        flips = False
+        for cg in table.cgroups.gone:
+            if cg in true:
+                true.discard(cg)
+                flips = True
+            state.effective.discard(cg)
+            state.watch.discard(cg)
+            inst = state.instances.pop(cg, None)
+            if inst is not None and inst.state == FIRING:
+                self.alerts.append(self._alert(state, cg, table, "resolved", now, "gone",
+                                               inst=inst))
+        found = cgrules.candidates(state, table.cgroups)
+        for cg in found:
+            state.evaluations += 1
+            if self._eval(state, cond, cg, host, now) != (cg in true):
+                (true.discard if cg in true else true.add)(cg)
+                flips = True
+        if not flips:
+            return set()
+        effective = cgrules.deepest(true)
+        changed = effective ^ state.effective
+        state.effective = effective
+        return changed
 
     def _observe_windows(self, table: ProcTable, now: float) -> None:
         metrics = self.plan.window_metrics
@@ -207,6 +238,12 @@ class Evaluator:
                 value = wm.read(None, host, now)
                 if value is not None:
                     host.observe(wm.name, wm.span_s, now, value)
+                continue
+            if wm.scope is Scope.CGROUP:  # a cgroup's values change only at its samples
+                for cg in table.cgroups.changed:
+                    value = wm.read(cg, host, now)
+                    if value is not None:
+                        cg.observe(wm.name, wm.span_s, now, value)
                 continue
             spans = self._spans.get(wm.name, ())
             averaged = wm.name in self._averaged
@@ -382,8 +419,11 @@ class Evaluator:
         if state.rule.clear is not None:
             state.watch.add(key)
         # the targets are chosen first: the firing alert's message may name them
-        proposals = [self._propose(state.rule, action, table, key, now)
-                     for action in state.rule.targets]
+        if type(key) is Cg:
+            proposals = cgrules.proposals(state.rule, key, now)
+        else:
+            proposals = [self._propose(state.rule, action, table, key, now)  # type: ignore[arg-type]
+                         for action in state.rule.targets]
         alert = self._alert(state, key, table, "firing", now, inst=inst,
                             target=next((x for x in proposals if x.pid is not None), None))
         inst.message = alert.message
@@ -395,7 +435,7 @@ class Evaluator:
         self.proposals.extend(proposals)
 
     def _propose(self, rule: CompiledRule, action: CompiledAction, table: ProcTable,
-                 p: Key, now: float) -> Proposal:
+                 p: Proc | None, now: float) -> Proposal:
         target = p
         if action.read is not None:
             target = table.top(action.read, now, action.exclude)
@@ -423,12 +463,19 @@ class Evaluator:
                    "scope": rule.scope.value, "state": kind}
         if target is not None:
             context["target.pid"], context["target.comm"] = target.pid, target.comm
+        labels = _labels(rule, inst, kind, context)
+        if type(p) is Cg:
+            return Alert(ts=now, rule=rule.name, state=kind, severity=rule.severity,
+                         scope=rule.scope.value, pid=None, comm=None, start=None,
+                         message=rule.message.render(context),
+                         labels=cgrules.labels_of(p, dict(labels)), values=shown,
+                         reason=reason, cgroup=p.cgroup)
         return Alert(
             ts=now, rule=rule.name, state=kind, severity=rule.severity, scope=rule.scope.value,
-            pid=p.pid if p is not None else None, comm=p.comm if p is not None else None,
-            start=p.start if p is not None else None, message=rule.message.render(context),
-            labels=_labels(rule, inst, kind, context),  # type: ignore[arg-type]
-            values=shown, reason=reason, proc=p, wall=state.wall)
+            pid=p.pid if p is not None else None, comm=p.comm if p is not None else None,  # type: ignore[union-attr]
+            start=p.start if p is not None else None, message=rule.message.render(context),  # type: ignore[union-attr]
+            labels=labels,  # type: ignore[arg-type]
+            values=shown, reason=reason, proc=p, wall=state.wall)  # type: ignore[arg-type]
 
 
 def _labels(rule: CompiledRule, inst: Instance | None, kind: str,

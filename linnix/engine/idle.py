@@ -294,6 +294,8 @@ def _busy(ev: Evaluator, table: ProcTable, now: float) -> bool:
     host = table.host
     if host.win is not None and not host.settled(now):
         return True
+    if any(cg.win is not None and not cg.settled(now) for cg in table.cgroups.live()):
+        return True  # a cgroup's window still moving (cgroup rules judge every cgroup)
     return any(wm.name == "age_s" and wm.scope is not Scope.SYSTEM
                for wm in ev.plan.window_metrics) and any(
         p.start is not None for p in table.live())  # a window over age_s moves every tick
@@ -340,8 +342,8 @@ def _conditions(ev: Evaluator, table: ProcTable, grid: Grid, k_from: int, k_proo
                 held = _clearing(state, rule.clear, watched, host, now)
                 if held is None:
                     return k_from
-                if ages and watched is not None:
-                    checks.append((watched, rule.clear, held, True))
+                if ages and watched is not None:  # a cgroup rule reads no age: a process
+                    checks.append((watched, rule.clear, held, True))  # type: ignore[arg-type]
         if ages:
             checks += [(p, rule.cond, p in state.true, False) for p in table.live()]
         for p, cond, now_true, is_clear in checks:
@@ -358,7 +360,7 @@ def _conditions(ev: Evaluator, table: ProcTable, grid: Grid, k_from: int, k_proo
     return k_end
 
 
-def _clearing(state: RuleState, clear: Callable[..., Any], key: Proc | None, host: object,
+def _clearing(state: RuleState, clear: Callable[..., Any], key: Any, host: object,
               now: float) -> bool | None:
     """Whether a watched instance's 'clear when' holds at ``now`` as it did at its last
     judgement (its value then); None when its state moves at ``now`` (or it raises)."""

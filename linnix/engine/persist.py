@@ -52,8 +52,8 @@ from ..names import TEXT_MAX, Scope
 from ..plan import CompiledRule
 from .evaluator import Evaluator
 from .events import KEYS_MAX, EventRules, EventState
-from .proctable import ProcTable
-from .rulestate import EPS, FIRING, PENDING, Alert, Instance, Key, RuleState, order
+from .proctable import Proc, ProcTable
+from .rulestate import EPS, FIRING, PENDING, Alert, Instance, RuleState, order
 from .trace import TS_MAX
 
 __all__ = ["INSTANCES_MAX", "OUTAGE_TOLERANCE_S", "RECENT_MAX", "SNAPSHOT_MAX_BYTES",
@@ -181,7 +181,9 @@ def save(evaluator: Evaluator, clocks: Clocks, now: float,
     ``events``' rules, as bytes."""
     rules = []
     for state in evaluator.rules:
-        kept = [s for s in (_saved(inst, key, clocks, now) for key, inst in
+        if state.rule.scope is Scope.CGROUP:  # judged afresh from the first samples
+            continue
+        kept = [s for s in (_saved(inst, key, clocks, now) for key, inst in  # type: ignore[arg-type]
                             sorted(state.instances.items(), key=lambda kv: order(kv[0])))
                 if s is not None]
         kept.sort(key=lambda s: ("firing", "pending", "cooling").index(s.state))
@@ -207,6 +209,9 @@ def _saved_events(state: EventState, clocks: Clocks, now: float) -> SavedEventRu
         return None
     return SavedEventRule(rule.name, event_digest(rule), cooldowns[-KEYS_MAX:],
                           recent[-RECENT_MAX:])
+
+
+Key = Proc | None  # the instances saved: a process, or the host (cgroup rules are not)
 
 
 def _saved(inst: Instance, key: Key, clocks: Clocks, now: float) -> SavedInstance | None:

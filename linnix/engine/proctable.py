@@ -36,6 +36,7 @@ from typing import Any
 
 from ..names import TEXT_MAX
 from . import trace as t
+from .cgtable import CgTable
 from .choose import top
 from .host import Host
 from .records import NO_TOTALS, Proc
@@ -99,9 +100,11 @@ class ProcTable:
         # when a fork leaves subtree_forks_per_sec: the core's tick grid, else exactly
         self.expiry: Callable[[float], float] = exact_expiry
         self.walls: Walls | None = None  # totals within the plan's boundaries, if any
+        self.cgroups = CgTable()  # the instances of cgroup rules
         self.handlers: dict[type, Callable[[Any], None]] = {
             t.Proc: self._proc, t.Fork: self._fork, t.Exec: self._exec, t.Exit: self._exit,
             t.Sample: self._sample, t.System: self._system, t.Lost: self._lost,
+            t.Cgroup: self.cgroups.sample, t.CgroupGone: self.cgroups.remove,
         }
 
     # ---- events ------------------------------------------------------------------
@@ -451,7 +454,8 @@ class ProcTable:
     def quiet(self) -> bool:
         """Whether nothing happened since the last :meth:`settle` (no event applied)."""
         return not (self._unfolded or self._forks or self.exited or any(self._sets)
-                    or (self.walls is not None and not self.walls.quiet()))
+                    or (self.walls is not None and not self.walls.quiet())
+                    or not self.cgroups.quiet())
 
     def changed(self, groups: frozenset[str]) -> set[Proc]:
         """Processes changed in any of ``groups`` (cpu rss fds threads meta sub).
@@ -475,6 +479,7 @@ class ProcTable:
         self._unions.clear()
         self.exited.clear()
         self.exit_parents.clear()
+        self.cgroups.settle()
         if self.walls is not None:
             self.walls.moved.clear()
         quiet = [p for p in self.rate_hot if not (

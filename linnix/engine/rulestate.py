@@ -18,6 +18,7 @@ import attrs
 from ..names import COUNTING_FUNCTIONS, METRICS, Need, Scope
 from ..plan import CompiledAction, CompiledRule
 from ..timefmt import rfc3339, seconds
+from .cgtable import Cg
 from .durations import Durations
 from .proctable import Proc
 
@@ -47,6 +48,7 @@ class Alert:
     values: dict[str, object]
     reason: str | None = None  # for resolved: cleared | exited | reloaded
     trigger: str | None = None  # an event rule's alert: the event (exec | exit | fork)
+    cgroup: str | None = None  # a cgroup rule's alert: the cgroup's path
     # for in-process consumers (incidents), never serialised:
     proc: Proc | None = attrs.field(default=None, repr=False, eq=False)
     history: list[tuple[float, dict[str, object]]] | None = attrs.field(
@@ -65,6 +67,8 @@ class Alert:
             out["time"] = rfc3339(self.unix)
         if self.trigger is not None:  # only event rules' alerts have one
             out["trigger"] = self.trigger
+        if self.cgroup is not None:  # only cgroup rules' alerts have one
+            out["cgroup"] = self.cgroup
         return out
 
 
@@ -125,7 +129,7 @@ class Instance:
         self.hold_until = float("-inf")
 
 
-Key = Proc | None  # None: the one instance of a system rule
+Key = Proc | Cg | None  # None: the one instance of a system rule; Cg: of a cgroup rule
 
 
 @attrs.define
@@ -135,8 +139,8 @@ class RuleState:
     rule: CompiledRule
     index: int
     instances: dict[Key, Instance] = attrs.field(factory=dict)
-    true: set[Proc] = attrs.field(factory=set)  # instances whose condition holds
-    effective: set[Proc] = attrs.field(factory=set)  # ... and are not suppressed
+    true: set[Any] = attrs.field(factory=set)  # instances (Proc, Cg) whose condition holds
+    effective: set[Any] = attrs.field(factory=set)  # ... and are not suppressed
     system_truth: bool = False
     timers: list[tuple[float, int, Key, Instance]] = attrs.field(factory=list)
     watch: set[Key] = attrs.field(factory=set)  # firing, with a 'clear when' to evaluate
@@ -202,7 +206,9 @@ def order(p: Key) -> tuple[int, float]:
     """Instances in a stable order: the host first, then by pid and start."""
     if p is None:
         return (-1, 0.0)
-    return (p.pid, p.start if p.start is not None else -1.0)
+    if type(p) is Cg:
+        return (p.id, 0.0)
+    return (p.pid, p.start if p.start is not None else -1.0)  # type: ignore[union-attr]
 
 
 _GROUP_OF_NEED = {Need.CPU: "cpu", Need.RSS: "rss", Need.FDS: "fds", Need.THREADS: "threads"}

@@ -32,8 +32,9 @@ from ..errors import TraceError
 from ..signals import CRASH_SIGNALS, signal_name
 
 __all__ = [
-    "EVENT_TYPES", "LINE_MAX", "TS_MAX", "Event", "Exec", "Exit", "Fork", "Header", "Lost", "Proc",
-    "Sample", "System", "TraceReader", "encode_event", "open_trace", "read_trace",
+    "CGROUP_PATH_MAX", "EVENT_TYPES", "LINE_MAX", "TS_MAX", "Cgroup", "CgroupGone", "Event", "Exec",
+    "Exit", "Fork", "Header", "Lost", "Proc", "Sample", "System", "TraceReader", "encode_event",
+    "open_trace", "read_trace",
 ]
 
 # The largest time a trace may hold, in seconds (about 317 years): room for any
@@ -49,6 +50,12 @@ Count = Annotated[int, msgspec.Meta(ge=0)]
 Time = Annotated[float, msgspec.Meta(ge=0, le=TS_MAX)]
 Start = Annotated[float, msgspec.Meta(ge=-TS_MAX, le=TS_MAX)]  # before the recording: < 0
 Num = Annotated[float, msgspec.Meta(ge=0)]
+# The longest cgroup path a trace may name, in characters (the kernel's PATH_MAX): a
+# longer one is an error, so that one sample cannot make the table keep megabytes.
+CGROUP_PATH_MAX = 4096
+CgPath = Annotated[str, msgspec.Meta(min_length=1, max_length=CGROUP_PATH_MAX, pattern="^/")]
+CgId = Annotated[int, msgspec.Meta(ge=0)]  # the directory's inode
+Pct = Annotated[float, msgspec.Meta(ge=0, le=100)]
 
 _OPTS: dict[str, Any] = {"tag_field": "kind", "gc": False, "omit_defaults": True}
 
@@ -174,9 +181,41 @@ class Lost(msgspec.Struct, tag="lost", **_OPTS):
     count: Count
 
 
-Event = Proc | Fork | Exec | Exit | Sample | System | Lost
-EVENT_TYPES = (Proc, Fork, Exec, Exit, Sample, System, Lost)
-_KINDS = ("header", "proc", "fork", "exec", "exit", "sample", "system", "lost")
+class Cgroup(msgspec.Struct, tag="cgroup", **_OPTS):
+    """One sample of one cgroup: its v2 ``cgroup`` path and ``id`` (the directory's inode).
+
+    Unlike a process ``sample``, it is whole: an absent field has no value until the
+    next sample of the cgroup says otherwise.  ``cpu_pct`` is percent of one CPU since
+    its previous sample; sizes are MiB; the ``psi_*`` values avg10 percentages of its
+    own pressure files; ``oom_kills`` the count in its ``memory.events``.
+    """
+
+    ts: Time
+    cgroup: CgPath
+    id: CgId
+    procs: Count | None = None
+    cpu_pct: Num | None = None
+    mem_mb: Num | None = None
+    mem_max_mb: Num | None = None
+    swap_mb: Num | None = None
+    psi_cpu_some: Pct | None = None
+    psi_mem_some: Pct | None = None
+    psi_mem_full: Pct | None = None
+    psi_io_some: Pct | None = None
+    oom_kills: Count | None = None
+
+
+class CgroupGone(msgspec.Struct, tag="cgroup_gone", **_OPTS):
+    """The cgroup ``id`` was removed (or is no longer sampled)."""
+
+    ts: Time
+    id: CgId
+
+
+Event = Proc | Fork | Exec | Exit | Sample | System | Lost | Cgroup | CgroupGone
+EVENT_TYPES = (Proc, Fork, Exec, Exit, Sample, System, Lost, Cgroup, CgroupGone)
+_KINDS = ("header", "proc", "fork", "exec", "exit", "sample", "system", "lost", "cgroup",
+          "cgroup_gone")
 
 _any_decoder = msgspec.json.Decoder(Header | Event)
 _body_decoder = msgspec.json.Decoder(Event)

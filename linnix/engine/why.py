@@ -28,7 +28,9 @@ from ..timefmt import seconds
 from .core import Core
 from .evaluator import Alert
 from .proctable import Proc, ProcTable
-from .rulestate import EPS, FIRING, PENDING, Instance, Key, RuleState, order
+from .rulestate import EPS, FIRING, PENDING, Instance, RuleState, order
+
+Key = Proc | None  # what --why follows: a process, or the host (never a cgroup rule)
 
 __all__ = ["SHOWN_MAX", "WALK_MAX", "WhyWatch", "part_reason"]
 
@@ -90,7 +92,7 @@ class WhyWatch:
             return [None], 0
         if self.pid is not None:
             return [p for p in table.live() if p.pid == self.pid], 0
-        held = {k for k in state.instances if k is not None and k.alive} | state.true
+        held: set[Any] = {k for k in state.instances if k is not None and k.alive} | state.true
         if not held:
             best = max(table.live(), key=lambda p: (self._held(p, table, now),
                                                     [-x for x in order(p)]), default=None)
@@ -288,7 +290,7 @@ def _holding_descendant(state: RuleState, key: Proc) -> Proc | None:
     root reported instead of ``key``."""
     for p in sorted(state.true, key=order):
         if p is not key and any(node is key for node in p.lineage()):
-            return p
+            return p  # type: ignore[no-any-return]
     return None
 
 

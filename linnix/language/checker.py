@@ -22,7 +22,7 @@ from . import nodes as n
 from .env import Env
 from .events import check_event, check_event_actions
 from .grammar import declaration_parser
-from .infer import Inferrer, Uses, describe_dim
+from .infer import Inferrer, Uses, describe_dim, kind_of
 from .infer import rank as _rank
 from .ir import CheckedAction, CheckedRule, CheckedTest, Expectation
 from .judged import FAIL, Target, check_boundaries, check_target
@@ -271,6 +271,8 @@ class _Checker:
     def _scope(self, rule: n.Rule, clause: n.Clause | None, uses: Uses) -> tuple[Scope, str]:
         needed, name, span = uses.scope_needed()
         if not isinstance(clause, n.ScopeClause):
+            if needed is Scope.CGROUP:
+                self._mixed(rule, uses, name)
             reason = f"inferred: reads {name}" if name else "inferred: reads only system names"
             return needed, reason
         try:
@@ -279,13 +281,30 @@ class _Checker:
             guess = suggest(clause.name, [s.value for s in Scope])
             tail = f" (did you mean '{guess}'?)" if guess else ""
             self.error("E402", f"unknown scope '{clause.name}'{tail}", clause.span,
-                       "one of: system, process, subtree")
+                       "one of: system, process, subtree, cgroup")
             return needed, "declared"
+        if Scope.CGROUP in (needed, declared):  # apart from the others: no rank to compare
+            if needed is Scope.CGROUP and declared is Scope.CGROUP:
+                self._mixed(rule, uses, name)
+            elif (found := uses.foreign(declared)) is not None:
+                self.error("E401", f"'{found[0]}' is {kind_of(found[0])}, but rule "
+                           f"'{rule.name}' is declared 'scope {declared.value}'", found[1])
+            return declared, "declared"
         if _rank(needed) > _rank(declared) and span is not None:
             kind = "a subtree metric" if needed is Scope.SUBTREE else "a process field"
             self.error("E401", f"'{name}' is {kind}, but rule '{rule.name}' is declared "
                        f"'scope {declared.value}'", span)
         return declared, "declared"
+
+    def _mixed(self, rule: n.Rule, uses: Uses, cg_name: str | None) -> None:
+        """E403 at the first name a cgroup rule (one reading ``cg_name``) cannot read."""
+        found = uses.foreign(Scope.CGROUP)
+        if found is not None:
+            self.error("E403", f"'{found[0]}' is {kind_of(found[0])}, but rule '{rule.name}' "
+                       f"reads '{cg_name}', a cgroup metric: a rule is about processes or "
+                       "about cgroups, not both", found[1],
+                       "a cgroup rule reads cg_* names, cgroup, unit, container and host "
+                       "values")
 
     def _choice(self, clause: n.Clause | None, allowed: tuple[str, ...], what: str,
                 default: str | None) -> str | None:
@@ -349,6 +368,8 @@ class _Checker:
                 self.error("E602", f"'{a.name}' needs a {p.name}", a.span,
                            self._signature(a.name))
                 return None
+        if not self._fits(a, spec.targets_process, spec.targets_cgroup, scope):
+            return None
         if spec.targets_process and scope is Scope.SYSTEM and "target" not in resolved:
             self.error("E603", f"'{a.name}' in a system rule needs a target", a.span,
                        f"e.g. action {a.name}(target = top(cpu_pct))")
@@ -360,6 +381,21 @@ class _Checker:
                              target=target.metric if target is not None else None,
                              target_unless=target.unless if target is not None else None,
                              unless_text=target.unless_text if target is not None else None)
+
+    def _fits(self, a: n.Action, on_process: bool, on_cgroup: bool, scope: Scope) -> bool:
+        """E609 for an action on a cgroup outside a cgroup rule, and the reverse."""
+        if on_cgroup and scope is not Scope.CGROUP:
+            self.error("E609", f"'{a.name}' acts on a cgroup, but this rule's instances are "
+                       f"{'the host' if scope is Scope.SYSTEM else 'processes'} (scope "
+                       f"{scope.value})", a.span, "a rule that reads a cg_* name (or says "
+                       "'scope cgroup') is a cgroup rule")
+            return False
+        if on_process and scope is Scope.CGROUP:
+            self.error("E609", f"'{a.name}' acts on a process, but this rule's instances are "
+                       "cgroups (scope cgroup)", a.span,
+                       "a cgroup rule may take freeze, kill_cgroup, analyze or alert")
+            return False
+        return True
 
     def _signature(self, action: str) -> str:
         spec = ACTIONS[action]

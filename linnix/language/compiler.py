@@ -21,6 +21,7 @@ from types import CodeType, FunctionType
 from typing import Any
 
 from ..names import (
+    ACTIONS,
     COUNTING_FUNCTIONS,
     METRICS,
     WINDOW_FUNCTIONS,
@@ -111,7 +112,7 @@ def _needs(names: Iterable[str]) -> frozenset[Need]:
 def default_message(rule: CheckedRule, inputs: Iterable[str]) -> Template:
     """``comm[pid]: name=value, ...`` over everything the condition reads."""
     names = tuple(inputs)
-    key = (rule.scope is not Scope.SYSTEM, names)
+    key = (rule.scope.value, names)
     template = _DEFAULT_MESSAGES.get(key)
     if template is None:
         template = _DEFAULT_MESSAGES[key] = _default_message(rule, names)
@@ -122,14 +123,17 @@ def default_message(rule: CheckedRule, inputs: Iterable[str]) -> Template:
 
 # Default messages already made (a Template is immutable, so rules that read the
 # same names in the same scope share one), oldest first.
-_DEFAULT_MESSAGES: dict[tuple[bool, tuple[str, ...]], Template] = {}
+_DEFAULT_MESSAGES: dict[tuple[str, tuple[str, ...]], Template] = {}
 _MAX_DEFAULT_MESSAGES = 4096
 
 
 def _default_message(rule: CheckedRule, inputs: Iterable[str]) -> Template:
     parts: list[Part] = []
     text = ""
-    if rule.scope is not Scope.SYSTEM:
+    if rule.scope is Scope.CGROUP:  # its instance is a cgroup: named by its path
+        parts.append(Part("", "cgroup", "", 0))
+        text = ": "
+    elif rule.scope is not Scope.SYSTEM:
         parts += [Part("", "comm", "", 0), Part("[", "pid", "", 0)]
         text = "]: "
     for name in inputs:
@@ -366,7 +370,7 @@ def _action(a: CheckedAction, exclude: Condition | None) -> CompiledAction:
     read = getter(a.target) if a.target is not None else None
     unless = None if a.target_unless is None else a.unless_text or to_text(a.target_unless)
     return CompiledAction(a.name, a.targets_process, a.grace_s, a.signal, a.nice, a.target,
-                          read, unless, exclude)
+                          read, unless, exclude, targets_cgroup=ACTIONS[a.name].targets_cgroup)
 
 
 def getter(metric: str) -> Getter:

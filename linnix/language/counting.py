@@ -40,7 +40,8 @@ def _count(inf: Inferrer, e: n.Call, env: Env) -> Info:
     for name, span in inner.metrics.items():
         scope = METRICS[name].scope
         if scope is not Scope.PROCESS:
-            what = "a system value" if scope is Scope.SYSTEM else "a subtree metric"
+            what = {Scope.SYSTEM: "a system value", Scope.CGROUP: "a cgroup metric"}.get(
+                scope, "a subtree metric")
             return inf.error("E620", f"count() counts processes: '{name}' is {what}; its "
                              "condition reads process fields only", span)
     return Info(Type.NUM, Dim.PLAIN)

@@ -86,8 +86,9 @@ def _scope(ck: _Reporter, rule: n.Rule, uses: Uses, clause: n.Clause | None) -> 
                  "rule's instance is the event's process", clause.span, "scope process")
         return
     needed, name, span = uses.scope_needed()
-    if needed is Scope.SUBTREE and span is not None:
-        ck.error("E512", f"'{name}' is a subtree metric, but event rule '{rule.name}' is "
+    if needed in (Scope.SUBTREE, Scope.CGROUP) and span is not None:
+        kind = "a subtree metric" if needed is Scope.SUBTREE else "a cgroup metric"
+        ck.error("E512", f"'{name}' is {kind}, but event rule '{rule.name}' is "
                  "judged on the event's process only", span)
 
 

@@ -26,6 +26,7 @@ from ..names import (
     Scope,
     Type,
     is_ancestry,
+    readable,
     suggest,
 )
 from . import nodes as n
@@ -86,6 +87,23 @@ class Uses:
             name, span = next(iter(self.parent.items()))
             best = (Scope.PROCESS, f"parent.{name}", span)
         return best
+
+    def foreign(self, scope: Scope) -> tuple[str, Span] | None:
+        """The first name read that a rule of ``scope`` cannot read, and where."""
+        for name, span in self.metrics.items():
+            if not readable(scope, name):
+                return name, span
+        for name, span in self.parent.items():
+            if not readable(scope, f"parent.{name}"):
+                return f"parent.{name}", span
+        return None
+
+
+def kind_of(name: str) -> str:
+    """What a name is, for a message: 'a process field', 'a cgroup metric', ..."""
+    scope = Scope.PROCESS if name.startswith("parent.") else METRICS[name].scope
+    return {Scope.SUBTREE: "a subtree metric", Scope.CGROUP: "a cgroup metric",
+            Scope.SYSTEM: "a system value"}.get(scope, "a process field")
 
 
 def rank(scope: Scope) -> int:

@@ -78,10 +78,10 @@ def _top_unless(ck: _Checker, e: n.Expr, env: Env) -> object:
 
 def _top_metric(ck: _Checker, arg: n.Expr) -> str | None:
     metric = METRICS.get(arg.id) if isinstance(arg, n.Name) else None
-    if metric is None or not metric.numeric or metric.scope is Scope.SYSTEM:
+    if metric is None or not metric.numeric or metric.scope in (Scope.SYSTEM, Scope.CGROUP):
         name = arg.id if isinstance(arg, n.Name) else arg.span.text
         procs = [m.name for m in METRICS.values()
-                 if m.numeric and m.scope is not Scope.SYSTEM]
+                 if m.numeric and m.scope not in (Scope.SYSTEM, Scope.CGROUP)]
         guess = suggest(name, procs)
         tail = f" (did you mean '{guess}'?)" if guess else ""
         ck.error("E603", f"top() needs a numeric process metric, not '{name}'{tail}",

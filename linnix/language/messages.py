@@ -18,10 +18,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..names import ACTIONS, METRICS, TEMPLATE_EXTRAS, Scope, Type, is_ancestry, suggest
+from ..names import (
+    ACTIONS,
+    METRICS,
+    TEMPLATE_EXTRAS,
+    Scope,
+    Type,
+    is_ancestry,
+    readable,
+    suggest,
+)
 from ..templates import Template, TemplateError, parse_template
 from . import nodes as n
-from .infer import rank
+from .infer import kind_of
 from .placeholders import check_call
 from .source import Span
 
@@ -175,10 +184,9 @@ def _type_of(ck: _Checker, name: str, where: Span, scope: Scope, targeted: bool)
         tail = f" (did you mean '{f'{owner}.' if owner else ''}{guess}'?)" if guess else ""
         ck.error("E208", f"unknown name '{name}' in message{tail}", where)
         return None
-    needed = Scope.PROCESS if owner else metric.scope
-    if rank(needed) > rank(scope):
-        kind = "a subtree metric" if needed is Scope.SUBTREE else "a process field"
-        ck.error("E401", f"'{name}' is {kind}, but this rule's scope is {scope.value}", where)
+    if not readable(scope, name if owner else metric.name):
+        ck.error("E401", f"'{name}' is {kind_of(name)}, but this rule's scope is "
+                 f"{scope.value}", where)
         return None
     return metric.type
 

@@ -15,13 +15,12 @@ from collections.abc import Callable
 import attrs
 
 from ..errors import RuleError
-from ..names import Type
+from ..names import METRICS, Scope, Type
 from . import nodes as n
 from .builder import build
 from .env import Env
 from .grammar import parse
 from .infer import Inferrer, Uses
-from .infer import rank as _rank
 from .source import Diagnostic, Level, SourceFile, Span
 
 __all__ = ["check_call"]
@@ -48,8 +47,10 @@ def check_call(infer: Inferrer, name: str, spec: str, where: Span, env: Env, sco
         report(attrs.evolve(d, span=where))
     if info.type is None:
         return None
-    needed, read, _ = uses.scope_needed()
-    if _rank(needed) > _rank(scope):  # type: ignore[arg-type]
+    foreign = uses.foreign(scope)  # type: ignore[arg-type]
+    if foreign is not None:
+        read = foreign[0]
+        needed = Scope.PROCESS if read.startswith("parent.") else METRICS[read].scope
         report(Diagnostic("E401", Level.ERROR, f"'{name}' reads {read}, a {needed.value} "
                           f"value, but this rule's scope is {scope.value}", where))  # type: ignore[attr-defined]
         return None

@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Iterable
 
 from ..errors import UsageError
-from ..names import METRICS
+from ..names import METRICS, Scope
 from ..plan import CompiledRule, Getter, Plan, WhyPart
 from . import nodes as n
 from .checker import check
@@ -39,6 +39,9 @@ def why_rule(plan: Plan, name: str) -> CompiledRule:
         raise UsageError(f"--why: no rule named '{name}' in these rules{hint}")
     if not rule.enabled:
         raise UsageError(f"--why: rule '{name}' is disabled: it is never evaluated")
+    if rule.scope is Scope.CGROUP:  # its instances are cgroups: --why follows processes
+        raise UsageError(f"--why: rule '{name}' is a cgroup rule; --why explains process "
+                         "and system rules only (replay --format jsonl shows its values)")
     return rule
 
 

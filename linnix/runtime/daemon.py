@@ -45,6 +45,7 @@ from .live import (
     Recorder,
     fan_out,
     header_event,
+    live_cgroups,
     needs_cmdline,
     open_state_file,
     watch_signals,
@@ -282,6 +283,7 @@ class Daemon:
         self.telemetry = telemetry = Telemetry(clock, plan, source, opts.sample_interval,
                                                opts.sample_fds)
         self.core = core = Core(plan, opts.tick_s, history=True)
+        telemetry.cgroup_paths, telemetry.cgroup_root = live_cgroups(core), config.cgroups.root
         core.header(header)
         alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"),
                            max_bytes=config.retention.alerts_file_mb * 1024 * 1024,
@@ -534,6 +536,7 @@ def record(path: str, duration: float, sample_interval: float = 1.0, source: str
         telemetry = Telemetry(clock, plan, src, sample_interval, "always")
         telemetry.configure_needs(frozenset(Need))
         core = Core(plan)
+        telemetry.cgroup_paths = live_cgroups(core)  # recorded: their samples too
         # redacted: no command line is written, so none is read
         engine = LiveEngine(core, clock, lambda out: None, recorder, cmdline=not redact)
         try:

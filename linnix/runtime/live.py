@@ -547,6 +547,12 @@ def needs_cmdline(plan: Plan) -> bool:
     return Need.CMDLINE in plan.needs
 
 
+def live_cgroups(core: Core) -> Callable[[], set[str]]:
+    """What reads the cgroups of the live processes of ``core``'s table (on the trio
+    thread, which owns the table): the cgroups whose samples the rules want."""
+    return lambda: {p.cgroup for p in core.table.live() if p.cgroup is not None}
+
+
 async def watch_signals(on_stop: Callable[[int], None], on_reload: Callable[[], None]) -> None:
     """SIGINT/SIGTERM stop the daemon; SIGHUP reloads the rules."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:

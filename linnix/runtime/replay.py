@@ -208,7 +208,9 @@ def event_rules_json(core: Core) -> dict[str, dict[str, Any]]:
 
 # ---- text output ------------------------------------------------------------------
 
-def _who(pid: int | None, comm: str | None) -> str:
+def _who(pid: int | None, comm: str | None, cgroup: str | None = None) -> str:
+    if cgroup is not None:  # a cgroup rule's instance
+        return cgroup
     if pid is None:
         return "host"
     return f"{comm or '?'}[{pid}]"
@@ -230,10 +232,12 @@ class Timeline:
                 if item.trigger is not None:
                     why = f" (on {item.trigger})"
                 write(printable(f"{item.ts:10.3f}s  {item.state.upper():<9} {item.rule:<18} "
-                                f"{item.severity:<8} {_who(item.pid, item.comm):<22} "
+                                f"{item.severity:<8} {_who(item.pid, item.comm, item.cgroup):<22} "
                                 f"{item.message}{why}") + "\n")
             elif isinstance(item, Proposal):
                 target = _who(item.pid, item.comm) if item.pid is not None else "no live target"
+                if item.cgroup is not None:  # a cgroup action's: the cgroup, by path and id
+                    target = f"{item.cgroup} (id {item.cgroup_id})"
                 write(printable(f"{item.ts:10.3f}s  {'ACTION':<9} {item.rule:<18} "
                                 f"{item.action.describe():<8} -> {target} ({item.status})")
                       + "\n")

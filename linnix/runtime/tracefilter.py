@@ -92,7 +92,7 @@ class TraceFilter:
         running = self._running_members([ev for ev in batch if isinstance(ev, t.Proc)])
         keep: list[t.Event] = []
         for ev in batch:
-            if isinstance(ev, (t.System, t.Lost)):  # the host's: always kept
+            if isinstance(ev, (t.System, t.Lost, t.Cgroup, t.CgroupGone)):  # no pid: kept
                 keep.append(ev)
             elif isinstance(ev, t.Proc):
                 if ev.pid in running:
@@ -153,6 +153,8 @@ class TraceFilter:
             return msgspec.structs.replace(ev, comm=redact_text(ev.comm),
                                            cgroup=_redact_opt(ev.cgroup),
                                            user=_redact_opt(ev.user))
+        if isinstance(ev, t.Cgroup):  # a path, still one once redacted (it starts with /)
+            return msgspec.structs.replace(ev, cgroup="/" + redact_text(ev.cgroup[1:]))
         if isinstance(ev, t.Sample) and ev.comm is not None:
             return msgspec.structs.replace(ev, comm=redact_text(ev.comm))
         return ev

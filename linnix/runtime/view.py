@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..engine.cgrules import labels_of
+from ..engine.cgtable import Cg
 from ..engine.core import Output
 from ..engine.evaluator import FIRING, PENDING
 from ..engine.proctable import Proc
@@ -138,15 +140,19 @@ class LiveView:
                     values = rule.values(key, host, now)
                 except Exception:
                     values = {}
+                proc = key if isinstance(key, Proc) else None
+                labels = dict(rule.labels)
+                if isinstance(key, Cg):  # a cgroup rule's: the cgroup, unit and container
+                    labels = labels_of(key, labels)
                 out.append({
                     "rule": rule.name, "state": "firing" if inst.state == FIRING else "pending",
                     "since": seconds(inst.since), "time": stamp(inst.since, now),
                     "severity": rule.severity, "scope": rule.scope.value,
-                    "pid": key.pid if key is not None else None,
-                    "comm": key.comm if key is not None else None,
-                    "start": seconds(key.start) if key is not None else None,
+                    "pid": proc.pid if proc is not None else None,
+                    "comm": proc.comm if proc is not None else None,
+                    "start": seconds(proc.start) if proc is not None else None,
                     "message": rule.message.render({**values, "rule": rule.name}),
-                    "labels": dict(rule.labels),
+                    "labels": labels,
                     "values": {k: values.get(k) for k in rule.inputs},
                 })
         return sorted(out, key=lambda a: (a["rule"], a["pid"] or 0))

@@ -133,6 +133,8 @@ _METRICS_INTRO = (
     "it is the field of the subtree's root). A `subtree` metric aggregates a process and its "
     "descendants and may be used only in subtree rules. A process field of the parent is read as "
     "`parent.NAME` (e.g. `parent.comm`), of the grandparent as `parent.parent.NAME`, and so on. "
+    "A `cgroup` metric has one value per cgroup and may be used only in cgroup rules, which "
+    "read the cgroup's own `cgroup`, `unit` and `container` too, and no other process field. "
     "Numbers are kept in the unit shown; a literal with another unit of the same dimension is "
     "converted to it, and a percentage that meets another unit is a fraction (`50%` is 0.5).")
 _FUNCTIONS_INTRO = ("`M` is a numeric metric name and `W` a duration, e.g. `avg(rss_mb, 30s)`; "

@@ -268,7 +268,7 @@ def test_unknown_section_with_suggestion() -> None:
 def test_unknown_section_without_suggestion_lists_the_sections() -> None:
     assert problem("[zzz]\n") == (
         "linnix.toml:1: zzz: unknown section (the sections are runtime, api, telemetry, "
-        "rules, actions, retention, notify, analysis)")
+        "cgroups, rules, actions, retention, notify, analysis)")
 
 
 def test_unknown_key_with_suggestion() -> None:
@@ -773,3 +773,17 @@ def test_the_reversible_kinds_are_the_actions_own() -> None:
     from linnix.config.checks import REVERSIBLE_KINDS
 
     assert frozenset(REVERSIBLE_KINDS) == REVERSIBLE
+
+
+# ---- [cgroups] -------------------------------------------------------------------------------
+
+def test_the_cgroups_root_is_a_cgroup_path() -> None:
+    assert Config().cgroups.root is None
+    assert parse('[cgroups]\nroot = "/system.slice"\n').cgroups.root == "/system.slice"
+    assert parse('[cgroups]\nroot = "/"\n').cgroups.root == "/"
+    assert problem("[cgroups]\nroot = 5\n") == (
+        "linnix.toml:2: cgroups.root: expected a cgroup path, got 5")
+    for bad in ('"system.slice"', '"/a//b"', '"/a/../b"', '"/a/"'):
+        found = problem(f"[cgroups]\nroot = {bad}\n")
+        assert found.startswith("linnix.toml:2: cgroups.root: expected a cgroup path such as "
+                                '"/system.slice", got '), found

@@ -104,7 +104,38 @@ EXPECTED: dict[str, tuple[str, int | None, Any]] = {
 def test_every_metric_is_covered() -> None:
     # the names of an exit are read at an exit only: tests/engine/test_events.py has their
     # exact values
-    assert set(EXPECTED) == set(METRICS) - EXIT_NAMES
+    assert set(EXPECTED) | set(CG_EXPECTED) == set(METRICS) - EXIT_NAMES
+
+
+# cgroup metric -> (condition, exact value) for the cgroup of CG_SAMPLE
+CG_SAMPLE = t.Cgroup(ts=2.5, cgroup=CONTAINER, id=4242, procs=3, cpu_pct=150.0, mem_mb=900.0,
+                     mem_max_mb=1200.0, swap_mb=8.0, psi_cpu_some=1.25, psi_mem_some=20.5,
+                     psi_mem_full=10.25, psi_io_some=0.75, oom_kills=2)
+CG_EXPECTED: dict[str, tuple[str, Any]] = {
+    "cg_procs": ("cg_procs == 3", 3),
+    "cg_cpu_pct": ("cg_cpu_pct == 150%", 150.0),
+    "cg_mem_mb": ("cg_mem_mb == 900MiB", 900.0),
+    "cg_mem_max_mb": ("cg_mem_max_mb == 1200MiB", 1200.0),
+    "cg_mem_pct": ("cg_mem_pct == 75%", 75.0),
+    "cg_swap_mb": ("cg_swap_mb == 8MiB", 8.0),
+    "cg_psi_cpu_some": ("cg_psi_cpu_some == 1.25", 1.25),
+    "cg_psi_mem_some": ("cg_psi_mem_some == 20.5", 20.5),
+    "cg_psi_mem_full": ("cg_psi_mem_full == 10.25", 10.25),
+    "cg_psi_io_some": ("cg_psi_io_some == 0.75", 0.75),
+    "cg_oom_kills": ("cg_oom_kills == 2", 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CG_EXPECTED))
+def test_cgroup_metric_value(name: str) -> None:
+    condition, expected = CG_EXPECTED[name]
+    rule = only_rule(compile_text(f"rule r: {condition} and container == \"3f4e5a6b7c8d\"\n"))
+    assert rule.scope is Scope.CGROUP
+    table = table_of([*SCENARIO, CG_SAMPLE])
+    cg = table.cgroups.by_id[4242]
+    assert rule.cond(cg, table.host, NOW) is True
+    value = rule.values(cg, table.host, NOW)[name]
+    assert value == expected and type(value) is type(expected)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

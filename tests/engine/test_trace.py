@@ -113,7 +113,7 @@ def test_crlf_line_endings_and_a_last_line_without_newline() -> None:
 @pytest.mark.parametrize(("line", "message"), [
     (b'{"ts":1,"kind":"bogus"}',
      "unknown kind 'bogus' (expected one of: header, proc, fork, exec, exit, sample, system, "
-     "lost)"),
+     "lost, cgroup, cgroup_gone)"),
     (b'{"ts":1,"kind":"lost","count":1', "invalid JSON: the line ends too early"),
     (b"not json", "invalid JSON: invalid character (byte 4)"),
     (GOOD + b" " + GOOD, "invalid JSON: trailing characters (byte 36)"),  # two on one line
@@ -298,7 +298,8 @@ def test_skip_invalid_counts_bad_lines_and_keeps_the_rest() -> None:
         assert [(e.ts, e.count) for e in events] == [(1.0, 1), (1.5, 2), (3.0, 3)]  # type: ignore[union-attr]
         assert (reader.invalid, reader.lines, reader.events) == (3, 7, 3)
         assert reader.first_error == ("t.jsonl:3: unknown kind 'bogus' (expected one of: "
-                                      "header, proc, fork, exec, exit, sample, system, lost)")
+                                      "header, proc, fork, exec, exit, sample, system, lost, "
+                                      "cgroup, cgroup_gone)")
 
 
 # ---- blocks -----------------------------------------------------------------------------
@@ -360,3 +361,43 @@ def test_a_missing_file(tmp_path: Path) -> None:
         t.read_trace(str(path))
     assert str(info.value) == f"{path}: cannot open: No such file or directory"
     assert info.value.line == 0
+
+
+# ---- cgroup samples ------------------------------------------------------------------------
+
+def test_cgroup_samples_decode_with_every_value_optional() -> None:
+    data = (b'{"ts":1,"kind":"cgroup","cgroup":"/system.slice/x.service","id":1234,"procs":2,'
+            b'"cpu_pct":150.5,"mem_mb":10,"mem_max_mb":20,"swap_mb":0,"psi_cpu_some":1.5,'
+            b'"psi_mem_some":2,"psi_mem_full":1,"psi_io_some":0.5,"oom_kills":3}\n'
+            b'{"ts":2,"kind":"cgroup","cgroup":"/","id":1}\n'
+            b'{"ts":3,"kind":"cgroup_gone","id":1234}\n')
+    _, events = read(data)
+    assert events == [
+        t.Cgroup(ts=1.0, cgroup="/system.slice/x.service", id=1234, procs=2, cpu_pct=150.5,
+                 mem_mb=10.0, mem_max_mb=20.0, swap_mb=0.0, psi_cpu_some=1.5,
+                 psi_mem_some=2.0, psi_mem_full=1.0, psi_io_some=0.5, oom_kills=3),
+        t.Cgroup(ts=2.0, cgroup="/", id=1),
+        t.CgroupGone(ts=3.0, id=1234),
+    ]
+    assert t.encode_event(events[1]) == b'{"kind":"cgroup","ts":2.0,"cgroup":"/","id":1}'
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    (b'{"ts":1,"kind":"cgroup","id":1}', "missing required field 'cgroup'"),
+    (b'{"ts":1,"kind":"cgroup","cgroup":"/a"}', "missing required field 'id'"),
+    (b'{"ts":1,"kind":"cgroup","cgroup":"a","id":1}', "field 'cgroup': expected str matching"),
+    (b'{"ts":1,"kind":"cgroup","cgroup":"","id":1}', "field 'cgroup': expected str of length"),
+    (b'{"ts":1,"kind":"cgroup","cgroup":"/' + b"a" * 4096 + b'","id":1}',
+     "field 'cgroup': expected str of length <= 4096"),
+    (b'{"ts":1,"kind":"cgroup","cgroup":"/a","id":-1}', "field 'id': expected int >= 0"),
+    (b'{"ts":1,"kind":"cgroup","cgroup":"/a","id":1e3}', "field 'id': expected int, got float"),
+    (b'{"ts":1,"kind":"cgroup","cgroup":"/a","id":1,"psi_mem_full":101}',
+     "field 'psi_mem_full': expected float <= 100.0"),
+    (b'{"ts":1,"kind":"cgroup","cgroup":"/a","id":1,"mem_mb":"5"}',
+     "field 'mem_mb': expected float | null, got str"),
+    (b'{"ts":1,"kind":"cgroup","cgroup":"/a","id":1,"procs":-2}',
+     "field 'procs': expected int >= 0"),
+    (b'{"ts":1,"kind":"cgroup_gone"}', "missing required field 'id'"),
+])
+def test_a_bad_cgroup_sample_is_a_trace_error(line: bytes, message: str) -> None:
+    assert error(GOOD + b"\n" + line + b"\n").startswith(f"t.jsonl:2: {message}")

@@ -139,7 +139,7 @@ def test_e401_message_placeholder_outside_the_scope() -> None:
 def test_e402_unknown_scope() -> None:
     d = only("rule r { when cpu_pct > 1\n scope tree }", "E402")
     assert d.message == "unknown scope 'tree' (did you mean 'subtree'?)"
-    assert d.hint == "one of: system, process, subtree"
+    assert d.hint == "one of: system, process, subtree, cgroup"
 
 
 # ---- names -------------------------------------------------------------------------------
@@ -378,3 +378,52 @@ def test_e506_label_given_twice() -> None:
 def test_errors_in_one_rule_do_not_hide_another_rules_errors() -> None:
     assert codes("rule a: nosuch > 1\nrule b: cpu_pct > 2s\nrule c: cpu_pct > 1") == [
         "E201", "E301"]
+
+
+# ---- cgroup rules ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("rule r: cg_mem_pct > 90% and unit == \"a.service\"", "inferred: reads cg_mem_pct"),
+    ("rule r: container == \"3f4e5a6b7c8d\" and cg_procs > 1 and host_cpu_pct > 5",
+     "inferred: reads cg_procs"),
+    ("rule r { when unit == \"a.service\" and cgroup != \"/\"\n scope cgroup }", "declared"),
+])
+def test_a_rule_reading_a_cgroup_metric_is_a_cgroup_rule(text: str, reason: str) -> None:
+    r = rule(text)
+    assert (r.scope, r.scope_reason) == (Scope.CGROUP, reason)
+
+
+@pytest.mark.parametrize("text", [
+    "rule r: cg_procs > 1 and comm == \"x\"",
+    "rule r: cg_procs > 1 and subtree_procs > 1",
+    "rule r: cg_procs > 1 and ancestors == [\"x\"]",
+    "rule r: cg_procs > 1 and avg(rss_mb, 1m) > 1",
+    "rule r { when cg_procs > 1\n clear when cpu_pct < 1 }",
+])
+def test_a_process_name_anywhere_in_a_cgroup_rule_is_e403(text: str) -> None:
+    assert codes(text) == ["E403"]
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("rule r { when cg_procs > 1\n action freeze\n action kill_cgroup\n action analyze }", None),
+    ("rule r { when cg_procs > 1\n action kill_tree }", "E609"),
+    ("rule r { when cg_procs > 1\n action kill(target = top(cpu_pct)) }", "E609"),
+    ("rule r { when host_cpu_pct > 1\n action kill_cgroup }", "E609"),
+    ("rule r { when subtree_procs > 1\n action freeze }", "E609"),
+    ("rule r { when host_cpu_pct > 1\n action kill(target = top(cg_cpu_pct)) }", "E603"),
+    ("rule r: count(cg_procs > 1) > 1", "E620"),
+    ("rule r { when cg_procs > 1\n message \"{parent.comm}\" }", "E401"),
+    ("rule r { when cg_procs > 1\n message \"{unit} {cg_mem_mb:.0f} {container}\" }", None),
+    ("rule r { when cpu_pct > 1\n message \"{cg_mem_mb}\" }", "E401"),
+    ("rule r { when cpu_pct > 1\n message \"{avg(cg_mem_mb, 1m)}\" }", "E401"),
+])
+def test_actions_and_placeholders_of_the_other_kind_are_refused(text: str,
+                                                               code: str | None) -> None:
+    assert codes(text) == ([] if code is None else [code])
+
+
+def test_cgroup_actions_compile_as_cgroup_targets() -> None:
+    r = rule("rule r { when cg_procs > 1\n action freeze\n action kill_cgroup }")
+    assert [(a.name, a.targets_cgroup, a.targets_process) for a in r.actions] == [
+        ("freeze", True, False), ("kill_cgroup", True, False)]
+    assert r.cgroup_targets == r.actions and r.targets == ()

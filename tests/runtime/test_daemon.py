@@ -363,3 +363,4 @@ def test_every_event_on_the_stream_says_when_it_happened(
     # the manager's and the responder's events happen now; an alert keeps its transition's
     assert times == ["2027-01-15T08:00:00.250Z", "2027-01-15T08:00:00.250Z",
                      "2027-01-15T08:00:03.000Z"]
+

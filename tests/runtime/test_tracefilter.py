@@ -251,3 +251,17 @@ def test_a_recording_keeps_a_tree_started_later_and_no_secret(tmp_path: Path,
     assert any(isinstance(ev, t.System) for ev in events)  # the host's samples stay
     text = out.read_text(encoding="utf-8")
     assert "SECRET_TOKEN" not in text and '"cmdline"' not in text and '"argv"' not in text
+
+
+def test_cgroup_samples_are_kept_with_the_host_and_redacted_as_paths() -> None:
+    events: list[t.Event] = [
+        t.Cgroup(ts=1.0, cgroup="/system.slice/x.service", id=7, procs=2),
+        t.Cgroup(ts=1.0, cgroup="/a b=c", id=8),
+        t.CgroupGone(ts=2.0, id=7),
+    ]
+    assert TraceFilter([100]).apply(events) == events
+    got = TraceFilter(redact=True).apply(events)
+    assert [getattr(ev, "cgroup", None) for ev in got] == [
+        "/system.slice/x.service", f"/a {REDACTED}", None]
+    line = t.encode_event(got[1])  # still a valid sample
+    assert line.startswith(b'{"kind":"cgroup"')

@@ -9,7 +9,7 @@ need.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import trio
@@ -32,6 +32,7 @@ from ...procfs import (
     read_stat,
     read_uid,
 )
+from .cgroupsamples import CgroupSamples
 from .identity import Users
 
 if TYPE_CHECKING:
@@ -192,6 +193,10 @@ class Telemetry:
         self.fds_mode = fds
         self.host = HostSampler(clock)
         self.procs = ProcSampler(clock)
+        self.cgroups: CgroupSamples | None = None  # made when a rule reads a cg_* name
+        # the cgroup paths of the live processes, read on the trio thread before a round
+        self.cgroup_paths: Callable[[], Iterable[str]] = lambda: ()
+        self.cgroup_root: str | None = None  # [cgroups] root: every cgroup under it too
         self.configure(plan)
         self.samples = 0
 
@@ -203,15 +208,22 @@ class Telemetry:
         self.per_process = bool(needs & {Need.CPU, Need.RSS, Need.FDS, Need.THREADS})
         wants_fds = Need.FDS in needs
         self.procs.fds = {"auto": wants_fds, "always": True, "never": False}[self.fds_mode]
+        if Need.CGROUP in needs and self.cgroups is None:  # no cost unless a rule reads them
+            self.cgroups = CgroupSamples(self.clock)
+        elif Need.CGROUP not in needs:
+            self.cgroups = None
 
     def snapshot(self) -> list[t.Proc]:
         return snapshot(self.clock)
 
-    def collect(self) -> list[t.Event]:
+    def collect(self, cgroup_paths: Iterable[str] = ()) -> list[t.Event]:
         """One round of samples (blocking /proc reads: run it in a thread)."""
         batch: list[t.Event] = [self.host.sample()]
         if self.per_process:
             batch.extend(self.procs.sample())
+        cgroups = self.cgroups
+        if cgroups is not None:
+            batch.extend(cgroups.sample(cgroup_paths, self.cgroup_root))
         lost = self.source.lost_event()
         if lost is not None:
             batch.append(lost)
@@ -222,7 +234,8 @@ class Telemetry:
         async with send:
             deadline = trio.current_time()
             while True:
-                batch = await trio.to_thread.run_sync(self.collect)
+                paths = list(self.cgroup_paths()) if self.cgroups is not None else []
+                batch = await trio.to_thread.run_sync(self.collect, paths)
                 await send.send(batch)
                 deadline += self.interval
                 await trio.sleep_until(max(deadline, trio.current_time()))
