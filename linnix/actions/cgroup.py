@@ -40,6 +40,7 @@ from ..cgroups.hierarchy import Cgroup, Hierarchy, discover
 from ..cgroups.paths import unit_of
 from ..names import ACTIONS
 from .cgguards import CgroupGuards
+from .ledger import wait_until_due
 from .policy import ActionPolicy, NotFrozenError
 from .store import AsyncStore, Entry
 
@@ -286,11 +287,7 @@ class CgroupActions:
                     await self.thaw(action_id, "linnix",
                                     f"freeze_ttl: frozen for {self.policy.freeze_for_s:g}s")
             self._wake = trio.Event()
-            if self._deadlines:
-                with trio.move_on_at(self._deadlines[0][0]):
-                    await self._wake.wait()
-            else:
-                await self._wake.wait()
+            await wait_until_due(self._deadlines, self._wake)
 
     async def stop(self) -> None:
         """Thaw every freeze in force, within THAW_AT_STOP_S (the next start does the rest)."""

@@ -22,7 +22,7 @@ from .pending import OpenProposals
 from .store import AsyncStore, Entry
 from .watches import ExitWatches
 
-__all__ = ["RETRY_S", "Ledger", "Publish", "StoreFailure"]
+__all__ = ["RETRY_S", "Ledger", "Publish", "StoreFailure", "wait_until_due"]
 
 RETRY_S = 10.0  # how soon an expiry or a result the store refused is written again
 StoreFailure = (sqlite3.Error, OSError)  # a full disk, a damaged or locked database
@@ -139,3 +139,13 @@ class Ledger:
     def _count(self, action_id: int, status: str, kind: str | None = None) -> None:
         key = (kind or self._kinds.get(action_id, "unknown"), status)
         self.counts[key] = self.counts.get(key, 0) + 1
+
+
+async def wait_until_due(deadlines: list[tuple[float, int]], wake: trio.Event) -> None:
+    """Until the earliest of ``deadlines`` (a heap of (trio time, id)) or until ``wake``
+    is set, whichever comes first: the loops that act on deadlines sleep here."""
+    if deadlines:
+        with trio.move_on_at(deadlines[0][0]):
+            await wake.wait()
+    else:
+        await wake.wait()

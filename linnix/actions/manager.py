@@ -74,7 +74,7 @@ from .cgguards import CgroupGuards, own_cgroup
 from .cgroup import CGROUP_KINDS, CgroupActions, CgroupTarget, Primitives
 from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, ReadArgv0, argv0_reader, descendants, identify
-from .ledger import RETRY_S, Ledger, Publish, StoreFailure
+from .ledger import RETRY_S, Ledger, Publish, StoreFailure, wait_until_due
 from .pause import Pause, PauseFile, PauseSwitch
 from .pending import Key, OpenProposals, cgroup_key, key_of, params_of, row_key, undecidable
 from .policy import (
@@ -199,11 +199,7 @@ class ActionManager(Ledger):
                 if self.status.get(action_id) == "pending":
                     await self._expire(action_id)
             self._wake = trio.Event()
-            if self._deadlines:
-                with trio.move_on_at(self._deadlines[0][0]):
-                    await self._wake.wait()
-            else:
-                await self._wake.wait()
+            await wait_until_due(self._deadlines, self._wake)
 
     async def _expire(self, action_id: int) -> None:
         reason = self._why.get(action_id, f"nobody decided within {self.policy.ttl_s:g}s")
