@@ -258,3 +258,10 @@ def kernfs_reads(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(fd, size, offset)
 
     monkeypatch.setattr(handles.os, "pread", pread)
+
+
+def cpu_ticks(pid: int) -> int:
+    """User and system clock ticks a process has used so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])

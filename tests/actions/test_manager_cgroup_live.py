@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import trio
-from cgroups_support import LiveTree, live_tree
+from cgroups_support import LiveTree, cpu_ticks, live_tree
 from live_support import wait_for
 
 from linnix.actions import ActionManager, ActionPolicy, Guards
@@ -78,11 +78,6 @@ def tree() -> Iterator[LiveTree]:
     with live_tree() as made:
         yield made
 
-
-def cpu_ticks(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def frozen(tree: LiveTree, cg: Cgroup) -> bool:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from cgroups_support import LiveTree, live_tree
+from cgroups_support import LiveTree, cpu_ticks, live_tree
 from live_support import wait_for
 
 from linnix.cgroups.control import freeze, kill, same_cgroup, thaw
@@ -36,11 +36,6 @@ def tree() -> Iterator[LiveTree]:
     with live_tree() as made:
         yield made
 
-
-def cpu_ticks(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        fields = f.read().rsplit(b")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def alive(pid: int) -> bool:
