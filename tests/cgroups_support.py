@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_support import require_root
+from live_support import _unavailable, require_root
 
 from linnix.cgroups.hierarchy import Cgroup, Hierarchy, discover, locate
 
@@ -235,7 +235,7 @@ def live_tree() -> Iterator[LiveTree]:
     """A LiveTree, removed afterwards whatever happens; skips off-root or without v2."""
     require_root()
     if discover().v2 is None:
-        pytest.skip("no cgroup v2 hierarchy on this host")
+        _unavailable("no cgroup v2 hierarchy on this host")
     tree = LiveTree()
     try:
         yield tree
