@@ -31,10 +31,12 @@ def _scale(text: str) -> float:
 
 def demo_arguments(p: argparse.ArgumentParser) -> None:
     # the scenario names are the choices, so the parser needs them up front
-    from ..tools.demo import SCENARIOS
+    from ..tools.demo import CGROUP_HOG, SCENARIOS
 
-    p.add_argument("scenario", nargs="?", metavar="SCENARIO", choices=[*SCENARIOS, "all"],
-                   help="one of: " + ", ".join(SCENARIOS) + ", or all")
+    p.add_argument("scenario", nargs="?", metavar="SCENARIO",
+                   choices=[*SCENARIOS, CGROUP_HOG.name, "all"],
+                   help="one of: " + ", ".join([*SCENARIOS, CGROUP_HOG.name]) + ", or all "
+                        f"(every one but {CGROUP_HOG.name})")
     p.add_argument("--list", action="store_true",
                    help="list the scenarios and the rule each trips")
     p.add_argument("--duration-scale", type=_scale, default=1.0, metavar="FLOAT",
@@ -46,16 +48,24 @@ def demo_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..tools.demo import SCENARIOS, run
+    from ..tools.demo import CGROUP_HOG, SCENARIOS, Listed, Scenario, run
 
     if args.list:
-        width = max(map(len, SCENARIOS))
-        for s in SCENARIOS.values():
+        width = max(map(len, [*SCENARIOS, CGROUP_HOG.name]))
+        listed: list[Scenario | Listed] = [*SCENARIOS.values(), CGROUP_HOG]
+        for s in listed:
             sys.stdout.write(f"{s.name:<{width}}  {s.rule:<16} {s.severity:<8}  "
                              f"{s.comm:<11}  {s.workload}\n")
-        sys.stdout.write(f"{'all':<{width}}  every scenario in turn\n")
+        sys.stdout.write(f"{'all':<{width}}  every scenario in turn but {CGROUP_HOG.name}\n")
         return EXIT_OK
     if args.scenario is None:
         raise UsageError("demo: name a scenario (or 'all'); 'linnix demo --list' lists them")
+    if args.scenario == CGROUP_HOG.name:  # its own rule and daemon: see its module
+        if args.duration_scale != 1.0 or args.leak_cap is not None:
+            raise UsageError(f"demo: {CGROUP_HOG.name} takes neither --duration-scale nor "
+                             "--leak-cap")
+        from ..tools.demo.cgrouphog import run as run_cgroup_hog
+
+        return run_cgroup_hog()
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     return run(names, args.duration_scale, args.leak_cap)

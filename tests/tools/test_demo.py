@@ -217,7 +217,8 @@ def test_list_shows_every_scenario_with_its_rule(capsys: Capture) -> None:
     out = capsys.readouterr().out
     for s in SCENARIOS.values():
         assert re.search(rf"^{s.name} +{s.rule} +{s.severity} +{s.comm} ", out, re.M), out
-    assert re.search(r"^all ", out, re.M)
+    assert re.search(r"^cgroup-hog +cgroup_hog +critical +python3 ", out, re.M), out
+    assert re.search(r"^all +every scenario in turn but cgroup-hog$", out, re.M)
 
 
 def test_every_shipped_rule_has_a_scenario_that_matches_it() -> None:
@@ -249,6 +250,8 @@ def test_workload_names_fit_comm_and_are_not_protected() -> None:
     ["demo", "cpu-spike", "--duration-scale", "nan"],
     ["demo", "cpu-spike", "--duration-scale", "fast"],
     ["demo", "memory-leak", "--leak-cap", "0"],
+    ["demo", "cgroup-hog", "--duration-scale", "2"],  # its shape is fixed: never ignored
+    ["demo", "cgroup-hog", "--leak-cap", "10"],
 ])
 def test_bad_arguments_are_usage_errors(capsys: Capture, argv: list[str]) -> None:
     assert cli.main(argv) == 2

@@ -5,6 +5,9 @@ The package is split by subject:
 - :mod:`.scenarios`: the workloads, one per shipped rule, and :data:`SCENARIOS`;
 - :mod:`.workload`: what every workload process knows (its plan, its deadline)
   and the pieces the workloads are built from;
+- :mod:`.cgrouphog`: ``cgroup-hog``, which brings a cgroup rule and a daemon of its
+  own (no shipped rule reads ``cg_*`` names) to show a freeze and the approval of a
+  kill; described here by :data:`CGROUP_HOG`, run apart from the others (not in ``all``);
 - :mod:`.supervisor`: the command's side, which starts each workload detached
   in a process group of its own, watches it, and stops the whole group at the
   end, on Ctrl-C, SIGTERM and SIGHUP, bounded in time.
@@ -13,7 +16,8 @@ The package is split by subject:
 
 The package uses the standard library only: no trio, quart or bcc.  The CLI
 imports it to build its parser for every command, ``check`` included, so the
-few heavier imports (the ``/proc`` readers) happen only when a demo runs.
+few heavier imports (the ``/proc`` readers) happen only when a demo runs;
+:mod:`.cgrouphog` (the API client, the cgroup hierarchy) is imported only to run it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TextIO
 
 from .scenarios import (
@@ -35,10 +40,28 @@ from .scenarios import (
 from .supervisor import Signals, run_one
 
 __all__ = [
-    "FD_LIMIT", "GROUPS", "SCENARIOS", "Scenario", "default_leak_cap_mb", "run", "stall_spinners",
+    "CGROUP_HOG", "FD_LIMIT", "GROUPS", "SCENARIOS", "Listed", "Scenario", "default_leak_cap_mb",
+    "run", "stall_spinners",
 ]
 
 PAUSE_S = 5.0  # between scenarios of `all`, so that the alerts resolve
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A scenario as ``linnix demo --list`` shows it."""
+
+    name: str
+    rule: str
+    severity: str
+    comm: str
+    workload: str
+
+
+CGROUP_HOG = Listed(
+    "cgroup-hog", "cgroup_hog", "critical", "python3",
+    "a CPU hog in a cgroup of its own, frozen by a daemon the demo starts, then killed "
+    "once the demo approves it (needs root)")
 
 
 def run(names: list[str], scale: float = 1.0, leak_cap_mb: int | None = None,
