@@ -128,7 +128,7 @@ def test_auto_freeze_holds_the_cgroup_and_an_approved_kill_empties_it(tmp_path: 
             busy.wait(timeout=15)
             assert (group / "cgroup.procs").read_text().split() == []
             why = thawed(api, freeze["id"])
-            assert why["reason"] == f"the paired kill_cgroup (action {kill['id']}) was succeeded"
+            assert why["reason"] == f"the paired kill_cgroup (action {kill['id']}) succeeded"
             assert freeze_file(group) == "0"
         finally:
             daemon.stop()
@@ -149,6 +149,7 @@ def test_without_auto_both_wait_and_a_rejected_kill_leaves_it_running(tmp_path: 
             code, body = api.post(f"/actions/{rows['kill_cgroup']['id']}/reject", {})
             assert code == 200, body
             status(api, rows["kill_cgroup"]["id"], "rejected")
+            status(api, rows["freeze"]["id"], "expired")  # never outlives the decision
             assert busy.poll() is None
             runs(group, busy.pid)
         finally:
