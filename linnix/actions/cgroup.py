@@ -45,9 +45,15 @@ from .policy import ActionPolicy, NotFrozenError
 from .store import AsyncStore, Entry
 
 __all__ = ["CGROUP_KINDS", "KILL_WINDOW_S", "REVERSIBLE", "RECREATED", "THAW_AT_STOP_S",
-           "CgroupActions", "CgroupTarget", "Primitives"]
+           "CgroupActions", "CgroupTarget", "Primitives", "paired_end"]
 
 T = TypeVar("T")
+
+
+def paired_end(kill_id: int, status: str) -> str:
+    """Why a freeze ends with its paired kill: "... was rejected", "... succeeded"."""
+    verb = status if status in ("succeeded", "failed") else f"was {status}"
+    return f"the paired kill_cgroup (action {kill_id}) {verb}"
 
 CGROUP_KINDS = frozenset(name for name, spec in ACTIONS.items() if spec.targets_cgroup)
 REVERSIBLE = frozenset({"freeze"})  # what [actions] auto may list: a thaw undoes it
@@ -226,7 +232,7 @@ class CgroupActions:
         self._decided.add(freeze_id)
         if freeze_id in self.frozen:
             await self.thaw(freeze_id, "linnix",
-                            f"the paired kill_cgroup (action {action_id}) was {status}")
+                            paired_end(action_id, status))
 
     def _forget_proposal(self, freeze_id: int) -> None:
         self._decided.discard(freeze_id)

@@ -71,7 +71,7 @@ from ..errors import Outage
 from ..names import ACTIONS
 from ..plan import CompiledAction
 from .cgguards import CgroupGuards, own_cgroup
-from .cgroup import CGROUP_KINDS, CgroupActions, CgroupTarget, Primitives
+from .cgroup import CGROUP_KINDS, CgroupActions, CgroupTarget, Primitives, paired_end
 from .executors import EXECUTORS, Outcome
 from .guards import Guards, Identity, ReadArgv0, argv0_reader, descendants, identify
 from .ledger import RETRY_S, Ledger, Publish, StoreFailure, wait_until_due
@@ -532,7 +532,7 @@ class ActionManager(Ledger):
             return
         freeze_id = self.cgroups.paired_freeze(action_id)
         if freeze_id is not None and self.status.get(freeze_id) == "pending":
-            self._why[freeze_id] = f"the paired kill_cgroup (action {action_id}) was {status}"
+            self._why[freeze_id] = paired_end(action_id, status)
             heapq.heappush(self._deadlines, (trio.current_time(), freeze_id))
             self._wake.set()
         self._nursery.start_soon(self._safely, self._cgroup_finished, action_id, kind, status)

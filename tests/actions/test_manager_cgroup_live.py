@@ -186,7 +186,7 @@ async def test_an_approved_kill_leaves_no_process_even_what_forks(tree: LiveTree
         assert row["status"] == "succeeded", row
         assert tree.pids(cg) + tree.pids(inner) == []
         assert (await live.thawed(freeze["id"]))["thaw_reason"] == (
-            f"the paired kill_cgroup (action {kill['id']}) was succeeded")
+            f"the paired kill_cgroup (action {kill['id']}) succeeded")
     forker.wait(10)
     nested.wait(10)
     assert (forker.returncode, nested.returncode) == (-9, -9)
