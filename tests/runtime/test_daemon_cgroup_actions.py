@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cgroup_support import fresh_cgroup
+from cgroups_support import fresh_cgroup
 from live_support import Api, Daemon, free_port, wait_for
 
 from linnix.procfs import HZ

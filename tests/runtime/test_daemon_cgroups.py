@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cgroup_support import fresh_cgroup
+from cgroups_support import fresh_cgroup
 from live_support import Daemon, outline
 from support import run_linnix
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cgroup_support import v2_hierarchy
+from cgroups_support import v2_hierarchy
 from live_support import _unavailable, require_root
 from support import ROOT, run_linnix
 

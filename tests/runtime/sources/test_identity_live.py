@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cgroup_support import fresh_cgroup
+from cgroups_support import fresh_cgroup
 from live_support import Api, Daemon, wait_for
 from support import ROOT
 
