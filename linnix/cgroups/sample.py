@@ -22,7 +22,7 @@ from .files import GoneError, keyed, pressure
 from .handles import Handles, Want
 from .hierarchy import Cgroup, Hierarchy
 
-__all__ = ["UNLIMITED_V1", "CgroupSample", "Sampler"]
+__all__ = ["FD_WANTED", "UNLIMITED_V1", "CgroupSample", "Sampler", "raise_fd_limit"]
 
 _MIB = 1024.0 * 1024.0
 # v1 shows "no limit" as the largest page-aligned long (9223372036854771712 with 4 KiB
@@ -143,6 +143,26 @@ def _fd_budget() -> int:
     RLIMIT_NOFILE of 11,000 or more to keep them all open)."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return max(0, (soft if soft != resource.RLIM_INFINITY else 1 << 20) // 2)
+
+
+FD_WANTED = 65536  # what raise_fd_limit asks for: the unit's LimitNOFILE
+
+
+def raise_fd_limit(want: int = FD_WANTED) -> int:
+    """Raise the soft RLIMIT_NOFILE towards ``want`` (never past the hard limit, never
+    lower); the soft limit now.  A shell's 1,024 keeps the files of only some 46 cgroups
+    open, and every other cgroup's files are opened again at each round."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return soft
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError):  # refused: the budget stays what it was
+            return soft
+        return target
+    return soft
 
 
 class Sampler:

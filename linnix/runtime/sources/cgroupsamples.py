@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 
 from ...cgroups.hierarchy import Cgroup, Hierarchy, discover, locate, walk
-from ...cgroups.sample import CgroupSample, Sampler
+from ...cgroups.sample import CgroupSample, Sampler, raise_fd_limit
 from ...engine import trace as t
 from ...procfs import Clock
 
@@ -30,6 +30,7 @@ class CgroupSamples:
     def __init__(self, clock: Clock, hierarchy: Hierarchy | None = None) -> None:
         self.clock = clock
         self.h = discover() if hierarchy is None else hierarchy
+        raise_fd_limit()  # before the sampler sizes its budget of kept files from it
         self.sampler = Sampler(self.h)
         self._last: set[int] = set()  # the ids sampled in the previous round
 

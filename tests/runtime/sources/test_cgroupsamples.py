@@ -84,3 +84,31 @@ def test_with_a_root_every_cgroup_under_it_is_sampled_too(tmp_path: Path) -> Non
     got = CgroupSamples(_Clock(), host.hierarchy).sample(["/user.slice"], "/system.slice")
     assert [e.cgroup for e in got if isinstance(e, t.Cgroup)] == [
         "/user.slice", "/system.slice", "/system.slice/a.service", "/system.slice/b.service"]
+
+
+_LIMITS = """
+import resource, sys
+from linnix.cgroups.hierarchy import Hierarchy
+from linnix.procfs import Clock
+from linnix.runtime.sources.cgroupsamples import CgroupSamples
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, int(sys.argv[1])))
+samples = CgroupSamples(Clock(), Hierarchy())
+print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], samples.sampler.max_open)
+"""
+
+
+def test_cgroup_sampling_raises_a_shells_descriptor_limit_to_keep_files_open() -> None:
+    """A shell's soft limit of 1,024 would keep the files of only some 46 cgroups open: the
+    soft limit is raised towards the hard one first, and the sampler's budget follows it."""
+    import resource
+    import subprocess
+    import sys
+
+    from linnix.cgroups.sample import FD_WANTED
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    hard = FD_WANTED * 2 if hard == resource.RLIM_INFINITY else hard
+    for cap, soft in ((hard, min(hard, FD_WANTED)), (2048, 2048)):
+        out = subprocess.run([sys.executable, "-c", _LIMITS, str(cap)], capture_output=True,
+                             text=True, check=True).stdout.split()
+        assert (int(out[0]), int(out[1])) == (soft, soft // 2)
