@@ -28,6 +28,19 @@ from live_support import _unavailable, require_root
 
 from linnix.cgroups.hierarchy import Cgroup, Hierarchy, discover, locate
 
+# What LiveTree.start runs in a cgroup: a busy loop, and a forker for the kill tests.
+BUSY = "while True: pass"
+# Forks a sleeping child every few milliseconds (2,000 at most), until killed.
+FORKER = """
+import os, time
+for _ in range(2000):
+    if os.fork() == 0:
+        time.sleep(600)
+        os._exit(0)
+    time.sleep(0.002)
+time.sleep(600)
+"""
+
 V2_FILES = {
     "cgroup.procs": "", "cgroup.events": "populated 0\nfrozen 0\n",
     "cpu.stat": "usage_usec 0\nuser_usec 0\nsystem_usec 0\n",

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import trio
-from cgroups_support import LiveTree, cpu_ticks, live_tree
+from cgroups_support import BUSY, FORKER, LiveTree, cpu_ticks, live_tree
 from live_support import wait_for
 
 from linnix.actions import ActionManager, ActionPolicy, Guards
@@ -38,16 +38,6 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 FREEZE = CompiledAction("freeze", False)
 KILL_CGROUP = CompiledAction("kill_cgroup", False)
-BUSY = "while True: pass"
-FORKER = """
-import os, time
-for _ in range(2000):
-    if os.fork() == 0:
-        time.sleep(600)
-        os._exit(0)
-    time.sleep(0.002)
-time.sleep(600)
-"""
 # an agent holding a freeze, until it is killed: prints "frozen ID" once it holds it
 AGENT = """
 import sys, trio

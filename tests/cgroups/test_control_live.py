@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from cgroups_support import LiveTree, cpu_ticks, live_tree
+from cgroups_support import BUSY, FORKER, LiveTree, cpu_ticks, live_tree
 from live_support import wait_for
 
 from linnix.cgroups.control import freeze, kill, same_cgroup, thaw
@@ -18,17 +18,6 @@ from linnix.procfs import HZ
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-BUSY = "while True: pass"
-# Forks a sleeping child every few milliseconds (2,000 at most), until killed.
-FORKER = """
-import os, time
-for _ in range(2000):
-    if os.fork() == 0:
-        time.sleep(600)
-        os._exit(0)
-    time.sleep(0.002)
-time.sleep(600)
-"""
 
 
 @pytest.fixture
