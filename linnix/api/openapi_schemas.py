@@ -24,6 +24,18 @@ def nullable(kind: str, **extra: Any) -> Json:
     return {"type": [kind, "null"], **extra}
 
 
+def _page(key: str, item: str) -> Json:
+    """A page of ``item`` records under ``key``, newest first, and where the next starts."""
+    return {
+        "type": "object",
+        "required": [key, "next_before"],
+        "properties": {
+            key: {"type": "array", "items": schema(item), "description": "newest first"},
+            "next_before": nullable("integer", description="pass as 'before' for the next page"),
+        },
+    }
+
+
 _MEASURED = ("summed over the process and its descendants that were measured; null when "
              "none was")
 
@@ -254,16 +266,7 @@ def schemas() -> Json:
                 "error": nullable("string", description="why it could not be made"),
             },
         },
-        "IncidentPage": {
-            "type": "object",
-            "required": ["incidents", "next_before"],
-            "properties": {
-                "incidents": {"type": "array", "items": schema("IncidentSummary"),
-                              "description": "newest first"},
-                "next_before": nullable("integer",
-                                         description="pass as 'before' for the next page"),
-            },
-        },
+        "IncidentPage": _page("incidents", "IncidentSummary"),
         "Action": {
             "type": "object",
             "required": ["id", "rule", "kind", "status", "mode", "created_at"],
@@ -302,15 +305,7 @@ def schemas() -> Json:
                     "re-created at the same path since is refused")),
             },
         },
-        "ActionPage": {
-            "type": "object",
-            "required": ["actions", "next_before"],
-            "properties": {
-                "actions": {"type": "array", "items": schema("Action"),
-                            "description": "newest first"},
-                "next_before": nullable("integer"),
-            },
-        },
+        "ActionPage": _page("actions", "Action"),
         "Decision": {
             "type": "object",
             "additionalProperties": False,
@@ -367,13 +362,5 @@ def schemas() -> Json:
                 "detail": {"type": "object"},
             },
         },
-        "AuditPage": {
-            "type": "object",
-            "required": ["audit", "next_before"],
-            "properties": {
-                "audit": {"type": "array", "items": schema("AuditRecord"),
-                          "description": "newest first"},
-                "next_before": nullable("integer"),
-            },
-        },
+        "AuditPage": _page("audit", "AuditRecord"),
     }
