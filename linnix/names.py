@@ -428,6 +428,7 @@ class ActionSpec:
     params: tuple[Param, ...] = ()
     subtree: bool = False  # acts on the target's descendants too
     targets_cgroup: bool = False  # acts on the instance's cgroup: cgroup rules only
+    reversible: bool = False  # undone later (a thaw): [actions] auto may list it
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
@@ -449,7 +450,7 @@ ACTIONS: Mapping[str, ActionSpec] = {
                    (Param("nice", "int", positional=True), _TARGET)),
         ActionSpec("analyze", "attach an analysis to the incident", False),
         ActionSpec("freeze", "freeze the cgroup: its processes stop until thawed; reversible",
-                   False, targets_cgroup=True),
+                   False, targets_cgroup=True, reversible=True),
         ActionSpec("kill_cgroup", "kill every process in the cgroup", False,
                    targets_cgroup=True),
     )

@@ -56,7 +56,7 @@ def paired_end(kill_id: int, status: str) -> str:
     return f"the paired kill_cgroup (action {kill_id}) {verb}"
 
 CGROUP_KINDS = frozenset(name for name, spec in ACTIONS.items() if spec.targets_cgroup)
-REVERSIBLE = frozenset({"freeze"})  # what [actions] auto may list: a thaw undoes it
+REVERSIBLE = frozenset(n for n, spec in ACTIONS.items() if spec.reversible)  # [actions] auto
 KILL_WINDOW_S = 600.0  # cgroup_kills_per_unit counts the kills of this window
 THAW_AT_STOP_S = 10.0  # what a stopping agent spends thawing, at most
 RECREATED = "the cgroup was re-created since the proposal"

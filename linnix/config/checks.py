@@ -21,7 +21,7 @@ import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 
-from ..names import duration_seconds, suggest
+from ..names import ACTIONS, duration_seconds, suggest
 from ._toml import Key, show
 from .secret import SecretFileError, read_secret
 
@@ -265,8 +265,8 @@ def process_name(value: object) -> object:
     return name
 
 
-# the action kinds [actions] auto may list: those a thaw undoes (linnix.actions.cgroup)
-REVERSIBLE_KINDS = ("freeze",)
+# the action kinds [actions] auto may list: those a thaw undoes (the registry says which)
+REVERSIBLE_KINDS = tuple(name for name, spec in ACTIONS.items() if spec.reversible)
 
 
 def reversible_kind(value: object) -> object:
