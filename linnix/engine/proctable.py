@@ -105,6 +105,8 @@ class ProcTable:
             t.Proc: self._proc, t.Fork: self._fork, t.Exec: self._exec, t.Exit: self._exit,
             t.Sample: self._sample, t.System: self._system, t.Lost: self._lost,
             t.Cgroup: self.cgroups.sample, t.CgroupGone: self.cgroups.remove,
+            # network events change nothing the table keeps (yet)
+            t.Connect: _ignore, t.Accept: _ignore, t.Listen: _ignore,
         }
 
     # ---- events ------------------------------------------------------------------
@@ -512,6 +514,10 @@ class ProcTable:
     def top(self, read: object, now: float, exclude: object = None) -> Proc | None:
         """The live process with the largest value (see :func:`~linnix.engine.choose.top`)."""
         return top(self.procs.values(), self.host, read, now, exclude)
+
+
+def _ignore(ev: object) -> None:
+    """An event the table keeps nothing of."""
 
 
 def _inherit(child: Proc, parent: Proc) -> None:

@@ -23,7 +23,7 @@ import gzip
 import re
 import zlib
 from collections.abc import Iterator
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, Literal
 
 import attrs
 import msgspec
@@ -32,8 +32,9 @@ from ..errors import TraceError
 from ..signals import CRASH_SIGNALS, signal_name
 
 __all__ = [
-    "CGROUP_PATH_MAX", "EVENT_TYPES", "LINE_MAX", "TS_MAX", "Cgroup", "CgroupGone", "Event", "Exec",
-    "Exit", "Fork", "Header", "Lost", "Proc", "Sample", "System", "TraceReader", "encode_event",
+    "CGROUP_PATH_MAX", "EVENT_TYPES", "LINE_MAX", "NET_TYPES", "TS_MAX", "Accept", "Cgroup",
+    "CgroupGone", "Connect", "Event", "Exec", "Exit", "Fork", "Header", "Listen", "Lost", "Proc",
+    "Sample", "System", "TraceReader", "encode_event",
     "open_trace", "read_trace",
 ]
 
@@ -212,10 +213,55 @@ class CgroupGone(msgspec.Struct, tag="cgroup_gone", **_OPTS):
     id: CgId
 
 
-Event = Proc | Fork | Exec | Exit | Sample | System | Lost | Cgroup | CgroupGone
-EVENT_TYPES = (Proc, Fork, Exec, Exit, Sample, System, Lost, Cgroup, CgroupGone)
+Family = Literal["inet", "inet6", "unix"]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+# An address as text: an IPv4 or IPv6 address, or a unix socket's path (hostile, bounded).
+Addr = Annotated[str, msgspec.Meta(max_length=CGROUP_PATH_MAX)]
+
+
+class Connect(msgspec.Struct, tag="connect", **_OPTS):
+    """Process ``pid`` (the thread group, not the thread) asked to connect a socket.
+
+    ``error`` is the errno the call failed with, absent when it succeeded or is
+    in progress (a non-blocking connect's ``EINPROGRESS`` counts as made).
+    """
+
+    ts: Time
+    pid: Pid
+    family: Family
+    remote_addr: Addr | None = None
+    remote_port: Port | None = None
+    error: Count | None = None
+
+
+class Accept(msgspec.Struct, tag="accept", **_OPTS):
+    """Process ``pid`` accepted a connection from ``remote_addr``, on its ``local_port``."""
+
+    ts: Time
+    pid: Pid
+    family: Family
+    remote_addr: Addr | None = None
+    remote_port: Port | None = None
+    local_port: Port | None = None
+
+
+class Listen(msgspec.Struct, tag="listen", **_OPTS):
+    """Process ``pid`` started listening on ``local_port`` (``local_addr`` when known)."""
+
+    ts: Time
+    pid: Pid
+    family: Family
+    local_port: Port | None = None
+    local_addr: Addr | None = None
+
+
+Event = (Proc | Fork | Exec | Exit | Sample | System | Lost | Cgroup | CgroupGone | Connect
+         | Accept | Listen)
+EVENT_TYPES = (Proc, Fork, Exec, Exit, Sample, System, Lost, Cgroup, CgroupGone, Connect, Accept,
+               Listen)
+NET_TYPES = (Connect, Accept, Listen)
 _KINDS = ("header", "proc", "fork", "exec", "exit", "sample", "system", "lost", "cgroup",
-          "cgroup_gone")
+          "cgroup_gone", "connect", "accept", "listen")
 
 _any_decoder = msgspec.json.Decoder(Header | Event)
 _body_decoder = msgspec.json.Decoder(Event)

@@ -113,7 +113,7 @@ def test_crlf_line_endings_and_a_last_line_without_newline() -> None:
 @pytest.mark.parametrize(("line", "message"), [
     (b'{"ts":1,"kind":"bogus"}',
      "unknown kind 'bogus' (expected one of: header, proc, fork, exec, exit, sample, system, "
-     "lost, cgroup, cgroup_gone)"),
+     "lost, cgroup, cgroup_gone, connect, accept, listen)"),
     (b'{"ts":1,"kind":"lost","count":1', "invalid JSON: the line ends too early"),
     (b"not json", "invalid JSON: invalid character (byte 4)"),
     (GOOD + b" " + GOOD, "invalid JSON: trailing characters (byte 36)"),  # two on one line
@@ -299,7 +299,7 @@ def test_skip_invalid_counts_bad_lines_and_keeps_the_rest() -> None:
         assert (reader.invalid, reader.lines, reader.events) == (3, 7, 3)
         assert reader.first_error == ("t.jsonl:3: unknown kind 'bogus' (expected one of: "
                                       "header, proc, fork, exec, exit, sample, system, lost, "
-                                      "cgroup, cgroup_gone)")
+                                      "cgroup, cgroup_gone, connect, accept, listen)")
 
 
 # ---- blocks -----------------------------------------------------------------------------
@@ -401,3 +401,21 @@ def test_cgroup_samples_decode_with_every_value_optional() -> None:
 ])
 def test_a_bad_cgroup_sample_is_a_trace_error(line: bytes, message: str) -> None:
     assert error(GOOD + b"\n" + line + b"\n").startswith(f"t.jsonl:2: {message}")
+
+
+def test_network_events_decode_and_change_nothing_in_the_table(tmp_path: Path) -> None:
+    from linnix.engine.proctable import ProcTable
+    data = (b'{"ts":0,"kind":"proc","pid":5,"ppid":0,"comm":"web"}\n'
+            b'{"ts":1,"kind":"listen","pid":5,"family":"inet","local_port":8080}\n'
+            b'{"ts":2,"kind":"accept","pid":5,"family":"inet6","remote_addr":"::1",'
+            b'"remote_port":40000,"local_port":8080}\n'
+            b'{"ts":3,"kind":"connect","pid":5,"family":"unix","remote_addr":"/run/x.sock"}\n')
+    (tmp_path / "t.jsonl").write_bytes(data)
+    _, events = t.read_trace(str(tmp_path / "t.jsonl"))
+    assert [type(ev).__name__ for ev in events] == ["Proc", "Listen", "Accept", "Connect"]
+    assert events[2] == t.Accept(ts=2.0, pid=5, family="inet6", remote_addr="::1",
+                                 remote_port=40000, local_port=8080)
+    table = ProcTable()
+    for ev in events:
+        table.apply(ev)
+    assert list(table.procs) == [5]
