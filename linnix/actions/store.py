@@ -243,6 +243,22 @@ class Store:
             found["time"] = rfc3339(found["created_at"])
         return found
 
+    def analyses(self, *, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+        """The incidents that have an analysis (or its error), newest incident first, with
+        incident ids below ``before``: each one's summary, then its analysis (``time``:
+        when the analysis was made).  By incident, not by when it was analysed, so that
+        paging holds while an old incident is analysed again."""
+        rows = self._all(
+            "SELECT i.id AS incident_id, i.rule, i.severity, i.scope, i.pid, i.comm, "
+            "i.opened_at, i.resolved_at, i.resolved_reason, i.message, a.created_at, "
+            "a.analysis, a.error "
+            "FROM analyses a JOIN incidents i ON i.id = a.incident_id "
+            "WHERE a.incident_id < ? ORDER BY a.incident_id DESC LIMIT ?",
+            (before if before is not None else 2**63 - 1, limit))
+        for row in rows:
+            row["time"] = rfc3339(row["created_at"])
+        return rows
+
     def earlier_incidents(self, rule: str, before: int, limit: int = 50) -> list[dict[str, Any]]:
         """The incidents of ``rule`` opened before incident ``before``, newest first, with
         the executable of the process each was about (``exe``: the snapshot's root)."""
