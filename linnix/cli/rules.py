@@ -209,9 +209,9 @@ def replay_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--until", type=duration, metavar="DURATION",
                    help="stop after this trace time (e.g. 30s)")
     p.add_argument("--analyze", action="store_true",
-                   help="analyse each incident as the built-in analyst would when it opens: "
-                        "the analyses after the summary, or with --format jsonl in each "
-                        "firing alert's line ('incident', 'analysis')")
+                   help="analyse each incident (the first 1000) as the built-in analyst "
+                        "would when it opens: the analyses after the summary, or with "
+                        "--format jsonl in each firing alert's line ('incident', 'analysis')")
     why = p.add_argument_group("why a rule did or did not fire")
     why.add_argument("--why", metavar="RULE",
                      help="print, tick by tick, what RULE read, which of its parts held, "

@@ -43,7 +43,11 @@ class ReplayAnalyst:
         self.limit = limit
         self.now = 0.0  # the trace time of the alerts being stored: the store's clock
         self._dir = tempfile.mkdtemp(prefix="linnix-replay-")
-        self.store = Store(f"{self._dir}/incidents.db", clock=lambda: self.now)
+        try:
+            self.store = Store(f"{self._dir}/incidents.db", clock=lambda: self.now)
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
         self.store.db.execute("PRAGMA synchronous = OFF")  # thrown away at the end
         self.analyses: dict[int, dict[str, Any]] = {}  # by incident id, in the order opened
         self.opened_at: dict[int, float] = {}  # each incident's firing time (trace seconds)

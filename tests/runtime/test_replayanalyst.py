@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from analysis_support import shipped_plan
 from support import ROOT, compare_golden, without_speed
 
 from linnix import cli
+from linnix.errors import StoreError
+from linnix.runtime import replayanalyst
 from linnix.runtime.replay import Timeline, replay
 from linnix.runtime.replayanalyst import ReplayAnalyst, text_analyses
 
@@ -105,3 +108,18 @@ def test_a_replay_that_opens_nothing_says_so(capsysbinary: pytest.CaptureFixture
     _, out, _ = run(capsysbinary, "--rules", "rules/", "--analyze",
                     "fixtures/fork_storm_under_threshold.jsonl")
     assert out.endswith(b"\nno incident opened: nothing to analyse\n")
+
+
+def test_a_store_that_cannot_be_made_leaves_no_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    def refuse(path: str, clock: object) -> None:
+        raise StoreError(f"cannot open the state database {path}: disk full")
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(replayanalyst, "Store", refuse)
+    status, out, err = run(capsysbinary, "--rules", "rules/", "--analyze",
+                           "fixtures/fork_storm.jsonl")
+    assert (status, out) == (1, b"")
+    assert err.startswith(b"linnix: cannot open the state database ") and b"disk full" in err
+    assert list(tmp_path.iterdir()) == []
