@@ -40,7 +40,7 @@ from collections.abc import Callable
 from ..errors import StoreError
 from . import chain
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "open_database", "open_readonly"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "open_database", "open_reader", "open_readonly"]
 
 SCHEMA_VERSION = 5
 
@@ -302,6 +302,41 @@ def open_readonly(path: str) -> sqlite3.Connection:
             raise StoreError(f"the state database {path} is empty: it holds no audit log")
         raise StoreError(f"the audit log in {path} has no hash chain yet: an older linnix "
                          "made it, and the daemon chains it when it next starts")
+    return db
+
+
+def open_reader(path: str, since: int, busy_s: float = 5.0) -> sqlite3.Connection:
+    """A connection that can only read the database at ``path``, which must exist and be
+    of a schema from version ``since`` up to this linnix's (rows as :class:`sqlite3.Row`;
+    a write lock held elsewhere is waited for ``busy_s`` seconds at each query)."""
+    if not _check_path(path):
+        raise StoreError(f"there is no state database at {path}: has the daemon run with "
+                         "this state directory?")
+    try:
+        db = sqlite3.connect(f"file:{_uri_path(path)}?mode=ro", uri=True, timeout=busy_s,
+                             isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as err:
+        raise StoreError(f"cannot read the state database {path}: {err}") from None
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        empty = version == 0 and _holds_nothing(db)
+    except sqlite3.Error as err:
+        db.close()
+        raise StoreError(f"cannot read the state database {path}: {err}") from None
+    problem = None
+    if empty:
+        problem = f"the state database {path} is empty: the daemon has stored nothing in it"
+    elif version > SCHEMA_VERSION:
+        problem = (f"the state database {path} was made by a newer linnix (schema version "
+                   f"{version}; this one reads up to {SCHEMA_VERSION}): use that linnix")
+    elif version < since:
+        problem = (f"the state database {path} was made by an older linnix (schema version "
+                   f"{version}; this needs {since}): the daemon upgrades it when it next "
+                   "starts")
+    if problem is not None:
+        db.close()
+        raise StoreError(problem)
+    db.row_factory = sqlite3.Row
     return db
 
 

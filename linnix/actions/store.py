@@ -28,9 +28,10 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ..errors import StoreError
 from ..timefmt import rfc3339
 from . import chain
-from .database import open_database
+from .database import open_database, open_reader
 
 __all__ = ["ACTION_STATES", "AsyncStore", "Entry", "Store", "TERMINAL_STATES"]
 
@@ -80,20 +81,40 @@ class Entry:
 class Store:
     """Synchronous access to the database (one connection, guarded by a lock)."""
 
+    # for the operator, once: the daemon says it (the audit log says it too)
+    notice: str | None
+
     def __init__(self, path: str, clock: Callable[[], float] = time.time) -> None:
-        self.path = path
-        self.clock = clock
-        self._lock = threading.Lock()
-        self.db, emptied = open_database(path, clock)
-        self._head = chain.head(self.db)  # as of the last commit (read by /metrics)
-        self._staged: chain.ChainHead | None = None  # the head once this transaction commits
-        # for the operator, once: the daemon says it (the audit log says it too)
-        self.notice: str | None = None
+        db, emptied = open_database(path, clock)
+        self._attach(path, clock, db)
         if emptied:
             self.notice = (f"the state database {path} was an empty file: the incidents, "
                            "actions and audit log it held are gone; starting with an empty "
                            "database")
             self.audit("linnix", "store.emptied", path=path)
+
+    @classmethod
+    def reader(cls, path: str, since: int, busy_s: float = 5.0) -> Store:
+        """A store that can only read ``path`` (of schema version ``since`` or later), beside
+        a running daemon or after it: :func:`.database.open_reader`.  Its queries raise
+        :class:`sqlite3.Error` like any store's; writing through it fails."""
+        store = cls.__new__(cls)
+        db = open_reader(path, since, busy_s)
+        try:
+            store._attach(path, time.time, db)
+        except sqlite3.Error as err:
+            db.close()
+            raise StoreError(f"cannot read the state database {path}: {err}") from None
+        return store
+
+    def _attach(self, path: str, clock: Callable[[], float], db: sqlite3.Connection) -> None:
+        self.path = path
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.db = db
+        self._head = chain.head(self.db)  # as of the last commit (read by /metrics)
+        self._staged: chain.ChainHead | None = None  # the head once this transaction commits
+        self.notice = None
 
     def close(self) -> None:
         with self._lock:
@@ -242,6 +263,22 @@ class Store:
         if found is not None:
             found["time"] = rfc3339(found["created_at"])
         return found
+
+    def analyses(self, *, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+        """The incidents that have an analysis (or its error), newest incident first, with
+        incident ids below ``before``: each one's summary, then its analysis (``time``:
+        when the analysis was made).  By incident, not by when it was analysed, so that
+        paging holds while an old incident is analysed again."""
+        rows = self._all(
+            "SELECT i.id AS incident_id, i.rule, i.severity, i.scope, i.pid, i.comm, "
+            "i.opened_at, i.resolved_at, i.resolved_reason, i.message, a.created_at, "
+            "a.analysis, a.error "
+            "FROM analyses a JOIN incidents i ON i.id = a.incident_id "
+            "WHERE a.incident_id < ? ORDER BY a.incident_id DESC LIMIT ?",
+            (before if before is not None else 2**63 - 1, limit))
+        for row in rows:
+            row["time"] = rfc3339(row["created_at"])
+        return rows
 
     def earlier_incidents(self, rule: str, before: int, limit: int = 50) -> list[dict[str, Any]]:
         """The incidents of ``rule`` opened before incident ``before``, newest first, with

@@ -442,6 +442,13 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         await store.save_analysis(incident_id, found)
         return _json(await store.analysis(incident_id))
 
+    @app.get("/insights")
+    async def insights() -> Response:
+        limit = limit_arg()
+        rows = await view.store.analyses(limit=limit, before=int_arg("before"))
+        more = int(rows[-1]["incident_id"]) if len(rows) == limit and rows else None
+        return _json({"insights": rows, "next_before": more})
+
     # -- actions
 
     @app.get("/actions")

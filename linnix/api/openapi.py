@@ -217,6 +217,14 @@ def _paths() -> Json:
             "keeps the result, replacing an earlier one. Needs the role approver or admin.",
             "incidents", _ok("the analysis", schema("Analysis")),
             errors=("Forbidden", "NotFound"), parameters=(p["incident_id"],))},
+        "/insights": {"get": _op(
+            "Recent analyses", "The incidents that have an analysis, newest incident first "
+            "(an incident analysed again keeps its place; 'time' says when its analysis was "
+            "made); page with 'before' (an incident id). 'error' says why an analysis could "
+            "not be made. Empty until an incident is analysed: by a rule's analyze action, "
+            "or by POST /incidents/{incident_id}/analyze.", "incidents",
+            _ok("a page of analyses", schema("InsightPage")), errors=("BadRequest",),
+            parameters=(p["limit"], p["before"]))},
         "/actions": {"get": _op(
             "Actions", "Newest first; page with 'before'.", "actions",
             _ok("a page of actions", schema("ActionPage")), errors=("BadRequest",),

@@ -267,6 +267,16 @@ def schemas() -> Json:
             },
         },
         "IncidentPage": _page("incidents", "IncidentSummary"),
+        "Insight": {"allOf": [schema("Analysis"), {
+            "type": "object",
+            "description": "an analysis (its 'time': when it was made) and its incident",
+            "required": ["incident_id", "rule", "opened_at", "message"],
+            "properties": {
+                "incident_id": {"type": "integer"},
+                **{k: v for k, v in _INCIDENT_SUMMARY.items() if k not in ("id", "time")},
+            },
+        }]},
+        "InsightPage": _page("insights", "Insight"),
         "Action": {
             "type": "object",
             "required": ["id", "rule", "kind", "status", "mode", "created_at"],

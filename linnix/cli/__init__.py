@@ -3,10 +3,10 @@
 Every sub-command is one entry of :data:`COMMANDS`: its name, its help line,
 the function that adds its arguments and the function that runs it.  Those
 live in one module per group of commands (:mod:`.rules`, :mod:`.live`,
-:mod:`.demo`, :mod:`.client`, :mod:`.token`, :mod:`.audit`); the work itself is done by the
-packages (language, runtime, tools, api), which each command imports when it runs, so
-that ``linnix check`` never pays for trio, quart or bcc.  Exit status: 0
-success, 1 failure found (rule errors, failed tests, bad trace), 2 usage
+:mod:`.demo`, :mod:`.client`, :mod:`.analyze`, :mod:`.token`, :mod:`.audit`); the
+work itself is done by the packages (language, runtime, tools, api, analysis), which each
+command imports when it runs, so that ``linnix check`` never pays for trio, quart or bcc.
+Exit status: 0 success, 1 failure found (rule errors, failed tests, bad trace), 2 usage
 error, 3 internal error (a bug).
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError, LinnixError, RuleError, UsageError
-from . import audit, client, demo, live, rules, token
+from . import analyze, audit, client, demo, live, rules, token
 from .exits import EXIT_BUG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["COMMANDS", "Command", "main"]
@@ -65,6 +65,12 @@ COMMANDS: tuple[Command, ...] = (
             client.actions_arguments, client.cmd_actions),
     Command("incidents", "list or show incidents",
             client.incidents_arguments, client.cmd_incidents),
+    Command("analyze", "analyse a stored incident offline, reading the state directory",
+            analyze.analyze_arguments, analyze.cmd_analyze,
+            description="Run the built-in analyst on one incident of the state database, "
+                        "read-only (beside the daemon or on a copy of its state directory), "
+                        "and print its numbered facts; nothing is stored ('linnix incidents "
+                        "analyze ID' has the daemon analyse it and keep the analysis)."),
     Command("stream", "follow the daemon's alerts and actions as they happen",
             client.stream_arguments, client.cmd_stream),
     Command("token", "add, list or revoke the API's named tokens",

@@ -19,7 +19,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import UsageError
 from ..terminal import printable
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..config import ConfigProblem
     from ..language.pipeline import Build
     from ..plan import Plan
+    from ..runtime.replayanalyst import ReplayAnalyst
 
 __all__ = [
     "check_arguments", "cmd_check", "explain_arguments", "cmd_explain", "fmt_arguments",
@@ -207,6 +208,10 @@ def replay_arguments(p: argparse.ArgumentParser) -> None:
                    help="count invalid lines and go on instead of stopping")
     p.add_argument("--until", type=duration, metavar="DURATION",
                    help="stop after this trace time (e.g. 30s)")
+    p.add_argument("--analyze", action="store_true",
+                   help="analyse each incident (the first 1000) as the built-in analyst "
+                        "would when it opens: the analyses after the summary, or with "
+                        "--format jsonl in each firing alert's line ('incident', 'analysis')")
     why = p.add_argument_group("why a rule did or did not fire")
     why.add_argument("--why", metavar="RULE",
                      help="print, tick by tick, what RULE read, which of its parts held, "
@@ -231,6 +236,9 @@ def _replay_usage(args: argparse.Namespace) -> None:
     if args.why is not None and args.baseline:
         raise UsageError("--why and --baseline cannot be used together: explain one rule "
                          "set, or compare two")
+    if args.analyze and (args.why is not None or args.baseline):
+        raise UsageError(f"--analyze cannot be used with {'--why' if args.why else '--baseline'}"
+                         ": it analyses the incidents of one plain replay")
     if args.why is None:
         given = [o for o, v in (("--pid", args.pid), ("--from", args.start),
                                 ("--to", args.end)) if v is not None]
@@ -257,15 +265,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
     progress = sys.stderr if sys.stderr.isatty() else None
     if args.why is not None:
         return _replay_why(args, build, progress)
-    if args.format == "jsonl":
-        return _replay_jsonl(args, plan, progress)
-    timeline = Timeline(sys.stdout)
-    res = replay(args.trace, plan, timeline, tick_s=args.tick, skip_invalid=args.skip_invalid,
-                 until=args.until, progress=progress)
-    if not timeline.lines:
-        sys.stdout.write("(no alerts)\n")
-    text_summary(res, sys.stdout)
-    return EXIT_OK
+    analyst = _replay_analyst(args, plan)
+    try:
+        if args.format == "jsonl":
+            return _replay_jsonl(args, plan, progress, analyst)
+        timeline = Timeline(sys.stdout)
+        res = replay(args.trace, plan, analyst.sink(timeline) if analyst else timeline,
+                     tick_s=args.tick, skip_invalid=args.skip_invalid, until=args.until,
+                     progress=progress, **_analysing(analyst))
+        if not timeline.lines:
+            sys.stdout.write("(no alerts)\n")
+        text_summary(res, sys.stdout)
+        if analyst is not None:
+            from ..runtime.replayanalyst import text_analyses
+
+            text_analyses(analyst, sys.stdout)
+        return EXIT_OK
+    finally:
+        if analyst is not None:
+            analyst.close()
+
+
+def _replay_analyst(args: argparse.Namespace, plan: Plan) -> ReplayAnalyst | None:
+    if not args.analyze:
+        return None
+    from ..runtime.replayanalyst import ReplayAnalyst
+
+    return ReplayAnalyst(plan)
+
+
+def _analysing(analyst: ReplayAnalyst | None) -> dict[str, Any]:
+    """replay()'s arguments that let ``analyst`` see each tick (none without one)."""
+    return {} if analyst is None else {"attach": analyst.attach, "history": True}
 
 
 def _default_replay_rules() -> list[str]:
@@ -278,11 +309,13 @@ def _default_replay_rules() -> list[str]:
     return [rules_dir()]
 
 
-def _replay_jsonl(args: argparse.Namespace, plan: Plan, progress: TextIO | None) -> int:
+def _replay_jsonl(args: argparse.Namespace, plan: Plan, progress: TextIO | None,
+                  analyst: ReplayAnalyst | None) -> int:
     """``replay --format jsonl``: one JSON line per alert, then the summary; the
     summary for people goes to stderr."""
     import orjson
 
+    from ..engine.evaluator import Alert
     from ..runtime.replay import replay, summary_json, text_summary
 
     out = sys.stdout.buffer
@@ -291,8 +324,18 @@ def _replay_jsonl(args: argparse.Namespace, plan: Plan, progress: TextIO | None)
     def sink(batch):  # type: ignore[no-untyped-def]
         out.write(b"".join(dumps(item.to_json()) + b"\n" for item in batch))
 
-    res = replay(args.trace, plan, sink, tick_s=args.tick, skip_invalid=args.skip_invalid,
-                 until=args.until, progress=progress)
+    def analysed(batch):  # type: ignore[no-untyped-def]
+        assert analyst is not None
+        for item in batch:
+            line = item.to_json()
+            incident = analyst.incident_of(item) if isinstance(item, Alert) else None
+            if incident is not None:
+                line.update(incident=incident, analysis=analyst.analyses.get(incident))
+            out.write(dumps(line) + b"\n")
+
+    res = replay(args.trace, plan, analyst.sink(analysed) if analyst else sink,
+                 tick_s=args.tick, skip_invalid=args.skip_invalid, until=args.until,
+                 progress=progress, **_analysing(analyst))
     out.write(dumps(summary_json(res)) + b"\n")
     out.flush()
     text_summary(res, sys.stderr)

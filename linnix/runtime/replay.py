@@ -50,18 +50,23 @@ class ReplayResult:
 def replay(path: str, plan: Plan, sink: Callable[[Sequence[Output]], None], *,
            tick_s: float = DEFAULT_TICK_S, skip_invalid: bool = False,
            until: float | None = None, progress: TextIO | None = None,
-           watch: Callable[[Core], None] | None = None) -> ReplayResult:
+           watch: Callable[[Core], None] | None = None,
+           attach: Callable[[Core], None] | None = None, history: bool = False) -> ReplayResult:
     """Replay one trace file; raise TraceError for invalid input (unless skipped).
 
     What the engine produced before an invalid line, and at the ticks up to
     it, reaches ``sink`` before the error is raised.  ``watch`` is given the
     core before the first event (``replay --why`` hooks its ticks there); it
     runs every tick, none skipped as quiet, so that each one can be looked at.
+    ``attach`` is given it too, but quiet ticks are still skipped (``replay
+    --analyze``: nothing fires at them); ``history`` keeps the values that led
+    to each alert, as the daemon does.
     """
     reader = t.TraceReader(path, skip_invalid)
-    core = Core(plan, tick_s, skip_idle=watch is None)
-    if watch is not None:
-        watch(core)
+    core = Core(plan, tick_s, history=history, skip_idle=watch is None)
+    for hook in (watch, attach):
+        if hook is not None:
+            hook(core)
     meter = _Progress(path, reader, progress)
     started = time.perf_counter()
     failure: BaseException | None = None

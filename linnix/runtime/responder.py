@@ -40,7 +40,7 @@ from .analyst import Analyses
 from .snapshot import CMDLINE_READERS, SubtreeTotals, fill_cmdlines
 
 __all__ = ["Responder", "ancestors", "bounded_totals", "describe_rule", "forkers",
-           "host_snapshot", "process_json", "subtree_snapshot"]
+           "host_snapshot", "incident_record", "process_json", "subtree_snapshot"]
 
 SNAPSHOT_MAX = 200  # processes kept in an incident's subtree snapshot
 ANCESTORS_MAX = 16  # ancestors kept in an incident's context, nearest first
@@ -160,6 +160,33 @@ def _busiest(table: ProcTable, now: float, totals: SubtreeTotals,
     return [{**process_json(p, now), **totals.of(p), "depth": 0} for p in procs]
 
 
+def incident_record(alert: Alert, table: ProcTable, totals: SubtreeTotals,
+                    rule: Mapping[str, Any]) -> dict[str, Any]:
+    """The incident a firing ``alert`` opens, as the table shows it now: ``key`` (its
+    instance), ``analyze`` (``rule``, as :func:`describe_rule` says it, asks for an
+    analysis) and the arguments of :meth:`Store.open_incident`."""
+    now = alert.ts
+    subtree = (subtree_snapshot(alert.proc, now, totals=totals, wall=alert.wall, table=table)
+               if alert.proc is not None
+               else _busiest(table, now, totals))
+    history = [{"ts": seconds(ts), "values": values} for ts, values in alert.history or ()]
+    context = {k: v for k, v in rule.items() if k in ("condition", "runbook")}
+    if alert.proc is not None:
+        context["ancestors"] = ancestors(alert.proc, table, now)
+    busy = forkers(table, now)
+    if busy is not None:
+        context["forkers"] = busy
+    return {
+        "key": (alert.rule, alert.pid, alert.start), "rule": alert.rule,
+        "severity": alert.severity, "scope": alert.scope, "pid": alert.pid,
+        "comm": alert.comm, "start": seconds(alert.start), "message": alert.message,
+        "labels": dict(alert.labels), "history": history or [
+            {"ts": seconds(now), "values": alert.values}],
+        "subtree": subtree, "host": host_snapshot(table, now), "context": context,
+        "analyze": bool(rule.get("analyze")),
+    }
+
+
 class Responder:
     """Sink for the engine; opens and resolves incidents, hands proposals over."""
 
@@ -214,28 +241,7 @@ class Responder:
 
     def _incident(self, alert: Alert, table: ProcTable,
                   totals: SubtreeTotals) -> dict[str, Any]:
-        now = alert.ts
-        subtree = (subtree_snapshot(alert.proc, now, totals=totals, wall=alert.wall,
-                                    table=table)
-                   if alert.proc is not None
-                   else _busiest(table, now, totals))
-        history = [{"ts": seconds(ts), "values": values} for ts, values in alert.history or ()]
-        rule = self.describe(alert.rule)
-        context = {k: v for k, v in rule.items() if k in ("condition", "runbook")}
-        if alert.proc is not None:
-            context["ancestors"] = ancestors(alert.proc, table, now)
-        busy = forkers(table, now)
-        if busy is not None:
-            context["forkers"] = busy
-        return {
-            "key": (alert.rule, alert.pid, alert.start), "rule": alert.rule,
-            "severity": alert.severity, "scope": alert.scope, "pid": alert.pid,
-            "comm": alert.comm, "start": seconds(alert.start), "message": alert.message,
-            "labels": dict(alert.labels), "history": history or [
-                {"ts": seconds(now), "values": alert.values}],
-            "subtree": subtree, "host": host_snapshot(table, now), "context": context,
-            "analyze": bool(rule.get("analyze")),
-        }
+        return incident_record(alert, table, totals, self.describe(alert.rule))
 
     async def run(self) -> None:
         """Handle queued outputs in order until cancelled.

@@ -614,3 +614,30 @@ def test_incidents_and_actions_say_when_they_began_in_rfc3339(tmp_path: Path) ->
     assert store.action(action)["time"] == when
     assert [row["time"] for row in store.incidents()] == [when]
     assert [row["time"] for row in store.actions()] == [when]
+
+
+def test_a_reader_reads_beside_a_writer_and_cannot_write(store: Store) -> None:
+    first = incident(store)
+    reader = Store.reader(store.path, SCHEMA_VERSION)
+    try:
+        assert reader.incident(first)["rule"] == "r"  # type: ignore[index]
+        second = incident(store)
+        assert [i["id"] for i in reader.incidents()] == [second, first]  # sees new commits
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.save_analysis(first, {"facts": []})
+    finally:
+        reader.close()
+    assert store.analysis(first) is None
+
+
+def test_analyses_are_listed_by_incident_newest_first(store: Store, clock: FakeClock) -> None:
+    ids = [incident(store, f"r{n}") for n in range(3)]
+    store.save_analysis(ids[1], {"facts": []})
+    clock.now += 5
+    store.save_analysis(ids[0], None, "too slow")  # analysed last, listed last: by incident
+    rows = store.analyses()
+    assert [(r["incident_id"], r["rule"], r["error"]) for r in rows] == [
+        (ids[1], "r1", None), (ids[0], "r0", "too slow")]
+    assert rows[1]["created_at"] == clock.now and rows[1]["time"].endswith("Z")
+    assert [r["incident_id"] for r in store.analyses(limit=1)] == [ids[1]]
+    assert store.analyses(before=ids[0]) == []

@@ -62,6 +62,46 @@ async def test_a_runaway_tree_names_its_busiest_branch_and_where_it_came_from(
     assert facts(a, "runbook") == []  # the rule has none
 
 
+async def test_a_memory_leak_names_the_leaking_process_by_its_resident_memory(
+        tmp_path: Path) -> None:
+    a = await analysed(tmp_path, "memory_leak", "memory_leak")
+    assert a["metric"] == "rss_mb"
+    assert [f["kind"] for f in a["facts"]] == ["condition", *["trajectory"] * 4, "drivers",
+                                               "origin", "host", "before"]
+    (cond,) = facts(a, "condition")
+    assert cond["held_s"] == pytest.approx(90.0)
+    delta = next(f for f in facts(a, "trajectory") if f["name"] == "delta(rss_mb, 30s)")
+    assert (delta["samples"], delta["last"]["value"]) == (121, 180)
+    (drivers,) = facts(a, "drivers")
+    assert drivers["metric"] == "rss_mb" and drivers["total"] == pytest.approx(784.0)
+    assert [(p["pid"], p["comm"], p["share"]) for p in drivers["top"]] == [
+        (7000, "leaky", 1.0)]
+    (origin,) = facts(a, "origin")
+    assert [p["pid"] for p in origin["chain"]] == [7000, 1]
+    (before,) = facts(a, "before")
+    assert (before["exe"], before["count"]) == ("/usr/local/bin/leaky", 0)
+
+
+async def test_a_circuit_breaker_names_the_host_s_busiest_processes(tmp_path: Path) -> None:
+    a = await analysed(tmp_path, "circuit_breaker", "circuit_breaker")
+    assert (a["scope"], a["metric"]) == ("system", "cpu_pct")
+    # the host as a whole: no branch, no origin, and earlier incidents of any executable
+    assert [f["kind"] for f in a["facts"]] == ["condition", "trajectory", "trajectory",
+                                               "drivers", "host", "before"]
+    (cond,) = facts(a, "condition")
+    assert cond["condition"] == "host_cpu_pct > 95 and psi_cpu_some > 50"
+    assert cond["held_s"] == pytest.approx(60.0)
+    (drivers,) = facts(a, "drivers")
+    assert drivers["metric"] == "cpu_pct"
+    assert [p["pid"] for p in drivers["top"]] == [9000, 210, 1, 300]
+    assert drivers["top"][0]["comm"] == "hog"
+    assert drivers["top"][0]["share"] == pytest.approx(180.0 / drivers["total"])
+    (host,) = facts(a, "host")
+    assert (host["cpu_pct"], host["psi_cpu_some"]) == (97, 60)
+    (before,) = facts(a, "before")
+    assert (before["exe"], before["count"]) == (None, 0)
+
+
 def test_what_was_not_kept_is_left_out_and_not_measured_stays_null() -> None:
     incident = {"id": 3, "rule": "r", "scope": "process", "message": "m",
                 "history": [{"ts": 1.0, "values": {"cpu_pct": None}}],

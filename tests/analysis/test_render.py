@@ -1,7 +1,9 @@
-"""The analysis as text and as Markdown: golden renderings, and process text kept as data."""
+"""The analysis as text and as Markdown: golden analyses (facts and renderings), and process
+text kept as data."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,13 @@ GOLDEN = FIXTURES / "golden"
 
 
 @pytest.mark.parametrize(("trace", "rule"), [("fork_storm", "fork_storm"),
-                                             ("runaway_tree", "runaway_tree")])
-async def test_golden_renderings(tmp_path: Path, trace: str, rule: str,
-                                 update_golden: bool) -> None:
+                                             ("runaway_tree", "runaway_tree"),
+                                             ("memory_leak", "memory_leak"),
+                                             ("circuit_breaker", "circuit_breaker")])
+async def test_golden_analyses(tmp_path: Path, trace: str, rule: str,
+                              update_golden: bool) -> None:
+    """Each shipped fixture's incident: its facts (every field, drivers and shares too)
+    and their text and Markdown renderings."""
     store = store_at(tmp_path / "linnix.db")
     try:
         await replay_into(store, FIXTURES / f"{trace}.jsonl", shipped_plan(),
@@ -30,6 +36,8 @@ async def test_golden_renderings(tmp_path: Path, trace: str, rule: str,
     finally:
         store.close()
     assert analysis is not None
+    facts = json.dumps(analysis, indent=1, sort_keys=True) + "\n"
+    compare_golden(facts.encode(), GOLDEN / f"analysis_{trace}.json", update_golden)
     compare_golden(text(analysis).encode(), GOLDEN / f"analysis_{trace}.txt", update_golden)
     compare_golden(markdown(analysis).encode(), GOLDEN / f"analysis_{trace}.md",
                    update_golden)

@@ -1,4 +1,5 @@
-"""GET /incidents/{id}/analysis (JSON or Markdown) and POST /incidents/{id}/analyze."""
+"""GET /incidents/{id}/analysis (JSON or Markdown), POST /incidents/{id}/analyze and GET
+/insights."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 import pytest
 import trio
 from api_support import Env, assert_error, call, start_env
+
+from linnix.api.openapi import openapi_document
 
 
 @pytest.fixture
@@ -78,3 +81,55 @@ async def test_a_failed_analysis_says_why_in_markdown(env: Env) -> None:
     assert status == 200
     assert document.decode() == (f"Incident {incident} could not be analysed: the analysis "
                                  "took longer than 10s\n")
+
+
+# ---- GET /insights --------------------------------------------------------------------------
+
+async def test_insights_are_empty_until_an_incident_is_analysed(env: Env) -> None:
+    _incident(env)  # an incident, but no analysis yet
+    status, body, _ = await call(env, "GET", "/insights")
+    assert (status, body) == (200, {"insights": [], "next_before": None})
+
+
+async def test_insights_list_analyses_newest_incident_first_and_page(env: Env) -> None:
+    ids = [_incident(env, comm) for comm in ("a", "b", "c", "d")]
+    for incident in ids[:3]:
+        await call(env, "POST", f"/incidents/{incident}/analyze", headers=env.auth("alice"))
+    env.store.save_analysis(ids[3], None, "the analysis took longer than 10s")
+    await call(env, "POST", f"/incidents/{ids[0]}/analyze", headers=env.auth("alice"))
+    status, body, _ = await call(env, "GET", "/insights")
+    assert status == 200 and body["next_before"] is None
+    # by incident, newest first: analysing the oldest again does not move it up
+    assert [i["incident_id"] for i in body["insights"]] == ids[::-1]
+    failed, newest = body["insights"][0], body["insights"][1]
+    assert (failed["analysis"], failed["error"]) == (None, "the analysis took longer than 10s")
+    assert newest["error"] is None and newest["comm"] == "c"
+    assert newest["analysis"]["facts"][2]["top"][0]["comm"] == "c"
+    assert newest["analysis"] == (await call(
+        env, "GET", f"/incidents/{ids[2]}/analysis"))[1]["analysis"]
+    assert newest["time"] == env.store.analysis(ids[2])["time"]  # when it was analysed
+    documented = openapi_document()["components"]["schemas"]
+    shapes = documented["Insight"]["allOf"][1]["properties"].keys() \
+        | documented["Analysis"]["properties"].keys()
+    assert set(newest) == shapes
+
+    status, body, _ = await call(env, "GET", "/insights?limit=2")
+    assert [i["incident_id"] for i in body["insights"]] == [ids[3], ids[2]]
+    assert body["next_before"] == ids[2]
+    status, body, _ = await call(env, "GET", f"/insights?limit=2&before={ids[2]}")
+    assert [i["incident_id"] for i in body["insights"]] == [ids[1], ids[0]]
+    assert body["next_before"] == ids[0]
+    status, body, _ = await call(env, "GET", f"/insights?limit=2&before={ids[0]}")
+    assert body == {"insights": [], "next_before": None}
+
+
+async def test_insights_check_their_parameters_and_need_a_token(env: Env) -> None:
+    for bad in ("limit=0", "limit=1001", "before=x", "before=-3", "before=0"):
+        status, body, _ = await call(env, "GET", f"/insights?{bad}")
+        assert status == 400, bad
+        assert_error(body, "bad request")
+    status, body, _ = await call(env, "GET", "/insights", auth=False)
+    assert status == 401
+    assert_error(body, "unauthorized")
+    status, body, _ = await call(env, "GET", "/insights", headers=env.auth("rita"))
+    assert status == 200  # a reader may read them
