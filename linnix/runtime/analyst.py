@@ -58,12 +58,18 @@ class Analyses:
 
     async def submit(self, incident_id: int) -> None:
         """Queue an incident; if the queue is full, say so on the incident at once."""
-        try:
-            self._send.send_nowait(incident_id)
-        except trio.WouldBlock:
+        if not self.queue(incident_id):
             self._count("builtin", "dropped")
             await self._record(incident_id, None, "not analysed: too many analyses were "
                                "waiting already")
+
+    def queue(self, incident_id: int) -> bool:
+        """Queue an incident if there is room (False: the queue is full)."""
+        try:
+            self._send.send_nowait(incident_id)
+        except trio.WouldBlock:
+            return False
+        return True
 
     async def run(self) -> None:
         """Analyse queued incidents until cancelled, ``concurrency`` at a time."""

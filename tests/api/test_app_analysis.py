@@ -78,3 +78,15 @@ async def test_a_failed_analysis_says_why_in_markdown(env: Env) -> None:
     assert status == 200
     assert document.decode() == (f"Incident {incident} could not be analysed: the analysis "
                                  "took longer than 10s\n")
+
+
+async def test_analysing_again_asks_the_configured_model_too(env: Env) -> None:
+    incident = _incident(env)
+    status, body, _ = await call(env, "POST", f"/incidents/{incident}/analyze",
+                                 headers=env.auth("alice"))
+    assert status == 200 and env.view.asked == []  # no model: the built-in analysis only
+    env.view.model = True
+    status, again, _ = await call(env, "POST", f"/incidents/{incident}/analyze",
+                                  headers=env.auth("alice"))
+    assert status == 200 and again["analysis"] == body["analysis"]
+    assert env.view.asked == [incident]  # the model's part comes in the background

@@ -151,3 +151,25 @@ async def test_a_process_asking_the_model_to_approve_changes_no_action(
 
 def test_the_fake_model_answers_well_by_default() -> None:
     assert json.loads(FakeModel().answer) == GOOD
+
+
+async def test_the_live_view_queues_for_the_model_only_when_there_is_one(
+        tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from linnix.runtime.view import LiveView
+
+    store = Store(str(tmp_path / "linnix.db"))
+    try:
+        astore = InlineStore(store)
+        plain = SimpleNamespace(astore=astore, action_manager=None, hub=None, registry=None,
+                                analyses=analyses_for(AnalysisConfig(), astore, print))
+        assert not await LiveView(plain).ask_model(1)  # type: ignore[arg-type]
+        model = analyses_for(AnalysisConfig(backend="openai", endpoint="http://127.0.0.1:9/v1",
+                                            model="m", queue_size=1), astore, print)
+        view = LiveView(SimpleNamespace(**{**vars(plain), "analyses": model}))  # type: ignore[arg-type]
+        assert await view.ask_model(1)
+        assert not await view.ask_model(2)  # the queue is full: nothing recorded, nothing lost
+        assert store.analysis(2) is None and model.outcomes == {}
+    finally:
+        store.close()
