@@ -78,7 +78,15 @@ def _headers(key: bytes | None) -> list[tuple[str, str]]:
 
 
 def _key(path: str | None) -> bytes | None:
-    return None if path is None else read_secret(path, owners={0, os.geteuid()})
+    """The API key in ``path``, checked to fit in a header: HTTP would refuse another
+    with a message quoting it, and the message is stored and shown."""
+    if path is None:
+        return None
+    key = read_secret(path, owners={0, os.geteuid()})
+    if not all(0x21 <= byte < 0x7F for byte in key):
+        raise SecretFileError(f"the key in {path} holds white space or characters other "
+                              "than printable ASCII: it cannot be sent in a header")
+    return key
 
 
 def _content(status: int, body: bytes) -> str:

@@ -208,3 +208,16 @@ async def test_probe_says_whether_the_server_answers() -> None:
     assert [r["method"] for r in fake.requests] == ["GET", "GET"]
     closed = fake.config(endpoint="http://127.0.0.1:1/v1")
     assert await probe(closed) == "all attempts to connect to 127.0.0.1:1 failed"
+
+
+async def test_a_key_a_header_cannot_carry_is_refused_without_saying_it(
+        tmp_path: Path) -> None:
+    key = tmp_path / "model.key"
+    key.write_text(f"{KEY}\n{KEY}\n")  # two lines: HTTP would quote the value refusing it
+    key.chmod(0o600)
+    fake = FakeModel()
+    async with trio.open_nursery() as nursery:
+        part, outcome, _ = await ask(fake, nursery, api_key_file=str(key))
+    assert outcome == "failed" and fake.requests == []
+    assert part["error"] == (f"the key in {key} holds white space or characters other than "
+                             "printable ASCII: it cannot be sent in a header")
