@@ -65,6 +65,8 @@ class FakeView:
         self.reload_answer: tuple[bool, list[dict[str, Any]]] = (True, [])
         self.reloads: list[tuple[str, str | None]] = []
         self.fail_with: Exception | None = None
+        self.model = False  # whether a model is configured (and its queue has room)
+        self.asked: list[int] = []  # incidents queued for the model
 
     def ready(self) -> tuple[bool, str]:
         return self.is_ready
@@ -104,6 +106,11 @@ class FakeView:
                      note: str | None = None) -> tuple[bool, list[dict[str, Any]]]:
         self.reloads.append((actor, note))
         return self.reload_answer
+
+    async def ask_model(self, incident_id: int) -> bool:
+        if self.model:
+            self.asked.append(incident_id)
+        return self.model
 
 
 def _proc(pid: int, comm: str, ppid: int) -> dict[str, Any]:

@@ -54,6 +54,16 @@ RESTRICTED = {
 }
 
 
+# The analyst and what runs it (a model's answer included) never reach what proposes,
+# approves, rejects or executes an action: not by an import of their own, nor through any
+# module they import (the edges written in the code, followed to the end).
+ANALYSTS = ("linnix.analysis", "linnix.runtime.analyst", "linnix.runtime.modelclient")
+ACTING = frozenset({"linnix.actions.manager", "linnix.actions.executors",
+                    "linnix.actions.cgroup", "linnix.actions.pending", "linnix.actions.pause",
+                    "linnix.actions.watches", "linnix.runtime.responder", "linnix.api.app",
+                    "linnix.api.client"})
+
+
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -126,6 +136,47 @@ def test_every_import_follows_the_layering() -> None:
         problems += violations(module_name(path), path.read_text(encoding="utf-8"),
                                path.name == "__init__.py")
     assert problems == []
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each module of linnix and the modules of linnix it imports (a name imported from a
+    module counts as that module unless it is a module itself)."""
+    sources = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in sources.items():
+        found = imports(module, path.read_text(encoding="utf-8"), path.name == "__init__.py")
+        graph[module] = {t if t in sources else t.rpartition(".")[0] for _, t in found
+                         if t.split(".")[0] == "linnix"}
+    return graph
+
+
+def acting_paths(graph: dict[str, set[str]], start: str) -> list[list[str]]:
+    """Import chains from ``start`` to a module of ACTING."""
+    paths, seen, todo = [], {start}, [[start]]
+    while todo:
+        path = todo.pop()
+        for target in sorted(graph.get(path[-1], set())):
+            if target in ACTING:
+                paths.append([*path, target])
+            elif target not in seen:
+                seen.add(target)
+                todo.append([*path, target])
+    return paths
+
+
+def test_no_analyst_module_reaches_the_actions() -> None:
+    graph = import_graph()
+    analysts = [m for m in graph if m.startswith(ANALYSTS)]
+    assert {"linnix.analysis.model", "linnix.runtime.modelclient"} <= set(analysts)
+    assert [p for m in sorted(analysts) for p in acting_paths(graph, m)] == []
+
+
+def test_an_analyst_reaching_the_actions_is_caught() -> None:
+    graph = {"linnix.analysis.x": {"linnix.analysis.y"}, "linnix.analysis.y": {"linnix.top"},
+             "linnix.top": {"linnix.actions.manager"}}
+    assert acting_paths(graph, "linnix.analysis.x") == [
+        ["linnix.analysis.x", "linnix.analysis.y", "linnix.top", "linnix.actions.manager"]]
+    assert import_graph()["linnix.runtime.responder"] >= {"linnix.runtime.analyst"}
 
 
 @pytest.mark.parametrize(("module", "source"), [

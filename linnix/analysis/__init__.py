@@ -3,9 +3,13 @@
 :mod:`.facts` turns a stored incident into numbered facts, :mod:`.render` says
 them as text and Markdown; :func:`analyze_stored` looks up what the facts need
 in the store (synchronously: the runtime calls it on a worker thread);
-:func:`analyze_file` does the same reading a state database only (``linnix analyze``).  Nothing
-here proposes, approves or changes an action: an analysis is only ever stored
-and shown.  Only the built-in analyst exists yet.
+:func:`analyze_file` does the same reading a state database only (``linnix analyze``).
+:mod:`.model` builds what a model backend is asked about the facts and judges
+its answer (the runtime does the network: :mod:`linnix.runtime.modelclient`);
+:mod:`.modeltext` says the model's part after the facts.  Nothing here
+proposes, approves or changes an action: an analysis is only ever stored and
+shown (``tests/test_layering.py`` checks that no analyst module reaches the
+actions).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ an incident's message says is data: in text it goes through
 :func:`linnix.terminal.printable`; in Markdown it is also put in a code span
 (:func:`md_code`), where nothing can format, link or embed HTML, whatever it
 holds.  The rule's own words (its name, its runbook) are escaped character by
-character (:func:`md_escape`).
+character (:func:`md_escape`).  A model's part, when there is one, follows the
+facts under its own label (:mod:`.modeltext`), its words quoted the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..terminal import printable
+from .modeltext import model_lines
 
 __all__ = ["markdown", "md_code", "md_escape", "text"]
 
@@ -154,7 +156,11 @@ def text(analysis: Mapping[str, Any]) -> str:
     """The analysis as lines for a terminal."""
     head = (f"analysis of incident {analysis.get('incident')} (rule "
             f"{printable(str(analysis.get('rule')))}, {analysis.get('analyst')} analyst)\n")
-    return head + "".join(f"  [{fid}] {line}\n" for fid, line in _lines(analysis, _plain))
+    body = "".join(f"  [{fid}] {line}\n" for fid, line in _lines(analysis, _plain))
+    model = model_lines(analysis.get("model"), _plain, lambda v: printable(str(v)))
+    if model:
+        body += f"  {model[0]}\n" + "".join(f"    {line}\n" for line in model[1:])
+    return head + body
 
 
 def markdown(analysis: Mapping[str, Any]) -> str:
@@ -164,6 +170,10 @@ def markdown(analysis: Mapping[str, Any]) -> str:
     if analysis.get("message") is not None:
         head += f"{md_code(analysis['message'])}\n\n"
     body = "".join(f"- **{fid}** {_md_line(line)}\n" for fid, line in _lines(analysis, md_code))
+    model = model_lines(analysis.get("model"), md_code, md_escape)
+    if model:  # a paragraph, then a bullet list (no numbers: they would be Markdown's)
+        body += f"\n{model[0]}\n" + ("\n" if model[1:] else "") \
+            + "".join(f"- {line}\n" for line in model[1:])
     return head + body + f"\n_{md_escape(analysis.get('analyst'))} analyst_\n"
 
 

@@ -440,7 +440,9 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         if found is None:
             fail(404, "not found", f"no incident has id {incident_id}")
         await store.save_analysis(incident_id, found)
-        return _json(await store.analysis(incident_id))
+        stored = await store.analysis(incident_id)
+        await view.ask_model(incident_id)  # its part is stored when it comes, if configured
+        return _json(stored)
 
     @app.get("/insights")
     async def insights() -> Response:

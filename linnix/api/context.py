@@ -57,3 +57,7 @@ class DaemonView(Protocol):
     async def reload(self, actor: str, note: str | None = None) -> tuple[bool, list[Json]]:
         """Rebuild the rules all-or-nothing; (accepted, diagnostics as JSON objects).
         ``actor`` (a token's name) and ``note`` go to the audit log."""
+
+    async def ask_model(self, incident_id: int) -> bool:
+        """Queue the incident for the model of ``[analysis]``, in the background; False
+        when no model is configured, or its queue is full (nothing is queued)."""

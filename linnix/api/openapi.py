@@ -206,7 +206,9 @@ def _paths() -> Json:
             "An incident's analysis", "The built-in analyst's facts, each with an id (F1, "
             "F2, ...), as JSON, or rendered as Markdown (format=markdown), where what a "
             "process controls is in code spans. 'error' says why there is no analysis. 404 "
-            "when the incident was never analysed. Only the built-in analyst exists yet.",
+            "when the incident was never analysed. With a model configured ([analysis] "
+            "backend), 'model' holds its part: pending, its error, a verified summary and "
+            "hypotheses citing facts, or unverified text.",
             "incidents", {"description": "the analysis", "content": {
                 "application/json": {"schema": schema("Analysis")},
                 "text/markdown": {"schema": {"type": "string"}}}},
@@ -214,7 +216,8 @@ def _paths() -> Json:
             parameters=(p["incident_id"], p["analysis_format"]))},
         "/incidents/{incident_id}/analyze": {"post": _op(
             "Analyse an incident now", "Runs the built-in analyst on the stored incident and "
-            "keeps the result, replacing an earlier one. Needs the role approver or admin.",
+            "keeps the result, replacing an earlier one; with a model configured, asks it "
+            "again in the background. Needs the role approver or admin.",
             "incidents", _ok("the analysis", schema("Analysis")),
             errors=("Forbidden", "NotFound"), parameters=(p["incident_id"],))},
         "/insights": {"get": _op(

@@ -262,6 +262,9 @@ def schemas() -> Json:
                     "facts": {"type": "array", "items": {
                         "type": "object", "required": ["id", "kind"],
                         "properties": {"id": {"type": "string"}, "kind": {"type": "string"}}}},
+                    "model": {"type": "object", "required": ["backend", "model"],
+                              "description": "the model's part (docs/model.md), with a "
+                              "model configured"},
                 }}, {"type": "null"}], "description": "null: see error"},
                 "error": nullable("string", description="why it could not be made"),
             },

@@ -238,8 +238,9 @@ def incidents_arguments(p: argparse.ArgumentParser) -> None:
                      help="at most N incidents (default 100)")
     show = _verb(verbs, "show", "show one incident (with its analysis, once it has one)")
     show.add_argument("id", type=positive_int, metavar="ID", help="the incident's id")
-    analyze = _verb(verbs, "analyze", "analyse one incident now (the built-in analyst), "
-                    "keep the analysis and show it")
+    analyze = _verb(verbs, "analyze", "analyse one incident now (the built-in analyst; a "
+                    "configured model is asked again in the background), keep the analysis "
+                    "and show it")
     analyze.add_argument("id", type=positive_int, metavar="ID", help="the incident's id")
 
 

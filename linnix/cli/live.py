@@ -131,11 +131,15 @@ def _only_tree(args: argparse.Namespace) -> tuple[int, ...]:
 def doctor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--load", action="store_true",
                    help="also compile and attach the eBPF program (a few seconds)")
+    p.add_argument("--config", metavar="FILE",
+                   help="linnix.toml: also say whether its [analysis] model answers")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     import sys
 
+    from ..config import load_config
     from ..tools.doctor import run_checks
 
-    return run_checks(sys.stdout, load=args.load)
+    config = load_config(args.config) if args.config else None
+    return run_checks(sys.stdout, load=args.load, config=config)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import re
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -38,7 +39,9 @@ __all__ = [
     "duration",
     "host_name",
     "http_url",
+    "key_file",
     "list_of",
+    "model_name",
     "nonempty_text",
     "parse_bind",
     "parse_duration",
@@ -144,16 +147,7 @@ def choice(*options: str) -> Check:
     return check
 
 
-_BACKENDS = choice("builtin")
-_NOT_BUILT = frozenset({"openai"})  # backends planned, refused until they exist
-
-
-def analysis_backend(value: object) -> object:
-    """``analysis.backend``: "builtin" (a planned backend is refused as not built yet)."""
-    if isinstance(value, str) and value in _NOT_BUILT:
-        raise _bad(f'the "{value}" backend is not built yet; only "builtin" exists (the '
-                   "built-in analyst, offline)")
-    return _BACKENDS(value)
+analysis_backend = choice("builtin", "openai")
 
 
 def whole(minimum: int, maximum: int | None = None) -> Check:
@@ -351,6 +345,27 @@ def secret_file(value: object) -> object:
     except SecretFileError as err:
         raise _bad(str(err)) from None
     return path
+
+
+def key_file(value: object) -> object:
+    """A secret file (see :func:`secret_file`) owned by root or the agent's own user:
+    anyone else who owns it could change the key, or point it at another service."""
+    path = absolute_path(value)
+    assert isinstance(path, str)
+    try:
+        read_secret(path, owners={0, os.geteuid()})
+    except SecretFileError as err:
+        raise _bad(str(err)) from None
+    return path
+
+
+def model_name(value: object) -> object:
+    """A model's name as its server knows it: printable, one line, at most 256 characters."""
+    name = _string(value, 'a model name such as "llama3.1:8b"')
+    if len(name) > 256 or any(not c.isprintable() for c in name):
+        raise _bad(f"expected a model name of at most 256 printable characters, "
+                   f"got {show(value)}")
+    return name
 
 
 def table(cls: Callable[..., object], checks: Mapping[str, Check]) -> Check:

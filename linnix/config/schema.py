@@ -40,7 +40,9 @@ from .checks import (
     duration,
     host_name,
     http_url,
+    key_file,
     list_of,
+    model_name,
     nonempty_text,
     parse_bind,
     power_of_two,
@@ -193,9 +195,20 @@ class NotifyConfig:
 
 @attrs.frozen
 class AnalysisConfig:
-    """``[analysis]``: who analyses incidents (only the built-in analyst exists yet)."""
+    """``[analysis]``: who analyses incidents: the built-in analyst, and optionally a model
+    behind an OpenAI-compatible chat completions API (``backend = "openai"``)."""
 
     backend: str = "builtin"
+    endpoint: str | None = None  # the API's base URL: {endpoint}/chat/completions
+    model: str | None = None
+    api_key_file: str | None = None  # None: requests carry no key (a local server)
+    timeout: float = 30.0  # one request to the model, connecting included
+    max_tokens: int = 1024
+    send_cmdlines: bool = False  # command lines are left out of what the model is sent
+    concurrency: int = 2  # requests to the model at once
+    queue_size: int = 32  # incidents waiting for their analysis
+    breaker_failures: int = 5  # consecutive failures that stop the requests for a while
+    breaker_cooldown: float = 60.0  # how long; then one request is tried
 
 
 @attrs.frozen
@@ -282,6 +295,16 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
     }),
     "analysis": (AnalysisConfig, {
         "backend": analysis_backend,
+        "endpoint": http_url,
+        "model": model_name,
+        "api_key_file": key_file,
+        "timeout": duration(zero_ok=False),
+        "max_tokens": whole(16, 1_000_000),
+        "send_cmdlines": boolean,
+        "concurrency": whole(1, 64),
+        "queue_size": whole(1, 100_000),
+        "breaker_failures": whole(1, 1000),
+        "breaker_cooldown": duration(zero_ok=False),
     }),
 }
 # Keys refused with a message of their own, before they could count as unknown.
@@ -441,6 +464,8 @@ class _Reader:
         built = cls(**fields)
         if isinstance(built, ActionsConfig):
             self.actions_agree(built)
+        if isinstance(built, AnalysisConfig):
+            self.model_named(built, value)
         return built
 
     def actions_agree(self, acts: ActionsConfig) -> None:
@@ -450,6 +475,15 @@ class _Reader:
                          f"{acts.freeze_ttl:g}s is longer than actions.ttl ({acts.ttl:g}s): a "
                          "freeze must be undone by the time its decision is due; at most "
                          "the TTL")
+
+    def model_named(self, analysis: AnalysisConfig, keys: Mapping[str, object]) -> None:
+        """A model backend needs to know where it is and which model to ask."""
+        if analysis.backend != "openai" or "backend" not in keys:
+            return
+        for key in ("endpoint", "model"):
+            if key not in keys:
+                self.problem(("analysis", "backend"),
+                             f'backend "openai" needs analysis.{key} too')
 
     @staticmethod
     def unknown_key(section: str, key: str, checks: Iterable[str]) -> str:

@@ -320,6 +320,7 @@ class Daemon:
         from ..actions.pause import PAUSE_FILE, PauseFile
         from ..actions.store import AsyncStore, Store
         from ..api.stream import StreamHub
+        from .analyst import analyses_for
         from .keeper import StateKeeper, settle_time
         from .metrics import make_registry
         from .notify import notifier_for
@@ -346,9 +347,10 @@ class Daemon:
             cgroup_guards=cgroup_guards(guards, frozenset(acts.protected_cgroups)))
         self.registry = make_registry(lambda: self)
         self.history = History()
+        self.analyses = analyses_for(config.analysis, astore, self.say)  # [analysis]
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
                               self._publish(hub), on_problem=self.say, clock=clock,
-                              describe=self._describe)
+                              describe=self._describe, analyses=self.analyses)
         self.notifier = notifier_for(self, config.notify, clock)
         if self.notifier is not None:  # one more sink of every batch the engine makes
             self.extra_sinks.append(self.notifier)

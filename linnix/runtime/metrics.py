@@ -51,6 +51,7 @@ class EngineCollector(Collector):
         yield _build_info()
         yield from _audit(getattr(d, "astore", None))
         yield from _notifications(getattr(d, "notifier", None))
+        yield from _analyses(getattr(d, "analyses", None))
         yield from _paused(getattr(d, "action_manager", None))
         yield from _consoles(getattr(d, "consoles", None))
         core, engine, actions = d.core, d.engine, d.action_manager
@@ -315,6 +316,28 @@ def _notifications(notifier: Any) -> Iterator[Any]:
         for delivery in notifier.receivers:
             family.add_metric([delivery.receiver], getattr(delivery, attribute))
         yield family
+
+
+def _analyses(analyses: Any) -> Iterator[Any]:
+    """Analyses by backend and outcome, the model's dropped hypotheses, its breaker."""
+    if analyses is None:
+        return
+    total = CounterMetricFamily(
+        "linnix_analysis", "Incident analyses by backend (builtin, or the model's: openai) and "
+        "outcome (builtin: ok, failed, dropped; a model: verified, unverified, failed, "
+        "timeout, skipped)", labels=["backend", "outcome"])
+    for (backend, outcome), n in sorted(analyses.outcomes.items()):
+        total.add_metric([backend, outcome], n)
+    yield total
+    model = analyses.model
+    if model is None:  # no model: nothing of one to say
+        return
+    yield CounterMetricFamily(
+        "linnix_analysis_dropped_hypotheses", "Hypotheses of the model dropped because they "
+        "cited no fact, or facts not in the analysis", value=analyses.dropped_hypotheses)
+    yield GaugeMetricFamily(
+        "linnix_analysis_backend_open", "1 while the model is not asked (its breaker is open "
+        "after consecutive failures), else 0", value=1 if model.breaker.open else 0)
 
 
 def make_registry(daemon: Callable[[], Any]) -> CollectorRegistry:

@@ -178,3 +178,8 @@ class LiveView:
                      note: str | None = None) -> tuple[bool, list[dict[str, Any]]]:
         ok, diagnostics = await self.daemon.reload(actor, note)  # audited there
         return ok, diagnostics_to_json(diagnostics)
+
+    async def ask_model(self, incident_id: int) -> bool:
+        analyses = getattr(self.daemon, "analyses", None)
+        return analyses is not None and analyses.model is not None \
+            and analyses.queue(incident_id)

@@ -5,7 +5,9 @@ fixes it, including what the service's capabilities allow, whether actions
 may run here (the host's pid namespace) and which cgroup values this host can
 serve, from its v2 hierarchy or a v1 controller (docs/cgroups.md).  With
 ``--load`` the eBPF program is really compiled and attached (a few seconds),
-the only proof that capture works.
+the only proof that capture works.  With ``--config``, it also says whether
+``[analysis]`` names a model and whether its server answers (a cheap request
+with a short timeout; the key is sent, never shown).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import platform
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
@@ -215,17 +217,41 @@ def _load() -> Check:
     return Check("eBPF program", "ok", "compiled, loaded and attached to its tracepoints")
 
 
-def checks(load: bool) -> Iterator[Callable[[], Check]]:
+def model_check(analysis: Any) -> Check:
+    """Whether a model backend is configured (``analysis``: the AnalysisConfig), and
+    whether its server answers; a model that does not is a warning, not a failure:
+    the built-in analyst works without it."""
+    if analysis.backend != "openai":
+        return Check("model", "ok", "none configured: the built-in analyst only, and no "
+                     "connection to a model")
+    import trio
+
+    from ..runtime.modelclient import probe
+    from ..terminal import printable
+
+    where = f"{analysis.model} at {analysis.endpoint}"
+    problem = trio.run(probe, analysis)
+    if problem is None:
+        return Check("model", "ok", f"{where} answers")
+    return Check("model", "warn", f"{where} does not answer: {printable(problem)}",
+                 "check [analysis] endpoint and api_key_file, and that the server runs; "
+                 "incidents keep their built-in analysis meanwhile")
+
+
+def checks(load: bool, config: Any = None) -> Iterator[Callable[[], Check]]:
     yield from (_kernel, _btf, _tracefs, _fields, _bcc, _headers, _caps, _service_caps,
                 _pid_namespace, _psi, _cgroups, _netlink)
     if load:
         yield _load
+    if config is not None:
+        yield lambda: model_check(config.analysis)
 
 
-def run_checks(out: TextIO, load: bool = False) -> int:
-    """Print every check; 0 when eBPF capture can work, 1 otherwise."""
+def run_checks(out: TextIO, load: bool = False, config: Any = None) -> int:
+    """Print every check (the model's too, given a ``config``); 0 when eBPF capture can
+    work, 1 otherwise."""
     results = []
-    for check in checks(load):
+    for check in checks(load, config):
         try:
             result = check()
         except Exception as err:  # a check must never take the doctor down

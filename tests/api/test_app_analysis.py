@@ -133,3 +133,15 @@ async def test_insights_check_their_parameters_and_need_a_token(env: Env) -> Non
     assert_error(body, "unauthorized")
     status, body, _ = await call(env, "GET", "/insights", headers=env.auth("rita"))
     assert status == 200  # a reader may read them
+
+
+async def test_analysing_again_asks_the_configured_model_too(env: Env) -> None:
+    incident = _incident(env)
+    status, body, _ = await call(env, "POST", f"/incidents/{incident}/analyze",
+                                 headers=env.auth("alice"))
+    assert status == 200 and env.view.asked == []  # no model: the built-in analysis only
+    env.view.model = True
+    status, again, _ = await call(env, "POST", f"/incidents/{incident}/analyze",
+                                  headers=env.auth("alice"))
+    assert status == 200 and again["analysis"] == body["analysis"]
+    assert env.view.asked == [incident]  # the model's part comes in the background

@@ -729,17 +729,6 @@ def test_the_locator_follows_arrays_of_tables_and_nested_values() -> None:
     assert locator.line_of(("nowhere",)) == 0
 
 
-def test_the_analysis_backend_is_builtin_and_a_model_is_not_built_yet() -> None:
-    assert Config().analysis.backend == "builtin"
-    assert parse('[analysis]\nbackend = "builtin"\n').analysis.backend == "builtin"
-    assert problem('[analysis]\nbackend = "openai"\n') == (
-        'linnix.toml:2: analysis.backend: the "openai" backend is not built yet; only '
-        '"builtin" exists (the built-in analyst, offline)')
-    assert problem('[analysis]\nbackend = "builtn"\n') == (
-        'linnix.toml:2: analysis.backend: expected "builtin", got "builtn" '
-        '(did you mean "builtin"?)')
-
-
 # ---- the cgroup actions' keys -----------------------------------------------------------
 
 def test_the_cgroup_action_keys_and_their_defaults() -> None:

@@ -122,6 +122,34 @@ def test_no_notification_metric_without_a_receiver() -> None:
     assert scrape(daemon) == {}
 
 
+def analyses(open_: bool, model: bool = True) -> SimpleNamespace:
+    """The daemon's analyses after a few incidents (``runtime/analyst.py``'s counters)."""
+    return SimpleNamespace(
+        outcomes={("builtin", "ok"): 4, ("builtin", "dropped"): 1, ("openai", "verified"): 2,
+                  ("openai", "timeout"): 1, ("openai", "skipped"): 1},
+        dropped_hypotheses=3,
+        model=SimpleNamespace(breaker=SimpleNamespace(open=open_)) if model else None)
+
+
+def test_analyses_are_counted_by_backend_and_outcome_with_the_breaker() -> None:
+    daemon = SimpleNamespace(core=None, engine=None, action_manager=None,
+                             analyses=analyses(open_=True))
+    total = "linnix_analysis_total"
+    assert scrape(daemon) == {
+        (total, (("backend", "builtin"), ("outcome", "dropped"))): 1,
+        (total, (("backend", "builtin"), ("outcome", "ok"))): 4,
+        (total, (("backend", "openai"), ("outcome", "skipped"))): 1,
+        (total, (("backend", "openai"), ("outcome", "timeout"))): 1,
+        (total, (("backend", "openai"), ("outcome", "verified"))): 2,
+        ("linnix_analysis_dropped_hypotheses_total", ()): 3,
+        ("linnix_analysis_backend_open", ()): 1,
+    }
+    daemon.analyses = analyses(open_=False)
+    assert scrape(daemon)[("linnix_analysis_backend_open", ())] == 0
+    daemon.analyses = analyses(open_=False, model=False)  # no model: nothing of one
+    assert {name for name, _ in scrape(daemon)} == {total}
+
+
 def engine_at(now: float, **kw: Any) -> SimpleNamespace:
     """A live engine whose clock reads ``now`` (no delay)."""
     return SimpleNamespace(**{"kinds": {}, "last_lag": None, "delay": 0.0,
@@ -278,7 +306,7 @@ def full_scrape(tmp: Path) -> bytes:
             action_manager=SimpleNamespace(counts={("kill", "pending"): 1,
                                                    ("kill", "expired"): 1}),
             notifier=receivers(), astore=SimpleNamespace(store=store),
-            consoles={"stdout": SimpleNamespace(dropped=3)})
+            consoles={"stdout": SimpleNamespace(dropped=3)}, analyses=analyses(open_=True))
         return generate_latest(make_registry(lambda: daemon))
     finally:
         store.close()
@@ -311,7 +339,8 @@ def test_a_full_scrape_passes_promtool(tmp_path: Path) -> None:
     names = {f.name for f in text_string_to_metric_families(text.decode())}
     assert {"linnix_alert", "linnix_host_pressure_avg10_ratio", "linnix_rules_info",
             "linnix_rule_evaluation_duration_seconds", "linnix_actions",
-            "linnix_notifications_sent", "linnix_audit_records"} <= names
+            "linnix_notifications_sent", "linnix_audit_records", "linnix_analysis",
+            "linnix_analysis_backend_open"} <= names
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                             timeout=60, check=False)
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b""), result
