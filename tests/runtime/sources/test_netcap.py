@@ -136,3 +136,35 @@ def test_a_reload_that_cannot_attach_says_so(tmp_path: Path) -> None:
     problem = follow_plan(source, _plan(trigger="listen"))
     assert problem == "network capture did not attach: cannot attach syscalls:sys_exit_listen"
     assert not source.net.on
+
+
+def test_open_source_asks_the_ebpf_source_for_the_network(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from linnix.procfs import Clock
+    from linnix.runtime import sources
+    from linnix.runtime.sources import bcc
+
+    asked: list[bool] = []
+
+    class Fake:
+        name = "ebpf"
+
+        def __init__(self, clock: Clock, ring_pages: int, network: bool = False) -> None:
+            asked.append(network)
+
+    monkeypatch.setattr(bcc, "BpfSource", Fake)
+    sources.open_source(Clock(), prefer="ebpf", network=True)
+    sources.open_source(Clock(), prefer="ebpf")
+    assert asked == [True, False]
+
+
+def test_without_ebpf_the_network_is_said_to_be_unseen() -> None:
+    from linnix.procfs import Clock
+    from linnix.runtime import sources
+
+    said: list[str] = []
+    sources.open_source(Clock(), prefer="poll", warn=said.append, network=True).close()
+    assert said == ["no connect, accept or listen events without eBPF"]
+    said.clear()
+    sources.open_source(Clock(), prefer="poll", warn=said.append).close()
+    assert said == []

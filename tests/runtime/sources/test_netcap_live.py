@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from live_support import free_port, require_ebpf
 
@@ -209,3 +210,21 @@ def test_detached_nothing_is_seen_and_attached_again_everything(capture: object)
         s.connect_ex(("127.0.0.1", port))
     events = _drain_until(capture, lambda evs: bool(_of(evs, t.Connect, os.getpid())))
     assert [e.remote_port for e in _of(events, t.Connect, os.getpid())] == [port]
+
+
+def test_linnix_record_writes_the_network_events(tmp_path: Path) -> None:
+    require_ebpf()
+    out = tmp_path / "net.jsonl"
+    rec = subprocess.Popen([sys.executable, "-m", "linnix", "record", str(out), "--duration",
+                            "2s"], stderr=subprocess.PIPE, text=True)
+    assert rec.stderr is not None
+    line = rec.stderr.readline()  # once the program is loaded and attached
+    assert "recording for" in line, line
+    port = free_port()
+    with socket.socket() as s:
+        s.connect_ex(("127.0.0.1", port))
+    assert rec.wait(60) == 0, rec.stderr.read()
+    _header, *events = [msgspec.json.decode(raw) for raw in out.read_bytes().splitlines()]
+    mine = [e for e in events if e["kind"] == "connect" and e["pid"] == os.getpid()]
+    assert [(e["family"], e["remote_addr"], e["remote_port"], e["error"]) for e in mine] == [
+        ("inet", "127.0.0.1", port, 111)]
