@@ -32,8 +32,6 @@ NET_RECORD = HEAD_SIZE + _NET.size  # a whole record, without the ring buffer's 
 EINPROGRESS = 115  # a non-blocking connect under way: made, as far as the process knows
 _FAMILIES: dict[int, Literal["inet", "inet6", "unix"]] = {
     socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
-_FAMILY = struct.Struct("<H")  # sa_family_t, host order
-_PORT = struct.Struct(">H")  # sin_port, sin6_port: network order
 
 Family = Literal["inet", "inet6", "unix"]
 Address = tuple[Family, str | None, int | None]  # family, address, port
@@ -46,20 +44,37 @@ def sockaddr(raw: bytes) -> Address | None:
     path is text (an abstract name starts with ``@``, its NULs shown as ``@`` too),
     cut at its first NUL otherwise; an unnamed unix socket has no address.
     """
-    if len(raw) < _FAMILY.size:
+    size = len(raw)
+    if size < 2:
         return None
-    family = _FAMILIES.get(_FAMILY.unpack_from(raw)[0])
-    if family is None:
-        return None
-    if family == "inet":
-        if len(raw) < 8:
-            return family, None, None
-        return family, socket.inet_ntop(socket.AF_INET, raw[4:8]), _PORT.unpack_from(raw, 2)[0]
-    if family == "inet6":
-        if len(raw) < 24:
-            return family, None, None
-        return family, socket.inet_ntop(socket.AF_INET6, raw[8:24]), _PORT.unpack_from(raw, 2)[0]
-    return family, _unix_path(raw[2:]), None
+    family = raw[0] | raw[1] << 8  # sa_family_t, host order (little-endian)
+    if family == socket.AF_INET:
+        if size < 8:
+            return "inet", None, None
+        return "inet", _text(_V4, socket.AF_INET, raw[4:8]), raw[2] << 8 | raw[3]
+    if family == socket.AF_INET6:
+        if size < 24:
+            return "inet6", None, None
+        return "inet6", _text(_V6, socket.AF_INET6, raw[8:24]), raw[2] << 8 | raw[3]
+    if family == socket.AF_UNIX:
+        return "unix", _unix_path(raw[2:]), None
+    return None
+
+
+# Addresses as text, by their bytes: a busy host talks to few peers over and over, and
+# formatting one costs more than the rest of its event.  Bounded: emptied when full.
+_V4: dict[bytes, str] = {}
+_V6: dict[bytes, str] = {}
+_CACHE_MAX = 4096
+
+
+def _text(cache: dict[bytes, str], family: int, packed: bytes) -> str:
+    text = cache.get(packed)
+    if text is None:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        text = cache[packed] = socket.inet_ntop(family, packed)
+    return text
 
 
 def _unix_path(path: bytes) -> str | None:
@@ -77,7 +92,7 @@ def decode_net(kind: int, ts: float, pid: int, record: bytes) -> t.Event | None:
     if len(record) < NET_RECORD or pid <= 0:
         return None
     ret, salen, lfamily, lport, sa = _NET.unpack_from(record, HEAD_SIZE)
-    address = sockaddr(sa[:min(salen, SA_MAX)])
+    address = sockaddr(sa[:salen])  # sa is SA_MAX bytes: a larger salen reads no further
     if kind == EV_CONNECT:
         if address is None:
             return None

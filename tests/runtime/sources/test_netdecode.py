@@ -199,3 +199,14 @@ def test_the_ring_reader_decodes_network_records_among_the_others(
         t.Accept(ts=2.0, pid=3, family="inet", remote_addr="127.0.0.1", remote_port=40000,
                  local_port=8080),
     ]
+
+
+def test_the_address_texts_kept_are_bounded() -> None:
+    from linnix.runtime.sources import netdecode
+
+    for i in range(3 * netdecode._CACHE_MAX):  # a scan of many peers
+        addr = socket.inet_ntop(socket.AF_INET, i.to_bytes(4, "big"))
+        assert sockaddr(_inet(addr, 80)) == ("inet", addr, 80)
+        assert len(netdecode._V4) <= netdecode._CACHE_MAX
+    assert sockaddr(_inet6("fe80::1", 22)) == ("inet6", "fe80::1", 22)
+    assert sockaddr(_inet6("fe80::1", 23)) == ("inet6", "fe80::1", 23)  # cached text, own port
