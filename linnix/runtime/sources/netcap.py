@@ -113,6 +113,9 @@ class NetCapture:
         """Attach every program whose tracepoint exists (nothing if already attached)."""
         if self.attached:
             return
+        # calls under way when it was last detached: their exits are gone, and an old
+        # entry must not be taken for a thread's next call
+        self.bpf[b"netpending"].clear()
         try:
             for tp, fn in NET_TRACEPOINTS:
                 if tp in self.missing:
