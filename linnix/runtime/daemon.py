@@ -52,6 +52,7 @@ from .live import (
 )
 from .sdnotify import Notifier
 from .sources import Source, Telemetry, open_source
+from .sources.netcap import follow_plan, wants_network
 from .tracefilter import open_recorder
 
 __all__ = ["Daemon", "DaemonOptions", "record"]
@@ -218,6 +219,8 @@ class Daemon:
         if self.telemetry is not None:
             self.telemetry.configure(plan)
         self.engine.cmdline = needs_cmdline(plan)
+        if (problem := follow_plan(self.source, plan)) is not None:
+            self.say(problem)
         if resolved:
             self.engine.emit(resolved)
         self.say(f"reloaded: {len(plan.active)} active rule(s)")
@@ -275,7 +278,8 @@ class Daemon:
                     if opts.record else None)  # a path that cannot be written stops the start
         try:
             self.source = source = open_source(clock, prefer=opts.source,
-                                               ring_pages=opts.ring_pages, warn=self.say)
+                                               ring_pages=opts.ring_pages, warn=self.say,
+                                               network=wants_network(plan))
         except BaseException:
             if recorder is not None:
                 recorder.close()
@@ -531,7 +535,7 @@ def record(path: str, duration: float, sample_interval: float = 1.0, source: str
                                  redact=redact, on_failure=failed)  # before the source
         try:
             src = open_source(clock, prefer=source, ring_pages=ring_pages,
-                              warn=lambda m: print(f"linnix: {m}", file=err))
+                              warn=lambda m: print(f"linnix: {m}", file=err), network=True)
         except BaseException:
             recorder.close()
             raise

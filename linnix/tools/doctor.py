@@ -92,6 +92,38 @@ def field_sources(tracefs: str) -> Check:
     return Check("fields", "ok", detail)
 
 
+# What the network capture never sees (docs/network.md).
+NET_BLIND_SPOTS = ("sockets driven through io_uring; UDP datagrams sent to an address without "
+                   "connect (sendto, sendmsg) and TCP Fast Open's connect by sendto; the local "
+                   "port of an accept or listen on a socket this process did not bind since "
+                   "capture began (inherited, passed, bound to port 0 or never bound; a listen "
+                   "without a bind this process made is not reported at all); 32-bit programs")
+
+
+def _network() -> Check:
+    from ..runtime.sources.bcc import TRACEFS
+
+    tracefs = next((p for p in TRACEFS if os.path.isdir(os.path.join(p, "events"))), None)
+    if tracefs is None:
+        return Check("network", "warn", "tracefs is not mounted: no connect, accept or listen "
+                     "can be seen", "mount -t tracefs tracefs /sys/kernel/tracing")
+    return network_sources(tracefs)
+
+
+def network_sources(tracefs: str) -> Check:
+    """Whether connect, accept and listen can be captured here, and what is never seen."""
+    from ..runtime.sources.netcap import NET_TRACEPOINTS, missing_tracepoints
+
+    missing = missing_tracepoints(tracefs)
+    present = [tp.split(":")[1] for tp, _fn in NET_TRACEPOINTS if tp not in missing]
+    detail = f"connect, accept, listen from {len(present)} syscall tracepoints; never seen: " \
+             f"{NET_BLIND_SPOTS}"
+    if missing:
+        return Check("network", "warn", f"without {', '.join(missing)}; {detail}",
+                     "a kernel built with CONFIG_FTRACE_SYSCALLS")
+    return Check("network", "ok", detail)
+
+
 def _bcc() -> Check:
     from ..runtime.sources.bcc import BpfUnavailableError, import_bcc
 
@@ -211,10 +243,11 @@ def _load() -> Check:
     from ..runtime.sources.bcc import BpfSource, BpfUnavailableError
 
     try:
-        BpfSource(Clock(), ring_pages=64).close()
+        BpfSource(Clock(), ring_pages=64, network=True).close()
     except BpfUnavailableError as err:
         return Check("eBPF program", "fail", str(err))
-    return Check("eBPF program", "ok", "compiled, loaded and attached to its tracepoints")
+    return Check("eBPF program", "ok", "compiled, loaded and attached to its tracepoints "
+                 "(the network ones too)")
 
 
 def model_check(analysis: Any) -> Check:
@@ -240,7 +273,7 @@ def model_check(analysis: Any) -> Check:
 
 def checks(load: bool, config: Any = None) -> Iterator[Callable[[], Check]]:
     yield from (_kernel, _btf, _tracefs, _fields, _bcc, _headers, _caps, _service_caps,
-                _pid_namespace, _psi, _cgroups, _netlink)
+                _pid_namespace, _psi, _cgroups, _network, _netlink)
     if load:
         yield _load
     if config is not None:

@@ -175,3 +175,33 @@ def test_doctor_prints_the_cgroup_check() -> None:
     out = io.StringIO()
     doctor.run_checks(out)
     assert "] cgroups " in out.getvalue()
+
+
+def _net_tracefs(root: Path, without: tuple[str, ...] = ()) -> str:
+    from linnix.runtime.sources.netcap import NET_TRACEPOINTS
+
+    for tp, _fn in NET_TRACEPOINTS:
+        if tp not in without:
+            (root / "events" / tp.replace(":", "/")).mkdir(parents=True)
+    return str(root)
+
+
+def test_network_capture_and_what_it_never_sees(tmp_path: Path) -> None:
+    check = doctor.network_sources(_net_tracefs(tmp_path))
+    assert check.status == "ok"
+    assert check.detail.startswith("connect, accept, listen from 10 syscall tracepoints; "
+                                   "never seen: sockets driven through io_uring; UDP")
+    assert "TCP Fast Open" in check.detail and "port 0" in check.detail
+
+
+def test_network_tracepoints_missing_are_named(tmp_path: Path) -> None:
+    check = doctor.network_sources(_net_tracefs(tmp_path, ("syscalls:sys_enter_accept",)))
+    assert check.status == "warn" and check.fix is not None
+    assert check.detail.startswith("without syscalls:sys_enter_accept; connect, accept, "
+                                   "listen from 9 syscall tracepoints")
+
+
+def test_doctor_prints_the_network_check() -> None:
+    out = io.StringIO()
+    doctor.run_checks(out)
+    assert "] network " in out.getvalue()

@@ -32,19 +32,25 @@ class Source(Protocol):
 
 
 def open_source(clock: Clock, *, prefer: str = "auto", ring_pages: int = 4096,
-                warn: Callable[[str], None] = print) -> Source:
-    """The best available source.  ``prefer``: auto | ebpf | netlink | poll."""
+                warn: Callable[[str], None] = print, network: bool = False) -> Source:
+    """The best available source.  ``prefer``: auto | ebpf | netlink | poll.
+
+    ``network``: connect, accept and listen events too, which only eBPF gives.
+    """
     reasons: list[str] = []
     if prefer in ("auto", "ebpf"):
         from .bcc import BpfSource, BpfUnavailableError
 
         try:
-            return BpfSource(clock, ring_pages)
+            return BpfSource(clock, ring_pages, network=network)
         except BpfUnavailableError as err:
             if prefer == "ebpf":
                 raise
             reasons.append(f"eBPF unavailable: {err}")
     from .fallback import NetlinkSource, NetlinkUnavailableError, PollSource
+
+    if network:
+        warn("no connect, accept or listen events without eBPF")
 
     if prefer in ("auto", "netlink"):
         try:

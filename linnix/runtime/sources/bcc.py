@@ -12,6 +12,8 @@ events.
 Each field comes from the kernel at the event: an exec carries the argv its
 syscall was given (bounded, cut marked), an exit its code or fatal signal.
 Only a relative exec path (``./x``) is completed here, by :mod:`.exe`.
+Connect, accept and listen records share the ring buffer: :mod:`.netdecode`
+decodes them, and :mod:`.netcap` attaches their programs only when asked.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from .caps import capture_problem, effective
 from .exe import FD_PATH as _FD_PATH
 from .exe import Parents, absolute_exe
 from .identity import Identity
+from .netcap import NetCapture, net_cflags, net_program_source
+from .netdecode import NET_KINDS, decode_net
 
 __all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "import_bcc",
            "optional_parts", "tracefs_dir"]
@@ -188,6 +192,10 @@ class RingReader:
                     parents.pop(pid, None)
                 elif kind == EV_RENAME:  # a sample carrying only the new name
                     out.append(t.Sample(ts=ts, pid=pid, comm=_cstr(comm)))
+                elif kind in NET_KINDS:  # connect, accept, listen (netdecode)
+                    net = decode_net(kind, ts, pid, data[at + 8:at + 8 + length])
+                    if net is not None:
+                        out.append(net)
             cpos += (length + 8 + 7) & ~7
         _U64.pack_into(self.consumer, 0, cpos)
         if len(parents) > self.parents.limit:
@@ -231,7 +239,7 @@ class BpfSource:
 
     name = "ebpf"
 
-    def __init__(self, clock: Clock, ring_pages: int = 4096) -> None:
+    def __init__(self, clock: Clock, ring_pages: int = 4096, network: bool = False) -> None:
         if ring_pages & (ring_pages - 1):
             raise ValueError("ring buffer pages must be a power of two")
         problem = capture_problem(effective(), os.geteuid())
@@ -250,11 +258,13 @@ class BpfSource:
         if _has_field(tracefs, "sched/sched_process_exit", "group_dead"):
             cflags.append("-DHAVE_GROUP_DEAD")
         cflags += [f"-D{flag}" for flag, _gives, present in optional_parts(tracefs) if present]
+        cflags += net_cflags(tracefs)
         self.clock = clock
         self.ring_pages = ring_pages
         try:
             with _quiet_stderr():
-                self.bpf = bcc.BPF(text=program_source().encode(), cflags=cflags)
+                self.bpf = bcc.BPF(text=(program_source() + net_program_source()).encode(),
+                                   cflags=cflags)
         except Exception as err:
             raise BpfUnavailableError(f"the eBPF program did not load: {err}") from None
         table = self.bpf[b"events"]
@@ -264,6 +274,13 @@ class BpfSource:
         self._lost_seen = 0
         self.batches = 0
         self.identity = Identity()
+        self.net = NetCapture(self.bpf, tracefs)  # attached when asked: network
+        if network:
+            try:
+                self.net.attach()
+            except Exception as err:
+                self.close()
+                raise BpfUnavailableError(f"network capture did not attach: {err}") from None
 
     def lost_total(self) -> int:
         """Events the kernel could not deliver since the program was loaded."""
@@ -306,6 +323,7 @@ class BpfSource:
                 await trio.sleep(BATCH_INTERVAL_S)
 
     def close(self) -> None:
+        self.net.detach()
         self.reader.close()
         with contextlib.suppress(Exception):
             self.bpf.cleanup()

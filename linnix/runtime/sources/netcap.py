@@ -1,0 +1,141 @@
+"""Network capture: which tracepoints it takes, attaching them, and when it is wanted.
+
+The programs of ``bpf/net.c`` are compiled with the process programs (they share
+their ring buffer and lost-event count) but BCC attaches none of them by itself:
+:class:`NetCapture` attaches them when asked and detaches them again, so a
+daemon whose rules read no network name pays nothing for them (docs/network.md).
+This module never imports BCC; it is handed the loaded program.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from importlib import resources
+from typing import Any
+
+from ...plan import Plan
+
+__all__ = ["NET_KINDS_READ", "NET_NAMES", "NET_TRACEPOINTS", "NetCapture", "follow_plan",
+           "missing_tracepoints", "net_cflags", "net_program_source", "wants_network"]
+
+# (tracepoint, program), the exits before their entries: attached in this order, an
+# entry never leaves a call waiting for an exit that is not there yet (and detached
+# the other way round)
+NET_TRACEPOINTS: tuple[tuple[str, str], ...] = (
+    ("syscalls:sys_exit_connect", "net_exit_connect"),
+    ("syscalls:sys_exit_bind", "net_exit_bind"),
+    ("syscalls:sys_exit_listen", "net_exit_listen"),
+    ("syscalls:sys_exit_accept4", "net_exit_accept4"),
+    ("syscalls:sys_exit_accept", "net_exit_accept_"),
+    ("syscalls:sys_enter_connect", "net_enter_connect"),
+    ("syscalls:sys_enter_bind", "net_enter_bind"),
+    ("syscalls:sys_enter_listen", "net_enter_listen"),
+    ("syscalls:sys_enter_accept4", "net_enter_accept4"),
+    ("syscalls:sys_enter_accept", "net_enter_accept_"),
+)
+# The event-rule kinds and the names (issue 17) whose values come from these events.
+# `sockets` is read from /proc/PID/fd and needs no capture.
+NET_KINDS_READ = frozenset({"connect", "accept", "listen"})
+NET_NAMES = frozenset({"remote_addr", "remote_port", "local_port", "family",
+                       "connects_per_sec", "accepts_per_sec", "listen_ports",
+                       "subtree_connects_per_sec"})
+
+
+def net_program_source() -> str:
+    return resources.files("linnix.runtime.sources").joinpath("net.bpf.c").read_text("utf-8")
+
+
+def _exists(tracefs: str, tracepoint: str) -> bool:
+    return os.path.isdir(os.path.join(tracefs, "events", *tracepoint.split(":")))
+
+
+def missing_tracepoints(tracefs: str) -> list[str]:
+    """The tracepoints of :data:`NET_TRACEPOINTS` this kernel lacks."""
+    return [tp for tp, _fn in NET_TRACEPOINTS if not _exists(tracefs, tp)]
+
+
+def net_cflags(tracefs: str) -> list[str]:
+    """The defines the network programs need on this kernel."""
+    return ["-DHAVE_ACCEPT"] if _exists(tracefs, "syscalls:sys_enter_accept") else []
+
+
+def _words(text: str) -> set[str]:
+    """The names in an input's text (``avg(connects_per_sec, 5m)``, ``parent.family``)."""
+    return set("".join(c if c.isalnum() or c == "_" else " " for c in text).split())
+
+
+def wants_network(plan: Plan) -> bool:
+    """Whether the enabled rules of ``plan`` read anything the network events give.
+
+    An event rule on ``connect``, ``accept`` or ``listen``, or a rule reading one
+    of :data:`NET_NAMES`, in its condition, its values or a window.  (To be
+    replaced by the language's own ``needs_network(plan)`` when it has one.)
+    """
+    for rule in plan.active:
+        if rule.trigger in NET_KINDS_READ:
+            return True
+        if any(_words(name) & NET_NAMES for name in rule.inputs):
+            return True
+        if any(name in NET_NAMES for name, _span in rule.windows):
+            return True
+    return any(_words(name) & NET_NAMES for name in plan.metrics)
+
+
+def follow_plan(source: object, plan: Plan) -> str | None:
+    """Network capture of ``source`` on when ``plan`` reads network names, off when it
+    does not (a reload); the problem when it could not attach, else None.  Only the
+    eBPF source has a capture to switch (``net``): the others never see the network."""
+    net = getattr(source, "net", None)
+    if not isinstance(net, NetCapture) or net.on == wants_network(plan):
+        return None
+    try:
+        net.switch(not net.on)
+    except Exception as err:  # the new rules stand, without network events
+        return f"network capture did not attach: {err}"
+    return None
+
+
+class NetCapture:
+    """Attaches and detaches the network programs of a loaded BCC program."""
+
+    def __init__(self, bpf: Any, tracefs: str) -> None:
+        self.bpf = bpf
+        self.tracefs = tracefs
+        self.attached: list[str] = []
+        self.missing = missing_tracepoints(tracefs)  # attached without them
+
+    @property
+    def on(self) -> bool:
+        return bool(self.attached)
+
+    def attach(self) -> None:
+        """Attach every program whose tracepoint exists (nothing if already attached)."""
+        if self.attached:
+            return
+        # calls under way when it was last detached: their exits are gone, and an old
+        # entry must not be taken for a thread's next call
+        self.bpf[b"netpending"].clear()
+        try:
+            for tp, fn in NET_TRACEPOINTS:
+                if tp in self.missing:
+                    continue
+                self.bpf.attach_tracepoint(tp=tp.encode(), fn_name=fn.encode())
+                self.attached.append(tp)
+        except Exception:
+            self.detach()  # all or nothing
+            raise
+
+    def detach(self) -> None:
+        """Detach what is attached, entries first."""
+        for tp in reversed(self.attached):
+            with contextlib.suppress(Exception):  # gone with the program anyway
+                self.bpf.detach_tracepoint(tp=tp.encode())
+        self.attached = []
+
+    def switch(self, on: bool) -> None:
+        """Attached when ``on``, detached otherwise."""
+        if on:
+            self.attach()
+        else:
+            self.detach()

@@ -1,0 +1,119 @@
+"""Decoding the network records of the eBPF program (``bpf/net.c``) into trace events.
+
+A record is the common head (time, kind, process, uid, name), the syscall's
+result, what is known of the listening socket (for an accept), and the
+``sockaddr`` as the caller gave it (connect, bind) or got it (accept), raw:
+the family, port and address are read from it here rather than in the kernel.
+Everything in it is hostile (a process chooses its sockaddr, its length and a
+unix socket's path), so every length is checked against the record and the
+structure, a short or unknown address gives an event without one, and a record
+too short to hold its fields, or of a family that is not reported, gives nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Literal
+
+from ...engine import trace as t
+from ...names import TEXT_MAX
+
+__all__ = ["EV_ACCEPT", "EV_CONNECT", "EV_LISTEN", "NET_KINDS", "NET_RECORD", "SA_MAX",
+           "decode_net", "sockaddr"]
+
+EV_CONNECT, EV_ACCEPT, EV_LISTEN = 5, 6, 7
+NET_KINDS = frozenset((EV_CONNECT, EV_ACCEPT, EV_LISTEN))
+HEAD_SIZE = 40  # struct ev_head: ts, kind, pid, ppid, uid, comm[16]
+SA_MAX = 128  # NET_SA_MAX in bpf/net.c
+# ret, salen, the listening socket's family and port (host order), padding, the sockaddr
+_NET = struct.Struct(f"<iHHH6x{SA_MAX}s")
+NET_RECORD = HEAD_SIZE + _NET.size  # a whole record, without the ring buffer's header
+EINPROGRESS = 115  # a non-blocking connect under way: made, as far as the process knows
+_FAMILIES: dict[int, Literal["inet", "inet6", "unix"]] = {
+    socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
+
+Family = Literal["inet", "inet6", "unix"]
+Address = tuple[Family, str | None, int | None]  # family, address, port
+
+
+def sockaddr(raw: bytes) -> Address | None:
+    """The family, address and port of a raw ``sockaddr`` (None: no reported family).
+
+    An address too short for its family has no address or port; a unix socket's
+    path is text (an abstract name starts with ``@``, its NULs shown as ``@`` too),
+    cut at its first NUL otherwise; an unnamed unix socket has no address.
+    """
+    size = len(raw)
+    if size < 2:
+        return None
+    family = raw[0] | raw[1] << 8  # sa_family_t, host order (little-endian)
+    if family == socket.AF_INET:
+        if size < 8:
+            return "inet", None, None
+        return "inet", _text(_V4, socket.AF_INET, raw[4:8]), raw[2] << 8 | raw[3]
+    if family == socket.AF_INET6:
+        if size < 24:
+            return "inet6", None, None
+        return "inet6", _text(_V6, socket.AF_INET6, raw[8:24]), raw[2] << 8 | raw[3]
+    if family == socket.AF_UNIX:
+        return "unix", _unix_path(raw[2:]), None
+    return None
+
+
+# Addresses as text, by their bytes: a busy host talks to few peers over and over, and
+# formatting one costs more than the rest of its event.  Bounded: emptied when full.
+_V4: dict[bytes, str] = {}
+_V6: dict[bytes, str] = {}
+_CACHE_MAX = 4096
+
+
+def _text(cache: dict[bytes, str], family: int, packed: bytes) -> str:
+    text = cache.get(packed)
+    if text is None:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        text = cache[packed] = socket.inet_ntop(family, packed)
+    return text
+
+
+def _unix_path(path: bytes) -> str | None:
+    if path[:1] == b"\0":  # abstract: every byte of the given length is the name
+        path = b"@" + path[1:].replace(b"\0", b"@")
+    else:
+        path = path.split(b"\0", 1)[0]
+    if not path:
+        return None
+    return path.decode("utf-8", "replace")[:TEXT_MAX]
+
+
+def decode_net(kind: int, ts: float, pid: int, record: bytes) -> t.Event | None:
+    """The event of one network ``record`` (head included), or None when it has none."""
+    if len(record) < NET_RECORD or pid <= 0:
+        return None
+    ret, salen, lfamily, lport, sa = _NET.unpack_from(record, HEAD_SIZE)
+    address = sockaddr(sa[:salen])  # sa is SA_MAX bytes: a larger salen reads no further
+    if kind == EV_CONNECT:
+        if address is None:
+            return None
+        family, addr, port = address
+        error = -ret if ret < 0 and ret != -EINPROGRESS else None
+        return t.Connect(ts=ts, pid=pid, family=family, remote_addr=addr, remote_port=port,
+                         error=error)
+    if kind == EV_ACCEPT:
+        if address is None:  # no peer address asked for: the listener's family, if known
+            local = _FAMILIES.get(lfamily)
+            if local is None:
+                return None  # nor was the listener bound by this process
+            address = (local, None, None)
+        family, addr, port = address
+        return t.Accept(ts=ts, pid=pid, family=family, remote_addr=addr,
+                        remote_port=port, local_port=lport or None)
+    if kind == EV_LISTEN:
+        if address is None:
+            return None  # not bound by this process since the capture began: family unknown
+        family, addr, port = address
+        # port 0: bound to whatever port the kernel picks, which the bind does not say
+        return t.Listen(ts=ts, pid=pid, family=family, local_port=port or None,
+                        local_addr=addr)
+    return None
