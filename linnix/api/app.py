@@ -29,7 +29,7 @@ import trio
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quart import g, request
+from quart import Blueprint, g, request
 from quart.wrappers import Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, NotFound
@@ -206,9 +206,12 @@ class _App(QuartTrio):
 
 def create_app(view: DaemonView, *, max_body: int, token: str = "",
                tokens: TokenBook | None = None, keepalive: float = KEEPALIVE_S,
-               allowed_hosts: Iterable[str] = (), public_reads: bool = False) -> QuartTrio:
+               allowed_hosts: Iterable[str] = (), public_reads: bool = False,
+               blueprints: Iterable[Blueprint] = ()) -> QuartTrio:
     """The API over ``view``; every route but :data:`PUBLIC_ROUTES` needs a token of
     ``tokens`` (by default just ``token``, the admin's); GETs do not when ``public_reads``.
+    ``blueprints`` (the dashboard) are served beside the API and check who may use
+    their routes themselves.
 
     Requests must name the API by an IP address, "localhost" or one of
     ``allowed_hosts`` in their Host header (see :func:`host_allowed`).
@@ -221,6 +224,10 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
     book = tokens if tokens is not None else TokenBook(admin=token)
 
     hosts = frozenset(h.lower() for h in allowed_hosts)
+    own_checks = set()  # blueprints that say themselves who may use them
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+        own_checks.add(blueprint.name)
 
     # -- plumbing
 
@@ -239,6 +246,8 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         rule = request.url_rule
         if rule is None or request.method == "OPTIONS" or rule.rule in PUBLIC_ROUTES:
             return  # an unknown route is a 404 for anyone; OPTIONS shows only methods
+        if request.blueprint in own_checks:
+            return
         safe = request.method in _SAFE_METHODS
         if public_reads and safe:
             return
