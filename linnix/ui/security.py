@@ -51,13 +51,15 @@ def clear_session_cookie(response: Any) -> None:
 
 def cross_site(headers: Any, scheme: str, host: str) -> str | None:
     """Why a form post with these request headers (a mapping) did not come from this
-    dashboard, or None when nothing says so.  A browser sends ``Origin`` with every POST
-    and ``Sec-Fetch-Site`` with every request; other clients send neither."""
+    dashboard, or None when nothing says so.  A browser sends ``Sec-Fetch-Site`` with
+    every request and ``Origin`` with every POST; other clients send neither.  Under
+    ``Referrer-Policy: no-referrer`` a browser sends ``Origin: null`` even for its own
+    forms, so "null" counts only when ``Sec-Fetch-Site`` does not vouch for the form."""
     site = headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
         return f"the browser says the form came from another site ({site})"
     origin = headers.get("Origin")
-    if origin is None:
+    if origin is None or (origin == "null" and site is not None):
         return None
     if origin == "null":
         return "the browser hid where the form came from (Origin: null)"

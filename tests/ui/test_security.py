@@ -26,6 +26,8 @@ def test_a_form_from_this_origin_passes() -> None:
                       "http", "127.0.0.1:9333") is None
     assert cross_site({}, "http", "h:1") is None  # not a browser: the CSRF token decides
     assert cross_site({"Origin": "HTTP://H:1".lower()}, "http", "H:1") is None
+    # what Chromium sends for its own form under Referrer-Policy: no-referrer
+    assert cross_site({"Origin": "null", "Sec-Fetch-Site": "same-origin"}, "http", "h:1") is None
 
 
 def test_a_form_from_elsewhere_is_named() -> None:
