@@ -3,7 +3,8 @@
 The telemetry hands every host sample (a :class:`~linnix.engine.trace.System`
 event) to :meth:`HostRing.add` on the trio thread; the ring keeps the last
 ``WINDOW_S`` seconds of them at the sampling interval, so its size is fixed
-when it is made (900 points at one sample a second, a few tens of kilobytes).
+when it is made (900 points at one sample a second: about 270 KiB measured with
+tracemalloc, every value set).
 A value a sample did not measure stays None, and the charts leave a gap.
 """
 
