@@ -102,10 +102,26 @@ class Lab:
             lambda _: check(), message=f"waiting for {what}")
 
     def text(self, selector: str) -> str:
-        from selenium.webdriver.common.by import By
+        """The rendered text of the first match, read in one step: htmx may replace the
+        element between finding it and reading it."""
+        found = self.driver.execute_script(
+            "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+            selector)
+        return str(found).strip()
 
-        found = self.driver.find_elements(By.CSS_SELECTOR, selector)
-        return str(found[0].text) if found else ""
+    def act(self, do: Any, what: str) -> None:
+        """Do ``do()`` to an element of the live part, again if htmx replaced it
+        meanwhile (a stale element)."""
+        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def attempt(_: Any) -> bool:
+            do()
+            return True
+
+        WebDriverWait(self.driver, WAIT_S, poll_frequency=0.2,
+                      ignored_exceptions=(StaleElementReferenceException,)).until(
+            attempt, message=f"waiting to {what}")
 
     def shoot(self, name: str) -> None:
         """Screenshots of the page at each width (the whole page's height)."""
@@ -224,8 +240,8 @@ def test_approve_the_proposed_kill(lab: Lab) -> None:
     from selenium.webdriver.common.by import By
 
     target = lab.children[-1]
-    link = lab.driver.find_element(By.CSS_SELECTOR, "#actions a.approve")
-    link.click()
+    lab.act(lambda: lab.driver.find_element(By.CSS_SELECTOR, "#actions a.approve").click(),
+            "click Approve…")
     lab.wait(lambda: lab.driver.find_elements(By.ID, "reason"), "the decision page")
     assert HOSTILE in lab.driver.find_element(By.CSS_SELECTOR, ".facts").text  # the exe
     assert lab.text("#status-value") == "pending"
@@ -239,13 +255,23 @@ def test_approve_the_proposed_kill(lab: Lab) -> None:
     assert _errors(lab.console()) == []
 
 
-def test_reject_another(lab: Lab) -> None:
+def test_reject_another_by_keyboard(lab: Lab) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     lab.open("/ui/")
     target = lab.target()
     lab.wait(lambda: f"{COMM} [{target.pid}]" in lab.text("#actions"), "the second kill")
-    lab.driver.find_element(By.CSS_SELECTOR, "#actions a.reject").click()
+    # by keyboard: the focused button keeps the focus through the live part's refresh
+    focused, href = lab.driver.execute_script(
+        "var a = document.querySelector('#actions a.reject'); window.swaps = 0;"
+        " document.body.addEventListener('htmx:afterSwap', function () { window.swaps += 1; });"
+        " a.focus(); return [a.id, a.getAttribute('href')];")
+    lab.wait(lambda: lab.driver.execute_script("return window.swaps") >= 1, "a refresh")
+    assert focused and lab.driver.execute_script(
+        "var a = document.activeElement; return [a.id, a.getAttribute('href')];") == \
+        [focused, href]
+    lab.act(lambda: lab.driver.switch_to.active_element.send_keys(Keys.ENTER), "press Enter")
     lab.wait(lambda: lab.driver.find_elements(By.ID, "reason"), "the decision page")
     _decide(lab, "reject", "ui test: keep it")
     lab.wait(lambda: lab.text("#status-value") == "rejected", "the rejection")
