@@ -8,13 +8,13 @@ from pathlib import Path
 
 import trio
 from api_support import AUTH, TOKEN
-from ui_support import UiEnv, start_ui
+from ui_support import Browser, UiEnv, start_ui
 
 from linnix.api.tokens import revoke_token
 from linnix.ui.security import CSP
 
 
-async def signed_in(ui: UiEnv, token: str = TOKEN):  # type: ignore[no-untyped-def]
+async def signed_in(ui: UiEnv, token: str = TOKEN) -> Browser:
     browser = ui.browser()
     status, _, _ = await browser.sign_in(token)
     assert status == 303
