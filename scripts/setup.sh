@@ -43,8 +43,10 @@ system_setup() {
     local wanted=(python3-bpfcc python3-venv)
     # prometheus provides promtool, which the tests use to validate /metrics, and the
     # server that scrapes a running daemon in a test; prometheus-alertmanager is the
-    # receiver the alert-delivery tests send to
-    [ "$MODE" = test ] && wanted+=(stress-ng prometheus prometheus-alertmanager gcc systemd)
+    # receiver the alert-delivery tests send to; chromium and chromium-driver, the browser
+    # the dashboard's tests drive (tests/ui/test_browser.py)
+    [ "$MODE" = test ] && wanted+=(stress-ng prometheus prometheus-alertmanager gcc systemd
+                                   chromium chromium-driver)
     for p in "${wanted[@]}"; do
         have_pkg "$p" || pkgs+=("$p")
     done

@@ -56,6 +56,15 @@ def require_program(name: str, package: str) -> str:
     return path
 
 
+def require_module(name: str, package: str) -> None:
+    """Skip (fail in CI) unless the Python module ``name`` imports; ``package`` has it."""
+    try:
+        __import__(name)
+    except ImportError as err:
+        _unavailable(f"the Python module {name} cannot be imported ({err}); "
+                     f"pip install {package} (a test dependency in pyproject.toml)")
+
+
 @functools.cache
 def _ebpf_problem() -> str | None:
     if os.geteuid() != 0:

@@ -17,7 +17,7 @@ from support import ROOT
 
 PACKAGE = ROOT / "linnix"
 SUBJECTS = ("language", "engine", "runtime", "actions", "api", "config", "cli", "tools",
-            "cgroups", "analysis")
+            "cgroups", "analysis", "ui")
 
 # What each part of linnix may import from linnix itself ("top" is the shared vocabulary
 # at the top level: errors, names, plan, templates, procfs, terminal, timefmt, signals,
@@ -31,8 +31,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "config": frozenset({"top"}),
     "analysis": frozenset({"top", "engine", "actions"}),
     "api": frozenset({"top", "actions", "config", "analysis"}),
+    # the dashboard: pages over the API's view and helpers, never the engine itself
+    "ui": frozenset({"top", "actions", "config", "analysis", "api"}),
     "runtime": frozenset({"top", "language", "engine", "actions", "api", "config", "cgroups",
-                          "analysis"}),
+                          "analysis", "ui"}),
     "tools": frozenset({"top", "language", "engine", "runtime", "actions", "config",
                         "cgroups", "analysis"}),
     "cli": frozenset({"top", *SUBJECTS}),
@@ -45,10 +47,10 @@ EXCEPTIONS = {("linnix", "language"), ("linnix.__main__", "cli")}
 # Third-party packages that only some parts may use.
 RESTRICTED = {
     "trio": frozenset({"runtime", "actions", "api", "cli", "tools"}),
-    "quart": frozenset({"api"}),
+    "quart": frozenset({"api", "ui"}),
     "quart_trio": frozenset({"api"}),
     "hypercorn": frozenset({"api"}),
-    "werkzeug": frozenset({"api"}),
+    "werkzeug": frozenset({"api", "ui"}),
     "prometheus_client": frozenset({"api", "runtime"}),
     "bcc": frozenset({"runtime", "tools"}),
 }

@@ -72,6 +72,17 @@ def test_wheel_ships_the_grammar_and_the_shipped_rules_only(wheel: Path) -> None
     assert not any(name.startswith(("tests/", "fixtures/", "rules/")) for name in names)
 
 
+def test_wheel_ships_the_dashboard(wheel: Path) -> None:
+    """Templates, static files and the vendored libraries with their licences."""
+    ui = ROOT / "linnix" / "ui"
+    files = sorted(p for folder in ("templates", "static") for p in (ui / folder).rglob("*")
+                   if p.is_file())
+    assert any(p.name == "MANIFEST.json" for p in files)
+    with zipfile.ZipFile(wheel) as zf:
+        for path in files:
+            assert zf.read(path.relative_to(ROOT).as_posix()) == path.read_bytes(), path
+
+
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv with the wheel (and its dependencies, through pip) installed."""

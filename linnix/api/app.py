@@ -21,34 +21,26 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import trio
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from quart import g, request
+from quart import Blueprint, g, request
 from quart.wrappers import Response
 from quart_trio import QuartTrio
 from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, NotFound
 
-from ..actions import (
-    ActionConflictError,
-    ActionNotFoundError,
-    ActionsPausedError,
-    NotFrozenError,
-    NotPausedError,
-    RateLimitedError,
-)
-from ..actions.pause import PAUSE_MAX_S, Pause, status_json
+from ..actions import NotPausedError
+from ..actions.pause import PAUSE_MAX_S, status_json
 from ..actions.store import ACTION_STATES
 from ..analysis import analyze_stored, md_escape
 from ..analysis import markdown as analysis_markdown
 from .context import DaemonView
+from .decisions import decide
 from .fields import (
     NOTE_MAX,
     REASON_MAX,
@@ -89,19 +81,6 @@ _NEEDS = {"/actions/<int:action_id>/approve": "approver",
           "/actions/pause": "approver", "/actions/resume": "approver",
           "/incidents/<int:incident_id>/analyze": "approver"}
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
-
-# Why an action that is not pending cannot be decided on, by its status ({by}: who decided).
-_NOT_PENDING = {
-    "approved": "it was already approved{by}",
-    "executing": "it was already approved{by} and is executing",
-    "succeeded": "it was already approved{by} and executed (succeeded)",
-    "failed": "it was already approved{by} and executed (failed)",
-    "rejected": "it was already rejected{by}",
-    "expired": "it expired: {why}",
-    "refused": "a safety guard refused it",
-    "recorded": "it was only recorded; it never executes",
-}
-
 
 def _json(data: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return Response(encode_json(data), status=status, headers=dict(headers or {}),
@@ -227,9 +206,12 @@ class _App(QuartTrio):
 
 def create_app(view: DaemonView, *, max_body: int, token: str = "",
                tokens: TokenBook | None = None, keepalive: float = KEEPALIVE_S,
-               allowed_hosts: Iterable[str] = (), public_reads: bool = False) -> QuartTrio:
+               allowed_hosts: Iterable[str] = (), public_reads: bool = False,
+               blueprints: Iterable[Blueprint] = ()) -> QuartTrio:
     """The API over ``view``; every route but :data:`PUBLIC_ROUTES` needs a token of
     ``tokens`` (by default just ``token``, the admin's); GETs do not when ``public_reads``.
+    ``blueprints`` (the dashboard) are served beside the API and check who may use
+    their routes themselves.
 
     Requests must name the API by an IP address, "localhost" or one of
     ``allowed_hosts`` in their Host header (see :func:`host_allowed`).
@@ -242,6 +224,10 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
     book = tokens if tokens is not None else TokenBook(admin=token)
 
     hosts = frozenset(h.lower() for h in allowed_hosts)
+    own_checks = set()  # blueprints that say themselves who may use them
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+        own_checks.add(blueprint.name)
 
     # -- plumbing
 
@@ -260,6 +246,8 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         rule = request.url_rule
         if rule is None or request.method == "OPTIONS" or rule.rule in PUBLIC_ROUTES:
             return  # an unknown route is a 404 for anyone; OPTIONS shows only methods
+        if request.blueprint in own_checks:
+            return
         safe = request.method in _SAFE_METHODS
         if public_reads and safe:
             return
@@ -470,37 +458,14 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
             fail(404, "not found", f"no action has id {action_id}")
         return _json(found)
 
-    async def decide(action_id: int, verb: str) -> Response:
+    async def decide_on(action_id: int, verb: str) -> Response:
         body = await json_body(required=False)
         only(body, ("note", "approver", "reason"))
         note = note_field(body, "approver")
         reason = text_field(body, "reason", required=False, limit=REASON_MAX,
                             single_line=False)
         approver = g.principal.name
-        check_id(action_id, "action")
-        manager = view.actions
-        try:
-            if verb == "approve":
-                row = await manager.approve(action_id, approver, reason)
-            elif verb == "thaw":
-                row = await manager.thaw(action_id, approver, reason)
-            else:
-                row = await manager.reject(action_id, approver, reason)
-        except ActionNotFoundError:
-            fail(404, "not found", f"no action has id {action_id}")
-        except NotFrozenError as err:
-            fail(409, "conflict", str(err))
-        except ActionConflictError as err:
-            await _conflict(view, action_id, err.status)
-        except ActionsPausedError as err:
-            fail(409, "conflict", f"action {action_id} cannot be approved: {_paused(err.pause)}"
-                 "; resume them first (POST /actions/resume)",
-                 extra={"paused": err.pause.to_json()})
-        except RateLimitedError as err:
-            wait = max(1, math.ceil(err.retry_after))
-            fail(429, "rate limited",
-                 f"the action rate limit is reached; retry in {wait}s",
-                 headers={"Retry-After": str(wait)}, extra={"retry_after": wait})
+        row = await decide(view, action_id, verb, approver, reason)
         if note is not None:  # the manager records who and why; the note beside it
             await view.store.audit(approver, "action.note", action_id=action_id, note=note)
         return _json(row)
@@ -532,15 +497,15 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     @app.post("/actions/<int:action_id>/approve")
     async def approve(action_id: int) -> Response:
-        return await decide(action_id, "approve")
+        return await decide_on(action_id, "approve")
 
     @app.post("/actions/<int:action_id>/reject")
     async def reject(action_id: int) -> Response:
-        return await decide(action_id, "reject")
+        return await decide_on(action_id, "reject")
 
     @app.post("/actions/<int:action_id>/thaw")
     async def thaw(action_id: int) -> Response:
-        return await decide(action_id, "thaw")
+        return await decide_on(action_id, "thaw")
 
     # -- audit
 
@@ -552,29 +517,6 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
         return _json({"audit": rows, "next_before": next_before(rows, limit)})
 
     return app
-
-
-def _paused(pause: Pause) -> str:
-    """A pause in a sentence: by whom, since and until when (UTC), why."""
-    def utc(ts: float) -> str:
-        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-    until = f" until {utc(pause.until)}" if pause.until is not None else ""
-    why = f" ({pause.reason})" if pause.reason else ""
-    return f"every action is paused by {pause.by} since {utc(pause.since)}{until}{why}"
-
-
-async def _conflict(view: DaemonView, action_id: int, status: str) -> NoReturn:
-    row = await view.store.action(action_id)
-    decided_by = row.get("decided_by") if row is not None else None
-    by = f" by {decided_by}" if decided_by else ""
-    # the store says why it expired: no decision in time, or the target exited
-    reason = ((row.get("reason") if row is not None else None)
-              or "nobody decided before its deadline")
-    why = _NOT_PENDING.get(status, "its status is {status}").format(by=by, status=status,
-                                                                     why=reason)
-    fail(409, "conflict", f"action {action_id} is not pending: {why}",
-         extra={"status": status})
 
 
 async def _sse(hub: StreamHub, last_event_id: int | None,

@@ -239,6 +239,12 @@ class ApiClient:
         state: dict[str, Any] = self.request("GET", "/health")
         return state
 
+    def sign_in_code(self) -> dict[str, Any]:
+        """A one-time code that opens a dashboard session (``POST /ui/codes``): code,
+        path (the sign-in link's), expires_in (seconds), name (whose token)."""
+        found: dict[str, Any] = self.request("POST", "/ui/codes")
+        return found
+
     def incidents(self, open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.request(
             "GET", "/incidents", query={"open": 1 if open_only else None,

@@ -386,6 +386,13 @@ class TokenBook:
                 found = who
         return found
 
+    def holds(self, who: Principal) -> bool:
+        """Whether a token of ``who`` (its name and role) is still accepted: a session
+        opened with a token ends when the token is revoked or its role changes."""
+        if who == Principal(ADMIN, "admin") and self._admin is not None:
+            return True
+        return any(p == who for _, p in self._named)
+
     def _read_if_changed(self) -> _Read | None:
         """(stamp, tokens, problem) when the file changed since the last read; else None.
         Blocking: run it on a worker thread."""

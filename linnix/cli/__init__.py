@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError, LinnixError, RuleError, UsageError
-from . import analyze, audit, client, demo, live, rules, token
+from . import analyze, audit, client, demo, live, rules, token, ui
 from .exits import EXIT_BUG, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 __all__ = ["COMMANDS", "Command", "main"]
@@ -77,6 +77,8 @@ COMMANDS: tuple[Command, ...] = (
             token.token_arguments, token.cmd_token),
     Command("audit", "verify the hash chain of the audit log",
             audit.audit_arguments, audit.cmd_audit),
+    Command("ui", "print a one-time link that signs a browser in to the dashboard",
+            ui.ui_arguments, ui.cmd_ui),
 )
 
 

@@ -456,6 +456,7 @@ class Daemon:
         from ..api.tokens import TokenBook, load_or_create_token
         from ..config import resolve_token_file, resolve_tokens_file
         from ..errors import ApiError
+        from ..ui import dashboard
         from .view import LiveView
 
         token = await trio.to_thread.run_sync(
@@ -467,8 +468,9 @@ class Daemon:
         nursery.start_soon(tokens.watch)  # tokens added or revoked count without a restart
         # the names the API is bound to and this host's own name are ours too
         names = (*config.api.allowed_hosts, config.api.host, socket.gethostname())
-        app = create_app(LiveView(self), tokens=tokens, max_body=config.api.max_body_bytes,
-                         allowed_hosts=names, public_reads=config.api.public_reads)
+        app = create_app(view := LiveView(self), tokens=tokens, max_body=config.api.max_body_bytes,
+                         allowed_hosts=names, public_reads=config.api.public_reads,
+                         blueprints=(dashboard(view, tokens),))
         self.api_address = await nursery.start(partial(
             serve, app, config.api.bind, token=token,
             max_connections=config.api.max_connections))

@@ -9,12 +9,14 @@ and subtree totals are computed from the table's tree
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..actions.pause import status_json
 from ..engine.cgrules import labels_of
 from ..engine.cgtable import Cg
 from ..engine.core import Output
@@ -23,6 +25,7 @@ from ..engine.proctable import Proc
 from ..language.source import diagnostics_to_json
 from ..procfs import PROC, Clock
 from ..timefmt import seconds, stamp
+from .hostring import HostRing
 from .responder import process_json
 from .snapshot import CMDLINE_READERS, SubtreeTotals, fill_cmdlines
 
@@ -55,6 +58,10 @@ class LiveView:
         self.registry = daemon.registry
         self.proc_root = PROC
         self._readers = trio.CapacityLimiter(CMDLINE_READERS)
+        # the host's recent samples, for the dashboard's charts (kept while the API serves)
+        self.host_ring = HostRing(daemon.opts.sample_interval)
+        if daemon.telemetry is not None:
+            daemon.telemetry.on_host = lambda ev: self.host_ring.add(time.time(), ev)
 
     def _now(self) -> float:
         engine = self.daemon.engine
@@ -183,3 +190,16 @@ class LiveView:
         analyses = getattr(self.daemon, "analyses", None)
         return analyses is not None and analyses.model is not None \
             and analyses.queue(incident_id)
+
+    def dashboard_status(self) -> dict[str, Any]:
+        core, source = self.daemon.core, self.daemon.source
+        return {"mode": self.actions.policy.mode,
+                "source": source.name if source is not None else None,
+                "events": core.table.events if core is not None else None,
+                "lost": core.table.lost_total if core is not None else None,
+                "processes": len(core.table.procs) if core is not None else None,
+                "rules": len(core.plan.active) if core is not None else None,
+                "paused": status_json(self.actions.paused)}
+
+    def host_history(self) -> dict[str, Any]:
+        return self.host_ring.series()

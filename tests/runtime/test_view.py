@@ -52,7 +52,7 @@ def view_over(rules: str, fake: FakeProc) -> LiveView:
     daemon = SimpleNamespace(
         core=core, engine=SimpleNamespace(clock=Clock(ORIGIN)), astore=None,
         action_manager=None, hub=StreamHub(backlog=10, queue=10), registry=CollectorRegistry(),
-        not_ready=None, source=None)
+        not_ready=None, source=None, opts=SimpleNamespace(sample_interval=1.0), telemetry=None)
     view = LiveView(daemon)  # type: ignore[arg-type]
     view.proc_root = fake.path
     return view
@@ -153,3 +153,25 @@ def test_an_alert_that_fired_at_once_says_since_when(fake: FakeProc) -> None:
     [alert] = view.alerts()
     assert alert["state"] == "firing"
     assert alert["since"] == 0.3 and alert["since"] != 0.0
+
+
+def test_the_dashboard_status_counts_what_the_engine_saw(fake: FakeProc) -> None:
+    view = view_over(NO_SUBTREE_RULE, fake)
+    manager = SimpleNamespace(policy=SimpleNamespace(mode="enforce"), paused=None)
+    view.actions = manager  # type: ignore[assignment]
+    status = view.dashboard_status()
+    assert status == {"mode": "enforce", "source": None, "events": len(EVENTS), "lost": 0,
+                      "processes": 4, "rules": 1, "paused": {"actions": "active"}}
+
+
+def test_the_view_keeps_the_host_samples_the_telemetry_hands_it(fake: FakeProc) -> None:
+    telemetry = SimpleNamespace(on_host=None)
+    core = Core(compile_text(NO_SUBTREE_RULE), 0.5)
+    daemon = SimpleNamespace(core=core, engine=None, astore=None, action_manager=None,
+                             hub=None, registry=None, not_ready=None, source=None,
+                             opts=SimpleNamespace(sample_interval=2.0), telemetry=telemetry)
+    view = LiveView(daemon)  # type: ignore[arg-type]
+    assert view.host_ring.size == 450
+    assert telemetry.on_host is not None
+    telemetry.on_host(t.System(ts=1.0, cpu_pct=42.0))
+    assert view.host_history()["cpu_pct"] == [42.0]

@@ -199,6 +199,8 @@ class Telemetry:
         self.cgroup_root: str | None = None  # [cgroups] root: every cgroup under it too
         self.configure(plan)
         self.samples = 0
+        # each host sample, also handed here on the trio thread (the dashboard's ring)
+        self.on_host: Callable[[t.System], None] | None = None
 
     def configure(self, plan: Plan) -> None:
         """Adapt to a (re)loaded plan: sample only what its rules read."""
@@ -236,6 +238,8 @@ class Telemetry:
             while True:
                 paths = list(self.cgroup_paths()) if self.cgroups is not None else []
                 batch = await trio.to_thread.run_sync(self.collect, paths)
+                if self.on_host is not None and isinstance(batch[0], t.System):
+                    self.on_host(batch[0])
                 await send.send(batch)
                 deadline += self.interval
                 await trio.sleep_until(max(deadline, trio.current_time()))

@@ -68,3 +68,27 @@ def test_the_start_up_scan_reads_each_cgroup_and_names_each_uid(tmp_path: Path) 
     procs = snapshot(Clock(origin=0.0), root=proc.path, cmdline=False, users=users)
     assert [(p.pid, p.cgroup, p.uid, p.user) for p in procs] == [
         (1, "/init.scope", uid, "owner"), (300, None, uid, "owner")]
+
+
+async def test_each_host_sample_is_handed_on_as_it_is_sent(autojump_clock: object) -> None:
+    import trio
+
+    from linnix.engine import trace as t
+    from linnix.language.pipeline import compile_text
+    from linnix.runtime.sources.telemetry import Telemetry
+
+    class Quiet:
+        def lost_event(self) -> None:
+            return None
+
+    telemetry = Telemetry(Clock(), compile_text("rule hot: host_cpu_pct > 1000"),
+                          Quiet(), 1.0)  # type: ignore[arg-type]
+    handed: list[t.System] = []
+    telemetry.on_host = handed.append
+    send, receive = trio.open_memory_channel[list[t.Event]](0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(telemetry.run, send)
+        batches = [await receive.receive() for _ in range(2)]
+        nursery.cancel_scope.cancel()
+    assert handed == [batch[0] for batch in batches]
+    assert all(isinstance(ev, t.System) for ev in handed)

@@ -1,0 +1,27 @@
+"""What the dashboard reads from the daemon: the API's view and two more reads.
+
+:class:`DashboardView` is the API's :class:`~linnix.api.context.DaemonView`
+with what only the dashboard needs; the daemon implements it in
+``linnix/runtime/view.py`` and the tests with fakes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..api.context import DaemonView, Json
+
+__all__ = ["DashboardView"]
+
+
+class DashboardView(DaemonView, Protocol):
+    """The daemon as the dashboard sees it."""
+
+    def dashboard_status(self) -> Json:
+        """mode ("monitor" or "enforce"), source (the capture source's name, or None),
+        events and lost (counts since the start, None when not measured), processes
+        (live now), rules (loaded and active), paused (``actions.pause.status_json``)."""
+
+    def host_history(self) -> Json:
+        """The host ring's columns: ``t`` (Unix seconds) and one list per series
+        (``runtime.hostring.SERIES``), a value not measured as None."""

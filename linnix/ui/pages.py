@@ -1,0 +1,97 @@
+"""What the dashboard's templates show, computed from the daemon's view.
+
+Every number is formatted here, so that the templates only place text: a value
+that was not measured becomes "—", never 0.  Process data (names, command
+lines, paths, messages) passes through as it is: the templates escape it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .context import DashboardView
+
+__all__ = ["NOT_MEASURED", "ACTIONS_SHOWN", "live", "measured", "number", "time_left"]
+
+NOT_MEASURED = "—"
+ACTIONS_SHOWN = 50  # pending actions listed on the overview
+# the latest host values beside the charts: (series, label, unit)
+HOST_VALUES = (("cpu_pct", "CPU", "%"), ("mem_used_pct", "Memory", "%"),
+               ("psi_cpu_some", "CPU pressure (some)", "%"),
+               ("psi_mem_some", "Memory pressure (some)", "%"),
+               ("psi_mem_full", "Memory pressure (full)", "%"),
+               ("psi_io_some", "I/O pressure (some)", "%"),
+               ("psi_io_full", "I/O pressure (full)", "%"))
+
+
+def measured(value: float | None, unit: str = "", digits: int = 1) -> str:
+    """``value`` with ``digits`` decimals and its unit, or "—" when not measured."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return NOT_MEASURED
+    return f"{value:,.{digits}f}{unit}"
+
+
+def number(value: int | None) -> str:
+    """A count with thousands separators, or "—" when not measured."""
+    return NOT_MEASURED if value is None else f"{value:,}"
+
+
+def time_left(expires_at: float | None, now: float) -> str:
+    """How long an action waits for a decision, in words."""
+    if expires_at is None:
+        return "no deadline"
+    left = math.ceil(expires_at - now)
+    if left <= 0:
+        return "expiring now"
+    minutes, seconds = divmod(left, 60)
+    return f"{minutes}m {seconds:02d}s left" if minutes else f"{seconds}s left"
+
+
+def target(row: dict[str, Any]) -> str:
+    """An action's target as people name it: ``comm [pid]`` or its cgroup."""
+    if row.get("pid") is not None:
+        return f"{row.get('comm') or '?'} [{row['pid']}]"
+    return str(row.get("cgroup") or "the host")
+
+
+def action_item(row: dict[str, Any], now: float) -> dict[str, Any]:
+    """One action as its row on a page."""
+    return {"id": row["id"], "kind": row["kind"], "rule": row["rule"], "status": row["status"],
+            "target": target(row), "exe": row.get("exe"), "time": row.get("time"),
+            "left": time_left(row.get("expires_at"), now), "reason": row.get("reason"),
+            "decided_by": row.get("decided_by"), "result": row.get("result")}
+
+
+def host_now(history: dict[str, Any]) -> list[dict[str, str]]:
+    """The latest host sample's values, labelled."""
+    times = history.get("t") or []
+    out = []
+    for name, label, unit in HOST_VALUES:
+        column = history.get(name) or []
+        value = column[-1] if times and column else None
+        out.append({"name": name, "label": label, "value": measured(value, unit)})
+    return out
+
+
+async def live(view: DashboardView, now: float) -> dict[str, Any]:
+    """The overview's live part: status, alerts, actions waiting, the host's latest values."""
+    status = view.dashboard_status()
+    alerts = view.alerts()
+    firing = [a for a in alerts if a.get("state") == "firing"]
+    pending_alerts = [a for a in alerts if a.get("state") != "firing"]
+    rows = await view.store.actions(status="pending", limit=ACTIONS_SHOWN)
+    pause = (status.get("paused") or {}).get("paused")  # absent: actions are active
+    return {
+        "mode": status.get("mode"),
+        "paused_by": pause.get("by") if pause else None,
+        "source": status.get("source") or NOT_MEASURED,
+        "events": number(status.get("events")),
+        "lost": number(status.get("lost")),
+        "processes": number(status.get("processes")),
+        "rules": status.get("rules"),
+        "firing": firing,
+        "pending_alerts": pending_alerts,
+        "actions": [action_item(r, now) for r in rows],
+        "host": host_now(view.host_history()),
+    }

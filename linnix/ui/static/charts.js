@@ -1,0 +1,65 @@
+// linnix dashboard: the overview's charts, drawn with uPlot from /ui/host.json.
+// No inline script anywhere (the Content-Security-Policy forbids it): this file finds its
+// charts by their data-chart attribute and refreshes them every few seconds.
+(function () {
+  "use strict";
+  var EVERY_MS = 5000;
+  var CHARTS = {
+    cpu: [["cpu_pct", "CPU %", "#0969da"]],
+    memory: [["mem_used_pct", "Memory %", "#8250df"]],
+    pressure: [["psi_cpu_some", "CPU some", "#0969da"], ["psi_mem_some", "Memory some", "#8250df"],
+               ["psi_mem_full", "Memory full", "#bf3989"], ["psi_io_some", "I/O some", "#1a7f37"],
+               ["psi_io_full", "I/O full", "#9a6700"]]
+  };
+  var plots = {};
+
+  function width(el) { return Math.max(240, el.clientWidth || 300); }
+
+  function columns(data, spec) {
+    var out = [data.t || []];
+    spec.forEach(function (s) { out.push(data[s[0]] || []); });
+    return out;
+  }
+
+  function make(el, name, data) {
+    var spec = CHARTS[name];
+    var series = [{}];
+    spec.forEach(function (s) {
+      series.push({ label: s[1], stroke: s[2], width: 1.5, spanGaps: false,
+                    value: function (u, v) { return v == null ? "—" : v.toFixed(1); } });
+    });
+    var opts = { width: width(el), height: 200, series: series,
+                 scales: { y: { range: function (u, lo, hi) { return [0, Math.max(10, hi || 0)]; } } },
+                 axes: [{}, { size: 44 }], legend: { show: true } };
+    return new uPlot(opts, columns(data, spec), el);
+  }
+
+  function draw(data) {
+    document.querySelectorAll("[data-chart]").forEach(function (fig) {
+      var name = fig.getAttribute("data-chart");
+      var el = fig.querySelector(".plot");
+      if (!CHARTS[name] || !el) { return; }
+      if (plots[name]) { plots[name].setData(columns(data, CHARTS[name])); }
+      else { plots[name] = make(el, name, data); }
+    });
+  }
+
+  function refresh() {
+    fetch("/ui/host.json", { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 401) { window.location.assign("/ui/signin"); return null; }
+        return r.ok ? r.json() : null;
+      })
+      .then(function (data) { if (data) { draw(data); } })
+      .catch(function () { /* the next round tries again */ });
+  }
+
+  window.addEventListener("resize", function () {
+    Object.keys(plots).forEach(function (name) {
+      var el = document.querySelector("[data-chart=" + name + "] .plot");
+      if (el) { plots[name].setSize({ width: width(el), height: 200 }); }
+    });
+  });
+  refresh();
+  setInterval(refresh, EVERY_MS);
+})();

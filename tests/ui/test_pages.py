@@ -1,0 +1,122 @@
+"""Hostile text stays text: process names, messages and paths from the daemon, rendered
+into the overview's live part and an action's page by the real app and templates, come
+out as the same text and never as markup."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+import trio
+from api_support import TOKEN, light_view
+from hypothesis import example, given
+from hypothesis import strategies as st
+from ui_support import Browser, DashView
+
+from linnix.api.app import create_app
+from linnix.api.tokens import TokenBook
+from linnix.ui import dashboard
+from linnix.ui.pages import measured, number, time_left
+
+# every element and attribute the templates write; anything else came from the data
+TAGS = {"section", "strong", "span", "dl", "div", "dt", "dd", "h1", "h2", "ul", "li", "p",
+        "time", "a", "form", "input", "label", "textarea", "button", "code", "main",
+        "header", "body", "html", "head", "meta", "title", "link", "script"}
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+class _Store:
+    """The two reads the pages make of the store."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    async def actions(self, status: str | None = None, limit: int = 100,
+                      before: int | None = None) -> list[dict[str, Any]]:
+        return self.rows
+
+    async def action(self, action_id: int) -> dict[str, Any] | None:
+        return next((r for r in self.rows if r["id"] == action_id), None)
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: set[str] = set()
+        self.attributes: set[str] = set()
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attributes.update(name for name, _ in attrs)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(body: str) -> _Page:
+    page = _Page()
+    page.feed(body)
+    page.close()
+    return page
+
+
+def _view() -> tuple[DashView, _Store, Any]:
+    base = light_view()
+    view = DashView(_Store(), None, base.hub)
+    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
+                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
+    return view, view.store, app
+
+
+VIEW, STORE, APP = _view()
+
+texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+
+
+async def _render(comm: str, message: str, exe: str) -> list[str]:
+    VIEW.active = [{"rule": "r", "state": "firing", "severity": "critical", "pid": 4242,
+                    "comm": comm, "message": message, "time": "now"}]
+    STORE.rows = [{"id": 7, "kind": "kill", "rule": "r", "status": "pending", "pid": 4242,
+                   "comm": comm, "exe": exe, "time": "t", "expires_at": None,
+                   "reason": message, "decided_by": None}]
+    browser = Browser(APP, "127.0.0.1")
+    assert (await browser.sign_in(TOKEN))[0] == 303
+    bodies = []
+    for path in ("/ui/fragments/live", "/ui/actions/7"):
+        status, body, _ = await browser.get(path)
+        assert status == 200, body
+        bodies.append(body)
+    return bodies
+
+
+@given(comm=texts, message=texts, exe=texts)
+@example(comm=HOSTILE, message="<script>alert(1)</script>", exe='"><svg onload=alert(1)>')
+@example(comm="{{ 7*7 }}", message="&lt;b&gt;", exe="' onmouseover='x")
+def test_hostile_text_is_rendered_as_text(comm: str, message: str, exe: str) -> None:
+    for body in trio.run(_render, comm, message, exe):
+        page = _parse(body)
+        assert page.tags <= TAGS, page.tags - TAGS
+        assert not any(name.startswith("on") for name in page.attributes)
+        text = "".join(page.text)
+        for value in (f"{comm} [4242]", message):
+            assert value.strip() in text or not value.strip()
+
+
+def test_the_hostile_name_is_shown_whole() -> None:
+    body = trio.run(_render, HOSTILE, "m", "/x")[0]
+    assert "&lt;img src=x onerror=alert(1)&gt; [4242]" in body
+    assert "<img" not in body
+
+
+def test_a_value_not_measured_is_a_dash_never_zero() -> None:
+    assert measured(None, "%") == "—" and measured(float("nan")) == "—"
+    assert measured(0.0, "%") == "0.0%" and measured(12.345, " MB", 2) == "12.35 MB"
+    assert number(None) == "—" and number(0) == "0" and number(1234567) == "1,234,567"
+
+
+def test_time_left_in_words() -> None:
+    assert time_left(None, 0) == "no deadline"
+    assert time_left(100.0, 100.0) == "expiring now"
+    assert time_left(100.0, 40.5) == "1m 00s left"
+    assert time_left(100.0, 91.0) == "9s left"
