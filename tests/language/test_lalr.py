@@ -8,8 +8,11 @@ from typing import Any
 
 import lark
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
+from bench.compile import generate
 from linnix.language import _lalr, grammar
 from linnix.language.builder import Builder
 from linnix.language.source import SourceFile
@@ -46,7 +49,16 @@ def _theirs(p: lark.Lark, table: _lalr.Table, text: str) -> tuple[list[str], obj
 
 @pytest.mark.parametrize("path", TEXTS, ids=lambda p: p.name)
 def test_the_driver_reduces_as_larks_parser(path: Path) -> None:
-    text = path.read_text(encoding="utf-8")
+    same_reductions(path.read_text(encoding="utf-8"))
+
+
+@given(st.integers(0, 2**32), st.integers(1, 8))
+def test_the_driver_reduces_as_larks_parser_on_generated_rules(seed: int, rules: int) -> None:
+    same_reductions(generate(rules, seed))
+
+
+def same_reductions(text: str) -> None:
+    """The driver reduces ``text`` (valid) as Lark's parser does, to the same value."""
     p = grammar.parser()
     fast = grammar._fast(p)
     assert fast is not None
