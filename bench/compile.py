@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python bench/compile.py            # measure, print, update bench/RESULTS.md
     .venv/bin/python bench/compile.py --no-write # measure and print only
     .venv/bin/python bench/compile.py --profile  # also print where compile time goes
+    .venv/bin/python bench/compile.py --compare OLD  # before (checkout OLD) and after, side by side
 
 What it measures:
 
@@ -18,6 +19,9 @@ What it measures:
 * `linnix check rules/`: wall time of the installed command, interpreter start
   included, median of several runs (after one warm-up that fills the parser cache).
 * whether `linnix check` imports trio, quart or bcc (it must not).
+* with ``--compare OLD``, only: the compile of the same file by another checkout
+  (``git worktree add`` or ``git archive`` of the old commit) and by this one, each
+  in a fresh interpreter, alternating, wall and CPU time, medians.
 
 Targets: >= 5,000 rules/s; `linnix check rules/` <= 0.5 s.
 """
@@ -36,6 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -290,6 +295,45 @@ def measure_check(runs: int) -> dict[str, object]:
             "median_s": round(statistics.median(times), 4)}
 
 
+_TIMED = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from bench.compile import measure_stages
+from linnix.language import grammar
+from linnix.language.pipeline import build
+from pathlib import Path
+grammar.parser()
+build([{path!r}])  # warm-up
+t0, c0 = time.perf_counter(), time.process_time()
+build([{path!r}])
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({{"wall": wall, "cpu": cpu, "stages": measure_stages(Path({path!r}))}}))
+"""
+
+
+def measure_compare(path: Path, old: Path, runs: int) -> dict[str, dict[str, object]]:
+    """The compile of ``path`` by checkout ``old`` ("before") and by this one ("after"),
+    each in a fresh interpreter, taking turns so that both see the same load."""
+    seen: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    for _ in range(runs):
+        for label, root in (("before", old), ("after", ROOT)):
+            code = _TIMED.format(root=str(root), path=str(path))
+            env = {**os.environ, "PYTHONPATH": str(root)}
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True, env=env, cwd=root)
+            seen[label].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    out: dict[str, dict[str, object]] = {}
+    for label, taken in seen.items():
+        wall = statistics.median(r["wall"] for r in taken)
+        cpu = statistics.median(r["cpu"] for r in taken)
+        stages = {name: round(statistics.median(r["stages"][name] for r in taken), 3)
+                  for name in taken[0]["stages"]}
+        out[label] = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+                      "rules_per_s_wall": None, "walls_s": [round(r["wall"], 3) for r in taken],
+                      "cpus_s": [round(r["cpu"], 3) for r in taken], "stages_s": stages}
+    return out
+
+
 def heavy_imports() -> list[str]:
     code = ("import sys\n"
             "from linnix.cli import main\n"
@@ -388,11 +432,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check-runs", type=int, default=7, help="`linnix check` runs (7)")
     ap.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of one compile")
+    ap.add_argument("--compare", metavar="OLD", type=Path,
+                    help="only compare the compile with the checkout OLD's, side by side")
     args = ap.parse_args(argv)
 
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"rules_{args.rules}.lnx"
     path.write_text(generate(args.rules), encoding="utf-8")
+    if args.compare is not None:
+        compared = measure_compare(path, args.compare.resolve(), args.runs)
+        for label in compared.values():
+            label["rules_per_s_wall"] = round(args.rules / float(label["wall_s"]))  # type: ignore[arg-type]
+            label["rules_per_s_cpu"] = round(args.rules / float(label["cpu_s"]))  # type: ignore[arg-type]
+        print(json.dumps({"machine": machine(), "rules": args.rules, **compared}, indent=2))
+        return 0
 
     res: dict[str, object] = {
         "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),

@@ -1,8 +1,8 @@
-"""The parser's fast path: Lark's LALR parser fed by a lexer of our own, building
-the AST while it reduces.  Everything linnix takes from Lark's internals is in
-this module (and what it takes from Python's ``re._parser``, in
-:mod:`linnix.language._re_start`); the rest of the front end uses Lark's public
-API only (:mod:`linnix.language.grammar`).
+"""The parser's fast path: Lark's LALR parse table run by a driver and a lexer of
+our own (:mod:`linnix.language._lalr`), building the AST while it reduces.
+Everything linnix takes from Lark's internals is in this module (and what it
+takes from Python's ``re._parser``, in :mod:`linnix.language._re_start`); the
+rest of the front end uses Lark's public API only (:mod:`linnix.language.grammar`).
 
 The fast path is derived from the Lark parser itself so that it cannot drift
 from it:
@@ -44,18 +44,15 @@ internals below have the same shape in 1.1.9).  It relies on:
 * terminal definitions: ``name`` and ``pattern`` (``to_regexp()``, ``type``,
   ``flags``, ``value``), also as ``Lark.get_terminal`` returns them;
 * the parse table, ``InteractiveParser.parser_state.parse_conf`` (``start``,
-  ``parse_table``: ``states``, ``start_states``, ``end_states``, and its class
-  built from those three), whose actions are ``lark.parsers.lalr_analysis.Shift``
-  or ``Reduce`` by identity;
+  ``parse_table``: ``states``, ``start_states``, ``end_states``), whose actions
+  are ``lark.parsers.lalr_analysis.Shift`` or ``Reduce`` by identity, run as
+  Lark's ``ParserState.feed_token`` runs it (shift; reduce ``len(expansion)``
+  values and go to the state of ``origin.name``; ``UnexpectedToken`` for a
+  token no action of the state takes; the end fed to reductions only, never
+  shifted), which ``tests/language/test_lalr.py`` compares token for token;
 * grammar rules (``expansion``, ``origin.name``, ``alias``, ``options``:
   ``keep_all_tokens``, ``template_source``, ``empty_indices``, ``expand1``) and
   their symbols (``is_term``, ``name``, ``filter_out``);
-* ``lark.parsers.lalr_parser_state.ParseConf(parse_table, callbacks, start)``
-  and ``ParserState(parse_conf, lexer)``, its ``state_stack``, its
-  ``value_stack`` (one value per state above the first: read after an error)
-  and ``feed_token(token, is_end)``, which reads a token's ``type`` only and a
-  reduction's ``len(expansion)`` and ``origin.name`` only, and raises
-  ``UnexpectedToken`` for a token no action of the state takes;
 * ``lark.Tree`` instances having a ``__dict__`` (the built module rides on the
   tree returned);
 * to tell how a terminal can start, what :func:`~linnix.language._re_start.first_chars`
@@ -73,12 +70,14 @@ is built, or while it parses), and Lark parses.
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._callbacks import callback_body
+from ._lalr import MAX_STACK, Table, TooDeepError, drive
+from ._lalr import StateLexer as _Lexer
+from ._lalr import Token as _Token
 from ._re_start import first_chars
 from .builder import MAX_TOKEN, Builder, module
 from .source import SourceFile
@@ -90,10 +89,6 @@ __all__ = ["LARK_CHECKED", "MAX_STACK", "FastParser", "StoppedError", "TooDeepEr
            "UnsupportedError", "terminal_literal"]
 
 LARK_CHECKED = "1.3.1"  # the Lark release the internals above were last checked against
-# The deepest the parser's stack may grow (about one entry per bracket or operator
-# still open): deeper input is an error rather than memory without end.
-MAX_STACK = 100_000
-_Lexer = tuple[Callable[..., Any], dict[str, dict[str, str]] | None, frozenset[str]]
 
 
 def terminal_literal(p: lark.Lark, name: str) -> str:
@@ -101,41 +96,8 @@ def terminal_literal(p: lark.Lark, name: str) -> str:
     return str(p.get_terminal(name).pattern.value)
 
 
-class _Token:
-    """A token of the fast path: its terminal (``type``, all Lark's parser reads),
-    its text and its offsets (what the builder reads)."""
-
-    __slots__ = ("end_pos", "start_pos", "type", "value")
-
-    type: str
-    value: str
-    start_pos: int
-    end_pos: int
-
-
-class _Reduction:
-    """A grammar rule as the fast path's parse table holds it: what Lark's parser
-    reads of a rule (its expansion's length, its origin's name), hashed and
-    compared by identity; ``rule`` is Lark's rule."""
-
-    __slots__ = ("expansion", "origin", "rule")
-
-    def __init__(self, rule: Any) -> None:
-        self.rule = rule
-        self.expansion = rule.expansion
-        self.origin = rule.origin
-
-
 class UnsupportedError(Exception):
     """The parser has a shape the fast path does not handle; Lark parses instead."""
-
-
-class TooDeepError(Exception):
-    """The parser's stack would grow beyond :data:`MAX_STACK` at the token at ``pos``."""
-
-    def __init__(self, pos: int) -> None:
-        super().__init__(pos)
-        self.pos = pos
 
 
 class StoppedError(Exception):
@@ -157,7 +119,7 @@ class FastParser:
 
     def __init__(self, p: lark.Lark) -> None:
         from lark.lexer import ContextualLexer
-        from lark.parsers.lalr_analysis import Reduce
+        from lark.parsers.lalr_analysis import Shift
 
         opts = p.options
         if (opts.parser != "lalr" or opts.lexer != "contextual" or opts.postlex is not None
@@ -185,26 +147,11 @@ class FastParser:
         self.lexers: dict[int, _Lexer] = {}
         self._by_lexer: dict[int, _Lexer] = {}
         self._root: _Lexer | None = None
-        self._recognizers: dict[Any, Callable[..., Any]] | None = None
-        # A copy of the parse table in which each grammar rule is replaced by a
-        # _Reduction: Lark's parser hashes and compares the rule of every
-        # reduction, which for Lark's rules are Python-level methods.
-        shadows: dict[int, _Reduction] = {}
-        states: dict[Any, dict[str, tuple[Any, Any]]] = {}
-        for number, actions in conf.parse_table.states.items():
-            row = {}
-            for terminal, (action, arg) in actions.items():
-                if action is Reduce:
-                    shadow = shadows.get(id(arg))
-                    if shadow is None:
-                        shadow = shadows[id(arg)] = _Reduction(arg)
-                    row[terminal] = (action, shadow)
-                else:
-                    row[terminal] = (action, arg)
-            states[number] = row
+        self._recognizers: list[Callable[..., Any] | None] | None = None
         table = conf.parse_table
-        self.table = type(table)(states, table.start_states, table.end_states)
-        self.factories = self._factories(list(shadows.values()))
+        self.table = Table(table.states, table.start_states[self.start],
+                           table.end_states[self.start], Shift, UnsupportedError)
+        self.factories = self._factories(self.table.reductions)
 
     def expected(self, text: str, start: int, stop: int) -> frozenset[str]:
         """The terminals the parser takes at ``stop`` having parsed ``text`` from
@@ -212,29 +159,12 @@ class FastParser:
         the table's row at an error (LALR merges).  Raises like :meth:`parse`."""
         if self._recognizers is None:
             self._recognizers = self._recognizing_callbacks()
-        return self.acceptable(self._run(text, start, self._recognizers, None, stop, True))
+        return self.table.acceptable(self._run(text, start, self._recognizers, None, stop,
+                                               True))
 
     def acceptable(self, stack: tuple[int, ...]) -> frozenset[str]:
         """The terminals shifted next from the stack of states ``stack``."""
-        from lark.parsers.lalr_analysis import Shift
-
-        states = self.table.states
-        final = self.table.end_states[self.start]
-        out = set()
-        for terminal in states[stack[-1]]:
-            if not terminal.isupper() and terminal != "$END":
-                continue  # a nonterminal's goto
-            at = list(stack)
-            while (step := states[at[-1]].get(terminal)) is not None:
-                if step[0] is Shift:
-                    out.add(terminal)
-                    break
-                del at[len(at) - len(step[1].expansion):]  # the reduction pops its states
-                at.append(states[at[-1]][step[1].origin.name][1])
-                if terminal == "$END" and at[-1] == final:
-                    out.add(terminal)
-                    break
-        return frozenset(out)
+        return self.table.acceptable(stack)
 
     # ---- lexing ---------------------------------------------------------------
     def lexer(self, state: int) -> _Lexer:
@@ -275,7 +205,7 @@ class FastParser:
         allowed = frozenset(t.name for t in terminals) - self.ignore or {"<END-OF-FILE>"}
         return rx.match, keywords or None, frozenset(allowed)
 
-    def _lexer_error(self, state: int, text: str, pos: int) -> Exception:
+    def lexer_error(self, state: int, text: str, pos: int) -> Exception:
         """The error Lark's contextual lexer raises where no terminal of parser
         state ``state`` matches the text at ``pos`` (ignored text skipped): the
         token the lexer of all terminals finds there, as an unexpected token,
@@ -302,7 +232,7 @@ class FastParser:
             Token(kind, value, begin, end_pos=end), allowed)
 
     # ---- callbacks ------------------------------------------------------------
-    def _factories(self, rules: list[_Reduction]
+    def _factories(self, rules: list[Any]
                    ) -> list[tuple[Any, str | None, Callable[..., Any]]]:
         """(rule, builder method, factory(method, extents) -> callback) for each rule.
 
@@ -322,7 +252,7 @@ class FastParser:
         by_origin: dict[str, list[Any]] = {}
         for rule in rules:
             by_origin.setdefault(rule.origin.name, []).append(rule)
-        plans = {id(rule): self._plan(rule.rule) for rule in rules}
+        plans = {id(rule): self._plan(rule) for rule in rules}
 
         known: dict[str, bool] = {}
 
@@ -361,9 +291,8 @@ class FastParser:
                 for sym in (rule.expansion[0], rule.expansion[-1]):
                     if not sym.is_term and not extent_ok(sym.name):
                         raise UnsupportedError(f"no extent for {sym.name}")
-            if kind == "unit":  # the one value passes through: no Python call at all
-                getter = operator.itemgetter(include[0][0])
-                chosen.append(lambda fn, ext, getter=getter: getter)
+            if kind == "unit":  # the one value passes through: no callback at all (drive)
+                chosen.append(_unit)
                 continue
             body = callback_body(_shape(rule), kind, method in Builder.NOT_OWN_SPAN, include,
                                  tail, needs_extent)
@@ -451,9 +380,10 @@ class FastParser:
 
         return parse
 
-    def _callbacks(self, builder: Builder) -> dict[Any, Callable[..., Any]]:
-        return {rule: factory(getattr(builder, method) if method else None, builder.extents)
-                for rule, method, factory in self.factories}
+    def _callbacks(self, builder: Builder) -> list[Callable[..., Any] | None]:
+        """The callbacks building with ``builder``, in the order of the table's reductions."""
+        return [factory(getattr(builder, method) if method else None, builder.extents)
+                for _, method, factory in self.factories]
 
     def recognize(self, text: str, start: int) -> None:
         """Parse ``text`` from offset ``start``, where a declaration may begin,
@@ -462,73 +392,37 @@ class FastParser:
             self._recognizers = self._recognizing_callbacks()
         self._run(text, start, self._recognizers, None)
 
-    def _run(self, text: str, pos: int, callbacks: dict[Any, Callable[..., Any]],
+    def _run(self, text: str, pos: int, callbacks: list[Callable[..., Any] | None],
              long_token: Callable[[Any], None] | None, stop: int | None = None,
              probe: bool = False) -> Any:
         """Lex and parse ``text`` from ``pos`` to ``stop`` (its end by default):
         the value of the start rule (with ``probe``, the stack of states there)."""
         from lark.exceptions import UnexpectedInput
-        from lark.parsers.lalr_parser_state import ParseConf, ParserState
 
-        no_lexer: Any = None  # tokens are fed by hand
-        state = ParserState(ParseConf(self.table, callbacks, self.start), no_lexer)
-        feed: Callable[..., Any] = state.feed_token
-        stack = state.state_stack
-        lexers = self.lexers
+        values: list[Any] = []
         stop = len(text) if stop is None else stop
         long = MAX_TOKEN if long_token is not None else len(text)
-        note: Callable[[Any], None] = long_token or _nothing
-        deep = MAX_STACK
-        token = None
-        new = object.__new__
         try:
-            while True:
-                entry = lexers.get(stack[-1]) or self.lexer(stack[-1])
-                m = entry[0](text, pos, stop)
-                if m is None:
-                    break
-                kind = m.lastgroup
-                begin, pos = m.span(kind)  # the token ends the match
-                token = new(_Token)
-                token.value = value = text[begin:pos]
-                token.start_pos = begin
-                token.end_pos = pos
-                keywords = entry[1]
-                if keywords is not None and kind in keywords:
-                    kind = keywords[kind].get(value, kind)
-                token.type = kind
-                feed(token)
-                if pos - begin > long:
-                    note(token)
-                if len(stack) > deep:
-                    raise TooDeepError(begin)
-            rest = self.skip_match(text, pos, stop).end()
-            if rest != stop:  # a character no terminal of this state matches
-                raise self._lexer_error(stack[-1], text, rest)
-            if probe:
-                return tuple(stack)
-            end = new(_Token)
-            end.type, end.value = "$END", ""
-            # where Lark puts it: on the last token
-            end.start_pos, end.end_pos = (0, 0) if token is None else (begin, pos)
-            return feed(end, True)
+            return drive(self.table, self, text, pos, stop, callbacks, values, long,
+                         long_token or _ignore, probe)
         except (UnexpectedInput, TooDeepError) as err:
-            found = _progress(state.value_stack, err)
-            state.value_stack.clear()  # let what was built go: recovery parses again
+            found = _progress(values, err)
+            values.clear()  # let what was built go: recovery parses again
+            err.__traceback__ = None  # and the driver's frame, which holds some of it
             raise StoppedError(err, *found) from None
 
-    def _recognizing_callbacks(self) -> dict[Any, Callable[..., Any]]:
+    def _recognizing_callbacks(self) -> list[Callable[..., Any] | None]:
         """Callbacks that build nothing: a declaration's value is the offset it
         starts at (its first token's), lists of them are lists, the rest None."""
-        out: dict[Any, Callable[..., Any]] = {}
+        out: list[Callable[..., Any] | None] = []
         for rule, method, factory in self.factories:
-            kind = self._plan(rule.rule)[0]
+            kind = self._plan(rule)[0]
             if method in Builder.MAY_DROP and rule.expansion and rule.expansion[0].is_term:
-                out[rule] = _first_offset
+                out.append(_first_offset)
             elif kind == "inline":
-                out[rule] = factory(None, {})
+                out.append(factory(None, {}))
             else:
-                out[rule] = _nothing
+                out.append(_nothing)
         return out
 
 
@@ -537,6 +431,10 @@ def _first_offset(values: list[Any]) -> int:
 
 
 def _nothing(values: list[Any]) -> None:
+    return None
+
+
+def _ignore(token: Any) -> None:
     return None
 
 
@@ -572,7 +470,7 @@ def _scanner_terminals(basic: Any) -> tuple[list[Any], dict[str, Any]]:
     return terminals, callbacks
 
 
-def _shape(rule: _Reduction) -> tuple[int, bool, bool]:
+def _shape(rule: Any) -> tuple[int, bool, bool]:
     """What the callback of a rule depends on: the length of its expansion and
     whether it begins and ends with a token."""
     expansion = rule.expansion
@@ -583,6 +481,11 @@ def _shape(rule: _Reduction) -> tuple[int, bool, bool]:
 
 def _method(fn: Callable[..., Any], ext: object) -> Callable[..., Any]:
     return fn
+
+
+def _unit(fn: object, ext: object) -> None:
+    """A rule of one value, which is its own: the driver leaves it in place."""
+    return None
 
 
 def _check_skippable(ignored: list[str], others: list[str]) -> None:

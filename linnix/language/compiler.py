@@ -446,10 +446,10 @@ def compile_rules(rules: list[CheckedRule], tests: tuple[object, ...] = (), *,
         generated[path] = source
     active = [r for r in compiled if r.enabled]
     metrics = frozenset(
-        field_of(name) for r in active
+        field for r in active
         for name in (*r.inputs, *r.message.names, *(a.target for a in r.actions if a.target),
                      *(name for _, t in r.label_templates for name in t.names))
-        if field_of(name) in METRICS
+        if (field := field_of(name)) in METRICS
     ) | frozenset(w for r in active for w, _ in r.windows)
     needs = frozenset(need for r in active for need in r.needs)
     windows = frozenset(w for r in active for w in r.windows)

@@ -5,12 +5,13 @@ LALR tables takes longer than checking a whole rule pack, so the built parser
 is cached on disk (keyed by a hash of the grammar and the Lark version) and
 in memory.
 
-:func:`parse` runs Lark's LALR parser over the tokens of a file and builds the
+:func:`parse` runs Lark's LALR parse table over the tokens of a file and builds the
 AST (:mod:`linnix.language.builder`) as the parser reduces, so no parse tree is built
-and walked a second time.  The lexer and the parser's callbacks of that fast
-path are our own, derived from the Lark parser itself so that they cannot
-drift from it (:mod:`linnix.language._lark`, which holds everything taken from
-Lark's internals; this module uses Lark's public API only).
+and walked a second time.  The lexer, the driver of the table and the parser's
+callbacks of that fast path are our own, derived from the Lark parser itself so
+that they cannot drift from it (:mod:`linnix.language._lark`, which holds
+everything taken from Lark's internals, and :mod:`linnix.language._lalr`; this
+module uses Lark's public API only).
 
 Line and column numbers are computed from offsets only when a diagnostic or
 the compiler asks (:class:`~linnix.language.source.Span`).

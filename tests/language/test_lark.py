@@ -247,12 +247,6 @@ def test_parse_conf(parser: lark.Lark) -> None:
         value = attribute(table, name, "ParseConf.parse_table")
         need(isinstance(value, dict) and "start" in value, f"ParseConf.parse_table.{name}",
              "a dict by start symbol")
-    need(parameters(type(table).__init__) == ["states", "start_states", "end_states"],
-         f"{type(table).__qualname__}.__init__", "parameters (states, start_states, end_states)")
-    copy = type(table)(states, table.start_states, table.end_states)
-    need(copy.states is states and copy.start_states is table.start_states,
-         f"{type(table).__qualname__}(states, start_states, end_states)",
-         "a table holding what it was given")
 
 
 def test_shift_and_reduce(parser: lark.Lark) -> None:
@@ -301,73 +295,6 @@ def test_rules(parser: lark.Lark) -> None:
                      "Terminal.filter_out", "a bool")
 
 
-class _TypeOnly:
-    """A token with nothing but its terminal."""
-
-    __slots__ = ("type",)
-
-    def __init__(self, kind: str) -> None:
-        self.type = kind
-
-
-class _ShapeOnly:
-    """A grammar rule with nothing but what the parser is said to read of one."""
-
-    __slots__ = ("expansion", "origin")
-
-    def __init__(self, rule: Any) -> None:
-        self.expansion = rule.expansion
-        self.origin = rule.origin
-
-
-def test_parser_state(parser: lark.Lark) -> None:
-    module = importlib.import_module("lark.parsers.lalr_parser_state")
-    conf_cls = getattr(module, "ParseConf", None)
-    state_cls = getattr(module, "ParserState", None)
-    need(conf_cls is not None, "lark.parsers.lalr_parser_state.ParseConf", "a class")
-    need(state_cls is not None, "lark.parsers.lalr_parser_state.ParserState", "a class")
-    assert conf_cls is not None and state_cls is not None
-    need(parameters(conf_cls.__init__) == ["parse_table", "callbacks", "start"],
-         "ParseConf.__init__", "parameters (parse_table, callbacks, start)")
-    need(parameters(state_cls.__init__)[:2] == ["parse_conf", "lexer"],
-         "ParserState.__init__", "parameters (parse_conf, lexer, ...)")
-    need(parameters(state_cls.feed_token) == ["token", "is_end"], "ParserState.feed_token",
-         "parameters (token, is_end)")
-
-    # feed_token reads a token's type only, and a reduction's expansion and origin only
-    from lark.parsers.lalr_analysis import Reduce
-
-    table = parse_conf(parser).parse_table
-    shapes: dict[int, _ShapeOnly] = {}
-    states = {number: {symbol: (action, shapes.setdefault(id(arg), _ShapeOnly(arg))
-                                if action is Reduce else arg)
-                       for symbol, (action, arg) in row.items()}
-              for number, row in table.states.items()}
-    copy = type(table)(states, table.start_states, table.end_states)
-    reduced: list[str] = []
-
-    def callback(rule: _ShapeOnly) -> Callable[[list[Any]], str]:
-        def reduce(values: list[Any]) -> str:
-            reduced.append(rule.origin.name)
-            return str(rule.origin.name)
-        return reduce
-
-    callbacks = {rule: callback(rule) for rule in shapes.values()}
-    interactive = parser.parse_interactive(SAMPLE)
-    tokens = interactive.exhaust_lexer()
-    state = state_cls(conf_cls(copy, callbacks, "start"), None)
-    need(isinstance(attribute(state, "state_stack", "ParserState"), list),
-         "ParserState.state_stack", "the list of states, the current one last")
-    for token in tokens:
-        state.feed_token(_TypeOnly(token.type))
-        values = attribute(state, "value_stack", "ParserState")
-        need(isinstance(values, list) and len(values) == len(state.state_stack) - 1,
-             "ParserState.value_stack", "a list of one value per state above the first")
-    result = state.feed_token(_TypeOnly("$END"), True)
-    need(result == "start" and "rule_block" in reduced and "test" in reduced,
-         "ParserState.feed_token", "the value of the start rule's callback, fed to the end")
-
-
 def test_exceptions_and_tokens() -> None:
     need(parameters(lark.exceptions.UnexpectedToken.__init__)[:2] == ["token", "expected"],
          "lark.exceptions.UnexpectedToken.__init__", "parameters (token, expected, ...)")
@@ -402,7 +329,7 @@ def test_errors_are_the_ones_lark_raises(parser: lark.Lark, text: str) -> None:
         return (type(err).__name__, err.pos_in_stream, set(err.allowed))
 
     need(shape(stop.value.error) == shape(theirs.value),
-         "the errors of the contextual lexer and of ParserState.feed_token",
+         "the errors of the contextual lexer and of the parser",
          f"what the fast path raises ({shape(stop.value.error)})")
 
 
