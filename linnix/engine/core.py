@@ -220,6 +220,8 @@ class Core:
             table.enable_subtree(sums | _sums_of(table))
         if "forks" in _added_up(plan):
             table.subtree_forks = True
+        if "connects" in _added_up(plan):
+            table.net.subtree = True
         _set_boundaries(table, plan)
         now = self.last_ts if self.last_ts is not None else 0.0
         resolved = self.evaluator.replace_plan(plan, self.table, now)
@@ -269,7 +271,8 @@ def _sums_of(table: ProcTable) -> frozenset[str]:
 
 def _table_for(plan: Plan) -> ProcTable:
     table = ProcTable(subtree=plan.needs_subtree,
-                      subtree_forks="forks" in _added_up(plan), sums=_sums(plan))
+                      subtree_forks="forks" in _added_up(plan),
+                      subtree_connects="connects" in _added_up(plan), sums=_sums(plan))
     _set_boundaries(table, plan)
     return table
 

@@ -33,7 +33,7 @@ from linnix.engine.core import Core, Output
 from linnix.engine.proctable import ProcTable
 from linnix.errors import TraceError
 from linnix.language.pipeline import build, compile_text
-from linnix.names import EXIT_NAMES, METRICS, Scope, Type
+from linnix.names import EXIT_NAMES, METRICS, NET_NAMES, Scope, Type
 from linnix.plan import Plan
 
 KINDS_OF_EVENTS = ("proc", "fork", "fork", "exec", "exit", "exit", "sample", "sample", "sample",
@@ -104,7 +104,8 @@ def streams(draw: st.DrawFn, max_size: int = 80) -> list[t.Event]:
 # cgroup metrics are not mixed with process names (E403): tests/engine/test_cgrules.py
 # runs random cgroup streams
 NUMERIC = sorted(name for name, m in METRICS.items()
-                 if m.type is Type.NUM and name not in EXIT_NAMES and m.scope is not Scope.CGROUP)
+                 if m.type is Type.NUM and name not in EXIT_NAMES and name not in NET_NAMES
+                 and m.scope is not Scope.CGROUP)
 
 
 @st.composite
