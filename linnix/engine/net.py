@@ -69,6 +69,14 @@ class Net:
         self.recent = False  # keep each process's last events (the daemon's API)
         self.pending: dict[Proc, list[float]] = {}  # connects not yet handed up the tree
 
+    def keep_recent(self, on: bool) -> None:
+        """Start or stop keeping each process's last events (stopping forgets them)."""
+        if self.recent and not on:
+            for p in self._procs.values():
+                if p.net is not None:
+                    p.net.recent = None
+        self.recent = on
+
     def _state(self, ev: t.Connect | t.Accept | t.Listen) -> tuple[Proc, NetState] | None:
         p = self._procs.get(ev.pid)
         if p is None:  # a process never announced: nothing to attach it to
