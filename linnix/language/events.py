@@ -24,7 +24,7 @@ __all__ = ["COOLDOWN_KEYS", "check_event", "check_event_actions"]
 # What a cooldown may be keyed by: fields a process has from its first event on.
 COOLDOWN_KEYS = ("exe", "comm", "uid", "cmdline", "ppid")
 # Per-process values the sampler measures: none has a value yet at an exec.
-_SAMPLED = frozenset({Need.CPU, Need.RSS, Need.FDS, Need.THREADS})
+_SAMPLED = frozenset({Need.CPU, Need.RSS, Need.FDS, Need.THREADS, Need.SOCKETS})
 _PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _TICK_ONLY = {n.KeepFiringFor: "keep_firing_for", n.Clear: "clear when"}
 
