@@ -406,7 +406,7 @@ def test_a_bad_cgroup_sample_is_a_trace_error(line: bytes, message: str) -> None
     assert error(GOOD + b"\n" + line + b"\n").startswith(f"t.jsonl:2: {message}")
 
 
-def test_network_events_decode_and_change_nothing_in_the_table(tmp_path: Path) -> None:
+def test_network_events_decode_and_add_no_process_to_the_table(tmp_path: Path) -> None:
     from linnix.engine.proctable import ProcTable
     data = (b'{"ts":0,"kind":"proc","pid":5,"ppid":0,"comm":"web"}\n'
             b'{"ts":1,"kind":"listen","pid":5,"family":"inet","local_port":8080}\n'
@@ -422,6 +422,7 @@ def test_network_events_decode_and_change_nothing_in_the_table(tmp_path: Path) -
     for ev in events:
         table.apply(ev)
     assert list(table.procs) == [5]
+    assert table.procs[5].listen_ports() == (8080,)  # what they say is the process's
 
 
 # ---- network events: every valid one round-trips ----------------------------------------
