@@ -16,7 +16,8 @@ fields it holds are what the registry's network names read.
   and handed up the tree once per batch, each ancestor once, as forks are
   (:func:`linnix.engine.subtree.upward`);
 * ``recent``: the last :data:`RECENT_MAX` network events of the process, for
-  the API, kept only when the daemon asks for it (:attr:`Net.recent`).
+  the API, kept only when the daemon asks for it (:attr:`Net.recent`), each
+  address cut to :data:`ADDR_MAX` characters (a trace may hold longer ones).
 """
 
 from __future__ import annotations
@@ -32,10 +33,15 @@ from .windows import ExpiryCounts, RateWindow
 if TYPE_CHECKING:
     from .records import Proc
 
-__all__ = ["PORTS_MAX", "RECENT_MAX", "Net", "NetState"]
+__all__ = ["ADDR_MAX", "PORTS_MAX", "RECENT_MAX", "Net", "NetState", "recent_events"]
 
 PORTS_MAX = 64  # listening ports kept per process
 RECENT_MAX = 32  # network events kept per process for the API
+# the longest address kept there: an IPv6 address with its zone is under 64, a unix
+# socket's path at most 108 bytes
+ADDR_MAX = 128
+# one kept event: time, kind, family, address, port
+Recent = tuple[float, str, str, str | None, int | None]
 
 
 class NetState:
@@ -48,7 +54,7 @@ class NetState:
         self.accepts = RateWindow.EMPTY
         self.ports: tuple[int, ...] = ()
         self.sub_connects = ExpiryCounts.EMPTY
-        self.recent: collections.deque[t.Connect | t.Accept | t.Listen] | None = None
+        self.recent: collections.deque[Recent] | None = None
 
     def busy(self, now: float) -> bool:
         """Whether one of its rates still counts an event at ``now`` (it stays rate-hot)."""
@@ -87,7 +93,7 @@ class Net:
         if self.recent:
             if net.recent is None:
                 net.recent = collections.deque(maxlen=RECENT_MAX)
-            net.recent.append(ev)
+            net.recent.append(_kept(ev))
         return p, net
 
     def connect(self, ev: t.Connect) -> None:
@@ -145,18 +151,22 @@ class Net:
         upward(noted, apply, merge_forks)
 
 
+def _kept(ev: t.Connect | t.Accept | t.Listen) -> Recent:
+    """What the ring keeps of an event (the address cut to :data:`ADDR_MAX`)."""
+    if isinstance(ev, t.Listen):
+        addr, port = ev.local_addr, ev.local_port
+    else:
+        addr, port = ev.remote_addr, ev.remote_port
+    return (ev.ts, _KIND[type(ev)], ev.family, None if addr is None else addr[:ADDR_MAX], port)
+
+
 def recent_events(p: Proc) -> list[dict[str, object]]:
     """The last network events of ``p``, oldest first, as the API shows them."""
     net = p.net
     if net is None or net.recent is None:
         return []
-    out: list[dict[str, object]] = []
-    for ev in net.recent:
-        port = ev.local_port if isinstance(ev, t.Listen) else ev.remote_port
-        addr = ev.local_addr if isinstance(ev, t.Listen) else ev.remote_addr
-        out.append({"ts": ev.ts, "kind": _KIND[type(ev)], "family": ev.family, "addr": addr,
-                    "port": port})
-    return out
+    keys = ("ts", "kind", "family", "addr", "port")
+    return [dict(zip(keys, kept, strict=True)) for kept in net.recent]
 
 
 _KIND = {t.Connect: "connect", t.Accept: "accept", t.Listen: "listen"}

@@ -11,7 +11,7 @@ from engine_support import alerts, core_for, exit_, fork, proc, run, transitions
 
 from linnix.engine import trace as t
 from linnix.engine.core import Core
-from linnix.engine.net import PORTS_MAX, RECENT_MAX, recent_events
+from linnix.engine.net import ADDR_MAX, PORTS_MAX, RECENT_MAX, recent_events
 from linnix.language.pipeline import compile_text
 from linnix.plan import needs_network
 
@@ -206,6 +206,8 @@ def test_the_recent_events_are_kept_only_when_asked_and_bounded() -> None:
     assert got[-1] == {"ts": 1.5, "kind": "listen", "family": "inet", "addr": "0.0.0.0",
                        "port": 8080}
     assert got[0]["port"] == 6 and got[0]["kind"] == "connect"
+    core.feed([connect(1.6, 200, "/" + "x" * 4000, None, "unix")])  # a trace may say so
+    assert recent_events(core.table.procs[200])[-1]["addr"] == "/" + "x" * (ADDR_MAX - 1)
 
 
 @pytest.mark.parametrize(("rules", "needed"), [
