@@ -21,6 +21,8 @@ __all__ = [
     "ACTIONS",
     "CGROUP_FIELDS",
     "EXIT_NAMES",
+    "NET_NAMES",
+    "NET_TRIGGERS",
     "FUNCTIONS",
     "METRICS",
     "SIGNALS",
@@ -118,6 +120,8 @@ class Need(enum.Enum):
     HOST = "host cpu/memory sampling"
     PSI = "pressure (PSI) sampling"
     CGROUP = "per-cgroup sampling"
+    NETWORK = "network events (connect, accept, listen)"
+    SOCKETS = "per-process socket counting"
 
 
 @attrs.frozen
@@ -157,7 +161,7 @@ class Metric:
     ``time_varying`` says whether it can change with no event (rates, ages),
     so that the engine re-evaluates it on every tick.  ``adds_up`` names, for
     a subtree metric, what the process table adds up along the tree for it
-    (``cpu``, ``rss``, ``fds``, ``forks``; process counts always are).
+    (``cpu``, ``rss``, ``fds``, ``forks``, ``connects``; process counts always are).
     """
 
     name: str
@@ -307,6 +311,28 @@ _CATALOGUE = (
        type=Type.BOOL, optional=False),
     _m("lifetime_s", PR, DUR, "'on exit' rules: seconds from the start of the process to its exit",
        "exit ts - start", "P.lifetime_s"),
+    _m("connects_per_sec", PR, PLAIN, "connects this process asked for in the last second",
+       "connect events of this process in the trailing 1 s", "P.connects_per_sec(NOW)",
+       Need.NETWORK, optional=False, time_varying=True),
+    _m("accepts_per_sec", PR, PLAIN, "connections this process accepted in the last second",
+       "accept events of this process in the trailing 1 s", "P.accepts_per_sec(NOW)",
+       Need.NETWORK, optional=False, time_varying=True),
+    _m("listen_ports", PR, PLAIN, "ports this process listens on, oldest first (at most 64)",
+       "local_port of its listen events, until it exits", "P.listen_ports()",
+       Need.NETWORK, type=Type.NUM_LIST, optional=False),
+    _m("sockets", PR, PLAIN, "open sockets", "'sockets' of the latest sample (links in "
+       "/proc/PID/fd that start with 'socket:')", "P.sockets", Need.SOCKETS),
+    # ---- process, at a network event: 'on connect|accept|listen' rules only ----
+    _m("remote_addr", PR, PLAIN, "'on connect' and 'on accept' rules: the peer's address (IPv4 or "
+       "IPv6 text, or a unix socket's path)", "'remote_addr' of the event", "P.remote_addr",
+       Need.NETWORK, type=Type.STR),
+    _m("remote_port", PR, PLAIN, "'on connect' and 'on accept' rules: the peer's port",
+       "'remote_port' of the event", "P.remote_port", Need.NETWORK),
+    _m("local_port", PR, PLAIN, "'on accept' and 'on listen' rules: the local port",
+       "'local_port' of the event", "P.local_port", Need.NETWORK),
+    _m("family", PR, PLAIN, "'on connect', 'on accept' and 'on listen' rules: the address family, "
+       "\"inet\", \"inet6\" or \"unix\"", "'family' of the event", "P.family",
+       Need.NETWORK, type=Type.STR),
     # ---- subtree ---------------------------------------------------------
     _m("subtree_cpu_pct", ST, PCT, "cpu_pct summed over the process and its descendants",
        "subtree pass", "P.sub_cpu_pct", Need.CPU, Need.SUBTREE, optional=False, adds_up="cpu"),
@@ -320,6 +346,11 @@ _CATALOGUE = (
        "processes created anywhere in the subtree in the last second",
        "fork events under this process in the trailing 1 s", "P.sub_forks.count(NOW)",
        Need.SUBTREE, optional=False, time_varying=True, adds_up="forks"),
+    _m("subtree_connects_per_sec", ST, PLAIN,
+       "connects asked for anywhere in the subtree in the last second",
+       "connect events under this process in the trailing 1 s",
+       "P.sub_connects_per_sec(NOW)", Need.NETWORK, Need.SUBTREE, optional=False,
+       time_varying=True, adds_up="connects"),
     # ---- cgroup (cgroup rules read cgroup, unit and container too: CGROUP_FIELDS) -----
     _m("cg_procs", CG, PLAIN, "number of processes in the cgroup (not in those below it)",
        "lines of cgroup.procs", "P.cg_procs", Need.CGROUP),
@@ -400,7 +431,16 @@ TEMPLATE_EXTRAS: Mapping[str, Type] = {
 }
 
 # The events an event rule ('on exec', ...) is evaluated at.
-TRIGGERS = ("exec", "exit", "fork")
+TRIGGERS = ("exec", "exit", "fork", "connect", "accept", "listen")
+NET_TRIGGERS = ("connect", "accept", "listen")
+# Names only a network event rule may read, and the events that carry each (the others
+# never give it a value: a listen has no peer, a connect no local port).
+NET_NAMES: Mapping[str, tuple[str, ...]] = {
+    "remote_addr": ("connect", "accept"),
+    "remote_port": ("connect", "accept"),
+    "local_port": ("accept", "listen"),
+    "family": NET_TRIGGERS,
+}
 # Names only an 'on exit' rule may read: what the exit event says.
 EXIT_NAMES = frozenset({"exit_code", "exit_signal", "crashed", "failed", "lifetime_s"})
 SIGNALS: Mapping[str, int] = {

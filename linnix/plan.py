@@ -3,7 +3,8 @@
 A :class:`Plan` is immutable.  Its requirements are exact: the engine keeps
 window buffers only for :attr:`Plan.windows`, runs the subtree pass only when
 :attr:`Plan.needs_subtree`, and the live sampler reads file descriptors only
-when :attr:`Plan.needs_fds` (only enabled rules count).
+when :attr:`Plan.needs_fds` (only enabled rules count).  :func:`needs_network`
+says whether the live source must capture network events for it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from typing import Any
 
 import attrs
 
-from .names import Need, Scope
+from .names import NET_TRIGGERS, Need, Scope
 from .templates import Template
 
 __all__ = [
     "LABEL_MAX", "Boundary", "CompiledAction", "CompiledRule", "Condition", "FilterKey",
-    "Getter", "Plan", "ValuesGetter", "WhyPart", "WindowMetric",
+    "Getter", "Plan", "ValuesGetter", "WhyPart", "WindowMetric", "needs_network",
 ]
 
 # (process record or None, host record, now) -> truth / values / one value
@@ -226,6 +227,20 @@ class Plan:
     @property
     def needs_fds(self) -> bool:
         return Need.FDS in self.needs
+
+    @property
+    def needs_sockets(self) -> bool:
+        """Whether the sampler must count each process's open sockets (``sockets``)."""
+        return Need.SOCKETS in self.needs
+
+
+def needs_network(plan: Plan) -> bool:
+    """Whether the plan's active rules need network events: one is ``on connect``,
+    ``on accept`` or ``on listen``, or reads a name made of them (``connects_per_sec``,
+    ``accepts_per_sec``, ``listen_ports``, ``subtree_connects_per_sec``, ``remote_addr``,
+    ``remote_port``, ``local_port``, ``family``: the registry's :data:`Need.NETWORK`, which
+    the compiler gives every network event rule as well)."""
+    return Need.NETWORK in plan.needs or any(r.trigger in NET_TRIGGERS for r in plan.active)
 
 
 @attrs.frozen

@@ -179,6 +179,26 @@ def fd_count(pid: int, root: str = PROC) -> int | None:
         return None
 
 
+def socket_count(pid: int, root: str = PROC) -> int | None:
+    """Open sockets of ``pid``: links in /proc/PID/fd that read ``socket:[INODE]``.
+
+    A descriptor closed between the listing and its link being read is not counted.
+    """
+    path = f"{root}/{pid}/fd"
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return None
+    count = 0
+    for name in names:
+        try:
+            if os.readlink(f"{path}/{name}").startswith("socket:"):
+                count += 1
+        except OSError:  # closed meanwhile
+            continue
+    return count
+
+
 def fd_soft_limit(pid: int, root: str = PROC) -> int | None:
     try:
         with open(f"{root}/{pid}/limits", encoding="ascii", errors="replace") as f:

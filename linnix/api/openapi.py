@@ -160,8 +160,9 @@ def _paths() -> Json:
             "Live processes", "Every process in the engine's table, by pid.", "processes",
             _ok("the processes", schema("ProcessList")))},
         "/processes/{pid}": {"get": _op(
-            "One live process", "The same fields as in the list.", "processes",
-            _ok("the process", schema("Process")), errors=("NotFound",),
+            "One live process", "The same fields as in the list, and its last network "
+            "events.", "processes",
+            _ok("the process", schema("ProcessDetail")), errors=("NotFound",),
             parameters=(p["pid"],))},
         "/graph/{pid}": {"get": _op(
             "A process in its tree", "Its ancestors and its whole subtree, with subtree "

@@ -106,6 +106,34 @@ def schemas() -> Json:
             "properties": {**_PROCESS_FIELDS,
                            "children": {"type": "integer", "description": "live children"}},
         },
+        "ProcessDetail": {
+            "type": "object",
+            "description": "A process, as in the list, with its last network events.",
+            "required": ["pid", "ppid", "comm", "connections"],
+            "properties": {
+                **_PROCESS_FIELDS,
+                "children": {"type": "integer", "description": "live children"},
+                "connections": {
+                    "type": ["array", "null"], "items": schema("Connection"),
+                    "description": "its last network events (at most 32), oldest first, "
+                                   "kept while the daemon runs; null while the rules need "
+                                   "no network events (none are captured)"},
+            },
+        },
+        "Connection": {
+            "type": "object",
+            "description": "A connect, accept or listen of a process.",
+            "required": ["ts", "kind", "family", "addr", "port"],
+            "properties": {
+                "ts": {"type": "number", "description": "on the engine clock (seconds)"},
+                "kind": {"type": "string", "enum": ["connect", "accept", "listen"]},
+                "family": {"type": "string", "enum": ["inet", "inet6", "unix"]},
+                "addr": nullable("string", description="the peer's address (connect, "
+                                 "accept) or the local one (listen); a unix socket's path"),
+                "port": nullable("integer", description="the peer's port (connect, accept) "
+                                 "or the local one (listen)"),
+            },
+        },
         "ProcessNode": {
             "type": "object",
             "description": "A process with its whole subtree.",

@@ -112,7 +112,8 @@ def _filter_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help=f"{prefix}record only this process and its descendants, "
                         "those started later included (repeatable)")
     p.add_argument("--redact", action="store_true",
-                   help=f"{prefix}record no command line and no NAME=value text")
+                   help=f"{prefix}record no command line, no NAME=value text and no "
+                        "network address")
 
 
 def _only_tree(args: argparse.Namespace) -> tuple[int, ...]:

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..names import METRICS
-from ..plan import Plan
+from ..plan import Plan, needs_network
 from . import trace as t
 from .evaluator import Alert, Evaluator, Proposal
 from .events import EventRules
@@ -51,7 +51,8 @@ class Core:
     """Process table + evaluator + tick schedule."""
 
     def __init__(self, plan: Plan, tick_s: float = DEFAULT_TICK_S,
-                 history: bool = False, skip_idle: bool = True) -> None:
+                 history: bool = False, skip_idle: bool = True,
+                 recent_network: bool = False) -> None:
         if not (tick_s > 0 and math.isfinite(tick_s)):
             raise ValueError("tick must be positive")
         self.plan = plan
@@ -61,6 +62,10 @@ class Core:
         self._wait = 0  # ticks to run before looking for quiet again
         self._backoff = 1  # ... after the next look that finds none (doubling)
         self.table = _table_for(plan)
+        # each process's last network events, for the API: kept (by the daemon) only
+        # while the plan has network events captured
+        self.recent_network = recent_network
+        self.table.net.keep_recent(recent_network and needs_network(plan))
         self.evaluator = Evaluator(plan, history)
         self.evaluator.tally.install(self.table)  # counts every exec and exit from the first
         self.events = EventRules(plan)  # judged at their events, not at ticks
@@ -220,6 +225,9 @@ class Core:
             table.enable_subtree(sums | _sums_of(table))
         if "forks" in _added_up(plan):
             table.subtree_forks = True
+        if "connects" in _added_up(plan):
+            table.net.subtree = True
+        table.net.keep_recent(self.recent_network and needs_network(plan))
         _set_boundaries(table, plan)
         now = self.last_ts if self.last_ts is not None else 0.0
         resolved = self.evaluator.replace_plan(plan, self.table, now)
@@ -269,7 +277,8 @@ def _sums_of(table: ProcTable) -> frozenset[str]:
 
 def _table_for(plan: Plan) -> ProcTable:
     table = ProcTable(subtree=plan.needs_subtree,
-                      subtree_forks="forks" in _added_up(plan), sums=_sums(plan))
+                      subtree_forks="forks" in _added_up(plan),
+                      subtree_connects="connects" in _added_up(plan), sums=_sums(plan))
     _set_boundaries(table, plan)
     return table
 

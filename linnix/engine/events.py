@@ -1,11 +1,14 @@
-"""Event rules (``on exec|exit|fork``): judged once at each matching event, at its own time.
+"""Event rules (``on exec|exit|fork|connect|accept|listen``): judged once at each matching
+event, at its own time.
 
 :class:`EventRules` is called by the core for every event of a kind some
 active event rule waits for.  An exec or a fork is judged after the table
 applied it (the new program's fields; the child, whose ``parent`` is the
 forker); an exit before, so that the process still has its last known values
 and its place in the tree, seen through :class:`Ended` with what the exit
-event says.  A match is one alert, ``firing``, with its ``trigger``; there is
+event says.  A network event (connect, accept, listen) is judged after the
+table applied it (its rates count it), seen through :class:`Netted` with the
+event's address fields.  A match is one alert, ``firing``, with its ``trigger``; there is
 no pending and no resolved.  Only the rules whose pre-filter the event passes
 (:mod:`.eventindex`) run their condition; every rule still counts the event
 among its evaluations.
@@ -31,11 +34,13 @@ from .eventindex import Index
 from .proctable import Proc, ProcTable
 from .rulestate import EPS, Alert, Proposal
 
-__all__ = ["KEYS_MAX", "Ended", "EventRules", "EventState"]
+__all__ = ["KEYS_MAX", "Ended", "EventRules", "EventState", "Netted"]
 
 KEYS_MAX = 10_000  # cooldown keys kept per rule
 Applier = Callable[[t.Event, list[Alert | Proposal]], None]
-_KINDS: dict[str | None, type] = {"exec": t.Exec, "exit": t.Exit, "fork": t.Fork}
+_KINDS: dict[str | None, type] = {"exec": t.Exec, "exit": t.Exit, "fork": t.Fork,
+                                  "connect": t.Connect, "accept": t.Accept,
+                                  "listen": t.Listen}
 
 
 class Ended:
@@ -51,6 +56,23 @@ class Ended:
         self.failed = self.crashed or (ev.code is not None and ev.code != 0)
         # to the microsecond, as trace times are: 14.01 - 14.0 is 0.01, not 0.00999...
         self.lifetime_s = None if proc.start is None else round(max(0.0, ev.ts - proc.start), 6)
+
+    def __getattr__(self, name: str) -> Any:  # every other field is the process's own
+        return getattr(self.proc, name)
+
+
+class Netted:
+    """A process at a network event: its own fields, and those of the event (a field the
+    event does not carry has no value)."""
+
+    __slots__ = ("family", "local_port", "proc", "remote_addr", "remote_port")
+
+    def __init__(self, proc: Proc, ev: t.Connect | t.Accept | t.Listen) -> None:
+        self.proc = proc
+        self.family = ev.family
+        self.remote_addr = None if type(ev) is t.Listen else ev.remote_addr  # type: ignore[union-attr]
+        self.remote_port = None if type(ev) is t.Listen else ev.remote_port  # type: ignore[union-attr]
+        self.local_port = None if type(ev) is t.Connect else ev.local_port  # type: ignore[union-attr]
 
     def __getattr__(self, name: str) -> Any:  # every other field is the process's own
         return getattr(self.proc, name)
@@ -175,6 +197,8 @@ class EventRules:
     def _applier(self, kind: type, index: Index[EventState], table: ProcTable) -> Applier:
         if kind is t.Exit:
             return lambda ev, out: self._exit(ev, index, table, out)  # type: ignore[arg-type]
+        if kind in t.NET_TYPES:
+            return lambda ev, out: self._net(ev, index, table, out)  # type: ignore[arg-type]
         scope = {**index.scope, "_handle": table.handlers[kind], "_get": table.procs.get,
                  "_seen": self.seen, "_kind": kind, "h": table.host, "_every": index.every,
                  "_found": index.cache.get, "_of": index.of, "_fire": self._fire,
@@ -194,6 +218,20 @@ class EventRules:
             if states:
                 self._judge(states, seen, p, table, ev.ts, out)
         table.handlers[t.Exit](ev)
+
+    def _net(self, ev: t.Connect | t.Accept | t.Listen, index: Index[EventState],
+             table: ProcTable, out: list[Alert | Proposal]) -> None:
+        """A network event: applied to the table (so that the rates count it), then judged
+        on the process with the event's fields."""
+        table.handlers[type(ev)](ev)
+        p = table.procs.get(ev.pid)
+        if p is None:  # an event of a process never seen has nothing to judge
+            return
+        self.seen[type(ev)] += 1
+        seen = Netted(p, ev)
+        states = index.candidates(seen, table.host, ev.ts)
+        if states:
+            self._judge(states, seen, p, table, ev.ts, out)
 
     def _judge(self, states: tuple[EventState, ...], seen: Any, p: Proc, table: ProcTable,
                now: float, out: list[Alert | Proposal]) -> None:

@@ -76,7 +76,7 @@ __all__ = ["Aging", "Grid", "Proofs", "Span", "Undecided", "next_busy_tick"]
 TIME_VARYING = frozenset({
     "age_s", "forks_per_sec", "execs_per_sec", "exits_per_sec", "short_jobs_per_sec",
     "lost_events", "child_forks_per_sec", "child_short_jobs_per_sec",
-    "subtree_forks_per_sec",
+    "subtree_forks_per_sec", "connects_per_sec", "accepts_per_sec", "subtree_connects_per_sec",
 })
 PROOF_BUDGET = 4096  # interval evaluations per call before giving up (and not skipping)
 

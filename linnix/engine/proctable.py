@@ -39,6 +39,7 @@ from . import trace as t
 from .cgtable import CgTable
 from .choose import top
 from .host import Host
+from .net import Net
 from .records import NO_TOTALS, Proc
 from .subtree import (
     add_forks,
@@ -62,6 +63,7 @@ class ProcTable:
     """Live processes by pid, the host record, and the changes since the last tick."""
 
     def __init__(self, *, subtree: bool = True, subtree_forks: bool = False,
+                 subtree_connects: bool = False,
                  sums: frozenset[str] = frozenset({"cpu", "rss", "fds"})) -> None:
         self.procs: dict[int, Proc] = {}
         self.host = Host()
@@ -101,12 +103,13 @@ class ProcTable:
         self.expiry: Callable[[float], float] = exact_expiry
         self.walls: Walls | None = None  # totals within the plan's boundaries, if any
         self.cgroups = CgTable()  # the instances of cgroup rules
+        self.net = Net(self.procs, self.rate_hot, self.meta_changed, lambda: self.expiry)
+        self.net.subtree = subtree_connects and subtree
         self.handlers: dict[type, Callable[[Any], None]] = {
             t.Proc: self._proc, t.Fork: self._fork, t.Exec: self._exec, t.Exit: self._exit,
             t.Sample: self._sample, t.System: self._system, t.Lost: self._lost,
             t.Cgroup: self.cgroups.sample, t.CgroupGone: self.cgroups.remove,
-            # network events change nothing the table keeps (yet)
-            t.Connect: _ignore, t.Accept: _ignore, t.Listen: _ignore,
+            t.Connect: self.net.connect, t.Accept: self.net.accept, t.Listen: self.net.listen,
         }
 
     # ---- events ------------------------------------------------------------------
@@ -175,11 +178,14 @@ class ProcTable:
 
     def _sample(self, ev: t.Sample) -> None:
         p = self.procs.get(ev.pid) or self._orphan(ev.pid, ev.ts, None)
-        raw = (ev.cpu_pct, ev.rss_kb, ev.fds, ev.fd_limit, ev.threads, ev.comm)
+        raw = (ev.cpu_pct, ev.rss_kb, ev.fds, ev.fd_limit, ev.threads, ev.comm, ev.sockets)
         if raw == p.last_sample:
             return  # the usual case on a quiet host: nothing moved
         p.last_sample = raw
-        cpu, rss, fds, limit, threads, comm = raw
+        cpu, rss, fds, limit, threads, comm, sockets = raw
+        if sockets is not None and sockets != p.sockets:
+            p.sockets = sockets
+            self.meta_changed.add(p)
         if comm is not None and comm != p.comm:  # renamed itself without an exec
             p.comm = _clip(comm)
             self.meta_changed.add(p)
@@ -293,6 +299,8 @@ class ProcTable:
         parent = p.parent
         if self._forks:
             self._forks_before_leaving(p)
+        if self.net.pending:  # its connects count for the ancestors it has now
+            self.net.fold()
         self._unlink(p)
         del self.procs[p.pid]
         self.host.procs = len(self.procs)
@@ -381,6 +389,8 @@ class ProcTable:
             self.walls.fold(self.sub_changed.add)
         if self._forks:
             self._fold_forks()
+        if self.net.pending:
+            self.net.fold()
 
     def _fold_forks(self) -> None:
         expiry = self.expiry
@@ -455,7 +465,8 @@ class ProcTable:
 
     def quiet(self) -> bool:
         """Whether nothing happened since the last :meth:`settle` (no event applied)."""
-        return not (self._unfolded or self._forks or self.exited or any(self._sets)
+        return not (self._unfolded or self._forks or self.net.pending or self.exited
+                    or any(self._sets)
                     or (self.walls is not None and not self.walls.quiet())
                     or not self.cgroups.quiet())
 
@@ -485,7 +496,8 @@ class ProcTable:
         if self.walls is not None:
             self.walls.moved.clear()
         quiet = [p for p in self.rate_hot if not (
-            p.child_forks.count(now) or p.child_short_jobs.count(now) or p.sub_forks.count(now))]
+            p.child_forks.count(now) or p.child_short_jobs.count(now) or p.sub_forks.count(now)
+            or (p.net is not None and p.net.busy(now)))]
         self.rate_hot.difference_update(quiet)
 
     @contextlib.contextmanager
@@ -514,10 +526,6 @@ class ProcTable:
     def top(self, read: object, now: float, exclude: object = None) -> Proc | None:
         """The live process with the largest value (see :func:`~linnix.engine.choose.top`)."""
         return top(self.procs.values(), self.host, read, now, exclude)
-
-
-def _ignore(ev: object) -> None:
-    """An event the table keeps nothing of."""
 
 
 def _inherit(child: Proc, parent: Proc) -> None:

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from ..cgroups.paths import container_of, unit_of
 from .walls import Totals
+
+if TYPE_CHECKING:
+    from .net import NetState
 from .windows import ExpiryCounts, RateWindow, Windowed
 
 __all__ = ["NO_TOTALS", "Proc"]
@@ -27,9 +31,9 @@ class Proc(Windowed):
     __slots__ = (
         "_cm", "_fd", "_rk", "_sub_cm", "_sub_fd", "_sub_rk", "alive", "bounded", "cgroup",
         "child_forks", "child_short_jobs", "cmdline", "comm", "container", "cpu_pct", "exe",
-        "fd_limit", "fd_pct", "fds", "kids", "last_sample", "parent", "pid", "ppid", "rss_mb",
-        "start", "sub_cpu_pct", "sub_fds", "sub_forks", "sub_procs", "sub_rss_mb", "threads",
-        "uid", "unit", "user",
+        "fd_limit", "fd_pct", "fds", "kids", "last_sample", "net", "parent", "pid", "ppid",
+        "rss_mb", "sockets", "start", "sub_cpu_pct", "sub_fds", "sub_forks", "sub_procs",
+        "sub_rss_mb", "threads", "uid", "unit", "user",
     )
 
     def __init__(self, pid: int, ppid: int, comm: str | None, start: float | None) -> None:
@@ -51,6 +55,8 @@ class Proc(Windowed):
         self.fd_limit: int | None = None
         self.fd_pct: float | None = None
         self.threads: int | None = None
+        self.sockets: int | None = None
+        self.net: NetState | None = None  # from its first network event on (linnix.engine.net)
         self.parent: Proc | None = None
         self.kids: dict[int, Proc] = {}
         self.last_sample: tuple[object, ...] | None = None
@@ -76,6 +82,23 @@ class Proc(Windowed):
 
     def age(self, now: float) -> float | None:
         return None if self.start is None else max(0.0, now - self.start)
+
+    # ---- network names (linnix.engine.net): zero when it never had such an event ------
+    def connects_per_sec(self, now: float) -> int:
+        net = self.net
+        return 0 if net is None else net.connects.count(now)
+
+    def accepts_per_sec(self, now: float) -> int:
+        net = self.net
+        return 0 if net is None else net.accepts.count(now)
+
+    def sub_connects_per_sec(self, now: float) -> int:
+        net = self.net
+        return 0 if net is None else net.sub_connects.count(now)
+
+    def listen_ports(self) -> tuple[int, ...]:
+        net = self.net
+        return () if net is None else net.ports
 
     def ancestors(self) -> tuple[str, ...]:
         """Command names of the ancestors, nearest first (unknown names skipped)."""

@@ -147,7 +147,8 @@ class Sample(msgspec.Struct, tag="sample", **_OPTS):
     """Per-process telemetry; absent fields are unknown, not zero.
 
     ``comm`` is an optional extension: the command name as sampled, which
-    catches a process renaming itself (prctl) without an exec.
+    catches a process renaming itself (prctl) without an exec.  ``sockets``
+    (optional) is the number of its open sockets, sampled only while a rule reads it.
     """
 
     ts: Time
@@ -158,6 +159,7 @@ class Sample(msgspec.Struct, tag="sample", **_OPTS):
     fd_limit: Count | None = None
     threads: Count | None = None
     comm: str | None = None
+    sockets: Count | None = None
 
 
 class System(msgspec.Struct, tag="system", **_OPTS):

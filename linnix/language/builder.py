@@ -469,6 +469,14 @@ class Builder:
         node = n.Glob(kids[0], self._string(kids[1]), Span(self.source, start, end))
         return self._nest1(node, kids[0])  # type: ignore[no-any-return]
 
+    def in_cidr(self, kids: _Kids, start: int, end: int) -> n.InCidr:
+        node = n.InCidr(kids[0], self._string(kids[1]), Span(self.source, start, end))
+        return self._nest1(node, kids[0])  # type: ignore[no-any-return]
+
+    def is_private(self, kids: _Kids, start: int, end: int) -> n.IsPrivate:
+        node = n.IsPrivate(kids[0], Span(self.source, start, end))
+        return self._nest1(node, kids[0])  # type: ignore[no-any-return]
+
     def arith(self, kids: _Kids, start: int, end: int) -> n.Arith:
         left, op, right = kids
         node = n.Arith(op.value, left, right, Span(self.source, start, end))

@@ -25,15 +25,18 @@ from collections.abc import Callable, Iterable
 from types import CodeType, FunctionType
 from typing import Any
 
-from ..names import COUNTING_FUNCTIONS, METRICS, Scope
+from ..names import COUNTING_FUNCTIONS, METRICS, Need, Scope
 from . import nodes as n
+from .literals import in_network, is_private
 from .printer import to_text
 from .regex import compile_glob, compile_regex
 
 __all__ = ["BOUNDED", "ExprGen", "GeneratedModule", "access", "exec_in_chunks", "window_key"]
 
-# The subtree metrics, which a rule with a boundary reads within its walls.
-BOUNDED = frozenset(m.name for m in METRICS.values() if m.scope is Scope.SUBTREE)
+# The subtree metrics, which a rule with a boundary reads within its walls (connects are
+# counted over the whole subtree: the walls keep no count of them).
+BOUNDED = frozenset(m.name for m in METRICS.values()
+                    if m.scope is Scope.SUBTREE and Need.NETWORK not in m.needs)
 _PLACEHOLDER = re.compile(r"\b(P|H|NOW)\b")
 _SIMPLE = re.compile(r"-?[0-9.e+-]+|'[^'\\]*'|[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -109,6 +112,8 @@ class GeneratedModule:
                 self.globals[name] = compile_regex(str(value)).test
             elif kind == "glob":
                 self.globals[name] = compile_glob(str(value)).test
+            elif kind == "cidr":
+                self.globals[name] = in_network(str(value))
             else:
                 assert isinstance(value, tuple)
                 self.globals[name] = frozenset(value)
@@ -314,6 +319,14 @@ class ExprGen:
         rx = self.module.const("glob", e.pattern.value)
         part = self.gen(e.left, proc)
         return self._guard([part], rx + "({})", "False"), False
+
+    def gen_InCidr(self, e: n.InCidr, proc: str) -> tuple[str, bool]:
+        test = self.module.const("cidr", e.cidr.value)
+        return self._guard([self.gen(e.left, proc)], test + "({})", "False"), False
+
+    def gen_IsPrivate(self, e: n.IsPrivate, proc: str) -> tuple[str, bool]:
+        self.module.globals["_private"] = is_private
+        return self._guard([self.gen(e.left, proc)], "_private({})", "False"), False
 
     def gen_Not(self, e: n.Not, proc: str) -> tuple[str, bool]:
         return f"(not {self.gen(e.operand, proc)[0]})", False

@@ -24,6 +24,7 @@ from ..names import (
     ACTIONS,
     COUNTING_FUNCTIONS,
     METRICS,
+    NET_TRIGGERS,
     WINDOW_FUNCTIONS,
     Need,
     Scope,
@@ -93,11 +94,15 @@ def _pair(e: Any) -> tuple[n.Expr, ...]:
 _PARTS: dict[type, Callable[[Any], tuple[object, ...]]] = {
     n.Compare: _pair, n.In: _pair, n.StrOp: _pair, n.Arith: _pair,
     n.Matches: lambda e: (e.left, e.pattern), n.Glob: lambda e: (e.left, e.pattern),
+    n.InCidr: lambda e: (e.left, e.cidr), n.IsPrivate: lambda e: (e.left,),
     n.Not: lambda e: (e.operand,), n.Neg: lambda e: (e.operand,),
     n.And: lambda e: e.items, n.Or: lambda e: e.items, n.List: lambda e: e.items,
     n.Number: lambda e: (), n.Quantity: lambda e: (), n.String: lambda e: (),
     n.Bool: lambda e: (), n.Signal: lambda e: (),
 }
+
+
+_NETWORK = frozenset({Need.NETWORK})  # what a network event rule needs, whatever it reads
 
 
 def _needs(names: Iterable[str]) -> frozenset[Need]:
@@ -294,7 +299,9 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
         cond_text=cond_text, clear_text=clear_text,
         inputs=tuple(inputs), windows=windows,
         needs=_needs([name for name in read if "(" not in name])
-        | (_window_needs(windows) if windows else frozenset()),
+        | (_window_needs(windows) if windows else frozenset())
+        | (_NETWORK if rule.event is not None and rule.event.trigger in NET_TRIGGERS
+           else frozenset()),
         time_varying=time_varying, boundary=_boundary_of(rule, names, ns),
         runbook=rule.runbook, **_event_of(rule))
 

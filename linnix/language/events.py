@@ -1,5 +1,5 @@
-"""The checks of event rules: ``on exec|exit|fork``, their flood control, and the names
-only an ``on exit`` rule may read.
+"""The checks of event rules: ``on exec|exit|fork|connect|accept|listen``, their flood
+control, and the names only an ``on exit`` rule, or a network event rule, may read.
 
 :func:`check_event` runs for every rule, before its message and actions are
 checked (an event rule's scope is ``process`` whatever it reads);
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..names import EXIT_NAMES, METRICS, TRIGGERS, Need, Scope, suggest
+from ..names import EXIT_NAMES, METRICS, NET_NAMES, TRIGGERS, Need, Scope, suggest
 from ..templates import Template
 from . import nodes as n
 from .infer import Uses
@@ -24,7 +24,7 @@ __all__ = ["COOLDOWN_KEYS", "check_event", "check_event_actions"]
 # What a cooldown may be keyed by: fields a process has from its first event on.
 COOLDOWN_KEYS = ("exe", "comm", "uid", "cmdline", "ppid")
 # Per-process values the sampler measures: none has a value yet at an exec.
-_SAMPLED = frozenset({Need.CPU, Need.RSS, Need.FDS, Need.THREADS})
+_SAMPLED = frozenset({Need.CPU, Need.RSS, Need.FDS, Need.THREADS, Need.SOCKETS})
 _PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _TICK_ONLY = {n.KeepFiringFor: "keep_firing_for", n.Clear: "clear when"}
 
@@ -46,6 +46,7 @@ def check_event(ck: _Reporter, rule: n.Rule, uses: Uses,
             ck.error("E515", f"'{what}' in rule '{rule.name}', which is not an event rule",
                      clause.span, "add 'on exec', 'on exit' or 'on fork'")
         _exit_names(ck, rule, uses, None)
+        _net_names(ck, uses, None)
         return None
     if on.trigger not in TRIGGERS:
         guess = suggest(on.trigger, TRIGGERS)
@@ -56,6 +57,7 @@ def check_event(ck: _Reporter, rule: n.Rule, uses: Uses,
     _tick_only(ck, rule)
     _scope(ck, rule, uses, scope_clause)
     _exit_names(ck, rule, uses, on.trigger)
+    _net_names(ck, uses, on.trigger)
     if on.trigger == "exec":
         _sampled(ck, rule, uses)
     spec = EventSpec(on.trigger)
@@ -108,6 +110,20 @@ def _exit_names(ck: _Reporter, rule: n.Rule, uses: Uses, trigger: str | None) ->
             ck.error("E513", f"'parent.{name}': the parent has not exited", span)
 
 
+def _net_names(ck: _Reporter, uses: Uses, trigger: str | None) -> None:
+    """The names of a network event only in a rule judged at an event that has them."""
+    for name, span in uses.metrics.items():
+        events = NET_NAMES.get(name)
+        if events is not None and trigger not in events:
+            where = f"'on {trigger}'" if trigger else "a rule judged at ticks"
+            ck.error("E516", f"'{name}' is known only in an 'on {'|'.join(events)}' rule, "
+                     f"not in {where}", span, f"write the rule with 'on {events[0]}'")
+    for name, span in uses.parent.items():
+        if name in NET_NAMES:
+            ck.error("E516", f"'parent.{name}': the event is the process's own, not its "
+                     "parent's", span)
+
+
 def _sampled(ck: _Reporter, rule: n.Rule, uses: Uses) -> None:
     for name, span in uses.metrics.items():
         if METRICS[name].needs & _SAMPLED:
@@ -147,13 +163,8 @@ def check_event_actions(ck: _Reporter, rule: n.Rule, spec: EventSpec | None,
     """An 'on exit' rule's action cannot target the process that is gone; a message reads
     the names of an exit only in an 'on exit' rule."""
     trigger = spec.trigger if spec is not None else None
-    if message is not None and isinstance(clause, n.Message) and trigger != "exit":
-        for part in message.parts:
-            if part.name in EXIT_NAMES:
-                where = f"'on {trigger}'" if trigger else "a rule judged at ticks"
-                ck.error("E513", f"'{part.name}' is known only in an 'on exit' rule, not in "
-                         f"{where}", in_string(clause.template, part.offset,
-                                                  len(part.name)))
+    if message is not None and isinstance(clause, n.Message):
+        _message_names(ck, message, clause, trigger)
     if trigger != "exit":
         return
     for a, written in zip(actions, [c for c in rule.clauses if isinstance(c, n.Action)],
@@ -162,4 +173,23 @@ def check_event_actions(ck: _Reporter, rule: n.Rule, spec: EventSpec | None,
             ck.error("E514", f"'{a.name}' in 'on exit' rule '{rule.name}' would act on the "
                      "process that has just exited", written.span,
                      "name a live target, e.g. target = top(cpu_pct)")
+
+
+def _message_names(ck: _Reporter, message: Template, clause: n.Message,
+                   trigger: str | None) -> None:
+    """A message reads the names of an event only in a rule judged at such an event."""
+    where = f"'on {trigger}'" if trigger else "a rule judged at ticks"
+    for part in message.parts:
+        events = NET_NAMES.get(part.name) if part.name is not None else None
+        if part.name is not None and events is not None and trigger not in events:
+            ck.error("E516", f"'{part.name}' is known only in an 'on {'|'.join(events)}' "
+                     f"rule, not in {where}", in_string(clause.template, part.offset,
+                                                        len(part.name)))
+    if trigger != "exit":
+        for part in message.parts:
+            if part.name in EXIT_NAMES:
+                where = f"'on {trigger}'" if trigger else "a rule judged at ticks"
+                ck.error("E513", f"'{part.name}' is known only in an 'on exit' rule, not in "
+                         f"{where}", in_string(clause.template, part.offset,
+                                                  len(part.name)))
 

@@ -31,6 +31,7 @@ from ..names import (
 )
 from . import nodes as n
 from .env import Const, ConstValue, Env
+from .literals import fragment_span, parse_network
 from .regex import PatternError, compile_regex
 from .source import Diagnostic, Level, Span
 from .units import combine
@@ -447,7 +448,7 @@ class Inferrer:
             compile_regex(e.pattern.value)
         except PatternError as err:
             return self.error("E306", f"invalid regular expression: {err.message}",
-                              _fragment_span(e.pattern, err), err.hint)
+                              fragment_span(e.pattern, err), err.hint)
         if not self._need(e.left, left, Type.STR, "the left side of 'matches'"):
             return _BAD
         return _BOOL
@@ -457,6 +458,20 @@ class Inferrer:
         if not self._need(e.left, left, Type.STR, "the left side of 'glob'"):
             return _BAD
         return _BOOL
+
+    def visit_InCidr(self, e: n.InCidr, env: Env, uses: Uses) -> Info:
+        left = self.infer(e.left, env, uses)
+        try:
+            parse_network(e.cidr.value)
+        except ValueError as err:
+            return self.error("E307", f"invalid CIDR: {err}", e.cidr.span,
+                              'a network such as "10.0.0.0/8" or "fd00::/8"')
+        return _BOOL if self._need(e.left, left, Type.STR, "the left side of 'in_cidr'") else _BAD
+
+    def visit_IsPrivate(self, e: n.IsPrivate, env: Env, uses: Uses) -> Info:
+        left = self.infer(e.left, env, uses)
+        ok = self._need(e.left, left, Type.STR, "the left side of 'is_private'")
+        return _BOOL if ok else _BAD
 
     def visit_Not(self, e: n.Not, env: Env, uses: Uses) -> Info:
         info = self.infer(e.operand, env, uses)
@@ -580,16 +595,3 @@ def _said(e: n.Expr) -> str:
 
 def _fmt(value: float) -> str:
     return str(int(value)) if value == int(value) else str(value)
-
-
-def _fragment_span(literal: n.String, err: PatternError) -> Span:
-    """Where the error is in a string literal; the whole literal when that is unclear
-    (escapes in the literal move the pattern's characters away from the source's)."""
-    span, fragment = literal.span, err.fragment
-    if not fragment or "\\" in span.text or fragment == literal.value:
-        return span
-    at = literal.value.find(fragment) if err.at is None else err.at
-    if at < 0:
-        return span
-    start = span.start + 1 + at
-    return span.source.span(start, start + len(fragment))

@@ -16,8 +16,8 @@ from .source import Span
 __all__ = [
     "Action", "And", "Arith", "Attr", "Bool", "Boundary", "Call", "Clause", "Clear", "Compare",
     "Cooldown", "Decl", "Description", "Enabled", "Expect", "ExpectAction",
-    "ExpectBetween", "ExpectCount", "ExpectNever", "ExpectPid", "Expr", "Glob", "In",
-    "Include", "KeepFiringFor", "Kwarg", "Label", "Labels", "Let", "List", "Macro",
+    "ExpectBetween", "ExpectCount", "ExpectNever", "ExpectPid", "Expr", "Glob", "In", "InCidr",
+    "Include", "IsPrivate", "KeepFiringFor", "Kwarg", "Label", "Labels", "Let", "List", "Macro",
     "Matches", "MaxRate", "Message", "Mode", "Module", "Name", "Neg", "Not", "Number", "On",
     "Or", "Quantity", "Rule", "Runbook", "ScopeClause", "Severity", "Signal", "StrOp",
     "String", "Tags",
@@ -181,6 +181,23 @@ class Glob:
 
 
 @attrs.frozen
+class InCidr:
+    """``x in_cidr "10.0.0.0/8"``: an address within a network (IPv4 or IPv6)."""
+
+    left: Expr
+    cidr: String
+    span: Span = span_field()
+
+
+@attrs.frozen
+class IsPrivate:
+    """``x is_private``: an address of a private, loopback or link-local network."""
+
+    left: Expr
+    span: Span = span_field()
+
+
+@attrs.frozen
 class Not:
     """Boolean negation."""
 
@@ -206,7 +223,7 @@ class Or:
 
 Expr = (
     Number | Quantity | String | Bool | List | Name | Attr | Call | Signal | Arith | Neg
-    | Compare | In | StrOp | Matches | Glob | Not | And | Or
+    | Compare | In | StrOp | Matches | Glob | InCidr | IsPrivate | Not | And | Or
 )
 
 # ---- rule clauses -------------------------------------------------------------

@@ -164,6 +164,12 @@ class _Simplifier:
     def visit_Glob(self, e: n.Glob) -> n.Expr:
         return n.Glob(self.visit(e.left), e.pattern, e.span)
 
+    def visit_InCidr(self, e: n.InCidr) -> n.Expr:
+        return n.InCidr(self.visit(e.left), e.cidr, e.span)
+
+    def visit_IsPrivate(self, e: n.IsPrivate) -> n.Expr:
+        return n.IsPrivate(self.visit(e.left), e.span)
+
     def visit_Not(self, e: n.Not) -> n.Expr:
         inner = self.visit(e.operand)
         if isinstance(inner, n.Bool):

@@ -52,7 +52,7 @@ def _strength(e: n.Expr) -> int:
 
 _STRENGTH: dict[type, int] = {
     n.Or: _OR, n.And: _AND, n.Not: _NOT, n.Compare: _CMP, n.In: _CMP, n.StrOp: _CMP,
-    n.Matches: _CMP, n.Glob: _CMP, n.Arith: _ADD, n.Neg: _NEG,
+    n.Matches: _CMP, n.Glob: _CMP, n.InCidr: _CMP, n.IsPrivate: _CMP, n.Arith: _ADD, n.Neg: _NEG,
 }
 
 
@@ -150,6 +150,10 @@ def _binary(e: n.Expr) -> str:
         return f"{_wrap(e.left, _ADD)} matches {quote(e.pattern.value)}"
     if isinstance(e, n.Glob):
         return f"{_wrap(e.left, _ADD)} glob {quote(e.pattern.value)}"
+    if isinstance(e, n.InCidr):
+        return f"{_wrap(e.left, _ADD)} in_cidr {quote(e.cidr.value)}"
+    if isinstance(e, n.IsPrivate):
+        return f"{_wrap(e.left, _ADD)} is_private"
     if isinstance(e, n.Arith):
         level = _ADD if e.op in "+-" else _MUL
         # left-associative: the right operand needs parentheses at equal strength

@@ -31,7 +31,7 @@ from ..errors import LinnixError
 from ..language.pipeline import Build, build
 from ..language.source import Diagnostic, Level, SourceFile, render_all
 from ..names import Need
-from ..plan import Plan
+from ..plan import Plan, needs_network
 from ..procfs import Clock
 from ..terminal import TextOut, printable_lines, write_safely
 from ..timefmt import stamp
@@ -52,7 +52,7 @@ from .live import (
 )
 from .sdnotify import Notifier
 from .sources import Source, Telemetry, open_source
-from .sources.netcap import follow_plan, wants_network
+from .sources.netcap import follow_plan
 from .tracefilter import open_recorder
 
 __all__ = ["Daemon", "DaemonOptions", "record"]
@@ -279,14 +279,14 @@ class Daemon:
         try:
             self.source = source = open_source(clock, prefer=opts.source,
                                                ring_pages=opts.ring_pages, warn=self.say,
-                                               network=wants_network(plan))
+                                               network=needs_network(plan))
         except BaseException:
             if recorder is not None:
                 recorder.close()
             raise
         self.telemetry = telemetry = Telemetry(clock, plan, source, opts.sample_interval,
                                                opts.sample_fds)
-        self.core = core = Core(plan, opts.tick_s, history=True)
+        self.core = core = Core(plan, opts.tick_s, history=True, recent_network=True)
         telemetry.cgroup_paths, telemetry.cgroup_root = live_cgroups(core), config.cgroups.root
         core.header(header)
         alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"),

@@ -5,8 +5,10 @@ command line may carry its environment (tokens, paths, names).  A
 :class:`TraceFilter` keeps the events of the chosen processes and of every
 descendant, including those started after the recording began; the header,
 host samples and lost-event counts stay.  With ``redact``, command lines and
-argument lists are dropped and every word shaped like ``NAME=value``
-(environment text) in the other text fields is replaced by ``[redacted]``.
+argument lists are dropped, every word shaped like ``NAME=value``
+(environment text) in the other text fields is replaced by ``[redacted]``, and
+network events lose their addresses (``remote_addr``, ``local_addr``: whom the
+machine talks to; a unix socket's path), keeping family and ports.
 
 The events handed to the filter are the ones the engine goes on to consume:
 it never changes them, it writes changed copies.  Membership is kept per pid
@@ -157,6 +159,10 @@ class TraceFilter:
             return msgspec.structs.replace(ev, cgroup="/" + redact_text(ev.cgroup[1:]))
         if isinstance(ev, t.Sample) and ev.comm is not None:
             return msgspec.structs.replace(ev, comm=redact_text(ev.comm))
+        if isinstance(ev, (t.Connect, t.Accept)) and ev.remote_addr is not None:
+            return msgspec.structs.replace(ev, remote_addr=None)
+        if isinstance(ev, t.Listen) and ev.local_addr is not None:
+            return msgspec.structs.replace(ev, local_addr=None)
         return ev
 
 

@@ -21,6 +21,7 @@ from ..engine.cgrules import labels_of
 from ..engine.cgtable import Cg
 from ..engine.core import Output
 from ..engine.evaluator import FIRING, PENDING
+from ..engine.net import recent_events
 from ..engine.proctable import Proc
 from ..language.source import diagnostics_to_json
 from ..procfs import PROC, Clock
@@ -100,6 +101,8 @@ class LiveView:
         if p is None:
             return None
         record = process_json(p, self._now())
+        # its last network events while they are captured; null when they are not
+        record["connections"] = recent_events(p) if table.net.recent else None
         await self._with_cmdlines([record])
         return record
 

@@ -205,7 +205,7 @@ def test_check_does_not_import_the_daemon_stack() -> None:
 def test_constructs_fixture_is_clean(capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(RULES.parent)
     assert run(capsys, "check", "--strict", "fixtures/rules/good/") == (
-        0, "ok: 2 files, 18 rules, 1 test (0 errors, 0 warnings)\n", "")
+        0, "ok: 2 files, 22 rules, 1 test (0 errors, 0 warnings)\n", "")
 
 
 def test_constructs_fixture_reads_every_name_of_the_registry() -> None:

@@ -33,11 +33,11 @@ from linnix.engine.core import Core, Output
 from linnix.engine.proctable import ProcTable
 from linnix.errors import TraceError
 from linnix.language.pipeline import build, compile_text
-from linnix.names import EXIT_NAMES, METRICS, Scope, Type
+from linnix.names import EXIT_NAMES, METRICS, NET_NAMES, Scope, Type
 from linnix.plan import Plan
 
 KINDS_OF_EVENTS = ("proc", "fork", "fork", "exec", "exit", "exit", "sample", "sample", "sample",
-                   "system", "lost")
+                   "system", "lost", "connect", "accept", "listen")
 COMMS = ("init", "bash", "make", "cc", "spin")
 NUMS: tuple[float | None, ...] = (None, 0.0, 0.5, 10.0, 55.0, 95.0, 180.0, 1e6)
 COUNTS: tuple[int | None, ...] = (None, 0, 1, 3, 12, 950, 1024)
@@ -81,6 +81,14 @@ def decode_event(code: int, ts: float) -> t.Event:
         return t.System(ts=ts, cpu_pct=c.pick(NUMS), ncpu=c.pick((None, 2)),
                         mem_total_kb=c.pick(NUMS), mem_available_kb=c.pick(NUMS),
                         psi_cpu_some=c.pick(NUMS), psi_mem_some=c.pick(NUMS))
+    if kind == "connect":
+        return t.Connect(ts=ts, pid=pid, family=c.pick(("inet", "unix")),
+                         remote_addr=c.pick((None, "10.0.0.1", "/run/x")),
+                         remote_port=c.pick((None, 22, 443)))
+    if kind == "accept":
+        return t.Accept(ts=ts, pid=pid, family="inet6", remote_addr="::1", local_port=22)
+    if kind == "listen":
+        return t.Listen(ts=ts, pid=pid, family="inet", local_port=c.pick((None, 22, 80)))
     return t.Lost(ts=ts, count=c.int(0, 50))
 
 
@@ -104,7 +112,8 @@ def streams(draw: st.DrawFn, max_size: int = 80) -> list[t.Event]:
 # cgroup metrics are not mixed with process names (E403): tests/engine/test_cgrules.py
 # runs random cgroup streams
 NUMERIC = sorted(name for name, m in METRICS.items()
-                 if m.type is Type.NUM and name not in EXIT_NAMES and m.scope is not Scope.CGROUP)
+                 if m.type is Type.NUM and name not in EXIT_NAMES and name not in NET_NAMES
+                 and m.scope is not Scope.CGROUP)
 
 
 @st.composite

@@ -30,7 +30,7 @@ from engine_support import (
 from linnix.engine import trace as t
 from linnix.engine.core import Core
 from linnix.language.pipeline import compile_text
-from linnix.names import EXIT_NAMES, METRICS, Scope
+from linnix.names import EXIT_NAMES, METRICS, NET_NAMES, Scope
 
 NOW = 2.5
 SESSION = "/user.slice/user-1000.slice/session-3.scope"
@@ -50,6 +50,16 @@ SCENARIO: list[t.Event] = [
            mem_available_kb=2 * 1024 * 1024, psi_cpu_some=3.25, psi_mem_some=1.5,
            psi_mem_full=0.5, psi_io_some=2.5, psi_io_full=0.25),
     lost(2.5, 12),
+    # network events: bash listens, then accepts; make (its child) connects out
+    t.Listen(ts=1.5, pid=100, family="inet", local_port=22),
+    t.Listen(ts=1.6, pid=100, family="inet6", local_port=2222),
+    t.Listen(ts=1.7, pid=100, family="inet", local_port=22),  # once in the list
+    t.Connect(ts=1.4, pid=200, family="inet", remote_addr="10.0.0.1", remote_port=80),
+    t.Connect(ts=2.2, pid=200, family="inet", remote_addr="10.0.0.1", remote_port=80),
+    t.Connect(ts=2.3, pid=200, family="inet", remote_addr="10.0.0.2", remote_port=443),
+    t.Accept(ts=2.4, pid=100, family="inet", remote_addr="192.0.2.7", remote_port=50000,
+             local_port=22),
+    sample(2.5, 100, sockets=4),
 ]
 
 # metric -> (condition, pid of the instance or None for the host, exact value at NOW).
@@ -98,13 +108,19 @@ EXPECTED: dict[str, tuple[str, int | None, Any]] = {
     "subtree_procs": ("subtree_procs == 2", 100, 2),
     "subtree_fds": ("subtree_fds == 40", 100, 40),
     "subtree_forks_per_sec": ("subtree_forks_per_sec == 2", 50, 2),
+    # the connect at 1.4 has left the trailing second (1.5, 2.5]
+    "connects_per_sec": ("connects_per_sec == 2", 200, 2),
+    "accepts_per_sec": ("accepts_per_sec == 1", 100, 1),
+    "listen_ports": ("2222 in listen_ports", 100, (22, 2222)),
+    "sockets": ("sockets == 4", 100, 4),
+    "subtree_connects_per_sec": ("subtree_connects_per_sec == 2", 50, 2),
 }
 
 
 def test_every_metric_is_covered() -> None:
-    # the names of an exit are read at an exit only: tests/engine/test_events.py has their
-    # exact values
-    assert set(EXPECTED) | set(CG_EXPECTED) == set(METRICS) - EXIT_NAMES
+    # the names of an exit, or of a network event, are read at that event only:
+    # tests/engine/test_events.py and tests/engine/test_net.py have their exact values
+    assert set(EXPECTED) | set(CG_EXPECTED) == set(METRICS) - EXIT_NAMES - set(NET_NAMES)
 
 
 # cgroup metric -> (condition, exact value) for the cgroup of CG_SAMPLE
@@ -145,7 +161,8 @@ def test_metric_value(name: str) -> None:
     rule = only_rule(plan)
     assert rule.scope is METRICS[name].scope
     table = table_of(SCENARIO, subtree=plan.needs_subtree,
-                     subtree_forks="subtree_forks_per_sec" in plan.metrics)
+                     subtree_forks="subtree_forks_per_sec" in plan.metrics,
+                     subtree_connects="subtree_connects_per_sec" in plan.metrics)
     p = table.procs[pid] if pid is not None else None
     assert rule.cond(p, table.host, NOW) is True
     value = rule.values(p, table.host, NOW)[name]
@@ -320,5 +337,6 @@ def test_the_registry_says_what_each_subtree_metric_adds_up() -> None:
 
     added = {m.name: m.adds_up for m in METRICS.values() if m.scope is Scope.SUBTREE}
     assert added == {"subtree_cpu_pct": "cpu", "subtree_rss_mb": "rss", "subtree_fds": "fds",
-                     "subtree_forks_per_sec": "forks", "subtree_procs": None}
+                     "subtree_forks_per_sec": "forks", "subtree_procs": None,
+                     "subtree_connects_per_sec": "connects"}
     assert all(m.adds_up is None for m in METRICS.values() if m.scope is not Scope.SUBTREE)

@@ -40,8 +40,10 @@ PROCESS = ["cpu_pct > 50", "rss_mb > 1", "fds > 3", "children > 0", "child_forks
            "child_short_jobs_per_sec > 0", "comm == \"spin\"", "delta(rss_mb, {w}) > 0",
            "avg(cpu_pct, {w}) > 20", "min(cpu_pct, {w}) > 5", "max(fds, {w}) > 5",
            "rate(child_forks_per_sec, {w}) > 0.1", "ancestors == [\"init\"]",
-           "parent.cpu_pct > 10"]
+           "parent.cpu_pct > 10", "connects_per_sec > 1", "accepts_per_sec > 0",
+           "22 in listen_ports", "max(connects_per_sec, {w}) > 1"]
 SUBTREE = ["subtree_cpu_pct > 50", "subtree_procs >= 2", "subtree_forks_per_sec > 1",
+           "subtree_connects_per_sec > 2",
            "avg(subtree_cpu_pct, {w}) > 20"]
 HOST = ["forks_per_sec > 1", "exits_per_sec > 0", "short_jobs_per_sec > 0", "lost_events > 3",
         "host_cpu_pct > 50", "max(host_cpu_pct, {w}) > 80", "delta(forks_per_sec, {w}) > 0",
@@ -101,7 +103,7 @@ def streams(draw: st.DrawFn) -> list[t.Event]:
 def event(draw: st.DrawFn, ts: float) -> t.Event:
     pid = draw(st.integers(2, 7))
     kind = draw(st.sampled_from(["proc", "fork", "fork", "exit", "sample", "sample", "system",
-                                 "lost"]))
+                                 "lost", "connect", "connect", "accept", "listen"]))
     if kind == "proc":
         start = draw(st.sampled_from([None, ts, 0.0, -100.0, ts - 29.5]))
         return t.Proc(ts=ts, pid=pid, ppid=draw(st.integers(0, 7)),
@@ -117,6 +119,12 @@ def event(draw: st.DrawFn, ts: float) -> t.Event:
                         fds=draw(st.sampled_from([None, 2, 9])))
     if kind == "system":
         return t.System(ts=ts, cpu_pct=draw(st.sampled_from([None, 10.0, 95.0])))
+    if kind == "connect":
+        return t.Connect(ts=ts, pid=pid, family="inet", remote_addr="10.0.0.1", remote_port=80)
+    if kind == "accept":
+        return t.Accept(ts=ts, pid=pid, family="inet", local_port=22)
+    if kind == "listen":
+        return t.Listen(ts=ts, pid=pid, family="inet", local_port=draw(st.sampled_from([22, 80])))
     return t.Lost(ts=ts, count=draw(st.integers(0, 5)))
 
 

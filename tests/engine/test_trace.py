@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 from engine_support import no_hang
+from hypothesis import given
+from hypothesis import strategies as st
 
 from linnix.engine import trace as t
 from linnix.errors import TraceError
@@ -403,7 +406,7 @@ def test_a_bad_cgroup_sample_is_a_trace_error(line: bytes, message: str) -> None
     assert error(GOOD + b"\n" + line + b"\n").startswith(f"t.jsonl:2: {message}")
 
 
-def test_network_events_decode_and_change_nothing_in_the_table(tmp_path: Path) -> None:
+def test_network_events_decode_and_add_no_process_to_the_table(tmp_path: Path) -> None:
     from linnix.engine.proctable import ProcTable
     data = (b'{"ts":0,"kind":"proc","pid":5,"ppid":0,"comm":"web"}\n'
             b'{"ts":1,"kind":"listen","pid":5,"family":"inet","local_port":8080}\n'
@@ -419,3 +422,51 @@ def test_network_events_decode_and_change_nothing_in_the_table(tmp_path: Path) -
     for ev in events:
         table.apply(ev)
     assert list(table.procs) == [5]
+    assert table.procs[5].listen_ports() == (8080,)  # what they say is the process's
+
+
+# ---- network events: every valid one round-trips ----------------------------------------
+
+PORTS = st.one_of(st.none(), st.integers(0, 65535))
+ADDRS = st.one_of(st.none(), st.text(max_size=40), st.ip_addresses().map(str))
+FAMILY = st.sampled_from(["inet", "inet6", "unix"])
+TS = st.floats(0, t.TS_MAX)
+NET_EVENTS = st.one_of(
+    st.builds(t.Connect, ts=TS, pid=st.integers(1, 2**31), family=FAMILY, remote_addr=ADDRS,
+              remote_port=PORTS, error=st.one_of(st.none(), st.integers(0, 4095))),
+    st.builds(t.Accept, ts=TS, pid=st.integers(1, 2**31), family=FAMILY, remote_addr=ADDRS,
+              remote_port=PORTS, local_port=PORTS),
+    st.builds(t.Listen, ts=TS, pid=st.integers(1, 2**31), family=FAMILY, local_port=PORTS,
+              local_addr=ADDRS),
+)
+
+
+@given(st.lists(NET_EVENTS, max_size=8))
+def test_valid_network_events_round_trip(events: list[t.Event]) -> None:
+    events = sorted(events, key=lambda ev: ev.ts)
+    data = b"".join(t.encode_event(ev) + b"\n" for ev in events)
+    reader = t.TraceReader("t.jsonl")
+    got = [ev for batch in reader.batches(io.BytesIO(data)) for ev in batch]
+    assert got == events
+
+
+@given(st.sampled_from(["connect", "accept", "listen"]),
+       st.dictionaries(st.sampled_from(["ts", "pid", "family", "remote_addr", "remote_port",
+                                        "local_port", "local_addr", "error"]),
+                       st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
+                                 st.floats(allow_nan=False), st.text(max_size=8),
+                                 st.lists(st.integers(), max_size=2)), max_size=8))
+def test_network_events_with_any_field_values_are_read_or_refused_as_trace_errors(
+        kind: str, fields: dict[str, object]) -> None:
+    line = json.dumps({"kind": kind, **fields}).encode()
+    reader = t.TraceReader("t.jsonl")
+    try:
+        got = [ev for batch in reader.batches(io.BytesIO(line)) for ev in batch]
+    except TraceError as err:
+        assert err.line == 1
+        return
+    (ev,) = got
+    assert type(ev) in t.NET_TYPES and 0 <= ev.ts <= t.TS_MAX and ev.pid > 0
+    assert ev.family in ("inet", "inet6", "unix")
+    ports = [getattr(ev, name, None) for name in ("remote_port", "local_port")]
+    assert all(p is None or 0 <= p <= 65535 for p in ports)

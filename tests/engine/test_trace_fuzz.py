@@ -34,7 +34,7 @@ from support import RULES
 from linnix.engine import trace as t
 from linnix.engine.core import Core
 from linnix.errors import TraceError
-from linnix.language.pipeline import build
+from linnix.language.pipeline import build, compile_text
 from linnix.plan import Plan
 
 ALARM_S = 20  # one example, however hostile, reads in well under a second
@@ -47,9 +47,17 @@ SCALARS = st.one_of(st.none(), st.booleans(), NUMBERS, TEXT)
 JSON = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)), max_leaves=8)
 FIELDS = st.sampled_from(["ts", "kind", "pid", "ppid", "comm", "count", "cpu_pct", "rss_kb",
-                          "version", "argv", "exe", "fds", "start", "code", "signal", "x"])
+                          "version", "argv", "exe", "fds", "start", "code", "signal", "x",
+                          "family", "remote_addr", "remote_port", "local_port", "local_addr",
+                          "error", "sockets"])
 KINDS = st.sampled_from(["header", "proc", "fork", "exec", "exit", "sample", "system", "lost",
-                         "bogus", "", "HEADER"])
+                         "connect", "accept", "listen", "bogus", "", "HEADER"])
+NET = ("connect", "accept", "listen")
+# what a network event may carry: good values, and ones out of every range
+FAMILIES = st.sampled_from(["inet", "inet6", "unix", "INET", "", "bogus"])
+PORTS = st.one_of(st.none(), st.integers(0, 65535), st.sampled_from([-1, 65536, 2**64]))
+ADDRS = st.one_of(st.none(), TEXT, st.sampled_from(
+    ["10.0.0.1", "::ffff:10.0.0.1", "fe80::1%eth0", "1.2.3.4.5", "/run/x.sock", "x" * 5000]))
 DEPTHS = st.sampled_from([1, 2, 50, 900, 1100, 5000, 100_000])
 NUMBER_TEXT = st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e999", b"-0.0",
                                b"1E+10", b"0x10", b"01", b"1.", b".5", b"1e-400",
@@ -58,11 +66,19 @@ NUMBER_TEXT = st.sampled_from([b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1
 
 @st.composite
 def event_line(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["proc", "fork", "exec", "exit", "sample", "system", "lost"]))
+    kind = draw(st.sampled_from(["proc", "fork", "exec", "exit", "sample", "system", "lost",
+                                 *NET]))
     ts, pid = draw(TIMES), draw(st.integers(1, 9))
     fields: dict[str, object] = {"ts": ts, "kind": kind}
-    if kind in ("proc", "fork", "exec", "exit", "sample"):
+    if kind in ("proc", "fork", "exec", "exit", "sample", *NET):
         fields["pid"] = pid
+    if kind in NET:
+        fields["family"] = draw(FAMILIES)
+        addr = "local_addr" if kind == "listen" else "remote_addr"
+        port = "remote_port" if kind == "connect" else "local_port"
+        fields |= {addr: draw(ADDRS), port: draw(PORTS)}
+        if kind == "accept":
+            fields["remote_port"] = draw(PORTS)
     if kind in ("proc", "fork"):
         fields |= {"ppid": draw(st.integers(0, 9)), "comm": draw(TEXT)}
     if kind == "proc":
@@ -133,6 +149,17 @@ def shipped() -> Plan:
     return build([str(RULES)]).require_plan()
 
 
+@functools.cache
+def networked() -> Plan:
+    """Rules over every network name, so that what the reader keeps reaches them."""
+    return compile_text(
+        'rule c on connect: remote_addr in_cidr "10.0.0.0/8" or remote_addr is_private\n'
+        "rule a on accept: local_port == 22 or remote_port > 1024\n"
+        'rule l on listen: family == "inet6" or local_port < 1024\n'
+        "rule p: connects_per_sec + accepts_per_sec > 1 or 22 in listen_ports\n"
+        "rule s { when subtree_connects_per_sec > 1\n scope subtree }\n")
+
+
 def check(data: bytes, block: int) -> None:
     lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
     with no_hang(ALARM_S):
@@ -149,9 +176,10 @@ def check(data: bytes, block: int) -> None:
             assert skipped.first_error == str(err)
         else:
             assert skipped.invalid == 0 and strict == kept
-        core = Core(shipped())
-        core.feed(kept)
-        core.finish()
+        for plan in (shipped(), networked()):
+            core = Core(plan)
+            core.feed(kept)
+            core.finish()
 
 
 @given(st.lists(json_ish_line(), max_size=12), st.sampled_from([1, 7, 64, 4096, 1 << 20]),

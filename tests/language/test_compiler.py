@@ -18,7 +18,7 @@ from support import codes, host, only, plan, process, rule, when
 from linnix.language.compiler import module_name
 from linnix.language.loader import load_text
 from linnix.language.pipeline import check_program, compile_text
-from linnix.names import EXIT_NAMES, METRICS, Scope, Type
+from linnix.names import EXIT_NAMES, METRICS, NET_NAMES, Scope, Type
 
 H = host()
 
@@ -39,13 +39,18 @@ def _condition_for(name: str) -> tuple[str, object, object]:
         return f'{name} == "x"', "x", "y"
     if m.type is Type.STR_LIST:
         return f'"x" in {name}', ["a", "x"], ["a"]
+    if m.type is Type.NUM_LIST:
+        return f"11 in {name}", [1, 11], [1]
     if m.type is Type.BOOL:
         return name, True, False
     return f"{name} > 10", 11, 9
 
 
 def _on(name: str) -> str:
-    """The event a rule reading ``name`` must wait for (the names of an exit)."""
+    """The event a rule reading ``name`` must wait for (the names of an exit, or of a
+    network event)."""
+    if name in NET_NAMES:
+        return NET_NAMES[name][-1]
     return "exit" if name in EXIT_NAMES else ""
 
 
@@ -82,7 +87,7 @@ def test_a_missing_value_makes_every_comparison_false(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(n for n, m in METRICS.items()
                                         if m.scope is Scope.PROCESS and m.numeric
-                                        and n not in EXIT_NAMES))
+                                        and n not in EXIT_NAMES and n not in NET_NAMES))
 def test_parent_fields(name: str) -> None:
     cond = when(f"parent.{name} > 10")
     assert cond(process(parent=process(**{name: 11})), H, 0.0) is True

@@ -69,3 +69,8 @@ def test_on_is_given_once() -> None:
 def test_sampled_metrics_warn_only_at_an_exec(trigger: str) -> None:
     found = codes(f"rule r on {trigger}: rss_mb > 100 or threads > 5\n")
     assert found == (["W110", "W110"] if trigger == "exec" else [])
+
+
+def test_sockets_are_sampled_too_and_warn_at_an_exec() -> None:
+    assert codes("rule r on exec: sockets > 100\n") == ["W110"]
+    assert codes("rule r on connect: sockets > 100\n") == []

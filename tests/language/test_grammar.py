@@ -223,6 +223,11 @@ def test_membership_and_string_operators() -> None:
         assert shape(f'exe {op} "x"') == f"(StrOp {op} (Name exe) (String x))"
     assert shape('comm matches "^k.*d$"') == "(Matches (Name comm) (String ^k.*d$))"
     assert shape('exe glob "/usr/*"') == "(Glob (Name exe) (String /usr/*))"
+    assert shape('remote_addr in_cidr "10.0.0.0/8"') == (
+        "(InCidr (Name remote_addr) (String 10.0.0.0/8))")
+    assert shape("remote_addr is_private") == "(IsPrivate (Name remote_addr))"
+    assert shape("not remote_addr is_private and x") == (
+        "(And [(Not (IsPrivate (Name remote_addr))) (Name x)])")
 
 
 def test_literals() -> None:

@@ -66,6 +66,16 @@ def test_what_gives_no_keys_is_judged_at_every_event(when: str) -> None:
 def test_exit_names_and_rules_judged_at_ticks() -> None:
     assert keys('exit_signal == "SIGKILL"', "exit") == {("exit_signal", "is", "SIGKILL")}
     assert keys("exit_code == 137", "exit") == {("exit_code", "is", 137.0)}
+
+
+def test_the_fields_of_network_events() -> None:
+    assert keys("remote_port == 4444", "connect") == {("remote_port", "is", 4444.0)}
+    assert keys("local_port in [80, 443]", "accept") == {("local_port", "is", 80.0),
+                                                          ("local_port", "is", 443.0)}
+    assert keys('family == "unix" and local_port > 1', "listen") == {("family", "is", "unix")}
+    assert keys('remote_addr in_cidr "10.0.0.0/8"', "connect") is None  # a range: no key
+    assert keys('remote_addr == "10.0.0.1" and remote_addr is_private', "connect") == {
+        ("remote_addr", "is", "10.0.0.1")}
     (rule,) = compile_text('rule r: comm == "sh"').rules
     assert rule.prefilter is None  # only event rules are judged at events
 

@@ -110,6 +110,39 @@ def test_redaction_drops_command_lines_and_environment_text() -> None:
     assert host.host == REDACTED
 
 
+def test_redaction_drops_network_addresses_and_keeps_ports() -> None:
+    events: list[t.Event] = [
+        t.Connect(ts=1.0, pid=101, family="inet", remote_addr="203.0.113.9", remote_port=443,
+                  error=111),
+        t.Accept(ts=2.0, pid=101, family="inet6", remote_addr="2001:db8::1", remote_port=5000,
+                 local_port=22),
+        t.Listen(ts=3.0, pid=101, family="inet", local_port=8080, local_addr="10.0.0.1"),
+        t.Connect(ts=4.0, pid=101, family="unix", remote_addr="/home/alice/.gnupg/S.agent"),
+        t.Listen(ts=5.0, pid=101, family="inet", local_port=9000),
+    ]
+    before = copy.deepcopy(events)
+    got = TraceFilter(redact=True).apply(events)
+    assert events == before
+    assert got == [
+        t.Connect(ts=1.0, pid=101, family="inet", remote_port=443, error=111),
+        t.Accept(ts=2.0, pid=101, family="inet6", remote_port=5000, local_port=22),
+        t.Listen(ts=3.0, pid=101, family="inet", local_port=8080),
+        t.Connect(ts=4.0, pid=101, family="unix"),
+        t.Listen(ts=5.0, pid=101, family="inet", local_port=9000),
+    ]
+    assert TraceFilter().apply(events) == events  # kept as they are without --redact
+
+
+def test_network_events_follow_their_process_in_and_out_of_the_tree() -> None:
+    keep = TraceFilter(roots=[100])
+    got = keep.apply([
+        t.Proc(ts=0.0, pid=100, ppid=1, comm="web"), t.Proc(ts=0.0, pid=200, ppid=1, comm="db"),
+        t.Listen(ts=1.0, pid=100, family="inet", local_port=80),
+        t.Listen(ts=1.0, pid=200, family="inet", local_port=5432),
+    ])
+    assert [(type(ev).__name__, ev.pid) for ev in got] == [("Proc", 100), ("Listen", 100)]
+
+
 def test_redaction_covers_cgroup_paths_and_user_names() -> None:
     # whoever makes a cgroup names it, and a name can carry a secret like any other text
     odd = "/system.slice/run-API_TOKEN=s3cret.scope"

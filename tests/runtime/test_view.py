@@ -46,9 +46,9 @@ EVENTS: list[t.Event] = [
 ]
 
 
-def view_over(rules: str, fake: FakeProc) -> LiveView:
-    core = Core(compile_text(rules), 0.5)
-    core.feed(list(EVENTS))
+def view_over(rules: str, fake: FakeProc, extra: list[t.Event] | None = None) -> LiveView:
+    core = Core(compile_text(rules), 0.5, recent_network=True)  # as the daemon makes it
+    core.feed([*EVENTS, *(extra or [])])
     daemon = SimpleNamespace(
         core=core, engine=SimpleNamespace(clock=Clock(ORIGIN)), astore=None,
         action_manager=None, hub=StreamHub(backlog=10, queue=10), registry=CollectorRegistry(),
@@ -175,3 +175,38 @@ def test_the_view_keeps_the_host_samples_the_telemetry_hands_it(fake: FakeProc) 
     assert telemetry.on_host is not None
     telemetry.on_host(t.System(ts=1.0, cpu_pct=42.0))
     assert view.host_history()["cpu_pct"] == [42.0]
+
+
+NET_EVENTS: list[t.Event] = [
+    t.Listen(ts=1.6, pid=100, family="inet", local_port=8080, local_addr="0.0.0.0"),
+    t.Connect(ts=1.7, pid=100, family="inet6", remote_addr="2001:db8::1", remote_port=443),
+    t.Accept(ts=1.8, pid=100, family="inet", remote_addr="192.0.2.4", remote_port=50000,
+             local_port=8080),
+]
+
+
+async def test_a_process_shows_its_last_network_events_while_they_are_captured(
+        fake: FakeProc) -> None:
+    view = view_over('rule r on connect: comm == "nc"', fake, NET_EVENTS)
+    one = await get(view, "/processes/100")
+    assert one["connections"] == [
+        {"ts": 1.6, "kind": "listen", "family": "inet", "addr": "0.0.0.0", "port": 8080},
+        {"ts": 1.7, "kind": "connect", "family": "inet6", "addr": "2001:db8::1", "port": 443},
+        {"ts": 1.8, "kind": "accept", "family": "inet", "addr": "192.0.2.4", "port": 50000},
+    ]
+    assert (await get(view, "/processes/50"))["connections"] == []  # captured: none yet
+    listed = {p["pid"]: p for p in (await get(view, "/processes"))["processes"]}
+    assert "connections" not in listed[100]  # the list stays as it was
+
+
+async def test_no_network_event_is_kept_while_no_rule_needs_them(fake: FakeProc) -> None:
+    view = view_over(NO_SUBTREE_RULE, fake, NET_EVENTS)
+    assert (await get(view, "/processes/100"))["connections"] is None  # not captured
+    core = view.daemon.core
+    core.replace_plan(compile_text("rule r: connects_per_sec > 100"))  # a reload turns it on
+    core.feed([t.Connect(ts=2.0, pid=100, family="inet", remote_addr="10.0.0.1",
+                         remote_port=22)])
+    assert [c["ts"] for c in (await get(view, "/processes/100"))["connections"]] == [2.0]
+    core.replace_plan(compile_text(NO_SUBTREE_RULE))  # and off: what was kept is forgotten
+    assert core.table.procs[100].net.recent is None
+    assert (await get(view, "/processes/100"))["connections"] is None

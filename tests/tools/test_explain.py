@@ -88,3 +88,13 @@ def test_explain_shows_the_runbook_as_data() -> None:
     hot, cold = explain_json(plan)["rules"]
     assert (hot["runbook"], cold["runbook"]) == (
         "https://runbooks.example/hot: see [the] *notes*", None)
+
+
+def test_explain_says_when_network_events_are_captured() -> None:
+    text = explain_text(compile_text('rule c on connect: remote_addr in_cidr "10.0.0.0/8"'))
+    assert "  on           connect  (judged once at each connect event" in text
+    assert "  when         remote_addr in_cidr \"10.0.0.0/8\"\n" in text
+    assert "  also sampled   network events (connect, accept, listen)\n" in text
+    assert "  on connect rules c\n" in text
+    plain = explain_text(compile_text('rule c on exec: comm == "nc"'))
+    assert "network events" not in plain

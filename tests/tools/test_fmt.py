@@ -165,6 +165,18 @@ def test_event_rules_are_printed_back_in_both_forms() -> None:
         "}\n")
 
 
+def test_network_rules_and_address_operators_are_printed_back() -> None:
+    text = ('rule a on connect:remote_addr in_cidr"10.0.0.0/8"and not(remote_addr is_private)\n'
+            "rule b{on listen when local_port==22}")
+    assert format_text(text) == (
+        'rule a on connect: remote_addr in_cidr "10.0.0.0/8" and not (remote_addr is_private)\n'
+        "\n"
+        "rule b {\n"
+        "    on listen\n"
+        "    when local_port == 22\n"
+        "}\n")
+
+
 def test_expressions_get_canonical_spacing_and_only_needed_parentheses() -> None:
     text = "rule r: ((a+b)*c-(d-e)) > -(x) and (y or z) and not q and f(m,10s)<=-2\n"
     assert format_text(text) == (

@@ -14,10 +14,10 @@ import os
 from importlib import resources
 from typing import Any
 
-from ...plan import Plan
+from ...plan import Plan, needs_network
 
-__all__ = ["NET_KINDS_READ", "NET_NAMES", "NET_TRACEPOINTS", "NetCapture", "follow_plan",
-           "missing_tracepoints", "net_cflags", "net_program_source", "wants_network"]
+__all__ = ["NET_TRACEPOINTS", "NetCapture", "follow_plan", "missing_tracepoints", "net_cflags",
+           "net_program_source"]
 
 # (tracepoint, program), the exits before their entries: attached in this order, an
 # entry never leaves a call waiting for an exit that is not there yet (and detached
@@ -34,12 +34,6 @@ NET_TRACEPOINTS: tuple[tuple[str, str], ...] = (
     ("syscalls:sys_enter_accept4", "net_enter_accept4"),
     ("syscalls:sys_enter_accept", "net_enter_accept_"),
 )
-# The event-rule kinds and the names (issue 17) whose values come from these events.
-# `sockets` is read from /proc/PID/fd and needs no capture.
-NET_KINDS_READ = frozenset({"connect", "accept", "listen"})
-NET_NAMES = frozenset({"remote_addr", "remote_port", "local_port", "family",
-                       "connects_per_sec", "accepts_per_sec", "listen_ports",
-                       "subtree_connects_per_sec"})
 
 
 def net_program_source() -> str:
@@ -60,34 +54,13 @@ def net_cflags(tracefs: str) -> list[str]:
     return ["-DHAVE_ACCEPT"] if _exists(tracefs, "syscalls:sys_enter_accept") else []
 
 
-def _words(text: str) -> set[str]:
-    """The names in an input's text (``avg(connects_per_sec, 5m)``, ``parent.family``)."""
-    return set("".join(c if c.isalnum() or c == "_" else " " for c in text).split())
-
-
-def wants_network(plan: Plan) -> bool:
-    """Whether the enabled rules of ``plan`` read anything the network events give.
-
-    An event rule on ``connect``, ``accept`` or ``listen``, or a rule reading one
-    of :data:`NET_NAMES`, in its condition, its values or a window.  (To be
-    replaced by the language's own ``needs_network(plan)`` when it has one.)
-    """
-    for rule in plan.active:
-        if rule.trigger in NET_KINDS_READ:
-            return True
-        if any(_words(name) & NET_NAMES for name in rule.inputs):
-            return True
-        if any(name in NET_NAMES for name, _span in rule.windows):
-            return True
-    return any(_words(name) & NET_NAMES for name in plan.metrics)
-
-
 def follow_plan(source: object, plan: Plan) -> str | None:
-    """Network capture of ``source`` on when ``plan`` reads network names, off when it
-    does not (a reload); the problem when it could not attach, else None.  Only the
-    eBPF source has a capture to switch (``net``): the others never see the network."""
+    """Network capture of ``source`` on when ``plan`` needs network events
+    (:func:`linnix.plan.needs_network`), off when it does not (a reload); the problem
+    when it could not attach, else None.  Only the eBPF source has a capture to switch
+    (``net``): the others never see the network."""
     net = getattr(source, "net", None)
-    if not isinstance(net, NetCapture) or net.on == wants_network(plan):
+    if not isinstance(net, NetCapture) or net.on == needs_network(plan):
         return None
     try:
         net.switch(not net.on)

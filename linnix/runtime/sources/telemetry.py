@@ -31,6 +31,7 @@ from ...procfs import (
     read_exe,
     read_stat,
     read_uid,
+    socket_count,
 )
 from .cgroupsamples import CgroupSamples
 from .identity import Users
@@ -73,6 +74,7 @@ class ProcSampler:
     def __init__(self, clock: Clock, *, fds: bool = True, root: str = PROC) -> None:
         self.clock = clock
         self.fds = fds
+        self.sockets = False  # count sockets (a rule reads 'sockets'): a readlink per fd
         self.root = root
         self._prev: dict[int, tuple[int, int, float]] = {}  # pid -> (start, cpu ticks, t)
         self._limits: dict[tuple[int, int], tuple[int | None, float]] = {}
@@ -94,9 +96,10 @@ class ProcSampler:
             if self.fds and not st.kernel_thread:
                 fds = fd_count(pid, root)
                 limit = self._limit(pid, st.start_ticks, now)
+            sockets = socket_count(pid, root) if self.sockets and not st.kernel_thread else None
             out.append(t.Sample(ts=round(now, 6), pid=pid, cpu_pct=cpu,
                                 rss_kb=float(st.rss_pages * PAGE_KB), fds=fds, fd_limit=limit,
-                                threads=st.threads, comm=st.comm))
+                                threads=st.threads, comm=st.comm, sockets=sockets))
         if pids is None:  # a full round: forget what belongs to processes gone since
             self._prev = seen
             live = {(pid, start) for pid, (start, _, _) in seen.items()}
@@ -207,7 +210,9 @@ class Telemetry:
         self.configure_needs(plan.needs)
 
     def configure_needs(self, needs: frozenset[Need]) -> None:
-        self.per_process = bool(needs & {Need.CPU, Need.RSS, Need.FDS, Need.THREADS})
+        self.per_process = bool(needs & {Need.CPU, Need.RSS, Need.FDS, Need.THREADS,
+                                         Need.SOCKETS})
+        self.procs.sockets = Need.SOCKETS in needs
         wants_fds = Need.FDS in needs
         self.procs.fds = {"auto": wants_fds, "always": True, "never": False}[self.fds_mode]
         if Need.CGROUP in needs and self.cgroups is None:  # no cost unless a rule reads them

@@ -9,18 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 
 from linnix.language.pipeline import compile_text
-from linnix.plan import Plan
+from linnix.plan import needs_network
 from linnix.runtime.sources.netcap import (
     NET_TRACEPOINTS,
     NetCapture,
     follow_plan,
     missing_tracepoints,
     net_cflags,
-    wants_network,
 )
 
 
@@ -54,32 +52,33 @@ def _tracefs(root: Path, without: tuple[str, ...] = ()) -> str:
     return str(root)
 
 
-def _plan(**changes: Any) -> Plan:
-    """A plan of one rule, changed as a plan reading network names would be."""
-    plan = compile_text("rule hot: cpu_pct > 50")
-    return attrs.evolve(plan, rules=(attrs.evolve(plan.rules[0], **changes),))
+CONNECTS = "rule r on connect: remote_port == 22"
 
 
 def test_no_network_name_no_capture() -> None:
-    assert not wants_network(compile_text("rule hot: cpu_pct > 50 and comm == \"nc\""))
-    assert not wants_network(compile_text(""))
+    assert not needs_network(compile_text("rule hot: cpu_pct > 50 and comm == \"nc\""))
+    assert not needs_network(compile_text(""))
+    assert not needs_network(compile_text("rule s: sockets > 100"))  # from /proc, no capture
 
 
-@pytest.mark.parametrize("changes", [
-    {"trigger": "connect"}, {"trigger": "accept"}, {"trigger": "listen"},
-    {"inputs": ("remote_port",)}, {"inputs": ("comm", "parent.family")},
-    {"inputs": ("avg(connects_per_sec, 1m)",)}, {"inputs": ("subtree_connects_per_sec",)},
-    {"windows": (("accepts_per_sec", 60.0),)}, {"inputs": ("listen_ports",)},
+@pytest.mark.parametrize("rule", [
+    "rule r on connect: remote_port == 22",
+    "rule r on accept: local_port == 8080",
+    "rule r on listen: local_port == 8080",
+    "rule r on exec: comm == \"nc\" and connects_per_sec > 5",
+    "rule r: avg(connects_per_sec, 1m) > 5",
+    "rule r: accepts_per_sec > 100",
+    "rule r: subtree_connects_per_sec > 500",
+    "rule r: parent.connects_per_sec > 5",
 ])
-def test_a_rule_reading_the_network_wants_it(changes: dict[str, Any]) -> None:
-    assert wants_network(_plan(**changes))
+def test_a_rule_reading_the_network_needs_it(rule: str) -> None:
+    assert needs_network(compile_text(rule))
     # ... unless it is disabled
-    assert not wants_network(_plan(enabled=False, **changes))
-
-
-def test_names_that_only_contain_a_network_name_do_not_count() -> None:
-    assert not wants_network(_plan(trigger="exec", inputs=("remote_port_x", "my_family")))
-    assert not wants_network(_plan(inputs=("sockets",)))  # read from /proc, no capture
+    head, cond = rule.split(": ", 1)
+    name, _, trigger = head.partition(" on ")
+    on = f"\n    on {trigger}" if trigger else ""
+    disabled = f"{name} {{{on}\n    when {cond}\n    enabled false\n}}"
+    assert not needs_network(compile_text(disabled)), disabled
 
 
 def test_attached_exits_first_and_detached_entries_first(tmp_path: Path) -> None:
@@ -133,19 +132,19 @@ class Source:
 def test_a_reload_switches_the_capture_to_what_the_rules_read(tmp_path: Path) -> None:
     bpf = FakeBpf()
     source = Source(NetCapture(bpf, _tracefs(tmp_path)))
-    assert follow_plan(source, _plan(trigger="connect")) is None
+    assert follow_plan(source, compile_text(CONNECTS)) is None
     assert source.net.on
-    assert follow_plan(source, _plan(trigger="connect")) is None  # no change: no calls
+    assert follow_plan(source, compile_text(CONNECTS)) is None  # no change: no calls
     assert len(bpf.calls) == 1 + len(NET_TRACEPOINTS)
     assert follow_plan(source, compile_text("rule hot: cpu_pct > 50")) is None
     assert not source.net.on
     # a source without a capture (netlink, /proc polling) has nothing to switch
-    assert follow_plan(object(), _plan(trigger="connect")) is None
+    assert follow_plan(object(), compile_text(CONNECTS)) is None
 
 
 def test_a_reload_that_cannot_attach_says_so(tmp_path: Path) -> None:
     source = Source(NetCapture(FakeBpf(fail_on="syscalls:sys_exit_listen"), _tracefs(tmp_path)))
-    problem = follow_plan(source, _plan(trigger="listen"))
+    problem = follow_plan(source, compile_text("rule r on listen: local_port == 8080"))
     assert problem == "network capture did not attach: cannot attach syscalls:sys_exit_listen"
     assert not source.net.on
 

@@ -92,3 +92,35 @@ async def test_each_host_sample_is_handed_on_as_it_is_sent(autojump_clock: objec
         nursery.cancel_scope.cancel()
     assert handed == [batch[0] for batch in batches]
     assert all(isinstance(ev, t.System) for ev in handed)
+
+
+def test_sockets_are_counted_only_when_a_rule_reads_them(tmp_path: Path) -> None:
+    proc = fake(tmp_path)
+    fd = proc.root / "300" / "fd"
+    for n in range(5):
+        (fd / str(n)).unlink()
+    for n, target in enumerate(["socket:[1234]", "/dev/null", "socket:[99]", "pipe:[7]",
+                                "anon_inode:[eventfd]"]):
+        (fd / str(n)).symlink_to(target)
+    (fd / "9").symlink_to("socket:[5]")
+    (fd / "9").unlink()  # closed before it was read: not counted
+    sampler = ProcSampler(Clock(origin=0.0), root=proc.path)
+    assert {s.pid: s.sockets for s in sampler.sample()} == {1: None, 300: None}
+    sampler.sockets = True
+    assert {s.pid: s.sockets for s in sampler.sample()} == {1: 0, 300: 2}
+    shutil.rmtree(fd)  # unreadable: no value, not zero
+    assert {s.pid: s.sockets for s in sampler.sample()}[300] is None
+
+
+def test_the_telemetry_counts_sockets_for_a_plan_that_reads_them() -> None:
+    from linnix.language.pipeline import compile_text
+    from linnix.runtime.sources.telemetry import Telemetry
+
+    class _Source:
+        def lost_event(self) -> None:
+            return None
+
+    telemetry = Telemetry(Clock(origin=0.0), compile_text("rule r: sockets > 100"), _Source())
+    assert telemetry.per_process and telemetry.procs.sockets
+    telemetry.configure(compile_text("rule r: fds > 100"))
+    assert telemetry.per_process and not telemetry.procs.sockets
