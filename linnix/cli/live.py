@@ -101,7 +101,7 @@ def record_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from ..runtime.daemon import record
+    from ..runtime.recording import record
 
     return record(args.out, args.duration, args.sample_interval, args.source,
                   only_tree=_only_tree(args), redact=args.redact)

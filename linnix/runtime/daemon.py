@@ -1,4 +1,5 @@
-"""``linnix run`` and ``linnix record``: the long-running process and its lifecycle.
+"""``linnix run``: the long-running process and its lifecycle (``linnix record`` is
+:mod:`.recording`).
 
 :class:`Daemon` builds the rules (refusing to start on any error), opens the
 best event source, feeds the engine on the real clock, and sends what the
@@ -30,7 +31,6 @@ from ..engine.core import Core, Output
 from ..errors import LinnixError
 from ..language.pipeline import Build, build
 from ..language.source import Diagnostic, Level, SourceFile, render_all
-from ..names import Need
 from ..plan import Plan, needs_network
 from ..procfs import Clock
 from ..terminal import TextOut, printable_lines, write_safely
@@ -42,7 +42,6 @@ from .live import (
     AlertFile,
     AlertLog,
     LiveEngine,
-    Recorder,
     fan_out,
     header_event,
     live_cgroups,
@@ -55,7 +54,7 @@ from .sources import Source, Telemetry, open_source
 from .sources.netcap import follow_plan
 from .tracefilter import open_recorder
 
-__all__ = ["Daemon", "DaemonOptions", "record"]
+__all__ = ["Daemon", "DaemonOptions"]
 
 Sink = Callable[[Sequence[Output]], None]
 
@@ -512,74 +511,6 @@ class Daemon:
     async def _stop_after(self, seconds: float) -> None:
         await trio.sleep(seconds)
         self.stop()
-
-
-def record(path: str, duration: float, sample_interval: float = 1.0, source: str = "auto",
-           ring_pages: int = 4096, err: IO[str] | None = None, *,
-           only_tree: Sequence[int] = (), redact: bool = False) -> int:
-    """Write the live stream to ``path`` for ``duration`` seconds: of the process trees
-    under ``only_tree`` only, when given, and without secrets with ``redact``
-    (:mod:`linnix.runtime.tracefilter`)."""
-    from ..language.pipeline import compile_text
-
-    err = err or sys.stderr
-    plan = compile_text("")  # nothing to evaluate: record everything there is
-
-    async def main() -> int:
-        clock = Clock()
-        stop = trio.CancelScope()
-
-        def failed(message: str) -> None:
-            err.write(f"\nlinnix: {message}\n")
-            stop.cancel()
-
-        recorder = open_recorder(path, header_event(clock), only_tree=only_tree,
-                                 redact=redact, on_failure=failed)  # before the source
-        try:
-            src = open_source(clock, prefer=source, ring_pages=ring_pages,
-                              warn=lambda m: print(f"linnix: {m}", file=err), network=True)
-        except BaseException:
-            recorder.close()
-            raise
-        telemetry = Telemetry(clock, plan, src, sample_interval, "always")
-        telemetry.configure_needs(frozenset(Need))
-        core = Core(plan)
-        telemetry.cgroup_paths = live_cgroups(core)  # recorded: their samples too
-        # redacted: no command line is written, so none is read
-        engine = LiveEngine(core, clock, lambda out: None, recorder, cmdline=not redact)
-        try:
-            snap = telemetry.snapshot()
-            engine.snapshot = {p.pid: p.start or 0.0 for p in snap}
-            engine.feed(list(snap))
-            err.write(f"linnix: recording for {duration:g}s via {src.name} to {path}\n")
-            send, receive = trio.open_memory_channel[list[t.Event]](256)
-            with stop, trio.move_on_after(duration):
-                async with trio.open_nursery() as nursery:
-                    scope = nursery.cancel_scope
-                    nursery.start_soon(watch_signals, lambda _: scope.cancel(), lambda: None)
-                    nursery.start_soon(src.run, send.clone())
-                    nursery.start_soon(telemetry.run, send.clone())
-                    send.close()
-                    nursery.start_soon(engine.consume, receive)
-                    nursery.start_soon(_progress, recorder, err)
-        finally:
-            src.close()
-            engine.close()
-        if recorder.failed is not None:
-            return 1
-        err.write(f"linnix: recorded {recorder.events} events to {path}\n")
-        return 0
-
-    return trio.run(main)
-
-
-async def _progress(recorder: Recorder, err: IO[str]) -> None:
-    if not err.isatty():
-        return
-    while True:
-        await trio.sleep(1.0)
-        err.write(f"\rrecorded {recorder.events:,} events")
-        err.flush()
 
 
 def _make_state_dir(path: str) -> None:
