@@ -255,3 +255,31 @@ class Api:
             if line and not line.startswith("#") and "{" not in name:
                 found[name] = float(value)
         return found
+
+
+def drain_until(src: Any, pred: Callable[[list[Any]], bool],
+                timeout: float = 15.0) -> list[Any]:
+    """What a live source gives, drained every 20 ms until ``pred`` holds of all of it
+    (or ``timeout`` seconds pass: then whatever came)."""
+    seen: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen.extend(src.drain())
+        if pred(seen):
+            return seen
+        time.sleep(0.02)
+    return seen
+
+
+# A Python program that connects to 127.0.0.1:argv[1], paced at argv[2] connections a
+# second, for argv[3] seconds, and prints how many it made.
+CONNECT_LOOP = r"""
+import socket, sys, time
+port, rate, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+n, start = 0, time.monotonic()
+while (now := time.monotonic()) - start < seconds:
+    if n >= (now - start) * rate:
+        time.sleep(0.0005); continue
+    s = socket.socket(); s.connect(("127.0.0.1", port)); s.close(); n += 1
+print(n)
+"""

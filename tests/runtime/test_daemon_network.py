@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_support import Api, Daemon, free_port, require_ebpf, wait_for
+from live_support import CONNECT_LOOP, Api, Daemon, free_port, require_ebpf, wait_for
 from support import ROOT
 
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
@@ -37,17 +37,6 @@ except BlockingIOError:
 s.close()
 """
 
-# argv[1] connects to port argv[2], paced at argv[3] a second, for argv[4] seconds
-LOOP = r"""
-import socket, sys, time
-port, rate, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-n, start = 0, time.monotonic()
-while (now := time.monotonic()) - start < seconds:
-    if n >= (now - start) * rate:
-        time.sleep(0.0005); continue
-    s = socket.socket(); s.connect(("127.0.0.1", port)); s.close(); n += 1
-print(n)
-"""
 
 
 # what each event rule says: only the fields its event carries (E516 otherwise)
@@ -168,7 +157,7 @@ def test_two_thousand_connections_a_second_trip_connect_flood(
     d, api, port = daemon
     server = Server(port)
     try:
-        loop = subprocess.Popen([sys.executable, "-c", LOOP, str(port), "2000", "4"],
+        loop = subprocess.Popen([sys.executable, "-c", CONNECT_LOOP, str(port), "2000", "4"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = loop.communicate(timeout=60)
         assert loop.returncode == 0, err

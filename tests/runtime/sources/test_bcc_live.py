@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from live_support import require_ebpf, require_program
+from live_support import drain_until, require_ebpf, require_program
 
 from linnix.engine import trace as t
 
@@ -43,16 +43,6 @@ def tmp(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _drain_until(src: object, pred: Callable[[list[t.Event]], bool],
-                 timeout: float = 10.0) -> list[t.Event]:
-    seen: list[t.Event] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        seen.extend(src.drain())  # type: ignore[attr-defined]
-        if pred(seen):
-            return seen
-        time.sleep(0.02)
-    return seen
 
 
 def _exit_of(pid: int) -> Callable[[list[t.Event]], bool]:
@@ -73,7 +63,7 @@ def test_fifty_short_programs_from_tmp_each_with_its_argv(bpf: object, tmp: Path
     blink = tmp / "blink"
     shutil.copy("/bin/true", blink)  # lives about a millisecond
     pids = [_run([str(blink), "run", str(i)]).pid for i in range(50)]
-    events = _drain_until(bpf, _exit_of(pids[-1]))
+    events = drain_until(bpf, _exit_of(pids[-1]))
     execs = [e for e in events if isinstance(e, t.Exec) and e.exe == str(blink)]
     assert [(e.pid, e.argv, e.argv_truncated) for e in execs] == [
         (pid, [str(blink), "run", str(i)], False) for i, pid in enumerate(pids)]
@@ -88,7 +78,7 @@ def test_a_relative_exec_has_an_absolute_exe(bpf: object, tmp: Path) -> None:
     shell = subprocess.Popen(["sh", "-c", f"cd {tmp} && ./x one; read line"],
                              stdin=subprocess.PIPE)
     try:
-        events = _drain_until(bpf, lambda evs: any(
+        events = drain_until(bpf, lambda evs: any(
             isinstance(e, t.Exec) and e.argv == ["./x", "one"] for e in evs))
     finally:
         shell.communicate(b"\n", timeout=30)
@@ -100,13 +90,13 @@ def test_a_relative_exec_in_another_directory_than_its_parent(bpf: object, tmp: 
     shutil.copy(shutil.which("sleep") or "/bin/sleep", tmp / "x")
     proc = subprocess.Popen(["./x", "30"], cwd=tmp)  # this test runs elsewhere
     try:
-        events = _drain_until(bpf, lambda evs: bool(_of(evs, t.Exec, proc.pid)))
+        events = drain_until(bpf, lambda evs: bool(_of(evs, t.Exec, proc.pid)))
         (ev,) = _of(events, t.Exec, proc.pid)
         assert isinstance(ev, t.Exec) and ev.exe == str(tmp / "x") and ev.argv == ["./x", "30"]
     finally:
         proc.kill()  # kill -9
         proc.wait()
-    events = _drain_until(bpf, _exit_of(proc.pid))
+    events = drain_until(bpf, _exit_of(proc.pid))
     assert [(e.code, e.signal) for e in _of(events, t.Exit, proc.pid)] == [  # type: ignore[attr-defined]
         (None, signal.SIGKILL)]
 
@@ -117,7 +107,7 @@ def test_a_null_dereference_is_a_crash_with_sigsegv(bpf: object, tmp: Path) -> N
     subprocess.run([cc, "-O0", "-o", str(tmp / "crash"), str(tmp / "crash.c")], check=True)
     proc = _run([str(tmp / "crash")])
     assert proc.returncode == -signal.SIGSEGV
-    (ev,) = _of(_drain_until(bpf, _exit_of(proc.pid)), t.Exit, proc.pid)
+    (ev,) = _of(drain_until(bpf, _exit_of(proc.pid)), t.Exit, proc.pid)
     assert isinstance(ev, t.Exit)
     assert (ev.code, ev.signal, ev.signal_name(), ev.crashed()) == (None, 11, "SIGSEGV", True)
 
@@ -126,7 +116,7 @@ def test_grep_exiting_1_has_a_code_and_no_signal(bpf: object) -> None:
     grep = require_program("grep", "grep")
     proc = _run([grep, "-q", "no such text", "/dev/null"])
     assert proc.returncode == 1
-    (ev,) = _of(_drain_until(bpf, _exit_of(proc.pid)), t.Exit, proc.pid)
+    (ev,) = _of(drain_until(bpf, _exit_of(proc.pid)), t.Exit, proc.pid)
     assert isinstance(ev, t.Exit) and (ev.code, ev.signal, ev.crashed()) == (1, None, False)
 
 
@@ -143,7 +133,7 @@ def test_a_kill_names_the_signal_sent_not_the_sigkill_it_became(bpf: object) -> 
     for proc in (term, handled):
         proc.terminate()
         proc.wait()
-    events = _drain_until(bpf, lambda evs: _exit_of(term.pid)(evs) and _exit_of(handled.pid)(evs))
+    events = drain_until(bpf, lambda evs: _exit_of(term.pid)(evs) and _exit_of(handled.pid)(evs))
     assert [(e.code, e.signal) for e in _of(events, t.Exit, term.pid)] == [  # type: ignore[attr-defined]
         (None, signal.SIGTERM)]
     assert [(e.code, e.signal) for e in _of(events, t.Exit, handled.pid)] == [  # type: ignore[attr-defined]
@@ -159,7 +149,7 @@ def test_threads_exit_and_exec_for_their_process(bpf: object) -> None:
                   "import os, threading\n"
                   "t = threading.Thread(target=lambda: os.execv('/bin/true', ['true', 'thread']))\n"
                   "t.start(); t.join()\n"])
-    events = _drain_until(bpf, lambda evs: _exit_of(exits.pid)(evs) and _exit_of(execs.pid)(evs))
+    events = drain_until(bpf, lambda evs: _exit_of(exits.pid)(evs) and _exit_of(execs.pid)(evs))
     assert [(e.code, e.signal) for e in _of(events, t.Exit, exits.pid)] == [  # type: ignore[attr-defined]
         (5, None)]
     assert [e.argv for e in _of(events, t.Exec, execs.pid)][-1] == [  # type: ignore[attr-defined]
@@ -174,7 +164,7 @@ def test_a_failed_exec_lends_its_argv_to_nothing(bpf: object) -> None:
                  "except OSError:\n"
                  "    pass\n"
                  "os.execv('/bin/true', ['true', 'good'])\n"])
-    events = _drain_until(bpf, _exit_of(proc.pid))
+    events = drain_until(bpf, _exit_of(proc.pid))
     argvs = [e.argv for e in _of(events, t.Exec, proc.pid)]  # type: ignore[attr-defined]
     assert argvs[-1] == ["true", "good"] and ["bad", "argv"] not in argvs
 
@@ -182,7 +172,7 @@ def test_a_failed_exec_lends_its_argv_to_nothing(bpf: object) -> None:
 def test_a_huge_argv_is_cut_bounded_and_marked(bpf: object) -> None:
     many = _run(["/bin/true", *[str(i) for i in range(1000)]])
     long = _run(["/bin/true", "a" * 100_000])
-    events = _drain_until(bpf, lambda evs: _exit_of(many.pid)(evs) and _exit_of(long.pid)(evs))
+    events = drain_until(bpf, lambda evs: _exit_of(many.pid)(evs) and _exit_of(long.pid)(evs))
     (m,) = _of(events, t.Exec, many.pid)
     (lo,) = _of(events, t.Exec, long.pid)
     assert isinstance(m, t.Exec) and isinstance(lo, t.Exec)
@@ -194,5 +184,5 @@ def test_a_huge_argv_is_cut_bounded_and_marked(bpf: object) -> None:
 
 def test_os_environ_is_not_argv(bpf: object) -> None:
     proc = _run(["/bin/true", "x"], env={**os.environ, "SECRET": "s3cr3t"})
-    (ev,) = _of(_drain_until(bpf, _exit_of(proc.pid)), t.Exec, proc.pid)
+    (ev,) = _of(drain_until(bpf, _exit_of(proc.pid)), t.Exec, proc.pid)
     assert isinstance(ev, t.Exec) and ev.argv == ["/bin/true", "x"]

@@ -14,13 +14,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-from live_support import free_port, require_ebpf
+from live_support import CONNECT_LOOP, drain_until, free_port, require_ebpf
 
 from linnix.engine import trace as t
 
@@ -49,17 +49,6 @@ sys.stdout.flush()
 sys.stdin.read()  # until the test has seen everything
 """
 
-# argv[1] connects to port argv[2], paced at argv[3] a second, for argv[4] seconds.
-LOOP = r"""
-import socket, sys, time
-port, rate, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-n, start = 0, time.monotonic()
-while (now := time.monotonic()) - start < seconds:
-    if n >= (now - start) * rate:
-        time.sleep(0.0005); continue
-    s = socket.socket(); s.connect(("127.0.0.1", port)); s.close(); n += 1
-print(n)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +70,6 @@ def capture(loaded: object) -> object:
     return loaded
 
 
-def _drain_until(src: object, pred: Callable[[list[t.Event]], bool],
-                 timeout: float = 15.0) -> list[t.Event]:
-    seen: list[t.Event] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        seen.extend(src.drain())  # type: ignore[attr-defined]
-        if pred(seen):
-            return seen
-        time.sleep(0.02)
-    return seen
 
 
 def _of(events: list[t.Event], kind: type, pid: int) -> list[Any]:
@@ -125,7 +104,7 @@ def test_listen_connect_and_accept_with_their_processes_and_ports(
         assert child.stdout is not None
         local_ports = child.stdout.readline().split()
         me = os.getpid()
-        events = _drain_until(capture, lambda evs: len(_of(evs, t.Connect, child.pid)) >= 3
+        events = drain_until(capture, lambda evs: len(_of(evs, t.Connect, child.pid)) >= 3
                               and len(_of(evs, t.Accept, me)) >= 3)
     finally:
         child.communicate("", timeout=10)
@@ -151,7 +130,7 @@ def test_a_refused_connect_carries_its_errno(capture: object) -> None:
     port = free_port()  # nothing listens there
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) == 111
-    events = _drain_until(capture, lambda evs: bool(_of(evs, t.Connect, os.getpid())))
+    events = drain_until(capture, lambda evs: bool(_of(evs, t.Connect, os.getpid())))
     assert [(e.remote_port, e.error) for e in _of(events, t.Connect, os.getpid())] == [
         (port, 111)]
 
@@ -176,13 +155,13 @@ def test_every_connect_of_a_loop_of_two_thousand_a_second(capture: object) -> No
     server.start()
     seen: list[t.Event] = []
     try:
-        loop = subprocess.Popen([sys.executable, "-c", LOOP, str(port), "2000", "2"],
+        loop = subprocess.Popen([sys.executable, "-c", CONNECT_LOOP, str(port), "2000", "2"],
                                 stdout=subprocess.PIPE, text=True)
         while loop.poll() is None:  # drained as it runs, as the daemon does
             seen.extend(capture.drain())  # type: ignore[attr-defined]
             time.sleep(0.025)
         made = int(loop.communicate()[0])
-        seen += _drain_until(
+        seen += drain_until(
             capture, lambda evs: len(_of(seen + evs, t.Connect, loop.pid)) >= made, 5.0)
     finally:
         stop.set()
@@ -208,7 +187,7 @@ def test_detached_nothing_is_seen_and_attached_again_everything(capture: object)
         net.attach()
     with socket.socket() as s:
         s.connect_ex(("127.0.0.1", port))
-    events = _drain_until(capture, lambda evs: bool(_of(evs, t.Connect, os.getpid())))
+    events = drain_until(capture, lambda evs: bool(_of(evs, t.Connect, os.getpid())))
     assert [e.remote_port for e in _of(events, t.Connect, os.getpid())] == [port]
 
 
