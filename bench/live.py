@@ -110,13 +110,16 @@ CONSUMER = r"""
 import os, sys, time, ctypes
 sys.path.insert(0, sys.argv[3])
 from linnix.engine import trace as t
-from linnix.runtime.sources.bcc import BpfSource, _cstr, _HEAD, EV_FORK, EV_EXIT, EV_EXEC
+from linnix.runtime.sources.bcc import (BpfSource, _cstr, _HEAD, EV_FORK, EV_EXIT, EV_EXEC,
+                                        import_bcc, program_cflags, program_source)
 from linnix.procfs import Clock
 mode, seconds = sys.argv[1], float(sys.argv[2])
 clock = Clock()
-src = BpfSource(clock, ring_pages=4096)
 events = 0
-if mode == "callback":  # BCC's own consumer: one Python callback per record
+if mode == "mmap":
+    src = BpfSource(clock, ring_pages=4096)
+else:  # BCC's own consumer, in this process: one Python callback per record
+    bpf = import_bcc().BPF(text=program_source().encode(), cflags=program_cflags(4096))
     def on_record(ctx, data, size):
         global events
         raw = ctypes.string_at(data, size)
@@ -126,14 +129,13 @@ if mode == "callback":  # BCC's own consumer: one Python callback per record
         elif kind == EV_EXIT:
             t.Exit(ts=ts / 1e9 - clock.origin, pid=pid)
         events += 1
-    src.reader.close()
-    src.bpf["events"].open_ring_buffer(on_record)
+    bpf["events"].open_ring_buffer(on_record)
 print("ready", flush=True)
 c0 = time.process_time()
 end = time.time() + seconds
 while time.time() < end:
     if mode == "callback":
-        src.bpf.ring_buffer_consume()
+        bpf.ring_buffer_consume()
     else:
         events += len(src.drain())
     time.sleep(0.025)

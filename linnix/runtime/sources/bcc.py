@@ -1,7 +1,9 @@
 """The eBPF event source: fork, exec and exit from kernel tracepoints through BCC.
 
 The distribution's BCC bindings (``python3-bpfcc``) are imported lazily, only
-here.  The program (``bpf/linnix.c``, linked into this package as
+here, and only by the short-lived child process that compiles and loads the
+program (:mod:`.bpfload`): the daemon holds the loaded program by file
+descriptors and never maps the compiler.  The program (``bpf/linnix.c``, linked into this package as
 ``linnix.bpf.c``) writes one BPF ring buffer; instead of BCC's per-record Python
 callback, this module maps the ring buffer's memory and parses every available
 record in one pass each time the map's file descriptor becomes readable
@@ -17,6 +19,7 @@ Only a relative exec path (``./x``) is completed here, by :mod:`.exe`.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import mmap
 import os
 import struct
@@ -28,13 +31,15 @@ import trio
 
 from ...engine import trace as t
 from ...procfs import Clock
+from .bpfload import LoadError, load_program
+from .bpfmap import possible_cpus, read_percpu_u64
 from .caps import capture_problem, effective
 from .exe import FD_PATH as _FD_PATH
 from .exe import Parents, absolute_exe
 from .identity import Identity
 
-__all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "import_bcc",
-           "optional_parts", "tracefs_dir"]
+__all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "find_bcc",
+           "import_bcc", "optional_parts", "program_cflags", "tracefs_dir"]
 
 EV_FORK, EV_EXEC, EV_EXIT, EV_RENAME = 1, 2, 3, 4
 _HEAD = struct.Struct("<QIIII16s")
@@ -88,6 +93,17 @@ def import_bcc() -> Any:
     return bcc
 
 
+def find_bcc() -> None:
+    """Raises :class:`BpfUnavailableError` unless the distribution's bcc module is there.
+
+    Only looked for: the loader's child process imports it (see :mod:`.bpfload`).
+    """
+    if importlib.util.find_spec("bcc") is None and not os.path.isdir(
+            os.path.join(DIST_PACKAGES, "bcc")):
+        raise BpfUnavailableError("BCC's Python bindings are not installed "
+                                  "(apt-get install python3-bpfcc)")
+
+
 def tracefs_dir() -> str | None:
     """Where tracefs is mounted, mounting it (as root) if it is not."""
     for path in TRACEFS:
@@ -113,6 +129,23 @@ def optional_parts(tracefs: str) -> list[tuple[str, str, bool]]:
     """Each optional part of the program: its define, what it gives, whether it can load."""
     return [(flag, gives, all(_has_field(tracefs, event, field) for event, field in needs))
             for flag, gives, needs in TRACEPOINT_PARTS]
+
+
+def program_cflags(ring_pages: int) -> list[str]:
+    """The defines the program is compiled with here, or why it cannot be."""
+    tracefs = tracefs_dir()
+    if tracefs is None:
+        raise BpfUnavailableError("tracefs is not mounted "
+                                  "(mount -t tracefs tracefs /sys/kernel/tracing)")
+    release = os.uname().release
+    if not os.path.isdir(f"/lib/modules/{release}/build"):
+        raise BpfUnavailableError(f"no kernel headers at /lib/modules/{release}/build "
+                                  "(make setup links the distribution's headers there)")
+    cflags = [f"-DRINGBUF_PAGES={ring_pages}", "-Wno-macro-redefined"]
+    if _has_field(tracefs, "sched/sched_process_exit", "group_dead"):
+        cflags.append("-DHAVE_GROUP_DEAD")
+    cflags += [f"-D{flag}" for flag, _gives, present in optional_parts(tracefs) if present]
+    return cflags
 
 
 def program_source() -> str:
@@ -237,38 +270,28 @@ class BpfSource:
         problem = capture_problem(effective(), os.geteuid())
         if problem is not None:
             raise BpfUnavailableError(problem)
-        bcc = import_bcc()
-        tracefs = tracefs_dir()
-        if tracefs is None:
-            raise BpfUnavailableError("tracefs is not mounted "
-                                 "(mount -t tracefs tracefs /sys/kernel/tracing)")
-        release = os.uname().release
-        if not os.path.isdir(f"/lib/modules/{release}/build"):
-            raise BpfUnavailableError(f"no kernel headers at /lib/modules/{release}/build "
-                                 "(make setup links the distribution's headers there)")
-        cflags = [f"-DRINGBUF_PAGES={ring_pages}", "-Wno-macro-redefined"]
-        if _has_field(tracefs, "sched/sched_process_exit", "group_dead"):
-            cflags.append("-DHAVE_GROUP_DEAD")
-        cflags += [f"-D{flag}" for flag, _gives, present in optional_parts(tracefs) if present]
+        find_bcc()
         self.clock = clock
         self.ring_pages = ring_pages
+        try:  # in a child process: this one never maps BCC and LLVM (see .bpfload)
+            self.loaded = load_program(program_cflags(ring_pages))
+        except LoadError as err:
+            raise BpfUnavailableError(str(err)) from None
+        self.fd: int = self.loaded.maps["events"]
+        self.programs = self.loaded.programs  # name -> program fd (their run statistics)
         try:
-            with _quiet_stderr():
-                self.bpf = bcc.BPF(text=program_source().encode(), cflags=cflags)
-        except Exception as err:
-            raise BpfUnavailableError(f"the eBPF program did not load: {err}") from None
-        table = self.bpf[b"events"]
-        self.fd: int = table.map_fd
-        self.reader = RingReader(self.fd, ring_pages)
-        self._lost_table = self.bpf[b"lost"]
+            self.reader = RingReader(self.fd, ring_pages)
+        except OSError as err:
+            self.loaded.close()
+            raise BpfUnavailableError(f"the ring buffer cannot be mapped: {err}") from None
+        self._cpus = possible_cpus()
         self._lost_seen = 0
         self.batches = 0
         self.identity = Identity()
 
     def lost_total(self) -> int:
         """Events the kernel could not deliver since the program was loaded."""
-        values = self._lost_table[self._lost_table.Key(0)]
-        return int(sum(values))
+        return sum(read_percpu_u64(self.loaded.maps["lost"], 0, self._cpus))
 
     def lost_event(self) -> t.Lost | None:
         """A ``lost`` event for drops since the last call, or None."""
@@ -307,8 +330,7 @@ class BpfSource:
 
     def close(self) -> None:
         self.reader.close()
-        with contextlib.suppress(Exception):
-            self.bpf.cleanup()
+        self.loaded.close()  # the last descriptors: the kernel detaches and frees it all
 
 
 @contextlib.contextmanager
