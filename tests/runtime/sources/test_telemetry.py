@@ -68,3 +68,19 @@ def test_the_start_up_scan_reads_each_cgroup_and_names_each_uid(tmp_path: Path) 
     procs = snapshot(Clock(origin=0.0), root=proc.path, cmdline=False, users=users)
     assert [(p.pid, p.cgroup, p.uid, p.user) for p in procs] == [
         (1, "/init.scope", uid, "owner"), (300, None, uid, "owner")]
+
+
+def test_descriptors_are_counted_by_size_only_where_every_listing_is_allowed(
+        tmp_path: Path) -> None:
+    from linnix.procfs import counts_fds_by_size
+    from linnix.runtime.sources import caps
+    from linnix.runtime.sources.telemetry import lists_every_fd_dir
+
+    read_search, override = 1 << caps.CAP_DAC_READ_SEARCH, 1 << caps.CAP_DAC_OVERRIDE
+    kernel = counts_fds_by_size()
+    assert lists_every_fd_dir(read_search) is kernel
+    assert lists_every_fd_dir(override) is kernel
+    # without either, another user's /proc/PID/fd cannot be listed, but its size can be read
+    assert lists_every_fd_dir((1 << caps.CAP_BPF) | (1 << caps.CAP_PERFMON)) is False
+    assert lists_every_fd_dir(None) is False
+    assert lists_every_fd_dir(read_search, str(fake(tmp_path).path)) is False
