@@ -165,8 +165,10 @@ class RingReader:
         self.mask = self.size - 1
         self.consumer = mmap.mmap(fd, self.page, mmap.MAP_SHARED,
                                   mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-        # producer page, then the data area mapped twice so records can wrap
-        self.data = mmap.mmap(fd, self.page + 2 * self.size, mmap.MAP_SHARED,
+        # producer page, then the data area once: the kernel maps it twice in a row so that
+        # a record can run past the end, but twice would count it twice in the resident
+        # memory (32 MiB for the default 16); the rare record that wraps is stitched
+        self.data = mmap.mmap(fd, self.page + self.size, mmap.MAP_SHARED,
                               mmap.PROT_READ, offset=self.page)
         # raw 16-byte command names -> text: a fork storm repeats one name
         self._names: dict[bytes, str] = {}
@@ -189,7 +191,7 @@ class RingReader:
 
     def drain(self, clock: Clock, limit: int = 1 << 16) -> list[t.Event]:
         """Every complete record available now (at most ``limit``), as events."""
-        data, base, mask = self.data, self.page, self.mask
+        data, base, mask, size = self.data, self.page, self.mask, self.size
         cpos = _U64.unpack_from(self.consumer, 0)[0]
         ppos = _U64.unpack_from(data, 0)[0]
         out: list[t.Event] = []
@@ -198,13 +200,17 @@ class RingReader:
         names = self._names
         parents = self.parents.parents
         while cpos < ppos and len(out) < limit:
-            at = base + (cpos & mask)
-            header = _U32.unpack_from(data, at)[0]
+            off = cpos & mask
+            at = base + off
+            header = _U32.unpack_from(data, at)[0]  # 8-aligned: never wraps
             if header & _BUSY:
                 break  # the producer is still writing this record
             length = header & ~(_BUSY | _DISCARD)
             if not header & _DISCARD:
-                ts_ns, kind, pid, ppid, uid, comm = head(data, at + 8)
+                buf: bytes | mmap.mmap = data
+                if off + 8 + length > size:  # runs past the end: the rest is at the start
+                    buf, at = self._stitch(off, length), 0
+                ts_ns, kind, pid, ppid, uid, comm = head(buf, at + 8)
                 ts = round(ts_ns / 1e9 - origin, 6)
                 if kind == EV_FORK:
                     text = names.get(comm)
@@ -213,9 +219,9 @@ class RingReader:
                     out.append(t.Fork(ts=ts, pid=pid, ppid=ppid, comm=text, uid=uid))
                     parents[pid] = ppid
                 elif kind == EV_EXEC:
-                    out.append(self._exec(at + 8, length, ts, pid, comm))
+                    out.append(self._exec(buf, at + 8, length, ts, pid, comm))
                 elif kind == EV_EXIT:
-                    code, sig = _EXIT.unpack_from(data, at + 8 + _HEAD.size)
+                    code, sig = _EXIT.unpack_from(buf, at + 8 + _HEAD.size)
                     out.append(t.Exit(ts=ts, pid=pid, code=None if code < 0 else code,
                                       signal=None if sig < 0 else sig))
                     parents.pop(pid, None)
@@ -227,9 +233,15 @@ class RingReader:
             self.parents.trim()
         return out
 
-    def _exec(self, at: int, size: int, ts: float, pid: int, comm: bytes) -> t.Exec:
-        """An exec record of ``size`` bytes at ``at``: its path, and its syscall's argv."""
-        data = self.data
+    def _stitch(self, off: int, length: int) -> bytes:
+        """The record at ``off`` (its 8-byte header and ``length`` bytes) that wraps."""
+        data, base, size = self.data, self.page, self.size
+        return data[base + off:base + size] + data[base:base + off + 8 + length - size]
+
+    def _exec(self, data: bytes | mmap.mmap, at: int, size: int, ts: float, pid: int,
+              comm: bytes) -> t.Exec:
+        """An exec record of ``size`` bytes at ``at`` in ``data``: its path, and its
+        syscall's argv."""
         name_at = at + _HEAD.size
         end = data.find(b"\0", name_at, name_at + _FILENAME_LEN)
         filename = data[name_at:name_at + _FILENAME_LEN if end < 0 else end].decode(
