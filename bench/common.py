@@ -108,7 +108,7 @@ class Agent:
             [sys.executable, "-m", "linnix", "run", "--rules", rules,
              "--state-dir", state, "--source", "ebpf", "--config", config, *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": code})  # code: the checkout whose linnix runs
+            cwd=code, env={**os.environ, "PYTHONPATH": code})  # the checkout whose linnix runs
         status = os.path.join(state, "daemon.json")
         deadline = time.time() + 60
         while not os.path.exists(status):
