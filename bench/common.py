@@ -4,6 +4,7 @@ and the agent running in the background."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import signal
@@ -42,14 +43,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build_forkloop() -> str:
-    """bench/forkloop.c compiled into bench/out (again when the source is newer)."""
-    source = os.path.join(HERE, "forkloop.c")
-    exe = os.path.join(OUT, "forkloop")
+def build(name: str) -> str:
+    """bench/NAME.c compiled into bench/out (again when the source is newer)."""
+    source = os.path.join(HERE, f"{name}.c")
+    exe = os.path.join(OUT, name)
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(source):
         os.makedirs(OUT, exist_ok=True)
         subprocess.run(["gcc", "-O2", "-o", exe, source], check=True)
     return exe
+
+
+def build_forkloop() -> str:
+    return build("forkloop")
+
+
+class ProcTree:
+    """The reference load's live processes: a tree of sleepers (bench/proctree.c)."""
+
+    def __init__(self, fanout: tuple[int, ...] = (10, 10, 9)) -> None:
+        self.proc = subprocess.Popen([build("proctree"), *map(str, fanout)],
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit("bench/proctree did not start")
+        self.size = 1 + sum(math.prod(fanout[:i + 1]) for i in range(len(fanout)))
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
 
 _HZ = os.sysconf("SC_CLK_TCK")
@@ -76,7 +97,8 @@ def cpu_seconds(pid: int) -> float:
 class Agent:
     """``linnix run`` in the background with its own state directory."""
 
-    def __init__(self, state: str, *extra: str, rules: str = os.path.join(ROOT, "rules")) -> None:
+    def __init__(self, state: str, *extra: str, rules: str = os.path.join(ROOT, "rules"),
+                 code: str = ROOT) -> None:
         self.state = state
         os.makedirs(state, exist_ok=True)
         config = os.path.join(state, "linnix.toml")
@@ -85,7 +107,8 @@ class Agent:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "linnix", "run", "--rules", rules,
              "--state-dir", state, "--source", "ebpf", "--config", config, *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=code, env={**os.environ, "PYTHONPATH": code})  # the checkout whose linnix runs
         status = os.path.join(state, "daemon.json")
         deadline = time.time() + 60
         while not os.path.exists(status):
@@ -98,6 +121,14 @@ class Agent:
 
     def cpu(self) -> float:
         return cpu_seconds(self.proc.pid)
+
+    def rss_kb(self) -> int:
+        """Resident memory now (VmRSS), in KiB."""
+        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise SystemExit("the agent has exited")
 
     def now(self) -> float:
         return time.clock_gettime(time.CLOCK_BOOTTIME) - self.origin

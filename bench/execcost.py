@@ -45,7 +45,7 @@ from linnix.procfs import Clock
 from linnix.runtime.sources.bcc import BpfSource
 seconds = float(sys.argv[1])
 src = BpfSource(Clock(), ring_pages=4096)
-fds = {name.decode(): f.fd for name, f in src.bpf.funcs.items()}
+fds = src.programs  # name -> program fd
 
 def stats():
     out = {}

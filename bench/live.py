@@ -16,6 +16,16 @@ Measured in one run, against the same workload without the agent:
 
 Each rate is measured ``--rounds`` times alternating without/with the agent;
 medians are reported.  Results are printed as Markdown for bench/RESULTS.md.
+
+    sudo .venv/bin/python bench/live.py --reference [--before DIR]
+
+The reference load instead (issue 16): 1,011 sleeping processes in a tree 3
+levels under its root (bench/proctree.c), the shipped rules, and fork loops at
+100 and 1,000 forks a second (a fork and an exit each: twice as many events) and
+at the maximum rate; with the agent's resident memory after start.  With
+``--before`` (a checkout of older code, e.g. ``git archive BASE | tar -x -C DIR``)
+the older agent is measured in the same rounds, the two alternating, each next to
+its own run of the fork loops without an agent.
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import sys
 import tempfile
 import time
 
-from common import Agent, build_forkloop, machine  # bench/common.py
+from common import Agent, ProcTree, build_forkloop, machine  # bench/common.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -110,13 +120,16 @@ CONSUMER = r"""
 import os, sys, time, ctypes
 sys.path.insert(0, sys.argv[3])
 from linnix.engine import trace as t
-from linnix.runtime.sources.bcc import BpfSource, _cstr, _HEAD, EV_FORK, EV_EXIT, EV_EXEC
+from linnix.runtime.sources.bcc import (BpfSource, _cstr, _HEAD, EV_FORK, EV_EXIT, EV_EXEC,
+                                        import_bcc, program_cflags, program_source)
 from linnix.procfs import Clock
 mode, seconds = sys.argv[1], float(sys.argv[2])
 clock = Clock()
-src = BpfSource(clock, ring_pages=4096)
 events = 0
-if mode == "callback":  # BCC's own consumer: one Python callback per record
+if mode == "mmap":
+    src = BpfSource(clock, ring_pages=4096)
+else:  # BCC's own consumer, in this process: one Python callback per record
+    bpf = import_bcc().BPF(text=program_source().encode(), cflags=program_cflags(4096))
     def on_record(ctx, data, size):
         global events
         raw = ctypes.string_at(data, size)
@@ -126,14 +139,13 @@ if mode == "callback":  # BCC's own consumer: one Python callback per record
         elif kind == EV_EXIT:
             t.Exit(ts=ts / 1e9 - clock.origin, pid=pid)
         events += 1
-    src.reader.close()
-    src.bpf["events"].open_ring_buffer(on_record)
+    bpf["events"].open_ring_buffer(on_record)
 print("ready", flush=True)
 c0 = time.process_time()
 end = time.time() + seconds
 while time.time() < end:
     if mode == "callback":
-        src.bpf.ring_buffer_consume()
+        bpf.ring_buffer_consume()
     else:
         events += len(src.drain())
     time.sleep(0.025)
@@ -260,16 +272,103 @@ def latency() -> list[tuple[str, str, float, float, float | None]]:
     return rows
 
 
+REFERENCE_ROWS = (  # key, what it is, target, unit
+    ("rss_mb", "resident memory after start", "<= 100 MB", "MB"),
+    ("idle", "agent CPU at idle (% of one core)", "", "%"),
+    ("100/s", "agent CPU at 100 forks/s (% of one core)", "<= 0.7%", "%"),
+    ("1000/s", "agent CPU at 1,000 forks/s (% of one core)", "<= 1.5%", "%"),
+    ("max_us", "agent CPU per event at the maximum fork rate", "<= 3 µs", "µs"),
+    ("slowdown", "fork-loop slowdown at the maximum rate", "<= 3%", "%"),
+    ("lost", "events lost at the maximum rate (sum of rounds)", "0", ""),
+)
+
+
+def reference_round(exe: str, code: str, state: str, seconds: float) -> dict[str, float]:
+    """One agent on the reference load: its memory, then its CPU at each rate."""
+    base_forks, base_wall = fork_loops(exe, seconds)
+    agent = Agent(state, code=code)
+    out: dict[str, float] = {"rss_mb": agent.rss_kb() / 1024}
+    try:
+        c0 = agent.cpu()
+        time.sleep(seconds)
+        out["idle"] = 100.0 * (agent.cpu() - c0) / seconds
+        for rate in (100, 1000):
+            c0 = agent.cpu()
+            _forks, wall = fork_loops(exe, seconds, rate)
+            out[f"{rate}/s"] = 100.0 * (agent.cpu() - c0) / wall
+        c0 = agent.cpu()
+        forks, wall = fork_loops(exe, seconds)
+        out["max_us"] = 1e6 * (agent.cpu() - c0) / (2 * forks)  # a fork and an exit
+        out["slowdown"] = 100.0 * (1 - (forks / wall) / (base_forks / base_wall))
+    finally:
+        out["lost"] = max(0, lost_from(agent.stop()))
+    return out
+
+
+def reference(exe: str, codes: dict[str, str], seconds: float,
+              rounds: int) -> tuple[int, dict[str, dict[str, list[float]]]]:
+    """Every agent in ``codes`` on the reference load, alternating, ``rounds`` times."""
+    results: dict[str, dict[str, list[float]]] = {label: {} for label in codes}
+    state = tempfile.mkdtemp(prefix="linnix-bench-ref-")
+    tree = ProcTree()
+    try:
+        for r in range(rounds):
+            order = list(codes) if r % 2 == 0 else list(reversed(codes))
+            for label in order:
+                print(f"  round {r + 1}/{rounds}: {label}", file=sys.stderr)
+                got = reference_round(exe, codes[label], os.path.join(state, f"{label}{r}"),
+                                      seconds)
+                for key, value in got.items():
+                    results[label].setdefault(key, []).append(value)
+    finally:
+        tree.stop()
+        shutil.rmtree(state, ignore_errors=True)
+    return tree.size, results
+
+
+def print_reference(size: int, results: dict[str, dict[str, list[float]]],
+                    args: argparse.Namespace) -> None:
+    labels = list(results)
+    print(f"\n## The agent on the reference load (bench/live.py --reference) — "
+          f"{time.strftime('%Y-%m-%d')}\n")
+    print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end.\n")
+    print(f"Command: `sudo .venv/bin/python bench/live.py --reference --seconds "
+          f"{args.seconds:g} --rounds {args.rounds}"
+          f"{' --before DIR' if args.before else ''}`; {size:,} sleeping processes in the "
+          "tree, the shipped rules.\n")
+    print("| measure | " + " | ".join(f"{label} (median)" for label in labels)
+          + " | target | all rounds |")
+    print("|---|" + "---|" * len(labels) + "---|---|")
+    for key, name, target, unit in REFERENCE_ROWS:
+        cells, every = [], []
+        for label in labels:
+            values = results[label].get(key, [])
+            shown = sum(values) if key == "lost" else statistics.median(values)
+            cells.append(f"{shown:,.0f}" if key == "lost" else f"{shown:.2f} {unit}".strip())
+            every.append(f"{label}: " + ", ".join(f"{v:.2f}" for v in values))
+        print(f"| {name} | " + " | ".join(cells) + f" | {target} | {'; '.join(every)} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each fork loop")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="short idle period, no demos")
+    ap.add_argument("--reference", action="store_true",
+                    help="only the reference load: 1,011 processes, the shipped rules")
+    ap.add_argument("--before", metavar="DIR",
+                    help="with --reference: a checkout of older code to measure alongside")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/live.py needs root (eBPF)", file=sys.stderr)
         return 2
     exe = build_forkloop()
+    if args.reference:
+        codes = {"before": os.path.abspath(args.before)} if args.before else {}
+        codes["after" if args.before else "agent"] = ROOT
+        size, results = reference(exe, codes, args.seconds, args.rounds)
+        print_reference(size, results, args)
+        return 0
     res = measure(exe, args.seconds, args.rounds, args.quick)
     consumer = consumer_cost(exe, args.seconds)
     accounting = cpu_accounting(3.0, 20)

@@ -20,7 +20,8 @@ from .names import TEXT_MAX
 
 __all__ = [
     "CGROUP_READ_MAX", "CMDLINE_READ_MAX", "HZ", "PAGE_KB", "PROC", "START_TOLERANCE_S", "Clock",
-    "ProcStat", "fd_count", "fd_soft_limit", "list_pids", "read_argv", "read_cgroup",
+    "STAT_READ_MAX", "ProcStat", "counts_fds_by_size", "fd_count", "fd_count_by_size",
+    "fd_soft_limit", "list_pids", "read_argv", "read_cgroup",
     "read_cmdline", "read_cmdline_of", "read_exe", "read_stat", "read_uid",
 ]
 
@@ -32,6 +33,8 @@ CMDLINE_READ_MAX = 4 * TEXT_MAX  # bytes: TEXT_MAX characters of UTF-8 at most
 # /proc/PID/cgroup: a line per hierarchy (a dozen on a hybrid host), each path at most
 # a page; the unified hierarchy's 0:: line comes last.
 CGROUP_READ_MAX = 64 * 1024
+# /proc/PID/stat: 52 numbers after a command name of at most 64 bytes
+STAT_READ_MAX = 16 * 1024
 # How far a start time on the daemon's clock (an event's time, maybe clamped) may be from
 # the one /proc shows (in clock ticks) for both to be the same process.
 START_TOLERANCE_S = 0.5
@@ -74,11 +77,16 @@ class ProcStat:
 
 def read_stat(pid: int, root: str = PROC) -> ProcStat | None:
     """Parse /proc/PID/stat; None if the process is gone."""
-    try:
-        with open(f"{root}/{pid}/stat", "rb") as f:
-            data = f.read()
+    try:  # unbuffered, one read: the sampler reads this for every process every second
+        fd = os.open(f"{root}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+    try:
+        data = os.read(fd, STAT_READ_MAX)
+    except (ProcessLookupError, FileNotFoundError):
+        return None
+    finally:
+        os.close(fd)
     # comm may contain spaces and parentheses: it ends at the last ')'
     open_at, close_at = data.find(b"("), data.rfind(b")")
     if open_at < 0 or close_at < 0:
@@ -197,6 +205,26 @@ def socket_count(pid: int, root: str = PROC) -> int | None:
         except OSError:  # closed meanwhile
             continue
     return count
+
+
+def fd_count_by_size(pid: int, root: str = PROC) -> int | None:
+    """:func:`fd_count` in one ``stat``: since Linux 6.2 the size of /proc/PID/fd is the
+    count.  It answers where listing would be refused, so only a reader allowed to list
+    every process's descriptors may use it (see :func:`counts_fds_by_size`)."""
+    try:
+        return os.stat(f"{root}/{pid}/fd").st_size
+    except OSError:
+        return None
+
+
+def counts_fds_by_size(root: str = PROC) -> bool:
+    """Whether this kernel's /proc shows the descriptor count as /proc/PID/fd's size."""
+    if root != PROC:
+        return False
+    try:
+        return os.stat(f"{root}/self/fd").st_size > 0  # this process holds descriptors
+    except OSError:
+        return False
 
 
 def fd_soft_limit(pid: int, root: str = PROC) -> int | None:

@@ -109,3 +109,29 @@ def test_a_real_process() -> None:
         if child.stdout is not None:
             child.stdout.close()
     assert read_cmdline_of(child.pid, start, clock) is None  # it has exited
+
+
+def _fds_of_a_child_holding(extra: int) -> tuple[int | None, int | None]:
+    """Both counts of a child's descriptors (stdin, stdout, stderr and ``extra`` pipes)."""
+    code = (f"import os, sys\nfds = [os.pipe() for _ in range({extra})]\n"
+            "print('ready', flush=True)\nsys.stdin.read()\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        return procfs.fd_count(child.pid), procfs.fd_count_by_size(child.pid)
+    finally:
+        child.communicate("")
+
+
+@pytest.mark.skipif(not procfs.counts_fds_by_size(), reason="a kernel before 6.2: /proc/PID/fd "
+                    "has no size, descriptors are listed")
+def test_the_size_of_the_fd_directory_is_the_count_of_its_listing() -> None:
+    listed, sized = _fds_of_a_child_holding(7)
+    assert listed is not None and listed >= 3 + 14
+    assert sized == listed
+
+
+def test_no_size_is_trusted_under_a_directory_laid_out_like_proc(fake: FakeProc) -> None:
+    assert procfs.counts_fds_by_size(fake.path) is False
+    assert procfs.fd_count_by_size(99999, fake.path) is None

@@ -30,11 +30,11 @@ def _as(monkeypatch: pytest.MonkeyPatch, mask: int | None, uid: int) -> None:
 
 
 def _source_refuses(monkeypatch: pytest.MonkeyPatch) -> str | None:
-    """What the eBPF source says about these privileges (None: it went on to load BCC)."""
+    """What the eBPF source says about these privileges (None: it went on to look for BCC)."""
     def stop() -> None:
         raise BpfUnavailableError(REACHED)
 
-    monkeypatch.setattr(bcc_module, "import_bcc", stop)
+    monkeypatch.setattr(bcc_module, "find_bcc", stop)
     try:
         BpfSource(Clock(), ring_pages=64)
     except BpfUnavailableError as err:

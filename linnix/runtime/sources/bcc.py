@@ -1,7 +1,9 @@
 """The eBPF event source: fork, exec and exit from kernel tracepoints through BCC.
 
 The distribution's BCC bindings (``python3-bpfcc``) are imported lazily, only
-here.  The program (``bpf/linnix.c``, linked into this package as
+here, and only by the short-lived child process that compiles and loads the
+program (:mod:`.bpfload`): the daemon holds the loaded program by file
+descriptors and never maps the compiler.  The program (``bpf/linnix.c``, linked into this package as
 ``linnix.bpf.c``) writes one BPF ring buffer; instead of BCC's per-record Python
 callback, this module maps the ring buffer's memory and parses every available
 record in one pass each time the map's file descriptor becomes readable
@@ -19,6 +21,7 @@ decodes them, and :mod:`.netcap` attaches their programs only when asked.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import mmap
 import os
 import struct
@@ -30,15 +33,18 @@ import trio
 
 from ...engine import trace as t
 from ...procfs import Clock
+from .bpfattach import FdPrograms
+from .bpfload import LoadError, load_program
+from .bpfmap import possible_cpus, read_percpu_u64
 from .caps import capture_problem, effective
 from .exe import FD_PATH as _FD_PATH
 from .exe import Parents, absolute_exe
 from .identity import Identity
-from .netcap import NetCapture, net_cflags, net_program_source
+from .netcap import NetCapture, net_cflags
 from .netdecode import NET_KINDS, decode_net
 
-__all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "import_bcc",
-           "optional_parts", "tracefs_dir"]
+__all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "find_bcc",
+           "import_bcc", "optional_parts", "program_cflags", "tracefs_dir"]
 
 EV_FORK, EV_EXEC, EV_EXIT, EV_RENAME = 1, 2, 3, 4
 _HEAD = struct.Struct("<QIIII16s")
@@ -92,6 +98,17 @@ def import_bcc() -> Any:
     return bcc
 
 
+def find_bcc() -> None:
+    """Raises :class:`BpfUnavailableError` unless the distribution's bcc module is there.
+
+    Only looked for: the loader's child process imports it (see :mod:`.bpfload`).
+    """
+    if importlib.util.find_spec("bcc") is None and not os.path.isdir(
+            os.path.join(DIST_PACKAGES, "bcc")):
+        raise BpfUnavailableError("BCC's Python bindings are not installed "
+                                  "(apt-get install python3-bpfcc)")
+
+
 def tracefs_dir() -> str | None:
     """Where tracefs is mounted, mounting it (as root) if it is not."""
     for path in TRACEFS:
@@ -119,6 +136,23 @@ def optional_parts(tracefs: str) -> list[tuple[str, str, bool]]:
             for flag, gives, needs in TRACEPOINT_PARTS]
 
 
+def program_cflags(ring_pages: int) -> list[str]:
+    """The defines the program is compiled with here, or why it cannot be."""
+    tracefs = tracefs_dir()
+    if tracefs is None:
+        raise BpfUnavailableError("tracefs is not mounted "
+                                  "(mount -t tracefs tracefs /sys/kernel/tracing)")
+    release = os.uname().release
+    if not os.path.isdir(f"/lib/modules/{release}/build"):
+        raise BpfUnavailableError(f"no kernel headers at /lib/modules/{release}/build "
+                                  "(make setup links the distribution's headers there)")
+    cflags = [f"-DRINGBUF_PAGES={ring_pages}", "-Wno-macro-redefined"]
+    if _has_field(tracefs, "sched/sched_process_exit", "group_dead"):
+        cflags.append("-DHAVE_GROUP_DEAD")
+    cflags += [f"-D{flag}" for flag, _gives, present in optional_parts(tracefs) if present]
+    return cflags + net_cflags(tracefs)
+
+
 def program_source() -> str:
     return resources.files("linnix.runtime.sources").joinpath("linnix.bpf.c").read_text("utf-8")
 
@@ -136,8 +170,10 @@ class RingReader:
         self.mask = self.size - 1
         self.consumer = mmap.mmap(fd, self.page, mmap.MAP_SHARED,
                                   mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-        # producer page, then the data area mapped twice so records can wrap
-        self.data = mmap.mmap(fd, self.page + 2 * self.size, mmap.MAP_SHARED,
+        # producer page, then the data area once: the kernel maps it twice in a row so that
+        # a record can run past the end, but twice would count it twice in the resident
+        # memory (32 MiB for the default 16); the rare record that wraps is stitched
+        self.data = mmap.mmap(fd, self.page + self.size, mmap.MAP_SHARED,
                               mmap.PROT_READ, offset=self.page)
         # raw 16-byte command names -> text: a fork storm repeats one name
         self._names: dict[bytes, str] = {}
@@ -160,7 +196,7 @@ class RingReader:
 
     def drain(self, clock: Clock, limit: int = 1 << 16) -> list[t.Event]:
         """Every complete record available now (at most ``limit``), as events."""
-        data, base, mask = self.data, self.page, self.mask
+        data, base, mask, size = self.data, self.page, self.mask, self.size
         cpos = _U64.unpack_from(self.consumer, 0)[0]
         ppos = _U64.unpack_from(data, 0)[0]
         out: list[t.Event] = []
@@ -169,13 +205,17 @@ class RingReader:
         names = self._names
         parents = self.parents.parents
         while cpos < ppos and len(out) < limit:
-            at = base + (cpos & mask)
-            header = _U32.unpack_from(data, at)[0]
+            off = cpos & mask
+            at = base + off
+            header = _U32.unpack_from(data, at)[0]  # 8-aligned: never wraps
             if header & _BUSY:
                 break  # the producer is still writing this record
             length = header & ~(_BUSY | _DISCARD)
             if not header & _DISCARD:
-                ts_ns, kind, pid, ppid, uid, comm = head(data, at + 8)
+                buf: bytes | mmap.mmap = data
+                if off + 8 + length > size:  # runs past the end: the rest is at the start
+                    buf, at = self._stitch(off, length), 0
+                ts_ns, kind, pid, ppid, uid, comm = head(buf, at + 8)
                 ts = round(ts_ns / 1e9 - origin, 6)
                 if kind == EV_FORK:
                     text = names.get(comm)
@@ -184,9 +224,9 @@ class RingReader:
                     out.append(t.Fork(ts=ts, pid=pid, ppid=ppid, comm=text, uid=uid))
                     parents[pid] = ppid
                 elif kind == EV_EXEC:
-                    out.append(self._exec(at + 8, length, ts, pid, comm))
+                    out.append(self._exec(buf, at + 8, length, ts, pid, comm))
                 elif kind == EV_EXIT:
-                    code, sig = _EXIT.unpack_from(data, at + 8 + _HEAD.size)
+                    code, sig = _EXIT.unpack_from(buf, at + 8 + _HEAD.size)
                     out.append(t.Exit(ts=ts, pid=pid, code=None if code < 0 else code,
                                       signal=None if sig < 0 else sig))
                     parents.pop(pid, None)
@@ -202,9 +242,15 @@ class RingReader:
             self.parents.trim()
         return out
 
-    def _exec(self, at: int, size: int, ts: float, pid: int, comm: bytes) -> t.Exec:
-        """An exec record of ``size`` bytes at ``at``: its path, and its syscall's argv."""
-        data = self.data
+    def _stitch(self, off: int, length: int) -> bytes:
+        """The record at ``off`` (its 8-byte header and ``length`` bytes) that wraps."""
+        data, base, size = self.data, self.page, self.size
+        return data[base + off:base + size] + data[base:base + off + 8 + length - size]
+
+    def _exec(self, data: bytes | mmap.mmap, at: int, size: int, ts: float, pid: int,
+              comm: bytes) -> t.Exec:
+        """An exec record of ``size`` bytes at ``at`` in ``data``: its path, and its
+        syscall's argv."""
         name_at = at + _HEAD.size
         end = data.find(b"\0", name_at, name_at + _FILENAME_LEN)
         filename = data[name_at:name_at + _FILENAME_LEN if end < 0 else end].decode(
@@ -245,36 +291,26 @@ class BpfSource:
         problem = capture_problem(effective(), os.geteuid())
         if problem is not None:
             raise BpfUnavailableError(problem)
-        bcc = import_bcc()
-        tracefs = tracefs_dir()
-        if tracefs is None:
-            raise BpfUnavailableError("tracefs is not mounted "
-                                 "(mount -t tracefs tracefs /sys/kernel/tracing)")
-        release = os.uname().release
-        if not os.path.isdir(f"/lib/modules/{release}/build"):
-            raise BpfUnavailableError(f"no kernel headers at /lib/modules/{release}/build "
-                                 "(make setup links the distribution's headers there)")
-        cflags = [f"-DRINGBUF_PAGES={ring_pages}", "-Wno-macro-redefined"]
-        if _has_field(tracefs, "sched/sched_process_exit", "group_dead"):
-            cflags.append("-DHAVE_GROUP_DEAD")
-        cflags += [f"-D{flag}" for flag, _gives, present in optional_parts(tracefs) if present]
-        cflags += net_cflags(tracefs)
+        find_bcc()
+        tracefs = tracefs_dir() or ""  # program_cflags says why when there is none
         self.clock = clock
         self.ring_pages = ring_pages
+        try:  # in a child process: this one never maps BCC and LLVM (see .bpfload)
+            self.loaded = load_program(program_cflags(ring_pages))
+        except LoadError as err:
+            raise BpfUnavailableError(str(err)) from None
+        self.fd: int = self.loaded.maps["events"]
+        self.programs = self.loaded.programs  # name -> program fd (their run statistics)
         try:
-            with _quiet_stderr():
-                self.bpf = bcc.BPF(text=(program_source() + net_program_source()).encode(),
-                                   cflags=cflags)
-        except Exception as err:
-            raise BpfUnavailableError(f"the eBPF program did not load: {err}") from None
-        table = self.bpf[b"events"]
-        self.fd: int = table.map_fd
-        self.reader = RingReader(self.fd, ring_pages)
-        self._lost_table = self.bpf[b"lost"]
+            self.reader = RingReader(self.fd, ring_pages)
+        except OSError as err:
+            self.loaded.close()
+            raise BpfUnavailableError(f"the ring buffer cannot be mapped: {err}") from None
+        self._cpus = possible_cpus()
         self._lost_seen = 0
         self.batches = 0
         self.identity = Identity()
-        self.net = NetCapture(self.bpf, tracefs)  # attached when asked: network
+        self.net = NetCapture(FdPrograms(self.loaded, tracefs), tracefs)  # when asked: network
         if network:
             try:
                 self.net.attach()
@@ -284,8 +320,7 @@ class BpfSource:
 
     def lost_total(self) -> int:
         """Events the kernel could not deliver since the program was loaded."""
-        values = self._lost_table[self._lost_table.Key(0)]
-        return int(sum(values))
+        return sum(read_percpu_u64(self.loaded.maps["lost"], 0, self._cpus))
 
     def lost_event(self) -> t.Lost | None:
         """A ``lost`` event for drops since the last call, or None."""
@@ -325,8 +360,7 @@ class BpfSource:
     def close(self) -> None:
         self.net.detach()
         self.reader.close()
-        with contextlib.suppress(Exception):
-            self.bpf.cleanup()
+        self.loaded.close()  # the last descriptors: the kernel detaches and frees it all
 
 
 @contextlib.contextmanager

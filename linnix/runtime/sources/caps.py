@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 __all__ = ["CAPTURE", "SERVICE", "capture_problem", "effective", "missing", "names"]
 
-CAP_DAC_READ_SEARCH, CAP_KILL, CAP_SYS_PTRACE, CAP_SYS_ADMIN = 2, 5, 19, 21
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_KILL, CAP_SYS_PTRACE, CAP_SYS_ADMIN = 1, 2, 5, 19, 21
 CAP_SYS_NICE, CAP_PERFMON, CAP_BPF = 23, 38, 39
 
 _NAMES = {CAP_DAC_READ_SEARCH: "CAP_DAC_READ_SEARCH", CAP_KILL: "CAP_KILL",

@@ -23,7 +23,9 @@ from ...procfs import (
     PROC,
     Clock,
     ProcStat,
+    counts_fds_by_size,
     fd_count,
+    fd_count_by_size,
     fd_soft_limit,
     list_pids,
     read_cgroup,
@@ -33,6 +35,7 @@ from ...procfs import (
     read_uid,
     socket_count,
 )
+from .caps import CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, effective
 from .cgroupsamples import CgroupSamples
 from .identity import Users
 
@@ -68,6 +71,15 @@ def snapshot(clock: Clock, root: str = PROC, cmdline: bool = True,
     return out
 
 
+def lists_every_fd_dir(mask: int | None, root: str = PROC) -> bool:
+    """Whether descriptors can be counted by /proc/PID/fd's size: the kernel shows the
+    count there, and this process may list every /proc/PID/fd (their owner alone may
+    without a capability to override the directory's mode), so the size never counts
+    what a listing would be refused.  ``mask``: the effective capabilities (None: unknown)."""
+    override = (1 << CAP_DAC_READ_SEARCH) | (1 << CAP_DAC_OVERRIDE)
+    return mask is not None and bool(mask & override) and counts_fds_by_size(root)
+
+
 class ProcSampler:
     """Per-process telemetry: cpu_pct since the previous sample, rss, threads, fds."""
 
@@ -78,6 +90,7 @@ class ProcSampler:
         self.root = root
         self._prev: dict[int, tuple[int, int, float]] = {}  # pid -> (start, cpu ticks, t)
         self._limits: dict[tuple[int, int], tuple[int | None, float]] = {}
+        self._fd_count = fd_count_by_size if lists_every_fd_dir(effective(), root) else fd_count
 
     def sample(self, pids: Iterable[int] | None = None) -> list[t.Sample]:
         """One Sample per readable process (all of /proc when ``pids`` is None)."""
@@ -94,7 +107,7 @@ class ProcSampler:
             seen[pid] = (st.start_ticks, st.cpu_ticks, now)
             fds = limit = None
             if self.fds and not st.kernel_thread:
-                fds = fd_count(pid, root)
+                fds = self._fd_count(pid, root)
                 limit = self._limit(pid, st.start_ticks, now)
             sockets = socket_count(pid, root) if self.sockets and not st.kernel_thread else None
             out.append(t.Sample(ts=round(now, 6), pid=pid, cpu_pct=cpu,

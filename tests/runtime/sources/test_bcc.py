@@ -63,6 +63,44 @@ def _write(reader: bcc.RingReader, fd: int, records: list[bytes]) -> None:
         data[0:8] = struct.pack("<Q", pos)
 
 
+def _write_at(reader: bcc.RingReader, fd: int, start: int, records: list[bytes]) -> None:
+    """Records from position ``start`` on, each wrapping past the data's end as the kernel
+    writes it (into the second mapping of the same pages, that is: the start)."""
+    size, page = reader.size, mmap.PAGESIZE
+    with mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, offset=page) as data:
+        pos = start
+        for rec in records:
+            raw = struct.pack("<II", len(rec), 0) + rec
+            for i, byte in enumerate(raw):
+                data[page + (pos + i) % size] = byte
+            pos += (len(raw) + 7) & ~7
+        data[0:8] = struct.pack("<Q", pos)
+    with mmap.mmap(fd, page, mmap.MAP_SHARED, offset=0) as consumer:
+        consumer[0:8] = struct.pack("<Q", start)
+
+
+@pytest.mark.parametrize("laps", [0, 3])
+@pytest.mark.parametrize("before_end", [
+    56 + 16,  # the fork's header and 8 bytes of it are the last 16 bytes: the rest at the start
+    56 + 48,  # the fork ends exactly at the end, the exec starts at the start
+    56 + 48 + 64,  # the exec starts 64 bytes before the end and runs on at the start
+])
+def test_a_record_that_runs_past_the_end_is_read_whole(ring: tuple[bcc.RingReader, int],
+                                                       laps: int, before_end: int) -> None:
+    reader, fd = ring
+    argv = [b"grep", b"-q", b"x" * 300]
+    start = laps * reader.size + reader.size - before_end  # an exit of 56 bytes first
+    _write_at(reader, fd, start, [_exit(9, 0, -1), _head(bcc.EV_FORK, 30, b"sh", ppid=1),
+                                  _exec(30, b"/usr/bin/grep", argv), _exit(30, 1, -1)])
+    events = reader.drain(Clock(origin=0.0))
+    assert events == [
+        t.Exit(ts=1.5, pid=9, code=0), t.Fork(ts=1.5, pid=30, ppid=1, comm="sh", uid=0),
+        t.Exec(ts=1.5, pid=30, comm="x", exe="/usr/bin/grep", argv=["grep", "-q", "x" * 300]),
+        t.Exit(ts=1.5, pid=30, code=1)]
+    with mmap.mmap(fd, mmap.PAGESIZE, mmap.MAP_SHARED, offset=0) as consumer:
+        assert struct.unpack("<Q", consumer[0:8])[0] > (laps + 1) * reader.size  # all read
+
+
 def test_an_exit_carries_its_code_or_its_signal(ring: tuple[bcc.RingReader, int]) -> None:
     reader, fd = ring
     _write(reader, fd, [_exit(10, 1, -1), _exit(11, -1, 11), _exit(12, -1, -1),

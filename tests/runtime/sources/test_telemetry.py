@@ -124,3 +124,19 @@ def test_the_telemetry_counts_sockets_for_a_plan_that_reads_them() -> None:
     assert telemetry.per_process and telemetry.procs.sockets
     telemetry.configure(compile_text("rule r: fds > 100"))
     assert telemetry.per_process and not telemetry.procs.sockets
+
+
+def test_descriptors_are_counted_by_size_only_where_every_listing_is_allowed(
+        tmp_path: Path) -> None:
+    from linnix.procfs import counts_fds_by_size
+    from linnix.runtime.sources import caps
+    from linnix.runtime.sources.telemetry import lists_every_fd_dir
+
+    read_search, override = 1 << caps.CAP_DAC_READ_SEARCH, 1 << caps.CAP_DAC_OVERRIDE
+    kernel = counts_fds_by_size()
+    assert lists_every_fd_dir(read_search) is kernel
+    assert lists_every_fd_dir(override) is kernel
+    # without either, another user's /proc/PID/fd cannot be listed, but its size can be read
+    assert lists_every_fd_dir((1 << caps.CAP_BPF) | (1 << caps.CAP_PERFMON)) is False
+    assert lists_every_fd_dir(None) is False
+    assert lists_every_fd_dir(read_search, str(fake(tmp_path).path)) is False
