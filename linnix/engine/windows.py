@@ -9,6 +9,7 @@ the number of changes within the longest window the plan asks for.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 
 from ..names import METRICS, Scope
 
@@ -183,49 +184,65 @@ class StepBuffer:
         edge = now - self.span
         return self.steps[-1][0] <= edge and self.first <= edge
 
+    def _start(self, edge: float) -> int:
+        """The index of the step in effect at ``edge`` (0 when none is older)."""
+        steps = self.steps
+        i, last = 0, len(steps) - 1
+        while i < last and steps[i + 1][0] <= edge:
+            i += 1
+        return i
+
     def _since(self, now: float, window: float) -> list[tuple[float, float]] | None:
         """Steps in effect during [now - window, now], the first clipped to its start."""
         edge = now - window
         if self.first > edge:
             return None  # not observed for the whole window yet
         steps = self.steps
-        i = 0
-        while i + 1 < len(steps) and steps[i + 1][0] <= edge:
-            i += 1
+        i = self._start(edge)
         out = [(edge, steps[i][1])]
-        out.extend(s for s in list(steps)[i + 1 :] if s[0] <= now)
+        out.extend(s for s in islice(steps, i + 1, None) if s[0] <= now)
         return out
 
     def at(self, when: float) -> float:
-        """The value in effect at ``when`` (the oldest kept one if earlier)."""
-        value = self.steps[0][1]
-        for ts, v in self.steps:
-            if ts > when:
-                break
-            value = v
-        return value
+        """The value in effect at ``when`` (the oldest kept one if earlier).
+
+        Steps are in time order (ticks observe at increasing times), so it is
+        the latest one no later than ``when``: looked for from the end, where
+        a tick's ``now`` finds it at once.
+        """
+        steps = self.steps
+        for i in range(len(steps) - 1, 0, -1):
+            if steps[i][0] <= when:
+                return steps[i][1]
+        return steps[0][1]
 
     def delta(self, now: float, window: float) -> float | None:
         edge = now - window
         if self.first > edge:
             return None  # not observed for the whole window yet
-        steps = self.steps
-        then = steps[0][1]
-        for ts, v in steps:
-            if ts > edge:
-                break
-            then = v
-        return self.at(now) - then
+        return self.at(now) - self.steps[self._start(edge)][1]
 
     def avg(self, now: float, window: float) -> float | None:
-        span = self._since(now, window)
-        if span is None:
-            return None
+        """The time-weighted mean over [now - window, now].
+
+        The same products, added in the same order, as summing over
+        :meth:`_since`'s steps: the result is the same to the last bit; the
+        steps are read where they are, not copied.
+        """
+        edge = now - window
+        if self.first > edge:
+            return None  # not observed for the whole window yet
+        steps = self.steps
+        i = self._start(edge)
+        t0, v = edge, steps[i][1]
         if window <= 0:
-            return span[-1][1]
+            return v
         total = 0.0
-        for (t0, v), (t1, _) in zip(span, [*span[1:], (now, 0.0)], strict=True):
-            total += v * (t1 - t0)
+        for t1, after in islice(steps, i + 1, None):
+            if t1 <= now:
+                total += v * (t1 - t0)
+                t0, v = t1, after
+        total += v * (now - t0)
         return total / window
 
     def min(self, now: float, window: float) -> float | None:
