@@ -9,7 +9,9 @@ the number of changes within the longest window the plan asks for.
 from __future__ import annotations
 
 from collections import deque
+from functools import reduce
 from itertools import islice
+from operator import add
 
 from ..names import METRICS, Scope
 
@@ -155,24 +157,34 @@ class SumWindow:
 
 
 class StepBuffer:
-    """Changes of one metric of one instance, as (time, value) steps."""
+    """Changes of one metric of one instance, as (time, value) steps, in time order
+    (observations come at the ticks' increasing times).
 
-    __slots__ = ("first", "span", "steps")
+    Beside each step but the last, its area (value times how long it held) is
+    kept, so that an average adds up areas computed once rather than once per
+    tick (:meth:`avg`).
+    """
+
+    __slots__ = ("areas", "first", "span", "steps")
 
     def __init__(self, span: float, ts: float, value: float) -> None:
         self.span = span
         self.first = ts  # when the metric was first observed
         self.steps: deque[tuple[float, float]] = deque([(ts, value)])
+        self.areas: deque[float] = deque()  # areas[k]: steps[k]'s, up to steps[k + 1]
 
     def push(self, ts: float, value: float) -> bool:
         """Record an observation; True when it changed the value."""
         steps = self.steps
-        if steps[-1][1] == value:
+        t0, v = steps[-1]
+        if v == value:
             return False
         steps.append((ts, value))
+        self.areas.append(v * (ts - t0))
         edge = ts - self.span
         while len(steps) > 1 and steps[1][0] <= edge:
             steps.popleft()
+            self.areas.popleft()
         return True
 
     def settled(self, now: float) -> bool:
@@ -225,18 +237,34 @@ class StepBuffer:
     def avg(self, now: float, window: float) -> float | None:
         """The time-weighted mean over [now - window, now].
 
-        The same products, added in the same order, as summing over
-        :meth:`_since`'s steps: the result is the same to the last bit; the
-        steps are read where they are, not copied.
+        The sum of each step's value times how long it held within the window,
+        added from the oldest step on: the first area is clipped at the edge,
+        the last runs to ``now``, those between are the kept ``areas`` (the
+        same products), added in the same order by ``reduce``: the result is
+        the same to the last bit as a plain loop's, at a fraction of the cost.
         """
         edge = now - window
         if self.first > edge:
             return None  # not observed for the whole window yet
         steps = self.steps
         i = self._start(edge)
-        t0, v = edge, steps[i][1]
+        v = steps[i][1]
         if window <= 0:
             return v
+        last = len(steps) - 1
+        t_last, v_last = steps[last]
+        if t_last > now:  # read before the latest observation (never at a tick)
+            return self._avg_until(now, window, i)
+        if i == last:
+            return (0.0 + v * (now - edge)) / window
+        total = 0.0 + v * (steps[i + 1][0] - edge)
+        total = reduce(add, islice(self.areas, i + 1, last), total)
+        return (total + v_last * (now - t_last)) / window
+
+    def _avg_until(self, now: float, window: float, i: int) -> float:
+        """:meth:`avg` one step at a time, leaving out the steps after ``now``."""
+        steps = self.steps
+        t0, v = now - window, steps[i][1]
         total = 0.0
         for t1, after in islice(steps, i + 1, None):
             if t1 <= now:

@@ -119,7 +119,7 @@ def test_window_functions_give_what_the_steps_in_effect_give(
         now += gap
         if observe:
             buf.push(now, value)
-        for when in (now, now + 0.25):  # at the observation, and a tick later
+        for when in (now - 0.3, now, now + 0.25):  # before the observation, at it, later
             assert buf.at(when) == ref.at(when)
             assert buf.delta(when, window) == ref.delta(when, window)
             assert buf.avg(when, window) == ref.avg(when, window)
