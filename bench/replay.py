@@ -10,8 +10,9 @@
    - flat: about 5,000 processes over its life, ~250 alive at a time, each a
      child of pid 1 or of one of 40 daemons, with forks, execs and exits;
    - tree: 1,000 live processes in ten trees 4 deep (a root, 3 children, 9
-     grandchildren, 90 leaves), 2 % of the leaves exiting each second and as
-     many forked and exec'd in their place.
+     grandchildren, 90 leaves), 0.5 % of the leaves exiting each second and
+     as many forked and exec'd in their place (the flat trace's turnover: a
+     process lives about 200 s).
 2. Measures, alternating in one run, for each trace: the floor (a bare loop
    parsing the file line by line with orjson) and ``linnix replay --format
    jsonl > /dev/null`` with the shipped rules, both as fresh processes;
@@ -132,7 +133,7 @@ def generate_tree(path: str, events: int, seed: int = 11) -> dict[str, float]:
         while n < events:
             t += 1.0
             leaves = [pid for pid, st in procs.items() if st[2] == len(TREE_LEVELS)]
-            for pid in rnd.sample(leaves, len(leaves) // 50):  # 2 % of the leaves a second
+            for pid in rnd.sample(leaves, len(leaves) // 200):  # 0.5 % of the leaves a second
                 emit({"ts": t, "kind": "exit", "pid": pid, "code": 0})
                 del procs[pid]
             born = []

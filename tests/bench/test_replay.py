@@ -33,7 +33,7 @@ def test_the_tree_trace_keeps_1000_live_processes_in_trees_4_deep(tmp_path: Path
     assert len(seconds) == shape["seconds"] >= 15
     assert all(len(pids) == 1030 for pids in seconds.values())  # each live one, every second
     churn = [ev for ev in events if isinstance(ev, (Fork, Exit))]
-    assert len(churn) == 2 * 18 * len(seconds)  # 2 % of the 900 leaves, and their forks
+    assert len(churn) == 2 * 4 * len(seconds)  # 0.5 % of the 900 leaves, and their forks
 
 
 def test_the_flat_trace_is_the_one_the_earlier_figures_were_measured_on(tmp_path: Path) -> None:
