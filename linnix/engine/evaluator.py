@@ -309,7 +309,7 @@ class Evaluator:
                 self.win_due.add(p)
 
     def _candidates(self, state: RuleState, table: ProcTable) -> Iterable[Proc]:
-        if state.every_tick:
+        if state.every_tick or (state.host_reads and state.host_moved(table.host)):
             return list(table.live())
         found = table.changed(state.groups)
         if not (state.rates and table.rate_hot) and not (state.windows and (
