@@ -22,7 +22,7 @@ __all__ = ["candidates", "deepest", "labels_of", "proposals"]
 
 def candidates(state: RuleState, cgroups: CgTable) -> Iterable[Cg]:
     """The cgroups whose truth may have changed since the last tick."""
-    if state.every_tick or state.windows:
+    if state.every_tick or state.windows or state.host_reads:
         return list(cgroups.live())
     return cgroups.changed
 

@@ -45,7 +45,7 @@ from .rulestate import (
 )
 from .rulestate import order as _order
 from .tally import Tally
-from .windows import window_key, window_metric
+from .windows import StepBuffer, window_key, window_metric
 
 __all__ = ["FIRING", "INACTIVE", "PENDING", "Alert", "Evaluator", "Proposal", "RuleState"]
 
@@ -60,13 +60,17 @@ class Evaluator:
         # Windowed values change when a new value is observed, and again when an
         # old one leaves the window: a wake-up is scheduled for that moment.  An
         # average moves continuously, so instances using avg() stay "hot" until
-        # their buffer has settled.
+        # their buffer has settled.  A process whose windows are all settled or too
+        # young to have a value (None until observed for a whole window) is "young":
+        # nothing of it moves until one comes of age or it is observed again.
         self.win_hot: set[Proc] = set()
+        self.win_young: dict[Proc, list[tuple[StepBuffer, float]]] = {}
         self.win_due: set[Proc] = set()
         self._gone: set[Proc] = set()  # processes that exited since the last tick
         self._wakes: list[tuple[float, int, Proc]] = []
         self._wake_seq = 0
         self._spans, self._averaged = _window_uses(plan)
+        self._shortest = {key: spans[0] for key, spans in self._spans.items() if spans}
         self.alerts: list[Alert] = []
         self.proposals: list[Proposal] = []
         self.tally = Tally(plan)  # count(EXPR) and the event counters (h.tally)
@@ -97,6 +101,9 @@ class Evaluator:
             out.extend(self._drop(gone, table, now))
         self.plan = plan
         self._spans, self._averaged = _window_uses(plan)
+        self._shortest = {key: spans[0] for key, spans in self._spans.items() if spans}
+        self.win_hot.update(self.win_young)  # judged afresh against the new windows
+        self.win_young.clear()
         self.tally.replace(plan)
         return out
 
@@ -128,6 +135,8 @@ class Evaluator:
         self.tally.refresh(table, now)
         self._observe_windows(table, now)
         self._wake(now)
+        if self.win_young:
+            self._of_age(now)
         clock = time.perf_counter
         for state in self.rules:
             started = clock()
@@ -149,7 +158,7 @@ class Evaluator:
         if self.history:
             self._record_history(table, now)
         if self.win_hot:
-            self.win_hot = {p for p in self.win_hot if p.alive and not p.settled(now)}
+            self._cool(now)
         self.win_due.clear()
         table.settle(now)
         return self.alerts, self.proposals
@@ -258,6 +267,39 @@ class Evaluator:
                     self._wake_seq += 1
                     heapq.heappush(self._wakes, (now + span, self._wake_seq, p))
 
+    def _cool(self, now: float) -> None:
+        """Keep hot the processes judged at this tick whose windows still move."""
+        hot: set[Proc] = set()
+        shortest = self._shortest
+        for p in self.win_hot:
+            if not p.alive or p.win is None:
+                continue
+            young = []
+            for key, buf in p.win.items():
+                if buf.settled(now):
+                    continue
+                w = shortest.get(key)
+                if w is None or not buf.first > now - w:
+                    hot.add(p)  # its values may move with time alone
+                    self.win_young.pop(p, None)
+                    break
+                young.append((buf, w))  # every window of it reads None at now
+            else:
+                if young:
+                    self.win_young[p] = young
+        self.win_hot = hot
+
+    def _of_age(self, now: float) -> None:
+        """Young processes that were observed again, or one of whose windows has a
+        value at ``now`` (it is the first tick at which it has), are hot again."""
+        due = self.win_due
+        for p, young in list(self.win_young.items()):
+            if not p.alive:
+                del self.win_young[p]
+            elif p in due or any(not buf.first > now - w for buf, w in young):
+                del self.win_young[p]
+                self.win_hot.add(p)
+
     def _wake(self, now: float) -> None:
         """Instances whose windows move at ``now`` because an old value left one."""
         wakes = self._wakes
@@ -267,7 +309,7 @@ class Evaluator:
                 self.win_due.add(p)
 
     def _candidates(self, state: RuleState, table: ProcTable) -> Iterable[Proc]:
-        if state.every_tick:
+        if state.every_tick or (state.host_reads and state.host_moved(table.host)):
             return list(table.live())
         found = table.changed(state.groups)
         if not (state.rates and table.rate_hot) and not (state.windows and (

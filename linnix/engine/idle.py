@@ -284,7 +284,8 @@ def next_busy_tick(ev: Evaluator, table: ProcTable, grid: Grid, k_from: int, k_t
 
 def _busy(ev: Evaluator, table: ProcTable, now: float) -> bool:
     """Whether the next tick has work whose end no wake-up names."""
-    if not table.quiet() or table.rate_hot or ev.win_hot or ev.win_due or ev.tally.busy():
+    if (not table.quiet() or table.rate_hot or ev.win_hot or ev.win_young or ev.win_due
+            or ev.tally.busy()):
         return True
     if any(m not in TIME_VARYING and (m not in METRICS or METRICS[m].time_varying)
            for m in ev.plan.metrics):

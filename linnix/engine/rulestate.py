@@ -145,7 +145,11 @@ class RuleState:
     timers: list[tuple[float, int, Key, Instance]] = attrs.field(factory=list)
     watch: set[Key] = attrs.field(factory=set)  # firing, with a 'clear when' to evaluate
     groups: frozenset[str] = frozenset({"meta"})  # change sets that can alter the truth
-    every_tick: bool = False  # reads age_s, parent.*, ancestors or a host value
+    every_tick: bool = False  # reads age_s, parent.*, ancestors or a host value that moves
+    # host values it reads that change only at events (ncpu, mem_total_mb): every
+    # instance is judged again at a tick where one of them differs from the last tick's
+    host_reads: tuple[str, ...] = ()
+    host_seen: tuple[object, ...] | None = None
     wall: int | None = None  # where the table keeps the totals within its boundary's walls
     rates: bool = False
     windows: bool = False
@@ -170,12 +174,24 @@ class RuleState:
                 continue
             metric = METRICS[name]
             if metric.scope is Scope.SYSTEM:
-                state.every_tick = True
+                attr = _host_attribute(metric.code) if not metric.time_varying else None
+                if attr is None:
+                    state.every_tick = True
+                elif attr not in state.host_reads:
+                    state.host_reads += (attr,)
             elif metric.time_varying:
                 state.rates = True
             groups |= change_groups(name)
         state.groups = frozenset(groups)
         return state
+
+    def host_moved(self, host: object) -> bool:
+        """Whether a host value the rule reads differs from the last time this was asked."""
+        seen = tuple(getattr(host, attr) for attr in self.host_reads)
+        if seen == self.host_seen:
+            return False
+        self.host_seen = seen
+        return True
 
     def truth(self, key: Key) -> bool:
         return self.system_truth if key is None else key in self.effective
@@ -222,3 +238,10 @@ def change_groups(metric: str) -> frozenset[str]:
         return frozenset({"sub", "meta"})
     groups = {_GROUP_OF_NEED[n] for n in m.needs if n in _GROUP_OF_NEED}
     return frozenset(groups or {"meta"}) | {"meta"}
+
+
+def _host_attribute(code: str) -> str | None:
+    """The attribute of the host record a metric's code reads (``H.ncpu``: ``ncpu``),
+    or None when the code computes something else."""
+    attr = code.removeprefix("H.")
+    return attr if attr != code and attr.isidentifier() else None

@@ -9,6 +9,9 @@ the number of changes within the longest window the plan asks for.
 from __future__ import annotations
 
 from collections import deque
+from functools import reduce
+from itertools import islice
+from operator import add
 
 from ..names import METRICS, Scope
 
@@ -154,24 +157,34 @@ class SumWindow:
 
 
 class StepBuffer:
-    """Changes of one metric of one instance, as (time, value) steps."""
+    """Changes of one metric of one instance, as (time, value) steps, in time order
+    (observations come at the ticks' increasing times).
 
-    __slots__ = ("first", "span", "steps")
+    Beside each step but the last, its area (value times how long it held) is
+    kept, so that an average adds up areas computed once rather than once per
+    tick (:meth:`avg`).
+    """
+
+    __slots__ = ("areas", "first", "span", "steps")
 
     def __init__(self, span: float, ts: float, value: float) -> None:
         self.span = span
         self.first = ts  # when the metric was first observed
         self.steps: deque[tuple[float, float]] = deque([(ts, value)])
+        self.areas: deque[float] = deque()  # areas[k]: steps[k]'s, up to steps[k + 1]
 
     def push(self, ts: float, value: float) -> bool:
         """Record an observation; True when it changed the value."""
         steps = self.steps
-        if steps[-1][1] == value:
+        t0, v = steps[-1]
+        if v == value:
             return False
         steps.append((ts, value))
+        self.areas.append(v * (ts - t0))
         edge = ts - self.span
         while len(steps) > 1 and steps[1][0] <= edge:
             steps.popleft()
+            self.areas.popleft()
         return True
 
     def settled(self, now: float) -> bool:
@@ -183,49 +196,81 @@ class StepBuffer:
         edge = now - self.span
         return self.steps[-1][0] <= edge and self.first <= edge
 
+    def _start(self, edge: float) -> int:
+        """The index of the step in effect at ``edge`` (0 when none is older)."""
+        steps = self.steps
+        i, last = 0, len(steps) - 1
+        while i < last and steps[i + 1][0] <= edge:
+            i += 1
+        return i
+
     def _since(self, now: float, window: float) -> list[tuple[float, float]] | None:
         """Steps in effect during [now - window, now], the first clipped to its start."""
         edge = now - window
         if self.first > edge:
             return None  # not observed for the whole window yet
         steps = self.steps
-        i = 0
-        while i + 1 < len(steps) and steps[i + 1][0] <= edge:
-            i += 1
+        i = self._start(edge)
         out = [(edge, steps[i][1])]
-        out.extend(s for s in list(steps)[i + 1 :] if s[0] <= now)
+        out.extend(s for s in islice(steps, i + 1, None) if s[0] <= now)
         return out
 
     def at(self, when: float) -> float:
-        """The value in effect at ``when`` (the oldest kept one if earlier)."""
-        value = self.steps[0][1]
-        for ts, v in self.steps:
-            if ts > when:
-                break
-            value = v
-        return value
+        """The value in effect at ``when`` (the oldest kept one if earlier).
+
+        Steps are in time order (ticks observe at increasing times), so it is
+        the latest one no later than ``when``: looked for from the end, where
+        a tick's ``now`` finds it at once.
+        """
+        steps = self.steps
+        for i in range(len(steps) - 1, 0, -1):
+            if steps[i][0] <= when:
+                return steps[i][1]
+        return steps[0][1]
 
     def delta(self, now: float, window: float) -> float | None:
         edge = now - window
         if self.first > edge:
             return None  # not observed for the whole window yet
-        steps = self.steps
-        then = steps[0][1]
-        for ts, v in steps:
-            if ts > edge:
-                break
-            then = v
-        return self.at(now) - then
+        return self.at(now) - self.steps[self._start(edge)][1]
 
     def avg(self, now: float, window: float) -> float | None:
-        span = self._since(now, window)
-        if span is None:
-            return None
+        """The time-weighted mean over [now - window, now].
+
+        The sum of each step's value times how long it held within the window,
+        added from the oldest step on: the first area is clipped at the edge,
+        the last runs to ``now``, those between are the kept ``areas`` (the
+        same products), added in the same order by ``reduce``: the result is
+        the same to the last bit as a plain loop's, at a fraction of the cost.
+        """
+        edge = now - window
+        if self.first > edge:
+            return None  # not observed for the whole window yet
+        steps = self.steps
+        i = self._start(edge)
+        v = steps[i][1]
         if window <= 0:
-            return span[-1][1]
+            return v
+        last = len(steps) - 1
+        t_last, v_last = steps[last]
+        if t_last > now:  # read before the latest observation (never at a tick)
+            return self._avg_until(now, window, i)
+        if i == last:
+            return (0.0 + v * (now - edge)) / window
+        total = 0.0 + v * (steps[i + 1][0] - edge)
+        total = reduce(add, islice(self.areas, i + 1, last), total)
+        return (total + v_last * (now - t_last)) / window
+
+    def _avg_until(self, now: float, window: float, i: int) -> float:
+        """:meth:`avg` one step at a time, leaving out the steps after ``now``."""
+        steps = self.steps
+        t0, v = now - window, steps[i][1]
         total = 0.0
-        for (t0, v), (t1, _) in zip(span, [*span[1:], (now, 0.0)], strict=True):
-            total += v * (t1 - t0)
+        for t1, after in islice(steps, i + 1, None):
+            if t1 <= now:
+                total += v * (t1 - t0)
+                t0, v = t1, after
+        total += v * (now - t0)
         return total / window
 
     def min(self, now: float, window: float) -> float | None:
