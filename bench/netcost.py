@@ -45,10 +45,10 @@ src = BpfSource(Clock(), ring_pages=4096, network=network)
 
 def stats():
     out = {}
-    for name, f in src.bpf.funcs.items():
-        with open(f"/proc/self/fdinfo/{f.fd}") as fh:
+    for name, fd in src.programs.items():  # name -> program fd (the loader's child)
+        with open(f"/proc/self/fdinfo/{fd}") as fh:
             fields = dict(line.split(":", 1) for line in fh if ":" in line)
-        out[name.decode()] = (int(fields.get("run_cnt", 0)), int(fields.get("run_time_ns", 0)))
+        out[name] = (int(fields.get("run_cnt", 0)), int(fields.get("run_time_ns", 0)))
     return out
 
 def cpu():
