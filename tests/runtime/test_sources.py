@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from live_support import RULES, Daemon, require_ebpf, require_root
+from live_support import RULES, Daemon, drain_until, require_ebpf, require_root
 from support import run_linnix
 
 from linnix.engine import trace as t
@@ -37,15 +37,6 @@ def bpf():  # type: ignore[no-untyped-def]
     src.close()
 
 
-def _drain_until(src, pred, timeout: float = 5.0) -> list[t.Event]:  # type: ignore[no-untyped-def]
-    seen: list[t.Event] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        seen.extend(src.drain())
-        if pred(seen):
-            return seen
-        time.sleep(0.02)
-    return seen
 
 
 def test_threads_are_not_reported_as_forks(bpf) -> None:  # type: ignore[no-untyped-def]
@@ -58,7 +49,7 @@ def test_threads_are_not_reported_as_forks(bpf) -> None:  # type: ignore[no-unty
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True)
     child = int(proc.stdout.split()[0])
-    events = _drain_until(bpf, lambda evs: any(
+    events = drain_until(bpf, lambda evs: any(
         isinstance(e, t.Exit) and e.pid == child for e in evs))
     python_pid = next(e.pid for e in events if isinstance(e, t.Fork) and e.pid != child
                       and any(isinstance(x, t.Exec) and x.pid == e.pid for x in events))
@@ -71,7 +62,7 @@ def test_threads_are_not_reported_as_forks(bpf) -> None:  # type: ignore[no-unty
 def test_exec_reports_the_new_image(bpf) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.run(["/bin/true"], check=True)
     assert proc.returncode == 0
-    events = _drain_until(bpf, lambda evs: any(
+    events = drain_until(bpf, lambda evs: any(
         isinstance(e, t.Exec) and e.exe == "/bin/true" for e in evs))
     execs = [e for e in events if isinstance(e, t.Exec) and e.exe == "/bin/true"]
     assert execs and execs[0].comm == "true"
