@@ -19,7 +19,7 @@ from typing import Any
 from ..terminal import printable
 from .modeltext import model_lines
 
-__all__ = ["markdown", "md_code", "md_escape", "text"]
+__all__ = ["fact_lines", "markdown", "md_code", "md_escape", "model_part", "text"]
 
 Quote = Callable[[object], str]
 
@@ -152,12 +152,24 @@ def _lines(analysis: Mapping[str, Any], q: Quote) -> list[tuple[str, str]]:
     return out
 
 
+def fact_lines(analysis: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(id, line) of each fact, the line as :func:`text` says it (for a page that
+    shows each fact apart: the page escapes it)."""
+    return _lines(analysis, _plain)
+
+
+def model_part(analysis: Mapping[str, Any]) -> list[str]:
+    """The model's part as :func:`text` says it: its label, then its items (none when
+    there is no model's part)."""
+    return model_lines(analysis.get("model"), _plain, lambda v: printable(str(v)))
+
+
 def text(analysis: Mapping[str, Any]) -> str:
     """The analysis as lines for a terminal."""
     head = (f"analysis of incident {analysis.get('incident')} (rule "
             f"{printable(str(analysis.get('rule')))}, {analysis.get('analyst')} analyst)\n")
-    body = "".join(f"  [{fid}] {line}\n" for fid, line in _lines(analysis, _plain))
-    model = model_lines(analysis.get("model"), _plain, lambda v: printable(str(v)))
+    body = "".join(f"  [{fid}] {line}\n" for fid, line in fact_lines(analysis))
+    model = model_part(analysis)
     if model:
         body += f"  {model[0]}\n" + "".join(f"    {line}\n" for line in model[1:])
     return head + body

@@ -37,8 +37,9 @@ from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, NotFou
 from ..actions import NotPausedError
 from ..actions.pause import PAUSE_MAX_S, status_json
 from ..actions.store import ACTION_STATES
-from ..analysis import analyze_stored, md_escape
 from ..analysis import markdown as analysis_markdown
+from ..analysis import md_escape
+from .analyses import analyze_now
 from .context import DaemonView
 from .decisions import decide
 from .fields import (
@@ -422,15 +423,7 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
 
     @app.post("/incidents/<int:incident_id>/analyze")
     async def analyze_incident(incident_id: int) -> Response:
-        store = view.store
-        check_id(incident_id, "incident")
-        found = await store.call(analyze_stored, store.store, incident_id)
-        if found is None:
-            fail(404, "not found", f"no incident has id {incident_id}")
-        await store.save_analysis(incident_id, found)
-        stored = await store.analysis(incident_id)
-        await view.ask_model(incident_id)  # its part is stored when it comes, if configured
-        return _json(stored)
+        return _json(await analyze_now(view, incident_id))
 
     @app.get("/insights")
     async def insights() -> Response:

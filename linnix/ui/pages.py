@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..analysis.render import fact_lines, model_part
+from ..timefmt import rfc3339
 from .context import DashboardView
 
-__all__ = ["NOT_MEASURED", "ACTIONS_SHOWN", "live", "measured", "number", "time_left"]
+__all__ = ["NOT_MEASURED", "ACTIONS_SHOWN", "analysis_item", "incident_item", "live",
+           "measured", "model_state", "number", "time_left"]
 
 NOT_MEASURED = "—"
 ACTIONS_SHOWN = 50  # pending actions listed on the overview
@@ -59,6 +62,7 @@ def action_item(row: dict[str, Any], now: float) -> dict[str, Any]:
     """One action as its row on a page."""
     return {"id": row["id"], "kind": row["kind"], "rule": row["rule"], "status": row["status"],
             "target": target(row), "exe": row.get("exe"), "time": row.get("time"),
+            "incident_id": row.get("incident_id"),
             "left": time_left(row.get("expires_at"), now), "reason": row.get("reason"),
             "decided_by": row.get("decided_by"), "result": row.get("result")}
 
@@ -95,3 +99,65 @@ async def live(view: DashboardView, now: float) -> dict[str, Any]:
         "actions": [action_item(r, now) for r in rows],
         "host": host_now(view.host_history()),
     }
+
+
+def _root_exe(row: dict[str, Any]) -> str | None:
+    """The executable of the incident's process: its snapshot's root, when that is it."""
+    subtree = row.get("subtree") or []
+    root = subtree[0] if subtree and isinstance(subtree[0], dict) else {}
+    if row.get("pid") is None or root.get("pid") != row["pid"]:
+        return None
+    exe = root.get("exe")
+    return str(exe) if exe else None
+
+
+def _incident_target(row: dict[str, Any]) -> str:
+    """``comm [pid]``; else the cgroup (a cgroup rule's label) or the host."""
+    if row.get("pid") is not None:
+        return target(row)
+    labels = row.get("labels")
+    cgroup = labels.get("cgroup") if isinstance(labels, dict) else None
+    return str(row.get("comm") or cgroup or "the host")
+
+
+def incident_item(row: dict[str, Any]) -> dict[str, Any]:
+    """An incident's summary as its page shows it (times in RFC 3339, UTC)."""
+    resolved = row.get("resolved_at")
+    return {"id": row["id"], "rule": row["rule"], "severity": row["severity"],
+            "scope": row.get("scope"), "target": _incident_target(row),
+            "exe": _root_exe(row), "opened": row.get("time"),
+            "state": "open" if resolved is None else "resolved",
+            "resolved": None if resolved is None else rfc3339(float(resolved)),
+            "resolved_reason": row.get("resolved_reason"), "message": row.get("message"),
+            "actions": [{"id": a["id"], "kind": a["kind"], "status": a["status"]}
+                        for a in row.get("actions") or []]}
+
+
+def model_state(part: dict[str, Any] | None) -> str | None:
+    """What became of the model's part: pending, failed, unverified or verified (None:
+    no model was asked)."""
+    if not part:
+        return None
+    if part.get("pending"):
+        return "pending"
+    if part.get("error") is not None:
+        return "failed"
+    return "verified" if part.get("verified") else "unverified"
+
+
+def analysis_item(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An incident's stored analysis as its page shows it: each fact with its id, then
+    the model's part, labelled (None: never analysed).  Lines are those of
+    ``linnix incidents show``; the template escapes them."""
+    if stored is None:
+        return None
+    analysis = stored.get("analysis")
+    if analysis is None:
+        return {"time": stored.get("time"), "error": str(stored.get("error")),
+                "facts": [], "model": None}
+    lines = model_part(analysis)
+    state = model_state(analysis.get("model"))
+    return {"time": stored.get("time"), "error": None, "analyst": analysis.get("analyst"),
+            "facts": [{"id": fid, "line": line} for fid, line in fact_lines(analysis)],
+            "model": None if state is None else {"state": state, "label": lines[0],
+                                                  "lines": lines[1:]}}

@@ -1,4 +1,5 @@
-"""The dashboard's routes: sign-in and out, the overview, deciding on an action.
+"""The dashboard's routes: sign-in and out, the overview, deciding on an action, an
+incident and its analysis.
 
 :func:`dashboard` makes the blueprint the API's app serves under ``/ui/``.  The
 API's bearer-token check does not apply here: a page is opened with a session
@@ -19,12 +20,13 @@ from typing import Any
 from quart import Blueprint, render_template, request
 from quart.wrappers import Response
 
+from ..api.analyses import analyze_now
 from ..api.decisions import decide
 from ..api.fields import REASON_MAX, HttpError
 from ..api.stream import encode_json
 from ..api.tokens import Principal, TokenBook
 from .context import DashboardView
-from .pages import action_item, live
+from .pages import action_item, analysis_item, incident_item, live
 from .security import (
     COOKIE,
     clear_session_cookie,
@@ -279,5 +281,40 @@ def dashboard(view: DashboardView, book: TokenBook, *,
             return await action_page(action_id, session, problem=err.detail,
                                      status=err.status, reason=reason)
         return redirect(f"/ui/actions/{action_id}", 303)
+
+    # -- one incident and its analysis
+
+    async def incident_page(incident_id: int, session: Session) -> Response:
+        row = await state.view.store.incident(incident_id) if 0 < incident_id < 2**63 \
+            else None
+        if row is None:
+            raise _RefusedError(404, f"No incident has id {incident_id}.")
+        return html(await render_template(
+            "ui/incident.html", session=session, incident=incident_item(row),
+            analysis=analysis_item(row.get("analysis")),
+            may_analyze=session.who.may("approver")))
+
+    @bp.get("/incidents/<int:incident_id>")
+    async def incident(incident_id: int) -> Response:
+        found = page_or_signin()
+        if isinstance(found, Response):
+            return found
+        return await incident_page(incident_id, found[1])
+
+    @bp.post("/incidents/<int:incident_id>/analyze")
+    async def analyze_incident(incident_id: int) -> Response:
+        found = signed_in()
+        await form(found)
+        who = found[1].who
+        if not who.may("approver"):  # as the API's POST /incidents/{id}/analyze
+            raise _RefusedError(403, f"The token {who.name!r} has the role {who.role}; "
+                                "analysing needs approver or admin.")
+        if not 0 < incident_id < 2**63:
+            raise _RefusedError(404, f"No incident has id {incident_id}.")
+        try:
+            await analyze_now(state.view, incident_id)
+        except HttpError as err:
+            raise _RefusedError(err.status, f"Not analysed: {err.detail}.") from None
+        return redirect(f"/ui/incidents/{incident_id}", 303)
 
     return bp

@@ -4,7 +4,8 @@ One daemon (eBPF source, monitor mode) with a rule that proposes to kill any pro
 named like the hostile name below, and one headless Chromium driven through the
 system's chromedriver, both shared by the module's tests, which run in order: sign-in
 (refused, redirected, accepted), the alert appearing without a reload, approving one
-proposed kill and rejecting another, CSRF, hostile text, the console.  Each page is
+proposed kill (and analysing its incident on the incident page) and rejecting another,
+CSRF, hostile text, the console.  Each page is
 saved as a screenshot at 1280 and 390 pixels wide under the module's temporary folder
 (printed).  Needs root, eBPF, chromium and chromium-driver: skipped with the reason
 otherwise, mandatory in CI as root.
@@ -252,6 +253,24 @@ def test_approve_the_proposed_kill(lab: Lab) -> None:
     assert "Decided by admin: ui test: a hostile name" in lab.text("#action-status")
     lab.shoot("action-succeeded")
     lab.no_dialog()
+    assert _errors(lab.console()) == []
+
+
+def test_the_incident_page_of_the_approved_kill(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+
+    lab.driver.find_element(By.ID, "action-incident").click()
+    lab.wait(lambda: lab.text("#incident-target"), "the incident page")
+    assert lab.text("#incident-target").startswith(f"{COMM} [")
+    assert HOSTILE in lab.text("#incident-exe")
+    assert lab.text("#analysis-none").startswith("No analysis: the rule has no analyze")
+    lab.driver.find_element(By.ID, "analyze").click()  # the admin may: "Analyse now"
+    lab.wait(lambda: lab.text("#analysis-facts"), "the analysis")
+    facts = lab.text("#analysis-facts")
+    assert facts.startswith("F1") and COMM in facts  # the hostile name, as text
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    lab.no_dialog()
+    lab.shoot("incident")
     assert _errors(lab.console()) == []
 
 

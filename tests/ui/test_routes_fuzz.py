@@ -19,7 +19,8 @@ _PATHS = st.sampled_from([
     "/ui/", "/ui", "/ui/signin", "/ui/signout", "/ui/codes", "/ui/host.json",
     "/ui/fragments/live", "/ui/actions/1", "/ui/actions/0", "/ui/actions/99",
     "/ui/actions/99999999999999999999", "/ui/fragments/actions/1", "/ui/static/charts.js",
-    "/ui/static/../routes.py"]) | _TEXT.map(lambda s: "/ui/" + s)
+    "/ui/static/../routes.py", "/ui/incidents/1", "/ui/incidents/1/analyze",
+    "/ui/incidents/99999999999999999999"]) | _TEXT.map(lambda s: "/ui/" + s)
 _FIELDS = st.dictionaries(st.sampled_from(["token", "code", "csrf", "verb", "reason"]) | _TEXT,
                           st.sampled_from(["approve", "reject", TOKEN, ""]) | _TEXT,
                           max_size=4)
