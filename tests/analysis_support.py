@@ -61,6 +61,19 @@ def store_at(path: Path) -> Store:
     return Store(str(path), clock=lambda: float(next(counter)))
 
 
+def _counted(made: Analyses) -> list[int]:
+    """How many incidents ``made`` was asked to analyse, counted as they are submitted."""
+    submitted = [0]
+    submit = made.submit
+
+    async def counting(incident_id: int) -> None:
+        submitted[0] += 1
+        await submit(incident_id)
+
+    made.submit = counting  # type: ignore[method-assign]
+    return submitted
+
+
 async def replay_into(store: Store, trace: Path, plan: Plan,
                       runbooks: dict[str, str] | None = None,
                       analyses: Callable[[AsyncStore], Analyses] | None = None) -> None:
@@ -72,9 +85,10 @@ async def replay_into(store: Store, trace: Path, plan: Plan,
                             read_argv0=inline_argv0)
     plan = with_runbooks(plan, runbooks or {})
     core = Core(plan, TICK_S, history=True)
+    made = analyses(astore) if analyses else Analyses(astore)
+    submitted = _counted(made)
     responder = Responder(astore, manager, lambda: core.table, lambda kind, data: None,
-                          describe=lambda rule: describe_rule(plan, rule),
-                          analyses=analyses(astore) if analyses else None)
+                          describe=lambda rule: describe_rule(plan, rule), analyses=made)
     reader = t.TraceReader(str(trace), False)
     async with trio.open_nursery() as nursery:
         await nursery.start(manager.run)
@@ -95,7 +109,9 @@ async def replay_into(store: Store, trace: Path, plan: Plan,
         with trio.fail_after(30):
             while True:
                 await trio.testing.wait_all_tasks_blocked()
-                if not responder.unhandled:
+                # and every analysis asked for is stored (the analyst works in a thread,
+                # which wait_all_tasks_blocked does not wait for)
+                if not responder.unhandled and made.done >= submitted[0]:
                     break
                 await trio.sleep(0.001)
         nursery.cancel_scope.cancel()
