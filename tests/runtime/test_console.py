@@ -13,6 +13,7 @@ import fcntl
 import io
 import logging
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,6 +83,11 @@ def test_the_note_comes_where_the_lines_were_lost(
     console.write(LINE * 2 + "lost 1\nlost 2\n")
     data = drain_filler(r)
     data = read_until(r, data, LINE.encode() * 2)
+    # the writer thread frees the room of what it wrote once its write returns: the
+    # reader may see the bytes a moment before (else "next" would be dropped too)
+    deadline = time.monotonic() + 30
+    while console._held and time.monotonic() < deadline:
+        time.sleep(0.001)
     console.write("next\n")
     assert read_until(r, data, b"next\n").decode() == (
         LINE * 2 + "linnix: 2 line(s) dropped\nnext\n")
