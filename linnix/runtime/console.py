@@ -107,6 +107,12 @@ class Console:
             stream.flush()  # what it holds goes first (before the loop: nothing waits on it)
         return cls(fd, getattr(stream, "encoding", None) or "utf-8", note, name=name)
 
+    @property
+    def waiting(self) -> int:
+        """Bytes queued or being written: the room :meth:`write` cannot use yet."""
+        with self._lock:
+            return self._held
+
     # ---- the loop's side ---------------------------------------------------------------
     def write(self, text: str, /) -> int:
         """Queue the lines of ``text``; those that do not fit are dropped and counted."""

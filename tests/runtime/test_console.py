@@ -86,7 +86,7 @@ def test_the_note_comes_where_the_lines_were_lost(
     # the writer thread frees the room of what it wrote once its write returns: the
     # reader may see the bytes a moment before (else "next" would be dropped too)
     deadline = time.monotonic() + 30
-    while console._held and time.monotonic() < deadline:
+    while console.waiting and time.monotonic() < deadline:
         time.sleep(0.001)
     console.write("next\n")
     assert read_until(r, data, b"next\n").decode() == (
