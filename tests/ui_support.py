@@ -44,12 +44,16 @@ class DashView(FakeView):
             "mode": "monitor", "source": "fake", "events": 1234, "lost": 0,
             "processes": 2, "rules": 7, "paused": {"actions": "active"}}
         self.host: dict[str, Any] = {"t": [], **{name: [] for name in SERIES}}
+        self.histories: dict[int, dict[str, Any]] = {}  # pid: process_history's answer
 
     def dashboard_status(self) -> dict[str, Any]:
         return self.status
 
     def host_history(self) -> dict[str, Any]:
         return self.host
+
+    def process_history(self, pid: int) -> dict[str, Any] | None:
+        return self.histories.get(pid)
 
 
 @attrs.define

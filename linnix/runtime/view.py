@@ -206,3 +206,7 @@ class LiveView:
 
     def host_history(self) -> dict[str, Any]:
         return self.host_ring.series()
+
+    def process_history(self, pid: int) -> dict[str, Any] | None:
+        # no per-process ring is kept yet: nothing was measured to show
+        return None

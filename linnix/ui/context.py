@@ -25,3 +25,8 @@ class DashboardView(DaemonView, Protocol):
     def host_history(self) -> Json:
         """The host ring's columns: ``t`` (Unix seconds) and one list per series
         (``runtime.hostring.SERIES``), a value not measured as None."""
+
+    def process_history(self, pid: int) -> Json | None:
+        """The live process's recent samples for its charts: ``t`` (Unix seconds),
+        ``cpu_pct``, ``rss_mb`` and ``fds``, one list each, a value not measured as
+        None; None when no live process has ``pid``."""

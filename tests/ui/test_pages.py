@@ -23,7 +23,7 @@ from linnix.ui.pages import measured, number, time_left
 # every element and attribute the templates write; anything else came from the data
 TAGS = {"section", "strong", "span", "dl", "div", "dt", "dd", "h1", "h2", "ul", "li", "p",
         "time", "a", "form", "input", "label", "textarea", "button", "code", "main",
-        "header", "body", "html", "head", "meta", "title", "link", "script"}
+        "header", "nav", "body", "html", "head", "meta", "title", "link", "script"}
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 

@@ -286,3 +286,12 @@ async def test_the_api_still_needs_its_token(tmp_path: Path, nursery: trio.Nurse
     browser = await signed_in(ui)
     status, _, _ = await browser.get("/alerts")  # a session cookie is not a token
     assert status == 401
+
+
+def test_the_navigation_marks_the_page_it_is_on() -> None:
+    from linnix.ui.nav import NAV, current
+
+    assert ("Overview", "/ui/") in NAV
+    assert current("/ui/") == "/ui/"
+    assert current("/ui/actions/3") == "/ui/"  # no page of its own in the navigation
+    assert current("/elsewhere") is None
