@@ -45,6 +45,7 @@ class DashView(FakeView):
             "processes": 2, "rules": 7, "paused": {"actions": "active"}}
         self.host: dict[str, Any] = {"t": [], **{name: [] for name in SERIES}}
         self.histories: dict[int, dict[str, Any]] = {}  # pid: process_history's answer
+        self.sources: dict[str, dict[str, Any]] = {}  # rule name: rule_source's answer
 
     def dashboard_status(self) -> dict[str, Any]:
         return self.status
@@ -54,6 +55,9 @@ class DashView(FakeView):
 
     def process_history(self, pid: int) -> dict[str, Any] | None:
         return self.histories.get(pid)
+
+    def rule_source(self, name: str) -> dict[str, Any] | None:
+        return self.sources.get(name)
 
 
 @attrs.define

@@ -210,3 +210,7 @@ class LiveView:
     def process_history(self, pid: int) -> dict[str, Any] | None:
         # no per-process ring is kept yet: nothing was measured to show
         return None
+
+    def rule_source(self, name: str) -> dict[str, Any] | None:
+        # not read yet: the dashboard's rules page shows only what rules() has
+        return None

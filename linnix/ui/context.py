@@ -30,3 +30,9 @@ class DashboardView(DaemonView, Protocol):
         """The live process's recent samples for its charts: ``t`` (Unix seconds),
         ``cpu_pct``, ``rss_mb`` and ``fds``, one list each, a value not measured as
         None; None when no live process has ``pid``."""
+
+    def rule_source(self, name: str) -> Json | None:
+        """A loaded rule as written: ``name``, ``path``, ``line``, ``source`` (the rule's
+        text, from ``rule`` to its closing brace, as loaded; None if its file can no
+        longer be read) and ``explain`` (what ``linnix explain`` says of it); None when
+        no loaded rule has that name."""
