@@ -23,7 +23,7 @@ from ..engine.core import Output
 from ..engine.evaluator import FIRING, PENDING
 from ..engine.net import recent_events
 from ..engine.proctable import Proc
-from ..language.source import diagnostics_to_json
+from ..language.source import excerpt
 from ..procfs import PROC, Clock
 from ..timefmt import seconds, stamp
 from .hostring import HostRing
@@ -187,7 +187,8 @@ class LiveView:
     async def reload(self, actor: str,
                      note: str | None = None) -> tuple[bool, list[dict[str, Any]]]:
         ok, diagnostics = await self.daemon.reload(actor, note)  # audited there
-        return ok, diagnostics_to_json(diagnostics)
+        # with the line and carets `linnix check` shows: the answer is all a reader sees
+        return ok, [{**d.to_json(), "excerpt": excerpt(d)} for d in diagnostics]
 
     async def ask_model(self, incident_id: int) -> bool:
         analyses = getattr(self.daemon, "analyses", None)

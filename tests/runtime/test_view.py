@@ -6,6 +6,7 @@ The engine runs over trace events; the view reads its table, and a fake
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,15 +17,19 @@ from api_support import AUTH, MAX_BODY, TOKEN
 from engine_support import execve, fork, proc, sample
 from proc_support import FakeProc
 from prometheus_client import CollectorRegistry
+from support import write
 
+from linnix.actions.store import AsyncStore, Store
 from linnix.api.app import create_app
 from linnix.api.stream import StreamHub
 from linnix.engine import trace as t
 from linnix.engine.core import Core
 from linnix.language.pipeline import compile_text
 from linnix.procfs import HZ, Clock
+from linnix.runtime import daemon as d
+from linnix.runtime.live import LiveEngine
 from linnix.runtime.responder import subtree_snapshot
-from linnix.runtime.view import LiveView
+from linnix.runtime.view import History, LiveView
 
 ORIGIN = 600 / HZ - 1.0  # a process started at 600 clock ticks started at 1.0 on this clock
 
@@ -210,3 +215,35 @@ async def test_no_network_event_is_kept_while_no_rule_needs_them(fake: FakeProc)
     core.replace_plan(compile_text(NO_SUBTREE_RULE))  # and off: what was kept is forgotten
     assert core.table.procs[100].net.recent is None
     assert (await get(view, "/processes/100"))["connections"] is None
+
+
+# ---- reloads -----------------------------------------------------------------------------
+
+RULE_A = "# its comment\nrule a {\n    when cpu_pct > 50   # busy\n    severity warning\n}\n"
+
+
+def reloadable(rules: Path, state: Path) -> LiveView:
+    """The view of a daemon whose engine and store are built, not running: reloads work."""
+    daemon = d.Daemon(d.DaemonOptions(rules=[str(rules)], state_dir=str(state)),
+                      out=io.StringIO(), err=io.StringIO())
+    daemon.core = core = Core(daemon.build().require_plan(), 0.5)
+    daemon.engine = LiveEngine(core, Clock(), lambda out: None)
+    state.mkdir(exist_ok=True)
+    daemon.astore = AsyncStore(Store(str(state / "linnix.db")))
+    daemon.history = History()
+    return LiveView(daemon)
+
+
+async def test_a_refused_reload_shows_the_line_and_carets_check_shows(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": RULE_A})
+    view = reloadable(rules, tmp_path / "state")
+    write(rules, {"b.lnx": "rule b: nosuch > 1\n"})
+    ok, diagnostics = await view.reload("api")
+    assert not ok and [r.name for r in view.daemon.core.plan.rules] == ["a"]  # type: ignore[union-attr]
+    [found] = diagnostics
+    assert (found["code"], found["line"], found["col"]) == ("E201", 1, 9)
+    assert found["excerpt"] == "rule b: nosuch > 1\n        ^^^^^^"
+    (rules / "a.lnx").unlink()
+    (rules / "b.lnx").unlink()
+    ok, diagnostics = await view.reload("api")
+    assert not ok and [x["excerpt"] for x in diagnostics] == [None]  # no text to point at
