@@ -8,6 +8,7 @@ __all__ = ["NAV", "current"]
 NAV: tuple[tuple[str, str], ...] = (
     ("Overview", "/ui/"),
     ("Rules", "/ui/rules"),
+    ("Audit", "/ui/audit"),
 )
 
 
