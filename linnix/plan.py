@@ -125,6 +125,9 @@ class CompiledRule:
     # an event rule's pre-filter (None: every event of its kind is judged)
     prefilter: tuple[FilterKey, ...] | None = None
     runbook: str | None = None  # what to do when it fires (text or a link), kept as data
+    # the rule as written, from 'rule' to its end, as its file read when the plan was built
+    # (an edited file changes it at the next build, never under a running plan)
+    source: str | None = None
 
     @property
     def where(self) -> str:

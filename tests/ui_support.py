@@ -46,6 +46,7 @@ class DashView(FakeView):
         self.host: dict[str, Any] = {"t": [], **{name: [] for name in SERIES}}
         self.histories: dict[int, dict[str, Any]] = {}  # pid: process_history's answer
         self.sources: dict[str, dict[str, Any]] = {}  # rule name: rule_source's answer
+        self.firings: dict[str, dict[str, Any]] = {}  # rule name: its last firing
 
     def dashboard_status(self) -> dict[str, Any]:
         return self.status
@@ -58,6 +59,9 @@ class DashView(FakeView):
 
     def rule_source(self, name: str) -> dict[str, Any] | None:
         return self.sources.get(name)
+
+    def last_firings(self) -> dict[str, Any]:
+        return self.firings
 
 
 @attrs.define

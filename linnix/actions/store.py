@@ -197,9 +197,12 @@ class Store:
         return self._staged.id
 
     def audit_log(self, *, limit: int = 100, before: int | None = None,
-                  action_id: int | None = None,
-                  event: str | None = None) -> list[dict[str, Any]]:
-        return self._newest(_AUDIT_COLUMNS, "audit", {"event": event, "action_id": action_id},
+                  action_id: int | None = None, event: str | None = None,
+                  actor: str | None = None) -> list[dict[str, Any]]:
+        """Records newest first, those with an id below ``before``; each filter given
+        (the action, the event, who: ``actor``) must match exactly."""
+        return self._newest(_AUDIT_COLUMNS, "audit",
+                            {"event": event, "action_id": action_id, "actor": actor},
                             before=before, limit=limit)
 
     # ---- incidents -------------------------------------------------------------------

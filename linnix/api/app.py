@@ -43,6 +43,7 @@ from .analyses import analyze_now
 from .context import DaemonView
 from .decisions import decide
 from .fields import (
+    ACTOR_MAX,
     NOTE_MAX,
     REASON_MAX,
     HttpError,
@@ -57,6 +58,7 @@ from .fields import (
     next_before,
     note_field,
     only,
+    text_arg,
     text_field,
 )
 from .openapi import openapi_document
@@ -506,7 +508,8 @@ def create_app(view: DaemonView, *, max_body: int, token: str = "",
     async def audit() -> Response:
         limit = limit_arg()
         rows = await view.store.audit_log(limit=limit, before=int_arg("before"),
-                                          action_id=int_arg("action"))
+                                          action_id=int_arg("action"),
+                                          actor=text_arg("actor", limit=ACTOR_MAX))
         return _json({"audit": rows, "next_before": next_before(rows, limit)})
 
     return app

@@ -17,14 +17,15 @@ import orjson
 from quart import request
 
 __all__ = [
-    "ID_MAX", "LIMIT_MAX", "NOTE_MAX", "REASON_MAX", "HttpError", "check_id",
+    "ACTOR_MAX", "ID_MAX", "LIMIT_MAX", "NOTE_MAX", "REASON_MAX", "HttpError", "check_id",
     "duration_field", "fail", "flag_arg", "int_arg", "json_body", "last_event_id",
-    "limit_arg", "next_before", "note_field", "only", "text_field", "unplain",
+    "limit_arg", "next_before", "note_field", "only", "text_arg", "text_field", "unplain",
 ]
 
 LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
 NOTE_MAX, REASON_MAX = 128, 1024
 ID_MAX = 2**63 - 1  # SQLite's largest integer
+ACTOR_MAX = 128  # who an audit record names: a token's name, linnix, SIGHUP
 
 
 class HttpError(Exception):
@@ -59,6 +60,21 @@ def int_arg(name: str, *, default: int | None = None, low: int = 1,
     if not low <= value <= high:
         fail(400, "bad request", f"'{name}' must be from {low} to {high}, not {value}")
     return value
+
+
+def text_arg(name: str, *, limit: int) -> str | None:
+    """A parameter matched exactly, such as a name: None when absent or empty; plain text
+    (see :func:`unplain`) of at most ``limit`` characters, or a 400."""
+    text = request.args.get(name)
+    if text is None or text == "":
+        return None
+    if len(text) > limit:
+        fail(400, "bad request", f"'{name}' is longer than {limit} characters")
+    found = unplain(text)
+    if found is not None:
+        fail(400, "bad request", f"'{name}' must be plain text: it has {found[1]} at "
+                                 f"character {found[0] + 1}")
+    return text
 
 
 def limit_arg() -> int:

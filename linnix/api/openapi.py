@@ -76,6 +76,9 @@ def _parameters() -> Json:
                                                     "expired", "refused", "recorded"]}),
         "audit_action": query("action", "only records about this action id",
                               {"type": "integer", "minimum": 1}),
+        "audit_actor": query("actor", "only records of this actor (exactly): the token's "
+                             "name that approved, rejected or reloaded, or linnix",
+                             {"type": "string", "maxLength": 128}),
         "last_event_id": query("last_event_id", "resume after this event id (like the "
                                "Last-Event-ID header, which wins when both are given)",
                                {"type": "integer", "minimum": 0}),
@@ -274,7 +277,7 @@ def _paths() -> Json:
         "/audit": {"get": _op(
             "The audit log", "Who did what and why, newest first; page with 'before'.",
             "audit", _ok("a page of records", schema("AuditPage")), errors=("BadRequest",),
-            parameters=(p["audit_action"], p["limit"], p["before"]))},
+            parameters=(p["audit_action"], p["audit_actor"], p["limit"], p["before"]))},
     }
 
 

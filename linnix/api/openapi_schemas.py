@@ -237,6 +237,9 @@ def schemas() -> Json:
                 "level": {"type": "string", "enum": ["error", "warning", "note"]},
                 "code": {"type": "string"}, "message": {"type": "string"},
                 "hint": nullable("string"),
+                "excerpt": nullable("string", description=(
+                    "the source line and the carets under what the diagnostic is about, as "
+                    "'linnix check' shows them (two lines); null when it points at no text")),
             },
         },
         "ReloadRequest": {

@@ -303,7 +303,7 @@ def _assemble(rule: CheckedRule, names: dict[str, str], inputs: dict[str, n.Expr
         | (_NETWORK if rule.event is not None and rule.event.trigger in NET_TRIGGERS
            else frozenset()),
         time_varying=time_varying, boundary=_boundary_of(rule, names, ns),
-        runbook=rule.runbook, **_event_of(rule))
+        runbook=rule.runbook, source=rule.span.text, **_event_of(rule))
 
 
 def _event_of(rule: CheckedRule) -> dict[str, Any]:

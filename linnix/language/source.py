@@ -25,6 +25,7 @@ __all__ = [
     "SourceFile",
     "Span",
     "diagnostics_to_json",
+    "excerpt",
     "render",
     "render_all",
 ]
@@ -194,24 +195,32 @@ def _expand_tabs(text: str) -> str:
     return text.replace("\t", "    ")
 
 
+def excerpt(diag: Diagnostic) -> str | None:
+    """Two lines: the source line a diagnostic is about (a window of a very long one)
+    and the carets under its span; None when it points at no text (a file that is gone)."""
+    s = diag.span
+    line = s.source.line_text(s.line)
+    if not line and s.start == s.end == 0 and not s.source.text:
+        return None
+    prefix = _expand_tabs(line[: max(0, s.col - 1)])
+    last = len(line) + 1 if s.end_line > s.line else s.end_col
+    width = max(1, len(_expand_tabs(line[s.col - 1 : last - 1])))
+    shown = _expand_tabs(line)
+    if len(shown) > 200:  # keep huge lines readable: show a window around the span
+        lo = max(0, len(prefix) - 60)
+        shown = shown[lo : lo + 160]
+        prefix = prefix[lo:]
+        width = min(width, max(1, 160 - len(prefix)))
+    return f"{shown}\n{' ' * len(prefix)}{'^' * width}"
+
+
 def render(diag: Diagnostic) -> str:
     """Render one diagnostic: header, the source line, and carets under the span."""
     s = diag.span
-    head = f"{s.where()}: {diag.level.value}[{diag.code}]: {diag.message}"
-    line = s.source.line_text(s.line)
-    if not line and s.start == s.end == 0 and not s.source.text:
-        out = head
-    else:
-        prefix = _expand_tabs(line[: max(0, s.col - 1)])
-        last = len(line) + 1 if s.end_line > s.line else s.end_col
-        width = max(1, len(_expand_tabs(line[s.col - 1 : last - 1])))
-        shown = _expand_tabs(line)
-        if len(shown) > 200:  # keep huge lines readable: show a window around the span
-            lo = max(0, len(prefix) - 60)
-            shown = shown[lo : lo + 160]
-            prefix = prefix[lo:]
-            width = min(width, max(1, 160 - len(prefix)))
-        out = f"{head}\n    {shown}\n    {' ' * len(prefix)}{'^' * width}"
+    out = f"{s.where()}: {diag.level.value}[{diag.code}]: {diag.message}"
+    lines = excerpt(diag)
+    if lines is not None:
+        out += "".join(f"\n    {line}" for line in lines.split("\n"))
     if diag.hint:
         out += f"\n    = help: {diag.hint}"
     return out

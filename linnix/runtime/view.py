@@ -10,6 +10,7 @@ and subtree totals are computed from the table's tree
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,9 @@ from ..engine.core import Output
 from ..engine.evaluator import FIRING, PENDING
 from ..engine.net import recent_events
 from ..engine.proctable import Proc
-from ..language.source import diagnostics_to_json
+from ..language.explain import explain_rule
+from ..language.source import excerpt
+from ..plan import Plan
 from ..procfs import PROC, Clock
 from ..timefmt import seconds, stamp
 from .hostring import HostRing
@@ -36,16 +39,25 @@ if TYPE_CHECKING:
 __all__ = ["History", "LiveView"]
 
 GRAPH_MAX = 500  # processes in one /graph answer
+# what last_firings keeps of a firing alert
+_FIRING = ("time", "ts", "pid", "comm", "start", "cgroup", "severity", "message")
 
 
 class History:
-    """The most recent outputs, as JSON (for ``GET /alerts?history=1``)."""
+    """The most recent outputs, as JSON (for ``GET /alerts?history=1``), and each rule's
+    newest firing since the start (for the dashboard's rules page: one per rule name, so
+    it outlasts the outputs the ring lets go)."""
 
     def __init__(self, size: int = 1000) -> None:
         self.items: deque[dict[str, Any]] = deque(maxlen=size)
+        self.fired: dict[str, dict[str, Any]] = {}
 
     def __call__(self, batch: Sequence[Output]) -> None:
-        self.items.extend(item.to_json() for item in batch)
+        for item in batch:
+            record = item.to_json()
+            self.items.append(record)
+            if record["type"] == "alert" and record["state"] == "firing":
+                self.fired[record["rule"]] = record
 
 
 class LiveView:
@@ -59,6 +71,10 @@ class LiveView:
         self.registry = daemon.registry
         self.proc_root = PROC
         self._readers = trio.CapacityLimiter(CMDLINE_READERS)
+        # where each rule of the running plan is in its list, by name; a weak reference and
+        # indexes, not the rules: the plan a reload replaced is let go
+        self._by_name: tuple[weakref.ref[Plan] | None, dict[str, int]] = (None, {})
+        self._explained: dict[str, str] = {}  # rule_source's explain, for the running plan
         # the host's recent samples, for the dashboard's charts (kept while the API serves)
         self.host_ring = HostRing(daemon.opts.sample_interval)
         if daemon.telemetry is not None:
@@ -187,7 +203,8 @@ class LiveView:
     async def reload(self, actor: str,
                      note: str | None = None) -> tuple[bool, list[dict[str, Any]]]:
         ok, diagnostics = await self.daemon.reload(actor, note)  # audited there
-        return ok, diagnostics_to_json(diagnostics)
+        # with the line and carets `linnix check` shows: the answer is all a reader sees
+        return ok, [{**d.to_json(), "excerpt": excerpt(d)} for d in diagnostics]
 
     async def ask_model(self, incident_id: int) -> bool:
         analyses = getattr(self.daemon, "analyses", None)
@@ -212,5 +229,30 @@ class LiveView:
         return None
 
     def rule_source(self, name: str) -> dict[str, Any] | None:
-        # not read yet: the dashboard's rules page shows only what rules() has
-        return None
+        core = self.daemon.core
+        if core is None:
+            return None
+        plan = core.plan
+        at = self._indexed(plan).get(name)
+        if at is None:
+            return None
+        rule = plan.rules[at]
+        explained = self._explained
+        if name not in explained:
+            explained[name] = explain_rule(rule)
+        return {"name": rule.name, "path": rule.path, "line": rule.line,
+                "source": rule.source, "explain": explained[name]}
+
+    def _indexed(self, plan: Plan) -> dict[str, int]:
+        """Where each rule of ``plan`` is, by name; what was explained is kept until a
+        reload swaps the plan."""
+        held = self._by_name[0]
+        if held is None or held() is not plan:
+            self._by_name = (weakref.ref(plan), {r.name: i for i, r in enumerate(plan.rules)})
+            self._explained = {}
+        return self._by_name[1]
+
+    def last_firings(self) -> dict[str, Any]:
+        fired = self.daemon.history.fired if self.daemon.history is not None else {}
+        return {name: {key: record.get(key) for key in _FIRING}
+                for name, record in fired.items()}

@@ -1,89 +1,23 @@
-"""``linnix explain``: the plan in readable form (text or JSON)."""
+"""``linnix explain``: the plan in readable form (text or JSON); each rule as
+:mod:`linnix.language.explain` words it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..engine.tally import MAX_KEYS
+from ..language.explain import rule_lines, secs
 from ..names import METRICS, Need
-from ..plan import CompiledRule, Plan
-from ..terminal import printable
+from ..plan import Plan
 
 __all__ = ["explain_json", "explain_text"]
-
-
-def _secs(value: float) -> str:
-    if value == 0:
-        return "0s"
-    if value < 1:
-        return f"{value * 1000:g}ms"
-    return f"{value:g}s"
-
-
-def _rule_text(rule: CompiledRule) -> list[str]:
-    state = "" if rule.enabled else "  [disabled: checked, never evaluated]"
-    lines = [f"rule {rule.name}  ({rule.where}){state}"]
-    if rule.description:
-        lines.append(f"  description  {rule.description}")
-    if rule.runbook:
-        lines.append(f"  runbook      {printable(rule.runbook)}")
-    reason = "" if rule.scope_reason == "declared" else f"  ({rule.scope_reason})"
-    lines.append(f"  scope        {rule.scope.value}{reason}")
-    if rule.trigger is not None:
-        lines.extend(_event_lines(rule))
-        return lines
-    lines.append(f"  when         {rule.cond_text}")
-    if rule.boundary is not None:
-        lines.append(f"  boundary     {rule.boundary.text}  (subtree totals stop at these "
-                     "processes)")
-    lines.append(f"  for          {_secs(rule.for_s)}")
-    if rule.clear_text is not None:
-        lines.append(f"  clear when   {rule.clear_text}  for {_secs(rule.clear_for_s)}")
-    else:
-        lines.append("  clear when   the condition is false")
-    if rule.keep_firing_for_s:
-        lines.append(f"  keep firing  {_secs(rule.keep_firing_for_s)}")
-    if rule.cooldown_s:
-        lines.append(f"  cooldown     {_secs(rule.cooldown_s)}")
-    lines += _outcome_lines(rule)
-    if rule.time_varying:
-        lines.append("  re-evaluated every tick (reads rates, ages or windows)")
-    return lines
-
-
-def _outcome_lines(rule: CompiledRule) -> list[str]:
-    """What any rule ends with: its severity, actions, labels, tags, message and reads."""
-    actions = ", ".join(a.describe() for a in rule.actions) or "alert"
-    mode = "  (mode monitor: never runs without approval)" if rule.mode_monitor else ""
-    lines = [f"  severity     {rule.severity}", f"  actions      {actions}{mode}"]
-    if rule.labels:
-        labels = ", ".join(f'{k}="{v}"' for k, v in rule.labels.items())
-        lines.append(f"  labels       {labels}")
-    if rule.tags:
-        lines.append(f"  tags         {', '.join(rule.tags)}")
-    lines.append(f"  message      {rule.message.source}")
-    lines.append(f"  reads        {', '.join(rule.inputs) or '(nothing)'}")
-    return lines
-
-
-def _event_lines(rule: CompiledRule) -> list[str]:
-    """An event rule: judged at each of its events, never at ticks; its flood control."""
-    lines = [f"  on           {rule.trigger}  (judged once at each {rule.trigger} event, at its "
-             "own time; never at ticks)",
-             f"  when         {rule.cond_text}"]
-    if rule.cooldown_s:
-        key = ", ".join(rule.cooldown_by) or "exe (comm when the exe is not known)"
-        lines.append(f"  cooldown     {_secs(rule.cooldown_s)} by {key}")
-    lines.append(f"  max_rate     {rule.max_rate} alert(s) per {_secs(rule.max_rate_per_s)}")
-    lines += _outcome_lines(rule)
-    return lines
 
 
 def explain_text(plan: Plan) -> str:
     """Every rule, then what the engine must compute for the plan."""
     out: list[str] = []
     for rule in plan.rules:
-        out.extend(_rule_text(rule))
+        out.extend(rule_lines(rule))
         out.append("")
     if not plan.rules:
         out.append("(no rules)")
@@ -91,7 +25,7 @@ def explain_text(plan: Plan) -> str:
     out.append("engine requirements")
     metrics = sorted(plan.metrics)
     out.append(f"  metrics        {', '.join(metrics) or '(none)'}")
-    windows = ", ".join(f"{m} over {_secs(w)}" for m, w in sorted(plan.windows))
+    windows = ", ".join(f"{m} over {secs(w)}" for m, w in sorted(plan.windows))
     out.append(f"  windows        {windows or '(none)'}")
     out.extend(_counting_text(plan))
     out.append(f"  subtree pass   {'yes' if plan.needs_subtree else 'no'}")
@@ -115,7 +49,7 @@ def _counting_text(plan: Plan) -> list[str]:
         terms = ", ".join(c.text for c in plan.counts)
         lines.append(f"  counts         {terms}  (judged again on each process that changes)")
     if plan.event_counters:
-        kept = ", ".join(f"{c.kind} by {c.field} over {_secs(c.span_s)}"
+        kept = ", ".join(f"{c.kind} by {c.field} over {secs(c.span_s)}"
                          for c in plan.event_counters)
         lines.append(f"  event counts   {kept}  (at most {MAX_KEYS} values each, oldest "
                      "evicted first)")

@@ -1,4 +1,4 @@
-"""What the dashboard reads from the daemon: the API's view and two more reads.
+"""What the dashboard reads from the daemon: the API's view and a few more reads.
 
 :class:`DashboardView` is the API's :class:`~linnix.api.context.DaemonView`
 with what only the dashboard needs; the daemon implements it in
@@ -33,6 +33,13 @@ class DashboardView(DaemonView, Protocol):
 
     def rule_source(self, name: str) -> Json | None:
         """A loaded rule as written: ``name``, ``path``, ``line``, ``source`` (the rule's
-        text, from ``rule`` to its closing brace, as loaded; None if its file can no
-        longer be read) and ``explain`` (what ``linnix explain`` says of it); None when
-        no loaded rule has that name."""
+        text, from ``rule`` to its closing brace, as its file was read when the running
+        rules were built: an edited file shows at the next reload; None if not known)
+        and ``explain`` (what ``linnix explain`` says of it); None when no loaded rule
+        has that name."""
+
+    def last_firings(self) -> Json:
+        """By rule name, its newest firing since the daemon started: ``time`` (RFC 3339),
+        ``ts``, ``pid``, ``comm`` and ``start`` (None but for a process rule's),
+        ``cgroup`` (a cgroup rule's), ``severity``, ``message``; a rule that has not
+        fired since the start is absent."""

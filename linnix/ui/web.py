@@ -89,10 +89,10 @@ class UiState:
         session, to carry its CSRF token)."""
         why = cross_site(request.headers, request.scheme, request.host)
         if why is not None:
-            raise RefusedError(403, f"RefusedError: {why}.")
+            raise RefusedError(403, f"Refused: {why}.")
         fields = {k: v for k, v in (await request.form).items()}
         if found is not None and not found[1].csrf_ok(fields.get("csrf")):
-            raise RefusedError(403, "RefusedError: the form did not carry this session's CSRF "
+            raise RefusedError(403, "Refused: the form did not carry this session's CSRF "
                           "token. Reload the page and try again.")
         return fields
 

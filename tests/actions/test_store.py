@@ -330,6 +330,16 @@ def test_audit_log_pages_newest_first_and_filters(store: Store, clock: FakeClock
     assert store.audit_log(limit=3, before=ids[2]) == store.audit_log(limit=100)[-2:]
 
 
+def test_audit_log_filters_by_who(store: Store) -> None:
+    for actor in ("alice", "linnix", "bob", "alice", "Alice"):
+        store.audit(actor, "action.approved", action_id=1, by=actor)
+    mine = store.audit_log(actor="alice")
+    assert [e["actor"] for e in mine] == ["alice", "alice"]  # exactly: not Alice
+    assert store.audit_log(actor="alice", limit=1, before=mine[0]["id"]) == mine[1:]
+    assert store.audit_log(actor="alice", event="action.proposed") == []
+    assert store.audit_log(actor="nobody") == []
+
+
 # ---- one transaction per change -------------------------------------------------------------
 
 def full_disk_on_audit(store: Store) -> None:

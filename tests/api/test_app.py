@@ -357,6 +357,29 @@ async def test_approve_executes_once_and_is_audited(env: Env) -> None:
     assert (noted["actor"], noted["detail"]) == ("alice", {"note": "on call"})
 
 
+async def test_the_audit_log_filters_by_who_decided(env: Env) -> None:
+    ids = {}
+    for name, verb in (("alice", "approve"), ("bob", "reject"), ("alice", "reject")):
+        ids[name, verb] = action = await env.propose()
+        status, _, _ = await call(env, "POST", f"/actions/{action}/{verb}",
+                                  headers=env.auth(name), body={"reason": "why"})
+        assert status == 200
+    status, body, _ = await call(env, "GET", "/audit?actor=alice")
+    assert status == 200 and {r["actor"] for r in body["audit"]} == {"alice"}
+    assert {(r["event"], r["action_id"]) for r in body["audit"]} >= {
+        ("action.approved", ids["alice", "approve"]),
+        ("action.rejected", ids["alice", "reject"])}
+    status, body, _ = await call(env, "GET", f"/audit?actor=bob&action={ids['bob', 'reject']}")
+    assert [r["event"] for r in body["audit"]] == ["action.rejected"]
+    status, body, _ = await call(env, "GET", "/audit?actor=")  # empty: no filter
+    assert {r["actor"] for r in body["audit"]} >= {"alice", "bob", "linnix"}
+    for bad in ("actor=" + "a" * 129, "actor=al%00ice", "actor=%E2%80%AEecila"):
+        status, body, _ = await call(env, "GET", f"/audit?{bad}")
+        assert status == 400, bad
+        assert_error(body, "bad request")
+        assert "'actor'" in body["detail"]
+
+
 @pytest.mark.parametrize("raw", [b"", b"{}", b'{"note": "  "}', b'{"approver": null}'])
 async def test_a_decision_needs_no_body(env: Env, raw: bytes) -> None:
     action = await env.propose()

@@ -122,7 +122,7 @@ _PATH = st.one_of(
     st.tuples(st.sampled_from(_TEMPLATES), _SEGMENT).map(lambda t: t[0].format(t[1])),
     st.lists(_SEGMENT, min_size=1, max_size=5).map(lambda s: "/" + "/".join(s)))
 _QUERY_KEYS = st.sampled_from(["limit", "before", "open", "history", "status", "action",
-                               "last_event_id"]) | _TEXT
+                               "actor", "last_event_id"]) | _TEXT
 _QUERY_VALUES = _NUMBERS | _TEXT | st.sampled_from(["", "1", "true", "no", "pending", "all"])
 _QUERY = st.one_of(
     st.lists(st.tuples(_QUERY_KEYS, _QUERY_VALUES), max_size=4).map(urllib.parse.urlencode),

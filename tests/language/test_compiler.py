@@ -431,3 +431,16 @@ def test_integer_formats_are_accepted_for_numbers_not_for_strings() -> None:
                            "object of type 'str'")
     bad = only('rule r { when cpu_pct > 50\n message "{pid:.q}" }', "E308")
     assert bad.message == "invalid format '.q' for 'pid': Format specifier missing precision"
+
+
+# ---- the rule's text, as loaded ----------------------------------------------------------
+
+
+def test_a_compiled_rule_keeps_its_text_as_written() -> None:
+    text = ('# a comment before it is not its\nrule hot: cpu_pct > 90\n\nrule big {\n'
+            '    when rss_mb > 10 for 5s   # why: a leak\n    severity warning\n}\n')
+    hot, big = compile_text(text, "r.lnx").rules
+    assert (hot.source, hot.line) == ("rule hot: cpu_pct > 90", 2)
+    assert big.source == ("rule big {\n    when rss_mb > 10 for 5s   # why: a leak\n"
+                          "    severity warning\n}")
+    assert big.line == 4

@@ -9,6 +9,7 @@ from linnix.language.source import (
     Level,
     SourceFile,
     diagnostics_to_json,
+    excerpt,
     render,
     render_all,
 )
@@ -78,6 +79,12 @@ def test_render_keeps_huge_lines_readable() -> None:
 def test_render_empty_file() -> None:
     src = SourceFile("t.lnx", "")
     assert render(diag(0, 0, source=src)) == "t.lnx:1:1: error[E201]: unknown name 'subtre_cpu_pct'"
+
+
+def test_the_excerpt_is_the_line_and_carets_render_shows() -> None:
+    assert excerpt(diag(18, 32)) == ("    when subtre_cpu_pct > 50 for 5s\n"
+                                     "         ^^^^^^^^^^^^^^")
+    assert excerpt(diag(0, 0, source=SourceFile("t.lnx", ""))) is None
 
 
 def test_render_all_caps_the_list() -> None:

@@ -6,6 +6,7 @@ The engine runs over trace events; the view reads its table, and a fake
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,15 +17,21 @@ from api_support import AUTH, MAX_BODY, TOKEN
 from engine_support import execve, fork, proc, sample
 from proc_support import FakeProc
 from prometheus_client import CollectorRegistry
+from support import write
 
+from linnix.actions.store import AsyncStore, Store
 from linnix.api.app import create_app
 from linnix.api.stream import StreamHub
 from linnix.engine import trace as t
 from linnix.engine.core import Core
+from linnix.language.explain import explain_rule
 from linnix.language.pipeline import compile_text
 from linnix.procfs import HZ, Clock
+from linnix.runtime import daemon as d
+from linnix.runtime.live import LiveEngine
 from linnix.runtime.responder import subtree_snapshot
-from linnix.runtime.view import LiveView
+from linnix.runtime.view import History, LiveView
+from linnix.tools.explain import explain_text
 
 ORIGIN = 600 / HZ - 1.0  # a process started at 600 clock ticks started at 1.0 on this clock
 
@@ -210,3 +217,79 @@ async def test_no_network_event_is_kept_while_no_rule_needs_them(fake: FakeProc)
     core.replace_plan(compile_text(NO_SUBTREE_RULE))  # and off: what was kept is forgotten
     assert core.table.procs[100].net.recent is None
     assert (await get(view, "/processes/100"))["connections"] is None
+
+
+# ---- reloads -----------------------------------------------------------------------------
+
+RULE_A = "# its comment\nrule a {\n    when cpu_pct > 50   # busy\n    severity warning\n}\n"
+
+
+def reloadable(rules: Path, state: Path) -> LiveView:
+    """The view of a daemon whose engine and store are built, not running: reloads work."""
+    daemon = d.Daemon(d.DaemonOptions(rules=[str(rules)], state_dir=str(state)),
+                      out=io.StringIO(), err=io.StringIO())
+    daemon.core = core = Core(daemon.build().require_plan(), 0.5)
+    daemon.engine = LiveEngine(core, Clock(), lambda out: None)
+    state.mkdir(exist_ok=True)
+    daemon.astore = AsyncStore(Store(str(state / "linnix.db")))
+    daemon.history = History()
+    return LiveView(daemon)
+
+
+async def test_a_refused_reload_shows_the_line_and_carets_check_shows(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": RULE_A})
+    view = reloadable(rules, tmp_path / "state")
+    write(rules, {"b.lnx": "rule b: nosuch > 1\n"})
+    ok, diagnostics = await view.reload("api")
+    assert not ok and [r.name for r in view.daemon.core.plan.rules] == ["a"]  # type: ignore[union-attr]
+    [found] = diagnostics
+    assert (found["code"], found["line"], found["col"]) == ("E201", 1, 9)
+    assert found["excerpt"] == "rule b: nosuch > 1\n        ^^^^^^"
+    (rules / "a.lnx").unlink()
+    (rules / "b.lnx").unlink()
+    ok, diagnostics = await view.reload("api")
+    assert not ok and [x["excerpt"] for x in diagnostics] == [None]  # no text to point at
+
+
+# ---- the dashboard's reads of the rules -------------------------------------------------
+
+async def test_a_rule_shows_its_text_as_loaded_and_its_explanation(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": RULE_A})
+    view = reloadable(rules, tmp_path / "state")
+    shown = view.rule_source("a")
+    assert shown is not None
+    plan = view.daemon.core.plan  # type: ignore[union-attr]
+    assert shown == {"name": "a", "path": str(rules / "a.lnx"), "line": 2,
+                     "source": RULE_A.removeprefix("# its comment\n").rstrip("\n"),
+                     "explain": explain_rule(plan.rules[0])}
+    assert shown["explain"] in explain_text(plan)  # what `linnix explain` says of it
+    assert view.rule_source("nosuch") is None
+    # an edited file changes nothing the running rule shows, until a reload takes it
+    write(rules, {"a.lnx": "rule a: cpu_pct > 90\n"})
+    assert view.rule_source("a") == shown
+    assert (await view.reload("api"))[0]
+    again = view.rule_source("a")
+    assert again is not None and again["source"] == "rule a: cpu_pct > 90"
+    assert "when         cpu_pct > 90" in again["explain"] and again["line"] == 1
+
+
+def test_no_rule_is_shown_before_the_engine_runs(fake: FakeProc) -> None:
+    view = view_over(NO_SUBTREE_RULE, fake)
+    view.daemon.core = None
+    assert view.rule_source("hot") is None
+
+
+def test_each_rule_keeps_its_newest_firing_since_the_start(fake: FakeProc) -> None:
+    core = Core(compile_text("rule hot: cpu_pct > 50\nrule cold: cpu_pct < 0"), 0.1)
+    history = History(size=1)
+    core.feed([proc(0.1, 1, 0, "init", start=0.1), sample(0.25, 1, cpu_pct=90.0),
+               sample(0.65, 1, cpu_pct=90.0)])  # fires at 0.3
+    history(core.drain())
+    core.feed([sample(0.9, 1, cpu_pct=10.0), sample(1.5, 1, cpu_pct=11.0)])
+    history(core.drain())
+    assert [x["state"] for x in history.items] == ["resolved"]  # the ring let the firing go
+    view = view_over(NO_SUBTREE_RULE, fake)
+    view.daemon.history = history
+    assert view.last_firings() == {"hot": {
+        "time": None, "ts": 0.3, "pid": 1, "comm": "init", "start": 0.1, "cgroup": None,
+        "severity": "warning", "message": "init[1]: cpu_pct=90"}}

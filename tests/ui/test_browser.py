@@ -5,7 +5,9 @@ named like the hostile name below, and one headless Chromium driven through the
 system's chromedriver, both shared by the module's tests, which run in order: sign-in
 (refused, redirected, accepted), the alert appearing without a reload, approving one
 proposed kill (and analysing its incident on the incident page) and rejecting another,
-CSRF, hostile text, the console.  Each page is
+CSRF, the rules page (a broken rule file refused on reload, the running rule kept, then
+mended) and a rule's page, the audit page filtered by the approver, hostile text, the
+console.  Each page is
 saved as a screenshot at 1280 and 390 pixels wide under the module's temporary folder
 (printed).  Needs root, eBPF, chromium and chromium-driver: skipped with the reason
 otherwise, mandatory in CI as root.
@@ -325,6 +327,80 @@ def test_a_post_without_the_csrf_token_is_refused(lab: Lab) -> None:
     assert target.poll() is None
     lab.open("/ui/")  # the session is still open
     assert lab.driver.current_url == lab.base + "/ui/"
+
+
+def test_rules_page_and_a_refused_reload_that_keeps_the_rules(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+
+    lab.open("/ui/rules")
+    lab.wait(lambda: lab.text("#rules"), "the rules page")
+    assert "Last fired" in lab.text("#rules") and f"{COMM} [" in lab.text("#rules")
+    def running() -> list[tuple[str, str, str]]:
+        return [(r["name"], r["path"], r["condition"]) for r in lab.api.get("/rules")["rules"]]
+
+    before = running()
+    broken = lab.tmp / "rules" / "broken.lnx"
+    broken.write_text(f'rule broken {{\n    when comm == "{HOSTILE}" and nosuch > 1\n}}\n')
+    try:
+        lab.driver.find_element(By.ID, "reload-note").send_keys("ui test: broken")
+        lab.driver.find_element(By.ID, "reload").click()
+        lab.wait(lambda: lab.text("#reload-refused"), "the refusal")
+        assert lab.text("#reload-summary") == \
+            "The rules have 1 error: the running rules are kept."
+        assert f"{broken}:2:53 unknown name 'nosuch'" in lab.text("#reload-diagnostics")
+        assert lab.text("#reload-diagnostics pre") == \
+            f'when comm == "{HOSTILE}" and nosuch > 1\n{" " * 52}^^^^^^'  # innerText: trimmed
+        assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+        lab.no_dialog()
+        lab.shoot("rules-refused")
+        assert running() == before  # the old rule runs on:
+        target = lab.target()  # a new hostile process still gets its alert
+        wait_for(lambda: any(a["pid"] == target.pid for a in lab.api.get("/alerts")["alerts"]),
+                 WAIT_S, "the alert of the rule kept")
+    finally:
+        broken.unlink()
+    lab.driver.find_element(By.ID, "reload").click()  # mended: taken, later tests unaffected
+    lab.wait(lambda: lab.text("#reload-done"), "the reload")
+    assert lab.text("#reload-summary") == \
+        "The new rules run: 1 rule loaded (1 active), 0 warnings."
+    assert _errors(lab.console(), ("status of 422",)) == []
+
+
+def test_a_rule_page_shows_its_text_as_text(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+
+    lab.driver.find_element(By.LINK_TEXT, "hostile_name").click()
+    lab.wait(lambda: lab.text("#rule-source"), "the rule's page")
+    assert f'when comm == "{COMM}"' in lab.text("#rule-source")
+    assert lab.text("#rule-explain").startswith("rule hostile_name  (")
+    assert lab.text("#rule-last").startswith("20") and f"{COMM} [" in lab.text("#rule-last")
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    lab.no_dialog()
+    lab.shoot("rule")
+    assert _errors(lab.console()) == []
+
+
+def test_the_audit_page_filters_by_the_approver(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+
+    lab.open("/ui/audit")
+    lab.wait(lambda: lab.text("#audit"), "the audit page")
+    lab.driver.find_element(By.ID, "filter-actor").send_keys("admin")
+    lab.driver.find_element(By.ID, "audit-filter").click()
+    lab.wait(lambda: "actor=admin" in lab.driver.current_url, "the filtered page")
+    who = {e.text for e in lab.driver.find_elements(By.CSS_SELECTOR, "#audit td.actor")}
+    assert who == {"admin"}
+    records = lab.text("#audit")
+    assert "action.approved" in records and "ui test: a hostile name" in records
+    assert "rules.reload" in records and "ui test: broken" in records
+    lab.driver.find_element(By.ID, "chain-verify").click()
+    lab.wait(lambda: lab.text("#chain-verdict"), "the chain's check")
+    assert lab.text("#chain-verdict").startswith("The chain holds: ")
+    assert {e.text for e in lab.driver.find_elements(By.CSS_SELECTOR, "#audit td.actor")} == \
+        {"admin"}  # the same page, still filtered
+    lab.no_dialog()
+    lab.shoot("audit")
+    assert _errors(lab.console()) == []
 
 
 def test_sign_out_ends_the_session(lab: Lab) -> None:

@@ -105,6 +105,17 @@ async def test_sign_out_without_the_csrf_token_is_refused(tmp_path: Path,
     assert (await browser.get("/ui/"))[0] == 200  # still signed in
 
 
+async def test_a_refusal_is_worded_for_people(tmp_path: Path, nursery: trio.Nursery) -> None:
+    ui = await start_ui(tmp_path, nursery)
+    browser = await signed_in(ui)
+    status, body, _ = await browser.post("/ui/signout", {})
+    assert status == 403 and "<title>Refused · linnix</title>" in body
+    assert "Refused: the form did not carry this session's CSRF token." in html.unescape(body)
+    status, body, _ = await browser.post("/ui/signout", {"csrf": browser.csrf or ""},
+                                         origin="http://evil.example", site=None)
+    assert status == 403 and "RefusedError" not in body  # the exception's name is no word
+
+
 async def test_a_form_from_another_site_is_refused(tmp_path: Path,
                                                    nursery: trio.Nursery) -> None:
     ui = await start_ui(tmp_path, nursery)
