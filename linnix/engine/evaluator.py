@@ -45,6 +45,7 @@ from .rulestate import (
 )
 from .rulestate import order as _order
 from .tally import Tally
+from .trail import Trail
 from .windows import StepBuffer, window_key, window_metric
 
 __all__ = ["FIRING", "INACTIVE", "PENDING", "Alert", "Evaluator", "Proposal", "RuleState"]
@@ -54,7 +55,7 @@ class Evaluator:
 
     def __init__(self, plan: Plan, history: bool = False) -> None:
         self.plan = plan
-        self.history = history  # keep each pending instance's values, tick by tick
+        self.history = history  # keep pending instances' values at each tick, firing ones' trail
         self.rules = [RuleState.of(r, i, plan.boundary_index(r))
                       for i, r in enumerate(plan.ticked)]
         # Windowed values change when a new value is observed, and again when an
@@ -166,12 +167,22 @@ class Evaluator:
     def _record_history(self, table: ProcTable, now: float) -> None:
         for state in self.rules:
             for key, inst in state.instances.items():
+                if inst.state == FIRING:
+                    self._record_trail(state, key, inst, table, now)
+                    continue
                 if inst.state != PENDING or inst.history is None:
                     continue
                 if inst.history[-1][0] < now:
                     inst.history.append((now, self._values(state, key, table, now)))
                 if len(inst.history) > HISTORY_MAX:
                     del inst.history[1]
+
+    def _record_trail(self, state: RuleState, key: Key, inst: Instance, table: ProcTable,
+                      now: float) -> None:
+        if inst.trail is None:  # restored firing by a restart: its trail starts now
+            inst.trail = Trail(now, self._values(state, key, table, now))
+        else:
+            inst.trail.record(now, lambda: self._values(state, key, table, now))
 
     def _values(self, state: RuleState, key: Key, table: ProcTable,
                 now: float) -> dict[str, object]:
@@ -472,7 +483,7 @@ class Evaluator:
         if self.history:
             past = [h for h in inst.history or () if h[0] < now]
             alert.history = [*past, (now, alert.values)]
-            inst.history = None
+            inst.history, inst.trail = None, Trail(now, alert.values)
         self.alerts.append(alert)
         self.proposals.extend(proposals)
 
@@ -506,18 +517,23 @@ class Evaluator:
         if target is not None:
             context["target.pid"], context["target.comm"] = target.pid, target.comm
         labels = _labels(rule, inst, kind, context)
+        if kind == "resolved" and inst is not None and inst.trail is not None:
+            trail, inst.trail = inst.trail.ended(now, shown), None
+        else:
+            trail = None
         if type(p) is Cg:
             return Alert(ts=now, rule=rule.name, state=kind, severity=rule.severity,
                          scope=rule.scope.value, pid=None, comm=None, start=None,
                          message=rule.message.render(context),
                          labels=cgrules.labels_of(p, dict(labels)), values=shown,
-                         reason=reason, cgroup=p.cgroup)
+                         reason=reason, cgroup=p.cgroup, trail=trail)
         return Alert(
             ts=now, rule=rule.name, state=kind, severity=rule.severity, scope=rule.scope.value,
             pid=p.pid if p is not None else None, comm=p.comm if p is not None else None,  # type: ignore[union-attr]
             start=p.start if p is not None else None, message=rule.message.render(context),  # type: ignore[union-attr]
             labels=labels,  # type: ignore[arg-type]
-            values=shown, reason=reason, proc=p, wall=state.wall)  # type: ignore[arg-type]
+            values=shown, reason=reason, proc=p, wall=state.wall,  # type: ignore[arg-type]
+            trail=trail)
 
 
 def _labels(rule: CompiledRule, inst: Instance | None, kind: str,

@@ -4,7 +4,8 @@ Between two events only time moves, and the state of every rule instance
 can then change only at moments the engine can name:
 
 * a timer: a ``for`` completing, ``clear when ... for``, ``keep_firing_for``,
-  a cooldown ending (each rule's timer heap);
+  a cooldown ending (each rule's timer heap), the next point of a firing
+  instance's trail (:mod:`.trail`, with ``history`` on);
 * a value moving with time: a host rate window (``forks_per_sec`` and its
   kin count events in the trailing second) or ``lost_events`` (60 s) dropping
   an event, a window function (``avg/min/max/delta/rate(M, W)``) reaching an
@@ -61,7 +62,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..names import METRICS, Scope, field_of
-from .evaluator import PENDING, Evaluator, RuleState
+from .evaluator import FIRING, PENDING, Evaluator, RuleState
+from .trail import trail_due
 from .windows import RATE_WINDOW_S
 
 if TYPE_CHECKING:
@@ -290,8 +292,10 @@ def _busy(ev: Evaluator, table: ProcTable, now: float) -> bool:
     if any(m not in TIME_VARYING and (m not in METRICS or METRICS[m].time_varying)
            for m in ev.plan.metrics):
         return True
-    if ev.history and any(i.state == PENDING for s in ev.rules for i in s.instances.values()):
-        return True  # pending instances record their values at every tick
+    if ev.history and any(i.state == PENDING or (i.state == FIRING and i.trail is None)
+                          for s in ev.rules for i in s.instances.values()):
+        return True  # pending instances record their values at every tick (and a trail
+        # starts at the next tick for a firing one restored by a restart)
     host = table.host
     if host.win is not None and not host.settled(now):
         return True
@@ -318,6 +322,8 @@ def _wakes(ev: Evaluator, table: ProcTable, now: float) -> tuple[float, float]:
     if ev._wakes:
         values = min(values, ev._wakes[0][0])
     timers = min((s.timers[0][0] for s in ev.rules if s.timers), default=math.inf)
+    if ev.history:  # a trail's next point is a timer too
+        timers = min(timers, trail_due(ev.rules))
     return values, timers
 
 
