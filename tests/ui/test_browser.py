@@ -221,6 +221,8 @@ def test_the_alert_appears_without_a_reload_and_stays_text(lab: Lab) -> None:
     assert lab.driver.execute_script("return window.performance.timeOrigin") == marker
     assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
     assert f"{COMM}[{target.pid}] is here" in lab.text("#alerts")
+    lab.wait(lambda: lab.text("#alerts a.incident").startswith("Incident "),
+             "the link to the alert's incident")
     lab.no_dialog()
     # the charts drew the host ring's samples
     lab.wait(lambda: lab.driver.find_elements(By.CSS_SELECTOR, "[data-chart=cpu] canvas"),

@@ -1,7 +1,7 @@
 """The dashboard's incident page through the real app: the summary, the analysis's facts
 and the model's part labelled, "Analyse now", and what it says without an analysis; the
 rule's source, the values its condition read (and their JSON), the subtree snapshot, the
-timeline."""
+timeline; and the overview's link from a firing alert."""
 
 from __future__ import annotations
 
@@ -390,3 +390,20 @@ async def test_the_timeline_in_time_order_with_a_decided_action(
     assert '<span class="who">by alice</span><span class="why">it &lt;is&gt; stuck</span>' \
         in timeline
 
+
+async def test_a_firing_alert_links_to_its_open_incident(tmp_path: Path,
+                                                         nursery: trio.Nursery) -> None:
+    ui = await start_ui(tmp_path, nursery)
+    incident = open_full_incident(ui.env.store)
+    alert = {"rule": "hot", "state": "firing", "severity": "critical", "pid": PID_A,
+             "comm": "app", "start": 0.0, "message": "app is hot", "time": "t"}
+    ui.view.active = [alert, {**alert, "pid": PID_B, "comm": "other", "start": 1.0},
+                      {**alert, "state": "pending"}]
+    browser = await signed_in(ui)
+    _, body, _ = await browser.get("/ui/fragments/live")
+    assert body.count('class="incident"') == 1
+    assert f'<a class="incident" href="/ui/incidents/{incident}">Incident {incident}</a>' \
+        in body
+    ui.env.store.resolve_incident(incident, "cleared")
+    _, body, _ = await browser.get("/ui/fragments/live")
+    assert 'class="incident"' not in body
