@@ -53,9 +53,10 @@ __all__ = ["FIRING", "INACTIVE", "PENDING", "Alert", "Evaluator", "Proposal", "R
 class Evaluator:
     """Evaluates a plan tick by tick over a :class:`ProcTable`."""
 
-    def __init__(self, plan: Plan, history: bool = False) -> None:
+    def __init__(self, plan: Plan, history: bool = False, trails: bool = False) -> None:
         self.plan = plan
-        self.history = history  # keep pending instances' values at each tick, firing ones' trail
+        self.history = history  # keep each pending instance's values, tick by tick
+        self.trails = history and trails  # ... and a firing one's (.trail), for incidents
         self.rules = [RuleState.of(r, i, plan.boundary_index(r))
                       for i, r in enumerate(plan.ticked)]
         # Windowed values change when a new value is observed, and again when an
@@ -167,8 +168,9 @@ class Evaluator:
     def _record_history(self, table: ProcTable, now: float) -> None:
         for state in self.rules:
             for key, inst in state.instances.items():
-                if inst.state == FIRING:
-                    self._record_trail(state, key, inst, table, now)
+                if inst.state == FIRING:  # every tick for each: compare before calling
+                    if self.trails and (inst.trail is None or now >= inst.trail.due - EPS):
+                        self._record_trail(state, key, inst, table, now)
                     continue
                 if inst.state != PENDING or inst.history is None:
                     continue
@@ -483,7 +485,7 @@ class Evaluator:
         if self.history:
             past = [h for h in inst.history or () if h[0] < now]
             alert.history = [*past, (now, alert.values)]
-            inst.history, inst.trail = None, Trail(now, alert.values)
+            inst.history, inst.trail = None, Trail(now, alert.values) if self.trails else None
         self.alerts.append(alert)
         self.proposals.extend(proposals)
 

@@ -5,7 +5,7 @@ can then change only at moments the engine can name:
 
 * a timer: a ``for`` completing, ``clear when ... for``, ``keep_firing_for``,
   a cooldown ending (each rule's timer heap), the next point of a firing
-  instance's trail (:mod:`.trail`, with ``history`` on);
+  instance's trail (:mod:`.trail`, when the core keeps them);
 * a value moving with time: a host rate window (``forks_per_sec`` and its
   kin count events in the trailing second) or ``lost_events`` (60 s) dropping
   an event, a window function (``avg/min/max/delta/rate(M, W)``) reaching an
@@ -292,7 +292,8 @@ def _busy(ev: Evaluator, table: ProcTable, now: float) -> bool:
     if any(m not in TIME_VARYING and (m not in METRICS or METRICS[m].time_varying)
            for m in ev.plan.metrics):
         return True
-    if ev.history and any(i.state == PENDING or (i.state == FIRING and i.trail is None)
+    if ev.history and any(i.state == PENDING or (ev.trails and i.state == FIRING
+                                                 and i.trail is None)
                           for s in ev.rules for i in s.instances.values()):
         return True  # pending instances record their values at every tick (and a trail
         # starts at the next tick for a firing one restored by a restart)
@@ -322,7 +323,7 @@ def _wakes(ev: Evaluator, table: ProcTable, now: float) -> tuple[float, float]:
     if ev._wakes:
         values = min(values, ev._wakes[0][0])
     timers = min((s.timers[0][0] for s in ev.rules if s.timers), default=math.inf)
-    if ev.history:  # a trail's next point is a timer too
+    if ev.trails:  # a trail's next point is a timer too
         timers = min(timers, trail_due(ev.rules))
     return values, timers
 

@@ -1,8 +1,9 @@
 """The values a firing instance read while it fired, for its incident's charts.
 
 With ``history`` on (the live daemon, ``replay --analyze``) a pending instance
-keeps its values at every tick (:data:`.rulestate.HISTORY_MAX` of them); once it
-fires, it keeps a :class:`Trail` instead: its values at the first tick of every
+keeps its values at every tick (:data:`.rulestate.HISTORY_MAX` of them); with
+``trails`` on too (the live daemon, whose incidents keep them), once it fires it
+keeps a :class:`Trail` instead: its values at the first tick of every
 :data:`TRAIL_EVERY_S` seconds.  When more than :data:`TRAIL_MAX` points are
 kept, every other one is dropped (the first, the firing, and the latest stay)
 and the spacing doubles: a trail of any length covers the whole episode in at

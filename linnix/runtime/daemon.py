@@ -285,7 +285,8 @@ class Daemon:
             raise
         self.telemetry = telemetry = Telemetry(clock, plan, source, opts.sample_interval,
                                                opts.sample_fds)
-        self.core = core = Core(plan, opts.tick_s, history=True, recent_network=True)
+        self.core = core = Core(plan, opts.tick_s, history=True, recent_network=True,
+                                trails=True)
         telemetry.cgroup_paths, telemetry.cgroup_root = live_cgroups(core), config.cgroups.root
         core.header(header)
         alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"),

@@ -142,7 +142,7 @@ def outcome(plan: Plan, events: list[t.Event], tick: float, skip: bool,
 
     ``everyone``: every rule judges every live process at every tick.
     """
-    core = Core(plan, tick, history=history, skip_idle=skip)
+    core = Core(plan, tick, history=history, skip_idle=skip, trails=history)
     for state in core.evaluator.rules if everyone else ():
         state.every_tick = True
     with no_hang(60):

@@ -24,8 +24,8 @@ def cpu(*points: tuple[float, float]) -> list[t.Event]:
 
 
 def replay(rules: str, events: Sequence[t.Event], *, until: float, history: bool = True,
-           skip: bool = True) -> tuple[Core, list[Output]]:
-    core = Core(compile_text(rules), 0.5, history=history, skip_idle=skip)
+           skip: bool = True, trails: bool = True) -> tuple[Core, list[Output]]:
+    core = Core(compile_text(rules), 0.5, history=history, skip_idle=skip, trails=trails)
     core.feed(list(events))
     core.finish()
     core.run_until(until)
@@ -81,11 +81,15 @@ def test_the_resolved_alert_carries_the_values_while_it_fired() -> None:
                               (3.0, {"host_cpu_pct": 97.0}), (4.0, {"host_cpu_pct": 10.0})]
 
 
-def test_no_trail_without_history() -> None:
+def test_no_trail_unless_asked_for_with_the_history() -> None:
+    """replay --analyze keeps the history, not the trails (its incidents do not)."""
     events = cpu((0.0, 90.0), (2.0, 95.0), (4.0, 10.0))
-    core, out = replay(HOST, events, until=5.0, history=False)
-    assert [a.trail for a in alerts(out)] == [None, None, None]
-    assert all(i.trail is None for s in core.evaluator.rules for i in s.instances.values())
+    for history, trails in ((False, False), (False, True), (True, False)):
+        core, out = replay(HOST, events, until=5.0, history=history, trails=trails)
+        assert [a.trail for a in alerts(out)] == [None, None, None]
+        assert [a.history is not None for a in alerts(out)] == [False, history, False]
+        assert all(i.trail is None for s in core.evaluator.rules
+                   for i in s.instances.values())
 
 
 def test_an_exited_process_resolves_with_its_trail() -> None:
@@ -119,7 +123,7 @@ def test_the_trails_of_firing_instances_so_far_by_rule_pid_and_start() -> None:
 
 def test_a_firing_instance_without_a_trail_starts_one_at_the_next_tick() -> None:
     """As one restored by a restart: the tick after it is not skipped for that."""
-    core = Core(compile_text(HOST), 0.5, history=True)
+    core = Core(compile_text(HOST), 0.5, history=True, trails=True)
     core.feed(cpu((0.0, 90.0), (2.0, 90.0)))
     core.finish()
     (inst,) = core.evaluator.rules[0].instances.values()

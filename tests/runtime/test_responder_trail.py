@@ -37,7 +37,7 @@ class InlineStore(AsyncStore):
 
 class Rig:
     def __init__(self, tmp_path: Path) -> None:
-        self.core = Core(compile_text(RULE), 0.5, history=True)
+        self.core = Core(compile_text(RULE), 0.5, history=True, trails=True)
         self.store = Store(str(tmp_path / "linnix.db"))
         self.astore = InlineStore(self.store)
         self.astore.writes = []
