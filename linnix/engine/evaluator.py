@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -45,7 +46,7 @@ from .rulestate import (
 )
 from .rulestate import order as _order
 from .tally import Tally
-from .trail import Trail
+from .trail import TRAIL_EVERY_S, Trail, take_point
 from .windows import StepBuffer, window_key, window_metric
 
 __all__ = ["FIRING", "INACTIVE", "PENDING", "Alert", "Evaluator", "Proposal", "RuleState"]
@@ -57,6 +58,7 @@ class Evaluator:
         self.plan = plan
         self.history = history  # keep each pending instance's values, tick by tick
         self.trails = history and trails  # ... and a firing one's (.trail), for incidents
+        self.trails_due = -math.inf  # when a trail's next point is due (all looked at then)
         self.rules = [RuleState.of(r, i, plan.boundary_index(r))
                       for i, r in enumerate(plan.ticked)]
         # Windowed values change when a new value is observed, and again when an
@@ -166,11 +168,14 @@ class Evaluator:
         return self.alerts, self.proposals
 
     def _record_history(self, table: ProcTable, now: float) -> None:
+        trails = self.trails and now >= self.trails_due - EPS  # firing ones' points, too
+        if trails:
+            self.trails_due = math.inf  # the earliest next point, as they are taken
         for state in self.rules:
             for key, inst in state.instances.items():
-                if inst.state == FIRING:  # every tick for each: compare before calling
-                    if self.trails and (inst.trail is None or now >= inst.trail.due - EPS):
-                        self._record_trail(state, key, inst, table, now)
+                if trails and inst.state == FIRING:
+                    self.trails_due = min(self.trails_due, take_point(
+                        inst, now, functools.partial(self._values, state, key, table, now)))
                     continue
                 if inst.state != PENDING or inst.history is None:
                     continue
@@ -178,13 +183,6 @@ class Evaluator:
                     inst.history.append((now, self._values(state, key, table, now)))
                 if len(inst.history) > HISTORY_MAX:
                     del inst.history[1]
-
-    def _record_trail(self, state: RuleState, key: Key, inst: Instance, table: ProcTable,
-                      now: float) -> None:
-        if inst.trail is None:  # restored firing by a restart: its trail starts now
-            inst.trail = Trail(now, self._values(state, key, table, now))
-        else:
-            inst.trail.record(now, lambda: self._values(state, key, table, now))
 
     def _values(self, state: RuleState, key: Key, table: ProcTable,
                 now: float) -> dict[str, object]:
@@ -486,6 +484,7 @@ class Evaluator:
             past = [h for h in inst.history or () if h[0] < now]
             alert.history = [*past, (now, alert.values)]
             inst.history, inst.trail = None, Trail(now, alert.values) if self.trails else None
+            self.trails_due = min(self.trails_due, now + TRAIL_EVERY_S)
         self.alerts.append(alert)
         self.proposals.extend(proposals)
 

@@ -62,8 +62,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..names import METRICS, Scope, field_of
-from .evaluator import FIRING, PENDING, Evaluator, RuleState
-from .trail import trail_due
+from .evaluator import PENDING, Evaluator, RuleState
 from .windows import RATE_WINDOW_S
 
 if TYPE_CHECKING:
@@ -292,11 +291,10 @@ def _busy(ev: Evaluator, table: ProcTable, now: float) -> bool:
     if any(m not in TIME_VARYING and (m not in METRICS or METRICS[m].time_varying)
            for m in ev.plan.metrics):
         return True
-    if ev.history and any(i.state == PENDING or (ev.trails and i.state == FIRING
-                                                 and i.trail is None)
-                          for s in ev.rules for i in s.instances.values()):
-        return True  # pending instances record their values at every tick (and a trail
-        # starts at the next tick for a firing one restored by a restart)
+    if ev.history and any(i.state == PENDING for s in ev.rules for i in s.instances.values()):
+        return True  # pending instances record their values at every tick
+    if ev.trails and ev.trails_due < now:
+        return True  # firing instances restored by a restart begin their trails
     host = table.host
     if host.win is not None and not host.settled(now):
         return True
@@ -324,7 +322,7 @@ def _wakes(ev: Evaluator, table: ProcTable, now: float) -> tuple[float, float]:
         values = min(values, ev._wakes[0][0])
     timers = min((s.timers[0][0] for s in ev.rules if s.timers), default=math.inf)
     if ev.trails:  # a trail's next point is a timer too
-        timers = min(timers, trail_due(ev.rules))
+        timers = min(timers, ev.trails_due)
     return values, timers
 
 

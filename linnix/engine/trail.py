@@ -10,22 +10,22 @@ and the spacing doubles: a trail of any length covers the whole episode in at
 most ``TRAIL_MAX + 1`` points, finer where it began.  The resolved alert
 carries the trail, ending with the values it resolved on.
 
-A point is due at a time the trail names (:attr:`Trail.due`), which the idle
-walk treats as a timer (:mod:`.idle`): skipping quiet ticks records the same
-trail as running them all.
+A point is due at a time the trail names (:attr:`Trail.due`); the evaluator
+looks at its firing instances only at the tick where the earliest is due, and
+the idle walk treats that time as a timer (:mod:`.idle`): skipping quiet ticks
+records the same trail as running them all.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from .proctable import Proc
-from .rulestate import EPS, FIRING, RuleState
+from .rulestate import EPS, FIRING, Instance, RuleState
 
-__all__ = ["TRAIL_EVERY_S", "TRAIL_MAX", "Point", "Trail", "firing_trails", "thin",
-           "trail_due"]
+__all__ = ["TRAIL_EVERY_S", "TRAIL_MAX", "Point", "Trail", "firing_trails", "take_point",
+           "thin"]
 
 TRAIL_MAX = 240  # points kept of a firing instance's values (then thinned)
 TRAIL_EVERY_S = 1.0  # the spacing of its points until the first thinning
@@ -72,10 +72,14 @@ class Trail:
         return list(self.points)
 
 
-def trail_due(rules: Iterable[RuleState]) -> float:
-    """When the next point of any firing instance's trail is due (inf: none is)."""
-    return min((inst.trail.due for state in rules for inst in state.instances.values()
-                if inst.state == FIRING and inst.trail is not None), default=math.inf)
+def take_point(inst: Instance, now: float, read: Callable[[], dict[str, object]]) -> float:
+    """Take a firing instance's point at ``now`` if one is due (or begin its trail: one
+    restored firing by a restart has none); when its next point is due."""
+    if inst.trail is None:
+        inst.trail = Trail(now, read())
+    else:
+        inst.trail.record(now, read)
+    return inst.trail.due
 
 
 def firing_trails(rules: Iterable[RuleState]) -> dict[tuple[str, int | None, float | None],

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from linnix.engine import trace as t
 from linnix.engine.core import Core, Output
-from linnix.engine.rulestate import FIRING
-from linnix.engine.trail import TRAIL_EVERY_S, TRAIL_MAX, Trail, firing_trails, thin, trail_due
+from linnix.engine.persist import Clocks, load, restore, save
+from linnix.engine.trail import TRAIL_EVERY_S, TRAIL_MAX, Trail, firing_trails, thin
 from linnix.language.pipeline import compile_text
 
 HOST = "rule r {\n    when host_cpu_pct > 50 for 1s\n}\n"
@@ -116,20 +116,28 @@ def test_the_trails_of_firing_instances_so_far_by_rule_pid_and_start() -> None:
                          (1.0, {"cpu_pct": 80.0}),
                          (2.0, {"cpu_pct": 80.0}),
                          (3.0, {"cpu_pct": 80.0})]}
-    assert trail_due(core.evaluator.rules) == 4.0
+    assert core.evaluator.trails_due == 4.0
     trails[("r", None, None)].clear()  # a copy: the instance's trail is its own
     assert len(firing_trails(core.evaluator.rules)[("r", None, None)]) == 3
 
 
-def test_a_firing_instance_without_a_trail_starts_one_at_the_next_tick() -> None:
-    """As one restored by a restart: the tick after it is not skipped for that."""
-    core = Core(compile_text(HOST), 0.5, history=True, trails=True)
-    core.feed(cpu((0.0, 90.0), (2.0, 90.0)))
-    core.finish()
-    (inst,) = core.evaluator.rules[0].instances.values()
-    assert inst.state == FIRING and inst.trail is not None
-    inst.trail = None  # what persist restores
-    core.feed(cpu((10.0, 90.0)))
-    core.finish()
-    assert inst.trail is not None and inst.trail.points[0][0] == 2.5
-    assert [ts for ts, _ in inst.trail.points] == [2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5]
+def test_a_firing_instance_restored_by_a_restart_begins_its_trail_at_once() -> None:
+    """Its trail is begun again after a restart (the store keeps what was saved before
+    it), at the first tick, which idle skipping does not skip."""
+    old = Core(compile_text(HOST), 0.5, history=True, trails=True)
+    old.feed(cpu((0.0, 90.0)))
+    old.run_until(3.0)
+    data = save(old.evaluator, Clocks(1e9, 5000.0, "b"), 3.0)
+    for skip in (True, False):
+        core = Core(compile_text(HOST), 0.5, history=True, trails=True, skip_idle=skip)
+        core.start(0.0)
+        restored = restore(core.evaluator, core.table, load(data), Clocks(1e9 + 13, 5013.0, "b"),
+                           0.0)
+        assert len(restored.firing) == 1
+        core.feed(cpu((0.0, 95.0), (4.2, 96.0), (7.0, 10.0)))
+        core.run_until(8.0)
+        (resolved,) = alerts(core.drain())
+        assert resolved.trail == [(0.0, {"host_cpu_pct": 95.0}), (1.0, {"host_cpu_pct": 95.0}),
+                                  (2.0, {"host_cpu_pct": 95.0}), (3.0, {"host_cpu_pct": 95.0}),
+                                  (4.0, {"host_cpu_pct": 95.0}), (5.0, {"host_cpu_pct": 96.0}),
+                                  (6.0, {"host_cpu_pct": 96.0}), (7.0, {"host_cpu_pct": 10.0})]
