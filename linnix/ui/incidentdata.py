@@ -20,7 +20,7 @@ from ..timefmt import rfc3339
 from .context import DashboardView
 from .pages import NOT_MEASURED, measured, number
 
-__all__ = ["rule_source_item", "subtree_item", "timeline", "values_item",
+__all__ = ["rule_source_item", "subtree_item", "timeline", "unit_of", "values_item",
            "values_json"]
 
 SUBTREE_SHOWN = 50  # processes of the snapshot listed
