@@ -25,8 +25,10 @@ Version 5 adds the cgroup actions: an action's
 target cgroup (``cgroup``, its path, and ``cgroup_id``, its directory's inode; null
 for the actions of an older database, which all target processes) and ``freezes``,
 every freeze made and when it was undone, so that a freeze left by a daemon that
-stopped without thawing is thawed at the next start.  A database of a newer version
-is refused rather than misread.
+stopped without thawing is thawed at the next start.  Version 6 keeps the values an
+incident's rule read while it was open (``incidents.trail``: points of Unix time
+and values, ``[]`` for an incident of an older database; :mod:`linnix.engine.trail`).
+A database of a newer version is refused rather than misread.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from . import chain
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "open_database", "open_reader", "open_readonly"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -222,6 +224,8 @@ def _upgrade(db: sqlite3.Connection, path: str, clock: Callable[[], float]) -> N
             _keep_analyses(db)
         if version < 5:
             _target_cgroups(db)
+        if version < 6:
+            _keep_trails(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
@@ -282,6 +286,13 @@ def _target_cgroups(db: sqlite3.Connection) -> None:
     if "cgroup_id" not in columns:
         db.execute("ALTER TABLE actions ADD COLUMN cgroup_id INTEGER")
     db.execute(FREEZES)
+
+
+def _keep_trails(db: sqlite3.Connection) -> None:
+    """Version 6: the values an incident's rule read while it was open."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(incidents)")}
+    if "trail" not in columns:
+        db.execute("ALTER TABLE incidents ADD COLUMN trail TEXT NOT NULL DEFAULT '[]'")
 
 
 def open_readonly(path: str) -> sqlite3.Connection:

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from ..engine.trail import TRAIL_MAX, thin
 from ..errors import StoreError
 from ..timefmt import rfc3339
 from . import chain
@@ -44,7 +45,7 @@ TERMINAL_STATES = frozenset({"succeeded", "failed", "rejected", "expired", "refu
 
 _AUDIT_COLUMNS = "id, at, actor, event, action_id, incident_id, detail"  # as the API shows it
 _JSON_COLUMNS = {"labels", "history", "subtree", "host", "params", "detail", "result",
-                 "context", "analysis"}
+                 "context", "analysis", "trail"}
 
 
 # an incident's or an action's ``time``: when it began (opened, proposed), in RFC 3339
@@ -223,9 +224,37 @@ class Store:
                 "rule": rule, "pid": pid, "comm": comm, "message": message}, incident), None)
         return incident
 
-    def resolve_incident(self, incident_id: int, reason: str) -> None:
+    def resolve_incident(self, incident_id: int, reason: str,
+                         trail: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Resolve an open incident; ``trail``: the values its rule read while it was
+        open (the points of :mod:`linnix.engine.trail`, each ``{"at": Unix time,
+        "values": {...}}``), kept with what an earlier :meth:`keep_trails` saved
+        before them."""
         with self._write() as db:
+            if trail:
+                self._keep_trail(db, incident_id, trail)
             self._resolve(db, incident_id, reason)
+
+    def keep_trails(self, trails: Mapping[int, Sequence[Mapping[str, Any]]]) -> None:
+        """Save the trails so far of incidents still open, in one transaction (a restart
+        keeps what was saved: a trail begun again after it follows the saved points)."""
+        with self._write() as db:
+            for incident_id, trail in trails.items():
+                if trail:
+                    self._keep_trail(db, incident_id, trail)
+
+    def _keep_trail(self, db: sqlite3.Connection, incident_id: int,
+                    trail: Sequence[Mapping[str, Any]]) -> None:
+        row = db.execute("SELECT trail FROM incidents WHERE id = ? AND resolved_at IS NULL",
+                         (incident_id,)).fetchone()
+        if row is None:
+            return
+        first = trail[0].get("at")
+        before = [p for p in json.loads(row[0] or "[]") if isinstance(p, dict)
+                  and isinstance(p.get("at"), (int, float)) and isinstance(first, (int, float))
+                  and p["at"] < first]
+        db.execute("UPDATE incidents SET trail = ? WHERE id = ?",
+                   (_dump(thin([*before, *trail], TRAIL_MAX + 1)), incident_id))
 
     def _resolve(self, db: sqlite3.Connection, incident_id: int, reason: str) -> None:
         changed = db.execute(

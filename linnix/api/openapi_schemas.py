@@ -273,6 +273,10 @@ def schemas() -> Json:
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                 "history": {"type": "array", "items": {"type": "object"},
                             "description": "the values that led to the alert"},
+                "trail": {"type": "array", "items": {"type": "object"},
+                          "description": "the values its rule read while it was open, "
+                          "each {at: Unix time, values} (thinned; saved every 30 s while "
+                          "open and when it resolved)"},
                 "subtree": {"type": "array", "items": {"type": "object"},
                             "description": "the processes involved when it opened"},
                 "host": {"type": "object", "description": "host telemetry when it opened"},

@@ -52,7 +52,7 @@ class Core:
 
     def __init__(self, plan: Plan, tick_s: float = DEFAULT_TICK_S,
                  history: bool = False, skip_idle: bool = True,
-                 recent_network: bool = False) -> None:
+                 recent_network: bool = False, trails: bool = False) -> None:
         if not (tick_s > 0 and math.isfinite(tick_s)):
             raise ValueError("tick must be positive")
         self.plan = plan
@@ -66,7 +66,7 @@ class Core:
         # while the plan has network events captured
         self.recent_network = recent_network
         self.table.net.keep_recent(recent_network and needs_network(plan))
-        self.evaluator = Evaluator(plan, history)
+        self.evaluator = Evaluator(plan, history, trails)  # trails: the live daemon's
         self.evaluator.tally.install(self.table)  # counts every exec and exit from the first
         self.events = EventRules(plan)  # judged at their events, not at ticks
         self.first_ts: float | None = None

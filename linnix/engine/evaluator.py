@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -45,6 +46,7 @@ from .rulestate import (
 )
 from .rulestate import order as _order
 from .tally import Tally
+from .trail import TRAIL_EVERY_S, Trail, take_point
 from .windows import StepBuffer, window_key, window_metric
 
 __all__ = ["FIRING", "INACTIVE", "PENDING", "Alert", "Evaluator", "Proposal", "RuleState"]
@@ -52,9 +54,11 @@ __all__ = ["FIRING", "INACTIVE", "PENDING", "Alert", "Evaluator", "Proposal", "R
 class Evaluator:
     """Evaluates a plan tick by tick over a :class:`ProcTable`."""
 
-    def __init__(self, plan: Plan, history: bool = False) -> None:
+    def __init__(self, plan: Plan, history: bool = False, trails: bool = False) -> None:
         self.plan = plan
         self.history = history  # keep each pending instance's values, tick by tick
+        self.trails = history and trails  # ... and a firing one's (.trail), for incidents
+        self.trails_due = -math.inf  # when a trail's next point is due (all looked at then)
         self.rules = [RuleState.of(r, i, plan.boundary_index(r))
                       for i, r in enumerate(plan.ticked)]
         # Windowed values change when a new value is observed, and again when an
@@ -164,8 +168,15 @@ class Evaluator:
         return self.alerts, self.proposals
 
     def _record_history(self, table: ProcTable, now: float) -> None:
+        trails = self.trails and now >= self.trails_due - EPS  # firing ones' points, too
+        if trails:
+            self.trails_due = math.inf  # the earliest next point, as they are taken
         for state in self.rules:
             for key, inst in state.instances.items():
+                if trails and inst.state == FIRING:
+                    self.trails_due = min(self.trails_due, take_point(
+                        inst, now, functools.partial(self._values, state, key, table, now)))
+                    continue
                 if inst.state != PENDING or inst.history is None:
                     continue
                 if inst.history[-1][0] < now:
@@ -472,7 +483,8 @@ class Evaluator:
         if self.history:
             past = [h for h in inst.history or () if h[0] < now]
             alert.history = [*past, (now, alert.values)]
-            inst.history = None
+            inst.history, inst.trail = None, Trail(now, alert.values) if self.trails else None
+            self.trails_due = min(self.trails_due, now + TRAIL_EVERY_S)
         self.alerts.append(alert)
         self.proposals.extend(proposals)
 
@@ -506,18 +518,23 @@ class Evaluator:
         if target is not None:
             context["target.pid"], context["target.comm"] = target.pid, target.comm
         labels = _labels(rule, inst, kind, context)
+        if kind == "resolved" and inst is not None and inst.trail is not None:
+            trail, inst.trail = inst.trail.ended(now, shown), None
+        else:
+            trail = None
         if type(p) is Cg:
             return Alert(ts=now, rule=rule.name, state=kind, severity=rule.severity,
                          scope=rule.scope.value, pid=None, comm=None, start=None,
                          message=rule.message.render(context),
                          labels=cgrules.labels_of(p, dict(labels)), values=shown,
-                         reason=reason, cgroup=p.cgroup)
+                         reason=reason, cgroup=p.cgroup, trail=trail)
         return Alert(
             ts=now, rule=rule.name, state=kind, severity=rule.severity, scope=rule.scope.value,
             pid=p.pid if p is not None else None, comm=p.comm if p is not None else None,  # type: ignore[union-attr]
             start=p.start if p is not None else None, message=rule.message.render(context),  # type: ignore[union-attr]
             labels=labels,  # type: ignore[arg-type]
-            values=shown, reason=reason, proc=p, wall=state.wall)  # type: ignore[arg-type]
+            values=shown, reason=reason, proc=p, wall=state.wall,  # type: ignore[arg-type]
+            trail=trail)
 
 
 def _labels(rule: CompiledRule, inst: Instance | None, kind: str,

@@ -4,7 +4,8 @@ Between two events only time moves, and the state of every rule instance
 can then change only at moments the engine can name:
 
 * a timer: a ``for`` completing, ``clear when ... for``, ``keep_firing_for``,
-  a cooldown ending (each rule's timer heap);
+  a cooldown ending (each rule's timer heap), the next point of a firing
+  instance's trail (:mod:`.trail`, when the core keeps them);
 * a value moving with time: a host rate window (``forks_per_sec`` and its
   kin count events in the trailing second) or ``lost_events`` (60 s) dropping
   an event, a window function (``avg/min/max/delta/rate(M, W)``) reaching an
@@ -292,6 +293,8 @@ def _busy(ev: Evaluator, table: ProcTable, now: float) -> bool:
         return True
     if ev.history and any(i.state == PENDING for s in ev.rules for i in s.instances.values()):
         return True  # pending instances record their values at every tick
+    if ev.trails and ev.trails_due < now:
+        return True  # firing instances restored by a restart begin their trails
     host = table.host
     if host.win is not None and not host.settled(now):
         return True
@@ -318,6 +321,8 @@ def _wakes(ev: Evaluator, table: ProcTable, now: float) -> tuple[float, float]:
     if ev._wakes:
         values = min(values, ev._wakes[0][0])
     timers = min((s.timers[0][0] for s in ev.rules if s.timers), default=math.inf)
+    if ev.trails:  # a trail's next point is a timer too
+        timers = min(timers, ev.trails_due)
     return values, timers
 
 

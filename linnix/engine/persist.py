@@ -42,6 +42,7 @@ file: the caller says how engine times relate to the world (:class:`Clocks`).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter, OrderedDict
 from typing import Annotated, Literal
 
@@ -289,6 +290,7 @@ def restore(evaluator: Evaluator, table: ProcTable, snap: Snapshot, clocks: Cloc
             restorer.one(state, item)
     if events is not None:
         _restore_events(events, snap, clocks, now, out)
+    evaluator.trails_due = -math.inf  # a firing instance restored begins its trail at once
     return out
 
 

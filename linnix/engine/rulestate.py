@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import heapq
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -21,6 +21,9 @@ from ..timefmt import rfc3339, seconds
 from .cgtable import Cg
 from .durations import Durations
 from .proctable import Proc
+
+if TYPE_CHECKING:
+    from .trail import Trail
 
 __all__ = ["EPS", "FIRING", "HISTORY_MAX", "INACTIVE", "PENDING", "Alert", "Instance", "Key",
            "Proposal", "RuleState", "change_groups", "order"]
@@ -53,6 +56,8 @@ class Alert:
     proc: Proc | None = attrs.field(default=None, repr=False, eq=False)
     history: list[tuple[float, dict[str, object]]] | None = attrs.field(
         default=None, repr=False, eq=False)  # firing: the values across the 'for' window
+    trail: list[tuple[float, dict[str, object]]] | None = attrs.field(
+        default=None, repr=False, eq=False)  # resolved: the values while it fired (.trail)
     wall: int | None = attrs.field(default=None, repr=False, eq=False)  # the rule's totals
     unix: float | None = attrs.field(default=None, repr=False, eq=False)  # set live: ts's time
 
@@ -112,7 +117,7 @@ class Instance:
     """One instance of a rule: its state and its timers."""
 
     __slots__ = ("clear_since", "cooldown_until", "due", "fired_at", "history", "hold_until",
-                 "labels", "message", "since", "state")
+                 "labels", "message", "since", "state", "trail")
 
     def __init__(self) -> None:
         self.state = INACTIVE
@@ -124,6 +129,7 @@ class Instance:
         self.cooldown_until = float("-inf")
         self.due: float | None = None  # when a timer (for, keep-firing, cooldown) expires
         self.history: list[tuple[float, dict[str, object]]] | None = None
+        self.trail: Trail | None = None  # firing, with history on: its values since
         # restored after a restart: until then a false condition neither ends a pending
         # instance nor starts clearing a firing one (the samples it needs are not in yet)
         self.hold_until = float("-inf")

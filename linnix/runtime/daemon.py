@@ -285,7 +285,8 @@ class Daemon:
             raise
         self.telemetry = telemetry = Telemetry(clock, plan, source, opts.sample_interval,
                                                opts.sample_fds)
-        self.core = core = Core(plan, opts.tick_s, history=True, recent_network=True)
+        self.core = core = Core(plan, opts.tick_s, history=True, recent_network=True,
+                                trails=True)
         telemetry.cgroup_paths, telemetry.cgroup_root = live_cgroups(core), config.cgroups.root
         core.header(header)
         alerts = AlertFile(os.path.join(opts.state_dir, "alerts.jsonl"),
@@ -323,6 +324,7 @@ class Daemon:
         from ..actions.pause import PAUSE_FILE, PauseFile
         from ..actions.store import AsyncStore, Store
         from ..api.stream import StreamHub
+        from ..engine.trail import firing_trails
         from .analyst import analyses_for
         from .keeper import StateKeeper, settle_time
         from .metrics import make_registry
@@ -353,7 +355,8 @@ class Daemon:
         self.analyses = analyses_for(config.analysis, astore, self.say)  # [analysis]
         responder = Responder(astore, manager, lambda: self.core.table,  # type: ignore[union-attr]
                               self._publish(hub), on_problem=self.say, clock=clock,
-                              describe=self._describe, analyses=self.analyses)
+                              describe=self._describe, analyses=self.analyses,
+                              trails=lambda: firing_trails(self.core.evaluator.rules))  # type: ignore[union-attr]
         self.notifier = notifier_for(self, config.notify, clock)
         if self.notifier is not None:  # one more sink of every batch the engine makes
             self.extra_sinks.append(self.notifier)

@@ -9,6 +9,10 @@ before the actions proposed with it, and resolved after them.  Command lines
 the table does not know are read from /proc just before the incident is
 stored (off the event loop), for the processes that are still the same.
 
+While an incident is open, the values its rule reads are kept by the engine
+(:mod:`linnix.engine.trail`); the responder saves them with the incident every
+:data:`TRAIL_SAVE_S` seconds and when it resolves, their times made Unix times.
+
 An incident also keeps a ``context`` for its analysis (:mod:`linnix.analysis`):
 the firing process's ancestors, the host's busiest forkers, and the rule's
 condition and runbook.  The incident of a rule with an ``analyze`` action
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -32,6 +37,7 @@ from ..actions.store import AsyncStore
 from ..engine.core import Output
 from ..engine.evaluator import Alert, Proposal
 from ..engine.proctable import Proc, ProcTable
+from ..engine.trail import Point
 from ..errors import Outage
 from ..plan import Plan
 from ..procfs import PROC, Clock
@@ -45,6 +51,7 @@ __all__ = ["Responder", "ancestors", "bounded_totals", "describe_rule", "forkers
 SNAPSHOT_MAX = 200  # processes kept in an incident's subtree snapshot
 ANCESTORS_MAX = 16  # ancestors kept in an incident's context, nearest first
 FORKERS_MAX = 5  # the busiest forkers kept in an incident's context
+TRAIL_SAVE_S = 30.0  # how often the trails of open incidents are saved
 
 Key = tuple[str, int | None, float | None]  # rule, instance pid, instance start
 
@@ -195,8 +202,17 @@ class Responder:
                  on_problem: Callable[[str], None] = lambda message: None,
                  clock: Clock | None = None, proc_root: str = PROC,
                  describe: Callable[[str], Mapping[str, Any]] = lambda rule: {},
-                 analyses: Analyses | None = None) -> None:
+                 analyses: Analyses | None = None,
+                 trails: Callable[[], Mapping[Key, list[Point]]] | None = None,
+                 wall_offset: Callable[[], float] | None = None) -> None:
         self.store = store
+        # the trails so far of the firing instances (the engine's), saved every
+        # TRAIL_SAVE_S with their incidents; their times are the engine's, and Unix time
+        # is wall_offset() more (by default from the clock; without one, the same)
+        self.trails = trails
+        self.wall_offset = wall_offset or (
+            (lambda: time.time() - clock.now()) if clock is not None else lambda: 0.0)
+        self._saved: dict[int, tuple[float, int]] = {}  # incident: its trail when saved
         # by a rule's name: its condition and runbook (for its incidents' context), and
         # whether it has an analyze action
         self.describe = describe
@@ -223,21 +239,42 @@ class Responder:
                     key = (item.rule, item.pid, item.start)
                     if key in closing:  # the same process matched again in this batch
                         closing.remove(key)
-                        self._queue("resolve", (key, "event"))
+                        self._queue("resolve", (key, "event", []))
                     self._queue("open", self._incident(item, table, totals))
                     if item.trigger is not None:
                         closing.append(key)
                 elif item.state == "resolved":
                     key = (item.rule, item.pid, item.start)
-                    self._queue("resolve", (key, item.reason or "cleared"))
+                    offset = None if item.unix is None else item.unix - item.ts
+                    self._queue("resolve", (key, item.reason or "cleared",
+                                            self._trail_json(item.trail or (), offset)))
             elif isinstance(item, Proposal):
                 self._queue("propose", (item, _started_as(item, table)))
         for key in closing:
-            self._queue("resolve", (key, "event"))
+            self._queue("resolve", (key, "event", []))
 
     def _queue(self, kind: str, item: Any) -> None:
         self.unhandled += 1
         self._send.send_nowait((kind, item))
+
+    def _trail_json(self, points: Sequence[Point],
+                    offset: float | None = None) -> list[dict[str, Any]]:
+        """A trail as the store keeps it: each point's Unix time (its engine time plus
+        ``offset``, by default :attr:`wall_offset`'s) and values."""
+        if offset is None:
+            offset = self.wall_offset()
+        return [{"at": seconds(ts + offset), "values": values} for ts, values in points]
+
+    def save_trails(self) -> None:
+        """Queue the trails so far of the firing instances: their incidents' are saved
+        in order with the rest (an incident resolved meanwhile keeps its final one)."""
+        if self.trails is not None:
+            self._queue("trails", self.trails())
+
+    async def _save_trails_every(self, every: float) -> None:
+        while True:
+            await trio.sleep(every)
+            self.save_trails()
 
     def _incident(self, alert: Alert, table: ProcTable,
                   totals: SubtreeTotals) -> dict[str, Any]:
@@ -252,6 +289,8 @@ class Responder:
         """
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.analyses.run)
+            if self.trails is not None:
+                nursery.start_soon(self._save_trails_every, TRAIL_SAVE_S)
             await self._respond()
 
     async def _respond(self) -> None:
@@ -283,14 +322,31 @@ class Responder:
             if analyze:
                 await self.analyses.submit(self.open[key])
         elif kind == "resolve":
-            key, reason = item
+            key, reason, trail = item
             incident = self.open.pop(key, None)
             if incident is not None:
-                await self.store.resolve_incident(incident, reason)
+                self._saved.pop(incident, None)
+                await self.store.resolve_incident(incident, reason, trail)
                 self.publish("incident", {"id": incident, "state": "resolved",
                                           "reason": reason})
+        elif kind == "trails":
+            await self._keep_trails(item)
         else:
             await self._propose(item)
+
+    async def _keep_trails(self, trails: Mapping[Key, list[Point]]) -> None:
+        """Save the trails of open incidents that grew since they were last saved."""
+        batch, marks = {}, {}
+        for key, points in trails.items():
+            incident = self.open.get(key)
+            if incident is None or not points:
+                continue
+            mark = (points[-1][0], len(points))
+            if self._saved.get(incident) != mark:
+                batch[incident], marks[incident] = self._trail_json(points), mark
+        if batch:
+            await self.store.keep_trails(batch)
+            self._saved.update(marks)
 
     async def _propose(self, proposal: tuple[Proposal, str | None]) -> None:
         p, exe = proposal

@@ -77,7 +77,8 @@ def test_schema_tables_columns_and_pragmas(store: Store) -> None:
 
     assert columns("incidents") == {
         "id", "rule", "severity", "scope", "pid", "comm", "start", "opened_at", "resolved_at",
-        "resolved_reason", "message", "labels", "history", "subtree", "host", "context"}
+        "resolved_reason", "message", "labels", "history", "subtree", "host", "context",
+        "trail"}
     assert columns("actions") == {
         "id", "incident_id", "rule", "kind", "params", "pid", "start_ticks", "comm", "exe",
         "status", "mode", "created_at", "expires_at", "decided_by", "decided_at", "reason",

@@ -142,7 +142,7 @@ def outcome(plan: Plan, events: list[t.Event], tick: float, skip: bool,
 
     ``everyone``: every rule judges every live process at every tick.
     """
-    core = Core(plan, tick, history=history, skip_idle=skip)
+    core = Core(plan, tick, history=history, skip_idle=skip, trails=history)
     for state in core.evaluator.rules if everyone else ():
         state.every_tick = True
     with no_hang(60):
@@ -150,7 +150,7 @@ def outcome(plan: Plan, events: list[t.Event], tick: float, skip: bool,
         core.finish()
     out = core.drain()
     rows = [orjson.dumps(o.to_json()) for o in out]
-    histories = [getattr(o, "history", None) for o in out]
+    histories = [(getattr(o, "history", None), getattr(o, "trail", None)) for o in out]
     errors = {s.rule.name: s.errors for s in core.evaluator.rules}
     return (rows, histories, core.ticks, sorted(core.alert_counts.items()),
             core.proposal_count, errors, core.next_tick)

@@ -42,7 +42,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"  # a file name: no slash in it
 COMM = HOSTILE[:15]  # what the kernel keeps of it as the process's name
 RULE = f"""
 rule hostile_name {{
-    when comm == "{COMM}"
+    when comm == "{COMM}" and age_s >= 0
     severity critical
     message "{{comm}}[{{pid}}] is here"
     action kill(grace = 1s)
@@ -223,6 +223,8 @@ def test_the_alert_appears_without_a_reload_and_stays_text(lab: Lab) -> None:
     assert lab.driver.execute_script("return window.performance.timeOrigin") == marker
     assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
     assert f"{COMM}[{target.pid}] is here" in lab.text("#alerts")
+    lab.wait(lambda: lab.text("#alerts a.incident").startswith("Incident "),
+             "the link to the alert's incident")
     lab.no_dialog()
     # the charts drew the host ring's samples
     lab.wait(lambda: lab.driver.find_elements(By.CSS_SELECTOR, "[data-chart=cpu] canvas"),
@@ -270,6 +272,19 @@ def test_the_incident_page_of_the_approved_kill(lab: Lab) -> None:
     lab.wait(lambda: lab.text("#analysis-facts"), "the analysis")
     facts = lab.text("#analysis-facts")
     assert facts.startswith("F1") and COMM in facts  # the hostile name, as text
+    # the rule (its text once the daemon gives it), a chart of the number its condition
+    # read, the snapshot and the timeline with the approval and its reason
+    assert lab.text("#source-where").endswith("ui.lnx:2")
+    assert lab.text("#rule-source").startswith("rule hostile_name {") or \
+        lab.text("#source-unavailable").startswith("The daemon does not give")
+    lab.wait(lambda: lab.driver.find_elements(By.CSS_SELECTOR, "[data-values=age_s] canvas"),
+             "the chart of age_s")
+    assert lab.text("#values-texts").startswith(f"comm\n{COMM}")
+    assert lab.text("#subtree th[scope=row]").endswith(f"{COMM} [{lab.children[0].pid}]")
+    timeline = lab.text("#timeline")
+    opened, approved = timeline.index("firing: the incident opened"), timeline.index(
+        "approved by admin\nui test: a hostile name")
+    assert opened < approved < timeline.index("analysed")
     assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
     lab.no_dialog()
     lab.shoot("incident")

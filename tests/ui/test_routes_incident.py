@@ -1,9 +1,13 @@
 """The dashboard's incident page through the real app: the summary, the analysis's facts
-and the model's part labelled, "Analyse now", and what it says without an analysis."""
+and the model's part labelled, "Analyse now", and what it says without an analysis; the
+rule's source, the values its condition read (and their JSON), the subtree snapshot, the
+timeline; and the overview's link from a firing alert."""
 
 from __future__ import annotations
 
 import html
+import json
+import re
 from pathlib import Path
 
 import trio
@@ -16,6 +20,7 @@ from linnix.analysis import analyze_stored
 from linnix.analysis.render import fact_lines
 from linnix.plan import CompiledAction
 from linnix.timefmt import rfc3339
+from linnix.ui.incidentdata import SUBTREE_SHOWN
 from linnix.ui.security import CSP
 
 # a model's part of each kind, as linnix.analysis.model stores them
@@ -190,3 +195,215 @@ async def test_an_action_page_links_to_its_incident(tmp_path: Path,
     assert "action-incident" not in body
     _, body, _ = await browser.get(f"/ui/incidents/{incident}")
     assert f'<a href="/ui/actions/{row["id"]}">Action {row["id"]}: kill</a>' in body
+
+
+# ---- the rule, the values, the subtree, the timeline ---------------------------------------
+
+SOURCE = 'rule hot {\n    when cpu_pct > 80 for 2s\n    severity critical\n}'
+
+
+def open_full_incident(store: Store, processes: int = 3) -> int:
+    """An incident whose history has three ticks (pending at 1.0, firing at 3.0) and
+    whose snapshot has ``processes`` processes, a chain below the first."""
+    subtree = [{"pid": PID_A + i, "comm": f"p{i}", "depth": i, "cpu_pct": 10.0 * i,
+                "rss_mb": 1.5 * i, "fds": i, "subtree_cpu_pct": None,
+                "subtree_procs": processes + 5 if i == 0 else None}
+               for i in range(processes)]
+    subtree[0]["comm"] = "app"
+    return store.open_incident(
+        rule="hot", severity="critical", scope="process", pid=PID_A, comm="app", start=0.0,
+        message="app is hot", labels={},
+        history=[{"ts": ts, "values": {"cpu_pct": cpu, "comm": "app", "pid": PID_A}}
+                 for ts, cpu in ((1.0, 85.0), (2.0, 90.0), (3.0, 95.0))],
+        subtree=subtree, host={}, context={"condition": "cpu_pct > 80"})
+
+
+async def test_the_rules_source_is_shown_or_said_gone(tmp_path: Path,
+                                                      nursery: trio.Nursery) -> None:
+    ui = await start_ui(tmp_path, nursery)
+    incident = open_full_incident(ui.env.store)
+    browser = await signed_in(ui)
+    ui.view.sources["hot"] = {"name": "hot", "path": "/etc/linnix/rules/hot.lnx", "line": 3,
+                              "source": SOURCE, "explain": "hot: fires when <cpu> > 80"}
+    _, body, _ = await browser.get(f"/ui/incidents/{incident}")
+    assert 'id="source-where">/etc/linnix/rules/hot.lnx:3<' in body
+    shown = SOURCE.replace(">", "&gt;")
+    assert f'id="rule-source" tabindex="0" aria-label="The source of rule hot">{shown}</pre>' \
+        in body
+    assert 'id="rule-explain" tabindex="0">hot: fires when &lt;cpu&gt; &gt; 80</pre>' in body
+    assert 'id="incident-condition">cpu_pct &gt; 80<' in body  # as it was when it fired
+    assert "source-none" not in body and "source-unreadable" not in body
+    ui.view.sources["hot"] = {**ui.view.sources["hot"], "source": None, "explain": None}
+    _, body, _ = await browser.get(f"/ui/incidents/{incident}")
+    assert 'id="source-unreadable">Its file can no longer be read.<' in body
+    assert "rule-source" not in body and "rule-explain" not in body
+    del ui.view.sources["hot"]
+    ui.view.rule_list = [{"name": "hot", "path": "/etc/linnix/rules/hot.lnx", "line": 3}]
+    _, body, _ = await browser.get(f"/ui/incidents/{incident}")
+    assert 'id="source-where">/etc/linnix/rules/hot.lnx:3<' in body  # listed, no source
+    assert 'id="source-unavailable">The daemon does not give the rule\'s text here' in body
+    ui.view.rule_list = []
+    _, body, _ = await browser.get(f"/ui/incidents/{incident}")
+    assert ('id="source-none">The rule hot is no longer loaded: there is no source to '
+            "show.<") in body
+    assert 'id="incident-condition">cpu_pct &gt; 80<' in body  # the incident kept it
+
+
+async def test_the_values_json_is_for_a_session_and_places_every_point(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    ui = await start_ui(tmp_path, nursery)
+    store = ui.env.store
+    incident = open_full_incident(store)
+    row = store.incident(incident)
+    assert row is not None
+    opened = row["opened_at"]
+    path = f"/ui/incidents/{incident}/values.json"
+    status, body, headers = await ui.browser().get(path)
+    assert status == 401 and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"error": "unauthorized", "detail": "not signed in"}
+    browser = await signed_in(ui)
+    status, body, headers = await browser.get(path)
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    data = json.loads(body)
+    # open, nothing saved while open yet: the history, placed from the opening
+    assert data == {"t": [opened - 2.0, opened - 1.0, opened], "opened": opened,
+                    "resolved": None,
+                    "names": {"cpu_pct": {"unit": "%", "before": [85.0, 90.0, 95.0],
+                                          "open": [None, None, 95.0]}}}
+    # saved while open: it begins with the firing, a moment before the store opened it
+    fired = opened - 0.05
+    trail = [{"at": fired, "values": {"cpu_pct": 95.0, "comm": "app"}},
+             {"at": fired + 1.0, "values": {"cpu_pct": None, "comm": "app"}}]
+    store.keep_trails({incident: trail})
+    data = json.loads((await browser.get(path))[1])
+    assert data["t"] == [fired - 2.0, fired - 1.0, fired, fired + 1.0]  # placed from it
+    assert data["opened"] == fired
+    assert data["names"]["cpu_pct"] == {"unit": "%", "before": [85.0, 90.0, 95.0, None],
+                                        "open": [None, None, 95.0, None]}
+    store.resolve_incident(incident, "cleared", [*trail, {"at": fired + 2.0, "values": {}}])
+    resolved = store.incident(incident)
+    assert resolved is not None
+    data = json.loads((await browser.get(path))[1])
+    assert data["t"] == [fired - 2.0, fired - 1.0, fired, fired + 1.0, fired + 2.0]
+    assert data["resolved"] == resolved["resolved_at"]
+    # a restart lost the firing's point (nothing was saved): placed from the opening
+    other = open_full_incident(store)
+    row = store.incident(other)
+    assert row is not None
+    later = [{"at": row["opened_at"] + 9.0, "values": {"cpu_pct": 20.0, "comm": "app"}}]
+    store.resolve_incident(other, "cleared", later)
+    data = json.loads((await browser.get(f"/ui/incidents/{other}/values.json"))[1])
+    opened = row["opened_at"]
+    assert data["t"] == [opened - 2.0, opened - 1.0, opened, opened + 9.0]
+    assert data["names"]["cpu_pct"] == {"unit": "%", "before": [85.0, 90.0, 95.0, None],
+                                        "open": [None, None, 95.0, 20.0]}
+    for number in (99, 0):
+        status, body, _ = await browser.get(f"/ui/incidents/{number}/values.json")
+        assert status == 404 and json.loads(body)["error"] == "not_found"
+
+
+async def test_a_chart_per_number_the_condition_read_and_the_rest_as_text(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    ui = await start_ui(tmp_path, nursery)
+    incident = open_full_incident(ui.env.store)
+    browser = await signed_in(ui)
+    _, body, _ = await browser.get(f"/ui/incidents/{incident}")
+    assert '<script src="/ui/static/charts.js" defer></script>' in body
+    assert (f'data-values-url="/ui/incidents/{incident}/values.json" '
+            'data-values-every="30"') in body  # open: fetched again
+    assert ('<figure class="chart" data-values="cpu_pct" role="img" aria-label="Chart: '
+            "cpu_pct (%) over the incident's window: 95.0% when it opened, 95.0% at the "
+            'highest, 95.0% last">') in body
+    assert '<p class="help">When it opened 95.0%; highest 95.0%; last 95.0%.</p>' in body
+    assert body.count("<figure") == 1  # pid is a number that names, comm is text
+    texts = body[body.index('id="values-texts"'):]
+    assert '<dt>comm</dt><dd><span class="value">app</span></dd>' in texts
+    assert f'<dt>pid</dt><dd><span class="value">{PID_A}</span></dd>' in texts
+    assert "3 point(s) from " in body and ": 2 while it was pending (one a tick); none " \
+        "saved yet from while it is open (every 30 s, and when it resolves)." in body
+    ui.env.store.resolve_incident(incident, "cleared")
+    _, body, _ = await browser.get(f"/ui/incidents/{incident}")
+    assert 'data-values-every="0"' in body  # resolved: drawn once
+    assert "; none kept from while it was open." in body
+    bare = ui.env.store.open_incident(
+        rule="hot", severity="critical", scope="system", pid=None, comm=None, start=None,
+        message="m", labels={}, history=[], subtree=[], host={})
+    _, body, _ = await browser.get(f"/ui/incidents/{bare}")
+    assert 'id="values-none">No values were recorded for this incident.<' in body
+    assert "data-values-url" not in body
+    assert 'id="subtree-none">No process snapshot was kept for this incident.<' in body
+
+
+async def test_the_subtree_snapshot_is_a_bounded_tree(tmp_path: Path,
+                                                      nursery: trio.Nursery) -> None:
+    ui = await start_ui(tmp_path, nursery)
+    incident = open_full_incident(ui.env.store, processes=60)
+    browser = await signed_in(ui)
+    _, body, _ = await browser.get(f"/ui/incidents/{incident}")
+    table = body[body.index('id="subtree"'):body.index("</table>")]
+    assert table.count("<tr>") == 1 + SUBTREE_SHOWN  # the header, then 50 processes
+    assert ('<tr><th scope="row" class="target depth-0"><span class="visually-hidden">'
+            f"level 0: </span>app [{PID_A}]</th><td>0.0%</td><td>0.0 MiB</td><td>0</td>"
+            "<td>—</td></tr>") in table  # not measured: a dash, never 0
+    assert (f'class="target depth-2"><span class="visually-hidden">level 2: </span>p2 '
+            f"[{PID_A + 2}]</th><td>20.0%</td><td>3.0 MiB</td><td>2</td>") in table
+    assert 'depth-8"><span class="visually-hidden">level 9: </span>p9 [' in table
+    assert f"p{SUBTREE_SHOWN} [" not in table
+    # 10 more in the snapshot, and 5 more that the root's subtree held beyond it
+    assert 'id="subtree-more">and 15 more not listed.<' in body
+    assert ">The process and its subtree when it opened<" in body
+
+
+async def test_the_timeline_in_time_order_with_a_decided_action(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    ui = await start_ui(tmp_path, nursery)
+    store = ui.env.store
+    incident = open_full_incident(store)
+    ui.env.proc.add(PID_A, "app")
+    row = await ui.env.manager.propose(
+        rule="hot", action=CompiledAction("kill", True), target=Target(PID_A, "app", None),
+        incident_id=incident, monitor_only=False)
+    browser = await signed_in(ui, "alice")
+    await browser.get(f"/ui/actions/{row['id']}")
+    status, _, _ = await browser.with_csrf(f"/ui/actions/{row['id']}",
+                                           {"verb": "approve", "reason": "it <is> stuck"})
+    assert status == 303
+    await ui.env.wait_status(row["id"], "succeeded")
+    await browser.get(f"/ui/incidents/{incident}")
+    assert (await browser.with_csrf(f"/ui/incidents/{incident}/analyze", {}))[0] == 303
+    store.resolve_incident(incident, "exited")
+    _, body, _ = await browser.get(f"/ui/incidents/{incident}")
+    timeline = body[body.index('<ol class="timeline" id="timeline">'):body.index("</ol>")]
+    steps = [html.unescape(re.sub(r"<[^>]+>", "", li)).strip().split(" ", 1)
+             for li in timeline.split("</li>")[:-1]]
+    times = [when for when, _ in steps]
+    assert times == sorted(times)
+    name = f"action {row['id']} (kill)"
+    assert [what.strip() for _, what in steps] == [
+        "pending: the condition began to hold",
+        "firing: the incident openedapp is hot",
+        f"{name}: proposed by linnix",
+        f"{name}: approved by aliceit <is> stuck",
+        f"{name}: succeeded by linnixkill done to app[5000001]",
+        "analysed",
+        "resolvedexited"]
+    assert '<span class="who">by alice</span><span class="why">it &lt;is&gt; stuck</span>' \
+        in timeline
+
+
+async def test_a_firing_alert_links_to_its_open_incident(tmp_path: Path,
+                                                         nursery: trio.Nursery) -> None:
+    ui = await start_ui(tmp_path, nursery)
+    incident = open_full_incident(ui.env.store)
+    alert = {"rule": "hot", "state": "firing", "severity": "critical", "pid": PID_A,
+             "comm": "app", "start": 0.0, "message": "app is hot", "time": "t"}
+    ui.view.active = [alert, {**alert, "pid": PID_B, "comm": "other", "start": 1.0},
+                      {**alert, "state": "pending"}]
+    browser = await signed_in(ui)
+    _, body, _ = await browser.get("/ui/fragments/live")
+    assert body.count('class="incident"') == 1
+    assert f'<a class="incident" href="/ui/incidents/{incident}">Incident {incident}</a>' \
+        in body
+    ui.env.store.resolve_incident(incident, "cleared")
+    _, body, _ = await browser.get("/ui/fragments/live")
+    assert 'class="incident"' not in body

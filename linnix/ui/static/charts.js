@@ -12,6 +12,7 @@
                ["psi_io_full", "I/O full", "#9a6700"]]
   };
   var plots = {};
+  if (!document.querySelector("[data-chart]")) { return; }  // no host chart on this page
 
   function width(el) { return Math.max(240, el.clientWidth || 300); }
 
@@ -62,4 +63,62 @@
   });
   refresh();
   setInterval(refresh, EVERY_MS);
+})();
+
+// An incident's charts: one per name its rule's condition read, drawn from the
+// incident's values.json (the values before it opened, then while it was open), fetched
+// again every data-values-every seconds while the incident is open.
+(function () {
+  "use strict";
+  var box = document.querySelector("[data-values-url]");
+  if (!box || typeof uPlot === "undefined") { return; }
+  var url = box.getAttribute("data-values-url");
+  var every = parseInt(box.getAttribute("data-values-every") || "0", 10);
+  var plots = [];
+
+  function width(el) { return Math.max(240, el.clientWidth || 300); }
+
+  function shown(u, v) {
+    if (v == null) { return "—"; }
+    return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2);
+  }
+
+  function columns(data, name) {
+    var s = (data.names || {})[name] || {};
+    return [data.t || [], s.before || [], s.open || []];
+  }
+
+  function make(el, data, name) {
+    var opts = { width: width(el), height: 180, legend: { show: true }, axes: [{}, { size: 50 }],
+                 series: [{}, { label: "before it opened", stroke: "#9a6700", width: 1.5, value: shown },
+                          { label: "while open", stroke: "#cf222e", width: 1.5, value: shown }] };
+    return new uPlot(opts, columns(data, name), el);
+  }
+
+  function draw(data) {
+    box.querySelectorAll("[data-values]").forEach(function (fig) {
+      var name = fig.getAttribute("data-values");
+      var el = fig.querySelector(".plot");
+      if (!el) { return; }
+      var found = plots.filter(function (p) { return p.el === el; })[0];
+      if (found) { found.plot.setData(columns(data, name)); }
+      else { plots.push({ el: el, plot: make(el, data, name) }); }
+    });
+  }
+
+  function load() {
+    fetch(url, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 401) { window.location.assign("/ui/signin"); return null; }
+        return r.ok ? r.json() : null;
+      })
+      .then(function (data) { if (data) { draw(data); } })
+      .catch(function () { /* the next round tries again */ });
+  }
+
+  window.addEventListener("resize", function () {
+    plots.forEach(function (p) { p.plot.setSize({ width: width(p.el), height: 180 }); });
+  });
+  load();
+  if (every > 0) { setInterval(load, every * 1000); }
 })();
