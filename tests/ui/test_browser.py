@@ -275,8 +275,7 @@ def test_the_incident_page_of_the_approved_kill(lab: Lab) -> None:
     # the rule (its text once the daemon gives it), a chart of the number its condition
     # read, the snapshot and the timeline with the approval and its reason
     assert lab.text("#source-where").endswith("ui.lnx:2")
-    assert lab.text("#rule-source").startswith("rule hostile_name {") or \
-        lab.text("#source-unavailable").startswith("The daemon does not give")
+    assert lab.text("#rule-source").startswith("rule hostile_name {")
     lab.wait(lambda: lab.driver.find_elements(By.CSS_SELECTOR, "[data-values=age_s] canvas"),
              "the chart of age_s")
     assert lab.text("#values-texts").startswith(f"comm\n{COMM}")
