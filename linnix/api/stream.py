@@ -80,6 +80,11 @@ class StreamClient:
         """The next event; raises :class:`trio.EndOfChannel` once dropped or closed."""
         return await self._receive.receive()
 
+    def receive_nowait(self) -> StreamEvent:
+        """The next event already queued; raises :class:`trio.WouldBlock` when none is,
+        :class:`trio.EndOfChannel` once dropped or closed."""
+        return self._receive.receive_nowait()
+
     def end(self) -> None:
         """Stop queueing: what is queued can still be received, then the channel ends."""
         self._send.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -33,6 +34,8 @@ from live_support import (
     require_root,
     wait_for,
 )
+
+from linnix.ui.push import STREAMS_MAX
 
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 
@@ -214,11 +217,23 @@ def test_the_alert_appears_without_a_reload_and_stays_text(lab: Lab) -> None:
     from selenium.webdriver.common.by import By
 
     marker = lab.driver.execute_script("return window.performance.timeOrigin")
+    # each swap of the live part, with what caused it: a push or the slow poll
+    lab.driver.execute_script(
+        "window.swapped = []; document.body.addEventListener('htmx:afterSwap', function (e) {"
+        " var cause = (e.detail.requestConfig || {}).triggeringEvent;"
+        " var alerts = document.getElementById('alerts');"
+        " window.swapped.push([cause ? cause.type : 'poll', alerts ? alerts.innerText : '']);"
+        " });")
+    assert lab.driver.find_element(By.ID, "live-status").is_displayed() is False
     target = lab.target()
     lab.wait(lambda: f"{COMM} [{target.pid}]" in lab.text("#alerts"), "the alert")
     lab.wait(lambda: f"{COMM} [{target.pid}]" in lab.text("#actions"), "the proposed kill")
     # the same document: htmx swapped the alert in, nothing reloaded the page
     assert lab.driver.execute_script("return window.performance.timeOrigin") == marker
+    # pushed: the swap that first showed it was asked for by /ui/events, not the poll
+    swapped = lab.driver.execute_script("return window.swapped")
+    assert next(cause for cause, text in swapped if f"{COMM} [{target.pid}]" in text) == \
+        "linnix-live"
     assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
     assert f"{COMM}[{target.pid}] is here" in lab.text("#alerts")
     lab.no_dialog()
@@ -228,6 +243,59 @@ def test_the_alert_appears_without_a_reload_and_stays_text(lab: Lab) -> None:
     assert lab.text("#host-cpu_pct").endswith("%")
     lab.shoot("overview")
     assert _errors(lab.console()) == []
+
+
+def test_a_burst_of_pushes_is_one_fetch(lab: Lab) -> None:
+    """A thousand pushes at once (as a burst of alerts would come) make one fetch of the
+    live part, or two if a real event came meanwhile."""
+    lab.driver.execute_script(
+        "window.fetches = 0; window.swaps = 0;"
+        " var live = document.getElementById('live');"
+        " live.addEventListener('htmx:beforeRequest', function () { window.fetches += 1; });"
+        " live.addEventListener('htmx:afterSwap', function () { window.swaps += 1; });"
+        " for (var i = 0; i < 1000; i++) {"
+        "   document.dispatchEvent(new CustomEvent('linnix-push', {detail: 'alert'})); }")
+    lab.wait(lambda: lab.driver.execute_script("return window.swaps") >= 1, "the fetch")
+    assert 1 <= lab.driver.execute_script("return window.fetches") <= 2
+    assert _errors(lab.console()) == []
+
+
+def _hold_streams(lab: Lab, cookie: dict[str, Any]) -> list[socket.socket]:
+    """Open /ui/events with the browser's session until the daemon refuses one (503)."""
+    host, port = lab.base.removeprefix("http://").rsplit(":", 1)
+    held: list[socket.socket] = []
+    for _ in range(STREAMS_MAX + 1):
+        conn = socket.create_connection((host, int(port)), timeout=WAIT_S)
+        conn.sendall(f"GET /ui/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                     f"Cookie: {cookie['name']}={cookie['value']}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096)
+        if head.startswith(b"HTTP/1.1 503"):
+            conn.close()
+            return held
+        assert head.startswith(b"HTTP/1.1 200"), head
+        held.append(conn)
+    raise AssertionError(f"more than {STREAMS_MAX} streams were served")
+
+
+def test_with_every_stream_taken_the_page_says_paused_then_recovers(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+
+    (cookie,) = lab.driver.get_cookies()
+    lab.driver.get("about:blank")  # the page's stream ends
+    held = _hold_streams(lab, cookie)
+    try:
+        lab.open("/ui/")  # its stream is refused: it says so, and polls meanwhile
+        status = lab.driver.find_element(By.ID, "live-status")
+        lab.wait(status.is_displayed, "the paused note")
+        assert status.text.startswith("Live updates paused: reconnecting")
+        lab.shoot("overview-paused")
+    finally:
+        for conn in held:
+            conn.close()
+    lab.wait(lambda: not status.is_displayed(), "the stream to reconnect by itself")
+    assert _errors(lab.console(), ("/ui/events",)) == []
 
 
 def _decide(lab: Lab, verb: str, reason: str) -> None:
@@ -282,10 +350,12 @@ def test_reject_another_by_keyboard(lab: Lab) -> None:
     target = lab.target()
     lab.wait(lambda: f"{COMM} [{target.pid}]" in lab.text("#actions"), "the second kill")
     # by keyboard: the focused button keeps the focus through the live part's refresh
+    # (one made now, as a push of an action makes it)
     focused, href = lab.driver.execute_script(
         "var a = document.querySelector('#actions a.reject'); window.swaps = 0;"
         " document.body.addEventListener('htmx:afterSwap', function () { window.swaps += 1; });"
-        " a.focus(); return [a.id, a.getAttribute('href')];")
+        " a.focus(); document.dispatchEvent(new CustomEvent('linnix-push', {detail: 'action'}));"
+        " return [a.id, a.getAttribute('href')];")
     lab.wait(lambda: lab.driver.execute_script("return window.swaps") >= 1, "a refresh")
     assert focused and lab.driver.execute_script(
         "var a = document.activeElement; return [a.id, a.getAttribute('href')];") == \
