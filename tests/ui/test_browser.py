@@ -43,7 +43,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"  # a file name: no slash in it
 COMM = HOSTILE[:15]  # what the kernel keeps of it as the process's name
 RULE = f"""
 rule hostile_name {{
-    when comm == "{COMM}"
+    when comm == "{COMM}" and exe == "PROGRAM"
     severity critical
     message "{{comm}}[{{pid}}] is here"
     action kill(grace = 1s)
@@ -66,7 +66,9 @@ class Lab:
         self.children: list[subprocess.Popen[bytes]] = []
         rules = tmp / "rules"
         rules.mkdir()
-        (rules / "ui.lnx").write_text(RULE)
+        # its own program's processes only: another run of this module on the machine
+        # starts processes of the same name, which the eBPF source sees too
+        (rules / "ui.lnx").write_text(RULE.replace("PROGRAM", str(tmp / "bin" / HOSTILE)))
         config = tmp / "linnix.toml"
         config.write_text(f'[api]\nbind = "127.0.0.1:{free_port()}"\n[actions]\nttl = "10m"\n')
         self.daemon = Daemon(tmp / "state", "--source", "ebpf", "--config", str(config),
