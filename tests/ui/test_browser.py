@@ -3,9 +3,11 @@
 One daemon (eBPF source, monitor mode) with a rule that proposes to kill any process
 named like the hostile name below, and one headless Chromium driven through the
 system's chromedriver, both shared by the module's tests, which run in order: sign-in
-(refused, redirected, accepted), the alert appearing without a reload, approving one
+(refused, redirected, accepted), the alert pushed in without a reload (and the page
+saying so when its push stream is refused, then recovering), approving one
 proposed kill (and analysing its incident on the incident page) and rejecting another,
-CSRF, hostile text, the console.  Each page is
+CSRF, the alerts page (pushed, filtered, linking to an incident) and the incidents
+list, hostile text, the console.  Each page is
 saved as a screenshot at 1280 and 390 pixels wide under the module's temporary folder
 (printed).  Needs root, eBPF, chromium and chromium-driver: skipped with the reason
 otherwise, mandatory in CI as root.
@@ -249,7 +251,7 @@ def test_the_alert_appears_without_a_reload_and_stays_text(lab: Lab) -> None:
 
 def test_a_burst_of_pushes_is_one_fetch(lab: Lab) -> None:
     """A thousand pushes at once (as a burst of alerts would come) make one fetch of the
-    live part, or two if a real event came meanwhile."""
+    live part."""
     lab.driver.execute_script(
         "window.fetches = 0; window.swaps = 0;"
         " var live = document.getElementById('live');"
@@ -258,6 +260,7 @@ def test_a_burst_of_pushes_is_one_fetch(lab: Lab) -> None:
         " for (var i = 0; i < 1000; i++) {"
         "   document.dispatchEvent(new CustomEvent('linnix-push', {detail: 'alert'})); }")
     lab.wait(lambda: lab.driver.execute_script("return window.swaps") >= 1, "the fetch")
+    # one for the burst; a real event from the shared machine may have added another
     assert 1 <= lab.driver.execute_script("return window.fetches") <= 2
     assert _errors(lab.console()) == []
 
@@ -397,6 +400,79 @@ def test_a_post_without_the_csrf_token_is_refused(lab: Lab) -> None:
     assert target.poll() is None
     lab.open("/ui/")  # the session is still open
     assert lab.driver.current_url == lab.base + "/ui/"
+
+
+def test_the_alerts_page_is_live_filters_and_links_to_the_incident(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    lab.open("/ui/alerts")
+    lab.driver.execute_script(
+        "window.swapped = []; document.body.addEventListener('htmx:afterSwap', function (e) {"
+        " var cause = (e.detail.requestConfig || {}).triggeringEvent;"
+        " window.swapped.push(cause ? cause.type : 'poll'); });")
+    target = lab.target()
+    lab.wait(lambda: f"{COMM} [{target.pid}]" in lab.text("#active-alerts"), "the new alert")
+    assert lab.driver.execute_script("return window.swapped")[0] == "linnix-live"  # pushed
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    lab.no_dialog()
+    lab.shoot("alerts")
+    # the killed process's alert resolved (other processes of this name may come and go
+    # on a shared machine: only the module's own are looked for)
+    killed = lab.children[0].pid
+    Select(lab.driver.find_element(By.ID, "f-state")).select_by_value("resolved")
+    lab.driver.find_element(By.ID, "filter").click()
+    lab.wait(lambda: "state=resolved" in lab.driver.current_url, "the filtered page")
+    assert lab.text("#active-empty").startswith("No active alert matches these filters")
+    assert any("resolved (exited)" in r.text and f"{COMM} [{killed}]" in r.text
+               for r in lab.driver.find_elements(By.CSS_SELECTOR, "#history li"))
+    lab.shoot("alerts-resolved")
+    # by keyboard: the text filter, found ignoring case, submitted with Enter
+    text = lab.driver.find_element(By.ID, "f-text")
+    text.send_keys(f"SRC=X ONER[{killed}]" + Keys.ENTER)  # as its message says it
+    lab.wait(lambda: "q=SRC" in lab.driver.current_url, "the text filter")
+    (row,) = lab.driver.find_elements(By.CSS_SELECTOR, "#history li")
+    assert f"{COMM} [{killed}]" in row.text
+    # its transition links to its incident
+    row.find_element(By.CSS_SELECTOR, "a.incident").click()
+    lab.wait(lambda: lab.text("#incident-target"), "the incident page")
+    assert lab.text("#incident-target") == f"{COMM} [{killed}]"
+    assert lab.text("#incident-state") == "resolved"
+    assert _errors(lab.console()) == []
+
+
+def test_the_incidents_page_lists_filters_and_links(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    def listed() -> dict[int, str]:
+        """The incidents listed of the module's own processes, by pid: their state."""
+        rows = [" ".join(r.text.split())
+                for r in lab.driver.find_elements(By.CSS_SELECTOR, "#incidents li")]
+        return {p.pid: next((r for r in rows if f"{COMM} [{p.pid}]" in r), "")
+                for p in lab.children}
+
+    killed, *running = (p.pid for p in lab.children)
+    lab.open("/ui/incidents")
+    rows = listed()
+    assert " resolved " in rows[killed] and "(exited)" in rows[killed]
+    assert all(" open " in rows[pid] for pid in running)
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    lab.shoot("incidents")
+    Select(lab.driver.find_element(By.ID, "f-state")).select_by_value("open")
+    lab.driver.find_element(By.ID, "filter").click()
+    lab.wait(lambda: "state=open" in lab.driver.current_url, "the open incidents")
+    rows = listed()
+    assert rows[killed] == "" and all(" open " in rows[pid] for pid in running)
+    link = lab.driver.find_element(
+        By.XPATH, f"//ul[@id='incidents']/li[contains(., '[{running[0]}]')]/a")
+    link.click()
+    lab.wait(lambda: lab.text("#incident-state"), "the incident page")
+    assert (lab.text("#incident-state"), lab.text("#incident-target")) == (
+        "open", f"{COMM} [{running[0]}]")
+    lab.no_dialog()
+    assert _errors(lab.console()) == []
 
 
 def test_sign_out_ends_the_session(lab: Lab) -> None:
