@@ -2,9 +2,10 @@
 
 The API's ``/stream`` needs a bearer token; a browser has only its session cookie.
 This stream is fed by the same hub (:class:`~linnix.api.stream.StreamHub`), for a
-signed-in session, and says only *that* something changed: one frame per kind
-(``alert``, ``action``, ``incident``, ``pause``) whose data is how many events of that
-kind came, never what they said.  The page's script (``static/live.js``) then asks
+signed-in session, and says only *that* something changed
+(:func:`~linnix.api.stream.counted`): one frame per kind (``alert``, ``action``,
+``incident``, ``pause``) whose data is how many events of that kind came, never what
+they said.  The page's script (``static/live.js``) then asks
 htmx to fetch its live part again.  What is queued behind an event is counted into
 the same frames, so a burst is a frame or a few.
 
@@ -20,25 +21,23 @@ an idle session alive), and at shutdown (the server cuts what is still open).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 
-import trio
 from quart import Blueprint
 from quart.wrappers import Response
 
-from ..api.stream import StreamClient, StreamEvent, StreamHub, encode_json
+from ..api.stream import counted, encode_json
 from .overview import LIVE_EVERY_S
 from .sessions import Session
 from .web import UiState
 
-__all__ = ["KEEPALIVE_S", "KINDS", "MISSED", "STREAMS_MAX", "register"]
+__all__ = ["KEEPALIVE_S", "KINDS", "STREAMS_MAX", "register"]
 
 STREAMS_MAX = 16  # dashboard streams at once (the API serves 64 connections by default)
 KEEPALIVE_S = 15.0  # a comment when nothing else was sent for this long; the session's check
 RETRY_MS = 3000  # how soon a browser reconnects after a stream ended
 KINDS = ("alert", "action", "incident", "pause")  # what pages show; other kinds are not sent
-MISSED = "missed"  # the hub dropped the stream's subscription: events were lost
 ENDED = b"event: ended\ndata: the session ended\n\n"
 BUSY = b"event: busy\ndata: too many live streams\n\n"
 
@@ -79,7 +78,7 @@ async def _stream(state: UiState, sid: str, session: Session,
     streams.add(me)
     try:
         yield b"retry: %d\n\n" % RETRY_MS
-        async with aclosing(_changes(state.view.hub)) as changes:
+        async with aclosing(counted(state.view.hub, KINDS, KEEPALIVE_S)) as changes:
             async for frames in changes:
                 if not _holds(state, sid, session):
                     yield ENDED
@@ -88,49 +87,6 @@ async def _stream(state: UiState, sid: str, session: Session,
                     yield frames
     finally:
         streams.discard(me)
-
-
-async def _changes(hub: StreamHub) -> AsyncGenerator[bytes, None]:
-    """At each wake-up, the frames of what came: a keep-alive comment when nothing did
-    for ``KEEPALIVE_S``, nothing for kinds no page shows.  A subscription the hub dropped
-    (its queue was full: a burst, or a browser that stopped reading) is replaced at once
-    and the page told that it missed events (``missed``): it fetches its parts again."""
-    client = hub.subscribe()
-    try:
-        while True:
-            counts: dict[str, int] = {}
-            dropped = False
-            with trio.move_on_after(KEEPALIVE_S) as waited:
-                try:
-                    dropped = _gather(await client.receive(), client, counts)
-                except trio.EndOfChannel:
-                    dropped = True
-            if dropped:  # subscribed again before the frames are written, which may wait
-                client.close()
-                client = hub.subscribe()
-                counts[MISSED] = 1
-            if waited.cancelled_caught:
-                yield b": keep-alive\n\n"
-            else:
-                yield b"".join(b"event: %s\ndata: %d\n\n" % (kind.encode(), n)
-                               for kind, n in counts.items())
-    finally:
-        client.close()
-
-
-def _gather(first: StreamEvent, client: StreamClient, counts: dict[str, int]) -> bool:
-    """Count ``first`` and every event already queued behind it (at most the hub's
-    queue) by kind; whether the hub dropped ``client`` meanwhile."""
-    event = first
-    while True:
-        if event.kind in KINDS:
-            counts[event.kind] = counts.get(event.kind, 0) + 1
-        try:
-            event = client.receive_nowait()
-        except trio.WouldBlock:
-            return False
-        except trio.EndOfChannel:
-            return True
 
 
 def _holds(state: UiState, sid: str, session: Session) -> bool:
