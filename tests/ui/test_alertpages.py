@@ -119,7 +119,7 @@ async def test_active_alerts_and_history_with_their_links(tmp_path: Path,
     # the list part, as htmx fetches it again, is the same
     status, fragment, _ = await browser.get("/ui/fragments/alerts")
     assert status == 200 and text(fragment) == text(
-        body.split('data-live-events="alert action">')[1].split("</main>")[0]).removesuffix(
+        body.split('data-live-events="alert action incident">')[1].split("</main>")[0]).removesuffix(
         "</div>").strip()
 
 
