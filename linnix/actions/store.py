@@ -329,9 +329,14 @@ class Store:
             (since, until, but, limit))
 
     def incidents(self, *, open_only: bool = False, limit: int = 100,
-                  before: int | None = None) -> list[dict[str, Any]]:
+                  before: int | None = None, rule: str | None = None,
+                  severity: str | None = None) -> list[dict[str, Any]]:
+        """Incidents, newest first, at most ``limit``, with ids below ``before``; only
+        open ones, or only those of ``rule`` or of ``severity``, if asked.  (Retention
+        bounds the table, so a filter that few rows match scans at most that many.)"""
         return self._newest("id, rule, severity, scope, pid, comm, opened_at, resolved_at, "
-                            "resolved_reason, message", "incidents", {},
+                            "resolved_reason, message", "incidents",
+                            {"rule": rule, "severity": severity},
                             also=("resolved_at IS NULL",) if open_only else (),
                             before=before, limit=limit)
 

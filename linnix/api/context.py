@@ -43,12 +43,14 @@ class DaemonView(Protocol):
         "children": [ ...same shape... ]}, "truncated": bool}."""
 
     def alerts(self) -> list[Json]:
-        """Active instances: rule, state (pending|firing), since (engine ts), severity,
-        scope, pid, comm, start, message, labels, values."""
+        """Active instances: rule, state (pending|firing), incident_id (a firing one's
+        incident once stored, else None), since (engine ts), severity, scope, pid, comm,
+        start, message, labels, values."""
 
     def alert_history(self, limit: int) -> list[Json]:
         """The most recent alert transitions and proposals (replay's JSONL objects),
-        newest last."""
+        newest last; a firing or resolved transition has ``incident_id`` once the
+        incident it opened or resolved is stored."""
 
     def rules(self) -> list[Json]:
         """Loaded rules: name, path, line, scope, severity, enabled, tags, condition,

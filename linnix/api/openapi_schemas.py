@@ -172,6 +172,8 @@ def schemas() -> Json:
             "properties": {
                 "rule": {"type": "string"},
                 "state": {"type": "string", "enum": ["pending", "firing"]},
+                "incident_id": nullable("integer", description="the incident a firing "
+                                        "alert opened, once stored"),
                 "since": {"type": "number", "description": "engine clock (seconds)"},
                 "time": {"type": "string", "format": "date-time",
                          "description": "since, in RFC 3339 (UTC)"},
@@ -193,7 +195,10 @@ def schemas() -> Json:
             "properties": {"type": {"type": "string", "enum": ["alert", "action"]},
                            "ts": {"type": "number"}, "rule": {"type": "string"},
                            "time": {"type": "string", "format": "date-time",
-                                    "description": "ts in RFC 3339 (UTC)"}},
+                                    "description": "ts in RFC 3339 (UTC)"},
+                           "incident_id": {"type": "integer",
+                                           "description": "a firing or resolved transition's "
+                                                          "incident, once stored"}},
             "additionalProperties": True,
         },
         "AlertList": {

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Collection, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -26,7 +26,7 @@ import attrs
 import orjson
 import trio
 
-__all__ = ["StreamClient", "StreamEvent", "StreamHub", "encode_json"]
+__all__ = ["MISSED", "StreamClient", "StreamEvent", "StreamHub", "counted", "encode_json"]
 
 _KIND = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -79,6 +79,11 @@ class StreamClient:
     async def receive(self) -> StreamEvent:
         """The next event; raises :class:`trio.EndOfChannel` once dropped or closed."""
         return await self._receive.receive()
+
+    def receive_nowait(self) -> StreamEvent:
+        """The next event already queued; raises :class:`trio.WouldBlock` when none is,
+        :class:`trio.EndOfChannel` once dropped or closed."""
+        return self._receive.receive_nowait()
 
     def end(self) -> None:
         """Stop queueing: what is queued can still be received, then the channel ends."""
@@ -164,3 +169,53 @@ class StreamHub:
         })
         return [reset, *events]
 
+
+MISSED = "missed"  # counted(): the hub dropped the subscription, events were lost
+
+
+async def counted(hub: StreamHub, kinds: Collection[str],
+                  keepalive: float) -> AsyncGenerator[bytes, None]:
+    """Server-sent frames that say only which of ``kinds`` came and how many, never
+    what they said: at each wake-up, one ``event: KIND`` frame per kind whose data is
+    the count of what came and was queued behind it (so a burst is a frame per kind);
+    a keep-alive comment when nothing came for ``keepalive`` seconds; nothing for other
+    kinds.  A subscription the hub dropped (its queue was full: a burst, or a reader
+    that stopped reading) is replaced at once, before anything is written, and a
+    ``missed`` frame says that events were lost."""
+    client = hub.subscribe()
+    try:
+        while True:
+            counts: dict[str, int] = {}
+            dropped = False
+            with trio.move_on_after(keepalive) as waited:
+                try:
+                    dropped = _gather(await client.receive(), client, kinds, counts)
+                except trio.EndOfChannel:
+                    dropped = True
+            if dropped:
+                client.close()
+                client = hub.subscribe()
+                counts[MISSED] = 1
+            if waited.cancelled_caught:
+                yield b": keep-alive\n\n"
+            else:
+                yield b"".join(b"event: %s\ndata: %d\n\n" % (kind.encode(), n)
+                               for kind, n in counts.items())
+    finally:
+        client.close()
+
+
+def _gather(first: StreamEvent, client: StreamClient, kinds: Collection[str],
+            counts: dict[str, int]) -> bool:
+    """Count ``first`` and every event already queued behind it (at most the queue) by
+    kind; whether the hub dropped ``client`` meanwhile."""
+    event = first
+    while True:
+        if event.kind in kinds:
+            counts[event.kind] = counts.get(event.kind, 0) + 1
+        try:
+            event = client.receive_nowait()
+        except trio.WouldBlock:
+            return False
+        except trio.EndOfChannel:
+            return True

@@ -60,6 +60,17 @@ class Alert:
         default=None, repr=False, eq=False)  # resolved: the values while it fired (.trail)
     wall: int | None = attrs.field(default=None, repr=False, eq=False)  # the rule's totals
     unix: float | None = attrs.field(default=None, repr=False, eq=False)  # set live: ts's time
+    # live: its JSON as the daemon's history keeps it (json_record); never copied by evolve
+    record: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False,
+                                                eq=False)
+
+    def json_record(self) -> dict[str, Any]:
+        """Its :meth:`to_json`, made once and shared: the daemon's history keeps it, and
+        the responder adds ``incident_id`` once the incident the transition opened (or
+        resolved) is stored."""
+        if self.record is None:
+            self.record = self.to_json()
+        return self.record
 
     def to_json(self) -> dict[str, Any]:
         out = {

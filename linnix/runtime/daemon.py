@@ -140,6 +140,7 @@ class Daemon:
         self.hub: Any = None
         self.registry: Any = None
         self.history: Any = None
+        self.responder: Any = None  # its open incidents, by instance (the view's alerts)
         self.api_address: str | None = None
         self.console: AlertLog | None = None  # the terminal: alerts and actions
         self.notifier: Any = None  # alerts to Alertmanager and webhooks, if configured
@@ -294,6 +295,7 @@ class Daemon:
                            on_problem=self.say)
         self.console = console = AlertLog(self.out, verbose=opts.verbose)
         stack = self._response_stack(config, clock)
+        self.responder = stack.responder
         sink = fan_out(console, alerts, self.history, stack.responder, stack.keeper,
                        *self.extra_sinks)
         self.engine = engine = LiveEngine(

@@ -239,19 +239,22 @@ class Responder:
                     key = (item.rule, item.pid, item.start)
                     if key in closing:  # the same process matched again in this batch
                         closing.remove(key)
-                        self._queue("resolve", (key, "event", []))
-                    self._queue("open", self._incident(item, table, totals))
+                        self._queue("resolve", (key, "event", [], None))
+                    incident = self._incident(item, table, totals)
+                    incident["record"] = item.json_record()  # given the incident's id
+                    self._queue("open", incident)
                     if item.trigger is not None:
                         closing.append(key)
                 elif item.state == "resolved":
                     key = (item.rule, item.pid, item.start)
                     offset = None if item.unix is None else item.unix - item.ts
                     self._queue("resolve", (key, item.reason or "cleared",
-                                            self._trail_json(item.trail or (), offset)))
+                                            self._trail_json(item.trail or (), offset),
+                                            item.json_record()))
             elif isinstance(item, Proposal):
                 self._queue("propose", (item, _started_as(item, table)))
         for key in closing:
-            self._queue("resolve", (key, "event", []))
+            self._queue("resolve", (key, "event", [], None))
 
     def _queue(self, kind: str, item: Any) -> None:
         self.unhandled += 1
@@ -313,18 +316,21 @@ class Responder:
 
     async def _handle(self, kind: str, item: Any) -> None:
         if kind == "open":
-            key = item.pop("key")
+            key, record = item.pop("key"), item.pop("record")
             await fill_cmdlines([*item["subtree"], *item["context"].get("ancestors", ())],
                                 self.clock, self._readers, root=self.proc_root)
             analyze = item.pop("analyze")
             self.open[key] = await self.store.open_incident(**item)
+            record["incident_id"] = self.open[key]  # the history's transition links to it
             self.publish("incident", {"id": self.open[key], "state": "opened", **item})
             if analyze:
                 await self.analyses.submit(self.open[key])
         elif kind == "resolve":
-            key, reason, trail = item
+            key, reason, trail, record = item
             incident = self.open.pop(key, None)
             if incident is not None:
+                if record is not None:  # a resolved transition (not an event rule's end)
+                    record["incident_id"] = incident
                 self._saved.pop(incident, None)
                 await self.store.resolve_incident(incident, reason, trail)
                 self.publish("incident", {"id": incident, "state": "resolved",

@@ -21,7 +21,7 @@ from ..actions.pause import status_json
 from ..engine.cgrules import labels_of
 from ..engine.cgtable import Cg
 from ..engine.core import Output
-from ..engine.evaluator import FIRING, PENDING
+from ..engine.evaluator import FIRING, PENDING, Alert
 from ..engine.net import recent_events
 from ..engine.proctable import Proc
 from ..language.explain import explain_rule
@@ -44,9 +44,11 @@ _FIRING = ("time", "ts", "pid", "comm", "start", "cgroup", "severity", "message"
 
 
 class History:
-    """The most recent outputs, as JSON (for ``GET /alerts?history=1``), and each rule's
-    newest firing since the start (for the dashboard's rules page: one per rule name, so
-    it outlasts the outputs the ring lets go)."""
+    """The most recent outputs, as JSON (for ``GET /alerts?history=1`` and the dashboard),
+    and each rule's newest firing since the start (for the dashboard's rules page: one per
+    rule name, so it outlasts the outputs the ring lets go).  An alert's record is the one
+    the responder gives ``incident_id`` once the incident its transition opened or resolved
+    is stored (:meth:`Alert.json_record`)."""
 
     def __init__(self, size: int = 1000) -> None:
         self.items: deque[dict[str, Any]] = deque(maxlen=size)
@@ -54,7 +56,7 @@ class History:
 
     def __call__(self, batch: Sequence[Output]) -> None:
         for item in batch:
-            record = item.to_json()
+            record = item.json_record() if isinstance(item, Alert) else item.to_json()
             self.items.append(record)
             if record["type"] == "alert" and record["state"] == "firing":
                 self.fired[record["rule"]] = record
@@ -172,6 +174,7 @@ class LiveView:
                     labels = labels_of(key, labels)
                 out.append({
                     "rule": rule.name, "state": "firing" if inst.state == FIRING else "pending",
+                    "incident_id": self._incident_of(rule.name, key, inst.state),
                     "since": seconds(inst.since), "time": stamp(inst.since, now),
                     "severity": rule.severity, "scope": rule.scope.value,
                     "pid": proc.pid if proc is not None else None,
@@ -182,6 +185,16 @@ class LiveView:
                     "values": {k: values.get(k) for k in rule.inputs},
                 })
         return sorted(out, key=lambda a: (a["rule"], a["pid"] or 0))
+
+    def _incident_of(self, rule: str, key: Any, state: int) -> int | None:
+        """The id of the incident a firing instance opened, once stored (the responder's
+        key; a cgroup rule's instances share theirs, so none of them is told one)."""
+        responder = getattr(self.daemon, "responder", None)
+        if state != FIRING or responder is None or isinstance(key, Cg):
+            return None
+        found = responder.open.get((rule, key.pid, key.start) if key is not None
+                                   else (rule, None, None))
+        return int(found) if found is not None else None
 
     def alert_history(self, limit: int) -> list[dict[str, Any]]:
         items = list(self.daemon.history.items)

@@ -7,6 +7,8 @@ __all__ = ["NAV", "current"]
 # (label, path): a page module adds its line here
 NAV: tuple[tuple[str, str], ...] = (
     ("Overview", "/ui/"),
+    ("Alerts", "/ui/alerts"),
+    ("Incidents", "/ui/incidents"),
     ("Rules", "/ui/rules"),
     ("Audit", "/ui/audit"),
 )

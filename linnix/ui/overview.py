@@ -12,7 +12,9 @@ from .web import UiState, html, unauthorized_fragment
 
 __all__ = ["LIVE_EVERY_S", "register"]
 
-LIVE_EVERY_S = 2  # how often the overview's live part is fetched again
+# how often the overview's live part is fetched again with no push (ui/push.py): the
+# fallback that keeps a page whose stream is down from staying stale for long
+LIVE_EVERY_S = 30
 
 
 def register(bp: Blueprint, state: UiState) -> None:

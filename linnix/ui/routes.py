@@ -20,7 +20,17 @@ from quart import Blueprint, render_template, request
 from quart.wrappers import Response
 
 from ..api.tokens import TokenBook
-from . import actionpages, auditpages, incidentpages, overview, rulepages, signin
+from . import (
+    actionpages,
+    alertpages,
+    auditpages,
+    incidentlist,
+    incidentpages,
+    overview,
+    push,
+    rulepages,
+    signin,
+)
 from .context import DashboardView
 from .nav import NAV, current
 from .security import page_headers
@@ -31,6 +41,7 @@ __all__ = ["PAGES", "dashboard"]
 # every page module, in the order its routes are added
 PAGES: tuple[Callable[[Blueprint, UiState], None], ...] = (
     signin.register, overview.register, actionpages.register, incidentpages.register,
+    push.register, alertpages.register, incidentlist.register,
     rulepages.register, auditpages.register,
 )
 

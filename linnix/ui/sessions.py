@@ -101,6 +101,14 @@ class Sessions:
         self._table.move_to_end(key)
         return session
 
+    def peek(self, sid: str | None) -> Session | None:
+        """The live session of ``sid`` without marking it used: an open stream checks
+        that its session still holds, which is no request of its owner's."""
+        if not sid:
+            return None
+        self._expire(self.clock())
+        return self._table.get(_key(sid))
+
     def close(self, sid: str | None) -> bool:
         """End the session of ``sid``; whether there was one."""
         return bool(sid) and self._table.pop(_key(sid or ""), None) is not None

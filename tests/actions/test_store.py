@@ -186,6 +186,24 @@ def test_incident_lists_its_actions_and_open_only_filters(store: Store) -> None:
     assert store.incident(9999) is None
 
 
+def test_incidents_filter_by_rule_and_severity_and_page_with_before(store: Store) -> None:
+    ids = [incident(store, rule=rule, severity=severity) for rule, severity in (
+        ("hot", "critical"), ("cold", "warning"), ("hot", "warning"), ("hot", "critical"),
+        ("hot", "critical"))]
+    store.resolve_incident(ids[3], "cleared")
+    assert [i["id"] for i in store.incidents(rule="hot")] == [ids[4], ids[3], ids[2], ids[0]]
+    assert [i["id"] for i in store.incidents(severity="warning")] == [ids[2], ids[1]]
+    assert [i["id"] for i in store.incidents(rule="hot", severity="critical")] == [
+        ids[4], ids[3], ids[0]]
+    assert [i["id"] for i in store.incidents(rule="hot", severity="critical",
+                                             open_only=True)] == [ids[4], ids[0]]
+    page = store.incidents(rule="hot", limit=2)
+    assert [i["id"] for i in page] == [ids[4], ids[3]]
+    assert [i["id"] for i in store.incidents(rule="hot", limit=2, before=page[-1]["id"])] == [
+        ids[2], ids[0]]
+    assert store.incidents(rule="HOT") == [] and store.incidents(rule="'; --") == []
+
+
 def test_close_open_incidents(store: Store) -> None:
     done = incident(store)
     store.resolve_incident(done, "cleared")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
+
 import orjson
 import pytest
 import trio
@@ -9,7 +11,7 @@ import trio.testing
 from api_support import AUTH, TOKEN, light_view, open_stream
 
 from linnix.api.app import create_app
-from linnix.api.stream import StreamHub
+from linnix.api.stream import StreamHub, counted
 
 
 def drain(client: object) -> list[tuple[int, str, object]]:
@@ -125,6 +127,37 @@ def test_a_closed_client_is_forgotten_without_counting_as_dropped() -> None:
     client._receive.close()  # type: ignore[attr-defined]
     hub.publish("alert", {})
     assert hub.dropped == 0
+
+
+async def test_counted_says_only_which_kinds_came_and_how_many() -> None:
+    """What the dashboard's push stream sends: a count per kind of what was queued, a
+    frame per kind for a burst; a dropped subscription is replaced and says so."""
+    hub = StreamHub(backlog=10, queue=50)
+    send, receive = trio.open_memory_channel[bytes](0)
+
+    async def pump() -> None:
+        async with aclosing(counted(hub, ("alert", "action"), 15.0)) as frames:
+            async for frame in frames:
+                await send.send(frame)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pump)
+        await trio.testing.wait_all_tasks_blocked()  # subscribed, waiting
+        for n in range(30):
+            hub.publish("alert", {"secret": n})
+        hub.publish("process", {"pid": 1})
+        hub.publish("action", {"id": 1})
+        assert await receive.receive() == (b"event: alert\ndata: 30\n\n"
+                                           b"event: action\ndata: 1\n\n")
+        await trio.testing.wait_all_tasks_blocked()
+        for n in range(60):  # more than the queue: dropped
+            hub.publish("alert", {"n": n})
+        # one handed straight to the waiting reader, the queue's 50, then the drop
+        assert await receive.receive() == (b"event: alert\ndata: 51\n\n"
+                                           b"event: missed\ndata: 1\n\n")
+        assert (hub.dropped, hub.clients) == (1, 1)  # subscribed again
+        nursery.cancel_scope.cancel()
+    assert hub.clients == 0
 
 
 def test_hub_arguments_are_checked() -> None:

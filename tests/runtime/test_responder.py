@@ -31,6 +31,7 @@ from linnix.language.pipeline import compile_text
 from linnix.plan import CompiledAction
 from linnix.procfs import HZ, Clock
 from linnix.runtime.responder import SNAPSHOT_MAX, Responder, process_json, subtree_snapshot
+from linnix.runtime.view import History
 
 T = TypeVar("T")
 
@@ -355,6 +356,36 @@ async def test_a_second_firing_opens_a_second_incident_and_counts_on_the_pending
         first["id"], "pending", 1)
     (repeat,) = rig.store.audit_log(event="action.repeated")
     assert (repeat["action_id"], repeat["incident_id"]) == (action["id"], second["id"])
+
+
+@pytest.mark.parametrize("history_first", [True, False], ids=["history-first", "responder-first"])
+async def test_the_history_links_each_firing_and_resolution_to_its_incident(
+        rig: Rig, history_first: bool) -> None:
+    """The daemon's history (the dashboard's alerts page) keeps each transition's record;
+    the responder adds the id of the incident it opened or resolved, whichever sink ran
+    first."""
+    history = History()
+    sinks = [history, rig.responder] if history_first else [rig.responder, history]
+    events = start_events()
+    for i in range(5):
+        events += busy(0.5 + i * 0.5, 60.0 + i)
+    events += busy(3.0, 10.0)  # resolved
+    for i in range(5):
+        events += busy(4.0 + i * 0.5, 70.0)  # pending at 4.0, firing at 6.0
+    async with rig.running():
+        rig.core.feed(events)
+        rig.core.run_until(6.0)
+        batch = rig.core.drain()
+        for sink in sinks:
+            sink(batch)
+        await rig.handled()
+    second, first = rig.store.incidents()
+    assert [(r["state"], r.get("incident_id")) for r in history.items
+            if r["type"] == "alert"] == [
+        ("pending", None), ("firing", first["id"]), ("resolved", first["id"]),
+        ("pending", None), ("firing", second["id"])]
+    # what the stream carried is unchanged: the alert as the engine made it
+    assert all("incident_id" not in d for k, d in rig.published if k == "alert")
 
 
 async def test_a_resolution_without_an_open_incident_is_ignored(rig: Rig) -> None:

@@ -162,6 +162,24 @@ def test_an_alert_that_fired_at_once_says_since_when(fake: FakeProc) -> None:
     assert alert["since"] == 0.3 and alert["since"] != 0.0
 
 
+def test_a_firing_alert_names_its_incident_once_stored(fake: FakeProc) -> None:
+    """The responder's open incidents, by instance: a firing alert links to its incident
+    (the dashboard's alerts page); a pending one, or one whose incident is not stored
+    yet, has none."""
+    core = Core(compile_text("rule hot: cpu_pct > 50\nrule slow: cpu_pct > 50 for 10s"),
+                0.1)
+    core.feed([proc(0.1, 1, 0, "init", start=0.1), sample(0.25, 1, cpu_pct=90.0),
+               sample(0.65, 1, cpu_pct=90.0)])
+    view = view_over(NO_SUBTREE_RULE, fake)
+    view.daemon.core = core
+    alerts = {a["rule"]: a for a in view.alerts()}
+    assert (alerts["hot"]["state"], alerts["hot"]["incident_id"]) == ("firing", None)
+    view.daemon.responder = SimpleNamespace(open={("hot", 1, 0.1): 7, ("slow", 1, 0.1): 8})
+    alerts = {a["rule"]: a for a in view.alerts()}
+    assert alerts["hot"]["incident_id"] == 7
+    assert (alerts["slow"]["state"], alerts["slow"]["incident_id"]) == ("pending", None)
+
+
 def test_the_dashboard_status_counts_what_the_engine_saw(fake: FakeProc) -> None:
     view = view_over(NO_SUBTREE_RULE, fake)
     manager = SimpleNamespace(policy=SimpleNamespace(mode="enforce"), paused=None)

@@ -3,9 +3,11 @@
 One daemon (eBPF source, monitor mode) with a rule that proposes to kill any process
 named like the hostile name below, and one headless Chromium driven through the
 system's chromedriver, both shared by the module's tests, which run in order: sign-in
-(refused, redirected, accepted), the alert appearing without a reload, approving one
+(refused, redirected, accepted), the alert pushed in without a reload (and the page
+saying so when its push stream is refused, then recovering), approving one
 proposed kill (and analysing its incident on the incident page) and rejecting another,
-CSRF, the rules page (a broken rule file refused on reload, the running rule kept, then
+CSRF, the alerts page (pushed, filtered, linking to an incident) and the incidents
+list, the rules page (a broken rule file refused on reload, the running rule kept, then
 mended) and a rule's page, the audit page filtered by the approver, hostile text, the
 console.  Each page is
 saved as a screenshot at 1280 and 390 pixels wide under the module's temporary folder
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -36,13 +39,15 @@ from live_support import (
     wait_for,
 )
 
+from linnix.ui.push import STREAMS_MAX
+
 pytestmark = [pytest.mark.root, pytest.mark.ebpf, pytest.mark.slow]
 
 HOSTILE = "<img src=x onerror=alert(1)>"  # a file name: no slash in it
 COMM = HOSTILE[:15]  # what the kernel keeps of it as the process's name
 RULE = f"""
 rule hostile_name {{
-    when comm == "{COMM}" and age_s >= 0
+    when comm == "{COMM}" and exe == "PROGRAM" and age_s >= 0
     severity critical
     message "{{comm}}[{{pid}}] is here"
     action kill(grace = 1s)
@@ -65,7 +70,9 @@ class Lab:
         self.children: list[subprocess.Popen[bytes]] = []
         rules = tmp / "rules"
         rules.mkdir()
-        (rules / "ui.lnx").write_text(RULE)
+        # its own program's processes only: another run of this module on the machine
+        # starts processes of the same name, which the eBPF source sees too
+        (rules / "ui.lnx").write_text(RULE.replace("PROGRAM", str(tmp / "bin" / HOSTILE)))
         config = tmp / "linnix.toml"
         config.write_text(f'[api]\nbind = "127.0.0.1:{free_port()}"\n[actions]\nttl = "10m"\n')
         self.daemon = Daemon(tmp / "state", "--source", "ebpf", "--config", str(config),
@@ -216,11 +223,23 @@ def test_the_alert_appears_without_a_reload_and_stays_text(lab: Lab) -> None:
     from selenium.webdriver.common.by import By
 
     marker = lab.driver.execute_script("return window.performance.timeOrigin")
+    # each swap of the live part, with what caused it: a push or the slow poll
+    lab.driver.execute_script(
+        "window.swapped = []; document.body.addEventListener('htmx:afterSwap', function (e) {"
+        " var cause = (e.detail.requestConfig || {}).triggeringEvent;"
+        " var alerts = document.getElementById('alerts');"
+        " window.swapped.push([cause ? cause.type : 'poll', alerts ? alerts.innerText : '']);"
+        " });")
+    assert lab.driver.find_element(By.ID, "live-status").is_displayed() is False
     target = lab.target()
     lab.wait(lambda: f"{COMM} [{target.pid}]" in lab.text("#alerts"), "the alert")
     lab.wait(lambda: f"{COMM} [{target.pid}]" in lab.text("#actions"), "the proposed kill")
     # the same document: htmx swapped the alert in, nothing reloaded the page
     assert lab.driver.execute_script("return window.performance.timeOrigin") == marker
+    # pushed: the swap that first showed it was asked for by /ui/events, not the poll
+    swapped = lab.driver.execute_script("return window.swapped")
+    assert next(cause for cause, text in swapped if f"{COMM} [{target.pid}]" in text) == \
+        "linnix-live"
     assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
     assert f"{COMM}[{target.pid}] is here" in lab.text("#alerts")
     lab.wait(lambda: lab.text("#alerts a.incident").startswith("Incident "),
@@ -232,6 +251,60 @@ def test_the_alert_appears_without_a_reload_and_stays_text(lab: Lab) -> None:
     assert lab.text("#host-cpu_pct").endswith("%")
     lab.shoot("overview")
     assert _errors(lab.console()) == []
+
+
+def test_a_burst_of_pushes_is_one_fetch(lab: Lab) -> None:
+    """A thousand pushes at once (as a burst of alerts would come) make one fetch of the
+    live part."""
+    lab.driver.execute_script(
+        "window.fetches = 0; window.swaps = 0;"
+        " var live = document.getElementById('live');"
+        " live.addEventListener('htmx:beforeRequest', function () { window.fetches += 1; });"
+        " live.addEventListener('htmx:afterSwap', function () { window.swaps += 1; });"
+        " for (var i = 0; i < 1000; i++) {"
+        "   document.dispatchEvent(new CustomEvent('linnix-push', {detail: 'alert'})); }")
+    lab.wait(lambda: lab.driver.execute_script("return window.swaps") >= 1, "the fetch")
+    # one for the burst; a real event from the shared machine may have added another
+    assert 1 <= lab.driver.execute_script("return window.fetches") <= 2
+    assert _errors(lab.console()) == []
+
+
+def _hold_streams(lab: Lab, cookie: dict[str, Any]) -> list[socket.socket]:
+    """Open /ui/events with the browser's session until the daemon refuses one (503)."""
+    host, port = lab.base.removeprefix("http://").rsplit(":", 1)
+    held: list[socket.socket] = []
+    for _ in range(STREAMS_MAX + 1):
+        conn = socket.create_connection((host, int(port)), timeout=WAIT_S)
+        conn.sendall(f"GET /ui/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                     f"Cookie: {cookie['name']}={cookie['value']}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096)
+        if head.startswith(b"HTTP/1.1 503"):
+            conn.close()
+            return held
+        assert head.startswith(b"HTTP/1.1 200"), head
+        held.append(conn)
+    raise AssertionError(f"more than {STREAMS_MAX} streams were served")
+
+
+def test_with_every_stream_taken_the_page_says_paused_then_recovers(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+
+    (cookie,) = lab.driver.get_cookies()
+    lab.driver.get("about:blank")  # the page's stream ends
+    held = _hold_streams(lab, cookie)
+    try:
+        lab.open("/ui/")  # its stream is refused: it says so, and polls meanwhile
+        status = lab.driver.find_element(By.ID, "live-status")
+        lab.wait(status.is_displayed, "the paused note")
+        assert status.text.startswith("Live updates paused: reconnecting")
+        lab.shoot("overview-paused")
+    finally:
+        for conn in held:
+            conn.close()
+    lab.wait(lambda: not status.is_displayed(), "the stream to reconnect by itself")
+    assert _errors(lab.console(), ("/ui/events",)) == []
 
 
 def _decide(lab: Lab, verb: str, reason: str) -> None:
@@ -298,10 +371,12 @@ def test_reject_another_by_keyboard(lab: Lab) -> None:
     target = lab.target()
     lab.wait(lambda: f"{COMM} [{target.pid}]" in lab.text("#actions"), "the second kill")
     # by keyboard: the focused button keeps the focus through the live part's refresh
+    # (one made now, as a push of an action makes it)
     focused, href = lab.driver.execute_script(
         "var a = document.querySelector('#actions a.reject'); window.swaps = 0;"
         " document.body.addEventListener('htmx:afterSwap', function () { window.swaps += 1; });"
-        " a.focus(); return [a.id, a.getAttribute('href')];")
+        " a.focus(); document.dispatchEvent(new CustomEvent('linnix-push', {detail: 'action'}));"
+        " return [a.id, a.getAttribute('href')];")
     lab.wait(lambda: lab.driver.execute_script("return window.swaps") >= 1, "a refresh")
     assert focused and lab.driver.execute_script(
         "var a = document.activeElement; return [a.id, a.getAttribute('href')];") == \
@@ -341,6 +416,78 @@ def test_a_post_without_the_csrf_token_is_refused(lab: Lab) -> None:
     assert target.poll() is None
     lab.open("/ui/")  # the session is still open
     assert lab.driver.current_url == lab.base + "/ui/"
+
+
+def test_the_alerts_page_is_live_filters_and_links_to_the_incident(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    lab.open("/ui/alerts")
+    lab.driver.execute_script(
+        "window.swapped = []; document.body.addEventListener('htmx:afterSwap', function (e) {"
+        " var cause = (e.detail.requestConfig || {}).triggeringEvent;"
+        " window.swapped.push(cause ? cause.type : 'poll'); });")
+    target = lab.target()
+    lab.wait(lambda: f"{COMM} [{target.pid}]" in lab.text("#active-alerts"), "the new alert")
+    assert lab.driver.execute_script("return window.swapped")[0] == "linnix-live"  # pushed
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    lab.no_dialog()
+    lab.shoot("alerts")
+    # the killed process's alert resolved (other processes of this name may come and go
+    # on a shared machine: only the module's own are looked for)
+    killed = lab.children[0].pid
+    Select(lab.driver.find_element(By.ID, "f-state")).select_by_value("resolved")
+    lab.driver.find_element(By.ID, "filter").click()
+    lab.wait(lambda: "state=resolved" in lab.driver.current_url, "the filtered page")
+    assert lab.text("#active-empty").startswith("No active alert matches these filters")
+    assert any("resolved (exited)" in r.text and f"{COMM} [{killed}]" in r.text
+               for r in lab.driver.find_elements(By.CSS_SELECTOR, "#history li"))
+    lab.shoot("alerts-resolved")
+    # by keyboard: the text filter, found ignoring case, submitted with Enter
+    text = lab.driver.find_element(By.ID, "f-text")
+    text.send_keys(f"SRC=X ONER[{killed}]" + Keys.ENTER)  # as its message says it
+    lab.wait(lambda: "q=SRC" in lab.driver.current_url, "the text filter")
+    (row,) = lab.driver.find_elements(By.CSS_SELECTOR, "#history li")
+    assert f"{COMM} [{killed}]" in row.text
+    # its transition links to its incident
+    row.find_element(By.CSS_SELECTOR, "a.incident").click()
+    lab.wait(lambda: lab.text("#incident-target"), "the incident page")
+    assert lab.text("#incident-target") == f"{COMM} [{killed}]"
+    assert lab.text("#incident-state") == "resolved"
+    assert _errors(lab.console()) == []
+
+
+def test_the_incidents_page_lists_filters_and_links(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    def listed() -> dict[int, str]:
+        """The incidents listed of the module's own processes, by pid: their state."""
+        rows = [" ".join(r.text.split())
+                for r in lab.driver.find_elements(By.CSS_SELECTOR, "#incidents li")]
+        return {p.pid: next((r for r in rows if f"{COMM} [{p.pid}]" in r), "")
+                for p in lab.children}
+
+    killed, *running = (p.pid for p in lab.children)
+    lab.open("/ui/incidents")
+    rows = listed()
+    assert " resolved " in rows[killed] and "(exited)" in rows[killed]
+    assert all(" open " in rows[pid] for pid in running)
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    lab.shoot("incidents")
+    Select(lab.driver.find_element(By.ID, "f-state")).select_by_value("open")
+    lab.driver.find_element(By.ID, "filter").click()
+    lab.wait(lambda: "state=open" in lab.driver.current_url, "the open incidents")
+    rows = listed()
+    assert rows[killed] == "" and all(" open " in rows[pid] for pid in running)
+    link = lab.driver.find_element(
+        By.XPATH, f"//ul[@id='incidents']/li[contains(., '[{running[0]}]')]/a")
+    link.click()
+    lab.wait(lambda: lab.text("#incident-state"), "the incident page")
+    assert (lab.text("#incident-state"), lab.text("#incident-target")) == (
+        "open", f"{COMM} [{running[0]}]")
+    lab.no_dialog()
 
 
 def test_rules_page_and_a_refused_reload_that_keeps_the_rules(lab: Lab) -> None:

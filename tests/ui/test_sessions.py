@@ -41,6 +41,22 @@ def test_sessions_expire_when_idle_and_at_their_age() -> None:
     assert len(sessions) == 0
 
 
+def test_peek_finds_a_live_session_without_using_it() -> None:
+    """What an open stream checks at each keep-alive: it must not keep the session alive
+    nor move it up the table."""
+    clock = Clock()
+    sessions = Sessions(clock, idle_s=100, limit=2)
+    sid, session = sessions.open(ALICE)
+    clock.advance(60)
+    other, _ = sessions.open(BOB)
+    assert sessions.peek(sid) is session and session.used == 1000.0
+    assert sessions.peek(sid + "x") is None and sessions.peek(None) is None
+    sessions.open(BOB)  # the least recently used goes: peeked or not, that is sid
+    assert sessions.peek(sid) is None and sessions.peek(other) is not None
+    clock.advance(100)
+    assert sessions.peek(other) is None  # idle: gone
+
+
 def test_the_table_is_bounded_and_drops_the_least_recently_used() -> None:
     clock = Clock()
     sessions = Sessions(clock, limit=3)
