@@ -59,6 +59,7 @@ PAGES = ((OVERVIEW, "overview"), (TREE, "process tree"),
          (POLLED[0], "overview's live part (polled every 2 s)"),
          (POLLED[1], "overview's chart data (polled every 5 s)"))
 TREE_TARGET_MS = 500.0  # the issue's: the tree rendered within 500 ms
+CHURN = ("fork", "exec", "exit")  # the host's process churn, whoever makes it
 CPU_TARGET_PCT = 2.0  # the issue's: the dashboard adds at most 2 % of one core
 # -- pure helpers (tests/bench/test_dashboard.py)
 
@@ -97,6 +98,11 @@ def ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.1f} ms"
 
 
+def figure(value: float | None, digits: int) -> str:
+    """A number with thousands separators; "—" when not measured."""
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
 def verdict(value: float | None, target: float | None) -> str:
     """Whether ``value`` is within ``target`` (smaller is better)."""
     if target is None:
@@ -114,6 +120,16 @@ def cookie_of(set_cookie: str | None) -> str | None:
     jar.load(set_cookie)
     morsel = jar.get(COOKIE)
     return morsel.value if morsel is not None and morsel.value else None
+
+
+def churn_of(metrics: str) -> float:
+    """The fork, exec and exit events the engine has applied, from the Prometheus text."""
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith("linnix_events_total{") and any(
+                f'kind="{kind}"' in line for kind in CHURN):
+            total += float(line.rsplit(None, 1)[1])
+    return total
 
 
 def processes_of(metrics: str) -> int | None:
@@ -251,13 +267,21 @@ def loop_seconds(pid: int) -> float:
     return cpu_seconds(pid, pid)
 
 
-def cpu_rounds(pid: int, browsers: list[Browser], states: dict[str, str], rounds: int,
-               seconds: float) -> dict[str, Any]:
+def scrape(client: Client) -> tuple[float, int | None]:
+    """The engine's fork, exec and exit events so far, and its live processes now."""
+    text = client.call("GET", "/metrics")[1].decode()
+    return churn_of(text), processes_of(text)
+
+
+def cpu_rounds(pid: int, client: Client, browsers: list[Browser], states: dict[str, str],
+               rounds: int, seconds: float) -> dict[str, Any]:
     """The agent's CPU (% of one core, the whole process and its event loop's thread) in
     each round of each state (a URL the browsers sit on), the states' order rotating
-    from round to round; the requests the browsers made in each round."""
-    got: dict[str, Any] = {"cpu": {s: [] for s in states}, "loop": {s: [] for s in states},
-                           "rates": [], "walls": [], "polls": {}, "loads": []}
+    from round to round; the requests the browsers made in each round; the host's
+    process churn (the agent's work that no browser makes) and live processes."""
+    got: dict[str, Any] = {key: {s: [] for s in states}
+                           for key in ("cpu", "loop", "churn", "procs")}
+    got.update({"rates": [], "walls": [], "polls": {}, "loads": []})
     names = list(states)
     for r in range(rounds):
         for state in names[r % len(names):] + names[:r % len(names)]:
@@ -267,11 +291,15 @@ def cpu_rounds(pid: int, browsers: list[Browser], states: dict[str, str], rounds
             time.sleep(3.0)  # past the pages' own loads: only their polls are counted
             for b in browsers:
                 b.forget()
+            e0, _ = scrape(client)  # outside the CPU measured
             c0, l0, t0 = cpu_seconds(pid), loop_seconds(pid), time.monotonic()
             time.sleep(seconds)
             wall = time.monotonic() - t0
             got["cpu"][state].append(cpu_pct(cpu_seconds(pid) - c0, wall))
             got["loop"][state].append(cpu_pct(loop_seconds(pid) - l0, wall))
+            e1, procs = scrape(client)
+            got["churn"][state].append((e1 - e0) / wall)
+            got["procs"][state].append(procs)
             got["loads"].append(os.getloadavg()[0])
             if state == "overview":
                 made = [b.polls() for b in browsers]
@@ -336,18 +364,23 @@ DIFF_ROWS = (("overview", "blank", "**the dashboard's cost**: on the overview le
 def print_cpu(cpu: dict[str, Any], args: argparse.Namespace) -> None:
     n = args.browsers
     print(f"\nThe agent's CPU, % of one core, {args.rounds} rounds of {args.seconds:g} s in each "
-          f"state, their order rotating; {n} browsers, each signed in, open throughout:\n")
+          f"state, their order rotating; {n} browsers, each signed in, open throughout.  The "
+          "agent watches the whole host: the last columns are the fork, exec and exit events "
+          "it applied each second (others' work on the host) and the live processes:\n")
     print("| the browsers | whole agent (median) | all rounds | event-loop thread (median) | "
-          "all rounds |\n|---|---|---|---|---|")
+          "all rounds | fork+exec+exit /s (median) | processes (median) |\n"
+          "|---|---|---|---|---|---|---|")
     for key, label in CPU_ROWS:
         whole, loop = cpu["cpu"][key], cpu["loop"][key]
+        churn, procs = median(cpu["churn"][key]), median(cpu["procs"][key])
         print(f"| {label} | {median(whole):.2f} % | {rounds_cell(whole)} | "
-              f"{median(loop):.2f} % | {rounds_cell(loop)} |")
+              f"{median(loop):.2f} % | {rounds_cell(loop)} | {figure(churn, 1)} | "
+              f"{figure(procs, 0)} |")
     for a, b, label in DIFF_ROWS:
         whole = differences(cpu["cpu"][b], cpu["cpu"][a])
         loop = differences(cpu["loop"][b], cpu["loop"][a])
         print(f"| {label} | {median(whole):.2f} % | {rounds_cell(whole)} | "
-              f"{median(loop):.2f} % | {rounds_cell(loop)} |")
+              f"{median(loop):.2f} % | {rounds_cell(loop)} | | |")
     diff = median(differences(cpu["cpu"]["blank"], cpu["cpu"]["overview"]))
     polls = ", ".join(f"`{p}` {k}" for p, k in sorted(cpu["polls"].items()))
     print(f"\nTarget: the dashboard adds at most {CPU_TARGET_PCT:g} % of one core: "
@@ -435,7 +468,7 @@ def main() -> int:
         mirror = Mirror(client, OVERVIEW, POLLED)
         states = {"blank": "about:blank", "mirror": mirror.base + OVERVIEW,
                   "overview": f"http://{address}{OVERVIEW}"}
-        cpu = cpu_rounds(agent.proc.pid, browsers, states, args.rounds, args.seconds)
+        cpu = cpu_rounds(agent.proc.pid, client, browsers, states, args.rounds, args.seconds)
     finally:
         for b in browsers:
             b.quit()

@@ -67,12 +67,18 @@ def test_the_session_id_is_read_from_the_cookie_the_dashboard_sets() -> None:
     assert bench.cookie_of(None) is None
 
 
-def test_the_live_processes_are_read_from_the_metrics() -> None:
+def test_the_live_processes_and_the_churn_are_read_from_the_metrics() -> None:
     text = ("# HELP linnix_processes Live processes in the process table\n"
             "# TYPE linnix_processes gauge\nlinnix_processes 5123.0\n"
-            "linnix_processes_total_x 1\n")
+            "linnix_processes_total_x 1\n"
+            'linnix_events_total{kind="exec"} 10.0\n'
+            'linnix_events_total{kind="exit"} 7.0\n'
+            'linnix_events_total{kind="fork"} 12.0\n'
+            'linnix_events_total{kind="sample"} 90000.0\n')
     assert bench.processes_of(text) == 5123
     assert bench.processes_of("linnix_events_total 3\n") is None
+    assert bench.churn_of(text) == 29.0  # forks, execs and exits, not samples
+    assert bench.churn_of("") == 0.0
 
 
 class FakeClient:
@@ -146,6 +152,8 @@ def test_the_cpu_table_gives_each_difference_round_by_round(
         capsys: pytest.CaptureFixture[str]) -> None:
     cpu = {"cpu": {"blank": [20.0, 22.0], "mirror": [21.0, 22.5], "overview": [21.5, 23.5]},
            "loop": {"blank": [3.0, 3.0], "mirror": [3.0, 3.2], "overview": [4.0, 3.8]},
+           "churn": {"blank": [10.0, 30.0], "mirror": [12.5, 12.5], "overview": [1.0, 2.0]},
+           "procs": {"blank": [5100, 5102], "mirror": [None, None], "overview": [5100, 5100]},
            "rates": [3.5, 3.7], "walls": [30.0, 30.0], "loads": [1.0, 2.0],
            "polls": {"/ui/fragments/live": 150, "/ui/host.json": 60}}
     args = bench.argparse.Namespace(browsers=5, rounds=2, seconds=30.0)
@@ -153,10 +161,13 @@ def test_the_cpu_table_gives_each_difference_round_by_round(
     bench.print_costs({"/ui/fragments/live": 2.0, "/ui/host.json": 1.0}, cpu, args)
     out = capsys.readouterr().out
     rows = out.splitlines()
+    assert "| on `about:blank` | 21.00 % | 20.00, 22.00 | 3.00 % | 3.00, 3.00 | 20.0 | 5,101 |" \
+        in rows
+    assert rows[rows.index("|---|---|---|---|---|---|---|") + 2].endswith("| 12.5 | — |")
     assert ("| **the dashboard's cost**: on the overview less on `about:blank` | 1.50 % | "
-            "1.50, 1.50 | 0.90 % | 1.00, 0.80 |") in rows
+            "1.50, 1.50 | 0.90 % | 1.00, 0.80 | | |") in rows
     assert ("| the agent's serving alone: on the overview less on the copy | 0.75 % | "
-            "0.50, 1.00 | 0.80 % | 1.00, 0.60 |") in rows
+            "0.50, 1.00 | 0.80 % | 1.00, 0.60 | | |") in rows
     assert "Target: the dashboard adds at most 2 % of one core: met (1.50 %" in out
     # 150 live parts and 60 chart data in 60 s: 2.5/s x 2 ms + 1/s x 1 ms = 0.6 %
     assert "| `/ui/fragments/live` | 2.00 ms | 2.50 /s | 0.50 % |" in rows
