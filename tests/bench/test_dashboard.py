@@ -82,7 +82,8 @@ def test_the_live_processes_and_the_churn_are_read_from_the_metrics() -> None:
 
 
 class FakeClient:
-    """The daemon's answers from a table: path -> (status, body)."""
+    """The daemon's answers from a table: path -> (status, body), a redirect's body
+    being its Location."""
 
     def __init__(self, pages: dict[str, tuple[int, bytes]]) -> None:
         self.pages = pages
@@ -91,7 +92,8 @@ class FakeClient:
     def call(self, method: str, path: str, *_: Any) -> tuple[int, bytes, float, Any]:
         self.asked.append(path)
         status, body = self.pages.get(path, (404, b"Not Found"))
-        return status, body, 0.004, {}
+        headers = {"Location": body.decode()} if 300 <= status < 400 else {}
+        return status, body, 0.004, headers
 
 
 OVERVIEW = (b'<link rel="stylesheet" href="/ui/static/dash.css">'
@@ -110,6 +112,17 @@ def test_a_page_not_built_yet_is_said_so(capsys: pytest.CaptureFixture[str]) -> 
     rows = capsys.readouterr().out.splitlines()
     assert "| overview (`/ui/`) | 4.0 ms | 4.0 ms | 4.0 ms | 122 B |  |" in rows
     assert "| process tree (`/ui/processes`) | not built yet | | | | <= 500 ms |" in rows
+
+
+def test_a_page_is_timed_through_its_redirects_as_a_browser_gets_it() -> None:
+    client = FakeClient({"/ui/processes": (303, b"/ui/processes?sort=cpu"),
+                         "/ui/processes?sort=cpu": (200, b"<ul></ul>")})
+    assert bench.get(client, "/ui/processes") == (200, b"<ul></ul>", 0.008)
+    # not off the dashboard, and not for ever
+    away = FakeClient({"/ui/": (303, b"http://elsewhere/"),
+                       "/ui/a": (302, b"/ui/b"), "/ui/b": (302, b"/ui/a")})
+    assert bench.get(away, "/ui/")[0] == 303
+    assert bench.get(away, "/ui/a")[0] == 302 and len(away.asked) == 1 + bench.MAX_REDIRECTS
 
 
 def test_a_page_that_fails_stops_the_bench() -> None:
