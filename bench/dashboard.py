@@ -24,7 +24,11 @@ waits for its process table to hold them, signs in with the admin's token and me
     browsers, none in the agent: a control for the CPUs the browsers take from the
     agent on a loaded host), and on ``/ui/``; the dashboard's cost is the overview's
     less ``about:blank``'s, in % of one core (the median of the rounds' differences),
-    with the requests the browsers made each second (their resource timings).
+    with the requests the browsers made each second (their resource timings) and, as
+    the agent watches the whole host, the fork, exec and exit events it applied each
+    second in each state (others' work, which moves its CPU too);
+(d) the agent's CPU per request of each polled part, apart: 1 s of requests back to
+    back, then 1 s idle, 10 times; at the browsers' rates, the cost they imply.
 
 A page that is not in this checkout (a 404; the process tree at ``/ui/processes`` is
 being built) shows as "not built yet".  Results are printed as Markdown for
