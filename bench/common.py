@@ -87,9 +87,10 @@ def run_child(argv: list[str]) -> tuple[float, Any]:
     return wall, usage
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """CPU time (user + system) a process (or one of its threads) has used so far."""
+    with open(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat",
+              "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _HZ
 
