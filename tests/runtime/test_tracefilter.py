@@ -271,6 +271,8 @@ def test_a_recording_keeps_a_tree_started_later_and_no_secret(tmp_path: Path,
         parent.stdin.flush()
         kid = int(parent.stdout.readline())
         _wait_for_line(out, f'"pid":{kid}', deadline)  # seen by the poller, flushed
+        # and a host sample (the kid can be seen before the first one is due)
+        _wait_for_line(out, '"kind":"system"', deadline)
     finally:
         recorder.send_signal(signal.SIGINT)
         assert recorder.wait(timeout=60) == 0, log.read_text()
