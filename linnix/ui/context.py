@@ -1,4 +1,4 @@
-"""What the dashboard reads from the daemon: the API's view and two more reads.
+"""What the dashboard reads from the daemon: the API's view and a few more reads.
 
 :class:`DashboardView` is the API's :class:`~linnix.api.context.DaemonView`
 with what only the dashboard needs; the daemon implements it in
@@ -25,6 +25,12 @@ class DashboardView(DaemonView, Protocol):
     def host_history(self) -> Json:
         """The host ring's columns: ``t`` (Unix seconds) and one list per series
         (``runtime.hostring.SERIES``), a value not measured as None."""
+
+    def process_table(self) -> list[Json]:
+        """Every live process as the engine's table has it now, read at once and without
+        reading /proc (cheap enough for each request of the process tree): ``pid``,
+        ``ppid``, ``comm``, ``uid``, ``user``, ``unit``, ``container``, ``cpu_pct``,
+        ``rss_mb``, ``fds``; each None when not known or not measured."""
 
     def process_history(self, pid: int) -> Json | None:
         """The live process's recent samples for its charts: ``t`` (Unix seconds),
