@@ -20,7 +20,7 @@ from quart import Blueprint, render_template, request
 from quart.wrappers import Response
 
 from ..api.tokens import TokenBook
-from . import actionpages, incidentpages, overview, signin
+from . import actionpages, incidentpages, overview, processpages, signin
 from .context import DashboardView
 from .nav import NAV, current
 from .security import page_headers
@@ -31,6 +31,7 @@ __all__ = ["PAGES", "dashboard"]
 # every page module, in the order its routes are added
 PAGES: tuple[Callable[[Blueprint, UiState], None], ...] = (
     signin.register, overview.register, actionpages.register, incidentpages.register,
+    processpages.register,
 )
 
 
