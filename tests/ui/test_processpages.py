@@ -331,6 +331,26 @@ async def test_the_alerts_and_actions_of_this_process_only(tmp_path: Path,
     assert f'Action {mine[1]}: renice</a>' in actions
 
 
+async def test_a_live_process_named_elsewhere_links_to_its_page(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    ui, browser = await tree_ui(tmp_path, nursery)
+    ui.view.active = [{"rule": "hot", "state": "firing", "severity": "critical", "pid": 13,
+                       "comm": "needle", "start": 5.0, "message": "m", "time": "t0"}]
+    action_id = ui.env.store.add_action(
+        incident_id=None, rule="hot", kind="kill", params={}, pid=13, start_ticks=1,
+        comm="needle", exe=None, status="pending", mode="monitor", expires_at=None)
+    incident_id = ui.env.store.open_incident(
+        rule="hot", severity="critical", scope="process", pid=13, comm="needle", start=5.0,
+        message="m", labels={}, history=[], subtree=[], host={})
+    link = '<a href="/ui/processes/13">needle [13]</a>'
+    _, body, _ = await browser.get("/ui/fragments/live")
+    assert body.count(link) == 2  # the alert, and the action waiting for approval
+    _, body, _ = await browser.get(f"/ui/actions/{action_id}")
+    assert '<a href="/ui/processes/13" id="action-target">needle [13]</a>' in body
+    _, body, _ = await browser.get(f"/ui/incidents/{incident_id}")
+    assert link in body
+
+
 # ---- hostile text ------------------------------------------------------------------------
 
 class _Store:
