@@ -70,7 +70,7 @@ def _link(node: Node) -> dict[str, Any]:
 
 def _child(node: Node) -> dict[str, Any]:
     return {**_link(node), "cpu": measured(node.cpu, "%"), "rss": measured(node.rss, " MB"),
-            "fds": number(node.fds), "procs": number(node.procs)}
+            "fds": number(node.fds), "procs": number(node.procs), "one": node.procs == 1}
 
 
 def _family(node: Node | None) -> dict[str, Any]:

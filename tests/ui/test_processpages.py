@@ -235,13 +235,15 @@ async def test_a_process_page_shows_the_process_and_its_place(tmp_path: Path,
         'id="proc-ancestors"')[1].split("</ol>")[0])
     assert ancestors == ["12", "11", "10", "1"]  # nearest first, each a link
     assert 'id="proc-children-none">No children.' in body
+    assert "<dt>Subtree (1 process)</dt>" in body
     _, body, _ = await browser.get("/ui/processes/1")
     assert 'id="proc-ancestors-none">None: no parent' in body
     children = body.split('id="proc-children"')[1].split("</ul>")[0]
     assert re.findall(r'href="/ui/processes/(\d+)"', children) == ["10", "20"]
     assert ('<a href="/ui/processes/10">sshd [10]</a> <span class="help">subtree of 4:'
             '</span> 53.0% CPU · 112.0 MB · 22 fds') in children
-    assert 'id="proc-subtree">56.5% CPU · 123.0 MB · 77 fds<' in body
+    assert '<dt>Subtree (7 processes)</dt><dd id="proc-subtree">56.5% CPU · 123.0 MB · 77 fds<' \
+        in body
     assert 'id="proc-fds">50 of 1,024<' in body
 
 
