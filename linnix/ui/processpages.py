@@ -18,7 +18,7 @@ from quart.wrappers import Response
 
 from ..api.stream import encode_json
 from .procpage import PID_MAX, process_item
-from .proctree import DEPTH_MAX, FIELDS, OPEN_DEPTH, QUERY_MAX, SORTS, Filter, build, view
+from .proctree import DEPTH_MAX, FIELDS, OPEN_DEPTH, QUERY_MAX, SORTS, Filter, Tree, build, view
 from .web import RefusedError, UiState, html
 
 __all__ = ["register"]
@@ -56,14 +56,24 @@ def _href(query: dict[str, str], **change: str) -> str:
     return "/ui/processes" + (f"?{urlencode(kept)}" if kept else "")
 
 
+def _counts(tree: Tree) -> dict[str, str | None]:
+    """The tree's counts in words ("1 live process", "4 ancestors"; None: none)."""
+    ancestors = tree.shown - tree.matched
+    return {"total": f"{tree.total:,} live process{'' if tree.total == 1 else 'es'}",
+            "matched": f"{tree.matched:,}",
+            "ancestors": f"{ancestors:,} ancestor{'' if ancestors == 1 else 's'}"
+                         if ancestors > 0 else None,
+            "hidden": f"{tree.hidden:,}" if tree.hidden else None}
+
+
 def tree_page(rows: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
     """What the tree's template shows for the snapshot ``rows`` and the checked query."""
     chosen = Filter(**{f: query[f] for f in FIELDS})
     depth = None if query["open"] == "all" else int(query["open"])
     tree = view(build(rows), query["sort"], chosen, depth)
     return {
-        "tree": tree, "query": query, "filter": chosen, "filtered": chosen.active(),
-        "said": chosen.said(),
+        "tree": tree, "query": query, "filtered": chosen.active(), "said": chosen.said(),
+        "counts": _counts(tree),
         "sorts": [{"key": k, "label": SORT_LABELS[k], "href": _href(query, sort=k),
                    "current": k == query["sort"]} for k in SORTS],
         "expand": _href(query, open="all"), "collapse": _href(query, open="0"),

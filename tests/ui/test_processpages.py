@@ -178,6 +178,14 @@ async def test_an_empty_filter_result_or_table_explains_itself(tmp_path: Path,
     assert status == 200 and order(body) == []
     assert ('id="tree-empty">No process matches name “nothing”, user “bob” among 9 live '
             'processes. <a href="/ui/processes">Clear the filter</a>.') in body
+    ui.view.procs = {1: record(1, 0, "init"), 2: record(2, 1, "sshd")}
+    _, body, _ = await browser.get("/ui/processes?name=sshd")
+    assert "1 of 2 live processes match name “sshd”, shown with their 1 ancestor." in body
+    _, body, _ = await browser.get("/ui/processes?name=init")
+    assert "1 of 2 live processes match name “init”." in body
+    ui.view.procs = {1: record(1, 0, "init")}
+    _, body, _ = await browser.get("/ui/processes")
+    assert "1 live process." in body and "collapsed" not in body
     ui.view.procs = {}
     _, body, _ = await browser.get("/ui/processes")
     assert ('id="tree-empty">No live processes are known: the daemon has not read the '
