@@ -162,6 +162,7 @@ async def test_a_filter_that_matches_a_deep_child_keeps_its_ancestors(
     assert order(body) == [1, 10, 11, 12, 13]
     assert [int(m.group(2)) for m in _ROW.finditer(body) if m.group(1)] == [13]  # marked
     assert opened(body) == {1: True, 10: True, 11: True, 12: True}  # all open to show it
+    assert 'id="expand-all"' not in body  # nothing a filtered tree could open or close
     assert "1 of 9 live processes match name “NEEDLE”, shown with their 4 ancestors." in body
     assert 'value="NEEDLE"' in body and 'id="filter-clear"' in body
     for query, expected in (("user=alice", [1, 10, 11, 12, 13]), ("user=1000", [1, 10, 11, 12, 13]),
