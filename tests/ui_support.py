@@ -20,6 +20,9 @@ from linnix.ui import dashboard
 ORIGIN = "http://localhost"  # what the test client's requests name as their host
 WALL = 1_800_000_000.0  # the Unix time the fake wall clock starts at
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+# what process_table gives of each process (the fake's procs records may hold more)
+TABLE_FIELDS = ("pid", "ppid", "comm", "uid", "user", "unit", "container", "cpu_pct", "rss_mb",
+                "fds")
 
 
 class Clock:
@@ -47,12 +50,17 @@ class DashView(FakeView):
         self.histories: dict[int, dict[str, Any]] = {}  # pid: process_history's answer
         self.sources: dict[str, dict[str, Any]] = {}  # rule name: rule_source's answer
         self.firings: dict[str, dict[str, Any]] = {}  # rule name: its last firing
+        self.table_reads = 0  # process_table calls
 
     def dashboard_status(self) -> dict[str, Any]:
         return self.status
 
     def host_history(self) -> dict[str, Any]:
         return self.host
+
+    def process_table(self) -> list[dict[str, Any]]:
+        self.table_reads += 1
+        return [{k: p.get(k) for k in TABLE_FIELDS} for p in self.procs.values()]
 
     def process_history(self, pid: int) -> dict[str, Any] | None:
         return self.histories.get(pid)

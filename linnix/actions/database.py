@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS actions (
     cgroup_id    INTEGER
 );
 CREATE INDEX IF NOT EXISTS actions_status ON actions (status);
+CREATE INDEX IF NOT EXISTS actions_pid ON actions (pid);
 CREATE TABLE IF NOT EXISTS audit (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,

@@ -404,9 +404,12 @@ class Store:
     def action(self, action_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM actions WHERE id = ?", (action_id,))
 
-    def actions(self, *, status: str | None = None, limit: int = 100,
+    def actions(self, *, status: str | None = None, pid: int | None = None, limit: int = 100,
                 before: int | None = None) -> list[dict[str, Any]]:
-        return self._newest("*", "actions", {"status": status}, before=before, limit=limit)
+        """Actions, newest first, at most ``limit``: those in ``status`` and those that
+        targeted ``pid`` (any process that had it), when given."""
+        return self._newest("*", "actions", {"status": status, "pid": pid}, before=before,
+                            limit=limit)
 
     def transition(self, action_id: int, expect: str, status: str, *,
                    audit: Entry | None = None, **fields: object) -> bool:

@@ -124,6 +124,16 @@ class LiveView:
         await self._with_cmdlines([record])
         return record
 
+    def process_table(self) -> list[dict[str, Any]]:
+        # the table as it is now, in one go (it changes only between awaits); nothing is
+        # read from /proc, so the process tree costs O(processes) and no thread
+        table = self._table()
+        if table is None:
+            return []
+        return [{"pid": p.pid, "ppid": p.ppid, "comm": p.comm, "uid": p.uid, "user": p.user,
+                 "unit": p.unit, "container": p.container, "cpu_pct": p.cpu_pct,
+                 "rss_mb": p.rss_mb, "fds": p.fds} for p in table.procs.values()]
+
     async def graph(self, pid: int) -> dict[str, Any] | None:
         table = self._table()
         p = table.procs.get(pid) if table is not None else None

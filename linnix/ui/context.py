@@ -26,6 +26,12 @@ class DashboardView(DaemonView, Protocol):
         """The host ring's columns: ``t`` (Unix seconds) and one list per series
         (``runtime.hostring.SERIES``), a value not measured as None."""
 
+    def process_table(self) -> list[Json]:
+        """Every live process as the engine's table has it now, read at once and without
+        reading /proc (cheap enough for each request of the process tree): ``pid``,
+        ``ppid``, ``comm``, ``uid``, ``user``, ``unit``, ``container``, ``cpu_pct``,
+        ``rss_mb``, ``fds``; each None when not known or not measured."""
+
     def process_history(self, pid: int) -> Json | None:
         """The live process's recent samples for its charts: ``t`` (Unix seconds),
         ``cpu_pct``, ``rss_mb`` and ``fds``, one list each, a value not measured as

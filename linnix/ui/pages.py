@@ -63,6 +63,7 @@ def action_item(row: dict[str, Any], now: float) -> dict[str, Any]:
     """One action as its row on a page."""
     return {"id": row["id"], "kind": row["kind"], "rule": row["rule"], "status": row["status"],
             "target": target(row), "exe": row.get("exe"), "time": row.get("time"),
+            "pid": row.get("pid"),  # the process page's link (None: a cgroup's, the host's)
             "incident_id": row.get("incident_id"),
             "left": time_left(row.get("expires_at"), now), "reason": row.get("reason"),
             "decided_by": row.get("decided_by"), "result": row.get("result")}
@@ -126,6 +127,7 @@ def incident_item(row: dict[str, Any]) -> dict[str, Any]:
     resolved = row.get("resolved_at")
     return {"id": row["id"], "rule": row["rule"], "severity": row["severity"],
             "scope": row.get("scope"), "target": _incident_target(row),
+            "pid": row.get("pid"),
             "exe": _root_exe(row), "opened": row.get("time"),
             "state": "open" if resolved is None else "resolved",
             "resolved": None if resolved is None else rfc3339(float(resolved)),

@@ -27,6 +27,7 @@ from . import (
     incidentlist,
     incidentpages,
     overview,
+    processpages,
     push,
     rulepages,
     signin,
@@ -42,7 +43,7 @@ __all__ = ["PAGES", "dashboard"]
 PAGES: tuple[Callable[[Blueprint, UiState], None], ...] = (
     signin.register, overview.register, actionpages.register, incidentpages.register,
     push.register, alertpages.register, incidentlist.register,
-    rulepages.register, auditpages.register,
+    rulepages.register, auditpages.register, processpages.register,
 )
 
 

@@ -312,6 +312,34 @@ def test_actions_filter_by_status_and_page(store: Store) -> None:
     assert len(page3) == 1
 
 
+def test_actions_filter_by_pid_newest_first_and_bounded(store: Store) -> None:
+    ids = [action(store, pid=pid) for pid in (100, 200, 100, 100, None)]
+    assert [a["id"] for a in store.actions(pid=100)] == [ids[3], ids[2], ids[0]]
+    assert [a["id"] for a in store.actions(pid=100, limit=2)] == [ids[3], ids[2]]
+    assert [a["id"] for a in store.actions(pid=200)] == [ids[1]]
+    assert store.actions(pid=300) == []
+    store.transition(ids[2], "pending", "rejected")
+    assert [a["id"] for a in store.actions(pid=100, status="pending")] == [ids[3], ids[0]]
+    assert [a["id"] for a in store.actions(pid=100, before=ids[3])] == [ids[2], ids[0]]
+    # an index finds them: the query does not scan every action ever kept
+    plan = " ".join(str(tuple(r)) for r in store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM actions WHERE pid = ? ORDER BY id DESC LIMIT ?",
+        (100, 5)))
+    assert "actions_pid" in plan, plan
+
+
+def test_a_database_made_before_the_pid_index_gets_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "linnix.db")
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX actions_pid")
+    db.close()
+    again = Store(path)
+    names = {r[0] for r in again.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    again.close()
+    assert "actions_pid" in names
+
+
 # ---- the audit log --------------------------------------------------------------------------
 
 def test_the_audit_log_is_append_only(store: Store) -> None:

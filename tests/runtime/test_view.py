@@ -189,6 +189,23 @@ def test_the_dashboard_status_counts_what_the_engine_saw(fake: FakeProc) -> None
                       "processes": 4, "rules": 1, "paused": {"actions": "active"}}
 
 
+def test_the_process_table_is_the_engines_table_without_reading_proc(
+        fake: FakeProc) -> None:
+    view = view_over(NO_SUBTREE_RULE, fake)
+    fake.remove(100)  # nothing of /proc is read: the table alone answers
+    rows = {r["pid"]: r for r in view.process_table()}
+    assert set(rows) == {1, 50, 100, 101}
+    assert rows[100] == {"pid": 100, "ppid": 50, "comm": "x", "uid": 1000, "user": "alice",
+                         "unit": f"docker-{'0123456789abcdef' * 4}.scope",
+                         "container": "0123456789ab", "cpu_pct": 97.8, "rss_mb": 2.0,
+                         "fds": None}
+    assert rows[50]["unit"] == "session-3.scope" and rows[50]["fds"] == 4
+    assert rows[101]["cpu_pct"] is None and rows[101]["rss_mb"] is None  # never measured
+    assert rows[1]["user"] is None and rows[1]["unit"] is None
+    view.daemon.core = None  # not started yet
+    assert view.process_table() == []
+
+
 def test_the_view_keeps_the_host_samples_the_telemetry_hands_it(fake: FakeProc) -> None:
     telemetry = SimpleNamespace(on_host=None)
     core = Core(compile_text(NO_SUBTREE_RULE), 0.5)

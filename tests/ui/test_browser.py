@@ -561,6 +561,63 @@ def test_the_audit_page_filters_by_the_approver(lab: Lab) -> None:
         {"admin"}  # the same page, still filtered
     lab.no_dialog()
     lab.shoot("audit")
+
+
+def _until(lab: Lab, check: Any, what: str) -> Any:
+    """Wait for ``check()``, reloading the page between tries (what it waits for is on
+    the server, not pushed to this page)."""
+    return lab.wait(lambda: check() or lab.driver.refresh(), what)
+
+
+def test_the_process_tree_filtered_by_the_hostile_name(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    target = lab.target()
+    lab.open("/ui/processes")
+    assert lab.text("#tree-summary").endswith("Expand all · Collapse all")
+    field = lab.driver.find_element(By.ID, "filter-name")
+    field.send_keys(COMM)
+    field.send_keys(Keys.ENTER)  # a GET form: the filter is in the page's address
+    link = f'#tree a[href="/ui/processes/{target.pid}"]'
+    _until(lab, lambda: lab.driver.find_elements(By.CSS_SELECTOR, link), "the process")
+    assert "name=%3Cimg" in lab.driver.current_url
+    assert lab.text(link) == COMM  # the hostile name, as text
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    # its ancestors are listed, open; a branch closes and opens again by keyboard
+    summary = lab.driver.find_element(By.CSS_SELECTOR, "#tree summary")
+    details = summary.find_element(By.XPATH, "..")
+    assert details.get_property("open") is True
+    lab.driver.execute_script("arguments[0].focus();", summary)
+    lab.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    assert details.get_property("open") is False
+    lab.driver.switch_to.active_element.send_keys(Keys.SPACE)
+    assert details.get_property("open") is True
+    lab.no_dialog()
+    lab.shoot("processes")
+    assert _errors(lab.console()) == []
+
+
+def test_the_page_of_the_hostile_process(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+
+    target = lab.children[-1]
+    lab.driver.find_element(By.CSS_SELECTOR, f'#tree a[href="/ui/processes/{target.pid}"]') \
+        .click()
+    lab.wait(lambda: lab.text("#proc-comm"), "the process page")
+    assert lab.text("#proc-comm") == COMM
+    assert lab.text("#proc-exe") == str(lab.program)
+    assert lab.text("#proc-cmdline") == f"{lab.program} 600"
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    lab.wait(lambda: lab.driver.find_elements(By.CSS_SELECTOR,
+                                              "[data-chart=process_cpu] canvas"),
+             "the CPU chart")
+    # the rule's alert and its proposed kill: this process's (its pid and its start)
+    _until(lab, lambda: "hostile_name" in lab.text("#proc-alerts")
+           and "kill" in lab.text("#proc-actions"), "its alert and action")
+    assert f"{COMM}[{target.pid}] is here" in lab.text("#proc-alerts")
+    lab.no_dialog()
+    lab.shoot("process")
     assert _errors(lab.console()) == []
 
 

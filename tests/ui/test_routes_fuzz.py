@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import attrs
 import trio
@@ -20,7 +21,10 @@ _PATHS = st.sampled_from([
     "/ui/fragments/live", "/ui/actions/1", "/ui/actions/0", "/ui/actions/99",
     "/ui/actions/99999999999999999999", "/ui/fragments/actions/1", "/ui/static/charts.js",
     "/ui/static/../routes.py", "/ui/incidents/1", "/ui/incidents/1/analyze",
-    "/ui/incidents/99999999999999999999"]) | _TEXT.map(lambda s: "/ui/" + s)
+    "/ui/incidents/99999999999999999999", "/ui/processes", "/ui/processes/1",
+    "/ui/processes/99999999999999999999", "/ui/processes/1/history.json",
+    "/ui/processes?sort=pid&open=all&name=x"]) | _TEXT.map(lambda s: "/ui/" + s) \
+    | _TEXT.map(lambda s: "/ui/processes?" + quote(s, safe="=&"))  # as a browser sends it
 _FIELDS = st.dictionaries(st.sampled_from(["token", "code", "csrf", "verb", "reason"]) | _TEXT,
                           st.sampled_from(["approve", "reject", TOKEN, ""]) | _TEXT,
                           max_size=4)
@@ -79,6 +83,7 @@ async def _exchange(tmp: Path, attempt: Attempt) -> tuple[int, str, str, str]:
                          {"verb": "approve", "reason": "ok"}, {}))
 @example(attempt=Attempt(True, True, "POST", "/ui/actions/1",
                          {"verb": "reject", "reason": "x" * 5000}, {"Origin": "null"}))
+@example(attempt=Attempt(True, False, "GET", "/ui/processes?open=%C2%B2&name=%00", {}, {}))
 def test_no_request_fails_and_only_a_csrf_form_decides(attempt: Attempt) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         status, kind, action, csrf = trio.run(_exchange, Path(tmp), attempt)

@@ -91,7 +91,8 @@ async def test_the_summary_and_no_analysis_yet(tmp_path: Path, nursery: trio.Nur
     assert status == 200 and headers["Content-Security-Policy"] == CSP
     assert f"Incident {incident}: " in body and '<span class="rule">hot</span>' in body
     assert 'id="incident-state">open<' in body
-    assert f'id="incident-target">app [{PID_A}]<' in body
+    assert (f'id="incident-target"><a href="/ui/processes/{PID_A}">app [{PID_A}]</a><'
+            in body)
     assert 'id="incident-exe">/usr/bin/app<' in body
     assert f'id="incident-opened">{rfc3339(row["opened_at"])}<' in body
     assert 'id="incident-message">app is hot<' in body

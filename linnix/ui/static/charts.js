@@ -1,4 +1,5 @@
-// linnix dashboard: the overview's charts, drawn with uPlot from /ui/host.json.
+// linnix dashboard: the overview's charts, drawn with uPlot from /ui/host.json, and a
+// process's, from its /ui/processes/PID/history.json (the page's data-chart-source).
 // No inline script anywhere (the Content-Security-Policy forbids it): this file finds its
 // charts by their data-chart attribute and refreshes them every few seconds.
 (function () {
@@ -9,10 +10,18 @@
     memory: [["mem_used_pct", "Memory %", "#8250df"]],
     pressure: [["psi_cpu_some", "CPU some", "#0969da"], ["psi_mem_some", "Memory some", "#8250df"],
                ["psi_mem_full", "Memory full", "#bf3989"], ["psi_io_some", "I/O some", "#1a7f37"],
-               ["psi_io_full", "I/O full", "#9a6700"]]
+               ["psi_io_full", "I/O full", "#9a6700"]],
+    process_cpu: [["cpu_pct", "CPU %", "#0969da"]],
+    process_rss: [["rss_mb", "RSS MB", "#8250df"]]
   };
   var plots = {};
   if (!document.querySelector("[data-chart]")) { return; }  // no host chart on this page
+  // where the page's charts come from: the host's, unless the page names its own (a
+  // process's page; "" when nothing is kept for it: the charts stay empty, nothing is fetched)
+  var holder = document.querySelector("[data-chart-source]");
+  var source = holder ? holder.getAttribute("data-chart-source") : "/ui/host.json";
+  if (source && source.indexOf("/ui/") !== 0) { source = ""; }
+  var timer = null;
 
   function width(el) { return Math.max(240, el.clientWidth || 300); }
 
@@ -45,10 +54,20 @@
     });
   }
 
+  // the process has exited (its samples are no more): keep what is drawn, say so
+  function ended() {
+    if (timer !== null) { clearInterval(timer); timer = null; }
+    if (Object.keys(plots).length === 0) { draw({}); }
+    var note = document.querySelector("[data-chart-note]");
+    if (note) { note.textContent = "No more samples: the process has exited."; }
+  }
+
   function refresh() {
-    fetch("/ui/host.json", { credentials: "same-origin", cache: "no-store" })
+    if (!source) { draw({}); return; }
+    fetch(source, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) {
         if (r.status === 401) { window.location.assign("/ui/signin"); return null; }
+        if (r.status === 404 && holder) { ended(); return null; }
         return r.ok ? r.json() : null;
       })
       .then(function (data) { if (data) { draw(data); } })
@@ -62,7 +81,7 @@
     });
   });
   refresh();
-  setInterval(refresh, EVERY_MS);
+  if (source) { timer = setInterval(refresh, EVERY_MS); }
 })();
 
 // An incident's charts: one per name its rule's condition read, drawn from the
