@@ -164,6 +164,8 @@ class LiveEngine:
     stale_since: float | None = None  # when a gap was seen, until fresh samples came
     gaps: int = 0
     on_tick: Callable[[], None] | None = None  # after each tick that ran (the watchdog)
+    # after each round of samples is applied, with its time (the dashboard's ring)
+    on_round: Callable[[float], None] | None = None
 
     @property
     def degraded(self) -> bool:
@@ -196,6 +198,8 @@ class LiveEngine:
         if stale:  # the events are applied; no tick runs on what is left of the old state
             self.core.skip_ticks(floor)
         self.core.feed(keep)
+        if self.on_round is not None and type(keep[0]) is t.System:
+            self.on_round(keep[0].ts)  # the telemetry's rounds start with the host sample
         if fresh is not None:
             self._fresh(fresh.ts)
         self.flush()

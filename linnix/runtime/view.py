@@ -30,6 +30,7 @@ from ..plan import Plan
 from ..procfs import PROC, Clock
 from ..timefmt import seconds, stamp
 from .hostring import HostRing
+from .procring import ALL_MEASURED, ProcRing
 from .responder import process_json
 from .snapshot import CMDLINE_READERS, SubtreeTotals, fill_cmdlines
 
@@ -81,6 +82,27 @@ class LiveView:
         self.host_ring = HostRing(daemon.opts.sample_interval)
         if daemon.telemetry is not None:
             daemon.telemetry.on_host = lambda ev: self.host_ring.add(time.time(), ev)
+        # and each live process's, read from the table once the engine applied a round
+        self.proc_ring = ProcRing(daemon.opts.sample_interval)
+        if daemon.engine is not None:
+            daemon.engine.on_round = self._record_round
+
+    def _record_round(self, ts: float) -> None:
+        """The round of samples taken at ``ts`` (the engine's clock) is in the table."""
+        core, engine = self.daemon.core, self.daemon.engine
+        if core is None or engine is None:
+            return
+        wall = time.time() - (engine.clock.now() - ts)
+        self.proc_ring.record(wall, core.table.procs, self._measured())
+
+    def _measured(self) -> tuple[bool, bool, bool]:
+        """Which of cpu, rss and fds the sampler measures now: a value the table still
+        has of one it no longer measures (a reload turned it off) is stale."""
+        telemetry = self.daemon.telemetry
+        if telemetry is None:
+            return ALL_MEASURED
+        each = telemetry.per_process
+        return (each, each, each and telemetry.procs.fds)
 
     def _now(self) -> float:
         engine = self.daemon.engine
@@ -248,8 +270,9 @@ class LiveView:
         return self.host_ring.series()
 
     def process_history(self, pid: int) -> dict[str, Any] | None:
-        # no per-process ring is kept yet: nothing was measured to show
-        return None
+        table = self._table()
+        p = table.procs.get(pid) if table is not None else None
+        return self.proc_ring.history(p) if p is not None else None
 
     def rule_source(self, name: str) -> dict[str, Any] | None:
         core = self.daemon.core

@@ -169,6 +169,7 @@ async def test_the_live_view_queues_for_the_model_only_when_there_is_one(
         astore = InlineStore(store)
         plain = SimpleNamespace(astore=astore, action_manager=None, hub=None, registry=None,
                                 opts=SimpleNamespace(sample_interval=1.0), telemetry=None,
+                                engine=None,
                                 analyses=analyses_for(AnalysisConfig(), astore, print))
         assert not await LiveView(plain).ask_model(1)  # type: ignore[arg-type]
         model = analyses_for(AnalysisConfig(backend="openai", endpoint="http://127.0.0.1:9/v1",

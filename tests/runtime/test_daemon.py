@@ -18,6 +18,7 @@ from live_support import Api, Daemon, free_port, outline, wait_for
 from support import write
 
 from linnix.actions.store import AsyncStore, Store
+from linnix.engine import trace as t
 from linnix.engine.core import Core
 from linnix.language.pipeline import Build
 from linnix.procfs import Clock
@@ -191,6 +192,25 @@ def test_no_action_runs_by_itself_while_the_input_is_stale_after_a_gap(
     daemon.engine.stale_since = 100.0  # a gap was seen; no fresh sample yet
     assert daemon._degraded(daemon.engine.clock, policy) == (
         "time jumped and no fresh sample has come since")
+
+
+def test_the_view_keeps_each_process_s_rounds_of_samples_from_the_daemon_s_engine(
+        tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
+    daemon = in_process(rules, tmp_path / "state")
+    view = LiveView(daemon)  # as the daemon makes it when the API starts
+    engine = daemon.engine
+    assert engine is not None
+    now = engine.clock.now()
+    engine.feed([t.Proc(ts=now, pid=4242, ppid=1, comm="w", start=now - 5.0)])
+    for cpu in (12.5, 25.0):
+        engine.feed([t.System(ts=now), t.Sample(ts=now, pid=4242, cpu_pct=cpu, rss_kb=1024.0,
+                                                fds=5)])
+    history = view.process_history(4242)
+    assert history is not None and len(history["t"]) == 2
+    assert (history["cpu_pct"], history["rss_mb"], history["fds"]) == (
+        [12.5, 25.0], [1.0, 1.0], [5, 5])
+    assert view.proc_ring.size == 900  # 15 minutes at the daemon's sample interval
 
 
 # ---- as ``linnix run`` ---------------------------------------------------------------------

@@ -93,6 +93,18 @@ def test_events_older_than_the_last_tick_are_moved_up_to_it() -> None:
     assert table.procs[71].start == 11.9
 
 
+def test_each_round_of_samples_is_told_once_the_table_has_it() -> None:
+    eng, _ = engine(SCAN)
+    told: list[tuple[float, float | None]] = []
+    eng.on_round = lambda ts: told.append((ts, eng.core.table.procs[50].cpu_pct))
+    eng.feed([t.System(ts=11.0), t.Sample(ts=11.0, pid=50, cpu_pct=7.0)])
+    eng.feed([t.Fork(ts=11.2, pid=60, ppid=50, comm="ls")])  # events: no round
+    eng.clock.at = 12.0  # type: ignore[attr-defined]
+    eng.tick()
+    eng.feed([t.System(ts=11.0), t.Sample(ts=11.0, pid=50, cpu_pct=9.0)])  # late: clamped
+    assert told == [(11.0, 7.0), (11.500001, 9.0)]
+
+
 def test_the_stdout_log_stops_quietly_when_its_reader_goes_away() -> None:
     import io
 

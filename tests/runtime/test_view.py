@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 from api_support import AUTH, MAX_BODY, TOKEN
-from engine_support import execve, fork, proc, sample
+from engine_support import execve, exit_, fork, proc, sample
 from proc_support import FakeProc
 from prometheus_client import CollectorRegistry
 from support import write
@@ -28,6 +28,7 @@ from linnix.language.explain import explain_rule
 from linnix.language.pipeline import compile_text
 from linnix.procfs import HZ, Clock
 from linnix.runtime import daemon as d
+from linnix.runtime import view as view_module
 from linnix.runtime.live import LiveEngine
 from linnix.runtime.responder import subtree_snapshot
 from linnix.runtime.view import History, LiveView
@@ -328,3 +329,58 @@ def test_each_rule_keeps_its_newest_firing_since_the_start(fake: FakeProc) -> No
     assert view.last_firings() == {"hot": {
         "time": None, "ts": 0.3, "pid": 1, "comm": "init", "start": 0.1, "cgroup": None,
         "severity": "warning", "message": "init[1]: cpu_pct=90"}}
+class AtClock(Clock):
+    """The engine's clock, stopped at ``at``."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__(origin=ORIGIN)
+        self.at = at
+
+    def now(self) -> float:
+        return self.at
+
+
+def live_view(fake: FakeProc, telemetry: Any = None) -> LiveView:
+    """The view over a live engine (at engine time 3.0, Unix time WALL + 3.0)."""
+    view = view_over(NO_SUBTREE_RULE, fake)
+    view.daemon.engine = LiveEngine(view.daemon.core, AtClock(3.0), lambda out: None)
+    view.daemon.telemetry = telemetry
+    return LiveView(view.daemon)  # the daemon makes the view once its engine exists
+
+
+WALL = 1_800_000_000.0
+NO_HISTORY = {"t": [], "cpu_pct": [], "rss_mb": [], "fds": [], "resolution_s": 1.0}
+
+
+def test_a_process_history_holds_each_round_the_engine_applied(
+        fake: FakeProc, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(view_module.time, "time", lambda: WALL + 3.0)
+    view = live_view(fake)
+    assert view.process_history(100) == NO_HISTORY  # live: no round since the view began
+    engine = view.daemon.engine
+    for ts, cpu in ((2.0, 50.0), (3.0, 60.0)):
+        engine.feed([t.System(ts=ts), sample(ts, 100, cpu_pct=cpu, rss_kb=2048.0)])
+    engine.feed([fork(3.0, 102, 50, "bash")])  # not a round of samples: nothing recorded
+    assert view.process_history(100) == {
+        "t": [WALL + 2.0, WALL + 3.0], "cpu_pct": [50.0, 60.0], "rss_mb": [2.0, 2.0],
+        "fds": [None, None], "resolution_s": 1.0}
+    assert view.process_history(50)["fds"] == [4, 4]  # sampled before the view began
+    assert view.process_history(102) == NO_HISTORY
+    assert view.process_history(4242) is None  # no such process
+    engine.feed([exit_(3.0, 100)])
+    assert view.process_history(100) is None  # gone: no history either
+    engine.feed([t.System(ts=3.0)])
+    assert 100 not in view.proc_ring.rings  # and its ring freed at the next round
+
+
+def test_a_process_history_leaves_what_the_sampler_does_not_measure_as_none(
+        fake: FakeProc) -> None:
+    telemetry = SimpleNamespace(per_process=True, procs=SimpleNamespace(fds=False),
+                                on_host=None)
+    view = live_view(fake, telemetry)
+    view.daemon.engine.feed([t.System(ts=2.0), sample(2.0, 50, cpu_pct=1.0, fds=9)])
+    telemetry.per_process = False  # a reload left no rule reading a process's values
+    view.daemon.engine.feed([t.System(ts=3.0)])
+    history = view.process_history(50)
+    assert (history["cpu_pct"], history["rss_mb"], history["fds"]) == (
+        [1.0, None], [4.0, None], [None, None])
