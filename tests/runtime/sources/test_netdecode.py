@@ -210,3 +210,20 @@ def test_the_address_texts_kept_are_bounded() -> None:
         assert len(netdecode._V4) <= netdecode._CACHE_MAX
     assert sockaddr(_inet6("fe80::1", 22)) == ("inet6", "fe80::1", 22)
     assert sockaddr(_inet6("fe80::1", 23)) == ("inet6", "fe80::1", 23)  # cached text, own port
+
+
+def test_a_network_record_that_wraps_the_rings_end_is_decoded(
+        ring: tuple[bcc.RingReader, int]) -> None:
+    reader, fd = ring
+    rec = _record(EV_CONNECT, 4, _inet("10.0.0.1", 5432))
+    framed = struct.pack("<II", len(rec), 0) + rec
+    start = reader.size - 48  # its header and 40 bytes before the end, the rest at the start
+    with mmap.mmap(fd, mmap.PAGESIZE + 2 * reader.size, mmap.MAP_SHARED,
+                   offset=mmap.PAGESIZE) as data:
+        base = mmap.PAGESIZE
+        data[base + start:base + reader.size] = framed[:48]
+        data[base:base + len(framed) - 48] = framed[48:]
+        data[0:8] = struct.pack("<Q", start + ((len(framed) + 7) & ~7))
+    reader.consumer[0:8] = struct.pack("<Q", start)
+    assert reader.drain(Clock(origin=0.0)) == [
+        t.Connect(ts=2.0, pid=4, family="inet", remote_addr="10.0.0.1", remote_port=5432)]
