@@ -233,7 +233,7 @@ class RingReader:
                 elif kind == EV_RENAME:  # a sample carrying only the new name
                     out.append(t.Sample(ts=ts, pid=pid, comm=_cstr(comm)))
                 elif kind in NET_KINDS:  # connect, accept, listen (netdecode)
-                    net = decode_net(kind, ts, pid, buf[at + 8:at + 8 + length])
+                    net = decode_net(kind, ts, pid, buf, at + 8, length)
                     if net is not None:
                         out.append(net)
             cpos += (length + 8 + 7) & ~7

@@ -1,9 +1,11 @@
 """Decoding the network records of the eBPF program (``bpf/net.c``) into trace events.
 
-A record is the common head (time, kind, process, uid, name), the syscall's
-result, what is known of the listening socket (for an accept), and the
-``sockaddr`` as the caller gave it (connect, bind) or got it (accept), raw:
-the family, port and address are read from it here rather than in the kernel.
+A record is the common head (time, kind, process; its name, parent and user are
+not filled), the syscall's result, what is known of the listening socket (for an
+accept), and the ``sockaddr`` as the caller gave it (connect, bind) or got it
+(accept), raw: the family, port and address are read from it here rather than in
+the kernel.  The kernel sends a small record (room for an inet or inet6 address)
+unless the address needs more (a unix path): the room is the record's length.
 Everything in it is hostile (a process chooses its sockaddr, its length and a
 unix socket's path), so every length is checked against the record and the
 structure, a short or unknown address gives an event without one, and a record
@@ -12,6 +14,7 @@ too short to hold its fields, or of a family that is not reported, gives nothing
 
 from __future__ import annotations
 
+import mmap
 import socket
 import struct
 from typing import Literal
@@ -19,16 +22,17 @@ from typing import Literal
 from ...engine import trace as t
 from ...names import TEXT_MAX
 
-__all__ = ["EV_ACCEPT", "EV_CONNECT", "EV_LISTEN", "NET_KINDS", "NET_RECORD", "SA_MAX",
-           "decode_net", "sockaddr"]
+__all__ = ["EV_ACCEPT", "EV_CONNECT", "EV_LISTEN", "NET_KINDS", "NET_RECORD",
+           "NET_RECORD_SMALL", "SA_AT", "SA_MAX", "decode_net", "sockaddr"]
 
 EV_CONNECT, EV_ACCEPT, EV_LISTEN = 5, 6, 7
 NET_KINDS = frozenset((EV_CONNECT, EV_ACCEPT, EV_LISTEN))
 HEAD_SIZE = 40  # struct ev_head: ts, kind, pid, ppid, uid, comm[16]
-SA_MAX = 128  # NET_SA_MAX in bpf/net.c
-# ret, salen, the listening socket's family and port (host order), padding, the sockaddr
-_NET = struct.Struct(f"<iHHH6x{SA_MAX}s")
-NET_RECORD = HEAD_SIZE + _NET.size  # a whole record, without the ring buffer's header
+_NET = struct.Struct("<iBBH")  # ret, salen, the listening socket's family and port (host order)
+SA_AT = HEAD_SIZE + _NET.size  # where the sockaddr starts
+SA_MAX = 128  # NET_SA_MAX in bpf/net.c: a large record's room
+NET_RECORD = SA_AT + SA_MAX  # a whole large record, without the ring buffer's header
+NET_RECORD_SMALL = SA_AT + 32  # NET_RECORD_SMALL in bpf/net.c
 EINPROGRESS = 115  # a non-blocking connect under way: made, as far as the process knows
 _FAMILIES: dict[int, Literal["inet", "inet6", "unix"]] = {
     socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
@@ -87,12 +91,17 @@ def _unix_path(path: bytes) -> str | None:
     return path.decode("utf-8", "replace")[:TEXT_MAX]
 
 
-def decode_net(kind: int, ts: float, pid: int, record: bytes) -> t.Event | None:
-    """The event of one network ``record`` (head included), or None when it has none."""
-    if len(record) < NET_RECORD or pid <= 0:
+def decode_net(kind: int, ts: float, pid: int, data: bytes | mmap.mmap, at: int = 0,
+               length: int | None = None) -> t.Event | None:
+    """The event of the network record of ``length`` bytes (head included; the rest of
+    ``data`` when None) at ``at`` in ``data``, or None when it has none."""
+    if length is None:
+        length = len(data) - at
+    if length < NET_RECORD_SMALL or pid <= 0:
         return None
-    ret, salen, lfamily, lport, sa = _NET.unpack_from(record, HEAD_SIZE)
-    address = sockaddr(sa[:salen])  # sa is SA_MAX bytes: a larger salen reads no further
+    ret, salen, lfamily, lport = _NET.unpack_from(data, at + HEAD_SIZE)
+    # the address: no longer than it says, than the record's room, or than SA_MAX
+    address = sockaddr(data[at + SA_AT:at + SA_AT + min(salen, length - SA_AT, SA_MAX)])
     if kind == EV_CONNECT:
         if address is None:
             return None
