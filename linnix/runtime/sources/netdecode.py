@@ -10,6 +10,8 @@ Everything in it is hostile (a process chooses its sockaddr, its length and a
 unix socket's path), so every length is checked against the record and the
 structure, a short or unknown address gives an event without one, and a record
 too short to hold its fields, or of a family that is not reported, gives nothing.
+The fields and an inet address (most records) are read in place in the ring's
+memory: this runs once per connect and accept (bench/RESULTS.md, issue 17).
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ __all__ = ["EV_ACCEPT", "EV_CONNECT", "EV_LISTEN", "NET_KINDS", "NET_RECORD",
 EV_CONNECT, EV_ACCEPT, EV_LISTEN = 5, 6, 7
 NET_KINDS = frozenset((EV_CONNECT, EV_ACCEPT, EV_LISTEN))
 HEAD_SIZE = 40  # struct ev_head: ts, kind, pid, ppid, uid, comm[16]
-_NET = struct.Struct("<iBBH")  # ret, salen, the listening socket's family and port (host order)
-SA_AT = HEAD_SIZE + _NET.size  # where the sockaddr starts
+# ret, salen, the listening socket's family and port (host order), then the address's
+# family (host order; not one when salen is below 2)
+_FIELDS = struct.Struct("<iBBHH")
+SA_AT = HEAD_SIZE + 8  # where the sockaddr starts
 SA_MAX = 128  # NET_SA_MAX in bpf/net.c: a large record's room
 NET_RECORD = SA_AT + SA_MAX  # a whole large record, without the ring buffer's header
 NET_RECORD_SMALL = SA_AT + 32  # NET_RECORD_SMALL in bpf/net.c
 EINPROGRESS = 115  # a non-blocking connect under way: made, as far as the process knows
+_AF_INET = int(socket.AF_INET)
 _FAMILIES: dict[int, Literal["inet", "inet6", "unix"]] = {
     socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
 
@@ -99,30 +104,35 @@ def decode_net(kind: int, ts: float, pid: int, data: bytes | mmap.mmap, at: int 
         length = len(data) - at
     if length < NET_RECORD_SMALL or pid <= 0:
         return None
-    ret, salen, lfamily, lport = _NET.unpack_from(data, at + HEAD_SIZE)
-    # the address: no longer than it says, than the record's room, or than SA_MAX
-    address = sockaddr(data[at + SA_AT:at + SA_AT + min(salen, length - SA_AT, SA_MAX)])
+    ret, salen, lfamily, lport, family = _FIELDS.unpack_from(data, at + HEAD_SIZE)
+    sa = at + SA_AT
+    address: Address | None
+    if salen >= 8 and family == _AF_INET:  # most records: read in place, no copy of sa
+        packed = data[sa + 4:sa + 8]
+        address = ("inet", _V4.get(packed) or _text(_V4, _AF_INET, packed),
+                   data[sa + 2] << 8 | data[sa + 3])
+    elif salen < 2:  # none (an accept that asked for no peer address)
+        address = None
+    else:  # no longer than it says, than the record's room, or than SA_MAX
+        address = sockaddr(data[sa:sa + min(salen, length - SA_AT, SA_MAX)])
     if kind == EV_CONNECT:
         if address is None:
             return None
-        family, addr, port = address
         error = -ret if ret < 0 and ret != -EINPROGRESS else None
-        return t.Connect(ts=ts, pid=pid, family=family, remote_addr=addr, remote_port=port,
-                         error=error)
+        # by position (the order of the fields in engine/trace.py): keywords cost more
+        return t.Connect(ts, pid, *address, error)
     if kind == EV_ACCEPT:
         if address is None:  # no peer address asked for: the listener's family, if known
             local = _FAMILIES.get(lfamily)
             if local is None:
                 return None  # nor was the listener bound by this process
             address = (local, None, None)
-        family, addr, port = address
-        return t.Accept(ts=ts, pid=pid, family=family, remote_addr=addr,
-                        remote_port=port, local_port=lport or None)
+        return t.Accept(ts, pid, *address, lport or None)
     if kind == EV_LISTEN:
         if address is None:
             return None  # not bound by this process since the capture began: family unknown
-        family, addr, port = address
+        family_name, addr, port = address
         # port 0: bound to whatever port the kernel picks, which the bind does not say
-        return t.Listen(ts=ts, pid=pid, family=family, local_port=port or None,
+        return t.Listen(ts=ts, pid=pid, family=family_name, local_port=port or None,
                         local_addr=addr)
     return None

@@ -176,6 +176,26 @@ def test_any_record_decodes_to_a_valid_event_or_nothing(
         assert msgspec.json.decode(t.encode_event(ev), type=t.Event) == ev
 
 
+@given(kind=st.sampled_from([EV_CONNECT, EV_ACCEPT, EV_LISTEN]),
+       salen=st.integers(0, 255), sa=st.binary(max_size=SA_MAX),
+       family=st.sampled_from([0, 1, 2, 10]), cut=st.integers(NET_RECORD_SMALL, NET_RECORD))
+def test_an_address_decoded_in_place_is_the_one_sockaddr_reads(
+        kind: int, salen: int, sa: bytes, family: int, cut: int) -> None:
+    # inet addresses are read in place in the record, the others through sockaddr(): the
+    # same address either way, of no more bytes than salen and the record's room
+    raw = _record(kind, 7, struct.pack("<H", family) + sa, lfamily=2, lport=80, salen=salen)
+    ev = decode_net(kind, 2.0, 7, raw[:cut])
+    address = sockaddr(raw[SA_AT:SA_AT + min(salen, len(raw[:cut]) - SA_AT)])
+    if address is None:
+        assert ev is None or (isinstance(ev, t.Accept) and ev.remote_addr is None)
+        return
+    assert ev is not None
+    fields = ((ev.family, ev.local_addr, ev.local_port or None) if isinstance(ev, t.Listen)
+              else (ev.family, ev.remote_addr, ev.remote_port))
+    assert fields == (address[0], address[1], address[2] or None if kind == EV_LISTEN
+                      else address[2])
+
+
 @pytest.fixture
 def ring() -> Iterator[tuple[bcc.RingReader, int]]:
     fd = os.memfd_create("ring")
