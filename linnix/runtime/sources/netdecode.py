@@ -118,21 +118,24 @@ def decode_net(kind: int, ts: float, pid: int, data: bytes | mmap.mmap, at: int 
     if kind == EV_CONNECT:
         if address is None:
             return None
+        name, addr, port = address
         error = -ret if ret < 0 and ret != -EINPROGRESS else None
-        # by position (the order of the fields in engine/trace.py): keywords cost more
-        return t.Connect(ts, pid, *address, error)
+        # by position (the order of the fields in engine/trace.py): keywords, or *address,
+        # cost more
+        return t.Connect(ts, pid, name, addr, port, error)
     if kind == EV_ACCEPT:
         if address is None:  # no peer address asked for: the listener's family, if known
             local = _FAMILIES.get(lfamily)
             if local is None:
                 return None  # nor was the listener bound by this process
-            address = (local, None, None)
-        return t.Accept(ts, pid, *address, lport or None)
+            return t.Accept(ts, pid, local, None, None, lport or None)
+        name, addr, port = address
+        return t.Accept(ts, pid, name, addr, port, lport or None)
     if kind == EV_LISTEN:
         if address is None:
             return None  # not bound by this process since the capture began: family unknown
-        family_name, addr, port = address
+        name, addr, port = address
         # port 0: bound to whatever port the kernel picks, which the bind does not say
-        return t.Listen(ts=ts, pid=pid, family=family_name, local_port=port or None,
+        return t.Listen(ts=ts, pid=pid, family=name, local_port=port or None,
                         local_addr=addr)
     return None
