@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """The network capture's cost per connect at the highest loopback connect rate, side by side.
 
-    sudo .venv/bin/python bench/netcost.py [--seconds 3] [--rounds 5]
+    sudo .venv/bin/python bench/netcost.py [--seconds 3] [--rounds 5] [--before DIR]
 
 One ``bench/connloop.c`` per core connects to its own loopback listener (a thread
 accepts and closes) as fast as it can, for ``--seconds``: with nothing attached, with
 the eBPF source loaded without the network programs (what a daemon whose rules read no
 network name runs), and with them, loaded and drained as the daemon does (every 25 ms).
-Rounds alternate the three; medians are reported:
+``--before DIR`` adds the network capture of another checkout (``git archive`` of an
+older commit, unpacked in DIR) to every round, so that two versions are measured side by
+side on the same load.  Rounds alternate the modes; medians are reported:
 
-- connects a second (the loop's rate: the slowdown as the workload sees it);
+- connects a second (the loop's rate: the slowdown as the workload sees it), and the
+  median of each round's slowdown against the "none" run of the same round;
+- the loop's own CPU (both its threads, user and system) per connect: what the
+  handlers add inside its syscalls, apart from the CPU the capture process takes;
 - the capture process's CPU (user and system) per network event it decoded: each
   connect gives two (its connect and its accept);
 - kernel time in the network programs per connect: the kernel's BPF statistics
@@ -84,26 +89,31 @@ def build() -> str:
     return exe
 
 
-def loops(loop: str, seconds: float) -> int:
+def loops(loop: str, seconds: float) -> tuple[int, float]:
+    """Connects made by one loop per core, and the CPU seconds the loops used."""
     procs = [subprocess.Popen([loop, str(seconds)], stdout=subprocess.PIPE, text=True)
              for _ in range(NCPU)]
-    return sum(int(p.communicate()[0].split()[0]) for p in procs)
+    made = [p.communicate()[0].split() for p in procs]
+    return sum(int(n) for n, _cpu in made), sum(float(cpu) for _n, cpu in made)
 
 
-def measure(loop: str, seconds: float, mode: str) -> dict[str, float]:
-    if mode == "none":
-        return {"rate": loops(loop, seconds) / seconds}
+def measure(loop: str, seconds: float, root: str | None, network: bool) -> dict[str, float]:
+    """One run: nothing attached (``root`` None), or the source of the checkout ``root``."""
+    if root is None:
+        connects, used = loops(loop, seconds)
+        return {"rate": connects / seconds, "loop_us": 1e6 * used / max(1, connects)}
     proc = subprocess.Popen([sys.executable, "-c", CONSUMER, str(seconds + 0.5),
-                             "1" if mode == "network" else "0", ROOT],
+                             "1" if network else "0", root],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    connects = loops(loop, seconds)
+    connects, used = loops(loop, seconds)
     got = json.loads(proc.stdout.readline())
     proc.wait()
     mean = {name: ns / cnt for name, (cnt, ns) in got["runs"].items() if cnt}
     out = {"rate": connects / seconds, "lost": got["lost"], "events": got["events"],
            "net": got["net"], "connects": connects,
+           "loop_us": 1e6 * used / max(1, connects),
            "kernel_ns": sum(mean.get(name, 0.0) for name in PER_CONNECT),
            "cpu_us": 1e6 * got["cpu_s"] / max(1, got["events"])}
     out.update({f"ns:{name}": ns for name, ns in mean.items() if name.startswith("net_")})
@@ -114,44 +124,67 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--before", metavar="DIR",
+                    help="also measure the network capture of the checkout in DIR")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (eBPF)", file=sys.stderr)
         return 2
+    if args.before and not os.path.isdir(os.path.join(args.before, "linnix")):
+        print(f"{args.before}: not a checkout of linnix", file=sys.stderr)
+        return 2
     loop = build()
+    modes: dict[str, tuple[str | None, bool]] = {
+        "none": (None, False), "process events only": (ROOT, False)}
+    if args.before:
+        modes["network, before"] = (os.path.abspath(args.before), True)
+    modes["network"] = (ROOT, True)
+    load = os.getloadavg()[0]
     with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
         f.write("1")
     try:
-        modes = ("none", "process events only", "network")
         runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
         for _ in range(args.rounds):
-            for mode in modes:
-                runs[mode].append(measure(loop, args.seconds, mode))
+            for mode, (root, network) in modes.items():
+                runs[mode].append(measure(loop, args.seconds, root, network))
     finally:
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
             f.write("0")
-    base = _med(runs["none"], "rate")
+    report(runs, args, load)
+    return 0
+
+
+def report(runs: dict[str, list[dict[str, float]]], args: argparse.Namespace,
+           load: float) -> None:
+    """The Markdown table, each round's slowdown and each handler's time."""
     print(f"{machine()}; {NCPU} connect loops, {args.seconds:g} s, {args.rounds} rounds "
-          f"(medians); load average before: {os.getloadavg()[0]:.1f}\n")
-    print("| capture | connects/s | slowdown | capture CPU µs per event | network events "
-          "per connect | kernel ns per connect (4 handlers) | lost |")
-    print("|---|---|---|---|---|---|---|")
+          f"(medians); load average before: {load:.1f}, after: {os.getloadavg()[0]:.1f}\n")
+    print("| capture | connects/s | slowdown (median of rounds) | loop CPU µs per connect | "
+          "capture CPU µs per event | network events per connect | kernel ns per connect "
+          "(4 handlers) | lost |")
+    print("|---|---|---|---|---|---|---|---|")
+    none = runs["none"]
     for mode, results in runs.items():
-        rate = _med(results, "rate")
+        rate, loop_us = _med(results, "rate"), _med(results, "loop_us")
         if mode == "none":
-            print(f"| none | {rate:,.0f} | - | - | - | - | - |")
+            print(f"| none | {rate:,.0f} | - | {loop_us:.1f} | - | - | - | - |")
             continue
+        slow = statistics.median(_slowdowns(none, results))
         per = statistics.median(r["net"] / max(1, r["connects"]) for r in results)
-        print(f"| {mode} | {rate:,.0f} | {100 * (1 - rate / base):.1f} % | "
+        print(f"| {mode} | {rate:,.0f} | {slow:.1f} % | {loop_us:.1f} | "
               f"{_med(results, 'cpu_us'):.2f} | {per:.2f} | {_med(results, 'kernel_ns'):,.0f} | "
               f"{sum(int(r['lost']) for r in results)} |")
-    print("\nslowdown per round (network vs the none run just before it): " + ", ".join(
-        f"{100 * (1 - n['rate'] / z['rate']):.1f} %"
-        for z, n in zip(runs["none"], runs["network"], strict=True)))
-    handlers = sorted({k for r in runs["network"] for k in r if k.startswith("ns:")})
-    print("\nmean ns per run of each network handler: " + ", ".join(
-        f"{k[3:]} {_med(runs['network'], k):,.0f}" for k in handlers))
-    return 0
+    for mode, results in runs.items():
+        if mode.startswith("network"):
+            print(f"\n{mode}: slowdown per round (against the none run of that round): "
+                  + ", ".join(f"{s:.1f} %" for s in _slowdowns(none, results)))
+            handlers = sorted({k for r in results for k in r if k.startswith("ns:")})
+            print(f"{mode}: mean ns per run of each network handler: " + ", ".join(
+                f"{k[3:]} {_med(results, k):,.0f}" for k in handlers))
+
+
+def _slowdowns(none: list[dict[str, float]], results: list[dict[str, float]]) -> list[float]:
+    return [100 * (1 - r["rate"] / z["rate"]) for z, r in zip(none, results, strict=True)]
 
 
 def _med(results: list[dict[str, float]], key: str) -> float:

@@ -115,7 +115,8 @@ def network_sources(tracefs: str) -> Check:
     from ..runtime.sources.netcap import NET_TRACEPOINTS, missing_tracepoints
 
     missing = missing_tracepoints(tracefs)
-    present = [tp.split(":")[1] for tp, _fn in NET_TRACEPOINTS if tp not in missing]
+    present = [tp.split(":")[1] for tp, _fn in NET_TRACEPOINTS
+               if tp not in missing and tp.startswith("syscalls:")]
     detail = f"connect, accept, listen from {len(present)} syscall tracepoints; never seen: " \
              f"{NET_BLIND_SPOTS}"
     if missing:

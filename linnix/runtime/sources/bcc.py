@@ -200,7 +200,8 @@ class RingReader:
         cpos = _U64.unpack_from(self.consumer, 0)[0]
         ppos = _U64.unpack_from(data, 0)[0]
         out: list[t.Event] = []
-        origin = clock.origin
+        num, den = clock.origin.as_integer_ratio()  # the origin to the nanosecond, exactly
+        origin_ns = (num * 1_000_000_000 + den // 2) // den
         head = _HEAD.unpack_from
         names = self._names
         parents = self.parents.parents
@@ -216,7 +217,9 @@ class RingReader:
                 if off + 8 + length > size:  # runs past the end: the rest is at the start
                     buf, at = self._stitch(off, length), 0
                 ts_ns, kind, pid, ppid, uid, comm = head(buf, at + 8)
-                ts = round(ts_ns / 1e9 - origin, 6)
+                # whole microseconds from the origin, in integers (ties up): round(x, 6)
+                # costs as much as decoding the rest of a connect event
+                ts = (ts_ns - origin_ns + 500) // 1000 / 1e6
                 if kind == EV_FORK:
                     text = names.get(comm)
                     if text is None:
@@ -233,7 +236,7 @@ class RingReader:
                 elif kind == EV_RENAME:  # a sample carrying only the new name
                     out.append(t.Sample(ts=ts, pid=pid, comm=_cstr(comm)))
                 elif kind in NET_KINDS:  # connect, accept, listen (netdecode)
-                    net = decode_net(kind, ts, pid, data[at + 8:at + 8 + length])
+                    net = decode_net(kind, ts, pid, buf, at + 8, length)
                     if net is not None:
                         out.append(net)
             cpos += (length + 8 + 7) & ~7

@@ -21,8 +21,11 @@ __all__ = ["NET_TRACEPOINTS", "NetCapture", "follow_plan", "missing_tracepoints"
 
 # (tracepoint, program), the exits before their entries: attached in this order, an
 # entry never leaves a call waiting for an exit that is not there yet (and detached
-# the other way round)
+# the other way round); first of all the end of a thread, which removes its entry in
+# the table of calls under way (the kernel always has that tracepoint: the process
+# programs use it)
 NET_TRACEPOINTS: tuple[tuple[str, str], ...] = (
+    ("sched:sched_process_exit", "net_thread_exit"),
     ("syscalls:sys_exit_connect", "net_exit_connect"),
     ("syscalls:sys_exit_bind", "net_exit_bind"),
     ("syscalls:sys_exit_listen", "net_exit_listen"),

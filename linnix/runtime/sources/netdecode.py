@@ -1,17 +1,22 @@
 """Decoding the network records of the eBPF program (``bpf/net.c``) into trace events.
 
-A record is the common head (time, kind, process, uid, name), the syscall's
-result, what is known of the listening socket (for an accept), and the
-``sockaddr`` as the caller gave it (connect, bind) or got it (accept), raw:
-the family, port and address are read from it here rather than in the kernel.
+A record is the common head (time, kind, process; its name, parent and user are
+not filled), the syscall's result, what is known of the listening socket (for an
+accept), and the ``sockaddr`` as the caller gave it (connect, bind) or got it
+(accept), raw: the family, port and address are read from it here rather than in
+the kernel.  The kernel sends a small record (room for an inet or inet6 address)
+unless the address needs more (a unix path): the room is the record's length.
 Everything in it is hostile (a process chooses its sockaddr, its length and a
 unix socket's path), so every length is checked against the record and the
 structure, a short or unknown address gives an event without one, and a record
 too short to hold its fields, or of a family that is not reported, gives nothing.
+The fields and an inet address (most records) are read in place in the ring's
+memory: this runs once per connect and accept (bench/RESULTS.md, issue 17).
 """
 
 from __future__ import annotations
 
+import mmap
 import socket
 import struct
 from typing import Literal
@@ -19,17 +24,21 @@ from typing import Literal
 from ...engine import trace as t
 from ...names import TEXT_MAX
 
-__all__ = ["EV_ACCEPT", "EV_CONNECT", "EV_LISTEN", "NET_KINDS", "NET_RECORD", "SA_MAX",
-           "decode_net", "sockaddr"]
+__all__ = ["EV_ACCEPT", "EV_CONNECT", "EV_LISTEN", "NET_KINDS", "NET_RECORD",
+           "NET_RECORD_SMALL", "SA_AT", "SA_MAX", "decode_net", "sockaddr"]
 
 EV_CONNECT, EV_ACCEPT, EV_LISTEN = 5, 6, 7
 NET_KINDS = frozenset((EV_CONNECT, EV_ACCEPT, EV_LISTEN))
 HEAD_SIZE = 40  # struct ev_head: ts, kind, pid, ppid, uid, comm[16]
-SA_MAX = 128  # NET_SA_MAX in bpf/net.c
-# ret, salen, the listening socket's family and port (host order), padding, the sockaddr
-_NET = struct.Struct(f"<iHHH6x{SA_MAX}s")
-NET_RECORD = HEAD_SIZE + _NET.size  # a whole record, without the ring buffer's header
+# ret, salen, the listening socket's family and port (host order), then the address's
+# family (host order; not one when salen is below 2)
+_FIELDS = struct.Struct("<iBBHH")
+SA_AT = HEAD_SIZE + 8  # where the sockaddr starts
+SA_MAX = 128  # NET_SA_MAX in bpf/net.c: a large record's room
+NET_RECORD = SA_AT + SA_MAX  # a whole large record, without the ring buffer's header
+NET_RECORD_SMALL = SA_AT + 32  # NET_RECORD_SMALL in bpf/net.c
 EINPROGRESS = 115  # a non-blocking connect under way: made, as far as the process knows
+_AF_INET = int(socket.AF_INET)
 _FAMILIES: dict[int, Literal["inet", "inet6", "unix"]] = {
     socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
 
@@ -87,33 +96,46 @@ def _unix_path(path: bytes) -> str | None:
     return path.decode("utf-8", "replace")[:TEXT_MAX]
 
 
-def decode_net(kind: int, ts: float, pid: int, record: bytes) -> t.Event | None:
-    """The event of one network ``record`` (head included), or None when it has none."""
-    if len(record) < NET_RECORD or pid <= 0:
+def decode_net(kind: int, ts: float, pid: int, data: bytes | mmap.mmap, at: int = 0,
+               length: int | None = None) -> t.Event | None:
+    """The event of the network record of ``length`` bytes (head included; the rest of
+    ``data`` when None) at ``at`` in ``data``, or None when it has none."""
+    if length is None:
+        length = len(data) - at
+    if length < NET_RECORD_SMALL or pid <= 0:
         return None
-    ret, salen, lfamily, lport, sa = _NET.unpack_from(record, HEAD_SIZE)
-    address = sockaddr(sa[:salen])  # sa is SA_MAX bytes: a larger salen reads no further
+    ret, salen, lfamily, lport, family = _FIELDS.unpack_from(data, at + HEAD_SIZE)
+    sa = at + SA_AT
+    address: Address | None
+    if salen >= 8 and family == _AF_INET:  # most records: read in place, no copy of sa
+        packed = data[sa + 4:sa + 8]
+        address = ("inet", _V4.get(packed) or _text(_V4, _AF_INET, packed),
+                   data[sa + 2] << 8 | data[sa + 3])
+    elif salen < 2:  # none (an accept that asked for no peer address)
+        address = None
+    else:  # no longer than it says, than the record's room, or than SA_MAX
+        address = sockaddr(data[sa:sa + min(salen, length - SA_AT, SA_MAX)])
     if kind == EV_CONNECT:
         if address is None:
             return None
-        family, addr, port = address
+        name, addr, port = address
         error = -ret if ret < 0 and ret != -EINPROGRESS else None
-        return t.Connect(ts=ts, pid=pid, family=family, remote_addr=addr, remote_port=port,
-                         error=error)
+        # by position (the order of the fields in engine/trace.py): keywords, or *address,
+        # cost more
+        return t.Connect(ts, pid, name, addr, port, error)
     if kind == EV_ACCEPT:
         if address is None:  # no peer address asked for: the listener's family, if known
             local = _FAMILIES.get(lfamily)
             if local is None:
                 return None  # nor was the listener bound by this process
-            address = (local, None, None)
-        family, addr, port = address
-        return t.Accept(ts=ts, pid=pid, family=family, remote_addr=addr,
-                        remote_port=port, local_port=lport or None)
+            return t.Accept(ts, pid, local, None, None, lport or None)
+        name, addr, port = address
+        return t.Accept(ts, pid, name, addr, port, lport or None)
     if kind == EV_LISTEN:
         if address is None:
             return None  # not bound by this process since the capture began: family unknown
-        family, addr, port = address
+        name, addr, port = address
         # port 0: bound to whatever port the kernel picks, which the bind does not say
-        return t.Listen(ts=ts, pid=pid, family=family, local_port=port or None,
+        return t.Listen(ts=ts, pid=pid, family=name, local_port=port or None,
                         local_addr=addr)
     return None

@@ -7,13 +7,17 @@ bounded and marked when cut.  Hostile bytes decode safely.
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import struct
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from linnix.engine import trace as t
 from linnix.procfs import Clock
@@ -194,3 +198,23 @@ def test_a_record_being_written_is_left_for_the_next_drain(
         assert reader.drain(Clock(origin=0.0)) == []
         data[mmap.PAGESIZE:mmap.PAGESIZE + 4] = struct.pack("<I", 48)
     assert reader.drain(Clock(origin=0.0)) == [t.Exit(ts=1.5, pid=10, code=0)]
+
+
+@given(stamp=st.integers(0, 2**59), origin=st.floats(0, 2**59 / 1e9))
+def test_an_events_time_is_its_stamp_from_the_origin_in_whole_microseconds(
+        stamp: int, origin: float) -> None:
+    fd = os.memfd_create("ring")
+    os.ftruncate(fd, (2 + 2 * PAGES) * mmap.PAGESIZE)
+    reader = bcc.RingReader(fd, PAGES)
+    try:
+        _write(reader, fd, [HEAD.pack(stamp, bcc.EV_FORK, 2, 1, 0, b"x")])
+        [ev] = reader.drain(Clock(origin=origin))
+    finally:
+        reader.close()
+        os.close(fd)
+    # the kernel's nanoseconds less the origin (taken to the nanosecond), rounded to the
+    # microsecond, as near as a float comes to that
+    exact = Fraction(stamp, 10**9) - Fraction(origin)
+    slack = Fraction(1, 2 * 10**6) + Fraction(1, 2 * 10**9) + Fraction(math.ulp(ev.ts))
+    assert abs(Fraction(ev.ts) - exact) <= slack
+    assert round(ev.ts, 6) == ev.ts  # a whole number of microseconds, as before

@@ -174,6 +174,78 @@ def test_every_connect_of_a_loop_of_two_thousand_a_second(capture: object) -> No
     assert capture.lost_total() == 0  # type: ignore[attr-defined]
 
 
+def test_a_connect_with_no_address_sends_nothing_after_one_that_had_one(
+        capture: object) -> None:
+    # each thread's entry is rewritten in place, call after call: a connect with no
+    # address, or one not reported (AF_UNSPEC dissolves a UDP association), must not
+    # send the last one's
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("127.0.0.1", port))
+        assert libc.connect(s.fileno(), None, 0) == -1  # no address: EINVAL
+        unspec = (ctypes.c_ubyte * 16)()  # sa_family 0: AF_UNSPEC
+        assert libc.connect(s.fileno(), unspec, 16) == 0
+    events = drain_until(capture, lambda evs: bool(_of(evs, t.Connect, os.getpid())), 2.0)
+    time.sleep(0.1)
+    events += capture.drain()  # type: ignore[attr-defined]
+    # (this process makes other connects now and then: glibc's unix ones to nscd)
+    assert [(e.remote_port, e.error) for e in _of(events, t.Connect, os.getpid())
+            if e.family == "inet"] == [(port, None)]
+
+
+# Threads that each connect (refused), print their thread ids, and end; the main thread
+# connects too and lives on until the test has looked.
+THREADS = r"""
+import socket, sys, threading
+port = int(sys.argv[1])
+ids = []
+def call():
+    ids.append(threading.get_native_id())
+    with socket.socket() as s:
+        s.connect_ex(("127.0.0.1", port))
+threads = [threading.Thread(target=call) for _ in range(8)]
+for th in threads: th.start()
+for th in threads: th.join()
+call()
+print(" ".join(map(str, ids)), flush=True)
+sys.stdin.read()
+"""
+
+
+def _pending_threads(src: object) -> set[int]:
+    """The thread ids the table of calls under way holds an entry for."""
+    import ctypes
+
+    from linnix.runtime.sources.bpfmap import bpf_call
+
+    fd = src.loaded.maps["netpending"]  # type: ignore[attr-defined]
+    key, nxt, seen = None, ctypes.create_string_buffer(4), set()
+    for _ in range(1 << 16):  # the table holds 16,384 at most
+        if not bpf_call(4, fd, key, nxt):  # BPF_MAP_GET_NEXT_KEY: none after this one
+            break
+        seen.add(int.from_bytes(nxt.raw, "little"))
+        key = ctypes.create_string_buffer(nxt.raw, 4)
+    return seen
+
+
+def test_a_threads_entry_goes_when_it_ends(capture: object) -> None:
+    child = subprocess.Popen([sys.executable, "-c", THREADS, str(free_port())],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        *ended, main = map(int, child.stdout.readline().split())
+        drain_until(capture, lambda evs: len(_of(evs, t.Connect, child.pid)) >= 9)
+        pending = _pending_threads(capture)
+        # the ended threads' entries are gone; the live one's is kept for its next call
+        assert len(ended) == 8 and not pending & set(ended)
+        assert main in pending
+    finally:
+        child.communicate("", timeout=10)
+
+
 def test_detached_nothing_is_seen_and_attached_again_everything(capture: object) -> None:
     net = capture.net  # type: ignore[attr-defined]
     port = free_port()

@@ -1,9 +1,10 @@
 """The network records of ``bpf/net.c``, built here as the kernel writes them, decoded.
 
 A record is the common head, the syscall's result, the listener's family and port
-(accepts) and the raw sockaddr; a process chooses that sockaddr, its length and a unix
-path, so hostile and truncated records must decode to an event or to nothing, never
-raise, and every event they give must be valid in a trace.
+(accepts) and the raw sockaddr, in a small record (room for an inet or inet6 address) or
+a large one (a unix path); a process chooses that sockaddr, its length and a unix path,
+so hostile and truncated records must decode to an event or to nothing, never raise, and
+every event they give must be valid in a trace.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ from linnix.runtime.sources.netdecode import (
     EV_CONNECT,
     EV_LISTEN,
     NET_RECORD,
+    NET_RECORD_SMALL,
+    SA_AT,
     SA_MAX,
     decode_net,
     sockaddr,
 )
 
 HEAD = struct.Struct("<QIIII16s")
-NET = struct.Struct(f"<iHHH6x{SA_MAX}s")
+NET = struct.Struct("<iBBH")  # ret, salen, the listener's family and port
+SMALL = NET_RECORD_SMALL - SA_AT  # a small record's room for the address
 PAGES = 4
 
 
@@ -54,10 +58,12 @@ def _unix(path: bytes) -> bytes:
 
 def _record(kind: int, pid: int, sa: bytes = b"", ret: int = 0, lfamily: int = 0,
             lport: int = 0, salen: int | None = None) -> bytes:
-    """A record as the program writes it (the bytes of sa past salen are garbage there)."""
-    return (HEAD.pack(2_000_000_000, kind, pid, 0, 0, b"srv")
-            + NET.pack(ret, len(sa) if salen is None else salen, lfamily, lport,
-                       sa.ljust(SA_MAX, b"\xaa")[:SA_MAX]))
+    """A record as the program writes it: small when the address fits (the bytes of sa
+    past salen are garbage there)."""
+    room = SMALL if len(sa) < SMALL else SA_MAX
+    return (HEAD.pack(2_000_000_000, kind, pid, 0, 0, b"")
+            + NET.pack(ret, len(sa) if salen is None else salen, lfamily, lport)
+            + sa.ljust(room, b"\xaa")[:room])
 
 
 def _decode(record: bytes) -> t.Event | None:
@@ -66,7 +72,9 @@ def _decode(record: bytes) -> t.Event | None:
 
 
 def test_a_record_is_as_long_as_the_program_writes_it() -> None:
-    assert NET_RECORD == 184 == len(_record(EV_CONNECT, 1))
+    # struct ev_net: the head, ret, salen, lfamily, lport, then 32 or 128 bytes of room
+    assert NET_RECORD_SMALL == 80 == len(_record(EV_CONNECT, 1, _inet6("::1", 1)))
+    assert NET_RECORD == 176 == len(_record(EV_CONNECT, 1, _unix(b"/run/" + b"x" * 30)))
 
 
 def test_a_connect_carries_its_address_and_its_result() -> None:
@@ -139,19 +147,23 @@ def test_a_listen_has_the_address_its_process_bound() -> None:
 def test_truncated_records_and_lengths_past_the_address_give_nothing_false() -> None:
     whole = _record(EV_CONNECT, 7, _inet("10.1.2.3", 443))
     assert decode_net(EV_CONNECT, 2.0, 7, whole) is not None
-    for cut in range(NET_RECORD):  # too short to hold its fields
+    for cut in range(NET_RECORD_SMALL):  # too short to hold its fields
         assert decode_net(EV_CONNECT, 2.0, 7, whole[:cut]) is None
     # a length larger than the address room reads the room, no more
-    long = _record(EV_CONNECT, 7, _unix(b"/" + b"p" * 200), salen=60000)
+    long = _record(EV_CONNECT, 7, _unix(b"/" + b"p" * 200), salen=255)
     ev = _decode(long)
     assert isinstance(ev, t.Connect) and ev.remote_addr == "/" + "p" * (SA_MAX - 3)
+    # in a small record, its room: the one byte past this address is the room's last
+    short = _record(EV_CONNECT, 7, _unix(b"/" + b"p" * 28), salen=255)
+    ev = _decode(short)
+    assert isinstance(ev, t.Connect) and ev.remote_addr == "/" + "p" * 28 + "\ufffd"
     assert _decode(_record(99, 7, _inet("10.1.2.3", 443))) is None  # not a network kind
     assert _decode(_record(EV_CONNECT, 0, _inet("10.1.2.3", 443))) is None  # no process
 
 
 @given(kind=st.sampled_from([EV_CONNECT, EV_ACCEPT, EV_LISTEN, 0, 8]),
        pid=st.integers(0, 2**32 - 1), ret=st.integers(-2**31, 2**31 - 1),
-       salen=st.integers(0, 65535), lfamily=st.integers(0, 65535),
+       salen=st.integers(0, 255), lfamily=st.integers(0, 255),
        lport=st.integers(0, 65535), sa=st.binary(max_size=SA_MAX),
        family=st.sampled_from([0, 1, 2, 10, 16, 65535]), cut=st.integers(0, NET_RECORD + 8))
 def test_any_record_decodes_to_a_valid_event_or_nothing(
@@ -162,6 +174,26 @@ def test_any_record_decodes_to_a_valid_event_or_nothing(
     if ev is not None:  # valid as a trace line: it round-trips through the decoder
         assert isinstance(ev, t.NET_TYPES)
         assert msgspec.json.decode(t.encode_event(ev), type=t.Event) == ev
+
+
+@given(kind=st.sampled_from([EV_CONNECT, EV_ACCEPT, EV_LISTEN]),
+       salen=st.integers(0, 255), sa=st.binary(max_size=SA_MAX),
+       family=st.sampled_from([0, 1, 2, 10]), cut=st.integers(NET_RECORD_SMALL, NET_RECORD))
+def test_an_address_decoded_in_place_is_the_one_sockaddr_reads(
+        kind: int, salen: int, sa: bytes, family: int, cut: int) -> None:
+    # inet addresses are read in place in the record, the others through sockaddr(): the
+    # same address either way, of no more bytes than salen and the record's room
+    raw = _record(kind, 7, struct.pack("<H", family) + sa, lfamily=2, lport=80, salen=salen)
+    ev = decode_net(kind, 2.0, 7, raw[:cut])
+    address = sockaddr(raw[SA_AT:SA_AT + min(salen, len(raw[:cut]) - SA_AT)])
+    if address is None:
+        assert ev is None or (isinstance(ev, t.Accept) and ev.remote_addr is None)
+        return
+    assert ev is not None
+    fields = ((ev.family, ev.local_addr, ev.local_port or None) if isinstance(ev, t.Listen)
+              else (ev.family, ev.remote_addr, ev.remote_port))
+    assert fields == (address[0], address[1], address[2] or None if kind == EV_LISTEN
+                      else address[2])
 
 
 @pytest.fixture
@@ -210,3 +242,20 @@ def test_the_address_texts_kept_are_bounded() -> None:
         assert len(netdecode._V4) <= netdecode._CACHE_MAX
     assert sockaddr(_inet6("fe80::1", 22)) == ("inet6", "fe80::1", 22)
     assert sockaddr(_inet6("fe80::1", 23)) == ("inet6", "fe80::1", 23)  # cached text, own port
+
+
+def test_a_network_record_that_wraps_the_rings_end_is_decoded(
+        ring: tuple[bcc.RingReader, int]) -> None:
+    reader, fd = ring
+    rec = _record(EV_CONNECT, 4, _inet("10.0.0.1", 5432))
+    framed = struct.pack("<II", len(rec), 0) + rec
+    start = reader.size - 48  # its header and 40 bytes before the end, the rest at the start
+    with mmap.mmap(fd, mmap.PAGESIZE + 2 * reader.size, mmap.MAP_SHARED,
+                   offset=mmap.PAGESIZE) as data:
+        base = mmap.PAGESIZE
+        data[base + start:base + reader.size] = framed[:48]
+        data[base:base + len(framed) - 48] = framed[48:]
+        data[0:8] = struct.pack("<Q", start + ((len(framed) + 7) & ~7))
+    reader.consumer[0:8] = struct.pack("<Q", start)
+    assert reader.drain(Clock(origin=0.0)) == [
+        t.Connect(ts=2.0, pid=4, family="inet", remote_addr="10.0.0.1", remote_port=5432)]
