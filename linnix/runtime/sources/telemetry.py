@@ -270,7 +270,7 @@ class Telemetry:
             deadline = trio.current_time()
             while True:
                 paths = list(self.cgroup_paths()) if self.cgroups is not None else []
-                wake = self.wake() if self.per_process else ()
+                wake = self.wake()  # taken each round: what is noted never piles up
                 batch = await trio.to_thread.run_sync(self.collect, paths, wake)
                 if self.on_host is not None and isinstance(batch[0], t.System):
                     self.on_host(batch[0])

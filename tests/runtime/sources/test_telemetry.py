@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+import pytest
 from proc_support import FakeProc
 
 from linnix.engine import trace as t
@@ -285,3 +286,29 @@ async def test_each_round_asks_which_processes_to_wake(autojump_clock: object) -
             await receive.receive()
         nursery.cancel_scope.cancel()
     assert handed == [{1, 2}, None, set()]
+
+
+async def test_what_is_noted_is_taken_each_round_even_with_no_process_sampled(
+        autojump_clock: object) -> None:
+    import trio
+
+    from linnix.language.pipeline import compile_text
+    from linnix.runtime.sources.telemetry import Telemetry
+
+    class Quiet:
+        def lost_event(self) -> None:
+            return None
+
+    telemetry = Telemetry(Clock(), compile_text("rule r: host_cpu_pct > 1000"), Quiet(), 1.0,
+                          idle_max=4.0)  # type: ignore[arg-type]
+    assert not telemetry.per_process
+    taken: list[int] = []
+    telemetry.wake = lambda: taken.append(1) or {7}  # type: ignore[func-returns-value]
+    telemetry.procs.sample = lambda wake=(): pytest.fail("no process is sampled")  # type: ignore[method-assign]
+    send, receive = trio.open_memory_channel[list[t.Event]](0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(telemetry.run, send)
+        for _ in range(3):
+            await receive.receive()
+        nursery.cancel_scope.cancel()
+    assert len(taken) >= 3
