@@ -17,7 +17,7 @@ Measured in one run, against the same workload without the agent:
 Each rate is measured ``--rounds`` times alternating without/with the agent;
 medians are reported.  Results are printed as Markdown for bench/RESULTS.md.
 
-    sudo .venv/bin/python bench/live.py --reference [--before DIR]
+    sudo .venv/bin/python bench/live.py --reference [--before DIR] [--settle SECONDS]
 
 The reference load instead (issue 16): 1,011 sleeping processes in a tree 3
 levels under its root (bench/proctree.c), the shipped rules, and fork loops at
@@ -25,7 +25,9 @@ levels under its root (bench/proctree.c), the shipped rules, and fork loops at
 at the maximum rate; with the agent's resident memory after start.  With
 ``--before`` (a checkout of older code, e.g. ``git archive BASE | tar -x -C DIR``)
 the older agent is measured in the same rounds, the two alternating, each next to
-its own run of the fork loops without an agent.
+its own run of the fork loops without an agent.  ``--settle`` lets each agent run
+that long before its CPU is measured: the sampler paces idle processes only after
+their first reads, and the rules' minute-long windows come of age after a minute.
 """
 
 from __future__ import annotations
@@ -273,6 +275,7 @@ def latency() -> list[tuple[str, str, float, float, float | None]]:
 
 
 REFERENCE_ROWS = (  # key, what it is, target, unit
+    ("procs", "processes on the host as the idle measure starts", "", ""),
     ("rss_mb", "resident memory after start", "<= 100 MB", "MB"),
     ("idle", "agent CPU at idle (% of one core)", "", "%"),
     ("100/s", "agent CPU at 100 forks/s (% of one core)", "<= 0.7%", "%"),
@@ -283,12 +286,16 @@ REFERENCE_ROWS = (  # key, what it is, target, unit
 )
 
 
-def reference_round(exe: str, code: str, state: str, seconds: float) -> dict[str, float]:
-    """One agent on the reference load: its memory, then its CPU at each rate."""
+def reference_round(exe: str, code: str, state: str, seconds: float,
+                    settle: float) -> dict[str, float]:
+    """One agent on the reference load: its memory, then, ``settle`` seconds later, its
+    CPU at each rate."""
     base_forks, base_wall = fork_loops(exe, seconds)
     agent = Agent(state, code=code)
     out: dict[str, float] = {"rss_mb": agent.rss_kb() / 1024}
     try:
+        time.sleep(settle)
+        out["procs"] = sum(1 for name in os.listdir("/proc") if name.isdigit())
         c0 = agent.cpu()
         time.sleep(seconds)
         out["idle"] = 100.0 * (agent.cpu() - c0) / seconds
@@ -305,8 +312,8 @@ def reference_round(exe: str, code: str, state: str, seconds: float) -> dict[str
     return out
 
 
-def reference(exe: str, codes: dict[str, str], seconds: float,
-              rounds: int) -> tuple[int, dict[str, dict[str, list[float]]]]:
+def reference(exe: str, codes: dict[str, str], seconds: float, rounds: int,
+              settle: float) -> tuple[int, dict[str, dict[str, list[float]]]]:
     """Every agent in ``codes`` on the reference load, alternating, ``rounds`` times."""
     results: dict[str, dict[str, list[float]]] = {label: {} for label in codes}
     state = tempfile.mkdtemp(prefix="linnix-bench-ref-")
@@ -317,7 +324,7 @@ def reference(exe: str, codes: dict[str, str], seconds: float,
             for label in order:
                 print(f"  round {r + 1}/{rounds}: {label}", file=sys.stderr)
                 got = reference_round(exe, codes[label], os.path.join(state, f"{label}{r}"),
-                                      seconds)
+                                      seconds, settle)
                 for key, value in got.items():
                     results[label].setdefault(key, []).append(value)
     finally:
@@ -333,7 +340,7 @@ def print_reference(size: int, results: dict[str, dict[str, list[float]]],
           f"{time.strftime('%Y-%m-%d')}\n")
     print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end.\n")
     print(f"Command: `sudo .venv/bin/python bench/live.py --reference --seconds "
-          f"{args.seconds:g} --rounds {args.rounds}"
+          f"{args.seconds:g} --rounds {args.rounds} --settle {args.settle:g}"
           f"{' --before DIR' if args.before else ''}`; {size:,} sleeping processes in the "
           "tree, the shipped rules.\n")
     print("| measure | " + " | ".join(f"{label} (median)" for label in labels)
@@ -344,8 +351,10 @@ def print_reference(size: int, results: dict[str, dict[str, list[float]]],
         for label in labels:
             values = results[label].get(key, [])
             shown = sum(values) if key == "lost" else statistics.median(values)
-            cells.append(f"{shown:,.0f}" if key == "lost" else f"{shown:.2f} {unit}".strip())
-            every.append(f"{label}: " + ", ".join(f"{v:.2f}" for v in values))
+            whole = key in ("lost", "procs")
+            cells.append(f"{shown:,.0f}" if whole else f"{shown:.2f} {unit}".strip())
+            every.append(f"{label}: " + ", ".join(f"{v:.0f}" if whole else f"{v:.2f}"
+                                                  for v in values))
         print(f"| {name} | " + " | ".join(cells) + f" | {target} | {'; '.join(every)} |")
 
 
@@ -358,6 +367,9 @@ def main() -> int:
                     help="only the reference load: 1,011 processes, the shipped rules")
     ap.add_argument("--before", metavar="DIR",
                     help="with --reference: a checkout of older code to measure alongside")
+    ap.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                    help="with --reference: how long each agent runs before its CPU is "
+                         "measured (a steady state: idle processes paced, windows of age)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/live.py needs root (eBPF)", file=sys.stderr)
@@ -366,7 +378,7 @@ def main() -> int:
     if args.reference:
         codes = {"before": os.path.abspath(args.before)} if args.before else {}
         codes["after" if args.before else "agent"] = ROOT
-        size, results = reference(exe, codes, args.seconds, args.rounds)
+        size, results = reference(exe, codes, args.seconds, args.rounds, args.settle)
         print_reference(size, results, args)
         return 0
     res = measure(exe, args.seconds, args.rounds, args.quick)
