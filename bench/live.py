@@ -28,6 +28,12 @@ the older agent is measured in the same rounds, the two alternating, each next t
 its own run of the fork loops without an agent.  ``--settle`` lets each agent run
 that long before its CPU is measured: the sampler paces idle processes only after
 their first reads, and the rules' minute-long windows come of age after a minute.
+
+    sudo .venv/bin/python bench/live.py --resident 960 [--before DIR]
+
+The agent's resident memory over time on the reference load, no fork loop: after
+start and then each minute for the seconds given (960: past the 15 minutes the
+dashboard's rings fill up); with ``--before``, both agents run at once.
 """
 
 from __future__ import annotations
@@ -358,6 +364,52 @@ def print_reference(size: int, results: dict[str, dict[str, list[float]]],
         print(f"| {name} | " + " | ".join(cells) + f" | {target} | {'; '.join(every)} |")
 
 
+def resident(codes: dict[str, str], seconds: float) -> tuple[int, dict[str, list[float]]]:
+    """Every agent in ``codes`` at once on the reference load: its resident memory (MB)
+    after start, then each minute for ``seconds``; and the minutes measured at."""
+    state = tempfile.mkdtemp(prefix="linnix-bench-rss-")
+    tree = ProcTree()
+    agents: dict[str, Agent] = {}
+    out: dict[str, list[float]] = {"minutes": [], "processes": [],
+                                   **{label: [] for label in codes}}
+    try:
+        for label, code in codes.items():
+            agents[label] = Agent(os.path.join(state, label), code=code)
+        started = time.monotonic()
+        while True:
+            elapsed = time.monotonic() - started
+            out["minutes"].append(elapsed / 60)
+            out["processes"].append(sum(name.isdigit() for name in os.listdir("/proc")))
+            for label, agent in agents.items():
+                out[label].append(agent.rss_kb() / 1024)
+            if elapsed >= seconds:
+                break
+            time.sleep(min(60.0, seconds - elapsed))
+    finally:
+        for agent in agents.values():
+            agent.stop()
+        tree.stop()
+        shutil.rmtree(state, ignore_errors=True)
+    return tree.size, out
+
+
+def print_resident(size: int, results: dict[str, list[float]],
+                   args: argparse.Namespace) -> None:
+    labels = [label for label in results if label not in ("minutes", "processes")]
+    print(f"\n## The agent's resident memory over time (bench/live.py --resident) — "
+          f"{time.strftime('%Y-%m-%d')}\n")
+    print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end.\n")
+    print(f"Command: `sudo .venv/bin/python bench/live.py --resident {args.resident:g}"
+          f"{' --before DIR' if args.before else ''}`; {size:,} sleeping processes in the "
+          "tree, the shipped rules, the agents at once.\n")
+    print("| minutes after start | processes on the host | "
+          + " | ".join(f"{label} (MB)" for label in labels) + " |")
+    print("|---|---|" + "---|" * len(labels))
+    for i, minutes in enumerate(results["minutes"]):
+        print(f"| {minutes:.1f} | {results['processes'][i]:,.0f} | "
+              + " | ".join(f"{results[label][i]:.2f}" for label in labels) + " |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each fork loop")
@@ -366,14 +418,23 @@ def main() -> int:
     ap.add_argument("--reference", action="store_true",
                     help="only the reference load: 1,011 processes, the shipped rules")
     ap.add_argument("--before", metavar="DIR",
-                    help="with --reference: a checkout of older code to measure alongside")
+                    help="with --reference or --resident: a checkout of older code to measure "
+                    "alongside")
     ap.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
                     help="with --reference: how long each agent runs before its CPU is "
                          "measured (a steady state: idle processes paced, windows of age)")
+    ap.add_argument("--resident", type=float, metavar="SECONDS",
+                    help="only the agent's resident memory on the reference load, each minute")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/live.py needs root (eBPF)", file=sys.stderr)
         return 2
+    if args.resident is not None:
+        codes = {"before": os.path.abspath(args.before)} if args.before else {}
+        codes["after" if args.before else "agent"] = ROOT
+        size, held = resident(codes, args.resident)
+        print_resident(size, held, args)
+        return 0
     exe = build_forkloop()
     if args.reference:
         codes = {"before": os.path.abspath(args.before)} if args.before else {}
