@@ -150,7 +150,9 @@ class Daemon:
         path = self.state / "alerts.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        # the daemon may be writing a line as it is read: only whole lines count
+        *whole, _partial = path.read_text().split("\n")
+        return [json.loads(line) for line in whole if line.strip()]
 
     def wait_alert(self, rule: str, state: str, since: float, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
