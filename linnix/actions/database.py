@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS incidents (
     host            TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS incidents_open ON incidents (resolved_at);
+CREATE INDEX IF NOT EXISTS incidents_rule ON incidents (rule);
 CREATE TABLE IF NOT EXISTS actions (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     incident_id  INTEGER REFERENCES incidents (id) ON DELETE SET NULL,
@@ -91,6 +92,7 @@ CREATE TABLE IF NOT EXISTS actions (
 );
 CREATE INDEX IF NOT EXISTS actions_status ON actions (status);
 CREATE INDEX IF NOT EXISTS actions_pid ON actions (pid);
+CREATE INDEX IF NOT EXISTS actions_incident ON actions (incident_id);
 CREATE TABLE IF NOT EXISTS audit (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     at          REAL NOT NULL,
@@ -102,6 +104,7 @@ CREATE TABLE IF NOT EXISTS audit (
     prev        TEXT,
     hash        TEXT
 );
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor);
 CREATE TRIGGER IF NOT EXISTS audit_append_only BEFORE UPDATE ON audit
 BEGIN
     SELECT RAISE(ABORT, 'the audit log is append-only');
