@@ -50,6 +50,9 @@ def run_arguments(p: argparse.ArgumentParser) -> None:
                    help="event source (default: the best this host allows)")
     p.add_argument("--disable-tag", action="append", metavar="TAG",
                    help="do not evaluate rules with this tag (repeatable)")
+    p.add_argument("--enable-tag", action="append", metavar="TAG",
+                   help="evaluate rules with this tag even if they say 'enabled false', "
+                        "e.g. the shipped 'network' rules (repeatable; --disable-tag wins)")
     p.add_argument("--record", metavar="FILE",
                    help="also write the stream the engine consumes, as a trace")
     _filter_arguments(p, "with --record: ")
@@ -77,6 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         source=args.source,
         sample_fds=config.telemetry.sample_fds,
         disabled_tags=frozenset(config.rules.disabled_tags) | frozenset(args.disable_tag or ()),
+        enabled_tags=frozenset(config.rules.enabled_tags) | frozenset(args.enable_tag or ()),
         record=args.record,
         record_only_tree=_only_tree(args),
         record_redact=args.redact,

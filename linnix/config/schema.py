@@ -134,6 +134,7 @@ class RulesConfig:
 
     paths: tuple[str, ...] = ("/etc/linnix/rules",)
     disabled_tags: tuple[str, ...] = ()
+    enabled_tags: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -262,6 +263,7 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
     "rules": (RulesConfig, {
         "paths": list_of(nonempty_text, "paths", at_least_one="path"),
         "disabled_tags": list_of(nonempty_text, "tags"),
+        "enabled_tags": list_of(nonempty_text, "tags"),
     }),
     "actions": (ActionsConfig, {
         "ttl": duration(zero_ok=False),

@@ -32,11 +32,44 @@ from .loader import Program, load, load_text
 from .optimizer import optimize
 from .source import Diagnostic
 
-__all__ = ["Build", "build", "build_program", "check_files", "check_program", "compile_text"]
+__all__ = ["Build", "TagSwitch", "build", "build_program", "check_files", "check_program",
+           "compile_text"]
 
 # Rules compiled at once by check_files: enough to amortise what compiling a
 # batch costs for the whole file (its generated module spans every line).
 _CHECK_BATCH = 2_000
+
+
+@attrs.frozen
+class TagSwitch:
+    """Rules switched on and off by their tags, whatever their own ``enabled`` says.
+
+    Applied before rules are optimised and compiled, so that what a plan samples,
+    windows and counts is what its active rules read.  A rule with a tag in
+    ``disable`` is off even when another of its tags is in ``enable``.
+    """
+
+    enable: frozenset[str] = frozenset()
+    disable: frozenset[str] = frozenset()
+
+    def apply(self, rules: list[CheckedRule]) -> list[CheckedRule]:
+        if not (self.enable or self.disable):
+            return rules
+        return [attrs.evolve(r, enabled=self.enabled(r)) for r in rules]
+
+    def enabled(self, rule: CheckedRule) -> bool:
+        tags = set(rule.tags)
+        if tags & self.disable:
+            return False
+        return rule.enabled or bool(tags & self.enable)
+
+    def unknown(self, rules: Iterable[CheckedRule]) -> list[str]:
+        """The tags named here that no rule carries (most likely misspelt)."""
+        carried = {t for r in rules for t in r.tags}
+        return sorted((self.enable | self.disable) - carried)
+
+
+NO_SWITCH = TagSwitch()
 
 
 @attrs.frozen
@@ -95,17 +128,17 @@ def _no_cycle_collection() -> Iterator[None]:
         gc.enable()
 
 
-def build_program(program: Program) -> Build:
+def build_program(program: Program, switch: TagSwitch = NO_SWITCH) -> Build:
     """Check, optimise and compile an already loaded program."""
     with _no_cycle_collection():
-        return _build_program(program)
+        return _build_program(program, switch)
 
 
-def _build_program(program: Program) -> Build:
+def _build_program(program: Program, switch: TagSwitch = NO_SWITCH) -> Build:
     result = check(program)
     if result.errors:
         return Build(program, result.diagnostics, None, [], result.tests)
-    rules, warnings = optimize(result.rules)
+    rules, warnings = optimize(switch.apply(result.rules))
     plan = compile_rules(rules, tuple(result.tests))
     diagnostics = sorted([*result.diagnostics, *warnings], key=Diagnostic.sort_key)
     return Build(program, diagnostics, plan, rules, result.tests, len(plan.rules))
@@ -166,10 +199,11 @@ class _Batch:
             gc.collect(0)
 
 
-def build(paths: Iterable[str]) -> Build:
-    """Load files and directories (``*.lnx``, recursively) and build them."""
+def build(paths: Iterable[str], switch: TagSwitch = NO_SWITCH) -> Build:
+    """Load files and directories (``*.lnx``, recursively) and build them, with rules
+    switched on and off by ``switch``."""
     with _no_cycle_collection():
-        return _build_program(load(paths))
+        return _build_program(load(paths), switch)
 
 
 def compile_text(text: str, path: str = "<input>") -> Plan:

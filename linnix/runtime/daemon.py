@@ -29,7 +29,7 @@ import trio
 from ..engine import trace as t
 from ..engine.core import Core, Output
 from ..errors import LinnixError
-from ..language.pipeline import Build, build
+from ..language.pipeline import Build, TagSwitch, build
 from ..language.source import Diagnostic, Level, SourceFile, render_all
 from ..plan import Plan, needs_network
 from ..procfs import Clock
@@ -71,6 +71,7 @@ class DaemonOptions:
     source: str = "auto"
     sample_fds: str = "auto"
     disabled_tags: frozenset[str] = frozenset()
+    enabled_tags: frozenset[str] = frozenset()  # on, even when the rule says `enabled false`
     record: str | None = None
     record_only_tree: tuple[int, ...] = ()  # record these process trees only
     record_redact: bool = False  # record no command line, no environment text
@@ -93,15 +94,6 @@ class _Stack:
     def close(self) -> None:
         self.keeper.save_now()
         self.store.close()
-
-
-def disable_tagged(plan: Plan, tags: frozenset[str]) -> Plan:
-    """The plan with every rule carrying a disabled tag turned off."""
-    if not tags:
-        return plan
-    rules = tuple(attrs.evolve(r, enabled=False) if tags & set(r.tags) else r
-                  for r in plan.rules)
-    return attrs.evolve(plan, rules=rules)
 
 
 def _check_unprotect(config: Any) -> None:
@@ -147,8 +139,12 @@ class Daemon:
         self.notify = Notifier()  # systemd's notify socket, when run as a service
 
     # ---- rules ---------------------------------------------------------------------
+    @property
+    def switch(self) -> TagSwitch:
+        return TagSwitch(self.opts.enabled_tags, self.opts.disabled_tags)
+
     def build(self) -> Build:
-        return build(self.opts.rules)
+        return build(self.opts.rules, self.switch)
 
     async def reload(self, actor: str,
                      note: str | None = None) -> tuple[bool, list[Diagnostic]]:
@@ -198,7 +194,7 @@ class Daemon:
             return None, self._unreadable(err)
         if result.plan is None:
             return None, result.errors
-        plan = disable_tagged(result.plan, self.opts.disabled_tags)
+        plan = result.plan
         if not plan.active:  # most likely a mistake: an emptied folder, a wrong path
             return None, [_at(p, f"no active rule in '{p}': a reload that would leave "
                                  "nothing watched is refused", hint="to watch nothing, stop "
@@ -251,7 +247,10 @@ class Daemon:
             self.say(render_all(result.errors, 100))
             self.say(f"not starting: the rules have {len(result.errors)} error(s)")
             return 1
-        plan = disable_tagged(result.plan, self.opts.disabled_tags)
+        plan = result.plan
+        if unknown := self.switch.unknown(result.rules):
+            self.say(f"no loaded rule carries the tag(s) {', '.join(map(repr, unknown))} "
+                     "named by [rules] enabled_tags/disabled_tags or --enable-tag/--disable-tag")
         _check_unprotect(self.opts.config)  # before anything is opened
         try:
             _make_state_dir(self.opts.state_dir)

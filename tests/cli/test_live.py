@@ -75,3 +75,16 @@ def test_without_any_rules_run_is_a_usage_error(tmp_path: Path, monkeypatch: pyt
                           "installation of linnix (")
     assert err.endswith("; reinstall it, or pass --rules PATH or set [rules] paths in the "
                         "config\nrun 'linnix --help' for usage\n")
+
+
+def test_tags_from_the_config_and_the_flags_are_merged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = tmp_path / "a.lnx"
+    rules.write_text("rule a: cpu_pct > 90\n")
+    config = tmp_path / "linnix.toml"
+    config.write_text('[rules]\nenabled_tags = ["network"]\ndisabled_tags = ["noisy"]\n')
+    opts = _run_options(monkeypatch, "--config", str(config), "--rules", str(rules),
+                        "--state-dir", str(tmp_path / "s"), "--enable-tag", "experimental",
+                        "--disable-tag", "slow")
+    assert opts.enabled_tags == {"network", "experimental"}
+    assert opts.disabled_tags == {"noisy", "slow"}

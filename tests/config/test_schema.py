@@ -54,7 +54,8 @@ def test_defaults() -> None:
     assert c.api == ApiConfig(bind="127.0.0.1:9333", token_file=None, max_body_bytes=16384)
     assert c.telemetry == TelemetryConfig(sample_interval=1.0, tick=0.5,
                                           ring_buffer_pages=4096, sample_fds="auto")
-    assert c.rules == RulesConfig(paths=("/etc/linnix/rules",), disabled_tags=())
+    assert c.rules == RulesConfig(paths=("/etc/linnix/rules",), disabled_tags=(),
+                                  enabled_tags=())
     assert c.actions == ActionsConfig(ttl=300.0, rate_limit=6, protected=(), protected_exe=(),
                                       unprotect=(), kill_grace=5.0, degraded_window=60.0)
     assert c.retention == RetentionConfig(max_age=30 * 86400.0, max_incidents=10000,
@@ -112,6 +113,7 @@ sample_fds = "never"
 [rules]
 paths = ["/opt/rules", "local.lnx"]
 disabled_tags = ["experimental", "noisy"]
+enabled_tags = ["network"]
 
 [actions]
 ttl = "10m"
@@ -140,7 +142,7 @@ def test_every_section_and_key() -> None:
         telemetry=TelemetryConfig(sample_interval=2.0, tick=0.25, ring_buffer_pages=1024,
                                   sample_fds="never"),
         rules=RulesConfig(paths=("/opt/rules", "local.lnx"),
-                          disabled_tags=("experimental", "noisy")),
+                          disabled_tags=("experimental", "noisy"), enabled_tags=("network",)),
         actions=ActionsConfig(ttl=600.0, rate_limit=0, protected=("postgres", "systemd"),
                               protected_exe=("/usr/sbin/sshd",), unprotect=("screen",),
                               kill_grace=0.0,

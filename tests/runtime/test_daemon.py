@@ -182,6 +182,32 @@ async def test_a_reload_whose_every_rule_is_disabled_is_refused(tmp_path: Path) 
     assert rule_names(daemon) == ["a", "b"]
 
 
+async def test_rules_switched_on_by_their_tag_stay_on_across_a_reload(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n",
+                                       "b.lnx": 'rule b { when rss_mb > 1\n tags ["extra"]\n'
+                                                ' enabled false }\n'})
+    daemon = in_process(rules, tmp_path / "state")
+    assert daemon.core is not None
+    assert [r.name for r in daemon.core.plan.active] == ["a"]
+    daemon.opts.enabled_tags = frozenset({"extra"})
+    assert await daemon.reload("api") == (True, [])
+    assert [r.name for r in daemon.core.plan.active] == ["a", "b"]
+    daemon.opts.disabled_tags = frozenset({"extra"})  # off wins over on
+    assert await daemon.reload("api") == (True, [])
+    assert [r.name for r in daemon.core.plan.active] == ["a"]
+
+
+def test_a_tag_no_rule_carries_is_reported_at_start(tmp_path: Path) -> None:
+    rules = write(tmp_path / "rules", {"a.lnx": 'rule a { when cpu_pct > 99\n tags ["x"] }\n'})
+    daemon = d.Daemon(d.DaemonOptions(rules=[str(rules)], state_dir=str(tmp_path / "state"),
+                                      source="poll", api=False, duration=0.01,
+                                      enabled_tags=frozenset({"netwrok", "x"})),
+                      out=io.StringIO(), err=io.StringIO())
+    assert daemon.run() == 0
+    assert "linnix: no loaded rule carries the tag(s) 'netwrok' named by [rules] " \
+           "enabled_tags/disabled_tags or --enable-tag/--disable-tag\n" in said(daemon)
+
+
 def test_no_action_runs_by_itself_while_the_input_is_stale_after_a_gap(
         tmp_path: Path) -> None:
     rules = write(tmp_path / "rules", {"a.lnx": "rule a: cpu_pct > 1\n"})
