@@ -19,10 +19,12 @@ from .ir import CheckedAction, EventSpec
 from .messages import in_string
 from .source import Span
 
-__all__ = ["COOLDOWN_KEYS", "check_event", "check_event_actions"]
+__all__ = ["COOLDOWN_KEYS", "NET_COOLDOWN_KEYS", "check_event", "check_event_actions"]
 
-# What a cooldown may be keyed by: fields a process has from its first event on.
+# What a cooldown may be keyed by: fields a process has from its first event on, and in a
+# network event rule the event's own fields that it carries (NET_NAMES says which).
 COOLDOWN_KEYS = ("exe", "comm", "uid", "cmdline", "ppid")
+NET_COOLDOWN_KEYS = ("remote_addr", "remote_port", "local_port", "family")
 # Per-process values the sampler measures: none has a value yet at an exec.
 _SAMPLED = frozenset({Need.CPU, Need.RSS, Need.FDS, Need.THREADS, Need.SOCKETS})
 _PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -133,13 +135,19 @@ def _sampled(ck: _Reporter, rule: n.Rule, uses: Uses) -> None:
 
 
 def _keys(ck: _Reporter, clause: n.Cooldown, trigger: str) -> tuple[str, ...]:
+    allowed = (*COOLDOWN_KEYS, *(k for k in NET_COOLDOWN_KEYS if trigger in NET_NAMES[k]))
     keys: list[str] = []
     for key in clause.by:
-        if key not in COOLDOWN_KEYS:
-            guess = suggest(key, COOLDOWN_KEYS)
+        if key in NET_COOLDOWN_KEYS and key not in allowed:
+            events = "|".join(NET_NAMES[key])
+            ck.error("E515", f"a cooldown keyed by '{key}' needs an event that has it: "
+                     f"'on {events}', not 'on {trigger}'", clause.span,
+                     f"one or more of: {', '.join(allowed)}")
+        elif key not in allowed:
+            guess = suggest(key, allowed)
             tail = f" (did you mean '{guess}'?)" if guess else ""
             ck.error("E515", f"a cooldown cannot be keyed by '{key}'{tail}", clause.span,
-                     f"one or more of: {', '.join(COOLDOWN_KEYS)}")
+                     f"one or more of: {', '.join(allowed)}")
         elif key in keys:
             ck.error("E515", f"'{key}' given twice in the cooldown's key", clause.span)
         else:

@@ -86,6 +86,15 @@ def test_flood_control_as_for_other_event_rules() -> None:
     assert len(alerts(out)) == 2
 
 
+def test_a_cooldown_keyed_by_the_peer_alerts_once_per_peer() -> None:
+    rules = "rule r {\n on connect\n when comm == \"sh\"\n cooldown 1m by exe, remote_addr\n}"
+    core = core_for(rules)
+    peers = ["203.0.113.9", "203.0.113.9", "198.51.100.7", "203.0.113.9", "198.51.100.7"]
+    core.feed([*BASE, *[connect(1.1 + i / 10, 200, addr) for i, addr in enumerate(peers)]])
+    assert [a.ts for a in alerts(core.drain())] == [1.1, 1.3]
+    assert core.events.states[0].suppressed["cooldown"] == 3
+
+
 def test_a_connect_rule_is_judged_only_at_the_ports_its_prefilter_names() -> None:
     core = core_for("rule r on connect: remote_port == 4444")
     state = core.events.states[0]

@@ -53,6 +53,22 @@ def test_bad_flood_control_is_refused(clause: str) -> None:
     assert codes(f"rule r {{\n on exec\n when true\n {clause}\n}}\n") == ["E515"]
 
 
+@pytest.mark.parametrize(("trigger", "key", "ok"), [
+    ("connect", "remote_addr", True), ("connect", "remote_port", True),
+    ("accept", "local_port", True), ("listen", "local_port", True),
+    ("listen", "family", True), ("connect", "exe, remote_addr", True),
+    ("listen", "remote_addr", False), ("connect", "local_port", False),
+    ("exec", "remote_addr", False), ("exit", "family", False),
+])
+def test_a_network_field_keys_a_cooldown_only_where_the_event_carries_it(
+        trigger: str, key: str, ok: bool) -> None:
+    text = f"rule r {{\n on {trigger}\n when uid == 0\n cooldown 1m by {key}\n}}\n"
+    assert codes(text) == ([] if ok else ["E515"])
+    if ok:
+        (rule,) = compile_text(text).rules
+        assert rule.cooldown_by == tuple(key.split(", "))
+
+
 @pytest.mark.parametrize("clause", ["for 1s", "clear when true", "keep_firing_for 1s",
                                     "scope subtree", "scope system"])
 def test_what_only_a_rule_judged_at_ticks_may_have(clause: str) -> None:
