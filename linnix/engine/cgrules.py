@@ -50,5 +50,6 @@ def labels_of(cg: Cg, labels: dict[str, str]) -> dict[str, str]:
 def proposals(rule: CompiledRule, cg: Cg, now: float) -> list[Proposal]:
     """The rule's cgroup actions on ``cg``: by path and by id (the directory's inode)."""
     return [Proposal(now, rule.name, action, None, None, None, None, "proposed", None,
-                     rule.mode_monitor, cgroup=cg.cgroup, cgroup_id=cg.id)
+                     rule.mode_monitor, cgroup=cg.cgroup, cgroup_id=cg.id,
+                     instance_cgroup=cg.cgroup)
             for action in rule.cgroup_targets]

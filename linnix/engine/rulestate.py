@@ -34,6 +34,12 @@ INACTIVE, PENDING, FIRING = 0, 1, 2
 _STATE_NAMES = {PENDING: "pending", FIRING: "firing"}
 
 
+# What tells one instance of a rule from another, outside the engine (incidents, their
+# trails, Alertmanager): the rule, and the process's pid and start (a pid is reused, its
+# start is not), or the cgroup's path, or neither for the host's instance.
+InstanceKey = tuple[str, "int | None", "float | None", "str | None"]
+
+
 @attrs.define  # not frozen: a frozen attrs class is slow to construct, and alerts are many
 class Alert:
     """One transition of one instance of one rule."""
@@ -63,6 +69,10 @@ class Alert:
     # live: its JSON as the daemon's history keeps it (json_record); never copied by evolve
     record: dict[str, Any] | None = attrs.field(default=None, init=False, repr=False,
                                                 eq=False)
+
+    @property
+    def instance(self) -> InstanceKey:
+        return self.rule, self.pid, self.start, self.cgroup
 
     def json_record(self) -> dict[str, Any]:
         """Its :meth:`to_json`, made once and shared: the daemon's history keeps it, and
@@ -106,7 +116,13 @@ class Proposal:
     # directory's inode, so that a cgroup re-created at the same path is told apart)
     cgroup: str | None = None
     cgroup_id: int | None = None
+    instance_cgroup: str | None = None  # a cgroup rule's: the instance's cgroup (its path)
     unix: float | None = attrs.field(default=None, repr=False, eq=False)  # set live: ts's time
+
+    @property
+    def instance(self) -> InstanceKey:
+        """The instance whose firing proposed it (as :attr:`Alert.instance` says)."""
+        return self.rule, self.instance_pid, self.instance_start, self.instance_cgroup
 
     def to_json(self) -> dict[str, Any]:
         out = {

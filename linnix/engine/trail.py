@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from .cgtable import Cg
 from .proctable import Proc
-from .rulestate import EPS, FIRING, Instance, RuleState
+from .rulestate import EPS, FIRING, Instance, InstanceKey, RuleState
 
 __all__ = ["TRAIL_EVERY_S", "TRAIL_MAX", "Point", "Trail", "firing_trails", "take_point",
            "thin"]
@@ -82,16 +83,21 @@ def take_point(inst: Instance, now: float, read: Callable[[], dict[str, object]]
     return inst.trail.due
 
 
-def firing_trails(rules: Iterable[RuleState]) -> dict[tuple[str, int | None, float | None],
-                                                      list[Point]]:
-    """The trail so far of every firing instance, by its rule, pid and start (those of
-    a cgroup's or the host's instance are None), as the responder keys incidents."""
-    out = {}
+def firing_trails(rules: Iterable[RuleState]) -> dict[InstanceKey, list[Point]]:
+    """The trail so far of every firing instance, by its :data:`InstanceKey`, as the
+    responder keys incidents."""
+    out: dict[InstanceKey, list[Point]] = {}
     for state in rules:
         for key, inst in state.instances.items():
             if inst.state != FIRING or inst.trail is None:
                 continue
-            proc = key if type(key) is Proc else None
-            out[(state.rule.name, proc.pid if proc else None,
-                 proc.start if proc else None)] = list(inst.trail.points)
+            out[instance_key(state.rule.name, key)] = list(inst.trail.points)
     return out
+
+
+def instance_key(rule: str, key: object) -> InstanceKey:
+    """The :data:`InstanceKey` of the engine's instance ``key``: a process, a cgroup or
+    None (the host)."""
+    if type(key) is Proc:
+        return rule, key.pid, key.start, None
+    return rule, None, None, key.cgroup if isinstance(key, Cg) else None

@@ -25,7 +25,7 @@ from .replay import replay
 
 __all__ = ["Diff", "compare", "diff_json", "diff_text", "run_both"]
 
-Key = tuple[str, str, str, int | None, float | None]
+Key = tuple[str, str, str, int | None, float | None, str | None]
 
 
 @attrs.frozen
@@ -55,10 +55,11 @@ class Diff:
 
 def _item(out: Output) -> Item:
     if isinstance(out, Alert):
-        key: Key = ("alert", out.rule, out.state, out.pid, out.start)
+        key: Key = ("alert", out.rule, out.state, out.pid, out.start, out.cgroup)
         return Item(key, out.ts, out.comm, out.to_json())
     assert isinstance(out, Proposal)
-    key = ("action", out.rule, out.action.name, out.instance_pid, out.instance_start)
+    key = ("action", out.rule, out.action.name, out.instance_pid, out.instance_start,
+           out.instance_cgroup)
     return Item(key, out.ts, None, out.to_json())
 
 
@@ -99,11 +100,11 @@ def compare(new: list[Item], old: list[Item], tolerance_s: float) -> Diff:
     return diff
 
 
-def _order(item: Item) -> tuple[float, str, bool, str, int, float]:
+def _order(item: Item) -> tuple[float, str, bool, str, int, float, str]:
     """By time, rule, an alert before the action it proposed, instance."""
-    kind, rule, what, pid, start = item.key
+    kind, rule, what, pid, start, cgroup = item.key
     return (item.ts, rule, kind == "action", what, -1 if pid is None else pid,
-            -1.0 if start is None else start)
+            -1.0 if start is None else start, cgroup or "")
 
 
 def diff_json(diff: Diff) -> list[dict[str, Any]]:
@@ -120,9 +121,9 @@ def diff_json(diff: Diff) -> list[dict[str, Any]]:
 
 
 def _what(item: Item) -> str:
-    kind, rule, what, pid, _ = item.key
-    who = "host" if pid is None else f"{item.comm or '?'}[{pid}]" if kind == "alert" \
-        else f"[{pid}]"
+    kind, rule, what, pid, _, cgroup = item.key
+    who = (cgroup or "host") if pid is None else f"{item.comm or '?'}[{pid}]" \
+        if kind == "alert" else f"[{pid}]"
     label = what.upper() if kind == "alert" else f"ACTION {what}"
     return f"{label:<9} {rule:<18} {who}"
 

@@ -148,8 +148,8 @@ class StateKeeper:
         kept = {}
         for alert, start in restored.firing:
             incident = opened.get((alert.rule, alert.pid, start))
-            if incident is not None:
-                kept[(alert.rule, alert.pid, alert.start)] = incident
+            if incident is not None:  # restored instances are processes' and the host's
+                kept[alert.instance] = incident
         responder.open.update(kept)
         if notifier is not None:
             notifier.restore([alert for alert, _ in restored.firing])

@@ -24,6 +24,7 @@ from ..actions.store import Store
 from ..analysis import analyze_stored, text
 from ..engine.core import Core, Output
 from ..engine.evaluator import Alert
+from ..engine.rulestate import InstanceKey
 from ..plan import Plan
 from .responder import describe_rule, incident_record
 from .snapshot import SubtreeTotals
@@ -32,7 +33,7 @@ __all__ = ["ANALYSES_MAX", "ReplayAnalyst", "text_analyses"]
 
 ANALYSES_MAX = 1000  # incidents stored and analysed in one replay
 
-Key = tuple[str, int | None, float | None]
+Key = InstanceKey
 
 
 class ReplayAnalyst:
@@ -107,7 +108,7 @@ class ReplayAnalyst:
         for item in items:
             if not isinstance(item, Alert):
                 continue
-            key = (item.rule, item.pid, item.start)
+            key = item.instance
             self.now = item.ts
             if item.state == "firing":
                 incident = self._open_one(item, core, totals)

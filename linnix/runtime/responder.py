@@ -37,6 +37,7 @@ from ..actions.store import AsyncStore
 from ..engine.core import Output
 from ..engine.evaluator import Alert, Proposal
 from ..engine.proctable import Proc, ProcTable
+from ..engine.rulestate import InstanceKey
 from ..engine.trail import Point
 from ..errors import Outage
 from ..plan import Plan
@@ -53,7 +54,7 @@ ANCESTORS_MAX = 16  # ancestors kept in an incident's context, nearest first
 FORKERS_MAX = 5  # the busiest forkers kept in an incident's context
 TRAIL_SAVE_S = 30.0  # how often the trails of open incidents are saved
 
-Key = tuple[str, int | None, float | None]  # rule, instance pid, instance start
+Key = InstanceKey  # rule, instance pid, instance start, instance cgroup
 
 
 def process_json(p: Proc, now: float) -> dict[str, Any]:
@@ -184,7 +185,7 @@ def incident_record(alert: Alert, table: ProcTable, totals: SubtreeTotals,
     if busy is not None:
         context["forkers"] = busy
     return {
-        "key": (alert.rule, alert.pid, alert.start), "rule": alert.rule,
+        "key": alert.instance, "rule": alert.rule,
         "severity": alert.severity, "scope": alert.scope, "pid": alert.pid,
         "comm": alert.comm, "start": seconds(alert.start), "message": alert.message,
         "labels": dict(alert.labels), "history": history or [
@@ -236,7 +237,7 @@ class Responder:
             if isinstance(item, Alert):
                 self.publish("alert", item.to_json())
                 if item.state == "firing":
-                    key = (item.rule, item.pid, item.start)
+                    key = item.instance
                     if key in closing:  # the same process matched again in this batch
                         closing.remove(key)
                         self._queue("resolve", (key, "event", [], None))
@@ -246,7 +247,7 @@ class Responder:
                     if item.trigger is not None:
                         closing.append(key)
                 elif item.state == "resolved":
-                    key = (item.rule, item.pid, item.start)
+                    key = item.instance
                     offset = None if item.unix is None else item.unix - item.ts
                     self._queue("resolve", (key, item.reason or "cleared",
                                             self._trail_json(item.trail or (), offset),
@@ -356,7 +357,7 @@ class Responder:
 
     async def _propose(self, proposal: tuple[Proposal, str | None]) -> None:
         p, exe = proposal
-        incident = self.open.get((p.rule, p.instance_pid, p.instance_start))
+        incident = self.open.get(p.instance)
         target = None if p.pid is None else Target(p.pid, p.comm, p.start, exe)
         extra = ({} if p.cgroup is None or p.cgroup_id is None
                  else {"cgroup": CgroupTarget(p.cgroup, p.cgroup_id)})  # a cgroup action's

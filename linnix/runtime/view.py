@@ -24,6 +24,7 @@ from ..engine.core import Output
 from ..engine.evaluator import FIRING, PENDING, Alert
 from ..engine.net import recent_events
 from ..engine.proctable import Proc
+from ..engine.trail import instance_key
 from ..language.explain import explain_rule
 from ..language.source import excerpt
 from ..plan import Plan
@@ -220,12 +221,11 @@ class LiveView:
 
     def _incident_of(self, rule: str, key: Any, state: int) -> int | None:
         """The id of the incident a firing instance opened, once stored (the responder's
-        key; a cgroup rule's instances share theirs, so none of them is told one)."""
+        key)."""
         responder = getattr(self.daemon, "responder", None)
-        if state != FIRING or responder is None or isinstance(key, Cg):
+        if state != FIRING or responder is None:
             return None
-        found = responder.open.get((rule, key.pid, key.start) if key is not None
-                                   else (rule, None, None))
+        found = responder.open.get(instance_key(rule, key))
         return int(found) if found is not None else None
 
     def alert_history(self, limit: int) -> list[dict[str, Any]]:

@@ -110,15 +110,16 @@ def test_the_trails_of_firing_instances_so_far_by_rule_pid_and_start() -> None:
     core, _ = replay(HOST + PROC, events, until=3.0)
     trails = firing_trails(core.evaluator.rules)
     assert trails == {
-        ("r", None, None): [(1.0, {"host_cpu_pct": 90.0}), (2.0, {"host_cpu_pct": 90.0}),
-                            (3.0, {"host_cpu_pct": 90.0})],
-        ("p", 7, 0.25): [(0.0, {"cpu_pct": 80.0}),
-                         (1.0, {"cpu_pct": 80.0}),
-                         (2.0, {"cpu_pct": 80.0}),
-                         (3.0, {"cpu_pct": 80.0})]}
+        ("r", None, None, None): [(1.0, {"host_cpu_pct": 90.0}),
+                                  (2.0, {"host_cpu_pct": 90.0}),
+                                  (3.0, {"host_cpu_pct": 90.0})],
+        ("p", 7, 0.25, None): [(0.0, {"cpu_pct": 80.0}),
+                               (1.0, {"cpu_pct": 80.0}),
+                               (2.0, {"cpu_pct": 80.0}),
+                               (3.0, {"cpu_pct": 80.0})]}
     assert core.evaluator.trails_due == 4.0
-    trails[("r", None, None)].clear()  # a copy: the instance's trail is its own
-    assert len(firing_trails(core.evaluator.rules)[("r", None, None)]) == 3
+    trails[("r", None, None, None)].clear()  # a copy: the instance's trail is its own
+    assert len(firing_trails(core.evaluator.rules)[("r", None, None, None)]) == 3
 
 
 def test_a_firing_instance_restored_by_a_restart_begins_its_trail_at_once() -> None:

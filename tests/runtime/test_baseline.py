@@ -78,7 +78,7 @@ def test_a_wide_tolerance_matches_what_moved(capsysbinary: pytest.CaptureFixture
 
 
 def item(ts: float, rule: str = "r", state: str = "firing", pid: int | None = 7) -> Item:
-    return Item(("alert", rule, state, pid, 1.0 if pid else None), ts, "p", {"ts": ts})
+    return Item(("alert", rule, state, pid, 1.0 if pid else None, None), ts, "p", {"ts": ts})
 
 
 def test_items_of_one_instance_pair_in_time_order() -> None:

@@ -143,7 +143,7 @@ async def test_a_start_restores_the_state_saved_at_shutdown(
     responder, notifier = FakeResponder(), FakeNotifier()
     resumed = await after.resume(responder, notifier)
     assert resumed.incidents == [incident]
-    assert responder.open == {("hot", 300, -30.0): incident}  # keyed as it will resolve
+    assert responder.open == {("hot", 300, -30.0, None): incident}  # keyed as it will resolve
     assert [(a.rule, a.state, a.pid, a.ts) for a in notifier.restored] == [
         ("hot", "firing", 300, -29.0)]
     assert resumed.summary() == {"restored": {"firing": 1}, "fresh_rules": [],

@@ -426,3 +426,19 @@ async def test_a_secret_gone_bad_since_the_config_was_read_stops_the_start(
     with pytest.raises(ConfigError, match=r"notify.webhook http://h: the secret file .* has "
                                           r"mode 0644"):
         await n.run()
+
+
+def test_each_cgroup_of_a_cgroup_rule_is_its_own_instance_in_the_book() -> None:
+    """Two cgroups firing the same rule are two alerts for Alertmanager: one resolving
+    leaves the other firing and re-sent."""
+    from linnix.runtime.notify.alertmanager import Book, instance_key
+
+    def alert(cgroup: str, state: str) -> Alert:
+        return Alert(1.0, "hog", state, "warning", "cgroup", None, None, None, cgroup,
+                     {"cgroup": cgroup}, {}, cgroup=cgroup)
+
+    book = Book(resend=60.0)
+    for cgroup in ("/a.slice", "/b.slice"):
+        book.fire(instance_key(alert(cgroup, "firing")), {"cgroup": cgroup}, 0.0)
+    assert book.resolve(instance_key(alert("/a.slice", "resolved"))) == {"cgroup": "/a.slice"}
+    assert book.due(60.0) == [{"cgroup": "/b.slice"}]

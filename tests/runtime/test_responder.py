@@ -563,3 +563,30 @@ async def test_a_cgroup_proposal_reaches_the_manager_with_its_cgroup(rig: Rig) -
     assert (seen[0]["target"], seen[0]["cgroup"]) == (
         None, CgroupTarget("/system.slice/hog.service", 77))
     assert "cgroup" not in seen[1] and seen[1]["target"].pid == 100
+
+
+def cgroup_alert(ts: float, state: str, cgroup: str) -> Alert:
+    return Alert(ts, "hog", state, "warning", "cgroup", None, None, None, f"{cgroup} hogs",
+                 {"cgroup": cgroup}, {"cg_cpu_pct": 95.0},
+                 reason="cleared" if state == "resolved" else None, cgroup=cgroup)
+
+
+async def test_two_cgroups_firing_one_rule_open_and_resolve_an_incident_each(rig: Rig) -> None:
+    """A cgroup rule's instances are its cgroups: each has its own incident, and an
+    action proposed for one attaches to that one's."""
+    a, b = "/system.slice/a.service", "/system.slice/b.service"
+    freeze = CompiledAction("freeze", False)
+    async with rig.running():
+        rig.responder([cgroup_alert(1.0, "firing", a), cgroup_alert(1.0, "firing", b)])
+        await rig.handled()
+        rig.responder([Proposal(1.0, "hog", freeze, None, None, None, None, cgroup=b,
+                                cgroup_id=2, instance_cgroup=b)])
+        await rig.handled()
+        rig.responder([cgroup_alert(2.0, "resolved", a)])
+        await rig.handled()
+    incidents = {row["message"]: row for row in rig.store.incidents()}
+    assert set(incidents) == {f"{a} hogs", f"{b} hogs"}
+    assert incidents[f"{a} hogs"]["resolved_at"] is not None
+    assert incidents[f"{b} hogs"]["resolved_at"] is None
+    (action,) = rig.store.actions()
+    assert action["incident_id"] == incidents[f"{b} hogs"]["id"]

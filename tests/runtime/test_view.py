@@ -175,7 +175,8 @@ def test_a_firing_alert_names_its_incident_once_stored(fake: FakeProc) -> None:
     view.daemon.core = core
     alerts = {a["rule"]: a for a in view.alerts()}
     assert (alerts["hot"]["state"], alerts["hot"]["incident_id"]) == ("firing", None)
-    view.daemon.responder = SimpleNamespace(open={("hot", 1, 0.1): 7, ("slow", 1, 0.1): 8})
+    view.daemon.responder = SimpleNamespace(open={("hot", 1, 0.1, None): 7,
+                                                  ("slow", 1, 0.1, None): 8})
     alerts = {a["rule"]: a for a in view.alerts()}
     assert alerts["hot"]["incident_id"] == 7
     assert (alerts["slow"]["state"], alerts["slow"]["incident_id"]) == ("pending", None)

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from ...engine.evaluator import Alert
+from ...engine.rulestate import InstanceKey
 from ...timefmt import rfc3339
 from .delivery import SendFailedError, SendRefusedError
 from .http import Endpoint, TransportError, post
@@ -37,12 +38,13 @@ EVENT_ENDS_S = 300.0
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
 
-Key = tuple[str, int | None, float | None]
+Key = InstanceKey
 
 
 def instance_key(alert: Alert) -> Key:
-    """What tells one instance of a rule from another (a pid is reused; its start is not)."""
-    return alert.rule, alert.pid, alert.start
+    """What tells one instance of a rule from another (a pid is reused, its start is not;
+    a cgroup's instance is its path)."""
+    return alert.instance
 
 
 def _label_name(name: str) -> str:
