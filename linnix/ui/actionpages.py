@@ -1,4 +1,5 @@
-"""One action's page, its status fragment, and the decision (approve or reject)."""
+"""One action's page, its status fragment, and the decisions: approve, reject, and thaw
+the cgroup a freeze holds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from quart.wrappers import Response
 
 from ..api.decisions import decide
 from ..api.fields import REASON_MAX, HttpError
-from .pages import action_item
+from .pages import action_item, freeze_item
 from .sessions import Session
 from .web import RefusedError, UiState, html, redirect, unauthorized_fragment
 
@@ -22,8 +23,10 @@ def register(bp: Blueprint, state: UiState) -> None:
         row = await state.view.store.action(action_id) if 0 < action_id < 2**63 else None
         if row is None:
             raise RefusedError(404, f"No action has id {action_id}.")
+        frozen = await state.view.store.freeze(action_id) if row["kind"] == "freeze" else None
         body = await render_template(
             "ui/action.html", session=session, action=action_item(row, state.wall()),
+            freeze=None if frozen is None else freeze_item(frozen, state.wall()),
             may_decide=session.who.may("approver"), problem=problem, reason=reason,
             verb=request.args.get("verb"), reason_max=REASON_MAX)
         return html(body, status)
@@ -53,8 +56,8 @@ def register(bp: Blueprint, state: UiState) -> None:
         session = found[1]
         verb = fields.get("verb")
         reason = fields.get("reason", "").strip()
-        if verb not in ("approve", "reject"):
-            raise RefusedError(400, "Choose Approve or Reject.")
+        if verb not in ("approve", "reject", "thaw"):
+            raise RefusedError(400, "Choose Approve, Reject or Thaw.")
         if not session.who.may("approver"):
             raise RefusedError(403, f"The token {session.who.name!r} has the role "
                           f"{session.who.role}; deciding needs approver or admin.")

@@ -15,8 +15,8 @@ from ..timefmt import rfc3339
 from .context import DashboardView
 from .incidentlinks import link_incidents
 
-__all__ = ["NOT_MEASURED", "ACTIONS_SHOWN", "analysis_item", "incident_item", "live",
-           "measured", "model_state", "number", "time_left"]
+__all__ = ["NOT_MEASURED", "ACTIONS_SHOWN", "analysis_item", "freeze_item", "incident_item",
+           "live", "measured", "model_state", "number", "time_left"]
 
 NOT_MEASURED = "—"
 ACTIONS_SHOWN = 50  # pending actions listed on the overview
@@ -69,6 +69,16 @@ def action_item(row: dict[str, Any], now: float) -> dict[str, Any]:
             "decided_by": row.get("decided_by"), "result": row.get("result")}
 
 
+def freeze_item(row: dict[str, Any], now: float) -> dict[str, Any]:
+    """A freeze an action made (a row of the store's ``freezes``), as a page shows it."""
+    thawed = row.get("thawed_at")
+    return {"action_id": row["action_id"], "cgroup": row["cgroup"],
+            "since": rfc3339(float(row["frozen_at"])),
+            "left": time_left(row.get("thaw_by"), now).replace(" left", ""),
+            "thawed": None if thawed is None else rfc3339(float(thawed)),
+            "thaw_reason": row.get("thaw_reason")}
+
+
 def host_now(history: dict[str, Any]) -> list[dict[str, str]]:
     """The latest host sample's values, labelled."""
     times = history.get("t") or []
@@ -87,6 +97,7 @@ async def live(view: DashboardView, now: float) -> dict[str, Any]:
     firing = await link_incidents(view, [a for a in alerts if a.get("state") == "firing"])
     pending_alerts = [a for a in alerts if a.get("state") != "firing"]
     rows = await view.store.actions(status="pending", limit=ACTIONS_SHOWN)
+    frozen = (await view.store.active_freezes())[:ACTIONS_SHOWN]
     pause = (status.get("paused") or {}).get("paused")  # absent: actions are active
     return {
         "mode": status.get("mode"),
@@ -99,6 +110,7 @@ async def live(view: DashboardView, now: float) -> dict[str, Any]:
         "firing": firing,
         "pending_alerts": pending_alerts,
         "actions": [action_item(r, now) for r in rows],
+        "frozen": [freeze_item(r, now) for r in frozen],
         "host": host_now(view.host_history()),
     }
 

@@ -35,6 +35,7 @@ class _Store:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
         self.incidents: dict[int, dict[str, Any]] = {}
+        self.freezes: list[dict[str, Any]] = []
 
     async def actions(self, status: str | None = None, limit: int = 100,
                       before: int | None = None) -> list[dict[str, Any]]:
@@ -45,6 +46,12 @@ class _Store:
 
     async def incident(self, incident_id: int) -> dict[str, Any] | None:
         return self.incidents.get(incident_id)
+
+    async def active_freezes(self) -> list[dict[str, Any]]:
+        return self.freezes
+
+    async def freeze(self, action_id: int) -> dict[str, Any] | None:
+        return next((f for f in self.freezes if f["action_id"] == action_id), None)
 
     async def audit_log(self, **query: Any) -> list[dict[str, Any]]:
         return []
@@ -114,6 +121,8 @@ async def _render(comm: str, message: str, exe: str) -> list[str]:
                    "comm": comm, "exe": exe, "time": "t", "expires_at": None,
                    "reason": message, "decided_by": None, "incident_id": 9}]
     STORE.incidents = {9: _incident(comm, message, exe)}
+    STORE.freezes = [{"action_id": 8, "cgroup": f"/{comm}.scope", "frozen_at": 1.0,
+                      "thaw_by": 2e9, "thawed_at": None, "thaw_reason": None}]
     browser = Browser(APP, "127.0.0.1")
     assert (await browser.sign_in(TOKEN))[0] == 303
     bodies = []
