@@ -14,17 +14,20 @@ TEMPLATE_TAGS = frozenset({
 
 
 class Page(HTMLParser):
-    """The tags, attribute names and text of one page."""
+    """The tags, attribute names (and each attribute with its value, in order) and text
+    of one page."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: set[str] = set()
         self.attributes: set[str] = set()
+        self.pairs: list[tuple[str, str | None]] = []
         self.parts: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.add(tag)
         self.attributes.update(name for name, _ in attrs)
+        self.pairs.extend(attrs)
 
     def handle_data(self, data: str) -> None:
         self.parts.append(data)
@@ -35,6 +38,7 @@ class Page(HTMLParser):
 
 
 def parse(body: str) -> Page:
+    """``body`` read whole, entities decoded."""
     page = Page()
     page.feed(body)
     page.close()

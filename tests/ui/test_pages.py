@@ -5,11 +5,11 @@ and never as markup."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from typing import Any
 
 import trio
 from api_support import TOKEN, light_view
+from htmltext_support import parse
 from hypothesis import example, given
 from hypothesis import strategies as st
 from ui_support import Browser, DashView
@@ -52,28 +52,6 @@ class _Store:
     async def open_incidents(self) -> list[dict[str, Any]]:
         return [{"id": i, "rule": r["rule"], "pid": r["pid"], "start": r.get("start")}
                 for i, r in self.incidents.items() if r.get("resolved_at") is None]
-
-
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: set[str] = set()
-        self.attributes: set[str] = set()
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        self.attributes.update(name for name, _ in attrs)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def _parse(body: str) -> _Page:
-    page = _Page()
-    page.feed(body)
-    page.close()
-    return page
 
 
 def _view() -> tuple[DashView, _Store, Any]:
@@ -129,10 +107,10 @@ async def _render(comm: str, message: str, exe: str) -> list[str]:
 @example(comm="{{ 7*7 }}", message="&lt;b&gt;", exe="' onmouseover='x")
 def test_hostile_text_is_rendered_as_text(comm: str, message: str, exe: str) -> None:
     for body in trio.run(_render, comm, message, exe):
-        page = _parse(body)
+        page = parse(body)
         assert page.tags <= TAGS, page.tags - TAGS
         assert not any(name.startswith("on") for name in page.attributes)
-        text = "".join(page.text)
+        text = page.text
         for value in (f"{comm} [4242]", message):
             assert value.strip() in text or not value.strip()
 
@@ -145,9 +123,9 @@ def test_the_hostile_name_is_shown_whole() -> None:
 
 def test_the_incident_page_shows_hostile_analysis_text_as_text() -> None:
     body = trio.run(_render, HOSTILE, "<script>alert(2)</script>", "/x")[2]
-    page = _parse(body)
-    assert page.tags <= TAGS and "script" not in _parse(body.split("</head>")[1]).tags
-    text = "".join(page.text)
+    page = parse(body)
+    assert page.tags <= TAGS and "script" not in parse(body.split("</head>")[1]).tags
+    text = page.text
     assert 'origin: "<img src=x onerror=alert(1)>"[4242]' in text  # a fact's value
     assert 'runbook: "<script>alert(2)</script>"' in text
     assert 'summary: "<script>alert(2)</script>"' in text  # the model's words

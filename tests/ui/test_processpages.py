@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import trio
 from api_support import TOKEN, light_view
+from htmltext_support import parse
 from hypothesis import example, given
 from hypothesis import strategies as st
 from markupsafe import escape
@@ -380,28 +380,6 @@ def _app() -> tuple[DashView, Any]:
     return view, app
 
 
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: set[str] = set()
-        self.attributes: set[str] = set()
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        self.attributes.update(name for name, _ in attrs)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def _parse(body: str) -> _Page:
-    page = _Page()
-    page.feed(body)
-    page.close()
-    return page
-
-
 VIEW, APP = _app()
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 # every element and attribute the process templates write; anything else came from the data
@@ -436,13 +414,13 @@ async def _pages(comm: str, text: str, query: str) -> list[str]:
 @example(comm="{{ 7*7 }}", text="&lt;b&gt;\n\t<script>alert(1)</script>", query="")
 def test_hostile_text_is_rendered_as_text(comm: str, text: str, query: str) -> None:
     for body in trio.run(_pages, comm, text, query):
-        page = _parse(body)
+        page = parse(body)
         assert page.tags <= TAGS, page.tags - TAGS
         assert not any(name.startswith("on") for name in page.attributes)
     tree, _, page = trio.run(_pages, comm, text, "")
-    shown = "".join(_parse(tree).text)
+    shown = parse(tree).text
     assert (comm.strip() or "?") in shown or not comm.strip()
-    text_of_page = "".join(_parse(page).text)
+    text_of_page = parse(page).text
     for value in (comm, text):
         assert value.strip() in text_of_page or not value.strip()
 
