@@ -87,21 +87,6 @@ def opened(body: str) -> dict[int, bool]:
     return {int(m.group(2)): bool(m.group(1)) for m in _DETAILS.finditer(body)}
 
 
-async def test_the_pages_without_a_session_go_to_sign_in(tmp_path: Path,
-                                                         nursery: trio.Nursery) -> None:
-    ui = await start_ui(tmp_path, nursery)
-    ui.view.histories[PROCS[0]["pid"]] = {"t": [1.0], "cpu_pct": [1.0], "rss_mb": [1.0],
-                                          "fds": [1]}
-    browser = ui.browser()
-    for path in ("/ui/processes", "/ui/processes?name=x", "/ui/processes/1",
-                 "/ui/processes/999"):
-        status, _, headers = await browser.get(path)
-        assert (status, headers["Location"]) == (303, "/ui/signin"), path
-    status, body, headers = await browser.get("/ui/processes/1/history.json")
-    assert status == 401 and headers["Content-Type"] == "application/json"
-    assert '"unauthorized"' in body and "cpu_pct" not in body
-
-
 async def test_each_row_has_its_own_and_its_subtrees_values(tmp_path: Path,
                                                             nursery: trio.Nursery) -> None:
     ui, browser = await tree_ui(tmp_path, nursery)
