@@ -85,9 +85,6 @@ class _Store:
     async def actions(self, **query: Any) -> list[dict[str, Any]]:
         return []
 
-    async def open_incidents(self) -> list[dict[str, Any]]:
-        return []
-
 
 def _app() -> tuple[DashView, _Store, Any]:
     view = DashView(_Store(), None, light_view().hub)

@@ -49,10 +49,6 @@ class _Store:
     async def audit_log(self, **query: Any) -> list[dict[str, Any]]:
         return []
 
-    async def open_incidents(self) -> list[dict[str, Any]]:
-        return [{"id": i, "rule": r["rule"], "pid": r["pid"], "start": r.get("start")}
-                for i, r in self.incidents.items() if r.get("resolved_at") is None]
-
 
 def _view() -> tuple[DashView, _Store, Any]:
     base = light_view()
@@ -87,7 +83,7 @@ def _incident(comm: str, message: str, exe: str) -> dict[str, Any]:
 
 async def _render(comm: str, message: str, exe: str) -> list[str]:
     VIEW.active = [{"rule": "r", "state": "firing", "severity": "critical", "pid": 4242,
-                    "comm": comm, "message": message, "time": "now"}]
+                    "comm": comm, "message": message, "time": "now", "incident_id": 9}]
     STORE.rows = [{"id": 7, "kind": "kill", "rule": "r", "status": "pending", "pid": 4242,
                    "comm": comm, "exe": exe, "time": "t", "expires_at": None,
                    "reason": message, "decided_by": None, "incident_id": 9}]
