@@ -83,8 +83,9 @@ async def live(view: DashboardView, now: float) -> dict[str, Any]:
     """The overview's live part: status, alerts, actions waiting, the host's latest values."""
     status = view.dashboard_status()
     alerts = view.alerts()
-    # each firing alert links to its incident by the id the view gives (``incident_id``)
-    firing = [a for a in alerts if a.get("state") == "firing"]
+    # each firing alert links to its incident by the id the view gives (None: not stored)
+    firing = [{**a, "incident_id": a.get("incident_id")} for a in alerts
+              if a.get("state") == "firing"]
     pending_alerts = [a for a in alerts if a.get("state") != "firing"]
     rows = await view.store.actions(status="pending", limit=ACTIONS_SHOWN)
     pause = (status.get("paused") or {}).get("paused")  # absent: actions are active

@@ -4,7 +4,6 @@ deciding on an action, one-time codes, and the headers of every answer."""
 from __future__ import annotations
 
 import html
-import re
 from pathlib import Path
 
 import trio
@@ -204,29 +203,6 @@ async def test_the_overview_says_what_it_shows(tmp_path: Path, nursery: trio.Nur
     assert "cpu_spike" in body and "python3 [5000001]" in body
     assert f'href="/ui/actions/{action_id}?verb=approve"' in body
     assert "3m 06s left" in body  # by the wall clock, as the deadline is
-
-
-async def test_a_firing_alert_links_to_the_incident_the_view_names(
-        tmp_path: Path, nursery: trio.Nursery) -> None:
-    """The link is the alert's own ``incident_id`` (the responder's), whatever else is
-    open in the store: an open incident of the same rule, pid and start that the alert
-    does not name (left by an earlier run) is not its."""
-    ui = await start_ui(tmp_path, nursery)
-    store = ui.env.store
-    named, _ = (store.open_incident(
-        rule="cpu_spike", severity="critical", scope="process", pid=pid, comm="python3",
-        start=start, message="hot", labels={}, history=[], subtree=[], host={})
-        for pid, start in ((42, 9.0), (43, 1.0)))
-    ui.view.active = [{"rule": "cpu_spike", "state": "firing", "severity": "critical",
-                       "pid": pid, "comm": "python3", "start": 1.0, "message": "hot",
-                       "time": "t", "incident_id": incident}
-                      for pid, incident in ((42, named), (43, None))]
-    browser = await signed_in(ui)
-    _, body, _ = await browser.get("/ui/fragments/live")
-    assert "python3 [42]" in body and "python3 [43]" in body
-    links = re.findall(r'<a class="incident" href="/ui/incidents/(\d+)">Incident (\d+)</a>',
-                       body)
-    assert links == [(str(named), str(named))]
 
 
 async def test_host_json_is_the_ring(tmp_path: Path, nursery: trio.Nursery) -> None:
