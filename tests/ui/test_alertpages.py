@@ -11,16 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from api_support import TOKEN, light_view
+from api_support import TOKEN
 from htmltext_support import parse
 from hypothesis import example, given
 from hypothesis import strategies as st
-from ui_support import Browser, DashView, UiEnv, start_ui
+from ui_support import Browser, UiEnv, fake_app, start_ui
 
 from linnix.actions.store import Store
-from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
-from linnix.ui import dashboard
 from linnix.ui.alertdata import HISTORY_SHOWN, INCIDENTS_PAGE
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -304,14 +301,8 @@ class _Store:
         return self.rows
 
 
-def _app() -> tuple[DashView, _Store, Any]:
-    view = DashView(_Store(), None, light_view().hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, view.store, app
-
-
-VIEW, STORE, APP = _app()
+STORE = _Store()
+VIEW, APP = fake_app(STORE)
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 
 

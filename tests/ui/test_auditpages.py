@@ -10,15 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from api_support import TOKEN, light_view
+from api_support import TOKEN
 from htmltext_support import TEMPLATE_TAGS, parse
 from hypothesis import example, given
 from hypothesis import strategies as st
-from ui_support import Browser, DashView, UiEnv, start_ui
+from ui_support import Browser, UiEnv, fake_app, start_ui
 
-from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
-from linnix.ui import dashboard
 from linnix.ui.auditpages import AUDIT_PAGE
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -143,14 +140,7 @@ class _Store:
         return self.rows
 
 
-def _app() -> tuple[DashView, Any]:
-    view = DashView(_Store(), None, light_view().hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, app
-
-
-VIEW, APP = _app()
+VIEW, APP = fake_app(_Store())
 BROWSER = Browser(APP, "127.0.0.1")
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 

@@ -9,15 +9,11 @@ from urllib.parse import urlencode
 
 import pytest
 import trio
-from api_support import TOKEN, light_view
+from api_support import TOKEN
 from htmltext_support import Page, parse
 from hypothesis import example, given
 from hypothesis import strategies as st
-from ui_support import Browser, DashView
-
-from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
-from linnix.ui import dashboard
+from ui_support import Browser, fake_app
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 # each list page, the text fields of its filter form (query name: field id)
@@ -44,14 +40,7 @@ class _Store:
         return []
 
 
-def _app() -> tuple[DashView, Any]:
-    view = DashView(_Store(), None, light_view().hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, app
-
-
-VIEW, APP = _app()
+VIEW, APP = fake_app(_Store())
 BROWSER = Browser(APP, "127.0.0.1")
 
 

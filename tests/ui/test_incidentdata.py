@@ -10,15 +10,12 @@ import math
 from typing import Any
 
 import trio
-from api_support import TOKEN, light_view
+from api_support import TOKEN
 from htmltext_support import parse
 from hypothesis import example, given
 from hypothesis import strategies as st
-from ui_support import Browser, DashView
+from ui_support import Browser, fake_app
 
-from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
-from linnix.ui import dashboard
 from linnix.ui.incidentdata import subtree_item, unit_of, values_item, values_json
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -86,14 +83,8 @@ class _Store:
         return []
 
 
-def _app() -> tuple[DashView, _Store, Any]:
-    view = DashView(_Store(), None, light_view().hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, view.store, app
-
-
-VIEW, STORE, APP = _app()
+STORE = _Store()
+VIEW, APP = fake_app(STORE)
 
 
 def _row(comm: str, text: str, name: str) -> dict[str, Any]:

@@ -8,16 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import trio
-from api_support import TOKEN, light_view
+from api_support import TOKEN
 from htmltext_support import parse
 from hypothesis import example, given
 from hypothesis import strategies as st
-from ui_support import Browser, DashView
+from ui_support import Browser, fake_app
 
 from linnix.analysis import analyze
-from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
-from linnix.ui import dashboard
 from linnix.ui.pages import measured, number, time_left
 
 # every element and attribute the templates write; anything else came from the data
@@ -50,15 +47,8 @@ class _Store:
         return []
 
 
-def _view() -> tuple[DashView, _Store, Any]:
-    base = light_view()
-    view = DashView(_Store(), None, base.hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, view.store, app
-
-
-VIEW, STORE, APP = _view()
+STORE = _Store()
+VIEW, APP = fake_app(STORE)
 
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 

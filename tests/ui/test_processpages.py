@@ -11,17 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from api_support import TOKEN, light_view
+from api_support import TOKEN
 from htmltext_support import parse
 from hypothesis import example, given
 from hypothesis import strategies as st
 from markupsafe import escape
-from ui_support import Browser, DashView, UiEnv, start_ui
+from ui_support import Browser, UiEnv, fake_app, start_ui
 
-from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
 from linnix.procfs import HZ
-from linnix.ui import dashboard
 from linnix.ui.security import CSP
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -358,14 +355,7 @@ class _Store:
                  "comm": "x", "time": "t", "expires_at": None, "start_ticks": 1}]
 
 
-def _app() -> tuple[DashView, Any]:
-    view = DashView(_Store(), None, light_view().hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, app
-
-
-VIEW, APP = _app()
+VIEW, APP = fake_app(_Store())
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 # every element and attribute the process templates write; anything else came from the data
 TAGS = {"html", "head", "meta", "title", "link", "script", "body", "a", "header", "form",

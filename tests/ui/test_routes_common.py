@@ -13,14 +13,12 @@ from typing import Any
 
 import pytest
 import trio
-from api_support import TOKEN, light_view
+from api_support import TOKEN
 from quart import Blueprint
 from quart_trio import QuartTrio
-from ui_support import Browser, DashView, UiEnv, start_ui
+from ui_support import Browser, UiEnv, fake_app, start_ui
 
-from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
-from linnix.ui import dashboard, routes
+from linnix.ui import routes
 from linnix.ui.web import UiState
 
 # the routes open to anyone: sign-in (its form and its POST, which has no session yet:
@@ -41,13 +39,7 @@ def ui_routes(app: QuartTrio) -> list[tuple[str, str, str]]:
                   for method in ("GET", "POST") if method in (r.methods or ()))
 
 
-def _app() -> QuartTrio:
-    view = DashView(None, None, light_view().hub)
-    return create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                      blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-
-
-ROUTES = ui_routes(_app())
+ROUTES = ui_routes(fake_app(None)[1])
 
 
 def fill(rule: str, samples: dict[str, Any]) -> str:

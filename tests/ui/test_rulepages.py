@@ -11,17 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from api_support import MAX_BODY, TOKEN, light_view, start_env
+from api_support import MAX_BODY, TOKEN, start_env
 from htmltext_support import TEMPLATE_TAGS, parse
 from hypothesis import example, given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from support import write
-from ui_support import Browser, Clock, DashView, UiEnv, start_ui
+from ui_support import Browser, Clock, UiEnv, fake_app, start_ui
 
 from linnix.actions.store import AsyncStore
 from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
 from linnix.engine.core import Core
 from linnix.procfs import Clock as BootClock
 from linnix.runtime import daemon as d
@@ -227,14 +226,7 @@ class _Store:
         return self.incidents[:limit]
 
 
-def _app() -> tuple[DashView, Any]:
-    view = DashView(_Store(), None, light_view().hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, app
-
-
-VIEW, APP = _app()
+VIEW, APP = fake_app(_Store())
 BROWSER = Browser(APP, "127.0.0.1")
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 
