@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import pytest
 import trio
 from proc_support import PF_KTHREAD, FakeProc
@@ -30,12 +31,26 @@ ANALYZE = CompiledAction("analyze", False)
 LIFECYCLE = ["pending", "approved", "executing"]
 
 
+@attrs.define
 class InlineStore(AsyncStore):
-    """The store called on the trio thread itself (each call still a checkpoint)."""
+    """The store called on the trio thread itself (each call still a checkpoint): when
+    every task is blocked, every queued call has been made.  ``calls`` lists each call's
+    method name and positional arguments, in order."""
+
+    calls: list[tuple[str, tuple[object, ...]]] = attrs.field(factory=list)
 
     async def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         await trio.lowlevel.checkpoint()
+        self.calls.append((fn.__name__, args))
         return fn(*args, **kwargs)
+
+
+def only_incident(store: Store) -> dict[str, Any]:
+    """The one incident in the store, whole."""
+    (summary,) = store.incidents()
+    row = store.incident(summary["id"])
+    assert row is not None
+    return row
 
 
 async def inline_argv0(pids: list[int], root: str) -> dict[int, str | None]:

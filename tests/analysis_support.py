@@ -11,12 +11,12 @@ import itertools
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import trio
 import trio.testing
-from actions_support import inline_argv0
+from actions_support import InlineStore, inline_argv0
 from support import ROOT
 
 from linnix.actions import ActionManager, ActionPolicy, Guards
@@ -28,19 +28,9 @@ from linnix.plan import Plan
 from linnix.runtime.analyst import Analyses
 from linnix.runtime.responder import Responder, describe_rule
 
-T = TypeVar("T")
-
 FIXTURES = ROOT / "fixtures"
 TICK_S = 0.5
 RUNBOOK = "https://runbooks.example/fork-storm: find the parent shell, stop it"
-
-
-class InlineStore(AsyncStore):
-    """The store called on the trio thread: when every task is blocked, all is stored."""
-
-    async def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        await trio.lowlevel.checkpoint()
-        return fn(*args, **kwargs)
 
 
 def shipped_plan() -> Plan:

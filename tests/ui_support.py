@@ -10,10 +10,11 @@ from typing import Any
 
 import attrs
 import trio
-from api_support import MAX_BODY, Env, FakeView, start_env
+from api_support import MAX_BODY, TOKEN, Env, FakeView, light_view, start_env
 from quart_trio import QuartTrio
 
 from linnix.api.app import create_app
+from linnix.api.tokens import TokenBook
 from linnix.runtime.hostring import SERIES
 from linnix.ui import dashboard
 
@@ -94,6 +95,16 @@ async def start_ui(tmp_path: Path, nursery: trio.Nursery) -> UiEnv:
     app = create_app(view, tokens=env.book, max_body=MAX_BODY,  # type: ignore[arg-type]
                      blueprints=(board,))
     return UiEnv(env, view, app, clock, wall)
+
+
+def fake_app(store: Any) -> tuple[DashView, QuartTrio]:
+    """The app with the dashboard over a fake view whose store is ``store`` (a fake with
+    the reads the pages make), no action manager, and the admin's ``TOKEN``: cheap
+    enough to render pages many times over (Hypothesis)."""
+    view = DashView(store, None, light_view().hub)
+    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
+                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
+    return view, app
 
 
 class Browser:

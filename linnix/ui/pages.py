@@ -13,7 +13,6 @@ from typing import Any
 from ..analysis.render import fact_lines, model_part
 from ..timefmt import rfc3339
 from .context import DashboardView
-from .incidentlinks import link_incidents
 
 __all__ = ["NOT_MEASURED", "ACTIONS_SHOWN", "analysis_item", "freeze_item", "incident_item",
            "live", "measured", "model_state", "number", "time_left"]
@@ -94,7 +93,9 @@ async def live(view: DashboardView, now: float) -> dict[str, Any]:
     """The overview's live part: status, alerts, actions waiting, the host's latest values."""
     status = view.dashboard_status()
     alerts = view.alerts()
-    firing = await link_incidents(view, [a for a in alerts if a.get("state") == "firing"])
+    # each firing alert links to its incident by the id the view gives (None: not stored)
+    firing = [{**a, "incident_id": a.get("incident_id")} for a in alerts
+              if a.get("state") == "firing"]
     pending_alerts = [a for a in alerts if a.get("state") != "firing"]
     rows = await view.store.actions(status="pending", limit=ACTIONS_SHOWN)
     frozen = (await view.store.active_freezes())[:ACTIONS_SHOWN]

@@ -9,21 +9,20 @@ identify their targets.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
-from actions_support import inline_argv0
+from actions_support import InlineStore, inline_argv0, only_incident
 from engine_support import execve, exit_, fork, proc, sample, system
 from proc_support import FakeProc
 
 from linnix.actions import ActionManager, ActionPolicy, Guards
 from linnix.actions.manager import CgroupTarget
-from linnix.actions.store import AsyncStore, Store
 from linnix.engine import trace as t
 from linnix.engine.core import Core
 from linnix.engine.evaluator import Alert, Proposal
@@ -32,8 +31,6 @@ from linnix.plan import CompiledAction
 from linnix.procfs import HZ, Clock
 from linnix.runtime.responder import SNAPSHOT_MAX, Responder, process_json, subtree_snapshot
 from linnix.runtime.view import History
-
-T = TypeVar("T")
 
 RULES = """
 rule hot {
@@ -61,22 +58,13 @@ PROCESS_KEYS = {"pid", "ppid", "comm", "exe", "cmdline", "uid", "user", "cgroup"
                 "subtree_cpu_pct", "subtree_rss_mb", "subtree_fds", "subtree_procs"}
 
 
-class InlineStore(AsyncStore):
-    """The store called on the trio thread (each call a checkpoint): when every task
-    is blocked, every queued output has been handled."""
-
-    async def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        await trio.lowlevel.checkpoint()
-        return fn(*args, **kwargs)
-
-
 class Rig:
     """Engine -> Responder -> ActionManager -> Store, driven by hand."""
 
-    def __init__(self, tmp_path: Path, fake: FakeProc, rules: str = RULES) -> None:
+    def __init__(self, astore: InlineStore, fake: FakeProc, rules: str = RULES) -> None:
         self.core = Core(compile_text(rules), 0.5, history=True)
-        self.store = Store(str(tmp_path / "linnix.db"))
-        self.astore = InlineStore(self.store)
+        self.store = astore.store
+        self.astore = astore
         guards = Guards(frozenset(), frozenset(), own=set(), root=fake.path)
         self.published: list[tuple[str, dict[str, Any]]] = []
         self.manager = ActionManager(self.astore, guards, ActionPolicy(),
@@ -105,11 +93,7 @@ class Rig:
             nursery.cancel_scope.cancel()
 
     def only_incident(self) -> dict[str, Any]:
-        """The one incident in the store, whole."""
-        (summary,) = self.store.incidents()
-        row = self.store.incident(summary["id"])
-        assert row is not None
-        return row
+        return only_incident(self.store)
 
     async def handled(self) -> None:
         """Wait until the responder has handled everything queued (a task waiting for a
@@ -147,10 +131,8 @@ def fake(tmp_path: Path) -> FakeProc:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, fake: FakeProc) -> Any:
-    r = Rig(tmp_path, fake)
-    yield r
-    r.store.close()
+def rig(astore: InlineStore, fake: FakeProc) -> Rig:
+    return Rig(astore, fake)
 
 
 # ---- process rules --------------------------------------------------------------------------
@@ -309,31 +291,28 @@ rule spawned {
 
 
 async def test_each_event_match_is_an_incident_closed_at_once_with_its_action(
-        tmp_path: Path, fake: FakeProc) -> None:
-    rig = Rig(tmp_path, fake, EVENT_RULE)
-    try:
-        fake.add(300, "sh", 100, start=round((ORIGIN + 3.0) * HZ))
-        fake.add(301, "sh", 100, start=round((ORIGIN + 4.0) * HZ))
-        async with rig.running():
-            rig.feed([*start_events(), fork(3.0, 300, 100, "app"), execve(3.0, 300, "sh"),
-                      execve(3.5, 300, "sh"),  # the same process again, in the same batch
-                      fork(4.0, 301, 100, "app"), execve(4.0, 301, "sh")])
-            await rig.handled()
-        incidents = sorted(rig.store.incidents(), key=lambda i: i["id"])
-        assert [(i["rule"], i["pid"], i["resolved_reason"]) for i in incidents] == [
-            ("spawned", 300, "event"), ("spawned", 300, "event"), ("spawned", 301, "event")]
-        assert rig.responder.open == {}
-        # pid 300's second match counts on the action still pending from its first
-        actions = sorted(rig.store.actions(), key=lambda a: a["id"])
-        assert [(a["pid"], a["incident_id"]) for a in actions] == [
-            (300, incidents[0]["id"]), (301, incidents[2]["id"])]
-        states = [(d["state"], d.get("reason")) for k, d in rig.published if k == "incident"]
-        # closed after the batch's proposals are in: at once for pid 300's first match, which
-        # its second one follows in the same batch
-        opened, closed = ("opened", None), ("resolved", "event")
-        assert states == [opened, closed, opened, opened, closed, closed]
-    finally:
-        rig.store.close()
+        astore: InlineStore, fake: FakeProc) -> None:
+    rig = Rig(astore, fake, EVENT_RULE)
+    fake.add(300, "sh", 100, start=round((ORIGIN + 3.0) * HZ))
+    fake.add(301, "sh", 100, start=round((ORIGIN + 4.0) * HZ))
+    async with rig.running():
+        rig.feed([*start_events(), fork(3.0, 300, 100, "app"), execve(3.0, 300, "sh"),
+                  execve(3.5, 300, "sh"),  # the same process again, in the same batch
+                  fork(4.0, 301, 100, "app"), execve(4.0, 301, "sh")])
+        await rig.handled()
+    incidents = sorted(rig.store.incidents(), key=lambda i: i["id"])
+    assert [(i["rule"], i["pid"], i["resolved_reason"]) for i in incidents] == [
+        ("spawned", 300, "event"), ("spawned", 300, "event"), ("spawned", 301, "event")]
+    assert rig.responder.open == {}
+    # pid 300's second match counts on the action still pending from its first
+    actions = sorted(rig.store.actions(), key=lambda a: a["id"])
+    assert [(a["pid"], a["incident_id"]) for a in actions] == [
+        (300, incidents[0]["id"]), (301, incidents[2]["id"])]
+    states = [(d["state"], d.get("reason")) for k, d in rig.published if k == "incident"]
+    # closed after the batch's proposals are in: at once for pid 300's first match, which
+    # its second one follows in the same batch
+    opened, closed = ("opened", None), ("resolved", "event")
+    assert states == [opened, closed, opened, opened, closed, closed]
 
 
 async def test_a_second_firing_opens_a_second_incident_and_counts_on_the_pending_action(
@@ -429,19 +408,14 @@ async def test_a_system_incident_snapshots_the_busiest_processes(rig: Rig) -> No
     assert all(a["incident_id"] == row["id"] for a in row["actions"])
 
 
-async def test_a_system_rule_without_a_target_records_a_refusal(tmp_path: Path,
+async def test_a_system_rule_without_a_target_records_a_refusal(astore: InlineStore,
                                                                 fake: FakeProc) -> None:
-    rig = Rig(tmp_path, fake)
+    rig = Rig(astore, fake)
     events = [*start_events(), sample(0.5, 100, cpu_pct=30.0), system(0.5, cpu_pct=95.0)]
-    try:
-        async with rig.running():
-            rig.feed(events, until=0.5)  # nobody has fds: top(fds) finds no process
-            await rig.handled()
-        (summary,) = rig.store.incidents()
-        row = rig.store.incident(summary["id"])
-    finally:
-        rig.store.close()
-    assert row is not None
+    async with rig.running():
+        rig.feed(events, until=0.5)  # nobody has fds: top(fds) finds no process
+        await rig.handled()
+    row = rig.only_incident()
     signal_action = next(a for a in row["actions"] if a["kind"] == "signal")
     assert signal_action["status"] == "refused"
     assert signal_action["reason"] == "no live process matched the action's target"
@@ -491,21 +465,17 @@ async def test_a_failing_store_is_reported_once_and_the_responder_carries_on(
     assert incident["resolved_at"] is None
 
 
-async def test_a_rule_with_a_boundary_records_its_own_totals(tmp_path: Path,
+async def test_a_rule_with_a_boundary_records_its_own_totals(astore: InlineStore,
                                                               fake: FakeProc) -> None:
     # 101 (worker) is a wall: app's totals for this rule are its own and nothing below
     rules = ('rule tree {\n when subtree_cpu_pct > 50 and subtree_procs < 2\n'
              ' boundary comm == "worker"\n}\n')
-    rig = Rig(tmp_path, fake, rules)
-    try:
-        async with rig.running():
-            rig.feed([*start_events(), *busy(0.5, 60.0)], until=0.5)
-            await rig.handled()
-            (summary,) = rig.store.incidents()
-            row = rig.store.incident(summary["id"])
-    finally:
-        rig.store.close()
-    assert row is not None and (row["rule"], row["pid"]) == ("tree", 100)
+    rig = Rig(astore, fake, rules)
+    async with rig.running():
+        rig.feed([*start_events(), *busy(0.5, 60.0)], until=0.5)
+        await rig.handled()
+        row = rig.only_incident()
+    assert (row["rule"], row["pid"]) == ("tree", 100)
     app, worker = row["subtree"]  # the wall is listed, what is below it is not
     # (the rule adds up no memory or fds: those were not measured for it)
     assert app["totals"] == {"subtree_cpu_pct": 60.0, "subtree_rss_mb": None,

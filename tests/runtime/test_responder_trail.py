@@ -3,44 +3,30 @@ saved every TRAIL_SAVE_S seconds while it is open and when it resolves, in Unix 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
+from actions_support import InlineStore, only_incident
 from engine_support import system
 
-from linnix.actions.store import AsyncStore, Store
 from linnix.engine.core import Core
 from linnix.engine.trail import firing_trails
 from linnix.language.pipeline import compile_text
 from linnix.runtime.responder import TRAIL_SAVE_S, Responder
 
-T = TypeVar("T")
 WALL = 1_800_000_000.0  # Unix time at the engine's time 0
 RULE = "rule hot {\n    when host_cpu_pct > 50 for 1s\n    severity warning\n}\n"
 
 
-class InlineStore(AsyncStore):
-    """The store called on the trio thread, counting its trail writes."""
-
-    writes: list[dict[int, Any]]
-
-    async def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        await trio.lowlevel.checkpoint()
-        if fn.__name__ == "keep_trails":
-            self.writes.append(dict(args[0]))  # type: ignore[call-overload]
-        return fn(*args, **kwargs)
-
-
 class Rig:
-    def __init__(self, tmp_path: Path) -> None:
+    """A core with one host rule and a responder over the store (no action manager)."""
+
+    def __init__(self, astore: InlineStore) -> None:
         self.core = Core(compile_text(RULE), 0.5, history=True, trails=True)
-        self.store = Store(str(tmp_path / "linnix.db"))
-        self.astore = InlineStore(self.store)
-        self.astore.writes = []
+        self.store = astore.store
+        self.astore = astore
         self.responder = Responder(
             self.astore, None, lambda: self.core.table,  # type: ignore[arg-type]
             lambda kind, data: None, trails=lambda: firing_trails(self.core.evaluator.rules),
@@ -53,17 +39,16 @@ class Rig:
         self.responder(self.core.drain())
 
     def incident(self) -> dict[str, Any]:
-        (summary,) = self.store.incidents()
-        row = self.store.incident(summary["id"])
-        assert row is not None
-        return row
+        return only_incident(self.store)
+
+    def writes(self) -> list[Any]:
+        """The trails handed to the store to keep, each call's."""
+        return [args[0] for name, args in self.astore.calls if name == "keep_trails"]
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    r = Rig(tmp_path)
-    yield r
-    r.store.close()
+def rig(astore: InlineStore) -> Rig:
+    return Rig(astore)
 
 
 def at(*points: tuple[float, float]) -> list[dict[str, Any]]:
@@ -85,7 +70,7 @@ async def test_the_trail_is_saved_while_open_and_when_it_resolves(
         assert rig.incident()["trail"] == at((1.0, 90.0), (2.0, 95.0), (3.0, 97.0))
         await trio.sleep(TRAIL_SAVE_S)  # nothing new: not written again
         await trio.testing.wait_all_tasks_blocked()
-        assert len(rig.astore.writes) == 1
+        assert len(rig.writes()) == 1
         rig.cpu((4.0, 98.0), (5.5, 10.0))  # resolved at 5.5
         await trio.testing.wait_all_tasks_blocked()
         row = rig.incident()
@@ -94,7 +79,7 @@ async def test_the_trail_is_saved_while_open_and_when_it_resolves(
                                   (5.0, 98.0), (5.5, 10.0))
         await trio.sleep(TRAIL_SAVE_S)  # resolved: nothing more to save
         await trio.testing.wait_all_tasks_blocked()
-        assert len(rig.astore.writes) == 1
+        assert len(rig.writes()) == 1
         nursery.cancel_scope.cancel()
 
 
@@ -105,7 +90,7 @@ async def test_a_resolution_after_a_save_was_queued_keeps_the_final_trail(rig: R
         rig.responder.save_trails()  # queued behind the opening, ahead of the resolution
         rig.cpu((3.0, 10.0))
         await trio.testing.wait_all_tasks_blocked()
-        (saved,) = rig.astore.writes
+        (saved,) = rig.writes()
         assert list(saved.values()) == [at((1.0, 90.0), (2.0, 95.0))]
         assert rig.incident()["trail"] == at((1.0, 90.0), (2.0, 95.0), (3.0, 10.0))
         nursery.cancel_scope.cancel()

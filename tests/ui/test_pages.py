@@ -5,19 +5,16 @@ and never as markup."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
 from typing import Any
 
 import trio
-from api_support import TOKEN, light_view
+from api_support import TOKEN
+from htmltext_support import parse
 from hypothesis import example, given
 from hypothesis import strategies as st
-from ui_support import Browser, DashView
+from ui_support import Browser, fake_app
 
 from linnix.analysis import analyze
-from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
-from linnix.ui import dashboard
 from linnix.ui.pages import measured, number, time_left
 
 # every element and attribute the templates write; anything else came from the data
@@ -56,42 +53,9 @@ class _Store:
     async def audit_log(self, **query: Any) -> list[dict[str, Any]]:
         return []
 
-    async def open_incidents(self) -> list[dict[str, Any]]:
-        return [{"id": i, "rule": r["rule"], "pid": r["pid"], "start": r.get("start")}
-                for i, r in self.incidents.items() if r.get("resolved_at") is None]
 
-
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: set[str] = set()
-        self.attributes: set[str] = set()
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        self.attributes.update(name for name, _ in attrs)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def _parse(body: str) -> _Page:
-    page = _Page()
-    page.feed(body)
-    page.close()
-    return page
-
-
-def _view() -> tuple[DashView, _Store, Any]:
-    base = light_view()
-    view = DashView(_Store(), None, base.hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, view.store, app
-
-
-VIEW, STORE, APP = _view()
+STORE = _Store()
+VIEW, APP = fake_app(STORE)
 
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 
@@ -116,7 +80,7 @@ def _incident(comm: str, message: str, exe: str) -> dict[str, Any]:
 
 async def _render(comm: str, message: str, exe: str) -> list[str]:
     VIEW.active = [{"rule": "r", "state": "firing", "severity": "critical", "pid": 4242,
-                    "comm": comm, "message": message, "time": "now"}]
+                    "comm": comm, "message": message, "time": "now", "incident_id": 9}]
     STORE.rows = [{"id": 7, "kind": "kill", "rule": "r", "status": "pending", "pid": 4242,
                    "comm": comm, "exe": exe, "time": "t", "expires_at": None,
                    "reason": message, "decided_by": None, "incident_id": 9}]
@@ -138,10 +102,10 @@ async def _render(comm: str, message: str, exe: str) -> list[str]:
 @example(comm="{{ 7*7 }}", message="&lt;b&gt;", exe="' onmouseover='x")
 def test_hostile_text_is_rendered_as_text(comm: str, message: str, exe: str) -> None:
     for body in trio.run(_render, comm, message, exe):
-        page = _parse(body)
+        page = parse(body)
         assert page.tags <= TAGS, page.tags - TAGS
         assert not any(name.startswith("on") for name in page.attributes)
-        text = "".join(page.text)
+        text = page.text
         for value in (f"{comm} [4242]", message):
             assert value.strip() in text or not value.strip()
 
@@ -154,9 +118,9 @@ def test_the_hostile_name_is_shown_whole() -> None:
 
 def test_the_incident_page_shows_hostile_analysis_text_as_text() -> None:
     body = trio.run(_render, HOSTILE, "<script>alert(2)</script>", "/x")[2]
-    page = _parse(body)
-    assert page.tags <= TAGS and "script" not in _parse(body.split("</head>")[1]).tags
-    text = "".join(page.text)
+    page = parse(body)
+    assert page.tags <= TAGS and "script" not in parse(body.split("</head>")[1]).tags
+    text = page.text
     assert 'origin: "<img src=x onerror=alert(1)>"[4242]' in text  # a fact's value
     assert 'runbook: "<script>alert(2)</script>"' in text
     assert 'summary: "<script>alert(2)</script>"' in text  # the model's words

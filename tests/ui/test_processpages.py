@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import html
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import trio
-from api_support import TOKEN, light_view
+from api_support import TOKEN
+from htmltext_support import parse
 from hypothesis import example, given
 from hypothesis import strategies as st
 from markupsafe import escape
-from ui_support import Browser, DashView, UiEnv, start_ui
+from ui_support import Browser, UiEnv, fake_app, start_ui
 
-from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
 from linnix.procfs import HZ
-from linnix.ui import dashboard
 from linnix.ui.security import CSP
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -85,21 +82,6 @@ def order(body: str) -> list[int]:
 
 def opened(body: str) -> dict[int, bool]:
     return {int(m.group(2)): bool(m.group(1)) for m in _DETAILS.finditer(body)}
-
-
-async def test_the_pages_without_a_session_go_to_sign_in(tmp_path: Path,
-                                                         nursery: trio.Nursery) -> None:
-    ui = await start_ui(tmp_path, nursery)
-    ui.view.histories[PROCS[0]["pid"]] = {"t": [1.0], "cpu_pct": [1.0], "rss_mb": [1.0],
-                                          "fds": [1]}
-    browser = ui.browser()
-    for path in ("/ui/processes", "/ui/processes?name=x", "/ui/processes/1",
-                 "/ui/processes/999"):
-        status, _, headers = await browser.get(path)
-        assert (status, headers["Location"]) == (303, "/ui/signin"), path
-    status, body, headers = await browser.get("/ui/processes/1/history.json")
-    assert status == 401 and headers["Content-Type"] == "application/json"
-    assert '"unauthorized"' in body and "cpu_pct" not in body
 
 
 async def test_each_row_has_its_own_and_its_subtrees_values(tmp_path: Path,
@@ -373,36 +355,7 @@ class _Store:
                  "comm": "x", "time": "t", "expires_at": None, "start_ticks": 1}]
 
 
-def _app() -> tuple[DashView, Any]:
-    view = DashView(_Store(), None, light_view().hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, app
-
-
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: set[str] = set()
-        self.attributes: set[str] = set()
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        self.attributes.update(name for name, _ in attrs)
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def _parse(body: str) -> _Page:
-    page = _Page()
-    page.feed(body)
-    page.close()
-    return page
-
-
-VIEW, APP = _app()
+VIEW, APP = fake_app(_Store())
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 # every element and attribute the process templates write; anything else came from the data
 TAGS = {"html", "head", "meta", "title", "link", "script", "body", "a", "header", "form",
@@ -436,13 +389,13 @@ async def _pages(comm: str, text: str, query: str) -> list[str]:
 @example(comm="{{ 7*7 }}", text="&lt;b&gt;\n\t<script>alert(1)</script>", query="")
 def test_hostile_text_is_rendered_as_text(comm: str, text: str, query: str) -> None:
     for body in trio.run(_pages, comm, text, query):
-        page = _parse(body)
+        page = parse(body)
         assert page.tags <= TAGS, page.tags - TAGS
         assert not any(name.startswith("on") for name in page.attributes)
     tree, _, page = trio.run(_pages, comm, text, "")
-    shown = "".join(_parse(tree).text)
+    shown = parse(tree).text
     assert (comm.strip() or "?") in shown or not comm.strip()
-    text_of_page = "".join(_parse(page).text)
+    text_of_page = parse(page).text
     for value in (comm, text):
         assert value.strip() in text_of_page or not value.strip()
 

@@ -51,9 +51,6 @@ async def events(browser: Browser) -> AsyncIterator[SseReader]:
 
 async def test_the_stream_needs_a_session(tmp_path: Path, nursery: trio.Nursery) -> None:
     ui = await start_ui(tmp_path, nursery)
-    status, body, headers = await ui.browser().get("/ui/events")
-    assert status == 401 and headers["Content-Type"] == "application/json"
-    assert orjson.loads(body)["error"] == "unauthorized"
     # an API token is no session: the bearer header opens nothing here
     status, _, _ = await ui.browser().get("/ui/events", Authorization=f"Bearer {TOKEN}")
     assert status == 401

@@ -11,17 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from api_support import MAX_BODY, TOKEN, light_view, start_env
+from api_support import MAX_BODY, TOKEN, start_env
 from htmltext_support import TEMPLATE_TAGS, parse
 from hypothesis import example, given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from support import write
-from ui_support import Browser, Clock, DashView, UiEnv, start_ui
+from ui_support import Browser, Clock, UiEnv, fake_app, start_ui
 
 from linnix.actions.store import AsyncStore
 from linnix.api.app import create_app
-from linnix.api.tokens import TokenBook
 from linnix.engine.core import Core
 from linnix.procfs import Clock as BootClock
 from linnix.runtime import daemon as d
@@ -141,17 +140,6 @@ async def test_a_rule_page_shows_its_text_explanation_and_newest_incident(
     assert status == 404 and "No loaded rule is named &#39;nosuch&#39;." in body
 
 
-async def test_the_pages_need_a_session(tmp_path: Path, nursery: trio.Nursery) -> None:
-    ui = await start_ui(tmp_path, nursery)
-    ui.view.rule_list = [_rule("cpu_hog")]
-    browser = ui.browser()
-    for path in ("/ui/rules", "/ui/rules/cpu_hog", "/ui/rules?tag=x"):
-        status, _, headers = await browser.get(path)
-        assert (status, headers["Location"]) == (303, "/ui/signin")
-    status, _, _ = await browser.post("/ui/rules/reload", {"csrf": "x"})
-    assert status == 401 and ui.view.reloads == []
-
-
 # ---- reloading --------------------------------------------------------------------------
 
 async def test_a_reader_or_an_approver_may_not_reload(tmp_path: Path,
@@ -165,20 +153,6 @@ async def test_a_reader_or_an_approver_may_not_reload(tmp_path: Path,
         assert status == 403, body
         assert f"The token &#39;{name}&#39; has the role" in body
         assert "reloading the rules needs admin." in body
-    assert ui.view.reloads == []
-
-
-async def test_a_reload_without_the_csrf_token_is_refused(tmp_path: Path,
-                                                          nursery: trio.Nursery) -> None:
-    ui = await start_ui(tmp_path, nursery)
-    browser = await signed_in(ui)
-    status, body, _ = await browser.post("/ui/rules/reload", {})
-    assert status == 403 and "CSRF" in body
-    status, _, _ = await browser.post("/ui/rules/reload", {"csrf": "guess"})
-    assert status == 403
-    status, _, _ = await browser.post("/ui/rules/reload", {"csrf": browser.csrf or ""},
-                                      origin="http://evil.example", site="cross-site")
-    assert status == 403
     assert ui.view.reloads == []
 
 
@@ -252,14 +226,7 @@ class _Store:
         return self.incidents[:limit]
 
 
-def _app() -> tuple[DashView, Any]:
-    view = DashView(_Store(), None, light_view().hub)
-    app = create_app(view, token=TOKEN, max_body=4096,  # type: ignore[arg-type]
-                     blueprints=(dashboard(view, TokenBook(TOKEN)),))  # type: ignore[arg-type]
-    return view, app
-
-
-VIEW, APP = _app()
+VIEW, APP = fake_app(_Store())
 BROWSER = Browser(APP, "127.0.0.1")
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 
