@@ -24,7 +24,8 @@ _PATHS = st.sampled_from([
     "/ui/incidents/99999999999999999999", "/ui/processes", "/ui/processes/1",
     "/ui/processes/99999999999999999999", "/ui/processes/1/history.json",
     "/ui/processes?sort=pid&open=all&name=x"]) | _TEXT.map(lambda s: "/ui/" + s) \
-    | _TEXT.map(lambda s: "/ui/processes?" + quote(s, safe="=&"))  # as a browser sends it
+    | _TEXT.map(lambda s: "/ui/processes?" + quote(s, safe="=&")) \
+    | _TEXT.map(lambda s: "/ui/processes/1/children?" + quote(s, safe="=&"))  # as sent
 _FIELDS = st.dictionaries(st.sampled_from(["token", "code", "csrf", "verb", "reason"]) | _TEXT,
                           st.sampled_from(["approve", "reject", TOKEN, ""]) | _TEXT,
                           max_size=4)
