@@ -309,8 +309,9 @@ class _Layout:
         self.open_depth = open_depth
         self.rows: list[dict[str, Any]] = []
         self.listed = 0
-        # pid: its children in order, and how many of them are laid out (an open branch)
-        self._kids: dict[int, tuple[list[Node], int]] = {}
+        # pid: its children in order, and the first and the end of those laid out (an
+        # open branch)
+        self._kids: dict[int, tuple[list[Node], int, int]] = {}
 
     def kids(self, nodes: list[Node]) -> list[Node]:
         """Those of ``nodes`` (siblings) the scope keeps, in the sort's order."""
@@ -345,8 +346,9 @@ class _Layout:
                 if not self._opens(node, depth) or self.listed >= ROWS_MAX:
                     continue
                 kids = self.kids(node.kids)
-                shown = min(len(kids) - skip, CHILDREN_MAX, ROWS_MAX - self.listed)
-                self._kids[node.pid] = (kids[skip:], shown)
+                shown = max(0, min(len(kids) - skip, CHILDREN_MAX, ROWS_MAX - self.listed))
+                if shown:
+                    self._kids[node.pid] = (kids, skip, skip + shown)
                 self.listed += shown
                 below.extend((k, depth + 1) for k in kids[skip:skip + shown])
                 skip = 0  # only the first node's
@@ -371,12 +373,12 @@ class _Layout:
             frame[1] = i + 1
             node = nodes[i]
             below = scope.under(node)
-            kids, shown = plan.get(node.pid, ((), 0))
-            kind = "open" if shown else "closed" if below and rel < DEPTH_MAX else "leaf"
+            laid = plan.get(node.pid)
+            kind = "open" if laid else "closed" if below and rel < DEPTH_MAX else "leaf"
             match = scope.match is not None and scope.match(node.proc)
             rows.append(row(node, kind, rel, below, match))
-            if shown:
-                frames.append([kids, 0, shown, node.pid, rel + 1])
+            if laid:
+                frames.append([laid[0], laid[1], laid[2], node.pid, rel + 1])
 
 
 def where(proc: Mapping[str, Any]) -> str:

@@ -282,6 +282,11 @@ async def test_a_long_list_of_siblings_is_cut_with_a_more_link(tmp_path: Path,
     # without script, the same link opens the tree from init with its next children
     _, body, _ = await browser.get("/ui/processes?root=1&skip=50&sort=pid&open=1")
     assert order(body) == [1, *range(148, 198)]
+    assert ('<a href="/ui/processes?root=1&amp;skip=100&amp;sort=pid&amp;open=1" '
+            'hx-get="/ui/processes/1/children?at=1&amp;skip=100&amp;sort=pid&amp;open=1"') \
+        in body and "22 more…" in body
+    _, body, _ = await browser.get("/ui/processes?root=1&skip=500&sort=pid&open=1")
+    assert order(body) == [1] and opened(body) == {1: False}  # none of its children left
 
 
 async def test_the_tree_from_one_process(tmp_path: Path, nursery: trio.Nursery) -> None:

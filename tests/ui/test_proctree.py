@@ -223,6 +223,8 @@ def test_a_tree_from_one_process() -> None:
     # the root's children from the skip-th on
     tree = view(forest, "pid", open_depth=None, root=forest.nodes[1], skip=1)
     assert pids(tree) == [1, 20, 21]
+    tree = view(forest, "pid", open_depth=None, root=forest.nodes[1], skip=5)
+    assert kinds(tree) == {1: "closed"} and tree.listed == 1  # none left to list
 
 
 def test_a_cycle_of_ppids_is_cut_and_every_process_is_listed_once() -> None:
