@@ -129,11 +129,27 @@ class _GoneError(Exception):
         self.pid = pid
 
 
-def tree_page(rows: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
-    """What the tree's template shows for the snapshot ``rows`` and the checked query."""
+class Forests:
+    """The forest of the view's last snapshot: built again only when the view hands out
+    another list (it hands out the same one while its table has not changed), so that
+    a page and the branches opened from it link and sum the table once."""
+
+    def __init__(self) -> None:
+        self._rows: list[dict[str, Any]] | None = None
+        self._forest: Forest | None = None
+
+    def of(self, rows: list[dict[str, Any]]) -> Forest:
+        if rows is not self._rows or self._forest is None:
+            self._forest = build(rows)
+            self._rows = rows  # held: its identity stays its own while it is compared
+        return self._forest
+
+
+def tree_page(forest: Forest, query: dict[str, str]) -> dict[str, Any]:
+    """What the tree's template shows for the snapshot's ``forest`` and the checked
+    query."""
     chosen = Filter(**{f: query[f] for f in FIELDS})
     depth = None if query["open"] == "all" else int(query["open"])
-    forest = build(rows)
     root = _root(forest, query)
     tree = view(forest, query["sort"], chosen, depth, root=root, skip=int(query["skip"] or 0))
     return {
@@ -154,11 +170,10 @@ def tree_page(rows: list[dict[str, Any]], query: dict[str, str]) -> dict[str, An
     }
 
 
-def branch(rows: list[dict[str, Any]], pid: int, query: dict[str, str], at: int,
+def branch(forest: Forest, pid: int, query: dict[str, str], at: int,
            skip: int) -> dict[str, Any]:
     """What a branch's fragment shows: ``pid``'s children (0: the roots) from the
     ``skip``-th on, ``at`` levels below the page's first."""
-    forest = build(rows)
     parent = forest.nodes.get(pid) if pid else None
     if pid and parent is None:
         raise _GoneError(pid)
@@ -170,6 +185,7 @@ def branch(rows: list[dict[str, Any]], pid: int, query: dict[str, str], at: int,
 
 def register(bp: Blueprint, state: UiState) -> None:
     """Add the process routes to ``bp``."""
+    forests = Forests()
 
     @bp.get("/processes")
     async def processes() -> Response:
@@ -178,7 +194,7 @@ def register(bp: Blueprint, state: UiState) -> None:
             return found
         query = _query()
         try:
-            data = tree_page(state.view.process_table(), query)
+            data = tree_page(forests.of(state.view.process_table()), query)
         except _GoneError as gone:
             return html(await render_template("ui/process_gone.html", session=found[1],
                                               pid=gone.pid), 404)
@@ -191,7 +207,7 @@ def register(bp: Blueprint, state: UiState) -> None:
         query = _query()
         at, skip = _number("at", 0, DEPTH_MAX), _number("skip", 0, PID_MAX)
         try:
-            data = branch(state.view.process_table(), pid, query, at, skip)
+            data = branch(forests.of(state.view.process_table()), pid, query, at, skip)
         except _GoneError as gone:
             return html(await render_template("ui/_tree_gone.html", pid=gone.pid), 404)
         return html(await render_template("ui/_tree_rows.html", **data))

@@ -38,7 +38,7 @@ __all__ = ["CHILDREN_MAX", "DEPTH_MAX", "FIELDS", "OPEN_DEPTH", "QUERY_MAX", "RO
 DEPTH_MAX = 48  # levels of nesting in one page; a deeper branch opens a tree of its own
 OPEN_DEPTH = 2  # levels open by default (the rest collapsed, fetched when opened)
 CHILDREN_MAX = 50  # children of one parent laid out at once; "N more…" fetches the next
-ROWS_MAX = 300  # processes laid out in one answer (a page or a branch opened) at most
+ROWS_MAX = 200  # processes laid out in one answer (a page or a branch opened) at most
 QUERY_MAX = 200  # characters of one filter field
 FIELDS = ("name", "user", "unit", "container")  # what a filter may match
 

@@ -21,7 +21,8 @@ from ui_support import Browser, DashView, UiEnv, start_ui
 from linnix.api.app import create_app
 from linnix.api.tokens import TokenBook
 from linnix.procfs import HZ
-from linnix.ui import dashboard
+from linnix.ui import dashboard, processpages
+from linnix.ui.proctree import build
 from linnix.ui.security import CSP
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -135,6 +136,22 @@ async def test_the_tree_reads_no_process_record(tmp_path: Path,
     ui.view.graph = refused  # type: ignore[method-assign]
     status, body, _ = await browser.get("/ui/processes?open=all&name=s")
     assert status == 200 and set(rows(body)) == {1, 10, 11, 12}  # sshd, sshd, bash
+
+
+async def test_one_snapshot_is_linked_once_for_the_page_and_its_branches(
+        tmp_path: Path, nursery: trio.Nursery, monkeypatch: Any) -> None:
+    ui, browser = await tree_ui(tmp_path, nursery)
+    snapshot = ui.view.process_table()
+    monkeypatch.setattr(ui.view, "process_table", lambda: snapshot)  # the table holds still
+    built = []
+    monkeypatch.setattr(processpages, "build", lambda rows: built.append(rows) or build(rows))
+    for path in ("/ui/processes", "/ui/processes/11/children?at=3", "/ui/processes?name=x"):
+        assert (await browser.get(path))[0] == 200
+    assert len(built) == 1
+    changed = [*snapshot, record(99, 1, "new")]  # the view's next snapshot
+    monkeypatch.setattr(ui.view, "process_table", lambda: changed)
+    _, body, _ = await browser.get("/ui/processes?open=all")
+    assert len(built) == 2 and 99 in rows(body)
 
 
 async def test_sort_is_a_link_that_survives_a_reload(tmp_path: Path,
