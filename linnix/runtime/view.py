@@ -79,6 +79,8 @@ class LiveView:
         # indexes, not the rules: the plan a reload replaced is let go
         self._by_name: tuple[weakref.ref[Plan] | None, dict[str, int]] = (None, {})
         self._explained: dict[str, str] = {}  # rule_source's explain, for the running plan
+        # process_table's last answer: the table, its events and ticks then, the rows
+        self._rows: tuple[Any, tuple[int, int], list[dict[str, Any]]] = (None, (0, 0), [])
         # the host's recent samples, for the dashboard's charts (kept while the API serves)
         self.host_ring = HostRing(daemon.opts.sample_interval)
         if daemon.telemetry is not None:
@@ -149,13 +151,20 @@ class LiveView:
 
     def process_table(self) -> list[dict[str, Any]]:
         # the table as it is now, in one go (it changes only between awaits); nothing is
-        # read from /proc, so the process tree costs O(processes) and no thread
-        table = self._table()
-        if table is None:
+        # read from /proc, so the process tree costs O(processes) and no thread.  The
+        # same list is handed out again until the engine applies an event or runs a
+        # tick: a page and the branches opened from it read one snapshot, not one each
+        table, core = self._table(), self.daemon.core
+        if table is None or core is None:
             return []
-        return [{"pid": p.pid, "ppid": p.ppid, "comm": p.comm, "uid": p.uid, "user": p.user,
+        key = (table.events, core.ticks)
+        if self._rows[0] is table and self._rows[1] == key:
+            return self._rows[2]
+        rows = [{"pid": p.pid, "ppid": p.ppid, "comm": p.comm, "uid": p.uid, "user": p.user,
                  "unit": p.unit, "container": p.container, "cpu_pct": p.cpu_pct,
                  "rss_mb": p.rss_mb, "fds": p.fds} for p in table.procs.values()]
+        self._rows = (table, key, rows)
+        return rows
 
     async def graph(self, pid: int) -> dict[str, Any] | None:
         table = self._table()

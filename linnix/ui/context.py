@@ -30,7 +30,9 @@ class DashboardView(DaemonView, Protocol):
         """Every live process as the engine's table has it now, read at once and without
         reading /proc (cheap enough for each request of the process tree): ``pid``,
         ``ppid``, ``comm``, ``uid``, ``user``, ``unit``, ``container``, ``cpu_pct``,
-        ``rss_mb``, ``fds``; each None when not known or not measured."""
+        ``rss_mb``, ``fds``; each None when not known or not measured.  The same list
+        may be handed out again while the table has not changed: read it, never
+        change it."""
 
     def process_history(self, pid: int) -> Json | None:
         """The live process's recent samples for its charts: ``t`` (Unix seconds),

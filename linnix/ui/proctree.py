@@ -6,7 +6,14 @@ parents (each process is summed once, whatever the number of rows shown);
 :func:`view` sorts siblings, keeps what a filter matches (with its ancestors,
 so the tree stays a tree) and lays the forest out as a flat list of rows for a
 template that never recurses (a chain of thousands of processes nests no
-deeper than :data:`DEPTH_MAX`).
+deeper than :data:`DEPTH_MAX`: a deeper branch is a tree of its own).
+
+What one answer lays out is bounded, whatever the table holds: the levels open
+at first (:data:`OPEN_DEPTH`), at most :data:`CHILDREN_MAX` children of one
+parent and :data:`ROWS_MAX` processes in all; a collapsed branch's children
+(:func:`children`) and the siblings past the bound ("N more…") are fetched when
+asked for.  Linking the snapshot and summing its subtrees is one pass over it;
+sorting and formatting are done only for what is laid out.
 
 The snapshot is hostile input like everything a process controls: a ``ppid``
 that closes a cycle is cut where the walk meets it, a filter is matched as
@@ -24,11 +31,14 @@ import attrs
 
 from .pages import NOT_MEASURED
 
-__all__ = ["DEPTH_MAX", "FIELDS", "OPEN_DEPTH", "QUERY_MAX", "SORTS", "Filter", "Forest",
-           "Node", "Tree", "build", "row", "user", "view", "where"]
+__all__ = ["CHILDREN_MAX", "DEPTH_MAX", "FIELDS", "OPEN_DEPTH", "QUERY_MAX", "ROWS_MAX",
+           "SORTS", "Filter", "Forest", "Node", "Tree", "build", "children", "row", "user",
+           "view", "where"]
 
-DEPTH_MAX = 48  # levels of nesting shown; a process deeper is listed at this level
-OPEN_DEPTH = 2  # levels open by default (the rest are collapsed, and counted)
+DEPTH_MAX = 48  # levels of nesting in one page; a deeper branch opens a tree of its own
+OPEN_DEPTH = 2  # levels open by default (the rest collapsed, fetched when opened)
+CHILDREN_MAX = 50  # children of one parent laid out at once; "N more…" fetches the next
+ROWS_MAX = 200  # processes laid out in one answer (a page or a branch opened) at most
 QUERY_MAX = 200  # characters of one filter field
 FIELDS = ("name", "user", "unit", "container")  # what a filter may match
 
@@ -150,102 +160,225 @@ class Filter:
         return any(getattr(self, f) for f in FIELDS)
 
     def matches(self, proc: Mapping[str, Any]) -> bool:
-        return all(_has(value, needle) for value, needle in (
-            ((proc.get("comm"),), self.name),
-            ((proc.get("user"), proc.get("uid")), self.user),
-            ((proc.get("unit"),), self.unit),
-            ((proc.get("container"),), self.container)))
+        return self.matcher()(proc)
+
+    def matcher(self) -> Callable[[Mapping[str, Any]], bool]:
+        """:meth:`matches` with the fields' text folded once (a filter is matched
+        against every process of the snapshot)."""
+        tests = [(_KEYS[f], getattr(self, f).casefold()) for f in FIELDS if getattr(self, f)]
+
+        def match(proc: Mapping[str, Any]) -> bool:
+            return all(any(_holds(proc.get(k), needle) for k in keys) for keys, needle in tests)
+
+        return match
 
     def said(self) -> str:
         """The filter in words: ``name “x”, user “y”``."""
         return ", ".join(f"{f} “{getattr(self, f)}”" for f in FIELDS if getattr(self, f))
 
 
-def _has(values: tuple[Any, ...], needle: str) -> bool:
-    if not needle:
-        return True
-    folded = needle.casefold()
-    return any(v is not None and folded in str(v).casefold() for v in values)
+# the record's keys each filter field looks in (user: the name or the uid's number)
+_KEYS = {"name": ("comm",), "user": ("user", "uid"), "unit": ("unit",),
+         "container": ("container",)}
+
+
+def _holds(value: Any, folded: str) -> bool:
+    return value is not None and folded in str(value).casefold()
 
 
 @attrs.frozen
 class Tree:
-    """The tree as the page lays it out."""
+    """One answer's part of the tree, as the page (or a fragment) lays it out."""
 
-    rows: list[dict[str, Any]]  # each with "kind": "open" (has kids), "leaf" or "close"
+    # each with "kind": "open" (its children follow, then a "close"), "closed" (a branch
+    # whose children are fetched when it is opened), "leaf", "more" (siblings not laid
+    # out: ``count`` of them from ``skip`` on, under ``parent``, 0 for the roots) or "close"
+    rows: list[dict[str, Any]]
     total: int  # live processes in the snapshot
-    shown: int  # processes listed (a filter's matches and their ancestors)
+    scope: int  # processes in the part asked for (the table, or the root's subtree)
+    kept: int  # of those, a filter's matches and their ancestors (all of them without one)
     matched: int  # processes a filter matched (all of them without one)
-    hidden: int  # processes listed inside a collapsed branch
+    listed: int  # processes laid out in rows
 
 
 def view(forest: Forest, sort: str = "cpu", chosen: Filter | None = None,
-         open_depth: int | None = OPEN_DEPTH) -> Tree:
-    """``forest`` laid out: siblings ordered by ``sort`` (a key of :data:`SORTS`), only
-    what ``chosen`` matches and their ancestors, branches open to ``open_depth`` levels
-    (None: all; every branch is open while a filter is on)."""
-    wanted = chosen if chosen is not None and chosen.active() else None
-    kept, matched = _kept(forest, wanted)
-    below = _below(forest, kept)
-    depth_open = None if wanted is not None else open_depth
-    key = SORTS[sort]
-    rows: list[dict[str, Any]] = []
-    hidden = 0
-    closed_at: int | None = None  # the depth of the collapsed branch being laid out
-    # (node, closing): a node's row, then the close of its branch after its descendants
-    stack: list[tuple[Node, bool]] = [(n, False) for n in sorted(
-        (r for r in forest.roots if kept is None or r.pid in kept), key=key, reverse=True)]
+         open_depth: int | None = OPEN_DEPTH, *, root: Node | None = None,
+         skip: int = 0) -> Tree:
+    """A page's tree: ``forest``'s roots (or ``root`` alone), siblings ordered by
+    ``sort`` (a key of :data:`SORTS`), only what ``chosen`` matches and their ancestors,
+    branches open to ``open_depth`` levels below the first (None: all; every branch is
+    open while a filter is on), at most :data:`CHILDREN_MAX` children of a parent and
+    :data:`ROWS_MAX` processes in all; ``skip`` children of the first level (the roots,
+    or ``root``'s) are left to earlier pages."""
+    scope = _Scope(forest, chosen, root)
+    lay = _Layout(scope, sort, None if scope.wanted is not None else open_depth)
+    if root is None:
+        lay.siblings(lay.kids(forest.roots), 0, 0, skip)
+    elif scope.has(root):
+        lay.node(root, 0, skip)
+    return scope.tree(lay)
+
+
+def children(forest: Forest, parent: Node | None, sort: str = "cpu",
+             chosen: Filter | None = None, open_depth: int | None = OPEN_DEPTH, *,
+             at: int = 1, skip: int = 0) -> Tree:
+    """A fragment's rows: ``parent``'s children (None: the roots) from the ``skip``-th
+    on, at ``at`` levels below the page's first, laid out as :func:`view` lays out a
+    page (bounded the same way)."""
+    scope = _Scope(forest, chosen, parent)
+    lay = _Layout(scope, sort, None if scope.wanted is not None else open_depth)
+    kids = forest.roots if parent is None else parent.kids
+    if parent is None or scope.has(parent):
+        lay.siblings(lay.kids(kids), 0 if parent is None else parent.pid, at, skip)
+    return scope.tree(lay)
+
+
+class _Scope:
+    """The processes an answer may list: those under ``top`` (all without one), and of
+    them, while a filter is on, its matches and their ancestors up to ``top``."""
+
+    def __init__(self, forest: Forest, chosen: Filter | None, top: Node | None) -> None:
+        self.forest = forest
+        self.top = top
+        self.wanted = chosen if chosen is not None and chosen.active() else None
+        self.size = len(forest.nodes) if top is None else top.procs
+        self.kept: set[int] | None = None
+        self.below: dict[int, int] = {}
+        self.matched = self.size
+        self.match = self.wanted.matcher() if self.wanted is not None else None
+        if self.wanted is not None:
+            self._filter(self.wanted, forest.order if top is None else _subtree(top))
+
+    def _filter(self, wanted: Filter, nodes: list[Node]) -> None:
+        kept: set[int] = set()
+        matched = 0
+        match = wanted.matcher()
+        for node in nodes:
+            if not match(node.proc):
+                continue
+            matched += 1
+            up: Node | None = node
+            while up is not None and up.pid not in kept:  # each ancestor added once
+                kept.add(up.pid)
+                up = None if up is self.top else up.parent
+        below = dict.fromkeys(kept, 0)
+        for node in reversed(nodes):  # children before parents
+            parent = node.parent
+            if node.pid in kept and parent is not None and parent.pid in below:
+                below[parent.pid] += below[node.pid] + 1
+        self.kept, self.below, self.matched = kept, below, matched
+
+    def has(self, node: Node) -> bool:
+        return self.kept is None or node.pid in self.kept
+
+    def under(self, node: Node) -> int:
+        """How many listed processes are below ``node``."""
+        return node.procs - 1 if self.kept is None else self.below.get(node.pid, 0)
+
+    def tree(self, lay: _Layout) -> Tree:
+        return Tree(lay.rows, len(self.forest.nodes), self.size,
+                    self.size if self.kept is None else len(self.kept), self.matched,
+                    lay.listed)
+
+
+def _subtree(top: Node) -> list[Node]:
+    """``top`` and its descendants, each parent before its children (no recursion)."""
+    out: list[Node] = []
+    stack = [top]
     while stack:
-        node, closing = stack.pop()
-        if closing:
-            rows.append({"kind": "close"})
-            if closed_at == node.depth:
-                closed_at = None
-            continue
-        kids = [k for k in node.kids if kept is None or k.pid in kept]
-        nests = bool(kids) and node.depth < DEPTH_MAX
-        is_open = depth_open is None or node.depth < depth_open
-        shown_below = below.get(node.pid, 0)
-        if nests and not is_open and closed_at is None:
-            closed_at = node.depth
-            hidden += shown_below
-        match = wanted is not None and wanted.matches(node.proc)
-        rows.append(row(node, "open" if nests else "leaf", is_open, shown_below, match))
-        if nests:
-            stack.append((node, True))
-        stack.extend((k, False) for k in sorted(kids, key=key, reverse=True))
-    return Tree(rows, len(forest.nodes), len(kept) if kept is not None else len(forest.nodes),
-                matched, hidden)
+        node = stack.pop()
+        out.append(node)
+        stack.extend(node.kids)
+    return out
 
 
-def _kept(forest: Forest, wanted: Filter | None) -> tuple[set[int] | None, int]:
-    """The pids a filter keeps (its matches and their ancestors; None: every one) and
-    the number it matched."""
-    if wanted is None:
-        return None, len(forest.nodes)
-    kept: set[int] = set()
-    matched = 0
-    for node in forest.order:
-        if not wanted.matches(node.proc):
-            continue
-        matched += 1
-        up: Node | None = node
-        while up is not None and up.pid not in kept:  # each ancestor added once
-            kept.add(up.pid)
-            up = up.parent
-    return kept, matched
+class _Layout:
+    """Which processes one answer lays out, then their rows.
 
+    Chosen breadth first, so that every level open shows its processes before any
+    goes deeper: a list of siblings is cut at :data:`CHILDREN_MAX`, the whole at
+    :data:`ROWS_MAX` processes, and what is cut is said by a "more" row; a branch
+    that could be open but has none of its children laid out is collapsed.  Only the
+    children of a branch laid out open are sorted; of a collapsed branch nothing is
+    looked at but its count.  The rows are then written depth first, without
+    recursion."""
 
-def _below(forest: Forest, kept: set[int] | None) -> dict[int, int]:
-    """How many listed processes are below each listed one."""
-    if kept is None:
-        return {n.pid: n.procs - 1 for n in forest.order}
-    counts = dict.fromkeys(kept, 0)
-    for node in reversed(forest.order):
-        parent = node.parent
-        if node.pid in kept and parent is not None:
-            counts[parent.pid] += counts[node.pid] + 1
-    return counts
+    def __init__(self, scope: _Scope, sort: str, open_depth: int | None) -> None:
+        self.scope = scope
+        self.key = SORTS[sort]
+        self.open_depth = open_depth
+        self.rows: list[dict[str, Any]] = []
+        self.listed = 0
+        # pid: its children in order, and the first and the end of those laid out (an
+        # open branch)
+        self._kids: dict[int, tuple[list[Node], int, int]] = {}
+
+    def kids(self, nodes: list[Node]) -> list[Node]:
+        """Those of ``nodes`` (siblings) the scope keeps, in the sort's order."""
+        has = self.scope.has
+        return sorted((n for n in nodes if has(n)), key=self.key)
+
+    def node(self, top: Node, rel: int, skip: int) -> None:
+        """``top``'s row and, if it is open, its children from the ``skip``-th on."""
+        self._plan([top], 0, 1, rel, skip)
+        self._write([top], 0, 1, 0, rel)
+
+    def siblings(self, nodes: list[Node], parent: int, rel: int, skip: int) -> None:
+        """``nodes`` (sorted, under ``parent``: 0 for the roots) from the ``skip``-th on."""
+        end = min(skip + CHILDREN_MAX, len(nodes))
+        end = self._plan(nodes, skip, end, rel, 0)
+        self._write(nodes, skip, end, parent, rel)
+
+    def _opens(self, node: Node, rel: int) -> bool:
+        return rel < DEPTH_MAX and (self.open_depth is None or rel < self.open_depth) \
+            and self.scope.under(node) > 0
+
+    def _plan(self, first: list[Node], start: int, end: int, rel: int, skip: int) -> int:
+        """Choose, breadth first, what is laid out from ``first[start:end]`` down; the
+        end of the first level laid out.  ``skip``: children of the first node left
+        out (a rooted page's next siblings)."""
+        end = start + min(end - start, ROWS_MAX)
+        self.listed = end - start
+        level = [(n, rel) for n in first[start:end]]
+        while level and self.listed < ROWS_MAX:
+            below: list[tuple[Node, int]] = []
+            for node, depth in level:
+                if not self._opens(node, depth) or self.listed >= ROWS_MAX:
+                    continue
+                kids = self.kids(node.kids)
+                shown = max(0, min(len(kids) - skip, CHILDREN_MAX, ROWS_MAX - self.listed))
+                if shown:
+                    self._kids[node.pid] = (kids, skip, skip + shown)
+                self.listed += shown
+                below.extend((k, depth + 1) for k in kids[skip:skip + shown])
+                skip = 0  # only the first node's
+            level = below
+        return end
+
+    def _write(self, first: list[Node], start: int, end: int, parent: int, rel: int) -> None:
+        rows, scope, plan = self.rows, self.scope, self._kids
+        # a frame: [siblings, next index, end, their parent's pid, their depth]
+        frames: list[list[Any]] = [[first, start, end, parent, rel]]
+        while frames:
+            frame = frames[-1]
+            nodes, i, end, parent, rel = frame
+            if i >= end:
+                if end < len(nodes):
+                    rows.append({"kind": "more", "parent": parent, "skip": end,
+                                 "count": f"{len(nodes) - end:,}", "at": rel})
+                frames.pop()
+                if frames:
+                    rows.append({"kind": "close"})
+                continue
+            frame[1] = i + 1
+            node = nodes[i]
+            below = scope.under(node)
+            laid = plan.get(node.pid)
+            kind = "open" if laid else "closed" if below and rel < DEPTH_MAX else "leaf"
+            match = scope.match is not None and scope.match(node.proc)
+            rows.append(row(node, kind, rel, below, match))
+            if laid:
+                frames.append([laid[0], laid[1], laid[2], node.pid, rel + 1])
 
 
 def where(proc: Mapping[str, Any]) -> str:
@@ -277,15 +410,14 @@ def _count(value: int | None) -> str:
     return NOT_MEASURED if value is None else f"{value:,}"
 
 
-def row(node: Node, kind: str, is_open: bool, below: int, match: bool) -> dict[str, Any]:
+def row(node: Node, kind: str, rel: int, below: int, match: bool) -> dict[str, Any]:
     """One process's row: its own and its subtree's values, formatted ("—": not
-    measured, as :func:`~linnix.ui.pages.measured` says it)."""
+    measured, as :func:`~linnix.ui.pages.measured` says it); ``rel``: its depth below
+    the answer's first level."""
     proc = node.proc
-    parent = node.parent
-    return {"kind": kind, "open": is_open, "pid": node.pid, "comm": proc.get("comm") or "?",
+    return {"kind": kind, "pid": node.pid, "comm": proc.get("comm") or "?",
             "user": user(proc), "where": where(proc), "match": match,
-            "below": f"{below:,}" if below else None,
-            "deep": node.depth > DEPTH_MAX, "ppid": parent.pid if parent is not None else None,
+            "below": f"{below:,}" if below else None, "at": rel,
             "cpu": _pct(proc.get("cpu_pct")), "rss": _mb(proc.get("rss_mb")),
             "fds": _count(proc.get("fds")), "sub_cpu": _pct(node.cpu),
             "sub_rss": _mb(node.rss), "sub_fds": _count(node.fds)}

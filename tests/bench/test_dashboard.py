@@ -4,6 +4,7 @@ daemon, 5,000 processes, five browsers) is not run here: it takes minutes."""
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import pytest
@@ -112,6 +113,12 @@ def test_a_page_not_built_yet_is_said_so(capsys: pytest.CaptureFixture[str]) -> 
     rows = capsys.readouterr().out.splitlines()
     assert "| overview (`/ui/`) | 4.0 ms | 4.0 ms | 4.0 ms | 122 B |  |" in rows
     assert "| process tree (`/ui/processes`) | not built yet | | | | <= 500 ms |" in rows
+    # a branch's fragment is timed, but the target is the page's
+    server = bench.server_times(client, 3, [("/ui/processes/1/children?at=1", "a branch")])
+    bench.print_server(server, [("/ui/processes/1/children?at=1", "a branch")])
+    assert "| a branch (`/ui/processes/1/children?at=1`) | not built yet | | | |  |" in \
+        capsys.readouterr().out.splitlines()
+    assert bench.is_tree("/ui/processes?name=x") and not bench.is_tree("/ui/processes/1")
 
 
 def test_a_page_is_timed_through_its_redirects_as_a_browser_gets_it() -> None:
@@ -137,7 +144,7 @@ class FakeBrowser:
         self.loads = iter([300.0, 120.0, 100.0, 140.0])
 
     def render(self, path: str, charts: bool) -> dict[str, float | None] | None:
-        if path == bench.TREE:
+        if path.startswith(bench.TREE):
             return None
         load = next(self.loads)
         return {"fcp": load - 20, "dcl": load - 5, "load": load,
@@ -159,6 +166,7 @@ def test_browser_timings_are_the_first_and_the_medians(
     assert ("| overview | 280.0 ms; 100.0 ms | 295.0 ms; 115.0 ms | 300.0 ms; 120.0 ms | "
             "330.0 ms; 150.0 ms |  |") in rows
     assert "| process tree | not built yet | | | | <= 500 ms (load event) |" in rows
+    assert "| process tree, filtered | not built yet | | | | <= 500 ms (load event) |" in rows
 
 
 def test_the_cpu_table_gives_each_difference_round_by_round(
@@ -185,3 +193,16 @@ def test_the_cpu_table_gives_each_difference_round_by_round(
     # 150 live parts and 60 chart data in 60 s: 2.5/s x 2 ms + 1/s x 1 ms = 0.6 %
     assert "| `/ui/fragments/live` | 2.00 ms | 2.50 /s | 0.50 % |" in rows
     assert "| all | | 3.50 /s | **0.60 %** |" in rows
+
+
+def test_the_branches_opened_are_the_trees_root_and_a_grandchild() -> None:
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        assert bench.first_child(sleeper.pid) is None  # no children
+        rows = bench.branches(sleeper.pid)
+        assert rows == ((f"/ui/processes/{sleeper.pid}/children?at=1",
+                         "a branch opened: the bench tree's root"),)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert bench.first_child(2**31) is None  # no such process

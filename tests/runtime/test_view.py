@@ -208,6 +208,17 @@ def test_the_process_table_is_the_engines_table_without_reading_proc(
     assert view.process_table() == []
 
 
+def test_the_process_table_is_read_again_once_the_engine_moves(fake: FakeProc) -> None:
+    view = view_over(NO_SUBTREE_RULE, fake)
+    rows = view.process_table()
+    assert view.process_table() is rows  # nothing applied since: the same snapshot
+    view.daemon.core.table.events += 1  # an event applied
+    again = view.process_table()
+    assert again is not rows and again == rows
+    view.daemon.core.ticks += 1  # a tick (it may reap the exited)
+    assert view.process_table() is not again
+
+
 def test_the_view_keeps_the_host_samples_the_telemetry_hands_it(fake: FakeProc) -> None:
     telemetry = SimpleNamespace(on_host=None)
     core = Core(compile_text(NO_SUBTREE_RULE), 0.5)

@@ -8,8 +8,9 @@ saying so when its push stream is refused, then recovering), approving one
 proposed kill (and analysing its incident on the incident page) and rejecting another,
 CSRF, the alerts page (pushed, filtered, linking to an incident) and the incidents
 list, the rules page (a broken rule file refused on reload, the running rule kept, then
-mended) and a rule's page, the audit page filtered by the approver, hostile text, the
-console.  Each page is
+mended) and a rule's page, the audit page filtered by the approver, the process tree
+(filtered, a collapsed branch fetched when opened) and a process's page, hostile text,
+the console.  Each page is
 saved as a screenshot at 1280 and 390 pixels wide under the module's temporary folder
 (printed).  Needs root, eBPF, chromium and chromium-driver: skipped with the reason
 otherwise, mandatory in CI as root.
@@ -18,6 +19,7 @@ otherwise, mandatory in CI as root.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -618,6 +620,27 @@ def test_the_page_of_the_hostile_process(lab: Lab) -> None:
     assert f"{COMM}[{target.pid}] is here" in lab.text("#proc-alerts")
     lab.no_dialog()
     lab.shoot("process")
+    assert _errors(lab.console()) == []
+
+
+def test_a_collapsed_branch_is_fetched_when_opened_by_keyboard(lab: Lab) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    target = lab.children[-1]  # a child of this process, like the daemon and the driver
+    lab.open(f"/ui/processes?root={os.getpid()}&open=0")
+    link = f'#tree a[href="/ui/processes/{target.pid}"]'
+    assert lab.driver.find_elements(By.CSS_SELECTOR, link) == []  # not in the page yet
+    summary = lab.driver.find_element(By.CSS_SELECTOR, "#tree > li > details > summary")
+    lab.driver.execute_script("arguments[0].focus();", summary)
+    lab.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    lab.wait(lambda: lab.driver.find_elements(By.CSS_SELECTOR, link), "the branch's children")
+    assert lab.text(link) == COMM  # the hostile name, as text
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "main img") == []
+    assert lab.driver.find_elements(By.CSS_SELECTOR, "#tree > li > details > ul > li.lazy") \
+        == []  # its placeholder replaced
+    lab.no_dialog()
+    lab.shoot("processes-branch")
     assert _errors(lab.console()) == []
 
 

@@ -19,12 +19,15 @@ from markupsafe import escape
 from ui_support import Browser, UiEnv, fake_app, start_ui
 
 from linnix.procfs import HZ
+from linnix.ui import processpages
+from linnix.ui.proctree import build
 from linnix.ui.security import CSP
 
 HOSTILE = "<img src=x onerror=alert(1)>"
-_ROW = re.compile(r'<span class="pn( match)?"><a href="/ui/processes/(\d+)">([^<]*)</a> \d+'
-                  r'(?: \(child of \d+\))?</span>((?:<span>[^<]*</span>)+)')
-_DETAILS = re.compile(r'<details( open)?><summary><span class="pn[^"]*">'
+_ROW = re.compile(r'<span class="pn( match)?"><a href="/ui/processes/(\d+)"(?: autofocus)?>'
+                  r'([^<]*)</a> \d+</span>((?:<span>[^<]*</span>)+)'
+                  r'(?:<span><a href="[^"]*" class="from">([\d,]+ below)<span)?')
+_DETAILS = re.compile(r'<details( open)?(?: hx-get="[^"]*"[^>]*)?><summary><span class="pn[^"]*">'
                       r'<a href="/ui/processes/(\d+)"')
 
 
@@ -72,7 +75,8 @@ def rows(body: str) -> dict[int, list[str]]:
     """The tree's rows by pid: the name, then each value as shown."""
     return {int(m.group(2)): [html.unescape(m.group(3)),
                               *map(html.unescape, re.findall(r"<span>([^<]*)</span>",
-                                                             m.group(4)))]
+                                                             m.group(4))),
+                              *([m.group(5)] if m.group(5) else [])]
             for m in _ROW.finditer(body)}
 
 
@@ -87,7 +91,7 @@ def opened(body: str) -> dict[int, bool]:
 async def test_each_row_has_its_own_and_its_subtrees_values(tmp_path: Path,
                                                             nursery: trio.Nursery) -> None:
     ui, browser = await tree_ui(tmp_path, nursery)
-    status, body, headers = await browser.get("/ui/processes")
+    status, body, headers = await browser.get("/ui/processes?open=all")
     assert status == 200 and headers["Content-Security-Policy"] == CSP
     assert '<a href="/ui/processes" aria-current="page">Processes</a>' in body  # the nav
     shown = rows(body)
@@ -115,6 +119,22 @@ async def test_the_tree_reads_no_process_record(tmp_path: Path,
     ui.view.graph = refused  # type: ignore[method-assign]
     status, body, _ = await browser.get("/ui/processes?open=all&name=s")
     assert status == 200 and set(rows(body)) == {1, 10, 11, 12}  # sshd, sshd, bash
+
+
+async def test_one_snapshot_is_linked_once_for_the_page_and_its_branches(
+        tmp_path: Path, nursery: trio.Nursery, monkeypatch: Any) -> None:
+    ui, browser = await tree_ui(tmp_path, nursery)
+    snapshot = ui.view.process_table()
+    monkeypatch.setattr(ui.view, "process_table", lambda: snapshot)  # the table holds still
+    built = []
+    monkeypatch.setattr(processpages, "build", lambda rows: built.append(rows) or build(rows))
+    for path in ("/ui/processes", "/ui/processes/11/children?at=3", "/ui/processes?name=x"):
+        assert (await browser.get(path))[0] == 200
+    assert len(built) == 1
+    changed = [*snapshot, record(99, 1, "new")]  # the view's next snapshot
+    monkeypatch.setattr(ui.view, "process_table", lambda: changed)
+    _, body, _ = await browser.get("/ui/processes?open=all")
+    assert len(built) == 2 and 99 in rows(body)
 
 
 async def test_sort_is_a_link_that_survives_a_reload(tmp_path: Path,
@@ -168,7 +188,7 @@ async def test_an_empty_filter_result_or_table_explains_itself(tmp_path: Path,
     assert "1 of 2 live processes match name “init”." in body
     ui.view.procs = {1: record(1, 0, "init")}
     _, body, _ = await browser.get("/ui/processes")
-    assert "1 live process." in body and "collapsed" not in body
+    assert "1 live process." in body and "in collapsed branches" not in body
     ui.view.procs = {}
     _, body, _ = await browser.get("/ui/processes")
     assert ('id="tree-empty">No live processes are known: the daemon has not read the '
@@ -179,18 +199,27 @@ async def test_branches_expand_and_collapse_without_script(tmp_path: Path,
                                                            nursery: trio.Nursery) -> None:
     _, browser = await tree_ui(tmp_path, nursery)
     _, body, _ = await browser.get("/ui/processes?sort=pid")
-    # two levels open; below them, branches collapsed (listed, and counted)
-    assert opened(body) == {1: True, 10: True, 11: False, 12: False, 20: True, 2: True}
-    assert set(rows(body)) == {p["pid"] for p in PROCS}  # collapsed rows are in the page
-    assert "2 of them are in collapsed branches." in body
+    # two levels open; below them a branch is collapsed, its processes not in the page
+    assert opened(body) == {1: True, 10: True, 11: False, 20: True, 2: True}
+    assert set(rows(body)) == {1, 10, 11, 20, 21, 2, 3}
+    assert "7 listed; 2 more in collapsed branches or behind “more…”." in body
     assert '<a href="/ui/processes?sort=pid&amp;open=all" id="expand-all">' in body
     assert '<a href="/ui/processes?sort=pid&amp;open=0" id="collapse-all">' in body
+    # the collapsed branch fetches its children when opened; without script, its
+    # contents (and the count of what is below it) link to the tree from it
+    assert ('<details hx-get="/ui/processes/11/children?at=3&amp;sort=pid" '
+            'hx-trigger="toggle once" hx-target="find ul" hx-swap="innerHTML">') in body
+    assert ('<ul><li class="lazy"><a href="/ui/processes?root=11&amp;sort=pid">The tree '
+            'from process 11</a> (2 below)</li></ul>') in body
+    assert rows(body)[11][-1] == "2 below"
+    assert '<script src="/ui/static/tree.js" defer></script>' in body
     _, body, _ = await browser.get("/ui/processes?sort=pid&open=all")
-    assert set(opened(body).values()) == {True} and "collapsed branches" not in body
+    assert set(opened(body).values()) == {True} and "in collapsed branches" not in body
     _, body, _ = await browser.get("/ui/processes?sort=pid&open=0")
-    assert set(opened(body).values()) == {False}
-    assert "7 of them are in collapsed branches." in body
+    assert opened(body) == {1: False, 2: False}
+    assert "2 listed; 7 more in collapsed branches or behind “more…”." in body
     # a leaf has no disclosure; every branch is closed after its children
+    _, body, _ = await browser.get("/ui/processes?sort=pid&open=all")
     assert body.count("<details") == body.count("</details>") == 6
     assert '<li><div class="row"><span class="pn"><a href="/ui/processes/13">' in body
 
@@ -206,6 +235,111 @@ async def test_a_query_the_page_cannot_follow_says_why(tmp_path: Path,
         status, body, _ = await browser.get(f"/ui/processes?{query}")
         assert status == 400, query
         assert str(escape(said)) in body, body
+
+
+async def test_a_branch_is_fetched_when_it_is_opened(tmp_path: Path,
+                                                    nursery: trio.Nursery) -> None:
+    ui, browser = await tree_ui(tmp_path, nursery)
+    reads = ui.view.table_reads
+    status, body, headers = await browser.get("/ui/processes/11/children?at=3&sort=pid")
+    assert status == 200 and headers["Content-Security-Policy"] == CSP
+    assert "<html" not in body and ui.view.table_reads == reads + 1  # one snapshot
+    assert set(rows(body)) == {12} and opened(body) == {12: False}  # collapsed in turn
+    assert 'hx-get="/ui/processes/12/children?at=4&amp;sort=pid"' in body
+    assert "autofocus" not in body  # focus stays on the branch opened
+    _, body, _ = await browser.get("/ui/processes/11/children?at=3&sort=pid&open=all")
+    assert set(rows(body)) == {12, 13} and opened(body) == {12: True}
+    assert body.count("<details") == body.count("</details>") == 1
+    # a filter's matches and their ancestors only, every branch open
+    _, body, _ = await browser.get("/ui/processes/1/children?at=1&name=needle")
+    assert order(body) == [10, 11, 12, 13]
+    assert [int(m.group(2)) for m in _ROW.finditer(body) if m.group(1)] == [13]
+    _, body, _ = await browser.get("/ui/processes/0/children?at=0&open=0&sort=pid")
+    assert order(body) == [1, 2]  # pid 0: the roots
+
+
+async def test_a_long_list_of_siblings_is_cut_with_a_more_link(tmp_path: Path,
+                                                              nursery: trio.Nursery) -> None:
+    ui, browser = await tree_ui(tmp_path, nursery)
+    for pid in range(100, 220):  # 120 more children of init
+        ui.view.procs[pid] = record(pid, 1, f"w{pid}", 0.0, 1.0, 1)
+    _, body, _ = await browser.get("/ui/processes?sort=pid&open=1")
+    assert [p for p in order(body) if ui.view.procs[p]["ppid"] == 1] == \
+        [10, 20, *range(100, 148)]  # 50 of 122
+    more = ('<li class="more"><a href="/ui/processes?root=1&amp;skip=50&amp;sort=pid&amp;'
+            'open=1" hx-get="/ui/processes/1/children?at=1&amp;skip=50&amp;sort=pid&amp;'
+            'open=1" hx-target="closest li" hx-swap="outerHTML">72 more…<span '
+            'class="visually-hidden"> at this level</span></a></li>')
+    assert more in body
+    assert "53 listed; 76 more in collapsed branches or behind “more…”." in body
+    status, body, _ = await browser.get("/ui/processes/1/children?at=1&skip=50&sort=pid"
+                                        "&open=1")
+    assert status == 200 and order(body) == list(range(148, 198))
+    assert body.count("autofocus") == 1 and '<a href="/ui/processes/148" autofocus>' in body
+    assert "skip=100" in body and "22 more…" in body
+    _, body, _ = await browser.get("/ui/processes/1/children?at=1&skip=100&sort=pid&open=1")
+    assert order(body) == list(range(198, 220)) and "more…" not in body
+    # without script, the same link opens the tree from init with its next children
+    _, body, _ = await browser.get("/ui/processes?root=1&skip=50&sort=pid&open=1")
+    assert order(body) == [1, *range(148, 198)]
+    assert ('<a href="/ui/processes?root=1&amp;skip=100&amp;sort=pid&amp;open=1" '
+            'hx-get="/ui/processes/1/children?at=1&amp;skip=100&amp;sort=pid&amp;open=1"') \
+        in body and "22 more…" in body
+    _, body, _ = await browser.get("/ui/processes?root=1&skip=500&sort=pid&open=1")
+    assert order(body) == [1] and opened(body) == {1: False}  # none of its children left
+
+
+async def test_the_tree_from_one_process(tmp_path: Path, nursery: trio.Nursery) -> None:
+    _, browser = await tree_ui(tmp_path, nursery)
+    status, body, _ = await browser.get("/ui/processes?root=10&sort=pid")
+    assert status == 200 and order(body) == [10, 11, 12]
+    assert opened(body) == {10: True, 11: True, 12: False}
+    assert ('<p id="tree-root">The tree from <a href="/ui/processes/10">sshd</a> 10, under '
+            '<a href="/ui/processes?sort=pid&amp;root=1">init 1</a>. <a href="/ui/processes'
+            '?sort=pid" id="tree-whole">The whole tree</a></p>') in body
+    assert "4 processes in this tree, of 9 live processes." in body
+    assert '<input type="hidden" name="root" value="10">' in body  # a filter stays in it
+    _, body, _ = await browser.get("/ui/processes?root=10&name=bash")
+    assert order(body) == [10, 11, 12]
+    assert "1 of 4 processes match name “bash”, shown with their 2 ancestors." in body
+    _, body, _ = await browser.get("/ui/processes?root=10&name=cron")
+    assert 'id="tree-empty">No process matches name “cron” among 4 processes.' in body
+
+
+async def test_a_branch_or_tree_of_an_exited_process_is_a_404(tmp_path: Path,
+                                                              nursery: trio.Nursery) -> None:
+    _, browser = await tree_ui(tmp_path, nursery)
+    for pid in (424242, 2**31, 10**30):
+        status, body, _ = await browser.get(f"/ui/processes/{pid}/children?at=1")
+        assert status == 404 and "<html" not in body, pid
+        assert (f'<li class="gone" id="tree-gone-{pid}">Process {pid} has exited: <a '
+                'href="/ui/processes">reload the tree</a>.</li>') in body
+    status, body, _ = await browser.get("/ui/processes?root=424242")
+    assert status == 404 and "No live process has pid 424242" in body
+
+
+async def test_a_branch_without_a_session_sends_the_page_to_sign_in(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    ui = await start_ui(tmp_path, nursery)
+    ui.view.procs = {p["pid"]: dict(p) for p in PROCS}
+    status, body, headers = await ui.browser().get("/ui/processes/1/children?at=1")
+    assert (status, headers["HX-Redirect"], body) == (401, "/ui/signin", "")
+    assert ui.view.table_reads == 0
+
+
+async def test_a_branch_query_the_fragment_cannot_follow_says_why(
+        tmp_path: Path, nursery: trio.Nursery) -> None:
+    _, browser = await tree_ui(tmp_path, nursery)
+    for query, said in (("at=49", "'at' is a number from 0 to 48, not '49'."),
+                        ("at=x", "not 'x'"), ("at=%C2%B2", "not '²'"), ("at=-1", "not '-1'"),
+                        ("skip=99999999999", "'skip' is a number from 0 to 2,147,483,648"),
+                        ("sort=rss", "Sort by one of"), ("open=all&root=x", "'root' is"),
+                        ("name=" + "x" * 201, "at most 200 characters")):
+        status, body, _ = await browser.get(f"/ui/processes/1/children?{query}")
+        assert status == 400, query
+        assert str(escape(said)) in body, (query, body)
+    status, body, _ = await browser.get("/ui/processes?root=-5")
+    assert status == 400 and "&#39;root&#39; is a number from 0" in body
 
 
 async def test_a_process_page_shows_the_process_and_its_place(tmp_path: Path,
@@ -377,7 +511,8 @@ async def _pages(comm: str, text: str, query: str) -> list[str]:
     assert (await browser.sign_in(TOKEN))[0] == 303
     bodies = []
     for path in ("/ui/processes?open=all", f"/ui/processes?name={query}",
-                 "/ui/processes/4242"):
+                 "/ui/processes/4242", "/ui/processes/1/children?at=1&open=0",
+                 "/ui/processes?root=4242"):
         status, body, _ = await browser.get(path)
         assert status in (200, 400), body
         bodies.append(body)
@@ -392,17 +527,19 @@ def test_hostile_text_is_rendered_as_text(comm: str, text: str, query: str) -> N
         page = parse(body)
         assert page.tags <= TAGS, page.tags - TAGS
         assert not any(name.startswith("on") for name in page.attributes)
-    tree, _, page = trio.run(_pages, comm, text, "")
-    shown = parse(tree).text
-    assert (comm.strip() or "?") in shown or not comm.strip()
+    tree, _, page, branch, rooted = trio.run(_pages, comm, text, "")
+    for body in (tree, branch, rooted):
+        shown = parse(body).text
+        assert (comm.strip() or "?") in shown or not comm.strip()
     text_of_page = parse(page).text
     for value in (comm, text):
         assert value.strip() in text_of_page or not value.strip()
 
 
 def test_the_hostile_name_is_shown_whole() -> None:
-    tree, found, page = trio.run(_pages, HOSTILE, HOSTILE, "%3Cimg")
-    for body in (tree, found, page):
+    tree, found, page, branch, rooted = trio.run(_pages, HOSTILE, HOSTILE, "%3Cimg")
+    for body in (tree, found, page, branch, rooted):
         assert "&lt;img src=x onerror=alert(1)&gt;" in body and "<img" not in body
-    assert '<a href="/ui/processes/4242">&lt;img src=x onerror=alert(1)&gt;</a>' in found
+    for body in (found, branch, rooted):
+        assert '<a href="/ui/processes/4242">&lt;img src=x onerror=alert(1)&gt;</a>' in body
     assert 'value="&lt;img"' in found

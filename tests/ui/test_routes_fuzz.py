@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 from ui_support import start_ui
 
 _TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+# a header's value as it can come over HTTP: a line break would end the header
+_HEADER_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\r\n"),
+                       max_size=30)
 _PATHS = st.sampled_from([
     "/ui/", "/ui", "/ui/signin", "/ui/signout", "/ui/codes", "/ui/host.json",
     "/ui/fragments/live", "/ui/actions/1", "/ui/actions/0", "/ui/actions/99",
@@ -24,14 +27,15 @@ _PATHS = st.sampled_from([
     "/ui/incidents/99999999999999999999", "/ui/processes", "/ui/processes/1",
     "/ui/processes/99999999999999999999", "/ui/processes/1/history.json",
     "/ui/processes?sort=pid&open=all&name=x"]) | _TEXT.map(lambda s: "/ui/" + s) \
-    | _TEXT.map(lambda s: "/ui/processes?" + quote(s, safe="=&"))  # as a browser sends it
+    | _TEXT.map(lambda s: "/ui/processes?" + quote(s, safe="=&")) \
+    | _TEXT.map(lambda s: "/ui/processes/1/children?" + quote(s, safe="=&"))  # as sent
 _FIELDS = st.dictionaries(st.sampled_from(["token", "code", "csrf", "verb", "reason"]) | _TEXT,
                           st.sampled_from(["approve", "reject", TOKEN, ""]) | _TEXT,
                           max_size=4)
 _HEADERS = st.fixed_dictionaries({}, optional={
-    "Origin": st.sampled_from(["http://localhost", "null", "http://evil"]) | _TEXT,
-    "Sec-Fetch-Site": st.sampled_from(["same-origin", "cross-site", "none"]) | _TEXT,
-    "Authorization": st.sampled_from([f"Bearer {TOKEN}", "Bearer x"]) | _TEXT})
+    "Origin": st.sampled_from(["http://localhost", "null", "http://evil"]) | _HEADER_TEXT,
+    "Sec-Fetch-Site": st.sampled_from(["same-origin", "cross-site", "none"]) | _HEADER_TEXT,
+    "Authorization": st.sampled_from([f"Bearer {TOKEN}", "Bearer x"]) | _HEADER_TEXT})
 
 
 @attrs.frozen
