@@ -41,7 +41,7 @@ from .exe import FD_PATH as _FD_PATH
 from .exe import Parents, absolute_exe
 from .identity import Identity
 from .netcap import NetCapture, net_cflags
-from .netdecode import NET_KINDS, decode_net
+from .netdecode import NET_KINDS, NET_RECORD_SMALL, SMALL_STRIDE, decode_net, decode_small_run
 
 __all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "find_bcc",
            "import_bcc", "optional_parts", "program_cflags", "tracefs_dir"]
@@ -209,6 +209,13 @@ class RingReader:
             off = cpos & mask
             at = base + off
             header = _U32.unpack_from(data, at)[0]  # 8-aligned: never wraps
+            if header == NET_RECORD_SMALL:  # a run of connects and accepts: in one pass
+                taken = decode_small_run(
+                    data, at, min(ppos - cpos, size - off, (limit - len(out)) * SMALL_STRIDE)
+                    // SMALL_STRIDE, origin_ns, out)
+                if taken:
+                    cpos += taken * SMALL_STRIDE
+                    continue
             if header & _BUSY:
                 break  # the producer is still writing this record
             length = header & ~(_BUSY | _DISCARD)
