@@ -164,6 +164,7 @@ def decode_small_run(data: mmap.mmap | bytes, at: int, count: int, origin_ns: in
     if count <= 0:
         return 0
     taken = 0
+    start = origin_ns - 500  # ties up: (ts_ns - origin_ns + 500) // 1000, one step less
     append = out.append
     v4 = _V4
     view = memoryview(data)[at:at + count * SMALL_STRIDE]
@@ -174,7 +175,7 @@ def decode_small_run(data: mmap.mmap | bytes, at: int, count: int, origin_ns: in
         taken += 1
         if not pid:
             continue
-        ts = (ts_ns - origin_ns + 500) // 1000 / 1e6
+        ts = (ts_ns - start) // 1000 / 1e6
         if salen >= 8 and family == _AF_INET and kind != EV_LISTEN:  # most records
             addr = v4.get(packed) or _text(v4, _AF_INET, packed)
             if kind == EV_CONNECT:
