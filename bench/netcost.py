@@ -15,8 +15,8 @@ network programs (what a daemon whose rules read no network name runs), and with
 loaded and drained as the daemon does (every 25 ms).  ``--before DIR`` adds the network
 capture of another checkout (``git archive`` of an older commit, unpacked in DIR) to
 every round, so that two versions are measured side by side on the same load.  Rounds
-alternate the modes; every round's rates are printed, with the host's load average at
-the start of each round, and medians:
+alternate the modes (every other round in the reverse order); every round's rates are
+printed, with the host's load average at the start of each round, and medians:
 
 - connects a second (the loop's rate: the slowdown as the workload sees it), and the
   median of each round's slowdown against the "none" run of the same round;
@@ -160,10 +160,13 @@ def main() -> int:
     try:
         runs: dict[tuple[int, str], list[dict[str, float]]] = {
             (n, m): [] for n in args.loops for m in modes}
-        for _ in range(args.rounds):
+        for rnd in range(args.rounds):
             loads.append(os.getloadavg()[0])
             for count in args.loops:
-                for mode, (root, network) in modes.items():
+                # every other round in the reverse order: a load that rises or falls
+                # through a round favours no mode over the rounds
+                order = list(modes.items())
+                for mode, (root, network) in order[::-1] if rnd % 2 else order:
                     runs[count, mode].append(measure(loop, args.seconds, count, root, network))
     finally:
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
