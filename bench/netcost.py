@@ -54,6 +54,7 @@ from linnix.procfs import Clock
 from linnix.runtime.sources.bcc import BpfSource
 seconds, network = float(sys.argv[1]), sys.argv[2] == "1"
 src = BpfSource(Clock(), ring_pages=4096, network=network)
+net_types = frozenset(t.NET_TYPES)
 
 def stats():
     out = {}
@@ -74,7 +75,7 @@ end = time.time() + seconds
 while True:
     batch = src.drain()
     events += len(batch)
-    net += sum(1 for ev in batch if isinstance(ev, t.NET_TYPES))
+    net += sum(map(net_types.__contains__, map(type, batch)))  # C loops: little of the CPU
     if time.time() >= end:
         break
     time.sleep(0.025)
