@@ -2,7 +2,7 @@
 """The network capture's cost per connect at the highest loopback connect rate, side by side.
 
     sudo .venv/bin/python bench/netcost.py [--seconds 3] [--rounds 5] [--loops 1 2]
-                                           [--before DIR]
+                                           [--nice -20] [--before DIR]
 
 ``--loops N`` runs N ``bench/connloop.c`` at once, each connecting to its own loopback
 listener (a thread accepts and closes) as fast as it can, for ``--seconds``.  One loop
@@ -16,7 +16,9 @@ loaded and drained as the daemon does (every 25 ms).  ``--before DIR`` adds the 
 capture of another checkout (``git archive`` of an older commit, unpacked in DIR) to
 every round, so that two versions are measured side by side on the same load.  Rounds
 alternate the modes (every other round in the reverse order); every round's rates are
-printed, with the host's load average at the start of each round, and medians:
+printed, with the host's load average at the start of each round, and medians.  On a
+host that others keep busy, ``--nice`` raises the loops and the capture (once loaded)
+above that work for the seconds they are measured, the one as much as the other:
 
 - connects a second (the loop's rate: the slowdown as the workload sees it), and the
   median of each round's slowdown against the "none" run of the same round;
@@ -97,27 +99,30 @@ def build() -> str:
     return exe
 
 
-def loops(loop: str, seconds: float, count: int) -> tuple[int, float]:
+def loops(loop: str, seconds: float, count: int, nice: int) -> tuple[int, float]:
     """Connects made by ``count`` loops at once, and the CPU seconds the loops used."""
-    procs = [subprocess.Popen([loop, str(seconds)], stdout=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen(["nice", "-n", str(nice), loop, str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
              for _ in range(count)]
     made = [p.communicate()[0].split() for p in procs]
     return sum(int(n) for n, _cpu in made), sum(float(cpu) for _n, cpu in made)
 
 
-def measure(loop: str, seconds: float, count: int, root: str | None,
-            network: bool) -> dict[str, float]:
+def measure(loop: str, seconds: float, count: int, root: str | None, network: bool,
+            nice: int = 0) -> dict[str, float]:
     """One run of ``count`` loops: nothing attached (``root`` None), or the source of the
     checkout ``root``."""
     if root is None:
-        connects, used = loops(loop, seconds, count)
+        connects, used = loops(loop, seconds, count, nice)
         return {"rate": connects / seconds, "loop_us": 1e6 * used / max(1, connects)}
     proc = subprocess.Popen([sys.executable, "-c", CONSUMER, str(seconds + 0.5),
                              "1" if network else "0", root],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
-    connects, used = loops(loop, seconds, count)
+    if nice:  # loaded (the compiler's child at the usual priority): now as the loops
+        os.setpriority(os.PRIO_PROCESS, proc.pid, nice)
+    connects, used = loops(loop, seconds, count, nice)
     got = json.loads(proc.stdout.readline())
     proc.wait()
     mean = {name: ns / cnt for name, (cnt, ns) in got["runs"].items() if cnt}
@@ -137,6 +142,10 @@ def main() -> int:
     ap.add_argument("--loops", type=int, nargs="+", default=sorted({1, NCPU}), metavar="N",
                     help="connect loops run at once; each value is a set-up of its own, "
                          "measured in the same rounds (default: 1 and one per core)")
+    ap.add_argument("--nice", type=int, default=0,
+                    help="run the loops and the capture at this niceness while measured "
+                         "(e.g. -20: on a host other work keeps busy, the rates then "
+                         "follow the capture more than that work)")
     ap.add_argument("--before", metavar="DIR",
                     help="also measure the network capture of the checkout in DIR")
     args = ap.parse_args()
@@ -168,12 +177,14 @@ def main() -> int:
                 # through a round favours no mode over the rounds
                 order = list(modes.items())
                 for mode, (root, network) in order[::-1] if rnd % 2 else order:
-                    runs[count, mode].append(measure(loop, args.seconds, count, root, network))
+                    runs[count, mode].append(measure(loop, args.seconds, count, root, network,
+                                                             args.nice))
     finally:
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
             f.write("0")
     loads.append(os.getloadavg()[0])
-    print(f"{machine()}; {args.seconds:g} s a run, {args.rounds} rounds (medians); load "
+    print(f"{machine()}; {args.seconds:g} s a run, {args.rounds} rounds (medians), niceness "
+          f"{args.nice}; load "
           f"average (1 min) at each round's start and at the end: "
           + ", ".join(f"{x:.1f}" for x in loads))
     for count in args.loops:
