@@ -41,7 +41,7 @@ from .exe import FD_PATH as _FD_PATH
 from .exe import Parents, absolute_exe
 from .identity import Identity
 from .netcap import NetCapture, net_cflags
-from .netdecode import NET_KINDS, decode_net
+from .netdecode import NET_KINDS, NET_RECORD_SMALL, SMALL_STRIDE, decode_net, decode_small_run
 
 __all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "find_bcc",
            "import_bcc", "optional_parts", "program_cflags", "tracefs_dir"]
@@ -181,6 +181,9 @@ class RingReader:
         # execs of this drain whose exe is to complete, with their parent as it was then
         # (a process that lives a millisecond has exited, and been forgotten, by the end)
         self.relative: list[tuple[t.Exec, int | None]] = []
+        # the forks and execs of the last drain, in order: all that Identity completes,
+        # kept here so that it need not look at every connect, accept and exit again
+        self.procs: list[t.Event] = []
 
     def _name(self, raw: bytes) -> str:
         text = self._names.get(raw)
@@ -200,6 +203,8 @@ class RingReader:
         cpos = _U64.unpack_from(self.consumer, 0)[0]
         ppos = _U64.unpack_from(data, 0)[0]
         out: list[t.Event] = []
+        procs: list[t.Event] = []
+        self.procs = procs
         num, den = clock.origin.as_integer_ratio()  # the origin to the nanosecond, exactly
         origin_ns = (num * 1_000_000_000 + den // 2) // den
         head = _HEAD.unpack_from
@@ -209,6 +214,13 @@ class RingReader:
             off = cpos & mask
             at = base + off
             header = _U32.unpack_from(data, at)[0]  # 8-aligned: never wraps
+            if header == NET_RECORD_SMALL:  # a run of connects and accepts: in one pass
+                taken = decode_small_run(
+                    data, at, min(ppos - cpos, size - off, (limit - len(out)) * SMALL_STRIDE)
+                    // SMALL_STRIDE, origin_ns, out)
+                if taken:
+                    cpos += taken * SMALL_STRIDE
+                    continue
             if header & _BUSY:
                 break  # the producer is still writing this record
             length = header & ~(_BUSY | _DISCARD)
@@ -224,10 +236,14 @@ class RingReader:
                     text = names.get(comm)
                     if text is None:
                         text = self._name(comm)
-                    out.append(t.Fork(ts=ts, pid=pid, ppid=ppid, comm=text, uid=uid))
+                    ev: t.Event = t.Fork(ts=ts, pid=pid, ppid=ppid, comm=text, uid=uid)
+                    out.append(ev)
+                    procs.append(ev)
                     parents[pid] = ppid
                 elif kind == EV_EXEC:
-                    out.append(self._exec(buf, at + 8, length, ts, pid, comm))
+                    ev = self._exec(buf, at + 8, length, ts, pid, comm)
+                    out.append(ev)
+                    procs.append(ev)
                 elif kind == EV_EXIT:
                     code, sig = _EXIT.unpack_from(buf, at + 8 + _HEAD.size)
                     out.append(t.Exit(ts=ts, pid=pid, code=None if code < 0 else code,
@@ -336,7 +352,7 @@ class BpfSource:
         thread)."""
         batch = self.reader.drain(self.clock)
         self.reader.resolve(self.reader.take_relative())
-        self.identity.fill(batch)
+        self.identity.fill(self.reader.procs)
         return batch
 
     async def run(self, send: trio.MemorySendChannel[list[t.Event]]) -> None:
@@ -355,7 +371,8 @@ class BpfSource:
                 if relative:  # rare (./x): /proc links and a stat, off the event loop
                     await trio.to_thread.run_sync(self.reader.resolve, relative)
                 if batch:
-                    await self.identity.enrich(batch)  # cgroups and users, off the loop
+                    # cgroups and users, off the loop: only forks and execs need them
+                    await self.identity.enrich(self.reader.procs)
                     self.batches += 1
                     await send.send(batch)
                 await trio.sleep(BATCH_INTERVAL_S)

@@ -11,7 +11,11 @@ unix socket's path), so every length is checked against the record and the
 structure, a short or unknown address gives an event without one, and a record
 too short to hold its fields, or of a family that is not reported, gives nothing.
 The fields and an inet address (most records) are read in place in the ring's
-memory: this runs once per connect and accept (bench/RESULTS.md, issue 17).
+memory: this runs once per connect and accept (bench/RESULTS.md, issue 17).  A run
+of small records one after the other in the ring (what a busy host's connects and
+accepts leave) is decoded by :func:`decode_small_run`, every record's ring header,
+head, fields and inet address in one unpack: the per-record calls and slices of
+:func:`decode_net` cost as much as the rest of the event.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from ...engine import trace as t
 from ...names import TEXT_MAX
 
 __all__ = ["EV_ACCEPT", "EV_CONNECT", "EV_LISTEN", "NET_KINDS", "NET_RECORD",
-           "NET_RECORD_SMALL", "SA_AT", "SA_MAX", "decode_net", "sockaddr"]
+           "NET_RECORD_SMALL", "SA_AT", "SA_MAX", "SMALL_STRIDE", "decode_net",
+           "decode_small_run", "sockaddr"]
 
 EV_CONNECT, EV_ACCEPT, EV_LISTEN = 5, 6, 7
 NET_KINDS = frozenset((EV_CONNECT, EV_ACCEPT, EV_LISTEN))
@@ -37,6 +42,12 @@ SA_AT = HEAD_SIZE + 8  # where the sockaddr starts
 SA_MAX = 128  # NET_SA_MAX in bpf/net.c: a large record's room
 NET_RECORD = SA_AT + SA_MAX  # a whole large record, without the ring buffer's header
 NET_RECORD_SMALL = SA_AT + 32  # NET_RECORD_SMALL in bpf/net.c
+# A small record where it sits in the ring: the ring's 8-byte header (its length, with
+# the busy and discard bits), then ts, kind and pid of the head (ppid, uid and comm are
+# not filled), ret, salen, the listener's family and port, and the first 8 bytes of the
+# address (family, port in network order, an inet address), padded to the next record
+_SMALL = struct.Struct("<I4xQII24xiBBHHBB4s24x")
+SMALL_STRIDE = _SMALL.size  # from one small record's header to the next one's
 EINPROGRESS = 115  # a non-blocking connect under way: made, as far as the process knows
 _AF_INET = int(socket.AF_INET)
 _FAMILIES: dict[int, Literal["inet", "inet6", "unix"]] = {
@@ -139,3 +150,47 @@ def decode_net(kind: int, ts: float, pid: int, data: bytes | mmap.mmap, at: int 
         return t.Listen(ts=ts, pid=pid, family=name, local_port=port or None,
                         local_addr=addr)
     return None
+
+
+def decode_small_run(data: mmap.mmap | bytes, at: int, count: int, origin_ns: int,
+                     out: list[t.Event]) -> int:
+    """Decode the small network records one after the other from ``at`` in ``data``
+    (each from its ring header on; at most ``count``, which must fit in ``data``),
+    appending their events to ``out``; return how many were taken: the run ends at the
+    first record that is not a complete small network record (being written, discarded,
+    of another kind or size), which is left to the caller.  An event's time is its stamp
+    less ``origin_ns``, in whole microseconds (ties up), as :mod:`.bcc` gives every event.
+    """
+    if count <= 0:
+        return 0
+    taken = 0
+    start = origin_ns - 500  # ties up: (ts_ns - origin_ns + 500) // 1000, one step less
+    append = out.append
+    v4 = _V4
+    view = memoryview(data)[at:at + count * SMALL_STRIDE]
+    for (header, ts_ns, kind, pid, ret, salen, lfamily, lport, family, high, low,
+         packed) in _SMALL.iter_unpack(view):
+        if header != NET_RECORD_SMALL or kind not in NET_KINDS:
+            break  # the busy and discard bits are in the header: neither is set here
+        taken += 1
+        if not pid:
+            continue
+        ts = (ts_ns - start) // 1000 / 1e6
+        if salen >= 8 and family == _AF_INET and kind != EV_LISTEN:  # most records
+            addr = v4.get(packed) or _text(v4, _AF_INET, packed)
+            if kind == EV_CONNECT:
+                append(t.Connect(ts, pid, "inet", addr, high << 8 | low,
+                                 -ret if ret < 0 and ret != -EINPROGRESS else None))
+            else:
+                append(t.Accept(ts, pid, "inet", addr, high << 8 | low, lport or None))
+            continue
+        if salen < 2 and kind == EV_ACCEPT:  # no peer asked for (connloop's accepts)
+            local = _FAMILIES.get(lfamily)
+            if local is not None:
+                append(t.Accept(ts, pid, local, None, None, lport or None))
+            continue
+        ev = decode_net(kind, ts, pid, data, at + (taken - 1) * SMALL_STRIDE + 8,
+                        NET_RECORD_SMALL)
+        if ev is not None:
+            append(ev)
+    return taken

@@ -105,6 +105,21 @@ def test_a_record_that_runs_past_the_end_is_read_whole(ring: tuple[bcc.RingReade
         assert struct.unpack("<Q", consumer[0:8])[0] > (laps + 1) * reader.size  # all read
 
 
+def test_a_drain_keeps_its_forks_and_execs_apart_for_identity(
+        ring: tuple[bcc.RingReader, int]) -> None:
+    # Identity completes forks (users) and execs (cgroups) only: the drain hands it those,
+    # in order, so that it never walks the connects, accepts and exits of a busy host
+    reader, fd = ring
+    _write(reader, fd, [_head(bcc.EV_FORK, 20, b"sh", ppid=1), _exit(19, 0, -1),
+                        _exec(20, b"/bin/true", [b"true"]), _head(bcc.EV_FORK, 21, ppid=20)])
+    events = reader.drain(Clock(origin=0.0))
+    assert reader.procs == [events[0], events[2], events[3]]
+    assert [type(ev) for ev in reader.procs] == [t.Fork, t.Exec, t.Fork]
+    _write(reader, fd, [_exit(20, 0, -1)])
+    reader.drain(Clock(origin=0.0))
+    assert reader.procs == []  # the last drain's only
+
+
 def test_an_exit_carries_its_code_or_its_signal(ring: tuple[bcc.RingReader, int]) -> None:
     reader, fd = ring
     _write(reader, fd, [_exit(10, 1, -1), _exit(11, -1, 11), _exit(12, -1, -1),

@@ -259,3 +259,133 @@ def test_a_network_record_that_wraps_the_rings_end_is_decoded(
     reader.consumer[0:8] = struct.pack("<Q", start)
     assert reader.drain(Clock(origin=0.0)) == [
         t.Connect(ts=2.0, pid=4, family="inet", remote_addr="10.0.0.1", remote_port=5432)]
+
+
+def _framed(records: list[bytes], start: int, size: int, busy: int | None = None,
+            discard: int | None = None, shown: int | None = None) -> tuple[bytes, int]:
+    """The ring's data area with ``records`` written from ``start`` on, as the kernel
+    writes them (each after its 8-byte header, wrapping past the end to the start), and
+    the producer's position (after the first ``shown`` records when given: those past it
+    are old ones, left from a lap before); record ``busy`` is still being written,
+    ``discard`` dropped."""
+    area = bytearray(size)
+    pos = produced = start
+    for i, rec in enumerate(records):
+        if i == shown:
+            produced = pos
+        header = len(rec) | (1 << 31 if i == busy else 0) | (1 << 30 if i == discard else 0)
+        for j, byte in enumerate(struct.pack("<II", header, 0) + rec):
+            area[(pos + j) % size] = byte
+        pos += (len(rec) + 8 + 7) & ~7
+    return bytes(area), pos if shown is None else produced
+
+
+def _drain(records: list[bytes], start: int = 0, origin: float = 0.0, busy: int | None = None,
+           discard: int | None = None, limit: int = 1 << 16,
+           shown: int | None = None) -> list[t.Event]:
+    fd = os.memfd_create("ring")
+    try:
+        os.ftruncate(fd, (2 + 2 * PAGES) * mmap.PAGESIZE)
+        reader = bcc.RingReader(fd, PAGES)
+        try:
+            area, pos = _framed(records, start, reader.size, busy, discard, shown)
+            with mmap.mmap(fd, mmap.PAGESIZE + 2 * reader.size, mmap.MAP_SHARED,
+                           offset=mmap.PAGESIZE) as data:
+                data[mmap.PAGESIZE:mmap.PAGESIZE + reader.size] = area
+                data[0:8] = struct.pack("<Q", pos)
+            reader.consumer[0:8] = struct.pack("<Q", start)
+            return reader.drain(Clock(origin=origin), limit)
+        finally:
+            reader.close()
+    finally:
+        os.close(fd)
+
+
+def _stamped(record: bytes, stamp: int) -> bytes:
+    return struct.pack("<Q", stamp) + record[8:]
+
+
+# the values the run's own decoding tells apart first (an inet address of 8 bytes or more)
+_small = st.builds(
+    lambda kind, pid, ret, salen, lfamily, lport, family, sa: _record(
+        kind, pid, (struct.pack("<H", family) + sa)[:SMALL - 1], ret, lfamily, lport, salen),
+    kind=st.sampled_from([EV_CONNECT, EV_ACCEPT, EV_LISTEN]),
+    pid=st.sampled_from([4, 0, 1, 2**32 - 1]), ret=st.sampled_from([0, -115, 5, -111, -2**31]),
+    salen=st.sampled_from([16, 8, 0, 28, 7, 2, 1, 31, 255]),
+    lfamily=st.sampled_from([2, 0, 10, 1, 77]), lport=st.sampled_from([80, 0, 65535]),
+    family=st.sampled_from([2, 10, 1, 0, 16]), sa=st.binary(min_size=SMALL, max_size=SMALL))
+# records of another kind or size, which end a run
+_others = st.sampled_from([HEAD.pack(0, bcc.EV_FORK, 9, 1, 0, b"f"),
+                           _record(EV_CONNECT, 5, _unix(b"/run/" + b"u" * 40))])
+
+
+@given(small=st.lists(st.tuples(_small, st.integers(0, 2**50)), max_size=12),
+       others=st.lists(st.tuples(st.integers(0, 12), _others, st.integers(0, 2**50)),
+                       max_size=3),
+       start=st.integers(0, PAGES * mmap.PAGESIZE // 8 - 1).map(lambda n: 8 * n),
+       origin=st.floats(0, 2**40 / 1e9))
+def test_a_run_of_small_records_gives_what_each_record_gives_alone(
+        small: list[tuple[bytes, int]], others: list[tuple[int, bytes, int]], start: int,
+        origin: float) -> None:
+    # small records one after the other are decoded in one pass: the events are those
+    # of the records decoded one by one, each at the time a fork of the same stamp gets,
+    # wherever the run starts (across the ring's end too)
+    records = list(small)
+    for at, rec, stamp in others:
+        records.insert(at, (rec, stamp))
+    recs = [_stamped(rec, stamp) for rec, stamp in records]
+    expected: list[t.Event] = []
+    for rec in recs:
+        kind, pid = struct.unpack_from("<II", rec, 8)
+        [fork] = _drain([HEAD.pack(struct.unpack_from("<Q", rec)[0], bcc.EV_FORK, 1, 0, 0,
+                                   b"")], origin=origin)
+        ev = (t.Fork(ts=fork.ts, pid=9, ppid=1, comm="f", uid=0) if kind == bcc.EV_FORK
+              else decode_net(kind, fork.ts, pid, rec))
+        if ev is not None:
+            expected.append(ev)
+    assert _drain(recs, start, origin) == expected
+
+
+def test_a_run_of_small_records_decoded_in_one_pass() -> None:
+    inet = _inet("10.0.0.1", 5432)
+    records = [
+        _record(EV_CONNECT, 4, inet, ret=-115),  # in progress: made
+        _record(EV_CONNECT, 4, inet, ret=-111),  # refused
+        _record(EV_CONNECT, 0, inet),  # no process: nothing
+        _record(EV_CONNECT, 4, inet, salen=7),  # too short for its address
+        _record(EV_CONNECT, 4, _inet6("::1", 443)),
+        _record(EV_ACCEPT, 3, _inet("10.0.0.2", 40000), ret=5, lfamily=2, lport=0),
+        _record(EV_ACCEPT, 3, ret=6, lfamily=socket.AF_INET, lport=8080),  # no peer asked
+        _record(EV_ACCEPT, 3, ret=7, lfamily=77),  # nor a listener known: nothing
+        _record(EV_LISTEN, 3, _inet("0.0.0.0", 0)),
+    ]
+    stamps = [1_000_500 + i for i in range(len(records))]  # the first a tie: rounded up
+    assert _drain([_stamped(r, s) for r, s in zip(records, stamps, strict=True)]) == [
+        t.Connect(ts=0.001001, pid=4, family="inet", remote_addr="10.0.0.1", remote_port=5432),
+        t.Connect(ts=0.001001, pid=4, family="inet", remote_addr="10.0.0.1", remote_port=5432,
+                  error=111),
+        t.Connect(ts=0.001001, pid=4, family="inet"),
+        t.Connect(ts=0.001001, pid=4, family="inet6", remote_addr="::1", remote_port=443),
+        t.Accept(ts=0.001001, pid=3, family="inet", remote_addr="10.0.0.2", remote_port=40000),
+        t.Accept(ts=0.001001, pid=3, family="inet", local_port=8080),
+        t.Listen(ts=0.001001, pid=3, family="inet", local_addr="0.0.0.0"),
+    ]
+    assert _drain([_stamped(records[0], 1_000_499)]) == [
+        t.Connect(ts=0.001, pid=4, family="inet", remote_addr="10.0.0.1", remote_port=5432)]
+
+
+def test_a_run_ends_where_the_records_written_end() -> None:
+    # at a record being written, at the producer's position (old records lie past it),
+    # and at the events asked for; a discarded record is skipped
+    records = [_record(EV_CONNECT, 4, _inet("10.0.0.1", n)) for n in range(1, 6)]
+
+    def ports(**how: int) -> list[int | None]:
+        return [ev.remote_port if isinstance(ev, t.Connect) else None
+                for ev in _drain(records, **how)]
+
+    assert ports(discard=1) == [1, 3, 4, 5]
+    assert ports(busy=3) == [1, 2, 3]
+    assert ports(shown=2) == [1, 2]
+    assert ports(limit=2) == [1, 2]
+    records.insert(0, HEAD.pack(0, bcc.EV_FORK, 9, 1, 0, b"f"))
+    assert ports(limit=3) == [None, 1, 2]
