@@ -1,0 +1,148 @@
+"""Which processes' windows move at a tick, kept apart per window key.
+
+A windowed value changes when a new value is observed, and again when an old
+one leaves the window: a wake-up is scheduled for that moment.  An average
+moves continuously, so a process whose averaged window still moves stays
+"hot" for that window's key until its buffer has settled.  A window too young
+to have a value (None until observed for its shortest length) does not move
+until it comes of age or is observed again: its process is "young" for that
+key meanwhile.
+
+Everything is kept per window key (:func:`.windows.window_key`), so that a
+rule judges only the processes whose own windows moved: a process hot for one
+rule's average is not judged by a rule reading other windows at every tick.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+
+from ..names import WINDOW_FUNCTIONS
+from ..plan import CompiledRule, Plan
+from .proctable import Proc
+from .rulestate import EPS
+from .windows import StepBuffer, window_key
+
+__all__ = ["Moving", "rule_window_keys", "window_uses"]
+
+
+class Moving:
+    """Per window key: the processes due at this tick, hot, young; the wake-ups."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.due: dict[str, set[Proc]] = {}  # observed changed, or woken, at this tick
+        self.hot: dict[str, set[Proc]] = {}  # an average of theirs moves with time alone
+        self.young: dict[str, dict[Proc, tuple[StepBuffer, float]]] = {}
+        self.wakes: list[tuple[float, int, Proc, str]] = []  # (when, seq, process, key)
+        self._seq = 0
+        self.replan(plan)
+
+    def replan(self, plan: Plan) -> None:
+        """Take the new plan's windows; young processes are judged afresh (hot again)."""
+        self.spans, self.averaged = window_uses(plan)
+        self.shortest = {key: spans[0] for key, spans in self.spans.items() if spans}
+        for key, young in self.young.items():
+            self.hot.setdefault(key, set()).update(young)
+        self.young.clear()
+
+    def busy(self) -> bool:
+        """Whether anything is due, hot or young (the next tick has work)."""
+        return any(self.due.values()) or any(self.hot.values()) or any(self.young.values())
+
+    def observed(self, key: str, changed: Iterable[Proc], now: float) -> None:
+        """Processes whose window ``key`` took a new value at ``now``."""
+        due = self.due.setdefault(key, set())
+        hot = self.hot.setdefault(key, set()) if key in self.averaged else None
+        spans = self.spans.get(key, ())
+        wakes, push = self.wakes, heapq.heappush
+        for p in changed:
+            due.add(p)
+            if hot is not None:
+                hot.add(p)
+            for span in spans:
+                self._seq += 1
+                push(wakes, (now + span, self._seq, p, key))
+
+    def wake(self, now: float) -> None:
+        """Windows that move at ``now`` because an old value left them."""
+        wakes, due = self.wakes, self.due
+        while wakes and wakes[0][0] <= now + EPS:
+            _, _, p, key = heapq.heappop(wakes)
+            if p.alive:
+                due.setdefault(key, set()).add(p)
+
+    def of_age(self, now: float) -> None:
+        """Young processes observed again, or whose window has a value at ``now`` (the
+        first tick at which it has), are hot again."""
+        for key, young in self.young.items():
+            if not young:
+                continue
+            due = self.due.get(key, ())
+            hot = self.hot.setdefault(key, set())
+            for p, (buf, w) in list(young.items()):
+                if not p.alive:
+                    del young[p]
+                elif p in due or not buf.first > now - w:
+                    del young[p]
+                    hot.add(p)
+
+    def moved(self, keys: tuple[str, ...]) -> list[set[Proc]]:
+        """The non-empty sets of processes whose windows ``keys`` may have moved."""
+        out = []
+        for key in keys:
+            due = self.due.get(key)
+            if due:
+                out.append(due)
+            hot = self.hot.get(key)
+            if hot:
+                out.append(hot)
+        return out
+
+    def cool(self, now: float) -> None:
+        """Keep hot, per key, the processes whose window of that key still moves."""
+        for key, hot in self.hot.items():
+            if hot:
+                self.hot[key] = self._cool(key, hot, now)
+        for due in self.due.values():
+            due.clear()
+
+    def _cool(self, key: str, hot: set[Proc], now: float) -> set[Proc]:
+        kept: set[Proc] = set()
+        w = self.shortest.get(key)
+        young = self.young.setdefault(key, {})
+        for p in hot:
+            buf = p.win.get(key) if p.alive and p.win is not None else None
+            if buf is None or buf.settled(now):
+                continue
+            if w is None or not buf.first > now - w:
+                kept.add(p)  # its value may move with time alone
+            else:
+                young[p] = (buf, w)  # it reads None at now
+        return kept
+
+
+def window_uses(plan: Plan) -> tuple[dict[str, tuple[float, ...]], set[str]]:
+    """Per window key (:func:`.windows.window_key`), its lengths; and the keys averaged."""
+    spans: dict[str, set[float]] = {}
+    averaged: set[str] = set()
+    for rule in plan.ticked:
+        k = plan.boundary_index(rule)
+        for func, metric, key in _reads(rule, k):
+            spans.setdefault(key, set()).update(w for m, w in rule.windows if m == metric)
+            if func == "avg":
+                averaged.add(key)
+    return {m: tuple(sorted(ws)) for m, ws in spans.items()}, averaged
+
+
+def rule_window_keys(rule: CompiledRule, bounded: int | None) -> tuple[str, ...]:
+    """The window keys a rule reads, for a rule whose walls are ``bounded``."""
+    return tuple(sorted({key for _, _, key in _reads(rule, bounded)}))
+
+
+def _reads(rule: CompiledRule, bounded: int | None) -> Iterable[tuple[str, str, str]]:
+    """(window function, metric, key) of each window the rule reads."""
+    for func, _, rest in (name.partition("(") for name in rule.inputs if "(" in name):
+        if func in WINDOW_FUNCTIONS:
+            metric = rest.split(",")[0].strip()
+            yield func, metric, window_key(metric, bounded)

@@ -1,0 +1,68 @@
+"""Which processes' windows move: hot and young processes are kept per window key.
+
+Ticks fall every 500 ms from 0.0; a sample at a tick's time is applied before it.
+"""
+
+from __future__ import annotations
+
+from engine_support import fork, sample, transitions
+
+from linnix.engine import trace as t
+from linnix.engine.core import Core
+from linnix.language.pipeline import compile_text
+
+TWO_RULES = """
+rule busy {
+    when avg(cpu_pct, 10s) > 95
+}
+rule grows {
+    when delta(rss_mb, 10s) > 1
+}
+"""
+
+
+def _busy_then_growing(until: int) -> list[t.Event]:
+    """pid 2: its CPU changes every second (its average moves at every tick); its
+    memory holds still until 30 s, then doubles (4 MiB to 8 MiB) and holds again."""
+    events: list[t.Event] = [fork(0.0, 2, 1)]
+    for s in range(until + 1):
+        rss = 4096.0 if s < 30 else 8192.0
+        events.append(sample(float(s), 2, cpu_pct=40.0 if s % 2 else 60.0, rss_kb=rss))
+    return events
+
+
+def _evaluations(core: Core) -> dict[str, int]:
+    return {s.rule.name: s.evaluations for s in core.evaluator.rules}
+
+
+def test_a_process_hot_for_one_rules_average_is_not_judged_by_another() -> None:
+    core = Core(compile_text(TWO_RULES), 0.5)
+    events = _busy_then_growing(45)
+    core.feed(events[:17])  # up to the sample at 15 s: every window has a value
+    before = _evaluations(core)
+    core.feed(events[17:31])  # the ticks from 15.5 s to 29.0 s: only its CPU moves
+    after = _evaluations(core)
+    assert after["busy"] - before["busy"] == 28  # its average moved at each of the 28
+    assert after["grows"] == before["grows"]  # its memory's window did not move
+    assert core.evaluator.moving.hot == {"cpu_pct": {core.table.procs[2]}}
+
+
+def test_a_process_hot_for_another_rule_still_fires_when_its_own_window_moves() -> None:
+    core = Core(compile_text(TWO_RULES), 0.5)
+    core.feed(_busy_then_growing(45))
+    core.finish()
+    # fires when its memory doubles; resolves when the old value leaves its window
+    # (a wake-up at 30 + 10 s: nothing of it is observed then)
+    assert transitions(core.drain()) == [(30.0, "grows", "firing", 2),
+                                         (40.0, "grows", "resolved", 2, "cleared")]
+
+
+def test_a_young_process_is_judged_at_the_tick_its_window_comes_of_age() -> None:
+    """A reload shortens a window: the process, observed once at 0.5 s and never
+    again, comes of age at 5.5 s with no observation and no wake-up due then."""
+    core = Core(compile_text("rule slow {\n    when avg(cpu_pct, 20s) > 50\n}\n"), 0.5)
+    core.feed([fork(0.0, 2, 1), sample(0.5, 2, cpu_pct=90.0), sample(1.0, 2, rss_kb=1.0)])
+    core.replace_plan(compile_text("rule quick {\n    when avg(cpu_pct, 5s) > 50\n}\n"))
+    core.feed([sample(float(s), 2, rss_kb=1.0) for s in range(2, 9)])
+    assert core.evaluator.moving.young == {"cpu_pct": {}}
+    assert transitions(core.drain()) == [(5.5, "quick", "firing", 2)]
