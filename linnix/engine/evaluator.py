@@ -128,7 +128,7 @@ class Evaluator:
         self.tally.refresh(table, now)
         self._observe_windows(table, now)
         self.moving.wake(now)
-        self.moving.of_age(now)
+        self.moving.of_age(now, self._gone)
         clock = time.perf_counter
         for state in self.rules:
             started = clock()

@@ -6,7 +6,8 @@ moves continuously, so a process whose averaged window still moves stays
 "hot" for that window's key until its buffer has settled.  A window too young
 to have a value (None until observed for its shortest length) does not move
 until it comes of age or is observed again: its process is "young" for that
-key meanwhile.
+key meanwhile, in a heap by the time it comes of age, so that a tick looks
+only at those that do.
 
 Everything is kept per window key (:func:`.windows.window_key`), so that a
 rule judges only the processes whose own windows moved: a process hot for one
@@ -26,6 +27,8 @@ from .windows import StepBuffer, window_key
 
 __all__ = ["Moving", "rule_window_keys", "window_uses"]
 
+_Young = tuple[StepBuffer, float]  # a young window, and the length at which it has a value
+
 
 class Moving:
     """Per window key: the processes due at this tick, hot, young; the wake-ups."""
@@ -33,7 +36,10 @@ class Moving:
     def __init__(self, plan: Plan) -> None:
         self.due: dict[str, set[Proc]] = {}  # observed changed, or woken, at this tick
         self.hot: dict[str, set[Proc]] = {}  # an average of theirs moves with time alone
-        self.young: dict[str, dict[Proc, tuple[StepBuffer, float]]] = {}
+        self.young: dict[str, dict[Proc, _Young]] = {}
+        # (when it comes of age, seq, process, key, its entry in young): stale once the
+        # entry is no longer the process's in young
+        self.ages: list[tuple[float, int, Proc, str, _Young]] = []
         self.wakes: list[tuple[float, int, Proc, str]] = []  # (when, seq, process, key)
         self._seq = 0
         self.replan(plan)
@@ -45,6 +51,7 @@ class Moving:
         for key, young in self.young.items():
             self.hot.setdefault(key, set()).update(young)
         self.young.clear()
+        self.ages.clear()
 
     def busy(self) -> bool:
         """Whether anything is due, hot or young (the next tick has work)."""
@@ -72,20 +79,42 @@ class Moving:
             if p.alive:
                 due.setdefault(key, set()).add(p)
 
-    def of_age(self, now: float) -> None:
+    def of_age(self, now: float, gone: set[Proc]) -> None:
         """Young processes observed again, or whose window has a value at ``now`` (the
-        first tick at which it has), are hot again."""
+        first tick at which it has), are hot again; those in ``gone`` exited."""
         for key, young in self.young.items():
             if not young:
                 continue
-            due = self.due.get(key, ())
-            hot = self.hot.setdefault(key, set())
-            for p, (buf, w) in list(young.items()):
-                if not p.alive:
+            if gone:
+                for p in gone.intersection(young):
                     del young[p]
-                elif p in due or not buf.first > now - w:
+            due = self.due.get(key)
+            if due:
+                hot = self.hot.setdefault(key, set())
+                for p in due.intersection(young):
                     del young[p]
                     hot.add(p)
+        ages = self.ages
+        # a bound that the float arithmetic of first + w cannot miss; the exact test
+        # (as a window reads it) decides, and one not yet of age waits in the heap
+        bound = now + 1e-9 * max(1.0, abs(now))
+        later = []
+        while ages and ages[0][0] <= bound:
+            entry = heapq.heappop(ages)
+            p, key, window = entry[2], entry[3], entry[4]
+            held = self.young.get(key)
+            if held is None or held.get(p) is not window:
+                continue  # observed again, exited or judged afresh since
+            buf, w = window
+            if not p.alive:
+                del held[p]
+            elif not buf.first > now - w:
+                del held[p]
+                self.hot.setdefault(key, set()).add(p)
+            else:
+                later.append(entry)
+        for entry in later:
+            heapq.heappush(ages, entry)
 
     def moved(self, keys: tuple[str, ...]) -> list[set[Proc]]:
         """The non-empty sets of processes whose windows ``keys`` may have moved."""
@@ -117,8 +146,10 @@ class Moving:
                 continue
             if w is None or not buf.first > now - w:
                 kept.add(p)  # its value may move with time alone
-            else:
-                young[p] = (buf, w)  # it reads None at now
+            else:  # it reads None at now
+                entry = young[p] = (buf, w)
+                self._seq += 1
+                heapq.heappush(self.ages, (buf.first + w, self._seq, p, key, entry))
         return kept
 
 

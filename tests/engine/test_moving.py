@@ -66,3 +66,27 @@ def test_a_young_process_is_judged_at_the_tick_its_window_comes_of_age() -> None
     core.feed([sample(float(s), 2, rss_kb=1.0) for s in range(2, 9)])
     assert core.evaluator.moving.young == {"cpu_pct": {}}
     assert transitions(core.drain()) == [(5.5, "quick", "firing", 2)]
+
+
+def _reloaded(tick: float, k: int, window: str, everyone: bool) -> list[tuple[object, ...]]:
+    """pid 2 observed once, at tick ``k``; its window then shortened by a reload."""
+    core = Core(compile_text("rule slow {\n    when avg(cpu_pct, 20s) > 50\n}\n"), tick)
+    sampled = k * tick - tick / 2
+    core.feed([fork(0.0, 2, 1), sample(sampled, 2, cpu_pct=90.0),
+               sample(sampled + tick, 2, rss_kb=1.0)])
+    core.replace_plan(compile_text(f"rule quick {{\n    when avg(cpu_pct, {window}) > 50\n}}\n"))
+    for state in core.evaluator.rules:
+        state.every_tick = everyone  # the reference: judged at every tick
+    core.feed([sample(sampled + tick + i * tick / 2, 2, rss_kb=1.0) for i in range(1, 40)])
+    return transitions(core.drain())
+
+
+def test_a_young_process_comes_of_age_at_the_tick_its_window_first_reads_a_value() -> None:
+    """Tick times and window edges are sums of floats (0.1 * 24 + 0.7 is more than
+    0.1 * 31, whose window of 0.7 s reaches back to 0.1 * 24): the tick found is the
+    first one at which the window itself has a value, neither earlier nor later."""
+    for tick, k, window in ((0.1, 24, "0.7s"), (0.1, 6, "0.3s"), (0.1, 12, "0.6s"),
+                            (0.5, 1, "5s")):
+        expected = _reloaded(tick, k, window, everyone=True)
+        assert len(expected) == 1
+        assert _reloaded(tick, k, window, everyone=False) == expected
