@@ -85,13 +85,15 @@ class Moving:
         for key, young in self.young.items():
             if not young:
                 continue
+            # a view's intersection walks the smaller side: the few processes observed
+            # or exited at this tick, not every young one (a daemon's first minute)
             if gone:
-                for p in gone.intersection(young):
+                for p in young.keys() & gone:
                     del young[p]
             due = self.due.get(key)
             if due:
                 hot = self.hot.setdefault(key, set())
-                for p in due.intersection(young):
+                for p in young.keys() & due:
                     del young[p]
                     hot.add(p)
         ages = self.ages
