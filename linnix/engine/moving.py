@@ -40,6 +40,9 @@ class Moving:
         # (when it comes of age, seq, process, key, its entry in young): stale once the
         # entry is no longer the process's in young
         self.ages: list[tuple[float, int, Proc, str, _Young]] = []
+        # per key, each process's entry in the heap: one while it is young or goes back
+        # and forth between young and hot (its age does not change with observations)
+        self._aged: dict[str, dict[Proc, _Young]] = {}
         self.wakes: list[tuple[float, int, Proc, str]] = []  # (when, seq, process, key)
         self._seq = 0
         self.replan(plan)
@@ -52,6 +55,7 @@ class Moving:
             self.hot.setdefault(key, set()).update(young)
         self.young.clear()
         self.ages.clear()
+        self._aged.clear()
 
     def busy(self) -> bool:
         """Whether anything is due, hot or young (the next tick has work)."""
@@ -104,17 +108,19 @@ class Moving:
         while ages and ages[0][0] <= bound:
             entry = heapq.heappop(ages)
             p, key, window = entry[2], entry[3], entry[4]
-            held = self.young.get(key)
-            if held is None or held.get(p) is not window:
-                continue  # observed again, exited or judged afresh since
+            aged = self._aged.get(key)
+            if aged is None or aged.get(p) is not window:
+                continue  # replaced by a newer entry
             buf, w = window
-            if not p.alive:
+            if p.alive and buf.first > now - w:
+                later.append(entry)  # not yet of age (the bound is a little generous)
+                continue
+            del aged[p]
+            held = self.young.get(key)
+            if held is not None and held.get(p) is window:  # not hot again, nor exited
                 del held[p]
-            elif not buf.first > now - w:
-                del held[p]
-                self.hot.setdefault(key, set()).add(p)
-            else:
-                later.append(entry)
+                if p.alive:
+                    self.hot.setdefault(key, set()).add(p)
         for entry in later:
             heapq.heappush(ages, entry)
 
@@ -142,6 +148,7 @@ class Moving:
         kept: set[Proc] = set()
         w = self.shortest.get(key)
         young = self.young.setdefault(key, {})
+        aged = self._aged.setdefault(key, {})
         for p in hot:
             buf = p.win.get(key) if p.alive and p.win is not None else None
             if buf is None or buf.settled(now):
@@ -149,9 +156,12 @@ class Moving:
             if w is None or not buf.first > now - w:
                 kept.add(p)  # its value may move with time alone
             else:  # it reads None at now
-                entry = young[p] = (buf, w)
-                self._seq += 1
-                heapq.heappush(self.ages, (buf.first + w, self._seq, p, key, entry))
+                entry = aged.get(p)
+                if entry is None or entry[0] is not buf or entry[1] != w:
+                    entry = aged[p] = (buf, w)
+                    self._seq += 1
+                    heapq.heappush(self.ages, (buf.first + w, self._seq, p, key, entry))
+                young[p] = entry
         return kept
 
 

@@ -90,3 +90,14 @@ def test_a_young_process_comes_of_age_at_the_tick_its_window_first_reads_a_value
         expected = _reloaded(tick, k, window, everyone=True)
         assert len(expected) == 1
         assert _reloaded(tick, k, window, everyone=False) == expected
+
+
+def test_a_young_process_observed_at_every_tick_waits_once_in_the_heap() -> None:
+    """Observed again, it is hot for that tick and young after it: its age is the same,
+    so the heap keeps its one entry rather than one per observation."""
+    core = Core(compile_text("rule busy {\n    when avg(cpu_pct, 1m) > 95\n}\n"), 0.5)
+    core.feed([fork(0.0, 2, 1), fork(0.0, 3, 1)]
+              + [sample(s / 2, pid, cpu_pct=float(s % 7)) for s in range(60) for pid in (2, 3)])
+    moving = core.evaluator.moving
+    assert set(moving.young["cpu_pct"]) == {core.table.procs[2], core.table.procs[3]}
+    assert len(moving.ages) == 2
