@@ -43,7 +43,9 @@ class Moving:
         # per key, each process's entry in the heap: one while it is young or goes back
         # and forth between young and hot (its age does not change with observations)
         self._aged: dict[str, dict[Proc, _Young]] = {}
-        self.wakes: list[tuple[float, int, Proc, str]] = []  # (when, seq, process, key)
+        # (when, seq, process, key, observed at, window length): when the value observed
+        # leaves a window of that length, or the window first has a value
+        self.wakes: list[tuple[float, int, Proc, str, float, float]] = []
         self._seq = 0
         self.replan(plan)
 
@@ -73,15 +75,21 @@ class Moving:
                 hot.add(p)
             for span in spans:
                 self._seq += 1
-                push(wakes, (now + span, self._seq, p, key))
+                push(wakes, (now + span, self._seq, p, key, now, span))
 
     def wake(self, now: float) -> None:
         """Windows that move at ``now`` because an old value left them."""
         wakes, due = self.wakes, self.due
+        later = []
         while wakes and wakes[0][0] <= now + EPS:
-            _, _, p, key = heapq.heappop(wakes)
+            wake = heapq.heappop(wakes)
+            p, key, observed, span = wake[2], wake[3], wake[4], wake[5]
             if p.alive:
                 due.setdefault(key, set()).add(p)
+                if observed > now - span:  # as a window tests it: not yet (float rounding)
+                    later.append(wake)
+        for wake in later:  # judged again at the next tick, when it has left
+            heapq.heappush(wakes, wake)
 
     def of_age(self, now: float, gone: set[Proc]) -> None:
         """Young processes observed again, or whose window has a value at ``now`` (the

@@ -101,3 +101,23 @@ def test_a_young_process_observed_at_every_tick_waits_once_in_the_heap() -> None
     moving = core.evaluator.moving
     assert set(moving.young["cpu_pct"]) == {core.table.procs[2], core.table.procs[3]}
     assert len(moving.ages) == 2
+
+
+def _growing(everyone: bool) -> list[tuple[object, ...]]:
+    """pid 2's memory grows each second from 26.742816 s; ticks from 0.242816 s."""
+    core = Core(compile_text("rule grows {\n    when delta(rss_mb, 30s) > 1\n}\n"), 0.5)
+    for state in core.evaluator.rules:
+        state.every_tick = everyone  # the reference: judged at every tick
+    core.feed([fork(0.242816, 2, 1)]
+              + [sample(round(26.742816 + s, 6), 2, rss_kb=100_000.0 + 6144 * s)
+                 for s in range(40)])
+    return transitions(core.drain())
+
+
+def test_a_window_judged_a_tick_after_its_wake_up_by_float_rounding() -> None:
+    """The wake-up at 26.742816 + 30 falls at the tick 56.742816, where the window
+    (56.742816 - 30 < 26.742816) has no value yet; it has one at the next tick, when
+    nothing of the process is observed: it is judged then all the same."""
+    expected = _growing(everyone=True)
+    assert expected[0] == (57.242816, "grows", "firing", 2)
+    assert _growing(everyone=False) == expected
