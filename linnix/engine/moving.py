@@ -37,8 +37,8 @@ class Moving:
         self.due: dict[str, set[Proc]] = {}  # observed changed, or woken, at this tick
         self.hot: dict[str, set[Proc]] = {}  # an average of theirs moves with time alone
         self.young: dict[str, dict[Proc, _Young]] = {}
-        # (when it comes of age, seq, process, key, its entry in young): stale once the
-        # entry is no longer the process's in young
+        # (when it comes of age, seq, process, key, its entry): stale once the entry is no
+        # longer the process's in _aged; it takes the process out of young if still there
         self.ages: list[tuple[float, int, Proc, str, _Young]] = []
         # per key, each process's entry in the heap: one while it is young or goes back
         # and forth between young and hot (its age does not change with observations)
