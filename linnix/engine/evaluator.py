@@ -20,16 +20,16 @@ beyond a wall of the rule's boundary, which reads its totals within them).
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..names import METRICS, WINDOW_FUNCTIONS, Scope
+from ..names import METRICS, Scope
 from ..plan import CompiledAction, CompiledRule, Plan
 from . import cgrules
 from .cgtable import Cg
+from .moving import Moving, rule_window_keys
 from .proctable import Proc, ProcTable
 from .rulestate import (
     EPS,
@@ -47,7 +47,7 @@ from .rulestate import (
 from .rulestate import order as _order
 from .tally import Tally
 from .trail import TRAIL_EVERY_S, Trail, take_point
-from .windows import StepBuffer, window_key, window_metric
+from .windows import window_metric
 
 __all__ = ["FIRING", "INACTIVE", "PENDING", "Alert", "Evaluator", "Proposal", "RuleState"]
 
@@ -61,20 +61,10 @@ class Evaluator:
         self.trails_due = -math.inf  # when a trail's next point is due (all looked at then)
         self.rules = [RuleState.of(r, i, plan.boundary_index(r))
                       for i, r in enumerate(plan.ticked)]
-        # Windowed values change when a new value is observed, and again when an
-        # old one leaves the window: a wake-up is scheduled for that moment.  An
-        # average moves continuously, so instances using avg() stay "hot" until
-        # their buffer has settled.  A process whose windows are all settled or too
-        # young to have a value (None until observed for a whole window) is "young":
-        # nothing of it moves until one comes of age or it is observed again.
-        self.win_hot: set[Proc] = set()
-        self.win_young: dict[Proc, list[tuple[StepBuffer, float]]] = {}
-        self.win_due: set[Proc] = set()
+        for state in self.rules:
+            state.win_keys = rule_window_keys(state.rule, state.wall)
+        self.moving = Moving(plan)  # which processes' windows move, per window key
         self._gone: set[Proc] = set()  # processes that exited since the last tick
-        self._wakes: list[tuple[float, int, Proc]] = []
-        self._wake_seq = 0
-        self._spans, self._averaged = _window_uses(plan)
-        self._shortest = {key: spans[0] for key, spans in self._spans.items() if spans}
         self.alerts: list[Alert] = []
         self.proposals: list[Proposal] = []
         self.tally = Tally(plan)  # count(EXPR) and the event counters (h.tally)
@@ -93,21 +83,20 @@ class Evaluator:
             prev = old.pop(rule.name, None)
             if prev is not None and _same(prev.rule, rule):
                 prev.rule, prev.index, prev.wall = rule, i, plan.boundary_index(rule)
+                prev.win_keys = rule_window_keys(rule, prev.wall)
                 self.rules.append(prev)
                 continue
             if prev is not None:
                 out.extend(self._drop(prev, table, now))
             fresh = RuleState.of(rule, i, plan.boundary_index(rule))
+            fresh.win_keys = rule_window_keys(rule, fresh.wall)
             if rule.scope is not Scope.SYSTEM:  # judge every live process once
                 table.meta_changed.update(table.live())
             self.rules.append(fresh)
         for gone in old.values():
             out.extend(self._drop(gone, table, now))
         self.plan = plan
-        self._spans, self._averaged = _window_uses(plan)
-        self._shortest = {key: spans[0] for key, spans in self._spans.items() if spans}
-        self.win_hot.update(self.win_young)  # judged afresh against the new windows
-        self.win_young.clear()
+        self.moving.replan(plan)  # young processes judged afresh against the new windows
         self.tally.replace(plan)
         return out
 
@@ -138,9 +127,8 @@ class Evaluator:
         self.tally.install(table)  # the core installs it before any event; a bare table now
         self.tally.refresh(table, now)
         self._observe_windows(table, now)
-        self._wake(now)
-        if self.win_young:
-            self._of_age(now)
+        self.moving.wake(now)
+        self.moving.of_age(now, self._gone)
         clock = time.perf_counter
         for state in self.rules:
             started = clock()
@@ -161,9 +149,7 @@ class Evaluator:
             state.durations.add(clock() - started)
         if self.history:
             self._record_history(table, now)
-        if self.win_hot:
-            self._cool(now)
-        self.win_due.clear()
+        self.moving.cool(now)
         table.settle(now)
         return self.alerts, self.proposals
 
@@ -265,73 +251,26 @@ class Evaluator:
                     if value is not None:
                         cg.observe(wm.name, wm.span_s, now, value)
                 continue
-            spans = self._spans.get(wm.name, ())
-            averaged = wm.name in self._averaged
+            changed = []
             for p in _observed(window_metric(wm.name), table):
                 value = wm.read(p, host, now)
-                if value is None or not p.observe(wm.name, wm.span_s, now, value):
-                    continue
-                self.win_due.add(p)
-                if averaged:
-                    self.win_hot.add(p)
-                for span in spans:
-                    self._wake_seq += 1
-                    heapq.heappush(self._wakes, (now + span, self._wake_seq, p))
-
-    def _cool(self, now: float) -> None:
-        """Keep hot the processes judged at this tick whose windows still move."""
-        hot: set[Proc] = set()
-        shortest = self._shortest
-        for p in self.win_hot:
-            if not p.alive or p.win is None:
-                continue
-            young = []
-            for key, buf in p.win.items():
-                if buf.settled(now):
-                    continue
-                w = shortest.get(key)
-                if w is None or not buf.first > now - w:
-                    hot.add(p)  # its values may move with time alone
-                    self.win_young.pop(p, None)
-                    break
-                young.append((buf, w))  # every window of it reads None at now
-            else:
-                if young:
-                    self.win_young[p] = young
-        self.win_hot = hot
-
-    def _of_age(self, now: float) -> None:
-        """Young processes that were observed again, or one of whose windows has a
-        value at ``now`` (it is the first tick at which it has), are hot again."""
-        due = self.win_due
-        for p, young in list(self.win_young.items()):
-            if not p.alive:
-                del self.win_young[p]
-            elif p in due or any(not buf.first > now - w for buf, w in young):
-                del self.win_young[p]
-                self.win_hot.add(p)
-
-    def _wake(self, now: float) -> None:
-        """Instances whose windows move at ``now`` because an old value left one."""
-        wakes = self._wakes
-        while wakes and wakes[0][0] <= now + EPS:
-            p = heapq.heappop(wakes)[2]
-            if p.alive:
-                self.win_due.add(p)
+                if value is not None and p.observe(wm.name, wm.span_s, now, value):
+                    changed.append(p)
+            if changed:
+                self.moving.observed(wm.name, changed, now)
 
     def _candidates(self, state: RuleState, table: ProcTable) -> Iterable[Proc]:
         if state.every_tick or (state.host_reads and state.host_moved(table.host)):
             return list(table.live())
         found = table.changed(state.groups)
-        if not (state.rates and table.rate_hot) and not (state.windows and (
-                self.win_due or self.win_hot)):
+        moved = self.moving.moved(state.win_keys) if state.windows else ()
+        if not (state.rates and table.rate_hot) and not moved:
             return found
         found = set(found)  # the table's union is shared: extend a copy
         if state.rates:
             found |= table.rate_hot
-        if state.windows:
-            found |= self.win_due
-            found |= self.win_hot
+        for procs in moved:
+            found |= procs
         return found
 
     def _refresh(self, state: RuleState, table: ProcTable, now: float) -> set[Proc]:
@@ -549,23 +488,6 @@ def _labels(rule: CompiledRule, inst: Instance | None, kind: str,
     if inst is not None:
         inst.labels = labels
     return labels
-
-
-def _window_uses(plan: Plan) -> tuple[dict[str, tuple[float, ...]], set[str]]:
-    """Per window key (:func:`.windows.window_key`), its lengths; and the keys averaged."""
-    spans: dict[str, set[float]] = {}
-    averaged: set[str] = set()
-    for rule in plan.ticked:
-        k = plan.boundary_index(rule)
-        for func, _, rest in (name.partition("(") for name in rule.inputs if "(" in name):
-            if func not in WINDOW_FUNCTIONS:
-                continue
-            metric = rest.split(",")[0].strip()
-            key = window_key(metric, k)
-            spans.setdefault(key, set()).update(w for m, w in rule.windows if m == metric)
-            if func == "avg":
-                averaged.add(key)
-    return {m: tuple(sorted(ws)) for m, ws in spans.items()}, averaged
 
 
 def _observed(metric: str, table: ProcTable) -> Iterable[Proc]:

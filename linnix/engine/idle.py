@@ -285,7 +285,7 @@ def next_busy_tick(ev: Evaluator, table: ProcTable, grid: Grid, k_from: int, k_t
 
 def _busy(ev: Evaluator, table: ProcTable, now: float) -> bool:
     """Whether the next tick has work whose end no wake-up names."""
-    if (not table.quiet() or table.rate_hot or ev.win_hot or ev.win_young or ev.win_due
+    if (not table.quiet() or table.rate_hot or ev.moving.busy()
             or ev.tally.busy()):
         return True
     if any(m not in TIME_VARYING and (m not in METRICS or METRICS[m].time_varying)
@@ -318,8 +318,8 @@ def _wakes(ev: Evaluator, table: ProcTable, now: float) -> tuple[float, float]:
     first = host.lost.first()
     if first is not None:
         values = min(values, first + host.lost.span)
-    if ev._wakes:
-        values = min(values, ev._wakes[0][0])
+    if ev.moving.wakes:
+        values = min(values, ev.moving.wakes[0][0])
     timers = min((s.timers[0][0] for s in ev.rules if s.timers), default=math.inf)
     if ev.trails:  # a trail's next point is a timer too
         timers = min(timers, ev.trails_due)

@@ -186,6 +186,7 @@ class RuleState:
     wall: int | None = None  # where the table keeps the totals within its boundary's walls
     rates: bool = False
     windows: bool = False
+    win_keys: tuple[str, ...] = ()  # the window keys it reads (set by the evaluator)
     errors: int = 0
     evaluations: int = 0
     durations: Durations = attrs.field(factory=Durations)  # its part of each tick, timed

@@ -8,8 +8,10 @@ the number of changes within the longest window the plan asks for.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
-from functools import reduce
+from collections.abc import Callable, Iterable
+from functools import partial, reduce
 from itertools import islice
 from operator import add
 
@@ -19,6 +21,16 @@ __all__ = ["RATE_WINDOW_S", "ExpiryCounts", "RateWindow", "StepBuffer", "SumWind
            "window_key", "window_metric"]
 
 RATE_WINDOW_S = 1.0
+
+# Floats added one after the other, from ``start`` on, as a loop would: the same
+# additions in the same order.  Before 3.12 ``sum`` does exactly that, in C doubles,
+# with no Python call per step (twice as fast as ``reduce`` on a minute's steps); from
+# 3.12 it compensates rounding errors, and its result may differ in the last bit.
+_added_up: Callable[[Iterable[float], float], float]
+if sys.version_info < (3, 12):
+    _added_up = sum
+else:
+    _added_up = partial(reduce, add)
 
 
 def window_key(metric: str, bounded: int | None) -> str:
@@ -240,8 +252,8 @@ class StepBuffer:
         The sum of each step's value times how long it held within the window,
         added from the oldest step on: the first area is clipped at the edge,
         the last runs to ``now``, those between are the kept ``areas`` (the
-        same products), added in the same order by ``reduce``: the result is
-        the same to the last bit as a plain loop's, at a fraction of the cost.
+        same products), added in the same order by :data:`_added_up`: the result
+        is the same to the last bit as a plain loop's, at a fraction of the cost.
         """
         edge = now - window
         if self.first > edge:
@@ -258,7 +270,7 @@ class StepBuffer:
         if i == last:
             return (0.0 + v * (now - edge)) / window
         total = 0.0 + v * (steps[i + 1][0] - edge)
-        total = reduce(add, islice(self.areas, i + 1, last), total)
+        total = _added_up(islice(self.areas, i + 1, last), total)
         return (total + v_last * (now - t_last)) / window
 
     def _avg_until(self, now: float, window: float, i: int) -> float:

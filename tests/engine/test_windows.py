@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -128,3 +130,25 @@ def test_window_functions_give_what_the_steps_in_effect_give(
                                             else min(v for _, v in span_in))
             assert buf.max(when, window) == (None if span_in is None
                                             else max(v for _, v in span_in))
+
+
+def test_an_average_adds_its_steps_in_order_as_a_loop_does() -> None:
+    """A minute of CPU values changing every second, read between two samples: the
+    average is the loop's to the last bit, where a sum that compensates its rounding
+    errors (``math.fsum``, ``sum`` from Python 3.12) gives another value."""
+    values = [100 / (k % 3 + 3) + k / 3 for k in range(120)]
+    buf = StepBuffer(60.0, 0.3, values[0])
+    for k, value in enumerate(values[1:], 1):
+        buf.push(0.3 + k, value)
+    now, window = 120.8, 60.0
+    edge = now - window
+    span = _Reference(buf).since(now, window)
+    assert span is not None
+    areas = [v * (t1 - t0) for (t0, v), (t1, _) in
+             zip(span, [*span[1:], (now, 0.0)], strict=True)]
+    looped = 0.0
+    for area in areas:
+        looped += area
+    assert math.fsum(areas) != looped  # the order matters for these steps
+    assert buf.avg(now, window) == looped / window
+    assert span[0][0] == edge
