@@ -206,9 +206,9 @@ class HostSampler:
 class Telemetry:
     """Per-process and host samples every ``interval`` seconds, only what the plan reads.
 
-    ``idle_max``: the longest time an idle process goes unread (seconds; at most one
-    interval: every process at every round).  Which processes are woken at a round
-    (read whatever their pace) is asked of :attr:`wake`.
+    ``idle_max``: the longest an idle process goes unread, in seconds (one interval or
+    less: every process at every round).  Which processes are woken at a round (read
+    whatever their pace) is asked of :attr:`wake` before it.
     """
 
     def __init__(self, clock: Clock, plan: Plan, source: Source, interval: float = 1.0,
