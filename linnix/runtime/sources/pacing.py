@@ -12,9 +12,17 @@ next round.
 
 Skipping a read loses nothing while the process stays idle: its last
 sample (a CPU share of 0, the same memory, descriptors and threads) is what
-every skipped read would have said.  What a skip costs is time: a process
-that becomes busy is seen up to ``max_gap`` rounds late, with its CPU share
-averaged over the rounds since its previous read.
+every skipped read would have said.  What a skip could cost is time: a
+process that becomes busy with no event would be seen up to ``max_gap``
+rounds late.  The host says when that happens: each round the sampler reads
+the host's busy CPU time and used memory anyway, and what the processes read
+at the round used since their previous read accounts for nearly all of it.
+When the host used more than they account for (:func:`woken`: over
+:data:`WAKE_CPU` of one CPU, or :data:`WAKE_MEM_KB` more memory), some
+process not read woke up, and every process is read at once
+(:meth:`Pacing.rest`).  A false alarm (a process that started and ended
+within the round, interrupts the kernel counts apart) costs a round as it
+was before pacing, never a late sample.
 
 A round then costs what its reads cost, not what the host's processes
 number: /proc is listed only every ``max_gap`` rounds (to find what no
@@ -32,27 +40,60 @@ and tells :meth:`Pacing.found` what each read found.
 from __future__ import annotations
 
 from collections.abc import Collection, Hashable
+from typing import NamedTuple
 
-__all__ = ["QUIET_READS", "Pacing", "Seen", "rounds_between"]
+__all__ = ["QUIET_READS", "WAKE_CPU", "WAKE_MEM_KB", "Pacing", "Seen", "Usage",
+           "rounds_between", "woken"]
 
 QUIET_READS = 3  # reads in a row finding nothing changed before a process is read less often
+# CPU (share of one CPU over a round) and memory growth (kB a round) the host used beyond
+# what the processes read at the round account for, past which some process not read woke:
+# above the noise of an idle host (the clock-tick rounding of each read, a few ticks a
+# round), far below the busy process a CPU rule watches (bench/RESULTS.md measures both)
+WAKE_CPU = 0.05
+WAKE_MEM_KB = 16 * 1024.0
 _NOTHING = object()  # what a process not read yet was found to be: unlike any values
 
 
 class Seen:
     """What the sampler keeps of one process between its reads."""
 
-    __slots__ = ("at", "due", "limit", "limit_at", "quiet", "start", "ticks", "values")
+    __slots__ = ("at", "due", "limit", "limit_at", "quiet", "rss_kb", "start", "ticks",
+                 "values")
 
     def __init__(self, start: int) -> None:
         self.start = start  # clock ticks since boot: the same pid later is another process
         self.ticks: int | None = None  # CPU time (clock ticks) at the last read ...
         self.at = 0.0  # ... and when (seconds on the sampler's clock)
+        self.rss_kb = 0.0  # resident memory at the last read
         self.limit: int | None = None  # its soft limit on descriptors ...
         self.limit_at: float | None = None  # ... and when it was read (None: never)
         self.values: Hashable = _NOTHING  # what the last read found
         self.quiet = 0  # reads in a row that found the same
         self.due = 0  # the round of its next read
+
+
+class Usage(NamedTuple):
+    """CPU time (seconds, every CPU together) and the change of used memory (kB) over a
+    round: the host's, or what the processes read at it used since their previous read.
+    None: not known."""
+
+    cpu_s: float | None
+    mem_kb: float | None
+
+
+def woken(host: Usage, read: Usage, span_s: float) -> str | None:
+    """Why some process not read at a round ``span_s`` long must have woken: ``"cpu"``
+    or ``"memory"`` when the ``host`` used more than the processes ``read`` account for,
+    by more than :data:`WAKE_CPU` or :data:`WAKE_MEM_KB`; None when they account for it
+    (or nothing is known)."""
+    if host.cpu_s is not None and read.cpu_s is not None and span_s > 0 \
+            and host.cpu_s - read.cpu_s > WAKE_CPU * span_s:
+        return "cpu"
+    if host.mem_kb is not None and read.mem_kb is not None \
+            and host.mem_kb - read.mem_kb > WAKE_MEM_KB:
+        return "memory"
+    return None
 
 
 def rounds_between(longest_s: float, interval_s: float) -> int:
@@ -75,6 +116,7 @@ class Pacing:
         self._due: dict[int, list[int]] = {}  # round -> pids due then (stale ones skipped)
         self._listed_at: int | None = None  # the round at which /proc was last listed
         self._forget = False
+        self._now: set[int] = set()  # the pids read at this round
 
     @property
     def on(self) -> bool:
@@ -118,6 +160,19 @@ class Pacing:
                     s.quiet = 0
                 out.add(pid)
         self.skipped += len(seen) - len(out & seen.keys())
+        self._now = out
+        return sorted(out)
+
+    def rest(self, listed: list[int]) -> list[int]:
+        """The processes in ``listed`` (/proc now) not read at this round yet, to read at
+        once (some process woke: :func:`woken`); those not listed are forgotten."""
+        self._listed_at = self.round
+        now = self._now
+        out = set(self._keep(listed)) - now
+        known = [pid for pid in self.seen if pid not in now]
+        self.skipped -= len(known)
+        out.update(known)
+        now.update(out)
         return sorted(out)
 
     def _keep(self, listed: list[int]) -> list[int]:

@@ -38,7 +38,7 @@ from ...procfs import (
 from .caps import CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, effective
 from .cgroupsamples import CgroupSamples
 from .identity import Users
-from .pacing import Pacing, Seen, rounds_between
+from .pacing import Pacing, Seen, Usage, rounds_between, woken
 
 if TYPE_CHECKING:
     from . import Source
@@ -85,7 +85,8 @@ class ProcSampler:
     """Per-process telemetry: cpu_pct since the previous sample, rss, threads, fds.
 
     ``max_gap`` (rounds): how long an idle process may go unread (:mod:`.pacing`);
-    1 reads every process at every round.
+    1 reads every process at every round.  ``woke`` counts the rounds at which the host
+    used more than the processes read accounted for, so every process was read.
     """
 
     def __init__(self, clock: Clock, *, fds: bool = True, root: str = PROC,
@@ -95,23 +96,53 @@ class ProcSampler:
         self.sockets = False  # count sockets (a rule reads 'sockets'): a readlink per fd
         self.root = root
         self.pacing = Pacing(max_gap)
+        self.woke = 0
+        self._at: float | None = None  # when the previous round started
         self._fd_count = fd_count_by_size if lists_every_fd_dir(effective(), root) else fd_count
 
-    def sample(self, wake: Collection[int] | None = ()) -> list[t.Sample]:
+    def sample(self, wake: Collection[int] | None = (),
+               host: Usage | None = None) -> list[t.Sample]:
         """One Sample per process read at this round: those :class:`~.pacing.Pacing` says
-        are due (every process in /proc when it is off), ``wake`` handed to it."""
+        are due (every process in /proc when it is off), ``wake`` handed to it; then every
+        other process too if ``host`` (what the host used since the previous round) is
+        more than the reads account for (:func:`~.pacing.woken`)."""
         root, pacing = self.root, self.pacing
+        since, self._at = self._at, self.clock.now()
         listed = list_pids(root) if pacing.lists(wake) else None
         out: list[t.Sample] = []
-        for pid in pacing.due(listed, wake):
+        used = self._read(pacing.due(listed, wake), out, since)
+        if (pacing.on and host is not None and since is not None
+                and woken(host, used, self._at - since) is not None):
+            self.woke += 1
+            self._read(pacing.rest(list_pids(root)), out, None)
+        return out
+
+    def _read(self, pids: list[int], out: list[t.Sample], since: float | None) -> Usage:
+        """Read ``pids`` into ``out``; the CPU time and memory they used since their previous
+        reads (a process started after ``since`` since its start, one seen first but
+        older nothing: what it used before is not this round's)."""
+        root, pacing = self.root, self.pacing
+        ticks, kb = 0, 0.0
+        for pid in pids:
             st = read_stat(pid, root)
             if st is None:
+                gone = pacing.seen.get(pid)
+                if gone is not None:  # its memory is freed
+                    kb -= gone.rss_kb
                 pacing.gone(pid)
                 continue
             seen = pacing.record(pid, st.start_ticks)
             if st.exited:  # a zombie whose exit was already reported: nothing to sample
                 pacing.found(pid, seen, None)
                 continue
+            rss_kb = float(st.rss_pages * PAGE_KB)
+            if seen.ticks is not None:
+                ticks += st.cpu_ticks - seen.ticks
+                kb += rss_kb - seen.rss_kb
+            elif since is not None and self.clock.from_ticks(st.start_ticks) >= since - 1 / HZ:
+                ticks += st.cpu_ticks
+                kb += rss_kb
+            seen.rss_kb = rss_kb
             now = self.clock.now()
             cpu = self._cpu(st, seen, now)
             fds = limit = None
@@ -121,10 +152,10 @@ class ProcSampler:
             sockets = socket_count(pid, root) if self.sockets and not st.kernel_thread else None
             pacing.found(pid, seen, (st.cpu_ticks, st.rss_pages, st.threads, st.comm, fds, limit,
                                      sockets))
-            out.append(t.Sample(ts=round(now, 6), pid=pid, cpu_pct=cpu,
-                                rss_kb=float(st.rss_pages * PAGE_KB), fds=fds, fd_limit=limit,
-                                threads=st.threads, comm=st.comm, sockets=sockets))
-        return out
+            out.append(t.Sample(ts=round(now, 6), pid=pid, cpu_pct=cpu, rss_kb=rss_kb, fds=fds,
+                                fd_limit=limit, threads=st.threads, comm=st.comm,
+                                sockets=sockets))
+        return Usage(ticks / HZ, kb)
 
     def _cpu(self, st: ProcStat, seen: Seen, now: float) -> float | None:
         """The CPU share since the previous read (since the start at the first), and
@@ -155,12 +186,30 @@ class HostSampler:
         self.root = root
         self._cpu: tuple[int, int] | None = None  # (busy, total) jiffies
         self.ncpu = os.cpu_count() or 1
+        self._used_kb: float | None = None
+        # what the host used since the previous sample: busy CPU time, used memory's change
+        self.usage = Usage(None, None)
 
     def sample(self) -> t.System:
+        busy = self._cpu
         fields: dict[str, float | int | None] = {"cpu_pct": self._cpu_pct(), "ncpu": self.ncpu}
         fields.update(self._memory())
         fields.update(self._pressure())
+        self.usage = self._usage(busy, fields)
         return t.System(ts=round(self.clock.now(), 6), **fields)  # type: ignore[arg-type]
+
+    def _usage(self, before: tuple[int, int] | None,
+               fields: dict[str, float | int | None]) -> Usage:
+        """Busy CPU time and used memory's change since the previous sample (None: not
+        known), from the previous (busy, total) jiffies ``before`` and this sample's fields."""
+        cpu = None
+        if fields["cpu_pct"] is not None and before is not None and self._cpu is not None:
+            cpu = (self._cpu[0] - before[0]) / HZ
+        total, available = fields.get("mem_total_kb"), fields.get("mem_available_kb")
+        used = None if total is None or available is None else float(total - available)
+        change = None if used is None or self._used_kb is None else used - self._used_kb
+        self._used_kb = used
+        return Usage(cpu, change)
 
     def _cpu_pct(self) -> float | None:
         try:
@@ -255,7 +304,7 @@ class Telemetry:
         """One round of samples (blocking /proc reads: run it in a thread)."""
         batch: list[t.Event] = [self.host.sample()]
         if self.per_process:
-            batch.extend(self.procs.sample(wake))
+            batch.extend(self.procs.sample(wake, self.host.usage))
         cgroups = self.cgroups
         if cgroups is not None:
             batch.extend(cgroups.sample(cgroup_paths, self.cgroup_root))

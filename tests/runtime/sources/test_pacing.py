@@ -8,7 +8,15 @@ from collections.abc import Callable
 from hypothesis import given
 from hypothesis import strategies as st
 
-from linnix.runtime.sources.pacing import QUIET_READS, Pacing, rounds_between
+from linnix.runtime.sources.pacing import (
+    QUIET_READS,
+    WAKE_CPU,
+    WAKE_MEM_KB,
+    Pacing,
+    Usage,
+    rounds_between,
+    woken,
+)
 
 
 def run(pacing: Pacing, rounds: int, value: Callable[[int, int], object],
@@ -118,6 +126,34 @@ def test_forgetting_reads_every_process_at_the_next_round() -> None:
     assert pacing.lists(())
     assert pacing.due([1, 2], ()) == [1, 2]
     assert pacing.pace(1) is None
+
+
+def test_what_the_host_used_beyond_the_reads_says_a_process_woke() -> None:
+    read = Usage(cpu_s=0.30, mem_kb=1000.0)
+    assert woken(Usage(0.30, 1000.0), read, 1.0) is None  # all accounted for
+    assert woken(Usage(0.30 + WAKE_CPU - 0.01, 1000.0 + WAKE_MEM_KB - 1), read, 1.0) is None
+    assert woken(Usage(0.30 + WAKE_CPU + 0.01, 1000.0), read, 1.0) == "cpu"
+    assert woken(Usage(0.30 + WAKE_CPU + 0.01, 1000.0), read, 2.0) is None  # a longer round
+    assert woken(Usage(0.30, 1000.0 + WAKE_MEM_KB + 1), read, 1.0) == "memory"
+    assert woken(Usage(0.0, -5e6), read, 1.0) is None  # the host used less: nothing woke
+    assert woken(Usage(None, None), read, 1.0) is None  # nothing known, nothing said
+    assert woken(Usage(5.0, None), Usage(None, 0.0), 1.0) is None
+    assert woken(Usage(5.0, 1e9), read, 0.0) == "memory"  # no span: CPU says nothing
+
+
+def test_the_rest_of_a_round_is_every_process_not_read_yet() -> None:
+    pacing = Pacing(max_gap=8)
+    run(pacing, 10, lambda pid, r: "same" if pid == 1 else r)  # 1 idle, 2 busy
+    assert pacing.due(None, {3}) == [2, 3]  # round 11: 1 is not due, 3 is new
+    pacing.found(2, pacing.record(2, 100), "x")
+    pacing.found(3, pacing.record(3, 100), "y")
+    skipped = pacing.skipped
+    # some process woke: /proc holds 1, 2, 3 and 4 (4 no event named); 5 left unseen
+    pacing.seen[5] = pacing.record(5, 100)
+    assert pacing.rest([1, 2, 3, 4]) == [1, 4]
+    assert 5 not in pacing.seen
+    assert pacing.skipped == skipped - 1  # 1 was counted skipped at this round; it is read
+    assert pacing.rest([1, 2, 3, 4]) == []  # read at this round already
 
 
 def test_rounds_between_reads_from_the_configured_seconds() -> None:

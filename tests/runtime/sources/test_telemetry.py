@@ -12,7 +12,7 @@ from proc_support import FakeProc
 from linnix.engine import trace as t
 from linnix.procfs import HZ, PAGE_KB, Clock
 from linnix.runtime.sources.identity import Users
-from linnix.runtime.sources.telemetry import ProcSampler, snapshot
+from linnix.runtime.sources.telemetry import ProcSampler, Telemetry, snapshot
 
 LIMITS = ("Limit                     Soft Limit           Hard Limit           Units     \n"
           "Max open files            {soft:<20} 4096                 files     \n")
@@ -278,7 +278,7 @@ async def test_each_round_asks_which_processes_to_wake(autojump_clock: object) -
     asked = iter([{1, 2}, None, set()])
     telemetry.wake = lambda: next(asked)
     handed: list[Collection[int] | None] = []
-    telemetry.procs.sample = lambda wake=(): handed.append(wake) or []  # type: ignore[method-assign]
+    telemetry.procs.sample = lambda wake=(), host=None: handed.append(wake) or []  # type: ignore[method-assign]
     send, receive = trio.open_memory_channel[list[t.Event]](0)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(telemetry.run, send)
@@ -304,7 +304,7 @@ async def test_what_is_noted_is_taken_each_round_even_with_no_process_sampled(
     assert not telemetry.per_process
     taken: list[int] = []
     telemetry.wake = lambda: taken.append(1) or {7}  # type: ignore[func-returns-value]
-    telemetry.procs.sample = lambda wake=(): pytest.fail("no process is sampled")  # type: ignore[method-assign]
+    telemetry.procs.sample = lambda wake=(), host=None: pytest.fail("no process is sampled")  # type: ignore[method-assign]
     send, receive = trio.open_memory_channel[list[t.Event]](0)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(telemetry.run, send)
@@ -312,3 +312,116 @@ async def test_what_is_noted_is_taken_each_round_even_with_no_process_sampled(
             await receive.receive()
         nursery.cancel_scope.cancel()
     assert len(taken) >= 3
+
+
+# ---- a paced process that wakes with no event: the host's usage says so ---------------------
+
+
+class FakeHost:
+    """The host's /proc/stat and /proc/meminfo in a fake /proc, written before each round:
+    two CPUs' busy time is what its processes used (``extra`` ticks more: a process
+    that started and ended unseen), its used memory what they hold (``extra_kb`` more)."""
+
+    def __init__(self, proc: FakeProc) -> None:
+        self.proc = proc
+        self.rounds = 0
+        self.extra = 0
+        self.extra_kb = 0
+
+    def write(self) -> None:
+        busy = self.extra
+        used_kb = self.extra_kb + 100_000
+        for stat in self.proc.root.glob("[0-9]*/stat"):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            busy += int(fields[11]) + int(fields[12])
+            used_kb += int(fields[21]) * PAGE_KB
+        self.rounds += 1
+        idle = 2 * HZ * self.rounds * 10 - busy  # the clock moves by two CPUs' ticks a round
+        (self.proc.root / "stat").write_text(f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\n")
+        total = 8_000_000
+        (self.proc.root / "meminfo").write_text(
+            f"MemTotal:       {total} kB\nMemFree:        1 kB\n"
+            f"MemAvailable:   {total - used_kb} kB\n")
+
+
+def paced(tmp_path: Path, max_gap: int = 8) -> tuple[FakeProc, FakeHost, StepClock, Telemetry]:
+    """The daemon's telemetry over a fake /proc and host, pacing idle processes."""
+    from linnix.language.pipeline import compile_text
+
+    class _Source:
+        def lost_event(self) -> None:
+            return None
+
+    proc, clock = fake(tmp_path), StepClock()
+    telemetry = Telemetry(clock, compile_text("rule r: cpu_pct > 90 or rss_mb > 1000"),
+                          _Source(), 1.0, idle_max=float(max_gap))  # type: ignore[arg-type]
+    telemetry.host.root = telemetry.procs.root = proc.path
+    return proc, FakeHost(proc), clock, telemetry
+
+
+def collect(telemetry: Telemetry, host: FakeHost, clock: StepClock, n: int,
+            between: dict[int, Callable[[], None]],
+            wakes: dict[int, set[int]] | None = None) -> dict[int, list[int]]:
+    """``n`` rounds of the daemon's telemetry a second apart; the rounds at which each pid
+    was read (``between[r]`` runs before round r, before the host is written; ``wakes[r]``
+    are the pids events named before it)."""
+    read: dict[int, list[int]] = {}
+    for r in range(1, n + 1):
+        clock.t = 100.0 + r
+        if r in between:
+            between[r]()
+        host.write()
+        for ev in telemetry.collect(wake=(wakes or {}).get(r, set())):
+            if isinstance(ev, t.Sample):
+                read.setdefault(ev.pid, []).append(r)
+    return read
+
+
+def test_a_paced_process_that_burns_cpu_is_read_at_the_round_the_host_shows_it(
+        tmp_path: Path) -> None:
+    proc, host, clock, telemetry = paced(tmp_path)
+    # idle (paced: read at 1, 2, 3, 4, 6, 10, 18, 26), then half a CPU from round 12 on
+    burn = {r: (lambda r=r: proc.add(300, "worker", 1, start=500, utime=7 + HZ // 2 * (r - 11)))
+            for r in range(12, 31)}
+    read = collect(telemetry, host, clock, 30, burn)
+    assert read[300] == [1, 2, 3, 4, 6, 10, *range(12, 31)]  # at once, not at 18
+    assert read[1] == [1, 2, 3, 4, 6, 10, 12, 20, 28]  # read along at 12, keeping its pace
+    assert telemetry.procs.woke == 1
+
+
+def test_a_paced_process_whose_memory_grows_is_read_at_the_round_the_host_shows_it(
+        tmp_path: Path) -> None:
+    proc, host, clock, telemetry = paced(tmp_path)
+    pages = 64 * 1024 // PAGE_KB  # 64 MiB a round, a CPU tick each
+    grow = {r: (lambda r=r: proc.add(300, "worker", 1, start=500, utime=7 + (r - 11),
+                                     rss=250 + pages * (r - 11)))
+            for r in range(12, 16)}
+    read = collect(telemetry, host, clock, 20, grow)
+    # at once, not at 18; then every round while it grows
+    assert read[300][:10] == [1, 2, 3, 4, 6, 10, 12, 13, 14, 15]
+    assert telemetry.procs.woke == 1
+
+
+def test_what_the_reads_account_for_wakes_nothing(tmp_path: Path) -> None:
+    proc, host, clock, telemetry = paced(tmp_path)
+    # a busy process read every round, a new process its fork event names, and a little
+    # the reads do not account for (under the thresholds): nothing more is read
+    busy = {r: (lambda r=r: proc.add(400, "busy", 1, start=500, utime=HZ * r))
+            for r in range(1, 31)}
+    busy[15] = lambda: (proc.add(400, "busy", 1, start=500, utime=HZ * 15),
+                        proc.add(500, "new", 1, start=int(114.5 * HZ), utime=HZ // 2))
+    busy[20] = lambda: (proc.add(400, "busy", 1, start=500, utime=HZ * 20),
+                        setattr(host, "extra", int(0.04 * HZ)),
+                        setattr(host, "extra_kb", 8 * 1024))
+    read = collect(telemetry, host, clock, 30, busy, wakes={15: {500}})
+    assert read[1] == [1, 2, 3, 4, 6, 10, 18, 26]
+    assert read[500][:2] == [15, 16]
+    assert telemetry.procs.woke == 0
+    # a process no event named, or one that ended unseen, using a tenth of a CPU: every
+    # process is read (this one found too), and reads on at its pace
+    proc.add(600, "unnamed", 1, start=int(130.5 * HZ), utime=HZ // 10)
+    clock.t += 1.0
+    host.write()
+    assert {ev.pid for ev in telemetry.collect() if isinstance(ev, t.Sample)} == \
+        {1, 300, 400, 500, 600}
+    assert telemetry.procs.woke == 1
