@@ -77,7 +77,7 @@ class ProcStat:
 
 def read_stat(pid: int, root: str = PROC) -> ProcStat | None:
     """Parse /proc/PID/stat; None if the process is gone."""
-    try:  # unbuffered, one read: the sampler reads this for every process every second
+    try:  # unbuffered, one read: the sampler reads this for every process it samples
         fd = os.open(f"{root}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None

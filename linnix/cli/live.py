@@ -76,6 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         state_dir=resolve_state_dir(args.state_dir, config),
         tick_s=config.telemetry.tick,
         sample_interval=config.telemetry.sample_interval,
+        idle_sample_max=config.telemetry.idle_sample_max,
         ring_pages=config.telemetry.ring_buffer_pages,
         source=args.source,
         sample_fds=config.telemetry.sample_fds,

@@ -181,16 +181,19 @@ def power_of_two(value: object) -> object:
     raise _bad(f"expected a power of two (1, 2, 4, ... 4096, ...), got {show(value)}")
 
 
-def duration(*, zero_ok: bool) -> Check:
-    """A duration (see :func:`parse_duration`), stored as float seconds."""
+def duration(*, zero_ok: bool, at_most: float | None = None) -> Check:
+    """A duration (see :func:`parse_duration`), stored as float seconds; ``at_most``: the
+    longest allowed."""
     wanted = "a duration of zero or more" if zero_ok else "a duration longer than zero"
+    if at_most is not None:
+        wanted += f" and at most {at_most:g}s"
 
     def check(value: object) -> object:
         try:
             seconds = parse_duration(value)
         except ValueError:
             raise _bad(f"expected {wanted} {_DURATION_HELP}, got {show(value)}") from None
-        if seconds == 0 and not zero_ok:
+        if (seconds == 0 and not zero_ok) or (at_most is not None and seconds > at_most):
             raise _bad(f"expected {wanted}, got {show(value)}")
         return seconds
 

@@ -75,6 +75,8 @@ __all__ = [
 
 Mode = Literal["monitor", "enforce"]
 FdSampling = Literal["auto", "always", "never"]
+IDLE_SAMPLE_MAX_S = 8.0  # an idle process is sampled at least this often
+IDLE_SAMPLE_MAX_LIMIT_S = 60.0  # ... and no configuration lets it go longer
 
 # ---- the configuration ----------------------------------------------------------------
 
@@ -116,6 +118,9 @@ class TelemetryConfig:
     """``[telemetry]``: how often processes are sampled and rules evaluated."""
 
     sample_interval: float = 1.0
+    # the longest an idle process goes unsampled (0, or sample_interval or less: every
+    # process at every interval)
+    idle_sample_max: float = IDLE_SAMPLE_MAX_S
     tick: float = 0.5
     ring_buffer_pages: int = 4096
     sample_fds: FdSampling = "auto"
@@ -253,6 +258,7 @@ _SCHEMA: Mapping[str, tuple[type[Any], Mapping[str, Check]]] = {
     }),
     "telemetry": (TelemetryConfig, {
         "sample_interval": duration(zero_ok=False),
+        "idle_sample_max": duration(zero_ok=True, at_most=IDLE_SAMPLE_MAX_LIMIT_S),
         "tick": duration(zero_ok=False),
         "ring_buffer_pages": power_of_two,
         "sample_fds": choice("auto", "always", "never"),

@@ -26,6 +26,7 @@ from typing import IO, Any
 import attrs
 import trio
 
+from ..config.schema import IDLE_SAMPLE_MAX_S
 from ..engine import trace as t
 from ..engine.core import Core, Output
 from ..errors import LinnixError
@@ -53,6 +54,7 @@ from .sdnotify import Notifier
 from .sources import Source, Telemetry, open_source
 from .sources.netcap import follow_plan
 from .tracefilter import open_recorder
+from .wakes import wire as wire_wakes
 
 __all__ = ["Daemon", "DaemonOptions"]
 
@@ -67,6 +69,7 @@ class DaemonOptions:
     state_dir: str
     tick_s: float = 0.5
     sample_interval: float = 1.0
+    idle_sample_max: float = IDLE_SAMPLE_MAX_S  # an idle process is sampled at least this often
     ring_pages: int = 4096
     source: str = "auto"
     sample_fds: str = "auto"
@@ -284,7 +287,7 @@ class Daemon:
                 recorder.close()
             raise
         self.telemetry = telemetry = Telemetry(clock, plan, source, opts.sample_interval,
-                                               opts.sample_fds)
+                                               opts.sample_fds, opts.idle_sample_max)
         self.core = core = Core(plan, opts.tick_s, history=True, recent_network=True,
                                 trails=True)
         telemetry.cgroup_paths, telemetry.cgroup_root = live_cgroups(core), config.cgroups.root
@@ -301,6 +304,7 @@ class Daemon:
             core, clock, sink, recorder, needs_cmdline(plan), say=self.say,
             fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval),
             on_tick=self.notify.ticked)
+        wire_wakes(engine, telemetry)  # what events concern is read at once, however idle
         problem = self.notify.watch(core, lambda: stack.manager.paused is not None)
         if problem is not None:
             self.say(problem)

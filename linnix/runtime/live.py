@@ -24,7 +24,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import orjson
@@ -39,6 +39,9 @@ from ..plan import Plan
 from ..procfs import Clock, read_argv
 from ..terminal import TextOut, printable, write_safely
 from ..timefmt import stamp
+
+if TYPE_CHECKING:
+    from .wakes import Wakes
 
 __all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event",
            "open_state_file"]
@@ -166,6 +169,7 @@ class LiveEngine:
     on_tick: Callable[[], None] | None = None  # after each tick that ran (the watchdog)
     # after each round of samples is applied, with its time (the dashboard's ring)
     on_round: Callable[[float], None] | None = None
+    wakes: Wakes | None = None  # notes the processes events concern, for the sampler
 
     @property
     def degraded(self) -> bool:
@@ -195,6 +199,8 @@ class LiveEngine:
         self.last_ts = floor
         if self.recorder is not None:
             self.recorder.write(keep)
+        if self.wakes is not None:  # before the table applies them: exits' parents are known
+            self.wakes.note(keep, self.core.table.procs)
         if stale:  # the events are applied; no tick runs on what is left of the old state
             self.core.skip_ticks(floor)
         self.core.feed(keep)

@@ -52,7 +52,7 @@ def test_defaults() -> None:
     c = Config()
     assert c.runtime == RuntimeConfig(mode="monitor", state_dir=None)
     assert c.api == ApiConfig(bind="127.0.0.1:9333", token_file=None, max_body_bytes=16384)
-    assert c.telemetry == TelemetryConfig(sample_interval=1.0, tick=0.5,
+    assert c.telemetry == TelemetryConfig(sample_interval=1.0, idle_sample_max=8.0, tick=0.5,
                                           ring_buffer_pages=4096, sample_fds="auto")
     assert c.rules == RulesConfig(paths=("/etc/linnix/rules",), disabled_tags=(),
                                   enabled_tags=())
@@ -213,6 +213,17 @@ def test_invalid_durations() -> None:
 def test_zero_is_allowed_where_it_means_off() -> None:
     c = parse('[actions]\nkill_grace = "0s"\ndegraded_window = 0\n')
     assert (c.actions.kill_grace, c.actions.degraded_window) == (0.0, 0.0)
+
+
+def test_the_longest_gap_between_samples_of_an_idle_process() -> None:
+    assert parse('[telemetry]\nidle_sample_max = "0"\n').telemetry.idle_sample_max == 0.0
+    assert parse('[telemetry]\nidle_sample_max = "1m"\n').telemetry.idle_sample_max == 60.0
+    assert problem('[telemetry]\nidle_sample_max = "61s"\n') == (
+        'linnix.toml:2: telemetry.idle_sample_max: expected a duration of zero or more and at '
+        'most 60s, got "61s"')
+    assert problem("[telemetry]\nidle_sample_max = -1\n").startswith(
+        "linnix.toml:2: telemetry.idle_sample_max: expected a duration of zero or more and at "
+        "most 60s such as")
 
 
 def test_tick_may_exceed_or_undercut_the_sample_interval() -> None:
@@ -407,7 +418,7 @@ def test_lines_of_dotted_keys_and_inline_tables() -> None:
         "linnix.toml:5: telemetry.ring_buffer_pages: expected a power of two "
         "(1, 2, 4, ... 4096, ...), got 3",
         "linnix.toml:6: telemetry.retention: unknown key; [telemetry] has sample_interval, "
-        "tick, ring_buffer_pages, sample_fds",
+        "idle_sample_max, tick, ring_buffer_pages, sample_fds",
     ]
 
 

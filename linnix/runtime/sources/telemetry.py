@@ -9,7 +9,7 @@ need.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import trio
@@ -38,6 +38,7 @@ from ...procfs import (
 from .caps import CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, effective
 from .cgroupsamples import CgroupSamples
 from .identity import Users
+from .pacing import Pacing, Seen, Usage, rounds_between, woken
 
 if TYPE_CHECKING:
     from . import Source
@@ -81,65 +82,100 @@ def lists_every_fd_dir(mask: int | None, root: str = PROC) -> bool:
 
 
 class ProcSampler:
-    """Per-process telemetry: cpu_pct since the previous sample, rss, threads, fds."""
+    """Per-process telemetry: cpu_pct since the previous sample, rss, threads, fds.
 
-    def __init__(self, clock: Clock, *, fds: bool = True, root: str = PROC) -> None:
+    ``max_gap`` (rounds): how long an idle process may go unread (:mod:`.pacing`);
+    1 reads every process at every round.  ``woke`` counts the rounds at which the host
+    used more than the processes read accounted for, so every process was read.
+    """
+
+    def __init__(self, clock: Clock, *, fds: bool = True, root: str = PROC,
+                 max_gap: int = 1) -> None:
         self.clock = clock
         self.fds = fds
         self.sockets = False  # count sockets (a rule reads 'sockets'): a readlink per fd
         self.root = root
-        self._prev: dict[int, tuple[int, int, float]] = {}  # pid -> (start, cpu ticks, t)
-        self._limits: dict[tuple[int, int], tuple[int | None, float]] = {}
+        self.pacing = Pacing(max_gap)
+        self.woke = 0
+        self._at: float | None = None  # when the previous round started
         self._fd_count = fd_count_by_size if lists_every_fd_dir(effective(), root) else fd_count
 
-    def sample(self, pids: Iterable[int] | None = None) -> list[t.Sample]:
-        """One Sample per readable process (all of /proc when ``pids`` is None)."""
-        root = self.root
-        todo = list_pids(root) if pids is None else pids
+    def sample(self, wake: Collection[int] | None = (),
+               host: Usage | None = None) -> list[t.Sample]:
+        """One Sample per process read at this round: those :class:`~.pacing.Pacing` says
+        are due (every process in /proc when it is off), ``wake`` handed to it; then every
+        other process too if ``host`` (what the host used since the previous round) is
+        more than the reads account for (:func:`~.pacing.woken`)."""
+        root, pacing = self.root, self.pacing
+        since, self._at = self._at, self.clock.now()
+        listed = list_pids(root) if pacing.lists(wake) else None
         out: list[t.Sample] = []
-        seen: dict[int, tuple[int, int, float]] = {}
-        for pid in todo:
+        used = self._read(pacing.due(listed, wake), out, since)
+        if (pacing.on and host is not None and since is not None
+                and woken(host, used, self._at - since) is not None):
+            self.woke += 1
+            self._read(pacing.rest(list_pids(root)), out, None)
+        return out
+
+    def _read(self, pids: list[int], out: list[t.Sample], since: float | None) -> Usage:
+        """Read ``pids`` into ``out``; the CPU time and memory they used since their previous
+        reads (a process started after ``since`` since its start, one seen first but
+        older nothing: what it used before is not this round's)."""
+        root, pacing = self.root, self.pacing
+        ticks, kb = 0, 0.0
+        for pid in pids:
             st = read_stat(pid, root)
-            if st is None or st.exited:
-                continue  # gone, or a zombie whose exit was already reported
+            if st is None:
+                gone = pacing.seen.get(pid)
+                if gone is not None:  # its memory is freed
+                    kb -= gone.rss_kb
+                pacing.gone(pid)
+                continue
+            seen = pacing.record(pid, st.start_ticks)
+            if st.exited:  # a zombie whose exit was already reported: nothing to sample
+                pacing.found(pid, seen, None)
+                continue
+            rss_kb = float(st.rss_pages * PAGE_KB)
+            if seen.ticks is not None:
+                ticks += st.cpu_ticks - seen.ticks
+                kb += rss_kb - seen.rss_kb
+            elif since is not None and self.clock.from_ticks(st.start_ticks) >= since - 1 / HZ:
+                ticks += st.cpu_ticks
+                kb += rss_kb
+            seen.rss_kb = rss_kb
             now = self.clock.now()
-            cpu = self._cpu(st, now)
-            seen[pid] = (st.start_ticks, st.cpu_ticks, now)
+            cpu = self._cpu(st, seen, now)
             fds = limit = None
             if self.fds and not st.kernel_thread:
                 fds = self._fd_count(pid, root)
-                limit = self._limit(pid, st.start_ticks, now)
+                limit = self._limit(pid, seen, now)
             sockets = socket_count(pid, root) if self.sockets and not st.kernel_thread else None
-            out.append(t.Sample(ts=round(now, 6), pid=pid, cpu_pct=cpu,
-                                rss_kb=float(st.rss_pages * PAGE_KB), fds=fds, fd_limit=limit,
-                                threads=st.threads, comm=st.comm, sockets=sockets))
-        if pids is None:  # a full round: forget what belongs to processes gone since
-            self._prev = seen
-            live = {(pid, start) for pid, (start, _, _) in seen.items()}
-            self._limits = {k: v for k, v in self._limits.items() if k in live}
-        else:
-            self._prev = {**self._prev, **seen}
-        return out
+            pacing.found(pid, seen, (st.cpu_ticks, st.rss_pages, st.threads, st.comm, fds, limit,
+                                     sockets))
+            out.append(t.Sample(ts=round(now, 6), pid=pid, cpu_pct=cpu, rss_kb=rss_kb, fds=fds,
+                                fd_limit=limit, threads=st.threads, comm=st.comm,
+                                sockets=sockets))
+        return Usage(ticks / HZ, kb)
 
-    def _cpu(self, st: ProcStat, now: float) -> float | None:
-        prev = self._prev.get(st.pid)
-        if prev is not None and prev[0] == st.start_ticks:
-            span = now - prev[2]
+    def _cpu(self, st: ProcStat, seen: Seen, now: float) -> float | None:
+        """The CPU share since the previous read (since the start at the first), and
+        ``seen`` is now this read."""
+        ticks, since = seen.ticks, seen.at
+        seen.ticks, seen.at = st.cpu_ticks, now
+        if ticks is not None:
+            span = now - since
             if span <= 0:
                 return None
-            return round(100.0 * (st.cpu_ticks - prev[1]) / HZ / span, 1)
+            return round(100.0 * (st.cpu_ticks - ticks) / HZ / span, 1)
         age = now - self.clock.from_ticks(st.start_ticks)  # first look: average since start
         if age < 0.05:
             return None
         return round(100.0 * st.cpu_ticks / HZ / age, 1)
 
-    def _limit(self, pid: int, start: int, now: float) -> int | None:
-        key = (pid, start)
-        cached = self._limits.get(key)
-        if cached is None or now - cached[1] > FD_LIMIT_TTL_S:
-            cached = (fd_soft_limit(pid, self.root), now)
-            self._limits[key] = cached
-        return cached[0]
+    def _limit(self, pid: int, seen: Seen, now: float) -> int | None:
+        if seen.limit_at is None or now - seen.limit_at > FD_LIMIT_TTL_S:
+            seen.limit, seen.limit_at = fd_soft_limit(pid, self.root), now
+        return seen.limit
 
 
 class HostSampler:
@@ -150,12 +186,30 @@ class HostSampler:
         self.root = root
         self._cpu: tuple[int, int] | None = None  # (busy, total) jiffies
         self.ncpu = os.cpu_count() or 1
+        self._used_kb: float | None = None
+        # what the host used since the previous sample: busy CPU time, used memory's change
+        self.usage = Usage(None, None)
 
     def sample(self) -> t.System:
+        busy = self._cpu
         fields: dict[str, float | int | None] = {"cpu_pct": self._cpu_pct(), "ncpu": self.ncpu}
         fields.update(self._memory())
         fields.update(self._pressure())
+        self.usage = self._usage(busy, fields)
         return t.System(ts=round(self.clock.now(), 6), **fields)  # type: ignore[arg-type]
+
+    def _usage(self, before: tuple[int, int] | None,
+               fields: dict[str, float | int | None]) -> Usage:
+        """Busy CPU time and used memory's change since the previous sample (None: not
+        known), from the previous (busy, total) jiffies ``before`` and this sample's fields."""
+        cpu = None
+        if fields["cpu_pct"] is not None and before is not None and self._cpu is not None:
+            cpu = (self._cpu[0] - before[0]) / HZ
+        total, available = fields.get("mem_total_kb"), fields.get("mem_available_kb")
+        used = None if total is None or available is None else float(total - available)
+        change = None if used is None or self._used_kb is None else used - self._used_kb
+        self._used_kb = used
+        return Usage(cpu, change)
 
     def _cpu_pct(self) -> float | None:
         try:
@@ -199,17 +253,25 @@ class HostSampler:
 
 
 class Telemetry:
-    """Per-process and host samples every ``interval`` seconds, only what the plan reads."""
+    """Per-process and host samples every ``interval`` seconds, only what the plan reads.
+
+    ``idle_max``: the longest an idle process goes unread, in seconds (one interval or
+    less: every process at every round).  Which processes are woken at a round (read
+    whatever their pace) is asked of :attr:`wake` before it.
+    """
 
     def __init__(self, clock: Clock, plan: Plan, source: Source, interval: float = 1.0,
-                 fds: str = "auto") -> None:
+                 fds: str = "auto", idle_max: float = 0.0) -> None:
         self.clock = clock
         self.source = source
         self.interval = interval
         self.fds_mode = fds
         self.host = HostSampler(clock)
-        self.procs = ProcSampler(clock)
+        self.procs = ProcSampler(clock, max_gap=rounds_between(idle_max, interval))
         self.cgroups: CgroupSamples | None = None  # made when a rule reads a cg_* name
+        # the pids to read at the next round whatever their pace (None: every process),
+        # asked on the trio thread before a round
+        self.wake: Callable[[], Collection[int] | None] = lambda: ()
         # the cgroup paths of the live processes, read on the trio thread before a round
         self.cgroup_paths: Callable[[], Iterable[str]] = lambda: ()
         self.cgroup_root: str | None = None  # [cgroups] root: every cgroup under it too
@@ -232,15 +294,17 @@ class Telemetry:
             self.cgroups = CgroupSamples(self.clock)
         elif Need.CGROUP not in needs:
             self.cgroups = None
+        self.procs.pacing.forget()  # what is read may have changed: every process again
 
     def snapshot(self) -> list[t.Proc]:
         return snapshot(self.clock)
 
-    def collect(self, cgroup_paths: Iterable[str] = ()) -> list[t.Event]:
+    def collect(self, cgroup_paths: Iterable[str] = (),
+                wake: Collection[int] | None = ()) -> list[t.Event]:
         """One round of samples (blocking /proc reads: run it in a thread)."""
         batch: list[t.Event] = [self.host.sample()]
         if self.per_process:
-            batch.extend(self.procs.sample())
+            batch.extend(self.procs.sample(wake, self.host.usage))
         cgroups = self.cgroups
         if cgroups is not None:
             batch.extend(cgroups.sample(cgroup_paths, self.cgroup_root))
@@ -255,7 +319,8 @@ class Telemetry:
             deadline = trio.current_time()
             while True:
                 paths = list(self.cgroup_paths()) if self.cgroups is not None else []
-                batch = await trio.to_thread.run_sync(self.collect, paths)
+                wake = self.wake()  # taken each round: what is noted never piles up
+                batch = await trio.to_thread.run_sync(self.collect, paths, wake)
                 if self.on_host is not None and isinstance(batch[0], t.System):
                     self.on_host(batch[0])
                 await send.send(batch)
