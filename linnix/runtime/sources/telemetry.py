@@ -114,7 +114,8 @@ class ProcSampler:
         if (pacing.on and host is not None and since is not None
                 and woken(host, used, self._at - since) is not None):
             self.woke += 1
-            self._read(pacing.rest(list_pids(root)), out, None)
+            everyone = listed if listed is not None else list_pids(root)  # listed once a round
+            self._read(pacing.rest(everyone), out, None)
         return out
 
     def _read(self, pids: list[int], out: list[t.Sample], since: float | None) -> Usage:
