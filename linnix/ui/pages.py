@@ -47,8 +47,13 @@ def time_left(expires_at: float | None, now: float) -> str:
     left = math.ceil(expires_at - now)
     if left <= 0:
         return "expiring now"
-    minutes, seconds = divmod(left, 60)
-    return f"{minutes}m {seconds:02d}s left" if minutes else f"{seconds}s left"
+    return f"{_minutes(left)} left"
+
+
+def _minutes(seconds: int) -> str:
+    """A whole number of seconds as ``Xm YYs`` (``Ys`` under a minute)."""
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes}m {rest:02d}s" if minutes else f"{rest}s"
 
 
 def target(row: dict[str, Any]) -> str:
@@ -73,7 +78,7 @@ def freeze_item(row: dict[str, Any], now: float) -> dict[str, Any]:
     thawed = row.get("thawed_at")
     return {"action_id": row["action_id"], "cgroup": row["cgroup"],
             "since": rfc3339(float(row["frozen_at"])),
-            "left": time_left(row.get("thaw_by"), now).replace(" left", ""),
+            "left": _minutes(max(0, math.ceil(float(row["thaw_by"]) - now))),
             "thawed": None if thawed is None else rfc3339(float(thawed)),
             "thaw_reason": row.get("thaw_reason")}
 
