@@ -315,16 +315,22 @@ async def test_each_event_match_is_an_incident_closed_at_once_with_its_action(
     assert states == [opened, closed, opened, opened, closed, closed]
 
 
-async def test_a_second_firing_opens_a_second_incident_and_counts_on_the_pending_action(
-        rig: Rig) -> None:
-    """The process is the same one and its action is still pending: nobody is asked
-    twice; the action says it was seen again, and the audit log says for which incident."""
+def fired_twice() -> list[t.Event]:
+    """pid 100 fires at 2.5, resolves at 3.0, and fires again at 6.0."""
     events = start_events()
     for i in range(5):
         events += busy(0.5 + i * 0.5, 60.0 + i)
     events += busy(3.0, 10.0)  # resolved
     for i in range(5):
         events += busy(4.0 + i * 0.5, 70.0)  # pending at 4.0, firing at 6.0
+    return events
+
+
+async def test_a_second_firing_opens_a_second_incident_and_counts_on_the_pending_action(
+        rig: Rig) -> None:
+    """The process is the same one and its action is still pending: nobody is asked
+    twice; the action says it was seen again, and the audit log says for which incident."""
+    events = fired_twice()
     async with rig.running():
         rig.feed(events, until=6.0)
         await rig.handled()
@@ -345,12 +351,7 @@ async def test_the_history_links_each_firing_and_resolution_to_its_incident(
     first."""
     history = History()
     sinks = [history, rig.responder] if history_first else [rig.responder, history]
-    events = start_events()
-    for i in range(5):
-        events += busy(0.5 + i * 0.5, 60.0 + i)
-    events += busy(3.0, 10.0)  # resolved
-    for i in range(5):
-        events += busy(4.0 + i * 0.5, 70.0)  # pending at 4.0, firing at 6.0
+    events = fired_twice()
     async with rig.running():
         rig.core.feed(events)
         rig.core.run_until(6.0)

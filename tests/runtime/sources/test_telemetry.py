@@ -18,6 +18,25 @@ LIMITS = ("Limit                     Soft Limit           Hard Limit           U
           "Max open files            {soft:<20} 4096                 files     \n")
 
 
+
+class Lossless:
+    """A source that never loses an event: all the telemetry asks of one."""
+
+    def lost_event(self) -> None:
+        return None
+
+
+async def batches_sent(telemetry: Telemetry, n: int) -> list[list[t.Event]]:
+    """The first ``n`` batches ``telemetry.run`` sends (on the test's clock)."""
+    import trio
+
+    send, receive = trio.open_memory_channel[list[t.Event]](0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(telemetry.run, send)
+        batches = [await receive.receive() for _ in range(n)]
+        nursery.cancel_scope.cancel()
+    return batches
+
 def with_fds(proc: FakeProc, pid: int, fds: int, soft: int) -> None:
     d = proc.root / str(pid)
     (d / "fd").mkdir(exist_ok=True)
@@ -74,25 +93,16 @@ def test_the_start_up_scan_reads_each_cgroup_and_names_each_uid(tmp_path: Path) 
 
 
 async def test_each_host_sample_is_handed_on_as_it_is_sent(autojump_clock: object) -> None:
-    import trio
 
     from linnix.engine import trace as t
     from linnix.language.pipeline import compile_text
     from linnix.runtime.sources.telemetry import Telemetry
 
-    class Quiet:
-        def lost_event(self) -> None:
-            return None
-
     telemetry = Telemetry(Clock(), compile_text("rule hot: host_cpu_pct > 1000"),
-                          Quiet(), 1.0)  # type: ignore[arg-type]
+                          Lossless(), 1.0)  # type: ignore[arg-type]
     handed: list[t.System] = []
     telemetry.on_host = handed.append
-    send, receive = trio.open_memory_channel[list[t.Event]](0)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(telemetry.run, send)
-        batches = [await receive.receive() for _ in range(2)]
-        nursery.cancel_scope.cancel()
+    batches = await batches_sent(telemetry, 2)
     assert handed == [batch[0] for batch in batches]
     assert all(isinstance(ev, t.System) for ev in handed)
 
@@ -119,11 +129,7 @@ def test_the_telemetry_counts_sockets_for_a_plan_that_reads_them() -> None:
     from linnix.language.pipeline import compile_text
     from linnix.runtime.sources.telemetry import Telemetry
 
-    class _Source:
-        def lost_event(self) -> None:
-            return None
-
-    telemetry = Telemetry(Clock(origin=0.0), compile_text("rule r: sockets > 100"), _Source())
+    telemetry = Telemetry(Clock(origin=0.0), compile_text("rule r: sockets > 100"), Lossless())
     assert telemetry.per_process and telemetry.procs.sockets
     telemetry.configure(compile_text("rule r: fds > 100"))
     assert telemetry.per_process and not telemetry.procs.sockets
@@ -245,11 +251,7 @@ def test_a_reloaded_plan_samples_every_process_again() -> None:
     from linnix.language.pipeline import compile_text
     from linnix.runtime.sources.telemetry import Telemetry
 
-    class _Source:
-        def lost_event(self) -> None:
-            return None
-
-    telemetry = Telemetry(Clock(origin=0.0), compile_text("rule r: cpu_pct > 100"), _Source(),
+    telemetry = Telemetry(Clock(origin=0.0), compile_text("rule r: cpu_pct > 100"), Lossless(),
                           1.0, idle_max=8.0)
     pacing = telemetry.procs.pacing
     assert pacing.max_gap == 8
@@ -259,58 +261,38 @@ def test_a_reloaded_plan_samples_every_process_again() -> None:
     assert not pacing.lists(()) and pacing.due(None, ()) == []
     telemetry.configure(compile_text("rule r: fds > 100"))  # fds are read now
     assert pacing.lists(()) and pacing.due([1], ()) == [1]
-    assert Telemetry(Clock(origin=0.0), compile_text("rule r: cpu_pct > 100"), _Source(),
+    assert Telemetry(Clock(origin=0.0), compile_text("rule r: cpu_pct > 100"), Lossless(),
                      1.0).procs.pacing.max_gap == 1  # by default: every process every round
 
 
 async def test_each_round_asks_which_processes_to_wake(autojump_clock: object) -> None:
-    import trio
 
     from linnix.language.pipeline import compile_text
     from linnix.runtime.sources.telemetry import Telemetry
 
-    class Quiet:
-        def lost_event(self) -> None:
-            return None
-
-    telemetry = Telemetry(Clock(), compile_text("rule r: cpu_pct > 1000"), Quiet(), 1.0,
+    telemetry = Telemetry(Clock(), compile_text("rule r: cpu_pct > 1000"), Lossless(), 1.0,
                           idle_max=4.0)  # type: ignore[arg-type]
     asked = iter([{1, 2}, None, set()])
     telemetry.wake = lambda: next(asked)
     handed: list[Collection[int] | None] = []
     telemetry.procs.sample = lambda wake=(), host=None: handed.append(wake) or []  # type: ignore[method-assign]
-    send, receive = trio.open_memory_channel[list[t.Event]](0)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(telemetry.run, send)
-        for _ in range(3):
-            await receive.receive()
-        nursery.cancel_scope.cancel()
+    await batches_sent(telemetry, 3)
     assert handed == [{1, 2}, None, set()]
 
 
 async def test_what_is_noted_is_taken_each_round_even_with_no_process_sampled(
         autojump_clock: object) -> None:
-    import trio
 
     from linnix.language.pipeline import compile_text
     from linnix.runtime.sources.telemetry import Telemetry
 
-    class Quiet:
-        def lost_event(self) -> None:
-            return None
-
-    telemetry = Telemetry(Clock(), compile_text("rule r: host_cpu_pct > 1000"), Quiet(), 1.0,
+    telemetry = Telemetry(Clock(), compile_text("rule r: host_cpu_pct > 1000"), Lossless(), 1.0,
                           idle_max=4.0)  # type: ignore[arg-type]
     assert not telemetry.per_process
     taken: list[int] = []
     telemetry.wake = lambda: taken.append(1) or {7}  # type: ignore[func-returns-value]
     telemetry.procs.sample = lambda wake=(), host=None: pytest.fail("no process is sampled")  # type: ignore[method-assign]
-    send, receive = trio.open_memory_channel[list[t.Event]](0)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(telemetry.run, send)
-        for _ in range(3):
-            await receive.receive()
-        nursery.cancel_scope.cancel()
+    await batches_sent(telemetry, 3)
     assert len(taken) >= 3
 
 
@@ -348,13 +330,9 @@ def paced(tmp_path: Path, max_gap: int = 8) -> tuple[FakeProc, FakeHost, StepClo
     """The daemon's telemetry over a fake /proc and host, pacing idle processes."""
     from linnix.language.pipeline import compile_text
 
-    class _Source:
-        def lost_event(self) -> None:
-            return None
-
     proc, clock = fake(tmp_path), StepClock()
     telemetry = Telemetry(clock, compile_text("rule r: cpu_pct > 90 or rss_mb > 1000"),
-                          _Source(), 1.0, idle_max=float(max_gap))  # type: ignore[arg-type]
+                          Lossless(), 1.0, idle_max=float(max_gap))  # type: ignore[arg-type]
     telemetry.host.root = telemetry.procs.root = proc.path
     return proc, FakeHost(proc), clock, telemetry
 
