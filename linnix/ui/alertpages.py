@@ -4,6 +4,8 @@ pushed (ui/push.py)."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from quart import Blueprint, render_template, request
 from quart.wrappers import Response
 
@@ -13,17 +15,23 @@ from .alertdata import (
     STATES,
     AlertFilter,
     FilterError,
+    IncidentFilter,
     alerts_page,
 )
 from .overview import LIVE_EVERY_S
 from .web import RefusedError, UiState, html, unauthorized_fragment
 
-__all__ = ["register"]
+__all__ = ["query_filter", "register"]
 
 
-def _filter() -> AlertFilter:
+F = TypeVar("F", AlertFilter, IncidentFilter)
+
+
+def query_filter(kind: type[F]) -> F:
+    """The page's filter from the request's query; a 400 page saying why when it cannot
+    be applied (the alerts and the incidents pages)."""
     try:
-        return AlertFilter.of(request.args)
+        return kind.of(request.args)
     except FilterError as err:
         raise RefusedError(400, str(err)) from None
 
@@ -36,7 +44,7 @@ def register(bp: Blueprint, state: UiState) -> None:
         found = state.page_or_signin()
         if isinstance(found, Response):
             return found
-        f = _filter()
+        f = query_filter(AlertFilter)
         return html(await render_template(
             "ui/alerts.html", session=found[1], f=f, page=alerts_page(state.view, f),
             severities=SEVERITIES, states=STATES, every=LIVE_EVERY_S,
@@ -46,6 +54,6 @@ def register(bp: Blueprint, state: UiState) -> None:
     async def alerts_fragment() -> Response:
         if state.session() is None:
             return unauthorized_fragment()
-        f = _filter()
+        f = query_filter(AlertFilter)
         return html(await render_template("ui/_alerts.html", f=f,
                                           page=alerts_page(state.view, f)))

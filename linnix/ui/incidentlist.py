@@ -6,28 +6,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, render_template, request
+from quart import Blueprint, render_template
 from quart.wrappers import Response
 
 from .alertdata import (
     FILTER_MAX,
     INCIDENTS_PAGE,
     SEVERITIES,
-    FilterError,
     IncidentFilter,
     incident_row,
 )
+from .alertpages import query_filter
 from .overview import LIVE_EVERY_S
-from .web import RefusedError, UiState, html, unauthorized_fragment
+from .web import UiState, html, unauthorized_fragment
 
 __all__ = ["register"]
-
-
-def _filter() -> IncidentFilter:
-    try:
-        return IncidentFilter.of(request.args)
-    except FilterError as err:
-        raise RefusedError(400, str(err)) from None
 
 
 def register(bp: Blueprint, state: UiState) -> None:
@@ -47,7 +40,7 @@ def register(bp: Blueprint, state: UiState) -> None:
         found = state.page_or_signin()
         if isinstance(found, Response):
             return found
-        f = _filter()
+        f = query_filter(IncidentFilter)
         return html(await render_template(
             "ui/incidents.html", session=found[1], f=f, page=await listing(f),
             severities=SEVERITIES, every=LIVE_EVERY_S, filter_max=FILTER_MAX))
@@ -56,5 +49,5 @@ def register(bp: Blueprint, state: UiState) -> None:
     async def incidents_fragment() -> Response:
         if state.session() is None:
             return unauthorized_fragment()
-        f = _filter()
+        f = query_filter(IncidentFilter)
         return html(await render_template("ui/_incidents.html", f=f, page=await listing(f)))
