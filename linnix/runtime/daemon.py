@@ -305,7 +305,6 @@ class Daemon:
             fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval),
             on_tick=self.notify.ticked)
         wire_wakes(engine, telemetry)  # what events concern is read at once, however idle
-        engine.next_input = lambda: telemetry.next_at  # samples come after what they follow
         hold_until_due(source, engine.due)  # kernel events wait for the tick that needs them
         problem = self.notify.watch(core, lambda: stack.manager.paused is not None)
         if problem is not None:

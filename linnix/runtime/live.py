@@ -156,8 +156,6 @@ class LiveEngine:
     recorder: Recorder | None = None
     cmdline: bool = False
     delay: float = TICK_DELAY_S
-    # when another source (the telemetry) feeds its next batch, on the clock; None: now
-    next_input: Callable[[], float | None] | None = None
     snapshot: dict[int, float] = attrs.field(factory=dict)
     clamped: int = 0
     last_ts: float = 0.0
@@ -219,20 +217,12 @@ class LiveEngine:
 
     def due(self) -> float | None:
         """When a source's events must reach the engine, on the clock: halfway through
-        the next tick's delay, so that the tick has them all, and before the next batch of
-        another source (:attr:`next_input`), whose later times would move theirs up to
-        them.  None when they must come at once: an event rule waits for them, no tick is
-        scheduled yet, or the other source's batch is under way."""
+        the next tick's delay, so that the tick has them all.  None when they must come
+        at once: an event rule waits for them, or no tick is scheduled yet."""
         core = self.core
         if core.events.by_kind or core.first_ts is None:
             return None
-        due = core.next_tick + self.delay / 2
-        if self.next_input is not None:
-            other = self.next_input()
-            if other is None:
-                return None
-            due = min(due, other)
-        return due
+        return core.next_tick + self.delay / 2
 
     def tick(self) -> None:
         """Run the ticks whose time (plus the delay) has come."""

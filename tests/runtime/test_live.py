@@ -73,20 +73,6 @@ def test_events_are_due_halfway_through_the_next_ticks_delay() -> None:
     assert eng.due() == 10.5 + live.TICK_DELAY_S / 2
 
 
-def test_events_are_due_before_the_next_batch_of_samples_too() -> None:
-    # a round of samples at 10.3 would move every kernel event stamped before it up to
-    # 10.3 (and run the tick at 10.0 without them, were it still to run): they come first
-    eng, _ = engine()
-    eng.feed(list(SCAN))
-    eng.next_input = lambda: 10.3
-    assert eng.due() == 10.0 + live.TICK_DELAY_S / 2  # the tick's time comes first
-    eng.clock.at = 10.2  # type: ignore[attr-defined]
-    eng.feed([t.Fork(ts=10.1, pid=60, ppid=50, comm="ls")])
-    assert eng.due() == 10.3  # before the samples, not at the tick at 10.5
-    eng.next_input = lambda: None  # a round is under way: at once
-    assert eng.due() is None
-
-
 def test_events_are_due_at_once_while_an_event_rule_waits_for_them() -> None:
     core = Core(compile_text("rule r on exec: host_cpu_pct > 90\n"), 0.5)
     eng = LiveEngine(core, FixedClock(), lambda batch: None)

@@ -298,9 +298,6 @@ class Telemetry:
         self.cgroup_root: str | None = None  # [cgroups] root: every cgroup under it too
         self.configure(plan)
         self.samples = 0
-        # when the next round starts, on the clock (None: at once): the events of other
-        # sources are due before it, so that none is stamped before what it reads
-        self.next_at: float | None = None
         # each host sample, also handed here on the trio thread (the dashboard's ring)
         self.on_host: Callable[[t.System], None] | None = None
 
@@ -349,6 +346,4 @@ class Telemetry:
                     self.on_host(batch[0])
                 await send.send(batch)
                 deadline += self.interval
-                self.next_at = self.clock.now() + max(0.0, deadline - trio.current_time())
                 await trio.sleep_until(max(deadline, trio.current_time()))
-                self.next_at = None

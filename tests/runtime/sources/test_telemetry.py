@@ -458,27 +458,3 @@ def test_a_child_read_before_it_ended_counts_once(tmp_path: Path) -> None:
     assert read[300] == [1, 2, 3, 4, 6, 10, 11, 12]
     assert telemetry.procs.woke == 1
     assert 500 not in telemetry.procs.pacing.seen  # forgotten at once
-
-
-async def test_the_next_round_is_known_while_the_telemetry_waits_for_it(
-        autojump_clock: object) -> None:
-    import trio
-
-    from linnix.language.pipeline import compile_text
-
-    clock = StepClock()  # the daemon's clock, at 100.0 until moved
-    telemetry = Telemetry(clock, compile_text("rule r: host_cpu_pct > 1000"), Lossless(),
-                          2.0)  # type: ignore[arg-type]
-    assert telemetry.next_at is None  # the first round is under way at once
-    seen: list[float | None] = []
-    async with trio.open_nursery() as nursery:
-        send, receive = trio.open_memory_channel[list[t.Event]](8)
-        nursery.start_soon(telemetry.run, send)
-        for _ in range(3):
-            await receive.receive()
-            await trio.sleep(0.5)
-            seen.append(telemetry.next_at)
-            clock.t += 2.0
-        nursery.cancel_scope.cancel()
-    # on the daemon's clock, the next round's start: two seconds after each round began
-    assert seen == [102.0, 104.0, 106.0]
