@@ -51,7 +51,7 @@ from .live import (
     watch_signals,
 )
 from .sdnotify import Notifier
-from .sources import Source, Telemetry, hold_until_due, open_source
+from .sources import Source, Telemetry, open_source
 from .sources.netcap import follow_plan
 from .tracefilter import open_recorder
 from .wakes import wire as wire_wakes
@@ -305,7 +305,6 @@ class Daemon:
             fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval),
             on_tick=self.notify.ticked)
         wire_wakes(engine, telemetry)  # what events concern is read at once, however idle
-        hold_until_due(source, engine.due)  # kernel events wait for the tick that needs them
         problem = self.notify.watch(core, lambda: stack.manager.paused is not None)
         if problem is not None:
             self.say(problem)

@@ -215,15 +215,6 @@ class LiveEngine:
         start = self.snapshot.get(ev.pid)
         return start is not None and abs(start - ev.ts) < SNAPSHOT_DUPLICATE_S
 
-    def due(self) -> float | None:
-        """When a source's events must reach the engine, on the clock: halfway through
-        the next tick's delay, so that the tick has them all.  None when they must come
-        at once: an event rule waits for them, or no tick is scheduled yet."""
-        core = self.core
-        if core.events.by_kind or core.first_ts is None:
-            return None
-        return core.next_tick + self.delay / 2
-
     def tick(self) -> None:
         """Run the ticks whose time (plus the delay) has come."""
         if self.core.first_ts is None:

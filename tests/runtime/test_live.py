@@ -63,23 +63,6 @@ SCAN = [t.Proc(ts=10.0, pid=1, ppid=0, comm="init", start=0.0),
         t.Proc(ts=10.0, pid=50, ppid=1, comm="sh", start=9.98)]
 
 
-def test_events_are_due_halfway_through_the_next_ticks_delay() -> None:
-    eng, _ = engine()
-    assert eng.due() is None  # no tick is scheduled before the first event
-    eng.feed(list(SCAN))  # the schedule starts at the first event: ticks at 10.0, 10.5, ...
-    assert eng.due() == 10.0 + live.TICK_DELAY_S / 2
-    eng.clock.at = 10.2  # type: ignore[attr-defined]
-    eng.feed([t.Fork(ts=10.1, pid=60, ppid=50, comm="ls")])  # after the tick at 10.0
-    assert eng.due() == 10.5 + live.TICK_DELAY_S / 2
-
-
-def test_events_are_due_at_once_while_an_event_rule_waits_for_them() -> None:
-    core = Core(compile_text("rule r on exec: host_cpu_pct > 90\n"), 0.5)
-    eng = LiveEngine(core, FixedClock(), lambda batch: None)
-    eng.feed(list(SCAN))
-    assert eng.due() is None
-
-
 def test_a_fork_the_scan_already_reported_is_dropped() -> None:
     eng, _ = engine(SCAN)
     eng.feed([t.Fork(ts=10.01, pid=50, ppid=1, comm="sh"),   # sh seen twice

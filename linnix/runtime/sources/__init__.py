@@ -18,7 +18,7 @@ from ...engine import trace as t
 from ...procfs import Clock
 from .telemetry import Telemetry
 
-__all__ = ["Source", "Telemetry", "hold_until_due", "open_source"]
+__all__ = ["Source", "Telemetry", "open_source"]
 
 
 class Source(Protocol):
@@ -69,13 +69,3 @@ def open_source(clock: Clock, *, prefer: str = "auto", ring_pages: int = 4096,
              "less than half a second are missed, so fork and short-job rates are "
              "undercounted")
     return PollSource(clock)
-
-
-def hold_until_due(source: Source, due: Callable[[], float | None]) -> None:
-    """Let ``source`` keep its events until ``due`` says the engine needs them (None: at
-    once).  Only the eBPF source can: its records wait whole in the ring buffer, where the
-    others read names from /proc, which a process that exits meanwhile takes along."""
-    from .bcc import BpfSource
-
-    if isinstance(source, BpfSource):
-        source.due = due

@@ -8,9 +8,6 @@ descriptors and never maps the compiler.  The program (``bpf/linnix.c``, linked 
 callback, this module maps the ring buffer's memory and parses every available
 record in one pass each time the map's file descriptor becomes readable
 (``trio.lowlevel.wait_readable``): no polling thread, and a batch per wake-up.
-When no rule waits for an event as it happens, the records wait in the ring
-until the engine's next tick needs them (:func:`rest_before_drain`): a host
-forking a hundred times a second costs two batches a second, not forty.
 Failed reservations in the kernel are counted there and reported as ``lost``
 events.
 
@@ -29,7 +26,6 @@ import mmap
 import os
 import struct
 import sys
-from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -48,8 +44,7 @@ from .netcap import NetCapture, net_cflags
 from .netdecode import NET_KINDS, NET_RECORD_SMALL, SMALL_STRIDE, decode_net, decode_small_run
 
 __all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "find_bcc",
-           "import_bcc", "longest_rest", "optional_parts", "program_cflags", "rest_before_drain",
-           "tracefs_dir"]
+           "import_bcc", "optional_parts", "program_cflags", "tracefs_dir"]
 
 EV_FORK, EV_EXEC, EV_EXIT, EV_RENAME = 1, 2, 3, 4
 _HEAD = struct.Struct("<QIIII16s")
@@ -64,11 +59,6 @@ _U64 = struct.Struct("<Q")
 _BUSY, _DISCARD = 1 << 31, 1 << 30
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 BATCH_INTERVAL_S = 0.025
-# Records left in the ring until they are due: at most this long, and never so long that
-# records arriving at BURST_BYTES_S could fill the ring meanwhile (16 MiB: half a second)
-REST_MAX_S = 0.5
-BURST_BYTES_S = 32 << 20
-BURST_SHARE = 8  # a drain that found more than this share of the ring filled: no rest
 TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 # Optional parts of the program, each compiled in when its tracepoints have these
 # fields: the define, what it gives, and the (event, field) pairs it reads.
@@ -194,7 +184,6 @@ class RingReader:
         # the forks and execs of the last drain, in order: all that Identity completes,
         # kept here so that it need not look at every connect, accept and exit again
         self.procs: list[t.Event] = []
-        self.filled = 0  # bytes waiting when the last drain began
 
     def _name(self, raw: bytes) -> str:
         text = self._names.get(raw)
@@ -213,7 +202,6 @@ class RingReader:
         data, base, mask, size = self.data, self.page, self.mask, self.size
         cpos = _U64.unpack_from(self.consumer, 0)[0]
         ppos = _U64.unpack_from(data, 0)[0]
-        self.filled = ppos - cpos
         out: list[t.Event] = []
         procs: list[t.Event] = []
         self.procs = procs
@@ -340,10 +328,6 @@ class BpfSource:
         self._cpus = possible_cpus()
         self._lost_seen = 0
         self.batches = 0
-        # when the engine needs the events waiting (clock time), None when at once: set by
-        # whoever feeds them to an engine (the daemon); unset, every event goes at once
-        self.due: Callable[[], float | None] | None = None
-        self.rest_max = longest_rest(self.reader.size)
         self.identity = Identity()
         self.net = NetCapture(FdPrograms(self.loaded, tracefs), tracefs)  # when asked: network
         if network:
@@ -374,22 +358,14 @@ class BpfSource:
     async def run(self, send: trio.MemorySendChannel[list[t.Event]]) -> None:
         """Forward batches until cancelled.
 
-        When events are due at once (``due`` unset or answering None: an event
-        rule waits for them), the source rests ``BATCH_INTERVAL_S`` after each
-        batch: events pile up in the ring buffer meanwhile, so a busy host costs
-        one wake-up per interval instead of one per event (the ring holds far
-        more than an interval's worth at the highest fork rates measured).
-        Otherwise the first record after a batch starts a rest until the events
-        are due (:func:`rest_before_drain`), and the batch follows it.
+        After each batch the source rests for ``BATCH_INTERVAL_S``: events pile
+        up in the ring buffer meanwhile, so a busy host costs one wake-up per
+        interval instead of one per event (the ring holds far more than an
+        interval's worth at the highest fork rates measured).
         """
         async with send:
             while True:
                 await trio.lowlevel.wait_readable(self.fd)
-                due = self.due() if self.due is not None else None
-                rest = rest_before_drain(due, self.clock.now(), self.reader.filled,
-                                         self.reader.size, self.rest_max)
-                if rest > 0:
-                    await trio.sleep(rest)
                 batch = self.reader.drain(self.clock)
                 relative = self.reader.take_relative()
                 if relative:  # rare (./x): /proc links and a stat, off the event loop
@@ -399,33 +375,12 @@ class BpfSource:
                     await self.identity.enrich(self.reader.procs)
                     self.batches += 1
                     await send.send(batch)
-                if not rest:
-                    await trio.sleep(BATCH_INTERVAL_S)
+                await trio.sleep(BATCH_INTERVAL_S)
 
     def close(self) -> None:
         self.net.detach()
         self.reader.close()
         self.loaded.close()  # the last descriptors: the kernel detaches and frees it all
-
-
-def longest_rest(size: int) -> float:
-    """The longest that records may wait in a ring of ``size`` bytes: :data:`REST_MAX_S`, or
-    less when records coming at :data:`BURST_BYTES_S` would fill it sooner."""
-    return min(REST_MAX_S, size / BURST_BYTES_S)
-
-
-def rest_before_drain(due: float | None, now: float, filled: int, size: int,
-                      rest_max: float) -> float:
-    """Seconds to leave the records in a ring of ``size`` bytes before draining it.
-
-    None: nothing (``due`` None: they are wanted at once).  Else until ``due``,
-    at most ``rest_max``; and nothing while the last drain found more than an
-    eighth of the ring ``filled`` (a burst: the ring is emptied as often as
-    when events are wanted at once, until it calms down).
-    """
-    if due is None or filled * BURST_SHARE > size:
-        return 0.0
-    return min(max(0.0, due - now), rest_max)
 
 
 @contextlib.contextmanager

@@ -10,15 +10,12 @@ from __future__ import annotations
 import math
 import mmap
 import os
-import socket
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
-import trio
-import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -236,90 +233,3 @@ def test_an_events_time_is_its_stamp_from_the_origin_in_whole_microseconds(
     slack = Fraction(1, 2 * 10**6) + Fraction(1, 2 * 10**9) + Fraction(math.ulp(ev.ts))
     assert abs(Fraction(ev.ts) - exact) <= slack
     assert round(ev.ts, 6) == ev.ts  # a whole number of microseconds, as before
-
-
-class TrioClock(Clock):
-    """The engine's clock read from trio's (virtual, under ``autojump_clock``)."""
-
-    def __init__(self) -> None:
-        super().__init__(origin=0.0)
-
-    def now(self) -> float:
-        return trio.current_time()
-
-
-async def _first_batch(reader: bcc.RingReader, due: Callable[[], float | None] | None,
-                       rest_max: float = 0.5) -> tuple[float, list[t.Event]]:
-    """When the source's run loop over ``reader`` sends its first batch, and the batch.
-
-    The source has no kernel program: one end of a socket pair that holds a byte stands
-    in for the ring buffer's descriptor, which is readable while records wait."""
-    src = object.__new__(bcc.BpfSource)  # what run() uses, without loading a program
-    ready, other = socket.socketpair()
-    other.send(b"x")
-    src.fd, src.reader, src.clock, src.due, src.rest_max = ready.fileno(), reader, \
-        TrioClock(), due, rest_max
-    src.identity, src.batches = bcc.Identity(), 0
-    src.identity._checked = trio.current_time()  # nothing to read: no thread to wait for
-    send, receive = trio.open_memory_channel[list[t.Event]](4)
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(src.run, send)
-            batch = await receive.receive()
-            at = trio.current_time()
-            nursery.cancel_scope.cancel()
-    finally:
-        ready.close()
-        other.close()
-    return at, batch
-
-
-EXITS = [_exit(10, 0, -1), _exit(11, 1, -1)]
-
-
-async def test_records_wanted_at_once_leave_at_once(
-        ring: tuple[bcc.RingReader, int], autojump_clock: trio.testing.MockClock) -> None:
-    reader, fd = ring
-    _write(reader, fd, EXITS)
-    at, batch = await _first_batch(reader, due=None)
-    assert (at, [e.pid for e in batch]) == (0.0, [10, 11])  # type: ignore[union-attr]
-
-
-async def test_records_wait_in_the_ring_until_they_are_due(
-        ring: tuple[bcc.RingReader, int], autojump_clock: trio.testing.MockClock) -> None:
-    reader, fd = ring
-    _write(reader, fd, EXITS)
-    at, batch = await _first_batch(reader, due=lambda: 0.3)
-    assert (at, len(batch)) == (0.3, 2)
-
-
-async def test_records_wait_at_most_the_longest_rest(
-        ring: tuple[bcc.RingReader, int], autojump_clock: trio.testing.MockClock) -> None:
-    reader, fd = ring
-    _write(reader, fd, EXITS)
-    at, _ = await _first_batch(reader, due=lambda: 60.0, rest_max=0.5)
-    assert at == 0.5
-
-
-async def test_after_a_drain_that_found_the_ring_filling_records_leave_at_once(
-        ring: tuple[bcc.RingReader, int], autojump_clock: trio.testing.MockClock) -> None:
-    reader, fd = ring
-    _write(reader, fd, EXITS)
-    reader.filled = reader.size // bcc.BURST_SHARE + 1  # what the last drain found waiting
-    at, _ = await _first_batch(reader, due=lambda: 0.3)
-    assert at == 0.0
-
-
-def test_a_drain_notes_how_much_was_waiting(ring: tuple[bcc.RingReader, int]) -> None:
-    reader, fd = ring
-    _write(reader, fd, EXITS)
-    reader.drain(Clock(origin=0.0))
-    assert reader.filled == 2 * ((len(EXITS[0]) + 8 + 7) & ~7)
-
-
-def test_the_longest_rest_never_lets_a_burst_fill_the_ring() -> None:
-    # half a second with the default 16 MiB; a small ring rests as long as it can hold
-    assert bcc.longest_rest(4096 * 4096) == 0.5
-    assert bcc.longest_rest(256 * 4096) == 1 / 32  # 1 MiB at 32 MiB/s
-    assert bcc.rest_before_drain(60.0, 0.0, 0, 1 << 20, 1.0) == 1.0
-    assert bcc.rest_before_drain(-1.0, 0.0, 0, 1 << 20, 1.0) == 0.0  # already due

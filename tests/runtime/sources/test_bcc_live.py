@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import trio
 from live_support import drain_until, require_ebpf, require_program
 
 from linnix.engine import trace as t
@@ -187,33 +186,3 @@ def test_os_environ_is_not_argv(bpf: object) -> None:
     proc = _run(["/bin/true", "x"], env={**os.environ, "SECRET": "s3cr3t"})
     (ev,) = _of(drain_until(bpf, _exit_of(proc.pid)), t.Exec, proc.pid)
     assert isinstance(ev, t.Exec) and ev.argv == ["/bin/true", "x"]
-
-
-def test_records_not_wanted_at_once_wait_in_the_ring_until_due(bpf: object) -> None:
-    from linnix.runtime.sources.bcc import BpfSource
-
-    src = bpf
-    assert isinstance(src, BpfSource)
-    src.rest_max = 0.4
-    src.due = lambda: src.clock.now() + 10  # never due before the longest rest has passed
-    waited: list[float] = []  # per batch: how long its oldest record was in the ring
-    pids: list[int] = []
-
-    async def main() -> None:
-        send, receive = trio.open_memory_channel[list[t.Event]](64)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(src.run, send)
-            await trio.sleep(0.1)
-            for _ in range(20):
-                pids.append(_run(["/bin/true"]).pid)
-            with trio.move_on_after(10):
-                async for batch in receive:
-                    waited.append(src.clock.now() - min(e.ts for e in batch))
-                    if any(isinstance(e, t.Exit) and e.pid == pids[-1] for e in batch):
-                        break
-            nursery.cancel_scope.cancel()
-
-    trio.run(main)
-    assert waited, "no batch came"
-    assert all(0.39 <= w <= 1.0 for w in waited), waited
-    assert src.lost_total() == 0
