@@ -68,6 +68,7 @@ class ProcStat:
     kernel_thread: bool
     state: str = "R"  # R S D ... ; Z and X have exited already
     pgrp: int = 0  # process group
+    child_ticks: int = 0  # cutime + cstime: of the children it has waited for
 
     @property
     def exited(self) -> bool:
@@ -105,6 +106,7 @@ def read_stat(pid: int, root: str = PROC) -> ProcStat | None:
             kernel_thread=bool(flags & 0x00200000),  # PF_KTHREAD
             state=fields[0].decode("ascii", "replace"),
             pgrp=int(fields[2]),
+            child_ticks=int(fields[13]) + int(fields[14]),
         )
     except (IndexError, ValueError):
         return None

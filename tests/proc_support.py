@@ -38,13 +38,14 @@ class FakeProc:
     def add(self, pid: int, comm: str, ppid: int = 1, *, start: int = 1000, flags: int = 0,
             exe: str | None = None, session: int | None = None, tty: int = 0,
             argv: list[str] | None = None, cgroup: str | None = None,
-            utime: int = 7, rss: int = 250) -> FakeProc:
+            utime: int = 7, rss: int = 250, cutime: int = 0) -> FakeProc:
         """Write the process (replacing whatever had this pid before).  By default it
         leads its own session (``session`` None: its pid) without a terminal (``tty`` 0);
         ``argv`` writes its command line (as the kernel shows it: each argument ends
         with a NUL); ``cgroup`` its cgroup v2 path (as a hybrid host shows it: after a
         v1 line); ``utime`` its user CPU time in clock ticks (its system time is 3), ``rss``
-        its resident memory in pages."""
+        its resident memory in pages, ``cutime`` the user CPU time of the children it
+        waited for."""
         d = self.root / str(pid)
         d.mkdir(exist_ok=True)
         sid = pid if session is None else session
@@ -52,7 +53,7 @@ class FakeProc:
         # utime stime cutime cstime priority nice threads itreal starttime vsize rss
         (d / "stat").write_text(
             f"{pid} ({comm}) S {ppid} {pid} {sid} {tty} -1 {flags} 0 0 0 0 "
-            f"{utime} 3 0 0 20 0 1 0 {start} 1000000 {rss}\n")
+            f"{utime} 3 {cutime} 0 20 0 1 0 {start} 1000000 {rss}\n")
         cmdline = d / "cmdline"
         if argv is not None:
             cmdline.write_bytes(b"".join(a.encode() + b"\0" for a in argv))

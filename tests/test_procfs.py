@@ -135,3 +135,18 @@ def test_the_size_of_the_fd_directory_is_the_count_of_its_listing() -> None:
 def test_no_size_is_trusted_under_a_directory_laid_out_like_proc(fake: FakeProc) -> None:
     assert procfs.counts_fds_by_size(fake.path) is False
     assert procfs.fd_count_by_size(99999, fake.path) is None
+
+
+def test_a_stat_reads_the_cpu_time_of_the_children_waited_for(tmp_path: Path) -> None:
+    proc = FakeProc(tmp_path / "proc").add(100, "make", utime=40, cutime=250)
+    st = read_stat(100, proc.path)
+    assert st is not None
+    assert (st.cpu_ticks, st.child_ticks) == (43, 250)  # utime + stime (3); cutime + cstime (0)
+
+
+def test_the_cpu_time_of_a_real_child_lands_in_its_parents_once_waited_for() -> None:
+    before = read_stat(os.getpid())
+    assert before is not None
+    subprocess.run([sys.executable, "-c", "sum(range(3_000_000))"], check=True)
+    after = read_stat(os.getpid())
+    assert after is not None and after.child_ticks > before.child_ticks

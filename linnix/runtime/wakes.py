@@ -38,10 +38,14 @@ class Wakes:
         self.core = core
         self.woken: set[int] = set()
         self.everyone = False  # more than WOKEN_MAX: every process at the next round
+        self.ended: set[int] = set()  # the pids that exited (noted while fewer than WOKEN_MAX)
 
     def note(self, batch: Sequence[t.Event], procs: Mapping[int, Proc]) -> None:
         """The processes ``batch``'s events concern, looked up in ``procs`` (the table
         before it applies them: an exiting process's parent is still there)."""
+        ended = self.ended
+        if len(ended) < WOKEN_MAX:
+            ended.update(ev.pid for ev in batch if type(ev) is t.Exit)
         if self.everyone:
             return
         woken = self.woken
@@ -62,6 +66,12 @@ class Wakes:
             woken.clear()
             self.everyone = True
 
+    def take_ended(self) -> set[int]:
+        """The pids that exited since the last call (the sampler forgets them, and what
+        their parents' reads count of them again)."""
+        ended, self.ended = self.ended, set()
+        return ended
+
     def take(self) -> set[int] | None:
         """The pids to read at the next round (None: every process); noting starts afresh."""
         woken, everyone = self.woken, self.everyone
@@ -79,5 +89,5 @@ def wire(engine: LiveEngine, telemetry: Telemetry) -> Wakes | None:
     if not telemetry.procs.pacing.on:
         return None
     engine.wakes = wakes = Wakes(engine.core)
-    telemetry.wake = wakes.take
+    telemetry.wake, telemetry.ended = wakes.take, wakes.take_ended
     return wakes

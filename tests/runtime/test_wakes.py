@@ -52,6 +52,14 @@ def test_the_processes_events_concern_are_woken_each_round_afresh() -> None:
     assert wakes.take() == {1, 30}  # 50 was gone before the round: nothing to read
 
 
+def test_the_exits_since_the_last_round_are_handed_to_the_sampler_once() -> None:
+    engine, wakes = live()
+    engine.feed([t.Fork(ts=2.0, pid=40, ppid=30, comm="web"), t.Exit(ts=2.1, pid=40),
+                 t.Exit(ts=2.2, pid=20, code=0), t.Sample(ts=2.3, pid=30, cpu_pct=1.0)])
+    assert wakes.take_ended() == {40, 20}  # the sampler forgets them (and what they used)
+    assert wakes.take_ended() == set()
+
+
 def test_every_process_a_rule_has_an_instance_of_is_woken() -> None:
     engine, wakes = live("rule r: cpu_pct > 50 for 10s\n")
     engine.feed([t.Sample(ts=2.0, pid=30, cpu_pct=90.0), t.Sample(ts=2.0, pid=20, cpu_pct=5.0)])

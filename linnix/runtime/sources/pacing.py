@@ -16,13 +16,15 @@ every skipped read would have said.  What a skip could cost is time: a
 process that becomes busy with no event would be seen up to ``max_gap``
 rounds late.  The host says when that happens: each round the sampler reads
 the host's busy CPU time and used memory anyway, and what the processes read
-at the round used since their previous read accounts for nearly all of it.
+at the round used since their previous read (with the children each waited for
+meanwhile, less what those children's own reads counted) accounts for nearly
+all of it.
 When the host used more than they account for (:func:`woken`: over
 :data:`WAKE_CPU` of one CPU, or :data:`WAKE_MEM_KB` more memory), some
 process not read woke up, and every process is read at once
-(:meth:`Pacing.rest`).  A false alarm (a process that started and ended
-within the round, interrupts the kernel counts apart) costs a round as it
-was before pacing, never a late sample.
+(:meth:`Pacing.rest`).  A false alarm (a child not waited for yet,
+interrupts the kernel counts apart) costs a round as it was before pacing,
+never a late sample.
 
 A round then costs what its reads cost, not what the host's processes
 number: /proc is listed only every ``max_gap`` rounds (to find what no
@@ -58,13 +60,14 @@ _NOTHING = object()  # what a process not read yet was found to be: unlike any v
 class Seen:
     """What the sampler keeps of one process between its reads."""
 
-    __slots__ = ("at", "due", "limit", "limit_at", "quiet", "rss_kb", "start", "ticks",
-                 "values")
+    __slots__ = ("at", "child_ticks", "due", "limit", "limit_at", "quiet", "rss_kb", "start",
+                 "ticks", "values")
 
     def __init__(self, start: int) -> None:
         self.start = start  # clock ticks since boot: the same pid later is another process
         self.ticks: int | None = None  # CPU time (clock ticks) at the last read ...
         self.at = 0.0  # ... and when (seconds on the sampler's clock)
+        self.child_ticks = 0  # CPU time of the children it had waited for, at the last read
         self.rss_kb = 0.0  # resident memory at the last read
         self.limit: int | None = None  # its soft limit on descriptors ...
         self.limit_at: float | None = None  # ... and when it was read (None: never)

@@ -101,16 +101,20 @@ class ProcSampler:
         self._fd_count = fd_count_by_size if lists_every_fd_dir(effective(), root) else fd_count
 
     def sample(self, wake: Collection[int] | None = (),
-               host: Usage | None = None) -> list[t.Sample]:
+               host: Usage | None = None, ended: Collection[int] = ()) -> list[t.Sample]:
         """One Sample per process read at this round: those :class:`~.pacing.Pacing` says
         are due (every process in /proc when it is off), ``wake`` handed to it; then every
         other process too if ``host`` (what the host used since the previous round) is
-        more than the reads account for (:func:`~.pacing.woken`)."""
+        more than the reads account for (:func:`~.pacing.woken`).  ``ended``: the
+        processes whose exit was reported since the previous round."""
         root, pacing = self.root, self.pacing
         since, self._at = self._at, self.clock.now()
         listed = list_pids(root) if pacing.lists(wake) else None
         out: list[t.Sample] = []
-        used = self._read(pacing.due(listed, wake), out, since)
+        # what the ended processes used until their last reads was counted then; their
+        # parents' reads count it again, with the rest, as their children's CPU time
+        ticks, kb = self._forget_ended(ended)
+        used = self._read(pacing.due(listed, wake), out, since, -ticks, -kb)
         if (pacing.on and host is not None and since is not None
                 and woken(host, used, self._at - since) is not None):
             self.woke += 1
@@ -118,12 +122,26 @@ class ProcSampler:
             self._read(pacing.rest(everyone), out, None)
         return out
 
-    def _read(self, pids: list[int], out: list[t.Sample], since: float | None) -> Usage:
+    def _forget_ended(self, ended: Collection[int]) -> tuple[int, float]:
+        """Forget the processes in ``ended``; the CPU time (clock ticks, its children's
+        too) and memory (kB) those that were read had at their last reads."""
+        ticks, kb = 0, 0.0
+        seen = self.pacing.seen
+        for pid in ended:
+            s = seen.pop(pid, None)
+            if s is not None and s.ticks is not None:
+                ticks += s.ticks + s.child_ticks
+                kb += s.rss_kb
+        return ticks, kb
+
+    def _read(self, pids: list[int], out: list[t.Sample], since: float | None,
+              ticks: int = 0, kb: float = 0.0) -> Usage:
         """Read ``pids`` into ``out``; the CPU time and memory they used since their previous
         reads (a process started after ``since`` since its start, one seen first but
-        older nothing: what it used before is not this round's)."""
+        older nothing: what it used before is not this round's), added to ``ticks`` and
+        ``kb``.  The CPU time includes that of the children each waited for meanwhile:
+        a child that lived less than a round is never read, its parent's read counts it."""
         root, pacing = self.root, self.pacing
-        ticks, kb = 0, 0.0
         for pid in pids:
             st = read_stat(pid, root)
             if st is None:
@@ -138,12 +156,12 @@ class ProcSampler:
                 continue
             rss_kb = float(st.rss_pages * PAGE_KB)
             if seen.ticks is not None:
-                ticks += st.cpu_ticks - seen.ticks
+                ticks += st.cpu_ticks - seen.ticks + st.child_ticks - seen.child_ticks
                 kb += rss_kb - seen.rss_kb
             elif since is not None and self.clock.from_ticks(st.start_ticks) >= since - 1 / HZ:
-                ticks += st.cpu_ticks
+                ticks += st.cpu_ticks + st.child_ticks
                 kb += rss_kb
-            seen.rss_kb = rss_kb
+            seen.rss_kb, seen.child_ticks = rss_kb, st.child_ticks
             now = self.clock.now()
             cpu = self._cpu(st, seen, now)
             fds = limit = None
@@ -273,6 +291,8 @@ class Telemetry:
         # the pids to read at the next round whatever their pace (None: every process),
         # asked on the trio thread before a round
         self.wake: Callable[[], Collection[int] | None] = lambda: ()
+        # the pids whose exit was reported since the last round, asked likewise
+        self.ended: Callable[[], Collection[int]] = lambda: ()
         # the cgroup paths of the live processes, read on the trio thread before a round
         self.cgroup_paths: Callable[[], Iterable[str]] = lambda: ()
         self.cgroup_root: str | None = None  # [cgroups] root: every cgroup under it too
@@ -300,12 +320,12 @@ class Telemetry:
     def snapshot(self) -> list[t.Proc]:
         return snapshot(self.clock)
 
-    def collect(self, cgroup_paths: Iterable[str] = (),
-                wake: Collection[int] | None = ()) -> list[t.Event]:
+    def collect(self, cgroup_paths: Iterable[str] = (), wake: Collection[int] | None = (),
+                ended: Collection[int] = ()) -> list[t.Event]:
         """One round of samples (blocking /proc reads: run it in a thread)."""
         batch: list[t.Event] = [self.host.sample()]
         if self.per_process:
-            batch.extend(self.procs.sample(wake, self.host.usage))
+            batch.extend(self.procs.sample(wake, self.host.usage, ended))
         cgroups = self.cgroups
         if cgroups is not None:
             batch.extend(cgroups.sample(cgroup_paths, self.cgroup_root))
@@ -321,7 +341,7 @@ class Telemetry:
             while True:
                 paths = list(self.cgroup_paths()) if self.cgroups is not None else []
                 wake = self.wake()  # taken each round: what is noted never piles up
-                batch = await trio.to_thread.run_sync(self.collect, paths, wake)
+                batch = await trio.to_thread.run_sync(self.collect, paths, wake, self.ended())
                 if self.on_host is not None and isinstance(batch[0], t.System):
                     self.on_host(batch[0])
                 await send.send(batch)

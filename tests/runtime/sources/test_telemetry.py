@@ -274,10 +274,12 @@ async def test_each_round_asks_which_processes_to_wake(autojump_clock: object) -
                           idle_max=4.0)  # type: ignore[arg-type]
     asked = iter([{1, 2}, None, set()])
     telemetry.wake = lambda: next(asked)
-    handed: list[Collection[int] | None] = []
-    telemetry.procs.sample = lambda wake=(), host=None: handed.append(wake) or []  # type: ignore[method-assign]
+    exits = iter([{5}, set(), {6, 7}])
+    telemetry.ended = lambda: next(exits)
+    handed: list[tuple[Collection[int] | None, Collection[int]]] = []
+    telemetry.procs.sample = lambda wake=(), host=None, ended=(): handed.append((wake, ended)) or []  # type: ignore[method-assign]
     await batches_sent(telemetry, 3)
-    assert handed == [{1, 2}, None, set()]
+    assert handed == [({1, 2}, {5}), (None, set()), (set(), {6, 7})]
 
 
 async def test_what_is_noted_is_taken_each_round_even_with_no_process_sampled(
@@ -291,7 +293,8 @@ async def test_what_is_noted_is_taken_each_round_even_with_no_process_sampled(
     assert not telemetry.per_process
     taken: list[int] = []
     telemetry.wake = lambda: taken.append(1) or {7}  # type: ignore[func-returns-value]
-    telemetry.procs.sample = lambda wake=(), host=None: pytest.fail("no process is sampled")  # type: ignore[method-assign]
+    telemetry.procs.sample = (  # type: ignore[method-assign]
+        lambda wake=(), host=None, ended=(): pytest.fail("no process is sampled"))
     await batches_sent(telemetry, 3)
     assert len(taken) >= 3
 
@@ -339,17 +342,19 @@ def paced(tmp_path: Path, max_gap: int = 8) -> tuple[FakeProc, FakeHost, StepClo
 
 def collect(telemetry: Telemetry, host: FakeHost, clock: StepClock, n: int,
             between: dict[int, Callable[[], None]],
-            wakes: dict[int, set[int]] | None = None) -> dict[int, list[int]]:
+            wakes: dict[int, set[int]] | None = None,
+            ended: dict[int, set[int]] | None = None) -> dict[int, list[int]]:
     """``n`` rounds of the daemon's telemetry a second apart; the rounds at which each pid
     was read (``between[r]`` runs before round r, before the host is written; ``wakes[r]``
-    are the pids events named before it)."""
+    are the pids events named before it, ``ended[r]`` those whose exits they reported)."""
     read: dict[int, list[int]] = {}
     for r in range(1, n + 1):
         clock.t = 100.0 + r
         if r in between:
             between[r]()
         host.write()
-        for ev in telemetry.collect(wake=(wakes or {}).get(r, set())):
+        for ev in telemetry.collect(wake=(wakes or {}).get(r, set()),
+                                    ended=(ended or {}).get(r, set())):
             if isinstance(ev, t.Sample):
                 read.setdefault(ev.pid, []).append(r)
     return read
@@ -403,3 +408,53 @@ def test_what_the_reads_account_for_wakes_nothing(tmp_path: Path) -> None:
     assert {ev.pid for ev in telemetry.collect() if isinstance(ev, t.Sample)} == \
         {1, 300, 400, 500, 600}
     assert telemetry.procs.woke == 1
+
+
+def test_children_that_lived_less_than_a_round_count_in_their_parents_reads(
+        tmp_path: Path) -> None:
+    proc, host, clock, telemetry = paced(tmp_path)
+    # a fork loop (its fork events wake it each round) whose children, never read, use a
+    # fifth of a CPU a round: the host's busy time the loop's reads account for, as its
+    # children's CPU time
+    loop = {r: (lambda r=r: (proc.add(400, "loop", 1, start=500, utime=r,
+                                      cutime=HZ // 5 * r),
+                             setattr(host, "extra", HZ // 5 * r)))
+            for r in range(1, 21)}
+    read = collect(telemetry, host, clock, 20, loop, wakes={r: {400} for r in range(1, 21)})
+    assert read[1] == [1, 2, 3, 4, 6, 10, 18]  # paced all along: nothing woke
+    assert telemetry.procs.woke == 0
+    # the same children, with the parent not waiting for them (its children's CPU time
+    # stays 0): the host used more than the reads account for, every process is read
+    proc.add(400, "loop", 1, start=500, utime=21)
+    host.extra += HZ // 5
+    clock.t += 1.0
+    host.write()
+    assert {ev.pid for ev in telemetry.collect(wake={400}) if isinstance(ev, t.Sample)} == \
+        {1, 300, 400}
+    assert telemetry.procs.woke == 1
+
+
+def test_a_child_read_before_it_ended_counts_once(tmp_path: Path) -> None:
+    proc, host, clock, telemetry = paced(tmp_path)
+    # a job (500) of a parent (400) reads busy for rounds 1-10, a CPU each, and ends at
+    # round 11; its parent waited for it, so the parent's children's CPU time jumps by
+    # all it used, of which the job's own reads counted all but the last round's.  At the
+    # same round the idle worker (300, read next at 18) starts to use half a CPU.
+    def job(r: int) -> None:
+        proc.add(400, "make", 1, start=500)
+        proc.add(500, "job", 400, start=500, utime=HZ * r)
+
+    def ended() -> None:
+        shutil.rmtree(proc.root / "500")
+        proc.add(400, "make", 1, start=500, cutime=HZ * 11)
+        host.extra = HZ * 11 + 3  # what the job used stays in the host's busy time
+        proc.add(300, "worker", 1, start=500, utime=7 + HZ // 2)
+
+    steps: dict[int, Callable[[], None]] = {r: (lambda r=r: job(r)) for r in range(1, 11)}
+    steps[11] = ended
+    read = collect(telemetry, host, clock, 12, steps, wakes={11: {400}}, ended={11: {500}})
+    assert read[500] == list(range(1, 11))
+    # counted twice, the job would hide the worker's half CPU until its read at 18
+    assert read[300] == [1, 2, 3, 4, 6, 10, 11, 12]
+    assert telemetry.procs.woke == 1
+    assert 500 not in telemetry.procs.pacing.seen  # forgotten at once
