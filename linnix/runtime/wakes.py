@@ -43,10 +43,10 @@ class Wakes:
     def note(self, batch: Sequence[t.Event], procs: Mapping[int, Proc]) -> None:
         """The processes ``batch``'s events concern, looked up in ``procs`` (the table
         before it applies them: an exiting process's parent is still there)."""
-        ended = self.ended
-        if len(ended) < WOKEN_MAX:
-            ended.update(ev.pid for ev in batch if type(ev) is t.Exit)
+        ended = self.ended if len(self.ended) < WOKEN_MAX else None
         if self.everyone:
+            if ended is not None:
+                ended.update(ev.pid for ev in batch if type(ev) is t.Exit)
             return
         woken = self.woken
         for ev in batch:
@@ -54,6 +54,8 @@ class Wakes:
             if cls not in _CONCERNING:
                 continue
             if cls is t.Exit:
+                if ended is not None:
+                    ended.add(ev.pid)  # type: ignore[union-attr]
                 woken.discard(ev.pid)  # type: ignore[union-attr]
                 p = procs.get(ev.pid)  # type: ignore[union-attr]
                 if p is not None:

@@ -204,9 +204,10 @@ class Pacing:
         s.due = due = self.round + self.gap(s.quiet)
         self._due.setdefault(due, []).append(pid)
 
-    def gone(self, pid: int) -> None:
-        """The process ``pid`` was not there to read."""
-        self.seen.pop(pid, None)
+    def gone(self, pid: int) -> Seen | None:
+        """The process ``pid`` is gone (its read found nothing, or its exit was reported):
+        forget it; its record, if it had one."""
+        return self.seen.pop(pid, None)
 
     def gap(self, quiet: int) -> int:
         """Rounds to the next read after ``quiet`` reads in a row found nothing changed."""

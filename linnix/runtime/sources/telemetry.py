@@ -126,9 +126,8 @@ class ProcSampler:
         """Forget the processes in ``ended``; the CPU time (clock ticks, its children's
         too) and memory (kB) those that were read had at their last reads."""
         ticks, kb = 0, 0.0
-        seen = self.pacing.seen
         for pid in ended:
-            s = seen.pop(pid, None)
+            s = self.pacing.gone(pid)
             if s is not None and s.ticks is not None:
                 ticks += s.ticks + s.child_ticks
                 kb += s.rss_kb
@@ -145,10 +144,9 @@ class ProcSampler:
         for pid in pids:
             st = read_stat(pid, root)
             if st is None:
-                gone = pacing.seen.get(pid)
+                gone = pacing.gone(pid)
                 if gone is not None:  # its memory is freed
                     kb -= gone.rss_kb
-                pacing.gone(pid)
                 continue
             seen = pacing.record(pid, st.start_ticks)
             if st.exited:  # a zombie whose exit was already reported: nothing to sample
