@@ -51,7 +51,7 @@ from .live import (
     watch_signals,
 )
 from .sdnotify import Notifier
-from .sources import Source, Telemetry, open_source
+from .sources import Source, Telemetry, held_ring, open_source
 from .sources.netcap import follow_plan
 from .tracefilter import open_recorder
 from .wakes import wire as wire_wakes
@@ -305,6 +305,10 @@ class Daemon:
             fresh_within=max(FRESH_WITHIN_S, 3 * opts.sample_interval),
             on_tick=self.notify.ticked)
         wire_wakes(engine, telemetry)  # what events concern is read at once, however idle
+        pump = held_ring(source)
+        if pump is not None:  # kernel events wait in the ring until a tick or a round needs them
+            pump.hold = lambda: not engine.core.events.by_kind  # not while an event rule waits
+            engine.catch_up = pump.flush
         problem = self.notify.watch(core, lambda: stack.manager.paused is not None)
         if problem is not None:
             self.say(problem)
@@ -413,10 +417,14 @@ class Daemon:
             nursery.start_soon(watch_signals, self.stop, self._reload_on_signal)
             await self._start_responses(nursery, stack, config)
             nursery.start_soon(source.run, send.clone())
+            if engine.catch_up is not None:  # ticks and rounds after what the ring holds
+                nursery.start_soon(engine.ticker, send.clone())
+                telemetry.settle = partial(engine.settle, send.clone())
+            else:
+                nursery.start_soon(engine.ticker)
             nursery.start_soon(telemetry.run, send.clone())
             send.close()
             nursery.start_soon(engine.consume, receive)
-            nursery.start_soon(engine.ticker)
             if self.opts.duration is not None:
                 nursery.start_soon(self._stop_after, self.opts.duration)
             self.not_ready = None

@@ -9,7 +9,10 @@ things make that hold on a real clock:
   than the last tick.  A recording stores the clamped times.
 * A tick at ``T`` runs when the clock reaches ``T + delay`` (50 ms): events
   stamped up to ``T`` have had time to arrive and are applied before it, just
-  as replay applies them.
+  as replay applies them.  A source that holds its events until they are
+  needed (the eBPF ring, :mod:`.sources.ringpump`) is asked for them first
+  (:attr:`LiveEngine.catch_up`), and the tick then goes through the batches'
+  channel as a :class:`Mark`: it runs after every batch sent before it.
 
 A gap in time nobody observed (a suspend, a paused VM) is the one exception:
 its ticks are skipped, not run on the samples taken before it (see
@@ -23,7 +26,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
@@ -43,7 +46,7 @@ from ..timefmt import stamp
 if TYPE_CHECKING:
     from .wakes import Wakes
 
-__all__ = ["AlertFile", "AlertLog", "LiveEngine", "Recorder", "header_event",
+__all__ = ["AlertFile", "AlertLog", "LiveEngine", "Mark", "Recorder", "header_event",
            "open_state_file"]
 
 TICK_DELAY_S = 0.05
@@ -146,6 +149,17 @@ class Recorder:
             self.on_failure(self.failed)
 
 
+class Mark(list[t.Event]):
+    """Sent through the batches' channel instead of a batch (it holds no event):
+    :meth:`LiveEngine.consume` sets ``reached`` once every batch sent before it is
+    fed, after running the ticks due when ``tick``."""
+
+    def __init__(self, *, tick: bool = False) -> None:
+        super().__init__()
+        self.tick = tick
+        self.reached = trio.Event()
+
+
 @attrs.define
 class LiveEngine:
     """Feeds live batches to the core with replay's semantics; ticks by the clock."""
@@ -170,6 +184,9 @@ class LiveEngine:
     # after each round of samples is applied, with its time (the dashboard's ring)
     on_round: Callable[[float], None] | None = None
     wakes: Wakes | None = None  # notes the processes events concern, for the sampler
+    # sends what a source holds (the eBPF ring) into the batches' channel: awaited before
+    # each tick and each round of samples (settle()); None: no source holds anything
+    catch_up: Callable[[], Awaitable[None]] | None = None
 
     @property
     def degraded(self) -> bool:
@@ -300,6 +317,11 @@ class LiveEngine:
         limiter = trio.CapacityLimiter(ARGV_READERS)
         async with receive:
             async for batch in receive:
+                if type(batch) is Mark:
+                    if batch.tick:
+                        self._tick_now()
+                    batch.reached.set()
+                    continue
                 if self.cmdline:
                     await self.read_argvs(batch, limiter)
                 self.feed(batch)
@@ -323,19 +345,37 @@ class LiveEngine:
             for ev, argv in zip(execs, argvs, strict=True):
                 ev.argv = argv
 
-    async def ticker(self) -> None:
+    async def settle(self, send: trio.MemorySendChannel[list[t.Event]], *,
+                     tick: bool = False) -> None:
+        """Have what sources hold (:attr:`catch_up`) and everything sent before it through
+        ``send`` fed, then (``tick``) the ticks due run."""
+        if self.catch_up is not None:
+            await self.catch_up()
+        mark = Mark(tick=tick)
+        await send.send(mark)
+        await mark.reached.wait()
+
+    async def ticker(self, send: trio.MemorySendChannel[list[t.Event]] | None = None) -> None:
+        """Run the ticks on time; with ``send`` (the batches' channel), each after what
+        sources hold and every batch sent before it (:meth:`settle`)."""
         while True:
             if self.core.first_ts is None:
                 await trio.sleep(0.05)
                 continue
             due = self.core.next_tick + self.delay
             await trio.sleep(max(0.0, due - self.clock.now()))
-            before = self.core.next_tick
-            self.tick()
-            if self.on_tick is not None and self.core.next_tick != before:
-                self.on_tick()  # only a tick that ran and returned: a wedged engine is silent
-            if self.recorder is not None:
-                self.recorder.flush()
+            if send is None:
+                self._tick_now()
+            else:
+                await self.settle(send, tick=True)
+
+    def _tick_now(self) -> None:
+        before = self.core.next_tick
+        self.tick()
+        if self.on_tick is not None and self.core.next_tick != before:
+            self.on_tick()  # only a tick that ran and returned: a wedged engine is silent
+        if self.recorder is not None:
+            self.recorder.flush()
 
 
 def _read_argvs(pids: list[int]) -> list[list[str] | None]:

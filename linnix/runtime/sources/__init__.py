@@ -5,12 +5,13 @@ cancelled, ``lost_event()`` and ``close()``.  :func:`open_source` picks the
 best one this host allows — eBPF, else the kernel's process-events connector,
 else /proc polling — and says once, plainly, why it fell back.
 :class:`Telemetry` adds the periodic samples (processes, host, lost events).
+The eBPF source can keep its events until the engine needs them (:func:`held_ring`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
@@ -18,7 +19,10 @@ from ...engine import trace as t
 from ...procfs import Clock
 from .telemetry import Telemetry
 
-__all__ = ["Source", "Telemetry", "open_source"]
+if TYPE_CHECKING:
+    from .ringpump import RingPump
+
+__all__ = ["Source", "Telemetry", "held_ring", "open_source"]
 
 
 class Source(Protocol):
@@ -69,3 +73,12 @@ def open_source(clock: Clock, *, prefer: str = "auto", ring_pages: int = 4096,
              "less than half a second are missed, so fork and short-job rates are "
              "undercounted")
     return PollSource(clock)
+
+
+def held_ring(source: Source) -> RingPump | None:
+    """The pump of ``source`` when its events can wait until a tick asks for them (the eBPF
+    ring: records wait there whole), else None: the others read names from /proc, which a
+    process that exits meanwhile takes along."""
+    from .bcc import BpfSource
+
+    return source.pump if isinstance(source, BpfSource) else None

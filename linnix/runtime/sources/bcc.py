@@ -7,7 +7,9 @@ descriptors and never maps the compiler.  The program (``bpf/linnix.c``, linked 
 ``linnix.bpf.c``) writes one BPF ring buffer; instead of BCC's per-record Python
 callback, this module maps the ring buffer's memory and parses every available
 record in one pass each time the map's file descriptor becomes readable
-(``trio.lowlevel.wait_readable``): no polling thread, and a batch per wake-up.
+(``trio.lowlevel.wait_readable``): no polling thread, and a batch per wake-up;
+while no rule waits for an event as it happens, the records wait in the ring
+until the engine's next tick or round of samples asks for them (:mod:`.ringpump`).
 Failed reservations in the kernel are counted there and reported as ``lost``
 events.
 
@@ -42,6 +44,7 @@ from .exe import Parents, absolute_exe
 from .identity import Identity
 from .netcap import NetCapture, net_cflags
 from .netdecode import NET_KINDS, NET_RECORD_SMALL, SMALL_STRIDE, decode_net, decode_small_run
+from .ringpump import RingPump
 
 __all__ = ["TRACEPOINT_PARTS", "BpfSource", "BpfUnavailableError", "RingReader", "find_bcc",
            "import_bcc", "optional_parts", "program_cflags", "tracefs_dir"]
@@ -58,7 +61,6 @@ _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _BUSY, _DISCARD = 1 << 31, 1 << 30
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
-BATCH_INTERVAL_S = 0.025
 TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 # Optional parts of the program, each compiled in when its tracepoints have these
 # fields: the define, what it gives, and the (event, field) pairs it reads.
@@ -184,6 +186,11 @@ class RingReader:
         # the forks and execs of the last drain, in order: all that Identity completes,
         # kept here so that it need not look at every connect, accept and exit again
         self.procs: list[t.Event] = []
+        self.filled = 0  # bytes waiting when the last drain began
+
+    def waiting(self) -> int:
+        """Bytes of records waiting now (some may still be being written)."""
+        return int(_U64.unpack_from(self.data, 0)[0] - _U64.unpack_from(self.consumer, 0)[0])
 
     def _name(self, raw: bytes) -> str:
         text = self._names.get(raw)
@@ -202,6 +209,7 @@ class RingReader:
         data, base, mask, size = self.data, self.page, self.mask, self.size
         cpos = _U64.unpack_from(self.consumer, 0)[0]
         ppos = _U64.unpack_from(data, 0)[0]
+        self.filled = ppos - cpos
         out: list[t.Event] = []
         procs: list[t.Event] = []
         self.procs = procs
@@ -327,8 +335,9 @@ class BpfSource:
             raise BpfUnavailableError(f"the ring buffer cannot be mapped: {err}") from None
         self._cpus = possible_cpus()
         self._lost_seen = 0
-        self.batches = 0
         self.identity = Identity()
+        self.pump = RingPump(self.reader, clock, self.identity,
+                             lambda: trio.lowlevel.wait_readable(self.fd))
         self.net = NetCapture(FdPrograms(self.loaded, tracefs), tracefs)  # when asked: network
         if network:
             try:
@@ -356,26 +365,13 @@ class BpfSource:
         return batch
 
     async def run(self, send: trio.MemorySendChannel[list[t.Event]]) -> None:
-        """Forward batches until cancelled.
+        """Send batches until cancelled (:class:`~.ringpump.RingPump`: as records come, or
+        held in the ring until :meth:`flush`)."""
+        await self.pump.run(send)
 
-        After each batch the source rests for ``BATCH_INTERVAL_S``: events pile
-        up in the ring buffer meanwhile, so a busy host costs one wake-up per
-        interval instead of one per event (the ring holds far more than an
-        interval's worth at the highest fork rates measured).
-        """
-        async with send:
-            while True:
-                await trio.lowlevel.wait_readable(self.fd)
-                batch = self.reader.drain(self.clock)
-                relative = self.reader.take_relative()
-                if relative:  # rare (./x): /proc links and a stat, off the event loop
-                    await trio.to_thread.run_sync(self.reader.resolve, relative)
-                if batch:
-                    # cgroups and users, off the loop: only forks and execs need them
-                    await self.identity.enrich(self.reader.procs)
-                    self.batches += 1
-                    await send.send(batch)
-                await trio.sleep(BATCH_INTERVAL_S)
+    async def flush(self) -> None:
+        """Send what waits in the ring now, ahead of what the caller sends next."""
+        await self.pump.flush()
 
     def close(self) -> None:
         self.net.detach()

@@ -21,6 +21,7 @@ import trio
 from ...engine import trace as t
 from ...procfs import Clock, list_pids, read_cgroup, read_stat
 from .identity import Identity
+from .ringpump import BATCH_INTERVAL_S
 
 __all__ = ["NetlinkSource", "NetlinkUnavailableError", "PollSource"]
 
@@ -32,7 +33,6 @@ PROC_EVENT_FORK = 0x00000001
 PROC_EVENT_EXEC = 0x00000002
 PROC_EVENT_EXIT = 0x80000000
 NLMSG_DONE = 3
-BATCH_INTERVAL_S = 0.025
 
 _NLMSG = struct.Struct("=IHHII")
 _CNMSG = struct.Struct("=IIIIHH")

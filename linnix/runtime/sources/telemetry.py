@@ -9,7 +9,7 @@ need.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import trio
@@ -298,6 +298,10 @@ class Telemetry:
         self.samples = 0
         # each host sample, also handed here on the trio thread (the dashboard's ring)
         self.on_host: Callable[[t.System], None] | None = None
+        # awaited before each round takes what to read, and before its batch is sent:
+        # what event sources hold is fed first (LiveEngine.settle), so that the round
+        # reads the processes those events concern, and follows them
+        self.settle: Callable[[], Awaitable[None]] | None = None
 
     def configure(self, plan: Plan) -> None:
         """Adapt to a (re)loaded plan: sample only what its rules read."""
@@ -337,11 +341,15 @@ class Telemetry:
         async with send:
             deadline = trio.current_time()
             while True:
+                if self.settle is not None:
+                    await self.settle()
                 paths = list(self.cgroup_paths()) if self.cgroups is not None else []
                 wake = self.wake()  # taken each round: what is noted never piles up
                 batch = await trio.to_thread.run_sync(self.collect, paths, wake, self.ended())
                 if self.on_host is not None and isinstance(batch[0], t.System):
                     self.on_host(batch[0])
+                if self.settle is not None:  # the events of the reads' time come first
+                    await self.settle()
                 await send.send(batch)
                 deadline += self.interval
                 await trio.sleep_until(max(deadline, trio.current_time()))

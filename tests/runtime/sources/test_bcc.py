@@ -18,17 +18,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from ring_support import HEAD
+from ring_support import exit_record as _exit
+from ring_support import record_head as _head
 
 from linnix.engine import trace as t
 from linnix.procfs import Clock
 from linnix.runtime.sources import bcc
 
 PAGES = 4
-HEAD = struct.Struct("<QIIII16s")
-
-
-def _head(kind: int, pid: int, comm: bytes = b"x", ppid: int = 0) -> bytes:
-    return HEAD.pack(1_500_000_000, kind, pid, ppid, 0, comm)
 
 
 def _exec(pid: int, filename: bytes, args: list[bytes] | None, cut: bool = False) -> bytes:
@@ -38,10 +36,6 @@ def _exec(pid: int, filename: bytes, args: list[bytes] | None, cut: bool = False
     raw = b"".join(a + b"\0" for a in args)
     flags = bcc.ARGV_KNOWN | (bcc.ARGV_CUT if cut else 0)
     return body + struct.pack("<HHI", len(args), flags, len(raw)) + raw
-
-
-def _exit(pid: int, code: int, sig: int) -> bytes:
-    return _head(bcc.EV_EXIT, pid) + struct.pack("<ii", code, sig)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from live_support import drain_until, require_ebpf, require_program
@@ -186,3 +187,41 @@ def test_os_environ_is_not_argv(bpf: object) -> None:
     proc = _run(["/bin/true", "x"], env={**os.environ, "SECRET": "s3cr3t"})
     (ev,) = _of(drain_until(bpf, _exit_of(proc.pid)), t.Exec, proc.pid)
     assert isinstance(ev, t.Exec) and ev.argv == ["/bin/true", "x"]
+
+
+def test_held_events_wait_in_the_ring_until_a_flush_sends_them(bpf: Any) -> None:
+    import trio
+
+    bpf.pump.hold = lambda: True  # as the daemon does while no event rule is loaded
+    bpf.pump.rest_max = 10.0
+
+    async def main() -> tuple[list[t.Event], list[t.Event]]:
+        send, receive = trio.open_memory_channel[list[t.Event]](1024)
+
+        def received() -> list[t.Event]:
+            out: list[t.Event] = []
+            while True:
+                try:
+                    out.extend(receive.receive_nowait())
+                except trio.WouldBlock:
+                    return out
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bpf.run, send)
+            await trio.sleep(0.2)
+            received()  # what the host did before
+            proc = subprocess.Popen(["/bin/true", "held"])
+            await trio.to_thread.run_sync(proc.wait)
+            await trio.sleep(1.0)
+            before = received()
+            await bpf.flush()
+            after = received()
+            nursery.cancel_scope.cancel()
+        assert proc.returncode == 0
+        return ([ev for ev in before if getattr(ev, "pid", None) == proc.pid],
+                [ev for ev in after if getattr(ev, "pid", None) == proc.pid])
+
+    before, after = trio.run(main)
+    assert before == []  # a second later, still in the ring
+    assert [type(ev) for ev in after] == [t.Exec, t.Exit]
+    assert isinstance(after[0], t.Exec) and after[0].argv == ["/bin/true", "held"]
