@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 import trio
-from ring_support import FakeRing, fork_record
+from ring_support import FakeRing, SlowIdentity, TrioClock, fork_record
 
 from linnix.engine import trace as t
 from linnix.engine.core import Core
 from linnix.language.pipeline import compile_text
-from linnix.procfs import Clock
 from linnix.runtime.live import LiveEngine, Mark
 from linnix.runtime.sources.ringpump import RingPump
 from linnix.runtime.sources.telemetry import Telemetry
@@ -22,14 +21,6 @@ from linnix.runtime.sources.telemetry import Telemetry
 PLAN = compile_text("rule storm: forks_per_sec > 100000\n")
 FORK_EVERY_S = 0.01
 READ_S = 0.03  # how long a round of samples takes to read
-
-
-class TrioClock(Clock):
-    def __init__(self) -> None:
-        super().__init__(origin=0.0)
-
-    def now(self) -> float:
-        return trio.current_time()
 
 
 class NoLoss:
@@ -43,7 +34,7 @@ class Host:
     def __init__(self) -> None:
         self.clock = TrioClock()
         self.ring = FakeRing(64)
-        self.pump = RingPump(self.ring.reader, self.clock, _NoIdentity(), self.ring.readable)
+        self.pump = RingPump(self.ring.reader, self.clock, SlowIdentity(), self.ring.readable)
         self.pump.hold = lambda: True
         self.pump.rest_max = 1.0  # as the default ring of 16 MiB allows
         self.core = Core(PLAN, 0.5)
@@ -75,13 +66,6 @@ class Host:
             self.written.append((ns + 500) // 1000 / 1e6)
             pid += 1
             await trio.sleep(FORK_EVERY_S)
-
-
-class _NoIdentity:
-    """Cgroups and users are no part of this: nothing to complete."""
-
-    async def enrich(self, batch: object) -> None:
-        await trio.sleep(0)
 
 
 async def _reads(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -366,12 +366,8 @@ class BpfSource:
 
     async def run(self, send: trio.MemorySendChannel[list[t.Event]]) -> None:
         """Send batches until cancelled (:class:`~.ringpump.RingPump`: as records come, or
-        held in the ring until :meth:`flush`)."""
+        held in the ring until :meth:`~.ringpump.RingPump.flush`)."""
         await self.pump.run(send)
-
-    async def flush(self) -> None:
-        """Send what waits in the ring now, ahead of what the caller sends next."""
-        await self.pump.flush()
 
     def close(self) -> None:
         self.net.detach()

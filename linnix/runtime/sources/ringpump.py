@@ -96,8 +96,8 @@ class RingPump:
         """Send what waits in the ring now, before what the caller sends next (a tick, a
         round of samples): records the kernel wrote up to now come before it."""
         send = self._send
-        if send is None:
-            return
+        if send is None or (not self._lock.locked() and not self.reader.waiting()):
+            return  # nothing waits and no drain is under way: before each tick, mostly
         if self._rest is not None:
             self._flushed = True
             self._rest.cancel()

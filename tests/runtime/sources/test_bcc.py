@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import mmap
-import os
 import struct
 from collections.abc import Iterator
 from fractions import Fraction
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from ring_support import HEAD
+from ring_support import HEAD, FakeRing, write_records
 from ring_support import exit_record as _exit
 from ring_support import record_head as _head
 
@@ -41,39 +40,19 @@ def _exec(pid: int, filename: bytes, args: list[bytes] | None, cut: bool = False
 @pytest.fixture
 def ring() -> Iterator[tuple[bcc.RingReader, int]]:
     """A reader over a memfd shaped like a BPF ring buffer: consumer, producer, data."""
-    fd = os.memfd_create("ring")
-    os.ftruncate(fd, (2 + 2 * PAGES) * mmap.PAGESIZE)
-    reader = bcc.RingReader(fd, PAGES)
-    yield reader, fd
-    reader.close()
-    os.close(fd)
+    fake = FakeRing(PAGES)
+    yield fake.reader, fake.fd
+    fake.close()
 
 
 def _write(reader: bcc.RingReader, fd: int, records: list[bytes]) -> None:
-    with mmap.mmap(fd, mmap.PAGESIZE + 2 * reader.size, mmap.MAP_SHARED,
-                   offset=mmap.PAGESIZE) as data:
-        pos = 0
-        for rec in records:
-            at = mmap.PAGESIZE + pos
-            data[at:at + 8] = struct.pack("<II", len(rec), 0)
-            data[at + 8:at + 8 + len(rec)] = rec
-            pos += (len(rec) + 8 + 7) & ~7
-        data[0:8] = struct.pack("<Q", pos)
+    write_records(fd, reader.size, 0, records)
 
 
 def _write_at(reader: bcc.RingReader, fd: int, start: int, records: list[bytes]) -> None:
-    """Records from position ``start`` on, each wrapping past the data's end as the kernel
-    writes it (into the second mapping of the same pages, that is: the start)."""
-    size, page = reader.size, mmap.PAGESIZE
-    with mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, offset=page) as data:
-        pos = start
-        for rec in records:
-            raw = struct.pack("<II", len(rec), 0) + rec
-            for i, byte in enumerate(raw):
-                data[page + (pos + i) % size] = byte
-            pos += (len(raw) + 7) & ~7
-        data[0:8] = struct.pack("<Q", pos)
-    with mmap.mmap(fd, page, mmap.MAP_SHARED, offset=0) as consumer:
+    """Records from position ``start`` on, the consumer there too."""
+    write_records(fd, reader.size, start, records)
+    with mmap.mmap(fd, mmap.PAGESIZE, mmap.MAP_SHARED, offset=0) as consumer:
         consumer[0:8] = struct.pack("<Q", start)
 
 
@@ -212,15 +191,12 @@ def test_a_record_being_written_is_left_for_the_next_drain(
 @given(stamp=st.integers(0, 2**59), origin=st.floats(0, 2**59 / 1e9))
 def test_an_events_time_is_its_stamp_from_the_origin_in_whole_microseconds(
         stamp: int, origin: float) -> None:
-    fd = os.memfd_create("ring")
-    os.ftruncate(fd, (2 + 2 * PAGES) * mmap.PAGESIZE)
-    reader = bcc.RingReader(fd, PAGES)
+    fake = FakeRing(PAGES)
     try:
-        _write(reader, fd, [HEAD.pack(stamp, bcc.EV_FORK, 2, 1, 0, b"x")])
-        [ev] = reader.drain(Clock(origin=origin))
+        _write(fake.reader, fake.fd, [HEAD.pack(stamp, bcc.EV_FORK, 2, 1, 0, b"x")])
+        [ev] = fake.reader.drain(Clock(origin=origin))
     finally:
-        reader.close()
-        os.close(fd)
+        fake.close()
     # the kernel's nanoseconds less the origin (taken to the nanosecond), rounded to the
     # microsecond, as near as a float comes to that
     exact = Fraction(stamp, 10**9) - Fraction(origin)

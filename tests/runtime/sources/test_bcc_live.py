@@ -214,7 +214,7 @@ def test_held_events_wait_in_the_ring_until_a_flush_sends_them(bpf: Any) -> None
             await trio.to_thread.run_sync(proc.wait)
             await trio.sleep(1.0)
             before = received()
-            await bpf.flush()
+            await bpf.pump.flush()
             after = received()
             nursery.cancel_scope.cancel()
         assert proc.returncode == 0

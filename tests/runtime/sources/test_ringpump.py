@@ -3,42 +3,17 @@ laid out in a memfd, no kernel program)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
-from ring_support import FakeRing, exit_record, fork_record
+from ring_support import FakeRing, SlowIdentity, TrioClock, exit_record, fork_record
 
 from linnix.engine import trace as t
-from linnix.procfs import Clock
 from linnix.runtime.sources import ringpump
-from linnix.runtime.sources.identity import Identity
 from linnix.runtime.sources.ringpump import RingPump
 
 PAGES = 16  # 64 KiB: an eighth is 8 KiB, some 150 exits
-
-
-class TrioClock(Clock):
-    """The daemon's clock, on trio's (autojump) clock."""
-
-    def __init__(self) -> None:
-        super().__init__(origin=0.0)
-
-    def now(self) -> float:
-        return trio.current_time()
-
-
-class SlowIdentity(Identity):
-    """Completing forks and execs takes ``delay`` seconds on the test's clock (no thread,
-    whose real time autojump_clock would count as idle)."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        super().__init__()
-        self.delay = delay
-
-    async def enrich(self, batch: Sequence[t.Event]) -> None:
-        if batch:
-            await trio.sleep(self.delay)
 
 
 class Pumped:
